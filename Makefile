@@ -1,0 +1,32 @@
+# The README's two commands: `make demo` and `make test`. Both install what is missing first.
+SHELL := /bin/bash
+SWIFT_FLAGS := -c release -Xswiftc -enable-testing
+BIN := .build/release
+MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+HEADERS := /usr/include/zmq.h /usr/include/$(MULTIARCH)/cblas.h /usr/include/sqlite3.h
+APT_PACKAGES := libzmq3-dev libopenblas-dev libsqlite3-dev pkg-config
+# This machine forces Haswell kernels (older OpenBLAS builds misbehave on its CPU); keep it for tests.
+export OPENBLAS_CORETYPE ?= Haswell
+
+.PHONY: all deps build test demo bench clean
+
+all: build
+
+deps:
+	@missing=0; for h in $(HEADERS); do [ -f "$$h" ] || missing=1; done; \
+	if [ $$missing = 1 ]; then \
+		echo "installing $(APT_PACKAGES)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+build: deps
+	swift build $(SWIFT_FLAGS) --build-tests
+
+test: build
+	swift test $(SWIFT_FLAGS) --skip-build
+
+demo: build
+	@bash tools/demo.sh $(BIN)
+
+clean:
+	rm -rf .build out

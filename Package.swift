@@ -1,0 +1,64 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "swift-sweep",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sweep", targets: ["sweep"]),
+        .library(name: "Protocol", targets: ["Protocol"]),
+        .library(name: "ML", targets: ["ML"]),
+        .library(name: "Coordinator", targets: ["Coordinator"]),
+        .library(name: "Worker", targets: ["Worker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // System libraries, installed by the Makefile with apt-get.
+        .systemLibrary(
+            name: "CZMQ",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenBLAS",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+
+        .target(
+            name: "Protocol",
+            dependencies: [
+                "CZMQ",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "ML",
+            dependencies: [
+                "COpenBLAS",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(name: "Coordinator", dependencies: ["Protocol", "ML"]),
+        .target(name: "Worker", dependencies: ["Protocol", "ML"]),
+        .executableTarget(
+            name: "sweep",
+            dependencies: [
+                "Protocol", "ML", "Coordinator", "Worker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // A second process for the two-process ZeroMQ tests.
+        .executableTarget(name: "sweep-test-peer", dependencies: ["Protocol"], path: "Tests/TestPeer"),
+
+        .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
+        .testTarget(name: "MLTests", dependencies: ["ML"]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Protocol", "ML"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,71 @@
+import COpenBLAS
+
+/// The few OpenBLAS routines the trainer needs, row-major, over raw buffers.
+///
+/// Every matrix is row-major with an explicit leading dimension (the distance in elements between
+/// the starts of two consecutive rows), as in `cblas_sgemm` with `CblasRowMajor`.
+public enum BLAS {
+    /// Whether a matrix operand is used as stored or transposed.
+    public enum Transpose: Sendable {
+        case none, transpose
+
+        var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
+    }
+
+    /// C ← alpha·op(A)·op(B) + beta·C, where op(A) is m×k, op(B) is k×n and C is m×n.
+    ///
+    /// - Parameters:
+    ///   - lda: leading dimension of A as stored (k for an untransposed m×k A, m for a transposed one).
+    ///   - ldb: leading dimension of B as stored.
+    ///   - ldc: leading dimension of C (at least n).
+    public static func sgemm(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
+                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// y ← alpha·A·x + beta·y for a row-major m×n A (or Aᵀ when `trans` is `.transpose`).
+    public static func sgemv(
+        _ trans: Transpose, m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>
+    ) {
+        cblas_sgemv(CblasRowMajor, trans.cblas, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
+    }
+
+    /// y ← alpha·x + y over `count` elements.
+    public static func saxpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        cblas_saxpy(Int32(count), alpha, x, 1, y, 1)
+    }
+
+    /// x ← alpha·x over `count` elements.
+    public static func sscal(count: Int, alpha: Float, x: UnsafeMutablePointer<Float>) {
+        cblas_sscal(Int32(count), alpha, x, 1)
+    }
+
+    /// Σ xᵢ·yᵢ over `count` elements.
+    public static func sdot(count: Int, x: UnsafePointer<Float>, y: UnsafePointer<Float>) -> Float {
+        cblas_sdot(Int32(count), x, 1, y, 1)
+    }
+
+    /// The Euclidean norm of `count` elements.
+    public static func snrm2(count: Int, x: UnsafePointer<Float>) -> Float {
+        cblas_snrm2(Int32(count), x, 1)
+    }
+
+    /// The number of threads OpenBLAS uses for each call.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Sets the number of threads OpenBLAS uses for each call (process-wide).
+    public static func setThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+
+    /// The OpenBLAS kernel family in use, e.g. `"Haswell"` or `"SkylakeX"`.
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+}

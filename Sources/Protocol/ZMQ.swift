@@ -1,0 +1,360 @@
+import CZMQ
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An error from libzmq, carrying its `errno` and the `zmq_strerror` text.
+public struct ZMQError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The `errno` value libzmq reported.
+    public let code: Int32
+    /// What was being attempted, e.g. `"bind tcp://127.0.0.1:5555"`.
+    public let operation: String
+    /// `zmq_strerror(code)`.
+    public let message: String
+
+    init(_ operation: String, code: Int32 = zmq_errno()) {
+        self.code = code
+        self.operation = operation
+        self.message = String(cString: zmq_strerror(code))
+    }
+
+    /// True when the call would have blocked (`EAGAIN`): a timeout or a full queue.
+    public var wouldBlock: Bool { code == EAGAIN }
+    /// True when the context was terminated (`ETERM`).
+    public var contextTerminated: Bool { code == zmqETERM }
+    /// True when the call was interrupted by a signal (`EINTR`).
+    public var interrupted: Bool { code == EINTR }
+    /// True when a ROUTER with `ROUTER_MANDATORY` had no route to the peer (`EHOSTUNREACH`).
+    public var hostUnreachable: Bool { code == EHOSTUNREACH }
+
+    public var description: String { "\(operation): \(message)" }
+}
+
+/// libzmq's own errno values are `ZMQ_HAUSNUMERO + n`, macros Swift does not import.
+private let zmqHausnumero: Int32 = 156_384_712
+let zmqETERM: Int32 = zmqHausnumero + 53
+
+/// A ZeroMQ context: the owner of I/O threads and of every socket made from it.
+///
+/// A context is thread-safe and may be shared across threads. Closing it terminates every socket
+/// made from it; blocking calls on them then throw an error with ``ZMQError/contextTerminated``.
+public final class ZMQContext: @unchecked Sendable {
+    let handle: UnsafeMutableRawPointer
+    private let lock = NSLock()
+    private var terminated = false
+
+    /// Creates a context with `ioThreads` I/O threads (1 is right for everything this system does).
+    public init(ioThreads: Int32 = 1) throws {
+        guard let handle = zmq_ctx_new() else { throw ZMQError("zmq_ctx_new") }
+        self.handle = handle
+        if zmq_ctx_set(handle, ZMQ_IO_THREADS, ioThreads) != 0 {
+            let error = ZMQError("zmq_ctx_set io_threads")
+            zmq_ctx_term(handle)
+            throw error
+        }
+    }
+
+    /// Makes blocking calls on this context's sockets return, and frees the context once every
+    /// socket has been closed. Called automatically on deinit.
+    public func terminate() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !terminated else { return }
+        terminated = true
+        while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
+    }
+
+    /// Shuts the context down without waiting: blocking calls return `ETERM` at once.
+    public func shutdown() {
+        zmq_ctx_shutdown(handle)
+    }
+
+    deinit { terminate() }
+}
+
+/// The socket types this system uses.
+public enum ZMQSocketType: Sendable {
+    /// Routes by peer identity; the coordinator's endpoint.
+    case router
+    /// An asynchronous requester; the worker's socket.
+    case dealer
+    /// Exclusive pair, for hand-off between two threads over `inproc://`.
+    case pair
+
+    var rawValue: Int32 {
+        switch self {
+        case .router: ZMQ_ROUTER
+        case .dealer: ZMQ_DEALER
+        case .pair: ZMQ_PAIR
+        }
+    }
+}
+
+/// A ZeroMQ socket.
+///
+/// **Threading rule:** a socket belongs to the one thread that uses it (ZeroMQ sockets are not
+/// thread-safe). This type is deliberately not `Sendable`, so Swift's strict concurrency checking
+/// refuses to move it to another thread or task; other threads talk to its owner over an
+/// `inproc://` ``ZMQSocketType/pair`` socket of their own. The socket is closed on deinit
+/// (after its linger period) or by ``close()``.
+public final class ZMQSocket {
+    private var handle: UnsafeMutableRawPointer?
+    /// The socket type it was created with.
+    public let type: ZMQSocketType
+    /// A context keeps running while any socket made from it is open.
+    private let context: ZMQContext
+
+    /// Creates a socket. The default linger is 0: pending messages are dropped on close, so closing
+    /// never blocks on a peer that has gone away.
+    public init(context: ZMQContext, type: ZMQSocketType, linger: Int32 = 0) throws {
+        guard let handle = zmq_socket(context.handle, type.rawValue) else {
+            throw ZMQError("zmq_socket")
+        }
+        self.handle = handle
+        self.type = type
+        self.context = context
+        try setOption(ZMQ_LINGER, linger, name: "linger")
+    }
+
+    deinit { close() }
+
+    /// Closes the socket. Further calls throw `ENOTSOCK`.
+    public func close() {
+        if let handle {
+            zmq_close(handle)
+            self.handle = nil
+        }
+    }
+
+    private func live(_ operation: @autoclosure () -> String) throws -> UnsafeMutableRawPointer {
+        guard let handle else { throw ZMQError(operation(), code: ENOTSOCK) }
+        return handle
+    }
+
+    // MARK: Endpoints
+
+    /// Binds to `endpoint`, e.g. `tcp://127.0.0.1:5555`, `tcp://127.0.0.1:*` or `inproc://name`.
+    public func bind(_ endpoint: String) throws {
+        if zmq_bind(try live("bind \(endpoint)"), endpoint) != 0 { throw ZMQError("bind \(endpoint)") }
+    }
+
+    /// Connects to `endpoint`. For tcp this returns at once; the connection is made in the background.
+    public func connect(_ endpoint: String) throws {
+        if zmq_connect(try live("connect \(endpoint)"), endpoint) != 0 {
+            throw ZMQError("connect \(endpoint)")
+        }
+    }
+
+    /// Disconnects from an endpoint given to ``connect(_:)``.
+    public func disconnect(_ endpoint: String) throws {
+        if zmq_disconnect(try live("disconnect \(endpoint)"), endpoint) != 0 {
+            throw ZMQError("disconnect \(endpoint)")
+        }
+    }
+
+    /// The endpoint actually bound (resolves a `*` port), from `ZMQ_LAST_ENDPOINT`.
+    public func lastEndpoint() throws -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        var size = buffer.count
+        if zmq_getsockopt(try live("getsockopt last_endpoint"), ZMQ_LAST_ENDPOINT, &buffer, &size) != 0 {
+            throw ZMQError("getsockopt last_endpoint")
+        }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: Options
+
+    private func setOption(_ option: Int32, _ value: Int32, name: String) throws {
+        var value = value
+        if zmq_setsockopt(try live("setsockopt \(name)"), option, &value, MemoryLayout<Int32>.size) != 0 {
+            throw ZMQError("setsockopt \(name)")
+        }
+    }
+
+    private func setOption(_ option: Int32, bytes: [UInt8], name: String) throws {
+        let handle = try live("setsockopt \(name)")
+        let status = bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) }
+        if status != 0 { throw ZMQError("setsockopt \(name)") }
+    }
+
+    /// Milliseconds pending outgoing messages are kept after close (`ZMQ_LINGER`); 0 drops them.
+    public func setLinger(milliseconds: Int32) throws { try setOption(ZMQ_LINGER, milliseconds, name: "linger") }
+    /// Outgoing queue limit per peer, in messages (`ZMQ_SNDHWM`).
+    public func setSendHighWaterMark(_ messages: Int32) throws { try setOption(ZMQ_SNDHWM, messages, name: "sndhwm") }
+    /// Incoming queue limit per peer, in messages (`ZMQ_RCVHWM`).
+    public func setReceiveHighWaterMark(_ messages: Int32) throws { try setOption(ZMQ_RCVHWM, messages, name: "rcvhwm") }
+    /// Blocking receive timeout (`ZMQ_RCVTIMEO`); -1 waits forever.
+    public func setReceiveTimeout(milliseconds: Int32) throws { try setOption(ZMQ_RCVTIMEO, milliseconds, name: "rcvtimeo") }
+    /// Blocking send timeout (`ZMQ_SNDTIMEO`); -1 waits forever.
+    public func setSendTimeout(milliseconds: Int32) throws { try setOption(ZMQ_SNDTIMEO, milliseconds, name: "sndtimeo") }
+    /// Makes a ROUTER report an unroutable peer as `EHOSTUNREACH` instead of dropping silently.
+    public func setRouterMandatory(_ on: Bool) throws { try setOption(ZMQ_ROUTER_MANDATORY, on ? 1 : 0, name: "router_mandatory") }
+    /// Queue messages only to completed connections (`ZMQ_IMMEDIATE`).
+    public func setImmediate(_ on: Bool) throws { try setOption(ZMQ_IMMEDIATE, on ? 1 : 0, name: "immediate") }
+    /// Largest inbound message accepted, in bytes (`ZMQ_MAXMSGSIZE`); a peer sending more is disconnected.
+    public func setMaximumMessageSize(_ bytes: Int64) throws {
+        var value = bytes
+        if zmq_setsockopt(try live("setsockopt maxmsgsize"), ZMQ_MAXMSGSIZE, &value, MemoryLayout<Int64>.size) != 0 {
+            throw ZMQError("setsockopt maxmsgsize")
+        }
+    }
+    /// ZMTP-level heartbeats: ping every `interval` ms, tell the peer to time out after `ttl` ms,
+    /// and drop the connection when no pong arrives within `timeout` ms.
+    public func setHeartbeat(intervalMilliseconds: Int32, ttlMilliseconds: Int32, timeoutMilliseconds: Int32) throws {
+        try setOption(ZMQ_HEARTBEAT_IVL, intervalMilliseconds, name: "heartbeat_ivl")
+        try setOption(ZMQ_HEARTBEAT_TTL, ttlMilliseconds, name: "heartbeat_ttl")
+        try setOption(ZMQ_HEARTBEAT_TIMEOUT, timeoutMilliseconds, name: "heartbeat_timeout")
+    }
+    /// Reconnection back-off: first retry after `initial` ms, doubling up to `maximum` ms.
+    public func setReconnectInterval(initialMilliseconds: Int32, maximumMilliseconds: Int32) throws {
+        try setOption(ZMQ_RECONNECT_IVL, initialMilliseconds, name: "reconnect_ivl")
+        try setOption(ZMQ_RECONNECT_IVL_MAX, maximumMilliseconds, name: "reconnect_ivl_max")
+    }
+    /// The identity a ROUTER peer sees for this socket (`ZMQ_ROUTING_ID`), 1–255 bytes.
+    public func setRoutingID(_ id: [UInt8]) throws { try setOption(ZMQ_ROUTING_ID, bytes: id, name: "routing_id") }
+    /// Makes this socket a CURVE server with the given 32-byte secret key.
+    public func setCurveServer(secretKey: [UInt8]) throws {
+        try setOption(ZMQ_CURVE_SERVER, 1, name: "curve_server")
+        try setOption(ZMQ_CURVE_SECRETKEY, bytes: secretKey, name: "curve_secretkey")
+    }
+    /// Makes this socket a CURVE client of the server whose public key is `serverKey`.
+    public func setCurveClient(serverKey: [UInt8], publicKey: [UInt8], secretKey: [UInt8]) throws {
+        try setOption(ZMQ_CURVE_SERVERKEY, bytes: serverKey, name: "curve_serverkey")
+        try setOption(ZMQ_CURVE_PUBLICKEY, bytes: publicKey, name: "curve_publickey")
+        try setOption(ZMQ_CURVE_SECRETKEY, bytes: secretKey, name: "curve_secretkey")
+    }
+    /// The ZAP domain sent to the authentication handler (`ZMQ_ZAP_DOMAIN`).
+    public func setZAPDomain(_ domain: String) throws {
+        try setOption(ZMQ_ZAP_DOMAIN, bytes: Array(domain.utf8), name: "zap_domain")
+    }
+
+    // MARK: Sending and receiving
+
+    /// How a send or receive waits.
+    public enum Wait: Sendable, Equatable {
+        /// Wait until done (or the socket's own timeout).
+        case blocking
+        /// Fail at once with ``ZMQError/wouldBlock`` instead of waiting.
+        case nonBlocking
+        /// Wait at most this many milliseconds, then fail with ``ZMQError/wouldBlock``.
+        case milliseconds(Int32)
+    }
+
+    /// Sends one multipart message. Parts are sent atomically: a peer receives all or none.
+    ///
+    /// With `.nonBlocking`, a ROUTER whose peer's queue is full (or, with `ROUTER_MANDATORY`,
+    /// gone) throws at once instead of stalling every other peer.
+    public func send(_ parts: [[UInt8]], wait: Wait = .blocking) throws {
+        precondition(!parts.isEmpty, "a message has at least one part")
+        let handle = try live("send")
+        if case .milliseconds(let timeout) = wait {
+            guard try poll(events: ZMQ_POLLOUT, timeoutMilliseconds: timeout) else {
+                throw ZMQError("send", code: EAGAIN)
+            }
+        }
+        let baseFlags: Int32 = wait == .blocking ? 0 : ZMQ_DONTWAIT
+        for (index, part) in parts.enumerated() {
+            let flags = baseFlags | (index < parts.count - 1 ? ZMQ_SNDMORE : 0)
+            while true {
+                let status = part.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
+                if status >= 0 { break }
+                let error = ZMQError("send")
+                if error.interrupted { continue }
+                throw error
+            }
+        }
+    }
+
+    /// Receives one multipart message, or throws ``ZMQError/wouldBlock`` when `wait` runs out.
+    public func receive(wait: Wait = .blocking) throws -> [[UInt8]] {
+        let handle = try live("receive")
+        if case .milliseconds(let timeout) = wait {
+            guard try poll(events: ZMQ_POLLIN, timeoutMilliseconds: timeout) else {
+                throw ZMQError("receive", code: EAGAIN)
+            }
+        }
+        let flags: Int32 = wait == .blocking ? 0 : ZMQ_DONTWAIT
+        var parts: [[UInt8]] = []
+        var message = zmq_msg_t()
+        zmq_msg_init(&message)
+        defer { zmq_msg_close(&message) }
+        repeat {
+            while zmq_msg_recv(&message, handle, parts.isEmpty ? flags : 0) < 0 {
+                let error = ZMQError("receive")
+                if error.interrupted { continue }
+                throw error
+            }
+            let size = zmq_msg_size(&message)
+            if size == 0 {
+                parts.append([])
+            } else {
+                let data = zmq_msg_data(&message)!
+                parts.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
+            }
+        } while zmq_msg_more(&message) != 0
+        return parts
+    }
+
+    /// Whether the socket is ready for `events` within the timeout.
+    private func poll(events: Int32, timeoutMilliseconds: Int32) throws -> Bool {
+        var item = zmq_pollitem_t(socket: try live("poll"), fd: 0, events: Int16(events), revents: 0)
+        while true {
+            let count = zmq_poll(&item, 1, Int(timeoutMilliseconds))
+            if count >= 0 { return count > 0 }
+            let error = ZMQError("poll")
+            if !error.interrupted { throw error }
+        }
+    }
+
+    /// Waits up to `timeoutMilliseconds` (-1: forever) until any of `sockets` has a message to read,
+    /// and returns the indices of those that do. An empty result means the timeout ran out. A signal
+    /// interrupting the wait also returns an empty result, so a poll loop can check its stop flag.
+    public static func pollReadable(_ sockets: [ZMQSocket], timeoutMilliseconds: Int) throws -> [Int] {
+        var items = try sockets.map {
+            zmq_pollitem_t(socket: try $0.live("poll"), fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+        }
+        let count = zmq_poll(&items, Int32(items.count), timeoutMilliseconds)
+        if count < 0 {
+            let error = ZMQError("poll")
+            if error.interrupted { return [] }
+            throw error
+        }
+        return items.indices.filter { items[$0].revents & Int16(ZMQ_POLLIN) != 0 }
+    }
+}
+
+@available(*, unavailable, message: "a ZeroMQ socket belongs to one thread; hand messages over an inproc PAIR instead")
+extension ZMQSocket: Sendable {}
+
+/// CURVE key pairs in ZeroMQ's Z85 text form.
+public enum Curve {
+    /// A new key pair: (public, secret), each 40 characters of Z85.
+    public static func generateKeyPair() throws -> (publicKey: String, secretKey: String) {
+        var publicKey = [CChar](repeating: 0, count: 41)
+        var secretKey = [CChar](repeating: 0, count: 41)
+        if zmq_curve_keypair(&publicKey, &secretKey) != 0 { throw ZMQError("zmq_curve_keypair") }
+        return (string(publicKey), string(secretKey))
+    }
+
+    /// Decodes a 40-character Z85 key to its 32 bytes, or nil when the text is not a valid key.
+    public static func decode(_ z85: String) -> [UInt8]? {
+        let text = z85.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.utf8.count == 40 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        guard zmq_z85_decode(&bytes, text) != nil else { return nil }
+        return bytes
+    }
+
+    private static func string(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// The libzmq version linked at run time, e.g. `"4.3.4"`.
+public var zmqVersion: String {
+    var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
+    zmq_version(&major, &minor, &patch)
+    return "\(major).\(minor).\(patch)"
+}

@@ -1,0 +1,33 @@
+import Foundation
+import ML
+import Protocol
+
+/// Who a worker is, as it introduces itself in ``Ready``.
+public struct WorkerIdentity: Sendable, Equatable {
+    public var name: String
+    public var host: String
+    public var cores: Int
+    public var blasThreads: Int
+    public var blasCore: String
+
+    /// The identity of this process: host name, online cores, and the BLAS set-up trials will use.
+    /// - Parameters:
+    ///   - name: the worker's name; defaults to `host-pid`, unique per machine.
+    ///   - blasThreads: the OpenBLAS threads each trial uses.
+    public static func current(name: String? = nil, blasThreads: Int) -> WorkerIdentity {
+        let host = ProcessInfo.processInfo.hostName
+        return WorkerIdentity(
+            name: name ?? "\(host)-\(ProcessInfo.processInfo.processIdentifier)",
+            host: host,
+            cores: ProcessInfo.processInfo.activeProcessorCount,
+            blasThreads: blasThreads,
+            blasCore: BLAS.coreName
+        )
+    }
+
+    /// The `ready` message announcing this worker with the given build id.
+    public func ready(buildID: String) -> Message {
+        .ready(Ready(buildID: buildID, worker: name, host: host, cores: cores,
+                     blasThreads: blasThreads, blasCore: blasCore))
+    }
+}

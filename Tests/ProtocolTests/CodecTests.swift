@@ -1,0 +1,138 @@
+import Foundation
+import Testing
+@testable import Protocol
+
+/// One value of every message type, with every optional field both set and unset somewhere.
+let everyMessage: [Message] = {
+    let lease = LeaseRef(trial: "3f2a9c0d11e4b7a8", attempt: 2, lease: "L-000042")
+    let report = EpochReport(
+        epoch: 3, lossMain: 0.0123, lossAux: 6.2, weights: ["main": 1, "aux": 0.001],
+        valid: ["ndcg@10": 0.11, "recall@10": 0.2], test: ["ndcg@10": 0.1], seconds: 1.5)
+    let single = EpochReport(
+        epoch: 1, lossMain: 0.5, lossAux: nil, weights: ["main": 1, "aux": nil],
+        valid: [:], test: [:], seconds: 0.25)
+    return [
+        .ready(Ready(buildID: "0123456789abcdef", worker: "w1", host: "hostA", cores: 2, blasThreads: 1, blasCore: "Haswell")),
+        .heartbeat(Heartbeat()),
+        .heartbeat(Heartbeat(progress: TrialProgress(lease: lease, epoch: 4, step: 1234))),
+        .progress(Progress(lease: lease, report: report)),
+        .result(TrialOutcome(lease: lease, bestEpoch: 3, valid: ["ndcg@10": 0.11], test: ["ndcg@10": 0.1],
+                             history: [single, report],
+                             timing: TrialTiming(examplesPerSecond: 4100, secondsPerEpoch: 0.9, totalSeconds: 18,
+                                                 threads: 2, blasCore: "Haswell"))),
+        .failed(Failure(lease: lease, reason: .diverged, detail: "loss is NaN", epoch: 7)),
+        .failed(Failure(lease: lease, reason: .datasetMismatch, detail: "fingerprint differs")),
+        .bye(Bye(reason: "SIGTERM")),
+        .fetch(Fetch(fingerprint: "ab", file: "train.npy", offset: 1 << 20)),
+        .welcome(Welcome(heartbeatMilliseconds: 1000, liveness: 5, sweep: "loss-search")),
+        .assign(Assignment(lease: lease, number: 17,
+                           config: ["loss": .string("focal"), "focal_gamma": .number(2), "rnn": .bool(true)],
+                           dataset: DatasetRef(fingerprint: "ff", files: [DatasetFile(name: "items.tsv", size: 10, sha256: "00")]))),
+        .ack(Ack(lease: lease, kind: .result)),
+        .chunk(Chunk(fingerprint: "ff", file: "train.npy", offset: 0, fileSize: 3, sha256: "aa", data: Data([0, 255, 7]))),
+        .wait(Wait(retryMilliseconds: 500)),
+        .cancel(Cancel(lease: lease, reason: "cancelled by user")),
+        .shutdown(Shutdown(reason: .stopping)),
+        .shutdown(Shutdown(reason: .finished)),
+        .error(ErrorReport(code: "build_mismatch", message: "different trainer")),
+    ]
+}()
+
+@Suite struct CodecTests {
+    let codec = Codec()
+
+    @Test func everyTypeIsCovered() {
+        #expect(Set(everyMessage.map(\.typeName)) == Set(Codec.typeNames))
+        #expect(Codec.typeNames.count == 15)
+    }
+
+    @Test(arguments: everyMessage)
+    func roundTrip(_ message: Message) throws {
+        let frames = try codec.encode(message)
+        #expect(frames.count == 3)
+        #expect(frames[0] == [1])
+        #expect(String(decoding: frames[1], as: UTF8.self) == message.typeName)
+        #expect(try codec.decode(frames) == message)
+    }
+
+    @Test func bodyUsesSnakeCaseKeys() throws {
+        let frames = try codec.encode(everyMessage[0])
+        let json = String(decoding: frames[2], as: UTF8.self)
+        #expect(json.contains("\"build_id\":\"0123456789abcdef\""))
+        #expect(json.contains("\"blas_core\":\"Haswell\""))
+        #expect(json.contains("\"protocol\":1"))
+    }
+
+    @Test func typedErrors() throws {
+        let good = try codec.encode(.wait(Wait(retryMilliseconds: 5)))
+        #expect(throws: DecodeError.wrongFrameCount(2)) { try codec.decode(Array(good.prefix(2))) }
+        #expect(throws: DecodeError.wrongFrameCount(4)) { try codec.decode(good + [[]]) }
+        #expect(throws: DecodeError.unknownVersion([2])) { try codec.decode([[2], good[1], good[2]]) }
+        #expect(throws: DecodeError.unknownVersion([])) { try codec.decode([[], good[1], good[2]]) }
+        #expect(throws: DecodeError.unknownType("launch")) { try codec.decode([[1], Array("launch".utf8), good[2]]) }
+        let small = Codec(maximumBodyBytes: 4)
+        #expect(throws: DecodeError.tooLarge(bytes: good[2].count, limit: 4)) { try small.decode(good) }
+        #expect(throws: DecodeError.malformedBody(type: "wait", detail: "missing field retry_ms at body")) {
+            try codec.decode([[1], Array("wait".utf8), Array("{}".utf8)])
+        }
+        do {
+            _ = try codec.decode([[1], Array("assign".utf8), Array("{\"lease\":{\"trial\":1}}".utf8)])
+            Issue.record("a malformed assign decoded")
+        } catch {
+            #expect(error.code == "malformed_body")
+            #expect(error.description.contains("lease.trial"))
+        }
+    }
+
+    @Test func nanCannotBeEncoded() {
+        let report = EpochReport(epoch: 1, lossMain: .nan, lossAux: nil, weights: [:], valid: [:], test: [:], seconds: 0)
+        #expect(throws: (any Error).self) {
+            try codec.encode(.progress(Progress(lease: LeaseRef(trial: "t", attempt: 1, lease: "l"), report: report)))
+        }
+    }
+
+    /// 100,000 random and mutated frame sequences: the decoder returns or throws a DecodeError, never traps.
+    @Test func decoderSurvivesRandomAndMutatedFrames() throws {
+        var rng = TestRNG(seed: 0xC0DEC)
+        let valid = try everyMessage.map { try codec.encode($0) }
+        var decoded = 0
+        for round in 0..<100_000 {
+            var frames: [[UInt8]]
+            if round % 4 == 0 {
+                frames = (0..<Int(rng.next() % 5)).map { _ in
+                    (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                }
+            } else {
+                frames = valid[Int(rng.next() % UInt64(valid.count))]
+                for _ in 0...(rng.next() % 4) {
+                    let index = Int(rng.next() % UInt64(frames.count))
+                    var frame = frames[index]
+                    switch rng.next() % 5 {
+                    case 0 where !frame.isEmpty: frame[Int(rng.next() % UInt64(frame.count))] = UInt8(truncatingIfNeeded: rng.next())
+                    case 1 where !frame.isEmpty: frame.removeSubrange(Int(rng.next() % UInt64(frame.count))...)
+                    case 2: frame.insert(UInt8(truncatingIfNeeded: rng.next()), at: Int(rng.next() % UInt64(frame.count + 1)))
+                    case 3 where !frame.isEmpty: frame.remove(at: Int(rng.next() % UInt64(frame.count)))
+                    default: frames.append(frame)
+                    }
+                    frames[index] = frame
+                }
+            }
+            if (try? codec.decode(frames)) != nil { decoded += 1 }
+        }
+        // Some mutations leave a valid message (e.g. a changed digit); most do not.
+        #expect(decoded > 0 && decoded < 50_000)
+    }
+}
+
+/// SplitMix64, for reproducible test inputs.
+struct TestRNG: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
