@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ML
 import Protocol
 
@@ -14,6 +15,16 @@ struct Sweep: AsyncParsableCommand {
         commandName: "sweep",
         abstract: "Distributed hyperparameter sweeps for imbalanced multi-label recommenders.",
         version: "\(binaryVersion) (build \(buildID), \(MLContract.version))",
-        subcommands: []
+        subcommands: [Train.self, DataCommand.self]
     )
+}
+
+/// Writes a line to standard error (logs and progress never go to stdout when it carries JSON).
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Formats a metric value for tables.
+func format(_ value: Double, digits: Int = 4) -> String {
+    String(format: "%.\(digits)f", value)
 }

@@ -1,0 +1,285 @@
+import Foundation
+
+/// The effective multipliers of each raw task loss in an epoch's last step (`ml.md`).
+public struct TaskWeights: Sendable, Equatable, Codable {
+    public var main: Double
+    /// nil without multi-task.
+    public var aux: Double?
+    /// The uncertainty balancer's log-variances.
+    public var sMain: Double?
+    public var sAux: Double?
+
+    public static let singleTask = TaskWeights(main: 1, aux: nil, sMain: nil, sAux: nil)
+
+    enum CodingKeys: String, CodingKey { case main, aux, sMain = "s_main", sAux = "s_aux" }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(main, forKey: .main)
+        try container.encode(aux, forKey: .aux)  // null without multi-task, as the contract says
+        try container.encodeIfPresent(sMain, forKey: .sMain)
+        try container.encodeIfPresent(sAux, forKey: .sAux)
+    }
+}
+
+/// One epoch of training: raw mean losses, task weights, metrics, and time.
+public struct EpochRecord: Sendable, Equatable, Codable {
+    public var epoch: Int
+    public var lossMain: Double
+    public var lossAux: Double?
+    public var weights: TaskWeights
+    public var valid: RankingMetrics
+    public var test: RankingMetrics
+    /// Wall seconds for the epoch, training and evaluation.
+    public var seconds: Double
+    /// Wall seconds of training alone (evaluation excluded).
+    public var trainSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, lossMain = "loss_main", lossAux = "loss_aux", weights, valid, test, seconds
+        case trainSeconds = "train_seconds"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(epoch, forKey: .epoch)
+        try container.encode(lossMain, forKey: .lossMain)
+        try container.encode(lossAux, forKey: .lossAux)
+        try container.encode(weights, forKey: .weights)
+        try container.encode(valid, forKey: .valid)
+        try container.encode(test, forKey: .test)
+        try container.encode(seconds, forKey: .seconds)
+        try container.encode(trainSeconds, forKey: .trainSeconds)
+    }
+}
+
+/// How a training run ended.
+public enum TrainingStatus: String, Sendable, Codable {
+    /// Every epoch ran.
+    case completed
+    /// A loss became NaN or infinite; the history stops at the last good epoch.
+    case diverged
+    /// The callback asked to stop (e.g. the trial was cancelled).
+    case stopped
+}
+
+/// Timings of a run.
+public struct TrainingTiming: Sendable, Equatable, Codable {
+    /// Train examples ÷ training seconds of an epoch (evaluation excluded), median over epochs.
+    public var examplesPerSecond: Double
+    /// Median wall seconds of an epoch, evaluation included.
+    public var secondsPerEpoch: Double
+    public var totalSeconds: Double
+    public var threads: Int
+    /// The OpenBLAS kernel family in use.
+    public var blasCore: String
+
+    enum CodingKeys: String, CodingKey {
+        case examplesPerSecond = "examples_per_second", secondsPerEpoch = "seconds_per_epoch"
+        case totalSeconds = "total_seconds", threads, blasCore = "blas_core"
+    }
+}
+
+/// The outcome of training one config on one dataset.
+public struct TrainingResult: Sendable {
+    public var status: TrainingStatus
+    /// The epoch with the best valid `select_metric` (ties: the earliest); nil if no epoch finished.
+    public var bestEpoch: Int?
+    public var history: [EpochRecord]
+    public var timing: TrainingTiming
+    /// Why it diverged, when it did.
+    public var divergence: String?
+    /// The flat parameter vector at the best epoch, when the trainer was asked to keep it.
+    public var bestParameters: [Float]?
+
+    /// The record of the best epoch.
+    public var best: EpochRecord? { bestEpoch.map { history[$0 - 1] } }
+}
+
+/// What the trainer reports to its callback.
+public enum TrainingEvent: Sendable {
+    /// Every `progressInterval` steps: the current epoch (from 1) and steps done so far in the run.
+    case step(epoch: Int, step: Int)
+    /// After each epoch's evaluation.
+    case epoch(EpochRecord)
+}
+
+/// Trains a ``TrialConfig`` on a ``Dataset`` as `ml.md` specifies: seeded init, shuffling and dropout,
+/// per-epoch evaluation of valid and test, best-valid-epoch selection and divergence detection.
+///
+/// Same config, seed, data and BLAS thread count give bit-identical results.
+public struct Trainer {
+    public let config: TrialConfig
+    public let dataset: Dataset
+    /// OpenBLAS threads (process-wide; set when training starts).
+    public let threads: Int
+    /// Steps between `.step` events.
+    public let progressInterval: Int
+    /// Whether to copy the parameters at each new best epoch (for `--save-model`).
+    public let keepBestParameters: Bool
+
+    public init(config: TrialConfig, dataset: Dataset, threads: Int = 1, progressInterval: Int = 50,
+                keepBestParameters: Bool = false) throws {
+        if config.rnn {
+            throw ConfigError(key: "rnn", message: "the GRU branch is not part of this build yet; set rnn: false")
+        }
+        if config.multitask {
+            throw ConfigError(key: "multitask", message: "the multi-task head is not part of this build yet; set multitask: false")
+        }
+        self.config = config
+        self.dataset = dataset
+        self.threads = threads
+        self.progressInterval = max(1, progressInterval)
+        self.keepBestParameters = keepBestParameters
+    }
+
+    /// The main-task loss the config selects, with its data-dependent constants.
+    public var loss: LossKind {
+        switch config.loss {
+        case .bce: .bce
+        case .weightedBCE: .weightedBCE(posWeight: Float(config.posWeightMult * dataset.imbalance))
+        case .focal: .focal(gamma: Float(config.focalGamma), alpha: Float(config.focalAlpha))
+        case .classBalanced: .classBalanced(weights: LossKind.classBalancedWeights(itemCounts: dataset.trainItemCounts, beta: config.cbBeta))
+        }
+    }
+
+    /// Independent random streams derived from the seed: init, shuffling, dropout.
+    static func stream(_ seed: Int, _ purpose: UInt64) -> Xoshiro256 {
+        var mix = SplitMix64(seed: UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 ^ purpose)
+        return Xoshiro256(seed: mix.next())
+    }
+
+    /// Runs every epoch, calling `callback` with progress; it returns false to stop early.
+    public func run(model existing: Recommender? = nil, callback: (TrainingEvent) -> Bool = { _ in true }) -> (TrainingResult, Recommender) {
+        BLAS.setThreads(threads)
+        let start = DispatchTime.now()
+        var initRNG = Self.stream(config.seed, 1)
+        var shuffleRNG = Self.stream(config.seed, 2)
+        var dropoutRNG: Xoshiro256? = Self.stream(config.seed, 3)
+        let batchSize = min(config.batchSize, dataset.train.count)
+        let model = existing ?? Recommender(inputDimensions: dataset.dimension, itemCount: dataset.itemCount,
+                                            dropout: Float(config.dropout), maxBatch: max(batchSize, Evaluator.batchRows),
+                                            rng: &initRNG)
+        let optimizer = Adam(learningRate: Float(config.lr), count: model.parameters.count)
+        let evaluator = Evaluator(dataset: dataset)
+        let loss = self.loss
+        let train = dataset.train
+        var order = Array(0..<train.count)
+        var targets = TargetBatch()
+        var history: [EpochRecord] = []
+        var status = TrainingStatus.completed
+        var divergence: String?
+        var bestParameters: [Float]?
+        var step = 0
+
+        training: for epoch in 1...config.epochs {
+            let epochStart = DispatchTime.now()
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, shuffleRNG.nextIndex(below: i + 1)) }
+            var lossSum = 0.0
+            var batches = 0
+            for batchStart in stride(from: 0, to: order.count, by: batchSize) {
+                let indices = order[batchStart..<min(batchStart + batchSize, order.count)]
+                train.embeddings.withUnsafeBufferPointer { model.gather($0.baseAddress!, indices: indices) }
+                targets.removeAll()
+                for index in indices { targets.appendRow(train.targets[index]) }
+                model.forward(rows: indices.count, dropoutRNG: &dropoutRNG)
+                let value = model.backward(rows: indices.count, loss: loss, targets: targets)
+                guard value.isFinite else {
+                    status = .diverged
+                    divergence = "main loss became \(value) at epoch \(epoch), step \(step + 1)"
+                    break training
+                }
+                optimizer.update(parameters: model.parameters.pointer, gradients: model.gradients.pointer,
+                                 count: model.parameters.count)
+                lossSum += value
+                batches += 1
+                step += 1
+                if step % progressInterval == 0 && !callback(.step(epoch: epoch, step: step)) {
+                    status = .stopped
+                    break training
+                }
+            }
+            let trainSeconds = seconds(since: epochStart)
+            let record = EpochRecord(
+                epoch: epoch, lossMain: lossSum / Double(batches), lossAux: nil, weights: .singleTask,
+                valid: evaluator.evaluate(model, split: dataset.valid), test: evaluator.evaluate(model, split: dataset.test),
+                seconds: seconds(since: epochStart), trainSeconds: trainSeconds)
+            history.append(record)
+            if keepBestParameters && bestEpoch(history) == epoch { bestParameters = model.parameters.array }
+            if !callback(.epoch(record)) {
+                status = .stopped
+                break
+            }
+        }
+        let timing = TrainingTiming(
+            examplesPerSecond: median(history.map { Double(train.count) / $0.trainSeconds }),
+            secondsPerEpoch: median(history.map(\.seconds)), totalSeconds: seconds(since: start),
+            threads: threads, blasCore: BLAS.coreName)
+        return (TrainingResult(status: status, bestEpoch: bestEpoch(history), history: history, timing: timing,
+                               divergence: divergence, bestParameters: bestParameters), model)
+    }
+
+    /// The first epoch with the highest valid `select_metric`.
+    func bestEpoch(_ history: [EpochRecord]) -> Int? {
+        var best: EpochRecord?
+        for record in history {
+            if let current = best, !(record.valid[config.selectMetric]! > current.valid[config.selectMetric]!) { continue }
+            best = record
+        }
+        return best?.epoch
+    }
+}
+
+/// Scores every example of a split through the model in batches (one sgemm per layer per batch)
+/// and accumulates the ranking metrics.
+public struct Evaluator {
+    static let batchRows = 256
+    public let dataset: Dataset
+    let popularity: [Int]
+
+    public init(dataset: Dataset) {
+        self.dataset = dataset
+        popularity = dataset.trainItemCounts
+    }
+
+    public func evaluate(_ model: Recommender, split: Split) -> RankingMetrics {
+        var accumulator = MetricAccumulator(itemCount: dataset.itemCount, popularity: popularity)
+        var noDropout: Xoshiro256? = nil
+        let rows = min(Self.batchRows, model.maxBatch)
+        split.embeddings.withUnsafeBufferPointer { embeddings in
+            for start in stride(from: 0, to: split.count, by: rows) {
+                let indices = Array(start..<min(start + rows, split.count))
+                model.gather(embeddings.baseAddress!, indices: indices[...])
+                model.forward(rows: indices.count, dropoutRNG: &noDropout)
+                for (row, index) in indices.enumerated() {
+                    accumulator.add(scores: model.logits.pointer + row * dataset.itemCount,
+                                    mentioned: split.mentioned[index], targets: split.targets[index])
+                }
+            }
+        }
+        return accumulator.metrics
+    }
+
+    /// The popularity baseline: item j scored by n_j, with the same masking and tie-breaking.
+    public func popularityBaseline(split: Split) -> RankingMetrics {
+        var accumulator = MetricAccumulator(itemCount: dataset.itemCount, popularity: popularity)
+        var scores = [Float](repeating: 0, count: dataset.itemCount)
+        for index in 0..<split.count {
+            for j in 0..<dataset.itemCount { scores[j] = Float(popularity[j]) }
+            scores.withUnsafeMutableBufferPointer {
+                accumulator.add(scores: $0.baseAddress!, mentioned: split.mentioned[index], targets: split.targets[index])
+            }
+        }
+        return accumulator.metrics
+    }
+}
+
+func seconds(since start: DispatchTime) -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+}
+
+func median(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}

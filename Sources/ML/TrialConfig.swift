@@ -1,0 +1,273 @@
+import Foundation
+import Yams
+
+/// A trial config key set wrongly: unknown, out of range, of the wrong type, or set where it is not used.
+public struct ConfigError: Error, CustomStringConvertible, Equatable, Sendable {
+    public var key: String
+    public var message: String
+
+    public init(key: String, message: String) {
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String { "config key '\(key)': \(message)" }
+}
+
+/// A scalar config value as written in YAML or JSON.
+public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible {
+    case bool(Bool)
+    case int(Int)
+    case double(Double)
+    case string(String)
+
+    /// Converts a value from a YAML/JSON parser (`Bool`, `Int`, `Double`, `String`).
+    public init?(_ any: Any) {
+        switch any {
+        case let value as Bool: self = .bool(value)
+        case let value as Int: self = .int(value)
+        case let value as Double: self = .double(value)
+        case let value as String: self = .string(value)
+        default: return nil
+        }
+    }
+
+    /// Parses a command-line `key=value` value as a YAML scalar (`true`, `3`, `1e-3`, `focal`).
+    public init(parsing text: String) {
+        let scalar = (try? Yams.load(yaml: text)).flatMap { ConfigValue($0 as Any) }
+        self = scalar ?? .string(text)
+    }
+
+    public var description: String {
+        switch self {
+        case .bool(let value): String(value)
+        case .int(let value): String(value)
+        case .double(let value): String(value)
+        case .string(let value): value
+        }
+    }
+
+    /// The value as a JSON-compatible Foundation object.
+    public var foundationValue: Any {
+        switch self {
+        case .bool(let value): value
+        case .int(let value): value
+        case .double(let value): value
+        case .string(let value): value
+        }
+    }
+}
+
+/// Every parameter of `ml.md` with its default. Parsing rejects unknown keys, out-of-range values
+/// and keys set where they are not used; ``activeValues`` holds exactly the keys in use.
+public struct TrialConfig: Sendable, Equatable, Hashable {
+    public enum Loss: String, Sendable, CaseIterable {
+        case bce, weightedBCE = "weighted_bce", focal, classBalanced = "class_balanced"
+    }
+
+    public enum Balancer: String, Sendable, CaseIterable {
+        case fixed, uncertainty, gradnorm, dwa
+    }
+
+    public var loss = Loss.weightedBCE
+    public var posWeightMult = 1.0
+    public var focalGamma = 2.0
+    public var focalAlpha = 0.25
+    public var cbBeta = 0.9999
+    public var rnn = false
+    public var multitask = false
+    public var balancer = Balancer.fixed
+    public var alpha = 0.001
+    public var gradnormAlpha = 1.5
+    public var gradnormLR = 0.025
+    public var dwaTemp = 2.0
+    public var dropout = 0.1
+    public var lr = 0.001
+    public var batchSize = 32
+    public var epochs = 20
+    public var seed = 0
+    public var selectMetric = "ndcg@10"
+
+    public init() {}
+
+    /// The keys in `ml.md`'s order.
+    public static let keys = ["loss", "pos_weight_mult", "focal_gamma", "focal_alpha", "cb_beta", "rnn", "multitask",
+                              "balancer", "alpha", "gradnorm_alpha", "gradnorm_lr", "dwa_temp", "dropout", "lr",
+                              "batch_size", "epochs", "seed", "select_metric"]
+
+    /// Metrics a trial may select its best epoch by.
+    public static let selectableMetrics = ["ndcg@10", "recall@10", "recall@50", "mrr"]
+
+    /// Whether `key` is used by this config, and if not, why.
+    public func inactiveReason(_ key: String) -> String? {
+        switch key {
+        case "pos_weight_mult": loss == .weightedBCE ? nil : "only used with loss: weighted_bce"
+        case "focal_gamma", "focal_alpha": loss == .focal ? nil : "only used with loss: focal"
+        case "cb_beta": loss == .classBalanced ? nil : "only used with loss: class_balanced"
+        case "balancer": multitask ? nil : "only used with multitask: true"
+        case "alpha": multitask && balancer == .fixed ? nil : "only used with multitask: true and balancer: fixed"
+        case "gradnorm_alpha", "gradnorm_lr": multitask && balancer == .gradnorm ? nil : "only used with multitask: true and balancer: gradnorm"
+        case "dwa_temp": multitask && balancer == .dwa ? nil : "only used with multitask: true and balancer: dwa"
+        default: nil
+        }
+    }
+
+    public func isActive(_ key: String) -> Bool { inactiveReason(key) == nil }
+
+    /// The value of a key (active or not).
+    public func value(_ key: String) -> ConfigValue? {
+        switch key {
+        case "loss": .string(loss.rawValue)
+        case "pos_weight_mult": .double(posWeightMult)
+        case "focal_gamma": .double(focalGamma)
+        case "focal_alpha": .double(focalAlpha)
+        case "cb_beta": .double(cbBeta)
+        case "rnn": .bool(rnn)
+        case "multitask": .bool(multitask)
+        case "balancer": .string(balancer.rawValue)
+        case "alpha": .double(alpha)
+        case "gradnorm_alpha": .double(gradnormAlpha)
+        case "gradnorm_lr": .double(gradnormLR)
+        case "dwa_temp": .double(dwaTemp)
+        case "dropout": .double(dropout)
+        case "lr": .double(lr)
+        case "batch_size": .int(batchSize)
+        case "epochs": .int(epochs)
+        case "seed": .int(seed)
+        case "select_metric": .string(selectMetric)
+        default: nil
+        }
+    }
+
+    /// Every active key with its value, defaults filled in, in `ml.md`'s order.
+    public var activeValues: [(key: String, value: ConfigValue)] {
+        Self.keys.filter(isActive).map { ($0, value($0)!) }
+    }
+
+    /// The active values as a dictionary (for JSON output).
+    public var activeDictionary: [String: ConfigValue] {
+        Dictionary(uniqueKeysWithValues: activeValues.map { ($0.key, $0.value) })
+    }
+
+    /// Builds a config from explicit key/value pairs, validating each. Keys not given keep defaults.
+    public static func parse(_ values: [String: ConfigValue]) throws -> TrialConfig {
+        var config = TrialConfig()
+        for key in values.keys.sorted() where !keys.contains(key) {
+            let hint = keys.min { editDistance($0, key) < editDistance($1, key) }.map { " (did you mean '\($0)'?)" } ?? ""
+            throw ConfigError(key: key, message: "unknown key\(hint); known keys: \(keys.joined(separator: ", "))")
+        }
+        for key in keys { if let value = values[key] { try config.set(key, value) } }
+        for key in keys where values[key] != nil {
+            if let reason = config.inactiveReason(key) {
+                throw ConfigError(key: key, message: "is set but \(reason), so it would change nothing")
+            }
+        }
+        return config
+    }
+
+    /// Parses a YAML or JSON mapping of config keys.
+    public static func parse(yaml text: String) throws -> TrialConfig {
+        try parse(mapping: try loadMapping(text))
+    }
+
+    /// Validates a mapping loaded by a YAML/JSON parser.
+    public static func parse(mapping: [String: Any]) throws -> TrialConfig {
+        var values: [String: ConfigValue] = [:]
+        for (key, raw) in mapping {
+            guard let value = ConfigValue(raw) else {
+                throw ConfigError(key: key, message: "must be a scalar (number, boolean or name)")
+            }
+            values[key] = value
+        }
+        return try parse(values)
+    }
+
+    /// Loads a YAML (or JSON) document that must be a mapping with string keys.
+    public static func loadMapping(_ text: String) throws -> [String: Any] {
+        let loaded: Any?
+        do {
+            loaded = try Yams.load(yaml: text)
+        } catch {
+            throw ConfigError(key: "(document)", message: "not valid YAML or JSON: \(error)")
+        }
+        guard let mapping = loaded as? [String: Any] else {
+            throw ConfigError(key: "(document)", message: "must be a mapping of config keys")
+        }
+        return mapping
+    }
+
+    private mutating func set(_ key: String, _ value: ConfigValue) throws {
+        func number() throws -> Double {
+            switch value {
+            case .int(let v): return Double(v)
+            case .double(let v) where v.isFinite: return v
+            default: throw ConfigError(key: key, message: "must be a finite number, got \(value)")
+            }
+        }
+        func integer(minimum: Int) throws -> Int {
+            guard case .int(let v) = value else { throw ConfigError(key: key, message: "must be an integer, got \(value)") }
+            guard v >= minimum else { throw ConfigError(key: key, message: "must be ≥ \(minimum), got \(v)") }
+            return v
+        }
+        func flag() throws -> Bool {
+            guard case .bool(let v) = value else { throw ConfigError(key: key, message: "must be true or false, got \(value)") }
+            return v
+        }
+        func name<T: RawRepresentable & CaseIterable>(_: T.Type) throws -> T where T.RawValue == String {
+            guard case .string(let text) = value, let v = T(rawValue: text) else {
+                throw ConfigError(key: key, message: "must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), got \(value)")
+            }
+            return v
+        }
+        func check(_ ok: Bool, _ rule: String, _ v: Double) throws -> Double {
+            guard ok else { throw ConfigError(key: key, message: "must be \(rule), got \(v)") }
+            return v
+        }
+        switch key {
+        case "loss": loss = try name(Loss.self)
+        case "pos_weight_mult": let v = try number(); posWeightMult = try check(v > 0, "> 0", v)
+        case "focal_gamma": let v = try number(); focalGamma = try check(v >= 0, "≥ 0", v)
+        case "focal_alpha": let v = try number(); focalAlpha = try check(v <= 1, "in [0, 1], or < 0 to disable", v)
+        case "cb_beta": let v = try number(); cbBeta = try check(v >= 0 && v < 1, "in [0, 1)", v)
+        case "rnn": rnn = try flag()
+        case "multitask": multitask = try flag()
+        case "balancer": balancer = try name(Balancer.self)
+        case "alpha": let v = try number(); alpha = try check(v >= 0, "≥ 0", v)
+        case "gradnorm_alpha": let v = try number(); gradnormAlpha = try check(v >= 0, "≥ 0", v)
+        case "gradnorm_lr": let v = try number(); gradnormLR = try check(v > 0, "> 0", v)
+        case "dwa_temp": let v = try number(); dwaTemp = try check(v > 0, "> 0", v)
+        case "dropout": let v = try number(); dropout = try check(v >= 0 && v < 1, "in [0, 1)", v)
+        case "lr": let v = try number(); lr = try check(v > 0, "> 0", v)
+        case "batch_size": batchSize = try integer(minimum: 1)
+        case "epochs": epochs = try integer(minimum: 1)
+        case "seed": seed = try integer(minimum: 0)
+        case "select_metric":
+            guard case .string(let text) = value, Self.selectableMetrics.contains(text) else {
+                throw ConfigError(key: key, message: "must be one of \(Self.selectableMetrics.joined(separator: ", ")), got \(value)")
+            }
+            selectMetric = text
+        default: throw ConfigError(key: key, message: "unknown key")
+        }
+    }
+
+    /// The active keys as JSON text, keys sorted.
+    public func jsonText() -> String {
+        let data = try! JSONSerialization.data(
+            withJSONObject: activeDictionary.mapValues(\.foundationValue), options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    var previous = Array(0...b.count)
+    for i in 1...max(a.count, 1) where !a.isEmpty {
+        var current = [i] + [Int](repeating: 0, count: b.count)
+        for j in stride(from: 1, through: b.count, by: 1) {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        previous = current
+    }
+    return previous[b.count]
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import ML
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train one trial config (or reproduce an exported trial file) and report its metrics.")
+
+    @Option(help: "Dataset folder (required with a plain config; overrides a trial file's dataset).") var data: String?
+    @Option(help: "A trial config (YAML/JSON) or a trial file from `sweep export`.") var config: String
+    @Option(name: .customLong("set"), help: "Override a config key, e.g. --set lr=1e-3 (repeatable).") var overrides: [String] = []
+    @Option(help: "OpenBLAS threads (default: the trial file's, else 1).") var threads: Int?
+    @Option(help: "Write the result JSON to FILE ('-' for stdout).") var jsonOut: String?
+    @Option(help: "Write the best epoch's weights (.npy per tensor + manifest.json) to DIR.") var saveModel: String?
+
+    func run() throws {
+        let configURL = URL(fileURLWithPath: config)
+        guard let text = try? String(contentsOf: configURL, encoding: .utf8) else {
+            throw ValidationError("cannot read --config \(config)")
+        }
+        var mapping = try TrialConfig.loadMapping(text)
+        let isTrialFile = TrialFile.isTrialFile(mapping)
+        // Overrides go into the config mapping before validation, so their inactive-key checks apply.
+        var configMapping = isTrialFile ? (mapping["trial"] as? [String: Any] ?? [:]) : mapping
+        for assignment in overrides {
+            guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
+                throw ValidationError("--set takes key=value, got \(assignment)")
+            }
+            let value = ConfigValue(parsing: String(assignment[assignment.index(after: equals)...]))
+            configMapping[String(assignment[..<equals])] = value.foundationValue
+        }
+        let trialConfig: TrialConfig
+        var datasetFolder: URL
+        var expectedFingerprint: String?
+        var threadCount = threads ?? 1
+        if isTrialFile {
+            mapping["trial"] = configMapping
+            let file = try TrialFile.parse(mapping, baseDirectory: configURL.deletingLastPathComponent())
+            trialConfig = file.config
+            expectedFingerprint = file.fingerprint
+            threadCount = threads ?? file.threads
+            datasetFolder = try data.map { URL(fileURLWithPath: $0) }
+                ?? DatasetLocator.folder(for: file.dataset, cacheRoot: DatasetLocator.defaultCacheRoot)
+        } else {
+            trialConfig = try TrialConfig.parse(mapping: configMapping)
+            guard let data else { throw ValidationError("--data DIR is required with a plain trial config") }
+            datasetFolder = URL(fileURLWithPath: data)
+        }
+        guard threadCount >= 1 else { throw ValidationError("--threads must be at least 1") }
+        datasetFolder = datasetFolder.standardizedFileURL
+        let fingerprint = try DatasetFingerprint.compute(folder: datasetFolder).fingerprint
+        if let expectedFingerprint, expectedFingerprint != fingerprint {
+            throw ValidationError("""
+                dataset \(datasetFolder.path) is not the one this trial ran on:
+                  trial file fingerprint \(expectedFingerprint)
+                  dataset fingerprint    \(fingerprint)
+                """)
+        }
+        let dataset = try Dataset.load(from: datasetFolder)
+        let trainer = try Trainer(config: trialConfig, dataset: dataset, threads: threadCount, keepBestParameters: saveModel != nil)
+        let toStdout = jsonOut == "-"
+        // With JSON on stdout, the human-readable lines go to stderr.
+        func say(_ line: String) {
+            if toStdout { printError(line) } else { print(line) }
+        }
+        say("training \(trialConfig.jsonText())")
+        say("dataset \(datasetFolder.path) (\(dataset.itemCount) items, \(dataset.train.count) train examples), \(threadCount) BLAS thread(s), \(BLAS.coreName)")
+        let (result, model) = trainer.run { event in
+            if case .epoch(let record) = event {
+                let exampleRate = Double(dataset.train.count) / record.trainSeconds
+                say("epoch \(String(format: "%3d", record.epoch))/\(trialConfig.epochs)  loss \(format(record.lossMain, digits: 5))"
+                    + "  valid ndcg@10 \(format(record.valid.ndcg10)) recall@10 \(format(record.valid.recall10))"
+                    + "  test ndcg@10 \(format(record.test.ndcg10))  \(format(record.seconds, digits: 1))s (\(Int(exampleRate)) ex/s)")
+            }
+            return true
+        }
+        if let best = result.best {
+            say("best epoch \(best.epoch) by valid \(trialConfig.selectMetric): valid ndcg@10 \(format(best.valid.ndcg10)) recall@10 \(format(best.valid.recall10))"
+                + " | test ndcg@10 \(format(best.test.ndcg10)) recall@10 \(format(best.test.recall10)) coverage@10 \(format(best.test.coverage10))")
+        }
+        say("median \(Int(result.timing.examplesPerSecond)) examples/s, \(format(result.timing.secondsPerEpoch, digits: 2)) s/epoch, \(format(result.timing.totalSeconds, digits: 1)) s total")
+        if let divergence = result.divergence { say("diverged: \(divergence)") }
+        let report = TrainingReport(config: trialConfig, datasetPath: datasetFolder.path, fingerprint: fingerprint, result: result)
+        if let jsonOut {
+            let data = try report.jsonData()
+            if toStdout {
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                try data.write(to: URL(fileURLWithPath: jsonOut))
+            }
+        }
+        if let saveModel, let parameters = result.bestParameters {
+            try ModelExport.write(parameters: parameters, layout: model.layout, report: report,
+                                  to: URL(fileURLWithPath: saveModel))
+            say("saved the best epoch's weights to \(saveModel)")
+        }
+        if result.status == .diverged { throw ExitCode(3) }
+    }
+}
