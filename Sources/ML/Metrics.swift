@@ -110,8 +110,9 @@ struct TopK {
         a.score > b.score || (a.score == b.score && a.item < b.item)
     }
 
+    /// Offers one entry; a NaN score ranks as −∞, so a broken model never breaks the heap's order.
     mutating func offer(score: Float, item: Int32) {
-        let entry = (score: score, item: item)
+        let entry = (score: score.isNaN ? -Float.infinity : score, item: item)
         if storage.count < capacity {
             storage.append(entry)
             var child = storage.count - 1

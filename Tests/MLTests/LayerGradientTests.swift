@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+@testable import ML
+
+/// Finite-difference checks of every layer's backward pass and of the whole model.
+@Suite struct LayerGradientTests {
+    @Test func linearBackwardMatchesFiniteDifferences() {
+        var layout = ParameterLayout()
+        let layer = Linear(5, 4, name: "l", layout: &layout)
+        let parameters = FloatBuffer(count: layout.count), gradients = FloatBuffer(count: layout.count)
+        var rng = Xoshiro256(seed: 11)
+        layer.initialize(parameters.pointer, rng: &rng)
+        let rows = 3
+        var x = (0..<(rows * 5)).map { _ in rng.nextUniformFloat() * 2 - 1 }
+        let upstream = (0..<(rows * 4)).map { _ in rng.nextUniformFloat() * 2 - 1 }
+        // L = Σ upstream ⊙ y, so ∂L/∂y = upstream.
+        func loss() -> Double {
+            var y = [Float](repeating: 0, count: rows * 4)
+            layer.forward(x, rows: rows, into: &y, parameters: parameters.pointer)
+            return zip(y, upstream).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+        }
+        var dx = [Float](repeating: 0, count: rows * 5)
+        layer.backward(input: x, gradOutput: upstream, rows: rows, gradInput: &dx, parameters: parameters.pointer,
+                       gradients: gradients.pointer, accumulate: false)
+        let h: Float = 1e-2
+        for i in 0..<layout.count {
+            let saved = parameters[i]
+            parameters[i] = saved + h; let plus = loss()
+            parameters[i] = saved - h; let minus = loss()
+            parameters[i] = saved
+            #expect(abs((plus - minus) / Double(2 * h) - Double(gradients[i])) < 1e-3, "parameter \(i)")
+        }
+        for i in x.indices {
+            let saved = x[i]
+            x[i] = saved + h; let plus = loss()
+            x[i] = saved - h; let minus = loss()
+            x[i] = saved
+            #expect(abs((plus - minus) / Double(2 * h) - Double(dx[i])) < 1e-3, "input \(i)")
+        }
+        // accumulate: true adds to what is there.
+        let first = gradients.array
+        layer.backward(input: x, gradOutput: upstream, rows: rows, gradInput: nil, parameters: parameters.pointer,
+                       gradients: gradients.pointer, accumulate: true)
+        for i in 0..<layout.count { #expect(abs(gradients[i] - 2 * first[i]) < 1e-5) }
+    }
+
+    @Test func reluAndDropout() {
+        var x: [Float] = [-1, 0, 0.5, 2, -3, 4]
+        ReLU.forward(&x, count: 6)
+        #expect(x == [0, 0, 0.5, 2, 0, 4])
+        var gradient: [Float] = [1, 1, 1, 1, 1, 1]
+        ReLU.backward(output: x, gradient: &gradient, count: 6)
+        #expect(gradient == [0, 0, 1, 1, 0, 1])
+
+        let dropout = Dropout(probability: 0.25)
+        var rng = Xoshiro256(seed: 3)
+        let count = 40_000
+        var values = [Float](repeating: 1, count: count)
+        var mask = [Float](repeating: 0, count: count)
+        dropout.forward(&values, count: count, mask: &mask, rng: &rng)
+        let kept = values.filter { $0 != 0 }
+        #expect(kept.allSatisfy { abs($0 - 4 / 3) < 1e-6 })
+        #expect(abs(Double(kept.count) / Double(count) - 0.75) < 0.01)
+        var upstream = [Float](repeating: 2, count: count)
+        dropout.backward(gradient: &upstream, count: count, mask: mask)
+        #expect(zip(upstream, values).allSatisfy { $0 == 2 * $1 })
+    }
+
+    /// The whole model: loss → output layer → dropout → ReLU → trunk, against finite differences
+    /// on a sample of parameters, with the same dropout mask in every evaluation.
+    @Test(arguments: [LossKind.weightedBCE(posWeight: 3), .focal(gamma: 2, alpha: 0.25), .classBalanced(weights: [1, 2, 0.5, 1, 1.5, 0.5, 0.5])])
+    func modelBackwardMatchesFiniteDifferences(loss: LossKind) {
+        var rng = Xoshiro256(seed: 5)
+        let model = Recommender(inputDimensions: 6, itemCount: 7, dropout: 0.3, maxBatch: 3, rng: &rng)
+        let inputs = (0..<18).map { _ in rng.nextUniformFloat() * 2 - 1 }
+        var targets = TargetBatch()
+        targets.appendRow([1]); targets.appendRow([0, 6]); targets.appendRow([3])
+        func lossValue() -> Double {
+            inputs.withUnsafeBufferPointer { model.gather($0.baseAddress!, indices: [0, 1, 2]) }
+            var dropoutRNG: Xoshiro256? = Xoshiro256(seed: 99)
+            model.forward(rows: 3, dropoutRNG: &dropoutRNG)
+            return model.backward(rows: 3, loss: loss, targets: targets)
+        }
+        _ = lossValue()
+        let analytic = model.gradients.array
+        let h: Float = 1e-3
+        var sample = Array(stride(from: 0, to: model.parameters.count, by: 97))
+        sample += model.layout.tensors.map(\.offset)  // the first entry of every tensor
+        // ReLU has a kink at 0: finite differences are meaningless for a hidden unit whose
+        // pre-activation lies within reach of the step, so its trunk row and bias are left out.
+        var preActivations = [Float](repeating: 0, count: 3 * Recommender.hiddenDimensions)
+        model.trunk.forward(inputs, rows: 3, into: &preActivations, parameters: model.parameters.pointer)
+        let nearKink = Set(preActivations.indices.filter { abs(preActivations[$0]) < 0.01 }.map { $0 % Recommender.hiddenDimensions })
+        sample.removeAll { i in
+            let trunkWeights = model.trunk.weightOffset..<model.trunk.biasOffset
+            let unit = trunkWeights.contains(i) ? (i - trunkWeights.lowerBound) / 6 : i - model.trunk.biasOffset
+            return (trunkWeights.contains(i) || (model.trunk.biasOffset..<model.output.weightOffset).contains(i)) && nearKink.contains(unit)
+        }
+        for i in sample {
+            let saved = model.parameters[i]
+            model.parameters[i] = saved + h; let plus = lossValue()
+            model.parameters[i] = saved - h; let minus = lossValue()
+            model.parameters[i] = saved
+            let numeric = (plus - minus) / Double(2 * h)
+            #expect(abs(numeric - Double(analytic[i])) < 3e-4 + 0.02 * abs(numeric), "parameter \(i)")
+        }
+    }
+
+    @Test func adamMatchesPyTorchsUpdate() {
+        let optimizer = Adam(learningRate: 0.1, count: 2)
+        var parameters: [Float] = [1, -2]
+        var m = [0.0, 0.0], v = [0.0, 0.0]
+        var expected = [1.0, -2.0]
+        for (step, gradient) in [[0.5, -3.0], [-1.0, 0.25], [2.0, 0.0]].enumerated() {
+            optimizer.update(parameters: &parameters, gradients: gradient.map(Float.init), count: 2)
+            let t = Double(step + 1)
+            for i in 0..<2 {
+                m[i] = 0.9 * m[i] + 0.1 * gradient[i]
+                v[i] = 0.999 * v[i] + 0.001 * gradient[i] * gradient[i]
+                let mHat = m[i] / (1 - pow(0.9, t)), vHat = v[i] / (1 - pow(0.999, t))
+                expected[i] -= 0.1 * mHat / (vHat.squareRoot() + 1e-8)
+            }
+            for i in 0..<2 { #expect(abs(Double(parameters[i]) - expected[i]) < 1e-5, "step \(step + 1), parameter \(i)") }
+        }
+        #expect(optimizer.step == 3)
+    }
+}

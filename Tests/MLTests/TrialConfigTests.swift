@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+@testable import ML
+
+@Suite struct TrialConfigTests {
+    func rejection(_ yaml: String) -> ConfigError? {
+        do {
+            _ = try TrialConfig.parse(yaml: yaml)
+            return nil
+        } catch {
+            return error as? ConfigError
+        }
+    }
+
+    @Test func defaultsAndActiveKeys() throws {
+        let config = try TrialConfig.parse(yaml: "{}")
+        #expect(config == TrialConfig())
+        #expect(config.activeValues.map(\.key) == ["loss", "pos_weight_mult", "rnn", "multitask", "dropout", "lr",
+                                                    "batch_size", "epochs", "seed", "select_metric"])
+        let focal = try TrialConfig.parse(yaml: "loss: focal\nfocal_gamma: 0\nlr: 1e-3\nepochs: 3")
+        #expect(focal.focalGamma == 0 && focal.focalAlpha == 0.25 && focal.epochs == 3)
+        #expect(focal.activeDictionary["focal_alpha"] == .double(0.25))
+        #expect(focal.activeDictionary["pos_weight_mult"] == nil)
+        let json = try TrialConfig.parse(yaml: #"{"loss": "class_balanced", "cb_beta": 0.99, "seed": 4}"#)
+        #expect(json.cbBeta == 0.99 && json.seed == 4)
+        #expect(json.jsonText().contains("\"cb_beta\":0.99"))
+    }
+
+    @Test func rejectionsNameTheKey() {
+        let cases: [(String, String, String)] = [
+            ("lr: 0", "lr", "must be > 0, got 0.0"),
+            ("lr: -1", "lr", "must be > 0, got -1.0"),
+            ("dropout: 1", "dropout", "must be in [0, 1), got 1.0"),
+            ("pos_weight_mult: 0", "pos_weight_mult", "must be > 0, got 0.0"),
+            ("loss: focal\nfocal_gamma: -0.5", "focal_gamma", "must be ≥ 0, got -0.5"),
+            ("loss: focal\nfocal_alpha: 1.5", "focal_alpha", "must be in [0, 1], or < 0 to disable, got 1.5"),
+            ("loss: class_balanced\ncb_beta: 1", "cb_beta", "must be in [0, 1), got 1.0"),
+            ("batch_size: 0", "batch_size", "must be ≥ 1, got 0"),
+            ("epochs: 2.5", "epochs", "must be an integer, got 2.5"),
+            ("rnn: 1", "rnn", "must be true or false, got 1"),
+            ("loss: hinge", "loss", "must be one of bce, weighted_bce, focal, class_balanced, got hinge"),
+            ("select_metric: ndcg@20", "select_metric", "must be one of ndcg@10, recall@10, recall@50, mrr, got ndcg@20"),
+            ("loss: bce\npos_weight_mult: 2", "pos_weight_mult", "is set but only used with loss: weighted_bce, so it would change nothing"),
+            ("alpha: 0.1", "alpha", "is set but only used with multitask: true and balancer: fixed, so it would change nothing"),
+            ("multitask: true\nbalancer: gradnorm\nalpha: 0.1", "alpha", "is set but only used with multitask: true and balancer: fixed, so it would change nothing"),
+            ("dwa_temp: 2", "dwa_temp", "is set but only used with multitask: true and balancer: dwa, so it would change nothing"),
+            ("lr: .nan", "lr", "must be a finite number, got nan"),
+        ]
+        for (yaml, key, message) in cases {
+            #expect(rejection(yaml) == ConfigError(key: key, message: message), "\(yaml)")
+        }
+        let unknown = rejection("learning_rate: 0.1")
+        #expect(unknown?.key == "learning_rate")
+        #expect(unknown?.message.hasPrefix("unknown key (did you mean") == true)
+        #expect(rejection("focal_gama: 1")?.message.hasPrefix("unknown key (did you mean 'focal_gamma'?)") == true)
+        #expect(rejection("- a list")?.key == "(document)")
+        #expect(rejection("lr: [1, 2]") == ConfigError(key: "lr", message: "must be a scalar (number, boolean or name)"))
+    }
+
+    @Test func commandLineValuesParseAsYAMLScalars() {
+        #expect(ConfigValue(parsing: "1e-3") == .double(0.001))
+        #expect(ConfigValue(parsing: "32") == .int(32))
+        #expect(ConfigValue(parsing: "true") == .bool(true))
+        #expect(ConfigValue(parsing: "focal") == .string("focal"))
+    }
+
+    @Test func trialFileRoundTrip() throws {
+        var config = TrialConfig()
+        config.loss = .focal
+        config.focalGamma = 1.5
+        config.epochs = 4
+        let file = TrialFile(config: config, dataset: .path("/data/redial"), fingerprint: String(repeating: "a", count: 64), threads: 2)
+        let base = URL(fileURLWithPath: "/elsewhere")
+        #expect(try TrialFile.parse(TrialConfig.loadMapping(file.yamlText()), baseDirectory: base) == file)
+        #expect(try TrialFile.parse(TrialConfig.loadMapping(file.jsonText()), baseDirectory: base) == file)
+        let synthetic = TrialFile(config: config, dataset: .synthetic(preset: "small", seed: 7), fingerprint: String(repeating: "b", count: 64), threads: 1)
+        #expect(try TrialFile.parse(TrialConfig.loadMapping(synthetic.yamlText()), baseDirectory: base) == synthetic)
+        // A relative dataset path is relative to the trial file's folder.
+        let relative = try TrialFile.parse(TrialConfig.loadMapping("trial: {}\ndataset: {path: ../data, fingerprint: \(String(repeating: "c", count: 64))}\n"),
+                                           baseDirectory: URL(fileURLWithPath: "/work/exports"))
+        #expect(relative.dataset == .path("/work/data"))
+        #expect(throws: ConfigError.self) { try TrialFile.parse(["trial": [:], "dataset": ["path": "/x"]], baseDirectory: base) }
+        #expect(throws: ConfigError(key: "extra", message: "unknown trial-file key; expected trial, dataset, threads")) {
+            try TrialFile.parse(["trial": [:], "extra": 1], baseDirectory: base)
+        }
+    }
+}
