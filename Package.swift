@@ -40,7 +40,10 @@ let package = Package(
                 "COpenBLAS",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            // Lets sqrt lower to one vector instruction instead of a call that may set errno,
+            // so the optimiser's loops vectorise.
+            swiftSettings: [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
         ),
         .target(name: "Coordinator", dependencies: ["Protocol", "ML"]),
         .target(name: "Worker", dependencies: ["Protocol", "ML"]),
@@ -51,6 +54,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "sweep-bench-training", dependencies: ["ML"], path: "Benchmarks/TrainingBenchmark"),
         // A second process for the two-process ZeroMQ tests.
         .executableTarget(name: "sweep-test-peer", dependencies: ["Protocol"], path: "Tests/TestPeer"),
 

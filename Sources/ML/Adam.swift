@@ -1,15 +1,21 @@
 import Foundation
 
 /// Adam (Kingma & Ba 2015) exactly as PyTorch's `torch.optim.Adam` with bias correction, no weight
-/// decay, dense: every parameter is updated every step. One fused pass over the flat parameter vector.
-public final class Adam {
-    public var learningRate: Float
-    public var betas: (Float, Float) = (0.9, 0.999)
-    public var eps: Float = 1e-8
-    /// Steps taken so far.
+/// decay, dense: every parameter is updated every step.
+///
+/// A step is ``beginStep()`` and then ``apply(parameters:gradients:range:)`` over ranges that
+/// together cover every parameter once, so the trainer can update each block of the model while
+/// it is in cache, from several threads at once (ranges must not overlap). The update is a fused,
+/// vectorised pass, element-wise, so neither the split nor the order changes a result.
+public final class Adam: @unchecked Sendable {
+    public let learningRate: Float
+    public let betas: (Float, Float) = (0.9, 0.999)
+    public let eps: Float = 1e-8
+    /// Steps begun so far.
     public private(set) var step = 0
     private let firstMoment: FloatBuffer
     private let secondMoment: FloatBuffer
+    private var constants = Constants(beta1: 0.9, beta2: 0.999, eps: 1e-8, stepSize: 0, inverseRootCorrection2: 1)
 
     /// State for `count` parameters, zero-initialised.
     public init(learningRate: Float, count: Int) {
@@ -18,18 +24,36 @@ public final class Adam {
         secondMoment = FloatBuffer(count: count)
     }
 
-    /// One update of `parameters[range]` from `gradients[range]` (the whole vector by default).
-    public func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, count: Int) {
-        precondition(count == firstMoment.count, "Adam state was made for \(firstMoment.count) parameters")
+    /// Starts step t + 1: fixes its bias corrections for the ``apply`` calls that follow.
+    public func beginStep() {
         step += 1
         let (beta1, beta2) = betas
         let correction1 = 1 - pow(Double(beta1), Double(step))
         let correction2 = 1 - pow(Double(beta2), Double(step))
-        let stepSize = Float(Double(learningRate) / correction1)
-        let inverseRootCorrection2 = Float(1 / correction2.squareRoot())
-        let m = firstMoment.pointer, v = secondMoment.pointer
-        let oneMinusBeta1 = 1 - beta1, oneMinusBeta2 = 1 - beta2, eps = self.eps
-        for i in 0..<count {
+        constants = Constants(beta1: beta1, beta2: beta2, eps: eps, stepSize: Float(Double(learningRate) / correction1),
+                              inverseRootCorrection2: Float(1 / correction2.squareRoot()))
+    }
+
+    /// One whole step over all `count` parameters.
+    public func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, count: Int) {
+        precondition(count == firstMoment.count, "Adam state was made for \(firstMoment.count) parameters")
+        beginStep()
+        apply(parameters: parameters, gradients: gradients, range: 0..<count)
+    }
+
+    struct Constants {
+        let beta1: Float, beta2: Float, eps: Float, stepSize: Float, inverseRootCorrection2: Float
+    }
+
+    /// PyTorch's step on `range`: m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
+    /// p ← p − (lr / (1−β1^t))·m / (√v / √(1−β2^t) + ε).
+    public func apply(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, range: Range<Int>) {
+        precondition(range.upperBound <= firstMoment.count, "range beyond the parameters")
+        // Plain scalar code over raw pointers: LLVM vectorises it (sqrtps, divps).
+        let m = firstMoment.pointer, v = secondMoment.pointer, c = constants
+        let beta1 = c.beta1, beta2 = c.beta2, oneMinusBeta1 = 1 - c.beta1, oneMinusBeta2 = 1 - c.beta2
+        let stepSize = c.stepSize, inverseRootCorrection2 = c.inverseRootCorrection2, eps = c.eps
+        for i in range {
             let g = gradients[i]
             let mi = beta1 * m[i] + oneMinusBeta1 * g
             let vi = beta2 * v[i] + oneMinusBeta2 * g * g

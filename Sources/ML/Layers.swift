@@ -94,20 +94,36 @@ public struct Linear: Sendable {
     public func backward(input x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>, rows: Int,
                          gradInput dx: UnsafeMutablePointer<Float>?, parameters: UnsafePointer<Float>,
                          gradients: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        weightGradient(input: x, gradOutput: dy, rows: rows, gradients: gradients, accumulate: accumulate)
+        biasGradient(gradOutput: dy, rows: rows, gradients: gradients, accumulate: accumulate)
+        if let dx { inputGradient(gradOutput: dy, rows: rows, into: dx, parameters: parameters) }
+    }
+
+    /// ∂L/∂W = (∂L/∂y)ᵀ·x, one sgemm, added to (or overwriting) the weight's gradient.
+    public func weightGradient(input x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>, rows: Int,
+                               gradients: UnsafeMutablePointer<Float>, accumulate: Bool) {
         BLAS.sgemm(.transpose, .none, m: outputDimensions, n: inputDimensions, k: rows, alpha: 1,
                    a: dy, lda: outputDimensions, b: x, ldb: inputDimensions,
                    beta: accumulate ? 1 : 0, c: gradients + weightOffset, ldc: inputDimensions)
+    }
+
+    /// ∂L/∂b = Σ_rows ∂L/∂y, added to (or overwriting) the bias's gradient.
+    public func biasGradient(gradOutput dy: UnsafePointer<Float>, rows: Int, gradients: UnsafeMutablePointer<Float>,
+                             accumulate: Bool) {
         let db = gradients + biasOffset
         if !accumulate { db.update(repeating: 0, count: outputDimensions) }
         for row in 0..<rows {
             let source = dy + row * outputDimensions
             for j in 0..<outputDimensions { db[j] += source[j] }
         }
-        if let dx {
-            BLAS.sgemm(.none, .none, m: rows, n: inputDimensions, k: outputDimensions, alpha: 1,
-                       a: dy, lda: outputDimensions, b: parameters + weightOffset, ldb: inputDimensions,
-                       beta: 0, c: dx, ldc: inputDimensions)
-        }
+    }
+
+    /// ∂L/∂x = (∂L/∂y)·W, one sgemm.
+    public func inputGradient(gradOutput dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>,
+                              parameters: UnsafePointer<Float>) {
+        BLAS.sgemm(.none, .none, m: rows, n: inputDimensions, k: outputDimensions, alpha: 1,
+                   a: dy, lda: outputDimensions, b: parameters + weightOffset, ldb: inputDimensions,
+                   beta: 0, c: dx, ldc: inputDimensions)
     }
 }
 

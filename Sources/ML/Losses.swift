@@ -44,103 +44,160 @@ public enum LossKind: Sendable, Equatable {
         return raw.map { Float($0 * scale) }
     }
 
-    /// The mean loss over `rows × columns` logits, and ∂(scale·L)/∂z written into `gradient`,
-    /// in one pass over the logits (negatives) plus a fix-up per positive. Stable for any |z|:
-    /// every term is built from e = exp(−|z|) ∈ (0, 1].
+    /// The mean loss over `rows × columns` logits, and ∂(scale·L)/∂z written into `gradient`.
     public func evaluate(logits: UnsafePointer<Float>, rows: Int, columns: Int, targets: TargetBatch,
                          gradient: UnsafeMutablePointer<Float>, scale: Float = 1) -> Double {
+        let rowTotals = UnsafeMutablePointer<Double>.allocate(capacity: rows)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: columns)
+        defer {
+            rowTotals.deallocate()
+            scratch.deallocate()
+        }
+        evaluate(logits: logits, gradient: gradient, rows: rows, stride: columns, columns: 0..<columns, targets: targets,
+                 gradientScale: scale / Float(rows * columns), rowTotals: rowTotals, scratch: scratch)
+        return (0..<rows).reduce(0) { $0 + rowTotals[$1] } / Double(rows * columns)
+    }
+
+    /// The loss over a block of columns of a row-major `rows × stride` logit matrix: writes
+    /// gradientScale·∂loss/∂z for those columns into `gradient` (same layout) and each row's summed
+    /// loss over them into `rowTotals[row]`. One vectorised pass over the logits (every element as a
+    /// negative) plus a fix-up per positive; stable for any |z|, since every term is built from
+    /// e = exp(−|z|) ∈ (0, 1]. Sums run in a fixed order, so results are the same on every machine.
+    ///
+    /// - Parameter scratch: room for `columns.count` floats.
+    public func evaluate(logits: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>, rows: Int, stride: Int,
+                         columns: Range<Int>, targets: TargetBatch, gradientScale: Float,
+                         rowTotals: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Float>) {
         precondition(targets.rows == rows, "one target row per logit row")
-        let gradientScale = scale / Float(rows * columns)
-        var total = 0.0
+        for row in 0..<rows {
+            let z = logits + row * stride + columns.lowerBound, g = gradient + row * stride + columns.lowerBound
+            negatives(z, g, scratch, columns, gradientScale)
+            var rowTotal = Self.sum(scratch, columns.count)
+            for index in targets.rowStarts[row]..<targets.rowStarts[row + 1] {
+                let item = Int(targets.items[index])
+                guard columns.contains(item) else { continue }
+                let j = item - columns.lowerBound
+                let (negativeLoss, _) = negative(Terms(z[j]), column: item)
+                let (positiveLoss, positiveSlope) = positive(Terms(z[j]), column: item)
+                rowTotal += Double(positiveLoss - negativeLoss)
+                g[j] = positiveSlope * gradientScale
+            }
+            rowTotals[row] = rowTotal
+        }
+    }
+
+    /// Every element of a row block as a negative: losses into `losses`, scaled slopes into `g`
+    /// (both indexed from the block's first column). One loop per kind, so each inner loop is
+    /// branch-free and vectorises.
+    @inline(__always)
+    private func negatives(_ z: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
+                           _ losses: UnsafeMutablePointer<Float>, _ block: Range<Int>, _ gradientScale: Float) {
+        let columns = block.count
         switch self {
         case .bce, .weightedBCE:
-            let posWeight: Float = if case .weightedBCE(let w) = self { w } else { 1 }
-            for row in 0..<rows {
-                let z = logits + row * columns, g = gradient + row * columns
-                var sum: Float = 0
-                for j in 0..<columns {
-                    let (p, softplus) = Self.sigmoidAndSoftplus(z[j])
-                    sum += softplus
-                    g[j] = p * gradientScale
-                }
-                var rowTotal = Double(sum)
-                for index in targets.rowStarts[row]..<targets.rowStarts[row + 1] {
-                    let j = Int(targets.items[index])
-                    let (p, softplus) = Self.sigmoidAndSoftplus(z[j])
-                    // y = 1: loss w·softplus(−z) = w·(softplus(z) − z), gradient −w·(1 − p).
-                    rowTotal += Double(posWeight * (softplus - z[j]) - softplus)
-                    g[j] = -posWeight * (1 - p) * gradientScale
-                }
-                total += rowTotal
+            for j in 0..<columns {
+                let t = Terms(z[j])
+                losses[j] = t.softplus
+                g[j] = t.p * gradientScale
             }
         case .classBalanced(let weights):
-            weights.withUnsafeBufferPointer { c in
-                for row in 0..<rows {
-                    let z = logits + row * columns, g = gradient + row * columns
-                    var sum: Float = 0
-                    for j in 0..<columns {
-                        let (p, softplus) = Self.sigmoidAndSoftplus(z[j])
-                        sum += c[j] * softplus
-                        g[j] = c[j] * p * gradientScale
-                    }
-                    var rowTotal = Double(sum)
-                    for index in targets.rowStarts[row]..<targets.rowStarts[row + 1] {
-                        let j = Int(targets.items[index])
-                        // y = 1: c·softplus(−z) = c·(softplus(z) − z).
-                        let (p, _) = Self.sigmoidAndSoftplus(z[j])
-                        rowTotal -= Double(c[j] * z[j])
-                        g[j] = -c[j] * (1 - p) * gradientScale
-                    }
-                    total += rowTotal
+            precondition(weights.count >= block.upperBound, "one class weight per column")
+            weights.withUnsafeBufferPointer { weights in
+                let c = weights.baseAddress! + block.lowerBound
+                for j in 0..<columns {
+                    let t = Terms(z[j])
+                    losses[j] = c[j] * t.softplus
+                    g[j] = c[j] * t.p * gradientScale
                 }
             }
         case .focal(let gamma, let alpha):
-            let (alphaPositive, alphaNegative): (Float, Float) = alpha < 0 ? (1, 1) : (alpha, 1 - alpha)
-            for row in 0..<rows {
-                let z = logits + row * columns, g = gradient + row * columns
-                var sum: Float = 0
-                for j in 0..<columns {
-                    let (loss, slope) = Self.focalNegative(z[j], gamma: gamma)
-                    sum += alphaNegative * loss
-                    g[j] = alphaNegative * slope * gradientScale
-                }
-                var rowTotal = Double(sum)
-                for index in targets.rowStarts[row]..<targets.rowStarts[row + 1] {
-                    let j = Int(targets.items[index])
-                    // y = 1 is y = 0 mirrored: z → −z, and the slope changes sign.
-                    let (negativeLoss, _) = Self.focalNegative(z[j], gamma: gamma)
-                    let (loss, slope) = Self.focalNegative(-z[j], gamma: gamma)
-                    rowTotal += Double(alphaPositive * loss - alphaNegative * negativeLoss)
-                    g[j] = -alphaPositive * slope * gradientScale
-                }
-                total += rowTotal
+            let weight: Float = alpha < 0 ? 1 : 1 - alpha
+            for j in 0..<columns {
+                let t = Terms(z[j])
+                let modulation = weight * Self.modulation(t.p, gamma)
+                losses[j] = modulation * t.softplus
+                g[j] = modulation * (gamma * t.q * t.softplus + t.p) * gradientScale
             }
         }
-        return total / Double(rows * columns)
     }
 
-    /// σ(z) and softplus(z) = log(1 + e^z), from one exp and one log1p.
-    @inline(__always)
-    static func sigmoidAndSoftplus(_ z: Float) -> (Float, Float) {
-        let e = expf(-abs(z))
-        let p = z >= 0 ? 1 / (1 + e) : e / (1 + e)
-        return (p, max(z, 0) + log1pf(e))
-    }
-
-    /// Focal loss of a negative (y = 0) without α: p^γ·softplus(z), and its slope
-    /// p^γ·(γ·(1−p)·softplus(z) + p).
-    @inline(__always)
-    static func focalNegative(_ z: Float, gamma: Float) -> (loss: Float, slope: Float) {
-        let e = expf(-abs(z))
-        let p = z >= 0 ? 1 / (1 + e) : e / (1 + e)
-        let q = z >= 0 ? e / (1 + e) : 1 / (1 + e)
-        let ce = max(z, 0) + log1pf(e)
-        let modulation: Float = switch gamma {
-        case 0: 1
-        case 1: p
-        case 2: p * p
-        default: powf(p, gamma)
+    /// Σ values in a fixed order: eight running sums, then pairwise.
+    private static func sum(_ values: UnsafePointer<Float>, _ count: Int) -> Double {
+        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0, s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
+        var j = 0
+        while j + 8 <= count {
+            s0 += values[j]; s1 += values[j + 1]; s2 += values[j + 2]; s3 += values[j + 3]
+            s4 += values[j + 4]; s5 += values[j + 5]; s6 += values[j + 6]; s7 += values[j + 7]
+            j += 8
         }
-        return (modulation * ce, modulation * (gamma * q * ce + p))
+        var total = Double(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
+        while j < count {
+            total += Double(values[j])
+            j += 1
+        }
+        return total
+    }
+
+    /// The quantities every loss is built from.
+    struct Terms {
+        let z: Float
+        /// σ(z) and σ(−z) = 1 − σ(z), each computed without cancellation.
+        let p: Float, q: Float
+        /// softplus(z) = log(1 + e^z) = −log(1 − σ(z)); softplus(−z) = softplus(z) − z.
+        let softplus: Float
+
+        @inline(__always)
+        init(_ z: Float) {
+            self.z = z
+            let e = FastMath.exp(-abs(z))
+            let small = e / (1 + e), large = 1 / (1 + e)
+            p = z >= 0 ? large : small
+            q = z >= 0 ? small : large
+            softplus = max(z, 0) + FastMath.log1pUnit(e)
+        }
+    }
+
+    /// (1 − p_t)^γ with the exact shortcuts γ = 0, 1, 2 (0^0 = 1, as in PyTorch).
+    @inline(__always)
+    static func modulation(_ x: Float, _ gamma: Float) -> Float {
+        switch gamma {
+        case 0: 1
+        case 1: x
+        case 2: x * x
+        default: FastMath.power(x, gamma)
+        }
+    }
+
+    /// Loss and ∂loss/∂z of one element as a negative (y = 0), class weight included.
+    @inline(__always)
+    func negative(_ t: Terms, column: Int) -> (Float, Float) {
+        switch self {
+        case .bce, .weightedBCE:
+            return (t.softplus, t.p)
+        case .classBalanced(let weights):
+            return (weights[column] * t.softplus, weights[column] * t.p)
+        case .focal(let gamma, let alpha):
+            // (1 − α)·p^γ·softplus(z); slope (1 − α)·p^γ·(γ·q·softplus(z) + p).
+            let modulation = (alpha < 0 ? 1 : 1 - alpha) * Self.modulation(t.p, gamma)
+            return (modulation * t.softplus, modulation * (gamma * t.q * t.softplus + t.p))
+        }
+    }
+
+    /// Loss and ∂loss/∂z of one element as a positive (y = 1), class weight included.
+    @inline(__always)
+    func positive(_ t: Terms, column: Int) -> (Float, Float) {
+        let crossEntropy = t.softplus - t.z  // softplus(−z) = −log σ(z)
+        switch self {
+        case .bce:
+            return (crossEntropy, -t.q)
+        case .weightedBCE(let w):
+            return (w * crossEntropy, -w * t.q)
+        case .classBalanced(let weights):
+            return (weights[column] * crossEntropy, -weights[column] * t.q)
+        case .focal(let gamma, let alpha):
+            // The negative case mirrored (z → −z, p ↔ q), with the slope's sign flipped.
+            let modulation = (alpha < 0 ? 1 : alpha) * Self.modulation(t.q, gamma)
+            return (modulation * crossEntropy, -modulation * (gamma * t.p * crossEntropy + t.q))
+        }
     }
 }

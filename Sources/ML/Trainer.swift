@@ -91,6 +91,10 @@ public struct TrainingResult: Sendable {
     public var divergence: String?
     /// The flat parameter vector at the best epoch, when the trainer was asked to keep it.
     public var bestParameters: [Float]?
+    /// Time per phase of all training steps, when profiling was asked for.
+    public var profile: StepProfile?
+    /// Training steps taken.
+    public var steps: Int
 
     /// The record of the best epoch.
     public var best: EpochRecord? { bestEpoch.map { history[$0 - 1] } }
@@ -150,16 +154,19 @@ public struct Trainer {
     }
 
     /// Runs every epoch, calling `callback` with progress; it returns false to stop early.
-    public func run(model existing: Recommender? = nil, callback: (TrainingEvent) -> Bool = { _ in true }) -> (TrainingResult, Recommender) {
-        BLAS.setThreads(threads)
+    /// - Parameter profile: time each phase of every step into ``TrainingResult/profile`` (benchmarks).
+    public func run(profile: Bool = false, callback: (TrainingEvent) -> Bool = { _ in true }) -> (TrainingResult, Recommender) {
+        // The model splits its work over `threads` itself; each BLAS call runs on its caller's thread.
+        BLAS.setThreads(1)
         let start = DispatchTime.now()
         var initRNG = Self.stream(config.seed, 1)
         var shuffleRNG = Self.stream(config.seed, 2)
-        var dropoutRNG: Xoshiro256? = Self.stream(config.seed, 3)
+        var dropoutRNG = Self.stream(config.seed, 3)
         let batchSize = min(config.batchSize, dataset.train.count)
-        let model = existing ?? Recommender(inputDimensions: dataset.dimension, itemCount: dataset.itemCount,
+        let model = Recommender(inputDimensions: dataset.dimension, itemCount: dataset.itemCount,
                                             dropout: Float(config.dropout), maxBatch: max(batchSize, Evaluator.batchRows),
-                                            rng: &initRNG)
+                                            threads: threads, rng: &initRNG)
+        if profile { model.profile = StepProfile() }
         let optimizer = Adam(learningRate: Float(config.lr), count: model.parameters.count)
         let evaluator = Evaluator(dataset: dataset)
         let loss = self.loss
@@ -179,18 +186,18 @@ public struct Trainer {
             var batches = 0
             for batchStart in stride(from: 0, to: order.count, by: batchSize) {
                 let indices = order[batchStart..<min(batchStart + batchSize, order.count)]
-                train.embeddings.withUnsafeBufferPointer { model.gather($0.baseAddress!, indices: indices) }
+                model.timed(.gather) {
+                    train.embeddings.withUnsafeBufferPointer { model.gather($0.baseAddress!, indices: indices) }
+                }
                 targets.removeAll()
                 for index in indices { targets.appendRow(train.targets[index]) }
-                model.forward(rows: indices.count, dropoutRNG: &dropoutRNG)
-                let value = model.backward(rows: indices.count, loss: loss, targets: targets)
+                let value = model.trainStep(rows: indices.count, loss: loss, targets: targets, dropoutRNG: &dropoutRNG,
+                                            optimizer: optimizer)
                 guard value.isFinite else {
                     status = .diverged
                     divergence = "main loss became \(value) at epoch \(epoch), step \(step + 1)"
                     break training
                 }
-                optimizer.update(parameters: model.parameters.pointer, gradients: model.gradients.pointer,
-                                 count: model.parameters.count)
                 lossSum += value
                 batches += 1
                 step += 1
@@ -216,7 +223,8 @@ public struct Trainer {
             secondsPerEpoch: median(history.map(\.seconds)), totalSeconds: seconds(since: start),
             threads: threads, blasCore: BLAS.coreName)
         return (TrainingResult(status: status, bestEpoch: bestEpoch(history), history: history, timing: timing,
-                               divergence: divergence, bestParameters: bestParameters), model)
+                               divergence: divergence, bestParameters: bestParameters, profile: model.profile,
+                               steps: step), model)
     }
 
     /// The first epoch with the highest valid `select_metric`.
@@ -243,17 +251,23 @@ public struct Evaluator {
     }
 
     public func evaluate(_ model: Recommender, split: Split) -> RankingMetrics {
-        var accumulator = MetricAccumulator(itemCount: dataset.itemCount, popularity: popularity)
+        let accumulator = MetricAccumulator(itemCount: dataset.itemCount, popularity: popularity, capacity: split.count)
         var noDropout: Xoshiro256? = nil
         let rows = min(Self.batchRows, model.maxBatch)
+        let threads = model.threads, items = dataset.itemCount
+        let logits = SendablePointer(model.logits.pointer)
         split.embeddings.withUnsafeBufferPointer { embeddings in
             for start in stride(from: 0, to: split.count, by: rows) {
-                let indices = Array(start..<min(start + rows, split.count))
-                model.gather(embeddings.baseAddress!, indices: indices[...])
-                model.forward(rows: indices.count, dropoutRNG: &noDropout)
-                for (row, index) in indices.enumerated() {
-                    accumulator.add(scores: model.logits.pointer + row * dataset.itemCount,
-                                    mentioned: split.mentioned[index], targets: split.targets[index])
+                let count = min(rows, split.count - start)
+                model.gather(embeddings.baseAddress!, indices: start..<(start + count))
+                model.forward(rows: count, dropoutRNG: &noDropout)
+                DispatchQueue.concurrentPerform(iterations: threads) { thread in
+                    var selection = TopK(capacity: MetricAccumulator.depth)
+                    for row in stride(from: thread, to: count, by: threads) {
+                        let example = start + row
+                        accumulator.add(scores: logits.pointer + row * items, mentioned: split.mentioned[example],
+                                        targets: split.targets[example], example: example, selection: &selection)
+                    }
                 }
             }
         }
@@ -262,7 +276,7 @@ public struct Evaluator {
 
     /// The popularity baseline: item j scored by n_j, with the same masking and tie-breaking.
     public func popularityBaseline(split: Split) -> RankingMetrics {
-        var accumulator = MetricAccumulator(itemCount: dataset.itemCount, popularity: popularity)
+        let accumulator = MetricAccumulator(itemCount: dataset.itemCount, popularity: popularity, capacity: split.count)
         var scores = [Float](repeating: 0, count: dataset.itemCount)
         for index in 0..<split.count {
             for j in 0..<dataset.itemCount { scores[j] = Float(popularity[j]) }
@@ -272,6 +286,12 @@ public struct Evaluator {
         }
         return accumulator.metrics
     }
+}
+
+/// A raw pointer handed to worker threads that touch disjoint parts of what it points to.
+struct SendablePointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
 }
 
 func seconds(since start: DispatchTime) -> Double {

@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct MetricsTests {
     func score(_ scores: [Float], mentioned: [Int32], targets: [Int32], popularity: [Int]? = nil) -> RankingMetrics {
-        var accumulator = MetricAccumulator(itemCount: scores.count, popularity: popularity ?? [Int](repeating: 0, count: scores.count))
+        let accumulator = MetricAccumulator(itemCount: scores.count, popularity: popularity ?? [Int](repeating: 0, count: scores.count), capacity: 1)
         var scores = scores
         accumulator.add(scores: &scores, mentioned: mentioned, targets: targets)
         return accumulator.metrics
@@ -50,7 +50,7 @@ import Testing
     @Test func collapseDiagnosticsAndAveraging() {
         // Popularity: items 11, 10, …, 2 are the top 10 (counts rise with the index; 0 and 1 have none).
         let popularity = (0..<12).map { $0 < 2 ? 0 : $0 }
-        var accumulator = MetricAccumulator(itemCount: 12, popularity: popularity)
+        let accumulator = MetricAccumulator(itemCount: 12, popularity: popularity, capacity: 2)
         #expect(accumulator.popularTop10 == Set((2...11).map { Int32($0) }))
         var first = twelve  // top 10 after masking item 0: 1…10 → overlap with 2…11 is 9
         accumulator.add(scores: &first, mentioned: [0], targets: [1])

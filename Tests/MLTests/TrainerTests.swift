@@ -42,6 +42,18 @@ enum SyntheticFixtures {
         #expect(third.history[0].lossMain != first.history[0].lossMain)
     }
 
+    /// Blocks of the output layer are combined in block order, so the thread count changes nothing.
+    @Test func oneAndTwoThreadsGiveIdenticalResults() throws {
+        let dataset = try Dataset.load(from: SyntheticFixtures.folder(.small, seed: 0))
+        let config = config { $0.epochs = 2; $0.loss = .classBalanced }
+        let (one, _) = try Trainer(config: config, dataset: dataset, threads: 1).run()
+        let (two, _) = try Trainer(config: config, dataset: dataset, threads: 2).run()
+        #expect(one.history.map(\.lossMain) == two.history.map(\.lossMain))
+        #expect(one.history.map(\.valid) == two.history.map(\.valid))
+        #expect(one.history.map(\.test) == two.history.map(\.test))
+        #expect(two.timing.threads == 2)
+    }
+
     @Test func bestEpochIsTheFirstWithTheHighestValidMetric() throws {
         let dataset = try Dataset.load(from: SyntheticFixtures.folder(SyntheticFixtures.tiny, seed: 1))
         let (result, _) = try Trainer(config: config { $0.epochs = 6; $0.selectMetric = "recall@10" }, dataset: dataset).run()

@@ -1,0 +1,117 @@
+// Training throughput of the ReDial-shaped FFN (D = 384, hidden 512, N = 6,924, batch 32):
+// examples/s, seconds/epoch, a per-step time breakdown, and the machine's limit for the same work.
+//
+//   swift run -c release sweep-bench-training [--data DIR] [--threads 1,2] [--epochs 3] [--repeats 3] [--loss weighted_bce]
+//
+// Without --data it uses ../shared/data/redial when present, else the synthetic `redial` preset.
+import Dispatch
+import Foundation
+import ML
+
+let options: [String: String] = {
+    var arguments = ArraySlice(CommandLine.arguments.dropFirst())
+    var options: [String: String] = [:]
+    while let flag = arguments.popFirst() {
+        guard flag.hasPrefix("--"), let value = arguments.popFirst() else {
+            FileHandle.standardError.write(Data("usage: sweep-bench-training [--data DIR] [--threads 1,2] [--epochs N] [--repeats N] [--loss NAME]\n".utf8))
+            exit(2)
+        }
+        options[String(flag.dropFirst(2))] = value
+    }
+    return options
+}()
+let threadCounts = (options["threads"] ?? "1,2").split(separator: ",").compactMap { Int($0) }
+let epochs = Int(options["epochs"] ?? "3") ?? 3
+let repeats = Int(options["repeats"] ?? "3") ?? 3
+
+func datasetFolder(_ options: [String: String]) throws -> URL {
+    if let data = options["data"] { return URL(fileURLWithPath: data) }
+    let shared = URL(fileURLWithPath: "../shared/data/redial")
+    if FileManager.default.fileExists(atPath: shared.appendingPathComponent("items.tsv").path) { return shared }
+    return try DatasetLocator.folder(for: .synthetic(preset: "redial", seed: 0), cacheRoot: DatasetLocator.defaultCacheRoot)
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+/// Best-of sgemm throughput for the three output-layer shapes of a step, in GFLOP/s.
+func measureSgemm(items: Int, batch: Int) -> Double {
+    let hidden = Recommender.hiddenDimensions
+    let a = FloatBuffer(count: batch * items), w = FloatBuffer(count: items * hidden), h = FloatBuffer(count: batch * hidden)
+    for i in 0..<a.count { a[i] = Float(i % 7) * 0.01 }
+    for i in 0..<w.count { w[i] = Float(i % 5) * 0.01 }
+    var best = Double.infinity
+    for _ in 0..<20 {
+        let start = now()
+        BLAS.sgemm(.none, .transpose, m: batch, n: items, k: hidden, alpha: 1, a: h.pointer, lda: hidden, b: w.pointer, ldb: hidden, beta: 0, c: a.pointer, ldc: items)
+        BLAS.sgemm(.transpose, .none, m: items, n: hidden, k: batch, alpha: 1, a: a.pointer, lda: items, b: h.pointer, ldb: hidden, beta: 0, c: w.pointer, ldc: hidden)
+        BLAS.sgemm(.none, .none, m: batch, n: hidden, k: items, alpha: 1, a: a.pointer, lda: items, b: w.pointer, ldb: hidden, beta: 0, c: h.pointer, ldc: hidden)
+        best = min(best, Double(now() - start))
+    }
+    return 3 * 2 * Double(batch * items * hidden) / best
+}
+
+/// Copy bandwidth over a buffer far larger than the caches, in GB/s (read + write bytes).
+func measureCopyBandwidth(threads: Int) -> Double {
+    let count = 64 << 20 / 4
+    let source = FloatBuffer(count: count), destination = FloatBuffer(count: count)
+    var best = Double.infinity
+    for _ in 0..<10 {
+        let start = now()
+        DispatchQueue.concurrentPerform(iterations: threads) { part in
+            let chunk = count / threads
+            (destination.pointer + part * chunk).update(from: source.pointer + part * chunk, count: chunk)
+        }
+        best = min(best, Double(now() - start))
+    }
+    return 2 * Double(count * 4) / best
+}
+
+let folder = try datasetFolder(options)
+let dataset = try Dataset.load(from: folder)
+var config = TrialConfig()
+config.epochs = epochs
+if let loss = options["loss"], let kind = TrialConfig.Loss(rawValue: loss) { config.loss = kind }
+print("dataset \(folder.path): N = \(dataset.itemCount), D = \(dataset.dimension), \(dataset.train.count) train examples; batch \(config.batchSize); loss \(config.loss.rawValue)")
+print("OpenBLAS core \(BLAS.coreName), OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+for threads in threadCounts {
+    var rates: [Double] = [], epochSeconds: [Double] = [], trainSeconds = 0.0
+    var profile = StepProfile()
+    var steps = 0
+    for _ in 0..<repeats {
+        let (result, _) = try Trainer(config: config, dataset: dataset, threads: threads).run(profile: true)
+        rates += result.history.map { Double(dataset.train.count) / $0.trainSeconds }
+        epochSeconds += result.history.map(\.seconds)
+        trainSeconds += result.history.map(\.trainSeconds).reduce(0, +)
+        for (phase, nanoseconds) in result.profile!.nanoseconds { profile.add(phase, nanoseconds: nanoseconds) }
+        steps += result.steps
+    }
+    // Phases are thread time (the block loop runs on every thread at once); the step is wall time.
+    let stepMilliseconds = StepProfile.Phase.allCases.map { Double(profile.nanoseconds[$0] ?? 0) / Double(steps) / 1e6 }
+    let total = stepMilliseconds.reduce(0, +)
+    let wallMilliseconds = trainSeconds / Double(steps) * 1000
+    let gemmPhases: [StepProfile.Phase] = [.trunkForward, .outputForward, .outputWeightGradient, .outputInputGradient, .trunkBackward]
+    let gemm = zip(StepProfile.Phase.allCases, stepMilliseconds).filter { gemmPhases.contains($0.0) }.map(\.1).reduce(0, +)
+    // The machine's limit for this step: its sgemm FLOPs at the measured sgemm rate, plus Adam's
+    // ≈ 28 bytes per parameter (read p, g, m, v; write p, m, v) at the measured copy bandwidth.
+    let parameters = Double(384 * 512 + 512 + 512 * dataset.itemCount + dataset.itemCount)
+    let flops = 2 * Double(config.batchSize) * (3 * 512 * Double(dataset.itemCount) + 2 * 384 * 512)
+    BLAS.setThreads(threads)  // the limit counts every core; training itself splits the work by item block
+    let gflops = measureSgemm(items: dataset.itemCount, batch: config.batchSize)
+    let bandwidth = measureCopyBandwidth(threads: threads)
+    let limitMilliseconds = flops / gflops / 1e6 + 28 * parameters / bandwidth / 1e6
+    print("\n\(threads) thread(s): median \(Int(median(rates))) examples/s over \(rates.count) epochs, \(String(format: "%.2f", median(epochSeconds))) s/epoch (evaluation included)")
+    print(String(format: "  step %.2f ms wall (%.2f ms of thread time); sgemm %.0f%% of the thread time",
+                 wallMilliseconds, total, 100 * gemm / total))
+    print(String(format: "  machine limit %.2f ms/step = %d examples/s (sgemm %.0f GFLOP/s at %d thread(s), copy %.0f GB/s); speed is %.0f%% of it",
+                 limitMilliseconds, Int(Double(config.batchSize) / limitMilliseconds * 1000), gflops, threads, bandwidth,
+                 100 * limitMilliseconds / wallMilliseconds))
+    for (phase, milliseconds) in zip(StepProfile.Phase.allCases, stepMilliseconds) {
+        let name = phase.rawValue.padding(toLength: 32, withPad: " ", startingAt: 0)
+        print(String(format: "  %@ %7.3f ms  %5.1f%%", name, milliseconds, 100 * milliseconds / total))
+    }
+}
