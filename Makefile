@@ -28,5 +28,9 @@ test: build
 demo: build
 	@bash tools/demo.sh $(BIN)
 
+# Training throughput and its per-step breakdown (docs/BENCHMARKS.md).
+bench: build
+	$(BIN)/sweep-bench-training --threads 1,2 --epochs 3 --repeats 3
+
 clean:
 	rm -rf .build out
