@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // System libraries, installed by the Makefile with apt-get.
@@ -45,7 +46,10 @@ let package = Package(
             // so the optimiser's loops vectorise.
             swiftSettings: [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
         ),
-        .target(name: "Coordinator", dependencies: ["Protocol", "ML"]),
+        .target(
+            name: "Coordinator",
+            dependencies: ["Protocol", "ML", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]
+        ),
         .target(name: "Worker", dependencies: ["Protocol", "ML"]),
         .executableTarget(
             name: "sweep",

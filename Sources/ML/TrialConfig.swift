@@ -165,6 +165,14 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         return config
     }
 
+    /// Builds a config the way a sweep does: a key that is inactive given the others is dropped
+    /// (it applies where it is active and is absent elsewhere); type and range errors still throw.
+    public static func parseDroppingInactive(_ values: [String: ConfigValue]) throws -> TrialConfig {
+        var lenient = TrialConfig()
+        for key in keys { if let value = values[key] { try lenient.set(key, value) } }
+        return try parse(values.filter { lenient.isActive($0.key) })
+    }
+
     /// Parses a YAML or JSON mapping of config keys.
     public static func parse(yaml text: String) throws -> TrialConfig {
         try parse(mapping: try loadMapping(text))
@@ -259,7 +267,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
 }
 
 /// Levenshtein distance, for "did you mean" hints.
-func editDistance(_ a: String, _ b: String) -> Int {
+public func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a), b = Array(b)
     var previous = Array(0...b.count)
     for i in 1...max(a.count, 1) where !a.isEmpty {

@@ -82,9 +82,9 @@ struct DataCommand: ParsableCommand {
             print("fingerprint  \(fingerprint.fingerprint)")
             print("items        \(dataset.itemCount)   D = \(dataset.dimension)   tags \(dataset.tags?.count ?? 0)")
             print("examples     train \(dataset.train.count)   valid \(dataset.valid.count)   test \(dataset.test.count)")
-            print("targets      \(format(dataset.averageTargets, digits: 2)) per train example")
-            print("imbalance    N / avg_targets = \(format(dataset.imbalance, digits: 1)) → pos_weight \(format(dataset.imbalance, digits: 1)) at pos_weight_mult 1")
-            print("popularity   valid nDCG@10 \(format(popularValid.ndcg10))   test nDCG@10 \(format(popularTest.ndcg10))")
+            print("targets      \(decimal(dataset.averageTargets, digits: 2)) per train example")
+            print("imbalance    N / avg_targets = \(decimal(dataset.imbalance, digits: 1)) → pos_weight \(decimal(dataset.imbalance, digits: 1)) at pos_weight_mult 1")
+            print("popularity   valid nDCG@10 \(decimal(popularValid.ndcg10))   test nDCG@10 \(decimal(popularTest.ndcg10))")
         }
     }
 }

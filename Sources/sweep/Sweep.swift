@@ -15,7 +15,8 @@ struct Sweep: AsyncParsableCommand {
         commandName: "sweep",
         abstract: "Distributed hyperparameter sweeps for imbalanced multi-label recommenders.",
         version: "\(binaryVersion) (build \(buildID), \(MLContract.version))",
-        subcommands: [Train.self, DataCommand.self]
+        subcommands: [Plan.self, Run.self, LeaderboardCommand.self, Show.self, ExportCommand.self, Status.self,
+                      Retry.self, Cancel.self, Train.self, DataCommand.self]
     )
 }
 
@@ -25,6 +26,6 @@ func printError(_ text: String) {
 }
 
 /// Formats a metric value for tables.
-func format(_ value: Double, digits: Int = 4) -> String {
+func decimal(_ value: Double, digits: Int = 4) -> String {
     String(format: "%.\(digits)f", value)
 }

@@ -68,17 +68,17 @@ struct Train: ParsableCommand {
         let (result, model) = trainer.run { event in
             if case .epoch(let record) = event {
                 let exampleRate = Double(dataset.train.count) / record.trainSeconds
-                say("epoch \(String(format: "%3d", record.epoch))/\(trialConfig.epochs)  loss \(format(record.lossMain, digits: 5))"
-                    + "  valid ndcg@10 \(format(record.valid.ndcg10)) recall@10 \(format(record.valid.recall10))"
-                    + "  test ndcg@10 \(format(record.test.ndcg10))  \(format(record.seconds, digits: 1))s (\(Int(exampleRate)) ex/s)")
+                say("epoch \(String(format: "%3d", record.epoch))/\(trialConfig.epochs)  loss \(decimal(record.lossMain, digits: 5))"
+                    + "  valid ndcg@10 \(decimal(record.valid.ndcg10)) recall@10 \(decimal(record.valid.recall10))"
+                    + "  test ndcg@10 \(decimal(record.test.ndcg10))  \(decimal(record.seconds, digits: 1))s (\(Int(exampleRate)) ex/s)")
             }
             return true
         }
         if let best = result.best {
-            say("best epoch \(best.epoch) by valid \(trialConfig.selectMetric): valid ndcg@10 \(format(best.valid.ndcg10)) recall@10 \(format(best.valid.recall10))"
-                + " | test ndcg@10 \(format(best.test.ndcg10)) recall@10 \(format(best.test.recall10)) coverage@10 \(format(best.test.coverage10))")
+            say("best epoch \(best.epoch) by valid \(trialConfig.selectMetric): valid ndcg@10 \(decimal(best.valid.ndcg10)) recall@10 \(decimal(best.valid.recall10))"
+                + " | test ndcg@10 \(decimal(best.test.ndcg10)) recall@10 \(decimal(best.test.recall10)) coverage@10 \(decimal(best.test.coverage10))")
         }
-        say("median \(Int(result.timing.examplesPerSecond)) examples/s, \(format(result.timing.secondsPerEpoch, digits: 2)) s/epoch, \(format(result.timing.totalSeconds, digits: 1)) s total")
+        say("median \(Int(result.timing.examplesPerSecond)) examples/s, \(decimal(result.timing.secondsPerEpoch, digits: 2)) s/epoch, \(decimal(result.timing.totalSeconds, digits: 1)) s total")
         if let divergence = result.divergence { say("diverged: \(divergence)") }
         let report = TrainingReport(config: trialConfig, datasetPath: datasetFolder.path, fingerprint: fingerprint, result: result)
         if let jsonOut {

@@ -1,0 +1,42 @@
+import Foundation
+import ML
+
+/// Turns a stored trial into a self-contained trial file that `sweep train --config FILE`
+/// reproduces to the same metrics on the same thread count.
+public enum Export {
+    /// The trial file of `trial`: its config, the sweep's dataset (an absolute path, or the
+    /// synthetic preset) with its fingerprint, and the threads the result was measured with.
+    public static func trialFile(for trial: TrialSnapshot, sweep: SweepRecord) -> TrialFile {
+        let dataset: DatasetSource = switch sweep.dataset {
+        case .path(let path): .path(URL(fileURLWithPath: path).standardizedFileURL.path)
+        case .synthetic: sweep.dataset
+        }
+        return TrialFile(config: trial.config, dataset: dataset, fingerprint: sweep.fingerprint, threads: trial.result?.threads ?? 1)
+    }
+
+    /// The best completed trial by the sweep metric on valid, or nil when none has completed.
+    public static func best(_ trials: [TrialSnapshot], metric: String) -> TrialSnapshot? {
+        Leaderboard.rank(trials, metric: metric).first?.trial
+    }
+}
+
+/// Where a sweep's dataset is and what it is: its folder, fingerprint and popularity baseline.
+public struct ResolvedDataset: Sendable {
+    public var folder: URL
+    public var fingerprint: DatasetFingerprint
+    public var dataset: Dataset
+
+    /// Finds (or generates, for a synthetic preset) the dataset and loads it.
+    public init(_ source: DatasetSource, cacheRoot: URL = DatasetLocator.defaultCacheRoot) throws {
+        folder = try DatasetLocator.folder(for: source, cacheRoot: cacheRoot)
+        fingerprint = try DatasetFingerprint.compute(folder: folder)
+        dataset = try Dataset.load(from: folder)
+    }
+
+    /// The popularity baseline's metrics on valid and test, as the store keeps them.
+    public var popularity: [String: [String: Double]] {
+        let evaluator = Evaluator(dataset: dataset)
+        return ["valid": evaluator.popularityBaseline(split: dataset.valid).dictionary,
+                "test": evaluator.popularityBaseline(split: dataset.test).dictionary]
+    }
+}

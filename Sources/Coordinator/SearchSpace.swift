@@ -1,0 +1,163 @@
+import Crypto
+import Foundation
+import ML
+
+/// One trial of a plan: a (config, repeat seed) pair with a stable id and its plan-order number.
+public struct PlannedTrial: Sendable, Equatable {
+    /// First 16 hex digits of SHA-256 over the canonical config (active keys, seed included).
+    public var id: String
+    /// 1, 2, … in plan order.
+    public var number: Int
+    /// Every active key, defaults filled in; `seed` is the repeat, `select_metric` the sweep's metric.
+    public var config: TrialConfig
+    /// The variant (arm) it belongs to, if the sweep has variants.
+    public var variant: String?
+
+    /// The config as canonical JSON (sorted keys), which the id hashes.
+    public var canonicalConfig: String { config.jsonText() }
+
+    public static func id(of config: TrialConfig) -> String {
+        SHA256.hash(data: Array(config.jsonText().utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Expands a sweep into its trials. Conditional parameters form a tree: a parameter whose `when`
+/// does not hold, or that `ml.md` deems unused given the other keys, is absent (not null), so the
+/// grid never multiplies by values that change nothing; identical configs collapse into one.
+public struct SearchSpace: Sendable {
+    public let spec: SweepSpec
+
+    public init(spec: SweepSpec) { self.spec = spec }
+
+    /// Every trial, numbered in plan order: configs × repeats, the repeats seed-major (all configs
+    /// with seed 0 first), so a first pass over every config finishes early.
+    public func plan() throws -> [PlannedTrial] {
+        var issues: [SweepIssue] = []
+        var configs: [(TrialConfig, String?)] = []
+        var seen = Set<String>()
+        var activeFixed = Set<String>()
+        let order = Self.dependencyOrder(spec.parameters).ordered
+        let arms: [Variant?] = spec.variants.isEmpty ? [nil] : spec.variants
+
+        func emit(_ assignment: [String: ConfigValue], _ arm: Variant?) {
+            var values = assignment
+            values["select_metric"] = .string(spec.metric)
+            do {
+                let config = try TrialConfig.parseDroppingInactive(values)
+                for key in spec.fixed.keys where config.isActive(key) && arm?.values[key] == nil { activeFixed.insert(key) }
+                if seen.insert(config.jsonText()).inserted { configs.append((config, arm?.name)) }
+            } catch let error as ConfigError {
+                let issue = source(of: error.key, arm: arm, message: error.message)
+                if !issues.contains(issue) { issues.append(issue) }
+            } catch {
+                issues.append(SweepIssue(path: "", line: nil, message: "\(error)"))
+            }
+        }
+
+        switch spec.method {
+        case .grid:
+            for arm in arms {
+                func expand(_ index: Int, _ assignment: [String: ConfigValue]) {
+                    guard index < order.count else { return emit(assignment, arm) }
+                    let parameter = order[index]
+                    guard arm?.values[parameter.key] == nil, parameter.conditions.allSatisfy({ $0.holds(in: assignment) }),
+                          case .values(let values) = parameter.domain else {
+                        return expand(index + 1, assignment)
+                    }
+                    for value in values {
+                        var next = assignment
+                        next[parameter.key] = value
+                        expand(index + 1, next)
+                    }
+                }
+                expand(0, base(arm))
+            }
+        case .random:
+            for draw in 0..<(spec.count ?? 0) {
+                // Every parameter takes exactly one sample per draw, in file order, whatever the
+                // conditions: draw i depends only on (seed, i), so a larger count keeps earlier draws.
+                var rng = Self.drawGenerator(seed: spec.seed, draw: draw)
+                var drawn: [String: ConfigValue] = [:]
+                for parameter in spec.parameters { drawn[parameter.key] = Self.sample(parameter.domain, &rng) }
+                for arm in arms {
+                    var assignment = base(arm)
+                    for parameter in order where arm?.values[parameter.key] == nil
+                        && parameter.conditions.allSatisfy({ $0.holds(in: assignment) }) {
+                        assignment[parameter.key] = drawn[parameter.key]
+                    }
+                    emit(assignment, arm)
+                }
+            }
+        }
+        for key in spec.fixed.keys.sorted() where !activeFixed.contains(key) && issues.isEmpty {
+            issues.append(SweepIssue(path: "fixed.\(key)", line: spec.fixedLines[key],
+                                     message: "is not used by any trial (\(TrialConfig().inactiveReason(key) ?? "every variant overrides it"))"))
+        }
+        guard issues.isEmpty else { throw SweepFileError(file: spec.name, issues: issues) }
+
+        var trials: [PlannedTrial] = []
+        for repeatSeed in 0..<spec.repeats {
+            for (config, variant) in configs {
+                var seeded = config
+                seeded.seed = repeatSeed
+                trials.append(PlannedTrial(id: PlannedTrial.id(of: seeded), number: trials.count + 1, config: seeded, variant: variant))
+            }
+        }
+        return trials
+    }
+
+    /// The fixed keys with an arm's keys over them.
+    private func base(_ arm: Variant?) -> [String: ConfigValue] {
+        spec.fixed.merging(arm?.values ?? [:]) { _, variant in variant }
+    }
+
+    /// Where a config key came from, for an error found while expanding.
+    private func source(of key: String, arm: Variant?, message: String) -> SweepIssue {
+        if let arm, arm.values[key] != nil, let index = spec.variants.firstIndex(of: arm) {
+            return SweepIssue(path: "variants[\(index)].\(key)", line: arm.lines[key], message: message)
+        }
+        if let parameter = spec.parameters.first(where: { $0.key == key }) {
+            return SweepIssue(path: "parameters.\(key)", line: parameter.line, message: "a value " + message)
+        }
+        return SweepIssue(path: "fixed.\(key)", line: spec.fixedLines[key], message: message)
+    }
+
+    static func drawGenerator(seed: Int, draw: Int) -> Xoshiro256 {
+        var mix = SplitMix64(seed: UInt64(seed) &* 0xD1B5_4A32_D192_ED03 &+ UInt64(draw))
+        return Xoshiro256(seed: mix.next())
+    }
+
+    /// One sample; continuous draws are rounded to 6 significant digits, so plans read well and
+    /// are the same on any machine's libm.
+    static func sample(_ domain: Domain, _ rng: inout Xoshiro256) -> ConfigValue {
+        func rounded(_ value: Double) -> ConfigValue { .double(Double(String(format: "%.6g", value)) ?? value) }
+        let u = rng.nextUniform()
+        switch domain {
+        case .values(let values): return values[Int(u * Double(values.count))]
+        case .uniform(let low, let high): return rounded(low + u * (high - low))
+        case .logUniform(let low, let high): return rounded(exp(log(low) + u * (log(high) - log(low))))
+        case .intUniform(let low, let high): return .int(low + Int(u * Double(high - low + 1)))
+        case .qUniform(let low, let high, let q): return rounded(min(max(((low + u * (high - low)) / q).rounded() * q, low), high))
+        }
+    }
+
+    /// Parameters ordered so that each comes after those its conditions name (file order
+    /// otherwise), and those caught in a cycle of conditions, which cannot be ordered.
+    static func dependencyOrder(_ parameters: [Parameter]) -> (ordered: [Parameter], cyclic: [Parameter]) {
+        let names = Set(parameters.map(\.key))
+        var ordered: [Parameter] = [], placed = Set<String>(), remaining = parameters
+        while let next = remaining.firstIndex(where: { parameter in
+            parameter.conditions.allSatisfy { !names.contains($0.key) || placed.contains($0.key) }
+        }) {
+            placed.insert(remaining[next].key)
+            ordered.append(remaining.remove(at: next))
+        }
+        return (ordered, remaining)
+    }
+
+    /// The parameters whose conditions form a cycle, if any.
+    static func conditionCycle(_ parameters: [Parameter]) -> [String]? {
+        let cyclic = dependencyOrder(parameters).cyclic
+        return cyclic.isEmpty ? nil : cyclic.map(\.key)
+    }
+}

@@ -1,0 +1,490 @@
+import Crypto
+import Foundation
+import ML
+import Yams
+
+/// One problem in a sweep file, with its key path and YAML line.
+public struct SweepIssue: Sendable, Equatable, CustomStringConvertible {
+    /// Dotted key path, e.g. `parameters.alpha.min`.
+    public var path: String
+    /// 1-based line in the file, when known.
+    public var line: Int?
+    public var message: String
+
+    public init(path: String, line: Int?, message: String) {
+        self.path = path
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String {
+        (line.map { "line \($0): " } ?? "") + (path.isEmpty ? "" : "\(path): ") + message
+    }
+}
+
+/// Every problem found in a sweep file, reported together.
+public struct SweepFileError: Error, Sendable, CustomStringConvertible {
+    public var file: String
+    public var issues: [SweepIssue]
+
+    public var description: String {
+        "\(file): \(issues.count) error\(issues.count == 1 ? "" : "s"):\n" + issues.map { "  \($0)" }.joined(separator: "\n")
+    }
+}
+
+/// How the coordinator picks configs.
+public enum SearchMethod: String, Sendable, CaseIterable {
+    /// Every combination of the `values` lists.
+    case grid
+    /// `count` draws, draw i depending only on (seed, i).
+    case random
+}
+
+/// The values a parameter may take.
+public enum Domain: Sendable, Equatable {
+    /// A list (a grid axis, or a uniform choice in random search); `value: x` is a list of one.
+    case values([ConfigValue])
+    case uniform(min: Double, max: Double)
+    case logUniform(min: Double, max: Double)
+    case intUniform(min: Int, max: Int)
+    /// Uniform, then rounded to a multiple of `q`.
+    case qUniform(min: Double, max: Double, q: Double)
+}
+
+/// `when: {key: value}` (or a list: any of them).
+public struct Condition: Sendable, Equatable {
+    public var key: String
+    public var anyOf: [ConfigValue]
+
+    func holds(in assignment: [String: ConfigValue]) -> Bool {
+        guard let value = assignment[key] else { return false }
+        return anyOf.contains { sameValue($0, value) }
+    }
+}
+
+/// Numbers compare by value (1 equals 1.0); everything else exactly.
+func sameValue(_ a: ConfigValue, _ b: ConfigValue) -> Bool {
+    func number(_ value: ConfigValue) -> Double? {
+        switch value {
+        case .int(let v): Double(v)
+        case .double(let v): v
+        default: nil
+        }
+    }
+    if let x = number(a), let y = number(b) { return x == y }
+    return a == b
+}
+
+/// A searched parameter: a trial config key, its domain, and when it applies.
+public struct Parameter: Sendable, Equatable {
+    public var key: String
+    public var domain: Domain
+    /// All must hold for the parameter to be active.
+    public var conditions: [Condition]
+    public var line: Int?
+}
+
+/// A named partial config: an arm crossed with the parameters.
+public struct Variant: Sendable, Equatable {
+    public var name: String
+    public var values: [String: ConfigValue]
+    public var lines: [String: Int]
+}
+
+/// A validated sweep file.
+public struct SweepSpec: Sendable {
+    public var name: String
+    public var dataset: DatasetSource
+    /// The metric ranked on valid, an `ml.md` metric name such as `ndcg@10`; it becomes each
+    /// trial's `select_metric`.
+    public var metric: String
+    public var method: SearchMethod
+    public var count: Int?
+    public var seed: Int
+    public var repeats: Int
+    public var fixed: [String: ConfigValue]
+    public var parameters: [Parameter]
+    public var variants: [Variant]
+    /// The file's text and its SHA-256.
+    public var text: String
+    public var hash: String
+    /// Lines of the `fixed` keys, for errors found during expansion.
+    var fixedLines: [String: Int]
+
+    static let topLevelKeys = ["name", "description", "dataset", "metric", "method", "count", "seed", "repeats",
+                               "fixed", "parameters", "variants"]
+
+    /// Loads and validates a sweep file; every problem is reported at once in a ``SweepFileError``.
+    public static func load(_ url: URL) throws -> SweepSpec {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw SweepFileError(file: url.path, issues: [SweepIssue(path: "", line: nil, message: "cannot read the file")])
+        }
+        return try parse(text, file: url)
+    }
+
+    /// Validates sweep-file text; `file` names it in errors and anchors a relative dataset path.
+    public static func parse(_ text: String, file: URL) throws -> SweepSpec {
+        var parser = SpecParser(file: file)
+        let spec = parser.parse(text)
+        guard let spec, parser.issues.isEmpty else {
+            throw SweepFileError(file: file.path, issues: parser.issues)
+        }
+        return spec
+    }
+
+    /// The trial-config keys that the search varies (parameters and variant keys), in file order.
+    public var searchedKeys: [String] {
+        var keys = parameters.map(\.key)
+        for variant in variants { for key in variant.values.keys.sorted() where !keys.contains(key) { keys.append(key) } }
+        return keys
+    }
+}
+
+/// Walks the composed YAML tree, collecting every issue instead of stopping at the first.
+struct SpecParser {
+    let file: URL
+    var issues: [SweepIssue] = []
+
+    init(file: URL) { self.file = file }
+
+    mutating func issue(_ path: String, _ node: Node?, _ message: String) {
+        issues.append(SweepIssue(path: path, line: node?.mark?.line, message: message))
+    }
+
+    /// A mapping's (key, value) pairs in file order; string keys only.
+    mutating func pairs(_ node: Node, _ path: String) -> [(String, Node)]? {
+        guard case .mapping(let mapping) = node else {
+            issue(path, node, "must be a mapping")
+            return nil
+        }
+        var result: [(String, Node)] = []
+        for (key, value) in mapping {
+            guard let name = key.scalar?.string else {
+                issue(path, key, "keys must be names")
+                continue
+            }
+            result.append((name, value))
+        }
+        return result
+    }
+
+    mutating func scalar(_ node: Node, _ path: String) -> ConfigValue? {
+        guard node.scalar != nil, let value = ConfigValue(node.any) else {
+            issue(path, node, "must be a single value (number, boolean or name)")
+            return nil
+        }
+        return value
+    }
+
+    mutating func number(_ node: Node?, _ path: String, parent: Node) -> Double? {
+        guard let node else {
+            issue(path, parent, "is required")
+            return nil
+        }
+        switch scalar(node, path) {
+        case .int(let v)?: return Double(v)
+        case .double(let v)? where v.isFinite: return v
+        case nil: return nil
+        default:
+            issue(path, node, "must be a number")
+            return nil
+        }
+    }
+
+    mutating func integer(_ node: Node, _ path: String, minimum: Int) -> Int? {
+        guard case .int(let v)? = scalar(node, path) else {
+            if node.scalar != nil { issue(path, node, "must be an integer") }
+            return nil
+        }
+        guard v >= minimum else {
+            issue(path, node, "must be ≥ \(minimum), got \(v)")
+            return nil
+        }
+        return v
+    }
+
+    mutating func configKey(_ key: String, _ node: Node, _ path: String) -> Bool {
+        if key == "seed" {
+            issue(path, node, "is set by `repeats` (trials use seeds 0…repeats−1)")
+            return false
+        }
+        if key == "select_metric" {
+            issue(path, node, "is set by the sweep's `metric`")
+            return false
+        }
+        guard TrialConfig.keys.contains(key) else {
+            let hint = TrialConfig.keys.min { editDistance($0, key) < editDistance($1, key) }.map { " (did you mean '\($0)'?)" } ?? ""
+            issue(path, node, "is not a parameter of ml.md\(hint)")
+            return false
+        }
+        return true
+    }
+
+    mutating func parse(_ text: String) -> SweepSpec? {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            issue("", nil, "not valid YAML: \(error)")
+            return nil
+        }
+        guard let root, let top = pairs(root, "") else {
+            if root == nil { issue("", nil, "the file is empty") }
+            return nil
+        }
+        let fields = Dictionary(top, uniquingKeysWith: { first, _ in first })
+        for (key, node) in top where !SweepSpec.topLevelKeys.contains(key) {
+            issue(key, node, "unknown key; expected one of \(SweepSpec.topLevelKeys.joined(separator: ", "))")
+        }
+
+        var name = ""
+        if let node = fields["name"] {
+            if case .string(let value)? = scalar(node, "name"), !value.isEmpty { name = value } else { issue("name", node, "must be a non-empty name") }
+        } else {
+            issue("name", root, "is required")
+        }
+        let dataset = parseDataset(fields["dataset"], root: root)
+        let metric = parseMetric(fields["metric"])
+        var method = SearchMethod.grid
+        if let node = fields["method"] {
+            if case .string(let value)? = scalar(node, "method"), let parsed = SearchMethod(rawValue: value) {
+                method = parsed
+            } else {
+                issue("method", node, "must be grid or random")
+            }
+        } else {
+            issue("method", root, "is required (grid or random)")
+        }
+        var count: Int?
+        if let node = fields["count"] {
+            count = integer(node, "count", minimum: 1)
+            if method == .grid { issue("count", node, "is for random search; a grid runs every combination") }
+        } else if method == .random {
+            issue("count", root, "is required with method: random")
+        }
+        let seed = fields["seed"].flatMap { integer($0, "seed", minimum: 0) } ?? 0
+        let repeats = fields["repeats"].flatMap { integer($0, "repeats", minimum: 1) } ?? 1
+
+        var fixed: [String: ConfigValue] = [:], fixedLines: [String: Int] = [:]
+        if let node = fields["fixed"], let entries = pairs(node, "fixed") {
+            for (key, value) in entries where configKey(key, value, "fixed.\(key)") {
+                if let parsed = scalar(value, "fixed.\(key)") {
+                    fixed[key] = parsed
+                    fixedLines[key] = value.mark?.line
+                }
+            }
+        }
+        var variants: [Variant] = []
+        if let node = fields["variants"] {
+            if case .sequence(let sequence) = node {
+                for (index, item) in sequence.enumerated() {
+                    if let variant = parseVariant(item, "variants[\(index)]") {
+                        if variants.contains(where: { $0.name == variant.name }) {
+                            issue("variants[\(index)].name", item, "duplicate variant name \(variant.name)")
+                        }
+                        variants.append(variant)
+                    }
+                }
+                if sequence.isEmpty { issue("variants", node, "must list at least one variant") }
+            } else {
+                issue("variants", node, "must be a list of named partial configs")
+            }
+        }
+        var parameters: [Parameter] = []
+        if let node = fields["parameters"], let entries = pairs(node, "parameters") {
+            for (key, value) in entries {
+                let path = "parameters.\(key)"
+                guard configKey(key, value, path) else { continue }
+                if fixed[key] != nil { issue(path, value, "is also in `fixed`; give it in one place") }
+                if let parameter = parseParameter(key, value, path, method: method) { parameters.append(parameter) }
+            }
+        }
+        // Conditions may name parameters, fixed keys or variant keys.
+        let known = Set(parameters.map(\.key)).union(fixed.keys).union(variants.flatMap(\.values.keys))
+        for parameter in parameters {
+            for condition in parameter.conditions where !known.contains(condition.key) {
+                issues.append(SweepIssue(path: "parameters.\(parameter.key).when.\(condition.key)", line: parameter.line,
+                                         message: "names \(condition.key), which is not a parameter, fixed key or variant key of this sweep"))
+            }
+        }
+        if let cycle = SearchSpace.conditionCycle(parameters) {
+            issue("parameters", fields["parameters"], "conditions form a cycle: \(cycle.joined(separator: " → "))")
+        }
+        guard issues.isEmpty, let dataset, let metric else { return nil }
+        var spec = SweepSpec(
+            name: name, dataset: dataset, metric: metric, method: method, count: count, seed: seed, repeats: repeats,
+            fixed: fixed, parameters: parameters, variants: variants, text: text,
+            hash: SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined(), fixedLines: fixedLines)
+        // Expanding finds what only combinations reveal: out-of-range values, fixed keys active nowhere.
+        do {
+            _ = try SearchSpace(spec: spec).plan()
+        } catch let error as SweepFileError {
+            issues += error.issues
+            return nil
+        } catch {
+            issue("", nil, "\(error)")
+            return nil
+        }
+        spec.name = name
+        return spec
+    }
+
+    mutating func parseDataset(_ node: Node?, root: Node) -> DatasetSource? {
+        guard let node else {
+            issue("dataset", root, "is required: a folder, or {synthetic: {preset, seed}}")
+            return nil
+        }
+        if case .string(let path)? = node.scalar.flatMap({ _ in ConfigValue(node.any) }) {
+            let url = path.hasPrefix("/") ? URL(fileURLWithPath: path)
+                : file.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
+            guard FileManager.default.fileExists(atPath: url.appendingPathComponent("items.tsv").path) else {
+                issue("dataset", node, "\(url.path) is not a dataset folder (no items.tsv there)")
+                return nil
+            }
+            return .path(url.path)
+        }
+        guard let entries = pairs(node, "dataset") else { return nil }
+        guard entries.count == 1, entries[0].0 == "synthetic", let synthetic = pairs(entries[0].1, "dataset.synthetic") else {
+            issue("dataset", node, "must be a folder path or {synthetic: {preset, seed}}")
+            return nil
+        }
+        var preset: String?, seed = 0
+        for (key, value) in synthetic {
+            switch key {
+            case "preset":
+                if case .string(let name)? = scalar(value, "dataset.synthetic.preset"), SyntheticDataset.Options.preset(name) != nil {
+                    preset = name
+                } else {
+                    issue("dataset.synthetic.preset", value, "must be redial or small")
+                }
+            case "seed": seed = integer(value, "dataset.synthetic.seed", minimum: 0) ?? 0
+            default: issue("dataset.synthetic.\(key)", value, "unknown key; expected preset, seed")
+            }
+        }
+        guard let preset else {
+            if !issues.contains(where: { $0.path == "dataset.synthetic.preset" }) { issue("dataset.synthetic.preset", node, "is required") }
+            return nil
+        }
+        return .synthetic(preset: preset, seed: seed)
+    }
+
+    mutating func parseMetric(_ node: Node?) -> String? {
+        guard let node else { return "ndcg@10" }
+        guard let entries = pairs(node, "metric") else { return nil }
+        var metric: String?
+        for (key, value) in entries {
+            switch key {
+            case "name":
+                let names = TrialConfig.selectableMetrics.map { "valid_\($0)" }
+                if case .string(let name)? = scalar(value, "metric.name"), names.contains(name) {
+                    metric = String(name.dropFirst("valid_".count))
+                } else {
+                    issue("metric.name", value, "must be one of \(names.joined(separator: ", ")) (sweeps rank on valid, never on test)")
+                }
+            case "goal":
+                if case .string("maximize")? = scalar(value, "metric.goal") {} else { issue("metric.goal", value, "must be maximize (every metric here is better higher)") }
+            default: issue("metric.\(key)", value, "unknown key; expected name, goal")
+            }
+        }
+        if metric == nil && !issues.contains(where: { $0.path == "metric.name" }) { issue("metric.name", node, "is required") }
+        return metric
+    }
+
+    mutating func parseVariant(_ node: Node, _ path: String) -> Variant? {
+        guard let entries = pairs(node, path) else { return nil }
+        var name: String?, values: [String: ConfigValue] = [:], lines: [String: Int] = [:]
+        for (key, value) in entries {
+            if key == "name" {
+                if case .string(let text)? = scalar(value, "\(path).name"), !text.isEmpty { name = text } else { issue("\(path).name", value, "must be a non-empty name") }
+            } else if configKey(key, value, "\(path).\(key)"), let parsed = scalar(value, "\(path).\(key)") {
+                values[key] = parsed
+                lines[key] = value.mark?.line
+            }
+        }
+        guard let name else {
+            if !issues.contains(where: { $0.path == "\(path).name" }) { issue("\(path).name", node, "is required") }
+            return nil
+        }
+        return Variant(name: name, values: values, lines: lines)
+    }
+
+    static let parameterKeys = ["values", "value", "distribution", "min", "max", "q", "when"]
+
+    mutating func parseParameter(_ key: String, _ node: Node, _ path: String, method: SearchMethod) -> Parameter? {
+        guard let entries = pairs(node, path) else { return nil }
+        let fields = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        for (field, value) in entries where !Self.parameterKeys.contains(field) {
+            issue("\(path).\(field)", value, "unknown key; expected values, value, distribution (with min, max, q) or when")
+        }
+        let forms = ["values", "value", "distribution"].filter { fields[$0] != nil }
+        guard forms.count == 1 else {
+            issue(path, node, forms.isEmpty ? "needs values, value or distribution" : "give only one of \(forms.joined(separator: ", "))")
+            return nil
+        }
+        var domain: Domain?
+        if let list = fields["values"] {
+            if case .sequence(let sequence) = list {
+                let values = sequence.enumerated().compactMap { scalar($0.element, "\(path).values[\($0.offset)]") }
+                if sequence.isEmpty { issue("\(path).values", list, "is empty") } else if values.count == sequence.count { domain = .values(values) }
+            } else {
+                issue("\(path).values", list, "must be a list")
+            }
+        } else if let single = fields["value"] {
+            if let value = scalar(single, "\(path).value") { domain = .values([value]) }
+        } else if let kindNode = fields["distribution"] {
+            let kinds = ["uniform", "log_uniform", "int_uniform", "q_uniform"]
+            guard case .string(let kind)? = scalar(kindNode, "\(path).distribution"), kinds.contains(kind) else {
+                issue("\(path).distribution", kindNode, "must be one of \(kinds.joined(separator: ", "))")
+                return nil
+            }
+            if method == .grid {
+                issue("\(path).distribution", kindNode, "a grid needs a list of values; \(kind) is for random search")
+            }
+            let minimum = number(fields["min"], "\(path).min", parent: node)
+            let maximum = number(fields["max"], "\(path).max", parent: node)
+            if let minimum, let maximum {
+                if minimum >= maximum { issue("\(path).min", fields["min"], "must be less than max (\(minimum) ≥ \(maximum))") }
+                switch kind {
+                case "log_uniform" where minimum <= 0:
+                    issue("\(path).min", fields["min"], "a log range needs min > 0, got \(minimum)")
+                case "int_uniform" where minimum.rounded() != minimum || maximum.rounded() != maximum:
+                    issue("\(path).min", fields["min"], "int_uniform needs integer bounds")
+                default: break
+                }
+                if kind == "q_uniform" {
+                    let q = number(fields["q"], "\(path).q", parent: node)
+                    if let q, q <= 0 { issue("\(path).q", fields["q"], "must be > 0") }
+                    if let q, q > 0 { domain = .qUniform(min: minimum, max: maximum, q: q) }
+                } else if let stray = fields["q"] {
+                    issue("\(path).q", stray, "is only for q_uniform")
+                }
+                switch kind {
+                case "uniform": domain = .uniform(min: minimum, max: maximum)
+                case "log_uniform": domain = .logUniform(min: minimum, max: maximum)
+                case "int_uniform": domain = .intUniform(min: Int(minimum), max: Int(maximum))
+                default: break
+                }
+            }
+        }
+        for field in ["min", "max"] where fields[field] != nil && fields["distribution"] == nil {
+            issue("\(path).\(field)", fields[field], "is only for a distribution")
+        }
+        var conditions: [Condition] = []
+        if let when = fields["when"], let entries = pairs(when, "\(path).when") {
+            if entries.isEmpty { issue("\(path).when", when, "is empty") }
+            for (conditionKey, value) in entries {
+                let conditionPath = "\(path).when.\(conditionKey)"
+                if conditionKey == key { issue(conditionPath, value, "a parameter cannot depend on itself") }
+                if case .sequence(let sequence) = value {
+                    let values = sequence.compactMap { scalar($0, conditionPath) }
+                    if sequence.isEmpty { issue(conditionPath, value, "is an empty list") }
+                    conditions.append(Condition(key: conditionKey, anyOf: values))
+                } else if let single = scalar(value, conditionPath) {
+                    conditions.append(Condition(key: conditionKey, anyOf: [single]))
+                }
+            }
+        }
+        guard let domain else { return nil }
+        return Parameter(key: key, domain: domain, conditions: conditions, line: node.mark?.line)
+    }
+}

@@ -1,0 +1,329 @@
+import ArgumentParser
+import Coordinator
+import Foundation
+import ML
+
+/// The `--db FILE` every store command takes.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "The sweep's SQLite database.") var db: String
+
+    func reader() throws -> SweepStore { try SweepStore.openReadOnly(path: db) }
+}
+
+/// Prints JSON text as the only thing on stdout.
+func printJSON(_ object: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, csv, json, yaml
+}
+
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate a sweep file and print the trials it plans, without running anything.")
+
+    @Argument(help: "The sweep file (YAML).") var sweep: String
+    @Option(help: "Also compare with this sweep database: how many trials are new, kept, retired.") var db: String?
+    @Option(help: "table or json.") var format: OutputFormat = .table
+
+    func validate() throws {
+        guard [.table, .json].contains(format) else { throw ValidationError("--format must be table or json") }
+    }
+
+    func run() throws {
+        let spec = try SweepSpec.load(URL(fileURLWithPath: sweep))
+        let trials = try SearchSpace(spec: spec).plan()
+        var comparison: (new: Int, kept: Int, retired: Int)?
+        if let db {
+            let stored = try SweepStore.openReadOnly(path: db).trials()
+            let storedIDs = Set(stored.filter { $0.state != .retired }.map(\.id)), plannedIDs = Set(trials.map(\.id))
+            comparison = (plannedIDs.subtracting(Set(stored.map(\.id))).count, plannedIDs.intersection(Set(stored.map(\.id))).count,
+                          storedIDs.subtracting(plannedIDs).count)
+        }
+        if format == .json {
+            var document: [String: Any] = [
+                "count": trials.count,
+                "trials": trials.map { trial -> [String: Any] in
+                    var object: [String: Any] = ["id": trial.id, "number": trial.number, "seed": trial.config.seed,
+                                                 "config": trial.config.activeDictionary.mapValues(\.foundationValue)]
+                    if let variant = trial.variant { object["variant"] = variant }
+                    return object
+                },
+            ]
+            if let comparison { document.merge(["new": comparison.new, "kept": comparison.kept, "retired": comparison.retired]) { $1 } }
+            return try printJSON(document)
+        }
+        let configs = Set(trials.map { Leaderboard.configKey($0.config) }).count
+        print("\(spec.name): \(spec.method.rawValue) search, \(configs) config\(configs == 1 ? "" : "s") × \(spec.repeats) repeat\(spec.repeats == 1 ? "" : "s") = \(trials.count) trials, ranked by valid_\(spec.metric)")
+        if let comparison { print("against \(db!): \(comparison.new) new, \(comparison.kept) kept, \(comparison.retired) to retire") }
+        let snapshots = trials.map { TrialSnapshot(id: $0.id, number: $0.number, config: $0.config, variant: $0.variant, state: .waiting, attempts: 0, result: nil) }
+        let report = LeaderboardReport(trials: snapshots, metric: spec.metric, popularity: nil, all: true)
+        if !report.constantKeys.isEmpty { print("constant: " + report.constantKeys.joined(separator: " ")) }
+        let keys = ["#", "trial"] + (spec.variants.isEmpty ? [] : ["variant"]) + report.varyingKeys + ["seed"]
+        var rows = [keys]
+        for trial in trials {
+            var row = [String(trial.number), trial.id]
+            if !spec.variants.isEmpty { row.append(trial.variant ?? "–") }
+            for key in report.varyingKeys {
+                row.append(trial.config.isActive(key) ? trial.config.value(key)?.description ?? "–" : "–")
+            }
+            row.append(String(trial.config.seed))
+            rows.append(row)
+        }
+        let widths = keys.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            print(zip(row, widths).map { $0 + String(repeating: " ", count: $1 - $0.count) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces))
+        }
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create or resume a sweep in a database and train its trials in this process, one after another.")
+
+    @Argument(help: "The sweep file (YAML).") var sweep: String
+    @OptionGroup var store: StoreOptions
+    @Option(help: "OpenBLAS threads for training.") var threads = 1
+    @Option(help: "Run at most this many trials.") var maxTrials: Int?
+
+    func run() throws {
+        let spec = try SweepSpec.load(URL(fileURLWithPath: sweep))
+        let trials = try SearchSpace(spec: spec).plan()
+        let dataset = try ResolvedDataset(spec.dataset)
+        let writer = try SweepStore.open(path: store.db)
+        let sync = try writer.syncPlan(spec: spec, trials: trials, fingerprint: dataset.fingerprint.fingerprint, popularity: dataset.popularity)
+        printError("\(spec.name): \(trials.count) trials planned (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired) in \(store.db)")
+        let runner = LocalRunner(store: writer, dataset: dataset, threads: threads, workerName: "local-\(ProcessInfo.processInfo.processIdentifier)")
+        let ran = try runner.run(limit: maxTrials) { claim, result in
+            let value = result.best.map { decimal($0.valid[spec.metric] ?? 0) } ?? "–"
+            printError("trial #\(claim.number) \(claim.trial): \(result.status.rawValue), valid \(spec.metric) \(value), \(decimal(result.timing.totalSeconds, digits: 1)) s")
+        }
+        printError("ran \(ran) trial\(ran == 1 ? "" : "s")")
+        let record = try writer.sweep()
+        print(try LeaderboardReport(trials: writer.trials(), metric: spec.metric, popularity: record?.popularity, top: 10).table(byConfig: spec.repeats > 1))
+    }
+}
+
+struct LeaderboardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "leaderboard", abstract: "Rank completed trials by the sweep metric on valid, with test beside it.")
+
+    @OptionGroup var store: StoreOptions
+    @Option(help: "Show the top K rows (default: every row).") var top: Int?
+    @Option(help: "table, csv or json.") var format: OutputFormat = .table
+    @Flag(help: "One row per config (all its repeat seeds): mean, 95% CI, n, and a paired test against the best.") var byConfig = false
+    @Option(help: "Comma-separated columns to show, in order (table only).") var columns: String?
+    @Flag(help: "Redraw every 2 seconds until interrupted.") var watch = false
+    @Flag(help: "Include trials that did not complete (running, failed, retired …).") var all = false
+
+    func validate() throws {
+        guard format != .yaml else { throw ValidationError("--format must be table, csv or json") }
+        if let top, top < 1 { throw ValidationError("--top must be at least 1") }
+    }
+
+    func run() throws {
+        let reader = try store.reader()
+        repeat {
+            guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
+            let trials = try reader.trials()
+            let report = LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity, top: top, all: all)
+            let byConfig = self.byConfig || (format == .table && !all && Set(trials.map { $0.config.seed }).count > 1)
+            let text: String = switch format {
+            case .json: try report.json(byConfig: self.byConfig)
+            case .csv: report.csv(byConfig: self.byConfig)
+            default: try report.table(byConfig: byConfig, columns: columns?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            }
+            if watch {
+                print("\u{1B}[2J\u{1B}[H\(sweep.name) — \(Date())\n")
+            }
+            print(text)
+            if watch { Thread.sleep(forTimeInterval: 2) }
+        } while watch
+    }
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "One trial: its config, attempts and per-epoch curve.")
+
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "Trial id (or a unique prefix) or number.") var trial: String
+    @Flag(help: "Print one JSON document.") var json = false
+
+    func run() throws {
+        let reader = try store.reader()
+        let snapshot = try reader.findTrial(trial)
+        let attempts = try reader.attempts(trial: snapshot.id)
+        let curveAttempt = snapshot.result?.attempt ?? attempts.last?.attempt
+        let epochs = try curveAttempt.map { try reader.epochs(trial: snapshot.id, attempt: $0) } ?? []
+        let records = epochs.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let formatter = ISO8601DateFormatter()
+        if json {
+            var document: [String: Any] = [
+                "trial": snapshot.id, "number": snapshot.number, "config": snapshot.config.activeDictionary.mapValues(\.foundationValue),
+                "state": snapshot.state.rawValue,
+                "attempts": attempts.map { attempt -> [String: Any] in
+                    ["attempt": attempt.attempt, "worker": attempt.worker, "outcome": attempt.outcome?.rawValue ?? NSNull(),
+                     "reason": attempt.reason ?? NSNull(), "started": formatter.string(from: attempt.started),
+                     "finished": attempt.finished.map { formatter.string(from: $0) } ?? NSNull()]
+                },
+                "epochs": records,
+            ]
+            if let variant = snapshot.variant { document["variant"] = variant }
+            return try printJSON(document)
+        }
+        print("trial \(snapshot.id)  #\(snapshot.number)  \(snapshot.state.rawValue)\(snapshot.variant.map { "  variant \($0)" } ?? "")")
+        print("config " + snapshot.config.activeValues.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        for attempt in attempts {
+            let outcome = attempt.outcome?.rawValue ?? "running"
+            print("attempt \(attempt.attempt): \(attempt.worker), \(outcome)\(attempt.reason.map { " (\($0))" } ?? ""), started \(formatter.string(from: attempt.started))")
+        }
+        guard !records.isEmpty else { return }
+        let valid = records.map { (($0["valid"] as? [String: Any])?["ndcg@10"] as? Double) ?? 0 }
+        print("\nvalid ndcg@10 " + Sparkline.render(valid) + String(format: "  %.4f → %.4f", valid.first!, valid.last!))
+        print("\nepoch  loss_main  loss_aux  w_main  w_aux    valid ndcg@10  recall@10  test ndcg@10  recall@10")
+        for record in records {
+            let weights = record["weights"] as? [String: Any] ?? [:]
+            let valid = record["valid"] as? [String: Double] ?? [:], test = record["test"] as? [String: Double] ?? [:]
+            func number(_ value: Any?, _ digits: Int) -> String { (value as? Double).map { String(format: "%.\(digits)f", $0) } ?? "–" }
+            let line = String(format: "%5d", record["epoch"] as? Int ?? 0) + "  " + number(record["loss_main"], 6).padding(9) + "  "
+                + number(record["loss_aux"], 4).padding(8) + "  " + number(weights["main"], 3).padding(6) + "  " + number(weights["aux"], 4).padding(7)
+                + "  " + number(valid["ndcg@10"], 4).padding(13) + "  " + number(valid["recall@10"], 4).padding(9) + "  "
+                + number(test["ndcg@10"], 4).padding(12) + "  " + number(test["recall@10"], 4)
+            print(line)
+        }
+    }
+}
+
+extension String {
+    /// Left-aligned in `width` characters.
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}
+
+/// A one-line chart of a series, ▁ to █.
+enum Sparkline {
+    static func render(_ values: [Double]) -> String {
+        let bars = Array("▁▂▃▄▅▆▇█")
+        guard let low = values.min(), let high = values.max(), high > low else { return String(repeating: "▄", count: values.count) }
+        return String(values.map { bars[min(Int(($0 - low) / (high - low) * Double(bars.count)), bars.count - 1)] })
+    }
+}
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Write a trial file that `sweep train --config FILE` reproduces.")
+
+    @OptionGroup var store: StoreOptions
+    @Flag(help: "The best completed trial (the default).") var best = false
+    @Option(help: "This trial (id, unique prefix or number) instead of the best.") var trial: String?
+    @Option(help: "yaml or json.") var format: OutputFormat = .yaml
+    @Option(name: .shortAndLong, help: "Write to FILE instead of stdout.") var output: String?
+
+    func validate() throws {
+        guard [.yaml, .json].contains(format) else { throw ValidationError("--format must be yaml or json") }
+        if best && trial != nil { throw ValidationError("give --best or --trial, not both") }
+    }
+
+    func run() throws {
+        let reader = try store.reader()
+        guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
+        let snapshot: TrialSnapshot
+        if let trial {
+            snapshot = try reader.findTrial(trial)
+            guard snapshot.result != nil else { throw StoreError(message: "trial \(snapshot.id) has no result (\(snapshot.state.rawValue))") }
+        } else {
+            guard let bestTrial = Export.best(try reader.trials(), metric: sweep.metric) else {
+                throw StoreError(message: "no trial has completed yet")
+            }
+            snapshot = bestTrial
+        }
+        let file = Export.trialFile(for: snapshot, sweep: sweep)
+        let text = format == .json ? try file.jsonText() + "\n" : file.yamlText()
+        if let output {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: output))
+            printError("wrote trial \(snapshot.id) (#\(snapshot.number), valid \(sweep.metric) \(decimal(snapshot.result?.valid[sweep.metric] ?? 0))) to \(output)")
+            printError("reproduce it with: sweep train --config \(output)")
+        } else {
+            print(text, terminator: "")
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Trials per state, attempts, workers, throughput and ETA.")
+
+    @OptionGroup var store: StoreOptions
+    @Flag(help: "Print one JSON document.") var json = false
+
+    func run() throws {
+        let reader = try store.reader()
+        guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
+        let trials = try reader.trials()
+        var counts: [String: Int] = [:]
+        for state in TrialState.allCases { counts[state.rawValue] = trials.filter { $0.state == state }.count }
+        let workers = try reader.workers()
+        let times = try reader.resultTimes()
+        // Throughput over the last hour of results; ETA for what is left at that pace.
+        let recent = times.filter { $0 > Date().addingTimeInterval(-3600) }
+        let perHour = recent.count >= 2 ? Double(recent.count - 1) / max(recent.last!.timeIntervalSince(recent.first!), 1) * 3600 : nil
+        let left = (counts["waiting"] ?? 0) + (counts["running"] ?? 0)
+        let eta = perHour.map { Double(left) / $0 * 3600 }
+        let formatter = ISO8601DateFormatter()
+        if json {
+            return try printJSON([
+                "sweep": sweep.name, "trials": counts, "attempts": try reader.attemptCount(),
+                "workers": workers.map { ["name": $0.name, "host": $0.host, "state": $0.state, "trials_completed": $0.trialsCompleted,
+                                          "last_seen": formatter.string(from: $0.lastSeen)] },
+                "trials_per_hour": perHour ?? NSNull(), "eta_seconds": eta ?? NSNull(),
+            ])
+        }
+        print("\(sweep.name): \(trials.filter { $0.state != .retired }.count) trials, ranked by valid_\(sweep.metric)")
+        print(TrialState.allCases.filter { counts[$0.rawValue]! > 0 }.map { "\($0.rawValue) \(counts[$0.rawValue]!)" }.joined(separator: "  "))
+        print("attempts \(try reader.attemptCount())" + (perHour.map { String(format: "  %.1f trials/hour", $0) } ?? "")
+              + (eta.map { "  ETA " + LeaderboardReport.duration($0) } ?? ""))
+        for worker in workers {
+            print("worker \(worker.name) (\(worker.host)): \(worker.state), \(worker.trialsCompleted) completed, last seen \(formatter.string(from: worker.lastSeen))")
+        }
+    }
+}
+
+struct Retry: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Move failed or cancelled trials back to waiting for a new attempt (diverged stays: the same seed diverges again).")
+
+    @OptionGroup var store: StoreOptions
+    @Flag(help: "Every failed trial.") var failed = false
+    @Argument(help: "Trials (id, unique prefix or number).") var trials: [String] = []
+
+    func validate() throws {
+        if failed == !trials.isEmpty { throw ValidationError("give --failed or trial ids, not both and not neither") }
+    }
+
+    func run() throws {
+        let writer = try SweepStore.openExisting(path: store.db)
+        let ids = try trials.map { try writer.findTrial($0).id }
+        let moved = try writer.retry(trials: failed ? nil : ids)
+        print("\(moved.count) trial\(moved.count == 1 ? "" : "s") back to waiting\(moved.isEmpty ? "" : ": " + moved.joined(separator: " "))")
+    }
+}
+
+struct Cancel: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Cancel waiting or running trials.")
+
+    @OptionGroup var store: StoreOptions
+    @Flag(help: "Every waiting or running trial.") var all = false
+    @Argument(help: "Trials (id, unique prefix or number).") var trials: [String] = []
+
+    func validate() throws {
+        if all == !trials.isEmpty { throw ValidationError("give --all or trial ids, not both and not neither") }
+    }
+
+    func run() throws {
+        let writer = try SweepStore.openExisting(path: store.db)
+        let ids = try trials.map { try writer.findTrial($0).id }
+        let cancelled = try writer.cancel(trials: all ? nil : ids)
+        print("\(cancelled.count) trial\(cancelled.count == 1 ? "" : "s") cancelled\(cancelled.isEmpty ? "" : ": " + cancelled.joined(separator: " "))")
+    }
+}
