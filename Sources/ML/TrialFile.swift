@@ -84,7 +84,9 @@ public struct TrialFile: Sendable, Equatable {
         switch dataset {
         case .path(let path):
             // A JSON string is a valid YAML scalar, quoting whatever the path holds.
-            let quoted = (try? JSONEncoder().encode(path)).map { String(decoding: $0, as: UTF8.self) } ?? path
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .withoutEscapingSlashes
+            let quoted = (try? encoder.encode(path)).map { String(decoding: $0, as: UTF8.self) } ?? path
             lines.append("  path: \(quoted)")
         case .synthetic(let preset, let seed): lines.append("  synthetic: {preset: \(preset), seed: \(seed)}")
         }

@@ -86,7 +86,7 @@ struct Run: ParsableCommand {
 
     @Argument(help: "The sweep file (YAML).") var sweep: String
     @OptionGroup var store: StoreOptions
-    @Option(help: "OpenBLAS threads for training.") var threads = 1
+    @Option(help: "Threads for training.") var threads = 1
     @Option(help: "Run at most this many trials.") var maxTrials: Int?
 
     func run() throws {
@@ -269,7 +269,7 @@ struct Status: ParsableCommand {
         let recent = times.filter { $0 > Date().addingTimeInterval(-3600) }
         let perHour = recent.count >= 2 ? Double(recent.count - 1) / max(recent.last!.timeIntervalSince(recent.first!), 1) * 3600 : nil
         let left = (counts["waiting"] ?? 0) + (counts["running"] ?? 0)
-        let eta = perHour.map { Double(left) / $0 * 3600 }
+        let eta = left > 0 ? perHour.map { Double(left) / $0 * 3600 } : nil
         let formatter = ISO8601DateFormatter()
         if json {
             return try printJSON([

@@ -1,0 +1,87 @@
+import Foundation
+import ML
+import Testing
+@testable import Coordinator
+
+func snapshot(_ number: Int, loss: TrialConfig.Loss = .bce, seed: Int = 0, lr: Double = 0.001, valid: Double?, state: TrialState = .completed) -> TrialSnapshot {
+    var config = TrialConfig()
+    config.loss = loss
+    config.seed = seed
+    config.lr = lr
+    let result = valid.map {
+        ResultSnapshot(attempt: 1, bestEpoch: 2, valid: ["ndcg@10": $0, "coverage@10": 0.1], test: ["ndcg@10": $0 - 0.01],
+                       seconds: 75, worker: "w\(number)", threads: 1, blasCore: "Haswell")
+    }
+    return TrialSnapshot(id: String(format: "%016x", number), number: number, config: config, variant: nil, state: state, attempts: 1, result: result)
+}
+
+@Suite struct LeaderboardTests {
+    @Test func ranksByValidWithTiesToTheLowerNumber() {
+        let trials = [snapshot(1, valid: 0.2), snapshot(2, valid: 0.3), snapshot(3, valid: 0.2), snapshot(4, valid: nil, state: .failed),
+                      snapshot(5, valid: 0.9, state: .retired)]
+        let ranked = Leaderboard.rank(trials, metric: "ndcg@10")
+        #expect(ranked.map(\.trial.number) == [2, 1, 3])
+        #expect(ranked.map(\.rank) == [1, 2, 3])
+    }
+
+    @Test func statisticsAgainstKnownValues() {
+        // Student's t: 97.5% quantiles for 1, 2, 4, 10 degrees of freedom.
+        for (degrees, quantile) in [(1, 12.7062), (2, 4.3027), (4, 2.7764), (10, 2.2281)] {
+            #expect(abs(Statistics.tQuantile975(degrees: degrees) - quantile) < 1e-3)
+        }
+        // Paired differences 1, 2, 3: t = 2 / (1/√3) = 3.4641, 2 df → p = 0.0742.
+        #expect(abs(Statistics.pairedTTestPValue([1, 2, 3])! - 0.07418) < 1e-4)
+        #expect(Statistics.pairedTTestPValue([1]) == nil)
+        #expect(Statistics.pairedTTestPValue([0, 0]) == 1)
+        #expect(abs(Statistics.twoSidedP(t: 0, degrees: 5) - 1) < 1e-12)
+    }
+
+    @Test func repeatsBecomeOneRowPerConfigWithAConfidenceIntervalAndAPairedTest() {
+        let trials = [
+            // A: 0.30, 0.32, 0.31; B (≈ A, noisy): 0.29, 0.33, 0.30; C (clearly worse): 0.20, 0.21, 0.22.
+            snapshot(1, loss: .weightedBCE, seed: 0, valid: 0.30), snapshot(2, loss: .focal, seed: 0, valid: 0.29), snapshot(3, seed: 0, valid: 0.20),
+            snapshot(4, loss: .weightedBCE, seed: 1, valid: 0.32), snapshot(5, loss: .focal, seed: 1, valid: 0.33), snapshot(6, seed: 1, valid: 0.21),
+            snapshot(7, loss: .weightedBCE, seed: 2, valid: 0.31), snapshot(8, loss: .focal, seed: 2, valid: 0.30), snapshot(9, seed: 2, valid: 0.22),
+        ]
+        let configs = Leaderboard.rankConfigs(trials, metric: "ndcg@10")
+        #expect(configs.map(\.trials[0].config.loss) == [.weightedBCE, .focal, .bce])
+        #expect(configs.map(\.n) == [3, 3, 3])
+        #expect(abs(configs[0].validMean["ndcg@10"]! - 0.31) < 1e-12)
+        // CI half-width: t(0.975, 2) · s / √3 with s = 0.01.
+        #expect(abs(configs[0].ci95! - 4.3027 * 0.01 / 3.0.squareRoot()) < 1e-4)
+        #expect(configs[0].tiesBest && configs[0].pValueVersusBest == nil)
+        #expect(configs[1].tiesBest && configs[1].pValueVersusBest! > 0.05)
+        // C: differences 0.10, 0.11, 0.09 → t ≈ 17.3 → p ≈ 0.003.
+        #expect(!configs[2].tiesBest && configs[2].pValueVersusBest! < 0.01)
+    }
+
+    @Test func theTableFitsAHundredColumnsAndNamesConstantKeys() throws {
+        var trials: [TrialSnapshot] = []
+        for number in 1...6 {
+            trials.append(snapshot(number, loss: number % 2 == 0 ? .focal : .weightedBCE, lr: number < 4 ? 0.001 : 0.01, valid: Double(number) / 10))
+        }
+        let report = LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: ["valid": ["ndcg@10": 0.05], "test": ["ndcg@10": 0.04]])
+        let table = try report.table(byConfig: false)
+        let lines = table.split(separator: "\n")
+        #expect(lines.allSatisfy { $0.count <= 100 })
+        #expect(lines[0].hasPrefix("constant: rnn=false multitask=false dropout=0.1 batch_size=32 epochs=20"))
+        #expect(lines[1].contains("loss") && lines[1].contains("lr") && lines[1].contains("valid ndcg@10"))
+        #expect(lines.last == "popularity baseline: valid ndcg@10 0.0500, test ndcg@10 0.0400")
+        #expect(lines[2].hasPrefix("   1  6  focal"))  // rank 1 is trial #6
+        let narrow = LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: nil, width: 60)
+        let narrowTable = try narrow.table(byConfig: false)
+        let narrowLines = narrowTable.split(separator: "\n").map(String.init)
+        #expect(narrowLines.dropFirst().allSatisfy { $0.count <= 60 })
+        #expect(!narrowTable.contains("worker") && narrowTable.contains("valid ndcg@10"))
+        let chosen = try report.table(byConfig: false, columns: ["#", "worker"])
+        #expect(chosen.split(separator: "\n")[1] == "#  worker")
+        #expect(throws: StoreError.self) { try report.table(byConfig: false, columns: ["nope"]) }
+        let csv = report.csv(byConfig: false).split(separator: "\n")
+        #expect(csv[0].hasPrefix("rank,#,trial,"))
+        #expect(csv.count == 8 && csv.last?.hasPrefix("# popularity baseline") == true)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(report.json(byConfig: false).utf8)) as? [[String: Any]])
+        #expect(json.count == 6)
+        #expect(Set(json[0].keys) == ["rank", "trial", "number", "config", "state", "best_epoch", "valid", "test", "worker"])
+        #expect(json[0]["rank"] as? Int == 1 && json[0]["number"] as? Int == 6 && json[0]["worker"] as? String == "w6")
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import ML
+import Testing
+@testable import Coordinator
+
+/// A store with `trials` planned from a small grid.
+func plannedStore(lossValues: String = "[bce, weighted_bce, focal]", repeats: Int = 1, path: String? = nil) throws -> (SweepStore, SweepSpec, [PlannedTrial]) {
+    let sweep = try spec(syntheticHeader + "method: grid\nrepeats: \(repeats)\nparameters:\n  loss: {values: \(lossValues)}\n")
+    let trials = try SearchSpace(spec: sweep).plan()
+    let store = try path.map { try SweepStore.open(path: $0) } ?? SweepStore.inMemory()
+    _ = try store.syncPlan(spec: sweep, trials: trials, fingerprint: "f1", popularity: ["valid": ["ndcg@10": 0.1], "test": ["ndcg@10": 0.09]])
+    return (store, sweep, trials)
+}
+
+func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
+    TrialResultRecord(bestEpoch: epoch, valid: ["ndcg@10": ndcg, "recall@10": ndcg * 2], test: ["ndcg@10": ndcg - 0.01],
+                      history: ["{\"epoch\":1}", "{\"epoch\":2}"], timing: "{\"threads\":2,\"blas_core\":\"Haswell\"}", seconds: 12)
+}
+
+@Suite struct StoreTests {
+    @Test func claimingIsACompareAndSetInPlanOrder() throws {
+        let (store, _, trials) = try plannedStore()
+        let first = try #require(try store.claimNextTrial(worker: "w1", lease: "L1"))
+        let second = try #require(try store.claimNextTrial(worker: "w2", lease: "L2"))
+        #expect(first.trial == trials[0].id && first.attempt == 1 && first.number == 1)
+        #expect(second.trial == trials[1].id)
+        #expect(first.config == trials[0].config)
+        _ = try store.claimNextTrial(worker: "w3", lease: "L3")
+        #expect(try store.claimNextTrial(worker: "w4", lease: "L4") == nil)
+        #expect(try store.trials().allSatisfy { $0.state == .running })
+    }
+
+    @Test func exactlyOneResultPerTrialAndStaleLeasesAreIgnored() throws {
+        let (store, _, trials) = try plannedStore()
+        let claim = try #require(try store.claimNextTrial(worker: "w1", lease: "L1"))
+        #expect(try store.recordEpoch(lease: "L1", epoch: 1, record: "{\"epoch\":1}"))
+        #expect(try store.recordEpoch(lease: "L1", epoch: 1, record: "{\"epoch\":1}"))  // repeatable
+        #expect(try store.completeTrial(lease: "L1", worker: "w1", result: result(0.2)) == .stored)
+        // A resend after a lost ack changes nothing.
+        #expect(try store.completeTrial(lease: "L1", worker: "w1", result: result(0.9)) == .duplicate)
+        #expect(try store.completeTrial(lease: "nope", worker: "w9", result: result(0.9)) == .stale)
+        let snapshot = try store.findTrial(claim.trial)
+        #expect(snapshot.state == .completed && snapshot.result?.valid["ndcg@10"] == 0.2 && snapshot.result?.threads == 2)
+        #expect(try store.events().map(\.kind) == ["stale_result"])
+        #expect(trials.count == 3)
+    }
+
+    @Test func lostAttemptsRetryUpToTheLimitThenFailKeepingEveryReason() throws {
+        let (store, _, _) = try plannedStore(lossValues: "[bce]")
+        for attempt in 1...3 {
+            let claim = try #require(try store.claimNextTrial(worker: "w\(attempt)", lease: "L\(attempt)"))
+            #expect(claim.attempt == attempt)
+            let state = try store.endAttempt(lease: "L\(attempt)", outcome: .lost, reason: "silent for 5 heartbeats", maxAttempts: 3)
+            #expect(state == (attempt < 3 ? .waiting : .failed))
+        }
+        let trial = try store.trials()[0]
+        #expect(trial.state == .failed)
+        let attempts = try store.attempts(trial: trial.id)
+        #expect(attempts.map(\.outcome) == [.lost, .lost, .lost] && attempts.allSatisfy { $0.reason == "silent for 5 heartbeats" })
+        // A late result from attempt 1 (its worker declared dead) is stale.
+        #expect(try store.completeTrial(lease: "L1", worker: "w1", result: result(0.5)) == .stale)
+        #expect(try store.endAttempt(lease: "L1", outcome: .lost, reason: "again", maxAttempts: 3) == nil)
+        // retry gives a new attempt; diverged trials cannot be retried.
+        #expect(try store.retry(trials: nil) == [trial.id])
+        let fourth = try #require(try store.claimNextTrial(worker: "w", lease: "L4"))
+        #expect(fourth.attempt == 4)
+        #expect(try store.endAttempt(lease: "L4", outcome: .diverged, reason: "loss NaN", maxAttempts: 3) == .diverged)
+        #expect(throws: StoreError.self) { try store.retry(trials: [trial.id]) }
+    }
+
+    @Test func illegalTransitionsAreRefused() throws {
+        let (store, _, trials) = try plannedStore(lossValues: "[bce, focal]")
+        #expect(throws: IllegalTransition.self) {
+            try store.database.write { db in try SweepStore.transition(db, trials[0].id, from: .waiting, to: .completed, 0) }
+        }
+        #expect(throws: IllegalTransition.self) {  // the old state is checked, not assumed
+            try store.database.write { db in try SweepStore.transition(db, trials[0].id, from: .running, to: .completed, 0) }
+        }
+        _ = try store.claimNextTrial(worker: "w", lease: "L1")
+        _ = try store.completeTrial(lease: "L1", worker: "w", result: result(0.3))
+        // Cancelling skips finished trials; cancelling a running one ends its attempt.
+        _ = try store.claimNextTrial(worker: "w", lease: "L2")
+        #expect(try store.cancel(trials: nil) == [trials[1].id])
+        #expect(try store.attempts(trial: trials[1].id).last?.outcome == .cancelled)
+        #expect(try store.completeTrial(lease: "L2", worker: "w", result: result(0.4)) == .stale)
+        #expect(try store.retry(trials: [trials[1].id]) == [trials[1].id])
+        #expect(throws: StoreError.self) { try store.retry(trials: [trials[0].id]) }
+    }
+
+    @Test func extendingASweepKeepsResultsAddsNewTrialsAndRetiresTheRest() throws {
+        let (store, _, trials) = try plannedStore(lossValues: "[bce, weighted_bce, focal]")
+        _ = try store.claimNextTrial(worker: "w", lease: "L1")
+        _ = try store.completeTrial(lease: "L1", worker: "w", result: result(0.3))
+        // The new file drops focal and adds class_balanced and a second seed.
+        let changed = try spec(syntheticHeader + "method: grid\nrepeats: 2\nparameters:\n  loss: {values: [bce, weighted_bce, class_balanced]}\n")
+        let plan = try SearchSpace(spec: changed).plan()
+        let sync = try store.syncPlan(spec: changed, trials: plan, fingerprint: "f1", popularity: nil)
+        #expect(sync == PlanSync(new: 4, kept: 2, retired: 1))
+        let all = try store.trials()
+        #expect(all.count == 7)
+        #expect(all.first { $0.id == trials[0].id }?.state == .completed)  // the finished result is kept
+        #expect(all.first { $0.id == trials[2].id }?.state == .retired)
+        #expect(Set(all.map(\.number)).count == 7 && all.map(\.number).max() == 7)
+        // Re-applying is a no-op; planning focal again brings it back.
+        #expect(try store.syncPlan(spec: changed, trials: plan, fingerprint: "f1", popularity: nil) == PlanSync(new: 0, kept: 6, retired: 0))
+        let original = try SearchSpace(spec: spec(syntheticHeader + "method: grid\nparameters:\n  loss: {values: [bce, weighted_bce, focal]}\n")).plan()
+        #expect(try store.syncPlan(spec: changed, trials: original, fingerprint: "f1", popularity: nil) == PlanSync(new: 0, kept: 3, retired: 4))
+        #expect(try store.findTrial(trials[2].id).state == .waiting)
+        // A changed metric or dataset is refused, saying why.
+        var otherMetric = changed
+        otherMetric.metric = "mrr"
+        #expect(throws: StoreError.self) { try store.syncPlan(spec: otherMetric, trials: plan, fingerprint: "f1", popularity: nil) }
+        do {
+            _ = try store.syncPlan(spec: changed, trials: plan, fingerprint: "f2", popularity: nil)
+            Issue.record("a different dataset was accepted")
+        } catch let error as StoreError {
+            #expect(error.message.contains("fingerprint f2") && error.message.contains("fingerprint f1"))
+        }
+    }
+
+    @Test func readersNeverCreateAFileAndReadWhileAWriterWrites() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let missing = folder.appendingPathComponent("missing.db").path
+        do {
+            _ = try SweepStore.openReadOnly(path: missing)
+            Issue.record("opened a missing store")
+        } catch let error as StoreError {
+            #expect(error.message == "\(missing): no such sweep database (sweep launch creates it)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: missing))
+
+        let path = folder.appendingPathComponent("sweep.db").path
+        let (writer, _, _) = try plannedStore(lossValues: "[bce, weighted_bce, focal, class_balanced]", repeats: 25, path: path)
+        let reader = try SweepStore.openReadOnly(path: path)
+        async let writing: Void = {
+            for index in 0..<100 {
+                guard let claim = try writer.claimNextTrial(worker: "w", lease: "L\(index)") else { return }
+                _ = try writer.completeTrial(lease: claim.lease, worker: "w", result: result(Double(index) / 100))
+            }
+        }()
+        var seen = 0
+        for _ in 0..<200 {
+            let completed = try reader.trials().filter { $0.state == .completed }.count
+            #expect(completed >= seen)  // every snapshot is consistent and never goes back
+            seen = completed
+        }
+        try await writing
+        #expect(try reader.trials().filter { $0.state == .completed }.count == 100)
+        #expect(throws: (any Error).self) {  // read-only
+            try reader.recordWorker(name: "r", host: "h", cores: 1, blasThreads: 1, blasCore: "x", state: "online")
+        }
+    }
+}

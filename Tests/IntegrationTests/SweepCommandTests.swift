@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+
+/// The sweep commands end to end: plan, run, leaderboard, show, status, export → train.
+@Suite struct SweepCommandTests {
+    let work = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-e2e-\(UUID().uuidString)")
+
+    func path(_ name: String) -> String { work.appendingPathComponent(name).path }
+
+    func write(_ name: String, _ text: String) throws {
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: work.appendingPathComponent(name))
+    }
+
+    func json<T>(_ result: (status: Int32, stdout: String, stderr: String)) throws -> T {
+        #expect(result.status == 0, "\(result.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? T)
+    }
+
+    /// A sweep over a small synthetic dataset folder next to the sweep file.
+    func prepare(losses: String = "[bce, weighted_bce, focal]", repeats: Int = 1) throws {
+        let synth = try runSweep(["data", "synth", "--preset", "small", "--items", "300", "--train", "200", "--valid", "60",
+                                  "--test", "60", "--dim", "16", "--tags", "40", "--seed", "2", "--out", path("data")])
+        #expect(synth.status == 0)
+        try write("sweep.yaml", """
+            # a tiny loss sweep
+            name: tiny
+            dataset: data
+            metric: {name: valid_ndcg@10, goal: maximize}
+            method: grid
+            repeats: \(repeats)
+            fixed: {epochs: 2}
+            parameters:
+              loss: {values: \(losses)}
+
+            """)
+    }
+
+    @Test func planRunRankShowExportAndReproduce() throws {
+        try prepare()
+        let plan: [String: Any] = try json(try runSweep(["plan", path("sweep.yaml"), "--format", "json"]))
+        #expect(plan["count"] as? Int == 3)
+        let planned = try #require(plan["trials"] as? [[String: Any]])
+        #expect(Set(planned[0].keys) == ["id", "number", "config", "seed"])
+        let run = try runSweep(["run", path("sweep.yaml"), "--db", path("sweep.db")])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("ran 3 trials") && run.stdout.contains("popularity baseline: valid ndcg@10"))
+
+        let board: [[String: Any]] = try json(try runSweep(["leaderboard", "--db", path("sweep.db"), "--format", "json"]))
+        #expect(board.count == 3 && board.map { $0["rank"] as? Int } == [1, 2, 3])
+        let values = board.compactMap { ($0["valid"] as? [String: Double])?["ndcg@10"] }
+        #expect(values == values.sorted(by: >))
+        let best = try #require(board.first?["trial"] as? String)
+
+        let show: [String: Any] = try json(try runSweep(["show", "--db", path("sweep.db"), String(best.prefix(6)), "--json"]))
+        #expect(show["trial"] as? String == best && show["state"] as? String == "completed")
+        #expect((show["epochs"] as? [[String: Any]])?.count == 2)
+        #expect((show["attempts"] as? [[String: Any]])?.first?["outcome"] as? String == "completed")
+        let status: [String: Any] = try json(try runSweep(["status", "--db", path("sweep.db"), "--json"]))
+        #expect((status["trials"] as? [String: Int])?["completed"] == 3 && status["attempts"] as? Int == 3)
+        #expect((status["workers"] as? [[String: Any]])?.count == 1)
+
+        // Export the best and reproduce it with one command: the same metrics.
+        let export = try runSweep(["export", "--db", path("sweep.db"), "--best", "-o", path("best.yaml")])
+        #expect(export.status == 0 && export.stderr.contains("reproduce it with: sweep train --config \(path("best.yaml"))"))
+        let reproduced: [String: Any] = try json(try runSweep(["train", "--config", path("best.yaml"), "--json-out", "-"]))
+        #expect(NSDictionary(dictionary: reproduced["valid"] as! [String: Any]) == NSDictionary(dictionary: board[0]["valid"] as! [String: Any]))
+        #expect(NSDictionary(dictionary: reproduced["test"] as! [String: Any]) == NSDictionary(dictionary: board[0]["test"] as! [String: Any]))
+        let exported = try String(contentsOfFile: path("best.yaml"), encoding: .utf8)
+        #expect(exported.contains("path: \"\(path("data"))\""))  // absolute
+    }
+
+    @Test func extendingARunSweepAddsOnlyNewTrials() throws {
+        try prepare(losses: "[bce, weighted_bce]")
+        #expect(try runSweep(["run", path("sweep.yaml"), "--db", path("sweep.db")]).status == 0)
+        try prepare(losses: "[weighted_bce, focal]")
+        let comparison: [String: Any] = try json(try runSweep(["plan", path("sweep.yaml"), "--db", path("sweep.db"), "--format", "json"]))
+        #expect(comparison["new"] as? Int == 1 && comparison["kept"] as? Int == 1 && comparison["retired"] as? Int == 1)
+        let run = try runSweep(["run", path("sweep.yaml"), "--db", path("sweep.db")])
+        #expect(run.stderr.contains("(1 new, 1 kept, 1 retired)") && run.stderr.contains("ran 1 trial\n"))
+        let all: [[String: Any]] = try json(try runSweep(["leaderboard", "--db", path("sweep.db"), "--format", "json", "--all"]))
+        #expect(all.map { $0["state"] as? String }.sorted { ($0 ?? "") < ($1 ?? "") } == ["completed", "completed", "retired"])
+        let ranked: [[String: Any]] = try json(try runSweep(["leaderboard", "--db", path("sweep.db"), "--format", "json"]))
+        #expect(ranked.count == 2)
+    }
+
+    @Test func readersExplainAMissingDatabaseAndCreateNothing() throws {
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        for command in [["leaderboard"], ["status"], ["export", "--best"], ["show", "1"]] {
+            let result = try runSweep(command + ["--db", path("none.db")])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("no such sweep database"), "\(command): \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: path("none.db")))
+        try write("bad.yaml", "name: x\nmethod: grid\nparameters:\n  lr: {distribution: uniform, min: 1, max: 0}\n")
+        let bad = try runSweep(["plan", path("bad.yaml")])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("line 4: parameters.lr.distribution: a grid needs a list of values"))
+        #expect(bad.stderr.contains("line 4: parameters.lr.min: must be less than max"))
+        #expect(bad.stderr.contains("dataset: is required"))
+    }
+}
