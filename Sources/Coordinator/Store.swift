@@ -522,6 +522,13 @@ public final class SweepStore: Sendable {
         }
     }
 
+    /// Marks a worker online, offline or quarantined.
+    public func setWorkerState(name: String, state: String, now: Date = Date()) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE worker SET state = ?, last_seen = ? WHERE name = ?", arguments: [state, now.timeIntervalSince1970, name])
+        }
+    }
+
     /// The one place a trial's state changes: checks the old state, refuses illegal moves.
     static func transition(_ db: Database, _ trial: String, from: TrialState, to: TrialState, _ time: Double) throws {
         guard from.successors.contains(to) else { throw IllegalTransition(trial: trial, from: from, to: to) }

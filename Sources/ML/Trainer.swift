@@ -112,7 +112,7 @@ public enum TrainingEvent: Sendable {
 /// per-epoch evaluation of valid and test, best-valid-epoch selection and divergence detection.
 ///
 /// Same config, seed, data and BLAS thread count give bit-identical results.
-public struct Trainer {
+public struct Trainer: Sendable {
     public let config: TrialConfig
     public let dataset: Dataset
     /// OpenBLAS threads (process-wide; set when training starts).

@@ -15,7 +15,7 @@ struct Sweep: AsyncParsableCommand {
         commandName: "sweep",
         abstract: "Distributed hyperparameter sweeps for imbalanced multi-label recommenders.",
         version: "\(binaryVersion) (build \(buildID), \(MLContract.version))",
-        subcommands: [Plan.self, Run.self, LeaderboardCommand.self, Show.self, ExportCommand.self, Status.self,
+        subcommands: [Launch.self, WorkerCommand.self, Plan.self, Run.self, LeaderboardCommand.self, Show.self, ExportCommand.self, Status.self,
                       Retry.self, Cancel.self, Train.self, DataCommand.self]
     )
 }

@@ -1,0 +1,304 @@
+import Foundation
+import ML
+import Protocol
+
+/// Counters of what the coordinator has seen, for logs and tests.
+public struct ServerCounters: Sendable, Equatable {
+    public var messages = 0
+    public var rejected = 0
+    public var droppedReplies = 0
+    public var staleResults = 0
+    public var lostAttempts = 0
+}
+
+/// Serves a sweep's trials over a ZeroMQ ROUTER: the Paranoid Pirate coordinator.
+///
+/// One thread runs ``serve(until:)``; the socket, the store writer and the scheduler belong to it.
+/// Workers say `ready` and are welcomed (or refused for another build); an idle worker's heartbeat
+/// asks for work and is answered with `assign` or `wait`; results are acknowledged only once
+/// durable, and the next trial goes out in the same round trip. Replies are sent without blocking:
+/// a peer that does not read loses its reply, never stalls the others.
+public final class CoordinatorServer {
+    public let store: SweepStore
+    public let dataset: ResolvedDataset
+    public let admission: Admission
+    public private(set) var scheduler: Scheduler
+    public private(set) var counters = ServerCounters()
+    /// Log lines (to stderr by the CLI).
+    public var log: (String) -> Void = { _ in }
+    /// Called after every change of state worth showing (a trial finished, a worker came or went).
+    public var onProgress: () -> Void = {}
+
+    private let socket: ZMQSocket
+    private let codec = Codec()
+    private let datasetRef: DatasetRef
+    private var lastHeartbeat = Date.distantPast
+    private var lastStorePoll = Date.distantPast
+    private var notifiedCancels = Set<String>()
+    private var finishing = false
+
+    /// Binds the ROUTER and adopts the leases a previous run left in the store.
+    public init(context: ZMQContext, endpoint: String, store: SweepStore, dataset: ResolvedDataset,
+                admission: Admission, settings: SchedulerSettings) throws {
+        self.store = store
+        self.dataset = dataset
+        self.admission = admission
+        scheduler = Scheduler(settings: settings)
+        socket = try ZMQSocket(context: context, type: .router)
+        try socket.setRouterMandatory(true)
+        try socket.setSendHighWaterMark(1000)
+        try socket.setMaximumMessageSize(Int64(Codec.defaultMaximumBodyBytes + 4096))
+        try socket.bind(endpoint)
+        datasetRef = DatasetRef(fingerprint: dataset.fingerprint.fingerprint,
+                                files: dataset.fingerprint.files.map { DatasetFile(name: $0.name, size: $0.size, sha256: $0.sha256) })
+        scheduler.adoptOrphans(try store.liveAttempts().map(\.lease), now: Date())
+    }
+
+    /// The endpoint actually bound (a `*` port resolved).
+    public func endpoint() throws -> String { try socket.lastEndpoint() }
+
+    /// Whether every trial has ended.
+    public func sweepIsOver() throws -> Bool {
+        try store.trials().allSatisfy { $0.state.isFinished }
+    }
+
+    /// Serves until every trial has ended (then tells workers `shutdown(finished)`) or `stop` is
+    /// set (then `shutdown(stopping)`: workers reconnect when a coordinator returns).
+    /// Returns true when the sweep is over.
+    public func serve(until stop: StopFlag) throws -> Bool {
+        var overSince: Date?
+        while true {
+            let now = Date()
+            if stop.isSet {
+                broadcast(.shutdown(Shutdown(reason: .stopping)))
+                log("stopping: workers told to wait for the coordinator's return")
+                return false
+            }
+            let wait = Int(max(10, min(100, scheduler.settings.heartbeat * 250)))
+            if try !ZMQSocket.pollReadable([socket], timeoutMilliseconds: wait).isEmpty {
+                // Drain what is queued, so a burst is handled before the timers run.
+                for _ in 0..<1000 {
+                    guard let frames = try? socket.receive(wait: .nonBlocking) else { break }
+                    try handle(frames, now: Date())
+                }
+            }
+            try tick(now: Date())
+            if finishing {
+                // Linger one heartbeat interval so idle workers hear `finished`.
+                let since = overSince ?? Date()
+                overSince = since
+                if Date().timeIntervalSince(since) > scheduler.settings.heartbeat * 2 || scheduler.sessions.isEmpty {
+                    broadcast(.shutdown(Shutdown(reason: .finished)))
+                    return true
+                }
+            }
+        }
+    }
+
+    // MARK: Timers
+
+    func tick(now: Date) throws {
+        for expiry in scheduler.expire(now: now) {
+            if let state = try store.endAttempt(lease: expiry.lease, outcome: .lost, reason: expiry.reason,
+                                                maxAttempts: scheduler.settings.maxAttempts, now: now) {
+                counters.lostAttempts += 1
+                log("lease \(expiry.lease) lost: \(expiry.reason); trial is now \(state.rawValue)")
+                if let peer = expiry.peer, let lease = try? leaseRef(expiry.lease) {
+                    send(.cancel(Cancel(lease: lease, reason: expiry.reason)), to: peer)
+                }
+                onProgress()
+            }
+        }
+        if now.timeIntervalSince(lastHeartbeat) >= scheduler.settings.heartbeat {
+            lastHeartbeat = now
+            broadcast(.heartbeat(Heartbeat()))
+        }
+        // `sweep cancel` and `sweep retry` write the store from other processes: act within a second.
+        if now.timeIntervalSince(lastStorePoll) >= min(1, scheduler.settings.heartbeat) {
+            lastStorePoll = now
+            for session in scheduler.sessions.values {
+                guard let lease = session.lease, !notifiedCancels.contains(lease),
+                      let attempt = try store.attempt(lease: lease), attempt.outcome == .cancelled else { continue }
+                notifiedCancels.insert(lease)
+                scheduler.release(lease)
+                send(.cancel(Cancel(lease: try leaseRef(lease), reason: attempt.reason ?? "cancelled")), to: session.peer)
+                onProgress()
+            }
+            if !finishing, try sweepIsOver() {
+                finishing = true
+                log("every trial has ended")
+            }
+        }
+    }
+
+    // MARK: Messages
+
+    func handle(_ frames: [[UInt8]], now: Date) throws {
+        counters.messages += 1
+        guard frames.count >= 2 else { return reject(nil, code: "bad_frames", "no routing id") }
+        let peer = Data(frames[0])
+        let message: Message
+        do {
+            message = try codec.decode(Array(frames.dropFirst()))
+        } catch {
+            return reject(peer, code: error.code, error.description)
+        }
+        if case .ready(let ready) = message {
+            let answer = admission.answer(ready)
+            send(answer, to: peer)
+            guard case .welcome = answer else {
+                counters.rejected += 1
+                log("refused worker \(ready.worker) on \(ready.host): \(answer)")
+                return
+            }
+            scheduler.join(peer: peer, name: ready.worker, now: now)
+            try store.recordWorker(name: ready.worker, host: ready.host, cores: ready.cores, blasThreads: ready.blasThreads,
+                                   blasCore: ready.blasCore, state: "online", now: now)
+            log("worker \(ready.worker) joined from \(ready.host) (\(ready.blasThreads) BLAS threads, \(ready.blasCore))")
+            onProgress()
+            return
+        }
+        guard let session = scheduler.session(peer) else {
+            // A peer we do not know (e.g. from before a restart) must introduce itself first.
+            return send(.error(ErrorReport(code: "not_ready", message: "say ready first")), to: peer)
+        }
+        scheduler.seen(peer, now: now)
+        switch message {
+        case .heartbeat(let heartbeat):
+            if let progress = heartbeat.progress {
+                scheduler.progress(peer, lease: progress.lease.lease, step: progress.step, now: now)
+                if scheduler.session(peer)?.lease == progress.lease.lease {
+                    try store.recordHeartbeat(lease: progress.lease.lease, epoch: progress.epoch, step: progress.step, now: now)
+                } else {
+                    // Its lease ended here (lost, cancelled, or the trial finished elsewhere).
+                    send(.cancel(Cancel(lease: progress.lease, reason: "this lease is no longer valid")), to: peer)
+                }
+            } else if session.lease == nil {
+                try offerWork(to: peer, now: now)
+            }
+        case .progress(let progress):
+            if scheduler.session(peer)?.lease == progress.lease.lease {
+                try store.recordEpoch(lease: progress.lease.lease, epoch: progress.report.epoch, record: try Self.json(progress.report))
+            }
+        case .result(let outcome):
+            let disposition = try store.completeTrial(lease: outcome.lease.lease, worker: session.name,
+                                                      result: try Self.record(outcome), now: now)
+            scheduler.release(outcome.lease.lease)
+            if disposition == .stale { counters.staleResults += 1 }
+            send(.ack(Ack(lease: outcome.lease, kind: .result)), to: peer)
+            log("trial \(outcome.lease.trial) attempt \(outcome.lease.attempt) result from \(session.name): \(disposition)")
+            onProgress()
+            try offerWork(to: peer, now: now)
+        case .failed(let failure):
+            let outcome: AttemptOutcome = switch failure.reason {
+            case .diverged: .diverged
+            case .crashed: .failed
+            case .datasetMismatch: .lost
+            case .cancelled: .cancelled
+            }
+            if scheduler.session(peer)?.lease == failure.lease.lease {
+                try store.endAttempt(lease: failure.lease.lease, outcome: outcome, reason: "\(failure.reason.rawValue): \(failure.detail)",
+                                     maxAttempts: scheduler.settings.maxAttempts, now: now)
+                log("trial \(failure.lease.trial) attempt \(failure.lease.attempt) \(failure.reason.rawValue) on \(session.name): \(failure.detail)")
+            }
+            scheduler.release(failure.lease.lease)
+            send(.ack(Ack(lease: failure.lease, kind: .failed)), to: peer)
+            onProgress()
+            try offerWork(to: peer, now: now)
+        case .bye(let bye):
+            if let lease = session.lease {
+                // A worker leaving is no fault of the trial's: requeued at once, not counted.
+                try store.endAttempt(lease: lease, outcome: .lost, reason: "worker \(session.name) left: \(bye.reason)",
+                                     maxAttempts: .max, now: now)
+            }
+            scheduler.leave(peer)
+            try store.setWorkerState(name: session.name, state: "offline", now: now)
+            log("worker \(session.name) left (\(bye.reason))")
+            onProgress()
+        case .fetch(let fetch):
+            send(chunk(for: fetch), to: peer)
+        default:
+            reject(peer, code: "unexpected", "\(message.typeName) is not a worker message")
+        }
+    }
+
+    /// An idle worker gets the next trial, `wait`, or `shutdown(finished)`.
+    func offerWork(to peer: Data, now: Date) throws {
+        guard let session = scheduler.session(peer) else { return }
+        if finishing { return send(.shutdown(Shutdown(reason: .finished)), to: peer) }
+        let lease = "L-\(UUID().uuidString.prefix(13).lowercased())"
+        guard let claim = try store.claimNextTrial(worker: session.name, lease: lease, now: now) else {
+            if try sweepIsOver() {
+                finishing = true
+                return send(.shutdown(Shutdown(reason: .finished)), to: peer)
+            }
+            return send(.wait(Wait(retryMilliseconds: Int(scheduler.settings.heartbeat * 1000))), to: peer)
+        }
+        scheduler.assign(lease, to: peer, now: now)
+        let config = claim.config.activeDictionary.mapValues { value -> JSONValue in
+            switch value {
+            case .bool(let v): .bool(v)
+            case .int(let v): .number(Double(v))
+            case .double(let v): .number(v)
+            case .string(let v): .string(v)
+            }
+        }
+        send(.assign(Assignment(lease: LeaseRef(trial: claim.trial, attempt: claim.attempt, lease: lease), number: claim.number,
+                                config: config, dataset: datasetRef)), to: peer)
+        log("trial #\(claim.number) \(claim.trial) attempt \(claim.attempt) → \(session.name)")
+        onProgress()
+    }
+
+    /// Up to 1 MiB of a dataset file; only the format's own files of this sweep's dataset.
+    func chunk(for fetch: Fetch) -> Message {
+        guard fetch.fingerprint == datasetRef.fingerprint,
+              let file = datasetRef.files.first(where: { $0.name == fetch.file }), fetch.offset >= 0, fetch.offset <= file.size else {
+            return .error(ErrorReport(code: "no_such_file", message: "no file \(fetch.file) at offset \(fetch.offset) in dataset \(fetch.fingerprint)"))
+        }
+        guard let handle = FileHandle(forReadingAtPath: dataset.folder.appendingPathComponent(file.name).path) else {
+            return .error(ErrorReport(code: "unreadable", message: "the coordinator cannot read \(file.name)"))
+        }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: UInt64(fetch.offset))
+        let data = (try? handle.read(upToCount: 1 << 20)) ?? Data()
+        return .chunk(Chunk(fingerprint: fetch.fingerprint, file: file.name, offset: fetch.offset, fileSize: file.size,
+                            sha256: file.sha256, data: data))
+    }
+
+    // MARK: Sending
+
+    func send(_ message: Message, to peer: Data) {
+        guard let frames = try? codec.encode(message) else { return }
+        do {
+            try socket.send([Array(peer)] + frames, wait: .nonBlocking)
+        } catch {
+            counters.droppedReplies += 1
+        }
+    }
+
+    func broadcast(_ message: Message) {
+        for peer in scheduler.sessions.keys { send(message, to: peer) }
+    }
+
+    func reject(_ peer: Data?, code: String, _ detail: String) {
+        counters.rejected += 1
+        if let peer { send(.error(ErrorReport(code: code, message: detail)), to: peer) }
+    }
+
+    func leaseRef(_ lease: String) throws -> LeaseRef {
+        guard let attempt = try store.attempt(lease: lease) else { throw StoreError(message: "no lease \(lease)") }
+        return LeaseRef(trial: attempt.trial, attempt: attempt.attempt, lease: lease)
+    }
+
+    static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func record(_ outcome: TrialOutcome) throws -> TrialResultRecord {
+        TrialResultRecord(bestEpoch: outcome.bestEpoch, valid: outcome.valid, test: outcome.test,
+                          history: try outcome.history.map { try json($0) }, timing: try json(outcome.timing),
+                          seconds: outcome.timing.totalSeconds)
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+
+/// Timing rules of a distributed sweep.
+public struct SchedulerSettings: Sendable, Equatable {
+    /// Heartbeat interval both sides use.
+    public var heartbeat: TimeInterval
+    /// Missed intervals after which a peer counts as dead.
+    public var liveness: Int
+    /// A trial whose step has not advanced for this long (heartbeats notwithstanding) is lost.
+    public var stallTimeout: TimeInterval
+    /// A bound on one attempt, if any.
+    public var trialTimeout: TimeInterval?
+    /// Attempts a trial may make before it fails.
+    public var maxAttempts: Int
+
+    public init(heartbeat: TimeInterval = 1, liveness: Int = 5, stallTimeout: TimeInterval = 600,
+                trialTimeout: TimeInterval? = nil, maxAttempts: Int = 3) {
+        self.heartbeat = heartbeat
+        self.liveness = liveness
+        self.stallTimeout = stallTimeout
+        self.trialTimeout = trialTimeout
+        self.maxAttempts = maxAttempts
+    }
+
+    /// How long silence lasts before a peer is dead.
+    public var silenceLimit: TimeInterval { heartbeat * Double(liveness) }
+}
+
+/// Who holds which lease, and who has gone silent or stalled: the Paranoid Pirate bookkeeping of
+/// the coordinator, as plain code over explicit times (no sockets, no clock of its own).
+///
+/// Any message from a worker is proof of life. A worker silent for `liveness` intervals is dead
+/// and its lease ends `lost`; so does a lease whose step has not advanced for `stallTimeout` or
+/// that has run past `trialTimeout`. Leases found in the store at start-up (the coordinator was
+/// restarted) are honoured for one silence limit, so a worker that comes back keeps its trial.
+public struct Scheduler {
+    /// One connected worker.
+    public struct Session: Equatable {
+        public var peer: Data
+        public var name: String
+        public var lastSeen: Date
+        public var lease: String?
+        public var leaseStarted: Date?
+        public var step: Int
+        public var stepChanged: Date
+    }
+
+    /// A lease that must end, and why.
+    public struct Expiry: Equatable {
+        public var lease: String
+        /// The session that held it, if it was connected.
+        public var peer: Data?
+        public var reason: String
+    }
+
+    public let settings: SchedulerSettings
+    public private(set) var sessions: [Data: Session] = [:]
+    /// Leases recorded before a restart, waiting for their worker: lease → deadline.
+    public private(set) var orphans: [String: Date] = [:]
+
+    public init(settings: SchedulerSettings) { self.settings = settings }
+
+    /// Leases live in the store when the coordinator starts: kept for one silence limit.
+    public mutating func adoptOrphans(_ leases: [String], now: Date) {
+        for lease in leases { orphans[lease] = now.addingTimeInterval(settings.silenceLimit) }
+    }
+
+    /// A worker introduced itself (again, after a reconnect it is a new peer).
+    public mutating func join(peer: Data, name: String, now: Date) {
+        sessions[peer] = Session(peer: peer, name: name, lastSeen: now, lease: nil, leaseStarted: nil, step: 0, stepChanged: now)
+    }
+
+    public func session(_ peer: Data) -> Session? { sessions[peer] }
+
+    /// The peer holding `lease`, if any.
+    public func holder(of lease: String) -> Data? {
+        sessions.values.first { $0.lease == lease }?.peer
+    }
+
+    /// Any message is proof of life.
+    public mutating func seen(_ peer: Data, now: Date) {
+        sessions[peer]?.lastSeen = now
+    }
+
+    /// A lease handed to (or re-adopted by) a worker.
+    public mutating func assign(_ lease: String, to peer: Data, now: Date) {
+        orphans[lease] = nil
+        for (other, session) in sessions where session.lease == lease && other != peer { sessions[other]?.lease = nil }
+        sessions[peer]?.lease = lease
+        sessions[peer]?.leaseStarted = now
+        sessions[peer]?.step = 0
+        sessions[peer]?.stepChanged = now
+    }
+
+    /// A heartbeat's progress: the step advancing is what proves the trainer is not hung.
+    public mutating func progress(_ peer: Data, lease: String, step: Int, now: Date) {
+        guard var session = sessions[peer] else { return }
+        if session.lease != lease {
+            guard orphans[lease] != nil else { return }  // a worker back from a restart keeps its trial
+            orphans[lease] = nil
+            session.lease = lease
+            session.leaseStarted = now
+            session.step = step
+            session.stepChanged = now
+        }
+        if step > session.step {
+            session.step = step
+            session.stepChanged = now
+        }
+        sessions[peer] = session
+    }
+
+    /// The lease ended (result, failure, bye or cancel); the session stays.
+    public mutating func release(_ lease: String) {
+        orphans[lease] = nil
+        for (peer, session) in sessions where session.lease == lease { sessions[peer]?.lease = nil }
+    }
+
+    /// The worker is gone (bye, or declared dead).
+    public mutating func leave(_ peer: Data) {
+        sessions[peer] = nil
+    }
+
+    /// Sessions silent past the limit (removed; their leases returned), stalled or overlong leases,
+    /// and orphans whose worker never came back.
+    public mutating func expire(now: Date) -> [Expiry] {
+        var expired: [Expiry] = []
+        for (peer, session) in sessions {
+            if now.timeIntervalSince(session.lastSeen) > settings.silenceLimit {
+                sessions[peer] = nil
+                if let lease = session.lease {
+                    expired.append(Expiry(lease: lease, peer: nil, reason: "worker \(session.name) silent for \(settings.liveness) heartbeats"))
+                }
+                continue
+            }
+            guard let lease = session.lease else { continue }
+            if now.timeIntervalSince(session.stepChanged) > settings.stallTimeout {
+                expired.append(Expiry(lease: lease, peer: peer, reason: "worker \(session.name) stalled: no training step for \(Int(settings.stallTimeout)) s"))
+                sessions[peer]?.lease = nil
+            } else if let limit = settings.trialTimeout, let started = session.leaseStarted, now.timeIntervalSince(started) > limit {
+                expired.append(Expiry(lease: lease, peer: peer, reason: "trial ran past its timeout of \(Int(limit)) s on \(session.name)"))
+                sessions[peer]?.lease = nil
+            }
+        }
+        for (lease, deadline) in orphans where now > deadline {
+            orphans[lease] = nil
+            expired.append(Expiry(lease: lease, peer: nil, reason: "its worker did not return after the coordinator restarted"))
+        }
+        return expired.sorted { $0.lease < $1.lease }
+    }
+}

@@ -1,0 +1,324 @@
+import Foundation
+import ML
+import Protocol
+
+/// What a worker does.
+public struct WorkerSettings: Sendable {
+    public var endpoint: String
+    public var identity: WorkerIdentity
+    public var buildID: String
+    /// Stop after this many trials (nil: until the sweep is finished).
+    public var maxTrials: Int?
+    /// Heartbeat interval before the coordinator's `welcome` says otherwise.
+    public var heartbeat: TimeInterval = 1
+    public var liveness = 5
+    /// Reconnection back-off: first wait, doubling up to the maximum.
+    public var backoff: (initial: TimeInterval, maximum: TimeInterval) = (1, 32)
+
+    public init(endpoint: String, identity: WorkerIdentity, buildID: String, maxTrials: Int? = nil) {
+        self.endpoint = endpoint
+        self.identity = identity
+        self.buildID = buildID
+        self.maxTrials = maxTrials
+    }
+}
+
+/// Why the worker stopped.
+public enum WorkerExit: Sendable, Equatable {
+    /// The coordinator said the sweep is finished.
+    case finished
+    /// `maxTrials` trials were done.
+    case maxTrials
+    /// Asked to stop (SIGTERM): it said `bye`.
+    case stopped
+    /// The coordinator refused this worker (another build or protocol).
+    case refused(String)
+}
+
+/// A training run in progress on its own thread, and what it reports to the socket thread.
+final class Job: @unchecked Sendable {
+    let lease: LeaseRef
+    private let lock = NSLock()
+    private var epoch = 1, step = 0
+    private var reports: [EpochReport] = []
+    private var outcome: Message?
+    private var cancelled = false
+
+    init(lease: LeaseRef) { self.lease = lease }
+
+    func update(epoch: Int, step: Int) { lock.withLock { self.epoch = epoch; self.step = step } }
+    func append(_ report: EpochReport) { lock.withLock { reports.append(report) } }
+    func finish(_ message: Message) { lock.withLock { outcome = message } }
+    func cancel() { lock.withLock { cancelled = true } }
+    var isCancelled: Bool { lock.withLock { cancelled } }
+    var progress: TrialProgress { lock.withLock { TrialProgress(lease: lease, epoch: epoch, step: step) } }
+    /// Epoch reports not yet sent, and the final message once training has ended.
+    func drain() -> ([EpochReport], Message?) {
+        lock.withLock {
+            defer { reports.removeAll() }
+            return (reports, outcome)
+        }
+    }
+}
+
+/// The Paranoid Pirate worker: a DEALER that says `ready`, heartbeats, trains on a thread other
+/// than the socket's (so heartbeats never stop during a long epoch), keeps a result until it is
+/// acknowledged, and reconnects by itself, with back-off, when the coordinator goes away.
+///
+/// ``run(stop:)`` owns the socket; call it on the thread that should serve it.
+public final class WorkerClient {
+    public let settings: WorkerSettings
+    public let cache: DatasetCache
+    public var log: (String) -> Void = { _ in }
+    /// Trials this worker finished (results or failures acknowledged or sent).
+    public private(set) var trialsDone = 0
+
+    private let context: ZMQContext
+    private let codec = Codec()
+    private var socket: ZMQSocket?
+    private var welcomed = false
+    private var heartbeat: TimeInterval
+    private var liveness: Int
+    private var lastHeard = Date()
+    private var lastSent = Date.distantPast
+    private var job: Job?
+    /// A result or failure sent but not yet acknowledged: resent after every reconnect.
+    private var pending: Message?
+    private var datasets: [String: Dataset] = [:]
+
+    public init(settings: WorkerSettings, cache: DatasetCache) throws {
+        self.settings = settings
+        self.cache = cache
+        heartbeat = settings.heartbeat
+        liveness = settings.liveness
+        context = try ZMQContext()
+    }
+
+    /// Works until the sweep is finished, `maxTrials` are done, or `stop` is set.
+    public func run(stop: StopFlag) throws -> WorkerExit {
+        var backoff = settings.backoff.initial
+        try connect()
+        while true {
+            if stop.isSet {
+                job?.cancel()
+                send(.bye(Bye(reason: "stopped")))
+                log("stopped; said bye")
+                return .stopped
+            }
+            if let socket, try !ZMQSocket.pollReadable([socket], timeoutMilliseconds: 20).isEmpty {
+                while let frames = try? socket.receive(wait: .nonBlocking) {
+                    lastHeard = Date()
+                    backoff = settings.backoff.initial
+                    switch try codec.decode(frames) {
+                    case .welcome(let welcome):
+                        welcomed = true
+                        heartbeat = Double(welcome.heartbeatMilliseconds) / 1000
+                        liveness = welcome.liveness
+                        log("welcomed by sweep \(welcome.sweep)")
+                        if let pending { send(pending) }
+                        sendHeartbeat()
+                    case .assign(let assignment):
+                        guard job == nil, pending == nil else { break }
+                        start(assignment)
+                    case .ack(let ack):
+                        if pending.flatMap(Self.lease) == ack.lease {
+                            pending = nil
+                            if let maxTrials = settings.maxTrials, trialsDone >= maxTrials {
+                                send(.bye(Bye(reason: "done \(maxTrials) trials")))
+                                return .maxTrials
+                            }
+                            sendHeartbeat()
+                        }
+                    case .cancel(let cancel):
+                        if job?.lease == cancel.lease {
+                            log("trial \(cancel.lease.trial) cancelled: \(cancel.reason)")
+                            job?.cancel()
+                        }
+                    case .shutdown(let shutdown):
+                        if shutdown.reason == .finished && job == nil {
+                            log("the sweep is finished")
+                            return .finished
+                        }
+                        // The coordinator is going away: reconnect later, keep training meanwhile.
+                        log("coordinator stopping; will reconnect")
+                        disconnect()
+                    case .error(let report):
+                        if report.code == "not_ready" {
+                            welcomed = false
+                            send(settings.identity.ready(buildID: settings.buildID))
+                        } else if report.code == "build_mismatch" || report.code == "protocol_mismatch" {
+                            return .refused(report.message)
+                        } else {
+                            log("coordinator error \(report.code): \(report.message)")
+                        }
+                    case .wait, .heartbeat, .chunk:
+                        break
+                    default:
+                        break
+                    }
+                    if socket !== self.socket { break }
+                }
+            }
+            forwardJob()
+            let now = Date()
+            if socket == nil || now.timeIntervalSince(lastHeard) > heartbeat * Double(liveness) {
+                // Silent coordinator: recreate the socket after a back-off (1 s doubling to 32 s).
+                disconnect()
+                log("no word from the coordinator; reconnecting in \(backoff) s")
+                let deadline = Date().addingTimeInterval(backoff)
+                while Date() < deadline && !stop.isSet {
+                    forwardJob()
+                    Thread.sleep(forTimeInterval: 0.05)
+                }
+                backoff = min(backoff * 2, settings.backoff.maximum)
+                try connect()
+            } else if now.timeIntervalSince(lastSent) >= heartbeat {
+                sendHeartbeat()
+            }
+        }
+    }
+
+    // MARK: Connection
+
+    private func connect() throws {
+        let socket = try ZMQSocket(context: context, type: .dealer)
+        try socket.setSendHighWaterMark(1000)
+        try socket.connect(settings.endpoint)
+        self.socket = socket
+        welcomed = false
+        lastHeard = Date()
+        send(settings.identity.ready(buildID: settings.buildID))
+    }
+
+    private func disconnect() {
+        socket?.close()
+        socket = nil
+        welcomed = false
+    }
+
+    private func send(_ message: Message) {
+        guard let socket, let frames = try? codec.encode(message) else { return }
+        if (try? socket.send(frames, wait: .nonBlocking)) != nil { lastSent = Date() }
+    }
+
+    /// A heartbeat with the running trial's progress; without one it asks for work.
+    private func sendHeartbeat() {
+        guard welcomed else { return send(settings.identity.ready(buildID: settings.buildID)) }
+        send(.heartbeat(Heartbeat(progress: job?.progress)))
+    }
+
+    // MARK: Training
+
+    /// Sends the job's new epoch reports, and its result once training has ended.
+    private func forwardJob() {
+        guard let job else { return }
+        let (reports, outcome) = job.drain()
+        for report in reports where welcomed { send(.progress(Progress(lease: job.lease, report: report))) }
+        guard let outcome else { return }
+        self.job = nil
+        trialsDone += 1
+        pending = outcome
+        if welcomed { send(outcome) }
+    }
+
+    private func start(_ assignment: Assignment) {
+        let job = Job(lease: assignment.lease)
+        self.job = job
+        log("trial #\(assignment.number) \(assignment.lease.trial) attempt \(assignment.lease.attempt)")
+        let dataset: Dataset
+        do {
+            dataset = try loadDataset(assignment.dataset)
+        } catch {
+            job.finish(.failed(Failure(lease: assignment.lease, reason: .datasetMismatch, detail: "\(error)")))
+            return
+        }
+        let trainer: Trainer
+        do {
+            trainer = try Trainer(config: TrialConfig.parse(assignment.config.mapValues(Self.configValue)), dataset: dataset,
+                                  threads: settings.identity.blasThreads)
+        } catch {
+            job.finish(.failed(Failure(lease: assignment.lease, reason: .crashed, detail: "\(error)")))
+            return
+        }
+        let thread = Thread {
+            let (result, _) = trainer.run { event in
+                switch event {
+                case .step(let epoch, let step): job.update(epoch: epoch, step: step)
+                case .epoch(let record): job.append(Self.report(record))
+                }
+                return !job.isCancelled
+            }
+            job.finish(Self.message(for: result, lease: assignment.lease))
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    private func loadDataset(_ reference: DatasetRef) throws -> Dataset {
+        if let dataset = datasets[reference.fingerprint] { return dataset }
+        let folder = try cache.locate(reference.fingerprint) ?? cache.download(reference) { fetch in try self.fetch(fetch) }
+        let dataset = try Dataset.load(from: folder)
+        datasets = [reference.fingerprint: dataset]
+        return dataset
+    }
+
+    /// One chunk, answered on this socket; other messages meanwhile still count as life.
+    private func fetch(_ request: Fetch) throws -> Chunk {
+        guard let socket else { throw DatasetError(file: request.file, line: nil, message: "not connected to the coordinator") }
+        send(.fetch(request))
+        let deadline = Date().addingTimeInterval(heartbeat * Double(liveness))
+        while Date() < deadline {
+            guard let frames = try? socket.receive(wait: .milliseconds(50)) else { continue }
+            lastHeard = Date()
+            switch try codec.decode(frames) {
+            case .chunk(let chunk): return chunk
+            case .error(let report): throw DatasetError(file: request.file, line: nil, message: "the coordinator says \(report.code): \(report.message)")
+            default: continue
+            }
+        }
+        throw DatasetError(file: request.file, line: nil, message: "no chunk from the coordinator at offset \(request.offset)")
+    }
+
+    static func configValue(_ value: JSONValue) -> ConfigValue {
+        switch value {
+        case .bool(let v): .bool(v)
+        case .number(let v): v.rounded() == v && abs(v) < 1e15 ? .int(Int(v)) : .double(v)
+        case .string(let v): .string(v)
+        default: .string("\(value)")
+        }
+    }
+
+    static func report(_ record: EpochRecord) -> EpochReport {
+        var weights: [String: Double?] = ["main": record.weights.main, "aux": record.weights.aux]
+        if let s = record.weights.sMain { weights["s_main"] = s }
+        if let s = record.weights.sAux { weights["s_aux"] = s }
+        return EpochReport(epoch: record.epoch, lossMain: record.lossMain, lossAux: record.lossAux, weights: weights,
+                           valid: record.valid.dictionary, test: record.test.dictionary, seconds: record.seconds)
+    }
+
+    static func message(for result: TrainingResult, lease: LeaseRef) -> Message {
+        switch result.status {
+        case .completed:
+            guard let best = result.best else {
+                return .failed(Failure(lease: lease, reason: .crashed, detail: "no epoch finished"))
+            }
+            let timing = TrialTiming(examplesPerSecond: result.timing.examplesPerSecond, secondsPerEpoch: result.timing.secondsPerEpoch,
+                                     totalSeconds: result.timing.totalSeconds, threads: result.timing.threads, blasCore: result.timing.blasCore)
+            return .result(TrialOutcome(lease: lease, bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary,
+                                        history: result.history.map(report), timing: timing))
+        case .diverged:
+            return .failed(Failure(lease: lease, reason: .diverged, detail: result.divergence ?? "diverged",
+                                   epoch: result.history.count + 1))
+        case .stopped:
+            return .failed(Failure(lease: lease, reason: .cancelled, detail: "cancelled", epoch: result.history.count))
+        }
+    }
+
+    static func lease(of message: Message) -> LeaseRef? {
+        switch message {
+        case .result(let outcome): outcome.lease
+        case .failed(let failure): failure.lease
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import ArgumentParser
+import Coordinator
+import Dispatch
+import Foundation
+import ML
+import Protocol
+import Worker
+
+/// Sets `flag` on SIGINT and SIGTERM (the signals are then no longer fatal).
+func stopOnSignals(_ flag: StopFlag) -> [DispatchSourceSignal] {
+    [SIGINT, SIGTERM].map { number in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler { flag.set() }
+        source.resume()
+        return source
+    }
+}
+
+/// This executable's path, for starting local workers.
+func executablePath() -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+}
+
+struct Launch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create or resume a sweep and serve its trials to workers over ZeroMQ until every trial has ended.")
+
+    @Argument(help: "The sweep file (YAML).") var sweep: String
+    @OptionGroup var store: StoreOptions
+    @Option(help: "The ROUTER endpoint to serve on.") var bind = "tcp://127.0.0.1:5555"
+    @Option(help: "Start N worker processes on this machine.") var localWorkers = 0
+    @Option(help: "Threads each local worker trains with.") var threadsPerWorker = 1
+    @Option(help: "Heartbeat interval, both ways.") var heartbeatMs = 1000
+    @Option(help: "Missed heartbeats after which a peer is dead.") var liveness = 5
+    @Option(help: "Attempts a trial may make before it fails.") var maxAttempts = 3
+    @Option(help: "Seconds without a training step before a trial counts as hung.") var stallTimeout = 600.0
+    @Option(help: "Seconds one attempt may take.") var trialTimeout: Double?
+    @Flag(help: "Allow binding a non-loopback address without encryption (a warning is printed).") var insecure = false
+
+    func validate() throws {
+        if localWorkers < 0 || threadsPerWorker < 1 || heartbeatMs < 10 || liveness < 2 || maxAttempts < 1 || stallTimeout <= 0 {
+            throw ValidationError("--local-workers ≥ 0, --threads-per-worker ≥ 1, --heartbeat-ms ≥ 10, --liveness ≥ 2, --max-attempts ≥ 1, --stall-timeout > 0")
+        }
+        let host = bind.split(separator: "/").last?.split(separator: ":").first.map(String.init) ?? ""
+        if bind.hasPrefix("tcp://") && !["127.0.0.1", "localhost", "[::1]"].contains(host) && !insecure {
+            throw ValidationError("\(bind) is reachable from other machines and this coordinator does not encrypt: pass --insecure to do it anyway")
+        }
+    }
+
+    func run() throws {
+        if insecure { printError("warning: serving \(bind) without authentication or encryption") }
+        let spec = try SweepSpec.load(URL(fileURLWithPath: sweep))
+        let trials = try SearchSpace(spec: spec).plan()
+        let dataset = try ResolvedDataset(spec.dataset)
+        let writer = try SweepStore.open(path: store.db)
+        let sync = try writer.syncPlan(spec: spec, trials: trials, fingerprint: dataset.fingerprint.fingerprint, popularity: dataset.popularity)
+        printError("\(spec.name): \(trials.count) trials (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired) in \(store.db)")
+        let settings = SchedulerSettings(heartbeat: Double(heartbeatMs) / 1000, liveness: liveness, stallTimeout: stallTimeout,
+                                         trialTimeout: trialTimeout, maxAttempts: maxAttempts)
+        let context = try ZMQContext()
+        let admission = Admission(buildID: buildID, heartbeatMilliseconds: heartbeatMs, liveness: liveness, sweepName: spec.name)
+        let server = try CoordinatorServer(context: context, endpoint: bind, store: writer, dataset: dataset, admission: admission, settings: settings)
+        let endpoint = try server.endpoint()
+        printError("serving on \(endpoint); start workers with: sweep worker --connect \(endpoint)")
+        let display = ProgressDisplay(store: writer, metric: spec.metric)
+        server.log = { display.log($0) }
+        server.onProgress = { display.update(workers: server.scheduler.sessions.count) }
+        let workers = try (0..<localWorkers).map { index -> Process in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executablePath())
+            process.arguments = ["worker", "--connect", endpoint, "--name", "local-\(index + 1)", "--threads", "\(threadsPerWorker)",
+                                 "--data-root", dataset.folder.path]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        let stop = StopFlag()
+        let signals = stopOnSignals(stop)
+        let over = try server.serve(until: stop)
+        signals.forEach { $0.cancel() }
+        for worker in workers {
+            let deadline = Date().addingTimeInterval(5)
+            while worker.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if worker.isRunning { worker.terminate() }
+        }
+        display.finish()
+        guard over else {
+            printError("stopped; `sweep launch \(sweep) --db \(store.db)` resumes, and workers carry on by themselves")
+            return
+        }
+        let all = try writer.trials()
+        print(try LeaderboardReport(trials: all, metric: spec.metric, popularity: try writer.sweep()?.popularity, top: 10)
+            .table(byConfig: spec.repeats > 1))
+        let cancelled = all.filter { $0.state == .cancelled }
+        if !cancelled.isEmpty { printError("\(cancelled.count) trial\(cancelled.count == 1 ? " was" : "s were") cancelled by the user") }
+        let bad = all.filter { $0.state == .failed || $0.state == .diverged }
+        for trial in bad {
+            let reason = try writer.attempts(trial: trial.id).last?.reason ?? ""
+            printError("trial #\(trial.number) \(trial.id) \(trial.state.rawValue): \(reason)")
+        }
+        if !bad.isEmpty { throw ExitCode(3) }
+    }
+}
+
+/// Live progress: a redrawn bar on a terminal, plain log lines otherwise.
+final class ProgressDisplay {
+    let store: SweepStore
+    let metric: String
+    let terminal = isatty(STDERR_FILENO) == 1
+    let started = Date()
+    private var lastLine = ""
+
+    init(store: SweepStore, metric: String) {
+        self.store = store
+        self.metric = metric
+    }
+
+    func log(_ line: String) {
+        if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        printError(line)
+        if terminal { FileHandle.standardError.write(Data(lastLine.utf8)) }
+    }
+
+    func update(workers: Int) {
+        guard let trials = try? store.trials().filter({ $0.state != .retired }) else { return }
+        let done = trials.filter { $0.state.isFinished }.count
+        let running = trials.filter { $0.state == .running }.count
+        let waiting = trials.filter { $0.state == .waiting }.count
+        let hours = Date().timeIntervalSince(started) / 3600
+        let rate = hours > 0 ? Double(done) / hours : 0
+        let eta = rate > 0 ? LeaderboardReport.duration(Double(trials.count - done) / rate * 3600) : "–"
+        let best = Leaderboard.rank(trials, metric: metric).first
+        let width = 24, filled = trials.isEmpty ? 0 : width * done / trials.count
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        let line = "\(bar) \(done)/\(trials.count)  running \(running)  waiting \(waiting)  workers \(workers)  "
+            + String(format: "%.0f trials/h", rate) + "  ETA \(eta)"
+            + (best.map { "  best #\($0.trial.number) \(metric) " + String(format: "%.4f", $0.value) } ?? "")
+        if terminal {
+            lastLine = line
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+        } else if line != lastLine {
+            lastLine = line
+            printError(line)
+        }
+    }
+
+    func finish() {
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Train trials for a coordinator until its sweep is finished.")
+
+    @Option(help: "The coordinator, e.g. tcp://host:5555.") var connect: String
+    @Option(help: "This worker's name (default: host-pid).") var name: String?
+    @Option(help: "Threads each trial trains with.") var threads = 1
+    @Option(help: "Stop after this many trials.") var maxTrials: Int?
+    @Option(help: "A folder holding datasets (itself or its sub-folders), found by fingerprint.") var dataRoot: String?
+    @Option(help: "Where downloaded datasets are kept (default: $XDG_CACHE_HOME/sweep/datasets, else ~/.cache/sweep/datasets).") var cacheDir: String?
+
+    func validate() throws {
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let maxTrials, maxTrials < 1 { throw ValidationError("--max-trials must be at least 1") }
+    }
+
+    func run() throws {
+        let identity = WorkerIdentity.current(name: name, blasThreads: threads)
+        let settings = WorkerSettings(endpoint: connect, identity: identity, buildID: buildID, maxTrials: maxTrials)
+        let cache = DatasetCache(dataRoot: dataRoot.map { URL(fileURLWithPath: $0) },
+                                 cacheDirectory: cacheDir.map { URL(fileURLWithPath: $0) } ?? DatasetCache.defaultDirectory())
+        let client = try WorkerClient(settings: settings, cache: cache)
+        client.log = { printError("[\(identity.name)] \($0)") }
+        let stop = StopFlag()
+        let signals = stopOnSignals(stop)
+        defer { signals.forEach { $0.cancel() } }
+        switch try client.run(stop: stop) {
+        case .finished, .maxTrials, .stopped:
+            printError("[\(identity.name)] \(client.trialsDone) trial\(client.trialsDone == 1 ? "" : "s") done")
+        case .refused(let reason):
+            printError("[\(identity.name)] refused by the coordinator: \(reason)")
+            throw ExitCode(2)
+        }
+    }
+}
