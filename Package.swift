@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "MLTests", dependencies: ["ML"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Protocol", "ML"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Protocol", "ML", "Coordinator"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -108,10 +108,17 @@ public final class WorkerClient {
             if let socket, try !ZMQSocket.pollReadable([socket], timeoutMilliseconds: 20).isEmpty {
                 while let frames = try? socket.receive(wait: .nonBlocking) {
                     lastHeard = Date()
-                    backoff = settings.backoff.initial
-                    switch try codec.decode(frames) {
+                    let message: Message
+                    do {
+                        message = try codec.decode(frames)
+                    } catch {
+                        log("ignored a message from the coordinator: \(error)")
+                        continue
+                    }
+                    switch message {
                     case .welcome(let welcome):
                         welcomed = true
+                        backoff = settings.backoff.initial
                         heartbeat = Double(welcome.heartbeatMilliseconds) / 1000
                         liveness = welcome.liveness
                         log("welcomed by sweep \(welcome.sweep)")
@@ -161,8 +168,8 @@ public final class WorkerClient {
             }
             forwardJob()
             let now = Date()
-            if socket == nil || now.timeIntervalSince(lastHeard) > heartbeat * Double(liveness) {
-                // Silent coordinator: recreate the socket after a back-off (1 s doubling to 32 s).
+            if welcomed && now.timeIntervalSince(lastHeard) > heartbeat * Double(liveness) {
+                // A silent coordinator: recreate the socket after a back-off (1 s doubling to 32 s).
                 disconnect()
                 log("no word from the coordinator; reconnecting in \(backoff) s")
                 let deadline = Date().addingTimeInterval(backoff)
@@ -173,6 +180,8 @@ public final class WorkerClient {
                 backoff = min(backoff * 2, settings.backoff.maximum)
                 try connect()
             } else if now.timeIntervalSince(lastSent) >= heartbeat {
+                // Until welcomed, `ready` again each interval: with ZMQ_IMMEDIATE it only leaves once
+                // a connection is up, so it reaches a coordinator as soon as one listens again.
                 sendHeartbeat()
             }
         }
@@ -183,6 +192,8 @@ public final class WorkerClient {
     private func connect() throws {
         let socket = try ZMQSocket(context: context, type: .dealer)
         try socket.setSendHighWaterMark(1000)
+        try socket.setImmediate(true)
+        try socket.setReconnectInterval(initialMilliseconds: 100, maximumMilliseconds: 1000)
         try socket.connect(settings.endpoint)
         self.socket = socket
         welcomed = false

@@ -13,11 +13,12 @@ let productsDirectory: URL = {
     return url
 }()
 
-/// A started child process whose output is collected in memory.
+/// A started child process whose output is collected in memory as it arrives.
 final class Child: @unchecked Sendable {
     let process = Process()
-    private let output = Pipe()
-    private let errors = Pipe()
+    private let lock = NSLock()
+    private var out = Data(), err = Data()
+    private let output = Pipe(), errors = Pipe()
 
     /// Starts `<products>/<executable> arguments…`.
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
@@ -28,15 +29,46 @@ final class Child: @unchecked Sendable {
         process.environment = env
         process.standardOutput = output
         process.standardError = errors
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            self?.lock.withLock { self?.out.append(data) }
+        }
+        errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            self?.lock.withLock { self?.err.append(data) }
+        }
         try process.run()
     }
 
-    /// Waits for exit; returns (status, stdout, stderr).
-    func finish() -> (status: Int32, stdout: String, stderr: String) {
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
+    var stdout: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
+    var stderr: String { lock.withLock { String(decoding: err, as: UTF8.self) } }
+
+    /// Waits until stderr contains `text` (true) or the timeout passes (false).
+    func waitForError(_ text: String, timeout: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if stderr.contains(text) { return true }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return false
+    }
+
+    /// Waits for exit (killing the process after `timeout`); returns (status, stdout, stderr).
+    @discardableResult
+    func finish(timeout: TimeInterval = 600) -> (status: Int32, stdout: String, stderr: String) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        // Take what the handlers have not read yet.
+        output.fileHandleForReading.readabilityHandler = nil
+        errors.fileHandleForReading.readabilityHandler = nil
+        let restOut = output.fileHandleForReading.readDataToEndOfFile(), restErr = errors.fileHandleForReading.readDataToEndOfFile()
+        lock.withLock {
+            out.append(restOut)
+            err.append(restErr)
+        }
+        return (process.terminationStatus, stdout, stderr)
     }
 
     func kill(_ signal: Int32) { Foundation.kill(process.processIdentifier, signal) }
