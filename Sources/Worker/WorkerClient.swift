@@ -48,7 +48,18 @@ final class Job: @unchecked Sendable {
 
     func update(epoch: Int, step: Int) { lock.withLock { self.epoch = epoch; self.step = step } }
     func append(_ report: EpochReport) { lock.withLock { reports.append(report) } }
-    func finish(_ message: Message) { lock.withLock { outcome = message } }
+    func finish(_ message: Message) {
+        lock.withLock { outcome = message }
+        finished.signal()
+    }
+
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// Blocks until training has ended (call after ``cancel()``).
+    func waitUntilFinished() {
+        finished.wait()
+        finished.signal()
+    }
     func cancel() { lock.withLock { cancelled = true } }
     var isCancelled: Bool { lock.withLock { cancelled } }
     var progress: TrialProgress { lock.withLock { TrialProgress(lease: lease, epoch: epoch, step: step) } }
@@ -100,9 +111,11 @@ public final class WorkerClient {
         try connect()
         while true {
             if stop.isSet {
-                job?.cancel()
                 send(.bye(Bye(reason: "stopped")))
                 log("stopped; said bye")
+                // The trainer stops within one step; let it, so the process never exits under it.
+                job?.cancel()
+                job?.waitUntilFinished()
                 return .stopped
             }
             if let socket, try !ZMQSocket.pollReadable([socket], timeoutMilliseconds: 20).isEmpty {
