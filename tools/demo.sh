@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the user journey on the embedded synthetic dataset, in one command:
-# plan the quickstart sweep, run its 12 trials, rank them, export the best config and show the
-# one command that reproduces it.
+# plan the quickstart sweep, launch a coordinator with 2 local worker processes (real ZeroMQ
+# over loopback), rank the 12 trials, export the best config and show the one command that
+# reproduces it.
 set -euo pipefail
 bin=${1:-.build/release}
 out=out/demo
@@ -11,8 +12,8 @@ rm -f "$out"/quickstart.db*    # a fresh, real run every time
 echo "== plan"
 "$bin/sweep" plan sweeps/quickstart.yaml
 echo
-echo "== run (trains every trial of the plan; the synthetic dataset is generated on first use)"
-"$bin/sweep" run sweeps/quickstart.yaml --db "$out/quickstart.db" --threads 2
+echo "== launch: a coordinator and 2 local workers (the synthetic dataset is generated on first use)"
+"$bin/sweep" launch sweeps/quickstart.yaml --db "$out/quickstart.db" --bind 'tcp://127.0.0.1:*' --local-workers 2
 echo
 echo "== status"
 "$bin/sweep" status --db "$out/quickstart.db"

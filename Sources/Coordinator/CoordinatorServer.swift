@@ -59,7 +59,8 @@ public final class CoordinatorServer {
 
     /// Whether every trial has ended.
     public func sweepIsOver() throws -> Bool {
-        try store.trials().allSatisfy { $0.state.isFinished }
+        let counts = try store.stateCounts()
+        return counts[.waiting, default: 0] == 0 && counts[.running, default: 0] == 0
     }
 
     /// Serves until every trial has ended (then tells workers `shutdown(finished)`) or `stop` is

@@ -363,7 +363,7 @@ public final class SweepStore: Sendable {
             try db.execute(sql: """
                 INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES (?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [id, attempt, lease, worker, time, time, time])
-            let config = try TrialConfig.parse(yaml: row["config"])
+            let config = try TrialConfig.parse(json: row["config"])
             return Claim(trial: id, number: row["number"], attempt: attempt, lease: lease, config: config)
         }
     }

@@ -70,8 +70,32 @@ extension SweepStore {
             return try Row.fetchAll(db, sql: "SELECT * FROM trial ORDER BY number").map { row in
                 let id: String = row["id"]
                 return TrialSnapshot(
-                    id: id, number: row["number"], config: try TrialConfig.parse(yaml: row["config"]), variant: row["variant"],
+                    id: id, number: row["number"], config: try TrialConfig.parse(json: row["config"]), variant: row["variant"],
                     state: TrialState(rawValue: row["state"]) ?? .waiting, attempts: row["attempts"], result: results[id])
+            }
+        }
+    }
+
+    /// Trials per state (every state present), in one query: cheap enough for every event.
+    public func stateCounts() throws -> [TrialState: Int] {
+        try database.read { db in
+            var counts = Dictionary(uniqueKeysWithValues: TrialState.allCases.map { ($0, 0) })
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM trial GROUP BY state") {
+                if let state = TrialState(rawValue: row["state"]) { counts[state] = row["n"] }
+            }
+            return counts
+        }
+    }
+
+    /// The best completed trial's number and valid value of `metric`, in one query.
+    public func best(metric: String) throws -> (number: Int, value: Double)? {
+        try database.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT trial.number AS number, json_extract(result.valid, '$."' || ? || '"') AS value
+                FROM result JOIN trial ON trial.id = result.trial_id
+                WHERE trial.state = 'completed' ORDER BY value DESC, trial.number ASC LIMIT 1
+                """, arguments: [metric]).flatMap { row in
+                (row["value"] as Double?).map { (number: row["number"], value: $0) }
             }
         }
     }

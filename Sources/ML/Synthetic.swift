@@ -19,6 +19,17 @@ public struct SyntheticDataset: Sendable {
         public var tastes: Int
         public var seed: UInt64
 
+        public init(items: Int, train: Int, valid: Int, test: Int, dimension: Int, tags: Int, tastes: Int, seed: UInt64) {
+            self.items = items
+            self.train = train
+            self.valid = valid
+            self.test = test
+            self.dimension = dimension
+            self.tags = tags
+            self.tastes = tastes
+            self.seed = seed
+        }
+
         /// ReDial-shaped: 6,924 items, D = 384, ~3 targets per example, imbalance ≈ 2,000:1.
         public static let redial = Options(items: 6924, train: 3502, valid: 393, test: 1253, dimension: 384,
                                            tags: 2695, tastes: 48, seed: 0)

@@ -15,7 +15,7 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable, Sendable {
 }
 
 /// A scalar config value as written in YAML or JSON.
-public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible {
+public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible, Decodable {
     case bool(Bool)
     case int(Int)
     case double(Double)
@@ -29,6 +29,20 @@ public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible 
         case let value as Double: self = .double(value)
         case let value as String: self = .string(value)
         default: return nil
+        }
+    }
+
+    /// Decodes a JSON scalar strictly: `true` is a boolean, `3` an integer, `0.5` a number.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int.self) {
+            self = .int(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .double(value)
+        } else {
+            self = .string(try container.decode(String.self))
         }
     }
 
@@ -176,6 +190,14 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     /// Parses a YAML or JSON mapping of config keys.
     public static func parse(yaml text: String) throws -> TrialConfig {
         try parse(mapping: try loadMapping(text))
+    }
+
+    /// Parses a JSON object of config keys (faster than YAML, for stored canonical configs).
+    public static func parse(json text: String) throws -> TrialConfig {
+        guard let values = try? JSONDecoder().decode([String: ConfigValue].self, from: Data(text.utf8)) else {
+            throw ConfigError(key: "(document)", message: "not a JSON object of config keys")
+        }
+        return try parse(values)
     }
 
     /// Validates a mapping loaded by a YAML/JSON parser.

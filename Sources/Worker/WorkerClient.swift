@@ -14,6 +14,9 @@ public struct WorkerSettings: Sendable {
     public var liveness = 5
     /// Reconnection back-off: first wait, doubling up to the maximum.
     public var backoff: (initial: TimeInterval, maximum: TimeInterval) = (1, 32)
+    /// Benchmarks only: answer every trial at once with an empty result instead of training, to
+    /// measure the coordinator's own overhead.
+    public var noopTrials = false
 
     public init(endpoint: String, identity: WorkerIdentity, buildID: String, maxTrials: Int? = nil) {
         self.endpoint = endpoint
@@ -83,6 +86,9 @@ public final class WorkerClient {
     public var log: (String) -> Void = { _ in }
     /// Trials this worker finished (results or failures acknowledged or sent).
     public private(set) var trialsDone = 0
+    /// Seconds from asking for work (an idle heartbeat or a result) to receiving `assign`.
+    public private(set) var assignLatencies: [Double] = []
+    private var askedForWork: Date?
 
     private let context: ZMQContext
     private let codec = Codec()
@@ -139,6 +145,8 @@ public final class WorkerClient {
                         sendHeartbeat()
                     case .assign(let assignment):
                         guard job == nil, pending == nil else { break }
+                        if let asked = askedForWork { assignLatencies.append(Date().timeIntervalSince(asked)) }
+                        askedForWork = nil
                         start(assignment)
                     case .ack(let ack):
                         if pending.flatMap(Self.lease) == ack.lease {
@@ -228,6 +236,7 @@ public final class WorkerClient {
     /// A heartbeat with the running trial's progress; without one it asks for work.
     private func sendHeartbeat() {
         guard welcomed else { return send(settings.identity.ready(buildID: settings.buildID)) }
+        if job == nil && pending == nil { askedForWork = Date() }
         send(.heartbeat(Heartbeat(progress: job?.progress)))
     }
 
@@ -242,12 +251,18 @@ public final class WorkerClient {
         self.job = nil
         trialsDone += 1
         pending = outcome
+        askedForWork = Date()  // a result asks for the next trial in the same round trip
         if welcomed { send(outcome) }
     }
 
     private func start(_ assignment: Assignment) {
         let job = Job(lease: assignment.lease)
         self.job = job
+        if settings.noopTrials {
+            let timing = TrialTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")
+            return job.finish(.result(TrialOutcome(lease: assignment.lease, bestEpoch: 1, valid: ["ndcg@10": 0], test: ["ndcg@10": 0],
+                                                   history: [], timing: timing)))
+        }
         log("trial #\(assignment.number) \(assignment.lease.trial) attempt \(assignment.lease.attempt)")
         let dataset: Dataset
         do {

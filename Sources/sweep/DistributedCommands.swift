@@ -50,12 +50,8 @@ struct Launch: ParsableCommand {
 
     func run() throws {
         if insecure { printError("warning: serving \(bind) without authentication or encryption") }
-        let spec = try SweepSpec.load(URL(fileURLWithPath: sweep))
-        let trials = try SearchSpace(spec: spec).plan()
-        let dataset = try ResolvedDataset(spec.dataset)
-        let writer = try SweepStore.open(path: store.db)
-        let sync = try writer.syncPlan(spec: spec, trials: trials, fingerprint: dataset.fingerprint.fingerprint, popularity: dataset.popularity)
-        printError("\(spec.name): \(trials.count) trials (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired) in \(store.db)")
+        let opened = try OpenedSweep(file: sweep, db: store.db)
+        let (spec, dataset, writer) = (opened.spec, opened.dataset, opened.store)
         let settings = SchedulerSettings(heartbeat: Double(heartbeatMs) / 1000, liveness: liveness, stallTimeout: stallTimeout,
                                          trialTimeout: trialTimeout, maxAttempts: maxAttempts)
         let context = try ZMQContext()
@@ -84,6 +80,7 @@ struct Launch: ParsableCommand {
             while worker.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
             if worker.isRunning { worker.terminate() }
         }
+        display.update(workers: 0, force: true)
         display.finish()
         guard over else {
             printError("stopped; `sweep launch \(sweep) --db \(store.db)` resumes, and workers carry on by themselves")
@@ -122,20 +119,25 @@ final class ProgressDisplay {
         if terminal { FileHandle.standardError.write(Data(lastLine.utf8)) }
     }
 
-    func update(workers: Int) {
-        guard let trials = try? store.trials().filter({ $0.state != .retired }) else { return }
-        let done = trials.filter { $0.state.isFinished }.count
-        let running = trials.filter { $0.state == .running }.count
-        let waiting = trials.filter { $0.state == .waiting }.count
-        let hours = Date().timeIntervalSince(started) / 3600
+    private var lastUpdate = Date.distantPast
+
+    /// Redraws at most 5 times a second, from two small queries (never a scan of every trial).
+    func update(workers: Int, force: Bool = false) {
+        let now = Date()
+        guard force || now.timeIntervalSince(lastUpdate) >= 0.2, let counts = try? store.stateCounts() else { return }
+        lastUpdate = now
+        let total = counts.filter { $0.key != .retired }.values.reduce(0, +)
+        let running = counts[.running, default: 0], waiting = counts[.waiting, default: 0]
+        let done = total - running - waiting
+        let hours = now.timeIntervalSince(started) / 3600
         let rate = hours > 0 ? Double(done) / hours : 0
-        let eta = rate > 0 ? LeaderboardReport.duration(Double(trials.count - done) / rate * 3600) : "–"
-        let best = Leaderboard.rank(trials, metric: metric).first
-        let width = 24, filled = trials.isEmpty ? 0 : width * done / trials.count
+        let eta = rate > 0 ? LeaderboardReport.duration(Double(total - done) / rate * 3600) : "–"
+        let best = try? store.best(metric: metric)
+        let width = 24, filled = total == 0 ? 0 : width * done / total
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        let line = "\(bar) \(done)/\(trials.count)  running \(running)  waiting \(waiting)  workers \(workers)  "
+        let line = "\(bar) \(done)/\(total)  running \(running)  waiting \(waiting)  workers \(workers)  "
             + String(format: "%.0f trials/h", rate) + "  ETA \(eta)"
-            + (best.map { "  best #\($0.trial.number) \(metric) " + String(format: "%.4f", $0.value) } ?? "")
+            + (best.map { "  best #\($0.number) \(metric) " + String(format: "%.4f", $0.value) } ?? "")
         if terminal {
             lastLine = line
             FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
@@ -160,6 +162,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Stop after this many trials.") var maxTrials: Int?
     @Option(help: "A folder holding datasets (itself or its sub-folders), found by fingerprint.") var dataRoot: String?
     @Option(help: "Where downloaded datasets are kept (default: $XDG_CACHE_HOME/sweep/datasets, else ~/.cache/sweep/datasets).") var cacheDir: String?
+    @Flag(help: .hidden) var noopTrials = false
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -168,7 +171,8 @@ struct WorkerCommand: ParsableCommand {
 
     func run() throws {
         let identity = WorkerIdentity.current(name: name, blasThreads: threads)
-        let settings = WorkerSettings(endpoint: connect, identity: identity, buildID: buildID, maxTrials: maxTrials)
+        var settings = WorkerSettings(endpoint: connect, identity: identity, buildID: buildID, maxTrials: maxTrials)
+        settings.noopTrials = noopTrials
         let cache = DatasetCache(dataRoot: dataRoot.map { URL(fileURLWithPath: $0) },
                                  cacheDirectory: cacheDir.map { URL(fileURLWithPath: $0) } ?? DatasetCache.defaultDirectory())
         let client = try WorkerClient(settings: settings, cache: cache)
@@ -179,6 +183,8 @@ struct WorkerCommand: ParsableCommand {
         switch try client.run(stop: stop) {
         case .finished, .maxTrials, .stopped:
             printError("[\(identity.name)] \(client.trialsDone) trial\(client.trialsDone == 1 ? "" : "s") done")
+            // `sweep bench coordinator` reads the assign latencies of its no-op workers.
+            if noopTrials { try printJSON(["assign_latency_s": client.assignLatencies]) }
         case .refused(let reason):
             printError("[\(identity.name)] refused by the coordinator: \(reason)")
             throw ExitCode(2)

@@ -10,6 +10,23 @@ struct StoreOptions: ParsableArguments {
     func reader() throws -> SweepStore { try SweepStore.openReadOnly(path: db) }
 }
 
+/// A sweep file applied to its store: validated and planned, the dataset found (or generated),
+/// the store created or extended. Logs how the plan changed the store.
+struct OpenedSweep {
+    let spec: SweepSpec
+    let dataset: ResolvedDataset
+    let store: SweepStore
+
+    init(file: String, db: String) throws {
+        spec = try SweepSpec.load(URL(fileURLWithPath: file))
+        let trials = try SearchSpace(spec: spec).plan()
+        dataset = try ResolvedDataset(spec.dataset)
+        store = try SweepStore.open(path: db)
+        let sync = try store.syncPlan(spec: spec, trials: trials, fingerprint: dataset.fingerprint.fingerprint, popularity: dataset.popularity)
+        printError("\(spec.name): \(trials.count) trials planned (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired) in \(db)")
+    }
+}
+
 /// Prints JSON text as the only thing on stdout.
 func printJSON(_ object: Any) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
@@ -90,12 +107,8 @@ struct Run: ParsableCommand {
     @Option(help: "Run at most this many trials.") var maxTrials: Int?
 
     func run() throws {
-        let spec = try SweepSpec.load(URL(fileURLWithPath: sweep))
-        let trials = try SearchSpace(spec: spec).plan()
-        let dataset = try ResolvedDataset(spec.dataset)
-        let writer = try SweepStore.open(path: store.db)
-        let sync = try writer.syncPlan(spec: spec, trials: trials, fingerprint: dataset.fingerprint.fingerprint, popularity: dataset.popularity)
-        printError("\(spec.name): \(trials.count) trials planned (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired) in \(store.db)")
+        let opened = try OpenedSweep(file: sweep, db: store.db)
+        let (spec, dataset, writer) = (opened.spec, opened.dataset, opened.store)
         let runner = LocalRunner(store: writer, dataset: dataset, threads: threads, workerName: "local-\(ProcessInfo.processInfo.processIdentifier)")
         let ran = try runner.run(limit: maxTrials) { claim, result in
             let value = result.best.map { decimal($0.valid[spec.metric] ?? 0) } ?? "–"

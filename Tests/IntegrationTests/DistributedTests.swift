@@ -176,6 +176,31 @@ final class DistributedFixture: @unchecked Sendable {
         for worker in [stalled, helper] { _ = worker.finish(timeout: 30) }
     }
 
+    @Test func cancellingARunningTrialReachesItsWorkerWithinASecond() throws {
+        let fixture = try DistributedFixture(epochs: 200)
+        let coordinator = try fixture.launch()
+        let worker = try fixture.worker("busy", dataRoot: true)
+        var running: String?
+        try fixture.waitUntil("a trial to run") { store in
+            running = try fixture.runningTrial(of: "busy", store: store)
+            return running != nil
+        }
+        let cancelled = Date()
+        #expect(try runSweep(["cancel", "--db", fixture.db, running!]).status == 0)
+        // The worker hears `cancel` and stops within a step, then takes the next trial.
+        try fixture.waitUntil("the worker to move on", timeout: 10) { store in
+            let next = try fixture.runningTrial(of: "busy", store: store)
+            return next != nil && next != running
+        }
+        #expect(Date().timeIntervalSince(cancelled) < 5)
+        #expect(try fixture.store().attempts(trial: running!).first?.outcome == .cancelled)
+        #expect(try runSweep(["cancel", "--db", fixture.db, "--all"]).status == 0)
+        let result = coordinator.finish(timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")  // cancelled by the user is not a failure
+        #expect(result.stderr.contains("12 trials were cancelled by the user"))
+        _ = worker.finish(timeout: 30)
+    }
+
     @Test func aWorkerWithoutDataFetchesAndCachesTheDataset() throws {
         let fixture = try DistributedFixture(epochs: 2, trainExamples: 300)
         let coordinator = try fixture.launch()

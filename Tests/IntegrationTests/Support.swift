@@ -83,3 +83,15 @@ final class Child: @unchecked Sendable {
 func runSweep(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     try Child("sweep", arguments, environment: environment).finish()
 }
+
+/// A fresh temporary folder for one test, with helpers to name and write files in it.
+struct Workspace {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-test-\(UUID().uuidString)")
+
+    func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+
+    func write(_ name: String, _ text: String) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: folder.appendingPathComponent(name))
+    }
+}

@@ -3,14 +3,10 @@ import Testing
 
 /// The sweep commands end to end: plan, run, leaderboard, show, status, export → train.
 @Suite struct SweepCommandTests {
-    let work = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-e2e-\(UUID().uuidString)")
+    let workspace = Workspace()
 
-    func path(_ name: String) -> String { work.appendingPathComponent(name).path }
-
-    func write(_ name: String, _ text: String) throws {
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        try Data(text.utf8).write(to: work.appendingPathComponent(name))
-    }
+    func path(_ name: String) -> String { workspace.path(name) }
+    func write(_ name: String, _ text: String) throws { try workspace.write(name, text) }
 
     func json<T>(_ result: (status: Int32, stdout: String, stderr: String)) throws -> T {
         #expect(result.status == 0, "\(result.stderr)")
@@ -85,7 +81,7 @@ import Testing
     }
 
     @Test func readersExplainAMissingDatabaseAndCreateNothing() throws {
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: workspace.folder, withIntermediateDirectories: true)
         for command in [["leaderboard"], ["status"], ["export", "--best"], ["show", "1"]] {
             let result = try runSweep(command + ["--db", path("none.db")])
             #expect(result.status != 0)

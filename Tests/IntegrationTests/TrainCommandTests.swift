@@ -3,14 +3,10 @@ import Testing
 
 /// `sweep data` and `sweep train` as a user runs them: real binary, real files, exit codes and output contracts.
 @Suite struct TrainCommandTests {
-    let work = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-cli-\(UUID().uuidString)")
+    let workspace = Workspace()
 
-    func path(_ name: String) -> String { work.appendingPathComponent(name).path }
-
-    func write(_ name: String, _ text: String) throws {
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        try Data(text.utf8).write(to: work.appendingPathComponent(name))
-    }
+    func path(_ name: String) -> String { workspace.path(name) }
+    func write(_ name: String, _ text: String) throws { try workspace.write(name, text) }
 
     func json(_ text: String) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])

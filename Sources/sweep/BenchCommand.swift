@@ -1,0 +1,96 @@
+import ArgumentParser
+import Coordinator
+import Foundation
+import ML
+import Protocol
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks of the system itself.", subcommands: [CoordinatorBench.self])
+}
+
+/// Coordinator overhead: no-op trials (answered at once) through the real coordinator, real
+/// sockets to real worker processes, and the real durable store.
+struct CoordinatorBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator", abstract: "Trials per second and assign latency with no-op trials.")
+
+    @Option(help: "Worker processes.") var workers = 16
+    @Option(help: "Trials in the sweep.") var trials = 20_000
+    @Flag(help: "Print one JSON document.") var json = false
+
+    func run() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        try SyntheticDataset(options: .init(items: 50, train: 20, valid: 10, test: 10, dimension: 4, tags: 5, tastes: 2, seed: 0))
+            .write(to: work.appendingPathComponent("data"))
+        // A random search over a continuous parameter: every draw a distinct trial.
+        let sweepFile = work.appendingPathComponent("bench.yaml")
+        try Data("""
+            name: coordinator-bench
+            dataset: data
+            method: random
+            count: \(trials)
+            parameters:
+              lr: {distribution: uniform, min: 0.0001, max: 0.01}
+
+            """.utf8).write(to: sweepFile)
+        let spec = try SweepSpec.load(sweepFile)
+        let plan = try SearchSpace(spec: spec).plan()
+        let dataset = try ResolvedDataset(spec.dataset)
+        let store = try SweepStore.open(path: work.appendingPathComponent("bench.db").path)
+        _ = try store.syncPlan(spec: spec, trials: plan, fingerprint: dataset.fingerprint.fingerprint, popularity: nil)
+        let memoryBefore = residentMegabytes()
+        let context = try ZMQContext()
+        let server = try CoordinatorServer(
+            context: context, endpoint: "tcp://127.0.0.1:*", store: store, dataset: dataset,
+            admission: Admission(buildID: buildID, heartbeatMilliseconds: 1000, liveness: 5, sweepName: spec.name),
+            settings: SchedulerSettings(heartbeat: 1, liveness: 5))
+        let endpoint = try server.endpoint()
+        let processes = try (0..<workers).map { index -> (Process, Pipe) in
+            let process = Process(), output = Pipe()
+            process.executableURL = URL(fileURLWithPath: executablePath())
+            process.arguments = ["worker", "--connect", endpoint, "--name", "bench-\(index)", "--noop-trials"]
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return (process, output)
+        }
+        var peakMemory = memoryBefore
+        server.onProgress = { peakMemory = max(peakMemory, residentMegabytes()) }
+        let start = Date()
+        _ = try server.serve(until: StopFlag())
+        let seconds = Date().timeIntervalSince(start)
+        var latencies: [Double] = []
+        for (process, output) in processes {
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            let report = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            latencies += (report?["assign_latency_s"] as? [Double]) ?? []
+        }
+        latencies.sort()
+        func percentile(_ p: Double) -> Double {
+            latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(p * Double(latencies.count)))] * 1000
+        }
+        let completed = try store.stateCounts()[.completed, default: 0]
+        let rate = Double(completed) / seconds
+        if json {
+            return try printJSON([
+                "workers": workers, "trials": completed, "seconds": seconds, "trials_per_second": rate,
+                "assign_latency_ms": ["p50": percentile(0.5), "p99": percentile(0.99), "samples": latencies.count],
+                "coordinator_rss_mb": ["before": memoryBefore, "peak": peakMemory],
+            ])
+        }
+        print(String(format: "%d workers, %d no-op trials in %.2f s: %.0f trials/s; assign latency p50 %.2f ms, p99 %.2f ms; coordinator RSS %.0f → %.0f MB",
+                     workers, completed, seconds, rate, percentile(0.5), percentile(0.99), memoryBefore, peakMemory))
+    }
+}
+
+/// This process's resident set size in MB (Linux /proc).
+func residentMegabytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kilobytes / 1024
+}
