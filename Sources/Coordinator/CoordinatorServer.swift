@@ -69,7 +69,6 @@ public final class CoordinatorServer {
     public func serve(until stop: StopFlag) throws -> Bool {
         var overSince: Date?
         while true {
-            let now = Date()
             if stop.isSet {
                 broadcast(.shutdown(Shutdown(reason: .stopping)))
                 log("stopping: workers told to wait for the coordinator's return")

@@ -72,11 +72,6 @@ public struct Scheduler {
 
     public func session(_ peer: Data) -> Session? { sessions[peer] }
 
-    /// The peer holding `lease`, if any.
-    public func holder(of lease: String) -> Data? {
-        sessions.values.first { $0.lease == lease }?.peer
-    }
-
     /// Any message is proof of life.
     public mutating func seen(_ peer: Data, now: Date) {
         sessions[peer]?.lastSeen = now

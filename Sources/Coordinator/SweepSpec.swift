@@ -132,12 +132,6 @@ public struct SweepSpec: Sendable {
         return spec
     }
 
-    /// The trial-config keys that the search varies (parameters and variant keys), in file order.
-    public var searchedKeys: [String] {
-        var keys = parameters.map(\.key)
-        for variant in variants { for key in variant.values.keys.sorted() where !keys.contains(key) { keys.append(key) } }
-        return keys
-    }
 }
 
 /// Walks the composed YAML tree, collecting every issue instead of stopping at the first.

@@ -175,11 +175,6 @@ public final class Recommender {
             }
         }
     }
-
-    /// One tensor's values, for saving.
-    public func values(of tensor: ParameterLayout.Tensor) -> [Float] {
-        Array(UnsafeBufferPointer(start: parameters.pointer + tensor.offset, count: tensor.count))
-    }
 }
 
 /// What the threads of one block loop share: raw buffers (each block writes only its own columns,

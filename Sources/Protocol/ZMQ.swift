@@ -147,13 +147,6 @@ public final class ZMQSocket {
         }
     }
 
-    /// Disconnects from an endpoint given to ``connect(_:)``.
-    public func disconnect(_ endpoint: String) throws {
-        if zmq_disconnect(try live("disconnect \(endpoint)"), endpoint) != 0 {
-            throw ZMQError("disconnect \(endpoint)")
-        }
-    }
-
     /// The endpoint actually bound (resolves a `*` port), from `ZMQ_LAST_ENDPOINT`.
     public func lastEndpoint() throws -> String {
         var buffer = [CChar](repeating: 0, count: 256)

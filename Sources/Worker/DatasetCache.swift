@@ -55,7 +55,9 @@ public final class DatasetCache {
                 throw DatasetError(file: file.name, line: nil, message: "is not a file of the dataset format; refusing to write it")
             }
             let url = temporary.appendingPathComponent(file.name)
-            FileManager.default.createFile(atPath: url.path, contents: nil)
+            guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+                throw DatasetError(file: file.name, line: nil, message: "cannot be created in \(temporary.path)")
+            }
             let handle = try FileHandle(forWritingTo: url)
             defer { try? handle.close() }
             var offset = 0
