@@ -290,10 +290,10 @@ public final class CoordinatorServer {
         return LeaseRef(trial: attempt.trial, attempt: attempt.attempt, lease: lease)
     }
 
+    private static let encoder = JSONEncoder()
+
     static func json(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     static func record(_ outcome: TrialOutcome) throws -> TrialResultRecord {

@@ -280,11 +280,35 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         }
     }
 
-    /// The active keys as JSON text, keys sorted.
+    /// The active keys as canonical JSON: keys in byte order, numbers in Swift's shortest
+    /// round-trip form, no spaces. Trial ids hash this text, so it must never depend on the locale
+    /// or the platform's JSON writer.
     public func jsonText() -> String {
-        let data = try! JSONSerialization.data(
-            withJSONObject: activeDictionary.mapValues(\.foundationValue), options: [.sortedKeys])
-        return String(decoding: data, as: UTF8.self)
+        let entries = activeValues.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { key, value in
+            let text: String = switch value {
+            case .bool(let v): v ? "true" : "false"
+            case .int(let v): String(v)
+            case .double(let v): v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v)
+            case .string(let v): Self.quoted(v)
+            }
+            return Self.quoted(key) + ":" + text
+        }
+        return "{" + entries.joined(separator: ",") + "}"
+    }
+
+    /// A JSON string literal.
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
     }
 }
 

@@ -48,10 +48,14 @@ public struct Codec: Sendable {
         self.maximumBodyBytes = maximumBodyBytes
     }
 
+    /// One encoder and decoder for every message (both are safe to share); keys are not sorted,
+    /// since sorting goes through locale-aware comparison and the wire does not need it.
+    private static let encoder = JSONEncoder()
+    private static let decoder = JSONDecoder()
+
     /// Encodes a message to its three frames. Throws only for values JSON cannot hold (NaN, ±∞).
     public func encode(_ message: Message) throws -> [[UInt8]] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        let encoder = Self.encoder
         let body: Data = switch message {
         case .ready(let value): try encoder.encode(value)
         case .heartbeat(let value): try encoder.encode(value)
@@ -81,7 +85,7 @@ public struct Codec: Sendable {
         let typeName = String(decoding: frames[1], as: UTF8.self)
         guard let type = Self.decoders[typeName], frames[1].count <= 16 else { throw .unknownType(typeName) }
         do {
-            return try type(JSONDecoder(), Data(body))
+            return try type(Self.decoder, Data(body))
         } catch {
             throw .malformedBody(type: typeName, detail: Self.describe(error))
         }

@@ -57,11 +57,15 @@ struct CoordinatorBench: ParsableCommand {
             try process.run()
             return (process, output)
         }
-        var peakMemory = memoryBefore
-        server.onProgress = { peakMemory = max(peakMemory, residentMegabytes()) }
-        let start = Date()
+        var peakMemory = memoryBefore, lastSample = Date.distantPast
+        server.onProgress = {  // sampled at most 4 times a second, to keep the measurement cheap
+            guard Date().timeIntervalSince(lastSample) > 0.25 else { return }
+            lastSample = Date()
+            peakMemory = max(peakMemory, residentMegabytes())
+        }
+        let start = Date(), cpuBefore = processCPUSeconds()
         _ = try server.serve(until: StopFlag())
-        let seconds = Date().timeIntervalSince(start)
+        let seconds = Date().timeIntervalSince(start), cpu = processCPUSeconds() - cpuBefore
         var latencies: [Double] = []
         for (process, output) in processes {
             let data = output.fileHandleForReading.readDataToEndOfFile()
@@ -80,11 +84,21 @@ struct CoordinatorBench: ParsableCommand {
                 "workers": workers, "trials": completed, "seconds": seconds, "trials_per_second": rate,
                 "assign_latency_ms": ["p50": percentile(0.5), "p99": percentile(0.99), "samples": latencies.count],
                 "coordinator_rss_mb": ["before": memoryBefore, "peak": peakMemory],
+                "coordinator_cpu_ms_per_trial": cpu / Double(max(completed, 1)) * 1000,
             ])
         }
-        print(String(format: "%d workers, %d no-op trials in %.2f s: %.0f trials/s; assign latency p50 %.2f ms, p99 %.2f ms; coordinator RSS %.0f → %.0f MB",
-                     workers, completed, seconds, rate, percentile(0.5), percentile(0.99), memoryBefore, peakMemory))
+        print(String(format: "%d workers, %d no-op trials in %.2f s: %.0f trials/s; assign latency p50 %.2f ms, p99 %.2f ms; coordinator RSS %.0f → %.0f MB, CPU %.3f ms per trial",
+                     workers, completed, seconds, rate, percentile(0.5), percentile(0.99), memoryBefore, peakMemory,
+                     cpu / Double(max(completed, 1)) * 1000))
     }
+}
+
+/// CPU seconds (user + system) this process has used, all threads.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// This process's resident set size in MB (Linux /proc).
