@@ -72,6 +72,7 @@ public final class CoordinatorServer {
             if stop.isSet {
                 broadcast(.shutdown(Shutdown(reason: .stopping)))
                 log("stopping: workers told to wait for the coordinator's return")
+                try markWorkersOffline()
                 return false
             }
             let wait = Int(max(10, min(100, scheduler.settings.heartbeat * 250)))
@@ -89,16 +90,28 @@ public final class CoordinatorServer {
                 overSince = since
                 if Date().timeIntervalSince(since) > scheduler.settings.heartbeat * 2 || scheduler.sessions.isEmpty {
                     broadcast(.shutdown(Shutdown(reason: .finished)))
+                    try markWorkersOffline()
                     return true
                 }
             }
         }
     }
 
+    /// Workers are online only while a coordinator serves them.
+    func markWorkersOffline() throws {
+        for session in scheduler.sessions.values { try store.setWorkerState(name: session.name, state: "offline") }
+    }
+
     // MARK: Timers
 
     func tick(now: Date) throws {
-        for expiry in scheduler.expire(now: now) {
+        let expired = scheduler.expire(now: now)
+        for name in scheduler.takeDeparted() {
+            try store.setWorkerState(name: name, state: "lost", now: now)
+            log("worker \(name) silent for \(scheduler.settings.liveness) heartbeats: declared dead")
+            onProgress()
+        }
+        for expiry in expired {
             if let state = try store.endAttempt(lease: expiry.lease, outcome: .lost, reason: expiry.reason,
                                                 maxAttempts: scheduler.settings.maxAttempts, now: now) {
                 counters.lostAttempts += 1

@@ -57,6 +57,8 @@ public struct Scheduler {
     public private(set) var sessions: [Data: Session] = [:]
     /// Leases recorded before a restart, waiting for their worker: lease → deadline.
     public private(set) var orphans: [String: Date] = [:]
+    /// Names of workers declared dead since the last ``takeDeparted()``.
+    private var departed: [String] = []
 
     public init(settings: SchedulerSettings) { self.settings = settings }
 
@@ -116,6 +118,12 @@ public struct Scheduler {
         sessions[peer] = nil
     }
 
+    /// The workers declared dead (silent) since the last call.
+    public mutating func takeDeparted() -> [String] {
+        defer { departed.removeAll() }
+        return departed
+    }
+
     /// Sessions silent past the limit (removed; their leases returned), stalled or overlong leases,
     /// and orphans whose worker never came back.
     public mutating func expire(now: Date) -> [Expiry] {
@@ -123,6 +131,7 @@ public struct Scheduler {
         for (peer, session) in sessions {
             if now.timeIntervalSince(session.lastSeen) > settings.silenceLimit {
                 sessions[peer] = nil
+                departed.append(session.name)
                 if let lease = session.lease {
                     expired.append(Expiry(lease: lease, peer: nil, reason: "worker \(session.name) silent for \(settings.liveness) heartbeats"))
                 }

@@ -108,6 +108,9 @@ final class DistributedFixture: @unchecked Sendable {
         #expect(attempts[0].worker == "w2" && attempts[0].outcome == .lost && attempts[0].reason?.contains("silent") == true)
         #expect(attempts[1].outcome == .completed && attempts[1].worker != "w2")
         for worker in [workers[0], workers[2]] { #expect(worker.finish(timeout: 30).status == 0) }
+        let seen = try fixture.store().workers()
+        #expect(Set(seen.map(\.name)) == ["w1", "w2", "w3"])
+        #expect(seen.first { $0.name == "w2" }?.state == "lost" && seen.filter { $0.state == "offline" }.count == 2)
     }
 
     @Test func aKilledCoordinatorResumesAndKeepsResultsFinishedWhileItWasDown() throws {

@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+@testable import Coordinator
+
+/// The lease bookkeeping over explicit times: no sockets, no waiting.
+@Suite struct SchedulerTests {
+    let t0 = Date(timeIntervalSince1970: 1_000_000)
+    let peerA = Data([1]), peerB = Data([2])
+
+    func scheduler(stall: TimeInterval = 60, timeout: TimeInterval? = nil) -> Scheduler {
+        Scheduler(settings: SchedulerSettings(heartbeat: 1, liveness: 3, stallTimeout: stall, trialTimeout: timeout, maxAttempts: 3))
+    }
+
+    @Test func anyMessageKeepsAWorkerAliveAndSilenceEndsItsLease() {
+        var s = scheduler()
+        s.join(peer: peerA, name: "a", now: t0)
+        s.join(peer: peerB, name: "b", now: t0)
+        s.assign("L1", to: peerA, now: t0)
+        s.seen(peerA, now: t0.addingTimeInterval(2.5))
+        #expect(s.expire(now: t0.addingTimeInterval(3.5)).isEmpty == true)  // b is silent but holds nothing
+        #expect(s.takeDeparted() == ["b"])
+        #expect(s.session(peerB) == nil && s.session(peerA) != nil)
+        let expired = s.expire(now: t0.addingTimeInterval(5.6))
+        #expect(expired == [Scheduler.Expiry(lease: "L1", peer: nil, reason: "worker a silent for 3 heartbeats")])
+        #expect(s.takeDeparted() == ["a"] && s.sessions.isEmpty)
+    }
+
+    @Test func aStepThatStopsAdvancingOrAnOverlongTrialEndsTheLease() {
+        var s = scheduler(stall: 10, timeout: 100)
+        s.join(peer: peerA, name: "a", now: t0)
+        s.assign("L1", to: peerA, now: t0)
+        for second in 1...9 {
+            s.progress(peerA, lease: "L1", step: second, now: t0.addingTimeInterval(Double(second)))
+        }
+        // Heartbeats go on, the step does not move: stalled 10 s after the last advance.
+        for second in 10...19 {
+            s.seen(peerA, now: t0.addingTimeInterval(Double(second)))
+            s.progress(peerA, lease: "L1", step: 9, now: t0.addingTimeInterval(Double(second)))
+            #expect(s.expire(now: t0.addingTimeInterval(Double(second))).isEmpty)
+        }
+        s.seen(peerA, now: t0.addingTimeInterval(19.5))
+        let stalled = s.expire(now: t0.addingTimeInterval(19.5))
+        #expect(stalled.map(\.lease) == ["L1"] && stalled[0].peer == peerA && stalled[0].reason.contains("stalled"))
+        #expect(s.session(peerA)?.lease == nil)  // the worker stays, without the lease
+
+        s.assign("L2", to: peerA, now: t0.addingTimeInterval(20))
+        var overlong: [Scheduler.Expiry] = []
+        for second in stride(from: 21, through: 121, by: 1) {
+            let now = t0.addingTimeInterval(Double(second))
+            s.seen(peerA, now: now)
+            s.progress(peerA, lease: "L2", step: second, now: now)
+            overlong += s.expire(now: now)
+        }
+        #expect(overlong.map(\.lease) == ["L2"] && overlong[0].reason.contains("timeout"))
+    }
+
+    @Test func leasesFromBeforeARestartWaitOneSilenceLimitForTheirWorker() {
+        var s = scheduler()
+        s.adoptOrphans(["old-1", "old-2"], now: t0)
+        s.join(peer: peerA, name: "a", now: t0.addingTimeInterval(1))
+        // a comes back and reports progress on old-1: it keeps its trial.
+        s.progress(peerA, lease: "old-1", step: 40, now: t0.addingTimeInterval(1.5))
+        #expect(s.session(peerA)?.lease == "old-1")
+        // A report on a lease that was never its (and is no orphan) is ignored.
+        s.progress(peerA, lease: "someone-else", step: 1, now: t0.addingTimeInterval(1.6))
+        #expect(s.session(peerA)?.lease == "old-1")
+        s.seen(peerA, now: t0.addingTimeInterval(3.1))
+        let expired = s.expire(now: t0.addingTimeInterval(3.1))
+        #expect(expired.map(\.lease) == ["old-2"] && expired[0].reason.contains("did not return"))
+        s.release("old-1")
+        #expect(s.session(peerA)?.lease == nil)
+    }
+}
