@@ -30,6 +30,10 @@ public final class CoordinatorServer {
     public var onProgress: () -> Void = {}
 
     private let socket: ZMQSocket
+    /// The ZAP handler when the ROUTER is a CURVE server.
+    private let authenticator: Authenticator?
+    /// Set (by SIGHUP) to re-read the authorised keys at once.
+    public let reloadKeys = StopFlag()
     private let codec = Codec()
     private let datasetRef: DatasetRef
     private var lastHeartbeat = Date.distantPast
@@ -38,13 +42,22 @@ public final class CoordinatorServer {
     private var finishing = false
 
     /// Binds the ROUTER and adopts the leases a previous run left in the store.
+    /// - Parameter curve: the coordinator's CURVE secret key and its ZAP handler, which must already
+    ///   be bound (libzmq admits every client while none is); the ROUTER is then a CURVE server and
+    ///   workers are named by their key file's stem.
     public init(context: ZMQContext, endpoint: String, store: SweepStore, dataset: ResolvedDataset,
-                admission: Admission, settings: SchedulerSettings) throws {
+                admission: Admission, settings: SchedulerSettings,
+                curve: (secretKey: [UInt8], authenticator: Authenticator)? = nil) throws {
         self.store = store
         self.dataset = dataset
         self.admission = admission
         scheduler = Scheduler(settings: settings)
+        authenticator = curve?.authenticator
         socket = try ZMQSocket(context: context, type: .router)
+        if let curve {
+            try socket.setZAPDomain("sweep")
+            try socket.setCurveServer(secretKey: curve.secretKey)
+        }
         try socket.setRouterMandatory(true)
         try socket.setSendHighWaterMark(1000)
         try socket.setMaximumMessageSize(Int64(Codec.defaultMaximumBodyBytes + 4096))
@@ -76,11 +89,13 @@ public final class CoordinatorServer {
                 return false
             }
             let wait = Int(max(10, min(100, scheduler.settings.heartbeat * 250)))
-            if try !ZMQSocket.pollReadable([socket], timeoutMilliseconds: wait).isEmpty {
+            let readable = try ZMQSocket.pollReadable([socket] + (authenticator.map { [$0.socket] } ?? []), timeoutMilliseconds: wait)
+            if readable.contains(1) { authenticator?.serve() }
+            if readable.contains(0) {
                 // Drain what is queued, so a burst is handled before the timers run.
                 for _ in 0..<1000 {
-                    guard let frames = try? socket.receive(wait: .nonBlocking) else { break }
-                    try handle(frames, now: Date())
+                    guard let (frames, userID) = try? socket.receiveWithUserID(wait: .nonBlocking) else { break }
+                    try handle(frames, userID: userID, now: Date())
                 }
             }
             try tick(now: Date())
@@ -129,6 +144,15 @@ public final class CoordinatorServer {
         // `sweep cancel` and `sweep retry` write the store from other processes: act within a second.
         if now.timeIntervalSince(lastStorePoll) >= min(1, scheduler.settings.heartbeat) {
             lastStorePoll = now
+            if let authenticator {
+                if reloadKeys.isSet {
+                    reloadKeys.clear()
+                    try authenticator.reload()
+                    log("re-read \(authenticator.authorized.count) authorised worker keys")
+                } else {
+                    try authenticator.reloadIfChanged()
+                }
+            }
             for session in scheduler.sessions.values {
                 guard let lease = session.lease, !notifiedCancels.contains(lease),
                       let attempt = try store.attempt(lease: lease), attempt.outcome == .cancelled else { continue }
@@ -146,7 +170,8 @@ public final class CoordinatorServer {
 
     // MARK: Messages
 
-    func handle(_ frames: [[UInt8]], now: Date) throws {
+    /// - Parameter userID: the sender's key file stem, when CURVE authenticated it.
+    func handle(_ frames: [[UInt8]], userID: String? = nil, now: Date) throws {
         counters.messages += 1
         guard frames.count >= 2 else { return reject(nil, code: "bad_frames", "no routing id") }
         let peer = Data(frames[0])
@@ -156,7 +181,9 @@ public final class CoordinatorServer {
         } catch {
             return reject(peer, code: error.code, error.description)
         }
-        if case .ready(let ready) = message {
+        if case .ready(var ready) = message {
+            // Under CURVE a worker is who its key says, whatever name it gives.
+            if let userID { ready.worker = userID }
             let answer = admission.answer(ready)
             send(answer, to: peer)
             guard case .welcome = answer else {

@@ -9,5 +9,6 @@ public final class StopFlag: @unchecked Sendable {
     public init() {}
 
     public func set() { lock.withLock { value = true } }
+    public func clear() { lock.withLock { value = false } }
     public var isSet: Bool { lock.withLock { value } }
 }

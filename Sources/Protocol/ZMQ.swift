@@ -82,12 +82,15 @@ public enum ZMQSocketType: Sendable {
     case dealer
     /// Exclusive pair, for hand-off between two threads over `inproc://`.
     case pair
+    /// Strict request/reply server; the ZAP authentication handler.
+    case rep
 
     var rawValue: Int32 {
         switch self {
         case .router: ZMQ_ROUTER
         case .dealer: ZMQ_DEALER
         case .pair: ZMQ_PAIR
+        case .rep: ZMQ_REP
         }
     }
 }
@@ -262,6 +265,12 @@ public final class ZMQSocket {
 
     /// Receives one multipart message, or throws ``ZMQError/wouldBlock`` when `wait` runs out.
     public func receive(wait: Wait = .blocking) throws -> [[UInt8]] {
+        try receiveWithUserID(wait: wait).frames
+    }
+
+    /// Receives one multipart message and the `User-Id` the ZAP handler gave its sender (CURVE
+    /// sockets; nil without authentication).
+    public func receiveWithUserID(wait: Wait = .blocking) throws -> (frames: [[UInt8]], userID: String?) {
         let handle = try live("receive")
         if case .milliseconds(let timeout) = wait {
             guard try poll(events: ZMQ_POLLIN, timeoutMilliseconds: timeout) else {
@@ -270,6 +279,7 @@ public final class ZMQSocket {
         }
         let flags: Int32 = wait == .blocking ? 0 : ZMQ_DONTWAIT
         var parts: [[UInt8]] = []
+        var userID: String?
         var message = zmq_msg_t()
         zmq_msg_init(&message)
         defer { zmq_msg_close(&message) }
@@ -279,6 +289,7 @@ public final class ZMQSocket {
                 if error.interrupted { continue }
                 throw error
             }
+            if userID == nil, let property = zmq_msg_gets(&message, "User-Id") { userID = String(cString: property) }
             let size = zmq_msg_size(&message)
             if size == 0 {
                 parts.append([])
@@ -287,7 +298,7 @@ public final class ZMQSocket {
                 parts.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
             }
         } while zmq_msg_more(&message) != 0
-        return parts
+        return (parts, userID)
     }
 
     /// Whether the socket is ready for `events` within the timeout.
@@ -329,6 +340,15 @@ public enum Curve {
         var secretKey = [CChar](repeating: 0, count: 41)
         if zmq_curve_keypair(&publicKey, &secretKey) != 0 { throw ZMQError("zmq_curve_keypair") }
         return (string(publicKey), string(secretKey))
+    }
+
+    /// The public key of a secret key, both Z85.
+    public static func publicKey(forSecret secret: String) throws -> String {
+        var publicKey = [CChar](repeating: 0, count: 41)
+        if zmq_curve_public(&publicKey, secret.trimmingCharacters(in: .whitespacesAndNewlines)) != 0 {
+            throw ZMQError("zmq_curve_public")
+        }
+        return string(publicKey)
     }
 
     /// Decodes a 40-character Z85 key to its 32 bytes, or nil when the text is not a valid key.

@@ -14,6 +14,8 @@ public struct WorkerSettings: Sendable {
     public var liveness = 5
     /// Reconnection back-off: first wait, doubling up to the maximum.
     public var backoff: (initial: TimeInterval, maximum: TimeInterval) = (1, 32)
+    /// CURVE keys, when the coordinator encrypts and authenticates.
+    public var curve: CurveKeys?
     /// Benchmarks only: answer every trial at once with an empty result instead of training, to
     /// measure the coordinator's own overhead.
     public var noopTrials = false
@@ -23,6 +25,19 @@ public struct WorkerSettings: Sendable {
         self.identity = identity
         self.buildID = buildID
         self.maxTrials = maxTrials
+    }
+}
+
+/// A worker's CURVE keys (32 bytes each).
+public struct CurveKeys: Sendable {
+    public var serverKey: [UInt8]
+    public var publicKey: [UInt8]
+    public var secretKey: [UInt8]
+
+    public init(serverKey: [UInt8], publicKey: [UInt8], secretKey: [UInt8]) {
+        self.serverKey = serverKey
+        self.publicKey = publicKey
+        self.secretKey = secretKey
     }
 }
 
@@ -215,6 +230,9 @@ public final class WorkerClient {
         try socket.setSendHighWaterMark(1000)
         try socket.setImmediate(true)
         try socket.setReconnectInterval(initialMilliseconds: 100, maximumMilliseconds: 1000)
+        if let curve = settings.curve {
+            try socket.setCurveClient(serverKey: curve.serverKey, publicKey: curve.publicKey, secretKey: curve.secretKey)
+        }
         try socket.connect(settings.endpoint)
         self.socket = socket
         welcomed = false

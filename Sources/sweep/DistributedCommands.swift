@@ -37,13 +37,21 @@ struct Launch: ParsableCommand {
     @Option(help: "Seconds without a training step before a trial counts as hung.") var stallTimeout = 600.0
     @Option(help: "Seconds one attempt may take.") var trialTimeout: Double?
     @Flag(help: "Allow binding a non-loopback address without encryption (a warning is printed).") var insecure = false
+    @Option(help: "The coordinator's CURVE secret key file (from `sweep keys generate`): encrypt and authenticate.") var curveSecret: String?
+    @Option(help: "With --curve-secret: the folder whose *.pub worker keys may connect (re-read on change and on SIGHUP).") var authorizedWorkers: String?
 
     func validate() throws {
+        if (curveSecret == nil) != (authorizedWorkers == nil) {
+            throw ValidationError("--curve-secret and --authorized-workers go together")
+        }
+        if curveSecret != nil && localWorkers > 0 {
+            throw ValidationError("with CURVE, start workers with `sweep worker --server-key … --curve-secret …` (each with an authorised key)")
+        }
         if localWorkers < 0 || threadsPerWorker < 1 || heartbeatMs < 10 || liveness < 2 || maxAttempts < 1 || stallTimeout <= 0 {
             throw ValidationError("--local-workers ≥ 0, --threads-per-worker ≥ 1, --heartbeat-ms ≥ 10, --liveness ≥ 2, --max-attempts ≥ 1, --stall-timeout > 0")
         }
         let host = bind.split(separator: "/").last?.split(separator: ":").first.map(String.init) ?? ""
-        if bind.hasPrefix("tcp://") && !["127.0.0.1", "localhost", "[::1]"].contains(host) && !insecure {
+        if bind.hasPrefix("tcp://") && !["127.0.0.1", "localhost", "[::1]"].contains(host) && !insecure && curveSecret == nil {
             throw ValidationError("\(bind) is reachable from other machines and this coordinator does not encrypt: pass --insecure to do it anyway")
         }
     }
@@ -56,7 +64,19 @@ struct Launch: ParsableCommand {
                                          trialTimeout: trialTimeout, maxAttempts: maxAttempts)
         let context = try ZMQContext()
         let admission = Admission(buildID: buildID, heartbeatMilliseconds: heartbeatMs, liveness: liveness, sweepName: spec.name)
-        let server = try CoordinatorServer(context: context, endpoint: bind, store: writer, dataset: dataset, admission: admission, settings: settings)
+        var curve: (secretKey: [UInt8], authenticator: Authenticator)?
+        if let curveSecret, let authorizedWorkers {
+            guard let text = try? String(contentsOfFile: curveSecret, encoding: .utf8), let secret = Curve.decode(text) else {
+                throw ValidationError("\(curveSecret) is not a CURVE secret key file (40 Z85 characters)")
+            }
+            // Bound before the ROUTER: libzmq admits every CURVE client while no ZAP handler is bound.
+            let authenticator = try Authenticator(context: context, keys: URL(fileURLWithPath: authorizedWorkers))
+            authenticator.log = { printError($0) }
+            printError("CURVE on: \(authenticator.authorized.count) authorised worker key(s) in \(authorizedWorkers)")
+            curve = (secret, authenticator)
+        }
+        let server = try CoordinatorServer(context: context, endpoint: bind, store: writer, dataset: dataset, admission: admission,
+                                           settings: settings, curve: curve)
         let endpoint = try server.endpoint()
         printError("serving on \(endpoint); start workers with: sweep worker --connect \(endpoint)")
         let display = ProgressDisplay(store: writer, metric: spec.metric)
@@ -72,7 +92,13 @@ struct Launch: ParsableCommand {
             return process
         }
         let stop = StopFlag()
-        let signals = stopOnSignals(stop)
+        var signals = stopOnSignals(stop)
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        let reload = server.reloadKeys
+        hangup.setEventHandler { reload.set() }
+        hangup.resume()
+        signals.append(hangup)
         let over = try server.serve(until: stop)
         signals.forEach { $0.cancel() }
         for worker in workers {
@@ -162,9 +188,12 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Stop after this many trials.") var maxTrials: Int?
     @Option(help: "A folder holding datasets (itself or its sub-folders), found by fingerprint.") var dataRoot: String?
     @Option(help: "Where downloaded datasets are kept (default: $XDG_CACHE_HOME/sweep/datasets, else ~/.cache/sweep/datasets).") var cacheDir: String?
+    @Option(help: "The coordinator's CURVE public key file (.pub): encrypt and authenticate.") var serverKey: String?
+    @Option(help: "With --server-key: this worker's CURVE secret key file (.key); its .pub must be authorised by the coordinator.") var curveSecret: String?
     @Flag(help: .hidden) var noopTrials = false
 
     func validate() throws {
+        if (serverKey == nil) != (curveSecret == nil) { throw ValidationError("--server-key and --curve-secret go together") }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let maxTrials, maxTrials < 1 { throw ValidationError("--max-trials must be at least 1") }
     }
@@ -173,6 +202,16 @@ struct WorkerCommand: ParsableCommand {
         let identity = WorkerIdentity.current(name: name, blasThreads: threads)
         var settings = WorkerSettings(endpoint: connect, identity: identity, buildID: buildID, maxTrials: maxTrials)
         settings.noopTrials = noopTrials
+        if let serverKey, let curveSecret {
+            guard let serverText = try? String(contentsOfFile: serverKey, encoding: .utf8), let server = Curve.decode(serverText) else {
+                throw ValidationError("\(serverKey) is not a CURVE public key file")
+            }
+            guard let secretText = try? String(contentsOfFile: curveSecret, encoding: .utf8), let secret = Curve.decode(secretText),
+                  let publicKey = Curve.decode(try Curve.publicKey(forSecret: secretText)) else {
+                throw ValidationError("\(curveSecret) is not a CURVE secret key file")
+            }
+            settings.curve = CurveKeys(serverKey: server, publicKey: publicKey, secretKey: secret)
+        }
         let cache = DatasetCache(dataRoot: dataRoot.map { URL(fileURLWithPath: $0) },
                                  cacheDirectory: cacheDir.map { URL(fileURLWithPath: $0) } ?? DatasetCache.defaultDirectory())
         let client = try WorkerClient(settings: settings, cache: cache)
