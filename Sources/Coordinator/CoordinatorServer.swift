@@ -39,6 +39,7 @@ public final class CoordinatorServer {
     private var lastHeartbeat = Date.distantPast
     private var lastStorePoll = Date.distantPast
     private var notifiedCancels = Set<String>()
+    private var lastRejectLog: [Data: Date] = [:]
     private var finishing = false
 
     /// Binds the ROUTER and adopts the leases a previous run left in the store.
@@ -206,6 +207,11 @@ public final class CoordinatorServer {
         switch message {
         case .heartbeat(let heartbeat):
             if let progress = heartbeat.progress {
+                // A lease from before a restart may be re-claimed only by the worker that held it.
+                if session.lease != progress.lease.lease, let attempt = try store.attempt(lease: progress.lease.lease),
+                   attempt.worker != session.name {
+                    return reject(peer, code: "not_your_lease", "lease \(progress.lease.lease) belongs to another worker")
+                }
                 scheduler.progress(peer, lease: progress.lease.lease, step: progress.step, now: now)
                 if scheduler.session(peer)?.lease == progress.lease.lease {
                     try store.recordHeartbeat(lease: progress.lease.lease, epoch: progress.epoch, step: progress.step, now: now)
@@ -221,6 +227,10 @@ public final class CoordinatorServer {
                 try store.recordEpoch(lease: progress.lease.lease, epoch: progress.report.epoch, record: try Self.json(progress.report))
             }
         case .result(let outcome):
+            // Only the worker an attempt was handed to may finish it (its name, or key under CURVE).
+            if let attempt = try store.attempt(lease: outcome.lease.lease), attempt.worker != session.name {
+                return reject(peer, code: "not_your_lease", "lease \(outcome.lease.lease) belongs to another worker")
+            }
             let disposition = try store.completeTrial(lease: outcome.lease.lease, worker: session.name,
                                                       result: try Self.record(outcome), now: now)
             scheduler.release(outcome.lease.lease)
@@ -320,9 +330,17 @@ public final class CoordinatorServer {
         for peer in scheduler.sessions.keys { send(message, to: peer) }
     }
 
+    /// Answers a bad message with `error`, counts it, and logs it at most once a minute per peer.
     func reject(_ peer: Data?, code: String, _ detail: String) {
         counters.rejected += 1
-        if let peer { send(.error(ErrorReport(code: code, message: detail)), to: peer) }
+        guard let peer else { return }
+        send(.error(ErrorReport(code: code, message: detail)), to: peer)
+        let now = Date()
+        if now.timeIntervalSince(lastRejectLog[peer] ?? .distantPast) >= 60 {
+            lastRejectLog[peer] = now
+            let name = scheduler.session(peer)?.name ?? "an unknown peer"
+            log("rejected a message from \(name): \(code): \(detail) (further rejections from it are counted, logged once a minute)")
+        }
     }
 
     func leaseRef(_ lease: String) throws -> LeaseRef {

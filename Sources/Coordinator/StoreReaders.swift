@@ -123,11 +123,12 @@ extension SweepStore {
         }
     }
 
-    /// The attempt a lease names: its trial, number, outcome (nil while live) and reason.
-    public func attempt(lease: String) throws -> (trial: String, attempt: Int, outcome: AttemptOutcome?, reason: String?)? {
+    /// The attempt a lease names: its trial, number, worker, outcome (nil while live) and reason.
+    public func attempt(lease: String) throws -> (trial: String, attempt: Int, worker: String, outcome: AttemptOutcome?, reason: String?)? {
         try database.read { db in
-            try Row.fetchOne(db, sql: "SELECT trial_id, attempt, outcome, reason FROM attempt WHERE lease = ?", arguments: [lease]).map {
-                (trial: $0["trial_id"], attempt: $0["attempt"], outcome: ($0["outcome"] as String?).flatMap(AttemptOutcome.init), reason: $0["reason"])
+            try Row.fetchOne(db, sql: "SELECT trial_id, attempt, worker, outcome, reason FROM attempt WHERE lease = ?", arguments: [lease]).map {
+                (trial: $0["trial_id"], attempt: $0["attempt"], worker: $0["worker"],
+                 outcome: ($0["outcome"] as String?).flatMap(AttemptOutcome.init), reason: $0["reason"])
             }
         }
     }

@@ -1,5 +1,6 @@
 import Coordinator
 import Foundation
+import Protocol
 import Testing
 
 /// CURVE: only authorised workers take trials; keys are written safely.
@@ -55,5 +56,66 @@ import Testing
         let refused = try runSweep(["launch", fixture.sweep, "--db", fixture.db, "--bind", "tcp://0.0.0.0:5555"])
         #expect(refused.status != 0 && refused.stderr.contains("pass --insecure"))
         #expect(!FileManager.default.fileExists(atPath: fixture.db))
+    }
+}
+
+/// A hostile peer throws everything at a running coordinator, which keeps serving the real worker.
+@Suite(.serialized) struct HostileInputTests {
+    @Test func theCoordinatorSurvivesGarbageAndStillCompletesTheSweep() throws {
+        let fixture = try DistributedFixture(epochs: 8, trainExamples: 600)
+        let coordinator = try fixture.launch()
+        let worker = try fixture.worker("honest")
+        try fixture.waitUntil("the honest worker to be mid-trial") { try fixture.runningTrial(of: "honest", store: $0) != nil }
+        let context = try ZMQContext()
+        let hostile = try ZMQSocket(context: context, type: .dealer)
+        try hostile.connect(fixture.endpoint)
+        let codec = Codec()
+        func replyCodes(_ timeoutMilliseconds: Int32 = 500) -> [String] {
+            var codes: [String] = []
+            while let frames = try? hostile.receive(wait: .milliseconds(timeoutMilliseconds)) {
+                if case .error(let report)? = try? codec.decode(frames) { codes.append(report.code) }
+            }
+            return codes
+        }
+        var rng = SystemRandomNumberGenerator()
+        // Random bytes, wrong frame counts, unknown versions and types, truncated bodies, bad JSON (NaN).
+        try hostile.send([(0..<64).map { _ in UInt8.random(in: 0...255, using: &rng) }])
+        try hostile.send([[1], Array("heartbeat".utf8), Array("{}".utf8), []])
+        try hostile.send([[7], Array("ready".utf8), Array("{}".utf8)])
+        try hostile.send([[1], Array("launch_missiles".utf8), Array("{}".utf8)])
+        let ready = try codec.encode(.ready(Ready(buildID: "x", worker: "mallory", host: "h", cores: 1, blasThreads: 1, blasCore: "c")))
+        try hostile.send([ready[0], ready[1], Array(ready[2].prefix(ready[2].count / 2))])
+        try hostile.send([[1], Array("result".utf8), Array(#"{"lease":{"trial":"t","attempt":1,"lease":"l"},"best_epoch":1,"valid":{"ndcg@10":NaN}}"#.utf8)])
+        // Valid messages out of order: a heartbeat before `ready`.
+        try hostile.send(try codec.encode(.heartbeat(Heartbeat())))
+        let early = replyCodes()
+        for code in ["bad_frames", "bad_version", "unknown_type", "malformed_body", "not_ready"] {
+            #expect(early.contains(code), "no \(code) in \(early)")
+        }
+        // Introduce itself (with the right build, so it is welcomed), then send results it has no right to.
+        let honestLease = try #require(try fixture.store().liveAttempts().first?.lease)
+        let trial = try #require(try fixture.store().attempt(lease: honestLease)?.trial)
+        let admitted = try runSweep(["--version"]).stdout.split(separator: " ")[2].dropLast()  // "(build XXXX,"
+        try hostile.send(try codec.encode(.ready(Ready(buildID: String(admitted), worker: "mallory", host: "h", cores: 1, blasThreads: 1, blasCore: "c"))))
+        let timing = TrialTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 1, threads: 1, blasCore: "c")
+        func result(_ lease: LeaseRef) throws -> [[UInt8]] {
+            try codec.encode(.result(TrialOutcome(lease: lease, bestEpoch: 1, valid: ["ndcg@10": 1], test: ["ndcg@10": 1], history: [], timing: timing)))
+        }
+        try hostile.send(try result(LeaseRef(trial: trial, attempt: 1, lease: honestLease)))       // another worker's lease
+        try hostile.send(try result(LeaseRef(trial: "0000000000000000", attempt: 1, lease: "L-none")))  // unknown trial and lease
+        // A flood of `ready`, sent without ever reading the answers.
+        for _ in 0..<3000 { try? hostile.send(ready, wait: .nonBlocking) }
+        let codes = replyCodes()
+        #expect(codes.contains("not_your_lease"))
+
+        let finished = coordinator.finish(timeout: 120)
+        #expect(finished.status == 0, "\(finished.stderr)")
+        try fixture.expectEveryTrialCompletedOnce()
+        for trial in try fixture.store().trials() {
+            #expect(trial.result?.worker == "honest" && trial.result?.valid["ndcg@10"] != 1)
+        }
+        #expect(try fixture.store().events().contains { $0.kind == "stale_result" })
+        #expect(finished.stderr.contains("rejected a message from"))
+        _ = worker.finish(timeout: 30)
     }
 }
