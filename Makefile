@@ -8,7 +8,7 @@ APT_PACKAGES := libzmq3-dev libopenblas-dev libsqlite3-dev pkg-config
 # This machine forces Haswell kernels (older OpenBLAS builds misbehave on its CPU); keep it for tests.
 export OPENBLAS_CORETYPE ?= Haswell
 
-.PHONY: all deps build test demo bench clean
+.PHONY: all deps build test demo bench fuzz clean
 
 all: build
 
@@ -24,6 +24,11 @@ build: deps
 
 test: build
 	swift test $(SWIFT_FLAGS) --skip-build
+	$(BIN)/sweep-fuzz-decoder 30
+
+# The decoder fuzz target for longer (FUZZ_SECONDS, default 600).
+fuzz: build
+	$(BIN)/sweep-fuzz-decoder $${FUZZ_SECONDS:-600} $$(date +%s)
 
 demo: build
 	@bash tools/demo.sh $(BIN)

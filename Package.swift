@@ -59,6 +59,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "sweep-bench-training", dependencies: ["ML"], path: "Benchmarks/TrainingBenchmark"),
+        // The decoder fuzz target (make fuzz; a short run in make test).
+        .executableTarget(name: "sweep-fuzz-decoder", dependencies: ["Protocol"], path: "Tests/Fuzz"),
         // A second process for the two-process ZeroMQ tests.
         .executableTarget(name: "sweep-test-peer", dependencies: ["Protocol"], path: "Tests/TestPeer"),
 
