@@ -40,6 +40,8 @@ public final class CoordinatorServer {
     private var lastStorePoll = Date.distantPast
     private var notifiedCancels = Set<String>()
     private var lastRejectLog: [Data: Date] = [:]
+    /// Workers that reported a dataset that is not the sweep's: they get no more trials.
+    private var quarantined = Set<String>()
     private var finishing = false
 
     /// Binds the ROUTER and adopts the leases a previous run left in the store.
@@ -115,7 +117,9 @@ public final class CoordinatorServer {
 
     /// Workers are online only while a coordinator serves them.
     func markWorkersOffline() throws {
-        for session in scheduler.sessions.values { try store.setWorkerState(name: session.name, state: "offline") }
+        for session in scheduler.sessions.values where !quarantined.contains(session.name) {
+            try store.setWorkerState(name: session.name, state: "offline")
+        }
     }
 
     // MARK: Timers
@@ -194,7 +198,7 @@ public final class CoordinatorServer {
             }
             scheduler.join(peer: peer, name: ready.worker, now: now)
             try store.recordWorker(name: ready.worker, host: ready.host, cores: ready.cores, blasThreads: ready.blasThreads,
-                                   blasCore: ready.blasCore, state: "online", now: now)
+                                   blasCore: ready.blasCore, state: quarantined.contains(ready.worker) ? "quarantined" : "online", now: now)
             log("worker \(ready.worker) joined from \(ready.host) (\(ready.blasThreads) BLAS threads, \(ready.blasCore))")
             onProgress()
             return
@@ -247,12 +251,18 @@ public final class CoordinatorServer {
             case .cancelled: .cancelled
             }
             if scheduler.session(peer)?.lease == failure.lease.lease {
+                // A worker with the wrong data is at fault, not the trial: requeued without counting.
+                let limit = failure.reason == .datasetMismatch ? Int.max : scheduler.settings.maxAttempts
                 try store.endAttempt(lease: failure.lease.lease, outcome: outcome, reason: "\(failure.reason.rawValue): \(failure.detail)",
-                                     maxAttempts: scheduler.settings.maxAttempts, now: now)
+                                     maxAttempts: limit, now: now)
                 log("trial \(failure.lease.trial) attempt \(failure.lease.attempt) \(failure.reason.rawValue) on \(session.name): \(failure.detail)")
             }
             scheduler.release(failure.lease.lease)
             send(.ack(Ack(lease: failure.lease, kind: .failed)), to: peer)
+            if failure.reason == .datasetMismatch && quarantined.insert(session.name).inserted {
+                try store.setWorkerState(name: session.name, state: "quarantined", now: now)
+                log("worker \(session.name) quarantined: its dataset does not match (\(failure.detail))")
+            }
             onProgress()
             try offerWork(to: peer, now: now)
         case .bye(let bye):
@@ -276,6 +286,9 @@ public final class CoordinatorServer {
     func offerWork(to peer: Data, now: Date) throws {
         guard let session = scheduler.session(peer) else { return }
         if finishing { return send(.shutdown(Shutdown(reason: .finished)), to: peer) }
+        if quarantined.contains(session.name) {
+            return send(.error(ErrorReport(code: "quarantined", message: "this worker's dataset did not match the sweep's; fix its data and restart it under a new name")), to: peer)
+        }
         let lease = "L-\(UUID().uuidString.prefix(13).lowercased())"
         guard let claim = try store.claimNextTrial(worker: session.name, lease: lease, now: now) else {
             if try sweepIsOver() {

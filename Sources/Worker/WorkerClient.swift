@@ -189,6 +189,8 @@ public final class WorkerClient {
                         if report.code == "not_ready" {
                             welcomed = false
                             send(settings.identity.ready(buildID: settings.buildID))
+                        } else if report.code == "quarantined" {
+                            log("quarantined by the coordinator: \(report.message)")
                         } else if report.code == "build_mismatch" || report.code == "protocol_mismatch" {
                             return .refused(report.message)
                         } else {
@@ -314,6 +316,11 @@ public final class WorkerClient {
     private func loadDataset(_ reference: DatasetRef) throws -> Dataset {
         if let dataset = datasets[reference.fingerprint] { return dataset }
         let folder = try cache.locate(reference.fingerprint) ?? cache.download(reference) { fetch in try self.fetch(fetch) }
+        // A cached copy could have been altered since it was verified: check it once per process.
+        let fingerprint = try DatasetFingerprint.compute(folder: folder).fingerprint
+        guard fingerprint == reference.fingerprint else {
+            throw DatasetError(file: folder.path, line: nil, message: "has fingerprint \(fingerprint), the trial needs \(reference.fingerprint)")
+        }
         let dataset = try Dataset.load(from: folder)
         datasets = [reference.fingerprint: dataset]
         return dataset

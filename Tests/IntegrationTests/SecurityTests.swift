@@ -1,5 +1,6 @@
 import Coordinator
 import Foundation
+import ML
 import Protocol
 import Testing
 
@@ -117,5 +118,36 @@ import Testing
         #expect(try fixture.store().events().contains { $0.kind == "stale_result" })
         #expect(finished.stderr.contains("rejected a message from"))
         _ = worker.finish(timeout: 30)
+    }
+}
+
+@Suite(.serialized) struct QuarantineTests {
+    /// A worker whose cached dataset is not the sweep's reports it, is quarantined (no more trials,
+    /// shown in status), and its trial is requeued without counting the attempt.
+    @Test func aWorkerWithTheWrongDataIsQuarantined() throws {
+        let fixture = try DistributedFixture(epochs: 3, trainExamples: 300)
+        let fingerprint = try DatasetFingerprint.compute(folder: URL(fileURLWithPath: fixture.data)).fingerprint
+        // A cache entry under the right fingerprint holding other data (a different seed).
+        let cache = fixture.work.appendingPathComponent("bad-cache")
+        #expect(try runSweep(["data", "synth", "--preset", "small", "--items", "1000", "--train", "300", "--valid", "200", "--test", "200",
+                              "--dim", "32", "--tags", "50", "--seed", "99", "--out", cache.appendingPathComponent(fingerprint).path]).status == 0)
+        let coordinator = try fixture.launch(["--max-attempts", "1"])
+        let bad = try fixture.worker("bad", dataRoot: false, cache: cache.path)
+        try fixture.waitUntil("the bad worker to be quarantined") { store in
+            try store.workers().first { $0.name == "bad" }?.state == "quarantined"
+        }
+        let honest = try fixture.worker("honest")
+        let result = coordinator.finish(timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")  // with --max-attempts 1 a counted attempt would have failed a trial
+        #expect(result.stderr.contains("worker bad quarantined"))
+        try fixture.expectEveryTrialCompletedOnce()
+        let status = try runSweep(["status", "--db", fixture.db, "--json"])
+        let workers = try #require((try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["workers"] as? [[String: Any]])
+        #expect(workers.first { $0["name"] as? String == "bad" }?["state"] as? String == "quarantined")
+        let mismatched = try fixture.store().trials().flatMap { try fixture.store().attempts(trial: $0.id) }.filter { $0.worker == "bad" }
+        #expect(mismatched.count == 1 && mismatched[0].outcome == .lost && mismatched[0].reason?.hasPrefix("dataset_mismatch") == true)
+        bad.kill(SIGTERM)
+        _ = bad.finish(timeout: 30)
+        _ = honest.finish(timeout: 30)
     }
 }
