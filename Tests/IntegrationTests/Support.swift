@@ -20,10 +20,16 @@ final class Child: @unchecked Sendable {
     private var out = Data(), err = Data()
     private let output = Pipe(), errors = Pipe()
 
-    /// Starts `<products>/<executable> arguments…`.
-    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = productsDirectory.appendingPathComponent(executable)
-        process.arguments = arguments
+    /// Starts `<products>/<executable> arguments…`, inside network namespace `namespace` if given.
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], namespace: String? = nil) throws {
+        let path = productsDirectory.appendingPathComponent(executable)
+        if let namespace {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", namespace, path.path] + arguments
+        } else {
+            process.executableURL = path
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
         process.environment = env
