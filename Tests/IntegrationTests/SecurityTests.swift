@@ -104,6 +104,10 @@ import Testing
         }
         try hostile.send(try result(LeaseRef(trial: trial, attempt: 1, lease: honestLease)))       // another worker's lease
         try hostile.send(try result(LeaseRef(trial: "0000000000000000", attempt: 1, lease: "L-none")))  // unknown trial and lease
+        // An oversized frame: libzmq drops that connection (ZMQ_MAXMSGSIZE); nobody else notices.
+        let giant = try ZMQSocket(context: context, type: .dealer)
+        try giant.connect(fixture.endpoint)
+        try giant.send([[1], Array("ready".utf8), [UInt8](repeating: 32, count: 17 << 20)])
         // A flood of `ready`, sent without ever reading the answers.
         for _ in 0..<3000 { try? hostile.send(ready, wait: .nonBlocking) }
         let codes = replyCodes()
