@@ -196,6 +196,8 @@ public final class CoordinatorServer {
                 log("refused worker \(ready.worker) on \(ready.host): \(answer)")
                 return
             }
+            // A repeated `ready` on a live connection only refreshes it (a flood costs no writes).
+            if scheduler.session(peer)?.name == ready.worker { return scheduler.seen(peer, now: now) }
             scheduler.join(peer: peer, name: ready.worker, now: now)
             try store.recordWorker(name: ready.worker, host: ready.host, cores: ready.cores, blasThreads: ready.blasThreads,
                                    blasCore: ready.blasCore, state: quarantined.contains(ready.worker) ? "quarantined" : "online", now: now)
