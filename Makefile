@@ -22,9 +22,10 @@ deps:
 build: deps
 	swift build $(SWIFT_FLAGS) --build-tests
 
+# The decoder fuzz run first, so the test runner's summary is the last thing printed.
 test: build
-	swift test $(SWIFT_FLAGS) --skip-build
 	$(BIN)/sweep-fuzz-decoder 30
+	swift test $(SWIFT_FLAGS) --skip-build
 
 # The decoder fuzz target for longer (FUZZ_SECONDS, default 600).
 fuzz: build
