@@ -50,6 +50,9 @@ public final class Recommender {
     ///   - threads: threads for the output layer's blocks (BLAS itself is kept single-threaded).
     public init(inputDimensions: Int, itemCount: Int, dropout: Float, maxBatch: Int, threads: Int = 1,
                 rng: inout Xoshiro256) {
+        // The model splits its work over its own threads; every BLAS call runs on its caller's
+        // thread. (OpenBLAS starts with one thread per core; its sums would then depend on that.)
+        BLAS.setThreads(1)
         self.inputDimensions = inputDimensions
         self.itemCount = itemCount
         self.maxBatch = maxBatch

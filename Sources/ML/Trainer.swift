@@ -156,8 +156,6 @@ public struct Trainer: Sendable {
     /// Runs every epoch, calling `callback` with progress; it returns false to stop early.
     /// - Parameter profile: time each phase of every step into ``TrainingResult/profile`` (benchmarks).
     public func run(profile: Bool = false, callback: (TrainingEvent) -> Bool = { _ in true }) -> (TrainingResult, Recommender) {
-        // The model splits its work over `threads` itself; each BLAS call runs on its caller's thread.
-        BLAS.setThreads(1)
         let start = DispatchTime.now()
         var initRNG = Self.stream(config.seed, 1)
         var shuffleRNG = Self.stream(config.seed, 2)
