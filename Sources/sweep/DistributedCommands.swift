@@ -108,6 +108,9 @@ struct Launch: ParsableCommand {
         }
         display.update(workers: 0, force: true)
         display.finish()
+        let counted = server.counters
+        printError("\(counted.messages) messages; \(counted.rejected) rejected, \(counted.droppedReplies) replies dropped, "
+                   + "\(counted.staleResults) stale results, \(counted.lostAttempts) lost attempts")
         guard over else {
             printError("stopped; `sweep launch \(sweep) --db \(store.db)` resumes, and workers carry on by themselves")
             return

@@ -121,6 +121,7 @@ import Testing
         }
         #expect(try fixture.store().events().contains { $0.kind == "stale_result" })
         #expect(finished.stderr.contains("rejected a message from"))
+        #expect(finished.stderr.range(of: #"messages; [1-9][0-9]* rejected"#, options: .regularExpression) != nil)
         _ = worker.finish(timeout: 30)
     }
 }
