@@ -72,7 +72,7 @@ public enum LossKind: Sendable, Equatable {
         for row in 0..<rows {
             let z = logits + row * stride + columns.lowerBound, g = gradient + row * stride + columns.lowerBound
             negatives(z, g, scratch, columns, gradientScale)
-            var rowTotal = Self.sum(scratch, columns.count)
+            var rowTotal = FixedOrder.sum(scratch, columns.count)
             for index in targets.rowStarts[row]..<targets.rowStarts[row + 1] {
                 let item = Int(targets.items[index])
                 guard columns.contains(item) else { continue }
@@ -119,23 +119,6 @@ public enum LossKind: Sendable, Equatable {
                 g[j] = modulation * (gamma * t.q * t.softplus + t.p) * gradientScale
             }
         }
-    }
-
-    /// Σ values in a fixed order: eight running sums, then pairwise.
-    private static func sum(_ values: UnsafePointer<Float>, _ count: Int) -> Double {
-        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0, s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
-        var j = 0
-        while j + 8 <= count {
-            s0 += values[j]; s1 += values[j + 1]; s2 += values[j + 2]; s3 += values[j + 3]
-            s4 += values[j + 4]; s5 += values[j + 5]; s6 += values[j + 6]; s7 += values[j + 7]
-            j += 8
-        }
-        var total = Double(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
-        while j < count {
-            total += Double(values[j])
-            j += 1
-        }
-        return total
     }
 
     /// The quantities every loss is built from.

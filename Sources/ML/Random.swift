@@ -1,3 +1,5 @@
+import Foundation
+
 /// SplitMix64 (Steele, Lea & Flood 2014): a tiny seeded generator, used to seed ``Xoshiro256``
 /// and wherever a stream must be derived from a (seed, index) pair.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
@@ -52,5 +54,15 @@ extension RandomNumberGenerator {
     @inline(__always)
     public mutating func nextIndex(below bound: Int) -> Int {
         Int(truncatingIfNeeded: next(upperBound: UInt64(bound)))
+    }
+}
+
+extension RandomNumberGenerator {
+    /// A standard normal float, N(0, 1), by the Box–Muller transform (one draw per call).
+    @inline(__always)
+    public mutating func nextGaussianFloat() -> Float {
+        let u1 = 1 - nextUniform()  // (0, 1]: log is finite
+        let u2 = nextUniform()
+        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
     }
 }

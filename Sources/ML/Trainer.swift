@@ -124,11 +124,11 @@ public struct Trainer: Sendable {
 
     public init(config: TrialConfig, dataset: Dataset, threads: Int = 1, progressInterval: Int = 50,
                 keepBestParameters: Bool = false) throws {
-        if config.rnn {
-            throw ConfigError(key: "rnn", message: "the GRU branch is not part of this build yet; set rnn: false")
+        if config.multitask && dataset.tags == nil {
+            throw ConfigError(key: "multitask", message: "the dataset has no tag pairs (tags.jsonl and tags.npy); set multitask: false or add tags")
         }
-        if config.multitask {
-            throw ConfigError(key: "multitask", message: "the multi-task head is not part of this build yet; set multitask: false")
+        if config.multitask && dataset.tags!.count == 0 {
+            throw ConfigError(key: "multitask", message: "the dataset's tags.jsonl is empty; set multitask: false or add tags")
         }
         self.config = config
         self.dataset = dataset
@@ -147,7 +147,7 @@ public struct Trainer: Sendable {
         }
     }
 
-    /// Independent random streams derived from the seed: init, shuffling, dropout.
+    /// Independent random streams derived from the seed: init, shuffling, dropout, tag shuffling.
     static func stream(_ seed: Int, _ purpose: UInt64) -> Xoshiro256 {
         var mix = SplitMix64(seed: UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 ^ purpose)
         return Xoshiro256(seed: mix.next())
@@ -161,14 +161,19 @@ public struct Trainer: Sendable {
         var shuffleRNG = Self.stream(config.seed, 2)
         var dropoutRNG = Self.stream(config.seed, 3)
         let batchSize = min(config.batchSize, dataset.train.count)
+        let stepRows = config.multitask ? 2 * batchSize : batchSize
         let model = Recommender(inputDimensions: dataset.dimension, itemCount: dataset.itemCount,
-                                            dropout: Float(config.dropout), maxBatch: max(batchSize, Evaluator.batchRows),
-                                            threads: threads, rng: &initRNG)
+                                dropout: Float(config.dropout), maxBatch: max(stepRows, Evaluator.batchRows),
+                                threads: threads, rnn: config.rnn, maxSequences: batchSize, rng: &initRNG)
         if profile { model.profile = StepProfile() }
         let optimizer = Adam(learningRate: Float(config.lr), count: model.parameters.count)
         let evaluator = Evaluator(dataset: dataset)
         let loss = self.loss
         let train = dataset.train
+        let mentioned = config.rnn ? train.mentioned : nil
+        var tagStream = config.multitask ? TagStream(count: dataset.tags!.count, rng: Self.stream(config.seed, 4)) : nil
+        var tagIndices: [Int] = []
+        var balancer = config.multitask ? TaskBalancer(config: config) : nil
         var order = Array(0..<train.count)
         var targets = TargetBatch()
         var history: [EpochRecord] = []
@@ -180,23 +185,32 @@ public struct Trainer: Sendable {
         training: for epoch in 1...config.epochs {
             let epochStart = DispatchTime.now()
             for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, shuffleRNG.nextIndex(below: i + 1)) }
-            var lossSum = 0.0
+            var mainSum = 0.0, auxSum = 0.0
             var batches = 0
             for batchStart in stride(from: 0, to: order.count, by: batchSize) {
                 let indices = order[batchStart..<min(batchStart + batchSize, order.count)]
                 model.timed(.gather) {
-                    train.embeddings.withUnsafeBufferPointer { model.gather($0.baseAddress!, indices: indices) }
+                    train.embeddings.withUnsafeBufferPointer { model.gather($0.baseAddress!, indices: indices, mentioned: mentioned) }
+                    if config.multitask, let tags = dataset.tags {
+                        tagStream!.next(indices.count, into: &tagIndices)
+                        tags.embeddings.withUnsafeBufferPointer { model.gatherTags($0.baseAddress!, indices: tagIndices, items: tags.items) }
+                    }
                 }
                 targets.removeAll()
                 for index in indices { targets.appendRow(train.targets[index]) }
-                let value = model.trainStep(rows: indices.count, loss: loss, targets: targets, dropoutRNG: &dropoutRNG,
-                                            optimizer: optimizer)
-                guard value.isFinite else {
+                let weights = balancer?.stepWeights ?? (main: 1, aux: 0)
+                let losses = model.trainStep(loss: loss, targets: targets, mainWeight: Float(weights.main),
+                                             auxWeight: Float(weights.aux),
+                                             measureGradientNorms: balancer?.needsGradientNorms ?? false,
+                                             dropoutRNG: &dropoutRNG, optimizer: optimizer)
+                for (name, value) in [("main", losses.main), ("auxiliary", losses.aux ?? 0)] where !value.isFinite {
                     status = .diverged
-                    divergence = "main loss became \(value) at epoch \(epoch), step \(step + 1)"
+                    divergence = "\(name) loss became \(value) at epoch \(epoch), step \(step + 1)"
                     break training
                 }
-                lossSum += value
+                model.timed(.balancer) { balancer?.record(step: losses) }
+                mainSum += losses.main
+                auxSum += losses.aux ?? 0
                 batches += 1
                 step += 1
                 if step % progressInterval == 0 && !callback(.step(epoch: epoch, step: step)) {
@@ -205,8 +219,11 @@ public struct Trainer: Sendable {
                 }
             }
             let trainSeconds = seconds(since: epochStart)
+            let lossMain = mainSum / Double(batches), lossAux = config.multitask ? auxSum / Double(batches) : nil
+            let weights = balancer?.lastStepWeights ?? .singleTask
+            if let lossAux { balancer?.endEpoch(lossMain: lossMain, lossAux: lossAux) }
             let record = EpochRecord(
-                epoch: epoch, lossMain: lossSum / Double(batches), lossAux: nil, weights: .singleTask,
+                epoch: epoch, lossMain: lossMain, lossAux: lossAux, weights: weights,
                 valid: evaluator.evaluate(model, split: dataset.valid), test: evaluator.evaluate(model, split: dataset.test),
                 seconds: seconds(since: epochStart), trainSeconds: trainSeconds)
             history.append(record)
@@ -254,11 +271,12 @@ public struct Evaluator {
         let rows = min(Self.batchRows, model.maxBatch)
         let threads = model.threads, items = dataset.itemCount
         let logits = SendablePointer(model.logits.pointer)
+        let mentioned = model.encoder == nil ? nil : split.mentioned
         split.embeddings.withUnsafeBufferPointer { embeddings in
             for start in stride(from: 0, to: split.count, by: rows) {
                 let count = min(rows, split.count - start)
-                model.gather(embeddings.baseAddress!, indices: start..<(start + count))
-                model.forward(rows: count, dropoutRNG: &noDropout)
+                model.gather(embeddings.baseAddress!, indices: start..<(start + count), mentioned: mentioned)
+                model.forward(dropoutRNG: &noDropout)
                 DispatchQueue.concurrentPerform(iterations: threads) { thread in
                     var selection = TopK(capacity: MetricAccumulator.depth)
                     for row in stride(from: thread, to: count, by: threads) {
@@ -283,6 +301,33 @@ public struct Evaluator {
             }
         }
         return accumulator.metrics
+    }
+}
+
+/// The multi-task head's tag pairs as one endless stream: a permutation of all pairs, reshuffled at
+/// the start of every pass, read in order across batches and epochs (a batch may straddle two passes).
+struct TagStream {
+    private var order: [Int]
+    private var position: Int
+    private var rng: Xoshiro256
+
+    init(count: Int, rng: Xoshiro256) {
+        order = Array(0..<count)
+        position = count  // the first read starts a pass
+        self.rng = rng
+    }
+
+    /// The next `count` pair indices, into `indices` (cleared first).
+    mutating func next(_ count: Int, into indices: inout [Int]) {
+        indices.removeAll(keepingCapacity: true)
+        while indices.count < count {
+            if position == order.count {
+                for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.nextIndex(below: i + 1)) }
+                position = 0
+            }
+            indices.append(order[position])
+            position += 1
+        }
     }
 }
 

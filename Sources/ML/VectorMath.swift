@@ -67,3 +67,35 @@ public enum FastMath {
         exp(log(x) * gamma)
     }
 }
+
+/// Sums over float buffers in a fixed order (eight running float sums, combined pairwise, then the
+/// tail in double), so LLVM vectorises them and the result never depends on the machine.
+enum FixedOrder {
+    @inline(__always)
+    static func sum(_ values: UnsafePointer<Float>, _ count: Int) -> Double {
+        reduce(values, count) { $0 }
+    }
+
+    /// Σ values², e.g. a squared Euclidean norm (callers sum long vectors row by row in double).
+    @inline(__always)
+    static func sumOfSquares(_ values: UnsafePointer<Float>, _ count: Int) -> Double {
+        reduce(values, count) { $0 * $0 }
+    }
+
+    @inline(__always)
+    private static func reduce(_ values: UnsafePointer<Float>, _ count: Int, _ term: (Float) -> Float) -> Double {
+        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0, s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
+        var j = 0
+        while j + 8 <= count {
+            s0 += term(values[j]); s1 += term(values[j + 1]); s2 += term(values[j + 2]); s3 += term(values[j + 3])
+            s4 += term(values[j + 4]); s5 += term(values[j + 5]); s6 += term(values[j + 6]); s7 += term(values[j + 7])
+            j += 8
+        }
+        var total = Double(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
+        while j < count {
+            total += Double(term(values[j]))
+            j += 1
+        }
+        return total
+    }
+}

@@ -84,7 +84,7 @@ import Testing
         func lossValue() -> Double {
             inputs.withUnsafeBufferPointer { model.gather($0.baseAddress!, indices: [0, 1, 2]) }
             var dropoutRNG = Xoshiro256(seed: 99)
-            return model.trainStep(rows: 3, loss: loss, targets: targets, dropoutRNG: &dropoutRNG, optimizer: nil)
+            return model.trainStep(loss: loss, targets: targets, dropoutRNG: &dropoutRNG, optimizer: nil).main
         }
         _ = lossValue()
         let analytic = model.gradients.array
@@ -132,8 +132,8 @@ import Testing
                 var rngA = Xoshiro256(seed: 4), rngB = Xoshiro256(seed: 4)
                 inputs.withUnsafeBufferPointer { fused.gather($0.baseAddress!, indices: 0..<4) }
                 inputs.withUnsafeBufferPointer { separate.gather($0.baseAddress!, indices: 0..<4) }
-                let a = fused.trainStep(rows: 4, loss: loss, targets: targets, dropoutRNG: &rngA, optimizer: fusedAdam)
-                let b = separate.trainStep(rows: 4, loss: loss, targets: targets, dropoutRNG: &rngB, optimizer: nil)
+                let a = fused.trainStep(loss: loss, targets: targets, dropoutRNG: &rngA, optimizer: fusedAdam)
+                let b = separate.trainStep(loss: loss, targets: targets, dropoutRNG: &rngB, optimizer: nil)
                 separateAdam.update(parameters: separate.parameters.pointer, gradients: separate.gradients.pointer,
                                     count: separate.parameters.count)
                 #expect(a == b)

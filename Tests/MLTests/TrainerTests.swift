@@ -91,10 +91,18 @@ enum SyntheticFixtures {
         #expect(steps == [4, 8, 12, 16, 20])  // 10 steps an epoch, 2 epochs
     }
 
-    @Test func rnnAndMultitaskAreRefusedClearly() throws {
-        let dataset = try Dataset.load(from: SyntheticFixtures.folder(SyntheticFixtures.tiny, seed: 1))
-        #expect(throws: ConfigError.self) { try Trainer(config: config { $0.rnn = true }, dataset: dataset) }
+    @Test func multitaskWithoutTagsIsAConfigError() throws {
+        let fixture = try Fixture()
+        try fixture.remove("tags.jsonl")
+        try fixture.remove("tags.npy")
+        let dataset = try Dataset.load(from: fixture.folder)
         #expect(throws: ConfigError.self) { try Trainer(config: config { $0.multitask = true }, dataset: dataset) }
+        do {
+            _ = try Trainer(config: config { $0.multitask = true }, dataset: dataset)
+        } catch let error as ConfigError {
+            #expect(error.key == "multitask" && error.description.contains("no tag pairs"))
+        }
+        _ = try Trainer(config: config { $0.rnn = true }, dataset: dataset)
     }
 
     @Test func popularityBaselineRanksByTrainCounts() throws {
