@@ -68,7 +68,12 @@ struct Train: ParsableCommand {
         let (result, model) = trainer.run { event in
             if case .epoch(let record) = event {
                 let exampleRate = Double(dataset.train.count) / record.trainSeconds
-                say("epoch \(String(format: "%3d", record.epoch))/\(trialConfig.epochs)  loss \(decimal(record.lossMain, digits: 5))"
+                // With the tag head, both raw losses and the weights each got: "CE swamps BCE" shows here.
+                let losses = record.lossAux.map { aux in
+                    "loss main \(decimal(record.lossMain, digits: 5)) aux \(decimal(aux, digits: 4))"
+                        + "  weights \(decimal(record.weights.main, digits: 4))/\(decimal(record.weights.aux ?? 0, digits: 4))"
+                } ?? "loss \(decimal(record.lossMain, digits: 5))"
+                say("epoch \(String(format: "%3d", record.epoch))/\(trialConfig.epochs)  \(losses)"
                     + "  valid ndcg@10 \(decimal(record.valid.ndcg10)) recall@10 \(decimal(record.valid.recall10))"
                     + "  test ndcg@10 \(decimal(record.test.ndcg10))  \(decimal(record.seconds, digits: 1))s (\(Int(exampleRate)) ex/s)")
             }
