@@ -67,9 +67,8 @@ public final class Recommender {
     let logSumExps: UnsafeMutableBufferPointer<Double>
     let blockMaxima: FloatBuffer
     let blockSums: FloatBuffer
-    /// Per block: ‖∂W2 block‖² of each task (for GradNorm); per thread: one block of the auxiliary ∂W2.
-    let gradientNormPartials: UnsafeMutableBufferPointer<Double>
-    let auxiliaryWeightGradients: FloatBuffer
+    /// Per block, for GradNorm: the Gram matrices ∂Z·∂Zᵀ of each task's rows over the block's items.
+    private var gramPartials = FloatBuffer(count: 0)
     /// ∂L/∂r of the example rows (GRU branch).
     let sequenceGradients: FloatBuffer
 
@@ -95,7 +94,7 @@ public final class Recommender {
         trunk = Linear(trunkInputWidth, Self.hiddenDimensions, name: "trunk", layout: &layout)
         output = Linear(Self.hiddenDimensions, itemCount, name: "output", layout: &layout)
         let sequenceCapacity = min(maxSequences ?? maxBatch, maxBatch)
-        encoder = rnn ? SequenceEncoder(itemCount: itemCount, capacity: sequenceCapacity, layout: &layout) : nil
+        encoder = rnn ? SequenceEncoder(itemCount: itemCount, capacity: sequenceCapacity, threads: threads, layout: &layout) : nil
         self.layout = layout
         self.dropout = Dropout(probability: dropout)
         parameters = FloatBuffer(count: layout.count)
@@ -118,8 +117,6 @@ public final class Recommender {
         logSumExps = .allocate(capacity: maxBatch)
         blockMaxima = FloatBuffer(count: blocks * maxBatch)
         blockSums = FloatBuffer(count: blocks * maxBatch)
-        gradientNormPartials = .allocate(capacity: 2 * blocks)
-        auxiliaryWeightGradients = FloatBuffer(count: self.threads * Self.itemBlock * width)
         sequenceGradients = FloatBuffer(count: rnn ? sequenceCapacity * SequenceEncoder.outputWidth : 0)
         sequences.reserveCapacity(maxBatch)
     }
@@ -128,7 +125,6 @@ public final class Recommender {
         rowTotals.deallocate()
         tagItems.deallocate()
         logSumExps.deallocate()
-        gradientNormPartials.deallocate()
     }
 
     /// Starts a batch with example rows: copies rows `indices` of a row-major `source` (width D) and,
@@ -213,10 +209,14 @@ public final class Recommender {
         trunkForward(dropoutRNG: &rng)
         dropoutRNG = rng!
         optimizer?.beginStep()
+        let gramSize = exampleRows * exampleRows + tagRows * tagRows
+        if measureGradientNorms && gramPartials.count < blockCount * gramSize {
+            gramPartials = FloatBuffer(count: blockCount * gramSize)
+        }
         let context = BlockContext(
             self, loss: loss, targets: targets, mainScale: mainWeight / Float(exampleRows * itemCount),
             auxScale: tagRows > 0 ? auxWeight / Float(tagRows) : 0, measureGradientNorms: measureGradientNorms,
-            optimizer: optimizer)
+            gramPartials: gramPartials.pointer, optimizer: optimizer)
         let threadProfiles = UnsafeMutableBufferPointer<StepProfile>.allocate(capacity: threads)
         threadProfiles.initialize(repeating: StepProfile())
         defer { threadProfiles.deallocate() }
@@ -245,13 +245,11 @@ public final class Recommender {
                 let partial = hiddenPartials.pointer + block * maxBatch * width
                 for i in 0..<count { hiddenGradients[i] += partial[i] }
             }
-            if measureGradientNorms {
-                var main = 0.0, aux = 0.0
-                for block in 0..<blockCount {
-                    main += gradientNormPartials[2 * block]
-                    aux += gradientNormPartials[2 * block + 1]
-                }
-                gradientNorms = (main.squareRoot(), aux.squareRoot())
+        }
+        if measureGradientNorms {
+            timed(.balancer) {
+                gradientNorms = (weightGradientNorm(rows: 0..<exampleRows, gramOffset: 0),
+                                 weightGradientNorm(rows: exampleRows..<rows, gramOffset: exampleRows * exampleRows))
             }
         }
         timed(.activations) {
@@ -296,6 +294,25 @@ public final class Recommender {
         if optimizer != nil { encoder?.clearEmbeddingGradients(gradients.pointer) }
         return StepLosses(main: total / Double(exampleRows * itemCount), aux: auxiliaryLoss,
                           mainGradientNorm: gradientNorms?.0, auxGradientNorm: gradientNorms?.1)
+    }
+
+    /// ‖∂W2‖ of one task's rows without forming it: ∂W2 = Σ_r ∂z_r ⊗ h_r, so
+    /// ‖∂W2‖² = Σ_{r,s} (∂z_r·∂z_s)(h_r·h_s), from the blocks' Gram matrices of ∂z (summed in block
+    /// order) and the Gram matrix of h. Costs rows² dot products instead of a second ∂W2.
+    private func weightGradientNorm(rows range: Range<Int>, gramOffset: Int) -> Double {
+        let count = range.count, width = Self.hiddenDimensions, gramSize = exampleRows * exampleRows + tagRows * tagRows
+        var logitGram = [Double](repeating: 0, count: count * count)
+        for block in 0..<blockCount {
+            let partial = gramPartials.pointer + block * gramSize + gramOffset
+            for i in 0..<(count * count) { logitGram[i] += Double(partial[i]) }
+        }
+        var hiddenGram = [Float](repeating: 0, count: count * count)
+        let rowsStart = hidden.pointer + range.lowerBound * width
+        BLAS.sgemm(.none, .transpose, m: count, n: count, k: width, alpha: 1, a: rowsStart, lda: width, b: rowsStart, ldb: width,
+                   beta: 0, c: &hiddenGram, ldc: count)
+        var total = 0.0
+        for i in 0..<(count * count) { total += logitGram[i] * Double(hiddenGram[i]) }
+        return max(total, 0).squareRoot()
     }
 
     /// Each tag row's log Σ_j e^(z_j) from the blocks' maxima and sums (in block order), and the
@@ -352,7 +369,7 @@ struct BlockContext: @unchecked Sendable {
     let lossScratch: UnsafeMutablePointer<Float>
     let tagItems: UnsafePointer<Int32>, logSumExps: UnsafePointer<Double>
     let blockMaxima: UnsafeMutablePointer<Float>, blockSums: UnsafeMutablePointer<Float>
-    let gradientNormPartials: UnsafeMutablePointer<Double>, auxiliaryWeightGradients: UnsafeMutablePointer<Float>
+    let gramPartials: UnsafeMutablePointer<Float>
     let loss: LossKind?
     let targets: TargetBatch?
     /// ∂(weighted loss)/∂(raw per-element loss): w_main/(B·N) for the main task, w_aux/A for the tags.
@@ -361,7 +378,8 @@ struct BlockContext: @unchecked Sendable {
     let optimizer: Adam?
 
     init(_ model: Recommender, loss: LossKind? = nil, targets: TargetBatch? = nil, mainScale: Float = 0,
-         auxScale: Float = 0, measureGradientNorms: Bool = false, optimizer: Adam? = nil) {
+         auxScale: Float = 0, measureGradientNorms: Bool = false, gramPartials: UnsafeMutablePointer<Float>? = nil,
+         optimizer: Adam? = nil) {
         exampleRows = model.exampleRows
         tagRows = model.tagRows
         items = model.itemCount
@@ -379,8 +397,7 @@ struct BlockContext: @unchecked Sendable {
         logSumExps = UnsafePointer(model.logSumExps.baseAddress!)
         blockMaxima = model.blockMaxima.pointer
         blockSums = model.blockSums.pointer
-        gradientNormPartials = model.gradientNormPartials.baseAddress!
-        auxiliaryWeightGradients = model.auxiliaryWeightGradients.pointer
+        self.gramPartials = gramPartials ?? model.logitGradients.pointer  // unused unless measuring
         self.loss = loss
         self.targets = targets
         self.mainScale = mainScale
@@ -426,10 +443,12 @@ struct BlockContext: @unchecked Sendable {
         guard tagRows > 0 else { return }
         timed(profile, .auxiliaryLoss) {
             for tag in 0..<tagRows {
-                let z = logits + (exampleRows + tag) * items + columns.lowerBound
+                let row = (exampleRows + tag) * items + columns.lowerBound
+                let z = logits + row
                 var maximum = -Float.infinity
                 for j in 0..<columns.count { maximum = max(maximum, z[j]) }
-                let exponentials = lossScratch + thread * Recommender.itemBlock
+                // e^(z − max) goes where ∂L/∂z will be: the second pass only rescales it.
+                let exponentials = logitGradients + row
                 for j in 0..<columns.count { exponentials[j] = FastMath.exp(z[j] - maximum) }
                 blockMaxima[block * maxBatch + tag] = maximum
                 blockSums[block * maxBatch + tag] = Float(FixedOrder.sum(exponentials, columns.count))
@@ -445,12 +464,12 @@ struct BlockContext: @unchecked Sendable {
         if tagRows > 0 {
             timed(profile, .auxiliaryLoss) {
                 for tag in 0..<tagRows {
-                    let row = (exampleRows + tag) * items + columns.lowerBound
-                    let z = logits + row, g = logitGradients + row
-                    let logSumExp = Float(logSumExps[tag]), scale = auxScale
-                    for j in 0..<columns.count { g[j] = scale * FastMath.exp(z[j] - logSumExp) }
+                    // g holds e^(z − max_block): softmax = g·e^(max_block − log Σ e^z).
+                    let g = logitGradients + (exampleRows + tag) * items + columns.lowerBound
+                    let factor = auxScale * Float(Foundation.exp(Double(blockMaxima[block * maxBatch + tag]) - logSumExps[tag]))
+                    for j in 0..<columns.count { g[j] *= factor }
                     let target = Int(tagItems[tag])
-                    if columns.contains(target) { g[target - columns.lowerBound] -= scale }
+                    if columns.contains(target) { g[target - columns.lowerBound] -= auxScale }
                 }
             }
         }
@@ -469,28 +488,21 @@ struct BlockContext: @unchecked Sendable {
                        beta: 0, c: hiddenPartials + block * maxBatch * width, ldc: width)
         }
         timed(profile, .outputWeightGradient) {
-            if measureGradientNorms {
-                // Each task's ∂W2 on its own rows, so that GradNorm sees ‖∇_{W2}(w_i·L_i)‖ per task.
-                let auxiliary = auxiliaryWeightGradients + thread * Recommender.itemBlock * width
-                BLAS.sgemm(.transpose, .none, m: columns.count, n: width, k: exampleRows, alpha: 1,
-                           a: logitGradients + columns.lowerBound, lda: items, b: hidden, ldb: width,
-                           beta: 0, c: gradients + weightBlock, ldc: width)
-                BLAS.sgemm(.transpose, .none, m: columns.count, n: width, k: tagRows, alpha: 1,
-                           a: logitGradients + exampleRows * items + columns.lowerBound, lda: items,
-                           b: hidden + exampleRows * width, ldb: width, beta: 0, c: auxiliary, ldc: width)
-                let main = gradients + weightBlock
-                var mainSquares = 0.0, auxSquares = 0.0
-                for item in 0..<columns.count {
-                    mainSquares += FixedOrder.sumOfSquares(main + item * width, width)
-                    auxSquares += FixedOrder.sumOfSquares(auxiliary + item * width, width)
+            BLAS.sgemm(.transpose, .none, m: columns.count, n: width, k: rows, alpha: 1,
+                       a: logitGradients + columns.lowerBound, lda: items, b: hidden, ldb: width,
+                       beta: 0, c: gradients + weightBlock, ldc: width)
+        }
+        if measureGradientNorms {
+            timed(profile, .balancer) {
+                // Per task, ∂Z·∂Zᵀ over this block's items (GradNorm's ‖∇_{W2}(w_i·L_i)‖, see the model).
+                let gram = gramPartials + block * (exampleRows * exampleRows + tagRows * tagRows)
+                func logitGram(first: Int, count: Int, into target: UnsafeMutablePointer<Float>) {
+                    let rowsStart = logitGradients + first * items + columns.lowerBound
+                    BLAS.sgemm(.none, .transpose, m: count, n: count, k: columns.count, alpha: 1, a: rowsStart, lda: items,
+                               b: rowsStart, ldb: items, beta: 0, c: target, ldc: count)
                 }
-                gradientNormPartials[2 * block] = mainSquares
-                gradientNormPartials[2 * block + 1] = auxSquares
-                for i in 0..<(columns.count * width) { main[i] += auxiliary[i] }
-            } else {
-                BLAS.sgemm(.transpose, .none, m: columns.count, n: width, k: rows, alpha: 1,
-                           a: logitGradients + columns.lowerBound, lda: items, b: hidden, ldb: width,
-                           beta: 0, c: gradients + weightBlock, ldc: width)
+                logitGram(first: 0, count: exampleRows, into: gram)
+                logitGram(first: exampleRows, count: tagRows, into: gram + exampleRows * exampleRows)
             }
         }
         if let optimizer {

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// The RNN branch of `ml.md`: an item embedding table E (N × 256, init N(0, 1)) and a bidirectional
 /// GRU (hidden 128 per direction, PyTorch's equations and gate order r, z, n, init U(−1/√128, 1/√128))
 /// over the last 20 mentioned items of each example. Its output per example is
@@ -14,6 +16,8 @@
 /// The encoder owns no parameters: they are regions of the model's flat vector. ∂E is added into
 /// the rows of the items seen, and ``clearEmbeddingGradients(_:)`` zeroes those rows again after the
 /// optimiser has read them, so the dense gradient of the table costs no pass over all N rows.
+/// The two directions are independent until their ∂E meets in the table, so with ``threads`` ≥ 2
+/// they run at once (∂E is added afterwards, forward direction first, for the same sums either way).
 /// One call to ``encode`` caches what the following ``backward`` needs; not thread-safe.
 public final class SequenceEncoder {
     public static let embeddingWidth = 256
@@ -42,6 +46,8 @@ public final class SequenceEncoder {
     public let directions: [Direction]
     /// The parameters of the branch: one contiguous range of the flat vector.
     public let parameterRange: Range<Int>
+    /// 1, or 2 to run the directions on two threads.
+    public let threads: Int
 
     // The batch of the last `encode`, in packed order (rank i = the i-th longest sequence).
     private var rowOfRank: [Int]
@@ -58,12 +64,13 @@ public final class SequenceEncoder {
     // r, z, n, the hidden projection W_hh·h + b_hh and the state before the step; per rank: the state.
     private let inputs: [FloatBuffer], inputProjections: [FloatBuffer], gates: [FloatBuffer]
     private let hiddenProjections: [FloatBuffer], previousStates: [FloatBuffer], states: [FloatBuffer]
-    private let gateGradients: FloatBuffer, stepGateGradients: FloatBuffer, stateGradients: FloatBuffer
+    private let gateGradients: [FloatBuffer], stepGateGradients: [FloatBuffer], stateGradients: [FloatBuffer]
 
     /// Reserves the branch's parameters in `layout`.
-    public init(itemCount: Int, capacity: Int, layout: inout ParameterLayout) {
+    public init(itemCount: Int, capacity: Int, threads: Int = 1, layout: inout ParameterLayout) {
         self.itemCount = itemCount
         self.capacity = capacity
+        self.threads = min(max(threads, 1), 2)
         let start = layout.count
         embeddingOffset = layout.add("item_embedding.weight", shape: [itemCount, Self.embeddingWidth])
         directions = [Direction("forward", layout: &layout), Direction("backward", layout: &layout)]
@@ -78,9 +85,9 @@ public final class SequenceEncoder {
         hiddenProjections = perDirection(Self.gateWidth)
         previousStates = perDirection(Self.hiddenWidth)
         states = perDirection(Self.hiddenWidth, rows: capacity)
-        gateGradients = FloatBuffer(count: maxTokens * Self.gateWidth)
-        stepGateGradients = FloatBuffer(count: capacity * Self.gateWidth)
-        stateGradients = FloatBuffer(count: capacity * Self.hiddenWidth)
+        gateGradients = perDirection(Self.gateWidth)
+        stepGateGradients = perDirection(Self.gateWidth, rows: capacity)
+        stateGradients = perDirection(Self.hiddenWidth, rows: capacity)
         rowOfRank = .init(repeating: 0, count: capacity)
         lengthOfRank = .init(repeating: 0, count: capacity)
         activeCounts = .init(repeating: 0, count: Self.maxLength)
@@ -103,7 +110,8 @@ public final class SequenceEncoder {
                        output: UnsafeMutablePointer<Float>, outputStride: Int) {
         precondition(sequences.count <= capacity, "at most \(capacity) sequences per call")
         pack(sequences)
-        for direction in 0..<2 { run(direction, parameters: parameters) }
+        let parameters = SendableConstPointer(parameters)
+        bothDirections { encoder, direction in encoder.run(direction, parameters: parameters.pointer) }
         let hidden = Self.hiddenWidth
         for rank in 0..<sequences.count {
             let row = output + rowOfRank[rank] * outputStride
@@ -146,7 +154,7 @@ public final class SequenceEncoder {
     /// One direction's recurrence over the packed tokens:
     /// r = σ(W_ir x + b_ir + W_hr h + b_hr), z = σ(W_iz x + b_iz + W_hz h + b_hz),
     /// n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 − z) ⊙ n + z ⊙ h.
-    private func run(_ direction: Int, parameters: UnsafePointer<Float>) {
+    func run(_ direction: Int, parameters: UnsafePointer<Float>) {
         let weights = directions[direction], hidden = Self.hiddenWidth, gateWidth = Self.gateWidth
         let width = Self.embeddingWidth, count = tokenCount
         guard count > 0 else { return }
@@ -190,15 +198,40 @@ public final class SequenceEncoder {
     public func backward(outputGradient: UnsafePointer<Float>, stride: Int, parameters: UnsafePointer<Float>,
                          gradients: UnsafeMutablePointer<Float>) {
         for direction in 0..<2 {
-            let hidden = Self.hiddenWidth, dh = stateGradients.pointer
+            let hidden = Self.hiddenWidth, dh = stateGradients[direction].pointer
             for rank in 0..<rowCount {
                 dh.advanced(by: rank * hidden).update(from: outputGradient + rowOfRank[rank] * stride + direction * hidden, count: hidden)
             }
-            backPropagate(direction, parameters: parameters, gradients: gradients)
+        }
+        let parameters = SendableConstPointer(parameters), shared = SendablePointer(gradients)
+        bothDirections { encoder, direction in
+            encoder.backPropagate(direction, parameters: parameters.pointer, gradients: shared.pointer)
+        }
+        // ∂E: each direction's ∂x rows into the table, in a fixed order.
+        let width = Self.embeddingWidth
+        for direction in 0..<2 {
+            let dx = inputs[direction].pointer
+            tokens[direction].withUnsafeBufferPointer { items in
+                for token in 0..<tokenCount {
+                    let target = gradients + embeddingOffset + Int(items[token]) * width, source = dx + token * width
+                    for k in 0..<width { target[k] += source[k] }
+                }
+            }
         }
     }
 
-    private func backPropagate(_ direction: Int, parameters: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>) {
+    /// Runs `body` for direction 0 and 1, on two threads when ``threads`` allows.
+    private func bothDirections(_ body: @escaping @Sendable (SequenceEncoder, Int) -> Void) {
+        if threads == 1 {
+            body(self, 0)
+            body(self, 1)
+        } else {
+            let encoder = UncheckedEncoder(encoder: self)
+            DispatchQueue.concurrentPerform(iterations: 2) { body(encoder.encoder, $0) }
+        }
+    }
+
+    func backPropagate(_ direction: Int, parameters: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>) {
         let weights = directions[direction], hidden = Self.hiddenWidth, gateWidth = Self.gateWidth
         let width = Self.embeddingWidth, count = tokenCount
         let inputWeightGradients = gradients + weights.inputWeights, hiddenWeightGradients = gradients + weights.hiddenWeights
@@ -210,7 +243,8 @@ public final class SequenceEncoder {
         guard count > 0 else { return }
         let gate = gates[direction].pointer, recurrent = hiddenProjections[direction].pointer
         let previous = previousStates[direction].pointer
-        let dGates = gateGradients.pointer, dStep = stepGateGradients.pointer, dh = stateGradients.pointer
+        let dGates = gateGradients[direction].pointer, dStep = stepGateGradients[direction].pointer
+        let dh = stateGradients[direction].pointer
         for step in stride(from: Self.maxLength - 1, through: 0, by: -1) where activeCounts[step] > 0 {
             let active = activeCounts[step], base = stepStarts[step]
             for rank in 0..<active {
@@ -242,7 +276,8 @@ public final class SequenceEncoder {
                 for k in 0..<gateWidth { hiddenBiasGradients[k] += row[k] }
             }
         }
-        // Over every token at once: ∂W_ih = ∂giᵀ·x, ∂b_ih = Σ ∂gi, ∂x = ∂gi·W_ih (into the input buffer).
+        // Over every token at once: ∂W_ih = ∂giᵀ·x, ∂b_ih = Σ ∂gi, ∂x = ∂gi·W_ih (into the input buffer,
+        // which ``backward`` then adds into ∂E).
         let x = inputs[direction].pointer
         BLAS.sgemm(.transpose, .none, m: gateWidth, n: width, k: count, alpha: 1, a: dGates, lda: gateWidth,
                    b: x, ldb: width, beta: 0, c: inputWeightGradients, ldc: width)
@@ -252,12 +287,6 @@ public final class SequenceEncoder {
         }
         BLAS.sgemm(.none, .none, m: count, n: width, k: gateWidth, alpha: 1, a: dGates, lda: gateWidth,
                    b: parameters + weights.inputWeights, ldb: width, beta: 0, c: x, ldc: width)
-        tokens[direction].withUnsafeBufferPointer { items in
-            for token in 0..<count {
-                let target = gradients + embeddingOffset + Int(items[token]) * width, source = x + token * width
-                for k in 0..<width { target[k] += source[k] }
-            }
-        }
     }
 
     /// Zeroes the embedding-gradient rows the last ``backward`` wrote (the others are already zero).
@@ -279,4 +308,16 @@ public final class SequenceEncoder {
         let magnitude = (1 - e) / (1 + e)
         return x < 0 ? -magnitude : magnitude
     }
+}
+
+/// The encoder handed to the two direction threads, which touch disjoint buffers (the ∂E rows they
+/// share are written after both finish).
+private struct UncheckedEncoder: @unchecked Sendable {
+    let encoder: SequenceEncoder
+}
+
+/// A read-only raw pointer handed to worker threads.
+struct SendableConstPointer: @unchecked Sendable {
+    let pointer: UnsafePointer<Float>
+    init(_ pointer: UnsafePointer<Float>) { self.pointer = pointer }
 }
