@@ -3,8 +3,10 @@
 // per-step time breakdown, and, for the plain FFN, the machine's limit for the same work.
 //
 //   swift run -c release sweep-bench-training [--data DIR] [--threads 1,2] [--epochs 3] [--repeats 3]
-//       [--loss weighted_bce] [--variants plain,rnn,multitask,all]
+//       [--loss weighted_bce] [--variants plain,rnn,multitask,rnn-multitask,all]
 //
+// The runs are interleaved (repeat 1 of every variant and thread count, then repeat 2, …) so that
+// a shared machine's slow spells spread over all of them and the ratios between variants hold.
 // Without --data it uses ../shared/data/redial when present, else the synthetic `redial` preset.
 import Dispatch
 import Foundation
@@ -15,7 +17,7 @@ let options: [String: String] = {
     var options: [String: String] = [:]
     while let flag = arguments.popFirst() {
         guard flag.hasPrefix("--"), let value = arguments.popFirst() else {
-            FileHandle.standardError.write(Data("usage: sweep-bench-training [--data DIR] [--threads 1,2] [--epochs N] [--repeats N] [--loss NAME] [--variants plain,rnn,multitask,all]\n".utf8))
+            FileHandle.standardError.write(Data("usage: sweep-bench-training [--data DIR] [--threads 1,2] [--epochs N] [--repeats N] [--loss NAME] [--variants plain,rnn,multitask,rnn-multitask,all]\n".utf8))
             exit(2)
         }
         options[String(flag.dropFirst(2))] = value
@@ -25,20 +27,24 @@ let options: [String: String] = {
 let threadCounts = (options["threads"] ?? "1,2").split(separator: ",").compactMap { Int($0) }
 let epochs = Int(options["epochs"] ?? "3") ?? 3
 let repeats = Int(options["repeats"] ?? "3") ?? 3
-let variants = (options["variants"] ?? "plain,rnn,multitask,all").split(separator: ",").map(String.init)
+let variants = (options["variants"] ?? "plain,rnn,multitask,rnn-multitask,all").split(separator: ",").map(String.init)
 
-/// The model variants of the issue: the FFN, +rnn, +multitask (fixed α), +rnn+multitask with GradNorm.
+/// The model variants of the issue: the FFN, +rnn, +multitask (fixed α), +rnn+multitask with GradNorm;
+/// and +rnn+multitask with fixed α, to price GradNorm alone.
 func configure(_ config: inout TrialConfig, variant: String) {
     switch variant {
     case "plain": break
     case "rnn": config.rnn = true
     case "multitask": config.multitask = true
+    case "rnn-multitask":
+        config.rnn = true
+        config.multitask = true
     case "all":
         config.rnn = true
         config.multitask = true
         config.balancer = .gradnorm
     default:
-        FileHandle.standardError.write(Data("unknown variant '\(variant)' (plain, rnn, multitask, all)\n".utf8))
+        FileHandle.standardError.write(Data("unknown variant '\(variant)' (plain, rnn, multitask, rnn-multitask, all)\n".utf8))
         exit(2)
     }
 }
@@ -97,53 +103,63 @@ baseConfig.epochs = epochs
 if let loss = options["loss"], let kind = TrialConfig.Loss(rawValue: loss) { baseConfig.loss = kind }
 print("dataset \(folder.path): N = \(dataset.itemCount), D = \(dataset.dimension), \(dataset.train.count) train examples; batch \(baseConfig.batchSize); loss \(baseConfig.loss.rawValue)")
 print("OpenBLAS core \(BLAS.coreName), OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+struct Measurement {
+    var rates: [Double] = [], epochSeconds: [Double] = [], trainSeconds = 0.0
+    var profile = StepProfile()
+    var steps = 0
+}
+var cases: [(variant: String, threads: Int)] = []
+for variant in variants { for threads in threadCounts { cases.append((variant, threads)) } }
+var measurements = [Measurement](repeating: Measurement(), count: cases.count)
+for _ in 0..<repeats {
+    for (index, (variant, threads)) in cases.enumerated() {
+        var config = baseConfig
+        configure(&config, variant: variant)
+        let (result, _) = try Trainer(config: config, dataset: dataset, threads: threads).run(profile: true)
+        measurements[index].rates += result.history.map { Double(dataset.train.count) / $0.trainSeconds }
+        measurements[index].epochSeconds += result.history.map(\.seconds)
+        measurements[index].trainSeconds += result.history.map(\.trainSeconds).reduce(0, +)
+        for (phase, nanoseconds) in result.profile!.nanoseconds { measurements[index].profile.add(phase, nanoseconds: nanoseconds) }
+        measurements[index].steps += result.steps
+    }
+}
 var summary: [(variant: String, threads: Int, rate: Double, step: Double)] = []
-for variant in variants {
-    var config = baseConfig
-    configure(&config, variant: variant)
-    for threads in threadCounts {
-        var rates: [Double] = [], epochSeconds: [Double] = [], trainSeconds = 0.0
-        var profile = StepProfile()
-        var steps = 0
-        for _ in 0..<repeats {
-            let (result, _) = try Trainer(config: config, dataset: dataset, threads: threads).run(profile: true)
-            rates += result.history.map { Double(dataset.train.count) / $0.trainSeconds }
-            epochSeconds += result.history.map(\.seconds)
-            trainSeconds += result.history.map(\.trainSeconds).reduce(0, +)
-            for (phase, nanoseconds) in result.profile!.nanoseconds { profile.add(phase, nanoseconds: nanoseconds) }
-            steps += result.steps
-        }
-        // Phases are thread time (the block loop runs on every thread at once); the step is wall time.
-        let stepMilliseconds = StepProfile.Phase.allCases.map { Double(profile.nanoseconds[$0] ?? 0) / Double(steps) / 1e6 }
-        let total = stepMilliseconds.reduce(0, +)
-        let wallMilliseconds = trainSeconds / Double(steps) * 1000
-        let gemmPhases: [StepProfile.Phase] = [.trunkForward, .outputForward, .outputWeightGradient, .outputInputGradient, .trunkBackward]
-        let gemm = zip(StepProfile.Phase.allCases, stepMilliseconds).filter { gemmPhases.contains($0.0) }.map(\.1).reduce(0, +)
-        summary.append((variant, threads, median(rates), wallMilliseconds))
-        print("\n\(variant), \(threads) thread(s): median \(Int(median(rates))) examples/s over \(rates.count) epochs, \(String(format: "%.2f", median(epochSeconds))) s/epoch (evaluation included)")
-        print(String(format: "  step %.2f ms wall (%.2f ms of thread time); sgemm %.0f%% of the thread time",
-                     wallMilliseconds, total, 100 * gemm / total))
-        if variant == "plain" {
-            // The machine's limit for this step: its sgemm FLOPs at the measured sgemm rate, plus Adam's
-            // ≈ 28 bytes per parameter (read p, g, m, v; write p, m, v) at the measured copy bandwidth.
-            let parameters = Double(384 * 512 + 512 + 512 * dataset.itemCount + dataset.itemCount)
-            let flops = 2 * Double(config.batchSize) * (3 * 512 * Double(dataset.itemCount) + 2 * 384 * 512)
-            BLAS.setThreads(threads)  // the limit counts every core; training itself splits the work by item block
-            let gflops = measureSgemm(items: dataset.itemCount, batch: config.batchSize)
-            let bandwidth = measureCopyBandwidth(threads: threads)
-            BLAS.setThreads(1)
-            let limitMilliseconds = flops / gflops / 1e6 + 28 * parameters / bandwidth / 1e6
-            print(String(format: "  machine limit %.2f ms/step = %d examples/s (sgemm %.0f GFLOP/s at %d thread(s), copy %.0f GB/s); speed is %.0f%% of it",
-                         limitMilliseconds, Int(Double(config.batchSize) / limitMilliseconds * 1000), gflops, threads, bandwidth,
-                         100 * limitMilliseconds / wallMilliseconds))
-        }
-        for (phase, milliseconds) in zip(StepProfile.Phase.allCases, stepMilliseconds) where milliseconds > 0 {
-            let name = phase.rawValue.padding(toLength: 34, withPad: " ", startingAt: 0)
-            print(String(format: "  %@ %7.3f ms  %5.1f%%", name, milliseconds, 100 * milliseconds / total))
-        }
+for (index, (variant, threads)) in cases.enumerated() {
+    let measurement = measurements[index]
+    let config: TrialConfig = { var config = baseConfig; configure(&config, variant: variant); return config }()
+    let rates = measurement.rates, epochSeconds = measurement.epochSeconds, trainSeconds = measurement.trainSeconds
+    let profile = measurement.profile, steps = measurement.steps
+    // Phases are thread time (the block loop runs on every thread at once); the step is wall time.
+    let stepMilliseconds = StepProfile.Phase.allCases.map { Double(profile.nanoseconds[$0] ?? 0) / Double(steps) / 1e6 }
+    let total = stepMilliseconds.reduce(0, +)
+    let wallMilliseconds = trainSeconds / Double(steps) * 1000
+    let gemmPhases: [StepProfile.Phase] = [.trunkForward, .outputForward, .outputWeightGradient, .outputInputGradient, .trunkBackward]
+    let gemm = zip(StepProfile.Phase.allCases, stepMilliseconds).filter { gemmPhases.contains($0.0) }.map(\.1).reduce(0, +)
+    summary.append((variant, threads, median(rates), wallMilliseconds))
+    print("\n\(variant), \(threads) thread(s): median \(Int(median(rates))) examples/s over \(rates.count) epochs, \(String(format: "%.2f", median(epochSeconds))) s/epoch (evaluation included)")
+    print(String(format: "  step %.2f ms wall (%.2f ms of thread time); sgemm %.0f%% of the thread time",
+                 wallMilliseconds, total, 100 * gemm / total))
+    if variant == "plain" {
+        // The machine's limit for this step: its sgemm FLOPs at the measured sgemm rate, plus Adam's
+        // ≈ 28 bytes per parameter (read p, g, m, v; write p, m, v) at the measured copy bandwidth.
+        let parameters = Double(384 * 512 + 512 + 512 * dataset.itemCount + dataset.itemCount)
+        let flops = 2 * Double(config.batchSize) * (3 * 512 * Double(dataset.itemCount) + 2 * 384 * 512)
+        BLAS.setThreads(threads)  // the limit counts every core; training itself splits the work by item block
+        let gflops = measureSgemm(items: dataset.itemCount, batch: config.batchSize)
+        let bandwidth = measureCopyBandwidth(threads: threads)
+        BLAS.setThreads(1)
+        let limitMilliseconds = flops / gflops / 1e6 + 28 * parameters / bandwidth / 1e6
+        print(String(format: "  machine limit %.2f ms/step = %d examples/s (sgemm %.0f GFLOP/s at %d thread(s), copy %.0f GB/s); speed is %.0f%% of it",
+                     limitMilliseconds, Int(Double(config.batchSize) / limitMilliseconds * 1000), gflops, threads, bandwidth,
+                     100 * limitMilliseconds / wallMilliseconds))
+    }
+    for (phase, milliseconds) in zip(StepProfile.Phase.allCases, stepMilliseconds) where milliseconds > 0 {
+        let name = phase.rawValue.padding(toLength: 34, withPad: " ", startingAt: 0)
+        print(String(format: "  %@ %7.3f ms  %5.1f%%", name, milliseconds, 100 * milliseconds / total))
     }
 }
 print("\nsummary (median examples/s; step = wall ms per step)")
 for row in summary {
-    print(String(format: "  %-10@ %d thread(s)  %6d examples/s  step %6.2f ms", row.variant, row.threads, Int(row.rate), row.step))
+    let name = row.variant.padding(toLength: 14, withPad: " ", startingAt: 0)
+    print(String(format: "  %@ %d thread(s)  %6d examples/s  step %6.2f ms", name, row.threads, Int(row.rate), row.step))
 }
