@@ -234,11 +234,11 @@ public final class CoordinatorServer {
             }
         case .result(let outcome):
             // Only the worker an attempt was handed to may finish it (its name, or key under CURVE).
-            if let attempt = try store.attempt(lease: outcome.lease.lease), attempt.worker != session.name {
-                return reject(peer, code: "not_your_lease", "lease \(outcome.lease.lease) belongs to another worker")
-            }
             let disposition = try store.completeTrial(lease: outcome.lease.lease, worker: session.name,
                                                       result: try Self.record(outcome), now: now)
+            if disposition == .foreign {
+                return reject(peer, code: "not_your_lease", "lease \(outcome.lease.lease) belongs to another worker")
+            }
             scheduler.release(outcome.lease.lease)
             if disposition == .stale { counters.staleResults += 1 }
             send(.ack(Ack(lease: outcome.lease, kind: .result)), to: peer)

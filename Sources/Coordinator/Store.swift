@@ -73,6 +73,8 @@ public enum ResultDisposition: Sendable, Equatable {
     /// The lease is not the trial's current one (late, from a worker declared dead, or for a
     /// finished trial): recorded as an event and ignored.
     case stale
+    /// The lease belongs to another worker: nothing is stored (the sender is answered with an error).
+    case foreign
 }
 
 /// A finished trial's result as the store keeps it.
@@ -353,16 +355,15 @@ public final class SweepStore: Sendable {
     public func claimNextTrial(worker: String, lease: String, now: Date = Date()) throws -> Claim? {
         try database.write { db in
             let time = now.timeIntervalSince1970
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, number, config, attempts FROM trial WHERE state = 'waiting' ORDER BY number LIMIT 1") else {
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, number, config, attempts FROM trial WHERE state = 'waiting' ORDER BY number LIMIT 1")) else {
                 return nil
             }
             let id: String = row["id"], attempt = (row["attempts"] as Int) + 1
-            try db.execute(sql: "UPDATE trial SET state = 'running', attempts = ?, updated_at = ? WHERE id = ? AND state = 'waiting'",
-                           arguments: [attempt, time, id])
+            try db.run("UPDATE trial SET state = 'running', attempts = ?, updated_at = ? WHERE id = ? AND state = 'waiting'",
+                       [attempt, time, id])
             guard db.changesCount == 1 else { return nil }
-            try db.execute(sql: """
-                INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, attempt, lease, worker, time, time, time])
+            try db.run("INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       [id, attempt, lease, worker, time, time, time])
             let config = try TrialConfig.parse(json: row["config"])
             return Claim(trial: id, number: row["number"], attempt: attempt, lease: lease, config: config)
         }
@@ -373,11 +374,11 @@ public final class SweepStore: Sendable {
     public func recordHeartbeat(lease: String, epoch: Int, step: Int, now: Date = Date()) throws -> Bool {
         try database.write { db in
             let time = now.timeIntervalSince1970
-            try db.execute(sql: """
+            try db.run("""
                 UPDATE attempt SET heartbeat_at = ?, step_at = CASE WHEN ? > step THEN ? ELSE step_at END,
                                    epoch = ?, step = MAX(step, ?)
                 WHERE lease = ? AND outcome IS NULL
-                """, arguments: [time, step, time, epoch, step, lease])
+                """, [time, step, time, epoch, step, lease])
             return db.changesCount == 1
         }
     }
@@ -395,32 +396,35 @@ public final class SweepStore: Sendable {
         }
     }
 
-    /// Stores a trial's result under its lease and completes the trial, exactly once.
+    /// Stores a trial's result under its lease and completes the trial, exactly once. Only the
+    /// worker the attempt was handed to may finish it (`.foreign` otherwise, nothing written).
     public func completeTrial(lease: String, worker: String, result: TrialResultRecord, now: Date = Date()) throws -> ResultDisposition {
         let valid = try Self.json(result.valid), test = try Self.json(result.test)
         return try database.write { db in
             let time = now.timeIntervalSince1970
-            guard let attempt = try Row.fetchOne(db, sql: "SELECT trial_id, attempt, outcome FROM attempt WHERE lease = ?", arguments: [lease]) else {
+            guard let attempt = try Row.fetchOne(db.cachedStatement(sql: "SELECT trial_id, attempt, outcome, worker FROM attempt WHERE lease = ?"),
+                                                 arguments: [lease]) else {
                 try Self.event(db, time, "stale_result", trial: nil, worker: worker, detail: "result for unknown lease \(lease)")
                 return .stale
             }
+            if (attempt["worker"] as String) != worker { return .foreign }
             let trialID: String = attempt["trial_id"], number: Int = attempt["attempt"]
             if (attempt["outcome"] as String?) == AttemptOutcome.completed.rawValue { return .duplicate }
-            let state = try String.fetchOne(db, sql: "SELECT state FROM trial WHERE id = ?", arguments: [trialID])
+            let state = try String.fetchOne(db.cachedStatement(sql: "SELECT state FROM trial WHERE id = ?"), arguments: [trialID])
             guard (attempt["outcome"] as String?) == nil, state == TrialState.running.rawValue else {
                 try Self.event(db, time, "stale_result", trial: trialID, worker: worker,
                                detail: "result for lease \(lease) (attempt \(number)) ignored: attempt \(attempt["outcome"] as String? ?? "live"), trial \(state ?? "?")")
                 return .stale
             }
-            try db.execute(sql: "INSERT INTO result (trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           arguments: [trialID, number, result.bestEpoch, valid, test, result.timing, result.seconds, worker, time])
+            try db.run("INSERT INTO result (trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [trialID, number, result.bestEpoch, valid, test, result.timing, result.seconds, worker, time])
             for (index, record) in result.history.enumerated() {
-                try db.execute(sql: "INSERT OR REPLACE INTO epoch (trial_id, attempt, epoch, record) VALUES (?, ?, ?, ?)",
-                               arguments: [trialID, number, index + 1, record])
+                try db.run("INSERT OR REPLACE INTO epoch (trial_id, attempt, epoch, record) VALUES (?, ?, ?, ?)",
+                           [trialID, number, index + 1, record])
             }
-            try db.execute(sql: "UPDATE attempt SET outcome = 'completed', finished_at = ? WHERE lease = ?", arguments: [time, lease])
+            try db.run("UPDATE attempt SET outcome = 'completed', finished_at = ? WHERE lease = ?", [time, lease])
             try Self.transition(db, trialID, from: .running, to: .completed, time)
-            try db.execute(sql: "UPDATE worker SET trials_completed = trials_completed + 1 WHERE name = ?", arguments: [worker])
+            try db.run("UPDATE worker SET trials_completed = trials_completed + 1 WHERE name = ?", [worker])
             return .stored
         }
     }
@@ -532,8 +536,7 @@ public final class SweepStore: Sendable {
     /// The one place a trial's state changes: checks the old state, refuses illegal moves.
     static func transition(_ db: Database, _ trial: String, from: TrialState, to: TrialState, _ time: Double) throws {
         guard from.successors.contains(to) else { throw IllegalTransition(trial: trial, from: from, to: to) }
-        try db.execute(sql: "UPDATE trial SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
-                       arguments: [to.rawValue, time, trial, from.rawValue])
+        try db.run("UPDATE trial SET state = ?, updated_at = ? WHERE id = ? AND state = ?", [to.rawValue, time, trial, from.rawValue])
         guard db.changesCount == 1 else {
             let actual = try String.fetchOne(db, sql: "SELECT state FROM trial WHERE id = ?", arguments: [trial]).flatMap(TrialState.init)
             throw IllegalTransition(trial: trial, from: actual ?? from, to: to)
@@ -564,5 +567,13 @@ public final class SweepStore: Sendable {
         case .path(let path): ["path": path, "fingerprint": fingerprint]
         case .synthetic(let preset, let seed): ["synthetic": ["preset": preset, "seed": seed], "fingerprint": fingerprint]
         }
+    }
+}
+
+extension Database {
+    /// Executes a statement of the hot path from the connection's statement cache: SQLite parses
+    /// and GRDB authorises it once per connection instead of on every trial.
+    func run(_ sql: String, _ arguments: StatementArguments) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
     }
 }

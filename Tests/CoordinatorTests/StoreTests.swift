@@ -35,6 +35,8 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
         let claim = try #require(try store.claimNextTrial(worker: "w1", lease: "L1"))
         #expect(try store.recordEpoch(lease: "L1", epoch: 1, record: "{\"epoch\":1}"))
         #expect(try store.recordEpoch(lease: "L1", epoch: 1, record: "{\"epoch\":1}"))  // repeatable
+        // Only the worker the attempt was handed to may finish it.
+        #expect(try store.completeTrial(lease: "L1", worker: "w2", result: result(0.7)) == .foreign)
         #expect(try store.completeTrial(lease: "L1", worker: "w1", result: result(0.2)) == .stored)
         // A resend after a lost ack changes nothing.
         #expect(try store.completeTrial(lease: "L1", worker: "w1", result: result(0.9)) == .duplicate)
