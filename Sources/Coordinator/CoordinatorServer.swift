@@ -16,8 +16,10 @@ public struct ServerCounters: Sendable, Equatable {
 /// One thread runs ``serve(until:)``; the socket, the store writer and the scheduler belong to it.
 /// Workers say `ready` and are welcomed (or refused for another build); an idle worker's heartbeat
 /// asks for work and is answered with `assign` or `wait`; results are acknowledged only once
-/// durable, and the next trial goes out in the same round trip. Replies are sent without blocking:
-/// a peer that does not read loses its reply, never stalls the others.
+/// durable, and the next trial goes out in the same round trip. Messages that arrive together are
+/// handled in one store transaction (group commit, at most ``batchSeconds`` of work), and their
+/// replies leave after it commits. Replies are sent without blocking: a peer that does not read
+/// loses its reply, never stalls the others.
 public final class CoordinatorServer {
     public let store: SweepStore
     public let dataset: ResolvedDataset
@@ -43,6 +45,11 @@ public final class CoordinatorServer {
     /// Workers that reported a dataset that is not the sweep's: they get no more trials.
     private var quarantined = Set<String>()
     private var finishing = false
+    /// Replies held back until the batch they answer is durable (nil outside a batch).
+    private var heldReplies: [(peer: Data, frames: [[UInt8]])]?
+    /// The most handling time one batch takes before it commits: bounds the wait a batch adds to
+    /// its first message's reply.
+    static let batchSeconds = 0.002
 
     /// Binds the ROUTER and adopts the leases a previous run left in the store.
     /// - Parameter curve: the coordinator's CURVE secret key and its ZAP handler, which must already
@@ -95,10 +102,21 @@ public final class CoordinatorServer {
             let readable = try ZMQSocket.pollReadable([socket] + (authenticator.map { [$0.socket] } ?? []), timeoutMilliseconds: wait)
             if readable.contains(1) { authenticator?.serve() }
             if readable.contains(0) {
-                // Drain what is queued, so a burst is handled before the timers run.
-                for _ in 0..<1000 {
-                    guard let (frames, userID) = try? socket.receiveWithUserID(wait: .nonBlocking) else { break }
-                    try handle(frames, userID: userID, now: Date())
+                // Drain what is queued (for at most 0.1 s), so a burst is handled before the timers
+                // run; each batch of it is one transaction.
+                var drained = false
+                let drainStart = Date()
+                while !drained && Date().timeIntervalSince(drainStart) < 0.1 {
+                    try inBatch {
+                        let start = Date()
+                        while Date().timeIntervalSince(start) < Self.batchSeconds {
+                            guard let (frames, userID) = try? socket.receiveWithUserID(wait: .nonBlocking) else {
+                                drained = true
+                                return
+                            }
+                            try handle(frames, userID: userID, now: Date())
+                        }
+                    }
                 }
             }
             try tick(now: Date())
@@ -332,8 +350,22 @@ public final class CoordinatorServer {
 
     // MARK: Sending
 
+    /// Runs `body` as one store transaction and sends the replies it made once that is durable;
+    /// if it throws, nothing it wrote is kept and none of its replies (acks included) is sent.
+    func inBatch(_ body: () throws -> Void) throws {
+        heldReplies = []
+        defer { heldReplies = nil }
+        try store.batch(body)
+        for (peer, frames) in heldReplies! { transmit(frames, to: peer) }
+    }
+
     func send(_ message: Message, to peer: Data) {
         guard let frames = try? codec.encode(message) else { return }
+        if heldReplies != nil { return heldReplies!.append((peer, frames)) }
+        transmit(frames, to: peer)
+    }
+
+    private func transmit(_ frames: [[UInt8]], to peer: Data) {
         do {
             try socket.send([Array(peer)] + frames, wait: .nonBlocking)
         } catch {

@@ -268,6 +268,40 @@ public final class SweepStore: Sendable {
         return migrator
     }()
 
+    // MARK: Transactions
+
+    /// One transaction of the store. Inside ``batch(_:)`` it is a savepoint of the batch's
+    /// transaction instead, and becomes durable when the batch commits.
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        try database.unsafeReentrantWrite { db in
+            var result: T?
+            if db.isInsideTransaction {
+                try db.inSavepoint {
+                    result = try body(db)
+                    return .commit
+                }
+            } else {
+                try db.inTransaction {
+                    result = try body(db)
+                    return .commit
+                }
+            }
+            return result!
+        }
+    }
+
+    /// Group commit: the store writes `body` makes share one transaction, so a burst of results and
+    /// claims costs one commit. When this returns, all of them are durable; when it throws, none is.
+    /// Reads through the store's reader connections inside `body` see the state before the batch.
+    public func batch(_ body: () throws -> Void) throws {
+        try database.unsafeReentrantWrite { db in
+            try db.inTransaction {
+                try body()
+                return .commit
+            }
+        }
+    }
+
     // MARK: The sweep and its plan
 
     /// Applies a sweep file's plan: adds new trials, keeps every trial still planned (and its
@@ -276,7 +310,7 @@ public final class SweepStore: Sendable {
                          popularity: [String: [String: Double]]?, now: Date = Date()) throws -> PlanSync {
         let datasetJSON = try Self.json(Self.datasetObject(spec.dataset, fingerprint: fingerprint))
         let popularityJSON = try popularity.map { try Self.json($0) }
-        return try database.write { db in
+        return try write { db in
             let time = now.timeIntervalSince1970
             if let existing = try Row.fetchOne(db, sql: "SELECT metric, fingerprint FROM sweep WHERE id = 1") {
                 let metric: String = existing["metric"], storedFingerprint: String = existing["fingerprint"]
@@ -353,7 +387,7 @@ public final class SweepStore: Sendable {
 
     /// Compare-and-set: the lowest-numbered waiting trial becomes running under a new lease, or nil.
     public func claimNextTrial(worker: String, lease: String, now: Date = Date()) throws -> Claim? {
-        try database.write { db in
+        try write { db in
             let time = now.timeIntervalSince1970
             guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, number, config, attempts FROM trial WHERE state = 'waiting' ORDER BY number LIMIT 1")) else {
                 return nil
@@ -372,7 +406,7 @@ public final class SweepStore: Sendable {
     /// Records proof of life and progress for a lease; false when the lease is not live.
     @discardableResult
     public func recordHeartbeat(lease: String, epoch: Int, step: Int, now: Date = Date()) throws -> Bool {
-        try database.write { db in
+        try write { db in
             let time = now.timeIntervalSince1970
             try db.run("""
                 UPDATE attempt SET heartbeat_at = ?, step_at = CASE WHEN ? > step THEN ? ELSE step_at END,
@@ -386,7 +420,7 @@ public final class SweepStore: Sendable {
     /// Stores one epoch's record for a live lease (idempotent); false when the lease is not live.
     @discardableResult
     public func recordEpoch(lease: String, epoch: Int, record: String) throws -> Bool {
-        try database.write { db in
+        try write { db in
             guard let attempt = try Row.fetchOne(db, sql: "SELECT trial_id, attempt FROM attempt WHERE lease = ? AND outcome IS NULL", arguments: [lease]) else {
                 return false
             }
@@ -400,7 +434,7 @@ public final class SweepStore: Sendable {
     /// worker the attempt was handed to may finish it (`.foreign` otherwise, nothing written).
     public func completeTrial(lease: String, worker: String, result: TrialResultRecord, now: Date = Date()) throws -> ResultDisposition {
         let valid = try Self.json(result.valid), test = try Self.json(result.test)
-        return try database.write { db in
+        return try write { db in
             let time = now.timeIntervalSince1970
             guard let attempt = try Row.fetchOne(db.cachedStatement(sql: "SELECT trial_id, attempt, outcome, worker FROM attempt WHERE lease = ?"),
                                                  arguments: [lease]) else {
@@ -436,7 +470,7 @@ public final class SweepStore: Sendable {
     public func endAttempt(lease: String, outcome: AttemptOutcome, reason: String, maxAttempts: Int,
                            now: Date = Date()) throws -> TrialState? {
         precondition(outcome != .completed, "a completed attempt goes through completeTrial")
-        return try database.write { db in
+        return try write { db in
             let time = now.timeIntervalSince1970
             guard let attempt = try Row.fetchOne(db, sql: "SELECT trial_id, attempt FROM attempt WHERE lease = ? AND outcome IS NULL", arguments: [lease]) else {
                 return nil
@@ -471,7 +505,7 @@ public final class SweepStore: Sendable {
     /// live attempt as `cancelled`. Returns the ids cancelled.
     @discardableResult
     public func cancel(trials: [String]?, now: Date = Date()) throws -> [String] {
-        try database.write { db in
+        try write { db in
             let time = now.timeIntervalSince1970
             let candidates = try trials ?? String.fetchAll(db, sql: "SELECT id FROM trial WHERE state IN ('waiting', 'running') ORDER BY number")
             var cancelled: [String] = []
@@ -493,7 +527,7 @@ public final class SweepStore: Sendable {
     /// same seed diverges again). `trials` nil means every failed trial. Returns the ids moved.
     @discardableResult
     public func retry(trials: [String]?, now: Date = Date()) throws -> [String] {
-        try database.write { db in
+        try write { db in
             let time = now.timeIntervalSince1970
             let candidates = try trials ?? String.fetchAll(db, sql: "SELECT id FROM trial WHERE state = 'failed' ORDER BY number")
             var moved: [String] = []
@@ -516,7 +550,7 @@ public final class SweepStore: Sendable {
 
     /// Records a worker's introduction (or return).
     public func recordWorker(name: String, host: String, cores: Int, blasThreads: Int, blasCore: String, state: String, now: Date = Date()) throws {
-        try database.write { db in
+        try write { db in
             let time = now.timeIntervalSince1970
             try db.execute(sql: """
                 INSERT INTO worker (name, host, cores, blas_threads, blas_core, state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -528,7 +562,7 @@ public final class SweepStore: Sendable {
 
     /// Marks a worker online, offline or quarantined.
     public func setWorkerState(name: String, state: String, now: Date = Date()) throws {
-        try database.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE worker SET state = ?, last_seen = ? WHERE name = ?", arguments: [state, now.timeIntervalSince1970, name])
         }
     }

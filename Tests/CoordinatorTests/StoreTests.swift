@@ -47,6 +47,35 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
         #expect(trials.count == 3)
     }
 
+    /// Group commit: the writes of a batch become durable together, or (when it throws) not at all,
+    /// and a failed write inside it rolls back only itself when the batch goes on.
+    @Test func aBatchCommitsAllOrNothing() throws {
+        struct Abort: Error {}
+        let (store, _, _) = try plannedStore()
+        #expect(throws: Abort.self) {
+            try store.batch {
+                _ = try store.claimNextTrial(worker: "w1", lease: "L1")
+                #expect(try store.completeTrial(lease: "L1", worker: "w1", result: result(0.2)) == .stored)
+                throw Abort()
+            }
+        }
+        #expect(try store.trials().allSatisfy { $0.state == .waiting })
+        #expect(try store.attempt(lease: "L1") == nil)
+        try store.batch {
+            _ = try store.claimNextTrial(worker: "w1", lease: "L1")
+            _ = try store.claimNextTrial(worker: "w2", lease: "L2")
+            #expect(try store.completeTrial(lease: "L1", worker: "w1", result: result(0.2)) == .stored)
+            #expect(throws: IllegalTransition.self) {  // rolled back alone
+                try store.write { db in
+                    try db.execute(sql: "UPDATE trial SET updated_at = -1")
+                    try SweepStore.transition(db, "no-such-trial", from: .waiting, to: .running, 0)
+                }
+            }
+        }
+        #expect(try store.stateCounts()[.completed] == 1 && store.stateCounts()[.running] == 1)
+        #expect(try store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM trial WHERE updated_at = -1") } == 0)
+    }
+
     @Test func lostAttemptsRetryUpToTheLimitThenFailKeepingEveryReason() throws {
         let (store, _, _) = try plannedStore(lossValues: "[bce]")
         for attempt in 1...3 {
