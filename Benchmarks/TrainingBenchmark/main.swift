@@ -31,7 +31,8 @@ let variants = (options["variants"] ?? "plain,rnn,multitask,rnn-multitask,all").
 
 /// The model variants of the issue: the FFN, +rnn, +multitask (fixed α), +rnn+multitask with GradNorm;
 /// and +rnn+multitask with fixed α, to price GradNorm alone.
-func configure(_ config: inout TrialConfig, variant: String) {
+func config(for variant: String, base: TrialConfig) -> TrialConfig {
+    var config = base
     switch variant {
     case "plain": break
     case "rnn": config.rnn = true
@@ -47,6 +48,7 @@ func configure(_ config: inout TrialConfig, variant: String) {
         FileHandle.standardError.write(Data("unknown variant '\(variant)' (plain, rnn, multitask, rnn-multitask, all)\n".utf8))
         exit(2)
     }
+    return config
 }
 
 func datasetFolder(_ options: [String: String]) throws -> URL {
@@ -113,9 +115,7 @@ for variant in variants { for threads in threadCounts { cases.append((variant, t
 var measurements = [Measurement](repeating: Measurement(), count: cases.count)
 for _ in 0..<repeats {
     for (index, (variant, threads)) in cases.enumerated() {
-        var config = baseConfig
-        configure(&config, variant: variant)
-        let (result, _) = try Trainer(config: config, dataset: dataset, threads: threads).run(profile: true)
+        let (result, _) = try Trainer(config: config(for: variant, base: baseConfig), dataset: dataset, threads: threads).run(profile: true)
         measurements[index].rates += result.history.map { Double(dataset.train.count) / $0.trainSeconds }
         measurements[index].epochSeconds += result.history.map(\.seconds)
         measurements[index].trainSeconds += result.history.map(\.trainSeconds).reduce(0, +)
@@ -126,7 +126,7 @@ for _ in 0..<repeats {
 var summary: [(variant: String, threads: Int, rate: Double, step: Double)] = []
 for (index, (variant, threads)) in cases.enumerated() {
     let measurement = measurements[index]
-    let config: TrialConfig = { var config = baseConfig; configure(&config, variant: variant); return config }()
+    let config = config(for: variant, base: baseConfig)
     let rates = measurement.rates, epochSeconds = measurement.epochSeconds, trainSeconds = measurement.trainSeconds
     let profile = measurement.profile, steps = measurement.steps
     // Phases are thread time (the block loop runs on every thread at once); the step is wall time.

@@ -334,9 +334,9 @@ public final class SweepStore: Sendable {
             let planned = Set(trials.map(\.id))
             var nextNumber = (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM trial") ?? 0) + 1
             for trial in trials {
-                if let state = try String.fetchOne(db, sql: "SELECT state FROM trial WHERE id = ?", arguments: [trial.id]) {
+                if let state = try Self.state(db, of: trial.id) {
                     sync.kept += 1
-                    if state == TrialState.retired.rawValue {
+                    if state == .retired {
                         try db.execute(sql: "UPDATE trial SET state = COALESCE(retired_from, 'waiting'), retired_from = NULL, updated_at = ? WHERE id = ?",
                                        arguments: [time, trial.id])
                         try Self.event(db, time, "unretired", trial: trial.id, detail: "planned again")
@@ -444,10 +444,10 @@ public final class SweepStore: Sendable {
             if (attempt["worker"] as String) != worker { return .foreign }
             let trialID: String = attempt["trial_id"], number: Int = attempt["attempt"]
             if (attempt["outcome"] as String?) == AttemptOutcome.completed.rawValue { return .duplicate }
-            let state = try String.fetchOne(db.cachedStatement(sql: "SELECT state FROM trial WHERE id = ?"), arguments: [trialID])
-            guard (attempt["outcome"] as String?) == nil, state == TrialState.running.rawValue else {
+            let state = try Self.state(db, of: trialID)
+            guard (attempt["outcome"] as String?) == nil, state == .running else {
                 try Self.event(db, time, "stale_result", trial: trialID, worker: worker,
-                               detail: "result for lease \(lease) (attempt \(number)) ignored: attempt \(attempt["outcome"] as String? ?? "live"), trial \(state ?? "?")")
+                               detail: "result for lease \(lease) (attempt \(number)) ignored: attempt \(attempt["outcome"] as String? ?? "live"), trial \(state?.rawValue ?? "?")")
                 return .stale
             }
             try db.run("INSERT INTO result (trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -510,7 +510,7 @@ public final class SweepStore: Sendable {
             let candidates = try trials ?? String.fetchAll(db, sql: "SELECT id FROM trial WHERE state IN ('waiting', 'running') ORDER BY number")
             var cancelled: [String] = []
             for id in candidates {
-                guard let state = try String.fetchOne(db, sql: "SELECT state FROM trial WHERE id = ?", arguments: [id]).flatMap(TrialState.init) else {
+                guard let state = try Self.state(db, of: id) else {
                     throw StoreError(message: "no trial \(id) in this sweep")
                 }
                 guard state == .waiting || state == .running else { continue }
@@ -532,7 +532,7 @@ public final class SweepStore: Sendable {
             let candidates = try trials ?? String.fetchAll(db, sql: "SELECT id FROM trial WHERE state = 'failed' ORDER BY number")
             var moved: [String] = []
             for id in candidates {
-                guard let state = try String.fetchOne(db, sql: "SELECT state FROM trial WHERE id = ?", arguments: [id]).flatMap(TrialState.init) else {
+                guard let state = try Self.state(db, of: id) else {
                     throw StoreError(message: "no trial \(id) in this sweep")
                 }
                 guard state == .failed || state == .cancelled else {
@@ -572,9 +572,14 @@ public final class SweepStore: Sendable {
         guard from.successors.contains(to) else { throw IllegalTransition(trial: trial, from: from, to: to) }
         try db.run("UPDATE trial SET state = ?, updated_at = ? WHERE id = ? AND state = ?", [to.rawValue, time, trial, from.rawValue])
         guard db.changesCount == 1 else {
-            let actual = try String.fetchOne(db, sql: "SELECT state FROM trial WHERE id = ?", arguments: [trial]).flatMap(TrialState.init)
+            let actual = try state(db, of: trial)
             throw IllegalTransition(trial: trial, from: actual ?? from, to: to)
         }
+    }
+
+    /// A trial's state, or nil when the sweep has no such trial.
+    static func state(_ db: Database, of trial: String) throws -> TrialState? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT state FROM trial WHERE id = ?"), arguments: [trial]).flatMap(TrialState.init)
     }
 
     static func event(_ db: Database, _ time: Double, _ kind: String, trial: String?, worker: String? = nil, detail: String) throws {

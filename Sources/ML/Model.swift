@@ -215,8 +215,8 @@ public final class Recommender {
         }
         let context = BlockContext(
             self, loss: loss, targets: targets, mainScale: mainWeight / Float(exampleRows * itemCount),
-            auxScale: tagRows > 0 ? auxWeight / Float(tagRows) : 0, measureGradientNorms: measureGradientNorms,
-            gramPartials: gramPartials.pointer, optimizer: optimizer)
+            auxScale: tagRows > 0 ? auxWeight / Float(tagRows) : 0,
+            gramPartials: measureGradientNorms ? gramPartials.pointer : nil, optimizer: optimizer)
         let threadProfiles = UnsafeMutableBufferPointer<StepProfile>.allocate(capacity: threads)
         threadProfiles.initialize(repeating: StepProfile())
         defer { threadProfiles.deallocate() }
@@ -369,17 +369,16 @@ struct BlockContext: @unchecked Sendable {
     let lossScratch: UnsafeMutablePointer<Float>
     let tagItems: UnsafePointer<Int32>, logSumExps: UnsafePointer<Double>
     let blockMaxima: UnsafeMutablePointer<Float>, blockSums: UnsafeMutablePointer<Float>
-    let gramPartials: UnsafeMutablePointer<Float>
+    /// Where each block's Gram matrices go when GradNorm measures the tasks' ∂W2 norms; nil otherwise.
+    let gramPartials: UnsafeMutablePointer<Float>?
     let loss: LossKind?
     let targets: TargetBatch?
     /// ∂(weighted loss)/∂(raw per-element loss): w_main/(B·N) for the main task, w_aux/A for the tags.
     let mainScale: Float, auxScale: Float
-    let measureGradientNorms: Bool
     let optimizer: Adam?
 
     init(_ model: Recommender, loss: LossKind? = nil, targets: TargetBatch? = nil, mainScale: Float = 0,
-         auxScale: Float = 0, measureGradientNorms: Bool = false, gramPartials: UnsafeMutablePointer<Float>? = nil,
-         optimizer: Adam? = nil) {
+         auxScale: Float = 0, gramPartials: UnsafeMutablePointer<Float>? = nil, optimizer: Adam? = nil) {
         exampleRows = model.exampleRows
         tagRows = model.tagRows
         items = model.itemCount
@@ -397,12 +396,11 @@ struct BlockContext: @unchecked Sendable {
         logSumExps = UnsafePointer(model.logSumExps.baseAddress!)
         blockMaxima = model.blockMaxima.pointer
         blockSums = model.blockSums.pointer
-        self.gramPartials = gramPartials ?? model.logitGradients.pointer  // unused unless measuring
+        self.gramPartials = gramPartials
         self.loss = loss
         self.targets = targets
         self.mainScale = mainScale
         self.auxScale = auxScale
-        self.measureGradientNorms = measureGradientNorms
         self.optimizer = optimizer
     }
 
@@ -492,7 +490,7 @@ struct BlockContext: @unchecked Sendable {
                        a: logitGradients + columns.lowerBound, lda: items, b: hidden, ldb: width,
                        beta: 0, c: gradients + weightBlock, ldc: width)
         }
-        if measureGradientNorms {
+        if let gramPartials {
             timed(profile, .balancer) {
                 // Per task, ∂Z·∂Zᵀ over this block's items (GradNorm's ‖∇_{W2}(w_i·L_i)‖, see the model).
                 let gram = gramPartials + block * (exampleRows * exampleRows + tagRows * tagRows)

@@ -110,7 +110,7 @@ public final class SequenceEncoder {
                        output: UnsafeMutablePointer<Float>, outputStride: Int) {
         precondition(sequences.count <= capacity, "at most \(capacity) sequences per call")
         pack(sequences)
-        let parameters = SendableConstPointer(parameters)
+        let parameters = SendablePointer(UnsafeMutablePointer(mutating: parameters))
         bothDirections { encoder, direction in encoder.run(direction, parameters: parameters.pointer) }
         let hidden = Self.hiddenWidth
         for rank in 0..<sequences.count {
@@ -203,7 +203,7 @@ public final class SequenceEncoder {
                 dh.advanced(by: rank * hidden).update(from: outputGradient + rowOfRank[rank] * stride + direction * hidden, count: hidden)
             }
         }
-        let parameters = SendableConstPointer(parameters), shared = SendablePointer(gradients)
+        let parameters = SendablePointer(UnsafeMutablePointer(mutating: parameters)), shared = SendablePointer(gradients)
         bothDirections { encoder, direction in
             encoder.backPropagate(direction, parameters: parameters.pointer, gradients: shared.pointer)
         }
@@ -314,10 +314,4 @@ public final class SequenceEncoder {
 /// share are written after both finish).
 private struct UncheckedEncoder: @unchecked Sendable {
     let encoder: SequenceEncoder
-}
-
-/// A read-only raw pointer handed to worker threads.
-struct SendableConstPointer: @unchecked Sendable {
-    let pointer: UnsafePointer<Float>
-    init(_ pointer: UnsafePointer<Float>) { self.pointer = pointer }
 }

@@ -124,11 +124,13 @@ public struct Trainer: Sendable {
 
     public init(config: TrialConfig, dataset: Dataset, threads: Int = 1, progressInterval: Int = 50,
                 keepBestParameters: Bool = false) throws {
-        if config.multitask && dataset.tags == nil {
-            throw ConfigError(key: "multitask", message: "the dataset has no tag pairs (tags.jsonl and tags.npy); set multitask: false or add tags")
-        }
-        if config.multitask && dataset.tags!.count == 0 {
-            throw ConfigError(key: "multitask", message: "the dataset's tags.jsonl is empty; set multitask: false or add tags")
+        if config.multitask {
+            guard let tags = dataset.tags else {
+                throw ConfigError(key: "multitask", message: "the dataset has no tag pairs (tags.jsonl and tags.npy); set multitask: false or add tags")
+            }
+            guard tags.count > 0 else {
+                throw ConfigError(key: "multitask", message: "the dataset's tags.jsonl is empty; set multitask: false or add tags")
+            }
         }
         self.config = config
         self.dataset = dataset
@@ -203,7 +205,8 @@ public struct Trainer: Sendable {
                                              auxWeight: Float(weights.aux),
                                              measureGradientNorms: balancer?.needsGradientNorms ?? false,
                                              dropoutRNG: &dropoutRNG, optimizer: optimizer)
-                for (name, value) in [("main", losses.main), ("auxiliary", losses.aux ?? 0)] where !value.isFinite {
+                guard losses.main.isFinite, losses.aux?.isFinite ?? true else {
+                    let (name, value) = losses.main.isFinite ? ("auxiliary", losses.aux!) : ("main", losses.main)
                     status = .diverged
                     divergence = "\(name) loss became \(value) at epoch \(epoch), step \(step + 1)"
                     break training
