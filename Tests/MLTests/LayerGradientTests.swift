@@ -2,6 +2,28 @@ import Foundation
 import Testing
 @testable import ML
 
+/// Trains two copies of `model(threads)` for 3 steps: one with the optimiser inside the step (the
+/// fused, block-by-block update), one without and then a whole Adam update. Expects the same losses
+/// each step and the same parameters to the last bit, for 1 and 2 threads, and across the two.
+func expectFusedStepsExact(model: (Int) -> Recommender, step: (Recommender, Adam?) -> StepLosses) {
+    var results: [[Float]] = []
+    for threads in [1, 2] {
+        let fused = model(threads), separate = model(threads)
+        let fusedAdam = Adam(learningRate: 0.01, count: fused.parameters.count)
+        let separateAdam = Adam(learningRate: 0.01, count: separate.parameters.count)
+        for _ in 0..<3 {
+            let a = step(fused, fusedAdam)
+            let b = step(separate, nil)
+            separateAdam.update(parameters: separate.parameters.pointer, gradients: separate.gradients.pointer,
+                                count: separate.parameters.count)
+            #expect(a == b)
+        }
+        #expect(fused.parameters.array == separate.parameters.array)
+        results.append(fused.parameters.array)
+    }
+    #expect(results[0] == results[1])
+}
+
 /// Finite-difference checks of every layer's backward pass and of the whole model.
 @Suite struct LayerGradientTests {
     @Test func linearBackwardMatchesFiniteDifferences() {
@@ -123,25 +145,11 @@ import Testing
         for row in 0..<4 { targets.appendRow([Int32(row * 150), Int32(699 - row)]) }
         let inputs = (0..<20).map { Float($0 % 7) / 7 - 0.4 }
         let loss = LossKind.weightedBCE(posWeight: 50)
-        var results: [[Float]] = []
-        for threads in [1, 2] {
-            let fused = model(threads: threads), separate = model(threads: threads)
-            let fusedAdam = Adam(learningRate: 0.01, count: fused.parameters.count)
-            let separateAdam = Adam(learningRate: 0.01, count: separate.parameters.count)
-            for _ in 0..<3 {
-                var rngA = Xoshiro256(seed: 4), rngB = Xoshiro256(seed: 4)
-                inputs.withUnsafeBufferPointer { fused.gather($0.baseAddress!, indices: 0..<4) }
-                inputs.withUnsafeBufferPointer { separate.gather($0.baseAddress!, indices: 0..<4) }
-                let a = fused.trainStep(loss: loss, targets: targets, dropoutRNG: &rngA, optimizer: fusedAdam)
-                let b = separate.trainStep(loss: loss, targets: targets, dropoutRNG: &rngB, optimizer: nil)
-                separateAdam.update(parameters: separate.parameters.pointer, gradients: separate.gradients.pointer,
-                                    count: separate.parameters.count)
-                #expect(a == b)
-            }
-            #expect(fused.parameters.array == separate.parameters.array)
-            results.append(fused.parameters.array)
+        expectFusedStepsExact(model: model(threads:)) { model, optimizer in
+            var dropoutRNG = Xoshiro256(seed: 4)
+            inputs.withUnsafeBufferPointer { model.gather($0.baseAddress!, indices: 0..<4) }
+            return model.trainStep(loss: loss, targets: targets, dropoutRNG: &dropoutRNG, optimizer: optimizer)
         }
-        #expect(results[0] == results[1])
     }
 
     @Test func adamMatchesPyTorchsUpdate() {

@@ -187,22 +187,9 @@ import Testing
     /// With the GRU and the tag rows, a fused step still equals gradients-then-Adam to the last bit,
     /// and 1 or 2 threads change nothing.
     @Test func fusedStepsAreExactAndThreadIndependent() {
-        var results: [[Float]] = []
-        for threads in [1, 2] {
-            let fused = model(rnn: true, threads: threads), separate = model(rnn: true, threads: threads)
-            let fusedAdam = Adam(learningRate: 0.01, count: fused.parameters.count)
-            let separateAdam = Adam(learningRate: 0.01, count: separate.parameters.count)
-            for _ in 0..<3 {
-                let a = step(fused, mainWeight: 1, auxWeight: 0.3, measure: true, optimizer: fusedAdam)
-                let b = step(separate, mainWeight: 1, auxWeight: 0.3, measure: true)
-                separateAdam.update(parameters: separate.parameters.pointer, gradients: separate.gradients.pointer,
-                                    count: separate.parameters.count)
-                #expect(a == b)
-            }
-            #expect(fused.parameters.array == separate.parameters.array)
-            results.append(fused.parameters.array)
+        expectFusedStepsExact(model: { model(rnn: true, threads: $0) }) { model, optimizer in
+            step(model, mainWeight: 1, auxWeight: 0.3, measure: true, optimizer: optimizer)
         }
-        #expect(results[0] == results[1])
     }
 }
 
@@ -261,12 +248,7 @@ import Testing
 }
 
 @Suite struct MultiTaskTrainingTests {
-    func config(_ changes: (inout TrialConfig) -> Void) -> TrialConfig {
-        var config = TrialConfig()
-        config.epochs = 2
-        changes(&config)
-        return config
-    }
+    func config(_ changes: (inout TrialConfig) -> Void) -> TrialConfig { trialConfig(epochs: 2, changes) }
 
     /// Every pass over the tags is a fresh permutation, and a batch may straddle two passes.
     @Test func tagStreamReshufflesEachPass() {

@@ -19,13 +19,16 @@ enum SyntheticFixtures {
     static let tiny = SyntheticDataset.Options(items: 200, train: 300, valid: 100, test: 100, dimension: 16, tags: 50, tastes: 8, seed: 0)
 }
 
+/// The default trial config with `epochs`, then `changes`.
+func trialConfig(epochs: Int, _ changes: (inout TrialConfig) -> Void) -> TrialConfig {
+    var config = TrialConfig()
+    config.epochs = epochs
+    changes(&config)
+    return config
+}
+
 @Suite struct TrainerTests {
-    func config(_ changes: (inout TrialConfig) -> Void) -> TrialConfig {
-        var config = TrialConfig()
-        config.epochs = 3
-        changes(&config)
-        return config
-    }
+    func config(_ changes: (inout TrialConfig) -> Void) -> TrialConfig { trialConfig(epochs: 3, changes) }
 
     @Test func sameConfigSeedAndThreadsGiveIdenticalResults() throws {
         let dataset = try Dataset.load(from: SyntheticFixtures.folder(SyntheticFixtures.tiny, seed: 1))
