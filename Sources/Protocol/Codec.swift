@@ -55,6 +55,12 @@ public struct Codec: Sendable {
 
     /// Encodes a message to its three frames. Throws only for values JSON cannot hold (NaN, ±∞).
     public func encode(_ message: Message) throws -> [[UInt8]] {
+        let body = try HotMessageCodec.encode(message) ?? encodeWithFoundation(message)
+        return [[wireProtocolVersion], Array(message.typeName.utf8), body]
+    }
+
+    /// The reference encoder: Foundation's, for the types the hot path does not write.
+    func encodeWithFoundation(_ message: Message) throws -> [UInt8] {
         let encoder = Self.encoder
         let body: Data = switch message {
         case .ready(let value): try encoder.encode(value)
@@ -73,7 +79,7 @@ public struct Codec: Sendable {
         case .shutdown(let value): try encoder.encode(value)
         case .error(let value): try encoder.encode(value)
         }
-        return [[wireProtocolVersion], Array(message.typeName.utf8), Array(body)]
+        return Array(body)
     }
 
     /// Decodes three frames to a message, or throws a ``DecodeError`` naming the defect.
@@ -82,8 +88,15 @@ public struct Codec: Sendable {
         guard frames[0] == [wireProtocolVersion] else { throw .unknownVersion(frames[0]) }
         let body = frames[2]
         guard body.count <= maximumBodyBytes else { throw .tooLarge(bytes: body.count, limit: maximumBodyBytes) }
-        let typeName = String(decoding: frames[1], as: UTF8.self)
-        guard let type = Self.decoders[typeName], frames[1].count <= 16 else { throw .unknownType(typeName) }
+        if let message = HotMessageCodec.decode(type: frames[1], body: body) { return message }
+        return try decodeWithFoundation(type: frames[1], body: body)
+    }
+
+    /// The reference decoder: Foundation's, for the bodies the hot path does not read and to name
+    /// what is wrong with a bad one.
+    func decodeWithFoundation(type typeFrame: [UInt8], body: [UInt8]) throws(DecodeError) -> Message {
+        let typeName = String(decoding: typeFrame, as: UTF8.self)
+        guard let type = Self.decoders[typeName], typeFrame.count <= 16 else { throw .unknownType(typeName) }
         do {
             return try type(Self.decoder, Data(body))
         } catch {

@@ -1,0 +1,357 @@
+/// Hand-written JSON for the messages every trial sends (`heartbeat`, `progress`, `result`,
+/// `assign`, `ack`, `wait`): the same bodies as their `Codable` conformances, without Foundation's
+/// coders, which cost tens of microseconds a message. ``Codec`` uses it first; a body it does not
+/// read (escaped strings, repeated keys, deep nesting, any defect) goes to Foundation's decoder,
+/// which is the reference and names what is wrong.
+enum HotMessageCodec {
+    // MARK: Encoding
+
+    /// The body of a hot message, or nil for the other types.
+    static func encode(_ message: Message) throws(JSONByteWriter.NonFiniteNumber) -> [UInt8]? {
+        var writer = JSONByteWriter()
+        switch message {
+        case .heartbeat(let heartbeat):
+            if let progress = heartbeat.progress {
+                writer.raw("{\"progress\":{\"lease\":")
+                writer.lease(progress.lease)
+                writer.raw(",\"epoch\":")
+                writer.integer(progress.epoch)
+                writer.raw(",\"step\":")
+                writer.integer(progress.step)
+                writer.raw("}}")
+            } else {
+                writer.raw("{}")
+            }
+        case .progress(let progress):
+            writer.raw("{\"lease\":")
+            writer.lease(progress.lease)
+            writer.raw(",\"report\":")
+            try writer.report(progress.report)
+            writer.raw("}")
+        case .result(let outcome):
+            writer.raw("{\"lease\":")
+            writer.lease(outcome.lease)
+            writer.raw(",\"best_epoch\":")
+            writer.integer(outcome.bestEpoch)
+            writer.raw(",\"valid\":")
+            try writer.numbers(outcome.valid)
+            writer.raw(",\"test\":")
+            try writer.numbers(outcome.test)
+            writer.raw(",\"history\":[")
+            for (index, report) in outcome.history.enumerated() {
+                if index > 0 { writer.raw(",") }
+                try writer.report(report)
+            }
+            writer.raw("],\"timing\":")
+            try writer.timing(outcome.timing)
+            writer.raw("}")
+        case .assign(let assignment):
+            writer.raw("{\"lease\":")
+            writer.lease(assignment.lease)
+            writer.raw(",\"number\":")
+            writer.integer(assignment.number)
+            writer.raw(",\"config\":")
+            try writer.value(.object(assignment.config))
+            writer.raw(",\"dataset\":{\"fingerprint\":")
+            writer.string(assignment.dataset.fingerprint)
+            writer.raw(",\"files\":[")
+            for (index, file) in assignment.dataset.files.enumerated() {
+                writer.raw(index > 0 ? ",{\"name\":" : "{\"name\":")
+                writer.string(file.name)
+                writer.raw(",\"size\":")
+                writer.integer(file.size)
+                writer.raw(",\"sha256\":")
+                writer.string(file.sha256)
+                writer.raw("}")
+            }
+            writer.raw("]}}")
+        case .ack(let ack):
+            writer.raw("{\"lease\":")
+            writer.lease(ack.lease)
+            writer.raw(",\"kind\":")
+            writer.string(ack.kind.rawValue)
+            writer.raw("}")
+        case .wait(let wait):
+            writer.raw("{\"retry_ms\":")
+            writer.integer(wait.retryMilliseconds)
+            writer.raw("}")
+        default:
+            return nil
+        }
+        return writer.bytes
+    }
+
+    // MARK: Decoding
+
+    /// The message, or nil when the type is not a hot one or the body is not read here.
+    static func decode(type: [UInt8], body: [UInt8]) -> Message? {
+        type.withUnsafeBufferPointer { type in body.withUnsafeBufferPointer { buffer in
+            var reader = JSONByteReader(buffer)
+            let message: Message? = switch JSONKey(bytes: type) {
+            case "heartbeat": reader.heartbeat().map(Message.heartbeat)
+            case "progress": reader.progress().map(Message.progress)
+            case "result": reader.outcome().map(Message.result)
+            case "assign": reader.assignment().map(Message.assign)
+            case "ack": reader.ack().map(Message.ack)
+            case "wait": reader.wait().map(Message.wait)
+            default: nil
+            }
+            return reader.isAtEnd() ? message : nil
+        } }
+    }
+}
+
+/// Stores a field read once: false for a value that did not read or a key seen before (which
+/// Foundation's decoder then judges).
+private func set<T>(_ field: inout T?, _ value: T?) -> Bool {
+    guard field == nil, let value else { return false }
+    field = value
+    return true
+}
+
+/// Stores an optional field that may be `null`: `.some(nil)` once seen as null.
+private func setOptional<T>(_ field: inout T??, _ reader: inout JSONByteReader, _ read: (inout JSONByteReader) -> T?) -> Bool {
+    guard field == nil else { return false }
+    if reader.null() {
+        field = .some(nil)
+        return true
+    }
+    guard let value = read(&reader) else { return false }
+    field = value
+    return true
+}
+
+extension JSONByteWriter {
+    mutating func lease(_ lease: LeaseRef) {
+        raw("{\"trial\":")
+        string(lease.trial)
+        raw(",\"attempt\":")
+        integer(lease.attempt)
+        raw(",\"lease\":")
+        string(lease.lease)
+        raw("}")
+    }
+
+    mutating func report(_ report: EpochReport) throws(NonFiniteNumber) {
+        raw("{\"epoch\":")
+        integer(report.epoch)
+        raw(",\"loss_main\":")
+        try number(report.lossMain)
+        if let lossAux = report.lossAux {
+            raw(",\"loss_aux\":")
+            try number(lossAux)
+        }
+        raw(",\"weights\":")
+        try numbers(report.weights)
+        raw(",\"valid\":")
+        try numbers(report.valid)
+        raw(",\"test\":")
+        try numbers(report.test)
+        raw(",\"seconds\":")
+        try number(report.seconds)
+        raw("}")
+    }
+
+    mutating func timing(_ timing: TrialTiming) throws(NonFiniteNumber) {
+        raw("{\"examples_per_second\":")
+        try number(timing.examplesPerSecond)
+        raw(",\"seconds_per_epoch\":")
+        try number(timing.secondsPerEpoch)
+        raw(",\"total_seconds\":")
+        try number(timing.totalSeconds)
+        raw(",\"threads\":")
+        integer(timing.threads)
+        raw(",\"blas_core\":")
+        string(timing.blasCore)
+        raw("}")
+    }
+}
+
+private extension JSONByteReader {
+    /// A member this build does not know: read and ignored, as Foundation's decoder ignores it.
+    mutating func skipUnknown() -> Bool { value() != nil }
+
+    mutating func lease() -> LeaseRef? {
+        var trial: String?, attempt: Int?, lease: String?
+        let read = object { reader, key in
+            switch key {
+            case "trial": set(&trial, reader.string())
+            case "attempt": set(&attempt, reader.integer())
+            case "lease": set(&lease, reader.string())
+            default: reader.skipUnknown()
+            }
+        }
+        guard read, let trial, let attempt, let lease else { return nil }
+        return LeaseRef(trial: trial, attempt: attempt, lease: lease)
+    }
+
+    mutating func heartbeat() -> Heartbeat? {
+        var progress: TrialProgress??
+        let read = object { reader, key in
+            switch key {
+            case "progress":
+                setOptional(&progress, &reader) { reader in
+                    var lease: LeaseRef?, epoch: Int?, step: Int?
+                    let read = reader.object { reader, key in
+                        switch key {
+                        case "lease": set(&lease, reader.lease())
+                        case "epoch": set(&epoch, reader.integer())
+                        case "step": set(&step, reader.integer())
+                        default: reader.skipUnknown()
+                        }
+                    }
+                    guard read, let lease, let epoch, let step else { return nil }
+                    return TrialProgress(lease: lease, epoch: epoch, step: step)
+                }
+            default: reader.skipUnknown()
+            }
+        }
+        return read ? Heartbeat(progress: progress ?? nil) : nil
+    }
+
+    mutating func report() -> EpochReport? {
+        var epoch: Int?, lossMain: Double?, lossAux: Double??, weights: [String: Double?]?
+        var valid: [String: Double]?, test: [String: Double]?, seconds: Double?
+        let read = object { reader, key in
+            switch key {
+            case "epoch": set(&epoch, reader.integer())
+            case "loss_main": set(&lossMain, reader.number())
+            case "loss_aux": setOptional(&lossAux, &reader) { $0.number() }
+            case "weights": set(&weights, reader.optionalNumbers())
+            case "valid": set(&valid, reader.numbers())
+            case "test": set(&test, reader.numbers())
+            case "seconds": set(&seconds, reader.number())
+            default: reader.skipUnknown()
+            }
+        }
+        guard read, let epoch, let lossMain, let weights, let valid, let test, let seconds else { return nil }
+        return EpochReport(epoch: epoch, lossMain: lossMain, lossAux: lossAux ?? nil, weights: weights,
+                           valid: valid, test: test, seconds: seconds)
+    }
+
+    mutating func progress() -> Progress? {
+        var lease: LeaseRef?, report: EpochReport?
+        let read = object { reader, key in
+            switch key {
+            case "lease": set(&lease, reader.lease())
+            case "report": set(&report, reader.report())
+            default: reader.skipUnknown()
+            }
+        }
+        guard read, let lease, let report else { return nil }
+        return Progress(lease: lease, report: report)
+    }
+
+    mutating func timing() -> TrialTiming? {
+        var examplesPerSecond: Double?, secondsPerEpoch: Double?, totalSeconds: Double?, threads: Int?, blasCore: String?
+        let read = object { reader, key in
+            switch key {
+            case "examples_per_second": set(&examplesPerSecond, reader.number())
+            case "seconds_per_epoch": set(&secondsPerEpoch, reader.number())
+            case "total_seconds": set(&totalSeconds, reader.number())
+            case "threads": set(&threads, reader.integer())
+            case "blas_core": set(&blasCore, reader.string())
+            default: reader.skipUnknown()
+            }
+        }
+        guard read, let examplesPerSecond, let secondsPerEpoch, let totalSeconds, let threads, let blasCore else { return nil }
+        return TrialTiming(examplesPerSecond: examplesPerSecond, secondsPerEpoch: secondsPerEpoch,
+                           totalSeconds: totalSeconds, threads: threads, blasCore: blasCore)
+    }
+
+    mutating func outcome() -> TrialOutcome? {
+        var lease: LeaseRef?, bestEpoch: Int?, valid: [String: Double]?, test: [String: Double]?
+        var history: [EpochReport]?, timing: TrialTiming?
+        let read = object { reader, key in
+            switch key {
+            case "lease": return set(&lease, reader.lease())
+            case "best_epoch": return set(&bestEpoch, reader.integer())
+            case "valid": return set(&valid, reader.numbers())
+            case "test": return set(&test, reader.numbers())
+            case "timing": return set(&timing, reader.timing())
+            case "history":
+                var reports: [EpochReport] = []
+                let read = reader.array { reader in
+                    guard let report = reader.report() else { return false }
+                    reports.append(report)
+                    return true
+                }
+                return read && set(&history, reports)
+            default: return reader.skipUnknown()
+            }
+        }
+        guard read, let lease, let bestEpoch, let valid, let test, let history, let timing else { return nil }
+        return TrialOutcome(lease: lease, bestEpoch: bestEpoch, valid: valid, test: test, history: history, timing: timing)
+    }
+
+    mutating func dataset() -> DatasetRef? {
+        var fingerprint: String?, files: [DatasetFile]?
+        let read = object { reader, key in
+            switch key {
+            case "fingerprint": return set(&fingerprint, reader.string())
+            case "files":
+                var list: [DatasetFile] = []
+                let read = reader.array { reader in
+                    var name: String?, size: Int?, sha256: String?
+                    let read = reader.object { reader, key in
+                        switch key {
+                        case "name": set(&name, reader.string())
+                        case "size": set(&size, reader.integer())
+                        case "sha256": set(&sha256, reader.string())
+                        default: reader.skipUnknown()
+                        }
+                    }
+                    guard read, let name, let size, let sha256 else { return false }
+                    list.append(DatasetFile(name: name, size: size, sha256: sha256))
+                    return true
+                }
+                return read && set(&files, list)
+            default: return reader.skipUnknown()
+            }
+        }
+        guard read, let fingerprint, let files else { return nil }
+        return DatasetRef(fingerprint: fingerprint, files: files)
+    }
+
+    mutating func assignment() -> Assignment? {
+        var lease: LeaseRef?, number: Int?, config: [String: JSONValue]?, dataset: DatasetRef?
+        let read = object { reader, key in
+            switch key {
+            case "lease": return set(&lease, reader.lease())
+            case "number": return set(&number, reader.integer())
+            case "config":
+                guard case .object(let members)? = reader.value() else { return false }
+                return set(&config, members)
+            case "dataset": return set(&dataset, reader.dataset())
+            default: return reader.skipUnknown()
+            }
+        }
+        guard read, let lease, let number, let config, let dataset else { return nil }
+        return Assignment(lease: lease, number: number, config: config, dataset: dataset)
+    }
+
+    mutating func ack() -> Ack? {
+        var lease: LeaseRef?, kind: AckKind?
+        let read = object { reader, key in
+            switch key {
+            case "lease": set(&lease, reader.lease())
+            case "kind": set(&kind, reader.string().flatMap(AckKind.init(rawValue:)))
+            default: reader.skipUnknown()
+            }
+        }
+        guard read, let lease, let kind else { return nil }
+        return Ack(lease: lease, kind: kind)
+    }
+
+    mutating func wait() -> Wait? {
+        var retry: Int?
+        let read = object { reader, key in
+            switch key {
+            case "retry_ms": set(&retry, reader.integer())
+            default: reader.skipUnknown()
+            }
+        }
+        guard read, let retry else { return nil }
+        return Wait(retryMilliseconds: retry)
+    }
+}
