@@ -45,6 +45,11 @@ public final class CoordinatorServer {
     /// Workers that reported a dataset that is not the sweep's: they get no more trials.
     private var quarantined = Set<String>()
     private var finishing = false
+    /// Leases are this run's start time then a counter, both fixed-width hex: unique across runs
+    /// and increasing, so each new attempt lands at the end of the store's lease index rather than
+    /// on a random page of it.
+    private let leasePrefix = "L-" + String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 16) + "-"
+    private var leasesIssued: UInt64 = 0
     /// Replies held back until the batch they answer is durable (nil outside a batch).
     private var heldReplies: [(peer: Data, frames: [[UInt8]])]?
     /// The most handling time one batch takes before it commits: bounds the wait a batch adds to
@@ -248,7 +253,7 @@ public final class CoordinatorServer {
             }
         case .progress(let progress):
             if scheduler.session(peer)?.lease == progress.lease.lease {
-                try store.recordEpoch(lease: progress.lease.lease, epoch: progress.report.epoch, record: try Self.json(progress.report))
+                try store.recordEpoch(lease: progress.lease.lease, epoch: progress.report.epoch, record: try JSONText.of(progress.report))
             }
         case .result(let outcome):
             // Only the worker an attempt was handed to may finish it (its name, or key under CURVE).
@@ -305,31 +310,40 @@ public final class CoordinatorServer {
     /// An idle worker gets the next trial, `wait`, or `shutdown(finished)`.
     func offerWork(to peer: Data, now: Date) throws {
         guard let session = scheduler.session(peer) else { return }
-        if finishing { return send(.shutdown(Shutdown(reason: .finished)), to: peer) }
+        if finishing { return try dismiss(session, now: now) }
         if quarantined.contains(session.name) {
             return send(.error(ErrorReport(code: "quarantined", message: "this worker's dataset did not match the sweep's; fix its data and restart it under a new name")), to: peer)
         }
-        let lease = "L-\(UUID().uuidString.prefix(13).lowercased())"
+        let lease = nextLease()
         guard let claim = try store.claimNextTrial(worker: session.name, lease: lease, now: now) else {
             if try sweepIsOver() {
                 finishing = true
-                return send(.shutdown(Shutdown(reason: .finished)), to: peer)
+                return try dismiss(session, now: now)
             }
             return send(.wait(Wait(retryMilliseconds: Int(scheduler.settings.heartbeat * 1000))), to: peer)
         }
         scheduler.assign(lease, to: peer, now: now)
-        let config = claim.config.activeDictionary.mapValues { value -> JSONValue in
-            switch value {
-            case .bool(let v): .bool(v)
-            case .int(let v): .number(Double(v))
-            case .double(let v): .number(v)
-            case .string(let v): .string(v)
-            }
+        guard case .object(let config) = try JSONValue(parsing: Array(claim.configJSON.utf8)) else {
+            throw StoreError(message: "trial \(claim.trial)'s stored config is not a JSON object")
         }
         send(.assign(Assignment(lease: LeaseRef(trial: claim.trial, attempt: claim.attempt, lease: lease), number: claim.number,
                                 config: config, dataset: datasetRef)), to: peer)
         log("trial #\(claim.number) \(claim.trial) attempt \(claim.attempt) → \(session.name)")
         onProgress()
+    }
+
+    private func nextLease() -> String {
+        leasesIssued += 1
+        let digits = String(leasesIssued, radix: 16)
+        return leasePrefix + String(repeating: "0", count: max(0, 12 - digits.count)) + digits
+    }
+
+    /// Tells an idle worker the sweep is finished. It exits, so its session ends here, and the
+    /// coordinator stops as soon as every worker has heard (not a liveness window later).
+    private func dismiss(_ session: Scheduler.Session, now: Date) throws {
+        send(.shutdown(Shutdown(reason: .finished)), to: session.peer)
+        scheduler.leave(session.peer)
+        if !quarantined.contains(session.name) { try store.setWorkerState(name: session.name, state: "offline", now: now) }
     }
 
     /// Up to 1 MiB of a dataset file; only the format's own files of this sweep's dataset.
@@ -395,15 +409,10 @@ public final class CoordinatorServer {
         return LeaseRef(trial: attempt.trial, attempt: attempt.attempt, lease: lease)
     }
 
-    private static let encoder = JSONEncoder()
-
-    static func json(_ value: some Encodable) throws -> String {
-        String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-
     static func record(_ outcome: TrialOutcome) throws -> TrialResultRecord {
         TrialResultRecord(bestEpoch: outcome.bestEpoch, valid: outcome.valid, test: outcome.test,
-                          history: try outcome.history.map { try json($0) }, timing: try json(outcome.timing),
+                          history: try outcome.history.map(JSONText.of), timing: try JSONText.of(outcome.timing),
                           seconds: outcome.timing.totalSeconds)
     }
 }
+

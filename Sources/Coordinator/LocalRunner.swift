@@ -27,7 +27,7 @@ public struct LocalRunner {
               let claim = try store.claimNextTrial(worker: workerName, lease: "local-\(UUID().uuidString.prefix(8))") {
             let trainer: Trainer
             do {
-                trainer = try Trainer(config: claim.config, dataset: dataset.dataset, threads: threads)
+                trainer = try Trainer(config: claim.config(), dataset: dataset.dataset, threads: threads)
             } catch {
                 try store.endAttempt(lease: claim.lease, outcome: .failed, reason: "\(error)", maxAttempts: 1)
                 ran += 1

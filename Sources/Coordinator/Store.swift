@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import ML
+import Protocol
 
 /// A trial's life: `waiting → running → completed | failed | diverged | cancelled`, and `retired`
 /// for trials a changed sweep file no longer plans (kept, never deleted).
@@ -61,7 +62,11 @@ public struct Claim: Sendable, Equatable {
     public var number: Int
     public var attempt: Int
     public var lease: String
-    public var config: TrialConfig
+    /// The trial's canonical config JSON, as stored (validated when the sweep was planned).
+    public var configJSON: String
+
+    /// The config, parsed.
+    public func config() throws -> TrialConfig { try TrialConfig.parse(json: configJSON) }
 }
 
 /// What happened to a submitted result.
@@ -141,6 +146,7 @@ public final class SweepStore: Sendable {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")  // WAL + NORMAL survives a process crash
+            try db.execute(sql: "PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 8192")
         }
         let pool = try DatabasePool(path: path, configuration: configuration)
         try migrator.migrate(pool)
@@ -389,17 +395,17 @@ public final class SweepStore: Sendable {
     public func claimNextTrial(worker: String, lease: String, now: Date = Date()) throws -> Claim? {
         try write { db in
             let time = now.timeIntervalSince1970
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, number, config, attempts FROM trial WHERE state = 'waiting' ORDER BY number LIMIT 1")) else {
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+                UPDATE trial SET state = 'running', attempts = attempts + 1, updated_at = ?
+                WHERE id = (SELECT id FROM trial WHERE state = 'waiting' ORDER BY number LIMIT 1)
+                RETURNING id, number, config, attempts
+                """), arguments: [time]) else {
                 return nil
             }
-            let id: String = row["id"], attempt = (row["attempts"] as Int) + 1
-            try db.run("UPDATE trial SET state = 'running', attempts = ?, updated_at = ? WHERE id = ? AND state = 'waiting'",
-                       [attempt, time, id])
-            guard db.changesCount == 1 else { return nil }
+            let id: String = row[0], attempt: Int = row[3]
             try db.run("INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        [id, attempt, lease, worker, time, time, time])
-            let config = try TrialConfig.parse(json: row["config"])
-            return Claim(trial: id, number: row["number"], attempt: attempt, lease: lease, config: config)
+            return Claim(trial: id, number: row[1], attempt: attempt, lease: lease, configJSON: row[2])
         }
     }
 
@@ -433,9 +439,29 @@ public final class SweepStore: Sendable {
     /// Stores a trial's result under its lease and completes the trial, exactly once. Only the
     /// worker the attempt was handed to may finish it (`.foreign` otherwise, nothing written).
     public func completeTrial(lease: String, worker: String, result: TrialResultRecord, now: Date = Date()) throws -> ResultDisposition {
-        let valid = try Self.json(result.valid), test = try Self.json(result.test)
+        let valid = try JSONText.numbers(result.valid), test = try JSONText.numbers(result.test)
         return try write { db in
             let time = now.timeIntervalSince1970
+            // The common case in one statement: the lease is live and this worker's, so its trial is
+            // running under it (a trial has at most one live attempt). Anything else changes nothing
+            // here and is sorted out below.
+            if let row = try Row.fetchOne(db.cachedStatement(sql: """
+                UPDATE attempt SET outcome = 'completed', finished_at = ?
+                WHERE lease = ? AND worker = ? AND outcome IS NULL
+                  AND (SELECT state FROM trial WHERE id = attempt.trial_id) = 'running'
+                RETURNING trial_id, attempt
+                """), arguments: [time, lease, worker]) {
+                let trialID: String = row[0], number: Int = row[1]
+                try Self.transition(db, trialID, from: .running, to: .completed, time)
+                try db.run("INSERT INTO result (trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [trialID, number, result.bestEpoch, valid, test, result.timing, result.seconds, worker, time])
+                for (index, record) in result.history.enumerated() {
+                    try db.run("INSERT OR REPLACE INTO epoch (trial_id, attempt, epoch, record) VALUES (?, ?, ?, ?)",
+                               [trialID, number, index + 1, record])
+                }
+                try db.run("UPDATE worker SET trials_completed = trials_completed + 1 WHERE name = ?", [worker])
+                return .stored
+            }
             guard let attempt = try Row.fetchOne(db.cachedStatement(sql: "SELECT trial_id, attempt, outcome, worker FROM attempt WHERE lease = ?"),
                                                  arguments: [lease]) else {
                 try Self.event(db, time, "stale_result", trial: nil, worker: worker, detail: "result for unknown lease \(lease)")
@@ -445,21 +471,9 @@ public final class SweepStore: Sendable {
             let trialID: String = attempt["trial_id"], number: Int = attempt["attempt"]
             if (attempt["outcome"] as String?) == AttemptOutcome.completed.rawValue { return .duplicate }
             let state = try Self.state(db, of: trialID)
-            guard (attempt["outcome"] as String?) == nil, state == .running else {
-                try Self.event(db, time, "stale_result", trial: trialID, worker: worker,
-                               detail: "result for lease \(lease) (attempt \(number)) ignored: attempt \(attempt["outcome"] as String? ?? "live"), trial \(state?.rawValue ?? "?")")
-                return .stale
-            }
-            try db.run("INSERT INTO result (trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       [trialID, number, result.bestEpoch, valid, test, result.timing, result.seconds, worker, time])
-            for (index, record) in result.history.enumerated() {
-                try db.run("INSERT OR REPLACE INTO epoch (trial_id, attempt, epoch, record) VALUES (?, ?, ?, ?)",
-                           [trialID, number, index + 1, record])
-            }
-            try db.run("UPDATE attempt SET outcome = 'completed', finished_at = ? WHERE lease = ?", [time, lease])
-            try Self.transition(db, trialID, from: .running, to: .completed, time)
-            try db.run("UPDATE worker SET trials_completed = trials_completed + 1 WHERE name = ?", [worker])
-            return .stored
+            try Self.event(db, time, "stale_result", trial: trialID, worker: worker,
+                           detail: "result for lease \(lease) (attempt \(number)) ignored: attempt \(attempt["outcome"] as String? ?? "live"), trial \(state?.rawValue ?? "?")")
+            return .stale
         }
     }
 

@@ -77,6 +77,15 @@ extension SweepStore {
     }
 
     /// Trials per state (every state present), in one query: cheap enough for every event.
+    /// How many results are stored and when the first and last were (nil without results).
+    public func resultSpan() throws -> (count: Int, first: Date, last: Date)? {
+        try database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), MIN(finished_at), MAX(finished_at) FROM result"),
+                  let first = row[1] as Double?, let last = row[2] as Double? else { return nil }
+            return (row[0], Date(timeIntervalSince1970: first), Date(timeIntervalSince1970: last))
+        }
+    }
+
     public func stateCounts() throws -> [TrialState: Int] {
         try database.read { db in
             var counts = Dictionary(uniqueKeysWithValues: TrialState.allCases.map { ($0, 0) })

@@ -24,7 +24,7 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
         let second = try #require(try store.claimNextTrial(worker: "w2", lease: "L2"))
         #expect(first.trial == trials[0].id && first.attempt == 1 && first.number == 1)
         #expect(second.trial == trials[1].id)
-        #expect(first.config == trials[0].config)
+        #expect(try first.config() == trials[0].config)
         _ = try store.claimNextTrial(worker: "w3", lease: "L3")
         #expect(try store.claimNextTrial(worker: "w4", lease: "L4") == nil)
         #expect(try store.trials().allSatisfy { $0.state == .running })
@@ -45,6 +45,27 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
         #expect(snapshot.state == .completed && snapshot.result?.valid["ndcg@10"] == 0.2 && snapshot.result?.threads == 2)
         #expect(try store.events().map(\.kind) == ["stale_result"])
         #expect(trials.count == 3)
+    }
+
+    /// A result for an attempt that ended meanwhile (lost, or its trial cancelled by `sweep cancel`)
+    /// changes nothing but the event log, whoever sends it.
+    @Test func aResultForAnEndedAttemptIsStale() throws {
+        let (store, _, trials) = try plannedStore()
+        _ = try store.claimNextTrial(worker: "w1", lease: "L1")
+        _ = try store.claimNextTrial(worker: "w2", lease: "L2")
+        try store.endAttempt(lease: "L1", outcome: .lost, reason: "silent", maxAttempts: 3)
+        #expect(try store.cancel(trials: [trials[1].id]) == [trials[1].id])
+        #expect(try store.completeTrial(lease: "L1", worker: "w1", result: result(0.5)) == .stale)
+        #expect(try store.completeTrial(lease: "L2", worker: "w2", result: result(0.5)) == .stale)
+        #expect(try store.completeTrial(lease: "L2", worker: "w3", result: result(0.5)) == .foreign)
+        #expect(try store.trials().map(\.state) == [.waiting, .cancelled, .waiting])
+        #expect(try store.trials().allSatisfy { $0.result == nil })
+        #expect(try store.events().filter { $0.kind == "stale_result" }.count == 2)
+        // The requeued trial's next attempt completes normally.
+        let retry = try #require(try store.claimNextTrial(worker: "w3", lease: "L3"))
+        #expect(retry.trial == trials[0].id && retry.attempt == 2)
+        #expect(try store.completeTrial(lease: "L3", worker: "w3", result: result(0.4)) == .stored)
+        #expect(try store.findTrial(trials[0].id).result?.valid["ndcg@10"] == 0.4)
     }
 
     /// Group commit: the writes of a batch become durable together, or (when it throws) not at all,
