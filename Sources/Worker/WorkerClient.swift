@@ -170,7 +170,8 @@ public final class WorkerClient {
                                 send(.bye(Bye(reason: "done \(maxTrials) trials")))
                                 return .maxTrials
                             }
-                            sendHeartbeat()
+                            // No heartbeat here: the coordinator answers every result with the next
+                            // trial (or `wait`) right after the ack.
                         }
                     case .cancel(let cancel):
                         if job?.lease == cancel.lease {
