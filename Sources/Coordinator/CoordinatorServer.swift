@@ -26,8 +26,8 @@ public final class CoordinatorServer {
     public let admission: Admission
     public private(set) var scheduler: Scheduler
     public private(set) var counters = ServerCounters()
-    /// Log lines (to stderr by the CLI).
-    public var log: (String) -> Void = { _ in }
+    /// Log lines (to stderr by the CLI); without it, no line is even formatted.
+    public var log: ((String) -> Void)?
     /// Called after every change of state worth showing (a trial finished, a worker came or went).
     public var onProgress: () -> Void = {}
 
@@ -99,7 +99,7 @@ public final class CoordinatorServer {
         while true {
             if stop.isSet {
                 broadcast(.shutdown(Shutdown(reason: .stopping)))
-                log("stopping: workers told to wait for the coordinator's return")
+                note("stopping: workers told to wait for the coordinator's return")
                 try markWorkersOffline()
                 return false
             }
@@ -151,14 +151,14 @@ public final class CoordinatorServer {
         let expired = scheduler.expire(now: now)
         for name in scheduler.takeDeparted() {
             try store.setWorkerState(name: name, state: "lost", now: now)
-            log("worker \(name) silent for \(scheduler.settings.liveness) heartbeats: declared dead")
+            note("worker \(name) silent for \(scheduler.settings.liveness) heartbeats: declared dead")
             onProgress()
         }
         for expiry in expired {
             if let state = try store.endAttempt(lease: expiry.lease, outcome: .lost, reason: expiry.reason,
                                                 maxAttempts: scheduler.settings.maxAttempts, now: now) {
                 counters.lostAttempts += 1
-                log("lease \(expiry.lease) lost: \(expiry.reason); trial is now \(state.rawValue)")
+                note("lease \(expiry.lease) lost: \(expiry.reason); trial is now \(state.rawValue)")
                 if let peer = expiry.peer, let lease = try? leaseRef(expiry.lease) {
                     send(.cancel(Cancel(lease: lease, reason: expiry.reason)), to: peer)
                 }
@@ -176,7 +176,7 @@ public final class CoordinatorServer {
                 if reloadKeys.isSet {
                     reloadKeys.clear()
                     try authenticator.reload()
-                    log("re-read \(authenticator.authorized.count) authorised worker keys")
+                    note("re-read \(authenticator.authorized.count) authorised worker keys")
                 } else {
                     try authenticator.reloadIfChanged()
                 }
@@ -191,7 +191,7 @@ public final class CoordinatorServer {
             }
             if !finishing, try sweepIsOver() {
                 finishing = true
-                log("every trial has ended")
+                note("every trial has ended")
             }
         }
     }
@@ -216,7 +216,7 @@ public final class CoordinatorServer {
             send(answer, to: peer)
             guard case .welcome = answer else {
                 counters.rejected += 1
-                log("refused worker \(ready.worker) on \(ready.host): \(answer)")
+                note("refused worker \(ready.worker) on \(ready.host): \(answer)")
                 return
             }
             // A repeated `ready` on a live connection only refreshes it (a flood costs no writes).
@@ -224,7 +224,7 @@ public final class CoordinatorServer {
             scheduler.join(peer: peer, name: ready.worker, now: now)
             try store.recordWorker(name: ready.worker, host: ready.host, cores: ready.cores, blasThreads: ready.blasThreads,
                                    blasCore: ready.blasCore, state: quarantined.contains(ready.worker) ? "quarantined" : "online", now: now)
-            log("worker \(ready.worker) joined from \(ready.host) (\(ready.blasThreads) BLAS threads, \(ready.blasCore))")
+            note("worker \(ready.worker) joined from \(ready.host) (\(ready.blasThreads) BLAS threads, \(ready.blasCore))")
             onProgress()
             return
         }
@@ -265,7 +265,7 @@ public final class CoordinatorServer {
             scheduler.release(outcome.lease.lease)
             if disposition == .stale { counters.staleResults += 1 }
             send(.ack(Ack(lease: outcome.lease, kind: .result)), to: peer)
-            log("trial \(outcome.lease.trial) attempt \(outcome.lease.attempt) result from \(session.name): \(disposition)")
+            note("trial \(outcome.lease.trial) attempt \(outcome.lease.attempt) result from \(session.name): \(disposition)")
             onProgress()
             try offerWork(to: peer, now: now)
         case .failed(let failure):
@@ -280,13 +280,13 @@ public final class CoordinatorServer {
                 let limit = failure.reason == .datasetMismatch ? Int.max : scheduler.settings.maxAttempts
                 try store.endAttempt(lease: failure.lease.lease, outcome: outcome, reason: "\(failure.reason.rawValue): \(failure.detail)",
                                      maxAttempts: limit, now: now)
-                log("trial \(failure.lease.trial) attempt \(failure.lease.attempt) \(failure.reason.rawValue) on \(session.name): \(failure.detail)")
+                note("trial \(failure.lease.trial) attempt \(failure.lease.attempt) \(failure.reason.rawValue) on \(session.name): \(failure.detail)")
             }
             scheduler.release(failure.lease.lease)
             send(.ack(Ack(lease: failure.lease, kind: .failed)), to: peer)
             if failure.reason == .datasetMismatch && quarantined.insert(session.name).inserted {
                 try store.setWorkerState(name: session.name, state: "quarantined", now: now)
-                log("worker \(session.name) quarantined: its dataset does not match (\(failure.detail))")
+                note("worker \(session.name) quarantined: its dataset does not match (\(failure.detail))")
             }
             onProgress()
             try offerWork(to: peer, now: now)
@@ -298,7 +298,7 @@ public final class CoordinatorServer {
             }
             scheduler.leave(peer)
             try store.setWorkerState(name: session.name, state: "offline", now: now)
-            log("worker \(session.name) left (\(bye.reason))")
+            note("worker \(session.name) left (\(bye.reason))")
             onProgress()
         case .fetch(let fetch):
             send(chunk(for: fetch), to: peer)
@@ -328,7 +328,7 @@ public final class CoordinatorServer {
         }
         send(.assign(Assignment(lease: LeaseRef(trial: claim.trial, attempt: claim.attempt, lease: lease), number: claim.number,
                                 config: config, dataset: datasetRef)), to: peer)
-        log("trial #\(claim.number) \(claim.trial) attempt \(claim.attempt) → \(session.name)")
+        note("trial #\(claim.number) \(claim.trial) attempt \(claim.attempt) → \(session.name)")
         onProgress()
     }
 
@@ -391,6 +391,10 @@ public final class CoordinatorServer {
         for peer in scheduler.sessions.keys { send(message, to: peer) }
     }
 
+    private func note(_ line: @autoclosure () -> String) {
+        log?(line())
+    }
+
     /// Answers a bad message with `error`, counts it, and logs it at most once a minute per peer.
     func reject(_ peer: Data?, code: String, _ detail: String) {
         counters.rejected += 1
@@ -400,7 +404,7 @@ public final class CoordinatorServer {
         if now.timeIntervalSince(lastRejectLog[peer] ?? .distantPast) >= 60 {
             lastRejectLog[peer] = now
             let name = scheduler.session(peer)?.name ?? "an unknown peer"
-            log("rejected a message from \(name): \(code): \(detail) (further rejections from it are counted, logged once a minute)")
+            note("rejected a message from \(name): \(code): \(detail) (further rejections from it are counted, logged once a minute)")
         }
     }
 

@@ -282,10 +282,17 @@ public final class SweepStore: Sendable {
         try database.unsafeReentrantWrite { db in
             var result: T?
             if db.isInsideTransaction {
-                try db.inSavepoint {
+                // The savepoint's statements come from the statement cache: GRDB's `inSavepoint`
+                // parses them anew each time, on the path every trial takes twice.
+                try db.run("SAVEPOINT store_write", [])
+                do {
                     result = try body(db)
-                    return .commit
+                } catch {
+                    try db.run("ROLLBACK TO SAVEPOINT store_write", [])
+                    try db.run("RELEASE SAVEPOINT store_write", [])
+                    throw error
                 }
+                try db.run("RELEASE SAVEPOINT store_write", [])
             } else {
                 try db.inTransaction {
                     result = try body(db)

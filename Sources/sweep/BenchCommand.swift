@@ -51,7 +51,7 @@ struct CoordinatorBench: ParsableCommand {
         let processes = try (0..<workers).map { index -> (Process, Pipe) in
             let process = Process(), output = Pipe()
             process.executableURL = URL(fileURLWithPath: executablePath())
-            process.arguments = ["worker", "--connect", endpoint, "--name", "bench-\(index)", "--noop-trials"]
+            process.arguments = ["worker", "--connect", endpoint, "--name", "bench-\(index)", "--noop-trials", "--nice", "\(localWorkerNice)"]
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()

@@ -86,7 +86,7 @@ struct Launch: ParsableCommand {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executablePath())
             process.arguments = ["worker", "--connect", endpoint, "--name", "local-\(index + 1)", "--threads", "\(threadsPerWorker)",
-                                 "--data-root", dataset.folder.path]
+                                 "--data-root", dataset.folder.path, "--nice", "\(localWorkerNice)"]
             process.standardOutput = FileHandle.nullDevice
             try process.run()
             return process
@@ -181,6 +181,10 @@ final class ProgressDisplay {
     }
 }
 
+/// Workers started beside a coordinator run at lower priority: when they keep every core busy,
+/// the coordinator still answers at once (assignments, acks, heartbeats).
+let localWorkerNice = 10
+
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker", abstract: "Train trials for a coordinator until its sweep is finished.")
@@ -193,15 +197,20 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Where downloaded datasets are kept (default: $XDG_CACHE_HOME/sweep/datasets, else ~/.cache/sweep/datasets).") var cacheDir: String?
     @Option(help: "The coordinator's CURVE public key file (.pub): encrypt and authenticate.") var serverKey: String?
     @Option(help: "With --server-key: this worker's CURVE secret key file (.key); its .pub must be authorised by the coordinator.") var curveSecret: String?
+    @Option(help: "Lower this worker's CPU priority by N (0–19), so a coordinator on the same machine stays responsive.") var nice = 0
     @Flag(help: .hidden) var noopTrials = false
 
     func validate() throws {
         if (serverKey == nil) != (curveSecret == nil) { throw ValidationError("--server-key and --curve-secret go together") }
+        if !(0...19).contains(nice) { throw ValidationError("--nice must be between 0 and 19") }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let maxTrials, maxTrials < 1 { throw ValidationError("--max-trials must be at least 1") }
     }
 
     func run() throws {
+        if nice > 0 && setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(nice)) != 0 {
+            printError("warning: could not lower the worker's priority: \(String(cString: strerror(errno)))")
+        }
         let identity = WorkerIdentity.current(name: name, blasThreads: threads)
         var settings = WorkerSettings(endpoint: connect, identity: identity, buildID: buildID, maxTrials: maxTrials)
         settings.noopTrials = noopTrials
