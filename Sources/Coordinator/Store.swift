@@ -134,11 +134,15 @@ public struct SweepRecord: Sendable {
 public final class SweepStore: Sendable {
     let database: any DatabaseWriter & DatabaseReader
     public let path: String
+    private let checkpointer: BackgroundCheckpointer?
 
-    private init(database: any DatabaseWriter & DatabaseReader, path: String) {
+    private init(database: any DatabaseWriter & DatabaseReader, path: String, checkpointer: BackgroundCheckpointer? = nil) {
         self.database = database
         self.path = path
+        self.checkpointer = checkpointer
     }
+
+    deinit { checkpointer?.stop() }
 
     /// Opens (creating if needed) a store for writing and applies its migrations.
     public static func open(path: String) throws -> SweepStore {
@@ -146,11 +150,12 @@ public final class SweepStore: Sendable {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")  // WAL + NORMAL survives a process crash
-            try db.execute(sql: "PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 8192")
+            // Checkpoints run on their own thread (below); this only bounds the log if they fall behind.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
         }
         let pool = try DatabasePool(path: path, configuration: configuration)
         try migrator.migrate(pool)
-        return SweepStore(database: pool, path: path)
+        return SweepStore(database: pool, path: path, checkpointer: try BackgroundCheckpointer(path: path))
     }
 
     /// Opens an existing store for writing (for commands that change a sweep but never create one).
@@ -627,6 +632,37 @@ public final class SweepStore: Sendable {
         case .path(let path): ["path": path, "fingerprint": fingerprint]
         case .synthetic(let preset, let seed): ["synthetic": ["preset": preset, "seed": seed], "fingerprint": fingerprint]
         }
+    }
+}
+
+/// Copies the write-ahead log into the database file ten times a second on a connection and thread
+/// of its own (passive checkpoints: they never wait for, or block, the writer). A checkpoint copies
+/// pages and syncs the file twice; done by the writer after a commit, it stalled the thread that
+/// serves workers for milliseconds, the tail of the assign latency.
+final class BackgroundCheckpointer: Sendable {
+    private let stopped = StopFlag()
+    private let wakeUp = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(path: String) throws {
+        let connection = try DatabaseQueue(path: path)
+        let (stopped, wakeUp, finished) = (stopped, wakeUp, finished)
+        let thread = Thread {
+            while !stopped.isSet {
+                _ = try? connection.writeWithoutTransaction { try $0.checkpoint(.passive) }
+                _ = wakeUp.wait(timeout: .now() + 0.1)
+            }
+            finished.signal()
+        }
+        thread.name = "sweep-store-checkpointer"
+        thread.start()
+    }
+
+    /// Stops the thread and waits for it (at most one checkpoint).
+    func stop() {
+        stopped.set()
+        wakeUp.signal()
+        finished.wait()
     }
 }
 
