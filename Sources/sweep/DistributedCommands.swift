@@ -181,6 +181,15 @@ final class ProgressDisplay {
     }
 }
 
+/// Lowers the CPU priority of every thread of this process: Linux's nice value is per thread, and
+/// threads started later inherit their creator's.
+func lowerPriority(by niceness: Int32) {
+    let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task"))?.compactMap { UInt32($0) } ?? [0]
+    for thread in threads where setpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread, niceness) != 0 {
+        printError("warning: could not lower the priority of thread \(thread): \(String(cString: strerror(errno)))")
+    }
+}
+
 /// Workers started beside a coordinator run at lower priority: when they keep every core busy,
 /// the coordinator still answers at once (assignments, acks, heartbeats).
 let localWorkerNice = 10
@@ -208,9 +217,7 @@ struct WorkerCommand: ParsableCommand {
     }
 
     func run() throws {
-        if nice > 0 && setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(nice)) != 0 {
-            printError("warning: could not lower the worker's priority: \(String(cString: strerror(errno)))")
-        }
+        if nice > 0 { lowerPriority(by: Int32(nice)) }
         let identity = WorkerIdentity.current(name: name, blasThreads: threads)
         var settings = WorkerSettings(endpoint: connect, identity: identity, buildID: buildID, maxTrials: maxTrials)
         settings.noopTrials = noopTrials

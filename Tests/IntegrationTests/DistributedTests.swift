@@ -204,6 +204,45 @@ final class DistributedFixture: @unchecked Sendable {
         _ = worker.finish(timeout: 30)
     }
 
+    /// `--local-workers` run at `--nice 10`, so the coordinator keeps answering while they keep
+    /// every core busy; and an idle worker told `finished` leaves at once, so the coordinator exits
+    /// when the last one has heard instead of lingering two heartbeats (here 4 s each).
+    @Test func localWorkersRunNicedAndTheCoordinatorExitsOnceEveryWorkerHasHeard() throws {
+        let fixture = try DistributedFixture(epochs: 3, trainExamples: 300)
+        let coordinator = try Child("sweep", ["launch", fixture.sweep, "--db", fixture.db, "--bind", fixture.endpoint,
+                                              "--heartbeat-ms", "4000", "--local-workers", "2"])
+        var niceness: [Int] = []
+        // A worker lowers its priority as it starts, so the first look may come before that.
+        do {
+            try fixture.waitUntil("both local workers to run at nice 10", timeout: 30) { _ in
+                niceness = Self.processes(commandContaining: fixture.endpoint).filter { $0.command.contains(" worker --connect ") }.map(\.nice)
+                return niceness == [10, 10]
+            }
+        } catch {
+            Issue.record("local workers' nice values: \(niceness)")
+        }
+        try fixture.waitUntil("every trial to end", timeout: 120) { store in try store.stateCounts()[.completed] == 12 }
+        let lastResult = Date()
+        let result = coordinator.finish(timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(Date().timeIntervalSince(lastResult) < 6.5, "a lingering coordinator waits 2 × 4 s")
+        try fixture.expectEveryTrialCompletedOnce()
+    }
+
+    /// Processes whose command line contains `text`, with their nice value (from /proc).
+    static func processes(commandContaining text: String) -> [(command: String, nice: Int)] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { Int($0) != nil }.compactMap { pid in
+            guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return nil }
+            let command = String(decoding: raw.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            // Fields after the parenthesised name: state is 3rd, nice is 19th.
+            let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+            guard command.contains(text), fields.count > 16, let nice = Int(fields[16]) else { return nil }
+            return (command, nice)
+        }
+    }
+
     @Test func aWorkerWithoutDataFetchesAndCachesTheDataset() throws {
         let fixture = try DistributedFixture(epochs: 2, trainExamples: 300)
         let coordinator = try fixture.launch()
