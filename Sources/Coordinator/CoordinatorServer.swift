@@ -419,4 +419,3 @@ public final class CoordinatorServer {
                           seconds: outcome.timing.totalSeconds)
     }
 }
-

@@ -76,7 +76,6 @@ extension SweepStore {
         }
     }
 
-    /// Trials per state (every state present), in one query: cheap enough for every event.
     /// How many results are stored and when the first and last were (nil without results).
     public func resultSpan() throws -> (count: Int, first: Date, last: Date)? {
         try database.read { db in
@@ -86,6 +85,7 @@ extension SweepStore {
         }
     }
 
+    /// Trials per state (every state present), in one query: cheap enough for every event.
     public func stateCounts() throws -> [TrialState: Int] {
         try database.read { db in
             var counts = Dictionary(uniqueKeysWithValues: TrialState.allCases.map { ($0, 0) })

@@ -19,6 +19,11 @@ struct CoordinatorBench: ParsableCommand {
     @Option(help: "Trials in the sweep.") var trials = 20_000
     @Flag(help: "Print one JSON document.") var json = false
 
+    func validate() throws {
+        if workers < 1 { throw ValidationError("--workers must be at least 1") }
+        if trials < 2 { throw ValidationError("--trials must be at least 2 (throughput is measured between the first result and the last)") }
+    }
+
     func run() throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
@@ -80,7 +85,7 @@ struct CoordinatorBench: ParsableCommand {
         let completed = try store.stateCounts()[.completed, default: 0]
         // Throughput while serving: from the first stored result to the last, so the workers'
         // start-up and the goodbyes at the end do not count (they are in `wall_seconds`).
-        guard let span = try store.resultSpan(), span.count > 1 else { throw ValidationError("the sweep stored no results") }
+        guard let span = try store.resultSpan(), span.count > 1 else { throw StoreError(message: "the bench stored \(completed) results; it needs two") }
         let rate = Double(span.count - 1) / span.last.timeIntervalSince(span.first)
         if json {
             return try printJSON([
