@@ -170,6 +170,26 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
         }
     }
 
+    /// The writer never checkpoints below 16,384 pages; the background checkpointer copies every
+    /// committed page into the database file within a fraction of a second anyway.
+    @Test func committedPagesReachTheDatabaseFileWithoutTheWriterCheckpointing() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("sweep.db").path
+        let (store, _, _) = try plannedStore(path: path)
+        let claim = try #require(try store.claimNextTrial(worker: "w", lease: "L1"))
+        #expect(try store.completeTrial(lease: claim.lease, worker: "w", result: result(0.3)) == .stored)
+        let bytes = try store.database.read { db in
+            try Int.fetchOne(db, sql: "PRAGMA page_count")! * Int.fetchOne(db, sql: "PRAGMA page_size")!
+        }
+        func fileSize() -> Int { ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0 }
+        let deadline = Date().addingTimeInterval(10)
+        while fileSize() < bytes && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(fileSize() == bytes)
+        #expect(try SweepStore.openReadOnly(path: path).findTrial(claim.trial).result?.valid["ndcg@10"] == 0.3)
+    }
+
     @Test func readersNeverCreateAFileAndReadWhileAWriterWrites() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-store-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
