@@ -181,9 +181,9 @@ final class ProgressDisplay {
     }
 }
 
-/// Lowers the CPU priority of every thread of this process: Linux's nice value is per thread, and
+/// Sets the nice value of every thread of this process: Linux's nice value is per thread, and
 /// threads started later inherit their creator's.
-func lowerPriority(by niceness: Int32) {
+func setNiceness(_ niceness: Int32) {
     let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task"))?.compactMap { UInt32($0) } ?? [0]
     for thread in threads where setpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread, niceness) != 0 {
         printError("warning: could not lower the priority of thread \(thread): \(String(cString: strerror(errno)))")
@@ -206,7 +206,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Where downloaded datasets are kept (default: $XDG_CACHE_HOME/sweep/datasets, else ~/.cache/sweep/datasets).") var cacheDir: String?
     @Option(help: "The coordinator's CURVE public key file (.pub): encrypt and authenticate.") var serverKey: String?
     @Option(help: "With --server-key: this worker's CURVE secret key file (.key); its .pub must be authorised by the coordinator.") var curveSecret: String?
-    @Option(help: "Lower this worker's CPU priority by N (0–19), so a coordinator on the same machine stays responsive.") var nice = 0
+    @Option(help: "Run at nice value N (0–19, lower CPU priority), so a coordinator on the same machine stays responsive.") var nice = 0
     @Flag(help: .hidden) var noopTrials = false
 
     func validate() throws {
@@ -217,7 +217,7 @@ struct WorkerCommand: ParsableCommand {
     }
 
     func run() throws {
-        if nice > 0 { lowerPriority(by: Int32(nice)) }
+        if nice > 0 { setNiceness(Int32(nice)) }
         let identity = WorkerIdentity.current(name: name, blasThreads: threads)
         var settings = WorkerSettings(endpoint: connect, identity: identity, buildID: buildID, maxTrials: maxTrials)
         settings.noopTrials = noopTrials
