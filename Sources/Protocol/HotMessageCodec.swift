@@ -269,14 +269,7 @@ private extension JSONByteReader {
             case "valid": return set(&valid, reader.numbers())
             case "test": return set(&test, reader.numbers())
             case "timing": return set(&timing, reader.timing())
-            case "history":
-                var reports: [EpochReport] = []
-                let read = reader.array { reader in
-                    guard let report = reader.report() else { return false }
-                    reports.append(report)
-                    return true
-                }
-                return read && set(&history, reports)
+            case "history": return set(&history, reader.array(of: { $0.report() }))
             default: return reader.skipUnknown()
             }
         }
@@ -284,29 +277,27 @@ private extension JSONByteReader {
         return TrialOutcome(lease: lease, bestEpoch: bestEpoch, valid: valid, test: test, history: history, timing: timing)
     }
 
+    mutating func datasetFile() -> DatasetFile? {
+        var name: String?, size: Int?, sha256: String?
+        let read = object { reader, key in
+            switch key {
+            case "name": set(&name, reader.string())
+            case "size": set(&size, reader.integer())
+            case "sha256": set(&sha256, reader.string())
+            default: reader.skipUnknown()
+            }
+        }
+        guard read, let name, let size, let sha256 else { return nil }
+        return DatasetFile(name: name, size: size, sha256: sha256)
+    }
+
     mutating func dataset() -> DatasetRef? {
         var fingerprint: String?, files: [DatasetFile]?
         let read = object { reader, key in
             switch key {
-            case "fingerprint": return set(&fingerprint, reader.string())
-            case "files":
-                var list: [DatasetFile] = []
-                let read = reader.array { reader in
-                    var name: String?, size: Int?, sha256: String?
-                    let read = reader.object { reader, key in
-                        switch key {
-                        case "name": set(&name, reader.string())
-                        case "size": set(&size, reader.integer())
-                        case "sha256": set(&sha256, reader.string())
-                        default: reader.skipUnknown()
-                        }
-                    }
-                    guard read, let name, let size, let sha256 else { return false }
-                    list.append(DatasetFile(name: name, size: size, sha256: sha256))
-                    return true
-                }
-                return read && set(&files, list)
-            default: return reader.skipUnknown()
+            case "fingerprint": set(&fingerprint, reader.string())
+            case "files": set(&files, reader.array(of: { $0.datasetFile() }))
+            default: reader.skipUnknown()
             }
         }
         guard read, let fingerprint, let files else { return nil }

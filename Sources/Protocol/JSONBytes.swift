@@ -276,63 +276,46 @@ struct JSONByteReader {
         return consume(UInt8(ascii: "}"))
     }
 
-    /// Reads an array, calling `element` for each element, which must read it.
-    mutating func array(_ element: (inout JSONByteReader) -> Bool) -> Bool {
-        guard depth < Self.maximumDepth, consume(UInt8(ascii: "[")) else { return false }
+    /// An array whose elements `element` reads; nil when any of them does not read.
+    mutating func array<Element>(of element: (inout JSONByteReader) -> Element?) -> [Element]? {
+        guard depth < Self.maximumDepth, consume(UInt8(ascii: "[")) else { return nil }
         depth += 1
         defer { depth -= 1 }
-        if consume(UInt8(ascii: "]")) { return true }
+        var elements: [Element] = []
+        if consume(UInt8(ascii: "]")) { return elements }
         repeat {
-            guard element(&self) else { return false }
+            guard let value = element(&self) else { return nil }
+            elements.append(value)
         } while consume(UInt8(ascii: ","))
-        return consume(UInt8(ascii: "]"))
+        return consume(UInt8(ascii: "]")) ? elements : nil
     }
 
-    /// An object of numbers (`null` read as nil). Here and below a repeated key fails the read.
+    /// An object whose member values `member` reads, by key. A repeated key fails the read.
+    mutating func members<Value>(_ member: (inout JSONByteReader) -> Value?) -> [String: Value]? {
+        var values: [String: Value] = [:]
+        let read = object { reader, key in
+            guard let name = String(validating: key.bytes, as: UTF8.self), values.index(forKey: name) == nil,
+                  let value = member(&reader) else { return false }
+            values[name] = value
+            return true
+        }
+        return read ? values : nil
+    }
+
+    /// An object of numbers, `null` read as nil.
     mutating func optionalNumbers() -> [String: Double?]? {
-        var values: [String: Double?] = [:]
-        let read = object { reader, key in
-            guard let name = String(validating: key.bytes, as: UTF8.self), values.index(forKey: name) == nil else { return false }
-            if reader.null() { values[name] = .some(nil); return true }
-            guard let value = reader.number() else { return false }
-            values[name] = value
-            return true
-        }
-        return read ? values : nil
+        members { reader in reader.null() ? .some(nil) : reader.number().map(Optional.some) }
     }
 
-    /// An object of numbers.
     mutating func numbers() -> [String: Double]? {
-        var values: [String: Double] = [:]
-        let read = object { reader, key in
-            guard let name = String(validating: key.bytes, as: UTF8.self), values[name] == nil,
-                  let value = reader.number() else { return false }
-            values[name] = value
-            return true
-        }
-        return read ? values : nil
+        members { $0.number() }
     }
 
     /// Any value.
     mutating func value() -> JSONValue? {
         switch peek() {
-        case UInt8(ascii: "{"):
-            var members: [String: JSONValue] = [:]
-            let read = object { reader, key in
-                guard let name = String(validating: key.bytes, as: UTF8.self), members[name] == nil,
-                      let value = reader.value() else { return false }
-                members[name] = value
-                return true
-            }
-            return read ? .object(members) : nil
-        case UInt8(ascii: "["):
-            var elements: [JSONValue] = []
-            let read = array { reader in
-                guard let value = reader.value() else { return false }
-                elements.append(value)
-                return true
-            }
-            return read ? .array(elements) : nil
+        case UInt8(ascii: "{"): return members { $0.value() }.map(JSONValue.object)
+        case UInt8(ascii: "["): return array(of: { $0.value() }).map(JSONValue.array)
         case UInt8(ascii: "\""): return string().map(JSONValue.string)
         case UInt8(ascii: "t"), UInt8(ascii: "f"): return bool().map(JSONValue.bool)
         case UInt8(ascii: "n"): return null() ? .null : nil
