@@ -2,6 +2,31 @@ import Foundation
 import Testing
 @testable import ML
 
+/// (L(θᵢ + h) − L(θᵢ − h)) / 2h for one entry of `values`, which is restored afterwards.
+func centralDifference(_ values: FloatBuffer, at index: Int, h: Float, _ loss: () -> Double) -> Double {
+    let saved = values[index]
+    values[index] = saved + h; let plus = loss()
+    values[index] = saved - h; let minus = loss()
+    values[index] = saved
+    return (plus - minus) / Double(2 * h)
+}
+
+extension Recommender {
+    /// `sample` without the trunk weights and biases of hidden units whose pre-activation, over
+    /// `rows` rows of `inputs`, lies within 0.01 of ReLU's kink: finite differences step across
+    /// the kink there and mean nothing.
+    func awayFromReLUKinks(_ sample: [Int], inputs: UnsafePointer<Float>, rows: Int) -> [Int] {
+        var preActivations = [Float](repeating: 0, count: rows * Self.hiddenDimensions)
+        trunk.forward(inputs, rows: rows, into: &preActivations, parameters: parameters.pointer)
+        let nearKink = Set(preActivations.indices.filter { abs(preActivations[$0]) < 0.01 }.map { $0 % Self.hiddenDimensions })
+        let trunkWeights = trunk.weightOffset..<trunk.biasOffset, trunkBiases = trunk.biasOffset..<output.weightOffset
+        return sample.filter { i in
+            let unit = trunkWeights.contains(i) ? (i - trunkWeights.lowerBound) / trunkInputWidth : i - trunk.biasOffset
+            return !((trunkWeights.contains(i) || trunkBiases.contains(i)) && nearKink.contains(unit))
+        }
+    }
+}
+
 /// Trains two copies of `model(threads)` for 3 steps: one with the optimiser inside the step (the
 /// fused, block-by-block update), one without and then a whole Adam update. Expects the same losses
 /// each step and the same parameters to the last bit, for 1 and 2 threads, and across the two.
@@ -46,11 +71,7 @@ func expectFusedStepsExact(model: (Int) -> Recommender, step: (Recommender, Adam
                        gradients: gradients.pointer, accumulate: false)
         let h: Float = 1e-2
         for i in 0..<layout.count {
-            let saved = parameters[i]
-            parameters[i] = saved + h; let plus = loss()
-            parameters[i] = saved - h; let minus = loss()
-            parameters[i] = saved
-            #expect(abs((plus - minus) / Double(2 * h) - Double(gradients[i])) < 1e-3, "parameter \(i)")
+            #expect(abs(centralDifference(parameters, at: i, h: h, loss) - Double(gradients[i])) < 1e-3, "parameter \(i)")
         }
         for i in x.indices {
             let saved = x[i]
@@ -114,22 +135,8 @@ func expectFusedStepsExact(model: (Int) -> Recommender, step: (Recommender, Adam
         var sample = Array(stride(from: 0, to: model.parameters.count, by: items > 300 ? 1201 : 97))
         if items > 300 { sample += [model.output.weightOffset + 290 * 512 + 3, model.output.biasOffset + 290, model.output.biasOffset + 599] }
         sample += model.layout.tensors.map(\.offset)  // the first entry of every tensor
-        // ReLU has a kink at 0: finite differences are meaningless for a hidden unit whose
-        // pre-activation lies within reach of the step, so its trunk row and bias are left out.
-        var preActivations = [Float](repeating: 0, count: 3 * Recommender.hiddenDimensions)
-        model.trunk.forward(inputs, rows: 3, into: &preActivations, parameters: model.parameters.pointer)
-        let nearKink = Set(preActivations.indices.filter { abs(preActivations[$0]) < 0.01 }.map { $0 % Recommender.hiddenDimensions })
-        sample.removeAll { i in
-            let trunkWeights = model.trunk.weightOffset..<model.trunk.biasOffset
-            let unit = trunkWeights.contains(i) ? (i - trunkWeights.lowerBound) / 6 : i - model.trunk.biasOffset
-            return (trunkWeights.contains(i) || (model.trunk.biasOffset..<model.output.weightOffset).contains(i)) && nearKink.contains(unit)
-        }
-        for i in sample {
-            let saved = model.parameters[i]
-            model.parameters[i] = saved + h; let plus = lossValue()
-            model.parameters[i] = saved - h; let minus = lossValue()
-            model.parameters[i] = saved
-            let numeric = (plus - minus) / Double(2 * h)
+        for i in model.awayFromReLUKinks(sample, inputs: inputs, rows: 3) {
+            let numeric = centralDifference(model.parameters, at: i, h: h, lossValue)
             #expect(abs(numeric - Double(analytic[i])) < 3e-4 + 0.02 * abs(numeric), "parameter \(i)")
         }
     }

@@ -38,11 +38,7 @@ import Testing
         let h: Float = 1e-2
         var checked = 0
         for i in sample {
-            let saved = parameters[i]
-            parameters[i] = saved + h; let plus = loss()
-            parameters[i] = saved - h; let minus = loss()
-            parameters[i] = saved
-            let numeric = (plus - minus) / Double(2 * h)
+            let numeric = centralDifference(parameters, at: i, h: h, loss)
             #expect(abs(numeric - Double(gradients[i])) < 2e-3 + 0.02 * abs(numeric), "parameter \(i) (\(name(of: i, in: layout)))")
             if gradients[i] != 0 { checked += 1 }
         }
@@ -115,12 +111,6 @@ import Testing
         _ = lossValue()
         let analytic = model.gradients.array
         let encoder = model.encoder!
-        // Units whose pre-activation sits near ReLU's kink make finite differences meaningless for
-        // their trunk row; the inputs buffer holds [x; r] and [t; 0] after the step.
-        var preActivations = [Float](repeating: 0, count: 6 * Recommender.hiddenDimensions)
-        model.trunk.forward(model.inputs.pointer, rows: 6, into: &preActivations, parameters: model.parameters.pointer)
-        let nearKink = Set(preActivations.indices.filter { abs(preActivations[$0]) < 0.01 }.map { $0 % Recommender.hiddenDimensions })
-        let width = model.trunkInputWidth
         var sample = Array(stride(from: 0, to: model.output.weightOffset, by: 1009))
         sample += Array(stride(from: model.output.weightOffset, to: encoder.parameterRange.lowerBound, by: 2503))
         sample += [model.output.biasOffset + 5, model.output.biasOffset + 300, model.output.biasOffset + 599]
@@ -130,18 +120,10 @@ import Testing
         }
         sample += Array(stride(from: encoder.directions[0].inputWeights, to: model.parameters.count, by: 1499))
         sample += model.layout.tensors.map(\.offset)
-        sample.removeAll { i in
-            let trunkWeights = model.trunk.weightOffset..<model.trunk.biasOffset
-            let unit = trunkWeights.contains(i) ? (i - trunkWeights.lowerBound) / width : i - model.trunk.biasOffset
-            return (trunkWeights.contains(i) || (model.trunk.biasOffset..<model.output.weightOffset).contains(i)) && nearKink.contains(unit)
-        }
         let h: Float = 1e-3
-        for i in sample {
-            let saved = model.parameters[i]
-            model.parameters[i] = saved + h; let plus = lossValue()
-            model.parameters[i] = saved - h; let minus = lossValue()
-            model.parameters[i] = saved
-            let numeric = (plus - minus) / Double(2 * h)
+        // The inputs buffer holds [x; r] and [t; 0] after the step: the rows the trunk saw.
+        for i in model.awayFromReLUKinks(sample, inputs: model.inputs.pointer, rows: 6) {
+            let numeric = centralDifference(model.parameters, at: i, h: h, lossValue)
             #expect(abs(numeric - Double(analytic[i])) < 5e-4 + 0.03 * abs(numeric), "parameter \(i)")
         }
         // An embedding row no batch reads has no gradient.
