@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import ML
 import Protocol
+import Synchronization
 
 /// A trial's life: `waiting → running → completed | failed | diverged | cancelled`, and `retired`
 /// for trials a changed sweep file no longer plans (kept, never deleted).
@@ -135,6 +136,9 @@ public final class SweepStore: Sendable {
     let database: any DatabaseWriter & DatabaseReader
     public let path: String
     private let checkpointer: BackgroundCheckpointer?
+    /// Why a write nested in the current transaction failed (nil while none has): that transaction
+    /// must not commit.
+    private let failedWrite = Mutex<String?>(nil)
 
     private init(database: any DatabaseWriter & DatabaseReader, path: String, checkpointer: BackgroundCheckpointer? = nil) {
         self.database = database
@@ -276,48 +280,52 @@ public final class SweepStore: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2-worker-counts-from-results") { db in
+            // A worker's completed trials are counted from `result` when read: one statement less
+            // on every trial's path than a counter kept up to date.
+            try db.execute(sql: "ALTER TABLE worker DROP COLUMN trials_completed")
+        }
         return migrator
     }()
 
     // MARK: Transactions
 
-    /// One transaction of the store. Inside ``batch(_:)`` it is a savepoint of the batch's
-    /// transaction instead, and becomes durable when the batch commits.
+    /// One transaction of the store. Inside another (a ``batch(_:)``) it is part of that one,
+    /// which is all-or-nothing: when it throws, the enclosing transaction rolls back as a whole,
+    /// even if the caller catches the error.
     func write<T>(_ body: (Database) throws -> T) throws -> T {
         try database.unsafeReentrantWrite { db in
-            var result: T?
-            if db.isInsideTransaction {
-                // The savepoint's statements come from the statement cache: GRDB's `inSavepoint`
-                // parses them anew each time, on the path every trial takes twice.
-                try db.run("SAVEPOINT store_write", [])
-                do {
-                    result = try body(db)
-                } catch {
-                    try db.run("ROLLBACK TO SAVEPOINT store_write", [])
-                    try db.run("RELEASE SAVEPOINT store_write", [])
-                    throw error
-                }
-                try db.run("RELEASE SAVEPOINT store_write", [])
-            } else {
-                try db.inTransaction {
-                    result = try body(db)
-                    return .commit
-                }
+            guard db.isInsideTransaction else { return try transaction(db) { try body(db) } }
+            // No savepoint: one costs two statements on the path every trial takes twice, and the
+            // enclosing transaction is undone anyway when a write in it fails.
+            do {
+                return try body(db)
+            } catch {
+                failedWrite.withLock { $0 = $0 ?? "\(error)" }
+                throw error
             }
-            return result!
         }
     }
 
     /// Group commit: the store writes `body` makes share one transaction, so a burst of results and
-    /// claims costs one commit. When this returns, all of them are durable; when it throws, none is.
-    /// Reads through the store's reader connections inside `body` see the state before the batch.
+    /// claims costs one commit. When this returns, all of them are durable; when it throws (or a
+    /// write inside it threw, caught or not), none is.
     public func batch(_ body: () throws -> Void) throws {
-        try database.unsafeReentrantWrite { db in
-            try db.inTransaction {
-                try body()
-                return .commit
+        try database.unsafeReentrantWrite { db in try transaction(db, body) }
+    }
+
+    /// Runs `body` as one transaction, rolled back if it throws or a write nested in it failed.
+    private func transaction<T>(_ db: Database, _ body: () throws -> T) throws -> T {
+        failedWrite.withLock { $0 = nil }
+        var result: T?
+        try db.inTransaction {
+            result = try body()
+            if let failure = failedWrite.withLock({ $0 }) {
+                throw StoreError(message: "a write in this transaction failed (\(failure)), so none of its writes is kept")
             }
+            return .commit
         }
+        return result!
     }
 
     // MARK: The sweep and its plan
@@ -471,7 +479,6 @@ public final class SweepStore: Sendable {
                     try db.run("INSERT OR REPLACE INTO epoch (trial_id, attempt, epoch, record) VALUES (?, ?, ?, ?)",
                                [trialID, number, index + 1, record])
                 }
-                try db.run("UPDATE worker SET trials_completed = trials_completed + 1 WHERE name = ?", [worker])
                 return .stored
             }
             guard let attempt = try Row.fetchOne(db.cachedStatement(sql: "SELECT trial_id, attempt, outcome, worker FROM attempt WHERE lease = ?"),

@@ -152,7 +152,11 @@ extension SweepStore {
     /// Every worker seen, most recent first.
     public func workers() throws -> [WorkerSnapshot] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM worker ORDER BY last_seen DESC").map { row in
+            try Row.fetchAll(db, sql: """
+                SELECT worker.*, COALESCE(done.count, 0) AS trials_completed FROM worker
+                LEFT JOIN (SELECT worker, COUNT(*) AS count FROM result GROUP BY worker) AS done ON done.worker = worker.name
+                ORDER BY last_seen DESC
+                """).map { row in
                 WorkerSnapshot(name: row["name"], host: row["host"], state: row["state"], trialsCompleted: row["trials_completed"],
                                lastSeen: Date(timeIntervalSince1970: row["last_seen"]))
             }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import ML
 import Testing
 @testable import Coordinator
@@ -68,8 +69,8 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
         #expect(try store.findTrial(trials[0].id).result?.valid["ndcg@10"] == 0.4)
     }
 
-    /// Group commit: the writes of a batch become durable together, or (when it throws) not at all,
-    /// and a failed write inside it rolls back only itself when the batch goes on.
+    /// Group commit: the writes of a batch become durable together, or (when it throws, or a write
+    /// inside it failed even if that error was caught) not at all.
     @Test func aBatchCommitsAllOrNothing() throws {
         struct Abort: Error {}
         let (store, _, _) = try plannedStore()
@@ -82,19 +83,58 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
         }
         #expect(try store.trials().allSatisfy { $0.state == .waiting })
         #expect(try store.attempt(lease: "L1") == nil)
+        // A write that fails inside a batch spoils the whole batch, even when its error is caught.
+        #expect(throws: StoreError.self) {
+            try store.batch {
+                _ = try store.claimNextTrial(worker: "w1", lease: "L1")
+                #expect(try store.completeTrial(lease: "L1", worker: "w1", result: result(0.2)) == .stored)
+                do {
+                    try store.write { db in
+                        try db.execute(sql: "UPDATE trial SET updated_at = -1")
+                        try SweepStore.transition(db, "no-such-trial", from: .waiting, to: .running, 0)
+                    }
+                    Issue.record("an illegal transition was written")
+                } catch {
+                    #expect(error is IllegalTransition)
+                }
+                #expect(try store.claimNextTrial(worker: "w2", lease: "L2") != nil)
+            }
+        }
+        #expect(try store.trials().allSatisfy { $0.state == .waiting })
+        #expect(try store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM trial WHERE updated_at = -1") } == 0)
+        // The next batch starts clean.
         try store.batch {
             _ = try store.claimNextTrial(worker: "w1", lease: "L1")
             _ = try store.claimNextTrial(worker: "w2", lease: "L2")
             #expect(try store.completeTrial(lease: "L1", worker: "w1", result: result(0.2)) == .stored)
-            #expect(throws: IllegalTransition.self) {  // rolled back alone
-                try store.write { db in
-                    try db.execute(sql: "UPDATE trial SET updated_at = -1")
-                    try SweepStore.transition(db, "no-such-trial", from: .waiting, to: .running, 0)
-                }
-            }
         }
         #expect(try store.stateCounts()[.completed] == 1 && store.stateCounts()[.running] == 1)
-        #expect(try store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM trial WHERE updated_at = -1") } == 0)
+    }
+
+    @Test func workersCompletedTrialsAreCountedFromResultsAlsoInAStoreFromTheFirstSchema() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("sweep.db").path
+        // A store as the first schema left it: a counter on the worker row, which a crash between
+        // a result and its counter could leave wrong (here 7 for 1 result).
+        let old = try DatabaseQueue(path: path)
+        try SweepStore.migrator.migrate(old, upTo: "v1-schema")
+        try old.write { db in
+            try db.execute(sql: """
+                INSERT INTO trial (id, number, config, seed, state, updated_at) VALUES ('t1', 1, '{}', 0, 'completed', 0), ('t2', 2, '{}', 0, 'running', 0);
+                INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at, outcome) VALUES ('t1', 1, 'L1', 'w1', 0, 0, 0, 'completed');
+                INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES ('t2', 1, 'L2', 'w1', 0, 0, 0);
+                INSERT INTO result (trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES ('t1', 1, 1, '{}', '{}', '{}', 1, 'w1', 0);
+                INSERT INTO worker (name, host, cores, blas_threads, blas_core, state, first_seen, last_seen, trials_completed) VALUES ('w1', 'h', 2, 1, 'x', 'online', 0, 0, 7);
+                """)
+        }
+        try old.close()
+        let store = try SweepStore.open(path: path)
+        try store.recordWorker(name: "w2", host: "h", cores: 2, blasThreads: 1, blasCore: "x", state: "online", now: Date(timeIntervalSince1970: 1))
+        #expect(try store.workers().map { "\($0.name) \($0.trialsCompleted)" } == ["w2 0", "w1 1"])
+        #expect(try store.completeTrial(lease: "L2", worker: "w1", result: result(0.4)) == .stored)
+        #expect(try store.workers().map { "\($0.name) \($0.trialsCompleted)" } == ["w2 0", "w1 2"])
     }
 
     @Test func lostAttemptsRetryUpToTheLimitThenFailKeepingEveryReason() throws {
