@@ -38,6 +38,7 @@ public final class CoordinatorServer {
     public let reloadKeys = StopFlag()
     private let codec = Codec()
     private let datasetRef: DatasetRef
+    private let assignments: AssignmentEncoder
     private var lastHeartbeat = Date.distantPast
     private var lastStorePoll = Date.distantPast
     private var notifiedCancels = Set<String>()
@@ -79,6 +80,7 @@ public final class CoordinatorServer {
         try socket.bind(endpoint)
         datasetRef = DatasetRef(fingerprint: dataset.fingerprint.fingerprint,
                                 files: dataset.fingerprint.files.map { DatasetFile(name: $0.name, size: $0.size, sha256: $0.sha256) })
+        assignments = AssignmentEncoder(dataset: datasetRef)
         scheduler.adoptOrphans(try store.liveAttempts().map(\.lease), now: Date())
     }
 
@@ -323,11 +325,11 @@ public final class CoordinatorServer {
             return send(.wait(Wait(retryMilliseconds: Int(scheduler.settings.heartbeat * 1000))), to: peer)
         }
         scheduler.assign(lease, to: peer, now: now)
-        guard case .object(let config) = try JSONValue(parsing: Array(claim.configJSON.utf8)) else {
+        guard claim.configJSON.utf8.first == UInt8(ascii: "{") else {
             throw StoreError(message: "trial \(claim.trial)'s stored config is not a JSON object")
         }
-        send(.assign(Assignment(lease: LeaseRef(trial: claim.trial, attempt: claim.attempt, lease: lease), number: claim.number,
-                                config: config, dataset: datasetRef)), to: peer)
+        send(frames: assignments.frames(lease: LeaseRef(trial: claim.trial, attempt: claim.attempt, lease: lease),
+                                        number: claim.number, configJSON: claim.configJSON), to: peer)
         note("trial #\(claim.number) \(claim.trial) attempt \(claim.attempt) → \(session.name)")
         onProgress()
     }
@@ -375,6 +377,10 @@ public final class CoordinatorServer {
 
     func send(_ message: Message, to peer: Data) {
         guard let frames = try? codec.encode(message) else { return }
+        send(frames: frames, to: peer)
+    }
+
+    private func send(frames: [[UInt8]], to peer: Data) {
         if heldReplies != nil { return heldReplies!.append((peer, frames)) }
         transmit(frames, to: peer)
     }

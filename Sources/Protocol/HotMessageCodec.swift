@@ -46,25 +46,9 @@ enum HotMessageCodec {
             try writer.timing(outcome.timing)
             writer.raw("}")
         case .assign(let assignment):
-            writer.raw("{\"lease\":")
-            writer.lease(assignment.lease)
-            writer.raw(",\"number\":")
-            writer.integer(assignment.number)
-            writer.raw(",\"config\":")
+            writer.assignmentHead(lease: assignment.lease, number: assignment.number)
             try writer.value(.object(assignment.config))
-            writer.raw(",\"dataset\":{\"fingerprint\":")
-            writer.string(assignment.dataset.fingerprint)
-            writer.raw(",\"files\":[")
-            for (index, file) in assignment.dataset.files.enumerated() {
-                writer.raw(index > 0 ? ",{\"name\":" : "{\"name\":")
-                writer.string(file.name)
-                writer.raw(",\"size\":")
-                writer.integer(file.size)
-                writer.raw(",\"sha256\":")
-                writer.string(file.sha256)
-                writer.raw("}")
-            }
-            writer.raw("]}}")
+            writer.assignmentTail(dataset: assignment.dataset)
         case .ack(let ack):
             writer.raw("{\"lease\":")
             writer.lease(ack.lease)
@@ -122,6 +106,32 @@ private func setOptional<T>(_ field: inout T??, _ reader: inout JSONByteReader, 
 }
 
 extension JSONByteWriter {
+    /// An `assign` body up to its config: `{"lease":…,"number":…,"config":`.
+    mutating func assignmentHead(lease: LeaseRef, number: Int) {
+        raw("{\"lease\":")
+        self.lease(lease)
+        raw(",\"number\":")
+        integer(number)
+        raw(",\"config\":")
+    }
+
+    /// An `assign` body after its config: `,"dataset":{…}}`.
+    mutating func assignmentTail(dataset: DatasetRef) {
+        raw(",\"dataset\":{\"fingerprint\":")
+        string(dataset.fingerprint)
+        raw(",\"files\":[")
+        for (index, file) in dataset.files.enumerated() {
+            raw(index > 0 ? ",{\"name\":" : "{\"name\":")
+            string(file.name)
+            raw(",\"size\":")
+            integer(file.size)
+            raw(",\"sha256\":")
+            string(file.sha256)
+            raw("}")
+        }
+        raw("]}}")
+    }
+
     mutating func lease(_ lease: LeaseRef) {
         raw("{\"trial\":")
         string(lease.trial)
@@ -344,5 +354,28 @@ private extension JSONByteReader {
         }
         guard read, let retry else { return nil }
         return Wait(retryMilliseconds: retry)
+    }
+}
+
+/// The `assign` messages of one sweep, written with each trial's config spliced in as the store
+/// keeps it: parsing a config only to write it out again cost the coordinator more than the rest
+/// of the message, and the dataset part, the same for every trial, is written once.
+public struct AssignmentEncoder: Sendable {
+    private let tail: [UInt8]
+
+    public init(dataset: DatasetRef) {
+        var writer = JSONByteWriter()
+        writer.assignmentTail(dataset: dataset)
+        tail = writer.bytes
+    }
+
+    /// The frames of `assign` (as ``Codec/encode(_:)`` makes them) for a trial whose config is
+    /// `configJSON`, which must be the text of a JSON object (the store's canonical config).
+    public func frames(lease: LeaseRef, number: Int, configJSON: String) -> [[UInt8]] {
+        var writer = JSONByteWriter(capacity: 64 + configJSON.utf8.count + tail.count)
+        writer.assignmentHead(lease: lease, number: number)
+        writer.append(configJSON.utf8)
+        writer.append(tail)
+        return [[wireProtocolVersion], Array("assign".utf8), writer.bytes]
     }
 }

@@ -15,6 +15,11 @@ struct JSONByteWriter {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
+    /// Bytes that are already JSON text, written as they are.
+    mutating func append(_ text: some Collection<UInt8>) {
+        bytes.append(contentsOf: text)
+    }
+
     mutating func string(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
         for byte in text.utf8 {

@@ -42,6 +42,24 @@ import Testing
         }
     }
 
+    /// The coordinator's `assign`, with the stored config text spliced in, is the message the codec
+    /// writes for the parsed config, byte for byte.
+    @Test(arguments: [#"{"loss":"focal"}"#, #"{"alpha":0.5,"loss":"focal","nested":[1,{"k":"ü"}],"on":true}"#])
+    func assignmentsWithASplicedConfigAreTheCodecsMessage(configJSON: String) throws {
+        guard case .object(let config) = try JSONValue(parsing: Array(configJSON.utf8)) else {
+            Issue.record("not an object: \(configJSON)")
+            return
+        }
+        let dataset = DatasetRef(fingerprint: "f0", files: [DatasetFile(name: "items.tsv", size: 12, sha256: "ab"),
+                                                            DatasetFile(name: "train.npy", size: 3, sha256: "cd")])
+        let lease = LeaseRef(trial: "t1", attempt: 2, lease: "L-1")
+        let frames = AssignmentEncoder(dataset: dataset).frames(lease: lease, number: 7, configJSON: configJSON)
+        let message = Message.assign(Assignment(lease: lease, number: 7, config: config, dataset: dataset))
+        #expect(try codec.decode(frames) == message)
+        #expect(try codec.decodeWithFoundation(type: frames[1], body: frames[2]) == message)
+        if config.count == 1 { #expect(try codec.encode(message) == frames) }
+    }
+
     /// Escapes are written by hand and read by Foundation (the hot reader leaves them to it).
     @Test func escapedStringsGoThroughTheReference() throws {
         let message = Message.ack(Ack(lease: LeaseRef(trial: "quote \" backslash \\ tab \t nul \u{0} é", attempt: 3, lease: "L\n"), kind: .failed))
