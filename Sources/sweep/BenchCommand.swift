@@ -6,7 +6,41 @@ import Protocol
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks of the system itself.", subcommands: [CoordinatorBench.self])
+        abstract: "Benchmarks of the system itself.", subcommands: [CoordinatorBench.self, StoreBench.self])
+}
+
+/// A throwaway folder with a tiny synthetic dataset and a random search of `trials` distinct
+/// trials over it, planned into a fresh store: what both benchmarks start from.
+struct BenchSweep {
+    let folder: URL
+    let spec: SweepSpec
+    let dataset: ResolvedDataset
+    let store: SweepStore
+
+    init(trials: Int) throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try SyntheticDataset(options: .init(items: 50, train: 20, valid: 10, test: 10, dimension: 4, tags: 5, tastes: 2, seed: 0))
+            .write(to: folder.appendingPathComponent("data"))
+        // A random search over a continuous parameter: every draw a distinct trial.
+        let sweepFile = folder.appendingPathComponent("bench.yaml")
+        try Data("""
+            name: coordinator-bench
+            dataset: data
+            method: random
+            count: \(trials)
+            parameters:
+              lr: {distribution: uniform, min: 0.0001, max: 0.01}
+
+            """.utf8).write(to: sweepFile)
+        spec = try SweepSpec.load(sweepFile)
+        let plan = try SearchSpace(spec: spec).plan()
+        dataset = try ResolvedDataset(spec.dataset)
+        store = try SweepStore.open(path: folder.appendingPathComponent("bench.db").path)
+        _ = try store.syncPlan(spec: spec, trials: plan, fingerprint: dataset.fingerprint.fingerprint, popularity: nil)
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: folder) }
 }
 
 /// Coordinator overhead: no-op trials (answered at once) through the real coordinator, real
@@ -25,27 +59,9 @@ struct CoordinatorBench: ParsableCommand {
     }
 
     func run() throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
-        try SyntheticDataset(options: .init(items: 50, train: 20, valid: 10, test: 10, dimension: 4, tags: 5, tastes: 2, seed: 0))
-            .write(to: work.appendingPathComponent("data"))
-        // A random search over a continuous parameter: every draw a distinct trial.
-        let sweepFile = work.appendingPathComponent("bench.yaml")
-        try Data("""
-            name: coordinator-bench
-            dataset: data
-            method: random
-            count: \(trials)
-            parameters:
-              lr: {distribution: uniform, min: 0.0001, max: 0.01}
-
-            """.utf8).write(to: sweepFile)
-        let spec = try SweepSpec.load(sweepFile)
-        let plan = try SearchSpace(spec: spec).plan()
-        let dataset = try ResolvedDataset(spec.dataset)
-        let store = try SweepStore.open(path: work.appendingPathComponent("bench.db").path)
-        _ = try store.syncPlan(spec: spec, trials: plan, fingerprint: dataset.fingerprint.fingerprint, popularity: nil)
+        let sweep = try BenchSweep(trials: trials)
+        defer { sweep.remove() }
+        let (spec, dataset, store) = (sweep.spec, sweep.dataset, sweep.store)
         let memoryBefore = residentMegabytes()
         let context = try ZMQContext()
         let server = try CoordinatorServer(
@@ -98,6 +114,63 @@ struct CoordinatorBench: ParsableCommand {
         print(String(format: "%d workers, %d no-op trials in %.2f s (start-up and goodbyes included): %.0f trials/s while serving; assign latency p50 %.2f ms, p99 %.2f ms; coordinator RSS %.0f → %.0f MB, CPU %.3f ms per trial",
                      workers, completed, seconds, rate, percentile(0.5), percentile(0.99), memoryBefore, peakMemory,
                      cpu / Double(max(completed, 1)) * 1000))
+    }
+}
+
+/// The store's share of a trial on the coordinator's serving thread, without sockets: each
+/// transaction stores one result per worker and claims each its next trial, as a batch of the
+/// server's does, on a real WAL file.
+struct StoreBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store", abstract: "Microseconds per trial of the store's hot path (result + next claim), by batch size.")
+
+    @Option(help: "Trials in the sweep.") var trials = 20_000
+    @Option(help: "Results (each with the next claim) per transaction.") var batch = 8
+    @Option(help: "Runs, each on a fresh store; the median is reported.") var runs = 5
+    @Flag(help: "Print one JSON document.") var json = false
+
+    func validate() throws {
+        if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if runs < 1 { throw ValidationError("--runs must be at least 1") }
+        if trials < 2 * batch { throw ValidationError("--trials must be at least twice --batch") }
+    }
+
+    func run() throws {
+        var figures: [Double] = []
+        for _ in 0..<runs {
+            let sweep = try BenchSweep(trials: trials)
+            defer { sweep.remove() }
+            let store = sweep.store
+            let workers = (0..<batch).map { "bench-\($0)" }
+            for worker in workers {
+                try store.recordWorker(name: worker, host: "bench", cores: 1, blasThreads: 1, blasCore: "none", state: "online")
+            }
+            let result = TrialResultRecord(bestEpoch: 1, valid: ["ndcg@10": 0], test: ["ndcg@10": 0], history: [],
+                                           timing: try JSONText.of(TrialTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")),
+                                           seconds: 0)
+            var leases = [String?](repeating: nil, count: batch), issued = 0, stored = 0, more = true
+            let start = Date()
+            while more {
+                try store.batch {
+                    for (index, worker) in workers.enumerated() {
+                        if let lease = leases[index], try store.completeTrial(lease: lease, worker: worker, result: result) == .stored {
+                            stored += 1
+                        }
+                        issued += 1
+                        let lease = "L-\(issued)"
+                        leases[index] = try store.claimNextTrial(worker: worker, lease: lease) == nil ? nil : lease
+                        more = more && leases[index] != nil
+                    }
+                }
+            }
+            figures.append(Date().timeIntervalSince(start) / Double(max(stored, 1)) * 1e6)
+        }
+        let median = figures.sorted()[figures.count / 2]
+        if json {
+            return try printJSON(["trials": trials, "batch": batch, "microseconds_per_trial": ["median": median, "runs": figures]])
+        }
+        print(String(format: "store hot path, transactions of %d results each with the next claim: %.1f µs per trial (median of %d runs: %@)",
+                     batch, median, runs, figures.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
     }
 }
 
