@@ -123,7 +123,7 @@ extension SweepStore {
     /// A trial's attempts, in order.
     public func attempts(trial: String) throws -> [AttemptSnapshot] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM attempt WHERE trial_id = ? ORDER BY attempt", arguments: [trial]).map { row in
+            try Row.fetchAll(db, sql: "SELECT * FROM attempt WHERE trial_number = (SELECT number FROM trial WHERE id = ?) ORDER BY attempt", arguments: [trial]).map { row in
                 AttemptSnapshot(attempt: row["attempt"], lease: row["lease"], worker: row["worker"],
                                 outcome: (row["outcome"] as String?).flatMap(AttemptOutcome.init), reason: row["reason"],
                                 started: Date(timeIntervalSince1970: row["started_at"]),
@@ -145,7 +145,7 @@ extension SweepStore {
     /// The per-epoch records (JSON text, as `sweep train` writes them) of one attempt.
     public func epochs(trial: String, attempt: Int) throws -> [String] {
         try database.read { db in
-            try String.fetchAll(db, sql: "SELECT record FROM epoch WHERE trial_id = ? AND attempt = ? ORDER BY epoch", arguments: [trial, attempt])
+            try String.fetchAll(db, sql: "SELECT record FROM epoch WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND attempt = ? ORDER BY epoch", arguments: [trial, attempt])
         }
     }
 

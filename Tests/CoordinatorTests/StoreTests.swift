@@ -111,7 +111,9 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
         #expect(try store.stateCounts()[.completed] == 1 && store.stateCounts()[.running] == 1)
     }
 
-    @Test func workersCompletedTrialsAreCountedFromResultsAlsoInAStoreFromTheFirstSchema() throws {
+    /// A store written by the first schema opens under the current one with nothing lost: its
+    /// attempts, results and epochs are re-keyed by trial number, and worker counts come from results.
+    @Test func aStoreFromTheFirstSchemaMigratesWithItsAttemptsResultsAndEpochs() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-store-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -125,7 +127,8 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
                 INSERT INTO trial (id, number, config, seed, state, updated_at) VALUES ('t1', 1, '{}', 0, 'completed', 0), ('t2', 2, '{}', 0, 'running', 0);
                 INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at, outcome) VALUES ('t1', 1, 'L1', 'w1', 0, 0, 0, 'completed');
                 INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES ('t2', 1, 'L2', 'w1', 0, 0, 0);
-                INSERT INTO result (trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES ('t1', 1, 1, '{}', '{}', '{}', 1, 'w1', 0);
+                INSERT INTO result (trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES ('t1', 1, 1, '{"ndcg@10":0.25}', '{}', '{}', 1, 'w1', 0);
+                INSERT INTO epoch (trial_id, attempt, epoch, record) VALUES ('t1', 1, 1, '{"epoch":1}'), ('t1', 1, 2, '{"epoch":2}');
                 INSERT INTO worker (name, host, cores, blas_threads, blas_core, state, first_seen, last_seen, trials_completed) VALUES ('w1', 'h', 2, 1, 'x', 'online', 0, 0, 7);
                 """)
         }
@@ -133,8 +136,24 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
         let store = try SweepStore.open(path: path)
         try store.recordWorker(name: "w2", host: "h", cores: 2, blasThreads: 1, blasCore: "x", state: "online", now: Date(timeIntervalSince1970: 1))
         #expect(try store.workers().map { "\($0.name) \($0.trialsCompleted)" } == ["w2 0", "w1 1"])
+        #expect(try store.findTrial("t1").result?.valid["ndcg@10"] == 0.25)
+        #expect(try store.attempts(trial: "t1").map(\.outcome) == [.completed])
+        #expect(try store.epochs(trial: "t1", attempt: 1) == ["{\"epoch\":1}", "{\"epoch\":2}"])
+        #expect(try store.attempt(lease: "L2")?.trial == "t2")
         #expect(try store.completeTrial(lease: "L2", worker: "w1", result: result(0.4)) == .stored)
         #expect(try store.workers().map { "\($0.name) \($0.trialsCompleted)" } == ["w2 0", "w1 2"])
+        #expect(try store.findTrial("t2").state == .completed)
+        // The new keys hold the old guarantees: one result per trial, attempts only of real trials.
+        #expect(throws: DatabaseError.self) {
+            try store.database.write { db in
+                try db.execute(sql: "INSERT INTO result (trial_number, trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES (1, 't1', 1, 1, '{}', '{}', '{}', 1, 'w1', 0)")
+            }
+        }
+        #expect(throws: DatabaseError.self) {
+            try store.database.write { db in
+                try db.execute(sql: "INSERT INTO attempt (trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES (1, 't2', 9, 'L9', 'w1', 0, 0, 0)")
+            }
+        }
     }
 
     @Test func lostAttemptsRetryUpToTheLimitThenFailKeepingEveryReason() throws {
