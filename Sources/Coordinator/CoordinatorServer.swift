@@ -88,10 +88,7 @@ public final class CoordinatorServer {
     public func endpoint() throws -> String { try socket.lastEndpoint() }
 
     /// Whether every trial has ended.
-    public func sweepIsOver() throws -> Bool {
-        let counts = try store.stateCounts()
-        return counts[.waiting, default: 0] == 0 && counts[.running, default: 0] == 0
-    }
+    public func sweepIsOver() throws -> Bool { try !store.hasUnfinishedTrials() }
 
     /// Serves until every trial has ended (then tells workers `shutdown(finished)`) or `stop` is
     /// set (then `shutdown(stopping)`: workers reconnect when a coordinator returns).

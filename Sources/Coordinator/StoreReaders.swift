@@ -96,6 +96,14 @@ extension SweepStore {
         }
     }
 
+    /// Whether a trial is still waiting or running: one probe of the state index, where
+    /// ``stateCounts()`` reads all of it (the coordinator asks every second).
+    public func hasUnfinishedTrials() throws -> Bool {
+        try database.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE state IN ('waiting', 'running'))") ?? false
+        }
+    }
+
     /// The best completed trial's number and valid value of `metric`, in one query.
     public func best(metric: String) throws -> (number: Int, value: Double)? {
         try database.read { db in

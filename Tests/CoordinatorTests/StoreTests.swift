@@ -31,6 +31,18 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
         #expect(try store.trials().allSatisfy { $0.state == .running })
     }
 
+    @Test func aSweepIsUnfinishedWhileATrialWaitsOrRuns() throws {
+        let (store, _, trials) = try plannedStore(lossValues: "[bce, focal]")
+        #expect(try store.hasUnfinishedTrials())
+        let first = try #require(try store.claimNextTrial(worker: "w1", lease: "L1"))
+        #expect(try store.completeTrial(lease: first.lease, worker: "w1", result: result(0.2)) == .stored)
+        #expect(try store.hasUnfinishedTrials())  // one waits
+        _ = try #require(try store.claimNextTrial(worker: "w1", lease: "L2"))
+        #expect(try store.hasUnfinishedTrials())  // one runs
+        #expect(try store.cancel(trials: [trials[1].id]) == [trials[1].id])
+        #expect(try !store.hasUnfinishedTrials())
+    }
+
     @Test func exactlyOneResultPerTrialAndStaleLeasesAreIgnored() throws {
         let (store, _, trials) = try plannedStore()
         let claim = try #require(try store.claimNextTrial(worker: "w1", lease: "L1"))
