@@ -367,7 +367,8 @@ public final class SweepStore: Sendable {
 
     /// Group commit: the store writes `body` makes share one transaction, so a burst of results and
     /// claims costs one commit. When this returns, all of them are durable; when it throws (or a
-    /// write inside it threw, caught or not), none is.
+    /// write inside it threw, caught or not), none is. Reads through the store's reader
+    /// connections inside `body` see the state before the batch.
     public func batch(_ body: () throws -> Void) throws {
         try database.unsafeReentrantWrite { db in try transaction(db, body) }
     }
