@@ -129,7 +129,8 @@ public struct SweepRecord: Sendable {
 /// One sweep's durable state in one SQLite file (WAL), through GRDB.
 ///
 /// A process opens one writer (``open(path:)``) or any number of readers (``openReadOnly(path:)``),
-/// which never create or migrate the file and work while a writer writes. Each method is one
+/// which never create the file (they bring one from an older build to the current schema) and
+/// work while a writer writes. Each method is one
 /// transaction, named by intent, and every write is safe to repeat: UNIQUE constraints and state
 /// checks make a replayed write a no-op, and a crash loses no committed result.
 public final class SweepStore: Sendable {
@@ -158,6 +159,9 @@ public final class SweepStore: Sendable {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
         }
         let pool = try DatabasePool(path: path, configuration: configuration)
+        if try pool.read(migrator.hasBeenSuperseded) {
+            throw StoreError(message: "\(path) was written by a newer version of sweep than this one; use that version")
+        }
         try migrator.migrate(pool)
         return SweepStore(database: pool, path: path, checkpointer: try BackgroundCheckpointer(path: path))
     }
@@ -176,6 +180,8 @@ public final class SweepStore: Sendable {
     }
 
     /// Opens an existing store read-only; says clearly when it is missing or not a sweep store.
+    /// A store an older build wrote is first brought to the current schema (its migrations take
+    /// a moment), so that readers of any age of store see one schema.
     public static func openReadOnly(path: String) throws -> SweepStore {
         guard FileManager.default.fileExists(atPath: path) else {
             throw StoreError(message: "\(path): no such sweep database (sweep launch creates it)")
@@ -183,15 +189,32 @@ public final class SweepStore: Sendable {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
-        let pool: DatabasePool
-        do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            let ready = try pool.read { db in try db.tableExists("sweep") && Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sweep") == 1 }
-            guard ready else { throw StoreError(message: "\(path) is not a sweep database (no sweep in it)") }
-        } catch let error as StoreError {
-            throw error
-        } catch {
-            throw StoreError(message: "\(path) is not a sweep database: \(error)")
+        func openPool() throws -> (DatabasePool, isCurrent: Bool) {
+            let pool: DatabasePool
+            do {
+                pool = try DatabasePool(path: path, configuration: configuration)
+                let ready = try pool.read { db in try db.tableExists("sweep") && Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sweep") == 1 }
+                guard ready else { throw StoreError(message: "\(path) is not a sweep database (no sweep in it)") }
+            } catch let error as StoreError {
+                throw error
+            } catch {
+                throw StoreError(message: "\(path) is not a sweep database: \(error)")
+            }
+            return try pool.read { db in
+                if try migrator.hasBeenSuperseded(db) {
+                    throw StoreError(message: "\(path) was written by a newer version of sweep than this one; read it with that version")
+                }
+                return (pool, try migrator.hasCompletedMigrations(db))
+            }
+        }
+        var (pool, isCurrent) = try openPool()
+        if !isCurrent {
+            do {
+                try migrator.migrate(DatabaseQueue(path: path))
+            } catch {
+                throw StoreError(message: "\(path) was written by an older version of sweep and could not be upgraded: \(error)")
+            }
+            (pool, _) = try openPool()
         }
         return SweepStore(database: pool, path: path)
     }

@@ -136,6 +136,7 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
         try SweepStore.migrator.migrate(old, upTo: "v1-schema")
         try old.write { db in
             try db.execute(sql: """
+                INSERT INTO sweep (id, name, spec_text, spec_hash, metric, dataset, fingerprint, created_at, updated_at) VALUES (1, 's', '', '', 'ndcg@10', '{}', 'f', 0, 0);
                 INSERT INTO trial (id, number, config, seed, state, updated_at) VALUES ('t1', 1, '{}', 0, 'completed', 0), ('t2', 2, '{}', 0, 'running', 0);
                 INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at, outcome) VALUES ('t1', 1, 'L1', 'w1', 0, 0, 0, 'completed');
                 INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES ('t2', 1, 'L2', 'w1', 0, 0, 0);
@@ -145,6 +146,10 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
                 """)
         }
         try old.close()
+        // A reader (sweep status, leaderboard, show) brings it to the current schema first.
+        let reader = try SweepStore.openReadOnly(path: path)
+        #expect(try reader.attempts(trial: "t1").map(\.outcome) == [.completed])
+        #expect(try reader.epochs(trial: "t1", attempt: 1).count == 2)
         let store = try SweepStore.open(path: path)
         try store.recordWorker(name: "w2", host: "h", cores: 2, blasThreads: 1, blasCore: "x", state: "online", now: Date(timeIntervalSince1970: 1))
         #expect(try store.workers().map { "\($0.name) \($0.trialsCompleted)" } == ["w2 0", "w1 1"])
@@ -166,6 +171,15 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
                 try db.execute(sql: "INSERT INTO attempt (trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES (1, 't2', 9, 'L9', 'w1', 0, 0, 0)")
             }
         }
+        // A store a newer build has migrated further is refused, saying so.
+        try store.database.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-a-newer-build')") }
+        do {
+            _ = try SweepStore.openReadOnly(path: path)
+            Issue.record("opened a store from a newer build")
+        } catch let error as StoreError {
+            #expect(error.message.contains("newer version of sweep"))
+        }
+        #expect(throws: StoreError.self) { try SweepStore.open(path: path) }
     }
 
     @Test func lostAttemptsRetryUpToTheLimitThenFailKeepingEveryReason() throws {
