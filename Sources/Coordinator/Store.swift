@@ -181,7 +181,7 @@ public final class SweepStore: Sendable {
 
     /// Opens an existing store read-only; says clearly when it is missing or not a sweep store.
     /// A store an older build wrote is first brought to the current schema (its migrations take
-    /// a moment), so that readers of any age of store see one schema.
+    /// a moment), so every reader meets the schema its queries are written for.
     public static func openReadOnly(path: String) throws -> SweepStore {
         guard FileManager.default.fileExists(atPath: path) else {
             throw StoreError(message: "\(path): no such sweep database (sweep launch creates it)")
@@ -210,7 +210,9 @@ public final class SweepStore: Sendable {
         var (pool, isCurrent) = try openPool()
         if !isCurrent {
             do {
-                try migrator.migrate(DatabaseQueue(path: path))
+                var writing = Configuration()
+                writing.busyMode = .timeout(10)
+                try migrator.migrate(DatabaseQueue(path: path, configuration: writing))
             } catch {
                 throw StoreError(message: "\(path) was written by an older version of sweep and could not be upgraded: \(error)")
             }
