@@ -54,27 +54,28 @@ struct JSONByteWriter {
         value ? raw("true") : raw("false")
     }
 
-    /// An object of numbers (`null` for nil).
-    mutating func numbers(_ values: [String: Double?]) throws(NonFiniteNumber) {
+    /// An object of `members`, each value written by `value`.
+    mutating func object<Value>(_ members: [String: Value],
+                                _ value: (inout JSONByteWriter, Value) throws(NonFiniteNumber) -> Void) throws(NonFiniteNumber) {
         bytes.append(UInt8(ascii: "{"))
-        for (index, (key, value)) in values.enumerated() {
+        for (index, (key, member)) in members.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
             string(key)
             bytes.append(UInt8(ascii: ":"))
-            if let value { try number(value) } else { raw("null") }
+            try value(&self, member)
         }
         bytes.append(UInt8(ascii: "}"))
     }
 
-    mutating func numbers(_ values: [String: Double]) throws(NonFiniteNumber) {
-        bytes.append(UInt8(ascii: "{"))
-        for (index, (key, value)) in values.enumerated() {
-            if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            string(key)
-            bytes.append(UInt8(ascii: ":"))
-            try number(value)
+    /// An object of numbers (`null` for nil).
+    mutating func numbers(_ values: [String: Double?]) throws(NonFiniteNumber) {
+        try object(values) { (writer, value) throws(NonFiniteNumber) in
+            if let value { try writer.number(value) } else { writer.raw("null") }
         }
-        bytes.append(UInt8(ascii: "}"))
+    }
+
+    mutating func numbers(_ values: [String: Double]) throws(NonFiniteNumber) {
+        try object(values) { (writer, value) throws(NonFiniteNumber) in try writer.number(value) }
     }
 
     mutating func value(_ value: JSONValue) throws(NonFiniteNumber) {
@@ -91,14 +92,7 @@ struct JSONByteWriter {
             }
             bytes.append(UInt8(ascii: "]"))
         case .object(let members):
-            bytes.append(UInt8(ascii: "{"))
-            for (index, (key, member)) in members.enumerated() {
-                if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                string(key)
-                bytes.append(UInt8(ascii: ":"))
-                try self.value(member)
-            }
-            bytes.append(UInt8(ascii: "}"))
+            try object(members) { (writer, member) throws(NonFiniteNumber) in try writer.value(member) }
         }
     }
 }
