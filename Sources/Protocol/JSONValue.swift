@@ -10,17 +10,6 @@ public enum JSONValue: Codable, Hashable, Sendable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Parses JSON text: a fast hand-written reader for plain text, Foundation's decoder (which
-    /// names any defect) for the rest.
-    public init(parsing bytes: [UInt8]) throws {
-        let fast = bytes.withUnsafeBufferPointer { buffer -> JSONValue? in
-            var reader = JSONByteReader(buffer)
-            guard let value = reader.value(), reader.isAtEnd() else { return nil }
-            return value
-        }
-        self = try fast ?? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-    }
-
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
