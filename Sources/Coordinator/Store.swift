@@ -159,9 +159,7 @@ public final class SweepStore: Sendable {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
         }
         let pool = try DatabasePool(path: path, configuration: configuration)
-        if try pool.read(migrator.hasBeenSuperseded) {
-            throw StoreError(message: "\(path) was written by a newer version of sweep than this one; use that version")
-        }
+        try pool.read { db in try refuseNewerSchema(db, path: path) }
         try migrator.migrate(pool)
         return SweepStore(database: pool, path: path, checkpointer: try BackgroundCheckpointer(path: path))
     }
@@ -201,9 +199,7 @@ public final class SweepStore: Sendable {
                 throw StoreError(message: "\(path) is not a sweep database: \(error)")
             }
             return try pool.read { db in
-                if try migrator.hasBeenSuperseded(db) {
-                    throw StoreError(message: "\(path) was written by a newer version of sweep than this one; read it with that version")
-                }
+                try refuseNewerSchema(db, path: path)
                 return (pool, try migrator.hasCompletedMigrations(db))
             }
         }
@@ -219,6 +215,13 @@ public final class SweepStore: Sendable {
             (pool, _) = try openPool()
         }
         return SweepStore(database: pool, path: path)
+    }
+
+    /// Throws when a newer build has migrated the store beyond the migrations this build knows.
+    private static func refuseNewerSchema(_ db: Database, path: String) throws {
+        if try migrator.hasBeenSuperseded(db) {
+            throw StoreError(message: "\(path) was written by a newer version of sweep than this one; use that version")
+        }
     }
 
     /// Named migrations, applied in order, each in one transaction. Never edit a shipped one.

@@ -157,7 +157,7 @@ struct StoreBench: ParsableCommand {
                             stored += 1
                         }
                         issued += 1
-                        let lease = String(format: "L-%012x", issued)  // ordered, as the server's are
+                        let lease = String(format: "L-%012lx", issued)  // ordered, as the server's are
                         leases[index] = try store.claimNextTrial(worker: worker, lease: lease) == nil ? nil : lease
                         more = more && leases[index] != nil
                     }
