@@ -207,7 +207,14 @@ struct JSONByteReader {
     /// A string value; escapes are rare on this wire and are left to Foundation.
     mutating func string() -> String? {
         guard let raw = plainStringBytes() else { return nil }
-        return String(validating: raw, as: UTF8.self)
+        return Self.text(raw)
+    }
+
+    /// The bytes as a string, or nil when they are not UTF-8. ASCII (every key and almost every
+    /// value on this wire) takes the fast path: `String(validating:)` runs unspecialised, with a
+    /// metadata lookup per call.
+    private static func text(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        bytes.allSatisfy({ $0 < 0x80 }) ? String(decoding: bytes, as: UTF8.self) : String(validating: bytes, as: UTF8.self)
     }
 
     /// The span of a number in the strict JSON grammar: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
@@ -293,7 +300,7 @@ struct JSONByteReader {
     mutating func members<Value>(_ member: (inout JSONByteReader) -> Value?) -> [String: Value]? {
         var values: [String: Value] = [:]
         let read = object { reader, key in
-            guard let name = String(validating: key.bytes, as: UTF8.self), values.index(forKey: name) == nil,
+            guard let name = Self.text(key.bytes), values.index(forKey: name) == nil,
                   let value = member(&reader) else { return false }
             values[name] = value
             return true

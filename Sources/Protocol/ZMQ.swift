@@ -11,13 +11,12 @@ public struct ZMQError: Error, CustomStringConvertible, Equatable, Sendable {
     public let code: Int32
     /// What was being attempted, e.g. `"bind tcp://127.0.0.1:5555"`.
     public let operation: String
-    /// `zmq_strerror(code)`.
-    public let message: String
+    /// `zmq_strerror(code)` (made when asked: a poll loop meets `EAGAIN` on every pass).
+    public var message: String { String(cString: zmq_strerror(code)) }
 
     init(_ operation: String, code: Int32 = zmq_errno()) {
         self.code = code
         self.operation = operation
-        self.message = String(cString: zmq_strerror(code))
     }
 
     /// True when the call would have blocked (`EAGAIN`): a timeout or a full queue.
@@ -265,12 +264,16 @@ public final class ZMQSocket {
 
     /// Receives one multipart message, or throws ``ZMQError/wouldBlock`` when `wait` runs out.
     public func receive(wait: Wait = .blocking) throws -> [[UInt8]] {
-        try receiveWithUserID(wait: wait).frames
+        try receive(wait: wait, userID: false).frames
     }
 
     /// Receives one multipart message and the `User-Id` the ZAP handler gave its sender (CURVE
     /// sockets; nil without authentication).
     public func receiveWithUserID(wait: Wait = .blocking) throws -> (frames: [[UInt8]], userID: String?) {
+        try receive(wait: wait, userID: true)
+    }
+
+    private func receive(wait: Wait, userID wantsUserID: Bool) throws -> (frames: [[UInt8]], userID: String?) {
         let handle = try live("receive")
         if case .milliseconds(let timeout) = wait {
             guard try poll(events: ZMQ_POLLIN, timeoutMilliseconds: timeout) else {
@@ -289,7 +292,8 @@ public final class ZMQSocket {
                 if error.interrupted { continue }
                 throw error
             }
-            if userID == nil, let property = zmq_msg_gets(&message, "User-Id") { userID = String(cString: property) }
+            // Every part of a message carries the same properties.
+            if wantsUserID && parts.isEmpty, let property = zmq_msg_gets(&message, "User-Id") { userID = String(cString: property) }
             let size = zmq_msg_size(&message)
             if size == 0 {
                 parts.append([])
