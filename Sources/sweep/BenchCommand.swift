@@ -106,7 +106,8 @@ struct CoordinatorBench: ParsableCommand {
         if json {
             return try printJSON([
                 "workers": workers, "trials": completed, "wall_seconds": seconds, "trials_per_second": rate,
-                "assign_latency_ms": ["p50": percentile(0.5), "p99": percentile(0.99), "samples": latencies.count],
+                "assign_latency_ms": ["p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99), "p999": percentile(0.999),
+                                      "max": (latencies.last ?? 0) * 1000, "samples": latencies.count],
                 "coordinator_rss_mb": ["before": memoryBefore, "peak": peakMemory],
                 "coordinator_cpu_ms_per_trial": cpu / Double(max(completed, 1)) * 1000,
             ])
