@@ -292,8 +292,11 @@ public final class ZMQSocket {
                 if error.interrupted { continue }
                 throw error
             }
-            // Every part of a message carries the same properties.
-            if wantsUserID && parts.isEmpty, let property = zmq_msg_gets(&message, "User-Id") { userID = String(cString: property) }
+            // The parts that came over the wire carry the connection's properties; a ROUTER's own
+            // routing-id part does not, so ask the last part.
+            if wantsUserID && zmq_msg_more(&message) == 0, let property = zmq_msg_gets(&message, "User-Id") {
+                userID = String(cString: property)
+            }
             let size = zmq_msg_size(&message)
             if size == 0 {
                 parts.append([])
