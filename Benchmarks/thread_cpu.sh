@@ -1,0 +1,61 @@
+#!/bin/bash
+# Where a no-op trial's CPU goes, thread by thread, while `sweep bench coordinator` serves: samples
+# every thread's user + system time (/proc/PID/task/TID/stat) and the machine's idle share
+# (/proc/stat) over a few seconds in the middle of the run, and divides by the run's trials/s.
+#
+#     Benchmarks/thread_cpu.sh [SWEEP_BINARY] [WORKERS] [TRIALS] [SECONDS]
+set -euo pipefail
+sweep=${1:-.build/release/sweep}
+workers=${2:-16}
+trials=${3:-60000}
+window=${4:-4}
+result=$(mktemp)
+trap 'rm -f "$result"' EXIT
+
+"$sweep" bench coordinator --workers "$workers" --trials "$trials" --json > "$result" 2>/dev/null &
+bench=$!
+until [ "$(pgrep -f " worker --connect tcp" -P "$bench" | wc -l)" -ge "$workers" ]; do sleep 0.1; done
+sleep 1.5  # past the workers' start-up
+
+# One line per thread: class, CPU ticks so far.
+snapshot() {
+    for task in /proc/$bench/task/*; do
+        echo "coordinator:$(cat "$task/comm") $(awk '{print $14 + $15}' "$task/stat")"
+    done
+    for worker in $(pgrep -f " worker --connect tcp" -P "$bench"); do
+        for task in /proc/$worker/task/*; do
+            echo "worker:$(cat "$task/comm") $(awk '{print $14 + $15}' "$task/stat")"
+        done
+    done 2>/dev/null
+    # Time no thread is charged with: interrupts, softirqs (loopback TCP is delivered there), the
+    # hypervisor's steal, and idle.
+    awk '/^cpu /{print "machine:irq+softirq", $7 + $8; print "machine:steal", $9; print "machine:idle", $5 + $6}' /proc/stat
+}
+before=$(snapshot)
+sleep "$window"
+after=$(snapshot)
+wait "$bench"
+
+python3 - "$before" "$after" "$result" "$window" "$(getconf CLK_TCK)" <<'PY'
+import collections, json, sys
+before, after, result, window, hertz = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3])), float(sys.argv[4]), float(sys.argv[5])
+def totals(text):
+    sums = collections.Counter()
+    for line in text.splitlines():
+        name, ticks = line.rsplit(" ", 1)
+        sums[name] += int(ticks)
+    return sums
+delta = totals(after) - totals(before)
+rate = result["trials_per_second"]
+print(f"{result['workers']} workers, {rate:.0f} trials/s (p50 {result['assign_latency_ms']['p50']:.2f} ms, "
+      f"p99 {result['assign_latency_ms']['p99']:.2f} ms); {window:.0f} s window")
+print(f"{'thread (all of that name)':40} {'cores':>6} {'µs per trial':>13}")
+total = 0.0
+for name, ticks in sorted(delta.items(), key=lambda item: -item[1]):
+    cores = ticks / hertz / window
+    if cores < 0.005:
+        continue
+    total += cores
+    print(f"{name:40} {cores:6.2f} {cores / rate * 1e6:13.0f}")
+print(f"{'total':40} {total:6.2f} {total / rate * 1e6:13.0f}")
+PY
