@@ -9,13 +9,19 @@ sweep=${1:-.build/release/sweep}
 workers=${2:-16}
 trials=${3:-60000}
 window=${4:-4}
-result=$(mktemp)
-trap 'rm -f "$result"' EXIT
+result=$(mktemp) errors=$(mktemp)
+trap 'rm -f "$result" "$errors"' EXIT
+# Says why the bench is gone (its own error, or a run too short for the window) and stops.
+ended() { cat "$errors" >&2; echo "the bench ended $1: give it more trials, or see its error above" >&2; exit 1; }
 
-"$sweep" bench coordinator --workers "$workers" --trials "$trials" --json > "$result" 2>/dev/null &
+"$sweep" bench coordinator --workers "$workers" --trials "$trials" --json > "$result" 2>"$errors" &
 bench=$!
-until [ "$(pgrep -f " worker --connect tcp" -P "$bench" | wc -l)" -ge "$workers" ]; do sleep 0.1; done
+until [ "$(pgrep -f " worker --connect tcp" -P "$bench" | wc -l)" -ge "$workers" ]; do
+    kill -0 "$bench" 2>/dev/null || ended "before its $workers workers were up"
+    sleep 0.1
+done
 sleep 1.5  # past the workers' start-up
+kill -0 "$bench" 2>/dev/null || ended "before the window opened"
 
 # One line per thread: class, CPU ticks so far.
 snapshot() {
@@ -34,6 +40,7 @@ snapshot() {
 before=$(snapshot)
 sleep "$window"
 after=$(snapshot)
+kill -0 "$bench" 2>/dev/null || ended "inside the window"
 wait "$bench"
 
 python3 - "$before" "$after" "$result" "$window" "$(getconf CLK_TCK)" <<'PY'
@@ -50,6 +57,7 @@ rate = result["trials_per_second"]
 print(f"{result['workers']} workers, {rate:.0f} trials/s (p50 {result['assign_latency_ms']['p50']:.2f} ms, "
       f"p99 {result['assign_latency_ms']['p99']:.2f} ms); {window:.0f} s window")
 print(f"{'thread (all of that name)':40} {'cores':>6} {'µs per trial':>13}")
+idle = delta.pop("machine:idle", 0) / hertz / window
 total = 0.0
 for name, ticks in sorted(delta.items(), key=lambda item: -item[1]):
     cores = ticks / hertz / window
@@ -57,5 +65,6 @@ for name, ticks in sorted(delta.items(), key=lambda item: -item[1]):
         continue
     total += cores
     print(f"{name:40} {cores:6.2f} {cores / rate * 1e6:13.0f}")
-print(f"{'total':40} {total:6.2f} {total / rate * 1e6:13.0f}")
+print(f"{'total busy':40} {total:6.2f} {total / rate * 1e6:13.0f}")
+print(f"{'machine:idle':40} {idle:6.2f}")
 PY
