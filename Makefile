@@ -22,10 +22,16 @@ deps:
 build: deps
 	swift build $(SWIFT_FLAGS) --build-tests
 
-# The decoder fuzz run first, so the test runner's summary is the last thing printed.
+# The decoder fuzz run first, so the test runner's summary is the last thing printed. The tests
+# run with a private TMPDIR and fail the run if they leave anything in it but SwiftPM's own files.
 test: build
 	$(BIN)/sweep-fuzz-decoder 30
-	swift test $(SWIFT_FLAGS) --skip-build
+	@scratch=$$(mktemp -d); status=0; \
+	echo "TMPDIR=$$scratch swift test $(SWIFT_FLAGS) --skip-build"; \
+	TMPDIR=$$scratch swift test $(SWIFT_FLAGS) --skip-build || status=$$?; \
+	leftovers=$$(cd $$scratch && ls -A | grep -v -e '^TemporaryDirectory\.' -e '\.lock$$'); rm -rf $$scratch; \
+	if [ -n "$$leftovers" ]; then echo "make test: the tests left these in TMPDIR:" $$leftovers; status=1; fi; \
+	exit $$status
 
 # The decoder fuzz target for longer (FUZZ_SECONDS, default 600).
 fuzz: build

@@ -126,7 +126,7 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
     /// A store written by the first schema opens under the current one with nothing lost: its
     /// attempts, results and epochs are re-keyed by trial number, and worker counts come from results.
     @Test func aStoreFromTheFirstSchemaMigratesWithItsAttemptsResultsAndEpochs() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-store-\(UUID().uuidString)")
+        let folder = TestFolders.fresh("store")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("sweep.db").path
@@ -258,7 +258,7 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
     /// The writer never checkpoints below 16,384 pages; the background checkpointer copies every
     /// committed page into the database file within a fraction of a second anyway.
     @Test func committedPagesReachTheDatabaseFileWithoutTheWriterCheckpointing() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-store-\(UUID().uuidString)")
+        let folder = TestFolders.fresh("store")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("sweep.db").path
@@ -276,7 +276,7 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
     }
 
     @Test func readersNeverCreateAFileAndReadWhileAWriterWrites() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-store-\(UUID().uuidString)")
+        let folder = TestFolders.fresh("store")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let missing = folder.appendingPathComponent("missing.db").path
         do {

@@ -8,7 +8,7 @@ import Testing
 /// `sweep worker` processes over tcp://127.0.0.1, with small heartbeat timings so faults are
 /// detected within about a second.
 final class DistributedFixture: @unchecked Sendable {
-    let work = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-dist-\(UUID().uuidString)")
+    let work = TestFolders.fresh("distributed")
     let endpoint: String
     var db: String { work.appendingPathComponent("sweep.db").path }
     var data: String { work.appendingPathComponent("data").path }

@@ -92,7 +92,7 @@ func runSweep(_ arguments: [String], environment: [String: String] = [:]) throws
 
 /// A fresh temporary folder for one test, with helpers to name and write files in it.
 struct Workspace {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-test-\(UUID().uuidString)")
+    let folder = TestFolders.fresh("workspace")
 
     func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
 

@@ -7,7 +7,7 @@ struct Fixture {
     let folder: URL
 
     init() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-fixture-\(UUID().uuidString)")
+        folder = TestFolders.fresh("fixture")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try write("items.tsv", "index\tredial_id\ttitle\n0\t10\tA\n1\t11\tB\n2\t12\tC (1999)\n3\t13\tD\n")
         for split in ["train", "valid", "test"] {

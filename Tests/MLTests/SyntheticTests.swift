@@ -5,7 +5,7 @@ import Testing
 @Suite struct SyntheticTests {
     @Test func sameSeedGivesByteIdenticalFilesAndOtherSeedsDiffer() throws {
         let options = SyntheticDataset.Options(items: 120, train: 60, valid: 20, test: 20, dimension: 8, tags: 30, tastes: 5, seed: 42)
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-synth-\(UUID().uuidString)")
+        let base = TestFolders.fresh("synth")
         try SyntheticDataset(options: options).write(to: base.appendingPathComponent("a"))
         try SyntheticDataset(options: options).write(to: base.appendingPathComponent("b"))
         var other = options

@@ -8,8 +8,7 @@ enum SyntheticFixtures {
     static func folder(_ options: SyntheticDataset.Options, seed: UInt64) throws -> URL {
         var options = options
         options.seed = seed
-        let folder = FileManager.default.temporaryDirectory
-            .appendingPathComponent("sweep-tests-\(getpid())-\(options.items)-\(options.train)-\(options.dimension)-\(seed)")
+        let folder = TestFolders.root.appendingPathComponent("synthetic-\(options.items)-\(options.train)-\(options.dimension)-\(seed)")
         if !FileManager.default.fileExists(atPath: folder.appendingPathComponent("tags.npy").path) {
             try SyntheticDataset(options: options).write(to: folder)
         }
