@@ -23,19 +23,30 @@ done
 sleep 1.5  # past the workers' start-up
 kill -0 "$bench" 2>/dev/null || ended "before the window opened"
 
-# One line per thread: class, CPU ticks so far.
+# One line per thread: class, CPU ticks so far; then the clock. One Python process reads every file
+# in a few milliseconds, so the window is the same for every thread and nothing else is charged.
 snapshot() {
-    for task in /proc/$bench/task/*; do
-        echo "coordinator:$(cat "$task/comm") $(awk '{print $14 + $15}' "$task/stat")"
-    done
-    for worker in $(pgrep -f " worker --connect tcp" -P "$bench"); do
-        for task in /proc/$worker/task/*; do
-            echo "worker:$(cat "$task/comm") $(awk '{print $14 + $15}' "$task/stat")"
-        done
-    done 2>/dev/null
-    # Time no thread is charged with: interrupts, softirqs (loopback TCP is delivered there), the
-    # hypervisor's steal, and idle.
-    awk '/^cpu /{print "machine:irq+softirq", $7 + $8; print "machine:steal", $9; print "machine:idle", $5 + $6}' /proc/stat
+    python3 - "$bench" $(pgrep -f " worker --connect tcp" -P "$bench") <<'PY'
+import glob, sys, time
+def threads(pid, role):
+    for task in glob.glob(f"/proc/{pid}/task/*"):
+        try:
+            name = open(f"{task}/comm").read().strip()
+            fields = open(f"{task}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        print(f"{role}:{name} {int(fields[11]) + int(fields[12])}")  # utime + stime
+threads(sys.argv[1], "coordinator")
+for worker in sys.argv[2:]:
+    threads(worker, "worker")
+# Time no thread is charged with: interrupts, softirqs (loopback TCP is delivered there), the
+# hypervisor's steal, and idle.
+cpu = open("/proc/stat").readline().split()
+print("machine:irq+softirq", int(cpu[6]) + int(cpu[7]))
+print("machine:steal", int(cpu[8]))
+print("machine:idle", int(cpu[4]) + int(cpu[5]))
+print("clock", time.monotonic())
+PY
 }
 before=$(snapshot)
 sleep "$window"
@@ -43,19 +54,23 @@ after=$(snapshot)
 kill -0 "$bench" 2>/dev/null || ended "inside the window"
 wait "$bench"
 
-python3 - "$before" "$after" "$result" "$window" "$(getconf CLK_TCK)" <<'PY'
+python3 - "$before" "$after" "$result" "$(getconf CLK_TCK)" <<'PY'
 import collections, json, sys
-before, after, result, window, hertz = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3])), float(sys.argv[4]), float(sys.argv[5])
+before, after, result, hertz = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3])), float(sys.argv[4])
 def totals(text):
-    sums = collections.Counter()
+    sums, clock = collections.Counter(), 0.0
     for line in text.splitlines():
-        name, ticks = line.rsplit(" ", 1)
-        sums[name] += int(ticks)
-    return sums
-delta = totals(after) - totals(before)
+        name, value = line.rsplit(" ", 1)
+        if name == "clock":
+            clock = float(value)
+        else:
+            sums[name] += int(value)
+    return sums, clock
+(first, start), (last, end) = totals(before), totals(after)
+delta, window = last - first, end - start
 rate = result["trials_per_second"]
 print(f"{result['workers']} workers, {rate:.0f} trials/s (p50 {result['assign_latency_ms']['p50']:.2f} ms, "
-      f"p99 {result['assign_latency_ms']['p99']:.2f} ms); {window:.0f} s window")
+      f"p99 {result['assign_latency_ms']['p99']:.2f} ms); {window:.2f} s window")
 print(f"{'thread (all of that name)':40} {'cores':>6} {'µs per trial':>13}")
 idle = delta.pop("machine:idle", 0) / hertz / window
 total = 0.0
