@@ -63,12 +63,14 @@ let package = Package(
         .executableTarget(name: "sweep-fuzz-decoder", dependencies: ["Protocol"], path: "Tests/Fuzz"),
         // A second process for the two-process ZeroMQ tests.
         .executableTarget(name: "sweep-test-peer", dependencies: ["Protocol"], path: "Tests/TestPeer"),
+        // Helpers the test targets share (their temporary folders).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
 
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
-        .testTarget(name: "MLTests", dependencies: ["ML"]),
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator"]),
+        .testTarget(name: "MLTests", dependencies: ["ML", "TestSupport"]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Protocol", "ML", "Coordinator"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Protocol", "ML", "Coordinator", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

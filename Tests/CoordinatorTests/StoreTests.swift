@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import ML
 import Testing
+import TestSupport
 @testable import Coordinator
 
 /// A store with `trials` planned from a small grid.

@@ -3,6 +3,7 @@ import Foundation
 import ML
 import Protocol
 import Testing
+import TestSupport
 
 /// A 12-trial sweep on a small synthetic dataset, served by a real `sweep launch` to real
 /// `sweep worker` processes over tcp://127.0.0.1, with small heartbeat timings so faults are

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// The folder holding the built products (`sweep`, `sweep-test-peer`): the test runner sits there too.
 let productsDirectory: URL = {

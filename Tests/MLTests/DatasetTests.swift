@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ML
 
 /// A tiny valid dataset folder (4 items, D = 3) that each test then breaks in one way.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ML
 
 /// Synthetic datasets generated once per process for the training tests.
