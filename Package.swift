@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "sweep", targets: ["sweep"]),
         .library(name: "Protocol", targets: ["Protocol"]),
         .library(name: "ML", targets: ["ML"]),
+        .library(name: "SweepCore", targets: ["SweepCore"]),
         .library(name: "Coordinator", targets: ["Coordinator"]),
         .library(name: "Worker", targets: ["Worker"]),
     ],
@@ -46,15 +47,22 @@ let package = Package(
             // so the optimiser's loops vectorise.
             swiftSettings: [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
         ),
+        // Sweep files, search, early stopping, the ask/tell controller, the store and its readers,
+        // leaderboard, export, status: plain code, testable without sockets.
         .target(
-            name: "Coordinator",
-            dependencies: ["Protocol", "ML", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]
+            name: "SweepCore",
+            dependencies: [
+                "ML", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
+        // The ZeroMQ server over SweepCore: leases, admission, authentication.
+        .target(name: "Coordinator", dependencies: ["Protocol", "ML", "SweepCore"]),
         .target(name: "Worker", dependencies: ["Protocol", "ML"]),
         .executableTarget(
             name: "sweep",
             dependencies: [
-                "Protocol", "ML", "Coordinator", "Worker",
+                "Protocol", "ML", "SweepCore", "Coordinator", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -68,9 +76,10 @@ let package = Package(
 
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
         .testTarget(name: "MLTests", dependencies: ["ML", "TestSupport"]),
+        .testTarget(name: "SweepCoreTests", dependencies: ["SweepCore", "TestSupport"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Protocol", "ML", "Coordinator", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Protocol", "ML", "SweepCore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

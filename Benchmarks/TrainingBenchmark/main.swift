@@ -116,9 +116,10 @@ var measurements = [Measurement](repeating: Measurement(), count: cases.count)
 for _ in 0..<repeats {
     for (index, (variant, threads)) in cases.enumerated() {
         let (result, _) = try Trainer(config: config(for: variant, base: baseConfig), dataset: dataset, threads: threads).run(profile: true)
-        measurements[index].rates += result.history.map { Double(dataset.train.count) / $0.trainSeconds }
+        let trainSeconds = result.history.compactMap(\.trainSeconds)  // the trainer always measures it
+        measurements[index].rates += trainSeconds.map { Double(dataset.train.count) / $0 }
         measurements[index].epochSeconds += result.history.map(\.seconds)
-        measurements[index].trainSeconds += result.history.map(\.trainSeconds).reduce(0, +)
+        measurements[index].trainSeconds += trainSeconds.reduce(0, +)
         for (phase, nanoseconds) in result.profile!.nanoseconds { measurements[index].profile.add(phase, nanoseconds: nanoseconds) }
         measurements[index].steps += result.steps
     }

@@ -1,6 +1,7 @@
 import Foundation
 import ML
 import Protocol
+import SweepCore
 
 /// Counters of what the coordinator has seen, for logs and tests.
 public struct ServerCounters: Sendable, Equatable {
@@ -11,9 +12,11 @@ public struct ServerCounters: Sendable, Equatable {
     public var lostAttempts = 0
 }
 
-/// Serves a sweep's trials over a ZeroMQ ROUTER: the Paranoid Pirate coordinator.
+/// Serves a sweep's trials over a ZeroMQ ROUTER: the Paranoid Pirate coordinator, driving the
+/// sweep's ``TrialController`` with what workers report.
 ///
-/// One thread runs ``serve(until:)``; the socket, the store writer and the scheduler belong to it.
+/// One thread runs ``serve(until:)``; the socket, the controller (and its store writer) and the
+/// scheduler belong to it.
 /// Workers say `ready` and are welcomed (or refused for another build); an idle worker's heartbeat
 /// asks for work and is answered with `assign` or `wait`; results are acknowledged only once
 /// durable, and the next trial goes out in the same round trip. Messages that arrive together are
@@ -21,7 +24,8 @@ public struct ServerCounters: Sendable, Equatable {
 /// replies leave after it commits. Replies are sent without blocking: a peer that does not read
 /// loses its reply, never stalls the others.
 public final class CoordinatorServer {
-    public let store: SweepStore
+    public let controller: TrialController
+    public var store: SweepStore { controller.store }
     public let dataset: ResolvedDataset
     public let admission: Admission
     public private(set) var scheduler: Scheduler
@@ -61,10 +65,10 @@ public final class CoordinatorServer {
     /// - Parameter curve: the coordinator's CURVE secret key and its ZAP handler, which must already
     ///   be bound (libzmq admits every client while none is); the ROUTER is then a CURVE server and
     ///   workers are named by their key file's stem.
-    public init(context: ZMQContext, endpoint: String, store: SweepStore, dataset: ResolvedDataset,
+    public init(context: ZMQContext, endpoint: String, controller: TrialController, dataset: ResolvedDataset,
                 admission: Admission, settings: SchedulerSettings,
                 curve: (secretKey: [UInt8], authenticator: Authenticator)? = nil) throws {
-        self.store = store
+        self.controller = controller
         self.dataset = dataset
         self.admission = admission
         scheduler = Scheduler(settings: settings)
@@ -154,8 +158,8 @@ public final class CoordinatorServer {
             onProgress()
         }
         for expiry in expired {
-            if let state = try store.endAttempt(lease: expiry.lease, outcome: .lost, reason: expiry.reason,
-                                                maxAttempts: scheduler.settings.maxAttempts, now: now) {
+            if let state = try controller.tellFailure(lease: expiry.lease, outcome: .lost, reason: expiry.reason,
+                                                      maxAttempts: scheduler.settings.maxAttempts, now: now) {
                 counters.lostAttempts += 1
                 note("lease \(expiry.lease) lost: \(expiry.reason); trial is now \(state.rawValue)")
                 if let peer = expiry.peer, let lease = try? leaseRef(expiry.lease) {
@@ -242,7 +246,7 @@ public final class CoordinatorServer {
                 }
                 scheduler.progress(peer, lease: progress.lease.lease, step: progress.step, now: now)
                 if scheduler.session(peer)?.lease == progress.lease.lease {
-                    try store.recordHeartbeat(lease: progress.lease.lease, epoch: progress.epoch, step: progress.step, now: now)
+                    try controller.tellProgress(lease: progress.lease.lease, epoch: progress.epoch, step: progress.step, now: now)
                 } else {
                     // Its lease ended here (lost, cancelled, or the trial finished elsewhere).
                     send(.cancel(Cancel(lease: progress.lease, reason: "this lease is no longer valid")), to: peer)
@@ -251,13 +255,27 @@ public final class CoordinatorServer {
                 try offerWork(to: peer, now: now)
             }
         case .progress(let progress):
-            if scheduler.session(peer)?.lease == progress.lease.lease {
-                try store.recordEpoch(lease: progress.lease.lease, epoch: progress.report.epoch, record: try JSONText.of(progress.report))
+            guard scheduler.session(peer)?.lease == progress.lease.lease else { return }
+            guard let record = Self.record(progress.report) else {
+                return reject(peer, code: "bad_report", "epoch \(progress.report.epoch)'s report lacks a ranking metric")
+            }
+            switch try controller.tellEpoch(lease: progress.lease.lease, record: record, now: now) {
+            case .continue: break
+            case .stop(let reason):
+                scheduler.release(progress.lease.lease)
+                send(.cancel(Cancel(lease: progress.lease, reason: reason)), to: peer)
+                note("trial \(progress.lease.trial) \(reason)")
+                onProgress()
+            case .stale:
+                scheduler.release(progress.lease.lease)
+                send(.cancel(Cancel(lease: progress.lease, reason: "this lease is no longer valid")), to: peer)
             }
         case .result(let outcome):
+            guard let report = Self.report(outcome) else {
+                return reject(peer, code: "bad_report", "the result of lease \(outcome.lease.lease) lacks a ranking metric in an epoch")
+            }
             // Only the worker an attempt was handed to may finish it (its name, or key under CURVE).
-            let disposition = try store.completeTrial(lease: outcome.lease.lease, worker: session.name,
-                                                      result: try Self.record(outcome), now: now)
+            let disposition = try controller.tellResult(lease: outcome.lease.lease, worker: session.name, report: report, now: now)
             if disposition == .foreign {
                 return reject(peer, code: "not_your_lease", "lease \(outcome.lease.lease) belongs to another worker")
             }
@@ -277,8 +295,8 @@ public final class CoordinatorServer {
             if scheduler.session(peer)?.lease == failure.lease.lease {
                 // A worker with the wrong data is at fault, not the trial: requeued without counting.
                 let limit = failure.reason == .datasetMismatch ? Int.max : scheduler.settings.maxAttempts
-                try store.endAttempt(lease: failure.lease.lease, outcome: outcome, reason: "\(failure.reason.rawValue): \(failure.detail)",
-                                     maxAttempts: limit, now: now)
+                try controller.tellFailure(lease: failure.lease.lease, outcome: outcome, reason: "\(failure.reason.rawValue): \(failure.detail)",
+                                           maxAttempts: limit, now: now)
                 note("trial \(failure.lease.trial) attempt \(failure.lease.attempt) \(failure.reason.rawValue) on \(session.name): \(failure.detail)")
             }
             scheduler.release(failure.lease.lease)
@@ -292,8 +310,8 @@ public final class CoordinatorServer {
         case .bye(let bye):
             if let lease = session.lease {
                 // A worker leaving is no fault of the trial's: requeued at once, not counted.
-                try store.endAttempt(lease: lease, outcome: .lost, reason: "worker \(session.name) left: \(bye.reason)",
-                                     maxAttempts: .max, now: now)
+                try controller.tellFailure(lease: lease, outcome: .lost, reason: "worker \(session.name) left: \(bye.reason)",
+                                           maxAttempts: .max, now: now)
             }
             scheduler.leave(peer)
             try store.setWorkerState(name: session.name, state: "offline", now: now)
@@ -314,12 +332,13 @@ public final class CoordinatorServer {
             return send(.error(ErrorReport(code: "quarantined", message: "this worker's dataset did not match the sweep's; fix its data and restart it under a new name")), to: peer)
         }
         let lease = nextLease()
-        guard let claim = try store.claimNextTrial(worker: session.name, lease: lease, now: now) else {
-            if try sweepIsOver() {
-                finishing = true
-                return try dismiss(session, now: now)
-            }
-            return send(.wait(Wait(retryMilliseconds: Int(scheduler.settings.heartbeat * 1000))), to: peer)
+        let claim: Claim
+        switch try controller.ask(worker: session.name, lease: lease, now: now) {
+        case .trial(let claimed): claim = claimed
+        case .notNow: return send(.wait(Wait(retryMilliseconds: Int(scheduler.settings.heartbeat * 1000))), to: peer)
+        case .finished:
+            finishing = true
+            return try dismiss(session, now: now)
         }
         scheduler.assign(lease, to: peer, now: now)
         guard claim.configJSON.utf8.first == UInt8(ascii: "{") else {
@@ -416,9 +435,22 @@ public final class CoordinatorServer {
         return LeaseRef(trial: attempt.trial, attempt: attempt.attempt, lease: lease)
     }
 
-    static func record(_ outcome: TrialOutcome) throws -> TrialResultRecord {
-        TrialResultRecord(bestEpoch: outcome.bestEpoch, valid: outcome.valid, test: outcome.test,
-                          history: try outcome.history.map(JSONText.of), timing: try JSONText.of(outcome.timing),
-                          seconds: outcome.timing.totalSeconds)
+    /// A worker's epoch report as the trainer's record, or nil when a ranking metric is missing.
+    static func record(_ report: EpochReport) -> EpochRecord? {
+        guard let valid = RankingMetrics(dictionary: report.valid), let test = RankingMetrics(dictionary: report.test),
+              let main = report.weights["main"] ?? nil else { return nil }
+        let weights = TaskWeights(main: main, aux: report.weights["aux"] ?? nil, sMain: report.weights["s_main"] ?? nil,
+                                  sAux: report.weights["s_aux"] ?? nil)
+        return EpochRecord(epoch: report.epoch, lossMain: report.lossMain, lossAux: report.lossAux, weights: weights,
+                           valid: valid, test: test, seconds: report.seconds, trainSeconds: report.trainSeconds)
+    }
+
+    /// A worker's result as the controller takes it, or nil when an epoch lacks a ranking metric.
+    static func report(_ outcome: TrialOutcome) -> TrialReport? {
+        let history = outcome.history.compactMap(record)
+        guard history.count == outcome.history.count else { return nil }
+        let timing = TrainingTiming(examplesPerSecond: outcome.timing.examplesPerSecond, secondsPerEpoch: outcome.timing.secondsPerEpoch,
+                                    totalSeconds: outcome.timing.totalSeconds, threads: outcome.timing.threads, blasCore: outcome.timing.blasCore)
+        return TrialReport(bestEpoch: outcome.bestEpoch, valid: outcome.valid, test: outcome.test, history: history, timing: timing)
     }
 }

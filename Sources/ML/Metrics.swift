@@ -28,6 +28,17 @@ public struct RankingMetrics: Sendable, Equatable, Codable {
     }
 }
 
+extension RankingMetrics {
+    /// The metrics from a name → value map, or nil when one is missing.
+    public init?(dictionary: [String: Double]) {
+        guard let ndcg10 = dictionary["ndcg@10"], let recall10 = dictionary["recall@10"], let recall50 = dictionary["recall@50"],
+              let mrr = dictionary["mrr"], let coverage10 = dictionary["coverage@10"], let popOverlap10 = dictionary["pop_overlap@10"] else {
+            return nil
+        }
+        self.init(ndcg10: ndcg10, recall10: recall10, recall50: recall50, mrr: mrr, coverage10: coverage10, popOverlap10: popOverlap10)
+    }
+}
+
 /// Collects the ranking metrics of a split, one scored example at a time.
 ///
 /// Each example's mentioned items are masked to −∞, the top 100 are found by partial selection

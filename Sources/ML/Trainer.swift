@@ -11,6 +11,13 @@ public struct TaskWeights: Sendable, Equatable, Codable {
 
     public static let singleTask = TaskWeights(main: 1, aux: nil, sMain: nil, sAux: nil)
 
+    public init(main: Double, aux: Double?, sMain: Double?, sAux: Double?) {
+        self.main = main
+        self.aux = aux
+        self.sMain = sMain
+        self.sAux = sAux
+    }
+
     enum CodingKeys: String, CodingKey { case main, aux, sMain = "s_main", sAux = "s_aux" }
 
     public func encode(to encoder: Encoder) throws {
@@ -32,8 +39,21 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     public var test: RankingMetrics
     /// Wall seconds for the epoch, training and evaluation.
     public var seconds: Double
-    /// Wall seconds of training alone (evaluation excluded).
-    public var trainSeconds: Double
+    /// Wall seconds of training alone (evaluation excluded); nil only in records that a build before
+    /// store schema v4 kept from workers, which did not send it.
+    public var trainSeconds: Double?
+
+    public init(epoch: Int, lossMain: Double, lossAux: Double?, weights: TaskWeights, valid: RankingMetrics, test: RankingMetrics,
+                seconds: Double, trainSeconds: Double?) {
+        self.epoch = epoch
+        self.lossMain = lossMain
+        self.lossAux = lossAux
+        self.weights = weights
+        self.valid = valid
+        self.test = test
+        self.seconds = seconds
+        self.trainSeconds = trainSeconds
+    }
 
     enum CodingKeys: String, CodingKey {
         case epoch, lossMain = "loss_main", lossAux = "loss_aux", weights, valid, test, seconds
@@ -49,7 +69,7 @@ public struct EpochRecord: Sendable, Equatable, Codable {
         try container.encode(valid, forKey: .valid)
         try container.encode(test, forKey: .test)
         try container.encode(seconds, forKey: .seconds)
-        try container.encode(trainSeconds, forKey: .trainSeconds)
+        try container.encodeIfPresent(trainSeconds, forKey: .trainSeconds)
     }
 }
 
@@ -73,6 +93,14 @@ public struct TrainingTiming: Sendable, Equatable, Codable {
     public var threads: Int
     /// The OpenBLAS kernel family in use.
     public var blasCore: String
+
+    public init(examplesPerSecond: Double, secondsPerEpoch: Double, totalSeconds: Double, threads: Int, blasCore: String) {
+        self.examplesPerSecond = examplesPerSecond
+        self.secondsPerEpoch = secondsPerEpoch
+        self.totalSeconds = totalSeconds
+        self.threads = threads
+        self.blasCore = blasCore
+    }
 
     enum CodingKeys: String, CodingKey {
         case examplesPerSecond = "examples_per_second", secondsPerEpoch = "seconds_per_epoch"
@@ -102,7 +130,8 @@ public struct TrainingResult: Sendable {
 
 /// What the trainer reports to its callback.
 public enum TrainingEvent: Sendable {
-    /// Every `progressInterval` steps: the current epoch (from 1) and steps done so far in the run.
+    /// After every training step: the current epoch (from 1) and steps done so far in the run.
+    /// Returning false here stops the run within one step.
     case step(epoch: Int, step: Int)
     /// After each epoch's evaluation.
     case epoch(EpochRecord)
@@ -117,13 +146,10 @@ public struct Trainer: Sendable {
     public let dataset: Dataset
     /// OpenBLAS threads (process-wide; set when training starts).
     public let threads: Int
-    /// Steps between `.step` events.
-    public let progressInterval: Int
     /// Whether to copy the parameters at each new best epoch (for `--save-model`).
     public let keepBestParameters: Bool
 
-    public init(config: TrialConfig, dataset: Dataset, threads: Int = 1, progressInterval: Int = 50,
-                keepBestParameters: Bool = false) throws {
+    public init(config: TrialConfig, dataset: Dataset, threads: Int = 1, keepBestParameters: Bool = false) throws {
         if config.multitask {
             guard let tags = dataset.tags else {
                 throw ConfigError(key: "multitask", message: "the dataset has no tag pairs (tags.jsonl and tags.npy); set multitask: false or add tags")
@@ -135,7 +161,6 @@ public struct Trainer: Sendable {
         self.config = config
         self.dataset = dataset
         self.threads = threads
-        self.progressInterval = max(1, progressInterval)
         self.keepBestParameters = keepBestParameters
     }
 
@@ -216,7 +241,7 @@ public struct Trainer: Sendable {
                 auxSum += losses.aux ?? 0
                 batches += 1
                 step += 1
-                if step % progressInterval == 0 && !callback(.step(epoch: epoch, step: step)) {
+                if !callback(.step(epoch: epoch, step: step)) {
                     status = .stopped
                     break training
                 }
@@ -237,7 +262,7 @@ public struct Trainer: Sendable {
             }
         }
         let timing = TrainingTiming(
-            examplesPerSecond: median(history.map { Double(train.count) / $0.trainSeconds }),
+            examplesPerSecond: median(history.compactMap { $0.trainSeconds.map { Double(train.count) / $0 } }),
             secondsPerEpoch: median(history.map(\.seconds)), totalSeconds: seconds(since: start),
             threads: threads, blasCore: BLAS.coreName)
         return (TrainingResult(status: status, bestEpoch: bestEpoch(history), history: history, timing: timing,

@@ -289,15 +289,32 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
             case .bool(let v): v ? "true" : "false"
             case .int(let v): String(v)
             case .double(let v): v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v)
-            case .string(let v): Self.quoted(v)
+            case .string(let v): CanonicalJSON.string(v)
             }
-            return Self.quoted(key) + ":" + text
+            return CanonicalJSON.string(key) + ":" + text
         }
         return "{" + entries.joined(separator: ",") + "}"
     }
+}
 
+/// A config travels and is stored as its canonical JSON (``TrialConfig/jsonText()``) and is read
+/// back key by key with each key's own type and range: `1` is a valid `lr`, `1.5` is not a valid
+/// `batch_size`. This is the one form a config takes between the sweep file and the trainer.
+extension TrialConfig: Codable {
+    public init(from decoder: Decoder) throws {
+        self = try Self.parse(try decoder.singleValueContainer().decode([String: ConfigValue].self))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(activeDictionary)
+    }
+}
+
+/// The small JSON writer the canonical forms use: stable across platforms and locales.
+public enum CanonicalJSON {
     /// A JSON string literal.
-    static func quoted(_ text: String) -> String {
+    public static func string(_ text: String) -> String {
         var result = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -309,6 +326,14 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
             }
         }
         return result + "\""
+    }
+
+    /// An object of finite numbers with its keys in byte order, each number in Swift's shortest
+    /// round-trip form; nil when a value is NaN or infinite (JSON cannot hold it).
+    public static func numbers(_ values: [String: Double]) -> String? {
+        guard values.values.allSatisfy(\.isFinite) else { return nil }
+        let members = values.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { string($0.key) + ":" + $0.value.description }
+        return "{" + members.joined(separator: ",") + "}"
     }
 }
 

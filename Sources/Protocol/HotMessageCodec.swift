@@ -47,7 +47,7 @@ enum HotMessageCodec {
             writer.raw("}")
         case .assign(let assignment):
             writer.assignmentHead(lease: assignment.lease, number: assignment.number)
-            try writer.value(.object(assignment.config))
+            writer.append(assignment.config.text.utf8)
             writer.assignmentTail(dataset: assignment.dataset)
         case .ack(let ack):
             writer.raw("{\"lease\":")
@@ -159,6 +159,10 @@ extension JSONByteWriter {
         try numbers(report.test)
         raw(",\"seconds\":")
         try number(report.seconds)
+        if let trainSeconds = report.trainSeconds {
+            raw(",\"train_seconds\":")
+            try number(trainSeconds)
+        }
         raw("}")
     }
 
@@ -221,7 +225,7 @@ private extension JSONByteReader {
 
     mutating func report() -> EpochReport? {
         var epoch: Int?, lossMain: Double?, lossAux: Double??, weights: [String: Double?]?
-        var valid: [String: Double]?, test: [String: Double]?, seconds: Double?
+        var valid: [String: Double]?, test: [String: Double]?, seconds: Double?, trainSeconds: Double??
         let read = object { reader, key in
             switch key {
             case "epoch": set(&epoch, reader.integer())
@@ -231,12 +235,13 @@ private extension JSONByteReader {
             case "valid": set(&valid, reader.numbers())
             case "test": set(&test, reader.numbers())
             case "seconds": set(&seconds, reader.number())
+            case "train_seconds": setOptional(&trainSeconds, &reader) { $0.number() }
             default: reader.skipUnknown()
             }
         }
         guard read, let epoch, let lossMain, let weights, let valid, let test, let seconds else { return nil }
         return EpochReport(epoch: epoch, lossMain: lossMain, lossAux: lossAux ?? nil, weights: weights,
-                           valid: valid, test: test, seconds: seconds)
+                           valid: valid, test: test, seconds: seconds, trainSeconds: trainSeconds ?? nil)
     }
 
     mutating func progress() -> Progress? {
@@ -315,14 +320,12 @@ private extension JSONByteReader {
     }
 
     mutating func assignment() -> Assignment? {
-        var lease: LeaseRef?, number: Int?, config: [String: JSONValue]?, dataset: DatasetRef?
+        var lease: LeaseRef?, number: Int?, config: JSONObjectText?, dataset: DatasetRef?
         let read = object { reader, key in
             switch key {
             case "lease": return set(&lease, reader.lease())
             case "number": return set(&number, reader.integer())
-            case "config":
-                guard case .object(let members)? = reader.value() else { return false }
-                return set(&config, members)
+            case "config": return set(&config, reader.objectText().map(JSONObjectText.init))
             case "dataset": return set(&dataset, reader.dataset())
             default: return reader.skipUnknown()
             }

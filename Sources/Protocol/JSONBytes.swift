@@ -97,28 +97,6 @@ struct JSONByteWriter {
     }
 }
 
-/// JSON text of the parts of a result the coordinator stores, written as the wire writes them
-/// (the same keys as the `Codable` conformances).
-public enum JSONText {
-    public static func numbers(_ values: [String: Double]) throws -> String {
-        var writer = JSONByteWriter(capacity: 64)
-        try writer.numbers(values)
-        return String(decoding: writer.bytes, as: UTF8.self)
-    }
-
-    public static func of(_ report: EpochReport) throws -> String {
-        var writer = JSONByteWriter()
-        try writer.report(report)
-        return String(decoding: writer.bytes, as: UTF8.self)
-    }
-
-    public static func of(_ timing: TrialTiming) throws -> String {
-        var writer = JSONByteWriter(capacity: 128)
-        try writer.timing(timing)
-        return String(decoding: writer.bytes, as: UTF8.self)
-    }
-}
-
 /// An object key as it appears in the text (the reader hands out keys without escapes only), matched
 /// against literals: `switch key { case "trial": … }`.
 struct JSONKey {
@@ -315,6 +293,14 @@ struct JSONByteReader {
 
     mutating func numbers() -> [String: Double]? {
         members { $0.number() }
+    }
+
+    /// The text of an object, read and checked as ``value()`` reads it, kept byte for byte.
+    mutating func objectText() -> String? {
+        guard peek() == UInt8(ascii: "{") else { return nil }
+        let start = index
+        guard case .object? = value() else { return nil }
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
     }
 
     /// Any value.

@@ -91,9 +91,11 @@ public struct EpochReport: Codable, Hashable, Sendable {
     public var test: [String: Double]
     /// Wall seconds of the epoch, training and evaluation.
     public var seconds: Double
+    /// Wall seconds of training alone.
+    public var trainSeconds: Double?
 
     public init(epoch: Int, lossMain: Double, lossAux: Double?, weights: [String: Double?],
-                valid: [String: Double], test: [String: Double], seconds: Double) {
+                valid: [String: Double], test: [String: Double], seconds: Double, trainSeconds: Double? = nil) {
         self.epoch = epoch
         self.lossMain = lossMain
         self.lossAux = lossAux
@@ -101,10 +103,11 @@ public struct EpochReport: Codable, Hashable, Sendable {
         self.valid = valid
         self.test = test
         self.seconds = seconds
+        self.trainSeconds = trainSeconds
     }
 
     enum CodingKeys: String, CodingKey {
-        case epoch, lossMain = "loss_main", lossAux = "loss_aux", weights, valid, test, seconds
+        case epoch, lossMain = "loss_main", lossAux = "loss_aux", weights, valid, test, seconds, trainSeconds = "train_seconds"
     }
 }
 
@@ -269,11 +272,12 @@ public struct Assignment: Codable, Hashable, Sendable {
     public var lease: LeaseRef
     /// The trial's sequential number in plan order.
     public var number: Int
-    /// The full trial config (every active key), validated by the worker's ML library.
-    public var config: [String: JSONValue]
+    /// The full trial config (every active key) as the store keeps it, read by the worker's ML
+    /// library with each key's own type.
+    public var config: JSONObjectText
     public var dataset: DatasetRef
 
-    public init(lease: LeaseRef, number: Int, config: [String: JSONValue], dataset: DatasetRef) {
+    public init(lease: LeaseRef, number: Int, config: JSONObjectText, dataset: DatasetRef) {
         self.lease = lease
         self.number = number
         self.config = config
@@ -332,7 +336,9 @@ public struct Wait: Codable, Hashable, Sendable {
     enum CodingKeys: String, CodingKey { case retryMilliseconds = "retry_ms" }
 }
 
-/// Stop the named trial at the next training step.
+/// Stop the named trial at the next training step: the user cancelled it, a changed sweep file
+/// retired it, its lease ended, or early stopping pruned it (the reason says which; a pruned
+/// trial's result is already stored, from the epochs the worker reported).
 public struct Cancel: Codable, Hashable, Sendable {
     public var lease: LeaseRef
     public var reason: String

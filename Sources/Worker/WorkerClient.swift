@@ -58,9 +58,12 @@ final class Job: @unchecked Sendable {
     let lease: LeaseRef
     private let lock = NSLock()
     private var epoch = 1, step = 0
+    /// Every epoch report so far, and how many of them have been handed to the socket thread.
     private var reports: [EpochReport] = []
+    private var drained = 0
     private var outcome: Message?
-    private var cancelled = false
+    /// The step at which the trainer was told to stop, once it has been.
+    private var cancelledAt: Int?
 
     init(lease: LeaseRef) { self.lease = lease }
 
@@ -78,16 +81,27 @@ final class Job: @unchecked Sendable {
         finished.wait()
         finished.signal()
     }
-    func cancel() { lock.withLock { cancelled = true } }
-    var isCancelled: Bool { lock.withLock { cancelled } }
-    var progress: TrialProgress { lock.withLock { TrialProgress(lease: lease, epoch: epoch, step: step) } }
-    /// Epoch reports not yet sent, and the final message once training has ended.
-    func drain() -> ([EpochReport], Message?) {
+    /// Asks the trainer to stop at its next step; returns the step it had reached.
+    @discardableResult
+    func cancel() -> Int {
         lock.withLock {
-            defer { reports.removeAll() }
-            return (reports, outcome)
+            if cancelledAt == nil { cancelledAt = step }
+            return step
         }
     }
+    var isCancelled: Bool { lock.withLock { cancelledAt != nil } }
+    /// The step at which the stop arrived and the step the trainer stopped at, once both are known.
+    var stopSteps: (received: Int, stopped: Int)? { lock.withLock { cancelledAt.map { ($0, step) } } }
+    var progress: TrialProgress { lock.withLock { TrialProgress(lease: lease, epoch: epoch, step: step) } }
+    /// Epoch reports not yet handed out, and the final message once training has ended.
+    func drain() -> ([EpochReport], Message?) {
+        lock.withLock {
+            defer { drained = reports.count }
+            return (Array(reports[drained...]), outcome)
+        }
+    }
+    /// Every epoch report so far (resent after a reconnect: the coordinator may have missed them).
+    var allReports: [EpochReport] { lock.withLock { reports } }
 }
 
 /// The Paranoid Pirate worker: a DEALER that says `ready`, heartbeats, trains on a thread other
@@ -158,6 +172,9 @@ public final class WorkerClient {
                         log("welcomed by sweep \(welcome.sweep)")
                         if let pending { send(pending) }
                         sendHeartbeat()
+                        // Reports sent while the coordinator was away were lost: send them again
+                        // (storing an epoch twice is harmless), after the heartbeat that re-claims the lease.
+                        if let job { for report in job.allReports { send(.progress(Progress(lease: job.lease, report: report))) } }
                     case .assign(let assignment):
                         guard job == nil, pending == nil else { break }
                         if let asked = askedForWork { assignLatencies.append(Date().timeIntervalSince(asked)) }
@@ -174,9 +191,9 @@ public final class WorkerClient {
                             // trial (or `wait`) right after the ack.
                         }
                     case .cancel(let cancel):
-                        if job?.lease == cancel.lease {
-                            log("trial \(cancel.lease.trial) cancelled: \(cancel.reason)")
-                            job?.cancel()
+                        if let job, job.lease == cancel.lease {
+                            let step = job.cancel()
+                            log("trial \(cancel.lease.trial) told to stop at step \(step): \(cancel.reason)")
                         }
                     case .shutdown(let shutdown):
                         if shutdown.reason == .finished && job == nil {
@@ -269,6 +286,9 @@ public final class WorkerClient {
         let (reports, outcome) = job.drain()
         for report in reports where welcomed { send(.progress(Progress(lease: job.lease, report: report))) }
         guard let outcome else { return }
+        if let steps = job.stopSteps {
+            log("trial \(job.lease.trial) stopped at step \(steps.stopped) (the stop arrived at step \(steps.received))")
+        }
         self.job = nil
         trialsDone += 1
         pending = outcome
@@ -294,7 +314,7 @@ public final class WorkerClient {
         }
         let trainer: Trainer
         do {
-            trainer = try Trainer(config: TrialConfig.parse(assignment.config.mapValues(Self.configValue)), dataset: dataset,
+            trainer = try Trainer(config: TrialConfig.parse(json: assignment.config.text), dataset: dataset,
                                   threads: settings.identity.blasThreads)
         } catch {
             job.finish(.failed(Failure(lease: assignment.lease, reason: .crashed, detail: "\(error)")))
@@ -344,21 +364,13 @@ public final class WorkerClient {
         throw DatasetError(file: request.file, line: nil, message: "no chunk from the coordinator at offset \(request.offset)")
     }
 
-    static func configValue(_ value: JSONValue) -> ConfigValue {
-        switch value {
-        case .bool(let v): .bool(v)
-        case .number(let v): v.rounded() == v && abs(v) < 1e15 ? .int(Int(v)) : .double(v)
-        case .string(let v): .string(v)
-        default: .string("\(value)")
-        }
-    }
-
     static func report(_ record: EpochRecord) -> EpochReport {
         var weights: [String: Double?] = ["main": record.weights.main, "aux": record.weights.aux]
         if let s = record.weights.sMain { weights["s_main"] = s }
         if let s = record.weights.sAux { weights["s_aux"] = s }
         return EpochReport(epoch: record.epoch, lossMain: record.lossMain, lossAux: record.lossAux, weights: weights,
-                           valid: record.valid.dictionary, test: record.test.dictionary, seconds: record.seconds)
+                           valid: record.valid.dictionary, test: record.test.dictionary, seconds: record.seconds,
+                           trainSeconds: record.trainSeconds)
     }
 
     static func message(for result: TrainingResult, lease: LeaseRef) -> Message {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Coordinator
+import SweepCore
 import Foundation
 import ML
 import Protocol
@@ -15,7 +16,8 @@ struct BenchSweep {
     let folder: URL
     let spec: SweepSpec
     let dataset: ResolvedDataset
-    let store: SweepStore
+    let controller: TrialController
+    var store: SweepStore { controller.store }
 
     init(trials: Int) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-bench-\(UUID().uuidString)")
@@ -34,10 +36,10 @@ struct BenchSweep {
 
             """.utf8).write(to: sweepFile)
         spec = try SweepSpec.load(sweepFile)
-        let plan = try SearchSpace(spec: spec).plan()
         dataset = try ResolvedDataset(spec.dataset)
-        store = try SweepStore.open(path: folder.appendingPathComponent("bench.db").path)
-        _ = try store.syncPlan(spec: spec, trials: plan, fingerprint: dataset.fingerprint.fingerprint, popularity: nil)
+        controller = try TrialController(spec: spec, store: try SweepStore.open(path: folder.appendingPathComponent("bench.db").path),
+                                         trainExamples: dataset.dataset.train.count)
+        _ = try controller.applyPlan(fingerprint: dataset.fingerprint.fingerprint, popularity: nil)
     }
 
     func remove() { try? FileManager.default.removeItem(at: folder) }
@@ -65,7 +67,7 @@ struct CoordinatorBench: ParsableCommand {
         let memoryBefore = residentMegabytes()
         let context = try ZMQContext()
         let server = try CoordinatorServer(
-            context: context, endpoint: "tcp://127.0.0.1:*", store: store, dataset: dataset,
+            context: context, endpoint: "tcp://127.0.0.1:*", controller: sweep.controller, dataset: dataset,
             admission: Admission(buildID: buildID, heartbeatMilliseconds: 1000, liveness: 5, sweepName: spec.name),
             settings: SchedulerSettings(heartbeat: 1, liveness: 5))
         let endpoint = try server.endpoint()
@@ -119,8 +121,8 @@ struct CoordinatorBench: ParsableCommand {
 }
 
 /// The store's share of a trial on the coordinator's serving thread, without sockets: each
-/// transaction stores one result per worker and claims each its next trial, as a batch of the
-/// server's does, on a real WAL file.
+/// transaction tells the controller one result per worker and asks it for each worker's next
+/// trial, as a batch of the server's does, on a real WAL file.
 struct StoreBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store", abstract: "Microseconds per trial of the store's hot path (result + next claim), by batch size.")
@@ -141,26 +143,29 @@ struct StoreBench: ParsableCommand {
         for _ in 0..<runs {
             let sweep = try BenchSweep(trials: trials)
             defer { sweep.remove() }
-            let store = sweep.store
+            let (store, controller) = (sweep.store, sweep.controller)
             let workers = (0..<batch).map { "bench-\($0)" }
             for worker in workers {
                 try store.recordWorker(name: worker, host: "bench", cores: 1, blasThreads: 1, blasCore: "none", state: "online")
             }
-            let result = TrialResultRecord(bestEpoch: 1, valid: ["ndcg@10": 0], test: ["ndcg@10": 0], history: [],
-                                           timing: try JSONText.of(TrialTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")),
-                                           seconds: 0)
+            let result = TrialReport(bestEpoch: 1, valid: ["ndcg@10": 0], test: ["ndcg@10": 0], history: [],
+                                     timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none"))
             var leases = [String?](repeating: nil, count: batch), issued = 0, stored = 0, more = true
             let start = Date()
             while more {
                 try store.batch {
                     for (index, worker) in workers.enumerated() {
-                        if let lease = leases[index], try store.completeTrial(lease: lease, worker: worker, result: result) == .stored {
+                        if let lease = leases[index], try controller.tellResult(lease: lease, worker: worker, report: result) == .stored {
                             stored += 1
                         }
                         issued += 1
                         let lease = String(format: "L-%012lx", issued)  // ordered, as the server's are
-                        leases[index] = try store.claimNextTrial(worker: worker, lease: lease) == nil ? nil : lease
-                        more = more && leases[index] != nil
+                        if case .trial = try controller.ask(worker: worker, lease: lease) {
+                            leases[index] = lease
+                        } else {
+                            leases[index] = nil
+                            more = false
+                        }
                     }
                 }
             }

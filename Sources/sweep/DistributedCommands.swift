@@ -1,5 +1,6 @@
 import ArgumentParser
 import Coordinator
+import SweepCore
 import Dispatch
 import Foundation
 import ML
@@ -75,8 +76,8 @@ struct Launch: ParsableCommand {
             printError("CURVE on: \(authenticator.authorized.count) authorised worker key(s) in \(authorizedWorkers)")
             curve = (secret, authenticator)
         }
-        let server = try CoordinatorServer(context: context, endpoint: bind, store: writer, dataset: dataset, admission: admission,
-                                           settings: settings, curve: curve)
+        let server = try CoordinatorServer(context: context, endpoint: bind, controller: opened.controller, dataset: dataset,
+                                           admission: admission, settings: settings, curve: curve)
         let endpoint = try server.endpoint()
         printError("serving on \(endpoint); start workers with: sweep worker --connect \(endpoint)")
         let display = ProgressDisplay(store: writer, metric: spec.metric)
@@ -116,8 +117,7 @@ struct Launch: ParsableCommand {
             return
         }
         let all = try writer.trials()
-        print(try LeaderboardReport(trials: all, metric: spec.metric, popularity: try writer.sweep()?.popularity, top: 10)
-            .table(byConfig: spec.repeats > 1))
+        print(try opened.leaderboard())
         let cancelled = all.filter { $0.state == .cancelled }
         if !cancelled.isEmpty { printError("\(cancelled.count) trial\(cancelled.count == 1 ? " was" : "s were") cancelled by the user") }
         let bad = all.filter { $0.state == .failed || $0.state == .diverged }
@@ -156,7 +156,7 @@ final class ProgressDisplay {
         guard force || now.timeIntervalSince(lastUpdate) >= 0.2, let counts = try? store.stateCounts() else { return }
         lastUpdate = now
         let total = counts.filter { $0.key != .retired }.values.reduce(0, +)
-        let running = counts[.running, default: 0], waiting = counts[.waiting, default: 0]
+        let running = counts[.running, default: 0], waiting = counts[.waiting, default: 0], pruned = counts[.pruned, default: 0]
         let done = total - running - waiting
         let hours = now.timeIntervalSince(started) / 3600
         let rate = hours > 0 ? Double(done) / hours : 0
@@ -164,7 +164,9 @@ final class ProgressDisplay {
         let best = try? store.best(metric: metric)
         let width = 24, filled = total == 0 ? 0 : width * done / total
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        let line = "\(bar) \(done)/\(total)  running \(running)  waiting \(waiting)  workers \(workers)  "
+        let saved = pruned > 0 ? (try? store.epochsSaved()) ?? 0 : 0
+        let line = "\(bar) \(done)/\(total)  running \(running)  waiting \(waiting)"
+            + (pruned > 0 ? "  pruned \(pruned) (\(saved) epochs saved)" : "") + "  workers \(workers)  "
             + String(format: "%.0f trials/h", rate) + "  ETA \(eta)"
             + (best.map { "  best #\($0.number) \(metric) " + String(format: "%.4f", $0.value) } ?? "")
         if terminal {

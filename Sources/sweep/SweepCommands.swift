@@ -1,7 +1,7 @@
 import ArgumentParser
-import Coordinator
 import Foundation
 import ML
+import SweepCore
 
 /// The `--db FILE` every store command takes.
 struct StoreOptions: ParsableArguments {
@@ -10,20 +10,27 @@ struct StoreOptions: ParsableArguments {
     func reader() throws -> SweepStore { try SweepStore.openReadOnly(path: db) }
 }
 
-/// A sweep file applied to its store: validated and planned, the dataset found (or generated),
-/// the store created or extended. Logs how the plan changed the store.
+/// A sweep file applied to its store through its controller: validated and planned, the dataset
+/// found (or generated), the store created or extended. Logs how the plan changed the store.
 struct OpenedSweep {
     let spec: SweepSpec
     let dataset: ResolvedDataset
-    let store: SweepStore
+    let controller: TrialController
+    var store: SweepStore { controller.store }
 
     init(file: String, db: String) throws {
         spec = try SweepSpec.load(URL(fileURLWithPath: file))
-        let trials = try SearchSpace(spec: spec).plan()
         dataset = try ResolvedDataset(spec.dataset)
-        store = try SweepStore.open(path: db)
-        let sync = try store.syncPlan(spec: spec, trials: trials, fingerprint: dataset.fingerprint.fingerprint, popularity: dataset.popularity)
-        printError("\(spec.name): \(trials.count) trials planned (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired) in \(db)")
+        controller = try TrialController(spec: spec, store: try SweepStore.open(path: db), trainExamples: dataset.dataset.train.count)
+        let sync = try controller.applyPlan(fingerprint: dataset.fingerprint.fingerprint, popularity: dataset.popularity)
+        printError("\(spec.name): \(controller.planned.count) trials planned (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired) in \(db)"
+                   + (controller.pruner.map { "; early stopping: \($0.summary) on valid_\(spec.earlyStopping!.metric)" } ?? ""))
+    }
+
+    /// The leaderboard's top 10 as `run` and `launch` print it at the end.
+    func leaderboard() throws -> String {
+        try LeaderboardReport(trials: store.trials(), metric: spec.metric, popularity: try store.sweep()?.popularity, top: 10,
+                              epochs: try store.epochTotals()).table(byConfig: spec.repeats > 1)
     }
 }
 
@@ -108,15 +115,22 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let opened = try OpenedSweep(file: sweep, db: store.db)
-        let (spec, dataset, writer) = (opened.spec, opened.dataset, opened.store)
-        let runner = LocalRunner(store: writer, dataset: dataset, threads: threads, workerName: "local-\(ProcessInfo.processInfo.processIdentifier)")
-        let ran = try runner.run(limit: maxTrials) { claim, result in
-            let value = result.best.map { decimal($0.valid[spec.metric] ?? 0) } ?? "–"
-            printError("trial #\(claim.number) \(claim.trial): \(result.status.rawValue), valid \(spec.metric) \(value), \(decimal(result.timing.totalSeconds, digits: 1)) s")
+        let metric = opened.spec.metric
+        let runner = LocalRunner(controller: opened.controller, dataset: opened.dataset.dataset, threads: threads,
+                                 workerName: "local-\(ProcessInfo.processInfo.processIdentifier)")
+        let ran = try runner.run(limit: maxTrials) { claim, outcome in
+            let line = switch outcome {
+            case .completed(let report):
+                "completed, valid \(metric) \(decimal(report.valid[metric] ?? 0)), \(decimal(report.timing.totalSeconds, digits: 1)) s"
+            case .pruned(_, let reason): reason
+            case .diverged(let reason): "diverged: \(reason)"
+            case .failed(let reason): "failed: \(reason)"
+            case .stopped: "stopped (cancelled or retired by another process)"
+            }
+            printError("trial #\(claim.number) \(claim.trial): \(line)")
         }
         printError("ran \(ran) trial\(ran == 1 ? "" : "s")")
-        let record = try writer.sweep()
-        print(try LeaderboardReport(trials: writer.trials(), metric: spec.metric, popularity: record?.popularity, top: 10).table(byConfig: spec.repeats > 1))
+        print(try opened.leaderboard())
     }
 }
 
@@ -142,7 +156,8 @@ struct LeaderboardCommand: ParsableCommand {
         repeat {
             guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
             let trials = try reader.trials()
-            let report = LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity, top: top, all: all)
+            let report = LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity, top: top, all: all,
+                                           epochs: try reader.epochTotals())
             let byConfig = self.byConfig || (format == .table && !all && Set(trials.map { $0.config.seed }).count > 1)
             let text: String = switch format {
             case .json: try report.json(byConfig: self.byConfig)
@@ -159,7 +174,8 @@ struct LeaderboardCommand: ParsableCommand {
 }
 
 struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "One trial: its config, attempts and per-epoch curve.")
+    static let configuration = CommandConfiguration(
+        abstract: "One trial: its config, attempts, per-epoch curve and early-stopping judgements.")
 
     @OptionGroup var store: StoreOptions
     @Argument(help: "Trial id (or a unique prefix) or number.") var trial: String
@@ -167,13 +183,15 @@ struct Show: ParsableCommand {
 
     func run() throws {
         let reader = try store.reader()
+        guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
         let snapshot = try reader.findTrial(trial)
         let attempts = try reader.attempts(trial: snapshot.id)
         let curveAttempt = snapshot.result?.attempt ?? attempts.last?.attempt
-        let epochs = try curveAttempt.map { try reader.epochs(trial: snapshot.id, attempt: $0) } ?? []
-        let records = epochs.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let records = try curveAttempt.map { try reader.epochs(trial: snapshot.id, attempt: $0) } ?? []
+        let judgements = try reader.judgements(trial: snapshot.id)
         let formatter = ISO8601DateFormatter()
         if json {
+            let encoder = JSONEncoder()
             var document: [String: Any] = [
                 "trial": snapshot.id, "number": snapshot.number, "config": snapshot.config.activeDictionary.mapValues(\.foundationValue),
                 "state": snapshot.state.rawValue,
@@ -182,30 +200,43 @@ struct Show: ParsableCommand {
                      "reason": attempt.reason ?? NSNull(), "started": formatter.string(from: attempt.started),
                      "finished": attempt.finished.map { formatter.string(from: $0) } ?? NSNull()]
                 },
-                "epochs": records,
+                "epochs": try JSONSerialization.jsonObject(with: try encoder.encode(records)),
+                "early_stopping": judgements.map { judgement -> [String: Any] in
+                    ["epoch": judgement.epoch, "value": judgement.value, "decision": judgement.decision.rawValue, "rule": judgement.rule,
+                     "compared": judgement.compared, "bracket": judgement.bracket, "seed": judgement.seed]
+                },
             ]
             if let variant = snapshot.variant { document["variant"] = variant }
+            if let stoppedAt = snapshot.stoppedAt { document["stopped_at"] = stoppedAt }
             return try printJSON(document)
         }
-        print("trial \(snapshot.id)  #\(snapshot.number)  \(snapshot.state.rawValue)\(snapshot.variant.map { "  variant \($0)" } ?? "")")
+        let state = snapshot.stoppedAt.map { "pruned at epoch \($0) of \(snapshot.config.epochs)" } ?? snapshot.state.rawValue
+        print("trial \(snapshot.id)  #\(snapshot.number)  \(state)\(snapshot.variant.map { "  variant \($0)" } ?? "")")
         print("config " + snapshot.config.activeValues.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         for attempt in attempts {
             let outcome = attempt.outcome?.rawValue ?? "running"
             print("attempt \(attempt.attempt): \(attempt.worker), \(outcome)\(attempt.reason.map { " (\($0))" } ?? ""), started \(formatter.string(from: attempt.started))")
         }
-        guard !records.isEmpty else { return }
-        let valid = records.map { (($0["valid"] as? [String: Any])?["ndcg@10"] as? Double) ?? 0 }
-        print("\nvalid ndcg@10 " + Sparkline.render(valid) + String(format: "  %.4f → %.4f", valid.first!, valid.last!))
-        print("\nepoch  loss_main  loss_aux  w_main  w_aux    valid ndcg@10  recall@10  test ndcg@10  recall@10")
-        for record in records {
-            let weights = record["weights"] as? [String: Any] ?? [:]
-            let valid = record["valid"] as? [String: Double] ?? [:], test = record["test"] as? [String: Double] ?? [:]
-            func number(_ value: Any?, _ digits: Int) -> String { (value as? Double).map { String(format: "%.\(digits)f", $0) } ?? "–" }
-            let line = String(format: "%5d", record["epoch"] as? Int ?? 0) + "  " + number(record["loss_main"], 6).padding(9) + "  "
-                + number(record["loss_aux"], 4).padding(8) + "  " + number(weights["main"], 3).padding(6) + "  " + number(weights["aux"], 4).padding(7)
-                + "  " + number(valid["ndcg@10"], 4).padding(13) + "  " + number(valid["recall@10"], 4).padding(9) + "  "
-                + number(test["ndcg@10"], 4).padding(12) + "  " + number(test["recall@10"], 4)
-            print(line)
+        if !records.isEmpty {
+            let valid = records.map { $0.valid[sweep.metric] ?? 0 }
+            print("\nvalid \(sweep.metric) " + Sparkline.render(valid) + String(format: "  %.4f → %.4f", valid.first!, valid.last!))
+            print("\nepoch  loss_main  loss_aux  w_main  w_aux    valid ndcg@10  recall@10  test ndcg@10  recall@10")
+            for record in records {
+                func number(_ value: Double?, _ digits: Int) -> String { value.map { String(format: "%.\(digits)f", $0) } ?? "–" }
+                print(String(format: "%5d", record.epoch) + "  " + number(record.lossMain, 6).padding(9) + "  "
+                      + number(record.lossAux, 4).padding(8) + "  " + number(record.weights.main, 3).padding(6) + "  "
+                      + number(record.weights.aux, 4).padding(7) + "  " + number(record.valid.ndcg10, 4).padding(13) + "  "
+                      + number(record.valid.recall10, 4).padding(9) + "  " + number(record.test.ndcg10, 4).padding(12) + "  "
+                      + number(record.test.recall10, 4))
+            }
+        }
+        if !judgements.isEmpty {
+            print("\nearly stopping (valid \(sweep.metric), best so far):")
+            for judgement in judgements {
+                let compared = judgement.compared.map { String(format: "%.4f", $0) }.joined(separator: ", ")
+                print("  epoch \(judgement.epoch): \(judgement.decision == .stop ? "STOP" : "go on") — \(judgement.rule)")
+                print("    compared with \(judgement.compared.count) value\(judgement.compared.count == 1 ? "" : "s")\(compared.isEmpty ? "" : ": " + compared)")
+            }
         }
     }
 }
@@ -265,46 +296,26 @@ struct ExportCommand: ParsableCommand {
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Trials per state, attempts, workers, throughput and ETA.")
+    static let configuration = CommandConfiguration(
+        abstract: "Trials per state (pruned included), attempts, workers, throughput, ETA and epochs saved by early stopping.")
 
     @OptionGroup var store: StoreOptions
     @Flag(help: "Print one JSON document.") var json = false
 
     func run() throws {
-        let reader = try store.reader()
-        guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
-        let trials = try reader.trials()
-        var counts: [String: Int] = [:]
-        for state in TrialState.allCases { counts[state.rawValue] = trials.filter { $0.state == state }.count }
-        let workers = try reader.workers()
-        let times = try reader.resultTimes()
-        // Throughput over the last hour of results; ETA for what is left at that pace.
-        let recent = times.filter { $0 > Date().addingTimeInterval(-3600) }
-        let perHour = recent.count >= 2 ? Double(recent.count - 1) / max(recent.last!.timeIntervalSince(recent.first!), 1) * 3600 : nil
-        let left = (counts["waiting"] ?? 0) + (counts["running"] ?? 0)
-        let eta = left > 0 ? perHour.map { Double(left) / $0 * 3600 } : nil
-        let formatter = ISO8601DateFormatter()
+        let status = try SweepStatus.read(store.reader())
         if json {
-            return try printJSON([
-                "sweep": sweep.name, "trials": counts, "attempts": try reader.attemptCount(),
-                "workers": workers.map { ["name": $0.name, "host": $0.host, "state": $0.state, "trials_completed": $0.trialsCompleted,
-                                          "last_seen": formatter.string(from: $0.lastSeen)] },
-                "trials_per_hour": perHour ?? NSNull(), "eta_seconds": eta ?? NSNull(),
-            ])
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            return print(String(decoding: try encoder.encode(status), as: UTF8.self))
         }
-        print("\(sweep.name): \(trials.filter { $0.state != .retired }.count) trials, ranked by valid_\(sweep.metric)")
-        print(TrialState.allCases.filter { counts[$0.rawValue]! > 0 }.map { "\($0.rawValue) \(counts[$0.rawValue]!)" }.joined(separator: "  "))
-        print("attempts \(try reader.attemptCount())" + (perHour.map { String(format: "  %.1f trials/hour", $0) } ?? "")
-              + (eta.map { "  ETA " + LeaderboardReport.duration($0) } ?? ""))
-        for worker in workers {
-            print("worker \(worker.name) (\(worker.host)): \(worker.state), \(worker.trialsCompleted) completed, last seen \(formatter.string(from: worker.lastSeen))")
-        }
+        print(status.text)
     }
 }
 
 struct Retry: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Move failed or cancelled trials back to waiting for a new attempt (diverged stays: the same seed diverges again).")
+        abstract: "Move failed or cancelled trials back to waiting for a new attempt (diverged and pruned trials are never retried).")
 
     @OptionGroup var store: StoreOptions
     @Flag(help: "Every failed trial.") var failed = false

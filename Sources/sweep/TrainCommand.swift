@@ -67,7 +67,7 @@ struct Train: ParsableCommand {
         say("dataset \(datasetFolder.path) (\(dataset.itemCount) items, \(dataset.train.count) train examples), \(threadCount) BLAS thread(s), \(BLAS.coreName)")
         let (result, model) = trainer.run { event in
             if case .epoch(let record) = event {
-                let exampleRate = Double(dataset.train.count) / record.trainSeconds
+                let exampleRate = Double(dataset.train.count) / (record.trainSeconds ?? record.seconds)
                 // With the tag head, both raw losses and the weights each got: "CE swamps BCE" shows here.
                 let losses = record.lossAux.map { aux in
                     "loss main \(decimal(record.lossMain, digits: 5)) aux \(decimal(aux, digits: 4))"

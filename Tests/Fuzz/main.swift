@@ -20,7 +20,7 @@ let seeds: [Message] = [
     .bye(Bye(reason: "SIGTERM")),
     .fetch(Fetch(fingerprint: "ab", file: "train.npy", offset: 1 << 20)),
     .welcome(Welcome(heartbeatMilliseconds: 1000, liveness: 5, sweep: "s")),
-    .assign(Assignment(lease: lease, number: 1, config: ["loss": .string("focal"), "lr": .number(0.001)],
+    .assign(Assignment(lease: lease, number: 1, config: JSONObjectText(#"{"loss":"focal","lr":0.001}"#),
                        dataset: DatasetRef(fingerprint: "ff", files: [DatasetFile(name: "items.tsv", size: 10, sha256: "00")]))),
     .ack(Ack(lease: lease, kind: .result)),
     .chunk(Chunk(fingerprint: "ff", file: "train.npy", offset: 0, fileSize: 3, sha256: "aa", data: Data([0, 255, 7]))),

@@ -1,4 +1,4 @@
-import Coordinator
+import SweepCore
 import Foundation
 import ML
 import Protocol

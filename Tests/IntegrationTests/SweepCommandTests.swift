@@ -13,6 +13,12 @@ import Testing
         return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? T)
     }
 
+    /// The rows of `sweep leaderboard --format json`.
+    func board(_ arguments: [String]) throws -> [[String: Any]] {
+        let document: [String: Any] = try json(try runSweep(["leaderboard"] + arguments + ["--format", "json"]))
+        return try #require(document["rows"] as? [[String: Any]])
+    }
+
     /// A sweep over a small synthetic dataset folder next to the sweep file.
     func prepare(losses: String = "[bce, weighted_bce, focal]", repeats: Int = 1) throws {
         let synth = try runSweep(["data", "synth", "--preset", "small", "--items", "300", "--train", "200", "--valid", "60",
@@ -42,7 +48,7 @@ import Testing
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stderr.contains("ran 3 trials") && run.stdout.contains("popularity baseline: valid ndcg@10"))
 
-        let board: [[String: Any]] = try json(try runSweep(["leaderboard", "--db", path("sweep.db"), "--format", "json"]))
+        let board = try self.board(["--db", path("sweep.db")])
         #expect(board.count == 3 && board.map { $0["rank"] as? Int } == [1, 2, 3])
         let values = board.compactMap { ($0["valid"] as? [String: Double])?["ndcg@10"] }
         #expect(values == values.sorted(by: >))
@@ -74,9 +80,9 @@ import Testing
         #expect(comparison["new"] as? Int == 1 && comparison["kept"] as? Int == 1 && comparison["retired"] as? Int == 1)
         let run = try runSweep(["run", path("sweep.yaml"), "--db", path("sweep.db")])
         #expect(run.stderr.contains("(1 new, 1 kept, 1 retired)") && run.stderr.contains("ran 1 trial\n"))
-        let all: [[String: Any]] = try json(try runSweep(["leaderboard", "--db", path("sweep.db"), "--format", "json", "--all"]))
+        let all = try board(["--db", path("sweep.db"), "--all"])
         #expect(all.map { $0["state"] as? String }.sorted { ($0 ?? "") < ($1 ?? "") } == ["completed", "completed", "retired"])
-        let ranked: [[String: Any]] = try json(try runSweep(["leaderboard", "--db", path("sweep.db"), "--format", "json"]))
+        let ranked = try board(["--db", path("sweep.db")])
         #expect(ranked.count == 2)
     }
 

@@ -7,7 +7,7 @@ let everyMessage: [Message] = {
     let lease = LeaseRef(trial: "3f2a9c0d11e4b7a8", attempt: 2, lease: "L-000042")
     let report = EpochReport(
         epoch: 3, lossMain: 0.0123, lossAux: 6.2, weights: ["main": 1, "aux": 0.001],
-        valid: ["ndcg@10": 0.11, "recall@10": 0.2], test: ["ndcg@10": 0.1], seconds: 1.5)
+        valid: ["ndcg@10": 0.11, "recall@10": 0.2], test: ["ndcg@10": 0.1], seconds: 1.5, trainSeconds: 1.25)
     let single = EpochReport(
         epoch: 1, lossMain: 0.5, lossAux: nil, weights: ["main": 1, "aux": nil],
         valid: [:], test: [:], seconds: 0.25)
@@ -26,7 +26,7 @@ let everyMessage: [Message] = {
         .fetch(Fetch(fingerprint: "ab", file: "train.npy", offset: 1 << 20)),
         .welcome(Welcome(heartbeatMilliseconds: 1000, liveness: 5, sweep: "loss-search")),
         .assign(Assignment(lease: lease, number: 17,
-                           config: ["loss": .string("focal"), "focal_gamma": .number(2), "rnn": .bool(true)],
+                           config: JSONObjectText(#"{"focal_gamma":2,"loss":"focal","rnn":true}"#),
                            dataset: DatasetRef(fingerprint: "ff", files: [DatasetFile(name: "items.tsv", size: 10, sha256: "00")]))),
         .ack(Ack(lease: lease, kind: .result)),
         .chunk(Chunk(fingerprint: "ff", file: "train.npy", offset: 0, fileSize: 3, sha256: "aa", data: Data([0, 255, 7]))),

@@ -29,17 +29,29 @@ public struct SearchSpace: Sendable {
 
     public init(spec: SweepSpec) { self.spec = spec }
 
-    /// Every trial, numbered in plan order: configs × repeats, the repeats seed-major (all configs
-    /// with seed 0 first), so a first pass over every config finishes early.
-    public func plan() throws -> [PlannedTrial] {
+    /// Every trial the sweep's sampler plans before any result, numbered in plan order: for grid
+    /// and random search, all of them.
+    public func plan() throws -> [PlannedTrial] { try sampler.plannedTrials() }
+
+    /// The sampler of the sweep's `method`.
+    public var sampler: any Sampler {
+        switch spec.method {
+        case .grid: GridSampler(space: self)
+        case .random: RandomSampler(space: self)
+        }
+    }
+
+    /// The trials of the assignments `generate` emits (each a set of parameter values under an
+    /// arm): configs × repeats, the repeats seed-major (all configs with seed 0 first), so a first
+    /// pass over every config finishes early. Inactive keys are dropped, identical configs
+    /// collapse, and every problem is reported at once with its key path and line.
+    func trials(_ generate: (_ emit: ([String: ConfigValue], Variant?) -> Void) -> Void) throws -> [PlannedTrial] {
         var issues: [SweepIssue] = []
         var configs: [(TrialConfig, String?)] = []
         var seen = Set<String>()
         var activeFixed = Set<String>()
-        let order = Self.dependencyOrder(spec.parameters).ordered
-        let arms: [Variant?] = spec.variants.isEmpty ? [nil] : spec.variants
 
-        func emit(_ assignment: [String: ConfigValue], _ arm: Variant?) {
+        generate { assignment, arm in
             var values = assignment
             values["select_metric"] = .string(spec.metric)
             do {
@@ -51,42 +63,6 @@ public struct SearchSpace: Sendable {
                 if !issues.contains(issue) { issues.append(issue) }
             } catch {
                 issues.append(SweepIssue(path: "", line: nil, message: "\(error)"))
-            }
-        }
-
-        switch spec.method {
-        case .grid:
-            for arm in arms {
-                func expand(_ index: Int, _ assignment: [String: ConfigValue]) {
-                    guard index < order.count else { return emit(assignment, arm) }
-                    let parameter = order[index]
-                    guard arm?.values[parameter.key] == nil, parameter.conditions.allSatisfy({ $0.holds(in: assignment) }),
-                          case .values(let values) = parameter.domain else {
-                        return expand(index + 1, assignment)
-                    }
-                    for value in values {
-                        var next = assignment
-                        next[parameter.key] = value
-                        expand(index + 1, next)
-                    }
-                }
-                expand(0, base(arm))
-            }
-        case .random:
-            for draw in 0..<(spec.count ?? 0) {
-                // Every parameter takes exactly one sample per draw, in file order, whatever the
-                // conditions: draw i depends only on (seed, i), so a larger count keeps earlier draws.
-                var rng = Self.drawGenerator(seed: spec.seed, draw: draw)
-                var drawn: [String: ConfigValue] = [:]
-                for parameter in spec.parameters { drawn[parameter.key] = Self.sample(parameter.domain, &rng) }
-                for arm in arms {
-                    var assignment = base(arm)
-                    for parameter in order where arm?.values[parameter.key] == nil
-                        && parameter.conditions.allSatisfy({ $0.holds(in: assignment) }) {
-                        assignment[parameter.key] = drawn[parameter.key]
-                    }
-                    emit(assignment, arm)
-                }
             }
         }
         for key in spec.fixed.keys.sorted() where !activeFixed.contains(key) && issues.isEmpty {
@@ -106,8 +82,14 @@ public struct SearchSpace: Sendable {
         return trials
     }
 
+    /// The sweep's arms: its variants, or one arm without a name.
+    var arms: [Variant?] { spec.variants.isEmpty ? [nil] : spec.variants }
+
+    /// Parameters ordered so that each comes after those its conditions name.
+    var orderedParameters: [Parameter] { Self.dependencyOrder(spec.parameters).ordered }
+
     /// The fixed keys with an arm's keys over them.
-    private func base(_ arm: Variant?) -> [String: ConfigValue] {
+    func base(_ arm: Variant?) -> [String: ConfigValue] {
         spec.fixed.merging(arm?.values ?? [:]) { _, variant in variant }
     }
 

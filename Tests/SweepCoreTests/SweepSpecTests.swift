@@ -1,7 +1,7 @@
 import Foundation
 import ML
 import Testing
-@testable import Coordinator
+@testable import SweepCore
 
 /// The repository's sweeps/ folder.
 let sweepsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../sweeps").standardizedFileURL
@@ -150,6 +150,31 @@ let syntheticHeader = "name: t\ndataset: {synthetic: {preset: small, seed: 1}}\n
         // Value errors surface once the file is otherwise valid, at the parameter's line.
         let values = issues(syntheticHeader + "method: grid\nparameters:\n  loss: {values: [bce, hinge]}\n")
         #expect(values == [SweepIssue(path: "parameters.loss", line: 5, message: "a value must be one of bce, weighted_bce, focal, class_balanced, got hinge")])
+    }
+
+    /// Bad early stopping is refused at `plan`, with the key path and line.
+    @Test func earlyStoppingIsValidatedWithItsLine() throws {
+        let base = syntheticHeader + "method: grid\nfixed: {epochs: 6}\nparameters:\n  lr: {values: [0.001, 0.01]}\n"
+        func found(_ earlyStopping: String) -> [SweepIssue] { issues(base + "early_stopping: " + earlyStopping + "\n") }
+        #expect(found("{type: asha, min_epochs: 2, reduction_factor: 3}").isEmpty)
+        #expect(found("{type: successive_halving}") == [SweepIssue(path: "early_stopping.type", line: 7, message: "must be one of asha, hyperband, median")])
+        #expect(found("{min_epochs: 2}") == [SweepIssue(path: "early_stopping.type", line: 7, message: "is required: one of asha, hyperband, median")])
+        #expect(found("{type: asha, reduction_factor: 1}") == [SweepIssue(path: "early_stopping.reduction_factor", line: 7, message: "must be ≥ 2, got 1")])
+        #expect(found("{type: asha, grace: 1}") == [SweepIssue(path: "early_stopping.grace", line: 7,
+                                                                 message: "unknown key for asha; expected type, metric, min_epochs, reduction_factor")])
+        #expect(found("{type: median, min_epochs: 1}").map(\.path) == ["early_stopping.min_epochs"])
+        #expect(found("{type: hyperband, min_epochs: 6}") == [SweepIssue(path: "early_stopping.min_epochs", line: 7,
+                                                                          message: "must be less than every trial's epochs (6 ≥ 6): no trial would reach a rung")])
+        #expect(found("{type: median, warmup_epochs: 5}").map(\.path) == ["early_stopping.warmup_epochs"])
+        #expect(found("{type: asha, metric: test_ndcg@10}").first?.message.contains("early stopping never judges on test") == true)
+        #expect(found("{type: asha, metric: train_loss}").first?.message
+            == "train_loss: the trainer does not report it per epoch; per-epoch metrics are valid_ndcg@10, valid_recall@10, valid_recall@50, valid_mrr, valid_coverage@10")
+        #expect(found("{type: asha, metric: valid_pop_overlap@10}").first?.message.contains("better lower") == true)
+        // On its own line in block style, errors point at the key's own line.
+        #expect(issues(base + "early_stopping:\n  type: asha\n  min_epochs: 9\n").map(\.line) == [9])
+        let parsed = try spec(base + "early_stopping: {type: median, metric: valid_mrr}\n")
+        #expect(parsed.earlyStopping == EarlyStopping(rule: .median(warmupEpochs: 1, minTrials: 5), metric: "mrr"))
+        #expect(try spec(base + "early_stopping: {type: asha}\n").earlyStopping == EarlyStopping(rule: .asha(minEpochs: 1, reductionFactor: 3), metric: "ndcg@10"))
     }
 
     @Test func structuralRules() {

@@ -1,7 +1,7 @@
 import Foundation
 import ML
 import Testing
-@testable import Coordinator
+@testable import SweepCore
 
 func snapshot(_ number: Int, loss: TrialConfig.Loss = .bce, seed: Int = 0, lr: Double = 0.001, valid: Double?, state: TrialState = .completed) -> TrialSnapshot {
     var config = TrialConfig()
@@ -79,9 +79,38 @@ func snapshot(_ number: Int, loss: TrialConfig.Loss = .bce, seed: Int = 0, lr: D
         let csv = report.csv(byConfig: false).split(separator: "\n")
         #expect(csv[0].hasPrefix("rank,#,trial,"))
         #expect(csv.count == 8 && csv.last?.hasPrefix("# popularity baseline") == true)
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(report.json(byConfig: false).utf8)) as? [[String: Any]])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(report.json(byConfig: false).utf8)) as? [String: Any])
+        #expect(Set(document.keys) == ["metric", "rows", "epochs", "popularity"] && document["metric"] as? String == "ndcg@10")
+        let json = try #require(document["rows"] as? [[String: Any]])
         #expect(json.count == 6)
         #expect(Set(json[0].keys) == ["rank", "trial", "number", "config", "state", "best_epoch", "valid", "test", "worker"])
         #expect(json[0]["rank"] as? Int == 1 && json[0]["number"] as? Int == 6 && json[0]["worker"] as? String == "w6")
+    }
+
+    /// Pruned trials are never ranked; `--all` lists them after the ranked ones, best value first,
+    /// with the epoch they reached, and every format ends with the epochs trained against the budget.
+    @Test func prunedTrialsFollowTheRankedOnesAndTheFooterCountsEpochs() throws {
+        var pruned = snapshot(3, valid: 0.5, state: .pruned), worse = snapshot(4, valid: 0.1, state: .pruned)
+        pruned.stoppedAt = 2
+        worse.stoppedAt = 6
+        let trials = [snapshot(1, valid: 0.2), snapshot(2, valid: 0.3), worse, pruned, snapshot(5, valid: nil, state: .waiting)]
+        let epochs = EpochTotals(trained: 48, budget: 100, saved: 32)
+        #expect(Leaderboard.rank(trials, metric: "ndcg@10").map(\.trial.number) == [2, 1])
+        let all = LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: nil, all: true, epochs: epochs)
+        #expect(all.trialRows().map(\.trial.number) == [2, 1, 3, 4, 5])
+        #expect(all.trialRows().map(\.rank) == [1, 2, nil, nil, nil])
+        let table = try all.table(byConfig: false, columns: ["#", "state"])
+        #expect(table.contains("3  pruned@2") && table.contains("4  pruned@6"))
+        let footer = "epochs trained: 48 of 100 budgeted (48%); early stopping pruned 2 trials and saved 32 epochs"
+        #expect(table.hasSuffix(footer))
+        #expect(all.csv(byConfig: false).hasSuffix("# " + footer))
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(all.json(byConfig: false).utf8)) as? [String: Any])
+        #expect(document["epochs"] as? [String: Int] == ["trained": 48, "budget": 100, "saved": 32])
+        let rows = try #require(document["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["stopped_at"] as? Int } == [nil, nil, 2, 6, nil])
+        #expect(rows.map { $0["state"] as? String } == ["completed", "completed", "pruned", "pruned", "waiting"])
+        // Without `--all` the board shows only ranked trials, with the same footer.
+        let ranked = try LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: nil, epochs: epochs).table(byConfig: false)
+        #expect(!ranked.contains("pruned@") && ranked.hasSuffix(footer))
     }
 }

@@ -11,8 +11,11 @@ public struct TrialSnapshot: Sendable {
     public var state: TrialState
     public var attempts: Int
     public var result: ResultSnapshot?
+    /// For a pruned trial: the epoch at which early stopping stopped it.
+    public var stoppedAt: Int?
 
-    public init(id: String, number: Int, config: TrialConfig, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?) {
+    public init(id: String, number: Int, config: TrialConfig, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
+                stoppedAt: Int? = nil) {
         self.id = id
         self.number = number
         self.config = config
@@ -20,6 +23,7 @@ public struct TrialSnapshot: Sendable {
         self.state = state
         self.attempts = attempts
         self.result = result
+        self.stoppedAt = stoppedAt
     }
 }
 
@@ -56,22 +60,93 @@ public struct WorkerSnapshot: Sendable {
     public var lastSeen: Date
 }
 
+/// How much training a sweep has done against its budget.
+public struct EpochTotals: Sendable, Equatable, Codable {
+    /// Epochs trained and recorded, every attempt counted (retired trials left out).
+    public var trained: Int
+    /// Σ `epochs` over the sweep's trials (retired ones left out): what it would train without early stopping.
+    public var budget: Int
+    /// Epochs early stopping spared: Σ (`epochs` − the epoch reached) over pruned trials.
+    public var saved: Int
+}
+
 extension SweepStore {
+    /// The sweep's row, or nil for a store that has none yet.
+    public func sweep() throws -> SweepRecord? {
+        try database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sweep WHERE id = 1") else { return nil }
+            let dataset = try StoredJSON.decode(StoredDataset.self, row["dataset"], "the sweep's dataset")
+            let popularity = try (row["popularity"] as String?).map {
+                try StoredJSON.decode([String: [String: Double]].self, $0, "the sweep's popularity baseline")
+            }
+            return SweepRecord(name: row["name"], specText: row["spec_text"], specHash: row["spec_hash"], metric: row["metric"],
+                               dataset: try dataset.source(), fingerprint: row["fingerprint"], popularity: popularity)
+        }
+    }
+
     /// Every trial (retired ones too), in plan order.
     public func trials() throws -> [TrialSnapshot] {
         try database.read { db in
-            let results = try Row.fetchAll(db, sql: "SELECT * FROM result").reduce(into: [String: ResultSnapshot]()) { map, row in
-                let timing = (try? JSONSerialization.jsonObject(with: Data((row["timing"] as String).utf8))) as? [String: Any] ?? [:]
-                map[row["trial_id"]] = ResultSnapshot(
-                    attempt: row["attempt"], bestEpoch: row["best_epoch"], valid: Self.metrics(row["valid"]),
-                    test: Self.metrics(row["test"]), seconds: row["seconds"], worker: row["worker"],
-                    threads: timing["threads"] as? Int ?? 1, blasCore: timing["blas_core"] as? String ?? "unknown")
+            var results: [Int: ResultSnapshot] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM result") {
+                let number: Int = row["trial_number"]
+                let timing = try StoredJSON.decode(TrainingTiming.self, row["timing"], "trial #\(number)'s timing")
+                results[number] = ResultSnapshot(
+                    attempt: row["attempt"], bestEpoch: row["best_epoch"],
+                    valid: try StoredJSON.decode([String: Double].self, row["valid"], "trial #\(number)'s valid metrics"),
+                    test: try StoredJSON.decode([String: Double].self, row["test"], "trial #\(number)'s test metrics"),
+                    seconds: row["seconds"], worker: row["worker"], threads: timing.threads, blasCore: timing.blasCore)
             }
+            let stops = try Dictionary(Row.fetchAll(db, sql: "SELECT trial_number, epoch FROM rung WHERE decision = 'stop'").map {
+                ($0["trial_number"] as Int, $0["epoch"] as Int)
+            }, uniquingKeysWith: min)
             return try Row.fetchAll(db, sql: "SELECT * FROM trial ORDER BY number").map { row in
-                let id: String = row["id"]
+                let id: String = row["id"], number: Int = row["number"]
                 return TrialSnapshot(
-                    id: id, number: row["number"], config: try TrialConfig.parse(json: row["config"]), variant: row["variant"],
-                    state: TrialState(rawValue: row["state"]) ?? .waiting, attempts: row["attempts"], result: results[id])
+                    id: id, number: number, config: try TrialConfig.parse(json: row["config"]), variant: row["variant"],
+                    state: try Self.trialState(row["state"], id), attempts: row["attempts"], result: results[number],
+                    stoppedAt: stops[number])
+            }
+        }
+    }
+
+    /// Epochs trained against the budget, and epochs early stopping saved.
+    public func epochTotals() throws -> EpochTotals {
+        try database.read { db in
+            let trained = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM epoch JOIN trial ON trial.number = epoch.trial_number WHERE trial.state != 'retired'
+                """) ?? 0
+            let budget = try Int.fetchOne(db, sql: "SELECT SUM(json_extract(config, '$.epochs')) FROM trial WHERE state != 'retired'") ?? 0
+            return EpochTotals(trained: trained, budget: budget, saved: try Self.epochsSaved(db))
+        }
+    }
+
+    /// Epochs early stopping spared (a small query: it reads only the stop judgements).
+    public func epochsSaved() throws -> Int {
+        try database.read(Self.epochsSaved)
+    }
+
+    static func epochsSaved(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: """
+            SELECT SUM(json_extract(trial.config, '$.epochs') - rung.epoch) FROM rung JOIN trial ON trial.number = rung.trial_number
+            WHERE rung.decision = 'stop' AND trial.state = 'pruned'
+            """) ?? 0
+    }
+
+    /// A trial's early-stopping judgements, in epoch order.
+    public func judgements(trial: String) throws -> [Judgement] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT rung.* FROM rung JOIN trial ON trial.number = rung.trial_number WHERE trial.id = ? ORDER BY rung.epoch
+                """, arguments: [trial]).map { row in
+                let number: Int = row["trial_number"]
+                guard let decision = Judgement.Decision(rawValue: row["decision"]) else {
+                    throw StoreError(message: "trial #\(number) has an unknown early-stopping decision \(row["decision"] as String)")
+                }
+                return Judgement(trialNumber: number, epoch: row["epoch"], bracket: row["bracket"], seed: row["seed"], value: row["value"],
+                                 decision: decision, rule: row["rule"],
+                                 compared: try StoredJSON.decode([Double].self, row["compared"], "trial #\(number)'s compared values"),
+                                 at: Date(timeIntervalSince1970: row["at"]))
             }
         }
     }
@@ -90,7 +165,7 @@ extension SweepStore {
         try database.read { db in
             var counts = Dictionary(uniqueKeysWithValues: TrialState.allCases.map { ($0, 0) })
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM trial GROUP BY state") {
-                if let state = TrialState(rawValue: row["state"]) { counts[state] = row["n"] }
+                counts[try Self.trialState(row["state"], "(any)")] = row["n"]
             }
             return counts
         }
@@ -133,7 +208,7 @@ extension SweepStore {
         try database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM attempt WHERE trial_number = (SELECT number FROM trial WHERE id = ?) ORDER BY attempt", arguments: [trial]).map { row in
                 AttemptSnapshot(attempt: row["attempt"], lease: row["lease"], worker: row["worker"],
-                                outcome: (row["outcome"] as String?).flatMap(AttemptOutcome.init), reason: row["reason"],
+                                outcome: try Self.outcome(row["outcome"]), reason: row["reason"],
                                 started: Date(timeIntervalSince1970: row["started_at"]),
                                 finished: (row["finished_at"] as Double?).map { Date(timeIntervalSince1970: $0) })
             }
@@ -145,15 +220,27 @@ extension SweepStore {
         try database.read { db in
             try Row.fetchOne(db, sql: "SELECT trial_id, attempt, worker, outcome, reason FROM attempt WHERE lease = ?", arguments: [lease]).map {
                 (trial: $0["trial_id"], attempt: $0["attempt"], worker: $0["worker"],
-                 outcome: ($0["outcome"] as String?).flatMap(AttemptOutcome.init), reason: $0["reason"])
+                 outcome: try Self.outcome($0["outcome"]), reason: $0["reason"])
             }
         }
     }
 
-    /// The per-epoch records (JSON text, as `sweep train` writes them) of one attempt.
-    public func epochs(trial: String, attempt: Int) throws -> [String] {
+    /// The per-epoch records of one attempt, as `sweep train` reports them.
+    public func epochs(trial: String, attempt: Int) throws -> [EpochRecord] {
         try database.read { db in
-            try String.fetchAll(db, sql: "SELECT record FROM epoch WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND attempt = ? ORDER BY epoch", arguments: [trial, attempt])
+            try String.fetchAll(db, sql: "SELECT record FROM epoch WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND attempt = ? ORDER BY epoch",
+                                arguments: [trial, attempt]).map { try StoredJSON.decode(EpochRecord.self, $0, "an epoch record of trial \(trial)") }
+        }
+    }
+
+    /// Attempts still running: lease, worker, heartbeat and progress times (for the scheduler).
+    public func liveAttempts() throws -> [(lease: String, trial: String, worker: String, started: Date, heartbeat: Date, stepChanged: Date)] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM attempt WHERE outcome IS NULL").map {
+                (lease: $0["lease"], trial: $0["trial_id"], worker: $0["worker"],
+                 started: Date(timeIntervalSince1970: $0["started_at"]), heartbeat: Date(timeIntervalSince1970: $0["heartbeat_at"]),
+                 stepChanged: Date(timeIntervalSince1970: $0["step_at"]))
+            }
         }
     }
 
@@ -190,7 +277,10 @@ extension SweepStore {
         }
     }
 
-    static func metrics(_ json: String) -> [String: Double] {
-        (try? JSONDecoder().decode([String: Double].self, from: Data(json.utf8))) ?? [:]
+    /// A stored attempt outcome (nil while live), or an error when this build does not know it.
+    static func outcome(_ name: String?) throws -> AttemptOutcome? {
+        guard let name else { return nil }
+        guard let outcome = AttemptOutcome(rawValue: name) else { throw StoreError(message: "an attempt has an unknown outcome \(name)") }
+        return outcome
     }
 }

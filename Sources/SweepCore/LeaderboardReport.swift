@@ -12,15 +12,18 @@ public struct LeaderboardReport {
     public var all: Bool
     /// Table width to fit.
     public var width: Int
+    /// Epochs trained against the budget, for the footer (none when nil).
+    public var epochs: EpochTotals?
 
     public init(trials: [TrialSnapshot], metric: String, popularity: [String: [String: Double]]?, top: Int? = nil,
-                all: Bool = false, width: Int = 100) {
+                all: Bool = false, width: Int = 100, epochs: EpochTotals? = nil) {
         self.trials = trials
         self.metric = metric
         self.popularity = popularity
         self.top = top
         self.all = all
         self.width = width
+        self.epochs = epochs
     }
 
     /// Config keys whose values differ between the trials shown (seed excluded: it is the repeat).
@@ -63,13 +66,25 @@ public struct LeaderboardReport {
 
     // MARK: Per trial
 
+    /// Ranked completed trials; with `all`, then pruned ones by their value at the epoch they
+    /// reached (best first, as Optuna ranks a pruned trial below completed ones), then the rest.
     func trialRows() -> [(rank: Int?, trial: TrialSnapshot)] {
         let ranked = Leaderboard.rank(trials, metric: metric).map { (rank: Optional($0.rank), trial: $0.trial) }
         var rows = ranked
         if all {
-            rows += trials.filter { $0.state != .completed || $0.result == nil }.map { (rank: nil, trial: $0) }
+            let pruned = trials.filter { $0.state == .pruned }.sorted {
+                let (a, b) = ($0.result?.valid[metric] ?? -.infinity, $1.result?.valid[metric] ?? -.infinity)
+                return a > b || (a == b && $0.number < $1.number)
+            }
+            rows += pruned.map { (rank: nil, trial: $0) }
+            rows += trials.filter { $0.state != .pruned && ($0.state != .completed || $0.result == nil) }.map { (rank: nil, trial: $0) }
         }
         return top.map { Array(rows.prefix($0)) } ?? rows
+    }
+
+    /// A trial's state as a cell: a pruned trial with the epoch it reached.
+    static func stateCell(_ trial: TrialSnapshot) -> String {
+        trial.state == .pruned ? "pruned@\(trial.stoppedAt.map(String.init) ?? "?")" : trial.state.rawValue
     }
 
     func trialColumns() -> [Column] {
@@ -79,7 +94,7 @@ public struct LeaderboardReport {
             Column(name: "#", priority: 99, rightAligned: true, cells: rows.map { String($0.trial.number) }),
             Column(name: "trial", priority: 40, rightAligned: false, cells: rows.map { String($0.trial.id.prefix(8)) }),
         ]
-        if all { columns.append(Column(name: "state", priority: 95, rightAligned: false, cells: rows.map { $0.trial.state.rawValue })) }
+        if all { columns.append(Column(name: "state", priority: 95, rightAligned: false, cells: rows.map { Self.stateCell($0.trial) })) }
         if trials.contains(where: { $0.variant != nil }) {
             columns.append(Column(name: "variant", priority: 80, rightAligned: false, cells: rows.map { $0.trial.variant ?? "–" }))
         }
@@ -168,6 +183,15 @@ public struct LeaderboardReport {
         return "popularity baseline: valid \(metric) \(Self.number(popularity["valid"]?[metric])), test \(metric) \(Self.number(popularity["test"]?[metric]))"
     }
 
+    /// The footer: epochs trained against the full budget, and what early stopping saved.
+    var epochsLine: String? {
+        guard let epochs, epochs.budget > 0 else { return nil }
+        let share = String(format: "%.0f%%", 100 * Double(epochs.trained) / Double(epochs.budget))
+        let pruned = trials.filter { $0.state == .pruned }.count
+        return "epochs trained: \(epochs.trained) of \(epochs.budget) budgeted (\(share))"
+            + (pruned > 0 ? "; early stopping pruned \(pruned) trial\(pruned == 1 ? "" : "s") and saved \(epochs.saved) epochs" : "")
+    }
+
     /// The table for a terminal: a header with the constant keys, the rows, the baseline line.
     public func table(byConfig: Bool, columns names: [String]? = nil) throws -> String {
         let columns = byConfig ? configColumns() : trialColumns()
@@ -176,6 +200,7 @@ public struct LeaderboardReport {
         if !constantKeys.isEmpty { lines.append("constant: " + constantKeys.joined(separator: " ")) }
         lines.append(Self.table(chosen))
         if let popularityLine { lines.append(popularityLine) }
+        if let epochsLine { lines.append(epochsLine) }
         return lines.joined(separator: "\n")
     }
 
@@ -188,15 +213,17 @@ public struct LeaderboardReport {
         var lines = [columns.map { escape($0.name.isEmpty ? "ties_best" : $0.name) }.joined(separator: ",")]
         for row in columns.first?.cells.indices ?? 0..<0 { lines.append(columns.map { escape($0.cells[row]) }.joined(separator: ",")) }
         if let popularityLine { lines.append("# " + popularityLine) }
+        if let epochsLine { lines.append("# " + epochsLine) }
         return lines.joined(separator: "\n")
     }
 
-    /// The JSON contract of docs/cli.md: one object per trial, or per config with `byConfig`.
+    /// The JSON contract of docs/cli.md: `{metric, rows, epochs, popularity}`, a row per trial, or
+    /// per config with `byConfig`.
     public func json(byConfig: Bool) throws -> String {
-        let document: [[String: Any]]
+        let rows: [[String: Any]]
         if byConfig {
             let configs = Leaderboard.rankConfigs(trials, metric: metric)
-            document = (top.map { Array(configs.prefix($0)) } ?? configs).map { config in
+            rows = (top.map { Array(configs.prefix($0)) } ?? configs).map { config in
                 var object: [String: Any] = [
                     "rank": config.rank, "config": Self.configObject(config.trials[0].config, dropSeed: true),
                     "trials": config.trials.map(\.id), "n": config.n, "valid": config.validMean, "test": config.testMean,
@@ -206,16 +233,21 @@ public struct LeaderboardReport {
                 return object
             }
         } else {
-            document = trialRows().map { rank, trial in
+            rows = trialRows().map { rank, trial in
                 var object: [String: Any] = [
                     "rank": rank ?? NSNull(), "trial": trial.id, "number": trial.number, "config": Self.configObject(trial.config, dropSeed: false),
                     "state": trial.state.rawValue, "best_epoch": trial.result?.bestEpoch ?? NSNull(),
                     "valid": trial.result?.valid ?? [:], "test": trial.result?.test ?? [:], "worker": trial.result?.worker ?? "",
                 ]
                 if let variant = trial.variant { object["variant"] = variant }
+                if let stoppedAt = trial.stoppedAt { object["stopped_at"] = stoppedAt }
                 return object
             }
         }
+        let document: [String: Any] = [
+            "metric": metric, "rows": rows, "popularity": popularity ?? NSNull(),
+            "epochs": epochs.map { ["trained": $0.trained, "budget": $0.budget, "saved": $0.saved] } ?? NSNull(),
+        ]
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }

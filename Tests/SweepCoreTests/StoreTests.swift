@@ -3,7 +3,7 @@ import GRDB
 import ML
 import Testing
 import TestSupport
-@testable import Coordinator
+@testable import SweepCore
 
 /// A store with `trials` planned from a small grid.
 func plannedStore(lossValues: String = "[bce, weighted_bce, focal]", repeats: Int = 1, path: String? = nil) throws -> (SweepStore, SweepSpec, [PlannedTrial]) {
@@ -14,9 +14,19 @@ func plannedStore(lossValues: String = "[bce, weighted_bce, focal]", repeats: In
     return (store, sweep, trials)
 }
 
-func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
-    TrialResultRecord(bestEpoch: epoch, valid: ["ndcg@10": ndcg, "recall@10": ndcg * 2], test: ["ndcg@10": ndcg - 0.01],
-                      history: ["{\"epoch\":1}", "{\"epoch\":2}"], timing: "{\"threads\":2,\"blas_core\":\"Haswell\"}", seconds: 12)
+/// An epoch record whose valid and test metrics are all `value` (test 0.01 lower).
+func epochRecord(_ epoch: Int, _ value: Double) -> EpochRecord {
+    func metrics(_ value: Double) -> RankingMetrics {
+        RankingMetrics(dictionary: Dictionary(uniqueKeysWithValues: RankingMetrics.names.map { ($0, value) }))!
+    }
+    return EpochRecord(epoch: epoch, lossMain: 0.5, lossAux: nil, weights: .singleTask, valid: metrics(value), test: metrics(value - 0.01),
+                       seconds: 2, trainSeconds: 1.5)
+}
+
+func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
+    TrialReport(bestEpoch: epoch, valid: ["ndcg@10": ndcg, "recall@10": ndcg * 2], test: ["ndcg@10": ndcg - 0.01],
+                history: [epochRecord(1, ndcg / 2), epochRecord(2, ndcg)],
+                timing: TrainingTiming(examplesPerSecond: 100, secondsPerEpoch: 6, totalSeconds: 12, threads: 2, blasCore: "Haswell"))
 }
 
 @Suite struct StoreTests {
@@ -47,8 +57,10 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
     @Test func exactlyOneResultPerTrialAndStaleLeasesAreIgnored() throws {
         let (store, _, trials) = try plannedStore()
         let claim = try #require(try store.claimNextTrial(worker: "w1", lease: "L1"))
-        #expect(try store.recordEpoch(lease: "L1", epoch: 1, record: "{\"epoch\":1}"))
-        #expect(try store.recordEpoch(lease: "L1", epoch: 1, record: "{\"epoch\":1}"))  // repeatable
+        let controller = try TrialController(spec: try spec(syntheticHeader + "method: grid\nparameters:\n  loss: {values: [bce, weighted_bce, focal]}\n"),
+                                             store: store, trainExamples: 10)
+        #expect(try controller.tellEpoch(lease: "L1", record: epochRecord(1, 0.1)) == .continue)
+        #expect(try controller.tellEpoch(lease: "L1", record: epochRecord(1, 0.1)) == .continue)  // repeatable
         // Only the worker the attempt was handed to may finish it.
         #expect(try store.completeTrial(lease: "L1", worker: "w2", result: result(0.7)) == .foreign)
         #expect(try store.completeTrial(lease: "L1", worker: "w1", result: result(0.2)) == .stored)
@@ -124,6 +136,13 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
         #expect(try store.stateCounts()[.completed] == 1 && store.stateCounts()[.running] == 1)
     }
 
+    /// An epoch record as builds before schema v4 stored a worker's report: no `train_seconds`,
+    /// `loss_aux` left out and `aux` null without the tag head.
+    static func oldEpochRecord(_ epoch: Int) -> String {
+        let metrics = "{" + RankingMetrics.names.map { "\"\($0)\":0.25" }.joined(separator: ",") + "}"
+        return #"{"epoch":\#(epoch),"loss_main":0.5,"weights":{"main":1,"aux":null},"valid":\#(metrics),"test":\#(metrics),"seconds":1.5}"#
+    }
+
     /// A store written by the first schema opens under the current one with nothing lost: its
     /// attempts, results and epochs are re-keyed by trial number, and worker counts come from results.
     @Test func aStoreFromTheFirstSchemaMigratesWithItsAttemptsResultsAndEpochs() throws {
@@ -137,12 +156,12 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
         try SweepStore.migrator.migrate(old, upTo: "v1-schema")
         try old.write { db in
             try db.execute(sql: """
-                INSERT INTO sweep (id, name, spec_text, spec_hash, metric, dataset, fingerprint, created_at, updated_at) VALUES (1, 's', '', '', 'ndcg@10', '{}', 'f', 0, 0);
-                INSERT INTO trial (id, number, config, seed, state, updated_at) VALUES ('t1', 1, '{}', 0, 'completed', 0), ('t2', 2, '{}', 0, 'running', 0);
+                INSERT INTO sweep (id, name, spec_text, spec_hash, metric, dataset, fingerprint, created_at, updated_at) VALUES (1, 's', '', '', 'ndcg@10', '{"path":"/data","fingerprint":"f"}', 'f', 0, 0);
+                INSERT INTO trial (id, number, config, seed, state, updated_at) VALUES ('t1', 1, '{"epochs":2}', 0, 'completed', 0), ('t2', 2, '{"epochs":2}', 0, 'running', 0);
                 INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at, outcome) VALUES ('t1', 1, 'L1', 'w1', 0, 0, 0, 'completed');
                 INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES ('t2', 1, 'L2', 'w1', 0, 0, 0);
-                INSERT INTO result (trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES ('t1', 1, 1, '{"ndcg@10":0.25}', '{}', '{}', 1, 'w1', 0);
-                INSERT INTO epoch (trial_id, attempt, epoch, record) VALUES ('t1', 1, 1, '{"epoch":1}'), ('t1', 1, 2, '{"epoch":2}');
+                INSERT INTO result (trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES ('t1', 1, 1, '{"ndcg@10":0.25}', '{}', '{"examples_per_second":1,"seconds_per_epoch":1,"total_seconds":2,"threads":1,"blas_core":"x"}', 1, 'w1', 0);
+                INSERT INTO epoch (trial_id, attempt, epoch, record) VALUES ('t1', 1, 1, '\(Self.oldEpochRecord(1))'), ('t1', 1, 2, '\(Self.oldEpochRecord(2))');
                 INSERT INTO worker (name, host, cores, blas_threads, blas_core, state, first_seen, last_seen, trials_completed) VALUES ('w1', 'h', 2, 1, 'x', 'online', 0, 0, 7);
                 """)
         }
@@ -156,7 +175,8 @@ func result(_ ndcg: Double, epoch: Int = 3) -> TrialResultRecord {
         #expect(try store.workers().map { "\($0.name) \($0.trialsCompleted)" } == ["w2 0", "w1 1"])
         #expect(try store.findTrial("t1").result?.valid["ndcg@10"] == 0.25)
         #expect(try store.attempts(trial: "t1").map(\.outcome) == [.completed])
-        #expect(try store.epochs(trial: "t1", attempt: 1) == ["{\"epoch\":1}", "{\"epoch\":2}"])
+        let epochs = try store.epochs(trial: "t1", attempt: 1)
+        #expect(epochs.map(\.epoch) == [1, 2] && epochs.allSatisfy { $0.trainSeconds == nil && $0.weights.aux == nil && $0.valid.ndcg10 == 0.25 })
         #expect(try store.attempt(lease: "L2")?.trial == "t2")
         #expect(try store.completeTrial(lease: "L2", worker: "w1", result: result(0.4)) == .stored)
         #expect(try store.workers().map { "\($0.name) \($0.trialsCompleted)" } == ["w2 0", "w1 2"])

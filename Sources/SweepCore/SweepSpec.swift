@@ -105,6 +105,8 @@ public struct SweepSpec: Sendable {
     public var fixed: [String: ConfigValue]
     public var parameters: [Parameter]
     public var variants: [Variant]
+    /// Early stopping, when the file asks for it.
+    public var earlyStopping: EarlyStopping?
     /// The file's text and its SHA-256.
     public var text: String
     public var hash: String
@@ -112,7 +114,7 @@ public struct SweepSpec: Sendable {
     var fixedLines: [String: Int]
 
     static let topLevelKeys = ["name", "description", "dataset", "metric", "method", "count", "seed", "repeats",
-                               "fixed", "parameters", "variants"]
+                               "fixed", "parameters", "variants", "early_stopping"]
 
     /// Loads and validates a sweep file; every problem is reported at once in a ``SweepFileError``.
     public static func load(_ url: URL) throws -> SweepSpec {
@@ -304,14 +306,20 @@ struct SpecParser {
         if let cycle = SearchSpace.conditionCycle(parameters) {
             issue("parameters", fields["parameters"], "conditions form a cycle: \(cycle.joined(separator: " → "))")
         }
+        let earlyStopping = fields["early_stopping"].flatMap { parseEarlyStopping($0, metric: metric) }
         guard issues.isEmpty, let dataset, let metric else { return nil }
         var spec = SweepSpec(
             name: name, dataset: dataset, metric: metric, method: method, count: count, seed: seed, repeats: repeats,
-            fixed: fixed, parameters: parameters, variants: variants, text: text,
+            fixed: fixed, parameters: parameters, variants: variants, earlyStopping: earlyStopping?.earlyStopping, text: text,
             hash: SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined(), fixedLines: fixedLines)
-        // Expanding finds what only combinations reveal: out-of-range values, fixed keys active nowhere.
+        // Expanding finds what only combinations reveal: out-of-range values, fixed keys active nowhere,
+        // trials too short for the early-stopping rule.
         do {
-            _ = try SearchSpace(spec: spec).plan()
+            let trials = try SearchSpace(spec: spec).plan()
+            if let earlyStopping, let shortest = trials.map(\.config.epochs).min() {
+                checkEpochs(earlyStopping, shortest: shortest)
+                if !issues.isEmpty { return nil }
+            }
         } catch let error as SweepFileError {
             issues += error.issues
             return nil
@@ -360,6 +368,88 @@ struct SpecParser {
             return nil
         }
         return .synthetic(preset: preset, seed: seed)
+    }
+
+    /// `early_stopping` as parsed, with the nodes later checks point at.
+    struct ParsedEarlyStopping {
+        var earlyStopping: EarlyStopping
+        var epochsKey: String
+        var epochsNode: Node
+    }
+
+    static let earlyStoppingKeys = ["asha": ["type", "metric", "min_epochs", "reduction_factor"],
+                                    "hyperband": ["type", "metric", "min_epochs", "reduction_factor"],
+                                    "median": ["type", "metric", "warmup_epochs", "min_trials"]]
+
+    mutating func parseEarlyStopping(_ node: Node, metric sweepMetric: String?) -> ParsedEarlyStopping? {
+        guard let entries = pairs(node, "early_stopping") else { return nil }
+        let fields = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        let types = ["asha", "hyperband", "median"]
+        guard let typeNode = fields["type"] else {
+            issue("early_stopping.type", node, "is required: one of \(types.joined(separator: ", "))")
+            return nil
+        }
+        guard case .string(let type)? = scalar(typeNode, "early_stopping.type"), let keys = Self.earlyStoppingKeys[type] else {
+            issue("early_stopping.type", typeNode, "must be one of \(types.joined(separator: ", "))")
+            return nil
+        }
+        for (key, value) in entries where !keys.contains(key) {
+            issue("early_stopping.\(key)", value, "unknown key for \(type); expected \(keys.joined(separator: ", "))")
+        }
+        func count(_ key: String, _ minimum: Int, _ fallback: Int) -> Int? {
+            guard let value = fields[key] else { return fallback }
+            return integer(value, "early_stopping.\(key)", minimum: minimum)
+        }
+        var judged = sweepMetric
+        if let value = fields["metric"] {
+            judged = earlyStoppingMetric(value)
+        }
+        let rule: EarlyStopping.Rule?, epochsKey: String
+        switch type {
+        case "median":
+            epochsKey = "warmup_epochs"
+            let warmup = count("warmup_epochs", 0, 1), minimum = count("min_trials", 1, 5)
+            rule = warmup.flatMap { warmup in minimum.map { .median(warmupEpochs: warmup, minTrials: $0) } }
+        default:
+            epochsKey = "min_epochs"
+            let minimum = count("min_epochs", 1, 1), factor = count("reduction_factor", 2, 3)
+            rule = minimum.flatMap { minimum in factor.map { type == "asha" ? .asha(minEpochs: minimum, reductionFactor: $0) : .hyperband(minEpochs: minimum, reductionFactor: $0) } }
+        }
+        guard let rule, let judged else { return nil }
+        return ParsedEarlyStopping(earlyStopping: EarlyStopping(rule: rule, metric: judged), epochsKey: epochsKey, epochsNode: fields[epochsKey] ?? node)
+    }
+
+    /// Early stopping judges a metric the trainer reports after every epoch, on valid, better higher.
+    mutating func earlyStoppingMetric(_ node: Node) -> String? {
+        let judged = RankingMetrics.names.filter { $0 != "pop_overlap@10" }
+        guard case .string(let name)? = scalar(node, "early_stopping.metric") else { return nil }
+        let bare = name.hasPrefix("valid_") ? String(name.dropFirst("valid_".count)) : nil
+        if let bare, judged.contains(bare) { return bare }
+        let hint: String
+        if name.hasPrefix("test_") {
+            hint = "early stopping never judges on test"
+        } else if bare == "pop_overlap@10" {
+            hint = "pop_overlap@10 is better lower, and early stopping keeps the higher values"
+        } else {
+            hint = "the trainer does not report it per epoch"
+        }
+        issue("early_stopping.metric", node, "\(name): \(hint); per-epoch metrics are \(judged.map { "valid_\($0)" }.joined(separator: ", "))")
+        return nil
+    }
+
+    /// A rule needs trials long enough to be judged at least once.
+    mutating func checkEpochs(_ parsed: ParsedEarlyStopping, shortest: Int) {
+        let path = "early_stopping.\(parsed.epochsKey)"
+        switch parsed.earlyStopping.rule {
+        case .asha(let minimum, _), .hyperband(let minimum, _):
+            if minimum >= shortest {
+                issue(path, parsed.epochsNode, "must be less than every trial's epochs (\(minimum) ≥ \(shortest)): no trial would reach a rung")
+            }
+        case .median(let warmup, _):
+            if warmup + 1 >= shortest {
+                issue(path, parsed.epochsNode, "must be less than every trial's epochs − 1 (the shortest has \(shortest)): no epoch would be judged")
+            }
+        }
     }
 
     mutating func parseMetric(_ node: Node?) -> String? {

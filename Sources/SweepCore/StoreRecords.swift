@@ -1,0 +1,225 @@
+import Foundation
+import ML
+
+/// A trial's life: `waiting → running → completed | pruned | failed | diverged | cancelled`, and
+/// `retired` for trials a changed sweep file no longer plans (kept, never deleted).
+public enum TrialState: String, Sendable, CaseIterable, Codable {
+    case waiting, running, completed, pruned, failed, diverged, cancelled, retired
+
+    /// The states a trial may move to from this one.
+    var successors: Set<TrialState> {
+        switch self {
+        case .waiting: [.running, .cancelled, .retired]
+        case .running: [.waiting, .completed, .pruned, .failed, .diverged, .cancelled, .retired]
+        case .completed, .pruned, .diverged: [.retired]
+        case .failed, .cancelled: [.waiting, .retired]
+        case .retired: [.waiting, .completed, .pruned, .failed, .diverged, .cancelled]
+        }
+    }
+
+    /// Whether the trial has ended (nothing more will run for it unless retried).
+    public var isFinished: Bool { ![.waiting, .running].contains(self) }
+}
+
+/// How one attempt ended.
+public enum AttemptOutcome: String, Sendable, CaseIterable, Codable {
+    /// It produced the trial's result.
+    case completed
+    /// Early stopping ended it at a rung; its result is its best epoch so far.
+    case pruned
+    /// The worker went silent, stalled, timed out or left: the trial is retried, up to the limit.
+    case lost
+    /// The trainer failed (e.g. crashed): the trial fails.
+    case failed
+    /// The loss became NaN/∞: terminal, since the same seed diverges again.
+    case diverged
+    /// The user cancelled the trial, or a changed sweep file retired it while it ran.
+    case cancelled
+}
+
+/// A write the store refused because the trial was not in a state that allows it.
+public struct IllegalTransition: Error, Equatable, CustomStringConvertible, Sendable {
+    public var trial: String
+    public var from: TrialState
+    public var to: TrialState
+
+    public var description: String { "trial \(trial) cannot go from \(from.rawValue) to \(to.rawValue)" }
+}
+
+/// A store file that is missing, is not a sweep database, or holds something this build cannot read.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+
+    public init(message: String) { self.message = message }
+
+    public var description: String { message }
+}
+
+/// A trial handed to a worker.
+public struct Claim: Sendable, Equatable {
+    public var trial: String
+    public var number: Int
+    public var attempt: Int
+    public var lease: String
+    /// The trial's canonical config JSON, as stored: the wire carries this text as it is.
+    public var configJSON: String
+
+    /// The config, read back with each key's type.
+    public func config() throws -> TrialConfig { try TrialConfig.parse(json: configJSON) }
+}
+
+/// What happened to a submitted result.
+public enum ResultDisposition: Sendable, Equatable {
+    /// Stored: the trial is completed with it.
+    case stored
+    /// Its history crossed a rung the coordinator had not judged (it was down meanwhile) and early
+    /// stopping stopped it there: stored as `pruned` at that epoch, as a live report would have been.
+    case pruned(epoch: Int)
+    /// The same lease's result was already stored (a resend after a lost `ack`); nothing changed.
+    case duplicate
+    /// The lease is not the trial's current one (late, from a worker declared dead, or for a
+    /// finished trial): recorded as an event and ignored.
+    case stale
+    /// The lease belongs to another worker: nothing is stored (the sender is answered with an error).
+    case foreign
+}
+
+/// A finished training run as a worker or the local runner reports it: the metrics at the best
+/// valid epoch, every epoch's record and the timings.
+public struct TrialReport: Sendable, Equatable {
+    public var bestEpoch: Int
+    public var valid: [String: Double]
+    public var test: [String: Double]
+    public var history: [EpochRecord]
+    public var timing: TrainingTiming
+
+    public init(bestEpoch: Int, valid: [String: Double], test: [String: Double], history: [EpochRecord], timing: TrainingTiming) {
+        self.bestEpoch = bestEpoch
+        self.valid = valid
+        self.test = test
+        self.history = history
+        self.timing = timing
+    }
+}
+
+/// How a changed sweep file was applied to an existing store.
+public struct PlanSync: Sendable, Equatable {
+    /// Trials added.
+    public var new: Int
+    /// Trials already there and still planned (finished results kept).
+    public var kept: Int
+    /// Trials no longer planned, now `retired`.
+    public var retired: Int
+}
+
+/// The sweep's row: its file, metric and dataset.
+public struct SweepRecord: Sendable {
+    public var name: String
+    public var specText: String
+    public var specHash: String
+    public var metric: String
+    /// The dataset as the trial file writes it: a source and a fingerprint.
+    public var dataset: DatasetSource
+    public var fingerprint: String
+    /// Popularity baseline metrics on valid and test, for scale on the leaderboard.
+    public var popularity: [String: [String: Double]]?
+}
+
+/// The `dataset` column of the sweep row: `{"path": …, "fingerprint": …}` or
+/// `{"synthetic": {"preset": …, "seed": …}, "fingerprint": …}`.
+struct StoredDataset: Codable {
+    struct Synthetic: Codable {
+        var preset: String
+        var seed: Int
+    }
+
+    var path: String?
+    var synthetic: Synthetic?
+    var fingerprint: String
+
+    init(_ source: DatasetSource, fingerprint: String) {
+        switch source {
+        case .path(let path): self.path = path
+        case .synthetic(let preset, let seed): synthetic = Synthetic(preset: preset, seed: seed)
+        }
+        self.fingerprint = fingerprint
+    }
+
+    func source() throws -> DatasetSource {
+        if let path { return .path(path) }
+        if let synthetic { return .synthetic(preset: synthetic.preset, seed: synthetic.seed) }
+        throw StoreError(message: "the stored sweep's dataset names neither a path nor a synthetic preset")
+    }
+}
+
+/// One early-stopping judgement: a trial's value at a checkpoint epoch, what it was compared
+/// with, and the decision. The store keeps one per trial and epoch; the first decision stands.
+public struct Judgement: Sendable, Equatable, Codable {
+    public enum Decision: String, Sendable, Codable {
+        case `continue`, stop
+    }
+
+    public var trialNumber: Int
+    public var epoch: Int
+    /// The Hyperband bracket (0 for the other rules).
+    public var bracket: Int
+    /// The trial's repeat seed: values are compared only within one seed index.
+    public var seed: Int
+    /// The sweep metric on valid, best so far at `epoch`.
+    public var value: Double
+    public var decision: Decision
+    /// The rule and why, e.g. `asha rung 1 (epoch 6, η 3): 0.1210 is not in the top 1 of 4`.
+    public var rule: String
+    /// The values other trials had recorded at this checkpoint (same bracket and seed) when it was judged.
+    public var compared: [Double]
+    public var at: Date
+
+    public init(trialNumber: Int, epoch: Int, bracket: Int, seed: Int, value: Double, decision: Decision, rule: String,
+                compared: [Double], at: Date) {
+        self.trialNumber = trialNumber
+        self.epoch = epoch
+        self.bracket = bracket
+        self.seed = seed
+        self.value = value
+        self.decision = decision
+        self.rule = rule
+        self.compared = compared
+        self.at = at
+    }
+}
+
+/// The JSON texts the store keeps: written one way whichever process trained the trial, so `sweep
+/// run` and `sweep launch` store the same records.
+enum StoredJSON {
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static func epoch(_ record: EpochRecord) throws -> String {
+        String(decoding: try encoder.encode(record), as: UTF8.self)
+    }
+
+    /// Metric name → value, keys sorted.
+    static func numbers(_ values: [String: Double], _ what: String) throws -> String {
+        guard let text = CanonicalJSON.numbers(values) else { throw StoreError(message: "\(what) holds a NaN or infinite value") }
+        return text
+    }
+
+    /// The timing object, by hand: it is written for every trial on the coordinator's hot path.
+    static func timing(_ timing: TrainingTiming) throws -> String {
+        let numbers = [timing.examplesPerSecond, timing.secondsPerEpoch, timing.totalSeconds]
+        guard numbers.allSatisfy(\.isFinite) else { throw StoreError(message: "a trial's timing holds a NaN or infinite value") }
+        return "{\"blas_core\":\(CanonicalJSON.string(timing.blasCore)),\"examples_per_second\":\(numbers[0]),"
+            + "\"seconds_per_epoch\":\(numbers[1]),\"threads\":\(timing.threads),\"total_seconds\":\(numbers[2])}"
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String, _ what: @autoclosure () -> String) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(text.utf8))
+        } catch {
+            throw StoreError(message: "\(what()) is not readable: \(error)")
+        }
+    }
+}

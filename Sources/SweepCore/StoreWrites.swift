@@ -1,0 +1,348 @@
+import Foundation
+import GRDB
+import ML
+
+/// The live attempt a lease names, with what judging and finishing it needs.
+struct LiveAttempt {
+    var trialID: String
+    var trialNumber: Int
+    var attempt: Int
+    var worker: String
+    var configJSON: String
+}
+
+extension SweepStore {
+    // MARK: The sweep and its plan
+
+    /// Applies a sweep file's plan: adds new trials, keeps every trial still planned (and its
+    /// results), retires trials no longer planned. Retiring a running trial ends its live attempt
+    /// (`cancelled`), so its worker is told to stop and its late result is ignored. A changed metric
+    /// or dataset is refused.
+    public func syncPlan(spec: SweepSpec, trials: [PlannedTrial], fingerprint: String,
+                         popularity: [String: [String: Double]]?, now: Date = Date()) throws -> PlanSync {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let datasetJSON = String(decoding: try encoder.encode(StoredDataset(spec.dataset, fingerprint: fingerprint)), as: UTF8.self)
+        let popularityJSON = try popularity.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        return try write { db in
+            let time = now.timeIntervalSince1970
+            if let existing = try Row.fetchOne(db, sql: "SELECT metric, fingerprint FROM sweep WHERE id = 1") {
+                let metric: String = existing["metric"], storedFingerprint: String = existing["fingerprint"]
+                guard metric == spec.metric else {
+                    throw StoreError(message: "the sweep file's metric is valid_\(spec.metric) but this store ranks by valid_\(metric); results would not compare. Use a new --db")
+                }
+                guard storedFingerprint == fingerprint else {
+                    throw StoreError(message: "the sweep file's dataset (fingerprint \(fingerprint)) is not this store's (fingerprint \(storedFingerprint)); results would not compare. Use a new --db")
+                }
+                try db.execute(sql: """
+                    UPDATE sweep SET name = ?, spec_text = ?, spec_hash = ?, dataset = ?, popularity = COALESCE(?, popularity), updated_at = ?
+                    WHERE id = 1
+                    """, arguments: [spec.name, spec.text, spec.hash, datasetJSON, popularityJSON, time])
+            } else {
+                try db.execute(sql: """
+                    INSERT INTO sweep (id, name, spec_text, spec_hash, metric, dataset, fingerprint, popularity, created_at, updated_at)
+                    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [spec.name, spec.text, spec.hash, spec.metric, datasetJSON, fingerprint, popularityJSON, time, time])
+            }
+            var sync = PlanSync(new: 0, kept: 0, retired: 0)
+            let planned = Set(trials.map(\.id))
+            var nextNumber = (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM trial") ?? 0) + 1
+            let isEmpty = nextNumber == 1
+            for trial in trials {
+                if let row = try Row.fetchOne(db, sql: "SELECT state, retired_from FROM trial WHERE id = ?", arguments: [trial.id]) {
+                    sync.kept += 1
+                    if try Self.trialState(row["state"], trial.id) == .retired {
+                        let restored = try (row["retired_from"] as String?).map { try Self.trialState($0, trial.id) } ?? .waiting
+                        try Self.transition(db, trial.id, from: .retired, to: restored, time)
+                        try Self.event(db, time, "unretired", trial: trial.id, detail: "planned again")
+                    }
+                } else {
+                    // Numbers continue after the largest ever given, so they stay unique and stable.
+                    let number = isEmpty ? trial.number : nextNumber
+                    nextNumber = max(nextNumber, number + 1)
+                    try db.execute(sql: """
+                        INSERT INTO trial (id, number, config, seed, variant, state, updated_at) VALUES (?, ?, ?, ?, ?, 'waiting', ?)
+                        """, arguments: [trial.id, number, trial.canonicalConfig, trial.config.seed, trial.variant, time])
+                    sync.new += 1
+                }
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT id, state FROM trial WHERE state != 'retired' ORDER BY number") {
+                let id: String = row["id"]
+                guard !planned.contains(id) else { continue }
+                let state = try Self.trialState(row["state"], id)
+                if state == .running {
+                    try db.execute(sql: """
+                        UPDATE attempt SET outcome = 'cancelled', reason = 'retired: the sweep file no longer plans this trial', finished_at = ?
+                        WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND outcome IS NULL
+                        """, arguments: [time, id])
+                }
+                try Self.transition(db, id, from: state, to: .retired, time)
+                try Self.event(db, time, "retired", trial: id, detail: "no longer planned by the sweep file (was \(state.rawValue))")
+                sync.retired += 1
+            }
+            return sync
+        }
+    }
+
+    // MARK: Scheduling
+
+    /// Compare-and-set: the lowest-numbered waiting trial becomes running under a new lease, or nil.
+    public func claimNextTrial(worker: String, lease: String, now: Date = Date()) throws -> Claim? {
+        try write { db in
+            let time = now.timeIntervalSince1970
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, number, config, attempts FROM trial WHERE state = 'waiting' ORDER BY number LIMIT 1")) else {
+                return nil
+            }
+            let id: String = row[0], number: Int = row[1], attempt: Int = row[3] + 1
+            try Self.transition(db, id, from: .waiting, to: .running, time, countingAnAttempt: true)
+            try db.run("INSERT INTO attempt (trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       [number, id, attempt, lease, worker, time, time, time])
+            return Claim(trial: id, number: number, attempt: attempt, lease: lease, configJSON: row[2])
+        }
+    }
+
+    /// Records proof of life and progress for a lease; false when the lease is not live.
+    @discardableResult
+    public func recordHeartbeat(lease: String, epoch: Int, step: Int, now: Date = Date()) throws -> Bool {
+        try write { db in
+            let time = now.timeIntervalSince1970
+            try db.run("""
+                UPDATE attempt SET heartbeat_at = ?, step_at = CASE WHEN ? > step THEN ? ELSE step_at END,
+                                   epoch = ?, step = MAX(step, ?)
+                WHERE lease = ? AND outcome IS NULL
+                """, [time, step, time, epoch, step, lease])
+            return db.changesCount == 1
+        }
+    }
+
+    /// The live attempt of a lease whose trial is running, or nil.
+    static func liveAttempt(_ db: Database, lease: String) throws -> LiveAttempt? {
+        try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT attempt.trial_id, attempt.trial_number, attempt.attempt, attempt.worker, trial.config
+            FROM attempt JOIN trial ON trial.number = attempt.trial_number
+            WHERE attempt.lease = ? AND attempt.outcome IS NULL AND trial.state = 'running'
+            """), arguments: [lease]).map {
+            LiveAttempt(trialID: $0[0], trialNumber: $0[1], attempt: $0[2], worker: $0[3], configJSON: $0[4])
+        }
+    }
+
+    /// Stores one epoch's record of an attempt (idempotent).
+    static func storeEpoch(_ db: Database, trialNumber: Int, attempt: Int, _ record: EpochRecord) throws {
+        try db.run("INSERT OR REPLACE INTO epoch (trial_number, attempt, epoch, record) VALUES (?, ?, ?, ?)",
+                   [trialNumber, attempt, record.epoch, try StoredJSON.epoch(record)])
+    }
+
+    /// The stored epoch records of an attempt up to `epoch`, in order.
+    static func storedEpochs(_ db: Database, trialNumber: Int, attempt: Int, through epoch: Int) throws -> [EpochRecord] {
+        try String.fetchAll(db, sql: "SELECT record FROM epoch WHERE trial_number = ? AND attempt = ? AND epoch <= ? ORDER BY epoch",
+                            arguments: [trialNumber, attempt, epoch]).map {
+            try StoredJSON.decode(EpochRecord.self, $0, "an epoch record of trial #\(trialNumber)")
+        }
+    }
+
+    /// Ends a live attempt with its result: the trial becomes `completed` (or `pruned`) and the
+    /// result and every epoch record are stored.
+    static func finish(_ db: Database, _ live: LiveAttempt, lease: String, as state: TrialState, report: TrialReport,
+                       reason: String?, _ time: Double) throws {
+        let valid = try StoredJSON.numbers(report.valid, "trial #\(live.trialNumber)'s valid metrics")
+        let test = try StoredJSON.numbers(report.test, "trial #\(live.trialNumber)'s test metrics")
+        let timing = try StoredJSON.timing(report.timing)
+        let outcome: AttemptOutcome = state == .pruned ? .pruned : .completed
+        try db.run("UPDATE attempt SET outcome = ?, reason = ?, finished_at = ? WHERE lease = ?", [outcome.rawValue, reason, time, lease])
+        try transition(db, live.trialID, from: .running, to: state, time)
+        try db.run("INSERT INTO result (trial_number, trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [live.trialNumber, live.trialID, live.attempt, report.bestEpoch, valid, test, timing, report.timing.totalSeconds, live.worker, time])
+        for record in report.history { try storeEpoch(db, trialNumber: live.trialNumber, attempt: live.attempt, record) }
+    }
+
+    /// Why a result for a lease that is not live (or not this worker's) changes nothing.
+    static func unacceptedResult(_ db: Database, lease: String, worker: String, _ time: Double) throws -> ResultDisposition {
+        guard let attempt = try Row.fetchOne(db.cachedStatement(sql: "SELECT trial_id, attempt, outcome, worker FROM attempt WHERE lease = ?"),
+                                             arguments: [lease]) else {
+            try event(db, time, "stale_result", trial: nil, worker: worker, detail: "result for unknown lease \(lease)")
+            return .stale
+        }
+        if (attempt["worker"] as String) != worker { return .foreign }
+        let trialID: String = attempt["trial_id"], number: Int = attempt["attempt"]
+        if (attempt["outcome"] as String?) == AttemptOutcome.completed.rawValue { return .duplicate }
+        let state = try Self.state(db, of: trialID)
+        try event(db, time, "stale_result", trial: trialID, worker: worker,
+                  detail: "result for lease \(lease) (attempt \(number)) ignored: attempt \(attempt["outcome"] as String? ?? "live"), trial \(state?.rawValue ?? "?")")
+        return .stale
+    }
+
+    /// Stores a trial's result under its lease and completes the trial, exactly once. Only the
+    /// worker the attempt was handed to may finish it (`.foreign` otherwise, nothing written).
+    /// Early stopping goes through ``TrialController/tellResult(lease:worker:report:now:)``.
+    public func completeTrial(lease: String, worker: String, result: TrialReport, now: Date = Date()) throws -> ResultDisposition {
+        try write { db in
+            let time = now.timeIntervalSince1970
+            guard let live = try Self.liveAttempt(db, lease: lease), live.worker == worker else {
+                return try Self.unacceptedResult(db, lease: lease, worker: worker, time)
+            }
+            try Self.finish(db, live, lease: lease, as: .completed, report: result, reason: nil, time)
+            return .stored
+        }
+    }
+
+    /// Ends a live attempt without a result. `lost` requeues the trial for a new attempt while
+    /// fewer than `maxAttempts` have been made, else fails it; `failed`, `diverged` and `cancelled`
+    /// end the trial in that state. Returns the trial's new state, or nil for a lease not live.
+    @discardableResult
+    public func endAttempt(lease: String, outcome: AttemptOutcome, reason: String, maxAttempts: Int,
+                           now: Date = Date()) throws -> TrialState? {
+        precondition(outcome != .completed && outcome != .pruned, "results go through completeTrial or the controller")
+        return try write { db in
+            let time = now.timeIntervalSince1970
+            guard let live = try Self.liveAttempt(db, lease: lease) else { return nil }
+            try db.execute(sql: "UPDATE attempt SET outcome = ?, reason = ?, finished_at = ? WHERE lease = ?",
+                           arguments: [outcome.rawValue, reason, time, lease])
+            let next: TrialState = switch outcome {
+            case .lost: live.attempt < maxAttempts ? .waiting : .failed
+            case .failed: .failed
+            case .diverged: .diverged
+            case .cancelled: .cancelled
+            case .completed, .pruned: .completed
+            }
+            try Self.transition(db, live.trialID, from: .running, to: next, time)
+            return next
+        }
+    }
+
+    /// Cancels waiting and running trials (all of them when `trials` is nil). Running ones end their
+    /// live attempt as `cancelled`. Returns the ids cancelled.
+    @discardableResult
+    public func cancel(trials: [String]?, now: Date = Date()) throws -> [String] {
+        try write { db in
+            let time = now.timeIntervalSince1970
+            let candidates = try trials ?? String.fetchAll(db, sql: "SELECT id FROM trial WHERE state IN ('waiting', 'running') ORDER BY number")
+            var cancelled: [String] = []
+            for id in candidates {
+                guard let state = try Self.state(db, of: id) else {
+                    throw StoreError(message: "no trial \(id) in this sweep")
+                }
+                guard state == .waiting || state == .running else { continue }
+                try db.execute(sql: "UPDATE attempt SET outcome = 'cancelled', reason = 'cancelled by the user', finished_at = ? WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND outcome IS NULL",
+                               arguments: [time, id])
+                try Self.transition(db, id, from: state, to: .cancelled, time)
+                cancelled.append(id)
+            }
+            return cancelled
+        }
+    }
+
+    /// Moves failed or cancelled trials back to waiting for a new attempt. `diverged` stays (the
+    /// same seed diverges again), and so does `pruned` (early stopping's decision is part of the
+    /// sweep). `trials` nil means every failed trial. Returns the ids moved.
+    @discardableResult
+    public func retry(trials: [String]?, now: Date = Date()) throws -> [String] {
+        try write { db in
+            let time = now.timeIntervalSince1970
+            let candidates = try trials ?? String.fetchAll(db, sql: "SELECT id FROM trial WHERE state = 'failed' ORDER BY number")
+            var moved: [String] = []
+            for id in candidates {
+                guard let state = try Self.state(db, of: id) else {
+                    throw StoreError(message: "no trial \(id) in this sweep")
+                }
+                switch state {
+                case .failed, .cancelled: break
+                case .pruned:
+                    let stop = try Row.fetchOne(db, sql: """
+                        SELECT rung.epoch, rung.rule FROM rung JOIN trial ON trial.number = rung.trial_number
+                        WHERE trial.id = ? AND rung.decision = 'stop'
+                        """, arguments: [id])
+                    let why = stop.map { "early stopping stopped it at epoch \($0["epoch"] as Int) (\($0["rule"] as String))" } ?? "early stopping stopped it"
+                    throw StoreError(message: "trial \(id) was pruned: \(why). A pruned trial is never retried: the decision is part of the sweep, and `sweep show` explains it")
+                case .diverged:
+                    throw StoreError(message: "trial \(id) diverged; it is not retried, since the same seed diverges again")
+                default:
+                    throw StoreError(message: "trial \(id) is \(state.rawValue); only failed or cancelled trials can be retried")
+                }
+                // A retry starts a fresh budget of attempts.
+                try Self.transition(db, id, from: state, to: .waiting, time)
+                try db.execute(sql: "UPDATE trial SET attempts = (SELECT COUNT(*) FROM attempt WHERE trial_number = trial.number) WHERE id = ?", arguments: [id])
+                try Self.event(db, time, "retried", trial: id, detail: "from \(state.rawValue)")
+                moved.append(id)
+            }
+            return moved
+        }
+    }
+
+    /// Records a worker's introduction (or return).
+    public func recordWorker(name: String, host: String, cores: Int, blasThreads: Int, blasCore: String, state: String, now: Date = Date()) throws {
+        try write { db in
+            let time = now.timeIntervalSince1970
+            try db.execute(sql: """
+                INSERT INTO worker (name, host, cores, blas_threads, blas_core, state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET host = excluded.host, cores = excluded.cores, blas_threads = excluded.blas_threads,
+                    blas_core = excluded.blas_core, state = excluded.state, last_seen = excluded.last_seen
+                """, arguments: [name, host, cores, blasThreads, blasCore, state, time, time])
+        }
+    }
+
+    /// Marks a worker online, offline or quarantined.
+    public func setWorkerState(name: String, state: String, now: Date = Date()) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE worker SET state = ?, last_seen = ? WHERE name = ?", arguments: [state, now.timeIntervalSince1970, name])
+        }
+    }
+
+    // MARK: Early stopping
+
+    /// The judgement already made for a trial at an epoch, if any.
+    static func judgement(_ db: Database, trialNumber: Int, epoch: Int) throws -> Judgement.Decision? {
+        try String.fetchOne(db, sql: "SELECT decision FROM rung WHERE trial_number = ? AND epoch = ?",
+                            arguments: [trialNumber, epoch]).flatMap(Judgement.Decision.init)
+    }
+
+    /// The values other (non-retired) trials recorded at a checkpoint of the same bracket and seed,
+    /// in the order they were recorded.
+    static func competingValues(_ db: Database, epoch: Int, bracket: Int, seed: Int, excluding trialNumber: Int) throws -> [Double] {
+        try Double.fetchAll(db, sql: """
+            SELECT rung.value FROM rung JOIN trial ON trial.number = rung.trial_number
+            WHERE rung.epoch = ? AND rung.bracket = ? AND rung.seed = ? AND rung.trial_number != ? AND trial.state != 'retired'
+            ORDER BY rung.rowid
+            """, arguments: [epoch, bracket, seed, trialNumber])
+    }
+
+    static func record(_ db: Database, _ judgement: Judgement) throws {
+        let compared = "[" + judgement.compared.map(\.description).joined(separator: ",") + "]"
+        try db.execute(sql: """
+            INSERT INTO rung (trial_number, epoch, bracket, seed, value, decision, rule, compared, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [judgement.trialNumber, judgement.epoch, judgement.bracket, judgement.seed, judgement.value,
+                             judgement.decision.rawValue, judgement.rule, compared, judgement.at.timeIntervalSince1970])
+    }
+
+    // MARK: The one transition function
+
+    /// The one place a trial's state changes: checks the old state, refuses illegal moves. Moving
+    /// to `retired` remembers the state to restore (`waiting` for a running trial, whose attempt
+    /// the caller has ended); leaving it forgets it. A claim counts an attempt.
+    static func transition(_ db: Database, _ trial: String, from: TrialState, to: TrialState, _ time: Double,
+                           countingAnAttempt: Bool = false) throws {
+        guard from.successors.contains(to) else { throw IllegalTransition(trial: trial, from: from, to: to) }
+        let retiredFrom: String? = to == .retired ? (from == .running ? TrialState.waiting : from).rawValue : nil
+        try db.run("UPDATE trial SET state = ?, retired_from = ?, attempts = attempts + ?, updated_at = ? WHERE id = ? AND state = ?",
+                   [to.rawValue, retiredFrom, countingAnAttempt ? 1 : 0, time, trial, from.rawValue])
+        guard db.changesCount == 1 else {
+            let actual = try state(db, of: trial)
+            throw IllegalTransition(trial: trial, from: actual ?? from, to: to)
+        }
+    }
+
+    /// A trial's state, or nil when the sweep has no such trial.
+    static func state(_ db: Database, of trial: String) throws -> TrialState? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT state FROM trial WHERE id = ?"), arguments: [trial]).map { try trialState($0, trial) }
+    }
+
+    /// A stored state name, or an error naming the trial when this build does not know it.
+    static func trialState(_ name: String, _ trial: String) throws -> TrialState {
+        guard let state = TrialState(rawValue: name) else { throw StoreError(message: "trial \(trial) has an unknown state \(name)") }
+        return state
+    }
+
+    static func event(_ db: Database, _ time: Double, _ kind: String, trial: String?, worker: String? = nil, detail: String) throws {
+        try db.execute(sql: "INSERT INTO event (at, kind, trial_id, worker, detail) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [time, kind, trial, worker, detail])
+    }
+}

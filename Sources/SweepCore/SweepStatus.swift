@@ -1,0 +1,85 @@
+import Foundation
+
+/// Where a sweep stands: trials per state, attempts, workers, throughput, ETA and epochs trained
+/// against the budget (`sweep status`; the JSON contract is in docs/cli.md).
+public struct SweepStatus: Sendable, Encodable {
+    public struct Worker: Sendable, Encodable {
+        public var name: String
+        public var host: String
+        public var state: String
+        public var trialsCompleted: Int
+        public var lastSeen: Date
+
+        enum CodingKeys: String, CodingKey { case name, host, state, trialsCompleted = "trials_completed", lastSeen = "last_seen" }
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(host, forKey: .host)
+            try container.encode(state, forKey: .state)
+            try container.encode(trialsCompleted, forKey: .trialsCompleted)
+            try container.encode(ISO8601DateFormatter().string(from: lastSeen), forKey: .lastSeen)
+        }
+    }
+
+    public var sweep: String
+    public var metric: String
+    /// State → count, every state present.
+    public var trials: [TrialState: Int]
+    /// Attempts started.
+    public var attempts: Int
+    public var workers: [Worker]
+    /// Results per hour over the last hour of results (nil with fewer than two).
+    public var trialsPerHour: Double?
+    /// Time left at that pace (nil when unknown or nothing is left).
+    public var etaSeconds: Double?
+    public var epochs: EpochTotals
+
+    /// Trials still to run: waiting or running.
+    public var left: Int { trials[.waiting, default: 0] + trials[.running, default: 0] }
+
+    /// Reads the status from a store.
+    public static func read(_ store: SweepStore, now: Date = Date()) throws -> SweepStatus {
+        guard let sweep = try store.sweep() else { throw StoreError(message: "\(store.path) holds no sweep yet") }
+        let counts = try store.stateCounts()
+        // Throughput over the last hour of results; ETA for what is left at that pace.
+        let recent = try store.resultTimes().filter { $0 > now.addingTimeInterval(-3600) }
+        let perHour = recent.count >= 2 ? Double(recent.count - 1) / max(recent.last!.timeIntervalSince(recent.first!), 1) * 3600 : nil
+        let left = counts[.waiting, default: 0] + counts[.running, default: 0]
+        return SweepStatus(
+            sweep: sweep.name, metric: sweep.metric, trials: counts, attempts: try store.attemptCount(),
+            workers: try store.workers().map { Worker(name: $0.name, host: $0.host, state: $0.state, trialsCompleted: $0.trialsCompleted, lastSeen: $0.lastSeen) },
+            trialsPerHour: perHour, etaSeconds: left > 0 ? perHour.map { Double(left) / $0 * 3600 } : nil, epochs: try store.epochTotals())
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sweep, trials, attempts, workers, trialsPerHour = "trials_per_hour", etaSeconds = "eta_seconds", epochs
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(sweep, forKey: .sweep)
+        try container.encode(Dictionary(uniqueKeysWithValues: trials.map { ($0.key.rawValue, $0.value) }), forKey: .trials)
+        try container.encode(attempts, forKey: .attempts)
+        try container.encode(workers, forKey: .workers)
+        try container.encode(trialsPerHour, forKey: .trialsPerHour)  // null when unknown
+        try container.encode(etaSeconds, forKey: .etaSeconds)
+        try container.encode(epochs, forKey: .epochs)
+    }
+
+    /// The lines `sweep status` prints.
+    public var text: String {
+        var lines = ["\(sweep): \(trials.filter { $0.key != .retired }.values.reduce(0, +)) trials, ranked by valid_\(metric)"]
+        lines.append(TrialState.allCases.filter { trials[$0, default: 0] > 0 }.map { "\($0.rawValue) \(trials[$0]!)" }.joined(separator: "  "))
+        lines.append("attempts \(attempts)" + (trialsPerHour.map { String(format: "  %.1f trials/hour", $0) } ?? "")
+                     + (etaSeconds.map { "  ETA " + LeaderboardReport.duration($0) } ?? ""))
+        if epochs.budget > 0 {
+            lines.append("epochs trained \(epochs.trained) of \(epochs.budget) budgeted" + (epochs.saved > 0 ? ", \(epochs.saved) saved by early stopping" : ""))
+        }
+        let formatter = ISO8601DateFormatter()
+        for worker in workers {
+            lines.append("worker \(worker.name) (\(worker.host)): \(worker.state), \(worker.trialsCompleted) completed, last seen \(formatter.string(from: worker.lastSeen))")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import GRDB
+import ML
+
+/// The ask/tell controller that owns a trial's life, driven alike by `sweep run` (in process) and
+/// by `sweep launch` (for remote workers), so both store the same records and make the same
+/// early-stopping decisions.
+///
+/// Ask for a trial for a worker (a config, "not now", or "finished"); tell it each epoch's record
+/// (answered: go on, or stop), then the outcome. Each call is one store transaction (or part of
+/// the caller's ``SweepStore/batch(_:)``), so a crash never loses a decision or a finished result.
+/// Behind it: the sweep's ``Sampler`` and, when the file asks for early stopping, a ``Pruner``.
+/// Not thread-safe: it belongs to the thread that drives it.
+public final class TrialController {
+    public let spec: SweepSpec
+    public let store: SweepStore
+    /// The trials the sampler plans before any result.
+    public let planned: [PlannedTrial]
+    public let pruner: (any Pruner)?
+    /// Train examples of the dataset (for the timing of a trial stopped mid-way).
+    let trainExamples: Int
+
+    /// What an idle worker is given.
+    public enum Answer: Equatable, Sendable {
+        case trial(Claim)
+        /// Nothing waits now, but trials still run (one may come back).
+        case notNow
+        /// Every trial has ended.
+        case finished
+    }
+
+    /// The answer to an epoch report.
+    public enum Verdict: Equatable, Sendable {
+        case `continue`
+        /// Early stopping ended the trial here: stop training (its result is already stored).
+        case stop(reason: String)
+        /// The lease is no longer live (the trial was cancelled, retired or lost): stop, nothing stored.
+        case stale
+    }
+
+    /// Plans the sweep; `trainExamples` is the dataset's train split size.
+    public init(spec: SweepSpec, store: SweepStore, trainExamples: Int) throws {
+        self.spec = spec
+        self.store = store
+        self.trainExamples = trainExamples
+        let planned = try SearchSpace(spec: spec).sampler.plannedTrials()
+        self.planned = planned
+        pruner = spec.earlyStopping.map { $0.pruner(maxEpochs: planned.map(\.config.epochs).max() ?? 1) }
+    }
+
+    /// Applies the sweep file to the store: new trials added, finished ones kept, the rest retired.
+    public func applyPlan(fingerprint: String, popularity: [String: [String: Double]]?, now: Date = Date()) throws -> PlanSync {
+        try store.syncPlan(spec: spec, trials: planned, fingerprint: fingerprint, popularity: popularity, now: now)
+    }
+
+    // MARK: Ask
+
+    /// The next trial for `worker` under a new `lease`: the lowest-numbered waiting trial.
+    public func ask(worker: String, lease: String, now: Date = Date()) throws -> Answer {
+        if let claim = try store.claimNextTrial(worker: worker, lease: lease, now: now) { return .trial(claim) }
+        return try store.write { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE state IN ('waiting', 'running'))") == true ? .notNow : .finished
+        }
+    }
+
+    // MARK: Tell
+
+    /// Proof of life and progress of a lease; false when it is not live.
+    @discardableResult
+    public func tellProgress(lease: String, epoch: Int, step: Int, now: Date = Date()) throws -> Bool {
+        try store.recordHeartbeat(lease: lease, epoch: epoch, step: step, now: now)
+    }
+
+    /// One finished epoch: stored, then judged at each checkpoint it completes.
+    public func tellEpoch(lease: String, record: EpochRecord, now: Date = Date()) throws -> Verdict {
+        try store.write { db in
+            guard let live = try SweepStore.liveAttempt(db, lease: lease) else { return .stale }
+            try SweepStore.storeEpoch(db, trialNumber: live.trialNumber, attempt: live.attempt, record)
+            guard let stop = try judge(db, live, through: record.epoch, history: nil, now) else { return .continue }
+            try prune(db, live, lease: lease, stop, history: nil, timing: nil, now)
+            return .stop(reason: "pruned at epoch \(stop.epoch): \(stop.rule)")
+        }
+    }
+
+    /// A finished run's result. Rungs its history crossed that were not judged yet (the coordinator
+    /// was down when they passed) are judged first, exactly as live reports would have been.
+    public func tellResult(lease: String, worker: String, report: TrialReport, now: Date = Date()) throws -> ResultDisposition {
+        try store.write { db in
+            let time = now.timeIntervalSince1970
+            guard let live = try SweepStore.liveAttempt(db, lease: lease), live.worker == worker else {
+                return try SweepStore.unacceptedResult(db, lease: lease, worker: worker, time)
+            }
+            if let last = report.history.last, let stop = try judge(db, live, through: last.epoch, history: report.history, now) {
+                try prune(db, live, lease: lease, stop, history: report.history, timing: report.timing, now)
+                return .pruned(epoch: stop.epoch)
+            }
+            try SweepStore.finish(db, live, lease: lease, as: .completed, report: report, reason: nil, time)
+            return .stored
+        }
+    }
+
+    /// An attempt that ended without a result (see ``SweepStore/endAttempt(lease:outcome:reason:maxAttempts:now:)``).
+    @discardableResult
+    public func tellFailure(lease: String, outcome: AttemptOutcome, reason: String, maxAttempts: Int, now: Date = Date()) throws -> TrialState? {
+        try store.endAttempt(lease: lease, outcome: outcome, reason: reason, maxAttempts: maxAttempts, now: now)
+    }
+
+    // MARK: Early stopping
+
+    /// Where and why early stopping stopped a trial.
+    struct Stop {
+        var epoch: Int
+        var rule: String
+    }
+
+    /// Judges every checkpoint up to `epoch` not judged yet, in order, and records each judgement;
+    /// returns the first that stops the trial. A checkpoint whose epochs are not all known yet (a
+    /// report lost while the coordinator was down) waits for them.
+    private func judge(_ db: Database, _ live: LiveAttempt, through epoch: Int, history: [EpochRecord]?, _ now: Date) throws -> Stop? {
+        guard let pruner, let judged = spec.earlyStopping?.metric else { return nil }
+        let config = try TrialConfig.parse(json: live.configJSON)
+        let bracket = pruner.bracket(ofConfig: Leaderboard.configKey(config))
+        for checkpoint in pruner.checkpoints(budget: config.epochs, bracket: bracket) where checkpoint <= epoch {
+            if try SweepStore.judgement(db, trialNumber: live.trialNumber, epoch: checkpoint) != nil { continue }
+            let records = try history.map { $0.filter { $0.epoch <= checkpoint } }
+                ?? SweepStore.storedEpochs(db, trialNumber: live.trialNumber, attempt: live.attempt, through: checkpoint)
+            guard records.map(\.epoch) == Array(1...checkpoint), let value = records.compactMap({ $0.valid[judged] }).max() else { return nil }
+            let others = try SweepStore.competingValues(db, epoch: checkpoint, bracket: bracket, seed: config.seed, excluding: live.trialNumber)
+            let (decision, rule) = pruner.decide(epoch: checkpoint, bracket: bracket, value: value, others: others)
+            try SweepStore.record(db, Judgement(trialNumber: live.trialNumber, epoch: checkpoint, bracket: bracket, seed: config.seed,
+                                                value: value, decision: decision, rule: rule, compared: others, at: now))
+            if decision == .stop { return Stop(epoch: checkpoint, rule: rule) }
+        }
+        return nil
+    }
+
+    /// Ends a trial as `pruned` at the stop's epoch, with its best epoch up to there as its result.
+    /// The timing is the worker's when it sent a whole run, else measured from the epoch records.
+    private func prune(_ db: Database, _ live: LiveAttempt, lease: String, _ stop: Stop, history: [EpochRecord]?,
+                       timing: TrainingTiming?, _ now: Date) throws {
+        let config = try TrialConfig.parse(json: live.configJSON)
+        let records = try history.map { $0.filter { $0.epoch <= stop.epoch } }
+            ?? SweepStore.storedEpochs(db, trialNumber: live.trialNumber, attempt: live.attempt, through: stop.epoch)
+        var best = records[0]
+        for record in records where (record.valid[config.selectMetric] ?? 0) > (best.valid[config.selectMetric] ?? 0) { best = record }
+        let measured = try timing ?? {
+            let worker = try Row.fetchOne(db, sql: "SELECT blas_threads, blas_core FROM worker WHERE name = ?", arguments: [live.worker])
+            let train = records.compactMap(\.trainSeconds)
+            return TrainingTiming(
+                examplesPerSecond: train.isEmpty ? 0 : Double(trainExamples) / median(train), secondsPerEpoch: median(records.map(\.seconds)),
+                totalSeconds: records.map(\.seconds).reduce(0, +), threads: worker?["blas_threads"] ?? 1, blasCore: worker?["blas_core"] ?? "unknown")
+        }()
+        let report = TrialReport(bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary, history: records, timing: measured)
+        try SweepStore.finish(db, live, lease: lease, as: .pruned, report: report, reason: "pruned at epoch \(stop.epoch): \(stop.rule)",
+                              now.timeIntervalSince1970)
+    }
+}
+
+/// The middle value (the mean of the two middle ones for an even count); 0 for none.
+func median(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted(), middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
