@@ -5,6 +5,8 @@ BIN := .build/release
 MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 HEADERS := /usr/include/zmq.h /usr/include/$(MULTIARCH)/cblas.h /usr/include/sqlite3.h
 APT_PACKAGES := libzmq3-dev libopenblas-dev libsqlite3-dev pkg-config
+# Optuna: the early-stopping tests compare our decisions with its pruner's.
+PIP_PACKAGES := optuna==5.0.0
 # This machine forces Haswell kernels (older OpenBLAS builds misbehave on its CPU); keep it for tests.
 export OPENBLAS_CORETYPE ?= Haswell
 
@@ -18,6 +20,8 @@ deps:
 		echo "installing $(APT_PACKAGES)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 	fi
+	@python3 -c "import optuna" 2>/dev/null || { echo "installing $(PIP_PACKAGES)"; \
+		python3 -m pip install --quiet --root-user-action=ignore $(PIP_PACKAGES); }
 
 build: deps
 	swift build $(SWIFT_FLAGS) --build-tests

@@ -15,13 +15,14 @@ final class DistributedFixture: @unchecked Sendable {
     var data: String { work.appendingPathComponent("data").path }
     var sweep: String { work.appendingPathComponent("sweep.yaml").path }
 
-    init(epochs: Int = 20, trainExamples: Int = 1500) throws {
+    /// - Parameter sweepText: the sweep file (its dataset is `data`); by default a 12-trial grid.
+    init(epochs: Int = 20, trainExamples: Int = 1500, sweepText: String? = nil) throws {
         endpoint = "tcp://127.0.0.1:\(try Self.freePort())"
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let synth = try runSweep(["data", "synth", "--preset", "small", "--items", "1000", "--train", "\(trainExamples)", "--valid", "200",
                                   "--test", "200", "--dim", "32", "--tags", "50", "--seed", "4", "--out", data])
         guard synth.status == 0 else { throw StoreError(message: synth.stderr) }
-        try Data("""
+        try writeSweep(sweepText ?? """
             name: distributed
             dataset: data
             method: grid
@@ -30,7 +31,11 @@ final class DistributedFixture: @unchecked Sendable {
               loss: {values: [bce, weighted_bce, focal, class_balanced]}
               lr: {values: [0.001, 0.002, 0.003]}
 
-            """.utf8).write(to: URL(fileURLWithPath: sweep))
+            """)
+    }
+
+    func writeSweep(_ text: String) throws {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: sweep))
     }
 
     /// A loopback port nothing listens on now.
