@@ -67,6 +67,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "sweep-bench-training", dependencies: ["ML"], path: "Benchmarks/TrainingBenchmark"),
+        .executableTarget(name: "sweep-bench-tpe", dependencies: ["ML", "SweepCore"], path: "Benchmarks/TPEBenchmark"),
         // The decoder fuzz target (make fuzz; a short run in make test).
         .executableTarget(name: "sweep-fuzz-decoder", dependencies: ["Protocol"], path: "Tests/Fuzz"),
         // A second process for the two-process ZeroMQ tests.
@@ -76,8 +77,8 @@ let package = Package(
 
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
         .testTarget(name: "MLTests", dependencies: ["ML", "TestSupport"]),
-        // optuna_asha.py replays a sweep's reports through Optuna's pruner for the comparison test.
-        .testTarget(name: "SweepCoreTests", dependencies: ["SweepCore", "TestSupport"], exclude: ["optuna_asha.py"]),
+        // The Python scripts run Optuna's pruner and Parzen estimator for the side-by-side tests.
+        .testTarget(name: "SweepCoreTests", dependencies: ["SweepCore", "TestSupport"], exclude: ["optuna_asha.py", "optuna_parzen.py"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Protocol", "ML", "SweepCore", "TestSupport"]),

@@ -1,13 +1,77 @@
+import Foundation
 import ML
 
 /// Proposes configs; it never changes a trial's state (the controller and the store do).
 ///
 /// Grid and random search know every trial before any result: they plan them all, the store
 /// keeps the plan, and what is left is recomputed from the store (the waiting trials), so a
-/// restarted coordinator neither repeats nor skips a trial.
+/// restarted coordinator neither repeats nor skips a trial. An adaptive sampler (TPE) plans its
+/// first configs the same way and proposes the rest one at a time from what the store holds.
 public protocol Sampler: Sendable {
     /// The trials known before any result, numbered in plan order.
     func plannedTrials() throws -> [PlannedTrial]
+    /// How many configs it proposes in all, the planned ones included (nil: only the plan).
+    var configBudget: Int? { get }
+    /// The config to add as the `index`-th (0-based), given every config seen so far; nil when it
+    /// has none left to give. `isTaken` says whether a config is already in the sweep.
+    func propose(index: Int, observations: [Observation], isTaken: (TrialConfig) -> Bool) -> Proposal?
+}
+
+extension Sampler {
+    public var configBudget: Int? { nil }
+    public func propose(index: Int, observations: [Observation], isTaken: (TrialConfig) -> Bool) -> Proposal? { nil }
+}
+
+/// A config the sweep has tried (all its repeat seeds together) and how it fared.
+public struct Observation: Sendable, Equatable {
+    public enum Outcome: Sendable, Equatable {
+        /// Every seed completed: the mean of their values.
+        case completed(Double)
+        /// Early stopping stopped a seed: the lowest epoch reached, and the mean of the seeds' values.
+        case pruned(epoch: Int, value: Double)
+        /// A seed waits or runs.
+        case running
+    }
+
+    /// The config's first trial number (observations are ordered by it).
+    public var order: Int
+    /// The config, seed 0.
+    public var config: TrialConfig
+    public var outcome: Outcome
+
+    public init(order: Int, config: TrialConfig, outcome: Outcome) {
+        self.order = order
+        self.config = config
+        self.outcome = outcome
+    }
+}
+
+/// A config an adaptive sampler proposes, and what it was conditioned on.
+public struct Proposal: Sendable, Equatable {
+    /// The config, seed 0 (the controller adds one trial per repeat seed).
+    public var config: TrialConfig
+    public var origin: ProposalOrigin
+
+    public init(config: TrialConfig, origin: ProposalOrigin) {
+        self.config = config
+        self.origin = origin
+    }
+}
+
+/// How a proposed config came about, kept with its trials (`sweep show` prints it).
+public struct ProposalOrigin: Sendable, Equatable, Codable {
+    /// `tpe`, or `random` while too few configs have finished for the model.
+    public var sampler: String
+    /// Finished (completed or pruned) configs it was conditioned on.
+    public var finished: Int
+    /// Configs waiting or running when it was proposed (bad values to TPE under constant liar).
+    public var running: Int
+
+    public init(sampler: String, finished: Int, running: Int) {
+        self.sampler = sampler
+        self.finished = finished
+        self.running = running
+    }
 }
 
 /// Every combination of the `values` lists, in file order, per arm; a conditional parameter
@@ -48,21 +112,23 @@ public struct RandomSampler: Sampler {
     public init(space: SearchSpace) { self.space = space }
 
     public func plannedTrials() throws -> [PlannedTrial] {
-        let spec = space.spec, order = space.orderedParameters
-        return try space.trials { emit in
-            for draw in 0..<(spec.count ?? 0) {
-                var rng = SearchSpace.drawGenerator(seed: spec.seed, draw: draw)
-                var drawn: [String: ConfigValue] = [:]
-                for parameter in spec.parameters { drawn[parameter.key] = SearchSpace.sample(parameter.domain, &rng) }
-                for arm in space.arms {
-                    var assignment = space.base(arm)
-                    for parameter in order where arm?.values[parameter.key] == nil
-                        && parameter.conditions.allSatisfy({ $0.holds(in: assignment) }) {
-                        assignment[parameter.key] = drawn[parameter.key]
-                    }
-                    emit(assignment, arm)
-                }
+        try space.trials { emit in
+            for draw in 0..<(space.spec.count ?? 0) {
+                for arm in space.arms { emit(Self.assignment(space, draw: draw, arm: arm), arm) }
             }
         }
+    }
+
+    /// Draw `draw`'s parameter values under `arm`, conditions applied.
+    static func assignment(_ space: SearchSpace, draw: Int, arm: Variant?) -> [String: ConfigValue] {
+        var rng = SearchSpace.drawGenerator(seed: space.spec.seed, draw: draw)
+        var drawn: [String: ConfigValue] = [:]
+        for parameter in space.spec.parameters { drawn[parameter.key] = SearchSpace.sample(parameter.domain, &rng) }
+        var assignment = space.base(arm)
+        for parameter in space.orderedParameters where arm?.values[parameter.key] == nil
+            && parameter.conditions.allSatisfy({ $0.holds(in: assignment) }) {
+            assignment[parameter.key] = drawn[parameter.key]
+        }
+        return assignment
     }
 }

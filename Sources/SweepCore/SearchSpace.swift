@@ -30,7 +30,7 @@ public struct SearchSpace: Sendable {
     public init(spec: SweepSpec) { self.spec = spec }
 
     /// Every trial the sweep's sampler plans before any result, numbered in plan order: for grid
-    /// and random search, all of them.
+    /// and random search, all of them; for TPE, its startup draws.
     public func plan() throws -> [PlannedTrial] { try sampler.plannedTrials() }
 
     /// The sampler of the sweep's `method`.
@@ -38,6 +38,7 @@ public struct SearchSpace: Sendable {
         switch spec.method {
         case .grid: GridSampler(space: self)
         case .random: RandomSampler(space: self)
+        case .tpe: TPESampler(space: self)
         }
     }
 
@@ -80,6 +81,22 @@ public struct SearchSpace: Sendable {
             }
         }
         return trials
+    }
+
+    /// Whether the space could have produced `config` (any seed): every searched value within its
+    /// domain, given under conditions that hold, and the fixed keys as the file sets them.
+    public func admits(_ config: TrialConfig) -> Bool {
+        var assignment = base(nil)
+        let active = config.activeDictionary
+        for parameter in orderedParameters where parameter.conditions.allSatisfy({ $0.holds(in: assignment) }) {
+            guard let value = active[parameter.key] else { continue }
+            guard parameter.domain.contains(value) else { return false }
+            assignment[parameter.key] = value
+        }
+        assignment["select_metric"] = .string(spec.metric)
+        guard var rebuilt = try? TrialConfig.parseDroppingInactive(assignment) else { return false }
+        rebuilt.seed = config.seed
+        return rebuilt == config
     }
 
     /// The sweep's arms: its variants, or one arm without a name.

@@ -13,9 +13,11 @@ public struct TrialSnapshot: Sendable {
     public var result: ResultSnapshot?
     /// For a pruned trial: the epoch at which early stopping stopped it.
     public var stoppedAt: Int?
+    /// For a config an adaptive sampler proposed: how, and from what.
+    public var origin: ProposalOrigin?
 
     public init(id: String, number: Int, config: TrialConfig, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
-                stoppedAt: Int? = nil) {
+                stoppedAt: Int? = nil, origin: ProposalOrigin? = nil) {
         self.id = id
         self.number = number
         self.config = config
@@ -24,6 +26,7 @@ public struct TrialSnapshot: Sendable {
         self.attempts = attempts
         self.result = result
         self.stoppedAt = stoppedAt
+        self.origin = origin
     }
 }
 
@@ -105,7 +108,8 @@ extension SweepStore {
                 return TrialSnapshot(
                     id: id, number: number, config: try TrialConfig.parse(json: row["config"]), variant: row["variant"],
                     state: try Self.trialState(row["state"], id), attempts: row["attempts"], result: results[number],
-                    stoppedAt: stops[number])
+                    stoppedAt: stops[number],
+                    origin: try (row["origin"] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") })
             }
         }
     }
@@ -249,7 +253,8 @@ extension SweepStore {
         try database.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT worker.*, COALESCE(done.count, 0) AS trials_completed FROM worker
-                LEFT JOIN (SELECT worker, COUNT(*) AS count FROM result GROUP BY worker) AS done ON done.worker = worker.name
+                LEFT JOIN (SELECT result.worker, COUNT(*) AS count FROM result JOIN trial ON trial.number = result.trial_number
+                           WHERE trial.state = 'completed' GROUP BY result.worker) AS done ON done.worker = worker.name
                 ORDER BY last_seen DESC
                 """).map { row in
                 WorkerSnapshot(name: row["name"], host: row["host"], state: row["state"], trialsCompleted: row["trials_completed"],

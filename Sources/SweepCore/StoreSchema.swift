@@ -206,6 +206,11 @@ extension SweepStore {
                 CREATE INDEX rung_by_checkpoint ON rung(epoch, bracket, seed);
                 """)
         }
+        migrator.registerMigration("v5-proposal-origin") { db in
+            // A config an adaptive sampler proposed keeps what it was conditioned on (JSON:
+            // sampler, finished, running); planned trials have none.
+            try db.execute(sql: "ALTER TABLE trial ADD COLUMN origin TEXT")
+        }
         return migrator
     }()
 }

@@ -66,10 +66,24 @@ extension SweepStore {
                     sync.new += 1
                 }
             }
-            for row in try Row.fetchAll(db, sql: "SELECT id, state FROM trial WHERE state != 'retired' ORDER BY number") {
+            // What is no longer planned is retired. A config an adaptive sampler proposed is no plan's:
+            // it stays while the sweep's space still admits it (and comes back when it does again).
+            let space = SearchSpace(spec: spec)
+            for row in try Row.fetchAll(db, sql: "SELECT id, state, origin, config FROM trial ORDER BY number") {
                 let id: String = row["id"]
                 guard !planned.contains(id) else { continue }
                 let state = try Self.trialState(row["state"], id)
+                if (row["origin"] as String?) != nil, space.admits(try TrialConfig.parse(json: row["config"])) {
+                    sync.kept += 1
+                    if state == .retired {
+                        let restored = try (try String.fetchOne(db, sql: "SELECT retired_from FROM trial WHERE id = ?", arguments: [id]))
+                            .map { try Self.trialState($0, id) } ?? .waiting
+                        try Self.transition(db, id, from: .retired, to: restored, time)
+                        try Self.event(db, time, "unretired", trial: id, detail: "admitted again by the sweep's space")
+                    }
+                    continue
+                }
+                guard state != .retired else { continue }
                 if state == .running {
                     try db.execute(sql: """
                         UPDATE attempt SET outcome = 'cancelled', reason = 'retired: the sweep file no longer plans this trial', finished_at = ?
@@ -88,16 +102,33 @@ extension SweepStore {
 
     /// Compare-and-set: the lowest-numbered waiting trial becomes running under a new lease, or nil.
     public func claimNextTrial(worker: String, lease: String, now: Date = Date()) throws -> Claim? {
-        try write { db in
-            let time = now.timeIntervalSince1970
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, number, config, attempts FROM trial WHERE state = 'waiting' ORDER BY number LIMIT 1")) else {
-                return nil
-            }
-            let id: String = row[0], number: Int = row[1], attempt: Int = row[3] + 1
-            try Self.transition(db, id, from: .waiting, to: .running, time, countingAnAttempt: true)
-            try db.run("INSERT INTO attempt (trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       [number, id, attempt, lease, worker, time, time, time])
-            return Claim(trial: id, number: number, attempt: attempt, lease: lease, configJSON: row[2])
+        try write { db in try Self.claim(db, worker: worker, lease: lease, now.timeIntervalSince1970) }
+    }
+
+    static func claim(_ db: Database, worker: String, lease: String, _ time: Double) throws -> Claim? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, number, config, attempts FROM trial WHERE state = 'waiting' ORDER BY number LIMIT 1")) else {
+            return nil
+        }
+        let id: String = row[0], number: Int = row[1], attempt: Int = row[3] + 1
+        try transition(db, id, from: .waiting, to: .running, time, countingAnAttempt: true)
+        try db.run("INSERT INTO attempt (trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   [number, id, attempt, lease, worker, time, time, time])
+        return Claim(trial: id, number: number, attempt: attempt, lease: lease, configJSON: row[2])
+    }
+
+    /// Adds a proposed config's trials, one per repeat seed, numbered after every trial so far.
+    static func insertProposal(_ db: Database, _ proposal: Proposal, repeats: Int, _ time: Double) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let origin = String(decoding: try encoder.encode(proposal.origin), as: UTF8.self)
+        var number = (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM trial") ?? 0) + 1
+        for seed in 0..<repeats {
+            var config = proposal.config
+            config.seed = seed
+            try db.execute(sql: """
+                INSERT INTO trial (id, number, config, seed, variant, state, origin, updated_at) VALUES (?, ?, ?, ?, NULL, 'waiting', ?, ?)
+                """, arguments: [PlannedTrial.id(of: config), number, config.jsonText(), seed, origin, time])
+            number += 1
         }
     }
 

@@ -38,6 +38,27 @@ public enum SearchMethod: String, Sendable, CaseIterable {
     case grid
     /// `count` draws, draw i depending only on (seed, i).
     case random
+    /// `count` configs: the first `startup_trials` drawn as random search draws them, the rest
+    /// proposed by the tree-structured Parzen estimator from the results so far.
+    case tpe
+}
+
+/// A TPE sweep's `tpe:` settings, with Optuna's defaults except those Optuna's next major version
+/// turns on (`multivariate`, `group`, `constant_liar`).
+public struct TPESettings: Sendable, Equatable {
+    /// Configs that must finish before TPE proposes (random draws until then).
+    public var startupTrials = 10
+    /// Candidates drawn from l(x) per proposal; the one with the largest l(x)/g(x) wins.
+    public var candidates = 24
+    /// Model the parameters that occur together jointly (grouped by the set of active
+    /// parameters, as Optuna's `group=True`), else each on its own.
+    public var multivariate = true
+    /// The share of finished configs that form l(x): ⌈gamma·n⌉, at most 25 (Optuna's default is 0.1).
+    public var gamma = 0.1
+    /// Count running configs as observed bad values, so idle workers asking together get different configs.
+    public var constantLiar = true
+
+    public init() {}
 }
 
 /// The values a parameter may take.
@@ -49,6 +70,34 @@ public enum Domain: Sendable, Equatable {
     case intUniform(min: Int, max: Int)
     /// Uniform, then rounded to a multiple of `q`.
     case qUniform(min: Double, max: Double, q: Double)
+}
+
+extension Domain {
+    /// Whether `value` is one this domain can produce (continuous draws are rounded to 6
+    /// significant digits, so bounds and grids are checked to that precision).
+    func contains(_ value: ConfigValue) -> Bool {
+        let number: Double? = switch value {
+        case .int(let v): Double(v)
+        case .double(let v): v
+        default: nil
+        }
+        func within(_ low: Double, _ high: Double) -> Bool {
+            guard let number else { return false }
+            let slack = 1e-6 * max(abs(low), abs(high))
+            return number >= low - slack && number <= high + slack
+        }
+        switch self {
+        case .values(let values): return values.contains { sameValue($0, value) }
+        case .uniform(let low, let high), .logUniform(let low, let high): return within(low, high)
+        case .intUniform(let low, let high):
+            guard case .int(let v) = value else { return false }
+            return v >= low && v <= high
+        case .qUniform(let low, let high, let q):
+            guard within(low, high), let number else { return false }
+            let steps = (number - low) / q
+            return abs(steps - steps.rounded()) < 1e-5 || number == high
+        }
+    }
 }
 
 /// `when: {key: value}` (or a list: any of them).
@@ -100,6 +149,8 @@ public struct SweepSpec: Sendable {
     public var metric: String
     public var method: SearchMethod
     public var count: Int?
+    /// TPE's settings (method `tpe` only).
+    public var tpe: TPESettings?
     public var seed: Int
     public var repeats: Int
     public var fixed: [String: ConfigValue]
@@ -114,7 +165,7 @@ public struct SweepSpec: Sendable {
     var fixedLines: [String: Int]
 
     static let topLevelKeys = ["name", "description", "dataset", "metric", "method", "count", "seed", "repeats",
-                               "fixed", "parameters", "variants", "early_stopping"]
+                               "fixed", "parameters", "variants", "early_stopping", "tpe"]
 
     /// Loads and validates a sweep file; every problem is reported at once in a ``SweepFileError``.
     public static func load(_ url: URL) throws -> SweepSpec {
@@ -246,17 +297,23 @@ struct SpecParser {
             if case .string(let value)? = scalar(node, "method"), let parsed = SearchMethod(rawValue: value) {
                 method = parsed
             } else {
-                issue("method", node, "must be grid or random")
+                issue("method", node, "must be grid, random or tpe")
             }
         } else {
-            issue("method", root, "is required (grid or random)")
+            issue("method", root, "is required (grid, random or tpe)")
         }
         var count: Int?
         if let node = fields["count"] {
             count = integer(node, "count", minimum: 1)
-            if method == .grid { issue("count", node, "is for random search; a grid runs every combination") }
-        } else if method == .random {
-            issue("count", root, "is required with method: random")
+            if method == .grid { issue("count", node, "is for random search and TPE; a grid runs every combination") }
+        } else if method != .grid {
+            issue("count", root, "is required with method: \(method.rawValue)")
+        }
+        var tpe: TPESettings?
+        if let node = fields["tpe"] {
+            if method == .tpe { tpe = parseTPE(node) } else { issue("tpe", node, "is for method: tpe") }
+        } else if method == .tpe {
+            tpe = TPESettings()
         }
         let seed = fields["seed"].flatMap { integer($0, "seed", minimum: 0) } ?? 0
         let repeats = fields["repeats"].flatMap { integer($0, "repeats", minimum: 1) } ?? 1
@@ -275,7 +332,11 @@ struct SpecParser {
             if case .sequence(let sequence) = node {
                 for (index, item) in sequence.enumerated() {
                     if let variant = parseVariant(item, "variants[\(index)]") {
-                        if variants.contains(where: { $0.name == variant.name }) {
+                        if method == .tpe {
+                    issue("variants", node, "TPE searches one space: make the arms a parameter (values: [...]) instead of variants")
+                    break
+                }
+                if variants.contains(where: { $0.name == variant.name }) {
                             issue("variants[\(index)].name", item, "duplicate variant name \(variant.name)")
                         }
                         variants.append(variant)
@@ -309,7 +370,7 @@ struct SpecParser {
         let earlyStopping = fields["early_stopping"].flatMap { parseEarlyStopping($0, metric: metric) }
         guard issues.isEmpty, let dataset, let metric else { return nil }
         var spec = SweepSpec(
-            name: name, dataset: dataset, metric: metric, method: method, count: count, seed: seed, repeats: repeats,
+            name: name, dataset: dataset, metric: metric, method: method, count: count, tpe: tpe, seed: seed, repeats: repeats,
             fixed: fixed, parameters: parameters, variants: variants, earlyStopping: earlyStopping?.earlyStopping, text: text,
             hash: SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined(), fixedLines: fixedLines)
         // Expanding finds what only combinations reveal: out-of-range values, fixed keys active nowhere,
@@ -368,6 +429,32 @@ struct SpecParser {
             return nil
         }
         return .synthetic(preset: preset, seed: seed)
+    }
+
+    static let tpeKeys = ["startup_trials", "candidates", "multivariate", "gamma", "constant_liar"]
+
+    mutating func parseTPE(_ node: Node) -> TPESettings? {
+        guard let entries = pairs(node, "tpe") else { return nil }
+        var settings = TPESettings()
+        for (key, value) in entries {
+            let path = "tpe.\(key)"
+            switch key {
+            case "startup_trials": if let count = integer(value, path, minimum: 1) { settings.startupTrials = count }
+            case "candidates": if let count = integer(value, path, minimum: 1) { settings.candidates = count }
+            case "multivariate", "constant_liar":
+                guard case .bool(let flag)? = scalar(value, path) else {
+                    if value.scalar != nil { issue(path, value, "must be true or false") }
+                    continue
+                }
+                if key == "multivariate" { settings.multivariate = flag } else { settings.constantLiar = flag }
+            case "gamma":
+                if let share = number(value, path, parent: node) {
+                    if share > 0 && share <= 1 { settings.gamma = share } else { issue(path, value, "must be in (0, 1], got \(share)") }
+                }
+            default: issue(path, value, "unknown key; expected \(Self.tpeKeys.joined(separator: ", "))")
+            }
+        }
+        return settings
     }
 
     /// `early_stopping` as parsed, with the nodes later checks point at.
@@ -522,7 +609,7 @@ struct SpecParser {
                 return nil
             }
             if method == .grid {
-                issue("\(path).distribution", kindNode, "a grid needs a list of values; \(kind) is for random search")
+                issue("\(path).distribution", kindNode, "a grid needs a list of values; \(kind) is for random search and TPE")
             }
             let minimum = number(fields["min"], "\(path).min", parent: node)
             let maximum = number(fields["max"], "\(path).max", parent: node)

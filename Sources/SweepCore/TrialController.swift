@@ -14,9 +14,13 @@ import ML
 public final class TrialController {
     public let spec: SweepSpec
     public let store: SweepStore
+    public let sampler: any Sampler
     /// The trials the sampler plans before any result.
     public let planned: [PlannedTrial]
     public let pruner: (any Pruner)?
+    /// Stored configs already read (by trial number, seed set to 0) with their seedless key:
+    /// reading one costs tens of microseconds, and a proposal looks at every trial.
+    private var readConfigs: [Int: (config: TrialConfig, key: String)] = [:]
     /// Train examples of the dataset (for the timing of a trial stopped mid-way).
     let trainExamples: Int
 
@@ -43,7 +47,8 @@ public final class TrialController {
         self.spec = spec
         self.store = store
         self.trainExamples = trainExamples
-        let planned = try SearchSpace(spec: spec).sampler.plannedTrials()
+        sampler = SearchSpace(spec: spec).sampler
+        let planned = try sampler.plannedTrials()
         self.planned = planned
         pruner = spec.earlyStopping.map { $0.pruner(maxEpochs: planned.map(\.config.epochs).max() ?? 1) }
     }
@@ -55,12 +60,66 @@ public final class TrialController {
 
     // MARK: Ask
 
-    /// The next trial for `worker` under a new `lease`: the lowest-numbered waiting trial.
+    /// The next trial for `worker` under a new `lease`: the lowest-numbered waiting trial, else
+    /// (with an adaptive sampler that has configs left to give) a new config proposed from every
+    /// result so far, added with one trial per repeat seed.
     public func ask(worker: String, lease: String, now: Date = Date()) throws -> Answer {
         if let claim = try store.claimNextTrial(worker: worker, lease: lease, now: now) { return .trial(claim) }
         return try store.write { db in
-            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE state IN ('waiting', 'running'))") == true ? .notNow : .finished
+            let time = now.timeIntervalSince1970
+            if let budget = sampler.configBudget {
+                let (observations, configs) = try observe(db)
+                if configs < budget, let proposal = sampler.propose(index: configs, observations: observations, isTaken: { config in
+                    (try? Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE id = ?)", arguments: [PlannedTrial.id(of: config)])) ?? true
+                }) {
+                    try SweepStore.insertProposal(db, proposal, repeats: spec.repeats, time)
+                    if let claim = try SweepStore.claim(db, worker: worker, lease: lease, time) { return .trial(claim) }
+                }
+            }
+            return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE state IN ('waiting', 'running'))") == true ? .notNow : .finished
         }
+    }
+
+    /// Every config of the sweep (retired trials left out) as the sampler sees it, and how many
+    /// configs there are. A config's seeds are one observation: running while one waits or runs,
+    /// else the mean of its completed and pruned seeds' values (pruned if one was, at the lowest
+    /// epoch reached); configs whose every seed failed are left out.
+    func observe(_ db: Database) throws -> (observations: [Observation], configs: Int) {
+        let rows = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT trial.number, trial.config, trial.state, json_extract(result.valid, '$."' || ? || '"') AS value,
+                   (SELECT MIN(rung.epoch) FROM rung WHERE rung.trial_number = trial.number AND rung.decision = 'stop') AS stopped
+            FROM trial LEFT JOIN result ON result.trial_number = trial.number
+            WHERE trial.state != 'retired' ORDER BY trial.number
+            """), arguments: [spec.metric])
+        var order: [String] = [], seeds: [String: (first: Int, config: TrialConfig, states: [TrialState], values: [Double], stops: [Int])] = [:]
+        for row in rows {
+            let number: Int = row[0]
+            if readConfigs[number] == nil {
+                var config = try TrialConfig.parse(json: row[1])
+                config.seed = 0
+                readConfigs[number] = (config, config.jsonText())
+            }
+            let (config, key) = readConfigs[number]!
+            if seeds[key] == nil {
+                order.append(key)
+                seeds[key] = (number, config, [], [], [])
+            }
+            let state = try SweepStore.trialState(row[2], "#\(number)")
+            seeds[key]!.states.append(state)
+            if state == .completed || state == .pruned, let value = row[3] as Double? { seeds[key]!.values.append(value) }
+            if state == .pruned, let stopped = row[4] as Int? { seeds[key]!.stops.append(stopped) }
+        }
+        let observations = order.compactMap { key -> Observation? in
+            let entry = seeds[key]!
+            if entry.states.contains(where: { $0 == .waiting || $0 == .running }) {
+                return Observation(order: entry.first, config: entry.config, outcome: .running)
+            }
+            guard !entry.values.isEmpty else { return nil }
+            let mean = entry.values.reduce(0, +) / Double(entry.values.count)
+            return Observation(order: entry.first, config: entry.config,
+                               outcome: entry.stops.min().map { .pruned(epoch: $0, value: mean) } ?? .completed(mean))
+        }
+        return (observations, order.count)
     }
 
     // MARK: Tell

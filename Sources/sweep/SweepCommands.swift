@@ -23,7 +23,9 @@ struct OpenedSweep {
         dataset = try ResolvedDataset(spec.dataset)
         controller = try TrialController(spec: spec, store: try SweepStore.open(path: db), trainExamples: dataset.dataset.train.count)
         let sync = try controller.applyPlan(fingerprint: dataset.fingerprint.fingerprint, popularity: dataset.popularity)
-        printError("\(spec.name): \(controller.planned.count) trials planned (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired) in \(db)"
+        let planned = controller.sampler.configBudget.map { "\(controller.planned.count) trials planned up front, \($0) configs in all" }
+            ?? "\(controller.planned.count) trials planned"
+        printError("\(spec.name): \(planned) (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired) in \(db)"
                    + (controller.pruner.map { "; early stopping: \($0.summary) on valid_\(spec.earlyStopping!.metric)" } ?? ""))
     }
 
@@ -59,6 +61,7 @@ struct Plan: ParsableCommand {
     func run() throws {
         let spec = try SweepSpec.load(URL(fileURLWithPath: sweep))
         let trials = try SearchSpace(spec: spec).plan()
+        let adaptive = spec.method == .tpe ? max(0, (spec.count ?? 0) - Set(trials.map { Leaderboard.configKey($0.config) }).count) : 0
         var comparison: (new: Int, kept: Int, retired: Int)?
         if let db {
             let stored = try SweepStore.openReadOnly(path: db).trials()
@@ -77,10 +80,16 @@ struct Plan: ParsableCommand {
                 },
             ]
             if let comparison { document.merge(["new": comparison.new, "kept": comparison.kept, "retired": comparison.retired]) { $1 } }
+            if spec.method == .tpe { document["proposed_later"] = adaptive }
             return try printJSON(document)
         }
         let configs = Set(trials.map { Leaderboard.configKey($0.config) }).count
         print("\(spec.name): \(spec.method.rawValue) search, \(configs) config\(configs == 1 ? "" : "s") × \(spec.repeats) repeat\(spec.repeats == 1 ? "" : "s") = \(trials.count) trials, ranked by valid_\(spec.metric)")
+        if let tpe = spec.tpe {
+            print("these are TPE's startup draws; the other \(adaptive) config\(adaptive == 1 ? "" : "s") (of count \(spec.count ?? 0)) depend on the results: "
+                  + "each is proposed when a worker asks, from every finished config (startup_trials \(tpe.startupTrials), candidates \(tpe.candidates), "
+                  + "\(tpe.multivariate ? "multivariate" : "univariate"), gamma \(tpe.gamma)\(tpe.constantLiar ? ", constant liar" : ""))")
+        }
         if let comparison { print("against \(db!): \(comparison.new) new, \(comparison.kept) kept, \(comparison.retired) to retire") }
         let snapshots = trials.map { TrialSnapshot(id: $0.id, number: $0.number, config: $0.config, variant: $0.variant, state: .waiting, attempts: 0, result: nil) }
         let report = LeaderboardReport(trials: snapshots, metric: spec.metric, popularity: nil, all: true)
@@ -208,11 +217,17 @@ struct Show: ParsableCommand {
             ]
             if let variant = snapshot.variant { document["variant"] = variant }
             if let stoppedAt = snapshot.stoppedAt { document["stopped_at"] = stoppedAt }
+            if let origin = snapshot.origin {
+                document["origin"] = ["sampler": origin.sampler, "finished": origin.finished, "running": origin.running]
+            }
             return try printJSON(document)
         }
         let state = snapshot.stoppedAt.map { "pruned at epoch \($0) of \(snapshot.config.epochs)" } ?? snapshot.state.rawValue
         print("trial \(snapshot.id)  #\(snapshot.number)  \(state)\(snapshot.variant.map { "  variant \($0)" } ?? "")")
         print("config " + snapshot.config.activeValues.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        if let origin = snapshot.origin {
+            print("proposed by \(origin.sampler) from \(origin.finished) finished and \(origin.running) running config\(origin.running == 1 ? "" : "s")")
+        }
         for attempt in attempts {
             let outcome = attempt.outcome?.rawValue ?? "running"
             print("attempt \(attempt.attempt): \(attempt.worker), \(outcome)\(attempt.reason.map { " (\($0))" } ?? ""), started \(formatter.string(from: attempt.started))")

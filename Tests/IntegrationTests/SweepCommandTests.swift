@@ -86,6 +86,42 @@ import Testing
         #expect(ranked.count == 2)
     }
 
+    /// A TPE sweep through `sweep run`: the same seed proposes the same configs, `plan` shows the
+    /// startup draws, `show` says what a proposal was conditioned on, and a larger count continues.
+    @Test func tpeProposesTheSameConfigsForTheSameSeedAndExtends() throws {
+        try prepare()
+        func tpe(count: Int) -> String {
+            """
+            name: tpe
+            dataset: data
+            method: tpe
+            count: \(count)
+            seed: 5
+            tpe: {startup_trials: 3}
+            fixed: {epochs: 2}
+            parameters:
+              loss: {values: [bce, weighted_bce]}
+              pos_weight_mult: {distribution: log_uniform, min: 0.25, max: 4, when: {loss: weighted_bce}}
+              lr: {distribution: log_uniform, min: 0.0001, max: 0.01}
+
+            """
+        }
+        try write("tpe.yaml", tpe(count: 6))
+        let plan = try runSweep(["plan", path("tpe.yaml")])
+        #expect(plan.stdout.contains("3 configs × 1 repeat = 3 trials") && plan.stdout.contains("the other 3 configs (of count 6) depend on the results"))
+        for db in ["a.db", "b.db"] { #expect(try runSweep(["run", path("tpe.yaml"), "--db", path(db)]).status == 0) }
+        let first = try board(["--db", path("a.db")]), second = try board(["--db", path("b.db")])
+        #expect(first.count == 6 && Set(first.map { $0["trial"] as? String }) == Set(second.map { $0["trial"] as? String }))
+        let show: [String: Any] = try json(try runSweep(["show", "--db", path("a.db"), "6", "--json"]))
+        #expect(NSDictionary(dictionary: show["origin"] as? [String: Any] ?? [:]) == NSDictionary(dictionary: ["sampler": "tpe", "finished": 5, "running": 0]))
+        #expect(try runSweep(["show", "--db", path("a.db"), "6"]).stdout.contains("proposed by tpe from 5 finished and 0 running configs"))
+        // A larger count proposes more from what is stored; the first six stay.
+        try write("tpe.yaml", tpe(count: 8))
+        let extended = try runSweep(["run", path("tpe.yaml"), "--db", path("a.db")])
+        #expect(extended.stderr.contains("(0 new, 6 kept, 0 retired)") && extended.stderr.contains("ran 2 trials"), "\(extended.stderr)")
+        #expect(try board(["--db", path("a.db")]).count == 8)
+    }
+
     @Test func readersExplainAMissingDatabaseAndCreateNothing() throws {
         try FileManager.default.createDirectory(at: workspace.folder, withIntermediateDirectories: true)
         for command in [["leaderboard"], ["status"], ["export", "--best"], ["show", "1"]] {

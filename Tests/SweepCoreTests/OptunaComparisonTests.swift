@@ -67,7 +67,7 @@ let optunaAvailable: Bool = {
                 slots[slot] = running
             }
         }
-        let optuna = try replayThroughOptuna(["min_epochs": 1, "reduction_factor": 3, "events": events])
+        let optuna = try #require(try runPython("optuna_asha.py", ["min_epochs": 1, "reduction_factor": 3, "events": events]) as? [Bool])
         #expect(optuna.count == ours.count)
         let trialsByNumber = Dictionary(uniqueKeysWithValues: try controller.store.trials().map { ($0.number - 1, $0.id) })
         var agreedStops = 0, explained = 0
@@ -86,24 +86,6 @@ let optunaAvailable: Bool = {
         }
         // Enough happened to compare: many rung decisions, stops on both sides agreeing.
         #expect(try controller.store.epochTotals().saved > 0 && agreedStops >= 5, "agreed stops \(agreedStops), explained \(explained)")
-    }
-
-    func replayThroughOptuna(_ input: [String: Any]) throws -> [Bool] {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("optuna_asha.py")
-        let process = Process(), stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path]
-        (process.standardInput, process.standardOutput, process.standardError) = (stdin, stdout, stderr)
-        try process.run()
-        stdin.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: input))
-        try stdin.fileHandleForWriting.close()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errors = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let answers = try JSONSerialization.jsonObject(with: output) as? [Bool] else {
-            throw StoreError(message: "optuna_asha.py failed: \(String(decoding: errors, as: UTF8.self))")
-        }
-        return answers
     }
 }
 

@@ -144,7 +144,7 @@ let syntheticHeader = "name: t\ndataset: {synthetic: {preset: small, seed: 1}}\n
         }
         #expect(found.first { $0.path == "fixed.learning_rate" }?.message.contains("did you mean 'gradnorm_lr'?") == true
                 || found.first { $0.path == "fixed.learning_rate" }?.message.contains("not a parameter of ml.md") == true)
-        #expect(found.first { $0.path == "parameters.lr.distribution" }?.message == "a grid needs a list of values; log_uniform is for random search")
+        #expect(found.first { $0.path == "parameters.lr.distribution" }?.message == "a grid needs a list of values; log_uniform is for random search and TPE")
         #expect(found.first { $0.path == "parameters.lr.min" }?.message == "a log range needs min > 0, got 0.0")
         #expect(found.first { $0.path == "parameters.alpha.min" }?.message == "must be less than max (2.0 ≥ 1.0)")
         // Value errors surface once the file is otherwise valid, at the parameter's line.

@@ -1,0 +1,108 @@
+// sweep-bench-tpe: our TPE (and random search) through the real trial controller and store, on a
+// closed-form objective with a known optimum, and the time a proposal takes with N trials stored.
+//
+//   sweep-bench-tpe analytic --method tpe|random [--seeds 10] [--trials 40]
+//       one JSON line per seed: {"seed": s, "values": [...]}, each trial's value in order
+//   sweep-bench-tpe latency [--stored 1000] [--asks 20]
+//       {"stored": N, "median_seconds": t}: one ask (proposal, insert, claim) with N finished trials
+//
+// The objective and space are Benchmarks/tpe_optuna.py's, which runs Optuna's TPE on them.
+import Foundation
+import ML
+import SweepCore
+
+/// The loss-search space as a sweep file.
+func sweepText(method: String, seed: Int, count: Int) -> String {
+    """
+    name: tpe-bench
+    dataset: {synthetic: {preset: small, seed: 1}}
+    method: \(method)
+    count: \(count)
+    seed: \(seed)
+    fixed: {epochs: 1}
+    parameters:
+      loss: {values: [bce, weighted_bce, focal, class_balanced]}
+      pos_weight_mult: {distribution: log_uniform, min: 0.25, max: 4, when: {loss: weighted_bce}}
+      rnn: {values: [false, true]}
+      multitask: {values: [false, true]}
+      balancer: {values: [fixed, uncertainty, gradnorm, dwa], when: {multitask: true}}
+      alpha: {distribution: log_uniform, min: 0.0001, max: 1, when: {balancer: fixed}}
+      lr: {distribution: log_uniform, min: 0.00001, max: 0.003}
+
+    """
+}
+
+/// tpe_optuna.py's `analytic`: a smooth function with its optimum of 0.05 at weighted BCE,
+/// mult √2, lr 10^-2.8, no GRU, no tag head (or the tag head at α 1e-3).
+func analytic(_ config: TrialConfig) -> Double {
+    var value = ["bce": 0.0, "weighted_bce": 0.05, "focal": 0.03, "class_balanced": 0.02][config.loss.rawValue]!
+    value -= 0.02 * pow(log10(config.lr) + 2.8, 2)
+    if config.loss == .weightedBCE { value -= 0.03 * pow(log2(config.posWeightMult) - 0.5, 2) }
+    if config.rnn { value -= 0.03 }
+    if config.multitask {
+        value -= config.balancer == .fixed ? 0.01 * pow(log10(config.alpha) + 3, 2)
+            : ["uncertainty": 0.005, "gradnorm": 0.008, "dwa": 0.006][config.balancer.rawValue]!
+    }
+    return value
+}
+
+/// A controller over a fresh in-memory store.
+func controller(method: String, seed: Int, count: Int) throws -> TrialController {
+    let spec = try SweepSpec.parse(sweepText(method: method, seed: seed, count: count), file: URL(fileURLWithPath: "/tmp/tpe-bench.yaml"))
+    let controller = try TrialController(spec: spec, store: try SweepStore.inMemory(), trainExamples: 1)
+    _ = try controller.applyPlan(fingerprint: "bench", popularity: nil)
+    try controller.store.recordWorker(name: "w", host: "h", cores: 1, blasThreads: 1, blasCore: "none", state: "online")
+    return controller
+}
+
+/// Reports `value` as a one-epoch trial's result (valid nDCG@10).
+func report(_ controller: TrialController, lease: String, value: Double) throws {
+    let metrics = RankingMetrics(dictionary: Dictionary(uniqueKeysWithValues: RankingMetrics.names.map { ($0, value) }))!
+    let record = EpochRecord(epoch: 1, lossMain: 0, lossAux: nil, weights: .singleTask, valid: metrics, test: metrics, seconds: 0, trainSeconds: 0)
+    _ = try controller.tellResult(lease: lease, worker: "w", report: TrialReport(
+        bestEpoch: 1, valid: metrics.dictionary, test: metrics.dictionary, history: [record],
+        timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")))
+}
+
+func option(_ name: String, _ fallback: Int) -> Int {
+    let arguments = CommandLine.arguments
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1]) else { return fallback }
+    return value
+}
+
+func printJSON(_ object: [String: Any]) throws {
+    FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) + Data("\n".utf8))
+}
+
+let mode = CommandLine.arguments.dropFirst().first ?? ""
+switch mode {
+case "analytic":
+    let method = CommandLine.arguments.firstIndex(of: "--method").map { CommandLine.arguments[$0 + 1] } ?? "tpe"
+    let trials = option("--trials", 40)
+    for seed in 0..<option("--seeds", 10) {
+        let sweep = try controller(method: method, seed: seed, count: trials)
+        var values: [Double] = []
+        while case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(values.count)") {
+            let value = analytic(try claim.config())
+            try report(sweep, lease: claim.lease, value: value)
+            values.append(value)
+        }
+        try printJSON(["seed": seed, "values": values])
+    }
+case "latency":
+    let stored = option("--stored", 1000), asks = option("--asks", 20)
+    let sweep = try controller(method: "tpe", seed: 0, count: stored + asks)
+    var seconds: [Double] = [], lease = 0
+    while true {
+        lease += 1
+        let start = DispatchTime.now()
+        guard case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(lease)") else { break }
+        if lease > stored { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9) }
+        try report(sweep, lease: claim.lease, value: analytic(try claim.config()))
+    }
+    seconds.sort()
+    try printJSON(["stored": stored, "median_seconds": seconds[seconds.count / 2], "asks": seconds.count])
+default:
+    FileHandle.standardError.write(Data("usage: sweep-bench-tpe analytic --method tpe|random [--seeds N] [--trials N] | latency [--stored N] [--asks N]\n".utf8))
+    exit(64)
+}
