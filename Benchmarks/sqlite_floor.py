@@ -7,7 +7,7 @@ every 8 trials on a WAL file with synchronous=NORMAL, as the coordinator's store
   cheapest durable write a trial could have;
 - store statements: the coordinator's five per-trial statements (result: guarded update of the
   attempt, the trial's state, the result row; claim: the next waiting trial, its attempt row) on a
-  copy of the store's current schema (`Sources/Coordinator/Store.swift`, migration v3), with
+  copy of the store's current schema (`Sources/SweepCore/StoreSchema.swift`, migration v5), with
   foreign keys on as GRDB runs them.
 
     python3 Benchmarks/sqlite_floor.py
@@ -24,27 +24,28 @@ METRICS = '{"ndcg@10":0.1234}'
 
 SCHEMA = """
 CREATE TABLE trial (id TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, config TEXT NOT NULL, seed INTEGER NOT NULL,
-  variant TEXT, state TEXT NOT NULL CHECK (state IN ('waiting','running','completed','failed','diverged','cancelled','retired')),
-  retired_from TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated_at REAL NOT NULL);
+  variant TEXT, state TEXT NOT NULL CHECK (state IN ('waiting','running','completed','pruned','failed','diverged','cancelled','retired')),
+  retired_from TEXT CHECK (retired_from IN ('waiting','completed','pruned','failed','diverged','cancelled')),
+  attempts INTEGER NOT NULL DEFAULT 0, updated_at REAL NOT NULL, origin TEXT);
 CREATE INDEX trial_by_state ON trial(state, number);
 CREATE UNIQUE INDEX trial_number_id ON trial(number, id);
 CREATE TABLE attempt (trial_number INTEGER NOT NULL, trial_id TEXT NOT NULL, attempt INTEGER NOT NULL, lease TEXT NOT NULL UNIQUE,
   worker TEXT NOT NULL, started_at REAL NOT NULL, heartbeat_at REAL NOT NULL, epoch INTEGER NOT NULL DEFAULT 0,
   step INTEGER NOT NULL DEFAULT 0, step_at REAL NOT NULL, finished_at REAL,
-  outcome TEXT CHECK (outcome IN ('completed','lost','failed','diverged','cancelled')), reason TEXT,
+  outcome TEXT CHECK (outcome IN ('completed','pruned','lost','failed','diverged','cancelled')), reason TEXT,
   PRIMARY KEY (trial_number, attempt), FOREIGN KEY (trial_number, trial_id) REFERENCES trial(number, id));
 CREATE TABLE result (trial_number INTEGER PRIMARY KEY, trial_id TEXT NOT NULL, attempt INTEGER NOT NULL, best_epoch INTEGER NOT NULL,
   valid TEXT NOT NULL, test TEXT NOT NULL, timing TEXT NOT NULL, seconds REAL NOT NULL, worker TEXT NOT NULL, finished_at REAL NOT NULL,
   FOREIGN KEY (trial_number, attempt) REFERENCES attempt(trial_number, attempt),
   FOREIGN KEY (trial_number, trial_id) REFERENCES trial(number, id));
 """
-CLAIM = """UPDATE trial SET state = 'running', attempts = attempts + 1, updated_at = ?
-  WHERE id = (SELECT id FROM trial WHERE state = 'waiting' ORDER BY number LIMIT 1) RETURNING id, number, config, attempts"""
+CLAIM = """UPDATE trial SET state = ?, attempts = attempts + 1, updated_at = ?
+  WHERE id = (SELECT id FROM trial WHERE state = ? ORDER BY number LIMIT 1) AND state = ? RETURNING id, number, config, attempts"""
 NEW_ATTEMPT = """INSERT INTO attempt (trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 COMPLETE = """UPDATE attempt SET outcome = 'completed', finished_at = ? WHERE lease = ? AND worker = ? AND outcome IS NULL
   AND (SELECT state FROM trial WHERE number = attempt.trial_number) = 'running' RETURNING trial_id, trial_number, attempt"""
-TRANSITION = "UPDATE trial SET state = ?, updated_at = ? WHERE id = ? AND state = ?"
+TRANSITION = "UPDATE trial SET state = ?, attempts = attempts + ?, updated_at = ? WHERE id = ? AND state = ?"
 NEW_RESULT = """INSERT INTO result (trial_number, trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
@@ -105,7 +106,7 @@ def store_statements(folder):
         nonlocal issued
         issued += 1
         now = time.time()
-        trial_id, number, _config, attempt = db.execute(CLAIM, (now,)).fetchone()
+        trial_id, number, _config, attempt = db.execute(CLAIM, ("running", now, "waiting", "waiting")).fetchone()
         db.execute(NEW_ATTEMPT, (number, trial_id, attempt, lease(issued), worker, now, now, now))
         leases[worker] = lease(issued)
 
@@ -120,7 +121,7 @@ def store_statements(folder):
         for worker in workers:  # each worker's result, then its next trial, as a batch of the server's
             now = time.time()
             trial_id, number, attempt = db.execute(COMPLETE, (now, leases[worker], worker)).fetchone()
-            db.execute(TRANSITION, ("completed", now, trial_id, "running"))
+            db.execute(TRANSITION, ("completed", 0, now, trial_id, "running"))
             db.execute(NEW_RESULT, (number, trial_id, attempt, 1, METRICS, METRICS, '{"seconds":0}', 0.0, worker, now))
             claim(worker)
         db.execute("COMMIT")

@@ -106,11 +106,8 @@ extension SweepStore {
     }
 
     static func claim(_ db: Database, worker: String, lease: String, _ time: Double) throws -> Claim? {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, number, config, attempts FROM trial WHERE state = 'waiting' ORDER BY number LIMIT 1")) else {
-            return nil
-        }
-        let id: String = row[0], number: Int = row[1], attempt: Int = row[3] + 1
-        try transition(db, id, from: .waiting, to: .running, time, countingAnAttempt: true)
+        guard let row = try transitionLowestNumbered(db, from: .waiting, to: .running, time) else { return nil }
+        let id: String = row[0], number: Int = row[1], attempt: Int = row[3]
         try db.run("INSERT INTO attempt (trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                    [number, id, attempt, lease, worker, time, time, time])
         return Claim(trial: id, number: number, attempt: attempt, lease: lease, configJSON: row[2])
@@ -186,6 +183,26 @@ extension SweepStore {
         for record in report.history { try storeEpoch(db, trialNumber: live.trialNumber, attempt: live.attempt, record) }
     }
 
+    /// Completes the live attempt of `lease`, when it is `worker`'s, in the fewest statements: the
+    /// attempt is ended by the statement that finds it. False (nothing written) when it is not live.
+    static func complete(_ db: Database, lease: String, worker: String, report: TrialReport, _ time: Double) throws -> Bool {
+        let valid = try StoredJSON.numbers(report.valid, "a result's valid metrics")
+        let test = try StoredJSON.numbers(report.test, "a result's test metrics")
+        let timing = try StoredJSON.timing(report.timing)
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+            UPDATE attempt SET outcome = 'completed', finished_at = ?
+            WHERE lease = ? AND worker = ? AND outcome IS NULL
+              AND (SELECT state FROM trial WHERE number = attempt.trial_number) = 'running'
+            RETURNING trial_id, trial_number, attempt
+            """), arguments: [time, lease, worker]) else { return false }
+        let trialID: String = row[0], trialNumber: Int = row[1], attempt: Int = row[2]
+        try transition(db, trialID, from: .running, to: .completed, time)
+        try db.run("INSERT INTO result (trial_number, trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [trialNumber, trialID, attempt, report.bestEpoch, valid, test, timing, report.timing.totalSeconds, worker, time])
+        for record in report.history { try storeEpoch(db, trialNumber: trialNumber, attempt: attempt, record) }
+        return true
+    }
+
     /// Why a result for a lease that is not live (or not this worker's) changes nothing.
     static func unacceptedResult(_ db: Database, lease: String, worker: String, _ time: Double) throws -> ResultDisposition {
         guard let attempt = try Row.fetchOne(db.cachedStatement(sql: "SELECT trial_id, attempt, outcome, worker FROM attempt WHERE lease = ?"),
@@ -208,11 +225,8 @@ extension SweepStore {
     public func completeTrial(lease: String, worker: String, result: TrialReport, now: Date = Date()) throws -> ResultDisposition {
         try write { db in
             let time = now.timeIntervalSince1970
-            guard let live = try Self.liveAttempt(db, lease: lease), live.worker == worker else {
-                return try Self.unacceptedResult(db, lease: lease, worker: worker, time)
-            }
-            try Self.finish(db, live, lease: lease, as: .completed, report: result, reason: nil, time)
-            return .stored
+            return try Self.complete(db, lease: lease, worker: worker, report: result, time) ? .stored
+                : try Self.unacceptedResult(db, lease: lease, worker: worker, time)
         }
     }
 
@@ -352,13 +366,33 @@ extension SweepStore {
     static func transition(_ db: Database, _ trial: String, from: TrialState, to: TrialState, _ time: Double,
                            countingAnAttempt: Bool = false) throws {
         guard from.successors.contains(to) else { throw IllegalTransition(trial: trial, from: from, to: to) }
-        let retiredFrom: String? = to == .retired ? (from == .running ? TrialState.waiting : from).rawValue : nil
-        try db.run("UPDATE trial SET state = ?, retired_from = ?, attempts = attempts + ?, updated_at = ? WHERE id = ? AND state = ?",
-                   [to.rawValue, retiredFrom, countingAnAttempt ? 1 : 0, time, trial, from.rawValue])
+        if to == .retired || from == .retired {
+            let retiredFrom: String? = to == .retired ? (from == .running ? TrialState.waiting : from).rawValue : nil
+            try db.run("UPDATE trial SET state = ?, retired_from = ?, attempts = attempts + ?, updated_at = ? WHERE id = ? AND state = ?",
+                       [to.rawValue, retiredFrom, countingAnAttempt ? 1 : 0, time, trial, from.rawValue])
+        } else {
+            // The common case touches only what changes (every column set costs a CHECK on the hot path).
+            try db.run("UPDATE trial SET state = ?, attempts = attempts + ?, updated_at = ? WHERE id = ? AND state = ?",
+                       [to.rawValue, countingAnAttempt ? 1 : 0, time, trial, from.rawValue])
+        }
         guard db.changesCount == 1 else {
             let actual = try state(db, of: trial)
             throw IllegalTransition(trial: trial, from: actual ?? from, to: to)
         }
+    }
+
+    /// The same transition for the lowest-numbered trial in `from`, found and changed in one
+    /// statement (a claim: it counts an attempt): the trial's id, number, config and attempts, or
+    /// nil when no trial is in `from`.
+    static func transitionLowestNumbered(_ db: Database, from: TrialState, to: TrialState, _ time: Double) throws -> Row? {
+        guard from.successors.contains(to), to != .retired, from != .retired else {
+            throw IllegalTransition(trial: "(the next \(from.rawValue))", from: from, to: to)
+        }
+        return try Row.fetchOne(db.cachedStatement(sql: """
+            UPDATE trial SET state = ?, attempts = attempts + 1, updated_at = ?
+            WHERE id = (SELECT id FROM trial WHERE state = ? ORDER BY number LIMIT 1) AND state = ?
+            RETURNING id, number, config, attempts
+            """), arguments: [to.rawValue, time, from.rawValue, from.rawValue])
     }
 
     /// A trial's state, or nil when the sweep has no such trial.
