@@ -1,7 +1,9 @@
 import Foundation
 
-/// Adam (Kingma & Ba 2015) exactly as PyTorch's `torch.optim.Adam` with bias correction, no weight
-/// decay, dense: every parameter is updated every step.
+/// Adam (Kingma & Ba 2015) exactly as PyTorch's `torch.optim.Adam` with bias correction, dense:
+/// every parameter is updated every step; with `weightDecay` > 0, PyTorch's `AdamW` (decoupled:
+/// p ← p·(1 − lr·λ) before the Adam step). At λ = 0 the factor is exactly 1, so plain Adam's
+/// results are unchanged to the bit.
 ///
 /// A step is ``beginStep()`` and then ``apply(parameters:gradients:range:)`` over ranges that
 /// together cover every parameter once, so the trainer can update each block of the model while
@@ -9,6 +11,8 @@ import Foundation
 /// vectorised pass, element-wise, so neither the split nor the order changes a result.
 public final class Adam: @unchecked Sendable {
     public let learningRate: Float
+    /// AdamW's decoupled weight decay λ.
+    public let weightDecay: Float
     public let betas: (Float, Float) = (0.9, 0.999)
     public let eps: Float = 1e-8
     /// Steps begun so far.
@@ -18,8 +22,9 @@ public final class Adam: @unchecked Sendable {
     private var constants = Constants(beta1: 0.9, beta2: 0.999, eps: 1e-8, stepSize: 0, inverseRootCorrection2: 1)
 
     /// State for `count` parameters, zero-initialised.
-    public init(learningRate: Float, count: Int) {
+    public init(learningRate: Float, count: Int, weightDecay: Float = 0) {
         self.learningRate = learningRate
+        self.weightDecay = weightDecay
         firstMoment = FloatBuffer(count: count)
         secondMoment = FloatBuffer(count: count)
     }
@@ -53,13 +58,14 @@ public final class Adam: @unchecked Sendable {
         let m = firstMoment.pointer, v = secondMoment.pointer, c = constants
         let beta1 = c.beta1, beta2 = c.beta2, oneMinusBeta1 = 1 - c.beta1, oneMinusBeta2 = 1 - c.beta2
         let stepSize = c.stepSize, inverseRootCorrection2 = c.inverseRootCorrection2, eps = c.eps
+        let decay = 1 - learningRate * weightDecay
         for i in range {
             let g = gradients[i]
             let mi = beta1 * m[i] + oneMinusBeta1 * g
             let vi = beta2 * v[i] + oneMinusBeta2 * g * g
             m[i] = mi
             v[i] = vi
-            parameters[i] -= stepSize * mi / (vi.squareRoot() * inverseRootCorrection2 + eps)
+            parameters[i] = parameters[i] * decay - stepSize * mi / (vi.squareRoot() * inverseRootCorrection2 + eps)
         }
     }
 }

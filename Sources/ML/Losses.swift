@@ -33,6 +33,16 @@ public enum LossKind: Sendable, Equatable {
     case focal(gamma: Float, alpha: Float)
     /// Class-balanced BCE (Cui et al. 2019): c_j·BCE_j with Σ_j c_j = N.
     case classBalanced(weights: [Float])
+    /// LDAM (Cao et al. 2019) for multi-label BCE: w_j·BCE(s·(z_j − y·Δ_j), y), each positive's
+    /// logit reduced by its item's margin Δ_j before scaling by s; w_j = 1, or class-balanced
+    /// weights once deferred re-weighting starts (docs/ml-extensions.md).
+    case ldam(margins: [Float], scale: Float, weights: [Float]?)
+
+    /// LDAM's margins Δ_j = C / max(n_j, 1)^{1/4}, with C such that the largest (an item seen at
+    /// most once, or never) is `maxMargin`.
+    public static func ldamMargins(itemCounts: [Int], maxMargin: Double) -> [Float] {
+        itemCounts.map { Float(maxMargin / pow(Double(max($0, 1)), 0.25)) }
+    }
 
     /// Class-balanced weights c_j = (1−β)/(1−β^{max(n_j,1)}), normalised so Σ_j c_j = N.
     public static func classBalancedWeights(itemCounts: [Int], beta: Double) -> [Float] {
@@ -118,6 +128,25 @@ public enum LossKind: Sendable, Equatable {
                 losses[j] = modulation * t.softplus
                 g[j] = modulation * (gamma * t.q * t.softplus + t.p) * gradientScale
             }
+        case .ldam(_, let scale, let weights):
+            let slopeScale = scale * gradientScale
+            if let weights {
+                precondition(weights.count >= block.upperBound, "one class weight per column")
+                weights.withUnsafeBufferPointer { weights in
+                    let c = weights.baseAddress! + block.lowerBound
+                    for j in 0..<columns {
+                        let t = Terms(scale * z[j])
+                        losses[j] = c[j] * t.softplus
+                        g[j] = c[j] * t.p * slopeScale
+                    }
+                }
+            } else {
+                for j in 0..<columns {
+                    let t = Terms(scale * z[j])
+                    losses[j] = t.softplus
+                    g[j] = t.p * slopeScale
+                }
+            }
         }
     }
 
@@ -163,6 +192,9 @@ public enum LossKind: Sendable, Equatable {
             // (1 − α)·p^γ·softplus(z); slope (1 − α)·p^γ·(γ·q·softplus(z) + p).
             let modulation = (alpha < 0 ? 1 : 1 - alpha) * Self.modulation(t.p, gamma)
             return (modulation * t.softplus, modulation * (gamma * t.q * t.softplus + t.p))
+        case .ldam(_, let scale, let weights):
+            let u = Terms(scale * t.z), w = weights?[column] ?? 1
+            return (w * u.softplus, w * scale * u.p)
         }
     }
 
@@ -181,6 +213,10 @@ public enum LossKind: Sendable, Equatable {
             // The negative case mirrored (z → −z, p ↔ q), with the slope's sign flipped.
             let modulation = (alpha < 0 ? 1 : alpha) * Self.modulation(t.q, gamma)
             return (modulation * crossEntropy, -modulation * (gamma * t.p * crossEntropy + t.q))
+        case .ldam(let margins, let scale, let weights):
+            // −log σ(u) with u = s·(z − Δ_j); slope −w·s·σ(−u).
+            let u = Terms(scale * (t.z - margins[column])), w = weights?[column] ?? 1
+            return (w * (u.softplus - u.z), -w * scale * u.q)
         }
     }
 }

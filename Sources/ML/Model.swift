@@ -23,7 +23,10 @@ import Foundation
 ///
 /// The type is not thread-safe: one trainer owns it.
 public final class Recommender {
+    /// The trunk's width in `ml.md` (the `hidden` key's default).
     public static let hiddenDimensions = 512
+    /// This model's trunk width.
+    public let hiddenWidth: Int
     /// Items per block of the output layer: a 256 × 512 weight block (512 KiB) stays in L2.
     public static let itemBlock = 256
 
@@ -71,6 +74,9 @@ public final class Recommender {
     private var gramPartials = FloatBuffer(count: 0)
     /// ∂L/∂r of the example rows (GRU branch).
     let sequenceGradients: FloatBuffer
+    /// The co-occurrence prior, and the gathered example rows' prior scores (rows × N).
+    public let prior: PriorScorer?
+    let priorScores: FloatBuffer
 
     var blockCount: Int { (itemCount + Self.itemBlock - 1) / Self.itemBlock }
 
@@ -80,8 +86,11 @@ public final class Recommender {
     ///   - threads: threads for the output layer's blocks (BLAS itself is kept single-threaded).
     ///   - rnn: add the GRU branch over the mentioned items.
     ///   - maxSequences: the most example rows of a training step (the GRU caches that many); default `maxBatch`.
+    ///   - hidden: the trunk's width (`ml.md`: 512).
+    ///   - prior: a co-occurrence prior added to the example rows' logits (training and evaluation).
     public init(inputDimensions: Int, itemCount: Int, dropout: Float, maxBatch: Int, threads: Int = 1,
-                rnn: Bool = false, maxSequences: Int? = nil, rng: inout Xoshiro256) {
+                rnn: Bool = false, maxSequences: Int? = nil, hidden: Int = Recommender.hiddenDimensions,
+                prior: PriorScorer? = nil, rng: inout Xoshiro256) {
         // The model splits its work over its own threads; every BLAS call runs on its caller's
         // thread. (OpenBLAS starts with one thread per core; its sums would then depend on that.)
         BLAS.setThreads(1)
@@ -89,10 +98,13 @@ public final class Recommender {
         self.itemCount = itemCount
         self.maxBatch = maxBatch
         self.threads = max(1, threads)
+        hiddenWidth = hidden
+        self.prior = prior
+        priorScores = FloatBuffer(count: prior == nil ? 0 : maxBatch * itemCount)
         trunkInputWidth = inputDimensions + (rnn ? SequenceEncoder.outputWidth : 0)
         var layout = ParameterLayout()
-        trunk = Linear(trunkInputWidth, Self.hiddenDimensions, name: "trunk", layout: &layout)
-        output = Linear(Self.hiddenDimensions, itemCount, name: "output", layout: &layout)
+        trunk = Linear(trunkInputWidth, hidden, name: "trunk", layout: &layout)
+        output = Linear(hidden, itemCount, name: "output", layout: &layout)
         let sequenceCapacity = min(maxSequences ?? maxBatch, maxBatch)
         encoder = rnn ? SequenceEncoder(itemCount: itemCount, capacity: sequenceCapacity, threads: threads, layout: &layout) : nil
         self.layout = layout
@@ -102,9 +114,9 @@ public final class Recommender {
         trunk.initialize(parameters.pointer, rng: &rng)
         output.initialize(parameters.pointer, rng: &rng)
         encoder?.initialize(parameters.pointer, rng: &rng)
-        let width = Self.hiddenDimensions
+        let width = hidden
         inputs = FloatBuffer(count: maxBatch * trunkInputWidth)
-        hidden = FloatBuffer(count: maxBatch * width)
+        self.hidden = FloatBuffer(count: maxBatch * width)
         mask = FloatBuffer(count: maxBatch * width)
         logits = FloatBuffer(count: maxBatch * itemCount)
         logitGradients = FloatBuffer(count: maxBatch * itemCount)
@@ -131,11 +143,12 @@ public final class Recommender {
     /// with the GRU branch, takes each one's mentioned items from `mentioned`. Drops any tag rows.
     public func gather(_ source: UnsafePointer<Float>, indices: some Collection<Int>, mentioned: [[Int32]]? = nil) {
         precondition(indices.count <= maxBatch)
-        precondition(encoder == nil || mentioned != nil, "the GRU branch needs the mentioned items")
+        precondition((encoder == nil && prior == nil) || mentioned != nil, "the GRU branch and the prior need the mentioned items")
         sequences.removeAll(keepingCapacity: true)
         for (row, index) in indices.enumerated() {
             (inputs.pointer + row * trunkInputWidth).update(from: source + index * inputDimensions, count: inputDimensions)
             if encoder != nil { sequences.append(mentioned![index][...]) }
+            prior?.scores(mentioned: mentioned![index], into: priorScores.pointer + row * itemCount)
         }
         exampleRows = indices.count
         tagRows = 0
@@ -178,7 +191,7 @@ public final class Recommender {
                 }
             }
         }
-        let count = rows * Self.hiddenDimensions
+        let count = rows * hiddenWidth
         timed(.trunkForward) {
             trunk.forward(inputs.pointer, rows: rows, into: hidden.pointer, parameters: parameters.pointer)
         }
@@ -235,7 +248,7 @@ public final class Recommender {
         if profile != nil { for slot in threadProfiles { profile!.merge(slot) } }
 
         // Combine the blocks in block order: the same sums for any thread count.
-        let width = Self.hiddenDimensions, count = rows * width
+        let width = hiddenWidth, count = rows * width
         var total = 0.0
         var gradientNorms: (Double, Double)?
         timed(.hiddenGradient) {
@@ -300,7 +313,7 @@ public final class Recommender {
     /// ‖∂W2‖² = Σ_{r,s} (∂z_r·∂z_s)(h_r·h_s), from the blocks' Gram matrices of ∂z (summed in block
     /// order) and the Gram matrix of h. Costs rows² dot products instead of a second ∂W2.
     private func weightGradientNorm(rows range: Range<Int>, gramOffset: Int) -> Double {
-        let count = range.count, width = Self.hiddenDimensions, gramSize = exampleRows * exampleRows + tagRows * tagRows
+        let count = range.count, width = hiddenWidth, gramSize = exampleRows * exampleRows + tagRows * tagRows
         var logitGram = [Double](repeating: 0, count: count * count)
         for block in 0..<blockCount {
             let partial = gramPartials.pointer + block * gramSize + gramOffset
@@ -360,6 +373,10 @@ public struct StepLosses: Sendable, Equatable {
 /// rows of W2, partials and row totals), the layer geometry, and the step's losses and optimiser.
 struct BlockContext: @unchecked Sendable {
     let exampleRows: Int, tagRows: Int, items: Int, maxBatch: Int
+    /// The trunk's width.
+    let width: Int
+    /// The example rows' prior scores (rows × N), when the model has a prior.
+    let priorScores: UnsafePointer<Float>?
     var rows: Int { exampleRows + tagRows }
     let output: Linear
     let parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>
@@ -383,6 +400,8 @@ struct BlockContext: @unchecked Sendable {
         tagRows = model.tagRows
         items = model.itemCount
         maxBatch = model.maxBatch
+        width = model.hiddenWidth
+        priorScores = model.prior == nil ? nil : UnsafePointer(model.priorScores.pointer)
         output = model.output
         parameters = model.parameters.pointer
         gradients = model.gradients.pointer
@@ -414,10 +433,16 @@ struct BlockContext: @unchecked Sendable {
         let columns = columns(block)
         let bias = parameters + output.biasOffset + columns.lowerBound
         for row in 0..<rows { (logits + row * items + columns.lowerBound).update(from: bias, count: columns.count) }
-        BLAS.sgemm(.none, .transpose, m: rows, n: columns.count, k: Recommender.hiddenDimensions, alpha: 1,
-                   a: hidden, lda: Recommender.hiddenDimensions,
-                   b: parameters + output.weightOffset + columns.lowerBound * Recommender.hiddenDimensions,
-                   ldb: Recommender.hiddenDimensions, beta: 1, c: logits + columns.lowerBound, ldc: items)
+        BLAS.sgemm(.none, .transpose, m: rows, n: columns.count, k: width, alpha: 1,
+                   a: hidden, lda: width, b: parameters + output.weightOffset + columns.lowerBound * width,
+                   ldb: width, beta: 1, c: logits + columns.lowerBound, ldc: items)
+        if let priorScores {
+            // The prior is a constant offset of the example rows' scores: ∂L/∂z is unchanged.
+            for row in 0..<exampleRows {
+                let z = logits + row * items + columns.lowerBound, offset = priorScores + row * items + columns.lowerBound
+                for j in 0..<columns.count { z[j] += offset[j] }
+            }
+        }
     }
 
     @inline(__always)
@@ -457,7 +482,7 @@ struct BlockContext: @unchecked Sendable {
     /// The rest of a block once the losses are known: the tag rows' ∂L/∂z = w_aux/A·(softmax − onehot),
     /// ∂b2, this block's share of ∂L/∂h, ∂W2 (per task when GradNorm measures), and the optimiser.
     func backwardAndUpdate(_ block: Int, thread: Int, profile: UnsafeMutablePointer<StepProfile>?) {
-        let columns = columns(block), width = Recommender.hiddenDimensions
+        let columns = columns(block)
         let weightBlock = output.weightOffset + columns.lowerBound * width
         if tagRows > 0 {
             timed(profile, .auxiliaryLoss) {

@@ -164,14 +164,27 @@ public struct Trainer: Sendable {
         self.keepBestParameters = keepBestParameters
     }
 
-    /// The main-task loss the config selects, with its data-dependent constants.
-    public var loss: LossKind {
+    /// The main-task loss the config selects for `epoch`, with its data-dependent constants.
+    public func loss(epoch: Int = 1) -> LossKind {
         switch config.loss {
         case .bce: .bce
         case .weightedBCE: .weightedBCE(posWeight: Float(config.posWeightMult * dataset.imbalance))
         case .focal: .focal(gamma: Float(config.focalGamma), alpha: Float(config.focalAlpha))
         case .classBalanced: .classBalanced(weights: LossKind.classBalancedWeights(itemCounts: dataset.trainItemCounts, beta: config.cbBeta))
+        case .ldam:
+            // Deferred re-weighting: class-balanced weights (β = 0.9999, the paper's) from `ldam_drw_epoch` on.
+            .ldam(margins: LossKind.ldamMargins(itemCounts: dataset.trainItemCounts, maxMargin: config.ldamMaxMargin),
+                  scale: Float(config.ldamScale),
+                  weights: config.ldamDRWEpoch > 0 && epoch >= config.ldamDRWEpoch
+                      ? LossKind.classBalancedWeights(itemCounts: dataset.trainItemCounts, beta: 0.9999) : nil)
         }
+    }
+
+    /// The co-occurrence prior the config asks for, if any.
+    public var prior: PriorScorer? {
+        guard config.cooc != .none else { return nil }
+        return PriorScorer(table: .cached(dataset, mode: config.cooc), weight: config.coocWeight,
+                           popularityWeight: config.coocPopularity, itemCounts: dataset.trainItemCounts)
     }
 
     /// Independent random streams derived from the seed: init, shuffling, dropout, tag shuffling.
@@ -182,22 +195,25 @@ public struct Trainer: Sendable {
 
     /// Runs every epoch, calling `callback` with progress; it returns false to stop early.
     /// - Parameter profile: time each phase of every step into ``TrainingResult/profile`` (benchmarks).
-    public func run(profile: Bool = false, callback: (TrainingEvent) -> Bool = { _ in true }) -> (TrainingResult, Recommender) {
+    public func run(profile: Bool = false, callback: (TrainingEvent) -> Bool = { _ in true }) -> (TrainingResult, Recommender?) {
         let start = DispatchTime.now()
+        if config.model == .none { return (scorePriorAlone(start: start, callback: callback), nil) }
         var initRNG = Self.stream(config.seed, 1)
         var shuffleRNG = Self.stream(config.seed, 2)
         var dropoutRNG = Self.stream(config.seed, 3)
         let batchSize = min(config.batchSize, dataset.train.count)
         let stepRows = config.multitask ? 2 * batchSize : batchSize
+        let prior = self.prior
         let model = Recommender(inputDimensions: dataset.dimension, itemCount: dataset.itemCount,
                                 dropout: Float(config.dropout), maxBatch: max(stepRows, Evaluator.batchRows),
-                                threads: threads, rnn: config.rnn, maxSequences: batchSize, rng: &initRNG)
+                                threads: threads, rnn: config.rnn, maxSequences: batchSize, hidden: config.hidden,
+                                prior: prior, rng: &initRNG)
         if profile { model.profile = StepProfile() }
-        let optimizer = Adam(learningRate: Float(config.lr), count: model.parameters.count)
+        let optimizer = Adam(learningRate: Float(config.lr), count: model.parameters.count, weightDecay: Float(config.weightDecay))
         let evaluator = Evaluator(dataset: dataset)
-        let loss = self.loss
+        var loss = self.loss(epoch: 1)
         let train = dataset.train
-        let mentioned = config.rnn ? train.mentioned : nil
+        let mentioned = config.rnn || prior != nil ? train.mentioned : nil
         var tagStream = config.multitask ? TagStream(count: dataset.tags!.count, rng: Self.stream(config.seed, 4)) : nil
         var tagIndices: [Int] = []
         var balancer = config.multitask ? TaskBalancer(config: config) : nil
@@ -211,6 +227,7 @@ public struct Trainer: Sendable {
 
         training: for epoch in 1...config.epochs {
             let epochStart = DispatchTime.now()
+            if config.loss == .ldam && epoch == config.ldamDRWEpoch { loss = self.loss(epoch: epoch) }
             for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, shuffleRNG.nextIndex(below: i + 1)) }
             var mainSum = 0.0, auxSum = 0.0
             var batches = 0
@@ -270,6 +287,21 @@ public struct Trainer: Sendable {
                                steps: step), model)
     }
 
+    /// `model: none`: the prior alone scores valid and test once, reported as epoch 1 (no loss,
+    /// no training time).
+    func scorePriorAlone(start: DispatchTime, callback: (TrainingEvent) -> Bool) -> TrainingResult {
+        let evaluator = Evaluator(dataset: dataset), prior = self.prior!
+        let record = EpochRecord(epoch: 1, lossMain: 0, lossAux: nil, weights: .singleTask,
+                                 valid: evaluator.evaluate(prior: prior, split: dataset.valid),
+                                 test: evaluator.evaluate(prior: prior, split: dataset.test),
+                                 seconds: seconds(since: start), trainSeconds: 0)
+        let status: TrainingStatus = callback(.epoch(record)) ? .completed : .stopped
+        let timing = TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: record.seconds, totalSeconds: seconds(since: start),
+                                    threads: threads, blasCore: BLAS.coreName)
+        return TrainingResult(status: status, bestEpoch: 1, history: [record], timing: timing, divergence: nil,
+                              bestParameters: nil, profile: nil, steps: 0)
+    }
+
     /// The first epoch with the highest valid `select_metric`.
     func bestEpoch(_ history: [EpochRecord]) -> Int? {
         var best: EpochRecord?
@@ -299,7 +331,7 @@ public struct Evaluator {
         let rows = min(Self.batchRows, model.maxBatch)
         let threads = model.threads, items = dataset.itemCount
         let logits = SendablePointer(model.logits.pointer)
-        let mentioned = model.encoder == nil ? nil : split.mentioned
+        let mentioned = model.encoder == nil && model.prior == nil ? nil : split.mentioned
         split.embeddings.withUnsafeBufferPointer { embeddings in
             for start in stride(from: 0, to: split.count, by: rows) {
                 let count = min(rows, split.count - start)
@@ -313,6 +345,19 @@ public struct Evaluator {
                                         targets: split.targets[example], example: example, selection: &selection)
                     }
                 }
+            }
+        }
+        return accumulator.metrics
+    }
+
+    /// The co-occurrence prior alone (`model: none`), with the same masking and tie-breaking.
+    public func evaluate(prior: PriorScorer, split: Split) -> RankingMetrics {
+        let accumulator = MetricAccumulator(itemCount: dataset.itemCount, popularity: popularity, capacity: split.count)
+        var scores = [Float](repeating: 0, count: dataset.itemCount)
+        scores.withUnsafeMutableBufferPointer { row in
+            for index in 0..<split.count {
+                prior.scores(mentioned: split.mentioned[index], into: row.baseAddress!)
+                accumulator.add(scores: row.baseAddress!, mentioned: split.mentioned[index], targets: split.targets[index])
             }
         }
         return accumulator.metrics

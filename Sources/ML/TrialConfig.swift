@@ -76,7 +76,12 @@ public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible,
 /// and keys set where they are not used; ``activeValues`` holds exactly the keys in use.
 public struct TrialConfig: Sendable, Equatable, Hashable {
     public enum Loss: String, Sendable, CaseIterable {
-        case bce, weightedBCE = "weighted_bce", focal, classBalanced = "class_balanced"
+        case bce, weightedBCE = "weighted_bce", focal, classBalanced = "class_balanced", ldam
+    }
+
+    /// What scores the items: the network of `ml.md`, or nothing but the co-occurrence prior.
+    public enum Model: String, Sendable, CaseIterable {
+        case ffn, none
     }
 
     public enum Balancer: String, Sendable, CaseIterable {
@@ -101,20 +106,44 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     public var epochs = 20
     public var seed = 0
     public var selectMetric = "ndcg@10"
+    // Extensions of the contract (docs/ml-extensions.md).
+    public var model = Model.ffn
+    public var hidden = 512
+    public var weightDecay = 0.0
+    public var ldamMaxMargin = 0.5
+    public var ldamScale = 1.0
+    public var ldamDRWEpoch = 0
+    public var cooc = CooccurrenceMode.none
+    public var coocWeight = 1.0
+    public var coocPopularity = 0.1
 
     public init() {}
 
-    /// The keys in `ml.md`'s order.
+    /// The keys in `ml.md`'s order, then the extensions'.
     public static let keys = ["loss", "pos_weight_mult", "focal_gamma", "focal_alpha", "cb_beta", "rnn", "multitask",
                               "balancer", "alpha", "gradnorm_alpha", "gradnorm_lr", "dwa_temp", "dropout", "lr",
-                              "batch_size", "epochs", "seed", "select_metric"]
+                              "batch_size", "epochs", "seed", "select_metric"] + extensionKeys
+
+    /// The keys docs/ml-extensions.md adds. At its default such a key is left out of a config's
+    /// canonical form (and of every listing), so a config of the v1 contract keeps its trial id.
+    public static let extensionKeys = ["model", "hidden", "weight_decay", "ldam_max_margin", "ldam_scale", "ldam_drw_epoch",
+                                       "cooc", "cooc_weight", "cooc_popularity"]
+
+    /// The epochs the trial trains (1 for a prior alone, which is evaluated once).
+    public var epochBudget: Int { model == .none ? 1 : epochs }
 
     /// Metrics a trial may select its best epoch by.
     public static let selectableMetrics = ["ndcg@10", "recall@10", "recall@50", "mrr"]
 
     /// Whether `key` is used by this config, and if not, why.
     public func inactiveReason(_ key: String) -> String? {
-        switch key {
+        let training = ["loss", "pos_weight_mult", "focal_gamma", "focal_alpha", "cb_beta", "ldam_max_margin", "ldam_scale", "ldam_drw_epoch",
+                        "rnn", "multitask", "balancer", "alpha", "gradnorm_alpha", "gradnorm_lr", "dwa_temp", "dropout", "lr",
+                        "batch_size", "epochs", "hidden", "weight_decay"]
+        if model == .none && training.contains(key) { return "not used with model: none (the prior alone trains nothing)" }
+        return switch key {
+        case "ldam_max_margin", "ldam_scale", "ldam_drw_epoch": loss == .ldam ? nil : "only used with loss: ldam"
+        case "cooc_weight", "cooc_popularity": cooc != .none ? nil : "only used with cooc: dialogue or target"
         case "pos_weight_mult": loss == .weightedBCE ? nil : "only used with loss: weighted_bce"
         case "focal_gamma", "focal_alpha": loss == .focal ? nil : "only used with loss: focal"
         case "cb_beta": loss == .classBalanced ? nil : "only used with loss: class_balanced"
@@ -149,13 +178,26 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         case "epochs": .int(epochs)
         case "seed": .int(seed)
         case "select_metric": .string(selectMetric)
+        case "model": .string(model.rawValue)
+        case "hidden": .int(hidden)
+        case "weight_decay": .double(weightDecay)
+        case "ldam_max_margin": .double(ldamMaxMargin)
+        case "ldam_scale": .double(ldamScale)
+        case "ldam_drw_epoch": .int(ldamDRWEpoch)
+        case "cooc": .string(cooc.rawValue)
+        case "cooc_weight": .double(coocWeight)
+        case "cooc_popularity": .double(coocPopularity)
         default: nil
         }
     }
 
-    /// Every active key with its value, defaults filled in, in `ml.md`'s order.
+    /// Every active key with its value, defaults filled in, in `ml.md`'s order (an extension key
+    /// only when it is not at its default).
     public var activeValues: [(key: String, value: ConfigValue)] {
-        Self.keys.filter(isActive).map { ($0, value($0)!) }
+        let defaults = TrialConfig()
+        return Self.keys.filter { key in
+            isActive(key) && !(Self.extensionKeys.contains(key) && sameNumber(value(key)!, defaults.value(key)!))
+        }.map { ($0, value($0)!) }
     }
 
     /// The active values as a dictionary (for JSON output).
@@ -175,6 +217,9 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
             if let reason = config.inactiveReason(key) {
                 throw ConfigError(key: key, message: "is set but \(reason), so it would change nothing")
             }
+        }
+        if config.model == .none && config.cooc == .none {
+            throw ConfigError(key: "model", message: "none scores with the co-occurrence prior alone: set cooc to dialogue or target")
         }
         return config
     }
@@ -271,6 +316,15 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         case "batch_size": batchSize = try integer(minimum: 1)
         case "epochs": epochs = try integer(minimum: 1)
         case "seed": seed = try integer(minimum: 0)
+        case "model": model = try name(Model.self)
+        case "hidden": hidden = try integer(minimum: 1)
+        case "weight_decay": let v = try number(); weightDecay = try check(v >= 0, "≥ 0", v)
+        case "ldam_max_margin": let v = try number(); ldamMaxMargin = try check(v > 0, "> 0", v)
+        case "ldam_scale": let v = try number(); ldamScale = try check(v > 0, "> 0", v)
+        case "ldam_drw_epoch": ldamDRWEpoch = try integer(minimum: 0)
+        case "cooc": cooc = try name(CooccurrenceMode.self)
+        case "cooc_weight": let v = try number(); coocWeight = try check(v >= 0, "≥ 0", v)
+        case "cooc_popularity": let v = try number(); coocPopularity = try check(v >= 0, "≥ 0", v)
         case "select_metric":
             guard case .string(let text) = value, Self.selectableMetrics.contains(text) else {
                 throw ConfigError(key: key, message: "must be one of \(Self.selectableMetrics.joined(separator: ", ")), got \(value)")
@@ -334,6 +388,14 @@ public enum CanonicalJSON {
         guard values.values.allSatisfy(\.isFinite) else { return nil }
         let members = values.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { string($0.key) + ":" + $0.value.description }
         return "{" + members.joined(separator: ",") + "}"
+    }
+}
+
+/// Numbers compare by value (an integral double equals the integer); anything else exactly.
+func sameNumber(_ a: ConfigValue, _ b: ConfigValue) -> Bool {
+    switch (a, b) {
+    case (.int(let x), .double(let y)), (.double(let y), .int(let x)): Double(x) == y
+    default: a == b
     }
 }
 

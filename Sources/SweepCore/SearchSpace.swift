@@ -87,9 +87,8 @@ public struct SearchSpace: Sendable {
     /// domain, given under conditions that hold, and the fixed keys as the file sets them.
     public func admits(_ config: TrialConfig) -> Bool {
         var assignment = base(nil)
-        let active = config.activeDictionary
         for parameter in orderedParameters where parameter.conditions.allSatisfy({ $0.holds(in: assignment) }) {
-            guard let value = active[parameter.key] else { continue }
+            guard config.isActive(parameter.key), let value = config.value(parameter.key) else { continue }
             guard parameter.domain.contains(value) else { return false }
             assignment[parameter.key] = value
         }

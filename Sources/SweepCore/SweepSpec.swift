@@ -377,7 +377,7 @@ struct SpecParser {
         // trials too short for the early-stopping rule.
         do {
             let trials = try SearchSpace(spec: spec).plan()
-            if let earlyStopping, let shortest = trials.map(\.config.epochs).min() {
+            if let earlyStopping, let shortest = trials.filter({ $0.config.model != .none }).map(\.config.epochs).min() {
                 checkEpochs(earlyStopping, shortest: shortest)
                 if !issues.isEmpty { return nil }
             }

@@ -72,7 +72,7 @@ public struct TPESampler: Sampler {
     /// A parameter's value in the model's representation (a choice index, or the number), or nil
     /// when the config does not use it or it lies outside the parameter's current domain.
     func internalValue(_ key: String, of config: TrialConfig) -> Double? {
-        guard let domain = modelled[key], let value = config.activeDictionary[key],
+        guard let domain = modelled[key], config.isActive(key), let value = config.value(key),
               let parameter = space.spec.parameters.first(where: { $0.key == key }) else { return nil }
         switch (domain.kind, parameter.domain) {
         case (.categorical, .values(let values)): return values.firstIndex { sameValue($0, value) }.map(Double.init)

@@ -50,7 +50,7 @@ public final class TrialController {
         sampler = SearchSpace(spec: spec).sampler
         let planned = try sampler.plannedTrials()
         self.planned = planned
-        pruner = spec.earlyStopping.map { $0.pruner(maxEpochs: planned.map(\.config.epochs).max() ?? 1) }
+        pruner = spec.earlyStopping.map { $0.pruner(maxEpochs: max(planned.map(\.config.epochBudget).max() ?? 2, 2)) }
     }
 
     /// Applies the sweep file to the store: new trials added, finished ones kept, the rest retired.
@@ -184,7 +184,7 @@ public final class TrialController {
         guard let pruner, let judged = spec.earlyStopping?.metric else { return nil }
         let config = try TrialConfig.parse(json: live.configJSON)
         let bracket = pruner.bracket(ofConfig: Leaderboard.configKey(config))
-        for checkpoint in pruner.checkpoints(budget: config.epochs, bracket: bracket) where checkpoint <= epoch {
+        for checkpoint in pruner.checkpoints(budget: config.epochBudget, bracket: bracket) where checkpoint <= epoch {
             if try SweepStore.judgement(db, trialNumber: live.trialNumber, epoch: checkpoint) != nil { continue }
             let records = try history.map { $0.filter { $0.epoch <= checkpoint } }
                 ?? SweepStore.storedEpochs(db, trialNumber: live.trialNumber, attempt: live.attempt, through: checkpoint)

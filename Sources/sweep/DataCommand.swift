@@ -49,7 +49,7 @@ struct DataCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate a dataset folder and print its statistics and the popularity baseline.")
+            abstract: "Validate a dataset folder and print its statistics, the popularity baseline and the co-occurrence prior alone.")
 
         @Argument(help: "The dataset folder.") var folder: String
         @Flag(help: "Print one JSON document to stdout.") var json = false
@@ -61,6 +61,11 @@ struct DataCommand: ParsableCommand {
             let evaluator = Evaluator(dataset: dataset)
             let popularValid = evaluator.popularityBaseline(split: dataset.valid)
             let popularTest = evaluator.popularityBaseline(split: dataset.test)
+            // The co-occurrence prior alone, at its defaults (cooc: dialogue, β 1, γ 0.1).
+            let defaults = TrialConfig()
+            let prior = PriorScorer(table: CooccurrenceTable(train: dataset.train, itemCount: dataset.itemCount, mode: .dialogue),
+                                    weight: defaults.coocWeight, popularityWeight: defaults.coocPopularity, itemCounts: dataset.trainItemCounts)
+            let priorValid = evaluator.evaluate(prior: prior, split: dataset.valid), priorTest = evaluator.evaluate(prior: prior, split: dataset.test)
             if json {
                 let document: [String: Any] = [
                     "path": url.standardizedFileURL.path,
@@ -73,6 +78,8 @@ struct DataCommand: ParsableCommand {
                     "imbalance": dataset.imbalance,
                     "pos_weight": dataset.imbalance,
                     "popularity": ["valid": popularValid.dictionary, "test": popularTest.dictionary],
+                    "cooccurrence_prior": ["cooc": "dialogue", "cooc_weight": defaults.coocWeight, "cooc_popularity": defaults.coocPopularity,
+                                           "valid": priorValid.dictionary, "test": priorTest.dictionary],
                 ]
                 let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 print(String(decoding: data, as: UTF8.self))
@@ -85,6 +92,8 @@ struct DataCommand: ParsableCommand {
             print("targets      \(decimal(dataset.averageTargets, digits: 2)) per train example")
             print("imbalance    N / avg_targets = \(decimal(dataset.imbalance, digits: 1)) → pos_weight \(decimal(dataset.imbalance, digits: 1)) at pos_weight_mult 1")
             print("popularity   valid nDCG@10 \(decimal(popularValid.ndcg10))   test nDCG@10 \(decimal(popularTest.ndcg10))")
+            print("prior        valid nDCG@10 \(decimal(priorValid.ndcg10))   test nDCG@10 \(decimal(priorTest.ndcg10))"
+                  + "   (co-occurrence prior alone: model: none, cooc: dialogue, cooc_weight 1, cooc_popularity 0.1)")
         }
     }
 }

@@ -57,6 +57,9 @@ struct Train: ParsableCommand {
                 """)
         }
         let dataset = try Dataset.load(from: datasetFolder)
+        if saveModel != nil && trialConfig.model == .none {
+            throw ValidationError("--save-model: model: none trains no weights (the co-occurrence prior is built from the data)")
+        }
         let trainer = try Trainer(config: trialConfig, dataset: dataset, threads: threadCount, keepBestParameters: saveModel != nil)
         let toStdout = jsonOut == "-"
         // With JSON on stdout, the human-readable lines go to stderr.
@@ -94,7 +97,7 @@ struct Train: ParsableCommand {
                 try data.write(to: URL(fileURLWithPath: jsonOut))
             }
         }
-        if let saveModel, let parameters = result.bestParameters {
+        if let saveModel, let parameters = result.bestParameters, let model {
             try ModelExport.write(parameters: parameters, layout: model.layout, report: report,
                                   to: URL(fileURLWithPath: saveModel))
             say("saved the best epoch's weights to \(saveModel)")

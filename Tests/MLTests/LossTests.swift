@@ -14,6 +14,10 @@ func referenceLoss(_ kind: LossKind, z: Double, y: Double, column: Int) -> Doubl
         let alphaT = alpha < 0 ? 1 : Double(alpha) * y + (1 - Double(alpha)) * (1 - y)
         return alphaT * pow(1 - pt, Double(gamma)) * bce
     case .classBalanced(let c): return Double(c[column]) * bce
+    case .ldam(let margins, let scale, let weights):
+        // BCE of u = s·(z − y·Δ_j), weighted.
+        let u = Double(scale) * (z - y * Double(margins[column])), q = 1 / (1 + exp(-u))
+        return Double(weights?[column] ?? 1) * -(y * log(q) + (1 - y) * log(1 - q))
     }
 }
 
@@ -22,7 +26,16 @@ func referenceLoss(_ kind: LossKind, z: Double, y: Double, column: Int) -> Doubl
         .bce, .weightedBCE(posWeight: 1), .weightedBCE(posWeight: 37.5),
         .focal(gamma: 0, alpha: 0.25), .focal(gamma: 2, alpha: 0.25), .focal(gamma: 0.5, alpha: -1), .focal(gamma: 3.7, alpha: 0.9),
         .classBalanced(weights: [0.5, 1.5, 1, 0.25, 1.75]),
+        .ldam(margins: [0.5, 0.3, 0.2, 0.45, 0.1], scale: 1, weights: nil),
+        .ldam(margins: [0.5, 0.3, 0.2, 0.45, 0.1], scale: 3, weights: [0.5, 1.5, 1, 0.25, 1.75]),
     ]
+
+    /// Δ_j = C / max(n_j, 1)^{1/4} with the largest margin (items seen once, or never) at the maximum:
+    /// counts 0, 1, 16, 81 give 0.5, 0.5, 0.5/2, 0.5/3.
+    @Test func ldamMarginsShrinkWithTheFourthRootOfTheCount() {
+        let margins = LossKind.ldamMargins(itemCounts: [0, 1, 16, 81], maxMargin: 0.5)
+        #expect(margins == [0.5, 0.5, 0.25, Float(0.5 / 3.0)])
+    }
 
     /// A 3 × 5 batch with positives at (0,1), (0,4), (1,0), (2,2), (2,3).
     func batch() -> ([Float], TargetBatch, [[Double]]) {

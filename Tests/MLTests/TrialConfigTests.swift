@@ -38,7 +38,7 @@ import Testing
             ("batch_size: 0", "batch_size", "must be ≥ 1, got 0"),
             ("epochs: 2.5", "epochs", "must be an integer, got 2.5"),
             ("rnn: 1", "rnn", "must be true or false, got 1"),
-            ("loss: hinge", "loss", "must be one of bce, weighted_bce, focal, class_balanced, got hinge"),
+            ("loss: hinge", "loss", "must be one of bce, weighted_bce, focal, class_balanced, ldam, got hinge"),
             ("select_metric: ndcg@20", "select_metric", "must be one of ndcg@10, recall@10, recall@50, mrr, got ndcg@20"),
             ("loss: bce\npos_weight_mult: 2", "pos_weight_mult", "is set but only used with loss: weighted_bce, so it would change nothing"),
             ("alpha: 0.1", "alpha", "is set but only used with multitask: true and balancer: fixed, so it would change nothing"),

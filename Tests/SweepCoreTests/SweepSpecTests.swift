@@ -45,6 +45,14 @@ let syntheticHeader = "name: t\ndataset: {synthetic: {preset: small, seed: 1}}\n
         #expect(diagnosis.filter { !$0.config.multitask }.allSatisfy { $0.config.activeDictionary["alpha"] == nil })
         #expect(diagnosis.filter { $0.config.multitask && $0.variant == "original" }.allSatisfy { $0.config.alpha == 1 })
         #expect(try SweepSpec.load(sweepsFolder.appendingPathComponent("random-search.yaml")).method == .random)
+        // Every shipped sweep file is valid and plans what its comment says.
+        for file in try FileManager.default.contentsOfDirectory(atPath: sweepsFolder.path) where file.hasSuffix(".yaml") {
+            #expect(throws: Never.self, "\(file)") { _ = try SearchSpace(spec: SweepSpec.load(sweepsFolder.appendingPathComponent(file))).plan() }
+        }
+        let asha = try SweepSpec.load(sweepsFolder.appendingPathComponent("loss-search-asha.yaml"))
+        #expect(try SearchSpace(spec: asha).plan().count == 48 && asha.earlyStopping?.rule == .asha(minEpochs: 2, reductionFactor: 3))
+        let best = try SweepSpec.load(sweepsFolder.appendingPathComponent("redial-best.yaml"))
+        #expect(best.method == .tpe && best.repeats == 3 && best.tpe?.startupTrials == 8 && best.earlyStopping != nil)
     }
 
     @Test func valuesThatChangeNothingCollapse() throws {
@@ -149,7 +157,7 @@ let syntheticHeader = "name: t\ndataset: {synthetic: {preset: small, seed: 1}}\n
         #expect(found.first { $0.path == "parameters.alpha.min" }?.message == "must be less than max (2.0 ≥ 1.0)")
         // Value errors surface once the file is otherwise valid, at the parameter's line.
         let values = issues(syntheticHeader + "method: grid\nparameters:\n  loss: {values: [bce, hinge]}\n")
-        #expect(values == [SweepIssue(path: "parameters.loss", line: 5, message: "a value must be one of bce, weighted_bce, focal, class_balanced, got hinge")])
+        #expect(values == [SweepIssue(path: "parameters.loss", line: 5, message: "a value must be one of bce, weighted_bce, focal, class_balanced, ldam, got hinge")])
     }
 
     /// Bad early stopping is refused at `plan`, with the key path and line.
