@@ -129,6 +129,11 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     public static let extensionKeys = ["model", "hidden", "weight_decay", "ldam_max_margin", "ldam_scale", "ldam_drw_epoch",
                                        "cooc", "cooc_weight", "cooc_popularity"]
 
+    /// The keys that only matter when a network trains (inactive with `model: none`).
+    static let trainingKeys: Set<String> = ["loss", "pos_weight_mult", "focal_gamma", "focal_alpha", "cb_beta", "ldam_max_margin", "ldam_scale",
+                                            "ldam_drw_epoch", "rnn", "multitask", "balancer", "alpha", "gradnorm_alpha", "gradnorm_lr",
+                                            "dwa_temp", "dropout", "lr", "batch_size", "epochs", "hidden", "weight_decay"]
+
     /// The epochs the trial trains (1 for a prior alone, which is evaluated once).
     public var epochBudget: Int { model == .none ? 1 : epochs }
 
@@ -137,10 +142,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
 
     /// Whether `key` is used by this config, and if not, why.
     public func inactiveReason(_ key: String) -> String? {
-        let training = ["loss", "pos_weight_mult", "focal_gamma", "focal_alpha", "cb_beta", "ldam_max_margin", "ldam_scale", "ldam_drw_epoch",
-                        "rnn", "multitask", "balancer", "alpha", "gradnorm_alpha", "gradnorm_lr", "dwa_temp", "dropout", "lr",
-                        "batch_size", "epochs", "hidden", "weight_decay"]
-        if model == .none && training.contains(key) { return "not used with model: none (the prior alone trains nothing)" }
+        if model == .none && Self.trainingKeys.contains(key) { return "not used with model: none (the prior alone trains nothing)" }
         return switch key {
         case "ldam_max_margin", "ldam_scale", "ldam_drw_epoch": loss == .ldam ? nil : "only used with loss: ldam"
         case "cooc_weight", "cooc_popularity": cooc != .none ? nil : "only used with cooc: dialogue or target"

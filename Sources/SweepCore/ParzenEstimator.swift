@@ -49,20 +49,33 @@ struct ParzenEstimator {
     let domains: [ModelledDomain]
     /// log weight of each component (observations, then the prior).
     let logWeights: [Double]
-    /// Per parameter: per component, (mu, sigma, log mass of the truncation) for a number, or log
-    /// probabilities of each choice for a categorical parameter.
-    private let kernels: [[Kernel]]
+    let components: Int
+    /// Per parameter, flat over components: for a number, each kernel's centre, width and the
+    /// constant of its log density (−log σ − log √(2π) − log mass of the truncation; on a grid,
+    /// −log mass); for a categorical parameter, each component's own choice.
+    private let parameters: [Kernels]
 
-    enum Kernel {
-        case normal(mu: Double, sigma: Double, logMass: Double)
-        case categorical(logProbabilities: [Double])
+    struct Kernels {
+        var mu: [Double] = []
+        var sigma: [Double] = []
+        var constant: [Double] = []
+        /// A categorical parameter: each observation's choice (−1 for the prior), and the log
+        /// probability its kernel gives its own choice, any other choice, and every choice (prior).
+        var choice: [Int] = []
+        var logChosen = 0.0, logOther = 0.0, logUniform = 0.0
+        var choices = 0
     }
 
     /// - Parameter observations: each observation's values in internal representation, ordered
     ///   by trial number (the oldest first, which the weight ramp needs).
     init(observations: [[Double]], domains: [ModelledDomain], priorWeight: Double = 1) {
+        self.init(columns: domains.indices.map { index in observations.map { $0[index] } }, count: observations.count,
+                  domains: domains, priorWeight: priorWeight)
+    }
+
+    /// The same from one column of values per parameter (each `count` long).
+    init(columns: [[Double]], count n: Int, domains: [ModelledDomain], priorWeight: Double = 1) {
         self.domains = domains
-        let n = observations.count
         // numpy's linspace(1/n, 1, n − 25), then 25 ones.
         var weights: [Double] = n < 25 ? Array(repeating: 1, count: n)
             : (0..<(n - 25)).map { index in n == 26 ? 1.0 / Double(n) : 1.0 / Double(n) + (1 - 1.0 / Double(n)) * Double(index) / Double(n - 26) }
@@ -70,25 +83,22 @@ struct ParzenEstimator {
         weights.append(n == 0 ? 1 : priorWeight)
         let total = weights.reduce(0, +)
         logWeights = weights.map { log($0 / total) }
-        kernels = domains.enumerated().map { index, domain in
-            Self.kernels(observations.map { $0[index] }, domain, priorWeight: priorWeight)
-        }
+        components = weights.count
+        parameters = domains.enumerated().map { index, domain in Self.kernels(columns[index], domain, priorWeight: priorWeight) }
     }
 
-    static func kernels(_ values: [Double], _ domain: ModelledDomain, priorWeight: Double) -> [Kernel] {
+    static func kernels(_ values: [Double], _ domain: ModelledDomain, priorWeight: Double) -> Kernels {
+        var kernels = Kernels()
         switch domain.kind {
         case .categorical(let count):
-            guard !values.isEmpty else { return [.categorical(logProbabilities: Array(repeating: log(1 / Double(count)), count: count))] }
-            let base = priorWeight / Double(values.count + 1)
-            var rows = values.map { observed -> Kernel in
-                var row = Array(repeating: base, count: count)
-                row[Int(observed)] += 1
-                let sum = row.reduce(0, +)
-                return .categorical(logProbabilities: row.map { log($0 / sum) })
-            }
-            rows.append(.categorical(logProbabilities: Array(repeating: log(1 / Double(count)), count: count)))
-            return rows
-        case .numerical(_, _, let isLog, _):
+            // Each observation's kernel: prior/(n + 1) on every choice, plus 1 on its own, normalised.
+            kernels.choices = count
+            kernels.choice = values.map { Int($0) } + [-1]
+            let base = priorWeight / Double(values.count + 1), sum = base * Double(count) + 1
+            kernels.logChosen = log((base + 1) / sum)
+            kernels.logOther = log(base / sum)
+            kernels.logUniform = log(1 / Double(count))
+        case .numerical(_, _, let isLog, let step):
             let (low, high) = domain.bounds
             let mus: [Double] = isLog ? values.map { log($0) } : values
             var sigmas = [Double](repeating: high - low, count: mus.count)
@@ -106,10 +116,14 @@ struct ParzenEstimator {
                 let minimum = (high - low) / min(100, 1 + Double(mus.count + 1)), maximum = high - low
                 for (rank, index) in order.enumerated() { sigmas[index] = min(max(sortedSigmas[rank], minimum), maximum) }
             }
-            return zip(mus + [(low + high) / 2], sigmas + [high - low]).map { mu, sigma in
-                .normal(mu: mu, sigma: sigma, logMass: TruncatedNormal.logMass((low - mu) / sigma, (high - mu) / sigma))
+            kernels.mu = mus + [(low + high) / 2]
+            kernels.sigma = sigmas + [high - low]
+            kernels.constant = zip(kernels.mu, kernels.sigma).map { mu, sigma in
+                let logMass = TruncatedNormal.logMass((low - mu) / sigma, (high - mu) / sigma)
+                return step == nil ? -log(sigma) - TruncatedNormal.logRootTwoPi - logMass : -logMass
             }
         }
+        return kernels
     }
 
     /// `count` draws, in internal representation.
@@ -125,22 +139,23 @@ struct ParzenEstimator {
                 }
             }
             return domains.indices.map { parameter in
-                switch kernels[parameter][component] {
-                case .categorical(let logProbabilities):
-                    var u = rng.nextUniform(), choice = logProbabilities.count - 1
-                    for (index, logProbability) in logProbabilities.enumerated() {
-                        u -= exp(logProbability)
+                let kernels = parameters[parameter]
+                if kernels.choices > 0 {
+                    let own = kernels.choice[component]
+                    var u = rng.nextUniform(), choice = kernels.choices - 1
+                    for index in 0..<kernels.choices {
+                        u -= exp(own < 0 ? kernels.logUniform : index == own ? kernels.logChosen : kernels.logOther)
                         if u < 0 {
                             choice = index
                             break
                         }
                     }
                     return Double(choice)
-                case .normal(let mu, let sigma, _):
-                    let (low, high) = domains[parameter].bounds
-                    let z = TruncatedNormal.sample(a: (low - mu) / sigma, b: (high - mu) / sigma, u: rng.nextUniform())
-                    return Self.external(mu + sigma * z, domains[parameter])
                 }
+                let (low, high) = domains[parameter].bounds
+                let (mu, sigma) = (kernels.mu[component], kernels.sigma[component])
+                let z = TruncatedNormal.sample(a: (low - mu) / sigma, b: (high - mu) / sigma, u: rng.nextUniform())
+                return Self.external(mu + sigma * z, domains[parameter])
             }
         }
     }
@@ -156,24 +171,36 @@ struct ParzenEstimator {
     /// log of the mixture's density (a probability mass for grid and categorical parameters) at `x`.
     func logDensity(_ x: [Double]) -> Double {
         var terms = logWeights
-        for (parameter, domain) in domains.enumerated() {
-            let value = x[parameter]
-            switch domain.kind {
-            case .categorical:
-                for (component, kernel) in kernels[parameter].enumerated() {
-                    if case .categorical(let logProbabilities) = kernel { terms[component] += logProbabilities[Int(value)] }
-                }
-            case .numerical(_, _, let isLog, let step):
-                for (component, kernel) in kernels[parameter].enumerated() {
-                    guard case .normal(let mu, let sigma, let logMass) = kernel else { continue }
-                    if let step {
-                        let left = isLog ? log(value - step / 2) : value - step / 2
-                        let right = isLog ? log(value + step / 2) : value + step / 2
-                        terms[component] += TruncatedNormal.logMass((left - mu) / sigma, (right - mu) / sigma) - logMass
-                    } else {
-                        let z = ((isLog ? log(value) : value) - mu) / sigma
-                        terms[component] += -0.5 * z * z - TruncatedNormal.logRootTwoPi - log(sigma) - logMass
+        terms.withUnsafeMutableBufferPointer { terms in
+            for (parameter, domain) in domains.enumerated() {
+                let kernels = parameters[parameter], value = x[parameter]
+                switch domain.kind {
+                case .categorical:
+                    let choice = Int(value), (chosen, other, uniform) = (kernels.logChosen, kernels.logOther, kernels.logUniform)
+                    kernels.choice.withUnsafeBufferPointer { own in
+                        for component in 0..<components {
+                            terms[component] += own[component] < 0 ? uniform : own[component] == choice ? chosen : other
+                        }
                     }
+                case .numerical(_, _, let isLog, let step):
+                    kernels.mu.withUnsafeBufferPointer { mu in kernels.sigma.withUnsafeBufferPointer { sigma in
+                        kernels.constant.withUnsafeBufferPointer { constant in
+                            if let step {
+                                let left = isLog ? log(value - step / 2) : value - step / 2
+                                let right = isLog ? log(value + step / 2) : value + step / 2
+                                for component in 0..<components {
+                                    terms[component] += TruncatedNormal.logMass((left - mu[component]) / sigma[component],
+                                                                                (right - mu[component]) / sigma[component]) + constant[component]
+                                }
+                            } else {
+                                let v = isLog ? log(value) : value
+                                for component in 0..<components {
+                                    let z = (v - mu[component]) / sigma[component]
+                                    terms[component] += -0.5 * z * z + constant[component]
+                                }
+                            }
+                        }
+                    } }
                 }
             }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import ML
+import Synchronization
 
 /// The tree-structured Parzen estimator over a conditional space, as Optuna's `TPESampler` with
 /// `multivariate=True, group=True, constant_liar=True` works.
@@ -16,13 +17,30 @@ import ML
 public struct TPESampler: Sampler {
     public let space: SearchSpace
     public let settings: TPESettings
-    /// The parameters TPE models (those with more than one possible value), by key.
-    let modelled: [String: ModelledDomain]
+    /// The parameters TPE models (those with more than one possible value), sorted by key, with
+    /// their domains and, for categorical ones, their values.
+    let keys: [String]
+    let domains: [ModelledDomain]
+    let choices: [[ConfigValue]?]
+    /// Each observed config's values in the model's representation, by the config's first trial
+    /// number: a proposal looks at every config, and reading one costs more than the model.
+    private let known = KnownValues()
+
+    final class KnownValues: @unchecked Sendable {
+        let values = Mutex<[Int: [Double?]]>([:])
+    }
 
     public init(space: SearchSpace) {
         self.space = space
         settings = space.spec.tpe ?? TPESettings()
-        modelled = space.spec.parameters.reduce(into: [:]) { map, parameter in map[parameter.key] = ModelledDomain(parameter.domain) }
+        let modelled = space.spec.parameters.compactMap { parameter in ModelledDomain(parameter.domain).map { (parameter, $0) } }
+            .sorted { $0.0.key < $1.0.key }
+        keys = modelled.map(\.0.key)
+        domains = modelled.map(\.1)
+        choices = modelled.map { parameter, _ in
+            if case .values(let values) = parameter.domain { return values }
+            return nil
+        }
     }
 
     public var configBudget: Int? { space.spec.count }
@@ -72,42 +90,58 @@ public struct TPESampler: Sampler {
     /// A parameter's value in the model's representation (a choice index, or the number), or nil
     /// when the config does not use it or it lies outside the parameter's current domain.
     func internalValue(_ key: String, of config: TrialConfig) -> Double? {
-        guard let domain = modelled[key], config.isActive(key), let value = config.value(key),
-              let parameter = space.spec.parameters.first(where: { $0.key == key }) else { return nil }
-        switch (domain.kind, parameter.domain) {
-        case (.categorical, .values(let values)): return values.firstIndex { sameValue($0, value) }.map(Double.init)
-        case (.numerical(let low, let high, _, _), _):
-            let number: Double? = switch value {
-            case .int(let v): Double(v)
-            case .double(let v): v
-            default: nil
-            }
-            return number.flatMap { $0 >= low && $0 <= high ? $0 : nil }
-        default: return nil
+        keys.firstIndex(of: key).flatMap { internalValue($0, of: config) }
+    }
+
+    func internalValue(_ index: Int, of config: TrialConfig) -> Double? {
+        let key = keys[index]
+        guard config.isActive(key), let value = config.value(key) else { return nil }
+        if let choices = choices[index] { return choices.firstIndex { sameValue($0, value) }.map(Double.init) }
+        guard case .numerical(let low, let high, _, _) = domains[index].kind else { return nil }
+        let number: Double? = switch value {
+        case .int(let v): Double(v)
+        case .double(let v): v
+        default: nil
         }
+        return number.flatMap { $0 >= low && $0 <= high ? $0 : nil }
+    }
+
+    /// Every modelled parameter's value of an observation (cached by its first trial number).
+    func internalValues(_ observation: Observation) -> [Double?] {
+        if let values = known.values.withLock({ $0[observation.order] }) { return values }
+        let values = keys.indices.map { internalValue($0, of: observation.config) }
+        known.values.withLock { $0[observation.order] = values }
+        return values
     }
 
     /// The groups of parameters that always occur together in the finished configs (Optuna's
-    /// group decomposition), then each never-seen parameter on its own.
+    /// group decomposition), then each never-seen parameter on its own; by key.
     func groups(_ active: [Set<String>]) -> [[String]] {
-        var groups: [Set<String>] = []
+        groups(masks: active.map { set in keys.indices.reduce(UInt64(0)) { set.contains(keys[$1]) ? $0 | 1 << UInt64($1) : $0 } })
+            .map { mask in keys.indices.filter { mask & 1 << UInt64($0) != 0 }.map { keys[$0] } }
+    }
+
+    /// The same over sets of parameter indices as bit masks, in a fixed order.
+    func groups(masks active: [UInt64]) -> [UInt64] {
+        var groups: [UInt64] = []
         if settings.multivariate {
             for keys in active {
-                var remaining = keys, next: [Set<String>] = []
+                var remaining = keys, next: [UInt64] = []
                 for group in groups {
-                    next.append(group.intersection(remaining))
-                    next.append(group.subtracting(remaining))
-                    remaining.subtract(group)
+                    next.append(group & remaining)
+                    next.append(group & ~remaining)
+                    remaining &= ~group
                 }
                 next.append(remaining)
-                groups = next.filter { !$0.isEmpty }
+                groups = next.filter { $0 != 0 }
             }
         } else {
-            groups = Set(active.flatMap { $0 }).map { [$0] }
+            let seen = active.reduce(UInt64(0), |)
+            groups = keys.indices.filter { seen & 1 << UInt64($0) != 0 }.map { 1 << UInt64($0) }
         }
-        let seen = groups.reduce(into: Set<String>()) { $0.formUnion($1) }
-        groups += modelled.keys.filter { !seen.contains($0) }.map { [$0] }
-        return groups.map { $0.sorted() }.sorted { $0.joined() < $1.joined() }
+        let seen = groups.reduce(UInt64(0), |)
+        groups += keys.indices.filter { seen & 1 << UInt64($0) == 0 }.map { 1 << UInt64($0) }
+        return groups.sorted()
     }
 
     /// The indices of the best `count` finished observations, best first: completed ones by value,
@@ -120,45 +154,59 @@ public struct TPESampler: Sampler {
             case .running: (Int.min, 0)
             }
         }
-        let finished = observations.indices.filter { observations[$0].outcome != .running }
-        return Array(finished.sorted { a, b in
-            let (x, y) = (score(observations[a].outcome), score(observations[b].outcome))
+        let scores = observations.map { score($0.outcome) }
+        func better(_ a: Int, _ b: Int) -> Bool {
+            let (x, y) = (scores[a], scores[b])
             return x.0 != y.0 ? x.0 > y.0 : x.1 != y.1 ? x.1 > y.1 : observations[a].order < observations[b].order
-        }.prefix(count))
+        }
+        // The best `count` by insertion into a short sorted list (count ≤ 25): no sort of them all.
+        var top: [Int] = []
+        for index in observations.indices where observations[index].outcome != .running {
+            guard top.count < count || better(index, top[top.count - 1]) else { continue }
+            top.insert(index, at: top.firstIndex { better(index, $0) } ?? top.count)
+            if top.count > count { top.removeLast() }
+        }
+        return top
     }
 
     /// One TPE proposal from every observation.
     func modelledConfig(_ observations: [Observation], _ rng: inout Xoshiro256) -> TrialConfig? {
+        // The controller lists observations by first trial number already (the weight ramp needs that order).
         let used = settings.constantLiar ? observations : observations.filter { $0.outcome != .running }
-        let values = used.map { observation in
-            modelled.keys.reduce(into: [String: Double]()) { map, key in map[key] = internalValue(key, of: observation.config) }
-        }
+        let values = used.map(internalValues)
         let finished = used.indices.filter { used[$0].outcome != .running }
-        let below = Set(best(used, count: min(Int((settings.gamma * Double(finished.count)).rounded(.up)), 25)))
-        var sampled: [String: Double] = [:]
-        for group in groups(finished.map { index in Set(values[index].keys) }) {
-            let domains = group.map { modelled[$0]! }
-            func rows(_ indices: [Int]) -> [[Double]] {
-                indices.compactMap { index in
-                    let row = group.compactMap { values[index][$0] }
-                    return row.count == group.count ? row : nil
+        var isBelow = [Bool](repeating: false, count: used.count)
+        for index in best(used, count: min(Int((settings.gamma * Double(finished.count)).rounded(.up)), 25)) { isBelow[index] = true }
+        let masks = finished.map { index in values[index].indices.reduce(UInt64(0)) { values[index][$1] == nil ? $0 : $0 | 1 << UInt64($1) } }
+        var sampled = [Double?](repeating: nil, count: keys.count)
+        for group in groups(masks: masks) {
+            let members = keys.indices.filter { group & 1 << UInt64($0) != 0 }
+            var below = [[Double]](repeating: [], count: members.count), above = below
+            var belowCount = 0, aboveCount = 0
+            for (index, row) in values.enumerated() where members.allSatisfy({ row[$0] != nil }) {
+                if isBelow[index] {
+                    for (column, member) in members.enumerated() { below[column].append(row[member]!) }
+                    belowCount += 1
+                } else {
+                    for (column, member) in members.enumerated() { above[column].append(row[member]!) }
+                    aboveCount += 1
                 }
             }
-            let ordered = used.indices.sorted { used[$0].order < used[$1].order }
-            let l = ParzenEstimator(observations: rows(ordered.filter { below.contains($0) }), domains: domains)
-            let g = ParzenEstimator(observations: rows(ordered.filter { !below.contains($0) }), domains: domains)
+            let domains = members.map { self.domains[$0] }
+            let l = ParzenEstimator(columns: below, count: belowCount, domains: domains)
+            let g = ParzenEstimator(columns: above, count: aboveCount, domains: domains)
             let candidates = l.sample(settings.candidates, &rng)
             let scores = candidates.map { l.logDensity($0) - g.logDensity($0) }
             guard let best = scores.indices.max(by: { scores[$0] < scores[$1] }) else { continue }
-            for (key, value) in zip(group, candidates[best]) { sampled[key] = value }
+            for (member, value) in zip(members, candidates[best]) { sampled[member] = value }
         }
         var assignment = space.base(nil)
         for parameter in space.orderedParameters where parameter.conditions.allSatisfy({ $0.holds(in: assignment) }) {
+            let value = keys.firstIndex(of: parameter.key).flatMap { sampled[$0] }
             switch parameter.domain {
-            case .values(let choices):
-                assignment[parameter.key] = choices.count == 1 ? choices[0] : sampled[parameter.key].map { choices[Int($0)] }
-            case .intUniform: assignment[parameter.key] = sampled[parameter.key].map { .int(Int($0)) }
-            default: assignment[parameter.key] = sampled[parameter.key].map { .double(Double(String(format: "%.6g", $0)) ?? $0) }
+            case .values(let choices): assignment[parameter.key] = choices.count == 1 ? choices[0] : value.map { choices[Int($0)] }
+            case .intUniform: assignment[parameter.key] = value.map { .int(Int($0)) }
+            default: assignment[parameter.key] = value.map { .double(Double(String(format: "%.6g", $0)) ?? $0) }
             }
         }
         return config(from: assignment)

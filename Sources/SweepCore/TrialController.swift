@@ -18,9 +18,16 @@ public final class TrialController {
     /// The trials the sampler plans before any result.
     public let planned: [PlannedTrial]
     public let pruner: (any Pruner)?
-    /// Stored configs already read (by trial number, seed set to 0) with their seedless key:
-    /// reading one costs tens of microseconds, and a proposal looks at every trial.
-    private var readConfigs: [Int: (config: TrialConfig, key: String)] = [:]
+    /// The stored configs read so far, for proposals (which look at every trial, while reading a
+    /// config costs tens of microseconds): each distinct config (seed 0) with its first trial
+    /// number, each trial's config by trial number, and the highest trial number read (trial
+    /// numbers only grow, and a trial's config never changes).
+    private var distinctConfigs: [(config: TrialConfig, first: Int)] = []
+    private var configOfTrial: [Int] = [-1]
+    private var configByKey: [String: Int] = [:]
+    /// Each trial's state as last read, with its value and stop epoch once it is completed or
+    /// pruned (finished trials rarely change, so only the states are read again each time).
+    private var outcomeOfTrial: [(state: TrialState, value: Double?, stopped: Int?)?] = [nil]
     /// Train examples of the dataset (for the timing of a trial stopped mid-way).
     let trainExamples: Int
 
@@ -85,41 +92,56 @@ public final class TrialController {
     /// else the mean of its completed and pruned seeds' values (pruned if one was, at the lowest
     /// epoch reached); configs whose every seed failed are left out.
     func observe(_ db: Database) throws -> (observations: [Observation], configs: Int) {
-        let rows = try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT trial.number, trial.config, trial.state, json_extract(result.valid, '$."' || ? || '"') AS value,
-                   (SELECT MIN(rung.epoch) FROM rung WHERE rung.trial_number = trial.number AND rung.decision = 'stop') AS stopped
-            FROM trial LEFT JOIN result ON result.trial_number = trial.number
-            WHERE trial.state != 'retired' ORDER BY trial.number
-            """), arguments: [spec.metric])
-        var order: [String] = [], seeds: [String: (first: Int, config: TrialConfig, states: [TrialState], values: [Double], stops: [Int])] = [:]
-        for row in rows {
+        let newTrials = try Row.fetchCursor(db.cachedStatement(sql: "SELECT number, config FROM trial WHERE number >= ? ORDER BY number"),
+                                            arguments: [configOfTrial.count])
+        while let row = try newTrials.next() {
             let number: Int = row[0]
-            if readConfigs[number] == nil {
-                var config = try TrialConfig.parse(json: row[1])
-                config.seed = 0
-                readConfigs[number] = (config, config.jsonText())
+            var config = try TrialConfig.parse(json: row[1])
+            config.seed = 0
+            let key = config.jsonText()
+            if configByKey[key] == nil {
+                configByKey[key] = distinctConfigs.count
+                distinctConfigs.append((config, number))
             }
-            let (config, key) = readConfigs[number]!
-            if seeds[key] == nil {
-                order.append(key)
-                seeds[key] = (number, config, [], [], [])
-            }
-            let state = try SweepStore.trialState(row[2], "#\(number)")
-            seeds[key]!.states.append(state)
-            if state == .completed || state == .pruned, let value = row[3] as Double? { seeds[key]!.values.append(value) }
-            if state == .pruned, let stopped = row[4] as Int? { seeds[key]!.stops.append(stopped) }
+            while configOfTrial.count <= number { configOfTrial.append(-1) }
+            configOfTrial[number] = configByKey[key]!
         }
-        let observations = order.compactMap { key -> Observation? in
-            let entry = seeds[key]!
-            if entry.states.contains(where: { $0 == .waiting || $0 == .running }) {
-                return Observation(order: entry.first, config: entry.config, outcome: .running)
+        while outcomeOfTrial.count < configOfTrial.count { outcomeOfTrial.append(nil) }
+        var running = [Bool](repeating: false, count: distinctConfigs.count), present = running
+        var sums = [Double](repeating: 0, count: distinctConfigs.count), counts = [Int](repeating: 0, count: distinctConfigs.count)
+        var stops = [Int](repeating: .max, count: distinctConfigs.count)
+        let states = try Row.fetchCursor(db.cachedStatement(sql: "SELECT number, state FROM trial WHERE state != 'retired'"))
+        while let row = try states.next() {
+            let number: Int = row[0], index = configOfTrial[number]
+            let state = try SweepStore.trialState(row[1], "#\(number)")
+            if outcomeOfTrial[number]?.state != state {
+                var outcome: (state: TrialState, value: Double?, stopped: Int?) = (state, nil, nil)
+                if state == .completed || state == .pruned {
+                    outcome.value = try Double.fetchOne(db.cachedStatement(sql: "SELECT json_extract(valid, '$.\"' || ? || '\"') FROM result WHERE trial_number = ?"),
+                                                        arguments: [spec.metric, number])
+                    outcome.stopped = try Int.fetchOne(db.cachedStatement(sql: "SELECT MIN(epoch) FROM rung WHERE trial_number = ? AND decision = 'stop'"),
+                                                       arguments: [number])
+                }
+                outcomeOfTrial[number] = outcome
             }
-            guard !entry.values.isEmpty else { return nil }
-            let mean = entry.values.reduce(0, +) / Double(entry.values.count)
-            return Observation(order: entry.first, config: entry.config,
-                               outcome: entry.stops.min().map { .pruned(epoch: $0, value: mean) } ?? .completed(mean))
+            let outcome = outcomeOfTrial[number]!
+            present[index] = true
+            if state == .waiting || state == .running { running[index] = true }
+            if let value = outcome.value {
+                sums[index] += value
+                counts[index] += 1
+            }
+            if state == .pruned, let stopped = outcome.stopped { stops[index] = min(stops[index], stopped) }
         }
-        return (observations, order.count)
+        let observations = distinctConfigs.indices.compactMap { index -> Observation? in
+            let (config, first) = distinctConfigs[index]
+            guard present[index] else { return nil }
+            if running[index] { return Observation(order: first, config: config, outcome: .running) }
+            guard counts[index] > 0 else { return nil }
+            let mean = sums[index] / Double(counts[index])
+            return Observation(order: first, config: config, outcome: stops[index] < .max ? .pruned(epoch: stops[index], value: mean) : .completed(mean))
+        }
+        return (observations, present.filter { $0 }.count)
     }
 
     // MARK: Tell
