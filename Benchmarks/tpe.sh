@@ -5,15 +5,19 @@
 #   2. `sweep train` on the synthetic `small` preset (4 epochs a trial): ours and random search by
 #      `sweep run`, Optuna's by calling `sweep train` per trial;
 #   3. the time one proposal takes with 1,000 finished trials stored, ours and Optuna's.
-# SEEDS (default 10) sampler seeds of TRIALS (default 40) trials each. Prints the median
-# best-so-far value after 10, 20, 30 and 40 trials for each searcher.
+# SEEDS (default 10) sampler seeds of TRIALS (default 40) trials each (ANALYTIC_SEEDS, default 100,
+# for the closed-form objective, which is cheap). Prints the median best-so-far value after 10, 20,
+# 30 and 40 trials for each searcher, and the mean best at the end with its standard error.
+# KEEP=DIR keeps every seed's values there.
 #   make build && bash Benchmarks/tpe.sh
 set -euo pipefail
 bin=${BIN:-.build/release}
 seeds=${SEEDS:-10}
+analytic_seeds=${ANALYTIC_SEEDS:-100}
 trials=${TRIALS:-40}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+keep() { if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$1" "$KEEP/"; fi; }
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
 
 summarise() {  # name, file of JSON lines {"seed", "values"}
@@ -23,14 +27,17 @@ name, path = sys.argv[1], sys.argv[2]
 runs = [json.loads(line)["values"] for line in open(path) if line.strip()]
 points = [n for n in (10, 20, 30, 40) if all(len(run) >= n for run in runs)]
 cells = ["%d: %.4f" % (n, statistics.median(max(run[:n]) for run in runs)) for n in points]
-print("  %-18s median best after %s   (%d seeds)" % (name, ", ".join(cells), len(runs)))
+best = [max(run) for run in runs]
+print("  %-18s median best after %s; mean best %.4f ± %.4f   (%d seeds)" % (
+    name, ", ".join(cells), statistics.mean(best), statistics.stdev(best) / len(best) ** 0.5, len(runs)))
 EOF
+    keep "$2"
 }
 
 echo "== closed-form objective (optimum 0.05)"
-"$bin/sweep-bench-tpe" analytic --method random --seeds "$seeds" --trials "$trials" > "$work/analytic-random"
-"$bin/sweep-bench-tpe" analytic --method tpe --seeds "$seeds" --trials "$trials" > "$work/analytic-tpe"
-python3 Benchmarks/tpe_optuna.py analytic --seeds "$seeds" --trials "$trials" > "$work/analytic-optuna"
+"$bin/sweep-bench-tpe" analytic --method random --seeds "$analytic_seeds" --trials "$trials" > "$work/analytic-random"
+"$bin/sweep-bench-tpe" analytic --method tpe --seeds "$analytic_seeds" --trials "$trials" > "$work/analytic-tpe"
+python3 Benchmarks/tpe_optuna.py analytic --seeds "$analytic_seeds" --trials "$trials" > "$work/analytic-optuna" 2> /dev/null
 summarise "random search" "$work/analytic-random"
 summarise "our TPE" "$work/analytic-tpe"
 summarise "Optuna's TPE" "$work/analytic-optuna"
@@ -60,11 +67,11 @@ rows = sorted(json.load(sys.stdin)['rows'], key=lambda row: row['number'])
 print(json.dumps({'seed': $seed, 'values': [row['valid']['ndcg@10'] for row in rows]}))" >> "$work/train-$method"
     done
 done
-python3 Benchmarks/tpe_optuna.py train --sweep "$bin/sweep" --data "$work/data" --epochs 4 --seeds "$seeds" --trials "$trials" > "$work/train-optuna"
+python3 Benchmarks/tpe_optuna.py train --sweep "$bin/sweep" --data "$work/data" --epochs 4 --seeds "$seeds" --trials "$trials" > "$work/train-optuna" 2> /dev/null
 summarise "random search" "$work/train-random"
 summarise "our TPE" "$work/train-tpe"
 summarise "Optuna's TPE" "$work/train-optuna"
 
-echo "== one proposal with 1,000 finished trials stored (median of 20)"
-echo "  ours:   $("$bin/sweep-bench-tpe" latency --stored 1000)"
-echo "  Optuna: $(python3 Benchmarks/tpe_optuna.py latency --stored 1000)"
+echo "== one proposal with 1,000 finished trials stored (median of 50; Optuna's of 20)"
+echo "  ours:   $("$bin/sweep-bench-tpe" latency --stored 1000 --asks 50)"
+echo "  Optuna: $(python3 Benchmarks/tpe_optuna.py latency --stored 1000 2> /dev/null)"

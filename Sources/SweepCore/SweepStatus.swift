@@ -35,8 +35,19 @@ public struct SweepStatus: Sendable, Encodable {
     public var etaSeconds: Double?
     public var epochs: EpochTotals
 
-    /// Trials still to run: waiting or running.
-    public var left: Int { trials[.waiting, default: 0] + trials[.running, default: 0] }
+    /// Trials not yet proposed by an adaptive sampler (TPE's `count` × `repeats` less those it has added).
+    public var notYetProposed: Int
+
+    /// Trials still to run: waiting, running, or still to be proposed.
+    public var left: Int { trials[.waiting, default: 0] + trials[.running, default: 0] + notYetProposed }
+
+    /// The trials an adaptive sweep will add in all (`count` × `repeats` for TPE), from the sweep
+    /// file text stored with it; nil for a planned sweep (every trial is stored at launch).
+    public static func adaptiveTrials(specText: String) -> Int? {
+        guard let spec = try? SweepSpec.parse(specText, file: URL(fileURLWithPath: "stored sweep file")),
+              spec.method == .tpe, let count = spec.count else { return nil }
+        return count * spec.repeats
+    }
 
     /// Reads the status from a store.
     public static func read(_ store: SweepStore, now: Date = Date()) throws -> SweepStatus {
@@ -45,15 +56,19 @@ public struct SweepStatus: Sendable, Encodable {
         // Throughput over the last hour of results; ETA for what is left at that pace.
         let recent = try store.resultTimes().filter { $0 > now.addingTimeInterval(-3600) }
         let perHour = recent.count >= 2 ? Double(recent.count - 1) / max(recent.last!.timeIntervalSince(recent.first!), 1) * 3600 : nil
-        let left = counts[.waiting, default: 0] + counts[.running, default: 0]
+        let present = counts.filter { $0.key != .retired }.values.reduce(0, +)
+        let notYetProposed = adaptiveTrials(specText: sweep.specText).map { max(0, $0 - present) } ?? 0
+        let left = counts[.waiting, default: 0] + counts[.running, default: 0] + notYetProposed
         return SweepStatus(
             sweep: sweep.name, metric: sweep.metric, trials: counts, attempts: try store.attemptCount(),
             workers: try store.workers().map { Worker(name: $0.name, host: $0.host, state: $0.state, trialsCompleted: $0.trialsCompleted, lastSeen: $0.lastSeen) },
-            trialsPerHour: perHour, etaSeconds: left > 0 ? perHour.map { Double(left) / $0 * 3600 } : nil, epochs: try store.epochTotals())
+            trialsPerHour: perHour, etaSeconds: left > 0 ? perHour.map { Double(left) / $0 * 3600 } : nil, epochs: try store.epochTotals(),
+            notYetProposed: notYetProposed)
     }
 
     enum CodingKeys: String, CodingKey {
         case sweep, trials, attempts, workers, trialsPerHour = "trials_per_hour", etaSeconds = "eta_seconds", epochs
+        case notYetProposed = "not_yet_proposed"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -65,11 +80,13 @@ public struct SweepStatus: Sendable, Encodable {
         try container.encode(trialsPerHour, forKey: .trialsPerHour)  // null when unknown
         try container.encode(etaSeconds, forKey: .etaSeconds)
         try container.encode(epochs, forKey: .epochs)
+        try container.encode(notYetProposed, forKey: .notYetProposed)
     }
 
     /// The lines `sweep status` prints.
     public var text: String {
-        var lines = ["\(sweep): \(trials.filter { $0.key != .retired }.values.reduce(0, +)) trials, ranked by valid_\(metric)"]
+        var lines = ["\(sweep): \(trials.filter { $0.key != .retired }.values.reduce(0, +)) trials"
+                     + (notYetProposed > 0 ? " (\(notYetProposed) more to be proposed)" : "") + ", ranked by valid_\(metric)"]
         lines.append(TrialState.allCases.filter { trials[$0, default: 0] > 0 }.map { "\($0.rawValue) \(trials[$0]!)" }.joined(separator: "  "))
         lines.append("attempts \(attempts)" + (trialsPerHour.map { String(format: "  %.1f trials/hour", $0) } ?? "")
                      + (etaSeconds.map { "  ETA " + LeaderboardReport.duration($0) } ?? ""))

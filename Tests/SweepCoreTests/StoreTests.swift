@@ -330,3 +330,31 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
         }
     }
 }
+
+@Suite struct StatusTests {
+    /// A TPE sweep adds trials as results come in: status counts the ones still to be proposed, so
+    /// its ETA and "left" cover the whole sweep, not only what is stored.
+    @Test func trialsATPESweepHasNotProposedYetCountAsLeft() throws {
+        let text = """
+            name: t
+            dataset: {synthetic: {preset: small, seed: 1}}
+            method: tpe
+            count: 20
+            repeats: 2
+            tpe: {startup_trials: 3}
+            parameters:
+              lr: {distribution: log_uniform, min: 0.0001, max: 0.01}
+
+            """
+        #expect(SweepStatus.adaptiveTrials(specText: text) == 40)
+        #expect(SweepStatus.adaptiveTrials(specText: text.replacingOccurrences(of: "method: tpe", with: "method: random")
+            .replacingOccurrences(of: "tpe: {startup_trials: 3}\n", with: "")) == nil)
+        let spec = try SweepSpec.parse(text, file: URL(fileURLWithPath: "t.yaml"))
+        let store = try SweepStore.inMemory()
+        let first = try SearchSpace(spec: spec).sampler.plannedTrials()
+        _ = try store.syncPlan(spec: spec, trials: first, fingerprint: "f", popularity: nil)
+        let status = try SweepStatus.read(store)
+        #expect(first.count == 6 && status.notYetProposed == 34 && status.left == 40)
+        #expect(status.text.contains("t: 6 trials (34 more to be proposed)"), "\(status.text)")
+    }
+}
