@@ -3,10 +3,14 @@ SHELL := /bin/bash
 SWIFT_FLAGS := -c release -Xswiftc -enable-testing
 BIN := .build/release
 MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-HEADERS := /usr/include/zmq.h /usr/include/$(MULTIARCH)/cblas.h /usr/include/sqlite3.h
-APT_PACKAGES := libzmq3-dev libopenblas-dev libsqlite3-dev pkg-config
-# Optuna: the early-stopping tests compare our decisions with its pruner's.
-PIP_PACKAGES := optuna==5.0.0
+# What the build needs, and what the tests run for real: a one-node Slurm (slurm-wlm, munge) and
+# sqlite3 to read stores as a user does.
+NEEDED_FILES := /usr/include/zmq.h /usr/include/$(MULTIARCH)/cblas.h /usr/include/sqlite3.h \
+	/usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged /usr/bin/sqlite3
+APT_PACKAGES := libzmq3-dev libopenblas-dev libsqlite3-dev pkg-config slurm-wlm munge sqlite3
+# Optuna: the early-stopping and TPE tests compare our decisions with its own. kubernetes-validate:
+# the manifests in deploy/kubernetes are checked against the Kubernetes schema.
+PIP_PACKAGES := optuna==5.0.0 kubernetes-validate==1.37.0
 # This machine forces Haswell kernels (older OpenBLAS builds misbehave on its CPU); keep it for tests.
 export OPENBLAS_CORETYPE ?= Haswell
 
@@ -15,12 +19,12 @@ export OPENBLAS_CORETYPE ?= Haswell
 all: build
 
 deps:
-	@missing=0; for h in $(HEADERS); do [ -f "$$h" ] || missing=1; done; \
+	@missing=0; for f in $(NEEDED_FILES); do [ -f "$$f" ] || missing=1; done; \
 	if [ $$missing = 1 ]; then \
 		echo "installing $(APT_PACKAGES)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 	fi
-	@python3 -c "import optuna" 2>/dev/null || { echo "installing $(PIP_PACKAGES)"; \
+	@python3 -c "import optuna, kubernetes_validate" 2>/dev/null || { echo "installing $(PIP_PACKAGES)"; \
 		python3 -m pip install --quiet --root-user-action=ignore $(PIP_PACKAGES); }
 
 build: deps
@@ -29,6 +33,7 @@ build: deps
 # The decoder fuzz run first, so the test runner's summary is the last thing printed. The tests
 # run with a private TMPDIR and fail the run if they leave anything in it but SwiftPM's own files.
 test: build
+	bash tools/check-deploy.sh
 	$(BIN)/sweep-fuzz-decoder 30
 	@scratch=$$(mktemp -d); status=0; \
 	echo "TMPDIR=$$scratch swift test $(SWIFT_FLAGS) --skip-build"; \

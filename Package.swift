@@ -80,7 +80,7 @@ let package = Package(
         // The Python scripts run Optuna's pruner and Parzen estimator for the side-by-side tests.
         .testTarget(name: "SweepCoreTests", dependencies: ["SweepCore", "TestSupport"], exclude: ["optuna_asha.py", "optuna_parzen.py"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TestSupport"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Protocol", "ML", "SweepCore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -16,7 +16,7 @@ public final class Authenticator {
     public private(set) var rejected = 0
     public var log: (String) -> Void = { _ in }
     let socket: ZMQSocket
-    private var folderStamp: Date?
+    private var folderStamp: [String]?
 
     /// The ZAP endpoint libzmq asks.
     public static let endpoint = "inproc://zeromq.zap.01"
@@ -43,13 +43,21 @@ public final class Authenticator {
         folderStamp = Self.stamp(keysFolder)
     }
 
-    /// Re-reads the folder when its modification time changed.
+    /// Re-reads the folder when a key file was added, removed or changed.
     public func reloadIfChanged() throws {
         if Self.stamp(keysFolder) != folderStamp { try reload() }
     }
 
-    static func stamp(_ folder: URL) -> Date? {
-        (try? FileManager.default.attributesOfItem(atPath: folder.path))?[.modificationDate] as? Date
+    /// What the folder holds: each `*.pub` file's name, size and modification time. (The folder's own
+    /// modification time is not enough: it has one-second resolution on some file systems, so a key
+    /// added in the second the folder was last read would go unseen.)
+    static func stamp(_ folder: URL) -> [String]? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return nil }
+        return names.filter { $0.hasSuffix(".pub") }.sorted().map { name in
+            let attributes = try? FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(name).path)
+            let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            return "\(name) \(attributes?[.size] as? Int ?? -1) \(modified)"
+        }
     }
 
     /// Answers every pending ZAP request.

@@ -213,8 +213,9 @@ public final class CoordinatorServer {
             return reject(peer, code: error.code, error.description)
         }
         if case .ready(var ready) = message {
-            // Under CURVE a worker is who its key says, whatever name it gives.
-            if let userID { ready.worker = userID }
+            // Under CURVE a worker is who its key says: the key's name, then the name it gives when
+            // that differs (pods sharing one key stay apart, and no name can pass for another key's).
+            if let userID { ready.worker = ready.worker == userID ? userID : "\(userID)/\(ready.worker)" }
             let answer = admission.answer(ready)
             send(answer, to: peer)
             guard case .welcome = answer else {

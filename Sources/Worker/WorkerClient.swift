@@ -123,6 +123,8 @@ public final class WorkerClient {
     private let codec = Codec()
     private var socket: ZMQSocket?
     private var welcomed = false
+    /// The "not admitted yet" line was logged since the last welcome.
+    private var reportedUnadmitted = false
     private var heartbeat: TimeInterval
     private var liveness: Int
     private var lastHeard = Date()
@@ -166,6 +168,7 @@ public final class WorkerClient {
                     switch message {
                     case .welcome(let welcome):
                         welcomed = true
+                        reportedUnadmitted = false
                         backoff = settings.backoff.initial
                         heartbeat = Double(welcome.heartbeatMilliseconds) / 1000
                         liveness = welcome.liveness
@@ -234,6 +237,14 @@ public final class WorkerClient {
                     Thread.sleep(forTimeInterval: 0.05)
                 }
                 backoff = min(backoff * 2, settings.backoff.maximum)
+                try connect()
+            } else if !welcomed && now.timeIntervalSince(lastHeard) > heartbeat * Double(liveness) {
+                // Not admitted: libzmq never reconnects after a refused CURVE handshake (a protocol
+                // error), so a worker whose key is authorised a moment later would wait forever.
+                // Start afresh; the coordinator's reconnect-fast behaviour is kept (no back-off here).
+                if !reportedUnadmitted { log("not admitted yet; retrying every \(Int(heartbeat * Double(liveness))) s (with CURVE: is this worker's key authorised?)") }
+                reportedUnadmitted = true
+                disconnect()
                 try connect()
             } else if now.timeIntervalSince(lastSent) >= heartbeat {
                 // Until welcomed, `ready` again each interval: with ZMQ_IMMEDIATE it only leaves once

@@ -74,13 +74,17 @@ struct Launch: ParsableCommand {
             let authenticator = try Authenticator(context: context, keys: URL(fileURLWithPath: authorizedWorkers))
             authenticator.log = { printError($0) }
             printError("CURVE on: \(authenticator.authorized.count) authorised worker key(s) in \(authorizedWorkers)")
+            // The folder is the trust root: whoever can write into it can add a worker (docs/SECURITY.md).
+            if let mode = (try? FileManager.default.attributesOfItem(atPath: authorizedWorkers))?[.posixPermissions] as? Int, mode & 0o022 != 0 {
+                printError("warning: \(authorizedWorkers) is writable by other users, so they can authorise workers: chmod go-w it")
+            }
             curve = (secret, authenticator)
         }
         let server = try CoordinatorServer(context: context, endpoint: bind, controller: opened.controller, dataset: dataset,
                                            admission: admission, settings: settings, curve: curve)
         let endpoint = try server.endpoint()
         printError("serving on \(endpoint); start workers with: sweep worker --connect \(endpoint)")
-        let display = ProgressDisplay(store: writer, metric: spec.metric)
+        let display = ProgressDisplay(store: writer, metric: spec.metric, expected: opened.controller.sampler.configBudget.map { $0 * spec.repeats })
         server.log = { display.log($0) }
         server.onProgress = { display.update(workers: server.scheduler.sessions.count) }
         let workers = try (0..<localWorkers).map { index -> Process in
@@ -137,9 +141,13 @@ final class ProgressDisplay {
     let started = Date()
     private var lastLine = ""
 
-    init(store: SweepStore, metric: String) {
+    /// The trials an adaptive sampler will have added in all (nil: the plan is all).
+    let expected: Int?
+
+    init(store: SweepStore, metric: String, expected: Int?) {
         self.store = store
         self.metric = metric
+        self.expected = expected
     }
 
     func log(_ line: String) {
@@ -155,9 +163,11 @@ final class ProgressDisplay {
         let now = Date()
         guard force || now.timeIntervalSince(lastUpdate) >= 0.2, let counts = try? store.stateCounts() else { return }
         lastUpdate = now
-        let total = counts.filter { $0.key != .retired }.values.reduce(0, +)
+        let present = counts.filter { $0.key != .retired }.values.reduce(0, +)
+        // An adaptive sweep (TPE) adds trials as it goes: count those still to come.
+        let total = max(present, expected ?? 0)
         let running = counts[.running, default: 0], waiting = counts[.waiting, default: 0], pruned = counts[.pruned, default: 0]
-        let done = total - running - waiting
+        let done = present - running - waiting
         let hours = now.timeIntervalSince(started) / 3600
         let rate = hours > 0 ? Double(done) / hours : 0
         let eta = rate > 0 ? LeaderboardReport.duration(Double(total - done) / rate * 3600) : "–"

@@ -101,7 +101,8 @@ final class TestNetwork: @unchecked Sendable {
             "--curve-secret", "\(keys)/coordinator/coordinator.key", "--authorized-workers", "\(keys)/authorized",
         ])
         func worker(on host: String, key: String) throws -> Child {
-            try network.sweep(on: host, ["worker", "--connect", endpoint, "--data-root", fixture.data,
+            let name = URL(fileURLWithPath: key).deletingPathExtension().lastPathComponent
+            return try network.sweep(on: host, ["worker", "--connect", endpoint, "--name", name, "--data-root", fixture.data,
                                          "--server-key", "\(keys)/coordinator/coordinator.pub", "--curve-secret", key])
         }
         let workerB = try worker(on: "B", key: "\(keys)/workers/hostB.key")

@@ -42,14 +42,35 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("refused a CURVE handshake from 127.0.0.1"))
         try fixture.expectEveryTrialCompletedOnce()
-        // Every attempt was made by the authorised key, named by its file's stem.
+        // Every attempt was made by the authorised key, named by its file's stem first.
         for trial in try fixture.store().trials() {
-            #expect(try fixture.store().attempts(trial: trial.id).allSatisfy { $0.worker == "alice" })
+            #expect(try fixture.store().attempts(trial: trial.id).allSatisfy { $0.worker == "alice/pretending-to-be-someone" })
         }
-        #expect(try fixture.store().workers().map(\.name) == ["alice"])
+        #expect(try fixture.store().workers().map(\.name) == ["alice/pretending-to-be-someone"])
         outsider.kill(SIGTERM)
         _ = outsider.finish(timeout: 30)
         #expect(insider.finish(timeout: 30).status == 0)
+    }
+
+    /// Job scripts (Slurm) authorise a key as their worker starts: a worker refused because its key
+    /// was not there yet must get in once it is, without being restarted.
+    @Test func aWorkerWhoseKeyIsAuthorisedAfterItStartedGetsInWithoutARestart() throws {
+        let fixture = try DistributedFixture(epochs: 2, trainExamples: 300)
+        let keys = fixture.work.appendingPathComponent("keys").path
+        for name in ["coordinator", "late"] {
+            #expect(try runSweep(["keys", "generate", "--out", keys, "--name", name]).status == 0)
+        }
+        try FileManager.default.createDirectory(atPath: "\(keys)/authorized", withIntermediateDirectories: true)
+        let coordinator = try fixture.launch(["--curve-secret", "\(keys)/coordinator.key", "--authorized-workers", "\(keys)/authorized"])
+        let worker = try Child("sweep", ["worker", "--connect", fixture.endpoint, "--name", "late", "--data-root", fixture.data,
+                                         "--server-key", "\(keys)/coordinator.pub", "--curve-secret", "\(keys)/late.key"])
+        #expect(coordinator.waitForError("refused a CURVE handshake", timeout: 20))
+        try FileManager.default.copyItem(atPath: "\(keys)/late.pub", toPath: "\(keys)/authorized/late.pub")
+        let result = coordinator.finish(timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        try fixture.expectEveryTrialCompletedOnce()
+        let finished = worker.finish(timeout: 30)
+        #expect(finished.status == 0 && finished.stderr.contains("not admitted yet"), "\(finished.stderr)")
     }
 
     @Test func aReachableBindNeedsEncryptionOrAnExplicitInsecure() throws {

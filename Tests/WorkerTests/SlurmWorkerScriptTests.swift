@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Worker
+
+/// The job script's own behaviour, run by bash with a stand-in `sweep` binary and the variables
+/// Slurm sets (the real Slurm runs it in IntegrationTests/SlurmTests).
+@Suite struct SlurmWorkerScriptTests {
+    func folder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("slurm-script-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test func headerCarriesTheSlurmOptionsAndQuotesWhatBashWouldSplit() throws {
+        var script = SlurmWorkerScript(connect: "tcp://login1:5555", sweepBinary: "/home/me/my tools/sweep")
+        script.workers = 8
+        script.cpusPerWorker = 4
+        script.time = "04:00:00"
+        script.partition = "cpu"
+        script.account = "lab"
+        script.extraSbatch = ["--mem=8G"]
+        try script.validate()
+        let lines = script.text.split(separator: "\n").map(String.init)
+        for line in ["#SBATCH --array=1-8", "#SBATCH --cpus-per-task=4", "#SBATCH --time=04:00:00", "#SBATCH --partition=cpu",
+                     "#SBATCH --account=lab", "#SBATCH --mem=8G", "sweep='/home/me/my tools/sweep'"] {
+            #expect(lines.contains(line), "missing \(line)")
+        }
+        // Every #SBATCH line comes before the first command, or sbatch ignores it.
+        let lastDirective = lines.lastIndex { $0.hasPrefix("#SBATCH") }!, firstCommand = lines.firstIndex { !$0.hasPrefix("#") }!
+        #expect(lastDirective < firstCommand)
+        #expect(!script.text.contains("--server-key"), "no CURVE unless asked")
+    }
+
+    @Test func settingsSlurmWouldRejectAreNamed() {
+        func error(_ change: (inout SlurmWorkerScript) -> Void) -> String {
+            var script = SlurmWorkerScript(connect: "tcp://login1:5555", sweepBinary: "/opt/sweep")
+            change(&script)
+            do { try script.validate() } catch { return "\(error)" }
+            return ""
+        }
+        #expect(error { _ in } == "")
+        #expect(error { $0.connect = "login1:5555" }.contains("--connect"))
+        #expect(error { $0.connect = "tcp://127.0.0.1:5555" }.contains("loopback"))
+        #expect(error { $0.sweepBinary = "sweep" }.contains("--sweep-binary"))
+        #expect(error { $0.workers = 0 }.contains("--workers"))
+        #expect(error { $0.cpusPerWorker = 0 }.contains("--cpus-per-worker"))
+        #expect(error { $0.time = "4h" }.contains("--time 4h"))
+        #expect(error { $0.time = "1-00:00:00" } == "")
+        #expect(error { $0.curve = ("keys/server.pub", "/home/me/authorized") }.contains("absolute"))
+        #expect(error { $0.extraSbatch = ["mem=8G"] }.contains("--extra-sbatch"))
+    }
+
+    /// The task authorises its own key, runs the worker, passes SIGTERM on, and cleans up.
+    @Test func aTaskAuthorisesItsKeyForwardsSigtermAndRemovesTheKeyAsItEnds() throws {
+        let root = try folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let authorized = root.appendingPathComponent("authorized"), temporary = root.appendingPathComponent("tmp")
+        for url in [authorized, temporary] { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
+        // A stand-in `sweep`: `keys generate` writes a pair; `worker` logs its arguments, then waits for
+        // SIGTERM and exits 0 as the real one does after saying bye.
+        let fake = root.appendingPathComponent("sweep")
+        try Data("""
+            #!/bin/bash
+            log=\(root.path)/calls
+            if [ "$1" = keys ]; then
+                out=$4; name=$6
+                echo public > "$out/$name.pub"; echo secret > "$out/$name.key"
+                echo "keys $name" >> "$log"; exit 0
+            fi
+            echo "worker $*" >> "$log"
+            trap 'echo "worker got TERM" >> "$log"; exit 0' TERM
+            echo started > \(root.path)/started
+            while :; do sleep 0.05; done
+
+            """.utf8).write(to: fake)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
+        var script = SlurmWorkerScript(connect: "tcp://login1:5555", sweepBinary: fake.path)
+        script.curve = ("/keys/coordinator.pub", authorized.path)
+        script.cacheDirectory = root.appendingPathComponent("cache").path
+        let file = root.appendingPathComponent("job.sh")
+        try Data(script.text.utf8).write(to: file)
+
+        let job = try CleanProcess.spawn(["/bin/bash", file.path], environment: [
+            "PATH=/usr/bin:/bin", "TMPDIR=\(temporary.path)", "SLURM_ARRAY_JOB_ID=77", "SLURM_ARRAY_TASK_ID=3", "SLURM_CPUS_PER_TASK=4"])
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: root.appendingPathComponent("started").path) && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        #expect(FileManager.default.fileExists(atPath: authorized.appendingPathComponent("slurm-77-3.pub").path))
+        let privateFolders = try FileManager.default.contentsOfDirectory(atPath: temporary.path)
+        #expect(privateFolders.count == 1 && privateFolders[0].hasPrefix("sweep-worker."))
+        let mode = try FileManager.default.attributesOfItem(atPath: temporary.appendingPathComponent(privateFolders[0]).path)[.posixPermissions] as? Int
+        #expect(mode == 0o700, "the secret key's folder is private")
+
+        kill(job, SIGTERM)  // what Slurm does at the time limit
+        let status = CleanProcess.wait(job)
+        #expect(status == 0, "exit status \(status)")
+        let calls = try String(contentsOf: root.appendingPathComponent("calls"), encoding: .utf8).split(separator: "\n")
+        #expect(calls.first == "keys slurm-77-3")
+        #expect(calls.contains { $0.hasPrefix("worker worker --connect tcp://login1:5555 --name slurm-77-3 --threads 4 --cache-dir \(root.path)/cache --server-key /keys/coordinator.pub --curve-secret \(temporary.path)/sweep-worker.") })
+        #expect(calls.last == "worker got TERM")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: authorized.path).isEmpty, "the key is no longer authorised")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: temporary.path).isEmpty, "the private folder is gone")
+    }
+}
