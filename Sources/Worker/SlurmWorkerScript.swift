@@ -91,7 +91,8 @@ public struct SlurmWorkerScript: Sendable {
                 "private=$(mktemp -d \"${TMPDIR:-/tmp}/sweep-worker.XXXXXX\") || exit 1",
                 "trap 'rm -f \"$authorized/$name.pub\"; rm -rf \"$private\"' EXIT",
                 "\"$sweep\" keys generate --out \"$private\" --name \"$name\" > /dev/null || exit 1",
-                "cp \"$private/$name.pub\" \"$authorized/.$name.pub\" && mv \"$authorized/.$name.pub\" \"$authorized/$name.pub\" || exit 1",
+                "# Copied under another extension, then renamed: the coordinator never reads half a key.",
+                "cp \"$private/$name.pub\" \"$authorized/$name.pub.partial\" && mv \"$authorized/$name.pub.partial\" \"$authorized/$name.pub\" || exit 1",
                 "arguments+=(--server-key \(Self.quote(curve.serverKey)) --curve-secret \"$private/$name.key\")",
             ]
         }
