@@ -25,7 +25,7 @@ struct Slurm: ParsableCommand {
         @Option(help: "Slurm time limit per task (HH:MM:SS or D-HH:MM:SS); at the limit the worker says bye.") var time: String?
         @Option(help: "Slurm partition.") var partition: String?
         @Option(help: "Slurm account.") var account: String?
-        @Option(parsing: .singleValue, help: "A further #SBATCH option, e.g. --extra-sbatch=--mem=8G (repeatable).") var extraSbatch: [String] = []
+        @Option(parsing: .unconditionalSingleValue, help: "A further #SBATCH option, e.g. --extra-sbatch --mem=8G (repeatable).") var extraSbatch: [String] = []
         @Option(help: "Each task's log file (Slurm patterns: %A job, %a task).") var output = "sweep-worker-%A_%a.log"
         @Option(help: "The node-local dataset cache (default /tmp/sweep-datasets-$USER).") var cacheDir: String?
         @Option(help: "The sweep binary the nodes run (default: this one).") var sweepBinary: String?

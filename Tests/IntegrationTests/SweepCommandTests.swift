@@ -122,6 +122,29 @@ import Testing
         #expect(try board(["--db", path("a.db")]).count == 8)
     }
 
+    /// `sweep slurm worker-script` as a user types it: sbatch options that start with dashes, paths
+    /// made absolute for the nodes, and a mistake named by its option before anything is written.
+    @Test func slurmWorkerScriptTakesSbatchOptionsAndNamesBadSettings() throws {
+        try FileManager.default.createDirectory(at: workspace.folder, withIntermediateDirectories: true)
+        try write("coordinator.pub", "0000000000000000000000000000000000000000\n")
+        try FileManager.default.createDirectory(atPath: path("authorized"), withIntermediateDirectories: true)
+        let script = try runSweep(["slurm", "worker-script", "--connect", "tcp://login1:5555", "--workers", "4",
+                                   "--extra-sbatch", "--mem=8G", "--extra-sbatch", "--constraint=avx2", "--time", "2:00:00",
+                                   "--server-key", path("coordinator.pub"), "--authorized-workers", path("authorized"), "-o", path("job.sh")])
+        #expect(script.status == 0, "\(script.stderr)")
+        let text = try String(contentsOfFile: path("job.sh"), encoding: .utf8)
+        for line in ["#SBATCH --array=1-4", "#SBATCH --mem=8G", "#SBATCH --constraint=avx2", "#SBATCH --time=2:00:00"] {
+            #expect(text.contains(line + "\n"), "missing \(line)")
+        }
+        #expect(text.contains("--server-key \(path("coordinator.pub"))") && text.contains("authorized=\(path("authorized"))"))
+        #expect((try FileManager.default.attributesOfItem(atPath: path("job.sh"))[.posixPermissions] as? Int) == 0o700)
+        let missing = try runSweep(["slurm", "worker-script", "--connect", "tcp://login1:5555",
+                                    "--server-key", path("coordinator.pub"), "--authorized-workers", path("nowhere")])
+        #expect(missing.status != 0 && missing.stderr.contains("--authorized-workers \(path("nowhere")): no such folder"), "\(missing.stderr)")
+        let loopback = try runSweep(["slurm", "worker-script", "--connect", "tcp://127.0.0.1:5555"])
+        #expect(loopback.status != 0 && loopback.stderr.contains("loopback"), "\(loopback.stderr)")
+    }
+
     @Test func readersExplainAMissingDatabaseAndCreateNothing() throws {
         try FileManager.default.createDirectory(at: workspace.folder, withIntermediateDirectories: true)
         for command in [["leaderboard"], ["status"], ["export", "--best"], ["show", "1"]] {
