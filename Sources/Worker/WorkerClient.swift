@@ -241,7 +241,8 @@ public final class WorkerClient {
             } else if !welcomed && now.timeIntervalSince(lastHeard) > heartbeat * Double(liveness) {
                 // Not admitted: libzmq never reconnects after a refused CURVE handshake (a protocol
                 // error), so a worker whose key is authorised a moment later would wait forever.
-                // Start afresh; the coordinator's reconnect-fast behaviour is kept (no back-off here).
+                // Start afresh, without back-off: libzmq's own reconnects (at most 1 s apart) still
+                // reach a coordinator that comes back.
                 if !reportedUnadmitted { log("not admitted yet; retrying every \(Int(heartbeat * Double(liveness))) s (with CURVE: is this worker's key authorised?)") }
                 reportedUnadmitted = true
                 disconnect()
