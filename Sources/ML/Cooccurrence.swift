@@ -93,6 +93,13 @@ public final class PriorScorer: @unchecked Sendable {
         popularityScores = itemCounts.map { Float(popularityWeight * log1p(Double($0))) }
     }
 
+    /// The prior a config asks for on `dataset` (its table built once per process), or nil with `cooc: none`.
+    public convenience init?(config: TrialConfig, dataset: Dataset) {
+        guard config.cooc != .none else { return nil }
+        self.init(table: .cached(dataset, mode: config.cooc), weight: config.coocWeight,
+                  popularityWeight: config.coocPopularity, itemCounts: dataset.trainItemCounts)
+    }
+
     /// Writes the prior scores of an example with these mentioned items into `row` (N floats).
     /// Costs one copy of N floats plus the co-occurrence rows of the mentioned items.
     public func scores(mentioned: [Int32], into row: UnsafeMutablePointer<Float>) {

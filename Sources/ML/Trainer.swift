@@ -181,11 +181,7 @@ public struct Trainer: Sendable {
     }
 
     /// The co-occurrence prior the config asks for, if any.
-    public var prior: PriorScorer? {
-        guard config.cooc != .none else { return nil }
-        return PriorScorer(table: .cached(dataset, mode: config.cooc), weight: config.coocWeight,
-                           popularityWeight: config.coocPopularity, itemCounts: dataset.trainItemCounts)
-    }
+    public var prior: PriorScorer? { PriorScorer(config: config, dataset: dataset) }
 
     /// Independent random streams derived from the seed: init, shuffling, dropout, tag shuffling.
     static func stream(_ seed: Int, _ purpose: UInt64) -> Xoshiro256 {

@@ -61,6 +61,21 @@ public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible,
         }
     }
 
+    /// The value as a number, when it is one (an integer widened to a double).
+    public var number: Double? {
+        switch self {
+        case .int(let value): Double(value)
+        case .double(let value): value
+        default: nil
+        }
+    }
+
+    /// Whether two values are the same: numbers by value (1 equals 1.0), anything else exactly.
+    public func sameValue(as other: ConfigValue) -> Bool {
+        if let x = number, let y = other.number { return x == y }
+        return self == other
+    }
+
     /// The value as a JSON-compatible Foundation object.
     public var foundationValue: Any {
         switch self {
@@ -198,7 +213,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     public var activeValues: [(key: String, value: ConfigValue)] {
         let defaults = TrialConfig()
         return Self.keys.filter { key in
-            isActive(key) && !(Self.extensionKeys.contains(key) && sameNumber(value(key)!, defaults.value(key)!))
+            isActive(key) && !(Self.extensionKeys.contains(key) && value(key)!.sameValue(as: defaults.value(key)!))
         }.map { ($0, value($0)!) }
     }
 
@@ -275,11 +290,8 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
 
     private mutating func set(_ key: String, _ value: ConfigValue) throws {
         func number() throws -> Double {
-            switch value {
-            case .int(let v): return Double(v)
-            case .double(let v) where v.isFinite: return v
-            default: throw ConfigError(key: key, message: "must be a finite number, got \(value)")
-            }
+            guard let v = value.number, v.isFinite else { throw ConfigError(key: key, message: "must be a finite number, got \(value)") }
+            return v
         }
         func integer(minimum: Int) throws -> Int {
             guard case .int(let v) = value else { throw ConfigError(key: key, message: "must be an integer, got \(value)") }
@@ -390,14 +402,6 @@ public enum CanonicalJSON {
         guard values.values.allSatisfy(\.isFinite) else { return nil }
         let members = values.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { string($0.key) + ":" + $0.value.description }
         return "{" + members.joined(separator: ",") + "}"
-    }
-}
-
-/// Numbers compare by value (an integral double equals the integer); anything else exactly.
-func sameNumber(_ a: ConfigValue, _ b: ConfigValue) -> Bool {
-    switch (a, b) {
-    case (.int(let x), .double(let y)), (.double(let y), .int(let x)): Double(x) == y
-    default: a == b
     }
 }
 

@@ -76,18 +76,14 @@ extension Domain {
     /// Whether `value` is one this domain can produce (continuous draws are rounded to 6
     /// significant digits, so bounds and grids are checked to that precision).
     func contains(_ value: ConfigValue) -> Bool {
-        let number: Double? = switch value {
-        case .int(let v): Double(v)
-        case .double(let v): v
-        default: nil
-        }
+        let number = value.number
         func within(_ low: Double, _ high: Double) -> Bool {
             guard let number else { return false }
             let slack = 1e-6 * max(abs(low), abs(high))
             return number >= low - slack && number <= high + slack
         }
         switch self {
-        case .values(let values): return values.contains { sameValue($0, value) }
+        case .values(let values): return values.contains { $0.sameValue(as: value) }
         case .uniform(let low, let high), .logUniform(let low, let high): return within(low, high)
         case .intUniform(let low, let high):
             guard case .int(let v) = value else { return false }
@@ -107,21 +103,8 @@ public struct Condition: Sendable, Equatable {
 
     func holds(in assignment: [String: ConfigValue]) -> Bool {
         guard let value = assignment[key] else { return false }
-        return anyOf.contains { sameValue($0, value) }
+        return anyOf.contains { $0.sameValue(as: value) }
     }
-}
-
-/// Numbers compare by value (1 equals 1.0); everything else exactly.
-func sameValue(_ a: ConfigValue, _ b: ConfigValue) -> Bool {
-    func number(_ value: ConfigValue) -> Double? {
-        switch value {
-        case .int(let v): Double(v)
-        case .double(let v): v
-        default: nil
-        }
-    }
-    if let x = number(a), let y = number(b) { return x == y }
-    return a == b
 }
 
 /// A searched parameter: a trial config key, its domain, and when it applies.
@@ -228,14 +211,12 @@ struct SpecParser {
             issue(path, parent, "is required")
             return nil
         }
-        switch scalar(node, path) {
-        case .int(let v)?: return Double(v)
-        case .double(let v)? where v.isFinite: return v
-        case nil: return nil
-        default:
+        guard let value = scalar(node, path) else { return nil }
+        guard let v = value.number, v.isFinite else {
             issue(path, node, "must be a number")
             return nil
         }
+        return v
     }
 
     mutating func integer(_ node: Node, _ path: String, minimum: Int) -> Int? {

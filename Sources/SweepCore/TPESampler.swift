@@ -96,14 +96,9 @@ public struct TPESampler: Sampler {
     func internalValue(_ index: Int, of config: TrialConfig) -> Double? {
         let key = keys[index]
         guard config.isActive(key), let value = config.value(key) else { return nil }
-        if let choices = choices[index] { return choices.firstIndex { sameValue($0, value) }.map(Double.init) }
+        if let choices = choices[index] { return choices.firstIndex { $0.sameValue(as: value) }.map(Double.init) }
         guard case .numerical(let low, let high, _, _) = domains[index].kind else { return nil }
-        let number: Double? = switch value {
-        case .int(let v): Double(v)
-        case .double(let v): v
-        default: nil
-        }
-        return number.flatMap { $0 >= low && $0 <= high ? $0 : nil }
+        return value.number.flatMap { $0 >= low && $0 <= high ? $0 : nil }
     }
 
     /// Every modelled parameter's value of an observation (cached by its first trial number).

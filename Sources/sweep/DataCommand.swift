@@ -62,9 +62,9 @@ struct DataCommand: ParsableCommand {
             let popularValid = evaluator.popularityBaseline(split: dataset.valid)
             let popularTest = evaluator.popularityBaseline(split: dataset.test)
             // The co-occurrence prior alone, at its defaults (cooc: dialogue, β 1, γ 0.1).
-            let defaults = TrialConfig()
-            let prior = PriorScorer(table: CooccurrenceTable(train: dataset.train, itemCount: dataset.itemCount, mode: .dialogue),
-                                    weight: defaults.coocWeight, popularityWeight: defaults.coocPopularity, itemCounts: dataset.trainItemCounts)
+            var priorConfig = TrialConfig()
+            priorConfig.cooc = .dialogue
+            let prior = PriorScorer(config: priorConfig, dataset: dataset)!
             let priorValid = evaluator.evaluate(prior: prior, split: dataset.valid), priorTest = evaluator.evaluate(prior: prior, split: dataset.test)
             if json {
                 let document: [String: Any] = [
@@ -78,7 +78,7 @@ struct DataCommand: ParsableCommand {
                     "imbalance": dataset.imbalance,
                     "pos_weight": dataset.imbalance,
                     "popularity": ["valid": popularValid.dictionary, "test": popularTest.dictionary],
-                    "cooccurrence_prior": ["cooc": "dialogue", "cooc_weight": defaults.coocWeight, "cooc_popularity": defaults.coocPopularity,
+                    "cooccurrence_prior": ["cooc": priorConfig.cooc.rawValue, "cooc_weight": priorConfig.coocWeight, "cooc_popularity": priorConfig.coocPopularity,
                                            "valid": priorValid.dictionary, "test": priorTest.dictionary],
                 ]
                 let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
