@@ -29,7 +29,11 @@ public final class Authenticator {
     }
 
     /// Reads every `*.pub` in the folder (Z85, 40 characters); unreadable files are logged and skipped.
-    public func reload() throws {
+    public func reload() throws { try reload(stamp: Self.stamp(keysFolder)) }
+
+    /// Reads the folder, `stamp` having been taken first: a key added while it reads changes the
+    /// next stamp, so it is read on the next look instead of being missed.
+    private func reload(stamp: [String]?) throws {
         let files = try FileManager.default.contentsOfDirectory(at: keysFolder, includingPropertiesForKeys: nil)
         var keys: [[UInt8]: String] = [:]
         for file in files where file.pathExtension == "pub" {
@@ -40,12 +44,13 @@ public final class Authenticator {
             keys[key] = file.deletingPathExtension().lastPathComponent
         }
         authorized = keys
-        folderStamp = Self.stamp(keysFolder)
+        folderStamp = stamp
     }
 
     /// Re-reads the folder when a key file was added, removed or changed.
     public func reloadIfChanged() throws {
-        if Self.stamp(keysFolder) != folderStamp { try reload() }
+        let stamp = Self.stamp(keysFolder)
+        if stamp != folderStamp { try reload(stamp: stamp) }
     }
 
     /// What the folder holds: each `*.pub` file's name, size and modification time. (The folder's own

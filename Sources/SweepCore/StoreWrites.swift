@@ -172,35 +172,37 @@ extension SweepStore {
     /// result and every epoch record are stored.
     static func finish(_ db: Database, _ live: LiveAttempt, lease: String, as state: TrialState, report: TrialReport,
                        reason: String?, _ time: Double) throws {
-        let valid = try StoredJSON.numbers(report.valid, "trial #\(live.trialNumber)'s valid metrics")
-        let test = try StoredJSON.numbers(report.test, "trial #\(live.trialNumber)'s test metrics")
-        let timing = try StoredJSON.timing(report.timing)
         let outcome: AttemptOutcome = state == .pruned ? .pruned : .completed
         try db.run("UPDATE attempt SET outcome = ?, reason = ?, finished_at = ? WHERE lease = ?", [outcome.rawValue, reason, time, lease])
         try transition(db, live.trialID, from: .running, to: state, time)
+        try storeResult(db, trialID: live.trialID, trialNumber: live.trialNumber, attempt: live.attempt, worker: live.worker, report: report, time)
+    }
+
+    /// Stores an ended attempt's result row and every epoch record.
+    static func storeResult(_ db: Database, trialID: String, trialNumber: Int, attempt: Int, worker: String, report: TrialReport,
+                            _ time: Double) throws {
+        let valid = try StoredJSON.numbers(report.valid, "trial #\(trialNumber)'s valid metrics")
+        let test = try StoredJSON.numbers(report.test, "trial #\(trialNumber)'s test metrics")
+        let timing = try StoredJSON.timing(report.timing)
         try db.run("INSERT INTO result (trial_number, trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   [live.trialNumber, live.trialID, live.attempt, report.bestEpoch, valid, test, timing, report.timing.totalSeconds, live.worker, time])
-        for record in report.history { try storeEpoch(db, trialNumber: live.trialNumber, attempt: live.attempt, record) }
+                   [trialNumber, trialID, attempt, report.bestEpoch, valid, test, timing, report.timing.totalSeconds, worker, time])
+        for record in report.history { try storeEpoch(db, trialNumber: trialNumber, attempt: attempt, record) }
     }
 
     /// Completes the live attempt of `lease`, when it is `worker`'s, in the fewest statements: the
-    /// attempt is ended by the statement that finds it. False (nothing written) when it is not live.
-    static func complete(_ db: Database, lease: String, worker: String, report: TrialReport, _ time: Double) throws -> Bool {
-        let valid = try StoredJSON.numbers(report.valid, "a result's valid metrics")
-        let test = try StoredJSON.numbers(report.test, "a result's test metrics")
-        let timing = try StoredJSON.timing(report.timing)
+    /// attempt is ended by the statement that finds it. When it is not live nothing is written, and
+    /// the disposition says why.
+    static func complete(_ db: Database, lease: String, worker: String, report: TrialReport, _ time: Double) throws -> ResultDisposition {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             UPDATE attempt SET outcome = 'completed', finished_at = ?
             WHERE lease = ? AND worker = ? AND outcome IS NULL
               AND (SELECT state FROM trial WHERE number = attempt.trial_number) = 'running'
             RETURNING trial_id, trial_number, attempt
-            """), arguments: [time, lease, worker]) else { return false }
+            """), arguments: [time, lease, worker]) else { return try unacceptedResult(db, lease: lease, worker: worker, time) }
         let trialID: String = row[0], trialNumber: Int = row[1], attempt: Int = row[2]
         try transition(db, trialID, from: .running, to: .completed, time)
-        try db.run("INSERT INTO result (trial_number, trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   [trialNumber, trialID, attempt, report.bestEpoch, valid, test, timing, report.timing.totalSeconds, worker, time])
-        for record in report.history { try storeEpoch(db, trialNumber: trialNumber, attempt: attempt, record) }
-        return true
+        try storeResult(db, trialID: trialID, trialNumber: trialNumber, attempt: attempt, worker: worker, report: report, time)
+        return .stored
     }
 
     /// Why a result for a lease that is not live (or not this worker's) changes nothing.
@@ -225,8 +227,7 @@ extension SweepStore {
     public func completeTrial(lease: String, worker: String, result: TrialReport, now: Date = Date()) throws -> ResultDisposition {
         try write { db in
             let time = now.timeIntervalSince1970
-            return try Self.complete(db, lease: lease, worker: worker, report: result, time) ? .stored
-                : try Self.unacceptedResult(db, lease: lease, worker: worker, time)
+            return try Self.complete(db, lease: lease, worker: worker, report: result, time)
         }
     }
 

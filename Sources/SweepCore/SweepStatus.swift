@@ -44,9 +44,12 @@ public struct SweepStatus: Sendable, Encodable {
     /// The trials an adaptive sweep will add in all (`count` × `repeats` for TPE), from the sweep
     /// file text stored with it; nil for a planned sweep (every trial is stored at launch).
     public static func adaptiveTrials(specText: String) -> Int? {
-        guard let spec = try? SweepSpec.parse(specText, file: URL(fileURLWithPath: "stored sweep file")),
-              spec.method == .tpe, let count = spec.count else { return nil }
-        return count * spec.repeats
+        (try? SweepSpec.parse(specText, file: URL(fileURLWithPath: "stored sweep file"))).flatMap(adaptiveTrials)
+    }
+
+    /// The same from a parsed sweep file: its sampler's config budget × `repeats`.
+    public static func adaptiveTrials(_ spec: SweepSpec) -> Int? {
+        SearchSpace(spec: spec).sampler.configBudget.map { $0 * spec.repeats }
     }
 
     /// Reads the status from a store.

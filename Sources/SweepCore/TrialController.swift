@@ -170,8 +170,7 @@ public final class TrialController {
             let time = now.timeIntervalSince1970
             // Nothing to judge (no early stopping, or a run without epochs): the short path.
             if pruner == nil || report.history.isEmpty {
-                return try SweepStore.complete(db, lease: lease, worker: worker, report: report, time) ? .stored
-                    : try SweepStore.unacceptedResult(db, lease: lease, worker: worker, time)
+                return try SweepStore.complete(db, lease: lease, worker: worker, report: report, time)
             }
             guard let live = try SweepStore.liveAttempt(db, lease: lease), live.worker == worker else {
                 return try SweepStore.unacceptedResult(db, lease: lease, worker: worker, time)

@@ -84,7 +84,7 @@ struct Launch: ParsableCommand {
                                            admission: admission, settings: settings, curve: curve)
         let endpoint = try server.endpoint()
         printError("serving on \(endpoint); start workers with: sweep worker --connect \(endpoint)")
-        let display = ProgressDisplay(store: writer, metric: spec.metric, expected: opened.controller.sampler.configBudget.map { $0 * spec.repeats })
+        let display = ProgressDisplay(store: writer, metric: spec.metric, expected: SweepStatus.adaptiveTrials(spec))
         server.log = { display.log($0) }
         server.onProgress = { display.update(workers: server.scheduler.sessions.count) }
         let workers = try (0..<localWorkers).map { index -> Process in

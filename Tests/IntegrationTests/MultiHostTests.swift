@@ -13,18 +13,7 @@ final class TestNetwork: @unchecked Sendable {
     var switchNamespace: String { "sweep-\(tag)-switch" }
 
     static func ip(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw StoreError(message: "ip \(arguments.joined(separator: " ")): \(message)")
-        }
+        try runProgram("/usr/sbin/ip", arguments)
     }
 
     /// Why namespaces cannot be used here, or nil when they can.

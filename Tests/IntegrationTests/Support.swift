@@ -1,4 +1,5 @@
 import Foundation
+import SweepCore
 import TestSupport
 
 /// The folder holding the built products (`sweep`, `sweep-test-peer`): the test runner sits there too.
@@ -89,6 +90,26 @@ final class Child: @unchecked Sendable {
 @discardableResult
 func runSweep(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     try Child("sweep", arguments, environment: environment).finish()
+}
+
+/// Runs a program (an absolute path) to completion with `environment` over this process's;
+/// returns its standard output, or throws with its standard error when it exits non-zero.
+@discardableResult
+func runProgram(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: program)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let output = Pipe(), errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    let out = output.fileHandleForReading.readDataToEndOfFile(), err = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw StoreError(message: "\(program) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(String(decoding: err, as: UTF8.self))")
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// A fresh temporary folder for one test, with helpers to name and write files in it.
