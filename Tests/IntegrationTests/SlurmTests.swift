@@ -140,8 +140,10 @@ final class SlurmSweep {
                                                 attributes: [.posixPermissions: 0o700])
         #expect(try runSweep(["keys", "generate", "--out", keys.path, "--name", "coordinator"]).status == 0)
         port = fixture.endpoint.split(separator: ":").last!
-        coordinator = try fixture.launch(["--bind", "tcp://0.0.0.0:\(port)", "--max-attempts", "1",
-                                          "--curve-secret", keys.appendingPathComponent("coordinator.key").path,
+        // The default heartbeat timing (1 s × 5), not the fixture's 0.2 s × 5: with `--max-attempts 1`
+        // a Slurm worker starved of CPU for a second by the rest of the suite would fail its trial.
+        coordinator = try Child("sweep", ["launch", fixture.sweep, "--db", fixture.db, "--bind", "tcp://0.0.0.0:\(port)",
+                                          "--max-attempts", "1", "--curve-secret", keys.appendingPathComponent("coordinator.key").path,
                                           "--authorized-workers", keys.appendingPathComponent("authorized").path])
     }
 
