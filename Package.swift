@@ -36,10 +36,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // posix_spawn's chdir action, for starting program trials in their own folder.
+        .target(name: "CSpawn"),
         .target(
             name: "ML",
             dependencies: [
-                "COpenBLAS",
+                "COpenBLAS", "CSpawn",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

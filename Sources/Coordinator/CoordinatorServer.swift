@@ -12,6 +12,21 @@ public struct ServerCounters: Sendable, Equatable {
     public var lostAttempts = 0
 }
 
+/// A program sweep's program as the coordinator serves it: its folder here and its reference.
+public struct ServedProgram: Sendable {
+    public var folder: URL
+    public var ref: ProgramRef
+
+    /// Fingerprints `folder` (≤ 256 MiB, `.sweepignore` applied).
+    public init(folder: URL, command: ProgramCommand) throws {
+        self.folder = folder
+        let fingerprint = try ProgramFingerprint.compute(folder: folder)
+        ref = ProgramRef(fingerprint: fingerprint.fingerprint,
+                         files: fingerprint.files.map { DatasetFile(name: $0.name, size: $0.size, sha256: $0.sha256) },
+                         command: command.command, config: command.config, env: command.env)
+    }
+}
+
 /// Serves a sweep's trials over a ZeroMQ ROUTER: the Paranoid Pirate coordinator, driving the
 /// sweep's ``TrialController`` with what workers report.
 ///
@@ -26,7 +41,10 @@ public struct ServerCounters: Sendable, Equatable {
 public final class CoordinatorServer {
     public let controller: TrialController
     public var store: SweepStore { controller.store }
-    public let dataset: ResolvedDataset
+    /// The sweep's dataset (nil for a program sweep with `dataset: none`).
+    public let dataset: ResolvedDataset?
+    /// The program a program sweep runs.
+    public let program: ServedProgram?
     public let admission: Admission
     public private(set) var scheduler: Scheduler
     public private(set) var counters = ServerCounters()
@@ -49,6 +67,8 @@ public final class CoordinatorServer {
     private var lastRejectLog: [Data: Date] = [:]
     /// Workers that reported a dataset that is not the sweep's: they get no more trials.
     private var quarantined = Set<String>()
+    /// Connections whose worker runs programs (`--allow-programs`).
+    private var programPeers = Set<Data>()
     private var finishing = false
     /// Leases are this run's start time then a counter, both fixed-width hex: unique across runs
     /// and increasing, so each new attempt lands at the end of the store's lease index rather than
@@ -65,11 +85,12 @@ public final class CoordinatorServer {
     /// - Parameter curve: the coordinator's CURVE secret key and its ZAP handler, which must already
     ///   be bound (libzmq admits every client while none is); the ROUTER is then a CURVE server and
     ///   workers are named by their key file's stem.
-    public init(context: ZMQContext, endpoint: String, controller: TrialController, dataset: ResolvedDataset,
-                admission: Admission, settings: SchedulerSettings,
+    public init(context: ZMQContext, endpoint: String, controller: TrialController, dataset: ResolvedDataset?,
+                program: ServedProgram? = nil, admission: Admission, settings: SchedulerSettings,
                 curve: (secretKey: [UInt8], authenticator: Authenticator)? = nil) throws {
         self.controller = controller
         self.dataset = dataset
+        self.program = program
         self.admission = admission
         scheduler = Scheduler(settings: settings)
         authenticator = curve?.authenticator
@@ -82,9 +103,9 @@ public final class CoordinatorServer {
         try socket.setSendHighWaterMark(1000)
         try socket.setMaximumMessageSize(Int64(Codec.defaultMaximumBodyBytes + 4096))
         try socket.bind(endpoint)
-        datasetRef = DatasetRef(fingerprint: dataset.fingerprint.fingerprint,
-                                files: dataset.fingerprint.files.map { DatasetFile(name: $0.name, size: $0.size, sha256: $0.sha256) })
-        assignments = AssignmentEncoder(dataset: datasetRef)
+        datasetRef = DatasetRef(fingerprint: dataset?.fingerprint.fingerprint ?? "",
+                                files: dataset?.fingerprint.files.map { DatasetFile(name: $0.name, size: $0.size, sha256: $0.sha256) } ?? [])
+        assignments = AssignmentEncoder(dataset: datasetRef, program: program?.ref)
         scheduler.adoptOrphans(try store.liveAttempts().map(\.lease), now: Date())
     }
 
@@ -223,6 +244,7 @@ public final class CoordinatorServer {
                 note("refused worker \(ready.worker) on \(ready.host): \(answer)")
                 return
             }
+            if ready.programs == true { programPeers.insert(peer) } else { programPeers.remove(peer) }
             // A repeated `ready` on a live connection only refreshes it (a flood costs no writes).
             if scheduler.session(peer)?.name == ready.worker { return scheduler.seen(peer, now: now) }
             scheduler.join(peer: peer, name: ready.worker, now: now)
@@ -257,7 +279,7 @@ public final class CoordinatorServer {
             }
         case .progress(let progress):
             guard scheduler.session(peer)?.lease == progress.lease.lease else { return }
-            guard let record = Self.record(progress.report) else {
+            guard let record = record(progress.report) else {
                 return reject(peer, code: "bad_report", "epoch \(progress.report.epoch)'s report lacks a ranking metric")
             }
             switch try controller.tellEpoch(lease: progress.lease.lease, record: record, now: now) {
@@ -272,7 +294,7 @@ public final class CoordinatorServer {
                 send(.cancel(Cancel(lease: progress.lease, reason: "this lease is no longer valid")), to: peer)
             }
         case .result(let outcome):
-            guard let report = Self.report(outcome) else {
+            guard let report = report(outcome) else {
                 return reject(peer, code: "bad_report", "the result of lease \(outcome.lease.lease) lacks a ranking metric in an epoch")
             }
             // Only the worker an attempt was handed to may finish it (its name, or key under CURVE).
@@ -332,6 +354,9 @@ public final class CoordinatorServer {
         if quarantined.contains(session.name) {
             return send(.error(ErrorReport(code: "quarantined", message: "this worker's dataset did not match the sweep's; fix its data and restart it under a new name")), to: peer)
         }
+        if program != nil && !programPeers.contains(peer) {
+            return send(.error(ErrorReport(code: "programs_not_allowed", message: "this sweep runs a program, and this worker runs none: start it with --allow-programs to run the sweep's code (docs/SECURITY.md)")), to: peer)
+        }
         let lease = nextLease()
         let claim: Claim
         switch try controller.ask(worker: session.name, lease: lease, now: now) {
@@ -365,13 +390,17 @@ public final class CoordinatorServer {
         if !quarantined.contains(session.name) { try store.setWorkerState(name: session.name, state: "offline", now: now) }
     }
 
-    /// Up to 1 MiB of a dataset file; only the format's own files of this sweep's dataset.
+    /// Up to 1 MiB of a file of this sweep's dataset (the format's own files) or program (the
+    /// files its fingerprint lists).
     func chunk(for fetch: Fetch) -> Message {
-        guard fetch.fingerprint == datasetRef.fingerprint,
-              let file = datasetRef.files.first(where: { $0.name == fetch.file }), fetch.offset >= 0, fetch.offset <= file.size else {
-            return .error(ErrorReport(code: "no_such_file", message: "no file \(fetch.file) at offset \(fetch.offset) in dataset \(fetch.fingerprint)"))
+        let shipped: (files: [DatasetFile], folder: URL)? =
+            if let dataset, fetch.fingerprint == datasetRef.fingerprint { (datasetRef.files, dataset.folder) }
+            else if let program, fetch.fingerprint == program.ref.fingerprint { (program.ref.files, program.folder) }
+            else { nil }
+        guard let shipped, let file = shipped.files.first(where: { $0.name == fetch.file }), fetch.offset >= 0, fetch.offset <= file.size else {
+            return .error(ErrorReport(code: "no_such_file", message: "no file \(fetch.file) at offset \(fetch.offset) in \(fetch.fingerprint)"))
         }
-        guard let handle = FileHandle(forReadingAtPath: dataset.folder.appendingPathComponent(file.name).path) else {
+        guard let handle = FileHandle(forReadingAtPath: shipped.folder.appendingPathComponent(file.name).path) else {
             return .error(ErrorReport(code: "unreadable", message: "the coordinator cannot read \(file.name)"))
         }
         defer { try? handle.close() }
@@ -436,18 +465,26 @@ public final class CoordinatorServer {
         return LeaseRef(trial: attempt.trial, attempt: attempt.attempt, lease: lease)
     }
 
-    /// A worker's epoch report as the trainer's record, or nil when a ranking metric is missing.
-    static func record(_ report: EpochReport) -> EpochRecord? {
-        guard let valid = RankingMetrics(dictionary: report.valid), let test = RankingMetrics(dictionary: report.test),
-              let main = report.weights["main"] ?? nil else { return nil }
+    /// A worker's epoch report as the trainer's record, or nil when a ranking metric is missing
+    /// (for a program, the metric the sweep ranks on).
+    func record(_ report: EpochReport) -> EpochRecord? {
+        let valid: RankingMetrics, test: RankingMetrics
+        if program != nil {
+            guard report.valid[controller.spec.metric] != nil else { return nil }
+            (valid, test) = (RankingMetrics(values: report.valid), RankingMetrics(values: report.test))
+        } else {
+            guard let validMetrics = RankingMetrics(dictionary: report.valid), let testMetrics = RankingMetrics(dictionary: report.test) else { return nil }
+            (valid, test) = (validMetrics, testMetrics)
+        }
+        guard let main = report.weights["main"] ?? nil else { return nil }
         let weights = TaskWeights(main: main, aux: report.weights["aux"] ?? nil, sMain: report.weights["s_main"] ?? nil,
                                   sAux: report.weights["s_aux"] ?? nil)
         return EpochRecord(epoch: report.epoch, lossMain: report.lossMain, lossAux: report.lossAux, weights: weights,
-                           valid: valid, test: test, seconds: report.seconds, trainSeconds: report.trainSeconds)
+                           valid: valid, test: test, seconds: report.seconds, trainSeconds: report.trainSeconds, extra: report.extra)
     }
 
     /// A worker's result as the controller takes it, or nil when an epoch lacks a ranking metric.
-    static func report(_ outcome: TrialOutcome) -> TrialReport? {
+    func report(_ outcome: TrialOutcome) -> TrialReport? {
         let history = outcome.history.compactMap(record)
         guard history.count == outcome.history.count else { return nil }
         let timing = TrainingTiming(examplesPerSecond: outcome.timing.examplesPerSecond, secondsPerEpoch: outcome.timing.secondsPerEpoch,

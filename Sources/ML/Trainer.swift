@@ -32,7 +32,8 @@ public struct TaskWeights: Sendable, Equatable, Codable {
 /// One epoch of training: raw mean losses, task weights, metrics, and time.
 public struct EpochRecord: Sendable, Equatable, Codable {
     public var epoch: Int
-    public var lossMain: Double
+    /// The main task's loss; nil for a program trial that reported none (`loss_main` or `loss`).
+    public var lossMain: Double?
     public var lossAux: Double?
     public var weights: TaskWeights
     public var valid: RankingMetrics
@@ -42,9 +43,11 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     /// Wall seconds of training alone (evaluation excluded); nil only in records that a build before
     /// store schema v4 kept from workers, which did not send it.
     public var trainSeconds: Double?
+    /// A program trial's other reported numbers (neither `valid_*`, `test_*` nor a loss), by name.
+    public var extra: [String: Double]?
 
-    public init(epoch: Int, lossMain: Double, lossAux: Double?, weights: TaskWeights, valid: RankingMetrics, test: RankingMetrics,
-                seconds: Double, trainSeconds: Double?) {
+    public init(epoch: Int, lossMain: Double?, lossAux: Double?, weights: TaskWeights, valid: RankingMetrics, test: RankingMetrics,
+                seconds: Double, trainSeconds: Double?, extra: [String: Double]? = nil) {
         self.epoch = epoch
         self.lossMain = lossMain
         self.lossAux = lossAux
@@ -53,23 +56,25 @@ public struct EpochRecord: Sendable, Equatable, Codable {
         self.test = test
         self.seconds = seconds
         self.trainSeconds = trainSeconds
+        self.extra = extra
     }
 
     enum CodingKeys: String, CodingKey {
         case epoch, lossMain = "loss_main", lossAux = "loss_aux", weights, valid, test, seconds
-        case trainSeconds = "train_seconds"
+        case trainSeconds = "train_seconds", extra
     }
 
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(epoch, forKey: .epoch)
-        try container.encode(lossMain, forKey: .lossMain)
+        try container.encodeIfPresent(lossMain, forKey: .lossMain)
         try container.encode(lossAux, forKey: .lossAux)
         try container.encode(weights, forKey: .weights)
         try container.encode(valid, forKey: .valid)
         try container.encode(test, forKey: .test)
         try container.encode(seconds, forKey: .seconds)
         try container.encodeIfPresent(trainSeconds, forKey: .trainSeconds)
+        try container.encodeIfPresent(extra, forKey: .extra)
     }
 }
 

@@ -131,8 +131,27 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     public var cooc = CooccurrenceMode.none
     public var coocWeight = 1.0
     public var coocPopularity = 0.1
+    /// A program trial's own keys (any names, values as the sweep file gives them); nil for the
+    /// built-in trainer. A program config has no `ml.md` keys but `seed` (passed to the program
+    /// like its own keys) and `select_metric` (a name the program reports on valid).
+    public var programKeys: [String: ConfigValue]?
 
     public init() {}
+
+    /// A program trial's config.
+    public init(programKeys: [String: ConfigValue], seed: Int, selectMetric: String) {
+        self.programKeys = programKeys
+        self.seed = seed
+        self.selectMetric = selectMetric
+    }
+
+    /// The key whose value `true` marks a stored config as a program's; programs cannot use it, nor
+    /// `seed` or `select_metric`, as keys of their own.
+    public static let programMarker = "program"
+    public static let reservedProgramKeys: Set<String> = [programMarker, "seed", "select_metric"]
+
+    /// Whether this config runs a user program rather than the built-in trainer.
+    public var isProgram: Bool { programKeys != nil }
 
     /// The keys in `ml.md`'s order, then the extensions'.
     public static let keys = ["loss", "pos_weight_mult", "focal_gamma", "focal_alpha", "cb_beta", "rnn", "multitask",
@@ -149,14 +168,24 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
                                             "ldam_drw_epoch", "rnn", "multitask", "balancer", "alpha", "gradnorm_alpha", "gradnorm_lr",
                                             "dwa_temp", "dropout", "lr", "batch_size", "epochs", "hidden", "weight_decay"]
 
-    /// The epochs the trial trains (1 for a prior alone, which is evaluated once).
-    public var epochBudget: Int { model == .none ? 1 : epochs }
+    /// The epochs the trial trains (1 for a prior alone, which is evaluated once; a program's
+    /// integer `epochs` key, else 0: unknown).
+    public var epochBudget: Int {
+        if let programKeys {
+            if case .int(let epochs)? = programKeys["epochs"] { return epochs }
+            return 0
+        }
+        return model == .none ? 1 : epochs
+    }
 
     /// Metrics a trial may select its best epoch by.
     public static let selectableMetrics = ["ndcg@10", "recall@10", "recall@50", "mrr"]
 
     /// Whether `key` is used by this config, and if not, why.
     public func inactiveReason(_ key: String) -> String? {
+        if let programKeys {
+            return programKeys[key] != nil || key == "seed" || key == "select_metric" ? nil : "not a key of this program config"
+        }
         if model == .none && Self.trainingKeys.contains(key) { return "not used with model: none (the prior alone trains nothing)" }
         return switch key {
         case "ldam_max_margin", "ldam_scale", "ldam_drw_epoch": loss == .ldam ? nil : "only used with loss: ldam"
@@ -176,7 +205,8 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
 
     /// The value of a key (active or not).
     public func value(_ key: String) -> ConfigValue? {
-        switch key {
+        if let programKeys, key != "seed", key != "select_metric" { return programKeys[key] }
+        return switch key {
         case "loss": .string(loss.rawValue)
         case "pos_weight_mult": .double(posWeightMult)
         case "focal_gamma": .double(focalGamma)
@@ -211,6 +241,9 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     /// Every active key with its value, defaults filled in, in `ml.md`'s order (an extension key
     /// only when it is not at its default).
     public var activeValues: [(key: String, value: ConfigValue)] {
+        if let programKeys {
+            return programKeys.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } + [("seed", .int(seed)), ("select_metric", .string(selectMetric))]
+        }
         let defaults = TrialConfig()
         return Self.keys.filter { key in
             isActive(key) && !(Self.extensionKeys.contains(key) && value(key)!.sameValue(as: defaults.value(key)!))
@@ -224,6 +257,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
 
     /// Builds a config from explicit key/value pairs, validating each. Keys not given keep defaults.
     public static func parse(_ values: [String: ConfigValue]) throws -> TrialConfig {
+        if values[programMarker] == .bool(true) { return try parseProgram(values) }
         var config = TrialConfig()
         for key in values.keys.sorted() where !keys.contains(key) {
             let hint = keys.min { editDistance($0, key) < editDistance($1, key) }.map { " (did you mean '\($0)'?)" } ?? ""
@@ -244,9 +278,23 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     /// Builds a config the way a sweep does: a key that is inactive given the others is dropped
     /// (it applies where it is active and is absent elsewhere); type and range errors still throw.
     public static func parseDroppingInactive(_ values: [String: ConfigValue]) throws -> TrialConfig {
+        if values[programMarker] == .bool(true) { return try parseProgram(values) }
         var lenient = TrialConfig()
         for key in keys { if let value = values[key] { try lenient.set(key, value) } }
         return try parse(values.filter { lenient.isActive($0.key) })
+    }
+
+    /// A program config: `program: true`, `seed`, `select_metric` and the program's own keys.
+    static func parseProgram(_ values: [String: ConfigValue]) throws -> TrialConfig {
+        var seed = 0
+        if let value = values["seed"] {
+            guard case .int(let v) = value, v >= 0 else { throw ConfigError(key: "seed", message: "must be an integer ≥ 0, got \(value)") }
+            seed = v
+        }
+        guard case .string(let metric)? = values["select_metric"], !metric.isEmpty else {
+            throw ConfigError(key: "select_metric", message: "a program config needs the name of the metric it is ranked on")
+        }
+        return TrialConfig(programKeys: values.filter { !reservedProgramKeys.contains($0.key) }, seed: seed, selectMetric: metric)
     }
 
     /// Parses a YAML or JSON mapping of config keys.
@@ -352,7 +400,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     /// round-trip form, no spaces. Trial ids hash this text, so it must never depend on the locale
     /// or the platform's JSON writer.
     public func jsonText() -> String {
-        let entries = activeValues.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { key, value in
+        let entries = canonicalValues.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { key, value in
             let text: String = switch value {
             case .bool(let v): v ? "true" : "false"
             case .int(let v): String(v)
@@ -362,6 +410,13 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
             return CanonicalJSON.string(key) + ":" + text
         }
         return "{" + entries.joined(separator: ",") + "}"
+    }
+}
+
+extension TrialConfig {
+    /// The active values and, for a program config, its marker: what the canonical JSON holds.
+    var canonicalValues: [(key: String, value: ConfigValue)] {
+        activeValues + (isProgram ? [(Self.programMarker, .bool(true))] : [])
     }
 }
 
@@ -375,7 +430,7 @@ extension TrialConfig: Codable {
 
     public func encode(to encoder: Encoder) throws {
         var container = encoder.singleValueContainer()
-        try container.encode(activeDictionary)
+        try container.encode(Dictionary(uniqueKeysWithValues: canonicalValues.map { ($0.key, $0.value) }))
     }
 }
 

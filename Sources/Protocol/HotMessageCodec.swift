@@ -1,3 +1,5 @@
+import Foundation
+
 /// Hand-written JSON for the messages every trial sends (`heartbeat`, `progress`, `result`,
 /// `assign`, `ack`, `wait`): the same bodies as their `Codable` conformances, without Foundation's
 /// coders, which cost tens of microseconds a message. ``Codec`` uses it first; a body it does not
@@ -48,7 +50,7 @@ enum HotMessageCodec {
         case .assign(let assignment):
             writer.assignmentHead(lease: assignment.lease, number: assignment.number)
             writer.append(assignment.config.text.utf8)
-            writer.assignmentTail(dataset: assignment.dataset)
+            writer.assignmentTail(dataset: assignment.dataset, program: assignment.program)
         case .ack(let ack):
             writer.raw("{\"lease\":")
             writer.lease(ack.lease)
@@ -115,8 +117,8 @@ extension JSONByteWriter {
         raw(",\"config\":")
     }
 
-    /// An `assign` body after its config: `,"dataset":{…}}`.
-    mutating func assignmentTail(dataset: DatasetRef) {
+    /// An `assign` body after its config: `,"dataset":{…}}`, or `,"dataset":{…},"program":{…}}`.
+    mutating func assignmentTail(dataset: DatasetRef, program: ProgramRef?) {
         raw(",\"dataset\":{\"fingerprint\":")
         string(dataset.fingerprint)
         raw(",\"files\":[")
@@ -129,7 +131,15 @@ extension JSONByteWriter {
             string(file.sha256)
             raw("}")
         }
-        raw("]}}")
+        raw("]}")
+        if let program {
+            // Once per sweep (the tail is written once), so Foundation's encoder costs nothing here.
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            raw(",\"program\":")
+            append((try? encoder.encode(program)) ?? Data("null".utf8))
+        }
+        raw("}")
     }
 
     mutating func lease(_ lease: LeaseRef) {
@@ -145,8 +155,10 @@ extension JSONByteWriter {
     mutating func report(_ report: EpochReport) throws(NonFiniteNumber) {
         raw("{\"epoch\":")
         integer(report.epoch)
-        raw(",\"loss_main\":")
-        try number(report.lossMain)
+        if let lossMain = report.lossMain {
+            raw(",\"loss_main\":")
+            try number(lossMain)
+        }
         if let lossAux = report.lossAux {
             raw(",\"loss_aux\":")
             try number(lossAux)
@@ -162,6 +174,10 @@ extension JSONByteWriter {
         if let trainSeconds = report.trainSeconds {
             raw(",\"train_seconds\":")
             try number(trainSeconds)
+        }
+        if let extra = report.extra {
+            raw(",\"extra\":")
+            try numbers(extra)
         }
         raw("}")
     }
@@ -224,24 +240,25 @@ private extension JSONByteReader {
     }
 
     mutating func report() -> EpochReport? {
-        var epoch: Int?, lossMain: Double?, lossAux: Double??, weights: [String: Double?]?
-        var valid: [String: Double]?, test: [String: Double]?, seconds: Double?, trainSeconds: Double??
+        var epoch: Int?, lossMain: Double??, lossAux: Double??, weights: [String: Double?]?
+        var valid: [String: Double]?, test: [String: Double]?, seconds: Double?, trainSeconds: Double??, extra: [String: Double]??
         let read = object { reader, key in
             switch key {
             case "epoch": set(&epoch, reader.integer())
-            case "loss_main": set(&lossMain, reader.number())
+            case "loss_main": setOptional(&lossMain, &reader) { $0.number() }
             case "loss_aux": setOptional(&lossAux, &reader) { $0.number() }
             case "weights": set(&weights, reader.optionalNumbers())
             case "valid": set(&valid, reader.numbers())
             case "test": set(&test, reader.numbers())
             case "seconds": set(&seconds, reader.number())
             case "train_seconds": setOptional(&trainSeconds, &reader) { $0.number() }
+            case "extra": setOptional(&extra, &reader) { $0.numbers() }
             default: reader.skipUnknown()
             }
         }
-        guard read, let epoch, let lossMain, let weights, let valid, let test, let seconds else { return nil }
-        return EpochReport(epoch: epoch, lossMain: lossMain, lossAux: lossAux ?? nil, weights: weights,
-                           valid: valid, test: test, seconds: seconds, trainSeconds: trainSeconds ?? nil)
+        guard read, let epoch, let weights, let valid, let test, let seconds else { return nil }
+        return EpochReport(epoch: epoch, lossMain: lossMain ?? nil, lossAux: lossAux ?? nil, weights: weights,
+                           valid: valid, test: test, seconds: seconds, trainSeconds: trainSeconds ?? nil, extra: extra ?? nil)
     }
 
     mutating func progress() -> Progress? {
@@ -327,6 +344,8 @@ private extension JSONByteReader {
             case "number": return set(&number, reader.integer())
             case "config": return set(&config, reader.objectText().map(JSONObjectText.init))
             case "dataset": return set(&dataset, reader.dataset())
+            // A program trial's assignment, once per trial: Foundation's decoder reads it.
+            case "program": return false
             default: return reader.skipUnknown()
             }
         }
@@ -366,9 +385,9 @@ private extension JSONByteReader {
 public struct AssignmentEncoder: Sendable {
     private let tail: [UInt8]
 
-    public init(dataset: DatasetRef) {
+    public init(dataset: DatasetRef, program: ProgramRef? = nil) {
         var writer = JSONByteWriter()
-        writer.assignmentTail(dataset: dataset)
+        writer.assignmentTail(dataset: dataset, program: program)
         tail = writer.bytes
     }
 

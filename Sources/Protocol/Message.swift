@@ -36,9 +36,11 @@ public struct Ready: Codable, Hashable, Sendable {
     public var blasThreads: Int
     /// OpenBLAS kernel family in use, e.g. `"Haswell"`.
     public var blasCore: String
+    /// Whether it runs program trials (`--allow-programs`); absent means no.
+    public var programs: Bool?
 
     public init(protocolVersion: Int = Int(wireProtocolVersion), buildID: String, worker: String, host: String,
-                cores: Int, blasThreads: Int, blasCore: String) {
+                cores: Int, blasThreads: Int, blasCore: String, programs: Bool? = nil) {
         self.protocolVersion = protocolVersion
         self.buildID = buildID
         self.worker = worker
@@ -46,11 +48,12 @@ public struct Ready: Codable, Hashable, Sendable {
         self.cores = cores
         self.blasThreads = blasThreads
         self.blasCore = blasCore
+        self.programs = programs
     }
 
     enum CodingKeys: String, CodingKey {
         case protocolVersion = "protocol", buildID = "build_id", worker, host, cores
-        case blasThreads = "blas_threads", blasCore = "blas_core"
+        case blasThreads = "blas_threads", blasCore = "blas_core", programs
     }
 }
 
@@ -79,8 +82,8 @@ public struct Heartbeat: Codable, Hashable, Sendable {
 /// One finished epoch of a trial: the per-epoch record of `sweep train`'s JSON history.
 public struct EpochReport: Codable, Hashable, Sendable {
     public var epoch: Int
-    /// Raw mean training loss of the main task over the epoch.
-    public var lossMain: Double
+    /// Raw mean training loss of the main task over the epoch (a program trial may report none).
+    public var lossMain: Double?
     /// Raw mean training loss of the auxiliary task; nil without multi-task.
     public var lossAux: Double?
     /// Effective task weights: `main`, `aux` (nil without multi-task), and `s_main`/`s_aux` for uncertainty.
@@ -93,9 +96,12 @@ public struct EpochReport: Codable, Hashable, Sendable {
     public var seconds: Double
     /// Wall seconds of training alone.
     public var trainSeconds: Double?
+    /// A program trial's other reported numbers, by name.
+    public var extra: [String: Double]?
 
-    public init(epoch: Int, lossMain: Double, lossAux: Double?, weights: [String: Double?],
-                valid: [String: Double], test: [String: Double], seconds: Double, trainSeconds: Double? = nil) {
+    public init(epoch: Int, lossMain: Double?, lossAux: Double?, weights: [String: Double?],
+                valid: [String: Double], test: [String: Double], seconds: Double, trainSeconds: Double? = nil,
+                extra: [String: Double]? = nil) {
         self.epoch = epoch
         self.lossMain = lossMain
         self.lossAux = lossAux
@@ -104,10 +110,11 @@ public struct EpochReport: Codable, Hashable, Sendable {
         self.test = test
         self.seconds = seconds
         self.trainSeconds = trainSeconds
+        self.extra = extra
     }
 
     enum CodingKeys: String, CodingKey {
-        case epoch, lossMain = "loss_main", lossAux = "loss_aux", weights, valid, test, seconds, trainSeconds = "train_seconds"
+        case epoch, lossMain = "loss_main", lossAux = "loss_aux", weights, valid, test, seconds, trainSeconds = "train_seconds", extra
     }
 }
 
@@ -267,6 +274,27 @@ public struct DatasetRef: Codable, Hashable, Sendable {
     }
 }
 
+/// A program named by content, with how to run it: workers fetch its files like a dataset's
+/// (each file's name is its path in the program folder).
+public struct ProgramRef: Codable, Hashable, Sendable {
+    public var fingerprint: String
+    public var files: [DatasetFile]
+    /// The command line, with `{data}` and `{out}` to fill in.
+    public var command: [String]
+    /// How the program gets its config: `args`, `json` or `env`.
+    public var config: String
+    /// `NAME` (copied from the worker's environment) or `NAME=value`.
+    public var env: [String]
+
+    public init(fingerprint: String, files: [DatasetFile], command: [String], config: String, env: [String]) {
+        self.fingerprint = fingerprint
+        self.files = files
+        self.command = command
+        self.config = config
+        self.env = env
+    }
+}
+
 /// A trial handed to a worker.
 public struct Assignment: Codable, Hashable, Sendable {
     public var lease: LeaseRef
@@ -275,13 +303,17 @@ public struct Assignment: Codable, Hashable, Sendable {
     /// The full trial config (every active key) as the store keeps it, read by the worker's ML
     /// library with each key's own type.
     public var config: JSONObjectText
+    /// The dataset; no files (and an empty fingerprint) for a program sweep with `dataset: none`.
     public var dataset: DatasetRef
+    /// The program to run, for a program trial.
+    public var program: ProgramRef?
 
-    public init(lease: LeaseRef, number: Int, config: JSONObjectText, dataset: DatasetRef) {
+    public init(lease: LeaseRef, number: Int, config: JSONObjectText, dataset: DatasetRef, program: ProgramRef? = nil) {
         self.lease = lease
         self.number = number
         self.config = config
         self.dataset = dataset
+        self.program = program
     }
 }
 

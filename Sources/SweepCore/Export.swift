@@ -9,9 +9,10 @@ public enum Export {
     public static func trialFile(for trial: TrialSnapshot, sweep: SweepRecord) -> TrialFile {
         let dataset: DatasetSource = switch sweep.dataset {
         case .path(let path): .path(URL(fileURLWithPath: path).standardizedFileURL.path)
-        case .synthetic: sweep.dataset
+        case .synthetic, .noData: sweep.dataset
         }
-        return TrialFile(config: trial.config, dataset: dataset, fingerprint: sweep.fingerprint, threads: trial.result?.threads ?? 1)
+        return TrialFile(config: trial.config, dataset: dataset, fingerprint: dataset == .noData ? "" : sweep.fingerprint,
+                         threads: trial.result?.threads ?? 1, program: sweep.program)
     }
 
     /// The best completed trial by the sweep metric on valid, or nil when none has completed.

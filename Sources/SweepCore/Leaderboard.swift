@@ -67,10 +67,9 @@ public enum Leaderboard {
             let members = groups[key]!.sorted { $0.config.seed < $1.config.seed }
             let results = members.compactMap(\.result)
             var validMean: [String: Double] = [:], testMean: [String: Double] = [:]
-            for name in RankingMetrics.names {
-                validMean[name] = mean(results.compactMap { $0.valid[name] })
-                testMean[name] = mean(results.compactMap { $0.test[name] })
-            }
+            // Every metric the results hold: the six of ml.md, or a program's own.
+            for name in Set(results.flatMap { $0.valid.keys }) { validMean[name] = mean(results.compactMap { $0.valid[name] }) }
+            for name in Set(results.flatMap { $0.test.keys }) { testMean[name] = mean(results.compactMap { $0.test[name] }) }
             let values = results.compactMap { $0.valid[metric] }
             let ci = values.count >= 2 ? Statistics.tQuantile975(degrees: values.count - 1) * Statistics.standardDeviation(values) / Double(values.count).squareRoot() : nil
             return RankedConfig(rank: 0, key: key, trials: members, validMean: validMean, testMean: testMean, ci95: ci,

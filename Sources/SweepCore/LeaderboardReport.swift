@@ -28,9 +28,15 @@ public struct LeaderboardReport {
 
     /// Config keys whose values differ between the trials shown (seed excluded: it is the repeat).
     public var varyingKeys: [String] {
-        TrialConfig.keys.filter { key in
+        configKeys.filter { key in
             key != "seed" && Set(shownTrials.map { $0.config.isActive(key) ? $0.config.value(key)?.description ?? "" : "–" }).count > 1
         }
+    }
+
+    /// The config keys in order: `ml.md`'s, or the programs' own (by name) for a program sweep.
+    var configKeys: [String] {
+        let programKeys = Set(trials.flatMap { $0.config.programKeys?.keys.map { $0 } ?? [] })
+        return programKeys.isEmpty ? TrialConfig.keys : programKeys.sorted() + ["seed"]
     }
 
     /// Keys with one value across every trial shown, as `key=value`.
@@ -112,7 +118,13 @@ public struct LeaderboardReport {
             Column(name: "pop@10", priority: 20, rightAligned: true, cells: rows.map { Self.number($0.trial.result?.test["pop_overlap@10"]) }),
             Column(name: "worker", priority: 10, rightAligned: false, cells: rows.map { $0.trial.result?.worker ?? "–" }),
         ]
-        return columns
+        return withoutEmptyDiagnostics(columns)
+    }
+
+    /// The collapse diagnostics are the built-in trainer's: a program sweep's table has none.
+    func withoutEmptyDiagnostics(_ columns: [Column]) -> [Column] {
+        let diagnostics: Set<String> = ["cov@10", "pop@10"]
+        return columns.filter { !diagnostics.contains($0.name) || $0.cells.contains { $0 != "–" } }
     }
 
     // MARK: Per config
@@ -140,7 +152,7 @@ public struct LeaderboardReport {
             Column(name: "p vs best", priority: 50, rightAligned: true, cells: configs.map { $0.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–" }),
             Column(name: "cov@10", priority: 25, rightAligned: true, cells: configs.map { Self.number($0.testMean["coverage@10"]) }),
         ]
-        return columns
+        return withoutEmptyDiagnostics(columns)
     }
 
     /// Drops the lowest-priority columns until the table fits `width`.

@@ -6,9 +6,30 @@ import ML
 /// early-stopping decisions and results.
 public struct LocalRunner {
     public let controller: TrialController
-    public let dataset: Dataset
+    /// The dataset the built-in trainer trains on (nil for a program sweep).
+    public let dataset: Dataset?
     public let threads: Int
     public let workerName: String
+    /// How program trials run here, for a program sweep.
+    public var program: Program?
+
+    /// A program sweep's program as this process runs it: from its own folder, no shipping.
+    public struct Program: Sendable {
+        public var folder: URL
+        public var command: ProgramCommand
+        public var data: URL?
+        /// Attempt folders go here, one per attempt.
+        public var runs: URL
+        public var grace: TimeInterval
+
+        public init(folder: URL, command: ProgramCommand, data: URL?, runs: URL, grace: TimeInterval) {
+            self.folder = folder
+            self.command = command
+            self.data = data
+            self.runs = runs
+            self.grace = grace
+        }
+    }
 
     /// How one trial ended here.
     public enum Outcome: Sendable {
@@ -20,7 +41,7 @@ public struct LocalRunner {
         case stopped
     }
 
-    public init(controller: TrialController, dataset: Dataset, threads: Int, workerName: String) {
+    public init(controller: TrialController, dataset: Dataset?, threads: Int, workerName: String) {
         self.controller = controller
         self.dataset = dataset
         self.threads = threads
@@ -46,33 +67,20 @@ public struct LocalRunner {
 
     /// Trains one claimed trial, telling the controller each epoch and the outcome.
     private func train(_ claim: Claim) throws -> Outcome {
+        let config = try claim.config()
+        if config.isProgram { return try runProgram(claim, config) }
         let trainer: Trainer
         do {
-            trainer = try Trainer(config: claim.config(), dataset: dataset, threads: threads)
+            guard let dataset else { throw ConfigError(key: "dataset", message: "the built-in trainer needs a dataset") }
+            trainer = try Trainer(config: config, dataset: dataset, threads: threads)
         } catch {
             try controller.tellFailure(lease: claim.lease, outcome: .failed, reason: "\(error)", maxAttempts: 1)
             return .failed("\(error)")
         }
-        var failure: Error?, verdict = TrialController.Verdict.continue, lastBeat = Date.distantPast
-        let (result, _) = trainer.run { event in
-            do {
-                switch event {
-                case .step(let epoch, let step):
-                    // Progress for `sweep status` in other processes, at most once a second.
-                    if Date().timeIntervalSince(lastBeat) >= 1 {
-                        lastBeat = Date()
-                        try controller.tellProgress(lease: claim.lease, epoch: epoch, step: step)
-                    }
-                case .epoch(let record):
-                    verdict = try controller.tellEpoch(lease: claim.lease, record: record)
-                }
-            } catch {
-                failure = error
-            }
-            return failure == nil && verdict == .continue
-        }
-        if let failure { throw failure }
-        switch (verdict, result.status) {
+        let teller = Teller(controller: controller, lease: claim.lease)
+        let (result, _) = trainer.run(callback: teller.hear)
+        if let failure = teller.failure { throw failure }
+        switch (teller.verdict, result.status) {
         case (.stop(let reason), _):
             return .pruned(epoch: result.history.count, reason: reason)
         case (.stale, _):
@@ -94,6 +102,74 @@ public struct LocalRunner {
             return .diverged(reason)
         case (_, .stopped):
             return .stopped
+        }
+    }
+
+    /// What a run tells the controller, as the training callback: progress at most once a second
+    /// (for `sweep status` in other processes), each epoch; stop once the controller says so or a
+    /// store write failed.
+    final class Teller {
+        let controller: TrialController
+        let lease: String
+        var failure: Error?
+        var verdict = TrialController.Verdict.continue
+        private var lastBeat = Date.distantPast
+
+        init(controller: TrialController, lease: String) {
+            self.controller = controller
+            self.lease = lease
+        }
+
+        func hear(_ event: TrainingEvent) -> Bool {
+            do {
+                switch event {
+                case .step(let epoch, let step):
+                    if Date().timeIntervalSince(lastBeat) >= 1 {
+                        lastBeat = Date()
+                        try controller.tellProgress(lease: lease, epoch: epoch, step: step)
+                    }
+                case .epoch(let record):
+                    verdict = try controller.tellEpoch(lease: lease, record: record)
+                }
+            } catch {
+                failure = error
+            }
+            return failure == nil && verdict == .continue
+        }
+    }
+
+    /// Runs one claimed program trial from the sweep's own folder.
+    private func runProgram(_ claim: Claim, _ config: TrialConfig) throws -> Outcome {
+        guard let program else {
+            try controller.tellFailure(lease: claim.lease, outcome: .failed, reason: "a program trial, and this runner has no program", maxAttempts: 1)
+            return .failed("a program trial, and this runner has no program")
+        }
+        let attempt = try controller.store.attempt(lease: claim.lease)?.attempt ?? 1
+        let runner = ProgramRunner(attempt: ProgramAttempt(
+            folder: program.folder, command: program.command, config: config, data: program.data,
+            workFolder: program.runs.appendingPathComponent("\(claim.trial)-a\(attempt)"), grace: program.grace,
+            trial: claim.trial, attempt: attempt))
+        let teller = Teller(controller: controller, lease: claim.lease)
+        let result = runner.run(callback: teller.hear)
+        if let failure = teller.failure { throw failure }
+        switch (teller.verdict, result.status) {
+        case (.stop(let reason), _):
+            return .pruned(epoch: result.history.count, reason: reason)
+        case (.stale, _), (_, .stopped):
+            return .stopped
+        case (_, .completed):
+            let report = TrialReport(bestEpoch: result.bestEpoch ?? 1, valid: result.valid, test: result.test, history: result.history,
+                                     timing: result.timing)
+            if case .pruned(let epoch) = try controller.tellResult(lease: claim.lease, worker: workerName, report: report) {
+                return .pruned(epoch: epoch, reason: "pruned at epoch \(epoch)")
+            }
+            return .completed(report)
+        case (_, .diverged(let reason)):
+            try controller.tellFailure(lease: claim.lease, outcome: .diverged, reason: "diverged: \(reason)", maxAttempts: 1)
+            return .diverged(reason)
+        case (_, .failed(let reason)):
+            try controller.tellFailure(lease: claim.lease, outcome: .failed, reason: "crashed: \(reason)", maxAttempts: 1)
+            return .failed(reason)
         }
     }
 }

@@ -53,10 +53,8 @@ public struct SearchSpace: Sendable {
         var activeFixed = Set<String>()
 
         generate { assignment, arm in
-            var values = assignment
-            values["select_metric"] = .string(spec.metric)
             do {
-                let config = try TrialConfig.parseDroppingInactive(values)
+                let config = try TrialConfig.parseDroppingInactive(spec.configValues(assignment))
                 for key in spec.fixed.keys where config.isActive(key) && arm?.values[key] == nil { activeFixed.insert(key) }
                 if seen.insert(config.jsonText()).inserted { configs.append((config, arm?.name)) }
             } catch let error as ConfigError {
@@ -92,8 +90,7 @@ public struct SearchSpace: Sendable {
             guard parameter.domain.contains(value) else { return false }
             assignment[parameter.key] = value
         }
-        assignment["select_metric"] = .string(spec.metric)
-        guard var rebuilt = try? TrialConfig.parseDroppingInactive(assignment) else { return false }
+        guard var rebuilt = try? TrialConfig.parseDroppingInactive(spec.configValues(assignment)) else { return false }
         rebuilt.seed = config.seed
         return rebuilt == config
     }

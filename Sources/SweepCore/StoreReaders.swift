@@ -82,8 +82,9 @@ extension SweepStore {
             let popularity = try (row["popularity"] as String?).map {
                 try StoredJSON.decode([String: [String: Double]].self, $0, "the sweep's popularity baseline")
             }
+            let program = try (row["program"] as String?).map { try StoredJSON.decode(StoredProgram.self, $0, "the sweep's program").program }
             return SweepRecord(name: row["name"], specText: row["spec_text"], specHash: row["spec_hash"], metric: row["metric"],
-                               dataset: try dataset.source(), fingerprint: row["fingerprint"], popularity: popularity)
+                               dataset: try dataset.source(), fingerprint: row["fingerprint"], popularity: popularity, program: program)
         }
     }
 

@@ -123,6 +123,24 @@ public struct SweepRecord: Sendable {
     public var fingerprint: String
     /// Popularity baseline metrics on valid and test, for scale on the leaderboard.
     public var popularity: [String: [String: Double]]?
+    /// The program a program sweep runs: its folder and fingerprint when the sweep was last
+    /// launched, and its command.
+    public var program: TrialProgram?
+}
+
+/// The `program` column of the sweep row.
+struct StoredProgram: Codable {
+    var dir: String
+    var fingerprint: String
+    var command: ProgramCommand
+
+    init(_ program: TrialProgram) {
+        dir = program.directory
+        fingerprint = program.fingerprint
+        command = program.command
+    }
+
+    var program: TrialProgram { TrialProgram(directory: dir, fingerprint: fingerprint, command: command) }
 }
 
 /// The `dataset` column of the sweep row: `{"path": …, "fingerprint": …}` or
@@ -141,6 +159,7 @@ struct StoredDataset: Codable {
         switch source {
         case .path(let path): self.path = path
         case .synthetic(let preset, let seed): synthetic = Synthetic(preset: preset, seed: seed)
+        case .noData: break
         }
         self.fingerprint = fingerprint
     }
@@ -148,6 +167,7 @@ struct StoredDataset: Codable {
     func source() throws -> DatasetSource {
         if let path { return .path(path) }
         if let synthetic { return .synthetic(preset: synthetic.preset, seed: synthetic.seed) }
+        if fingerprint == DatasetSource.noDataFingerprint { return .noData }
         throw StoreError(message: "the stored sweep's dataset names neither a path nor a synthetic preset")
     }
 }

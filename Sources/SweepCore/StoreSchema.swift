@@ -211,6 +211,10 @@ extension SweepStore {
             // sampler, finished, running); planned trials have none.
             try db.execute(sql: "ALTER TABLE trial ADD COLUMN origin TEXT")
         }
+        migrator.registerMigration("v6-program") { db in
+            // A program sweep keeps its program (folder, fingerprint, command) beside its dataset.
+            try db.execute(sql: "ALTER TABLE sweep ADD COLUMN program TEXT")
+        }
         return migrator
     }()
 }

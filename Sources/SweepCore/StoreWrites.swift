@@ -17,16 +17,17 @@ extension SweepStore {
     /// Applies a sweep file's plan: adds new trials, keeps every trial still planned (and its
     /// results), retires trials no longer planned. Retiring a running trial ends its live attempt
     /// (`cancelled`), so its worker is told to stop and its late result is ignored. A changed metric
-    /// or dataset is refused.
+    /// dataset or program is refused.
     public func syncPlan(spec: SweepSpec, trials: [PlannedTrial], fingerprint: String,
-                         popularity: [String: [String: Double]]?, now: Date = Date()) throws -> PlanSync {
+                         popularity: [String: [String: Double]]?, program: TrialProgram? = nil, now: Date = Date()) throws -> PlanSync {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let datasetJSON = String(decoding: try encoder.encode(StoredDataset(spec.dataset, fingerprint: fingerprint)), as: UTF8.self)
         let popularityJSON = try popularity.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        let programJSON = try program.map { String(decoding: try encoder.encode(StoredProgram($0)), as: UTF8.self) }
         return try write { db in
             let time = now.timeIntervalSince1970
-            if let existing = try Row.fetchOne(db, sql: "SELECT metric, fingerprint FROM sweep WHERE id = 1") {
+            if let existing = try Row.fetchOne(db, sql: "SELECT metric, fingerprint, program FROM sweep WHERE id = 1") {
                 let metric: String = existing["metric"], storedFingerprint: String = existing["fingerprint"]
                 guard metric == spec.metric else {
                     throw StoreError(message: "the sweep file's metric is valid_\(spec.metric) but this store ranks by valid_\(metric); results would not compare. Use a new --db")
@@ -34,15 +35,21 @@ extension SweepStore {
                 guard storedFingerprint == fingerprint else {
                     throw StoreError(message: "the sweep file's dataset (fingerprint \(fingerprint)) is not this store's (fingerprint \(storedFingerprint)); results would not compare. Use a new --db")
                 }
+                let storedProgram = try (existing["program"] as String?).map { try StoredJSON.decode(StoredProgram.self, $0, "the sweep's program") }
+                if storedProgram?.fingerprint != program?.fingerprint {
+                    let was = storedProgram.map { "program fingerprint \($0.fingerprint)" } ?? "the built-in trainer"
+                    let now = program.map { "program \($0.directory) (fingerprint \($0.fingerprint))" } ?? "the built-in trainer"
+                    throw StoreError(message: "the sweep file runs \(now) but this store's results come from \(was); results would not compare. Put the program back as it was, or use a new --db")
+                }
                 try db.execute(sql: """
-                    UPDATE sweep SET name = ?, spec_text = ?, spec_hash = ?, dataset = ?, popularity = COALESCE(?, popularity), updated_at = ?
+                    UPDATE sweep SET name = ?, spec_text = ?, spec_hash = ?, dataset = ?, popularity = COALESCE(?, popularity), program = ?, updated_at = ?
                     WHERE id = 1
-                    """, arguments: [spec.name, spec.text, spec.hash, datasetJSON, popularityJSON, time])
+                    """, arguments: [spec.name, spec.text, spec.hash, datasetJSON, popularityJSON, programJSON, time])
             } else {
                 try db.execute(sql: """
-                    INSERT INTO sweep (id, name, spec_text, spec_hash, metric, dataset, fingerprint, popularity, created_at, updated_at)
-                    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [spec.name, spec.text, spec.hash, spec.metric, datasetJSON, fingerprint, popularityJSON, time, time])
+                    INSERT INTO sweep (id, name, spec_text, spec_hash, metric, dataset, fingerprint, popularity, program, created_at, updated_at)
+                    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [spec.name, spec.text, spec.hash, spec.metric, datasetJSON, fingerprint, popularityJSON, programJSON, time, time])
             }
             var sync = PlanSync(new: 0, kept: 0, retired: 0)
             let planned = Set(trials.map(\.id))

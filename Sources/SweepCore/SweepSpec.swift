@@ -123,10 +123,20 @@ public struct Variant: Sendable, Equatable {
     public var lines: [String: Int]
 }
 
+/// A sweep's own training program (`program:`), run by workers instead of the built-in trainer.
+public struct ProgramSpec: Sendable, Equatable {
+    /// The program folder, shipped to workers by content.
+    public var directory: URL
+    public var command: ProgramCommand
+}
+
 /// A validated sweep file.
 public struct SweepSpec: Sendable {
     public var name: String
+    /// The dataset (`noData` only for a program that declares `dataset: none`).
     public var dataset: DatasetSource
+    /// The program its trials run, or nil for the built-in trainer.
+    public var program: ProgramSpec?
     /// The metric ranked on valid, an `ml.md` metric name such as `ndcg@10`; it becomes each
     /// trial's `select_metric`.
     public var metric: String
@@ -147,8 +157,17 @@ public struct SweepSpec: Sendable {
     /// Lines of the `fixed` keys, for errors found during expansion.
     var fixedLines: [String: Int]
 
-    static let topLevelKeys = ["name", "description", "dataset", "metric", "method", "count", "seed", "repeats",
+    static let topLevelKeys = ["name", "description", "program", "dataset", "metric", "method", "count", "seed", "repeats",
                                "fixed", "parameters", "variants", "early_stopping", "tpe"]
+
+    /// A trial's config values from an assignment of the sweep's keys: the metric it selects its
+    /// best epoch by and, for a program sweep, the program marker added.
+    func configValues(_ assignment: [String: ConfigValue]) -> [String: ConfigValue] {
+        var values = assignment
+        values["select_metric"] = .string(metric)
+        if program != nil { values[TrialConfig.programMarker] = .bool(true) }
+        return values
+    }
 
     /// Loads and validates a sweep file; every problem is reported at once in a ``SweepFileError``.
     public static func load(_ url: URL) throws -> SweepSpec {
@@ -174,6 +193,8 @@ public struct SweepSpec: Sendable {
 struct SpecParser {
     let file: URL
     var issues: [SweepIssue] = []
+    /// Set once `program:` is read: config keys are then the program's own.
+    var isProgram = false
 
     init(file: URL) { self.file = file }
 
@@ -240,6 +261,17 @@ struct SpecParser {
             issue(path, node, "is set by the sweep's `metric`")
             return false
         }
+        if isProgram {
+            if key == TrialConfig.programMarker {
+                issue(path, node, "is reserved (it marks a program's config); name the key otherwise")
+                return false
+            }
+            guard !key.isEmpty, key.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || "_-.".unicodeScalars.contains($0) }) else {
+                issue(path, node, "a program key is letters, digits, _, - and . (it becomes --\(key) or SWEEP_\(key.uppercased()))")
+                return false
+            }
+            return true
+        }
         guard TrialConfig.keys.contains(key) else {
             let hint = TrialConfig.keys.min { editDistance($0, key) < editDistance($1, key) }.map { " (did you mean '\($0)'?)" } ?? ""
             issue(path, node, "is not a parameter of ml.md\(hint)")
@@ -271,7 +303,15 @@ struct SpecParser {
         } else {
             issue("name", root, "is required")
         }
+        let program = fields["program"].flatMap { parseProgram($0) }
+        isProgram = fields["program"] != nil
         let dataset = parseDataset(fields["dataset"], root: root)
+        if dataset == .noData {
+            if !isProgram { issue("dataset", fields["dataset"], "none is only for a program sweep (program: …); the built-in trainer needs a dataset") }
+            if let program, program.command.command.contains(where: { $0.contains("{data}") }) {
+                issue("program.command", fields["program"], "uses {data} but the sweep has dataset: none")
+            }
+        }
         let metric = parseMetric(fields["metric"])
         var method = SearchMethod.grid
         if let node = fields["method"] {
@@ -351,14 +391,20 @@ struct SpecParser {
         let earlyStopping = fields["early_stopping"].flatMap { parseEarlyStopping($0, metric: metric) }
         guard issues.isEmpty, let dataset, let metric else { return nil }
         var spec = SweepSpec(
-            name: name, dataset: dataset, metric: metric, method: method, count: count, tpe: tpe, seed: seed, repeats: repeats,
+            name: name, dataset: dataset, program: program, metric: metric, method: method, count: count, tpe: tpe, seed: seed, repeats: repeats,
             fixed: fixed, parameters: parameters, variants: variants, earlyStopping: earlyStopping?.earlyStopping, text: text,
             hash: SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined(), fixedLines: fixedLines)
         // Expanding finds what only combinations reveal: out-of-range values, fixed keys active nowhere,
         // trials too short for the early-stopping rule.
         do {
             let trials = try SearchSpace(spec: spec).plan()
-            if let earlyStopping, let shortest = trials.filter({ $0.config.model != .none }).map(\.config.epochs).min() {
+            let budgets = trials.filter { $0.config.isProgram || $0.config.model != .none }.map(\.config.epochBudget)
+            if let earlyStopping, budgets.contains(0) {
+                issue("early_stopping", earlyStopping.epochsNode,
+                      "needs each trial's epoch budget: give the program an integer `epochs` key (fixed, a parameter or a variant), which it must honour")
+                return nil
+            }
+            if let earlyStopping, let shortest = budgets.min() {
                 checkEpochs(earlyStopping, shortest: shortest)
                 if !issues.isEmpty { return nil }
             }
@@ -375,9 +421,10 @@ struct SpecParser {
 
     mutating func parseDataset(_ node: Node?, root: Node) -> DatasetSource? {
         guard let node else {
-            issue("dataset", root, "is required: a folder, or {synthetic: {preset, seed}}")
+            issue("dataset", root, "is required: a folder, or {synthetic: {preset, seed}}" + (isProgram ? ", or none" : ""))
             return nil
         }
+        if case .string("none")? = node.scalar.flatMap({ _ in ConfigValue(node.any) }) { return .noData }
         if case .string(let path)? = node.scalar.flatMap({ _ in ConfigValue(node.any) }) {
             let url = path.hasPrefix("/") ? URL(fileURLWithPath: path)
                 : file.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
@@ -410,6 +457,75 @@ struct SpecParser {
             return nil
         }
         return .synthetic(preset: preset, seed: seed)
+    }
+
+    static let programKeys = ["dir", "command", "config", "env"]
+
+    mutating func parseProgram(_ node: Node) -> ProgramSpec? {
+        guard let entries = pairs(node, "program") else { return nil }
+        let fields = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        for (key, value) in entries where !Self.programKeys.contains(key) {
+            issue("program.\(key)", value, "unknown key; expected \(Self.programKeys.joined(separator: ", "))")
+        }
+        var directory: URL?
+        if let dirNode = fields["dir"] {
+            if case .string(let path)? = scalar(dirNode, "program.dir") {
+                let url = path.hasPrefix("/") ? URL(fileURLWithPath: path)
+                    : file.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+                    directory = url
+                } else {
+                    issue("program.dir", dirNode, "\(url.path) is not a folder")
+                }
+            } else {
+                issue("program.dir", dirNode, "must be a folder path (relative to this file)")
+            }
+        } else {
+            issue("program.dir", node, "is required: the program's folder, shipped to workers")
+        }
+        var command: [String]?
+        if let commandNode = fields["command"] {
+            if case .sequence(let items) = commandNode, !items.isEmpty,
+               case let words = items.compactMap({ $0.scalar?.string }), words.count == items.count, !words[0].isEmpty {
+                command = words
+            } else {
+                issue("program.command", commandNode, "must be a non-empty list of words, e.g. [python3, train.py, --data, \"{data}\"]")
+            }
+        } else {
+            issue("program.command", node, "is required, e.g. [python3, train.py, --data, \"{data}\", --out, \"{out}\"]")
+        }
+        var style = ProgramConfigStyle.args
+        if let styleNode = fields["config"] {
+            if case .string(let name)? = scalar(styleNode, "program.config"), let parsed = ProgramConfigStyle(rawValue: name) {
+                style = parsed
+            } else {
+                issue("program.config", styleNode, "must be args (--key value), json (a file named by SWEEP_CONFIG) or env (SWEEP_<KEY>)")
+            }
+        }
+        var env: [String] = []
+        if let envNode = fields["env"] {
+            if case .sequence(let items) = envNode {
+                for (index, item) in items.enumerated() {
+                    guard let entry = item.scalar?.string else {
+                        issue("program.env[\(index)]", item, "must be NAME (copied from the worker's environment) or NAME=value")
+                        continue
+                    }
+                    let name = String(entry.prefix { $0 != "=" })
+                    if name.isEmpty || name.first!.isNumber || !name.unicodeScalars.allSatisfy({ ($0.isASCII && CharacterSet.alphanumerics.contains($0)) || $0 == "_" }) {
+                        issue("program.env[\(index)]", item, "\(name) is not an environment variable name")
+                    } else if name.hasPrefix("SWEEP_") {
+                        issue("program.env[\(index)]", item, "SWEEP_* variables are set by the worker")
+                    } else {
+                        env.append(entry)
+                    }
+                }
+            } else {
+                issue("program.env", envNode, "must be a list: NAME (copied from the worker's environment) or NAME=value")
+            }
+        }
+        guard let directory, let command else { return nil }
+        return ProgramSpec(directory: directory, command: ProgramCommand(command: command, config: style, env: env))
     }
 
     static let tpeKeys = ["startup_trials", "candidates", "multivariate", "gamma", "constant_liar"]
@@ -492,6 +608,7 @@ struct SpecParser {
         let judged = RankingMetrics.names.filter { $0 != "pop_overlap@10" }
         guard case .string(let name)? = scalar(node, "early_stopping.metric") else { return nil }
         let bare = name.hasPrefix("valid_") ? String(name.dropFirst("valid_".count)) : nil
+        if isProgram, let bare, !bare.isEmpty { return bare }
         if let bare, judged.contains(bare) { return bare }
         let hint: String
         if name.hasPrefix("test_") {
@@ -521,14 +638,23 @@ struct SpecParser {
     }
 
     mutating func parseMetric(_ node: Node?) -> String? {
-        guard let node else { return "ndcg@10" }
+        guard let node else {
+            if isProgram { issue("metric", nil, "is required for a program sweep: {name: valid_<a key the program reports>, goal: maximize}") }
+            return isProgram ? nil : "ndcg@10"
+        }
         guard let entries = pairs(node, "metric") else { return nil }
         var metric: String?
         for (key, value) in entries {
             switch key {
             case "name":
                 let names = TrialConfig.selectableMetrics.map { "valid_\($0)" }
-                if case .string(let name)? = scalar(value, "metric.name"), names.contains(name) {
+                if isProgram {
+                    if case .string(let name)? = scalar(value, "metric.name"), name.hasPrefix("valid_"), name.count > "valid_".count {
+                        metric = String(name.dropFirst("valid_".count))
+                    } else {
+                        issue("metric.name", value, "must be a valid_* key the program reports, e.g. valid_ndcg@10 (sweeps rank on valid, never on test)")
+                    }
+                } else if case .string(let name)? = scalar(value, "metric.name"), names.contains(name) {
                     metric = String(name.dropFirst("valid_".count))
                 } else {
                     issue("metric.name", value, "must be one of \(names.joined(separator: ", ")) (sweeps rank on valid, never on test)")

@@ -80,9 +80,7 @@ public struct TPESampler: Sampler {
 
     /// A config from parameter values: fixed keys under them, inactive keys dropped; nil if invalid.
     func config(from assignment: [String: ConfigValue]) -> TrialConfig? {
-        var values = assignment
-        values["select_metric"] = .string(space.spec.metric)
-        return try? TrialConfig.parseDroppingInactive(values)
+        try? TrialConfig.parseDroppingInactive(space.spec.configValues(assignment))
     }
 
     // MARK: The model

@@ -61,8 +61,10 @@ public final class TrialController {
     }
 
     /// Applies the sweep file to the store: new trials added, finished ones kept, the rest retired.
-    public func applyPlan(fingerprint: String, popularity: [String: [String: Double]]?, now: Date = Date()) throws -> PlanSync {
-        try store.syncPlan(spec: spec, trials: planned, fingerprint: fingerprint, popularity: popularity, now: now)
+    /// A program sweep's `program` is its folder, fingerprint and command, which the store keeps.
+    public func applyPlan(fingerprint: String, popularity: [String: [String: Double]]?, program: TrialProgram? = nil,
+                          now: Date = Date()) throws -> PlanSync {
+        try store.syncPlan(spec: spec, trials: planned, fingerprint: fingerprint, popularity: popularity, program: program, now: now)
     }
 
     // MARK: Ask

@@ -45,16 +45,65 @@ public final class DatasetCache {
     /// Downloads the dataset through `request` (one `fetch` → one `chunk`), verifies it and moves
     /// it into the cache. Returns its folder.
     public func download(_ dataset: DatasetRef, request: (Fetch) throws -> Chunk) throws -> URL {
-        let destination = cacheDirectory.appendingPathComponent(dataset.fingerprint)
-        try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
-        let temporary = cacheDirectory.appendingPathComponent(".download-\(dataset.fingerprint.prefix(16))-\(UUID().uuidString)")
+        for file in dataset.files where !Dataset.formatFiles.contains(file.name) {
+            throw DatasetError(file: file.name, line: nil, message: "is not a file of the dataset format; refusing to write it")
+        }
+        let destination = try downloadFolder(fingerprint: dataset.fingerprint, files: dataset.files, into: cacheDirectory, request: request) { folder in
+            let fingerprint = try DatasetFingerprint.compute(folder: folder).fingerprint
+            guard fingerprint == dataset.fingerprint else {
+                throw DatasetError(file: folder.path, line: nil, message: "downloaded dataset has fingerprint \(fingerprint), expected \(dataset.fingerprint)")
+            }
+        }
+        known[dataset.fingerprint] = destination
+        return destination
+    }
+
+    /// Where fetched programs are kept: `<cache>/programs/<fingerprint>/`.
+    public var programDirectory: URL { cacheDirectory.appendingPathComponent("programs") }
+
+    /// The program with this fingerprint, fetched before (not yet verified by this process).
+    public func locateProgram(_ fingerprint: String) -> URL? {
+        let folder = programDirectory.appendingPathComponent(fingerprint)
+        return FileManager.default.fileExists(atPath: folder.path) ? folder : nil
+    }
+
+    /// Downloads a program's files (paths inside its folder, never outside), verifies them and
+    /// its fingerprint, makes them read-only, and moves the folder into the cache.
+    public func downloadProgram(_ program: ProgramRef, request: (Fetch) throws -> Chunk) throws -> URL {
+        let total = program.files.reduce(0) { $0 + $1.size }
+        guard total <= ProgramFingerprint.maximumBytes else {
+            throw ProgramError("the program is \(total >> 20) MiB, more than the \(ProgramFingerprint.maximumBytes >> 20) MiB a worker fetches")
+        }
+        for file in program.files {
+            let parts = file.name.split(separator: "/", omittingEmptySubsequences: false)
+            guard !file.name.hasPrefix("/"), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }), !file.name.contains("\0") else {
+                throw ProgramError("the program file \(file.name) would be written outside the program's folder; refusing it")
+            }
+        }
+        return try downloadFolder(fingerprint: program.fingerprint, files: program.files, into: programDirectory, request: request) { folder in
+            let fingerprint = try ProgramFingerprint.compute(folder: folder).fingerprint
+            guard fingerprint == program.fingerprint else {
+                throw ProgramError("the downloaded program has fingerprint \(fingerprint), expected \(program.fingerprint)")
+            }
+            for file in program.files {
+                try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: folder.appendingPathComponent(file.name).path)
+            }
+        }
+    }
+
+    /// Fetches `files` chunk by chunk into a temporary folder beside `parent`, checks each file's
+    /// SHA-256 and then the whole (`verify`), and renames it to `parent/<fingerprint>`, so
+    /// concurrent workers and a `kill -9` mid-download never leave a broken copy.
+    private func downloadFolder(fingerprint: String, files: [DatasetFile], into parent: URL, request: (Fetch) throws -> Chunk,
+                                verify: (URL) throws -> Void) throws -> URL {
+        let destination = parent.appendingPathComponent(fingerprint)
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
+        let temporary = parent.appendingPathComponent(".download-\(fingerprint.prefix(16))-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: temporary) }
-        for file in dataset.files {
-            guard Dataset.formatFiles.contains(file.name) else {
-                throw DatasetError(file: file.name, line: nil, message: "is not a file of the dataset format; refusing to write it")
-            }
+        for file in files {
             let url = temporary.appendingPathComponent(file.name)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
                 throw DatasetError(file: file.name, line: nil, message: "cannot be created in \(temporary.path)")
             }
@@ -62,9 +111,12 @@ public final class DatasetCache {
             defer { try? handle.close() }
             var offset = 0
             repeat {
-                let chunk = try request(Fetch(fingerprint: dataset.fingerprint, file: file.name, offset: offset))
+                let chunk = try request(Fetch(fingerprint: fingerprint, file: file.name, offset: offset))
                 guard chunk.file == file.name, chunk.offset == offset, !chunk.data.isEmpty || file.size == 0 else {
                     throw DatasetError(file: file.name, line: nil, message: "the coordinator sent a chunk for \(chunk.file) at \(chunk.offset), expected offset \(offset)")
+                }
+                guard offset + chunk.data.count <= file.size else {
+                    throw DatasetError(file: file.name, line: nil, message: "the coordinator sent more than the file's \(file.size) bytes")
                 }
                 try handle.write(contentsOf: chunk.data)
                 offset += chunk.data.count
@@ -75,16 +127,12 @@ public final class DatasetCache {
                 throw DatasetError(file: file.name, line: nil, message: "downloaded SHA-256 \(digest) differs from the coordinator's \(file.sha256)")
             }
         }
-        let fingerprint = try DatasetFingerprint.compute(folder: temporary).fingerprint
-        guard fingerprint == dataset.fingerprint else {
-            throw DatasetError(file: temporary.path, line: nil, message: "downloaded dataset has fingerprint \(fingerprint), expected \(dataset.fingerprint)")
-        }
+        try verify(temporary)
         do {
             try FileManager.default.moveItem(at: temporary, to: destination)
-        } catch where FileManager.default.fileExists(atPath: destination.appendingPathComponent("items.tsv").path) {
+        } catch where FileManager.default.fileExists(atPath: destination.path) {
             // Another worker on this machine finished first; its copy is as good.
         }
-        known[dataset.fingerprint] = destination
         return destination
     }
 }

@@ -19,6 +19,12 @@ public struct WorkerSettings: Sendable {
     /// Benchmarks only: answer every trial at once with an empty result instead of training, to
     /// measure the coordinator's own overhead.
     public var noopTrials = false
+    /// Run program trials (code the coordinator sends); refused without it.
+    public var allowPrograms = false
+    /// Seconds a stopped program gets between SIGTERM and SIGKILL.
+    public var programGrace: TimeInterval = 30
+    /// Where program attempts run and keep their output (default: `runs` beside the dataset cache).
+    public var runsDirectory: URL?
 
     public init(endpoint: String, identity: WorkerIdentity, buildID: String, maxTrials: Int? = nil) {
         self.endpoint = endpoint
@@ -133,6 +139,10 @@ public final class WorkerClient {
     /// A result or failure sent but not yet acknowledged: resent after every reconnect.
     private var pending: Message?
     private var datasets: [String: Dataset] = [:]
+    /// Dataset and program folders verified by this process, by fingerprint.
+    private var verifiedFolders: [String: URL] = [:]
+    /// The "programs refused" line was logged.
+    private var reportedProgramsRefused = false
 
     public init(settings: WorkerSettings, cache: DatasetCache) throws {
         self.settings = settings
@@ -209,9 +219,12 @@ public final class WorkerClient {
                     case .error(let report):
                         if report.code == "not_ready" {
                             welcomed = false
-                            send(settings.identity.ready(buildID: settings.buildID))
+                            send(ready)
                         } else if report.code == "quarantined" {
                             log("quarantined by the coordinator: \(report.message)")
+                        } else if report.code == "programs_not_allowed" {
+                            if !reportedProgramsRefused { log(report.message) }
+                            reportedProgramsRefused = true
                         } else if report.code == "build_mismatch" || report.code == "protocol_mismatch" {
                             return .refused(report.message)
                         } else {
@@ -269,8 +282,10 @@ public final class WorkerClient {
         self.socket = socket
         welcomed = false
         lastHeard = Date()
-        send(settings.identity.ready(buildID: settings.buildID))
+        send(ready)
     }
+
+    private var ready: Message { settings.identity.ready(buildID: settings.buildID, programs: settings.allowPrograms) }
 
     private func disconnect() {
         socket?.close()
@@ -285,7 +300,7 @@ public final class WorkerClient {
 
     /// A heartbeat with the running trial's progress; without one it asks for work.
     private func sendHeartbeat() {
-        guard welcomed else { return send(settings.identity.ready(buildID: settings.buildID)) }
+        guard welcomed else { return send(ready) }
         if job == nil && pending == nil { askedForWork = Date() }
         send(.heartbeat(Heartbeat(progress: job?.progress)))
     }
@@ -317,6 +332,7 @@ public final class WorkerClient {
                                                    history: [], timing: timing)))
         }
         log("trial #\(assignment.number) \(assignment.lease.trial) attempt \(assignment.lease.attempt)")
+        if let program = assignment.program { return startProgram(assignment, program, job: job) }
         let dataset: Dataset
         do {
             dataset = try loadDataset(assignment.dataset)
@@ -348,15 +364,76 @@ public final class WorkerClient {
 
     private func loadDataset(_ reference: DatasetRef) throws -> Dataset {
         if let dataset = datasets[reference.fingerprint] { return dataset }
+        let dataset = try Dataset.load(from: try datasetFolder(reference))
+        datasets = [reference.fingerprint: dataset]
+        return dataset
+    }
+
+    /// The verified local folder of a dataset, found or downloaded.
+    private func datasetFolder(_ reference: DatasetRef) throws -> URL {
+        if let folder = verifiedFolders[reference.fingerprint] { return folder }
         let folder = try cache.locate(reference.fingerprint) ?? cache.download(reference) { fetch in try self.fetch(fetch) }
         // A cached copy could have been altered since it was verified: check it once per process.
         let fingerprint = try DatasetFingerprint.compute(folder: folder).fingerprint
         guard fingerprint == reference.fingerprint else {
             throw DatasetError(file: folder.path, line: nil, message: "has fingerprint \(fingerprint), the trial needs \(reference.fingerprint)")
         }
-        let dataset = try Dataset.load(from: folder)
-        datasets = [reference.fingerprint: dataset]
-        return dataset
+        verifiedFolders[reference.fingerprint] = folder
+        return folder
+    }
+
+    /// The verified local folder of a program, found in the cache or downloaded.
+    private func programFolder(_ program: ProgramRef) throws -> URL {
+        if let folder = verifiedFolders[program.fingerprint] { return folder }
+        var folder = try cache.locateProgram(program.fingerprint) ?? cache.downloadProgram(program) { fetch in try self.fetch(fetch) }
+        if try ProgramFingerprint.compute(folder: folder).fingerprint != program.fingerprint {
+            // The cached copy was altered: fetch it again.
+            try? FileManager.default.removeItem(at: folder)
+            folder = try cache.downloadProgram(program) { fetch in try self.fetch(fetch) }
+        }
+        verifiedFolders[program.fingerprint] = folder
+        return folder
+    }
+
+    /// Runs a program trial on its own thread: fetched and verified program, its dataset folder,
+    /// a fresh attempt folder; stopped with SIGTERM (then SIGKILL) when the trial is cancelled.
+    private func startProgram(_ assignment: Assignment, _ program: ProgramRef, job: Job) {
+        let lease = assignment.lease
+        guard settings.allowPrograms else {
+            return job.finish(.failed(Failure(lease: lease, reason: .crashed, detail: "this worker does not run programs (start it with --allow-programs)")))
+        }
+        let config: TrialConfig
+        do {
+            config = try TrialConfig.parse(json: assignment.config.text)
+        } catch {
+            return job.finish(.failed(Failure(lease: lease, reason: .crashed, detail: "\(error)")))
+        }
+        guard let style = ProgramConfigStyle(rawValue: program.config), config.isProgram else {
+            return job.finish(.failed(Failure(lease: lease, reason: .crashed, detail: "not a program config, or an unknown config style \(program.config)")))
+        }
+        let folder: URL, data: URL?
+        do {
+            folder = try programFolder(program)
+            data = assignment.dataset.files.isEmpty ? nil : try datasetFolder(assignment.dataset)
+        } catch {
+            return job.finish(.failed(Failure(lease: lease, reason: .datasetMismatch, detail: "\(error)")))
+        }
+        let runs = settings.runsDirectory ?? cache.cacheDirectory.deletingLastPathComponent().appendingPathComponent("runs")
+        let runner = ProgramRunner(attempt: ProgramAttempt(
+            folder: folder, command: ProgramCommand(command: program.command, config: style, env: program.env), config: config, data: data,
+            workFolder: runs.appendingPathComponent("\(lease.trial)-a\(lease.attempt)"), grace: settings.programGrace,
+            trial: lease.trial, attempt: lease.attempt))
+        let thread = Thread {
+            let result = runner.run { event in
+                switch event {
+                case .step(let epoch, let step): job.update(epoch: epoch, step: step)
+                case .epoch(let record): job.append(Self.report(record))
+                }
+                return !job.isCancelled
+            }
+            job.finish(Self.message(for: result, lease: lease))
+        }
+        thread.start()
     }
 
     /// One chunk, answered on this socket; other messages meanwhile still count as life.
@@ -382,7 +459,23 @@ public final class WorkerClient {
         if let s = record.weights.sAux { weights["s_aux"] = s }
         return EpochReport(epoch: record.epoch, lossMain: record.lossMain, lossAux: record.lossAux, weights: weights,
                            valid: record.valid.dictionary, test: record.test.dictionary, seconds: record.seconds,
-                           trainSeconds: record.trainSeconds)
+                           trainSeconds: record.trainSeconds, extra: record.extra)
+    }
+
+    static func message(for result: ProgramResult, lease: LeaseRef) -> Message {
+        switch result.status {
+        case .completed:
+            let timing = TrialTiming(examplesPerSecond: 0, secondsPerEpoch: result.timing.secondsPerEpoch, totalSeconds: result.timing.totalSeconds,
+                                     threads: result.timing.threads, blasCore: result.timing.blasCore)
+            return .result(TrialOutcome(lease: lease, bestEpoch: result.bestEpoch ?? 1, valid: result.valid, test: result.test,
+                                        history: result.history.map(report), timing: timing))
+        case .stopped:
+            return .failed(Failure(lease: lease, reason: .cancelled, detail: "cancelled", epoch: result.history.count))
+        case .diverged(let detail):
+            return .failed(Failure(lease: lease, reason: .diverged, detail: detail, epoch: result.history.count + 1))
+        case .failed(let detail):
+            return .failed(Failure(lease: lease, reason: .crashed, detail: detail, epoch: result.history.count))
+        }
     }
 
     static func message(for result: TrainingResult, lease: LeaseRef) -> Message {

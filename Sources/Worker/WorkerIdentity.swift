@@ -26,8 +26,9 @@ public struct WorkerIdentity: Sendable, Equatable {
     }
 
     /// The `ready` message announcing this worker with the given build id.
-    public func ready(buildID: String) -> Message {
+    /// - Parameter programs: whether it runs program trials (`--allow-programs`).
+    public func ready(buildID: String, programs: Bool = false) -> Message {
         .ready(Ready(buildID: buildID, worker: name, host: host, cores: cores,
-                     blasThreads: blasThreads, blasCore: blasCore))
+                     blasThreads: blasThreads, blasCore: blasCore, programs: programs ? true : nil))
     }
 }

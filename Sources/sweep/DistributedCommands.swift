@@ -81,7 +81,7 @@ struct Launch: ParsableCommand {
             curve = (secret, authenticator)
         }
         let server = try CoordinatorServer(context: context, endpoint: bind, controller: opened.controller, dataset: dataset,
-                                           admission: admission, settings: settings, curve: curve)
+                                           program: opened.program, admission: admission, settings: settings, curve: curve)
         let endpoint = try server.endpoint()
         printError("serving on \(endpoint); start workers with: sweep worker --connect \(endpoint)")
         let display = ProgressDisplay(store: writer, metric: spec.metric, expected: SweepStatus.adaptiveTrials(spec))
@@ -91,7 +91,10 @@ struct Launch: ParsableCommand {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executablePath())
             process.arguments = ["worker", "--connect", endpoint, "--name", "local-\(index + 1)", "--threads", "\(threadsPerWorker)",
-                                 "--data-root", dataset.folder.path, "--nice", "\(localWorkerNice)"]
+                                 "--nice", "\(localWorkerNice)"]
+                + (dataset.map { ["--data-root", $0.folder.path] } ?? [])
+                // The sweep's own program, started by its owner on this machine.
+                + (opened.program == nil ? [] : ["--allow-programs", "--runs-dir", store.db + ".runs"])
             process.standardOutput = FileHandle.nullDevice
             try process.run()
             return process
@@ -219,10 +222,19 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "The coordinator's CURVE public key file (.pub): encrypt and authenticate.") var serverKey: String?
     @Option(help: "With --server-key: this worker's CURVE secret key file (.key); its .pub must be authorised by the coordinator.") var curveSecret: String?
     @Option(help: "Run at nice value N (0–19, lower CPU priority), so a coordinator on the same machine stays responsive.") var nice = 0
+    @Flag(help: "Run program trials: code the coordinator sends, as this user (docs/SECURITY.md).") var allowPrograms = false
+    @Option(help: "Seconds a stopped program gets between SIGTERM and SIGKILL.") var programGrace = 30.0
+    @Option(help: "Where program attempts run and keep their {out} folders (default: runs/ beside the dataset cache).") var runsDir: String?
+    @Flag(help: "With --allow-programs: accept programs from a coordinator on another machine without CURVE (anyone who can reach this worker's connection could run code).") var insecure = false
     @Flag(help: .hidden) var noopTrials = false
 
     func validate() throws {
         if (serverKey == nil) != (curveSecret == nil) { throw ValidationError("--server-key and --curve-secret go together") }
+        if programGrace < 0 { throw ValidationError("--program-grace must be ≥ 0") }
+        let host = connect.split(separator: "/").last?.split(separator: ":").first.map(String.init) ?? ""
+        if allowPrograms && serverKey == nil && connect.hasPrefix("tcp://") && !["127.0.0.1", "localhost", "[::1]"].contains(host) && !insecure {
+            throw ValidationError("--allow-programs runs the code the coordinator sends; without CURVE (--server-key) nothing proves \(connect) is your coordinator. Use CURVE, or pass --insecure to accept that")
+        }
         if !(0...19).contains(nice) { throw ValidationError("--nice must be between 0 and 19") }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let maxTrials, maxTrials < 1 { throw ValidationError("--max-trials must be at least 1") }
@@ -233,6 +245,10 @@ struct WorkerCommand: ParsableCommand {
         let identity = WorkerIdentity.current(name: name, blasThreads: threads)
         var settings = WorkerSettings(endpoint: connect, identity: identity, buildID: buildID, maxTrials: maxTrials)
         settings.noopTrials = noopTrials
+        settings.allowPrograms = allowPrograms
+        settings.programGrace = programGrace
+        settings.runsDirectory = runsDir.map { URL(fileURLWithPath: $0) }
+        if allowPrograms && insecure && serverKey == nil { printError("warning: running programs from \(connect) without authenticating it") }
         if let serverKey, let curveSecret {
             guard let serverText = try? String(contentsOfFile: serverKey, encoding: .utf8), let server = Curve.decode(serverText) else {
                 throw ValidationError("\(serverKey) is not a CURVE public key file")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Coordinator
 import Foundation
 import ML
 import SweepCore
@@ -11,18 +12,29 @@ struct StoreOptions: ParsableArguments {
 }
 
 /// A sweep file applied to its store through its controller: validated and planned, the dataset
-/// found (or generated), the store created or extended. Logs how the plan changed the store.
+/// found (or generated), a program fingerprinted, the store created or extended. Logs how the
+/// plan changed the store.
 struct OpenedSweep {
     let spec: SweepSpec
-    let dataset: ResolvedDataset
+    /// nil for a program sweep with `dataset: none`.
+    let dataset: ResolvedDataset?
+    /// The program a program sweep runs, fingerprinted.
+    let program: ServedProgram?
     let controller: TrialController
     var store: SweepStore { controller.store }
 
     init(file: String, db: String) throws {
         spec = try SweepSpec.load(URL(fileURLWithPath: file))
-        dataset = try ResolvedDataset(spec.dataset)
-        controller = try TrialController(spec: spec, store: try SweepStore.open(path: db), trainExamples: dataset.dataset.train.count)
-        let sync = try controller.applyPlan(fingerprint: dataset.fingerprint.fingerprint, popularity: dataset.popularity)
+        dataset = spec.dataset == .noData ? nil : try ResolvedDataset(spec.dataset)
+        program = try spec.program.map { try ServedProgram(folder: $0.directory, command: $0.command) }
+        controller = try TrialController(spec: spec, store: try SweepStore.open(path: db), trainExamples: dataset?.dataset.train.count ?? 0)
+        let stored = program.map { TrialProgram(directory: $0.folder.path, fingerprint: $0.ref.fingerprint, command: spec.program!.command) }
+        let sync = try controller.applyPlan(fingerprint: dataset?.fingerprint.fingerprint ?? DatasetSource.noDataFingerprint,
+                                            popularity: spec.program == nil ? dataset?.popularity : nil, program: stored)
+        if let program {
+            let size = program.ref.files.reduce(0) { $0 + $1.size }
+            printError("program \(program.folder.path): \(program.ref.files.count) files, \(decimal(Double(size) / 1_048_576, digits: 2)) MiB, fingerprint \(program.ref.fingerprint.prefix(16))…")
+        }
         let planned = controller.sampler.configBudget.map { "\(controller.planned.count) trials planned up front, \($0) configs in all" }
             ?? "\(controller.planned.count) trials planned"
         printError("\(spec.name): \(planned) (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired) in \(db)"
@@ -121,12 +133,17 @@ struct Run: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @Option(help: "Threads for training.") var threads = 1
     @Option(help: "Run at most this many trials.") var maxTrials: Int?
+    @Option(help: "Seconds a stopped program trial gets between SIGTERM and SIGKILL.") var programGrace = 30.0
 
     func run() throws {
         let opened = try OpenedSweep(file: sweep, db: store.db)
         let metric = opened.spec.metric
-        let runner = LocalRunner(controller: opened.controller, dataset: opened.dataset.dataset, threads: threads,
+        var runner = LocalRunner(controller: opened.controller, dataset: opened.dataset?.dataset, threads: threads,
                                  workerName: "local-\(ProcessInfo.processInfo.processIdentifier)")
+        if let program = opened.program, let command = opened.spec.program?.command {
+            runner.program = LocalRunner.Program(folder: program.folder, command: command, data: opened.dataset?.folder,
+                                                 runs: URL(fileURLWithPath: store.db + ".runs"), grace: programGrace)
+        }
         let ran = try runner.run(limit: maxTrials) { claim, outcome in
             let line = switch outcome {
             case .completed(let report):
@@ -216,15 +233,17 @@ struct Show: ParsableCommand {
                 },
             ]
             if let variant = snapshot.variant { document["variant"] = variant }
+            if let program = sweep.program { document["program"] = ["dir": program.directory, "fingerprint": program.fingerprint] }
             if let stoppedAt = snapshot.stoppedAt { document["stopped_at"] = stoppedAt }
             if let origin = snapshot.origin {
                 document["origin"] = ["sampler": origin.sampler, "finished": origin.finished, "running": origin.running]
             }
             return try printJSON(document)
         }
-        let state = snapshot.stoppedAt.map { "pruned at epoch \($0) of \(snapshot.config.epochs)" } ?? snapshot.state.rawValue
+        let state = snapshot.stoppedAt.map { "pruned at epoch \($0) of \(snapshot.config.epochBudget)" } ?? snapshot.state.rawValue
         print("trial \(snapshot.id)  #\(snapshot.number)  \(state)\(snapshot.variant.map { "  variant \($0)" } ?? "")")
         print("config " + snapshot.config.activeValues.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        if let program = sweep.program { print("program \(program.directory) (fingerprint \(program.fingerprint))") }
         if let origin = snapshot.origin {
             print("proposed by \(origin.sampler) from \(origin.finished) finished and \(origin.running) running config\(origin.running == 1 ? "" : "s")")
         }
@@ -235,6 +254,7 @@ struct Show: ParsableCommand {
         if !records.isEmpty {
             let valid = records.map { $0.valid[sweep.metric] ?? 0 }
             print("\nvalid \(sweep.metric) " + Sparkline.render(valid) + String(format: "  %.4f → %.4f", valid.first!, valid.last!))
+            if snapshot.config.isProgram { printProgramEpochs(records) } else {
             print("\nepoch  loss_main  loss_aux  w_main  w_aux    valid ndcg@10  recall@10  test ndcg@10  recall@10")
             for record in records {
                 func number(_ value: Double?, _ digits: Int) -> String { value.map { String(format: "%.\(digits)f", $0) } ?? "–" }
@@ -243,6 +263,7 @@ struct Show: ParsableCommand {
                       + number(record.weights.aux, 4).padding(7) + "  " + number(record.valid.ndcg10, 4).padding(13) + "  "
                       + number(record.valid.recall10, 4).padding(9) + "  " + number(record.test.ndcg10, 4).padding(12) + "  "
                       + number(record.test.recall10, 4))
+            }
             }
         }
         if !judgements.isEmpty {
@@ -253,6 +274,21 @@ struct Show: ParsableCommand {
                 print("    compared with \(judgement.compared.count) value\(judgement.compared.count == 1 ? "" : "s")\(compared.isEmpty ? "" : ": " + compared)")
             }
         }
+    }
+
+    /// A program's epochs: its loss, then every number it reported, by name.
+    func printProgramEpochs(_ records: [EpochRecord]) {
+        let valid = Set(records.flatMap { $0.valid.dictionary.keys }).sorted(), test = Set(records.flatMap { $0.test.dictionary.keys }).sorted()
+        let extra = Set(records.flatMap { $0.extra?.keys.map { $0 } ?? [] }).sorted()
+        let headers = ["epoch", "loss"] + valid.map { "valid_\($0)" } + test.map { "test_\($0)" } + extra + ["seconds"]
+        let rows = records.map { record -> [String] in
+            func number(_ value: Double?) -> String { value.map { String(format: "%.4f", $0) } ?? "–" }
+            return [String(record.epoch), number(record.lossMain)] + valid.map { number(record.valid[$0]) } + test.map { number(record.test[$0]) }
+                + extra.map { number(record.extra?[$0]) } + [String(format: "%.1f", record.seconds)]
+        }
+        let widths = headers.indices.map { column in ([headers[column]] + rows.map { $0[column] }).map(\.count).max() ?? 0 }
+        print("\n" + headers.enumerated().map { $0.element.padding(widths[$0.offset]) }.joined(separator: "  "))
+        for row in rows { print(row.enumerated().map { $0.element.padding(widths[$0.offset]) }.joined(separator: "  ")) }
     }
 }
 

@@ -36,6 +36,7 @@ struct Train: ParsableCommand {
         if isTrialFile {
             mapping["trial"] = configMapping
             let file = try TrialFile.parse(mapping, baseDirectory: configURL.deletingLastPathComponent())
+            if file.program != nil { throw ValidationError("\(config) is a program trial: run it with `sweep reproduce \(config)`") }
             trialConfig = file.config
             expectedFingerprint = file.fingerprint
             threadCount = threads ?? file.threads
@@ -73,9 +74,9 @@ struct Train: ParsableCommand {
                 let exampleRate = Double(dataset.train.count) / (record.trainSeconds ?? record.seconds)
                 // With the tag head, both raw losses and the weights each got: "CE swamps BCE" shows here.
                 let losses = record.lossAux.map { aux in
-                    "loss main \(decimal(record.lossMain, digits: 5)) aux \(decimal(aux, digits: 4))"
+                    "loss main \(decimal(record.lossMain ?? .nan, digits: 5)) aux \(decimal(aux, digits: 4))"
                         + "  weights \(decimal(record.weights.main, digits: 4))/\(decimal(record.weights.aux ?? 0, digits: 4))"
-                } ?? "loss \(decimal(record.lossMain, digits: 5))"
+                } ?? "loss \(decimal(record.lossMain ?? .nan, digits: 5))"
                 say("epoch \(String(format: "%3d", record.epoch))/\(trialConfig.epochs)  \(losses)"
                     + "  valid ndcg@10 \(decimal(record.valid.ndcg10)) recall@10 \(decimal(record.valid.recall10))"
                     + "  test ndcg@10 \(decimal(record.test.ndcg10))  \(decimal(record.seconds, digits: 1))s (\(Int(exampleRate)) ex/s)")

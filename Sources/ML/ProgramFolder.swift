@@ -1,0 +1,197 @@
+import Crypto
+import Foundation
+
+/// How a program trial receives its config.
+public enum ProgramConfigStyle: String, Sendable, CaseIterable {
+    /// `--key value` after the command, in key order (`--flag` alone for true, nothing for false).
+    case args
+    /// A JSON object in a file whose path is in `SWEEP_CONFIG`.
+    case json
+    /// One variable per key: `SWEEP_<KEY>` (upper case, other characters as `_`).
+    case env
+}
+
+/// A sweep's program: what to run and how, independent of where its folder is.
+public struct ProgramCommand: Sendable, Equatable, Codable {
+    /// The command line; `{data}` is the dataset folder, `{out}` the attempt's output folder.
+    public var command: [String]
+    public var config: String
+    /// Environment the program gets besides `SWEEP_*`: `NAME` copies the variable from the
+    /// worker's environment (when set), `NAME=value` sets it.
+    public var env: [String]
+
+    public init(command: [String], config: ProgramConfigStyle, env: [String]) {
+        self.command = command
+        self.config = config.rawValue
+        self.env = env
+    }
+
+    public var configStyle: ProgramConfigStyle { ProgramConfigStyle(rawValue: config) ?? .args }
+}
+
+/// A program folder named by content: SHA-256 over its files' relative paths and hashes, with
+/// the paths a `.sweepignore` (gitignore syntax) leaves out left out. `.git` and `__pycache__`
+/// are always left out.
+public struct ProgramFingerprint: Sendable, Equatable {
+    /// The largest program shipped: 256 MiB in all.
+    public static let maximumBytes = 256 << 20
+
+    public var fingerprint: String
+    /// Relative paths (`/`-separated), sorted, with sizes and SHA-256s.
+    public var files: [DatasetFingerprint.File]
+
+    public var totalBytes: Int { files.reduce(0) { $0 + $1.size } }
+
+    /// Hashes the folder's files (a symbolic link counts as the file it names).
+    public static func compute(folder: URL, maximumBytes: Int = maximumBytes) throws -> ProgramFingerprint {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ProgramError("\(folder.path): no such program folder")
+        }
+        let rules = try IgnoreRules(folder: folder)
+        var paths: [String] = []
+        try collect(folder, prefix: "", rules: rules, into: &paths)
+        var files: [DatasetFingerprint.File] = [], total = 0
+        for path in paths.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            let url = folder.appendingPathComponent(path)
+            let size = (try FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path)[.size] as? Int) ?? 0
+            total += size
+            guard total <= maximumBytes else {
+                throw ProgramError("\(folder.path): the program is larger than \(maximumBytes >> 20) MiB (at \(path)); leave data and checkpoints out with a .sweepignore")
+            }
+            files.append(.init(name: path, size: size, sha256: try fileSHA256(url)))
+        }
+        let listing = files.map { "\($0.name)\t\($0.size)\t\($0.sha256)\n" }.joined()
+        return ProgramFingerprint(fingerprint: sha256Hex(Array(listing.utf8)), files: files)
+    }
+
+    private static func collect(_ folder: URL, prefix: String, rules: IgnoreRules, into paths: inout [String]) throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+        for name in names where name != ".git" && name != "__pycache__" {
+            let path = prefix + name
+            let url = folder.appendingPathComponent(name)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { continue }  // a dangling link
+            if rules.ignores(path, isDirectory: isDirectory.boolValue) { continue }
+            if isDirectory.boolValue {
+                try collect(url, prefix: path + "/", rules: rules, into: &paths)
+            } else if FileManager.default.isReadableFile(atPath: url.path) {
+                paths.append(path)
+            } else {
+                throw ProgramError("\(url.path): cannot be read; leave it out with a .sweepignore")
+            }
+        }
+    }
+
+    /// SHA-256 of a file, read in 1 MiB pieces.
+    static func fileSHA256(_ url: URL) throws -> String {
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let piece = try handle.read(upToCount: 1 << 20), !piece.isEmpty { hasher.update(data: piece) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// A problem with a program: its folder, command or reports.
+public struct ProgramError: Error, Sendable, CustomStringConvertible, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The rules of a `.sweepignore`, in gitignore syntax: `#` comments, `!` to take a path back,
+/// a trailing `/` for folders only, a `/` at the start or in the middle to anchor the pattern to
+/// the program folder (otherwise it matches a name at any depth), `*`, `?`, `[…]` and `**`.
+/// The last rule that matches a path decides; a left-out folder leaves out all it holds.
+struct IgnoreRules {
+    struct Rule {
+        var regex: NSRegularExpression
+        var negated: Bool
+        var directoryOnly: Bool
+    }
+
+    var rules: [Rule] = []
+
+    init(folder: URL) throws {
+        let file = folder.appendingPathComponent(".sweepignore")
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return }
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = String(rawLine)
+            if line.hasSuffix("\r") { line.removeLast() }
+            while line.hasSuffix(" ") && !line.hasSuffix("\\ ") { line.removeLast() }
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            var negated = false
+            if line.hasPrefix("!") {
+                negated = true
+                line.removeFirst()
+            } else if line.hasPrefix("\\") {
+                line.removeFirst()
+            }
+            var directoryOnly = false
+            if line.hasSuffix("/") {
+                directoryOnly = true
+                line.removeLast()
+            }
+            let anchored = line.contains("/")
+            if line.hasPrefix("/") { line.removeFirst() }
+            guard !line.isEmpty, let regex = try? NSRegularExpression(pattern: "^" + (anchored ? "" : "(?:.*/)?") + Self.regex(glob: line) + "$") else {
+                throw ProgramError("\(file.path):\(index + 1): not a pattern: \(rawLine)")
+            }
+            rules.append(Rule(regex: regex, negated: negated, directoryOnly: directoryOnly))
+        }
+    }
+
+    /// Whether `path` (relative, `/`-separated) is left out.
+    func ignores(_ path: String, isDirectory: Bool) -> Bool {
+        var ignored = false
+        let range = NSRange(path.startIndex..., in: path)
+        for rule in rules where !rule.directoryOnly || isDirectory {
+            if rule.regex.firstMatch(in: path, range: range) != nil { ignored = !rule.negated }
+        }
+        return ignored
+    }
+
+    /// A gitignore glob as a regular expression over `/`-separated paths.
+    static func regex(glob: String) -> String {
+        var result = "", characters = Array(glob), index = 0
+        while index < characters.count {
+            let character = characters[index]
+            switch character {
+            case "*":
+                if index + 1 < characters.count && characters[index + 1] == "*" {
+                    let atStart = index == 0 || characters[index - 1] == "/"
+                    let slashAfter = index + 2 < characters.count && characters[index + 2] == "/"
+                    if atStart && slashAfter {
+                        result += "(?:.*/)?"  // `**/`: any number of folders, none included
+                        index += 3
+                        continue
+                    }
+                    result += ".*"
+                    index += 2
+                    continue
+                }
+                result += "[^/]*"
+            case "?": result += "[^/]"
+            case "[":
+                if let close = characters[(index + 1)...].firstIndex(of: "]") {
+                    var body = String(characters[(index + 1)..<close])
+                    if body.hasPrefix("!") { body = "^" + body.dropFirst() }
+                    result += "[" + body.replacingOccurrences(of: "\\", with: "\\\\") + "]"
+                    index = close + 1
+                    continue
+                }
+                result += "\\["
+            case "\\":
+                if index + 1 < characters.count {
+                    result += NSRegularExpression.escapedPattern(for: String(characters[index + 1]))
+                    index += 2
+                    continue
+                }
+            default: result += NSRegularExpression.escapedPattern(for: String(character))
+            }
+            index += 1
+        }
+        return result
+    }
+}

@@ -1,0 +1,453 @@
+import CSpawn
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One attempt of a program trial: what to run, with which config, where.
+public struct ProgramAttempt: Sendable {
+    /// The program folder (a worker's verified copy, or the sweep's own folder for `sweep run`).
+    public var folder: URL
+    public var command: ProgramCommand
+    public var config: TrialConfig
+    /// The dataset folder (`{data}`), nil for `dataset: none`.
+    public var data: URL?
+    /// This attempt's folder: the program runs in `run/` (links to the program's files), writes
+    /// `{out}` = `out/`, and its report, config and logs sit beside them.
+    public var workFolder: URL
+    /// Seconds between SIGTERM and SIGKILL when the program is stopped.
+    public var grace: TimeInterval
+    /// Names for `SWEEP_TRIAL` and `SWEEP_ATTEMPT`.
+    public var trial: String
+    public var attempt: Int
+    /// The environment `env:` entries copy from (the worker's own).
+    public var hostEnvironment: [String: String]
+
+    public init(folder: URL, command: ProgramCommand, config: TrialConfig, data: URL?, workFolder: URL, grace: TimeInterval,
+                trial: String, attempt: Int, hostEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.folder = folder
+        self.command = command
+        self.config = config
+        self.data = data
+        self.workFolder = workFolder
+        self.grace = grace
+        self.trial = trial
+        self.attempt = attempt
+        self.hostEnvironment = hostEnvironment
+    }
+}
+
+/// How a program attempt ended.
+public struct ProgramResult: Sendable {
+    public enum Status: Sendable, Equatable {
+        /// Exit status 0 after reporting the metric.
+        case completed
+        /// The callback asked to stop; the program was terminated.
+        case stopped
+        /// A non-finite number in a report: terminal, as for the built-in trainer.
+        case diverged(String)
+        /// A non-zero exit, a signal, a bad report or a command that could not start.
+        case failed(String)
+    }
+
+    public var status: Status
+    /// The epochs reported, in order.
+    public var history: [EpochRecord]
+    /// The epoch with the best valid `select_metric` (ties: the earliest).
+    public var bestEpoch: Int?
+    /// The best epoch's metrics with a `final: true` report's values laid over them.
+    public var valid: [String: Double]
+    public var test: [String: Double]
+    public var timing: TrainingTiming
+}
+
+/// Runs a user program as one trial attempt: the config as arguments, a JSON file or environment
+/// variables; epochs read from the JSON lines it appends to `SWEEP_REPORT`; SIGTERM to its process
+/// group on stop, SIGKILL after the grace period; anything it left running killed when it ends.
+///
+/// Reports are checked as they arrive: one object per line, at most ``maximumLineBytes`` a line
+/// and ``maximumReportBytes`` in all, epochs 1, 2, 3… in order, numbers finite. Any breach ends
+/// the attempt as failed with the line named; the worker never crashes on what a program writes.
+public final class ProgramRunner: Sendable {
+    public static let maximumLineBytes = 64 << 10
+    public static let maximumReportBytes = 16 << 20
+    public static let maximumEpochs = 100_000
+    /// How often the report file and the process are looked at.
+    static let pollSeconds = 0.05
+
+    public let attempt: ProgramAttempt
+    public var runFolder: URL { attempt.workFolder.appendingPathComponent("run") }
+    public var outFolder: URL { attempt.workFolder.appendingPathComponent("out") }
+    public var reportFile: URL { attempt.workFolder.appendingPathComponent("report.jsonl") }
+    public var stderrFile: URL { attempt.workFolder.appendingPathComponent("stderr.log") }
+    public var stdoutFile: URL { attempt.workFolder.appendingPathComponent("stdout.log") }
+    /// Marks every process of this attempt (`SWEEP_RUN`), so ones that left the group are found.
+    let runToken = UUID().uuidString
+
+    public init(attempt: ProgramAttempt) { self.attempt = attempt }
+
+    /// The command line with `{data}` and `{out}` filled in and the config appended (`args`).
+    public func commandLine() -> [String] {
+        var words = attempt.command.command.map { word in
+            word.replacingOccurrences(of: "{data}", with: attempt.data?.path ?? "")
+                .replacingOccurrences(of: "{out}", with: outFolder.path)
+        }
+        if attempt.command.configStyle == .args {
+            for (key, value) in programValues {
+                switch value {
+                case .bool(true): words.append("--\(key)")
+                case .bool(false): continue
+                default: words += ["--\(key)", value.description]
+                }
+            }
+        }
+        return words
+    }
+
+    /// The keys the program receives: its own and `seed`, in key order.
+    var programValues: [(key: String, value: ConfigValue)] {
+        ((attempt.config.programKeys ?? [:]).map { ($0.key, $0.value) } + [("seed", .int(attempt.config.seed))]).sorted { $0.key < $1.key }
+    }
+
+    /// The program's whole environment: `PATH` (the worker's unless `env:` sets it), what `env:`
+    /// names, and `SWEEP_*`.
+    public func environment() -> [String: String] {
+        var environment: [String: String] = [
+            "PATH": attempt.hostEnvironment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+            "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+        ]
+        for entry in attempt.command.env {
+            if let equals = entry.firstIndex(of: "=") {
+                environment[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+            } else if let value = attempt.hostEnvironment[entry] {
+                environment[entry] = value
+            }
+        }
+        environment["SWEEP_REPORT"] = reportFile.path
+        environment["SWEEP_OUT"] = outFolder.path
+        environment["SWEEP_TRIAL"] = attempt.trial
+        environment["SWEEP_ATTEMPT"] = String(attempt.attempt)
+        environment["SWEEP_SEED"] = String(attempt.config.seed)
+        environment["SWEEP_METRIC"] = "valid_" + attempt.config.selectMetric
+        environment["SWEEP_RUN"] = runToken
+        if let data = attempt.data { environment["SWEEP_DATA"] = data.path }
+        switch attempt.command.configStyle {
+        case .json: environment["SWEEP_CONFIG"] = attempt.workFolder.appendingPathComponent("config.json").path
+        case .env:
+            for (key, value) in programValues {
+                let name = "SWEEP_" + String(key.uppercased().unicodeScalars.map { CharacterSet.alphanumerics.contains($0) && $0.isASCII ? Character($0) : "_" })
+                environment[name] = value.description
+            }
+        case .args: break
+        }
+        return environment
+    }
+
+    /// Prepares the attempt's folder, runs the program to its end (or until `callback` returns
+    /// false), and says how it went. `callback` hears `.epoch` for each reported epoch and
+    /// `.step` while the program is alive (its step counts polls, so a live program never stalls).
+    public func run(callback: (TrainingEvent) -> Bool = { _ in true }) -> ProgramResult {
+        let start = Date()
+        var history: [EpochRecord] = []
+        var final: [String: Double] = [:], finalTest: [String: Double] = [:]
+        func result(_ status: ProgramResult.Status) -> ProgramResult {
+            let best = Self.bestEpoch(history, metric: attempt.config.selectMetric)
+            var valid = best.map { history[$0 - 1].valid.dictionary } ?? [:], test = best.map { history[$0 - 1].test.dictionary } ?? [:]
+            valid.merge(final) { _, new in new }
+            test.merge(finalTest) { _, new in new }
+            let seconds = history.map(\.seconds).sorted()
+            let timing = TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: seconds.isEmpty ? 0 : seconds[seconds.count / 2],
+                                        totalSeconds: Date().timeIntervalSince(start), threads: 1, blasCore: "program")
+            return ProgramResult(status: status, history: history, bestEpoch: best, valid: valid, test: test, timing: timing)
+        }
+
+        let pid: pid_t
+        do {
+            try prepareFolder()
+            pid = try spawn()
+        } catch {
+            return result(.failed("\(error)"))
+        }
+        defer { killStragglers(group: pid) }
+
+        var reader = ReportReader()
+        var lastEpochAt = start, polls = 0, exitStatus: Int32?
+        var ending: ProgramResult.Status?
+        while exitStatus == nil {
+            exitStatus = Self.reap(pid)
+            // Read what arrived; after the exit, what is left.
+            do {
+                for (number, line) in try reader.newLines(from: reportFile) {
+                    switch try parse(line, number: number, expectedEpoch: history.count + 1) {
+                    case .epoch(var record):
+                        let now = Date()
+                        record.seconds = now.timeIntervalSince(lastEpochAt)
+                        lastEpochAt = now
+                        history.append(record)
+                        if !callback(.epoch(record)) && ending == nil { ending = .stopped }
+                    case .final(let valid, let test):
+                        final = valid
+                        finalTest = test
+                    }
+                }
+            } catch let error as ReportError {
+                ending = error.diverged ? .diverged(error.message) : .failed(error.message)
+            } catch {
+                ending = .failed("the report file: \(error)")
+            }
+            if exitStatus != nil { break }
+            polls += 1
+            if ending == nil && !callback(.step(epoch: history.count + 1, step: polls)) { ending = .stopped }
+            if ending != nil {
+                exitStatus = terminate(pid)
+                break
+            }
+            Thread.sleep(forTimeInterval: Self.pollSeconds)
+        }
+        if let ending { return result(ending) }
+        let status = exitStatus ?? 0
+        guard status == 0 else {
+            let how = status > 0 ? "exited with status \(status)" : "was killed by signal \(-status)"
+            return result(.failed("the program \(how)" + stderrTail()))
+        }
+        guard !history.isEmpty else {
+            return result(.failed("the program exited 0 without reporting an epoch with valid_\(attempt.config.selectMetric) to SWEEP_REPORT" + stderrTail()))
+        }
+        return result(.completed)
+    }
+
+    // MARK: Starting
+
+    private func prepareFolder() throws {
+        let manager = FileManager.default
+        try? manager.removeItem(at: attempt.workFolder)
+        try manager.createDirectory(at: runFolder, withIntermediateDirectories: true)
+        try manager.createDirectory(at: outFolder, withIntermediateDirectories: true)
+        // The program's files appear in its working folder as links, so `python3 train.py` works
+        // there while what it writes stays in this attempt's folder.
+        for name in try manager.contentsOfDirectory(atPath: attempt.folder.path) where name != ".git" {
+            try manager.createSymbolicLink(at: runFolder.appendingPathComponent(name), withDestinationURL: attempt.folder.appendingPathComponent(name))
+        }
+        guard manager.createFile(atPath: reportFile.path, contents: nil) else { throw ProgramError("cannot create \(reportFile.path)") }
+        if attempt.command.configStyle == .json {
+            var object: [String: Any] = [:]
+            for (key, value) in programValues { object[key] = value.foundationValue }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            try data.write(to: attempt.workFolder.appendingPathComponent("config.json"))
+        }
+    }
+
+    /// The executable for the command's first word: a path (relative to the run folder), else
+    /// searched in `PATH`.
+    func executable(_ name: String, path: String) throws -> String {
+        if name.contains("/") {
+            let resolved = name.hasPrefix("/") ? name : runFolder.appendingPathComponent(name).path
+            guard access(resolved, X_OK) == 0 else { throw ProgramError("the command \(name) is not an executable file (\(resolved))") }
+            return resolved
+        }
+        for folder in path.split(separator: ":") {
+            let candidate = "\(folder)/\(name)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        throw ProgramError("the command \(name) was not found in PATH (\(path)); install it on this worker or name it by its full path")
+    }
+
+    /// Starts the program in a process group of its own, in the run folder, with only its
+    /// environment, stdin from /dev/null and its output into the attempt's logs.
+    private func spawn() throws -> pid_t {
+        let words = commandLine()
+        let environment = environment()
+        let program = try executable(words[0], path: environment["PATH"] ?? "")
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        cspawn_addchdir(&actions, runFolder.path)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+        let argv = words.map { strdup($0) } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let error = posix_spawn(&pid, program, &actions, &attributes, argv, envp)
+        guard error == 0 else { throw ProgramError("cannot start \(program): \(String(cString: strerror(error)))") }
+        return pid
+    }
+
+    // MARK: Ending
+
+    /// The exit status once the process has ended (a signal as its negated number), else nil.
+    static func reap(_ pid: pid_t, wait: Bool = false) -> Int32? {
+        var status: Int32 = 0
+        let reaped = waitpid(pid, &status, wait ? 0 : WNOHANG)
+        guard reaped == pid else { return reaped < 0 ? -1 : nil }
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : -signal
+    }
+
+    /// SIGTERM to the group, SIGKILL after the grace period; returns the exit status.
+    private func terminate(_ pid: pid_t) -> Int32 {
+        kill(-pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(attempt.grace)
+        while Date() < deadline {
+            if let status = Self.reap(pid) { return status }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        kill(-pid, SIGKILL)
+        return Self.reap(pid, wait: true) ?? -Int32(SIGKILL)
+    }
+
+    /// Kills what the program left behind: its process group, and any process that carries this
+    /// attempt's `SWEEP_RUN` (one that started a session of its own to get away).
+    private func killStragglers(group: pid_t) {
+        kill(-group, SIGKILL)
+        let marker = Array("SWEEP_RUN=\(runToken)".utf8)
+        let own = getpid()
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
+        for entry in entries {
+            guard let pid = pid_t(entry), pid != own,
+                  let environ = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
+            if environ.split(separator: 0).contains(where: { $0.elementsEqual(marker) }) { kill(pid, SIGKILL) }
+        }
+    }
+
+    /// The last lines of the program's stderr, for the failure's reason.
+    func stderrTail(lines: Int = 12, bytes: Int = 2000) -> String {
+        guard let data = FileManager.default.contents(atPath: stderrFile.path), !data.isEmpty else { return "" }
+        let text = String(decoding: data.suffix(bytes * 2), as: UTF8.self)
+        let tail = text.split(separator: "\n", omittingEmptySubsequences: true).suffix(lines).joined(separator: "\n")
+        return "; stderr ends:\n" + String(tail.suffix(bytes))
+    }
+
+    // MARK: Reports
+
+    enum Report {
+        case epoch(EpochRecord)
+        case final(valid: [String: Double], test: [String: Double])
+    }
+
+    struct ReportError: Error {
+        var message: String
+        var diverged = false
+    }
+
+    /// One report line: `{"epoch": n, "valid_…": x, "test_…": y, "loss": z, …}` or `{"final": true, …}`.
+    func parse(_ line: [UInt8], number: Int, expectedEpoch: Int) throws -> Report {
+        let metric = attempt.config.selectMetric
+        let object: [String: Any]
+        do {
+            guard let parsed = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                throw ReportError(message: "report line \(number) is not a JSON object")
+            }
+            object = parsed
+        } catch let error as ReportError {
+            throw error
+        } catch {
+            let text = String(decoding: line.prefix(200), as: UTF8.self)
+            if text.contains("NaN") || text.contains("Infinity") {
+                throw ReportError(message: "report line \(number) holds a non-finite number: \(text)", diverged: true)
+            }
+            throw ReportError(message: "report line \(number) is not JSON: \(text)")
+        }
+        var valid: [String: Double] = [:], test: [String: Double] = [:], extra: [String: Double] = [:]
+        var lossMain: Double?, lossAux: Double?
+        for (key, value) in object where key != "epoch" && key != "final" {
+            guard let numeric = value as? NSNumber, !Self.isBoolean(numeric) else { continue }  // text and flags are the program's own
+            let x = numeric.doubleValue
+            guard x.isFinite else { throw ReportError(message: "report line \(number) gives \(key) = \(x)", diverged: true) }
+            if key.hasPrefix("valid_"), key.count > 6 {
+                valid[String(key.dropFirst(6))] = x
+            } else if key.hasPrefix("test_"), key.count > 5 {
+                test[String(key.dropFirst(5))] = x
+            } else if key == "loss_main" || (key == "loss" && object["loss_main"] == nil) {
+                lossMain = x
+            } else if key == "loss_aux" {
+                lossAux = x
+            } else {
+                extra[key] = x
+            }
+        }
+        if let flag = object["final"] as? Bool, flag {
+            return .final(valid: valid, test: test)
+        }
+        guard let epochNumber = object["epoch"] as? NSNumber, !Self.isBoolean(epochNumber),
+              let epoch = Int(exactly: epochNumber.doubleValue) else {
+            throw ReportError(message: "report line \(number) has no integer \"epoch\" (nor \"final\": true)")
+        }
+        guard epoch == expectedEpoch else {
+            throw ReportError(message: "report line \(number) is for epoch \(epoch), expected epoch \(expectedEpoch): epochs are reported 1, 2, 3… once each")
+        }
+        guard epoch <= Self.maximumEpochs else { throw ReportError(message: "report line \(number): more than \(Self.maximumEpochs) epochs") }
+        let budget = attempt.config.epochBudget
+        guard budget == 0 || epoch <= budget else {
+            throw ReportError(message: "report line \(number) is for epoch \(epoch) but the config's epochs is \(budget)")
+        }
+        guard valid[metric] != nil else {
+            let keys = object.keys.sorted().joined(separator: ", ")
+            throw ReportError(message: "report line \(number) (epoch \(epoch)) lacks valid_\(metric), which the sweep ranks on; it has \(keys)")
+        }
+        return .epoch(EpochRecord(epoch: epoch, lossMain: lossMain, lossAux: lossAux, weights: .singleTask,
+                                  valid: RankingMetrics(values: valid), test: RankingMetrics(values: test), seconds: 0, trainSeconds: nil,
+                                  extra: extra.isEmpty ? nil : extra))
+    }
+
+    /// Whether JSONSerialization read `true`/`false` rather than a number.
+    static func isBoolean(_ number: NSNumber) -> Bool {
+        String(cString: number.objCType) == "c"
+    }
+
+    /// The epoch with the highest `metric` on valid, the earliest of ties.
+    static func bestEpoch(_ history: [EpochRecord], metric: String) -> Int? {
+        var best: EpochRecord?
+        for record in history where (record.valid[metric] ?? -.infinity) > (best?.valid[metric] ?? -.infinity) { best = record }
+        return best?.epoch
+    }
+}
+
+/// Reads the complete lines appended to a report file since the last call, with the limits.
+struct ReportReader {
+    private var offset: UInt64 = 0
+    private var pending: [UInt8] = []
+    private var linesRead = 0
+
+    /// The new complete lines, each with its 1-based number (blank lines skipped).
+    mutating func newLines(from file: URL) throws -> [(number: Int, bytes: [UInt8])] {
+        guard let handle = try? FileHandle(forReadingFrom: file) else { return [] }
+        defer { try? handle.close() }
+        try handle.seek(toOffset: offset)
+        let data = try handle.readToEnd() ?? Data()
+        offset += UInt64(data.count)
+        guard offset <= UInt64(ProgramRunner.maximumReportBytes) else {
+            throw ProgramRunner.ReportError(message: "the report file is larger than \(ProgramRunner.maximumReportBytes >> 20) MiB")
+        }
+        pending += data
+        var lines: [(number: Int, bytes: [UInt8])] = []
+        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+            let line = Array(pending[..<newline])
+            pending.removeSubrange(...newline)
+            linesRead += 1
+            guard line.count <= ProgramRunner.maximumLineBytes else {
+                throw ProgramRunner.ReportError(message: "report line \(linesRead) is longer than \(ProgramRunner.maximumLineBytes >> 10) KiB")
+            }
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0d }) { continue }
+            lines.append((linesRead, line))
+        }
+        guard pending.count <= ProgramRunner.maximumLineBytes else {
+            throw ProgramRunner.ReportError(message: "report line \(linesRead + 1) is longer than \(ProgramRunner.maximumLineBytes >> 10) KiB")
+        }
+        return lines
+    }
+}
