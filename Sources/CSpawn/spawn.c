@@ -1,6 +1,62 @@
 #define _GNU_SOURCE
 #include "CSpawn.h"
 
-int cspawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
-    return posix_spawn_file_actions_addchdir_np(actions, path);
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void fail(int pipe_fd) {
+    int error = errno;
+    ssize_t ignored = write(pipe_fd, &error, sizeof error);
+    (void)ignored;
+    _exit(127);
+}
+
+pid_t cspawn_program(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                     const char *stdout_path, const char *stderr_path) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return -errno;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int error = errno;
+        close(report[0]);
+        close(report[1]);
+        return -error;
+    }
+    if (pid == 0) {
+        close(report[0]);
+        if (setpgid(0, 0) != 0) fail(report[1]);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(report[1]);
+        if (getppid() != parent) _exit(127);  // the worker died before the line above
+        if (chdir(cwd) != 0) fail(report[1]);
+        int in = open("/dev/null", O_RDONLY);
+        int out = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (in < 0 || out < 0 || err < 0) fail(report[1]);
+        if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) fail(report[1]);
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_handler = SIG_DFL;
+        for (int signal = 1; signal < NSIG; signal++) sigaction(signal, &action, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(path, argv, envp);
+        fail(report[1]);
+    }
+    close(report[1]);
+    int error = 0;
+    ssize_t got;
+    do { got = read(report[0], &error, sizeof error); } while (got < 0 && errno == EINTR);
+    close(report[0]);
+    if (got == (ssize_t)sizeof error) {
+        waitpid(pid, NULL, 0);
+        return -error;
+    }
+    return pid;
 }

@@ -253,37 +253,20 @@ public final class ProgramRunner: Sendable {
     }
 
     /// Starts the program in a process group of its own, in the run folder, with only its
-    /// environment, stdin from /dev/null and its output into the attempt's logs.
+    /// environment, stdin from /dev/null and its output into the attempt's logs; it dies with
+    /// this process (see `cspawn_program`).
     private func spawn() throws -> pid_t {
         let words = commandLine()
         let environment = environment()
         let program = try executable(words[0], path: environment["PATH"] ?? "")
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, stderrFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        cspawn_addchdir(&actions, runFolder.path)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
         let argv = words.map { strdup($0) } + [nil]
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
-        var pid: pid_t = 0
-        let error = posix_spawn(&pid, program, &actions, &attributes, argv, envp)
-        guard error == 0 else { throw ProgramError("cannot start \(program): \(String(cString: strerror(error)))") }
+        let pid = cspawn_program(program, argv, envp, runFolder.path, stdoutFile.path, stderrFile.path)
+        guard pid > 0 else { throw ProgramError("cannot start \(program): \(String(cString: strerror(-pid)))") }
         return pid
     }
 

@@ -10,7 +10,8 @@ import time
 parser = argparse.ArgumentParser()
 parser.add_argument("--mode", required=True)
 parser.add_argument("--seed", type=int, default=0)
-mode = parser.parse_args().mode
+arguments = parser.parse_args()
+mode = arguments.mode
 path = os.environ["SWEEP_REPORT"]
 
 
@@ -41,7 +42,7 @@ elif mode == "ignore_term":
         time.sleep(0.1)
 elif mode == "detach":
     # A grandchild in a session of its own, outside the program's process group.
-    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "detached-sleeper"], start_new_session=True)
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", f"detached-sleeper-{arguments.seed}"], start_new_session=True)
     write(good)
 elif mode == "silent":
     pass
