@@ -3,7 +3,7 @@
 Config (args, a JSON file in SWEEP_CONFIG, or SWEEP_<KEY> variables): lr, epochs, l2, seed,
 and optionally sleep (seconds per epoch), fail_at (crash after that epoch), data (a folder
 whose items.tsv counts as the dataset). Reports valid_accuracy, test_accuracy, loss and
-valid_log_likelihood each epoch to SWEEP_REPORT, and a final test figure.
+valid_neg_log_loss each epoch to SWEEP_REPORT, and a final test figure.
 """
 import argparse
 import json
@@ -58,6 +58,12 @@ def main():
     out = os.environ.get("SWEEP_OUT", "")
     with open(os.path.join(out, "style.txt"), "w") as f:
         f.write(c["style"])
+    def neg_log_loss(rows):
+        total = 0.0
+        for x, y in rows:
+            p = 1 / (1 + math.exp(-max(-30, min(30, sum(a * b for a, b in zip(w, x))))))
+            total += math.log(max(p if y else 1 - p, 1e-12))
+        return total / len(rows)
     def accuracy(rows):
         return sum((sum(a * b for a, b in zip(w, x)) > 0) == (y == 1) for x, y in rows) / len(rows)
     for epoch in range(1, int(c.get("epochs", 5)) + 1):
@@ -71,6 +77,7 @@ def main():
         if c.get("sleep"):
             time.sleep(float(c["sleep"]))
         report(epoch=epoch, loss=loss / len(train), valid_accuracy=accuracy(valid), test_accuracy=accuracy(test),
+               valid_neg_log_loss=neg_log_loss(valid), test_neg_log_loss=neg_log_loss(test),
                weight_norm=math.sqrt(sum(a * a for a in w)), phase="train")
         if c.get("fail_at") and epoch >= int(c["fail_at"]):
             raise RuntimeError(f"failing on purpose at epoch {epoch} (lr {c['lr']})")

@@ -1,0 +1,142 @@
+import Foundation
+import ML
+import SweepCore
+import Testing
+import TestSupport
+
+/// Tests/Programs, the small real programs these sweeps run.
+let testPrograms = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Programs")
+
+/// Whether a live process's command line contains `marker`.
+func processAlive(withCommandLineContaining marker: String) -> Bool {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.contains { entry in
+        guard pid_t(entry) != nil, let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return false }
+        return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(marker)
+    }
+}
+
+/// `sqlite3 db sql`, the store as any user would query it.
+func sqlite(_ db: String, _ sql: String) throws -> String {
+    try runProgram("/usr/bin/sqlite3", [db, sql]).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+@Suite(.serialized) struct ProgramSweepTests {
+    /// A copy of Tests/Programs/fit (links resolved) in `folder`, free to edit.
+    func copyOfFit(in folder: URL) throws -> URL {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try runProgram("/bin/cp", ["-rL", testPrograms.appendingPathComponent("fit").path, folder.path])
+        return folder.appendingPathComponent("fit")
+    }
+
+    @Test func twoWorkersOneKilledMidTrialFinishEveryProgramTrialOnceAndARefusingWorkerGetsNone() throws {
+        let fixture = try DistributedFixture()
+        try fixture.writeSweep("""
+            name: programs
+            program:
+              dir: \(testPrograms.appendingPathComponent("fit").path)
+              command: [python3, fit.py, --data, "{data}", --out, "{out}"]
+            dataset: data
+            metric: {name: valid_accuracy, goal: maximize}
+            method: grid
+            repeats: 2
+            fixed: {epochs: 6, sleep: 0.15}
+            parameters:
+              lr: {values: [0.05, 0.5, 2.0]}
+              l2: {values: [0, 1]}
+
+            """)
+        let coordinator = try fixture.launch(["--max-attempts", "2"])
+        let runs = fixture.work.appendingPathComponent("runs-w2").path
+        let w1 = try Child("sweep", ["worker", "--connect", fixture.endpoint, "--name", "w1", "--allow-programs", "--data-root", fixture.data,
+                                     "--cache-dir", fixture.work.appendingPathComponent("cache-w1").path])
+        let w2 = try Child("sweep", ["worker", "--connect", fixture.endpoint, "--name", "w2", "--allow-programs", "--runs-dir", runs,
+                                     "--cache-dir", fixture.work.appendingPathComponent("cache-w2").path])
+        let refusing = try Child("sweep", ["worker", "--connect", fixture.endpoint, "--name", "no-programs", "--data-root", fixture.data,
+                                           "--cache-dir", fixture.work.appendingPathComponent("cache-w3").path])
+        var killed: String?
+        try fixture.waitUntil("w2 to be mid-trial") { store in
+            guard let trial = try fixture.runningTrial(of: "w2", store: store), let attempt = try store.attempts(trial: trial).last else { return false }
+            killed = trial
+            return try store.epochs(trial: trial, attempt: attempt.attempt).count >= 1
+        }
+        #expect(processAlive(withCommandLineContaining: runs), "w2's program runs")
+        w2.kill(SIGKILL)
+        // The program dies with its worker (PR_SET_PDEATHSIG), instead of training on unseen.
+        let deadline = Date().addingTimeInterval(5)
+        while processAlive(withCommandLineContaining: runs) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(!processAlive(withCommandLineContaining: runs), "w2's program outlived it")
+        let result = coordinator.finish(timeout: 180)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("valid accuracy"), "\(result.stdout)")
+        try fixture.expectEveryTrialCompletedOnce()
+        let attempts = try fixture.store().attempts(trial: try #require(killed))
+        #expect(attempts.first?.worker == "w2" && attempts.first?.outcome == .lost && attempts.last?.outcome == .completed)
+        // The worker without --allow-programs was told why and got nothing.
+        refusing.kill(SIGTERM)
+        #expect(refusing.finish(timeout: 30).stderr.contains("--allow-programs"))
+        #expect(try sqlite(fixture.db, "SELECT COUNT(*) FROM attempt WHERE worker = 'no-programs'") == "0")
+        // The store, read as any user would: every result, the program's fingerprint, the epochs
+        // with the program's own numbers.
+        #expect(try sqlite(fixture.db, "SELECT COUNT(*) FROM result") == "12")
+        let fingerprint = try ProgramFingerprint.compute(folder: testPrograms.appendingPathComponent("fit")).fingerprint
+        #expect(try sqlite(fixture.db, "SELECT json_extract(program, '$.fingerprint') FROM sweep") == fingerprint)
+        #expect((Int(try sqlite(fixture.db, "SELECT COUNT(*) FROM epoch WHERE json_extract(record, '$.extra.weight_norm') IS NOT NULL")) ?? 0) >= 12 * 6)
+        #expect(try sqlite(fixture.db, "SELECT MIN(json_extract(valid, '$.accuracy')) > 0.5 FROM result") == "1")
+        for worker in [w1] { #expect(worker.finish(timeout: 30).status == 0) }
+    }
+
+    @Test func earlyStoppingCrashesExportAndReproduceWorkForPrograms() throws {
+        let work = TestFolders.fresh("program-local")
+        let fit = try copyOfFit(in: work)
+        let sweep = work.appendingPathComponent("sweep.yaml").path, db = work.appendingPathComponent("s.db").path
+        try Data("""
+            name: program-asha
+            program: {dir: fit, command: [python3, fit.py], config: json}
+            dataset: none
+            metric: {name: valid_neg_log_loss, goal: maximize}
+            method: grid
+            fixed: {epochs: 9}
+            parameters:
+              lr: {values: [3.0, 0.3, 0.03, 0.003]}
+              fail_at: {values: [0, 2]}
+            early_stopping: {type: asha, min_epochs: 1, reduction_factor: 3}
+
+            """.utf8).write(to: URL(fileURLWithPath: sweep))
+        let run = try runSweep(["run", sweep, "--db", db])
+        #expect(run.status == 0, "\(run.stderr)")
+        let store = try SweepStore.openReadOnly(path: db)
+        let trials = try store.trials()
+        #expect(trials.count == 8)
+        // fail_at 2 crashes after epoch 2 unless pruned at epoch 1 first; its reason keeps stderr.
+        let crashed = trials.filter { $0.state == .failed }
+        #expect(!crashed.isEmpty && crashed.allSatisfy { $0.config.programKeys?["fail_at"] == .int(2) })
+        let show = try runSweep(["show", "--db", db, String(try #require(crashed.first).number)])
+        #expect(show.stdout.contains("failing on purpose at epoch 2") && show.stdout.contains("program "), "\(show.stdout)")
+        // ASHA judged and stopped program trials as it does built-in ones.
+        #expect(trials.contains { $0.state == .pruned }, "\(trials.map(\.state))")
+        #expect((Int(try sqlite(db, "SELECT COUNT(*) FROM rung WHERE decision = 'stop'")) ?? 0) >= 1)
+        let epochsOfPruned = try sqlite(db, "SELECT MAX(e.epoch) FROM epoch e JOIN trial t ON t.number = e.trial_number WHERE t.state = 'pruned'")
+        #expect((Int(epochsOfPruned) ?? 9) < 9)
+
+        // Export the best, reproduce it: the same numbers.
+        let best = try #require(Export.best(trials, metric: "neg_log_loss"))
+        let exported = work.appendingPathComponent("best.yaml").path
+        let export = try runSweep(["export", "--db", db, "--output", exported])
+        #expect(export.status == 0, "\(export.stderr)")
+        let reproduced = try runSweep(["reproduce", exported, "--json-out", "-", "--work-dir", work.appendingPathComponent("again").path])
+        #expect(reproduced.status == 0, "\(reproduced.stderr)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(reproduced.stdout.utf8)) as? [String: Any])
+        #expect((document["valid"] as? [String: Double])?["neg_log_loss"] == best.result?.valid["neg_log_loss"])
+        // A changed program is refused, by reproduce and by the store; an ignored file changes nothing.
+        try FileManager.default.createDirectory(at: fit.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
+        try Data("w".utf8).write(to: fit.appendingPathComponent("checkpoints/epoch1.bin"))
+        #expect(try runSweep(["reproduce", exported, "--work-dir", work.appendingPathComponent("again2").path]).status == 0)
+        try Data("\n# edited\n".utf8).write(to: fit.appendingPathComponent("extra.py"))
+        let refused = try runSweep(["reproduce", exported])
+        #expect(refused.status != 0 && refused.stderr.contains("is not the one this trial ran"), "\(refused.stderr)")
+        let relaunch = try runSweep(["run", sweep, "--db", db])
+        #expect(relaunch.status != 0 && relaunch.stderr.contains("Put the program back"), "\(relaunch.stderr)")
+        #expect(try SweepStore.openReadOnly(path: db).trials().map(\.state) == trials.map(\.state))
+    }
+}
