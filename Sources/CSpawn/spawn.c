@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,4 +61,22 @@ pid_t cspawn_program(const char *path, char *const argv[], char *const envp[], c
         return -error;
     }
     return pid;
+}
+
+int cspawn_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+void cspawn_wait_exit(int pidfd, int timeout_ms) {
+    if (pidfd < 0) {
+        usleep((useconds_t)timeout_ms * 1000);
+        return;
+    }
+    struct pollfd entry = {.fd = pidfd, .events = POLLIN, .revents = 0};
+    poll(&entry, 1, timeout_ms);
 }

@@ -168,7 +168,11 @@ public final class ProgramRunner: Sendable {
         } catch {
             return result(.failed("\(error)"))
         }
-        defer { killStragglers(group: pid) }
+        let exitSignal = cspawn_pidfd(pid)
+        defer {
+            if exitSignal >= 0 { close(exitSignal) }
+            killStragglers(group: pid)
+        }
 
         var reader = ReportReader()
         var lastEpochAt = start, polls = 0, exitStatus: Int32?
@@ -202,7 +206,7 @@ public final class ProgramRunner: Sendable {
                 exitStatus = terminate(pid)
                 break
             }
-            Thread.sleep(forTimeInterval: Self.pollSeconds)
+            cspawn_wait_exit(exitSignal, Int32(Self.pollSeconds * 1000))
         }
         if let ending { return result(ending) }
         let status = exitStatus ?? 0
