@@ -29,6 +29,8 @@ public struct SlurmWorkerScript: Sendable {
     public var output = "sweep-worker-%A_%a.log"
     /// The node-local dataset cache; nil: `/tmp/sweep-datasets-$USER` on each node.
     public var cacheDirectory: String?
+    /// The workers run program trials (`--allow-programs`; needs CURVE).
+    public var allowPrograms = false
 
     public init(connect: String, sweepBinary: String) {
         self.connect = connect
@@ -45,6 +47,9 @@ public struct SlurmWorkerScript: Sendable {
         guard sweepBinary.hasPrefix("/") else { throw fail("--sweep-binary must be an absolute path the nodes can run") }
         guard workers >= 1 else { throw fail("--workers must be at least 1") }
         guard cpusPerWorker >= 1 else { throw fail("--cpus-per-worker must be at least 1") }
+        if allowPrograms && curve == nil {
+            throw fail("--allow-programs needs --server-key: workers run program code only from a coordinator CURVE authenticates")
+        }
         if let time, time.range(of: #"^(\d+-)?\d+(:\d{2}){0,2}$"#, options: .regularExpression) == nil {
             throw fail("--time \(time) is not a Slurm time (MM, HH:MM:SS or D-HH:MM:SS)")
         }
@@ -96,6 +101,7 @@ public struct SlurmWorkerScript: Sendable {
                 "arguments+=(--server-key \(Self.quote(curve.serverKey)) --curve-secret \"$private/$name.key\")",
             ]
         }
+        if allowPrograms { lines.append("arguments+=(--allow-programs)") }
         lines += [
             "# Slurm signals SIGTERM at the time limit, on scancel and on pre-emption; the worker turns it",
             "# into `bye` and exits within one training step, well inside Slurm's KillWait.",

@@ -29,6 +29,7 @@ struct Slurm: ParsableCommand {
         @Option(help: "Each task's log file (Slurm patterns: %A job, %a task).") var output = "sweep-worker-%A_%a.log"
         @Option(help: "The node-local dataset cache (default /tmp/sweep-datasets-$USER).") var cacheDir: String?
         @Option(help: "The sweep binary the nodes run (default: this one).") var sweepBinary: String?
+        @Flag(help: "The workers run program trials (needs --server-key).") var allowPrograms = false
         @Option(name: .shortAndLong, help: "Write the script here (mode 0700) instead of standard output.") var out: String?
 
         func validate() throws {
@@ -56,6 +57,7 @@ struct Slurm: ParsableCommand {
             script.extraSbatch = extraSbatch
             script.output = output
             script.cacheDirectory = cacheDir
+            script.allowPrograms = allowPrograms
             do { try script.validate() } catch { throw ValidationError("\(error)") }
             guard let out else { return print(script.text, terminator: "") }
             try? FileManager.default.removeItem(atPath: out)

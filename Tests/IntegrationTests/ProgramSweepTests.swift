@@ -140,3 +140,53 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         #expect(try SweepStore.openReadOnly(path: db).trials().map(\.state) == trials.map(\.state))
     }
 }
+
+/// examples/pytorch: its numpy half (data reading, scoring) checked against ours always; its
+/// training only where PyTorch is installed.
+@Suite struct ProgramExampleTests {
+    static let example = testPrograms.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("examples/pytorch")
+    static let redial = testPrograms.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("../shared/data/redial").standardizedFileURL
+    static let hasTorch = (try? runProgram("/usr/bin/env", ["python3", "-c", "import torch"])) != nil
+
+    @Test func theExampleReadsTheDatasetAndScoresAsTheBuiltInTrainerDoes() throws {
+        let folder = TestFolders.fresh("pytorch-baseline")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let reportFile = folder.appendingPathComponent("report.jsonl").path
+        try runProgram("/usr/bin/env", ["python3", Self.example.appendingPathComponent("train.py").path, "--data", Self.redial.path, "--baseline"],
+                       environment: ["SWEEP_REPORT": reportFile])
+        let line = try #require(try String(contentsOfFile: reportFile, encoding: .utf8).split(separator: "\n").first)
+        let theirs = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double])
+        let check = try runSweep(["data", "check", Self.redial.path, "--json"])
+        let ours = try #require((try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any])?["popularity"] as? [String: [String: Double]])
+        for split in ["valid", "test"] {
+            for metric in ["ndcg@10", "recall@10", "recall@50", "mrr"] {
+                let (a, b) = (try #require(theirs["\(split)_\(metric)"]), try #require(ours[split]?[metric]))
+                #expect(abs(a - b) < 1e-9, "\(split) \(metric): example \(a), built-in \(b)")
+            }
+        }
+        let plan = try runSweep(["plan", Self.example.appendingPathComponent("sweep.yaml").path])
+        #expect(plan.status == 0 && plan.stdout.contains("48"), "\(plan.stderr)")
+    }
+
+    @Test(.enabled(if: hasTorch, "PyTorch is not installed here (pip install torch): the example's training is not run"))
+    func theExampleTrainsAsAProgramSweep() throws {
+        let work = TestFolders.fresh("pytorch-sweep")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let sweep = work.appendingPathComponent("sweep.yaml").path
+        try Data("""
+            name: pytorch-smoke
+            program: {dir: \(Self.example.path), command: [python3, train.py, --data, "{data}", --out, "{out}"]}
+            dataset: \(Self.redial.path)
+            metric: {name: valid_ndcg@10, goal: maximize}
+            method: grid
+            fixed: {epochs: 2, pos_weight_mult: 1}
+            parameters: {alpha: {values: [0, 0.001]}}
+
+            """.utf8).write(to: URL(fileURLWithPath: sweep))
+        let db = work.appendingPathComponent("s.db").path
+        let run = try runSweep(["run", sweep, "--db", db])
+        #expect(run.status == 0, "\(run.stderr)")
+        let trials = try SweepStore.openReadOnly(path: db).trials()
+        #expect(trials.count == 2 && trials.allSatisfy { $0.state == .completed && ($0.result?.valid["ndcg@10"] ?? 0) > 0 })
+    }
+}

@@ -49,6 +49,11 @@ import TestSupport
         #expect(error { $0.time = "1-00:00:00" } == "")
         #expect(error { $0.curve = ("keys/server.pub", "/home/me/authorized") }.contains("absolute"))
         #expect(error { $0.extraSbatch = ["mem=8G"] }.contains("--extra-sbatch"))
+        #expect(error { $0.allowPrograms = true }.contains("--allow-programs needs --server-key"))
+        var programs = SlurmWorkerScript(connect: "tcp://login1:5555", sweepBinary: "/opt/sweep")
+        programs.curve = ("/home/me/server.pub", "/home/me/authorized")
+        programs.allowPrograms = true
+        #expect(error { $0.curve = programs.curve; $0.allowPrograms = true } == "" && programs.text.contains("arguments+=(--allow-programs)"))
     }
 
     /// The task authorises its own key, runs the worker, passes SIGTERM on, and cleans up.

@@ -1,0 +1,1 @@
+../../tools/sweep_report.py
