@@ -86,6 +86,37 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         for worker in [w1] { #expect(worker.finish(timeout: 30).status == 0) }
     }
 
+    @Test func tpeProposesProgramConfigsFromTheirResults() throws {
+        let work = TestFolders.fresh("program-tpe")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let sweep = work.appendingPathComponent("tpe.yaml").path, db = work.appendingPathComponent("t.db").path
+        try Data("""
+            name: program-tpe
+            program: {dir: \(testPrograms.appendingPathComponent("fit").path), command: [python3, fit.py], config: env}
+            dataset: none
+            metric: {name: valid_neg_log_loss, goal: maximize}
+            method: tpe
+            count: 8
+            tpe: {startup_trials: 3}
+            fixed: {epochs: 2}
+            parameters:
+              lr: {distribution: log_uniform, min: 0.001, max: 10}
+              l2: {distribution: uniform, min: 0, max: 5}
+
+            """.utf8).write(to: URL(fileURLWithPath: sweep))
+        let run = try runSweep(["run", sweep, "--db", db])
+        #expect(run.status == 0, "\(run.stderr)")
+        let trials = try SweepStore.openReadOnly(path: db).trials()
+        #expect(trials.count == 8 && trials.allSatisfy { $0.state == .completed })
+        #expect(trials.filter { $0.origin?.sampler == "tpe" }.count == 5, "\(trials.map { $0.origin?.sampler ?? "planned" })")
+        #expect(trials.allSatisfy { $0.config.isProgram && $0.config.programKeys?["lr"] != nil })
+    }
+
+    @Test func aWorkerRefusesProgramsFromAnUnauthenticatedRemoteCoordinator() throws {
+        let refused = try runSweep(["worker", "--connect", "tcp://10.11.12.13:5555", "--allow-programs"])
+        #expect(refused.status != 0 && refused.stderr.contains("without CURVE"), "\(refused.stderr)")
+    }
+
     @Test func earlyStoppingCrashesExportAndReproduceWorkForPrograms() throws {
         let work = TestFolders.fresh("program-local")
         let fit = try copyOfFit(in: work)
@@ -175,7 +206,7 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         let sweep = work.appendingPathComponent("sweep.yaml").path
         try Data("""
             name: pytorch-smoke
-            program: {dir: \(Self.example.path), command: [python3, train.py, --data, "{data}", --out, "{out}"]}
+            program: {dir: \(Self.example.path), command: [python3, train.py, --data, "{data}", --out, "{out}"], env: [HOME, PYTHONPATH]}
             dataset: \(Self.redial.path)
             metric: {name: valid_ndcg@10, goal: maximize}
             method: grid
