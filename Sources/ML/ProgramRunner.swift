@@ -415,7 +415,8 @@ struct ReportReader {
         guard let handle = try? FileHandle(forReadingFrom: file) else { return [] }
         defer { try? handle.close() }
         try handle.seek(toOffset: offset)
-        let data = try handle.readToEnd() ?? Data()
+        // One byte past the limit is enough to know it was passed.
+        let data = try handle.read(upToCount: ProgramRunner.maximumReportBytes + 1 - Int(offset)) ?? Data()
         offset += UInt64(data.count)
         guard offset <= UInt64(ProgramRunner.maximumReportBytes) else {
             throw ProgramRunner.ReportError(message: "the report file is larger than \(ProgramRunner.maximumReportBytes >> 20) MiB")

@@ -7,15 +7,6 @@ import TestSupport
 /// Tests/Programs, the small real programs these sweeps run.
 let testPrograms = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Programs")
 
-/// Whether a live process's command line contains `marker`.
-func processAlive(withCommandLineContaining marker: String) -> Bool {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.contains { entry in
-        guard pid_t(entry) != nil, let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return false }
-        return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(marker)
-    }
-}
-
 /// `sqlite3 db sql`, the store as any user would query it.
 func sqlite(_ db: String, _ sql: String) throws -> String {
     try runProgram("/usr/bin/sqlite3", [db, sql]).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -6,15 +6,6 @@ import TestSupport
 /// The test programs under Tests/Programs.
 let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Programs")
 
-/// Whether a process whose command line contains `marker` is alive.
-func processAlive(withCommandLineContaining marker: String) -> Bool {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.contains { entry in
-        guard pid_t(entry) != nil, let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return false }
-        return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(marker)
-    }
-}
-
 @Suite struct ProgramRunnerTests {
     func runner(_ folder: String, _ command: [String], style: ProgramConfigStyle = .args, keys: [String: ConfigValue],
                 seed: Int = 0, metric: String = "accuracy", grace: TimeInterval = 5, env: [String] = []) -> ProgramRunner {
