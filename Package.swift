@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
         .testTarget(name: "MLTests", dependencies: ["ML", "TestSupport"]),
         // The Python scripts run Optuna's pruner and Parzen estimator for the side-by-side tests.
-        .testTarget(name: "SweepCoreTests", dependencies: ["SweepCore", "TestSupport"], exclude: ["optuna_asha.py", "optuna_parzen.py"]),
+        .testTarget(name: "SweepCoreTests", dependencies: ["SweepCore", "TestSupport"], exclude: ["optuna_asha.py", "optuna_parzen.py", "optuna_ped_anova.py"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Protocol", "ML", "SweepCore", "TestSupport"]),

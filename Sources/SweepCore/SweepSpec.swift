@@ -179,7 +179,18 @@ public struct SweepSpec: Sendable {
 
     /// Validates sweep-file text; `file` names it in errors and anchors a relative dataset path.
     public static func parse(_ text: String, file: URL) throws -> SweepSpec {
+        try parse(text, file: file, checkFiles: true)
+    }
+
+    /// A store's copy of its sweep file, for its search space: the folders it names (dataset,
+    /// program) may have moved since, so they are not looked for.
+    public static func parseStored(_ text: String) throws -> SweepSpec {
+        try parse(text, file: URL(fileURLWithPath: "/stored-sweep.yaml"), checkFiles: false)
+    }
+
+    static func parse(_ text: String, file: URL, checkFiles: Bool) throws -> SweepSpec {
         var parser = SpecParser(file: file)
+        parser.checkFiles = checkFiles
         let spec = parser.parse(text)
         guard let spec, parser.issues.isEmpty else {
             throw SweepFileError(file: file.path, issues: parser.issues)
@@ -195,6 +206,8 @@ struct SpecParser {
     var issues: [SweepIssue] = []
     /// Set once `program:` is read: config keys are then the program's own.
     var isProgram = false
+    /// Whether the dataset and program folders must exist (not for a stored copy of the file).
+    var checkFiles = true
 
     init(file: URL) { self.file = file }
 
@@ -428,7 +441,7 @@ struct SpecParser {
         if case .string(let path)? = node.scalar.flatMap({ _ in ConfigValue(node.any) }) {
             let url = path.hasPrefix("/") ? URL(fileURLWithPath: path)
                 : file.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
-            guard FileManager.default.fileExists(atPath: url.appendingPathComponent("items.tsv").path) else {
+            guard !checkFiles || FileManager.default.fileExists(atPath: url.appendingPathComponent("items.tsv").path) else {
                 issue("dataset", node, "\(url.path) is not a dataset folder (no items.tsv there)")
                 return nil
             }
@@ -473,7 +486,7 @@ struct SpecParser {
                 let url = path.hasPrefix("/") ? URL(fileURLWithPath: path)
                     : file.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
                 var isDirectory: ObjCBool = false
-                if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+                if !checkFiles || (FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue) {
                     directory = url
                 } else {
                     issue("program.dir", dirNode, "\(url.path) is not a folder")
