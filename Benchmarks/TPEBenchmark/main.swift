@@ -102,7 +102,28 @@ case "latency":
     }
     seconds.sort()
     try printJSON(["stored": stored, "median_seconds": seconds[seconds.count / 2], "asks": seconds.count])
+case "importance":
+    // PED-ANOVA over N completed random-search trials of the loss-search space, read from the store.
+    let stored = option("--trials", 10_000)
+    let sweep = try controller(method: "random", seed: 0, count: stored)
+    var lease = 0
+    while case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(lease)") {
+        lease += 1
+        try report(sweep, lease: claim.lease, value: analytic(try claim.config()))
+    }
+    var read: [Double] = [], computed: [Double] = []
+    for _ in 0..<option("--repeats", 5) {
+        let start = DispatchTime.now()
+        let trials = try sweep.store.trials()
+        let middle = DispatchTime.now()
+        _ = ParameterImportance.of(spec: sweep.spec, trials: trials)
+        let end = DispatchTime.now()
+        read.append(Double(middle.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
+        computed.append(Double(end.uptimeNanoseconds - middle.uptimeNanoseconds) / 1e9)
+    }
+    try printJSON(["trials": stored, "median_read_seconds": read.sorted()[read.count / 2], "median_importance_seconds": computed.sorted()[computed.count / 2],
+                   "parameters": sweep.spec.parameters.count])
 default:
-    FileHandle.standardError.write(Data("usage: sweep-bench-tpe analytic --method tpe|random [--seeds N] [--trials N] | latency [--stored N] [--asks N]\n".utf8))
+    FileHandle.standardError.write(Data("usage: sweep-bench-tpe analytic --method tpe|random [--seeds N] [--trials N] | latency [--stored N] [--asks N] | importance [--trials N] [--repeats N]\n".utf8))
     exit(64)
 }
