@@ -139,6 +139,9 @@ public final class WorkerClient {
     /// A result or failure sent but not yet acknowledged: resent after every reconnect.
     private var pending: Message?
     private var datasets: [String: Dataset] = [:]
+    /// The running job's wake-up socket (an inproc PAIR its thread signals), and how many were made.
+    private var jobWake: ZMQSocket?
+    private var jobsStarted = 0
     /// Dataset and program folders verified by this process, by fingerprint.
     private var verifiedFolders: [String: URL] = [:]
     /// The "programs refused" line was logged.
@@ -165,7 +168,10 @@ public final class WorkerClient {
                 job?.waitUntilFinished()
                 return .stopped
             }
-            if let socket, try !ZMQSocket.pollReadable([socket], timeoutMilliseconds: 20).isEmpty {
+            // A job's thread wakes this poll when it has an epoch or its outcome, so results leave at once.
+            let readable = try socket.map { try ZMQSocket.pollReadable([$0] + (jobWake.map { [$0] } ?? []), timeoutMilliseconds: 20) } ?? []
+            if readable.contains(1) { while (try? jobWake?.receive(wait: .nonBlocking)) != nil {} }
+            if let socket, readable.contains(0) {
                 while let frames = try? socket.receive(wait: .nonBlocking) {
                     lastHeard = Date()
                     let message: Message
@@ -317,6 +323,8 @@ public final class WorkerClient {
             log("trial \(job.lease.trial) stopped at step \(steps.stopped) (the stop arrived at step \(steps.received))")
         }
         self.job = nil
+        jobWake?.close()
+        jobWake = nil
         trialsDone += 1
         pending = outcome
         askedForWork = Date()  // a result asks for the next trial in the same round trip
@@ -348,15 +356,35 @@ public final class WorkerClient {
             job.finish(.failed(Failure(lease: assignment.lease, reason: .crashed, detail: "\(error)")))
             return
         }
+        runOnThread(job) { callback in Self.message(for: trainer.run(callback: callback).0, lease: assignment.lease) }
+    }
+
+    /// Runs a job's training on a thread of its own: `body` trains with the callback it is given
+    /// (progress into the job, a stop once the job is cancelled) and returns the outcome. Each
+    /// epoch and the outcome wake the socket thread through an inproc PAIR.
+    private func runOnThread(_ job: Job, _ body: @escaping @Sendable (_ callback: (TrainingEvent) -> Bool) -> Message) {
+        jobsStarted += 1
+        let endpoint = "inproc://worker-job-\(ObjectIdentifier(self).hashValue)-\(jobsStarted)"
+        let wake = try? ZMQSocket(context: context, type: .pair)
+        try? wake?.bind(endpoint)
+        jobWake = wake
+        let context = self.context
         let thread = Thread {
-            let (result, _) = trainer.run { event in
+            // Created on this thread and used only here (a ZeroMQ socket belongs to one thread).
+            let signal = try? ZMQSocket(context: context, type: .pair)
+            try? signal?.connect(endpoint)
+            let outcome = body { event in
                 switch event {
                 case .step(let epoch, let step): job.update(epoch: epoch, step: step)
-                case .epoch(let record): job.append(Self.report(record))
+                case .epoch(let record):
+                    job.append(Self.report(record))
+                    try? signal?.send([[1]], wait: .nonBlocking)
                 }
                 return !job.isCancelled
             }
-            job.finish(Self.message(for: result, lease: assignment.lease))
+            job.finish(outcome)
+            try? signal?.send([[1]], wait: .nonBlocking)
+            signal?.close()
         }
         thread.stackSize = 8 << 20
         thread.start()
@@ -423,17 +451,7 @@ public final class WorkerClient {
             folder: folder, command: ProgramCommand(command: program.command, config: style, env: program.env), config: config, data: data,
             workFolder: runs.appendingPathComponent("\(lease.trial)-a\(lease.attempt)"), grace: settings.programGrace,
             trial: lease.trial, attempt: lease.attempt))
-        let thread = Thread {
-            let result = runner.run { event in
-                switch event {
-                case .step(let epoch, let step): job.update(epoch: epoch, step: step)
-                case .epoch(let record): job.append(Self.report(record))
-                }
-                return !job.isCancelled
-            }
-            job.finish(Self.message(for: result, lease: lease))
-        }
-        thread.start()
+        runOnThread(job) { callback in Self.message(for: runner.run(callback: callback), lease: lease) }
     }
 
     /// One chunk, answered on this socket; other messages meanwhile still count as life.
