@@ -11,12 +11,15 @@ let package = Package(
         .library(name: "SweepCore", targets: ["SweepCore"]),
         .library(name: "Coordinator", targets: ["Coordinator"]),
         .library(name: "Worker", targets: ["Worker"]),
+        .library(name: "Dashboard", targets: ["Dashboard"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // The dashboard's HTTP server: small (no SwiftNIO), so `make test` builds it in seconds.
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         // System libraries, installed by the Makefile with apt-get.
@@ -61,10 +64,12 @@ let package = Package(
         // The ZeroMQ server over SweepCore: leases, admission, authentication.
         .target(name: "Coordinator", dependencies: ["Protocol", "ML", "SweepCore"]),
         .target(name: "Worker", dependencies: ["Protocol", "ML"]),
+        // The read-only web dashboard over SweepCore's readers.
+        .target(name: "Dashboard", dependencies: ["SweepCore", .product(name: "FlyingFox", package: "FlyingFox")]),
         .executableTarget(
             name: "sweep",
             dependencies: [
-                "Protocol", "ML", "SweepCore", "Coordinator", "Worker",
+                "Protocol", "ML", "SweepCore", "Coordinator", "Worker", "Dashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,6 +88,7 @@ let package = Package(
         .testTarget(name: "SweepCoreTests", dependencies: ["SweepCore", "TestSupport"], exclude: ["optuna_asha.py", "optuna_parzen.py", "optuna_ped_anova.py"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "TestSupport"]),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "SweepCore", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Protocol", "ML", "SweepCore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -24,3 +24,4 @@ echo "exported to $out/best.yaml:"
 cat "$out/best.yaml"
 echo
 echo "reproduce it with:  $bin/sweep train --config $out/best.yaml"
+echo "watch it in a browser with:  $bin/sweep dashboard --db $out/quickstart.db   (then open http://127.0.0.1:8080/)"

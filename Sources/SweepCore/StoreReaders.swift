@@ -41,6 +41,8 @@ public struct ResultSnapshot: Sendable {
     /// BLAS threads the trial ran with (from its timing).
     public var threads: Int
     public var blasCore: String
+    /// When the result was stored.
+    public var finishedAt: Date
 }
 
 /// One attempt of a trial.
@@ -99,7 +101,8 @@ extension SweepStore {
                     attempt: row["attempt"], bestEpoch: row["best_epoch"],
                     valid: try StoredJSON.decode([String: Double].self, row["valid"], "trial #\(number)'s valid metrics"),
                     test: try StoredJSON.decode([String: Double].self, row["test"], "trial #\(number)'s test metrics"),
-                    seconds: row["seconds"], worker: row["worker"], threads: timing.threads, blasCore: timing.blasCore)
+                    seconds: row["seconds"], worker: row["worker"], threads: timing.threads, blasCore: timing.blasCore,
+                    finishedAt: Date(timeIntervalSince1970: row["finished_at"]))
             }
             let stops = try Dictionary(Row.fetchAll(db, sql: "SELECT trial_number, epoch FROM rung WHERE decision = 'stop'").map {
                 ($0["trial_number"] as Int, $0["epoch"] as Int)

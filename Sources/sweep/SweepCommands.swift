@@ -49,10 +49,7 @@ struct OpenedSweep {
 }
 
 /// Prints JSON text as the only thing on stdout.
-func printJSON(_ object: Any) throws {
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-    print(String(decoding: data, as: UTF8.self))
-}
+func printJSON(_ object: Any) throws { print(try Documents.text(object)) }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, csv, json, yaml
@@ -216,30 +213,7 @@ struct Show: ParsableCommand {
         let records = try curveAttempt.map { try reader.epochs(trial: snapshot.id, attempt: $0) } ?? []
         let judgements = try reader.judgements(trial: snapshot.id)
         let formatter = ISO8601DateFormatter()
-        if json {
-            let encoder = JSONEncoder()
-            var document: [String: Any] = [
-                "trial": snapshot.id, "number": snapshot.number, "config": snapshot.config.activeDictionary.mapValues(\.foundationValue),
-                "state": snapshot.state.rawValue,
-                "attempts": attempts.map { attempt -> [String: Any] in
-                    ["attempt": attempt.attempt, "worker": attempt.worker, "outcome": attempt.outcome?.rawValue ?? NSNull(),
-                     "reason": attempt.reason ?? NSNull(), "started": formatter.string(from: attempt.started),
-                     "finished": attempt.finished.map { formatter.string(from: $0) } ?? NSNull()]
-                },
-                "epochs": try JSONSerialization.jsonObject(with: try encoder.encode(records)),
-                "early_stopping": judgements.map { judgement -> [String: Any] in
-                    ["epoch": judgement.epoch, "value": judgement.value, "decision": judgement.decision.rawValue, "rule": judgement.rule,
-                     "compared": judgement.compared, "bracket": judgement.bracket, "seed": judgement.seed]
-                },
-            ]
-            if let variant = snapshot.variant { document["variant"] = variant }
-            if let program = sweep.program { document["program"] = ["dir": program.directory, "fingerprint": program.fingerprint] }
-            if let stoppedAt = snapshot.stoppedAt { document["stopped_at"] = stoppedAt }
-            if let origin = snapshot.origin {
-                document["origin"] = ["sampler": origin.sampler, "finished": origin.finished, "running": origin.running]
-            }
-            return try printJSON(document)
-        }
+        if json { return print(try Documents.text(try Documents.trial(snapshot, store: reader, sweep: sweep))) }
         let state = snapshot.stoppedAt.map { "pruned at epoch \($0) of \(snapshot.config.epochBudget)" } ?? snapshot.state.rawValue
         print("trial \(snapshot.id)  #\(snapshot.number)  \(state)\(snapshot.variant.map { "  variant \($0)" } ?? "")")
         print("config " + snapshot.config.activeValues.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
@@ -354,13 +328,9 @@ struct Status: ParsableCommand {
     @Flag(help: "Print one JSON document.") var json = false
 
     func run() throws {
-        let status = try SweepStatus.read(store.reader())
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            return print(String(decoding: try encoder.encode(status), as: UTF8.self))
-        }
-        print(status.text)
+        let reader = try store.reader()
+        if json { return print(try Documents.status(reader)) }
+        print(try SweepStatus.read(reader).text)
     }
 }
 

@@ -10,7 +10,7 @@ func snapshot(_ number: Int, loss: TrialConfig.Loss = .bce, seed: Int = 0, lr: D
     config.lr = lr
     let result = valid.map {
         ResultSnapshot(attempt: 1, bestEpoch: 2, valid: ["ndcg@10": $0, "coverage@10": 0.1], test: ["ndcg@10": $0 - 0.01],
-                       seconds: 75, worker: "w\(number)", threads: 1, blasCore: "Haswell")
+                       seconds: 75, worker: "w\(number)", threads: 1, blasCore: "Haswell", finishedAt: Date(timeIntervalSince1970: Double(number)))
     }
     return TrialSnapshot(id: String(format: "%016x", number), number: number, config: config, variant: nil, state: state, attempts: 1, result: result)
 }

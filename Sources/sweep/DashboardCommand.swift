@@ -1,0 +1,40 @@
+import ArgumentParser
+import Dashboard
+import Foundation
+import SweepCore
+
+struct DashboardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dashboard", abstract: "Serve a read-only web dashboard of a sweep store (beside a running coordinator, or after).")
+
+    @OptionGroup var store: StoreOptions
+    @Option(help: "HOST:PORT to listen on (loopback by default; port 0 picks a free one).") var bind = "127.0.0.1:8080"
+    @Flag(help: "Require a random token, printed in the URL (needed for a non-loopback address unless --insecure).") var token = false
+    @Flag(help: "Serve a non-loopback address without a token (a warning is printed).") var insecure = false
+
+    func parsedBind() throws -> (host: String, port: UInt16) {
+        guard let colon = bind.lastIndex(of: ":"), let port = UInt16(bind[bind.index(after: colon)...]) else {
+            throw ValidationError("--bind \(bind) is not HOST:PORT")
+        }
+        return (String(bind[..<colon]), port)
+    }
+
+    func validate() throws {
+        let (host, _) = try parsedBind()
+        let settings = DashboardSettings(host: host, port: 0)
+        if !settings.isLoopback && !token && !insecure {
+            throw ValidationError("\(bind) is reachable from other machines: pass --token (a random token in the URL), or --insecure to serve it to anyone")
+        }
+    }
+
+    func run() async throws {
+        let (host, port) = try parsedBind()
+        let settings = DashboardSettings(host: host, port: port, token: token ? DashboardSettings.randomToken() : nil)
+        if insecure && !token && !settings.isLoopback { printError("warning: serving \(bind) to anyone who can reach it, without a token") }
+        let server = try DashboardServer(storePath: store.db, settings: settings)
+        async let serving: Void = server.run()
+        let listening = try await server.waitUntilListening()
+        printError("dashboard of \(store.db) at \(server.url(port: listening))")
+        try await serving
+    }
+}
