@@ -25,7 +25,8 @@ enum Assets {
         .filter { display: block; margin: .6rem 0; } .filter input { width: min(28rem, 100%); padding: .3rem .5rem; }
         a.button { border: 1px solid var(--line); border-radius: 4px; padding: 0 .4rem; text-decoration: none; color: var(--accent); white-space: nowrap; }
         figure.chart { margin: 1rem 0; max-width: 720px; } figure.chart figcaption { font-weight: 600; margin-bottom: .3rem; }
-        figure.chart > svg { width: 100%; height: auto; }
+        figure.chart > svg { width: 100%; height: auto; } figure.chart.wide { max-width: 100%; }
+        svg .axis-line { stroke: #8c959f; } form.pick select { min-width: 22rem; max-width: 100%; vertical-align: top; }
         svg .plot { fill: #fff; stroke: var(--line); } svg .grid { stroke: #eef1f4; } svg .tick, svg .axis { font-size: 11px; fill: var(--muted); }
         svg .reference { stroke: #6e7781; stroke-dasharray: 6 4; stroke-width: 1.5; } svg .mark { stroke: #bf8700; stroke-dasharray: 2 3; stroke-width: 1.5; }
         ul.legend { list-style: none; padding: 0; margin: .3rem 0; display: flex; gap: 1rem; flex-wrap: wrap; font-size: 12px; color: var(--muted); }
@@ -77,9 +78,9 @@ enum Assets {
             applyFilter();
           }
           function refresh() {
-            const url = new URL(main.dataset.refresh, location.href);
-            new URLSearchParams(location.search).forEach(function (value, key) { url.searchParams.set(key, value); });
+            const url = new URL(location.href);
             url.searchParams.set("fragment", "1");
+            url.searchParams.delete("token");
             fetch(url, { cache: "no-store", credentials: "same-origin" }).then(function (response) {
               if (!response.ok) throw new Error(response.status + " " + response.statusText);
               return response.text();

@@ -40,15 +40,24 @@ struct LineChart {
     var series: [Series]
     /// A log₁₀ vertical axis (losses that differ by orders of magnitude).
     var logY = false
+    /// A log₁₀ horizontal axis (a `log_uniform` parameter).
+    var logX = false
     /// A vertical marker, e.g. the best epoch.
     var mark: (label: String, x: Double)?
     /// A horizontal reference line, e.g. the popularity baseline.
     var reference: (label: String, y: Double)?
+    /// Names for x positions (a categorical parameter's choices), shown instead of numbers.
+    var xNames: [String]?
 
     static let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
     static let (width, height, left, right, top, bottom) = (640.0, 260.0, 56.0, 16.0, 16.0, 36.0)
 
     var html: String {
+        let series = logX ? self.series.map { series in
+            var copy = series
+            copy.points = series.points.filter { $0.x > 0 }.map { (log10($0.x), $0.y) }
+            return copy
+        } : self.series
         let finite = series.flatMap(\.points).filter { $0.y.isFinite && (!logY || $0.y > 0) }
         guard !finite.isEmpty else {
             return "<figure class=\"chart\" id=\"\(escape(id))\"><figcaption>\(escape(title))</figcaption><p class=\"empty\">No data yet.</p></figure>"
@@ -75,7 +84,7 @@ struct LineChart {
             svg += "<text class=\"tick\" x=\"\(Self.left - 4)\" y=\"\(y + 4)\" text-anchor=\"end\">\(label)</text>"
         }
         // Epochs and trial counts are whole numbers: label only whole ticks.
-        let whole = finite.allSatisfy { $0.x == $0.x.rounded() }
+        let whole = !logX && finite.allSatisfy { $0.x == $0.x.rounded() }
         var xTicks = (0...4).map { xLow + (xHigh - xLow) * Double($0) / 4 }
         if whole {
             let step = max(1, ((xHigh - xLow) / 5).rounded(.up))
@@ -83,10 +92,11 @@ struct LineChart {
         }
         for value in xTicks {
             let x = Self.left + (value - xLow) / (xHigh - xLow) * plotWidth
-            let label = value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)
+            let label = xNames.flatMap { names in Int(exactly: value).flatMap { names.indices.contains($0) ? escape(names[$0]) : nil } }
+                ?? (logX ? format(pow(10, value)) : value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value))
             svg += "<text class=\"tick\" x=\"\(String(format: "%.1f", x))\" y=\"\(Self.height - Self.bottom + 14)\" text-anchor=\"middle\">\(label)</text>"
         }
-        svg += "<text class=\"axis\" x=\"\(Self.left + plotWidth / 2)\" y=\"\(Self.height - 4)\" text-anchor=\"middle\">\(escape(xLabel))</text>"
+        svg += "<text class=\"axis\" x=\"\(Self.left + plotWidth / 2)\" y=\"\(Self.height - 4)\" text-anchor=\"middle\">\(escape(xLabel))\(logX ? " (log scale)" : "")</text>"
         if let reference, !logY || reference.y > 0 {
             svg += "<line class=\"reference\" x1=\"\(Self.left)\" x2=\"\(Self.width - Self.right)\" y1=\"\(py(reference.y))\" y2=\"\(py(reference.y))\"><title>\(escape(reference.label)) \(format(reference.y))</title></line>"
         }
@@ -122,10 +132,143 @@ struct LineChart {
         for series in series { html += "<th>\(escape(series.name))</th>" }
         html += "</tr></thead><tbody>"
         for x in xs {
-            html += "<tr><td>\(x == x.rounded() ? String(Int(x)) : format(x))</td>"
+            let name = xNames.flatMap { names in Int(exactly: x).flatMap { names.indices.contains($0) ? escape(names[$0]) : nil } }
+            html += "<tr><td>\(name ?? (x == x.rounded() ? String(Int(x)) : format(x)))</td>"
             for series in series { html += "<td>\(format(series.points.first { $0.x == x }?.y))</td>" }
             html += "</tr>"
         }
         return html + "</tbody></table></details>"
+    }
+}
+
+/// Parallel coordinates: one vertical axis per parameter (categorical axes spread their choices,
+/// `log_uniform` ones are logarithmic) and one for the metric; each trial a line coloured by its
+/// metric (light to dark is worse to better). A parameter a trial did not have active breaks its line.
+struct ParallelCoordinates {
+    struct Axis {
+        var name: String
+        /// Choices for a categorical axis; nil for a number.
+        var choices: [String]?
+        var log = false
+    }
+
+    var id: String
+    var title: String
+    var axes: [Axis]
+    /// Per trial: its id and each axis's value (text for a choice, a number otherwise), nil where inactive.
+    var rows: [(id: String, values: [ConfigValueText?])]
+
+    enum ConfigValueText {
+        case number(Double)
+        case choice(String)
+    }
+
+    var html: String {
+        let width = 900.0, height = 300.0, top = 24.0, bottom = 28.0, side = 70.0
+        guard axes.count >= 2, !rows.isEmpty else {
+            return "<figure class=\"chart\" id=\"\(escape(id))\"><figcaption>\(escape(title))</figcaption><p class=\"empty\">No completed trials yet.</p></figure>"
+        }
+        let step = (width - 2 * side) / Double(axes.count - 1)
+        // Each axis maps its values to [0, 1].
+        let scales: [(ConfigValueText) -> Double?] = axes.indices.map { index in
+            let axis = axes[index]
+            if let choices = axis.choices {
+                return { value in
+                    guard case .choice(let text) = value, let at = choices.firstIndex(of: text) else { return nil }
+                    return choices.count == 1 ? 0.5 : Double(at) / Double(choices.count - 1)
+                }
+            }
+            let numbers = rows.compactMap { row -> Double? in
+                if case .number(let x)? = row.values[index], !axis.log || x > 0 { return axis.log ? log10(x) : x }
+                return nil
+            }
+            let (low, high) = (numbers.min() ?? 0, numbers.max() ?? 1)
+            return { value in
+                guard case .number(var x) = value, !axis.log || x > 0 else { return nil }
+                if axis.log { x = log10(x) }
+                return high == low ? 0.5 : (x - low) / (high - low)
+            }
+        }
+        func y(_ fraction: Double) -> Double { top + (1 - fraction) * (height - top - bottom) }
+        let metricIndex = axes.count - 1
+        let metricValues = rows.compactMap { row -> Double? in if case .number(let v)? = row.values[metricIndex] { return v }; return nil }
+        let (worst, best) = (metricValues.min() ?? 0, metricValues.max() ?? 1)
+        var svg = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(escape(title))\">"
+        // Worse trials first, so the best are drawn on top.
+        let order = rows.indices.sorted { a, b in
+            func value(_ row: Int) -> Double { if case .number(let v)? = rows[row].values[metricIndex] { return v }; return -.infinity }
+            return value(a) < value(b)
+        }
+        for rowIndex in order {
+            let row = rows[rowIndex]
+            var fraction = 0.5
+            if case .number(let v)? = row.values[metricIndex], best > worst { fraction = (v - worst) / (best - worst) }
+            let shade = String(format: "rgb(%d,%d,%d)", Int(200 - 170 * fraction), Int(215 - 120 * fraction), Int(235 - 50 * fraction))
+            var segments: [[String]] = [[]]
+            for index in axes.indices {
+                if let value = row.values[index], let position = scales[index](value) {
+                    segments[segments.count - 1].append(String(format: "%.1f,%.1f", side + Double(index) * step, y(position)))
+                } else if !segments[segments.count - 1].isEmpty {
+                    segments.append([])
+                }
+            }
+            for segment in segments where segment.count > 1 {
+                svg += "<polyline class=\"trial-line\" data-trial=\"\(escape(row.id))\" fill=\"none\" stroke=\"\(shade)\" stroke-width=\"1.5\" points=\"\(segment.joined(separator: " "))\"/>"
+            }
+        }
+        for (index, axis) in axes.enumerated() {
+            let x = side + Double(index) * step
+            svg += "<line class=\"axis-line\" x1=\"\(x)\" x2=\"\(x)\" y1=\"\(top)\" y2=\"\(height - bottom)\"/>"
+            svg += "<text class=\"axis\" x=\"\(x)\" y=\"\(top - 8)\" text-anchor=\"\(index == axes.count - 1 ? "end" : index == 0 ? "start" : "middle")\">\(escape(axis.name))\(axis.log ? " (log)" : "")</text>"
+            if let choices = axis.choices {
+                for (at, choice) in choices.enumerated() {
+                    let position = choices.count == 1 ? 0.5 : Double(at) / Double(choices.count - 1)
+                    svg += "<text class=\"tick\" x=\"\(x + 4)\" y=\"\(y(position) + 4)\">\(escape(choice))</text>"
+                }
+            } else {
+                let numbers = rows.compactMap { row -> Double? in if case .number(let v)? = row.values[index] { return v }; return nil }
+                if let low = numbers.min(), let high = numbers.max() {
+                    svg += "<text class=\"tick\" x=\"\(x + 4)\" y=\"\(height - bottom + 14)\">\(format(low))</text>"
+                    svg += "<text class=\"tick\" x=\"\(x + 4)\" y=\"\(top + 12)\">\(format(high))</text>"
+                }
+            }
+        }
+        svg += "</svg>"
+        var table = "<details><summary>Table</summary><table class=\"data\"><thead><tr><th>trial</th>" + axes.map { "<th>\(escape($0.name))</th>" }.joined() + "</tr></thead><tbody>"
+        for row in rows {
+            table += "<tr><td>\(escape(String(row.id.prefix(8))))</td>" + row.values.map { value -> String in
+                switch value {
+                case .number(let x)?: "<td>\(format(x))</td>"
+                case .choice(let text)?: "<td>\(escape(text))</td>"
+                case nil: "<td>–</td>"
+                }
+            }.joined() + "</tr>"
+        }
+        table += "</tbody></table></details>"
+        return "<figure class=\"chart wide\" id=\"\(escape(id))\"><figcaption>\(escape(title))</figcaption>\(svg)\(table)</figure>"
+    }
+}
+
+/// Horizontal bars, e.g. parameter importances.
+struct BarChart {
+    var id: String
+    var title: String
+    var bars: [(label: String, value: Double)]
+
+    var html: String {
+        let width = 640.0, row = 24.0, labelWidth = 160.0
+        let height = row * Double(max(bars.count, 1)) + 8
+        let top = bars.map(\.value).max() ?? 1
+        var svg = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(escape(title))\">"
+        for (index, bar) in bars.enumerated() {
+            let y = 4 + Double(index) * row
+            let length = top > 0 ? (width - labelWidth - 60) * bar.value / top : 0
+            svg += "<text class=\"tick\" x=\"\(labelWidth - 6)\" y=\"\(y + 15)\" text-anchor=\"end\">\(escape(bar.label))</text>"
+            svg += "<rect class=\"bar\" data-label=\"\(escape(bar.label))\" x=\"\(labelWidth)\" y=\"\(y + 3)\" width=\"\(String(format: "%.1f", length))\" height=\"\(row - 8)\" fill=\"#1f77b4\"/>"
+            svg += "<text class=\"tick\" x=\"\(String(format: "%.1f", labelWidth + length + 6))\" y=\"\(y + 15)\">\(String(format: "%.3f", bar.value))</text>"
+        }
+        svg += "</svg>"
+        let table = "<details><summary>Table</summary><table class=\"data\"><tbody>" + bars.map { "<tr><th>\(escape($0.label))</th><td>\(String(format: "%.4f", $0.value))</td></tr>" }.joined() + "</tbody></table></details>"
+        return "<figure class=\"chart\" id=\"\(escape(id))\"><figcaption>\(escape(title))</figcaption>\(svg)\(table)</figure>"
     }
 }

@@ -95,6 +95,12 @@ struct Handler: HTTPHandler {
             case "/leaderboard":
                 let page = try pages.leaderboard(byConfig: query("by_config") == "1", all: query("all") == "1")
                 return html(fragment ? page.body : Pages.layout(title: page.title, path: "/leaderboard", body: page.body), headers)
+            case "/compare":
+                let page = try pages.compare(request.query.filter { $0.name == "trials" }.flatMap { $0.value.split(separator: ",").map(String.init) })
+                return html(fragment ? page.body : Pages.layout(title: page.title, path: "/compare", body: page.body), headers)
+            case "/parameters":
+                let page = try pages.parameters()
+                return html(fragment ? page.body : Pages.layout(title: page.title, path: "/parameters", body: page.body), headers)
             case "/api/status": return json(try Documents.status(store), headers)
             case "/api/leaderboard", "/api/trials":
                 guard let sweep = try store.sweep() else { return text(.notFound, "no sweep in this store yet", headers) }

@@ -9,7 +9,7 @@ struct Pages {
 
     /// A whole page around `body` (the `<main>` content).
     static func layout(title: String, path: String, body: String) -> String {
-        let nav = [("/", "Overview"), ("/leaderboard", "Leaderboard")].map { link, name in
+        let nav = [("/", "Overview"), ("/leaderboard", "Leaderboard"), ("/compare", "Compare"), ("/parameters", "Parameters")].map { link, name in
             "<a href=\"\(link)\"\(link == path ? " aria-current=\"page\"" : "")>\(name)</a>"
         }.joined()
         return """
@@ -17,7 +17,7 @@ struct Pages {
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(escape(title)) · sweep</title><link rel="stylesheet" href="/static/dashboard.css"></head>
             <body data-updates="0"><header><strong>sweep</strong><nav>\(nav)</nav><span id="live-state" aria-live="polite"></span></header>
-            <main id="live" data-refresh="\(escape(path))">\(body)</main>
+            <main id="live">\(body)</main>
             <script src="/static/dashboard.js"></script></body></html>
             """
     }
@@ -178,5 +178,98 @@ struct Pages {
             }
         }
         return ("Trial #\(snapshot.number) · \(sweep.name)", body)
+    }
+
+    // MARK: Compare
+
+    /// 2–8 trials' curves overlaid (the top 4 by the ranking when none are picked).
+    func compare(_ picked: [String]) throws -> (title: String, body: String) {
+        guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
+        let trials = try store.trials()
+        let metric = sweep.metric
+        let ranked = Leaderboard.rank(trials, metric: metric).map(\.trial)
+        var chosen = picked.compactMap { reference in try? store.findTrial(reference) }
+        if chosen.isEmpty { chosen = Array(ranked.prefix(4)) }
+        chosen = Array(chosen.prefix(8))
+        var body = "<h1>Compare</h1><form action=\"/compare\" method=\"get\" class=\"pick\"><label>Trials (2–8) <select name=\"trials\" multiple size=\"6\">"
+        let selected = Set(chosen.map(\.id))
+        for trial in (ranked + trials.filter { $0.state != .completed }) where trial.result != nil || trial.state == .running {
+            let value = trial.result?.valid[metric].map { " · \(format($0))" } ?? " · \(trial.state.rawValue)"
+            body += "<option value=\"\(trial.id)\"\(selected.contains(trial.id) ? " selected" : "")>#\(trial.number) \(String(trial.id.prefix(8)))\(value)</option>"
+        }
+        body += "</select></label> <button type=\"submit\">Compare</button></form>"
+        var curves: [(name: String, records: [EpochRecord])] = []
+        for trial in chosen {
+            let attempts = try store.attempts(trial: trial.id)
+            let records = try (trial.result?.attempt ?? attempts.last?.attempt).map { try store.epochs(trial: trial.id, attempt: $0) } ?? []
+            curves.append(("#\(trial.number) \(String(trial.id.prefix(8)))", records))
+        }
+        func series(_ value: (EpochRecord) -> Double?) -> [LineChart.Series] {
+            curves.map { curve in .init(name: curve.name, points: curve.records.compactMap { record in value(record).map { (Double(record.epoch), $0) } }) }
+        }
+        body += "<table class=\"data\" id=\"compared\"><thead><tr><th>trial</th><th>config</th><th>valid \(escape(metric))</th><th>test \(escape(metric))</th></tr></thead><tbody>"
+        for trial in chosen {
+            body += "<tr><td><a href=\"/trial/\(trial.id)\">#\(trial.number) \(String(trial.id.prefix(8)))</a></td><td>"
+                + escape(trial.config.activeValues.filter { $0.key != "select_metric" }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+                + "</td><td>\(format(trial.result?.valid[metric]))</td><td>\(format(trial.result?.test[metric]))</td></tr>"
+        }
+        body += "</tbody></table>"
+        body += LineChart(id: "compare-valid", title: "valid \(metric) per epoch", xLabel: "epoch", series: series { $0.valid[metric] },
+                          reference: sweep.popularity?["valid"]?[metric].map { ("popularity baseline", $0) }).html
+        body += LineChart(id: "compare-test", title: "test \(metric) per epoch", xLabel: "epoch", series: series { $0.test[metric] },
+                          reference: sweep.popularity?["test"]?[metric].map { ("popularity baseline", $0) }).html
+        body += LineChart(id: "compare-loss", title: "loss_main per epoch", xLabel: "epoch", series: series(\.lossMain), logY: true).html
+        return ("Compare · \(sweep.name)", body)
+    }
+
+    // MARK: Parameters
+
+    /// Parallel coordinates of every completed trial, the metric against each parameter, and
+    /// each parameter's importance (PED-ANOVA).
+    func parameters() throws -> (title: String, body: String) {
+        guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
+        let spec = try SweepSpec.parseStored(sweep.specText)
+        let trials = try store.trials().filter { $0.state == .completed && $0.result?.valid[sweep.metric] != nil }
+        let metric = sweep.metric
+        var axes: [ParallelCoordinates.Axis] = spec.parameters.map { parameter in
+            switch parameter.domain {
+            case .values(let values): .init(name: parameter.key, choices: values.map(\.description))
+            case .logUniform: .init(name: parameter.key, choices: nil, log: true)
+            default: .init(name: parameter.key, choices: nil)
+            }
+        }
+        if !spec.variants.isEmpty { axes.insert(.init(name: "variant", choices: spec.variants.map(\.name)), at: 0) }
+        axes.append(.init(name: "valid \(metric)", choices: nil))
+        let rows = trials.map { trial -> (id: String, values: [ParallelCoordinates.ConfigValueText?]) in
+            var values: [ParallelCoordinates.ConfigValueText?] = []
+            if !spec.variants.isEmpty { values.append(trial.variant.map { .choice($0) }) }
+            for parameter in spec.parameters {
+                guard trial.config.isActive(parameter.key), let value = trial.config.value(parameter.key) else { values.append(nil); continue }
+                if case .values = parameter.domain { values.append(.choice(value.description)) } else { values.append(value.number.map { .number($0) }) }
+            }
+            values.append(.number(trial.result!.valid[metric]!))
+            return (trial.id, values)
+        }
+        var body = "<h1>Parameters</h1><p class=\"lead\">\(trials.count) completed trials of \(escape(sweep.name)), by valid \(escape(metric))</p>"
+        body += ParallelCoordinates(id: "parallel", title: "Parallel coordinates (darker is better)", axes: axes, rows: rows).html
+        let importance = ParameterImportance.of(spec: spec, trials: try store.trials())
+        body += BarChart(id: "importance", title: "Importance for reaching the top 10% (PED-ANOVA)", bars: importance.map { ($0.key, $0.importance) }).html
+        body += "<h2>Slices</h2>"
+        for (index, parameter) in spec.parameters.enumerated() {
+            var names: [String]?
+            if case .values(let values) = parameter.domain { names = values.map(\.description) }
+            let points = trials.compactMap { trial -> (x: Double, y: Double)? in
+                guard trial.config.isActive(parameter.key), let value = trial.config.value(parameter.key) else { return nil }
+                let x = names.flatMap { $0.firstIndex(of: value.description).map(Double.init) } ?? value.number
+                return x.map { ($0, trial.result!.valid[metric]!) }
+            }
+            var chart = LineChart(id: "slice-\(index)", title: "valid \(metric) against \(parameter.key)", xLabel: parameter.key,
+                                  series: [.init(name: "trial", points: points, dotsOnly: true)],
+                                  reference: sweep.popularity?["valid"]?[metric].map { ("popularity baseline", $0) })
+            chart.xNames = names
+            if case .logUniform = parameter.domain { chart.logX = true }
+            body += chart.html
+        }
+        return ("Parameters · \(sweep.name)", body)
     }
 }

@@ -114,6 +114,25 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         }
     }
 
+    @Test func compareOverlaysThePickedTrialsAndParametersShowEveryCompletedTrial() async throws {
+        let path = try sharedStore.get()
+        let trials = try SweepStore.openReadOnly(path: path).trials()
+        try await withDashboard(path) { base in
+            let compare = try await get(URL(string: base.absoluteString + "/compare?trials=\(trials[0].id)&trials=\(trials[1].number)")!)
+            let series = Set(compare.body.components(separatedBy: "data-series=\"").dropFirst().map { $0.prefix { $0 != "\"" } })
+            #expect(series == ["#1 \(trials[0].id.prefix(8))", "#2 \(trials[1].id.prefix(8))"], "\(series)")
+            let validChart = try #require(compare.body.components(separatedBy: "id=\"compare-valid\"").last?.components(separatedBy: "</figure>").first)
+            #expect(validChart.components(separatedBy: "class=\"point\"").count - 1 == 6, "3 epochs of 2 trials")
+            let defaults = try await get(base.appendingPathComponent("compare"))
+            #expect(defaults.body.components(separatedBy: "<option").count - 1 == 6 && defaults.body.components(separatedBy: " selected>").count - 1 == 4)
+            let parameters = try await get(base.appendingPathComponent("parameters"))
+            #expect(parameters.body.components(separatedBy: "class=\"trial-line\"").count - 1 == 6, "one line per completed trial")
+            #expect(parameters.body.contains("data-label=\"lr\"") && parameters.body.contains("id=\"slice-0\""))
+            let slice = try #require(parameters.body.components(separatedBy: "id=\"slice-0\"").last?.components(separatedBy: "</figure>").first)
+            #expect(slice.components(separatedBy: "class=\"point\"").count - 1 == 6)
+        }
+    }
+
     @Test func aTokenIsCheckedOnEveryRequest() async throws {
         let path = try sharedStore.get()
         try await withDashboard(path, token: "s3cret-token") { base in
