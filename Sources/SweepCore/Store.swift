@@ -17,6 +17,11 @@ public final class SweepStore: Sendable {
     /// Why a write nested in the current transaction failed (nil while none has): that transaction
     /// must not commit.
     private let failedWrite = Mutex<String?>(nil)
+    /// Configs parsed by readers, by their stored text: a trial's config never changes, and
+    /// parsing is most of what reading every trial costs (a dashboard reads them every 2 s).
+    let parsedConfigs = Mutex<[String: TrialConfig]>([:])
+    /// Results decoded by readers (a stored result never changes).
+    let parsedResults = Mutex<[ResultKey: ResultSnapshot]>([:])
 
     private init(database: any DatabaseWriter & DatabaseReader, path: String, checkpointer: BackgroundCheckpointer? = nil) {
         self.database = database
@@ -181,4 +186,11 @@ extension Database {
     func run(_ sql: String, _ arguments: StatementArguments) throws {
         try cachedStatement(sql: sql).execute(arguments: arguments)
     }
+}
+
+/// Names one stored result.
+struct ResultKey: Hashable {
+    var trial: Int
+    var attempt: Int
+    var finishedAt: Double
 }

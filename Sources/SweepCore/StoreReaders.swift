@@ -91,11 +91,26 @@ extension SweepStore {
     }
 
     /// Every trial (retired ones too), in plan order.
+    /// A stored config, parsed once per store object.
+    func config(_ text: String) throws -> TrialConfig {
+        if let known = parsedConfigs.withLock({ $0[text] }) { return known }
+        let parsed = try TrialConfig.parse(json: text)
+        parsedConfigs.withLock { $0[text] = parsed }
+        return parsed
+    }
+
     public func trials() throws -> [TrialSnapshot] {
         try database.read { db in
             var results: [Int: ResultSnapshot] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM result") {
                 let number: Int = row["trial_number"]
+                // A stored result never changes: decoded once per store object.
+                let key = ResultKey(trial: number, attempt: row["attempt"], finishedAt: row["finished_at"])
+                if let known = parsedResults.withLock({ $0[key] }) {
+                    results[number] = known
+                    continue
+                }
+                defer { if let result = results[number] { parsedResults.withLock { $0[key] = result } } }
                 let timing = try StoredJSON.decode(TrainingTiming.self, row["timing"], "trial #\(number)'s timing")
                 results[number] = ResultSnapshot(
                     attempt: row["attempt"], bestEpoch: row["best_epoch"],
@@ -110,7 +125,7 @@ extension SweepStore {
             return try Row.fetchAll(db, sql: "SELECT * FROM trial ORDER BY number").map { row in
                 let id: String = row["id"], number: Int = row["number"]
                 return TrialSnapshot(
-                    id: id, number: number, config: try TrialConfig.parse(json: row["config"]), variant: row["variant"],
+                    id: id, number: number, config: try config(row["config"]), variant: row["variant"],
                     state: try Self.trialState(row["state"], id), attempts: row["attempts"], result: results[number],
                     stoppedAt: stops[number],
                     origin: try (row["origin"] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") })

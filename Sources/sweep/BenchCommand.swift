@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dashboard
 import Coordinator
 import SweepCore
 import Foundation
@@ -54,6 +55,7 @@ struct CoordinatorBench: ParsableCommand {
     @Option(help: "Worker processes.") var workers = 16
     @Option(help: "Trials in the sweep.") var trials = 20_000
     @Flag(help: "Print one JSON document.") var json = false
+    @Flag(help: "Also serve the dashboard from this process, its leaderboard page fetched every second.") var dashboard = false
 
     func validate() throws {
         if workers < 1 { throw ValidationError("--workers must be at least 1") }
@@ -71,6 +73,19 @@ struct CoordinatorBench: ParsableCommand {
             admission: Admission(buildID: buildID, heartbeatMilliseconds: 1000, liveness: 5, sweepName: spec.name),
             settings: SchedulerSettings(heartbeat: 1, liveness: 5))
         let endpoint = try server.endpoint()
+        var polling: [Task<Void, any Error>] = []
+        if dashboard {
+            let web = try DashboardServer(storePath: store.path, settings: DashboardSettings(port: 0))
+            polling.append(Task.detached { try await web.run() })
+            polling.append(Task.detached {
+                let port = try await web.waitUntilListening()
+                while !Task.isCancelled {
+                    _ = try? Data(contentsOf: URL(string: "http://127.0.0.1:\(port)/leaderboard")!)
+                    try await Task.sleep(for: .seconds(1))
+                }
+            })
+        }
+        defer { polling.forEach { $0.cancel() } }
         let processes = try (0..<workers).map { index -> (Process, Pipe) in
             let process = Process(), output = Pipe()
             process.executableURL = URL(fileURLWithPath: executablePath())

@@ -12,12 +12,7 @@ struct DashboardCommand: AsyncParsableCommand {
     @Flag(help: "Require a random token, printed in the URL (needed for a non-loopback address unless --insecure).") var token = false
     @Flag(help: "Serve a non-loopback address without a token (a warning is printed).") var insecure = false
 
-    func parsedBind() throws -> (host: String, port: UInt16) {
-        guard let colon = bind.lastIndex(of: ":"), let port = UInt16(bind[bind.index(after: colon)...]) else {
-            throw ValidationError("--bind \(bind) is not HOST:PORT")
-        }
-        return (String(bind[..<colon]), port)
-    }
+    func parsedBind() throws -> (host: String, port: UInt16) { try DashboardAddress.parse(bind) }
 
     func validate() throws {
         let (host, _) = try parsedBind()
@@ -36,5 +31,17 @@ struct DashboardCommand: AsyncParsableCommand {
         let listening = try await server.waitUntilListening()
         printError("dashboard of \(store.db) at \(server.url(port: listening))")
         try await serving
+    }
+}
+
+/// `HOST:PORT` (or a bare port, on loopback) for the dashboard.
+enum DashboardAddress {
+    static func parse(_ text: String) throws -> (host: String, port: UInt16) {
+        if let port = UInt16(text) { return ("127.0.0.1", port) }
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            throw ValidationError("\(text) is not HOST:PORT")
+        }
+        let host = String(text[..<colon])
+        return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 }

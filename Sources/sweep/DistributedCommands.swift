@@ -1,5 +1,6 @@
 import ArgumentParser
 import Coordinator
+import Dashboard
 import SweepCore
 import Dispatch
 import Foundation
@@ -40,6 +41,8 @@ struct Launch: ParsableCommand {
     @Flag(help: "Allow binding a non-loopback address without encryption (a warning is printed).") var insecure = false
     @Option(help: "The coordinator's CURVE secret key file (from `sweep keys generate`): encrypt and authenticate.") var curveSecret: String?
     @Option(help: "With --curve-secret: the folder whose *.pub worker keys may connect (re-read on change and on SIGHUP).") var authorizedWorkers: String?
+    @Option(help: "Also serve the web dashboard on HOST:PORT (e.g. 127.0.0.1:8080; port 0 picks one); the URL is printed.") var dashboard: String?
+    @Flag(help: "With --dashboard: require a random token, printed in the URL (needed for a non-loopback dashboard address).") var dashboardToken = false
 
     func validate() throws {
         if (curveSecret == nil) != (authorizedWorkers == nil) {
@@ -50,6 +53,12 @@ struct Launch: ParsableCommand {
         }
         if localWorkers < 0 || threadsPerWorker < 1 || heartbeatMs < 10 || liveness < 2 || maxAttempts < 1 || stallTimeout <= 0 {
             throw ValidationError("--local-workers ≥ 0, --threads-per-worker ≥ 1, --heartbeat-ms ≥ 10, --liveness ≥ 2, --max-attempts ≥ 1, --stall-timeout > 0")
+        }
+        if let dashboard {
+            let (host, _) = try DashboardAddress.parse(dashboard)
+            if !DashboardSettings(host: host, port: 0).isLoopback && !dashboardToken && !insecure {
+                throw ValidationError("--dashboard \(dashboard) is reachable from other machines: add --dashboard-token, or --insecure")
+            }
         }
         let host = bind.split(separator: "/").last?.split(separator: ":").first.map(String.init) ?? ""
         if bind.hasPrefix("tcp://") && !["127.0.0.1", "localhost", "[::1]"].contains(host) && !insecure && curveSecret == nil {
@@ -84,6 +93,23 @@ struct Launch: ParsableCommand {
                                            program: opened.program, admission: admission, settings: settings, curve: curve)
         let endpoint = try server.endpoint()
         printError("serving on \(endpoint); start workers with: sweep worker --connect \(endpoint)")
+        // The dashboard reads the store through its own read-only connections, on the concurrency
+        // runtime's threads, never on the thread that serves workers.
+        var dashboardTask: Task<Void, any Error>?
+        if let dashboard {
+            let (host, port) = try DashboardAddress.parse(dashboard)
+            let web = try DashboardServer(storePath: store.db, settings: DashboardSettings(host: host, port: port, token: dashboardToken ? DashboardSettings.randomToken() : nil))
+            dashboardTask = Task.detached { try await web.run() }
+            let ready = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var url = ""
+            Task.detached {
+                if let listening = try? await web.waitUntilListening() { url = web.url(port: listening) }
+                ready.signal()
+            }
+            ready.wait()
+            printError(url.isEmpty ? "the dashboard could not listen on \(dashboard)" : "dashboard at \(url)")
+        }
+        defer { dashboardTask?.cancel() }
         let display = ProgressDisplay(store: writer, metric: spec.metric, expected: SweepStatus.adaptiveTrials(spec))
         server.log = { display.log($0) }
         server.onProgress = { display.update(workers: server.scheduler.sessions.count) }

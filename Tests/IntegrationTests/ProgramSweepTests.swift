@@ -212,3 +212,39 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         #expect(trials.count == 2 && trials.allSatisfy { $0.state == .completed && ($0.result?.valid["ndcg@10"] ?? 0) > 0 })
     }
 }
+
+/// `sweep launch --dashboard`: the coordinator serves the dashboard while the sweep runs.
+@Suite struct LaunchDashboardTests {
+    @Test func theDashboardFollowsARunningSweep() throws {
+        let work = TestFolders.fresh("launch-dashboard")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let sweep = work.appendingPathComponent("sweep.yaml").path, db = work.appendingPathComponent("s.db").path
+        try Data("""
+            name: live
+            program: {dir: \(testPrograms.appendingPathComponent("fit").path), command: [python3, fit.py]}
+            dataset: none
+            metric: {name: valid_accuracy, goal: maximize}
+            method: grid
+            fixed: {epochs: 3, sleep: 0.2}
+            parameters: {lr: {values: [0.01, 0.1, 0.5, 1.0, 2.0, 4.0]}}
+
+            """.utf8).write(to: URL(fileURLWithPath: sweep))
+        let coordinator = try Child("sweep", ["launch", sweep, "--db", db, "--bind", "tcp://127.0.0.1:0", "--local-workers", "1", "--dashboard", "127.0.0.1:0"],
+                                    environment: ["XDG_CACHE_HOME": work.appendingPathComponent("cache").path])
+        #expect(coordinator.waitForError("dashboard at http://", timeout: 30))
+        let url = try #require(coordinator.stderr.components(separatedBy: "dashboard at ").last?.split(separator: "\n").first.map(String.init))
+        func completed() throws -> Int {
+            let data = try Data(contentsOf: URL(string: url + "api/trials")!)
+            let rows = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["rows"] as? [[String: Any]] ?? []
+            return rows.filter { $0["state"] as? String == "completed" }.count
+        }
+        var seen: [Int] = []
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, coordinator.process.isRunning {
+            if let count = try? completed(), seen.last != count { seen.append(count) }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(coordinator.finish(timeout: 60).status == 0)
+        #expect(seen.count >= 3 && seen == seen.sorted(), "the dashboard saw results arrive one by one: \(seen)")
+    }
+}
