@@ -2,7 +2,7 @@ import Foundation
 
 /// Ranking metrics of `ml.md`, averaged over examples, plus two collapse diagnostics; or, for a
 /// program trial, the metrics the program reported for a split (its own names).
-public struct RankingMetrics: Sendable, Equatable, Codable {
+public struct RankingMetrics: Sendable, Equatable, Codable, CustomStringConvertible {
     /// Metric name → value.
     public private(set) var dictionary: [String: Double]
 
@@ -27,6 +27,11 @@ public struct RankingMetrics: Sendable, Equatable, Codable {
     public var popOverlap10: Double { dictionary["pop_overlap@10"] ?? 0 }
 
     public subscript(name: String) -> Double? { dictionary[name] }
+
+    /// `name: value` pairs in name order (a dictionary's own order differs between processes).
+    public var description: String {
+        "[" + dictionary.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "]"
+    }
 
     public init(from decoder: Decoder) throws {
         dictionary = try decoder.singleValueContainer().decode([String: Double].self)

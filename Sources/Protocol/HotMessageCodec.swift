@@ -336,21 +336,36 @@ private extension JSONByteReader {
         return DatasetRef(fingerprint: fingerprint, files: files)
     }
 
+    mutating func program() -> ProgramRef? {
+        var fingerprint: String?, files: [DatasetFile]?, command: [String]?, config: String?, env: [String]?
+        let read = object { reader, key in
+            switch key {
+            case "fingerprint": set(&fingerprint, reader.string())
+            case "files": set(&files, reader.array(of: { $0.datasetFile() }))
+            case "command": set(&command, reader.array(of: { $0.string() }))
+            case "config": set(&config, reader.string())
+            case "env": set(&env, reader.array(of: { $0.string() }))
+            default: reader.skipUnknown()
+            }
+        }
+        guard read, let fingerprint, let files, let command, let config, let env else { return nil }
+        return ProgramRef(fingerprint: fingerprint, files: files, command: command, config: config, env: env)
+    }
+
     mutating func assignment() -> Assignment? {
-        var lease: LeaseRef?, number: Int?, config: JSONObjectText?, dataset: DatasetRef?
+        var lease: LeaseRef?, number: Int?, config: JSONObjectText?, dataset: DatasetRef?, program: ProgramRef??
         let read = object { reader, key in
             switch key {
             case "lease": return set(&lease, reader.lease())
             case "number": return set(&number, reader.integer())
             case "config": return set(&config, reader.objectText().map(JSONObjectText.init))
             case "dataset": return set(&dataset, reader.dataset())
-            // A program trial's assignment, once per trial: Foundation's decoder reads it.
-            case "program": return false
+            case "program": return setOptional(&program, &reader) { $0.program() }
             default: return reader.skipUnknown()
             }
         }
         guard read, let lease, let number, let config, let dataset else { return nil }
-        return Assignment(lease: lease, number: number, config: config, dataset: dataset)
+        return Assignment(lease: lease, number: number, config: config, dataset: dataset, program: program ?? nil)
     }
 
     mutating func ack() -> Ack? {

@@ -210,13 +210,18 @@ struct JSONByteReader {
         let integerStart = index
         let integerDigits = digits(&self)
         guard integerDigits > 0, integerDigits == 1 || bytes[integerStart] != UInt8(ascii: "0") else { return nil }
-        var isInteger = true
+        var isInteger = true, zeroFraction = 0
         if index < bytes.count && bytes[index] == UInt8(ascii: ".") {
             index += 1
+            let fractionStart = index
             guard digits(&self) > 0 else { return nil }
             isInteger = false
+            if bytes[fractionStart..<index].allSatisfy({ $0 == UInt8(ascii: "0") }) { zeroFraction = index - fractionStart }
         }
         if index < bytes.count && (bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E")) {
+            // Foundation's decoder (the reference) refuses `0.00e1`, valid JSON though it is: never
+            // be more lenient than the reference.
+            if integerDigits == 1 && bytes[integerStart] == UInt8(ascii: "0") && zeroFraction >= 2 { return nil }
             index += 1
             if index < bytes.count && (bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-")) { index += 1 }
             guard digits(&self) > 0 else { return nil }

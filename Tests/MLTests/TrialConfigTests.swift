@@ -80,7 +80,7 @@ import Testing
                                            baseDirectory: URL(fileURLWithPath: "/work/exports"))
         #expect(relative.dataset == .path("/work/data"))
         #expect(throws: ConfigError.self) { try TrialFile.parse(["trial": [:], "dataset": ["path": "/x"]], baseDirectory: base) }
-        #expect(throws: ConfigError(key: "extra", message: "unknown trial-file key; expected trial, dataset, threads")) {
+        #expect(throws: ConfigError(key: "extra", message: "unknown trial-file key; expected trial, dataset, threads, program")) {
             try TrialFile.parse(["trial": [:], "extra": 1], baseDirectory: base)
         }
     }

@@ -11,11 +11,17 @@ let everyMessage: [Message] = {
     let single = EpochReport(
         epoch: 1, lossMain: 0.5, lossAux: nil, weights: ["main": 1, "aux": nil],
         valid: [:], test: [:], seconds: 0.25)
+    // A program's epoch: no loss reported, its own numbers kept.
+    let program = EpochReport(
+        epoch: 2, lossMain: nil, lossAux: nil, weights: ["main": 1, "aux": nil],
+        valid: ["f1-macro": 0.7], test: ["f1-macro": 0.68], seconds: 12.5, extra: ["lr": 0.0009, "grad_norm": 3.25])
     return [
         .ready(Ready(buildID: "0123456789abcdef", worker: "w1", host: "hostA", cores: 2, blasThreads: 1, blasCore: "Haswell")),
+        .ready(Ready(buildID: "0123456789abcdef", worker: "gpu-1", host: "hostB", cores: 8, blasThreads: 1, blasCore: "Haswell", programs: true)),
         .heartbeat(Heartbeat()),
         .heartbeat(Heartbeat(progress: TrialProgress(lease: lease, epoch: 4, step: 1234))),
         .progress(Progress(lease: lease, report: report)),
+        .progress(Progress(lease: lease, report: program)),
         .result(TrialOutcome(lease: lease, bestEpoch: 3, valid: ["ndcg@10": 0.11], test: ["ndcg@10": 0.1],
                              history: [single, report],
                              timing: TrialTiming(examplesPerSecond: 4100, secondsPerEpoch: 0.9, totalSeconds: 18,
@@ -28,6 +34,11 @@ let everyMessage: [Message] = {
         .assign(Assignment(lease: lease, number: 17,
                            config: JSONObjectText(#"{"focal_gamma":2,"loss":"focal","rnn":true}"#),
                            dataset: DatasetRef(fingerprint: "ff", files: [DatasetFile(name: "items.tsv", size: 10, sha256: "00")]))),
+        .assign(Assignment(lease: lease, number: 18,
+                           config: JSONObjectText(#"{"lr":0.01,"program":true,"seed":1,"select_metric":"f1-macro"}"#),
+                           dataset: DatasetRef(fingerprint: "", files: []),
+                           program: ProgramRef(fingerprint: "0063", files: [DatasetFile(name: "train.py", size: 5, sha256: "01")],
+                                               command: ["python3", "train.py", "--out", "{out}"], config: "json", env: ["CUDA_VISIBLE_DEVICES"]))),
         .ack(Ack(lease: lease, kind: .result)),
         .chunk(Chunk(fingerprint: "ff", file: "train.npy", offset: 0, fileSize: 3, sha256: "aa", data: Data([0, 255, 7]))),
         .wait(Wait(retryMilliseconds: 500)),
