@@ -240,6 +240,13 @@ struct SpecParser {
         return value
     }
 
+    /// A name that must be one of `T`'s raw values; nil, with `message` as the issue, otherwise.
+    mutating func choice<T: RawRepresentable>(_ node: Node, _ path: String, _ message: String) -> T? where T.RawValue == String {
+        if case .string(let value)? = scalar(node, path), let parsed = T(rawValue: value) { return parsed }
+        issue(path, node, message)
+        return nil
+    }
+
     mutating func number(_ node: Node?, _ path: String, parent: Node) -> Double? {
         guard let node else {
             issue(path, parent, "is required")
@@ -328,11 +335,7 @@ struct SpecParser {
         let metric = parseMetric(fields["metric"])
         var method = SearchMethod.grid
         if let node = fields["method"] {
-            if case .string(let value)? = scalar(node, "method"), let parsed = SearchMethod(rawValue: value) {
-                method = parsed
-            } else {
-                issue("method", node, "must be grid, random or tpe")
-            }
+            method = choice(node, "method", "must be grid, random or tpe") ?? method
         } else {
             issue("method", root, "is required (grid, random or tpe)")
         }
@@ -510,11 +513,7 @@ struct SpecParser {
         }
         var style = ProgramConfigStyle.args
         if let styleNode = fields["config"] {
-            if case .string(let name)? = scalar(styleNode, "program.config"), let parsed = ProgramConfigStyle(rawValue: name) {
-                style = parsed
-            } else {
-                issue("program.config", styleNode, "must be args (--key value), json (a file named by SWEEP_CONFIG) or env (SWEEP_<KEY>)")
-            }
+            style = choice(styleNode, "program.config", "must be args (--key value), json (a file named by SWEEP_CONFIG) or env (SWEEP_<KEY>)") ?? style
         }
         var env: [String] = []
         if let envNode = fields["env"] {
