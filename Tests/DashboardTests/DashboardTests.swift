@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import ML
 import Testing
 import TestSupport
@@ -34,21 +31,52 @@ func finishedStore() throws -> String {
     return path
 }
 
-/// Serves `path` on a free loopback port for the body's duration.
-func withDashboard<T>(_ path: String, token: String? = nil, _ body: (URL) async throws -> T) async throws -> T {
-    let server = try DashboardServer(storePath: path, settings: DashboardSettings(port: 0, token: token))
-    let task = Task { try await server.run() }
-    defer { task.cancel() }
-    let port = try await server.waitUntilListening()
-    return try await body(URL(string: "http://127.0.0.1:\(port)")!)
+/// The built `sweep` binary (beside the test runner).
+let sweepBinary: URL = {
+    var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("sweep").path) { url.deleteLastPathComponent() }
+    return url.appendingPathComponent("sweep")
+}()
+
+/// Serves `path` with `sweep dashboard` on a free loopback port for the body's duration. A
+/// process of its own: the test runner's threads are often all busy with other suites' waits,
+/// and an in-process server would queue behind them.
+func withDashboard<T>(_ path: String, token: Bool = false, _ body: (_ base: String, _ token: String?) throws -> T) throws -> T {
+    let process = Process(), errors = Pipe()
+    process.executableURL = sweepBinary
+    process.arguments = ["dashboard", "--db", path, "--bind", "127.0.0.1:0"] + (token ? ["--token"] : [])
+    process.standardError = errors
+    try process.run()
+    defer {
+        process.terminate()
+        process.waitUntilExit()
+    }
+    var printed = Data()
+    while !String(decoding: printed, as: UTF8.self).contains("\n") {
+        let piece = errors.fileHandleForReading.availableData
+        guard !piece.isEmpty else { break }
+        printed += piece
+    }
+    let line = String(decoding: printed, as: UTF8.self)
+    let url = try #require(line.components(separatedBy: " at ").last?.split(separator: "\n").first.map(String.init), "\(line)")
+    let parts = url.components(separatedBy: "/?token=")
+    return try body(String(parts[0].dropLast(parts[0].hasSuffix("/") ? 1 : 0)), parts.count > 1 ? parts[1] : nil)
 }
 
-func get(_ url: URL, headers: [String: String] = [:]) async throws -> (status: Int, body: String, headers: [AnyHashable: Any]) {
-    var request = URLRequest(url: url)
-    for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-    let (data, response) = try await URLSession.shared.data(for: request)
-    let http = response as! HTTPURLResponse
-    return (http.statusCode, String(decoding: data, as: UTF8.self), http.allHeaderFields)
+/// GET with curl: status, body and response headers.
+func get(_ url: String, headers: [String: String] = [:]) throws -> (status: Int, body: String, headers: String) {
+    let folder = TestFolders.fresh("curl")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let bodyFile = folder.appendingPathComponent("body").path, headerFile = folder.appendingPathComponent("headers").path
+    let process = Process(), output = Pipe()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+    process.arguments = ["-s", "-o", bodyFile, "-D", headerFile, "-w", "%{http_code}", "--max-time", "60"]
+        + headers.flatMap { ["-H", "\($0.key): \($0.value)"] } + [url]
+    process.standardOutput = output
+    try process.run()
+    let status = Int(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)) ?? 0
+    process.waitUntilExit()
+    return (status, (try? String(contentsOfFile: bodyFile, encoding: .utf8)) ?? "", (try? String(contentsOfFile: headerFile, encoding: .utf8)) ?? "")
 }
 
 func jsonObject(_ text: String) throws -> [String: Any] {
@@ -56,76 +84,76 @@ func jsonObject(_ text: String) throws -> [String: Any] {
 }
 
 @Suite(.serialized) struct DashboardTests {
-    @Test func everyApiRouteReturnsTheCLIsDocument() async throws {
+    @Test func everyApiRouteReturnsTheCLIsDocument() throws {
         let path = try sharedStore.get()
         let store = try SweepStore.openReadOnly(path: path)
         let sweep = try #require(try store.sweep())
         let trials = try store.trials()
-        try await withDashboard(path) { base in
-            let leaderboard = try await get(base.appendingPathComponent("api/leaderboard"))
+        try withDashboard(path) { base, _ in
+            let leaderboard = try get(base + "/api/leaderboard")
             #expect(leaderboard.status == 200)
             let expected = try LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity, epochs: try store.epochTotals()).json(byConfig: false)
             #expect(leaderboard.body == expected)
-            let byConfig = try await get(URL(string: base.absoluteString + "/api/leaderboard?by_config=1")!)
+            let byConfig = try get(base + "/api/leaderboard?by_config=1")
             #expect(try (jsonObject(byConfig.body)["rows"] as? [[String: Any]])?.count == 3)
-            let all = try await get(base.appendingPathComponent("api/trials"))
+            let all = try get(base + "/api/trials")
             #expect(try (jsonObject(all.body)["rows"] as? [[String: Any]])?.count == 6)
-            let status = try await get(base.appendingPathComponent("api/status"))
+            let status = try get(base + "/api/status")
             // The same document as `sweep status --json` (its clock-dependent fields aside).
             let served = try jsonObject(status.body), printed = try jsonObject(try Documents.status(store))
             #expect(served["sweep"] as? String == "dash" && (served["trials"] as? NSDictionary) == (printed["trials"] as? NSDictionary))
             #expect(Set(served.keys) == Set(printed.keys))
-            let trial = try await get(base.appendingPathComponent("api/trial/\(trials[0].id)"))
+            let trial = try get(base + "/api/trial/\(trials[0].id)")
             #expect(trial.body == (try Documents.text(try Documents.trial(trials[0], store: store, sweep: sweep))))
             #expect(try (jsonObject(trial.body)["epochs"] as? [Any])?.count == 3)
-            let importance = try await get(base.appendingPathComponent("api/importance"))
+            let importance = try get(base + "/api/importance")
             #expect(try (jsonObject(importance.body)["importance"] as? [[String: Any]])?.first?["parameter"] as? String == "lr")
-            let export = try await get(base.appendingPathComponent("api/export/\(trials[0].id)"))
+            let export = try get(base + "/api/export/\(trials[0].id)")
             #expect(export.body == Export.trialFile(for: trials[0], sweep: sweep).yamlText())
-            #expect(try await get(base.appendingPathComponent("api/trial/ffffffffffffffff")).status == 404)
-            #expect(try await get(base.appendingPathComponent("nowhere")).status == 404)
+            #expect(try get(base + "/api/trial/ffffffffffffffff").status == 404)
+            #expect(try get(base + "/nowhere").status == 404)
         }
     }
 
-    @Test func pagesRenderTheRankingAndOneChartPointPerEpoch() async throws {
+    @Test func pagesRenderTheRankingAndOneChartPointPerEpoch() throws {
         let path = try sharedStore.get()
         let store = try SweepStore.openReadOnly(path: path)
         let trials = try store.trials()
-        try await withDashboard(path) { base in
-            let overview = try await get(base)
+        try withDashboard(path) { base, _ in
+            let overview = try get(base + "/")
             #expect(overview.status == 200 && overview.body.contains("<h1>dash</h1>") && overview.body.contains("id=\"history\""))
             #expect(overview.body.components(separatedBy: "data-series=\"trial\"").count - 1 == 6, "one point per completed trial")
-            let board = try await get(base.appendingPathComponent("leaderboard"))
+            let board = try get(base + "/leaderboard")
             let rows = board.body.components(separatedBy: "<tr data-row").count - 1
             #expect(rows == 6 && board.body.contains("popularity baseline") && board.body.contains("/api/export/"))
             // Rows in the ranking's order.
             let ranked = Leaderboard.rank(trials, metric: "ndcg@10").map(\.trial.id)
             let order = ranked.compactMap { id in board.body.range(of: "data-trial=\"\(id)\"")?.lowerBound }
             #expect(order.count == 6 && order == order.sorted())
-            let trial = try await get(base.appendingPathComponent("trial/\(trials[0].id)"))
+            let trial = try get(base + "/trial/\(trials[0].id)")
             #expect(trial.body.components(separatedBy: "data-series=\"valid ndcg@10\"").count - 1 == 3)
             #expect(trial.body.contains("id=\"losses\"") && trial.body.contains("id=\"collapse\"") && trial.body.contains("<summary>Table</summary>"))
             // The live part alone, for the page's refresh.
-            let fragment = try await get(URL(string: base.absoluteString + "/leaderboard?fragment=1")!)
+            let fragment = try get(base + "/leaderboard?fragment=1")
             #expect(!fragment.body.contains("<html") && fragment.body.contains("<table"))
             // Nothing comes from another host.
             for page in [overview.body, board.body, trial.body] { #expect(!page.contains("http://") && !page.contains("https://")) }
-            #expect(try await get(base.appendingPathComponent("static/dashboard.js")).body.contains("setInterval(refresh, 2000)"))
+            #expect(try get(base + "/static/dashboard.js").body.contains("setInterval(refresh, 2000)"))
         }
     }
 
-    @Test func compareOverlaysThePickedTrialsAndParametersShowEveryCompletedTrial() async throws {
+    @Test func compareOverlaysThePickedTrialsAndParametersShowEveryCompletedTrial() throws {
         let path = try sharedStore.get()
         let trials = try SweepStore.openReadOnly(path: path).trials()
-        try await withDashboard(path) { base in
-            let compare = try await get(URL(string: base.absoluteString + "/compare?trials=\(trials[0].id)&trials=\(trials[1].number)")!)
+        try withDashboard(path) { base, _ in
+            let compare = try get(base + "/compare?trials=\(trials[0].id)&trials=\(trials[1].number)")
             let series = Set(compare.body.components(separatedBy: "data-series=\"").dropFirst().map { $0.prefix { $0 != "\"" } })
             #expect(series == ["#1 \(trials[0].id.prefix(8))", "#2 \(trials[1].id.prefix(8))"], "\(series)")
             let validChart = try #require(compare.body.components(separatedBy: "id=\"compare-valid\"").last?.components(separatedBy: "</figure>").first)
             #expect(validChart.components(separatedBy: "class=\"point\"").count - 1 == 6, "3 epochs of 2 trials")
-            let defaults = try await get(base.appendingPathComponent("compare"))
+            let defaults = try get(base + "/compare")
             #expect(defaults.body.components(separatedBy: "<option").count - 1 == 6 && defaults.body.components(separatedBy: " selected>").count - 1 == 4)
-            let parameters = try await get(base.appendingPathComponent("parameters"))
+            let parameters = try get(base + "/parameters")
             #expect(parameters.body.components(separatedBy: "class=\"trial-line\"").count - 1 == 6, "one line per completed trial")
             #expect(parameters.body.contains("data-label=\"lr\"") && parameters.body.contains("id=\"slice-0\""))
             let slice = try #require(parameters.body.components(separatedBy: "id=\"slice-0\"").last?.components(separatedBy: "</figure>").first)
@@ -133,17 +161,19 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         }
     }
 
-    @Test func aTokenIsCheckedOnEveryRequest() async throws {
+    @Test func aTokenIsCheckedOnEveryRequest() throws {
         let path = try sharedStore.get()
-        try await withDashboard(path, token: "s3cret-token") { base in
-            #expect(try await get(base.appendingPathComponent("api/status")).status == 401)
-            #expect(try await get(URL(string: base.absoluteString + "/api/status?token=wrong")!).status == 401)
-            #expect(try await get(URL(string: base.absoluteString + "/api/status?token=s3cret-tokeX")!).status == 401)
-            #expect(try await get(URL(string: base.absoluteString + "/api/status?token=s3cret-token")!).status == 200)
-            #expect(try await get(base.appendingPathComponent("api/status"), headers: ["Authorization": "Bearer s3cret-token"]).status == 200)
-            let page = try await get(URL(string: base.absoluteString + "/?token=s3cret-token")!)
-            #expect(page.status == 200 && "\(page.headers["Set-Cookie"] ?? "")".contains("sweep_token=s3cret-token"))
-            #expect(try await get(base.appendingPathComponent("leaderboard"), headers: ["Cookie": "sweep_token=s3cret-token"]).status == 200)
+        try withDashboard(path, token: true) { base, token in
+            let token = try #require(token)
+            #expect(token.count == 32)
+            #expect(try get(base + "/api/status").status == 401)
+            #expect(try get(base + "/api/status?token=wrong").status == 401)
+            #expect(try get(base + "/api/status?token=" + token.dropLast() + "X").status == 401)
+            #expect(try get(base + "/api/status?token=" + token).status == 200)
+            #expect(try get(base + "/api/status", headers: ["Authorization": "Bearer " + token]).status == 200)
+            let page = try get(base + "/?token=" + token)
+            #expect(page.status == 200 && page.headers.contains("sweep_token=" + token))
+            #expect(try get(base + "/leaderboard", headers: ["Cookie": "sweep_token=" + token]).status == 200)
         }
         #expect(Handler.constantTimeEqual("abc", "abc") && !Handler.constantTimeEqual("abc", "abd") && !Handler.constantTimeEqual("abc", "ab"))
     }
