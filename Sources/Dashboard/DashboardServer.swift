@@ -112,8 +112,9 @@ struct Handler: HTTPHandler {
                 guard let sweep = try store.sweep() else { return text(.notFound, "no sweep in this store yet", headers) }
                 let quantile = query("quantile").flatMap(Double.init) ?? 0.1
                 guard quantile > 0 && quantile < 1 else { return text(.badRequest, "quantile must be in (0, 1)", headers) }
-                let document = ParameterImportance.document(spec: try SweepSpec.parseStored(sweep.specText), trials: try store.trials(), targetQuantile: quantile)
-                return json(try Documents.text(document), headers)
+                let spec = try SweepSpec.parseStored(sweep.specText), trials = try store.trials()
+                let ranked = ParameterImportance.of(spec: spec, trials: trials, targetQuantile: quantile)
+                return json(try Documents.text(ParameterImportance.document(ranked, spec: spec, trials: trials, targetQuantile: quantile)), headers)
             default:
                 if let reference = Self.suffix(path, after: "/api/trial/") {
                     guard let sweep = try store.sweep(), let snapshot = try? store.findTrial(reference) else { return text(.notFound, "no trial \(reference)", headers) }

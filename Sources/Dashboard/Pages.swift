@@ -136,7 +136,7 @@ struct Pages {
     func trial(_ reference: String) throws -> (title: String, body: String)? {
         guard let sweep = try store.sweep(), let snapshot = try? store.findTrial(reference) else { return nil }
         let attempts = try store.attempts(trial: snapshot.id)
-        let records = try (snapshot.result?.attempt ?? attempts.last?.attempt).map { try store.epochs(trial: snapshot.id, attempt: $0) } ?? []
+        let records = try store.curve(of: snapshot, attempts: attempts)
         let metric = sweep.metric
         var body = "<h1>Trial #\(snapshot.number) <code>\(escape(snapshot.id))</code></h1><p class=\"lead\">\(escape(snapshot.state.rawValue))"
             + (snapshot.stoppedAt.map { " at epoch \($0)" } ?? "") + (snapshot.variant.map { " · variant \(escape($0))" } ?? "")
@@ -200,9 +200,7 @@ struct Pages {
         body += "</select></label> <button type=\"submit\">Compare</button></form>"
         var curves: [(name: String, records: [EpochRecord])] = []
         for trial in chosen {
-            let attempts = try store.attempts(trial: trial.id)
-            let records = try (trial.result?.attempt ?? attempts.last?.attempt).map { try store.epochs(trial: trial.id, attempt: $0) } ?? []
-            curves.append(("#\(trial.number) \(String(trial.id.prefix(8)))", records))
+            curves.append(("#\(trial.number) \(String(trial.id.prefix(8)))", try store.curve(of: trial, attempts: try store.attempts(trial: trial.id))))
         }
         func series(_ value: (EpochRecord) -> Double?) -> [LineChart.Series] {
             curves.map { curve in .init(name: curve.name, points: curve.records.compactMap { record in value(record).map { (Double(record.epoch), $0) } }) }
@@ -229,7 +227,8 @@ struct Pages {
     func parameters() throws -> (title: String, body: String) {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
         let spec = try SweepSpec.parseStored(sweep.specText)
-        let trials = try store.trials().filter { $0.state == .completed && $0.result?.valid[sweep.metric] != nil }
+        let every = try store.trials()
+        let trials = every.filter { $0.state == .completed && $0.result?.valid[sweep.metric] != nil }
         let metric = sweep.metric
         var axes: [ParallelCoordinates.Axis] = spec.parameters.map { parameter in
             switch parameter.domain {
@@ -252,7 +251,7 @@ struct Pages {
         }
         var body = "<h1>Parameters</h1><p class=\"lead\">\(trials.count) completed trials of \(escape(sweep.name)), by valid \(escape(metric))</p>"
         body += ParallelCoordinates(id: "parallel", title: "Parallel coordinates (darker is better)", axes: axes, rows: rows).html
-        let importance = ParameterImportance.of(spec: spec, trials: try store.trials())
+        let importance = ParameterImportance.of(spec: spec, trials: every)
         body += BarChart(id: "importance", title: "Importance for reaching the top 10% (PED-ANOVA)", bars: importance.map { ($0.key, $0.importance) }).html
         body += "<h2>Slices</h2>"
         for (index, parameter) in spec.parameters.enumerated() {

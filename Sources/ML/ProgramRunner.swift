@@ -151,7 +151,7 @@ public final class ProgramRunner: Sendable {
         var history: [EpochRecord] = []
         var final: [String: Double] = [:], finalTest: [String: Double] = [:]
         func result(_ status: ProgramResult.Status) -> ProgramResult {
-            let best = Self.bestEpoch(history, metric: attempt.config.selectMetric)
+            let best = EpochRecord.bestEpoch(in: history, by: attempt.config.selectMetric)
             var valid = best.map { history[$0 - 1].valid.dictionary } ?? [:], test = best.map { history[$0 - 1].test.dictionary } ?? [:]
             valid.merge(final) { _, new in new }
             test.merge(finalTest) { _, new in new }
@@ -396,12 +396,6 @@ public final class ProgramRunner: Sendable {
         String(cString: number.objCType) == "c"
     }
 
-    /// The epoch with the highest `metric` on valid, the earliest of ties.
-    static func bestEpoch(_ history: [EpochRecord], metric: String) -> Int? {
-        var best: EpochRecord?
-        for record in history where (record.valid[metric] ?? -.infinity) > (best?.valid[metric] ?? -.infinity) { best = record }
-        return best?.epoch
-    }
 }
 
 /// Reads the complete lines appended to a report file since the last call, with the limits.

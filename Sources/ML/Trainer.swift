@@ -78,6 +78,16 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     }
 }
 
+extension EpochRecord {
+    /// The first epoch with the highest valid `metric` in `history` (an epoch lacking it ranks
+    /// last): a trial's result, for the built-in trainer, a program and a pruned trial alike.
+    public static func bestEpoch(in history: [EpochRecord], by metric: String) -> Int? {
+        var best: EpochRecord?
+        for record in history where (record.valid[metric] ?? -.infinity) > (best?.valid[metric] ?? -.infinity) { best = record }
+        return best?.epoch
+    }
+}
+
 /// How a training run ended.
 public enum TrainingStatus: String, Sendable, Codable {
     /// Every epoch ran.
@@ -304,14 +314,7 @@ public struct Trainer: Sendable {
     }
 
     /// The first epoch with the highest valid `select_metric`.
-    func bestEpoch(_ history: [EpochRecord]) -> Int? {
-        var best: EpochRecord?
-        for record in history {
-            if let current = best, !(record.valid[config.selectMetric]! > current.valid[config.selectMetric]!) { continue }
-            best = record
-        }
-        return best?.epoch
-    }
+    func bestEpoch(_ history: [EpochRecord]) -> Int? { EpochRecord.bestEpoch(in: history, by: config.selectMetric) }
 }
 
 /// Scores every example of a split through the model in batches (one sgemm per layer per batch)

@@ -21,8 +21,7 @@ public enum Documents {
     /// last), early-stopping judgements, and its variant, program, stop epoch and origin.
     public static func trial(_ snapshot: TrialSnapshot, store: SweepStore, sweep: SweepRecord) throws -> [String: Any] {
         let attempts = try store.attempts(trial: snapshot.id)
-        let curveAttempt = snapshot.result?.attempt ?? attempts.last?.attempt
-        let records = try curveAttempt.map { try store.epochs(trial: snapshot.id, attempt: $0) } ?? []
+        let records = try store.curve(of: snapshot, attempts: attempts)
         let judgements = try store.judgements(trial: snapshot.id)
         let formatter = ISO8601DateFormatter()
         var document: [String: Any] = [

@@ -144,11 +144,10 @@ public struct LocalRunner {
             try controller.tellFailure(lease: claim.lease, outcome: .failed, reason: "a program trial, and this runner has no program", maxAttempts: 1)
             return .failed("a program trial, and this runner has no program")
         }
-        let attempt = try controller.store.attempt(lease: claim.lease)?.attempt ?? 1
         let runner = ProgramRunner(attempt: ProgramAttempt(
             folder: program.folder, command: program.command, config: config, data: program.data,
-            workFolder: program.runs.appendingPathComponent("\(claim.trial)-a\(attempt)"), grace: program.grace,
-            trial: claim.trial, attempt: attempt))
+            workFolder: program.runs.appendingPathComponent("\(claim.trial)-a\(claim.attempt)"), grace: program.grace,
+            trial: claim.trial, attempt: claim.attempt))
         let teller = Teller(controller: controller, lease: claim.lease)
         let result = runner.run(callback: teller.hear)
         if let failure = teller.failure { throw failure }

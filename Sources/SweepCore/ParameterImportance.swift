@@ -155,6 +155,11 @@ public enum ParameterImportance {
 }
 
 extension ParameterImportance {
+    /// How many trials the importance is computed from: completed, with the metric.
+    public static func completedTrials(_ trials: [TrialSnapshot], metric: String) -> Int {
+        trials.filter { $0.state == .completed && $0.result?.valid[metric] != nil }.count
+    }
+
     /// The importance of a stored sweep's searched parameters (and of its variant, when it has
     /// variants) for its metric on valid, from its completed trials.
     public static func of(spec: SweepSpec, trials: [TrialSnapshot], targetQuantile: Double = 0.1) -> [(key: String, importance: Double)] {
@@ -174,11 +179,12 @@ extension ParameterImportance {
         return pedAnova(finished, parameters: parameters, targetQuantile: targetQuantile)
     }
 
-    /// The JSON document of `sweep importance --json` (and the dashboard's `/api/importance`).
-    public static func document(spec: SweepSpec, trials: [TrialSnapshot], targetQuantile: Double = 0.1) -> [String: Any] {
-        let ranked = of(spec: spec, trials: trials, targetQuantile: targetQuantile)
-        return ["metric": "valid_\(spec.metric)", "method": "ped-anova", "target_quantile": targetQuantile,
-                "completed_trials": trials.filter { $0.state == .completed && $0.result?.valid[spec.metric] != nil }.count,
+    /// The JSON document of `sweep importance --json` (and the dashboard's `/api/importance`) for
+    /// `ranked`, what ``of(spec:trials:targetQuantile:)`` found.
+    public static func document(_ ranked: [(key: String, importance: Double)], spec: SweepSpec, trials: [TrialSnapshot],
+                                targetQuantile: Double) -> [String: Any] {
+        ["metric": "valid_\(spec.metric)", "method": "ped-anova", "target_quantile": targetQuantile,
+                "completed_trials": completedTrials(trials, metric: spec.metric),
                 "importance": ranked.map { ["parameter": $0.key, "importance": $0.importance] as [String: Any] }]
     }
 }

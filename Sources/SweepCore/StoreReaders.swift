@@ -248,6 +248,12 @@ extension SweepStore {
         }
     }
 
+    /// A trial's curve: the epochs of its result's attempt, else of its last attempt (`attempts`
+    /// as ``attempts(trial:)`` reads them).
+    public func curve(of trial: TrialSnapshot, attempts: [AttemptSnapshot]) throws -> [EpochRecord] {
+        try (trial.result?.attempt ?? attempts.last?.attempt).map { try epochs(trial: trial.id, attempt: $0) } ?? []
+    }
+
     /// The per-epoch records of one attempt, as `sweep train` reports them.
     public func epochs(trial: String, attempt: Int) throws -> [EpochRecord] {
         try database.read { db in

@@ -228,8 +228,8 @@ public final class TrialController {
         let config = try TrialConfig.parse(json: live.configJSON)
         let records = try history.map { $0.filter { $0.epoch <= stop.epoch } }
             ?? SweepStore.storedEpochs(db, trialNumber: live.trialNumber, attempt: live.attempt, through: stop.epoch)
-        var best = records[0]
-        for record in records where (record.valid[config.selectMetric] ?? 0) > (best.valid[config.selectMetric] ?? 0) { best = record }
+        let bestEpoch = EpochRecord.bestEpoch(in: records, by: config.selectMetric)
+        let best = records.first { $0.epoch == bestEpoch } ?? records[0]
         let measured = try timing ?? {
             let worker = try Row.fetchOne(db, sql: "SELECT blas_threads, blas_core FROM worker WHERE name = ?", arguments: [live.worker])
             let train = records.compactMap(\.trainSeconds)

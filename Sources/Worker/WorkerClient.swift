@@ -400,8 +400,13 @@ public final class WorkerClient {
     /// The verified local folder of a dataset, found or downloaded.
     private func datasetFolder(_ reference: DatasetRef) throws -> URL {
         if let folder = verifiedFolders[reference.fingerprint] { return folder }
-        let folder = try cache.locate(reference.fingerprint) ?? cache.download(reference) { fetch in try self.fetch(fetch) }
-        // A cached copy could have been altered since it was verified: check it once per process.
+        // A download is verified as it lands; a copy found on disk could have been altered since:
+        // check it once per process.
+        guard let folder = cache.locate(reference.fingerprint) else {
+            let folder = try cache.download(reference) { fetch in try self.fetch(fetch) }
+            verifiedFolders[reference.fingerprint] = folder
+            return folder
+        }
         let fingerprint = try DatasetFingerprint.compute(folder: folder).fingerprint
         guard fingerprint == reference.fingerprint else {
             throw DatasetError(file: folder.path, line: nil, message: "has fingerprint \(fingerprint), the trial needs \(reference.fingerprint)")
@@ -413,12 +418,16 @@ public final class WorkerClient {
     /// The verified local folder of a program, found in the cache or downloaded.
     private func programFolder(_ program: ProgramRef) throws -> URL {
         if let folder = verifiedFolders[program.fingerprint] { return folder }
-        var folder = try cache.locateProgram(program.fingerprint) ?? cache.downloadProgram(program) { fetch in try self.fetch(fetch) }
-        if try ProgramFingerprint.compute(folder: folder).fingerprint != program.fingerprint {
-            // The cached copy was altered: fetch it again.
-            try? FileManager.default.removeItem(at: folder)
-            folder = try cache.downloadProgram(program) { fetch in try self.fetch(fetch) }
+        // A download is verified as it lands; a cached copy is checked once per process, and
+        // fetched again if it was altered.
+        if let cached = cache.locateProgram(program.fingerprint) {
+            if try ProgramFingerprint.compute(folder: cached).fingerprint == program.fingerprint {
+                verifiedFolders[program.fingerprint] = cached
+                return cached
+            }
+            try? FileManager.default.removeItem(at: cached)
         }
+        let folder = try cache.downloadProgram(program) { fetch in try self.fetch(fetch) }
         verifiedFolders[program.fingerprint] = folder
         return folder
     }

@@ -20,10 +20,10 @@ struct Importance: ParsableCommand {
         guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
         let spec = try SweepSpec.parseStored(sweep.specText)
         let trials = try reader.trials()
-        let document = ParameterImportance.document(spec: spec, trials: trials, targetQuantile: quantile)
-        if json { return try printJSON(document) }
         let ranked = ParameterImportance.of(spec: spec, trials: trials, targetQuantile: quantile)
-        print("importance for reaching the top \(Int((quantile * 100).rounded()))% by valid \(spec.metric), from \(document["completed_trials"] ?? 0) completed trials (PED-ANOVA)")
+        if json { return try printJSON(ParameterImportance.document(ranked, spec: spec, trials: trials, targetQuantile: quantile)) }
+        let completed = ParameterImportance.completedTrials(trials, metric: spec.metric)
+        print("importance for reaching the top \(Int((quantile * 100).rounded()))% by valid \(spec.metric), from \(completed) completed trials (PED-ANOVA)")
         let width = ranked.map(\.key.count).max() ?? 0
         for (key, importance) in ranked {
             let bar = String(repeating: "█", count: Int((importance * 40).rounded()))

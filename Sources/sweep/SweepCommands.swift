@@ -208,12 +208,11 @@ struct Show: ParsableCommand {
         let reader = try store.reader()
         guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
         let snapshot = try reader.findTrial(trial)
+        if json { return print(try Documents.text(try Documents.trial(snapshot, store: reader, sweep: sweep))) }
         let attempts = try reader.attempts(trial: snapshot.id)
-        let curveAttempt = snapshot.result?.attempt ?? attempts.last?.attempt
-        let records = try curveAttempt.map { try reader.epochs(trial: snapshot.id, attempt: $0) } ?? []
+        let records = try reader.curve(of: snapshot, attempts: attempts)
         let judgements = try reader.judgements(trial: snapshot.id)
         let formatter = ISO8601DateFormatter()
-        if json { return print(try Documents.text(try Documents.trial(snapshot, store: reader, sweep: sweep))) }
         let state = snapshot.stoppedAt.map { "pruned at epoch \($0) of \(snapshot.config.epochBudget)" } ?? snapshot.state.rawValue
         print("trial \(snapshot.id)  #\(snapshot.number)  \(state)\(snapshot.variant.map { "  variant \($0)" } ?? "")")
         print("config " + snapshot.config.activeValues.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
