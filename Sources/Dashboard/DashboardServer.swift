@@ -2,6 +2,7 @@ import Foundation
 import FlyingFox
 import ML
 import SweepCore
+import Synchronization
 
 /// Where the dashboard listens and who may read it.
 public struct DashboardSettings: Sendable {
@@ -62,80 +63,148 @@ public final class DashboardServer: Sendable {
     }
 }
 
+/// What a route answers, before the headers every response carries.
+struct Reply: Sendable {
+    var status: HTTPStatusCode = .ok
+    var contentType: String
+    var body: Data
+    /// A download's file name.
+    var attachment: String?
+
+    static func html(_ text: String) -> Reply { Reply(contentType: "text/html; charset=utf-8", body: Data(text.utf8)) }
+    static func json(_ text: String) -> Reply { Reply(contentType: "application/json", body: Data(text.utf8)) }
+    static func text(_ status: HTTPStatusCode, _ text: String) -> Reply {
+        Reply(status: status, contentType: "text/plain; charset=utf-8", body: Data((text + "\n").utf8))
+    }
+}
+
+/// Replies by address, each with the store revision it was read at: served again while no
+/// writer has committed since (a finished sweep's pages cost nothing after the first read), for
+/// 10 s at most, as the overview's throughput moves with the clock.
+final class ReplyCache: Sendable {
+    private struct Entry {
+        var revision: Int
+        var made: ContinuousClock.Instant
+        var reply: Reply
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    static let lifetime = Duration.seconds(10)
+    static let capacity = 64
+
+    func reply(for address: String, at revision: Int) -> Reply? {
+        entries.withLock { entries in
+            guard let entry = entries[address], entry.revision == revision, entry.made.duration(to: .now) < Self.lifetime else { return nil }
+            return entry.reply
+        }
+    }
+
+    func keep(_ reply: Reply, for address: String, at revision: Int) {
+        entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll() }
+            entries[address] = Entry(revision: revision, made: .now, reply: reply)
+        }
+    }
+}
+
 /// Routes every request: the token first, then pages, fragments, `/api/` and the assets.
 struct Handler: HTTPHandler {
     let store: SweepStore
     let token: String?
+    /// The leaderboard document's rows, kept between requests.
+    let rows = LeaderboardRowCache()
+    let cache = ReplyCache()
 
     func handleRequest(_ request: HTTPRequest) async throws -> HTTPResponse {
-        func query(_ name: String) -> String? { request.query.first { $0.name == name }?.value }
         var headers: HTTPHeaders = [HTTPHeader("Cache-Control"): "no-store", HTTPHeader("X-Content-Type-Options"): "nosniff",
                                     HTTPHeader("Content-Security-Policy"): "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'"]
+        let tokenInQuery = request.query.first { $0.name == "token" }?.value
         if let token {
             let cookie = request.headers[HTTPHeader("Cookie")]?.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
                 .first { $0.hasPrefix("sweep_token=") }.map { String($0.dropFirst("sweep_token=".count)) }
             let bearer = request.headers[HTTPHeader("Authorization")].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-            let given = query("token") ?? bearer ?? cookie ?? ""
+            let given = tokenInQuery ?? bearer ?? cookie ?? ""
             guard Self.constantTimeEqual(given, token) else {
-                return text(.unauthorized, "a token is needed: open the URL `sweep dashboard` printed (…/?token=…)", headers)
+                return response(.text(.unauthorized, "a token is needed: open the URL `sweep dashboard` printed (…/?token=…)"), headers)
             }
-            if query("token") != nil { headers.addValue("sweep_token=\(token); HttpOnly; SameSite=Strict; Path=/", for: HTTPHeader("Set-Cookie")) }
+            if tokenInQuery != nil { headers.addValue("sweep_token=\(token); HttpOnly; SameSite=Strict; Path=/", for: HTTPHeader("Set-Cookie")) }
         }
-        guard request.method == .GET || request.method == .HEAD else { return text(.methodNotAllowed, "the dashboard only reads", headers) }
+        guard request.method == .GET || request.method == .HEAD else { return response(.text(.methodNotAllowed, "the dashboard only reads"), headers) }
+        let address = request.path + "?" + request.query.filter { $0.name != "token" }.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
+        let revision = try? store.revision()
+        if let revision, let cached = cache.reply(for: address, at: revision) { return response(cached, headers) }
+        let reply: Reply
+        do {
+            reply = try route(request)
+        } catch {
+            reply = .text(.internalServerError, "\(error)")
+        }
+        if let revision, reply.status == .ok { cache.keep(reply, for: address, at: revision) }
+        return response(reply, headers)
+    }
+
+    func route(_ request: HTTPRequest) throws -> Reply {
+        func query(_ name: String) -> String? { request.query.first { $0.name == name }?.value }
         let path = request.path
         let pages = Pages(store: store)
         let fragment = query("fragment") == "1"
-        do {
-            switch path {
-            case "/static/dashboard.css": return asset(Assets.css, "text/css; charset=utf-8", headers)
-            case "/static/dashboard.js": return asset(Assets.js, "text/javascript; charset=utf-8", headers)
-            case "/", "/index.html":
-                let page = try pages.overview()
-                return html(fragment ? page.body : Pages.layout(title: page.title, path: "/", body: page.body), headers)
-            case "/leaderboard":
-                let page = try pages.leaderboard(byConfig: query("by_config") == "1", all: query("all") == "1")
-                return html(fragment ? page.body : Pages.layout(title: page.title, path: "/leaderboard", body: page.body), headers)
-            case "/compare":
-                let page = try pages.compare(request.query.filter { $0.name == "trials" }.flatMap { $0.value.split(separator: ",").map(String.init) })
-                return html(fragment ? page.body : Pages.layout(title: page.title, path: "/compare", body: page.body), headers)
-            case "/parameters":
-                let page = try pages.parameters()
-                return html(fragment ? page.body : Pages.layout(title: page.title, path: "/parameters", body: page.body), headers)
-            case "/api/status": return json(try Documents.status(store), headers)
-            case "/api/leaderboard", "/api/trials":
-                guard let sweep = try store.sweep() else { return text(.notFound, "no sweep in this store yet", headers) }
-                let report = LeaderboardReport(trials: try store.trials(), metric: sweep.metric, popularity: sweep.popularity,
-                                               top: query("top").flatMap(Int.init), all: path == "/api/trials" || query("all") == "1",
-                                               epochs: try store.epochTotals())
-                return json(try report.json(byConfig: path == "/api/leaderboard" && query("by_config") == "1"), headers)
-            case "/api/importance":
-                guard let sweep = try store.sweep() else { return text(.notFound, "no sweep in this store yet", headers) }
-                let quantile = query("quantile").flatMap(Double.init) ?? 0.1
-                guard quantile > 0 && quantile < 1 else { return text(.badRequest, "quantile must be in (0, 1)", headers) }
-                let spec = try SweepSpec.parseStored(sweep.specText), trials = try store.trials()
-                let ranked = ParameterImportance.of(spec: spec, trials: trials, targetQuantile: quantile)
-                return json(try Documents.text(ParameterImportance.document(ranked, spec: spec, trials: trials, targetQuantile: quantile)), headers)
-            default:
-                if let reference = Self.suffix(path, after: "/api/trial/") {
-                    guard let sweep = try store.sweep(), let snapshot = try? store.findTrial(reference) else { return text(.notFound, "no trial \(reference)", headers) }
-                    return json(try Documents.text(try Documents.trial(snapshot, store: store, sweep: sweep)), headers)
-                }
-                if let reference = Self.suffix(path, after: "/api/export/") {
-                    guard let sweep = try store.sweep(), let snapshot = try? store.findTrial(reference) else { return text(.notFound, "no trial \(reference)", headers) }
-                    guard snapshot.result != nil else { return text(.conflict, "trial \(reference) has no result to export", headers) }
-                    var fileHeaders = headers
-                    fileHeaders[HTTPHeader("Content-Disposition")] = "attachment; filename=\"trial-\(snapshot.id.prefix(8)).yaml\""
-                    return asset(Export.trialFile(for: snapshot, sweep: sweep).yamlText(), "application/yaml; charset=utf-8", fileHeaders)
-                }
-                if let reference = Self.suffix(path, after: "/trial/") {
-                    guard let page = try pages.trial(reference) else { return text(.notFound, "no trial \(reference)", headers) }
-                    return html(fragment ? page.body : Pages.layout(title: page.title, path: path, body: page.body), headers)
-                }
-                return text(.notFound, "no page \(path)", headers)
-            }
-        } catch {
-            return text(.internalServerError, "\(error)", headers)
+        func page(_ made: (title: String, body: String), _ path: String) -> Reply {
+            .html(fragment ? made.body : Pages.layout(title: made.title, path: path, body: made.body))
         }
+        switch path {
+        case "/static/dashboard.css": return Reply(contentType: "text/css; charset=utf-8", body: Data(Assets.css.utf8))
+        case "/static/dashboard.js": return Reply(contentType: "text/javascript; charset=utf-8", body: Data(Assets.js.utf8))
+        case "/", "/index.html": return page(try pages.overview(), "/")
+        case "/leaderboard":
+            let rows = query("rows")
+            return page(try pages.leaderboard(Pages.LeaderboardQuery(
+                byConfig: query("by_config") == "1", all: query("all") == "1", filter: query("q") ?? "",
+                sort: query("sort").flatMap { $0.isEmpty ? nil : $0 }, descending: query("desc") == "1",
+                limit: rows == "all" ? nil : rows.flatMap(Int.init).map { max(1, $0) } ?? 100)), "/leaderboard")
+        case "/compare":
+            return page(try pages.compare(request.query.filter { $0.name == "trials" }.flatMap { $0.value.split(separator: ",").map(String.init) }), "/compare")
+        case "/parameters": return page(try pages.parameters(), "/parameters")
+        case "/api/status": return .json(try Documents.status(store))
+        case "/api/leaderboard", "/api/trials":
+            guard let sweep = try store.sweep() else { return .text(.notFound, "no sweep in this store yet") }
+            let trials = try store.trials()
+            let report = LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity,
+                                           top: query("top").flatMap(Int.init), all: path == "/api/trials" || query("all") == "1",
+                                           epochs: try store.epochTotals(of: trials))
+            return Reply(contentType: "application/json",
+                         body: Data(report.jsonBytes(byConfig: path == "/api/leaderboard" && query("by_config") == "1", cache: rows)))
+        case "/api/importance":
+            guard let sweep = try store.sweep() else { return .text(.notFound, "no sweep in this store yet") }
+            let quantile = query("quantile").flatMap(Double.init) ?? 0.1
+            guard quantile > 0 && quantile < 1 else { return .text(.badRequest, "quantile must be in (0, 1)") }
+            let spec = try store.spec(of: sweep), trials = try store.trials()
+            let ranked = ParameterImportance.of(spec: spec, trials: trials, targetQuantile: quantile)
+            return .json(try Documents.text(ParameterImportance.document(ranked, spec: spec, trials: trials, targetQuantile: quantile)))
+        default:
+            if let reference = Self.suffix(path, after: "/api/trial/") {
+                guard let sweep = try store.sweep(), let snapshot = try? store.findTrial(reference) else { return .text(.notFound, "no trial \(reference)") }
+                return .json(try Documents.text(try Documents.trial(snapshot, store: store, sweep: sweep)))
+            }
+            if let reference = Self.suffix(path, after: "/api/export/") {
+                guard let sweep = try store.sweep(), let snapshot = try? store.findTrial(reference) else { return .text(.notFound, "no trial \(reference)") }
+                guard snapshot.result != nil else { return .text(.conflict, "trial \(reference) has no result to export") }
+                var reply = Reply(contentType: "application/yaml; charset=utf-8", body: Data(Export.trialFile(for: snapshot, sweep: sweep).yamlText().utf8))
+                reply.attachment = "trial-\(snapshot.id.prefix(8)).yaml"
+                return reply
+            }
+            if let reference = Self.suffix(path, after: "/trial/") {
+                guard let made = try pages.trial(reference) else { return .text(.notFound, "no trial \(reference)") }
+                return page(made, path)
+            }
+            return .text(.notFound, "no page \(path)")
+        }
+    }
+
+    func response(_ reply: Reply, _ headers: HTTPHeaders) -> HTTPResponse {
+        var headers = headers
+        headers[HTTPHeader("Content-Type")] = reply.contentType
+        if let attachment = reply.attachment { headers[HTTPHeader("Content-Disposition")] = "attachment; filename=\"\(attachment)\"" }
+        return HTTPResponse(statusCode: reply.status, headers: headers, body: reply.body)
     }
 
     static func suffix(_ path: String, after prefix: String) -> String? {
@@ -150,19 +219,5 @@ struct Handler: HTTPHandler {
         var difference = UInt8(x.count == y.count ? 0 : 1)
         for index in 0..<max(x.count, y.count) { difference |= (index < x.count ? x[index] : 0) ^ (index < y.count ? y[index] : 0) }
         return difference == 0
-    }
-
-    func html(_ body: String, _ headers: HTTPHeaders) -> HTTPResponse { asset(body, "text/html; charset=utf-8", headers) }
-    func json(_ body: String, _ headers: HTTPHeaders) -> HTTPResponse { asset(body, "application/json", headers) }
-    func text(_ status: HTTPStatusCode, _ body: String, _ headers: HTTPHeaders) -> HTTPResponse {
-        var headers = headers
-        headers[HTTPHeader("Content-Type")] = "text/plain; charset=utf-8"
-        return HTTPResponse(statusCode: status, headers: headers, body: Data((body + "\n").utf8))
-    }
-
-    func asset(_ body: String, _ type: String, _ headers: HTTPHeaders) -> HTTPResponse {
-        var headers = headers
-        headers[HTTPHeader("Content-Type")] = type
-        return HTTPResponse(statusCode: .ok, headers: headers, body: Data(body.utf8))
     }
 }

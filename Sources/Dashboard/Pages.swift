@@ -6,6 +6,9 @@ import SweepCore
 /// is its `<main>`, which the page's script fetches again every 2 s (`?fragment=1`) and swaps in.
 struct Pages {
     let store: SweepStore
+    /// Dots and lines a chart draws at most: past this a 10,000-trial sweep's charts are thinned
+    /// (and say so), so a page stays a few hundred kilobytes.
+    static let drawnPoints = 2_000
 
     /// A whole page around `body` (the `<main>` content).
     static func layout(title: String, path: String, body: String) -> String {
@@ -50,18 +53,25 @@ struct Pages {
             body += "<tr data-row><td>\(escape(worker.name))</td><td>\(escape(worker.host))</td><td>\(escape(worker.state))</td><td>\(worker.trialsCompleted)</td><td>\(formatter.string(from: worker.lastSeen))</td></tr>"
         }
         body += "</tbody></table>"
-        // Optimisation history: each completed trial's value in the order results arrived, and the best so far.
+        // Optimisation history: each completed trial's value in the order results arrived, and the
+        // best so far as steps. Past 2,000 trials the dots are thinned (every k-th, and each new best).
         let finished = trials.compactMap { trial -> (Date, Double)? in
             guard trial.state == .completed, let result = trial.result, let value = result.valid[sweep.metric] else { return nil }
             return (result.finishedAt, value)
         }.sorted { $0.0 < $1.0 }
-        var best = -Double.infinity
-        let values = finished.enumerated().map { (x: Double($0.offset + 1), y: $0.element.1) }
-        let bests = values.map { point -> (x: Double, y: Double) in
-            best = max(best, point.y)
-            return (point.x, best)
+        var best = -Double.infinity, bests: [(x: Double, y: Double)] = [], improvements = Set<Int>()
+        for (index, entry) in finished.enumerated() where entry.1 > best {
+            if best.isFinite { bests.append((Double(index + 1), best)) }
+            best = entry.1
+            bests.append((Double(index + 1), best))
+            improvements.insert(index)
         }
-        body += LineChart(id: "history", title: "Optimisation history: valid \(sweep.metric)", xLabel: "completed trials",
+        if let last = bests.last, Int(last.x) < finished.count { bests.append((Double(finished.count), last.y)) }
+        let stride = max(1, (finished.count + Self.drawnPoints - 1) / Self.drawnPoints)
+        let values = finished.enumerated().filter { $0.offset % stride == 0 || improvements.contains($0.offset) }
+            .map { (x: Double($0.offset + 1), y: $0.element.1) }
+        let thinned = stride > 1 ? " (\(values.count) of \(finished.count) drawn: every \(stride)th and each new best)" : ""
+        body += LineChart(id: "history", title: "Optimisation history: valid \(sweep.metric)\(thinned)", xLabel: "completed trials",
                           series: [.init(name: "trial", points: values, dotsOnly: true), .init(name: "best so far", points: bests)],
                           reference: sweep.popularity?["valid"]?[sweep.metric].map { ("popularity baseline", $0) }).html
         return (sweep.name, body)
@@ -69,53 +79,157 @@ struct Pages {
 
     // MARK: Leaderboard
 
-    /// The ranking `sweep leaderboard --format json` prints, as a table: sortable, filterable,
-    /// each row linking to its trial and to its trial file.
-    func leaderboard(byConfig: Bool, all: Bool) throws -> (title: String, body: String) {
+    /// What the leaderboard page shows: the view (by trial or config, completed or every state),
+    /// the filter words, the sort column and how many rows.
+    struct LeaderboardQuery {
+        var byConfig = false
+        var all = false
+        /// Words every shown row must contain (state, variant, `key=value`, trial id, worker).
+        var filter = ""
+        /// A column's name (nil: the ranking).
+        var sort: String?
+        var descending = false
+        /// Rows at most (nil: every row).
+        var limit: Int? = 100
+
+        /// This view's address with some parts changed, for links.
+        func link(sort: String?? = nil, descending: Bool? = nil, limit: Int?? = nil, byConfig: Bool? = nil, all: Bool? = nil) -> String {
+            var parts: [String] = []
+            if byConfig ?? self.byConfig { parts.append("by_config=1") }
+            if all ?? self.all { parts.append("all=1") }
+            if !filter.isEmpty { parts.append("q=" + (filter.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")) }
+            if let column = sort ?? self.sort { parts.append("sort=" + (column.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")) }
+            if descending ?? self.descending { parts.append("desc=1") }
+            switch limit ?? self.limit {
+            case nil: parts.append("rows=all")
+            case let rows? where rows != 100: parts.append("rows=\(rows)")
+            default: break
+            }
+            return "/leaderboard" + (parts.isEmpty ? "" : "?" + parts.joined(separator: "&amp;"))
+        }
+    }
+
+    /// One row of the table: a ranked trial, or a ranked config with its seeds' trials.
+    private enum BoardRow {
+        case trial(rank: Int?, TrialSnapshot)
+        case config(RankedConfig)
+    }
+
+    /// The ranking `sweep leaderboard --format json` prints, as a table: filtered and sorted on
+    /// the server (a 10,000-trial sweep sends its top rows, not all of them), each row linking to
+    /// its trial and to its trial file.
+    func leaderboard(_ query: LeaderboardQuery) throws -> (title: String, body: String) {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
         let trials = try store.trials()
-        let report = LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity, all: all, epochs: try store.epochTotals())
-        let document = try JSONSerialization.jsonObject(with: Data(try report.json(byConfig: byConfig).utf8)) as? [String: Any] ?? [:]
-        let rows = document["rows"] as? [[String: Any]] ?? []
-        let keys = report.varyingKeys.filter { !byConfig || $0 != "seed" }
+        let report = LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity, all: query.all, epochs: try store.epochTotals(of: trials))
+        let keys = report.varyingKeys.filter { !query.byConfig || $0 != "seed" }
         let metric = sweep.metric
+        let variants = trials.contains { $0.variant != nil }
+        var header = ["rank"] + (query.byConfig ? [] : ["#", "trial"]) + (query.all && !query.byConfig ? ["state"] : []) + (variants ? ["variant"] : []) + keys
+        header += ["valid \(metric)"] + (query.byConfig ? ["n", "test \(metric)", "p vs best"] : ["test \(metric)", "epoch", "worker"])
+        let validColumn = header.firstIndex(of: "valid \(metric)")!
+        // Text and sort values per column; only the rows shown are turned into text.
+        func values(_ row: BoardRow) -> [ConfigValue?] {
+            switch row {
+            case .config(let config):
+                let first = config.trials[0]
+                return [.int(config.rank)] + (variants ? [first.variant.map(ConfigValue.string)] : [])
+                    + keys.map { first.config.isActive($0) ? first.config.value($0) : nil }
+                    + [config.validMean[metric].map(ConfigValue.double), .int(config.n), config.testMean[metric].map(ConfigValue.double),
+                       config.pValueVersusBest.map(ConfigValue.double)]
+            case .trial(let rank, let trial):
+                let result = trial.result
+                let leading: [ConfigValue?] = [rank.map(ConfigValue.int), .int(trial.number), .string(trial.id)]
+                    + (query.all ? [.string(LeaderboardReport.stateCell(trial))] : []) + (variants ? [trial.variant.map(ConfigValue.string)] : [])
+                return leading + keys.map { trial.config.isActive($0) ? trial.config.value($0) : nil }
+                    + [result?.valid[metric].map(ConfigValue.double), result?.test[metric].map(ConfigValue.double),
+                       result.map { .int($0.bestEpoch) }, result.map { .string($0.worker) }]
+            }
+        }
+        func cells(_ row: BoardRow) -> [String] {
+            var texts = values(row).map { value -> String in
+                switch value {
+                case nil: "–"
+                case .double(let number)?: format(number)
+                case let value?: value.description
+                }
+            }
+            switch row {
+            case .config(let config):
+                texts[validColumn] += config.ci95.map { " ± " + format($0) } ?? ""
+                texts[validColumn + 3] = config.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–"
+            case .trial(_, let trial):
+                texts[2] = String(trial.id.prefix(8))
+                texts[texts.count - 1] = trial.result?.worker ?? ""
+            }
+            return texts
+        }
+        /// What the filter matches: the trial's id and state, variant, `key=value` of each column key, worker.
+        func search(_ row: BoardRow) -> String {
+            let trial: TrialSnapshot
+            switch row {
+            case .config(let config): trial = config.trials[0]
+            case .trial(_, let ranked): trial = ranked
+            }
+            var words = [trial.variant ?? ""] + keys.map { key in "\(key)=\(trial.config.isActive(key) ? trial.config.value(key)?.description ?? "–" : "–")" }
+            if case .trial = row { words += [trial.id, trial.state.rawValue, trial.result?.worker ?? ""] }
+            return words.joined(separator: " ").lowercased()
+        }
+        var rows: [BoardRow] = query.byConfig ? Leaderboard.rankConfigs(trials, metric: metric).map(BoardRow.config)
+            : report.trialRows().map { BoardRow.trial(rank: $0.rank, $0.trial) }
+        let total = rows.count
+        let words = query.filter.lowercased().split(whereSeparator: \.isWhitespace)
+        if !words.isEmpty { rows = rows.filter { row in let text = search(row); return words.allSatisfy { text.contains($0) } } }
+        let matching = rows.count
+        if let column = query.sort.flatMap({ header.firstIndex(of: $0) }) {
+            // Stable, missing values last in either direction.
+            let keyed = rows.map { (row: $0, value: values($0)[column]) }
+            rows = keyed.indices.sorted { i, j in
+                switch (keyed[i].value, keyed[j].value) {
+                case (nil, nil): return i < j
+                case (nil, _): return false
+                case (_, nil): return true
+                case let (x?, y?):
+                    let order = Self.compare(x, y)
+                    return order == 0 ? i < j : query.descending ? order > 0 : order < 0
+                }
+            }.map { keyed[$0].row }
+        }
+        let shown = query.limit.map { Array(rows.prefix($0)) } ?? rows
+
         var body = "<h1>Leaderboard</h1><p class=\"lead\">\(escape(sweep.name)): ranked by valid \(escape(metric)), test beside it"
-        body += " · <a href=\"/leaderboard?by_config=\(byConfig ? 0 : 1)\(all ? "&amp;all=1" : "")\">\(byConfig ? "by trial" : "by config (mean ± 95% CI over seeds)")</a>"
-        body += " · <a href=\"/leaderboard?all=\(all ? 0 : 1)\(byConfig ? "&amp;by_config=1" : "")\">\(all ? "completed only" : "every state")</a></p>"
-        body += "<label class=\"filter\">Filter <input id=\"filter\" type=\"search\" placeholder=\"state, variant, key=value…\"></label>"
-        let variants = rows.contains { $0["variant"] != nil }
-        var header = ["rank"] + (byConfig ? [] : ["#", "trial"]) + (all && !byConfig ? ["state"] : []) + (variants ? ["variant"] : []) + keys
-        header += ["valid \(metric)"] + (byConfig ? ["n", "test \(metric)", "p vs best"] : ["test \(metric)", "epoch", "worker", ""])
-        body += "<table class=\"data sortable\" id=\"leaderboard\"><thead><tr>" + header.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>"
-        for row in rows {
-            let config = row["config"] as? [String: Any] ?? [:]
-            let valid = row["valid"] as? [String: Double] ?? [:], test = row["test"] as? [String: Double] ?? [:]
-            var cells: [String] = [(row["rank"] as? Int).map(String.init) ?? "–"]
-            var search = [String]()
-            if !byConfig {
-                let id = row["trial"] as? String ?? ""
-                cells += ["\(row["number"] as? Int ?? 0)", "<a href=\"/trial/\(escape(id))\">\(escape(String(id.prefix(8))))</a>"]
-                if all { cells.append(escape(row["state"] as? String ?? "")); search.append(row["state"] as? String ?? "") }
-            }
-            if variants { cells.append(escape(row["variant"] as? String ?? "–")); search.append(row["variant"] as? String ?? "") }
-            for key in keys {
-                let value = config[key].map { "\($0)" } ?? "–"
-                cells.append(escape(value))
-                search.append("\(key)=\(value)")
-            }
-            if byConfig {
-                cells.append(format(valid[metric]) + ((row["ci95"] as? Double).map { " ± " + format($0) } ?? ""))
-                cells += ["\(row["n"] as? Int ?? 0)", format(test[metric]), (row["p_value_vs_best"] as? Double).map { String(format: "%.3f", $0) } ?? "–"]
+        body += " · <a href=\"\(query.link(byConfig: !query.byConfig))\">\(query.byConfig ? "by trial" : "by config (mean ± 95% CI over seeds)")</a>"
+        body += " · <a href=\"\(query.link(all: !query.all))\">\(query.all ? "completed only" : "every state")</a></p>"
+        body += "<form class=\"filter\" method=\"get\" action=\"/leaderboard\">"
+            + (query.byConfig ? "<input type=\"hidden\" name=\"by_config\" value=\"1\">" : "") + (query.all ? "<input type=\"hidden\" name=\"all\" value=\"1\">" : "")
+            + (query.sort.map { "<input type=\"hidden\" name=\"sort\" value=\"\(escape($0))\">" } ?? "") + (query.descending ? "<input type=\"hidden\" name=\"desc\" value=\"1\">" : "")
+            + "<label>Filter <input id=\"filter\" name=\"q\" type=\"search\" value=\"\(escape(query.filter))\" placeholder=\"state, variant, key=value…\"></label></form>"
+        body += "<p class=\"note\" id=\"row-count\">" + (shown.count == matching ? "\(matching) rows" : "the first \(shown.count) of \(matching) rows")
+            + (matching < total ? " matching the filter (of \(total))" : "")
+            + (shown.count < matching ? " · <a href=\"\(query.link(limit: .some(nil)))\">show all \(matching)</a>" : "") + "</p>"
+        body += "<table class=\"data\" id=\"leaderboard\"><thead><tr>"
+        for name in header {
+            let sorted = query.sort == name
+            let arrow = sorted ? (query.descending ? " ▼" : " ▲") : ""
+            body += "<th\(sorted ? " aria-sort=\"\(query.descending ? "descending" : "ascending")\"" : "")><a href=\"\(query.link(sort: .some(name), descending: sorted && !query.descending))\">\(escape(name))\(arrow)</a></th>"
+        }
+        body += query.byConfig ? "" : "<th></th>"
+        body += "</tr></thead><tbody>"
+        for row in shown {
+            var texts = cells(row).map(escape)
+            if case .trial(_, let trial) = row {
+                let id = escape(trial.id)
+                texts[2] = "<a href=\"/trial/\(id)\">\(texts[2])</a>"
+                texts.append(trial.result == nil ? ""
+                    : "<a class=\"button\" href=\"/api/export/\(id)\" download=\"trial-\(escape(String(trial.id.prefix(8)))).yaml\">trial file</a>")
+                body += "<tr data-row data-trial=\"\(id)\">"
             } else {
-                let id = row["trial"] as? String ?? ""
-                cells += [format(valid[metric]), format(test[metric]), (row["best_epoch"] as? Int).map(String.init) ?? "–", escape(row["worker"] as? String ?? ""),
-                          valid[metric] == nil ? "" : "<a class=\"button\" href=\"/api/export/\(escape(id))\" download=\"trial-\(escape(String(id.prefix(8)))).yaml\">trial file</a>"]
+                body += "<tr data-row>"
             }
-            body += "<tr data-row data-search=\"\(escape(search.joined(separator: " ")))\"" + (byConfig ? "" : " data-trial=\"\(escape(row["trial"] as? String ?? ""))\"") + ">"
-                + cells.map { "<td>\($0)</td>" }.joined() + "</tr>"
+            body += texts.map { "<td>\($0)</td>" }.joined() + "</tr>"
         }
         if let popularity = sweep.popularity {
-            var cells = Array(repeating: "", count: header.count)
+            var cells = Array(repeating: "", count: header.count + (query.byConfig ? 0 : 1))
             cells[0] = "–"
             let validIndex = header.firstIndex(of: "valid \(metric)")!, testIndex = header.firstIndex(of: "test \(metric)")!
             cells[min(1, validIndex - 1)] = "popularity baseline"
@@ -124,11 +238,23 @@ struct Pages {
             body += "<tr class=\"baseline\">" + cells.map { "<td>\($0)</td>" }.joined() + "</tr>"
         }
         body += "</tbody></table>"
-        if let epochs = document["epochs"] as? [String: Int] {
-            body += "<p class=\"note\">epochs trained: \(epochs["trained"] ?? 0) of \(epochs["budget"] ?? 0) budgeted"
-                + ((epochs["saved"] ?? 0) > 0 ? "; early stopping saved \(epochs["saved"]!)" : "") + "</p>"
+        if let epochs = report.epochs {
+            body += "<p class=\"note\">epochs trained: \(epochs.trained) of \(epochs.budget) budgeted"
+                + (epochs.saved > 0 ? "; early stopping saved \(epochs.saved)" : "") + "</p>"
         }
         return ("Leaderboard · \(sweep.name)", body)
+    }
+
+    /// Numbers by value, text by text, numbers before text.
+    static func compare(_ a: ConfigValue, _ b: ConfigValue) -> Int {
+        switch (a.number, b.number) {
+        case let (x?, y?): return x < y ? -1 : x > y ? 1 : 0
+        case (_?, nil): return -1
+        case (nil, _?): return 1
+        case (nil, nil):
+            let (x, y) = (a.description, b.description)
+            return x < y ? -1 : x > y ? 1 : 0
+        }
     }
 
     // MARK: Trial
@@ -226,10 +352,21 @@ struct Pages {
     /// each parameter's importance (PED-ANOVA).
     func parameters() throws -> (title: String, body: String) {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
-        let spec = try SweepSpec.parseStored(sweep.specText)
+        let spec = try store.spec(of: sweep)
         let every = try store.trials()
-        let trials = every.filter { $0.state == .completed && $0.result?.valid[sweep.metric] != nil }
         let metric = sweep.metric
+        let completed = every.filter { $0.state == .completed && $0.result?.valid[metric] != nil }
+        // Past `drawnPoints / 2` trials: the best quarter of those drawn, and the rest evenly
+        // through the ranking below them, so the shape of the whole stays visible.
+        let limit = Self.drawnPoints / 2
+        let trials: [TrialSnapshot]
+        if completed.count > limit {
+            let ranked = completed.sorted { $0.result!.valid[metric]! > $1.result!.valid[metric]! }
+            let top = limit / 4, step = Double(ranked.count - top) / Double(limit - top)
+            trials = Array(ranked.prefix(top)) + (0..<(limit - top)).map { ranked[top + Int(Double($0) * step)] }
+        } else {
+            trials = completed
+        }
         var axes: [ParallelCoordinates.Axis] = spec.parameters.map { parameter in
             switch parameter.domain {
             case .values(let values): .init(name: parameter.key, choices: values.map(\.description))
@@ -249,7 +386,8 @@ struct Pages {
             values.append(.number(trial.result!.valid[metric]!))
             return (trial.id, values)
         }
-        var body = "<h1>Parameters</h1><p class=\"lead\">\(trials.count) completed trials of \(escape(sweep.name)), by valid \(escape(metric))</p>"
+        var body = "<h1>Parameters</h1><p class=\"lead\">\(completed.count) completed trials of \(escape(sweep.name)), by valid \(escape(metric))"
+            + (trials.count < completed.count ? "; the charts draw \(trials.count) of them (the best \(limit / 4), the rest evenly through the ranking), importance uses all" : "") + "</p>"
         body += ParallelCoordinates(id: "parallel", title: "Parallel coordinates (darker is better)", axes: axes, rows: rows).html
         let importance = ParameterImportance.of(spec: spec, trials: every)
         body += BarChart(id: "importance", title: "Importance for reaching the top 10% (PED-ANOVA)", bars: importance.map { ($0.key, $0.importance) }).html

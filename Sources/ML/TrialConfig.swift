@@ -304,6 +304,26 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
 
     /// Parses a JSON object of config keys (faster than YAML, for stored canonical configs).
     public static func parse(json text: String) throws -> TrialConfig {
+        // A stored config (``jsonText()``) is a flat object, read by hand; anything else by JSONDecoder.
+        if let members = CanonicalJSON.flatObject(text) {
+            var values: [String: ConfigValue] = [:]
+            for (key, member) in members {
+                switch member {
+                case .bool(let flag): values[key] = .bool(flag)
+                case .string(let name): values[key] = .string(name)
+                case .number(let number):
+                    // As JSONDecoder decodes a ConfigValue: an integral number is an Int.
+                    if let integer = Int(number) {
+                        values[key] = .int(integer)
+                    } else if let double = Double(number) {
+                        values[key] = Int(exactly: double).map(ConfigValue.int) ?? .double(double)
+                    } else {
+                        throw ConfigError(key: key, message: "\(number) is not a number")
+                    }
+                }
+            }
+            return try parse(values)
+        }
         guard let values = try? JSONDecoder().decode([String: ConfigValue].self, from: Data(text.utf8)) else {
             throw ConfigError(key: "(document)", message: "not a JSON object of config keys")
         }
@@ -449,6 +469,94 @@ public enum CanonicalJSON {
             }
         }
         return result + "\""
+    }
+
+    /// A member of a flat object: a number (its text), a string without escapes, or a boolean.
+    public enum FlatValue: Equatable, Sendable {
+        case number(String)
+        case string(String)
+        case bool(Bool)
+    }
+
+    /// A flat object as this writer writes them (`{"key":value,…}` without spaces, keys and
+    /// strings without escapes, values numbers, strings or booleans), read by hand: a dashboard
+    /// beside a fast sweep reads thousands of configs and results a second. Nil for anything
+    /// else, which callers read with `JSONDecoder` (never more leniently than it would).
+    public static func flatObject(_ text: String) -> [String: FlatValue]? {
+        var copy = text
+        return copy.withUTF8 { bytes -> [String: FlatValue]? in
+            let (quote, backslash) = (UInt8(ascii: "\""), UInt8(ascii: "\\"))
+            var index = 0
+            /// A string's bytes without its quotes, or nil if it is not a plain string here.
+            func plainString() -> UnsafeBufferPointer<UInt8>? {
+                guard index < bytes.count, bytes[index] == quote else { return nil }
+                let start = index + 1
+                var end = start
+                while end < bytes.count, bytes[end] != quote {
+                    if bytes[end] == backslash || bytes[end] < 0x20 { return nil }
+                    end += 1
+                }
+                guard end < bytes.count else { return nil }
+                index = end + 1
+                return UnsafeBufferPointer(rebasing: bytes[start..<end])
+            }
+            func digits() -> Int {
+                let start = index
+                while index < bytes.count, (0x30...0x39).contains(bytes[index]) { index += 1 }
+                return index - start
+            }
+            /// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, an exponent only after a non-zero
+            /// leading digit (JSONDecoder refuses some valid numbers, such as 0.00e1).
+            func number() -> String? {
+                let start = index
+                if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
+                let leadingZero = index < bytes.count && bytes[index] == UInt8(ascii: "0")
+                if leadingZero { index += 1 } else if digits() == 0 { return nil }
+                if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+                    index += 1
+                    if digits() == 0 { return nil }
+                }
+                if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+                    guard !leadingZero else { return nil }
+                    index += 1
+                    if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+                    if digits() == 0 { return nil }
+                }
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+            }
+            func literal(_ word: StaticString) -> Bool {
+                let length = word.utf8CodeUnitCount
+                guard index + length <= bytes.count else { return false }
+                for offset in 0..<length where bytes[index + offset] != word.utf8Start[offset] { return false }
+                index += length
+                return true
+            }
+            guard bytes.count >= 2, bytes[0] == UInt8(ascii: "{"), bytes[bytes.count - 1] == UInt8(ascii: "}") else { return nil }
+            var members: [String: FlatValue] = [:]
+            index = 1
+            if bytes.count == 2 { return members }
+            while true {
+                guard let key = plainString(), index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+                index += 1
+                let name = String(decoding: key, as: UTF8.self)
+                guard members[name] == nil else { return nil }
+                if let string = plainString() {
+                    members[name] = .string(String(decoding: string, as: UTF8.self))
+                } else if literal("true") {
+                    members[name] = .bool(true)
+                } else if literal("false") {
+                    members[name] = .bool(false)
+                } else if let number = number() {
+                    members[name] = .number(number)
+                } else {
+                    return nil
+                }
+                guard index < bytes.count else { return nil }
+                if bytes[index] == UInt8(ascii: "}") { return index == bytes.count - 1 ? members : nil }
+                guard bytes[index] == UInt8(ascii: ",") else { return nil }
+                index += 1
+            }
+        }
     }
 
     /// An object of finite numbers with its keys in byte order, each number in Swift's shortest

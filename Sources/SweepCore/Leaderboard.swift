@@ -35,15 +35,14 @@ public struct RankedConfig: Sendable {
 public enum Leaderboard {
     /// Completed trials ranked by the sweep metric on valid.
     public static func rank(_ trials: [TrialSnapshot], metric: String) -> [RankedTrial] {
-        let completed = trials.compactMap { trial -> RankedTrial? in
-            guard trial.state == .completed, let result = trial.result, let value = result.valid[metric] else { return nil }
-            return RankedTrial(rank: 0, trial: trial, result: result, value: value)
+        // Sorted as (value, number, index) triples, so the large snapshots are copied once.
+        var order: [(value: Double, number: Int, index: Int)] = []
+        for index in trials.indices where trials[index].state == .completed {
+            if let value = trials[index].result?.valid[metric] { order.append((value, trials[index].number, index)) }
         }
-        let sorted = completed.sorted { $0.value > $1.value || ($0.value == $1.value && $0.trial.number < $1.trial.number) }
-        return sorted.enumerated().map { index, entry in
-            var ranked = entry
-            ranked.rank = index + 1
-            return ranked
+        order.sort { $0.value > $1.value || ($0.value == $1.value && $0.number < $1.number) }
+        return order.enumerated().map { position, entry in
+            RankedTrial(rank: position + 1, trial: trials[entry.index], result: trials[entry.index].result!, value: entry.value)
         }
     }
 

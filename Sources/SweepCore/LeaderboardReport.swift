@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ML
 
 /// Renders the leaderboard as a table (fitted to a width by dropping low-priority columns), CSV or JSON.
@@ -28,8 +29,19 @@ public struct LeaderboardReport {
 
     /// Config keys whose values differ between the trials shown (seed excluded: it is the repeat).
     public var varyingKeys: [String] {
-        configKeys.filter { key in
-            key != "seed" && Set(shownTrials.map { $0.config.isActive(key) ? $0.config.value(key)?.description ?? "" : "–" }).count > 1
+        let shown = shownTrials
+        guard let first = shown.first else { return [] }
+        func value(_ trial: TrialSnapshot, _ key: String) -> ConfigValue? { trial.config.isActive(key) ? trial.config.value(key) : nil }
+        return configKeys.filter { key in
+            guard key != "seed" else { return false }
+            let reference = value(first, key)
+            return shown.contains { trial in
+                switch (value(trial, key), reference) {
+                case (nil, nil): false
+                case let (a?, b?): !a.sameValue(as: b)
+                default: true
+                }
+            }
         }
     }
 
@@ -74,7 +86,7 @@ public struct LeaderboardReport {
 
     /// Ranked completed trials; with `all`, then pruned ones by their value at the epoch they
     /// reached (best first, as Optuna ranks a pruned trial below completed ones), then the rest.
-    func trialRows() -> [(rank: Int?, trial: TrialSnapshot)] {
+    public func trialRows() -> [(rank: Int?, trial: TrialSnapshot)] {
         let ranked = Leaderboard.rank(trials, metric: metric).map { (rank: Optional($0.rank), trial: $0.trial) }
         var rows = ranked
         if all {
@@ -89,7 +101,7 @@ public struct LeaderboardReport {
     }
 
     /// A trial's state as a cell: a pruned trial with the epoch it reached.
-    static func stateCell(_ trial: TrialSnapshot) -> String {
+    public static func stateCell(_ trial: TrialSnapshot) -> String {
         trial.state == .pruned ? "pruned@\(trial.stoppedAt.map(String.init) ?? "?")" : trial.state.rawValue
     }
 
@@ -231,42 +243,147 @@ public struct LeaderboardReport {
 
     /// The JSON contract of docs/cli.md: `{metric, rows, epochs, popularity}`, a row per trial, or
     /// per config with `byConfig`.
-    public func json(byConfig: Bool) throws -> String {
-        let rows: [[String: Any]]
-        if byConfig {
-            let configs = Leaderboard.rankConfigs(trials, metric: metric)
-            rows = (top.map { Array(configs.prefix($0)) } ?? configs).map { config in
-                var object: [String: Any] = [
-                    "rank": config.rank, "config": Self.configObject(config.trials[0].config, dropSeed: true),
-                    "trials": config.trials.map(\.id), "n": config.n, "valid": config.validMean, "test": config.testMean,
-                    "ci95": config.ci95 ?? NSNull(), "p_value_vs_best": config.pValueVersusBest ?? NSNull(), "ties_best": config.tiesBest,
-                ]
-                if let variant = config.trials[0].variant { object["variant"] = variant }
-                return object
-            }
-        } else {
-            rows = trialRows().map { rank, trial in
-                var object: [String: Any] = [
-                    "rank": rank ?? NSNull(), "trial": trial.id, "number": trial.number, "config": Self.configObject(trial.config, dropSeed: false),
-                    "state": trial.state.rawValue, "best_epoch": trial.result?.bestEpoch ?? NSNull(),
-                    "valid": trial.result?.valid ?? [:], "test": trial.result?.test ?? [:], "worker": trial.result?.worker ?? "",
-                ]
-                if let variant = trial.variant { object["variant"] = variant }
-                if let stoppedAt = trial.stoppedAt { object["stopped_at"] = stoppedAt }
-                return object
-            }
-        }
-        let document: [String: Any] = [
-            "metric": metric, "rows": rows, "popularity": popularity ?? NSNull(),
-            "epochs": epochs.map { ["trained": $0.trained, "budget": $0.budget, "saved": $0.saved] } ?? NSNull(),
-        ]
-        let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self)
+    /// With a `cache`, each trial's row is written once and reused while the trial is unchanged
+    /// (only its rank is written anew): what lets a dashboard serve a 10,000-row document often.
+    public func json(byConfig: Bool, cache: LeaderboardRowCache? = nil) -> String {
+        String(decoding: jsonBytes(byConfig: byConfig, cache: cache), as: UTF8.self)
     }
 
-    static func configObject(_ config: TrialConfig, dropSeed: Bool) -> [String: Any] {
-        var object = config.activeDictionary.mapValues(\.foundationValue)
-        if dropSeed { object["seed"] = nil }
-        return object
+    /// The same document as UTF-8 bytes (what a server sends, without a string in between).
+    public func jsonBytes(byConfig: Bool, cache: LeaderboardRowCache? = nil) -> [UInt8] {
+        var writer = JSONWriter(capacity: 1 << 16)
+        writer.beginObject()
+        writer.key("epochs")
+        if let epochs {
+            writer.beginObject()
+            writer.key("budget"); writer.int(epochs.budget)
+            writer.key("saved"); writer.int(epochs.saved)
+            writer.key("trained"); writer.int(epochs.trained)
+            writer.endObject()
+        } else {
+            writer.null()
+        }
+        writer.key("metric"); writer.string(metric)
+        writer.key("popularity")
+        if let popularity {
+            writer.beginObject()
+            for split in popularity.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                writer.key(split); writer.numbers(popularity[split]!)
+            }
+            writer.endObject()
+        } else {
+            writer.null()
+        }
+        writer.key("rows")
+        writer.beginArray()
+        if byConfig {
+            let configs = Leaderboard.rankConfigs(trials, metric: metric)
+            for config in top.map({ Array(configs.prefix($0)) }) ?? configs {
+                writer.beginObject()
+                writer.key("ci95"); writer.double(config.ci95)
+                writer.key("config"); Self.write(config.trials[0].config, dropSeed: true, to: &writer)
+                writer.key("n"); writer.int(config.n)
+                writer.key("p_value_vs_best"); writer.double(config.pValueVersusBest)
+                writer.key("rank"); writer.int(config.rank)
+                writer.key("test"); writer.numbers(config.testMean)
+                writer.key("ties_best"); writer.bool(config.tiesBest)
+                writer.key("trials"); writer.strings(config.trials.map(\.id))
+                writer.key("valid"); writer.numbers(config.validMean)
+                if let variant = config.trials[0].variant { writer.key("variant"); writer.string(variant) }
+                writer.endObject()
+            }
+        } else {
+            let rows = trialRows()
+            if let cache {
+                cache.write(rows, to: &writer)
+            } else {
+                for (rank, trial) in rows { Self.writeRow(trial, rank: rank, to: &writer) }
+            }
+        }
+        writer.endArray()
+        writer.endObject()
+        return writer.bytes
+    }
+
+    /// A trial's row; returns where its rank's value is in the writer's bytes.
+    @discardableResult
+    static func writeRow(_ trial: TrialSnapshot, rank: Int?, to writer: inout JSONWriter) -> Range<Int> {
+        writer.beginObject()
+        writer.key("best_epoch"); writer.int(trial.result?.bestEpoch)
+        writer.key("config"); write(trial.config, dropSeed: false, to: &writer)
+        writer.key("number"); writer.int(trial.number)
+        writer.key("rank")
+        let rankStart = writer.bytes.count
+        writer.int(rank)
+        let rankEnd = writer.bytes.count
+        writer.key("state"); writer.string(trial.state.rawValue)
+        if let stoppedAt = trial.stoppedAt { writer.key("stopped_at"); writer.int(stoppedAt) }
+        writer.key("test"); writer.numbers(trial.result?.test ?? [:])
+        writer.key("trial"); writer.string(trial.id)
+        writer.key("valid"); writer.numbers(trial.result?.valid ?? [:])
+        if let variant = trial.variant { writer.key("variant"); writer.string(variant) }
+        writer.key("worker"); writer.string(trial.result?.worker ?? "")
+        writer.endObject()
+        return rankStart..<rankEnd
+    }
+
+    /// A config's active keys as an object, keys in byte order.
+    static func write(_ config: TrialConfig, dropSeed: Bool, to writer: inout JSONWriter) {
+        writer.beginObject()
+        for (key, value) in config.activeValues.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) where !(dropSeed && key == "seed") {
+            writer.key(key)
+            writer.value(value)
+        }
+        writer.endObject()
+    }
+}
+
+/// The leaderboard document's trial rows as written last time, for ``LeaderboardReport/json(byConfig:cache:)``:
+/// a row depends on the trial's state, result and stop epoch, and on its rank, which is written
+/// apart, so a finished trial's row is written once.
+public final class LeaderboardRowCache: Sendable {
+    /// What a row was written from.
+    struct Version: Equatable {
+        var id: String
+        var state: TrialState
+        var result: ResultKey?
+        var stoppedAt: Int?
+
+        init(_ trial: TrialSnapshot) {
+            id = trial.id
+            state = trial.state
+            result = trial.result.map { ResultKey(trial: trial.number, attempt: $0.attempt, finishedAt: $0.finishedAt.timeIntervalSince1970) }
+            stoppedAt = trial.stoppedAt
+        }
+    }
+
+    /// A row's bytes at the rows' depth, with its rank's value cut out.
+    struct Row {
+        var version: Version
+        var beforeRank: ArraySlice<UInt8>
+        var afterRank: ArraySlice<UInt8>
+    }
+
+    private let rows = Mutex<[Int: Row]>([:])
+
+    public init() {}
+
+    /// Writes the rows, each from the cache while its trial is unchanged.
+    func write(_ rows: [(rank: Int?, trial: TrialSnapshot)], to writer: inout JSONWriter) {
+        self.rows.withLock { cached in
+            let size = cached.values.first.map { $0.beforeRank.count + $0.afterRank.count + 8 } ?? 1024
+            writer.reserve(size * rows.count)
+            for (rank, trial) in rows {
+                let version = Version(trial)
+                if cached[trial.number]?.version != version {
+                    var fragment = JSONWriter(capacity: 1024, baseDepth: 2)
+                    let rankRange = LeaderboardReport.writeRow(trial, rank: nil, to: &fragment)
+                    cached[trial.number] = Row(version: version, beforeRank: fragment.bytes[..<rankRange.lowerBound],
+                                               afterRank: fragment.bytes[rankRange.upperBound...])
+                }
+                let row = cached[trial.number]!
+                writer.fragment(row.beforeRank, rank, row.afterRank)
+            }
+        }
     }
 }

@@ -17,16 +17,33 @@ public final class SweepStore: Sendable {
     /// Why a write nested in the current transaction failed (nil while none has): that transaction
     /// must not commit.
     private let failedWrite = Mutex<String?>(nil)
-    /// Configs parsed by readers, by their stored text: a trial's config never changes, and
-    /// parsing is most of what reading every trial costs (a dashboard reads them every 2 s).
-    let parsedConfigs = Mutex<[String: TrialConfig]>([:])
-    /// Results decoded by readers (a stored result never changes).
-    let parsedResults = Mutex<[ResultKey: ResultSnapshot]>([:])
+    /// What never changes in a trial's row (id, config, origin), parsed once per store object by
+    /// trial number: parsing is most of what reading every trial costs, and a dashboard reads
+    /// them every 2 s.
+    let parsedTrials = Mutex<[Int: FixedTrialParts]>([:])
+    /// Results decoded by readers, by trial number (a stored result never changes; the key
+    /// tells a trial's result from an earlier one's in a store rebuilt under the same object).
+    let parsedResults = Mutex<[Int: (key: ResultKey, result: ResultSnapshot)]>([:])
+    /// The stored sweep file, parsed (its plan expanded) once per store object and text.
+    let parsedSpec = Mutex<(text: String, spec: SweepSpec)?>(nil)
 
-    private init(database: any DatabaseWriter & DatabaseReader, path: String, checkpointer: BackgroundCheckpointer? = nil) {
+    /// A reader's own connection that only asks SQLite whether another connection has committed
+    /// since it last asked (`PRAGMA data_version`); nil for a writer.
+    private let watcher: DatabaseQueue?
+
+    private init(database: any DatabaseWriter & DatabaseReader, path: String, checkpointer: BackgroundCheckpointer? = nil,
+                 watcher: DatabaseQueue? = nil) {
         self.database = database
         self.path = path
         self.checkpointer = checkpointer
+        self.watcher = watcher
+    }
+
+    /// For a read-only store: a number that changes whenever a writer commits, so what was read
+    /// at one revision can be served again while it stays the same; nil for a writer (which
+    /// knows what it wrote).
+    public func revision() throws -> Int? {
+        try watcher?.read { db in try Int.fetchOne(db, sql: "PRAGMA data_version") }
     }
 
     deinit { checkpointer?.stop() }
@@ -69,6 +86,9 @@ public final class SweepStore: Sendable {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
+        // Readers map the file: a dashboard scanning 10,000 results each second reads them in
+        // place instead of copying every page through read(2).
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA mmap_size = 1073741824") }
         func openPool() throws -> (DatabasePool, isCurrent: Bool) {
             let pool: DatabasePool
             do {
@@ -96,7 +116,7 @@ public final class SweepStore: Sendable {
             }
             (pool, _) = try openPool()
         }
-        return SweepStore(database: pool, path: path)
+        return SweepStore(database: pool, path: path, watcher: try DatabaseQueue(path: path, configuration: configuration))
     }
 
     /// Throws when a newer build has migrated the store beyond the migrations this build knows.
@@ -186,6 +206,13 @@ extension Database {
     func run(_ sql: String, _ arguments: StatementArguments) throws {
         try cachedStatement(sql: sql).execute(arguments: arguments)
     }
+}
+
+/// A trial's parts fixed when it is planned or proposed.
+struct FixedTrialParts {
+    var id: String
+    var config: TrialConfig
+    var origin: ProposalOrigin?
 }
 
 /// Names one stored result.

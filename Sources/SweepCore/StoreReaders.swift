@@ -90,58 +90,110 @@ extension SweepStore {
         }
     }
 
-    /// Every trial (retired ones too), in plan order.
-    /// A stored config, parsed once per store object.
-    func config(_ text: String) throws -> TrialConfig {
-        if let known = parsedConfigs.withLock({ $0[text] }) { return known }
-        let parsed = try TrialConfig.parse(json: text)
-        parsedConfigs.withLock { $0[text] = parsed }
-        return parsed
+    /// The sweep file stored with the sweep, parsed without checking files (they belong to the
+    /// machine that launched it); parsed once per store object, as expanding a plan of 10,000
+    /// random draws takes most of a second.
+    public func spec(of sweep: SweepRecord) throws -> SweepSpec {
+        if let known = parsedSpec.withLock({ $0 }), known.text == sweep.specText { return known.spec }
+        let spec = try SweepSpec.parseStored(sweep.specText)
+        parsedSpec.withLock { $0 = (sweep.specText, spec) }
+        return spec
     }
 
+    /// Every trial (retired ones too), in plan order. What never changes (a trial's config and
+    /// origin, a stored result) is read and parsed once per store object: after the first call
+    /// only the small columns are read again, so a dashboard can call this every second.
     public func trials() throws -> [TrialSnapshot] {
         try database.read { db in
-            var results: [Int: ResultSnapshot] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM result") {
-                let number: Int = row["trial_number"]
-                // A stored result never changes: decoded once per store object.
-                let key = ResultKey(trial: number, attempt: row["attempt"], finishedAt: row["finished_at"])
-                if let known = parsedResults.withLock({ $0[key] }) {
-                    results[number] = known
-                    continue
+            // Results: their keys (a cursor reuses one row), then the rows not decoded before.
+            var resultKeys: [Int: ResultKey] = [:]
+            var cached = parsedResults.withLock { $0 }
+            var unknown: [Int] = []
+            let keys = try Row.fetchCursor(db, sql: "SELECT trial_number, attempt, finished_at FROM result")
+            while let row = try keys.next() {
+                let key = ResultKey(trial: row[0], attempt: row[1], finishedAt: row[2])
+                resultKeys[key.trial] = key
+                if cached[key.trial]?.key != key { unknown.append(key.trial) }
+            }
+            if !unknown.isEmpty {
+                // Many new results (the first read): one scan; a few: one lookup each.
+                let rows = unknown.count > 64 ? try Row.fetchAll(db, sql: "SELECT * FROM result")
+                    : try unknown.compactMap { try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM result WHERE trial_number = ?"), arguments: [$0]) }
+                var decoded: [Int: (key: ResultKey, result: ResultSnapshot)] = [:]
+                for row in rows {
+                    let key = ResultKey(trial: row["trial_number"], attempt: row["attempt"], finishedAt: row["finished_at"])
+                    guard cached[key.trial]?.key != key else { continue }
+                    decoded[key.trial] = (key, try Self.result(row, trial: key.trial))
                 }
-                defer { if let result = results[number] { parsedResults.withLock { $0[key] = result } } }
-                let timing = try StoredJSON.decode(TrainingTiming.self, row["timing"], "trial #\(number)'s timing")
-                results[number] = ResultSnapshot(
-                    attempt: row["attempt"], bestEpoch: row["best_epoch"],
-                    valid: try StoredJSON.decode([String: Double].self, row["valid"], "trial #\(number)'s valid metrics"),
-                    test: try StoredJSON.decode([String: Double].self, row["test"], "trial #\(number)'s test metrics"),
-                    seconds: row["seconds"], worker: row["worker"], threads: timing.threads, blasCore: timing.blasCore,
-                    finishedAt: Date(timeIntervalSince1970: row["finished_at"]))
+                cached.merge(decoded) { new, _ in new }
+                parsedResults.withLock { $0.merge(decoded) { new, _ in new } }
+            }
+            func result(_ number: Int) -> ResultSnapshot? {
+                guard let key = resultKeys[number], let entry = cached[number], entry.key == key else { return nil }
+                return entry.result
             }
             let stops = try Dictionary(Row.fetchAll(db, sql: "SELECT trial_number, epoch FROM rung WHERE decision = 'stop'").map {
                 ($0["trial_number"] as Int, $0["epoch"] as Int)
             }, uniquingKeysWith: min)
-            return try Row.fetchAll(db, sql: "SELECT * FROM trial ORDER BY number").map { row in
-                let id: String = row["id"], number: Int = row["number"]
+            // Trials: the columns that change, then config and origin for trials not parsed before.
+            var changing: [(number: Int, id: String, state: String, attempts: Int, variant: String?)] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT number, id, state, attempts, variant FROM trial ORDER BY number")
+            while let row = try rows.next() { changing.append((row[0], row[1], row[2], row[3], row[4])) }
+            var fixed = parsedTrials.withLock { $0 }
+            let missing = changing.filter { fixed[$0.number]?.id != $0.id }
+            if !missing.isEmpty {
+                let full = missing.count > 64 ? try Row.fetchAll(db, sql: "SELECT number, id, config, origin FROM trial")
+                    : try missing.compactMap { try Row.fetchOne(db.cachedStatement(sql: "SELECT number, id, config, origin FROM trial WHERE number = ?"), arguments: [$0.number]) }
+                var parsed: [Int: FixedTrialParts] = [:]
+                for row in full {
+                    let number: Int = row["number"]
+                    guard fixed[number]?.id != row["id"] as String else { continue }
+                    let parts = FixedTrialParts(
+                        id: row["id"], config: try TrialConfig.parse(json: row["config"]),
+                        origin: try (row["origin"] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") })
+                    parsed[number] = parts
+                    fixed[number] = parts
+                }
+                parsedTrials.withLock { $0.merge(parsed) { new, _ in new } }
+            }
+            return try changing.map { row in
+                guard let parts = fixed[row.number], parts.id == row.id else { throw StoreError(message: "trial #\(row.number) changed while it was read") }
                 return TrialSnapshot(
-                    id: id, number: number, config: try config(row["config"]), variant: row["variant"],
-                    state: try Self.trialState(row["state"], id), attempts: row["attempts"], result: results[number],
-                    stoppedAt: stops[number],
-                    origin: try (row["origin"] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") })
+                    id: parts.id, number: row.number, config: parts.config, variant: row.variant,
+                    state: try Self.trialState(row.state, row.id), attempts: row.attempts, result: result(row.number),
+                    stoppedAt: stops[row.number], origin: parts.origin)
             }
         }
     }
 
+    /// A result row, decoded.
+    static func result(_ row: Row, trial number: Int) throws -> ResultSnapshot {
+        let timing = try StoredJSON.decodeTiming(row["timing"], "trial #\(number)'s timing")
+        return ResultSnapshot(
+            attempt: row["attempt"], bestEpoch: row["best_epoch"],
+            valid: try StoredJSON.decodeNumbers(row["valid"], "trial #\(number)'s valid metrics"),
+            test: try StoredJSON.decodeNumbers(row["test"], "trial #\(number)'s test metrics"),
+            seconds: row["seconds"], worker: row["worker"], threads: timing.threads, blasCore: timing.blasCore,
+            finishedAt: Date(timeIntervalSince1970: row["finished_at"]))
+    }
+
     /// Epochs trained against the budget, and epochs early stopping saved.
-    public func epochTotals() throws -> EpochTotals {
-        try database.read { db in
-            let trained = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM epoch JOIN trial ON trial.number = epoch.trial_number WHERE trial.state != 'retired'
+    public func epochTotals() throws -> EpochTotals { try epochTotals(of: trials()) }
+
+    /// The same for trials just read: the budget and the savings from their configs, the epochs
+    /// trained from one count.
+    public func epochTotals(of trials: [TrialSnapshot]) throws -> EpochTotals {
+        let trained = try database.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM epoch WHERE trial_number NOT IN (SELECT number FROM trial WHERE state = 'retired')
                 """) ?? 0
-            let budget = try Int.fetchOne(db, sql: "SELECT SUM(json_extract(config, '$.epochs')) FROM trial WHERE state != 'retired'") ?? 0
-            return EpochTotals(trained: trained, budget: budget, saved: try Self.epochsSaved(db))
         }
+        var budget = 0, saved = 0
+        for trial in trials where trial.state != .retired {
+            budget += trial.config.epochBudget
+            if trial.state == .pruned, let stoppedAt = trial.stoppedAt { saved += trial.config.epochBudget - stoppedAt }
+        }
+        return EpochTotals(trained: trained, budget: budget, saved: saved)
     }
 
     /// Epochs early stopping spared (a small query: it reads only the stop judgements).

@@ -235,6 +235,32 @@ enum StoredJSON {
             + "\"seconds_per_epoch\":\(numbers[1]),\"threads\":\(timing.threads),\"total_seconds\":\(numbers[2])}"
     }
 
+    /// Metric name → value, as ``numbers(_:_:)`` wrote it.
+    static func decodeNumbers(_ text: String, _ what: @autoclosure () -> String) throws -> [String: Double] {
+        if let members = CanonicalJSON.flatObject(text) {
+            var numbers: [String: Double] = [:]
+            for (key, value) in members {
+                guard case .number(let number) = value, let double = Double(number) else { return try decode([String: Double].self, text, what()) }
+                numbers[key] = double
+            }
+            return numbers
+        }
+        return try decode([String: Double].self, text, what())
+    }
+
+    /// A timing, as ``timing(_:)`` wrote it.
+    static func decodeTiming(_ text: String, _ what: @autoclosure () -> String) throws -> TrainingTiming {
+        if let members = CanonicalJSON.flatObject(text), members.count == 5,
+           case .string(let core)? = members["blas_core"], case .number(let examples)? = members["examples_per_second"],
+           case .number(let perEpoch)? = members["seconds_per_epoch"], case .number(let threads)? = members["threads"],
+           case .number(let total)? = members["total_seconds"],
+           let examplesPerSecond = Double(examples), let secondsPerEpoch = Double(perEpoch), let totalSeconds = Double(total), let threadCount = Int(threads) {
+            return TrainingTiming(examplesPerSecond: examplesPerSecond, secondsPerEpoch: secondsPerEpoch, totalSeconds: totalSeconds,
+                                  threads: threadCount, blasCore: core)
+        }
+        return try decode(TrainingTiming.self, text, what())
+    }
+
     static func decode<T: Decodable>(_ type: T.Type, _ text: String, _ what: @autoclosure () -> String) throws -> T {
         do {
             return try JSONDecoder().decode(type, from: Data(text.utf8))

@@ -184,13 +184,16 @@ public struct SweepSpec: Sendable {
 
     /// A store's copy of its sweep file, for its search space: the folders it names (dataset,
     /// program) may have moved since, so they are not looked for.
+    /// It was checked against its expanded plan when it was stored, so it is not expanded again
+    /// (10,000 random draws take most of a second).
     public static func parseStored(_ text: String) throws -> SweepSpec {
-        try parse(text, file: URL(fileURLWithPath: "/stored-sweep.yaml"), checkFiles: false)
+        try parse(text, file: URL(fileURLWithPath: "/stored-sweep.yaml"), checkFiles: false, checkPlan: false)
     }
 
-    static func parse(_ text: String, file: URL, checkFiles: Bool) throws -> SweepSpec {
+    static func parse(_ text: String, file: URL, checkFiles: Bool, checkPlan: Bool = true) throws -> SweepSpec {
         var parser = SpecParser(file: file)
         parser.checkFiles = checkFiles
+        parser.checkPlan = checkPlan
         let spec = parser.parse(text)
         guard let spec, parser.issues.isEmpty else {
             throw SweepFileError(file: file.path, issues: parser.issues)
@@ -208,6 +211,8 @@ struct SpecParser {
     var isProgram = false
     /// Whether the dataset and program folders must exist (not for a stored copy of the file).
     var checkFiles = true
+    /// Expand the plan to find what only combinations reveal (off for a stored file, checked when stored).
+    var checkPlan = true
 
     init(file: URL) { self.file = file }
 
@@ -412,6 +417,7 @@ struct SpecParser {
             hash: SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined(), fixedLines: fixedLines)
         // Expanding finds what only combinations reveal: out-of-range values, fixed keys active nowhere,
         // trials too short for the early-stopping rule.
+        guard checkPlan else { return spec }
         do {
             let trials = try SearchSpace(spec: spec).plan()
             let budgets = trials.filter { $0.config.isProgram || $0.config.model != .none }.map(\.config.epochBudget)

@@ -41,13 +41,8 @@ public struct SweepStatus: Sendable, Encodable {
     /// Trials still to run: waiting, running, or still to be proposed.
     public var left: Int { trials[.waiting, default: 0] + trials[.running, default: 0] + notYetProposed }
 
-    /// The trials an adaptive sweep will add in all (`count` × `repeats` for TPE), from the sweep
-    /// file text stored with it; nil for a planned sweep (every trial is stored at launch).
-    public static func adaptiveTrials(specText: String) -> Int? {
-        (try? SweepSpec.parse(specText, file: URL(fileURLWithPath: "stored sweep file"))).flatMap(adaptiveTrials)
-    }
-
-    /// The same from a parsed sweep file: its sampler's config budget × `repeats`.
+    /// The trials an adaptive sweep will add in all (its sampler's config budget × `repeats`);
+    /// nil for a planned sweep (every trial is stored at launch).
     public static func adaptiveTrials(_ spec: SweepSpec) -> Int? {
         SearchSpace(spec: spec).sampler.configBudget.map { $0 * spec.repeats }
     }
@@ -60,7 +55,7 @@ public struct SweepStatus: Sendable, Encodable {
         let recent = try store.resultTimes().filter { $0 > now.addingTimeInterval(-3600) }
         let perHour = recent.count >= 2 ? Double(recent.count - 1) / max(recent.last!.timeIntervalSince(recent.first!), 1) * 3600 : nil
         let present = counts.filter { $0.key != .retired }.values.reduce(0, +)
-        let notYetProposed = adaptiveTrials(specText: sweep.specText).map { max(0, $0 - present) } ?? 0
+        let notYetProposed = (try? store.spec(of: sweep)).flatMap(adaptiveTrials).map { max(0, $0 - present) } ?? 0
         let left = counts[.waiting, default: 0] + counts[.running, default: 0] + notYetProposed
         return SweepStatus(
             sweep: sweep.name, metric: sweep.metric, trials: counts, attempts: try store.attemptCount(),

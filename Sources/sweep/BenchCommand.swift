@@ -8,7 +8,7 @@ import Protocol
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks of the system itself.", subcommands: [CoordinatorBench.self, StoreBench.self])
+        abstract: "Benchmarks of the system itself.", subcommands: [CoordinatorBench.self, StoreBench.self, DashboardBench.self])
 }
 
 /// A throwaway folder with a tiny synthetic dataset and a random search of `trials` distinct

@@ -18,7 +18,7 @@ struct Importance: ParsableCommand {
     func run() throws {
         let reader = try store.reader()
         guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
-        let spec = try SweepSpec.parseStored(sweep.specText)
+        let spec = try reader.spec(of: sweep)
         let trials = try reader.trials()
         let ranked = ParameterImportance.of(spec: spec, trials: trials, targetQuantile: quantile)
         if json { return try printJSON(ParameterImportance.document(ranked, spec: spec, trials: trials, targetQuantile: quantile)) }

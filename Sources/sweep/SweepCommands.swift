@@ -43,8 +43,9 @@ struct OpenedSweep {
 
     /// The leaderboard's top 10 as `run` and `launch` print it at the end.
     func leaderboard() throws -> String {
-        try LeaderboardReport(trials: store.trials(), metric: spec.metric, popularity: try store.sweep()?.popularity, top: 10,
-                              epochs: try store.epochTotals()).table(byConfig: spec.repeats > 1)
+        let trials = try store.trials()
+        return try LeaderboardReport(trials: trials, metric: spec.metric, popularity: try store.sweep()?.popularity, top: 10,
+                                     epochs: try store.epochTotals(of: trials)).table(byConfig: spec.repeats > 1)
     }
 }
 
@@ -180,10 +181,10 @@ struct LeaderboardCommand: ParsableCommand {
             guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
             let trials = try reader.trials()
             let report = LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity, top: top, all: all,
-                                           epochs: try reader.epochTotals())
+                                           epochs: try reader.epochTotals(of: trials))
             let byConfig = self.byConfig || (format == .table && !all && Set(trials.map { $0.config.seed }).count > 1)
             let text: String = switch format {
-            case .json: try report.json(byConfig: self.byConfig)
+            case .json: report.json(byConfig: self.byConfig)
             case .csv: report.csv(byConfig: self.byConfig)
             default: try report.table(byConfig: byConfig, columns: columns?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
             }

@@ -92,7 +92,7 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         try withDashboard(path) { base, _ in
             let leaderboard = try get(base + "/api/leaderboard")
             #expect(leaderboard.status == 200)
-            let expected = try LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity, epochs: try store.epochTotals()).json(byConfig: false)
+            let expected = LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity, epochs: try store.epochTotals()).json(byConfig: false)
             #expect(leaderboard.body == expected)
             let byConfig = try get(base + "/api/leaderboard?by_config=1")
             #expect(try (jsonObject(byConfig.body)["rows"] as? [[String: Any]])?.count == 3)

@@ -346,9 +346,9 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
               lr: {distribution: log_uniform, min: 0.0001, max: 0.01}
 
             """
-        #expect(SweepStatus.adaptiveTrials(specText: text) == 40)
-        #expect(SweepStatus.adaptiveTrials(specText: text.replacingOccurrences(of: "method: tpe", with: "method: random")
-            .replacingOccurrences(of: "tpe: {startup_trials: 3}\n", with: "")) == nil)
+        #expect(SweepStatus.adaptiveTrials(try SweepSpec.parseStored(text)) == 40)
+        #expect(SweepStatus.adaptiveTrials(try SweepSpec.parseStored(text.replacingOccurrences(of: "method: tpe", with: "method: random")
+            .replacingOccurrences(of: "tpe: {startup_trials: 3}\n", with: ""))) == nil)
         let spec = try SweepSpec.parse(text, file: URL(fileURLWithPath: "t.yaml"))
         let store = try SweepStore.inMemory()
         let first = try SearchSpace(spec: spec).sampler.plannedTrials()
