@@ -4,10 +4,10 @@ SWIFT_FLAGS := -c release -Xswiftc -enable-testing
 BIN := .build/release
 MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 # What the build needs, and what the tests run for real: a one-node Slurm (slurm-wlm, munge) and
-# sqlite3 to read stores as a user does, curl to read the dashboard.
+# sqlite3 to read stores as a user does, curl and headless Chromium to read the dashboard.
 NEEDED_FILES := /usr/include/zmq.h /usr/include/$(MULTIARCH)/cblas.h /usr/include/sqlite3.h \
-	/usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged /usr/bin/sqlite3 /usr/bin/curl
-APT_PACKAGES := libzmq3-dev libopenblas-dev libsqlite3-dev pkg-config slurm-wlm munge sqlite3 curl
+	/usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged /usr/bin/sqlite3 /usr/bin/curl /usr/bin/chromium
+APT_PACKAGES := libzmq3-dev libopenblas-dev libsqlite3-dev pkg-config slurm-wlm munge sqlite3 curl chromium
 # Optuna: the early-stopping and TPE tests compare our decisions with its own. kubernetes-validate:
 # the manifests in deploy/kubernetes are checked against the Kubernetes schema.
 PIP_PACKAGES := optuna==5.0.0 kubernetes-validate==1.37.0

@@ -6,7 +6,7 @@ enum Assets {
         * { box-sizing: border-box; }
         body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--ink); background: var(--bg); }
         header { display: flex; gap: 1.5rem; align-items: center; padding: .6rem 1.2rem; border-bottom: 1px solid var(--line); background: var(--panel); flex-wrap: wrap; }
-        header nav a { margin-right: 1rem; color: var(--accent); text-decoration: none; }
+        header nav { display: flex; flex-wrap: wrap; gap: .2rem 1rem; } header nav a { color: var(--accent); text-decoration: none; }
         header nav a[aria-current] { font-weight: 600; color: var(--ink); }
         #live-state { margin-left: auto; color: var(--muted); font-size: 12px; }
         main { padding: 1rem 1.2rem 3rem; max-width: 1280px; }
@@ -19,6 +19,7 @@ enum Assets {
         table.data th, table.data td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
         table.data th { background: var(--panel); font-weight: 600; }
         table.sortable th { cursor: pointer; user-select: none; }
+        table.data th a { color: inherit; text-decoration: none; display: block; } table.data th[aria-sort] a { color: var(--accent); }
         tr.baseline td { color: var(--muted); font-style: italic; }
         td pre { margin: 0; white-space: pre-wrap; font-size: 12px; max-width: 40rem; }
         .table-scroll, main > table { display: block; overflow-x: auto; }
@@ -34,26 +35,25 @@ enum Assets {
         .swatch.reference { border-top: 2px dashed #6e7781; height: 0; } .swatch.mark { border-top: 2px dotted #bf8700; height: 0; }
         details summary { cursor: pointer; color: var(--accent); font-size: 12px; }
         .note, .empty { color: var(--muted); }
-        @media (max-width: 600px) { main { padding: .6rem; } .card { min-width: 100%; } header { gap: .6rem; } }
+        @media (max-width: 600px) { main { padding: .6rem; } .card { min-width: 100%; } header { gap: .6rem; padding: .6rem; } }
         """
 
-    /// Swaps in a fresh `<main>` every 2 s (keeping the filter and sort), sorts tables by a
-    /// clicked header, filters rows by every word typed.
+    /// The tab's icon: three bars of a leaderboard.
+    static let icon = """
+        <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#0969da"/>\
+        <rect x="3" y="3" width="10" height="2.4" fill="#fff"/><rect x="3" y="6.8" width="7" height="2.4" fill="#fff"/>\
+        <rect x="3" y="10.6" width="4" height="2.4" fill="#fff"/></svg>
+        """
+
+    /// Swaps in a fresh `<main>` every 2 s (keeping the sort of client-sorted tables, open
+    /// tables behind charts, and the filter's text and caret), sorts `table.sortable` by a clicked
+    /// header, and sends the leaderboard's filter to the server as the user types.
     static let js = """
         "use strict";
         (function () {
           const main = document.getElementById("live");
           const state = document.getElementById("live-state");
-          let sortState = null;
-          function applyFilter() {
-            const input = document.getElementById("filter");
-            if (!input) return;
-            const words = input.value.toLowerCase().split(/\\s+/).filter(Boolean);
-            document.querySelectorAll("tr[data-row]").forEach(function (row) {
-              const text = (row.textContent + " " + (row.dataset.search || "")).toLowerCase();
-              row.hidden = !words.every(function (word) { return text.includes(word); });
-            });
-          }
+          let sortState = null, typing = null;
           function sortTable(table, column, descending) {
             const body = table.tBodies[0];
             const rows = Array.from(body.querySelectorAll("tr[data-row]"));
@@ -64,7 +64,15 @@ enum Assets {
           }
           function wire() {
             const input = document.getElementById("filter");
-            if (input) input.addEventListener("input", applyFilter);
+            if (input) input.addEventListener("input", function () {
+              clearTimeout(typing);
+              typing = setTimeout(function () {
+                const url = new URL(location.href);
+                if (input.value) url.searchParams.set("q", input.value); else url.searchParams.delete("q");
+                history.replaceState(null, "", url);
+                refresh();
+              }, 250);
+            });
             document.querySelectorAll("table.sortable").forEach(function (table) {
               Array.from(table.tHead ? table.tHead.rows[0].cells : []).forEach(function (cell, column) {
                 cell.addEventListener("click", function () {
@@ -75,7 +83,6 @@ enum Assets {
               });
             });
             if (sortState) { const table = document.getElementById(sortState.table); if (table) sortTable(table, sortState.column, sortState.descending); }
-            applyFilter();
           }
           function refresh() {
             const url = new URL(location.href);
@@ -86,11 +93,15 @@ enum Assets {
               return response.text();
             }).then(function (html) {
               const filter = document.getElementById("filter");
-              const typed = filter ? filter.value : null;
+              const focused = filter !== null && document.activeElement === filter;
+              const typed = filter ? filter.value : null, caret = focused ? filter.selectionStart : null;
               const open = Array.from(main.querySelectorAll("details")).map(function (d) { return d.open; });
               main.innerHTML = html;
               const again = document.getElementById("filter");
-              if (again && typed !== null) again.value = typed;
+              if (again && typed !== null) {
+                again.value = typed;
+                if (focused) { again.focus(); again.setSelectionRange(caret, caret); }
+              }
               main.querySelectorAll("details").forEach(function (d, i) { if (open[i]) d.open = true; });
               document.body.dataset.updates = String(Number(document.body.dataset.updates || "0") + 1);
               state.textContent = "updated " + new Date().toLocaleTimeString();

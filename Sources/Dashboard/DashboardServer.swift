@@ -154,11 +154,14 @@ struct Handler: HTTPHandler {
         switch path {
         case "/static/dashboard.css": return Reply(contentType: "text/css; charset=utf-8", body: Data(Assets.css.utf8))
         case "/static/dashboard.js": return Reply(contentType: "text/javascript; charset=utf-8", body: Data(Assets.js.utf8))
+        case "/static/icon.svg", "/favicon.ico": return Reply(contentType: "image/svg+xml", body: Data(Assets.icon.utf8))
         case "/", "/index.html": return page(try pages.overview(), "/")
         case "/leaderboard":
             let rows = query("rows")
             return page(try pages.leaderboard(Pages.LeaderboardQuery(
-                byConfig: query("by_config") == "1", all: query("all") == "1", filter: query("q") ?? "",
+                byConfig: query("by_config") == "1", all: query("all") == "1",
+                // A form sends spaces as "+" (which the query parser leaves as it is).
+                filter: (query("q") ?? "").replacingOccurrences(of: "+", with: " "),
                 sort: query("sort").flatMap { $0.isEmpty ? nil : $0 }, descending: query("desc") == "1",
                 limit: rows == "all" ? nil : rows.flatMap(Int.init).map { max(1, $0) } ?? 100)), "/leaderboard")
         case "/compare":

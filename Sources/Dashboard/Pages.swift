@@ -18,7 +18,7 @@ struct Pages {
         return """
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>\(escape(title)) · sweep</title><link rel="stylesheet" href="/static/dashboard.css"></head>
+            <title>\(escape(title)) · sweep</title><link rel="icon" href="/static/icon.svg" type="image/svg+xml"><link rel="stylesheet" href="/static/dashboard.css"></head>
             <body data-updates="0"><header><strong>sweep</strong><nav>\(nav)</nav><span id="live-state" aria-live="polite"></span></header>
             <main id="live">\(body)</main>
             <script src="/static/dashboard.js"></script></body></html>
@@ -164,7 +164,7 @@ struct Pages {
             }
             return texts
         }
-        /// What the filter matches: the trial's id and state, variant, `key=value` of each column key, worker.
+        /// What the filter matches: variant, `key=value` of each column key; for a trial also its id, state, worker and seed.
         func search(_ row: BoardRow) -> String {
             let trial: TrialSnapshot
             switch row {
@@ -172,7 +172,7 @@ struct Pages {
             case .trial(_, let ranked): trial = ranked
             }
             var words = [trial.variant ?? ""] + keys.map { key in "\(key)=\(trial.config.isActive(key) ? trial.config.value(key)?.description ?? "–" : "–")" }
-            if case .trial = row { words += [trial.id, trial.state.rawValue, trial.result?.worker ?? ""] }
+            if case .trial = row { words += [trial.id, trial.state.rawValue, trial.result?.worker ?? "", "seed=\(trial.config.seed)"] }
             return words.joined(separator: " ").lowercased()
         }
         var rows: [BoardRow] = query.byConfig ? Leaderboard.rankConfigs(trials, metric: metric).map(BoardRow.config)

@@ -142,6 +142,33 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         }
     }
 
+    /// The leaderboard page filters, sorts and cuts on the server, so a 10,000-trial sweep sends
+    /// only the rows shown; the ranking stays the default order.
+    @Test func theLeaderboardFiltersSortsAndLimitsOnTheServer() throws {
+        let path = try sharedStore.get()
+        let trials = try SweepStore.openReadOnly(path: path).trials()
+        func rows(_ body: String) -> [String] {
+            body.components(separatedBy: "data-trial=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+        }
+        func lr(_ id: String) -> Double? { trials.first { $0.id == id }?.config.lr }
+        try withDashboard(path) { base, _ in
+            let filtered = try get(base + "/leaderboard?q=lr%3D0.01")
+            #expect(rows(filtered.body).count == 2 && rows(filtered.body).allSatisfy { lr($0) == 0.01 }, "\(rows(filtered.body))")
+            #expect(filtered.body.contains("2 rows matching the filter (of 6)") && filtered.body.contains("value=\"lr=0.01\""))
+            #expect(rows(try get(base + "/leaderboard?q=lr%3D0.01+seed%3D1").body).count == 1, "every word must match")
+            let cut = try get(base + "/leaderboard?rows=2")
+            #expect(rows(cut.body).count == 2 && cut.body.contains("the first 2 of 6 rows") && cut.body.contains("rows=all"))
+            #expect(rows(try get(base + "/leaderboard?rows=all").body).count == 6)
+            let descending = rows(try get(base + "/leaderboard?sort=lr&desc=1").body).compactMap(lr)
+            #expect(descending == descending.sorted(by: >) && descending.first == 0.05)
+            let ascending = try get(base + "/leaderboard?sort=lr")
+            #expect(rows(ascending.body).compactMap(lr) == [0.001, 0.001, 0.01, 0.01, 0.05, 0.05] && ascending.body.contains("aria-sort=\"ascending\""))
+            #expect(rows(try get(base + "/leaderboard?sort=nonsense").body) == Leaderboard.rank(trials, metric: "ndcg@10").map(\.trial.id))
+            let icon = try get(base + "/favicon.ico")
+            #expect(icon.status == 200 && icon.headers.lowercased().contains("image/svg+xml"))
+        }
+    }
+
     @Test func compareOverlaysThePickedTrialsAndParametersShowEveryCompletedTrial() throws {
         let path = try sharedStore.get()
         let trials = try SweepStore.openReadOnly(path: path).trials()

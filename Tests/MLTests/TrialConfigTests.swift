@@ -84,4 +84,26 @@ import Testing
             try TrialFile.parse(["trial": [:], "extra": 1], baseDirectory: base)
         }
     }
+
+    /// The hand reader of stored configs agrees with JSONDecoder on what it reads, and leaves
+    /// everything it is not sure of (escapes, duplicate keys, 0.00e1, spaces) to JSONDecoder.
+    @Test func flatObjectsReadAsJSONDecoderReadsThem() throws {
+        var config = TrialConfig()
+        config.loss = .focal
+        config.lr = 0.00001  // written with an exponent
+        config.focalGamma = 2
+        config.multitask = true
+        for stored in [TrialConfig().jsonText(), config.jsonText()] {
+            #expect(CanonicalJSON.flatObject(stored) != nil)
+            let decoded = try JSONDecoder().decode([String: ConfigValue].self, from: Data(stored.utf8))
+            #expect(try TrialConfig.parse(json: stored) == TrialConfig.parse(decoded))
+        }
+        #expect(CanonicalJSON.flatObject(#"{"a":2.0,"b":-0.5,"c":"x","d":true,"e":1e-05,"f":12}"#)
+                == ["a": .number("2.0"), "b": .number("-0.5"), "c": .string("x"), "d": .bool(true), "e": .number("1e-05"), "f": .number("12")])
+        #expect(try TrialConfig.parse(json: #"{"epochs":3.0}"#).epochs == 3, "an integral number is an Int, as JSONDecoder reads it")
+        for refused in [#"{"a":"x\"y"}"#, #"{"a":1,"a":2}"#, #"{"a":0.00e1}"#, #"{ "a":1}"#, #"{"a":01}"#, #"{"a":nan}"#, #"{"a":1,}"#, #"{"a":null}"#, "[1]", "{"] {
+            #expect(CanonicalJSON.flatObject(refused) == nil, "\(refused)")
+        }
+        #expect(CanonicalJSON.flatObject("{}") == [:])
+    }
 }

@@ -113,4 +113,22 @@ func snapshot(_ number: Int, loss: TrialConfig.Loss = .bce, seed: Int = 0, lr: D
         let ranked = try LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: nil, epochs: epochs).table(byConfig: false)
         #expect(!ranked.contains("pruned@") && ranked.hasSuffix(footer))
     }
+
+    /// The JSON document written with a row cache equals the one written without, before and
+    /// after trials change (a new result, a new rank for every row below it).
+    @Test func theRowCacheWritesTheSameDocumentAsTrialsChange() throws {
+        let cache = LeaderboardRowCache()
+        var trials = (1...5).map { snapshot($0, lr: 0.001 * Double($0), valid: Double($0) / 10) }
+        trials[4] = snapshot(5, lr: 0.005, valid: nil, state: .running)
+        for round in 0..<2 {
+            let report = LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: ["valid": ["ndcg@10": 0.05]], all: true,
+                                           epochs: EpochTotals(trained: 9, budget: 15, saved: 0))
+            let cached = report.json(byConfig: false, cache: cache), plain = report.json(byConfig: false)
+            #expect(cached == plain, "round \(round)")
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(cached.utf8)) as? [String: Any])
+            #expect((document["rows"] as? [[String: Any]])?.count == 5)
+            // The running trial finishes best: every other row's rank moves.
+            trials[4] = snapshot(5, lr: 0.005, valid: 0.9)
+        }
+    }
 }

@@ -296,6 +296,31 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
         #expect(try SweepStore.openReadOnly(path: path).findTrial(claim.trial).result?.valid["ndcg@10"] == 0.3)
     }
 
+    /// A reader's revision moves exactly when a writer commits, and its trials follow: a new
+    /// result and a new state read again, what never changes read from what it parsed before.
+    @Test func aReadersRevisionMovesWhenAWriterCommitsAndItsTrialsFollow() throws {
+        let folder = TestFolders.fresh("store")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("sweep.db").path
+        let (store, _, _) = try plannedStore(path: path)
+        let reader = try SweepStore.openReadOnly(path: path)
+        #expect(try store.revision() == nil, "a writer knows what it wrote")
+        let first = try #require(try reader.revision())
+        #expect(try reader.revision() == first)
+        let before = try reader.trials()
+        let claim = try #require(try store.claimNextTrial(worker: "w", lease: "L1"))
+        let claimed = try #require(try reader.revision())
+        #expect(claimed != first)
+        #expect(try reader.trials().first { $0.id == claim.trial }?.state == .running)
+        #expect(try store.completeTrial(lease: claim.lease, worker: "w", result: result(0.3)) == .stored)
+        #expect(try reader.revision() != claimed)
+        let after = try reader.trials()
+        #expect(after.first { $0.id == claim.trial }?.result?.valid["ndcg@10"] == 0.3)
+        #expect(after.map(\.config) == before.map(\.config) && after.map(\.id) == before.map(\.id))
+        #expect(try reader.epochTotals(of: after) == store.epochTotals())
+    }
+
     @Test func readersNeverCreateAFileAndReadWhileAWriterWrites() async throws {
         let folder = TestFolders.fresh("store")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
