@@ -30,21 +30,29 @@ public struct DashboardSettings: Sendable {
     }
 }
 
-/// The read-only web dashboard of one sweep store: pages for people, `/api/` for programs, both
-/// from SweepCore's readers (the store is opened read-only and never written).
+/// The read-only web dashboard of one or more sweep stores: pages for people, `/api/` for
+/// programs, both from SweepCore's readers (each store is opened read-only and never written).
+/// With several stores, `/` compares their best configs and each store's pages and API sit under
+/// `/store/N/` (N from 1, in the order given).
 public final class DashboardServer: Sendable {
-    public let store: SweepStore
+    public let stores: [SweepStore]
     public let settings: DashboardSettings
     private let server: HTTPServer
 
-    /// Opens the store read-only (a missing file, one that is no sweep store, or one from a newer
-    /// build is refused here, with the reason).
-    public init(storePath: String, settings: DashboardSettings) throws {
-        store = try SweepStore.openReadOnly(path: storePath)
+    /// Opens each store read-only (a missing file, one that is no sweep store, or one from a
+    /// newer build is refused here, with the reason).
+    public init(storePaths: [String], settings: DashboardSettings) throws {
+        guard !storePaths.isEmpty else { throw StoreError(message: "the dashboard needs a sweep store") }
+        stores = try storePaths.map { try SweepStore.openReadOnly(path: $0) }
         self.settings = settings
         let host = settings.host == "localhost" ? "127.0.0.1" : settings.host
         server = HTTPServer(address: try .inet(ip4: host, port: settings.port), timeout: 30, logger: .disabled,
-                            handler: Handler(store: store, token: settings.token))
+                            handler: Handler(sites: stores.map(Site.init), token: settings.token))
+    }
+
+    /// The dashboard of one store.
+    public convenience init(storePath: String, settings: DashboardSettings) throws {
+        try self.init(storePaths: [storePath], settings: settings)
     }
 
     /// Serves until the task is cancelled.
@@ -107,13 +115,19 @@ final class ReplyCache: Sendable {
     }
 }
 
-/// Routes every request: the token first, then pages, fragments, `/api/` and the assets.
-struct Handler: HTTPHandler {
+/// One store the dashboard serves, with what it keeps between requests.
+struct Site: Sendable {
     let store: SweepStore
-    let token: String?
-    /// The leaderboard document's rows, kept between requests.
+    /// The leaderboard document's rows.
     let rows = LeaderboardRowCache()
     let cache = ReplyCache()
+}
+
+/// Routes every request: the token first, then the store it names, then pages, fragments,
+/// `/api/` and the assets.
+struct Handler: HTTPHandler {
+    let sites: [Site]
+    let token: String?
 
     func handleRequest(_ request: HTTPRequest) async throws -> HTTPResponse {
         var headers: HTTPHeaders = [HTTPHeader("Cache-Control"): "no-store", HTTPHeader("X-Content-Type-Options"): "nosniff",
@@ -130,31 +144,53 @@ struct Handler: HTTPHandler {
             if tokenInQuery != nil { headers.addValue("sweep_token=\(token); HttpOnly; SameSite=Strict; Path=/", for: HTTPHeader("Set-Cookie")) }
         }
         guard request.method == .GET || request.method == .HEAD else { return response(.text(.methodNotAllowed, "the dashboard only reads"), headers) }
+        switch request.path {
+        case "/static/dashboard.css": return response(Reply(contentType: "text/css; charset=utf-8", body: Data(Assets.css.utf8)), headers)
+        case "/static/dashboard.js": return response(Reply(contentType: "text/javascript; charset=utf-8", body: Data(Assets.js.utf8)), headers)
+        case "/static/icon.svg", "/favicon.ico": return response(Reply(contentType: "image/svg+xml", body: Data(Assets.icon.utf8)), headers)
+        default: break
+        }
+        // One store: its pages at the root. Several: `/` compares them, `/store/N/…` is store N's.
+        let site: Site, base: String, path: String
+        if sites.count == 1 {
+            (site, base, path) = (sites[0], "", request.path)
+        } else if request.path == "/" || request.path == "/index.html" {
+            do {
+                let fragment = request.query.contains { $0.name == "fragment" && $0.value == "1" }
+                let made = try Pages.stores(sites.map(\.store))
+                return response(.html(fragment ? made.body : Pages.layout(title: made.title, path: "/", body: made.body, severalStores: true)), headers)
+            } catch {
+                return response(.text(.internalServerError, "\(error)"), headers)
+            }
+        } else if let rest = Self.suffix(request.path, after: "/store/"), let number = Int(rest.prefix { $0 != "/" }), sites.indices.contains(number - 1) {
+            let inner = String(rest.drop { $0 != "/" })
+            (site, base, path) = (sites[number - 1], "/store/\(number)", inner.isEmpty ? "/" : inner)
+        } else {
+            return response(.text(.notFound, "no page \(request.path): this dashboard serves \(sites.count) stores, at /store/1/ to /store/\(sites.count)/"), headers)
+        }
         let address = request.path + "?" + request.query.filter { $0.name != "token" }.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
-        let revision = try? store.revision()
-        if let revision, let cached = cache.reply(for: address, at: revision) { return response(cached, headers) }
+        let revision = try? site.store.revision()
+        if let revision, let cached = site.cache.reply(for: address, at: revision) { return response(cached, headers) }
         let reply: Reply
         do {
-            reply = try route(request)
+            reply = try route(request, path: path, site: site, base: base)
         } catch {
             reply = .text(.internalServerError, "\(error)")
         }
-        if let revision, reply.status == .ok { cache.keep(reply, for: address, at: revision) }
+        if let revision, reply.status == .ok { site.cache.keep(reply, for: address, at: revision) }
         return response(reply, headers)
     }
 
-    func route(_ request: HTTPRequest) throws -> Reply {
+    /// A store's page or document; `path` is the address within the store, `base` its prefix.
+    func route(_ request: HTTPRequest, path: String, site: Site, base: String) throws -> Reply {
         func query(_ name: String) -> String? { request.query.first { $0.name == name }?.value }
-        let path = request.path
-        let pages = Pages(store: store)
+        let store = site.store
+        let pages = Pages(store: store, base: base)
         let fragment = query("fragment") == "1"
         func page(_ made: (title: String, body: String), _ path: String) -> Reply {
-            .html(fragment ? made.body : Pages.layout(title: made.title, path: path, body: made.body))
+            .html(fragment ? made.body : Pages.layout(title: made.title, path: base + path, body: made.body, base: base, severalStores: sites.count > 1))
         }
         switch path {
-        case "/static/dashboard.css": return Reply(contentType: "text/css; charset=utf-8", body: Data(Assets.css.utf8))
-        case "/static/dashboard.js": return Reply(contentType: "text/javascript; charset=utf-8", body: Data(Assets.js.utf8))
-        case "/static/icon.svg", "/favicon.ico": return Reply(contentType: "image/svg+xml", body: Data(Assets.icon.utf8))
         case "/", "/index.html": return page(try pages.overview(), "/")
         case "/leaderboard":
             let rows = query("rows")
@@ -163,7 +199,7 @@ struct Handler: HTTPHandler {
                 // A form sends spaces as "+" (which the query parser leaves as it is).
                 filter: (query("q") ?? "").replacingOccurrences(of: "+", with: " "),
                 sort: query("sort").flatMap { $0.isEmpty ? nil : $0 }, descending: query("desc") == "1",
-                limit: rows == "all" ? nil : rows.flatMap(Int.init).map { max(1, $0) } ?? 100)), "/leaderboard")
+                limit: rows == "all" ? nil : rows.flatMap(Int.init).map { max(1, $0) } ?? 100, base: base)), "/leaderboard")
         case "/compare":
             return page(try pages.compare(request.query.filter { $0.name == "trials" }.flatMap { $0.value.split(separator: ",").map(String.init) }), "/compare")
         case "/parameters": return page(try pages.parameters(), "/parameters")
@@ -175,7 +211,7 @@ struct Handler: HTTPHandler {
                                            top: query("top").flatMap(Int.init), all: path == "/api/trials" || query("all") == "1",
                                            epochs: try store.epochTotals(of: trials))
             return Reply(contentType: "application/json",
-                         body: Data(report.jsonBytes(byConfig: path == "/api/leaderboard" && query("by_config") == "1", cache: rows)))
+                         body: Data(report.jsonBytes(byConfig: path == "/api/leaderboard" && query("by_config") == "1", cache: site.rows)))
         case "/api/importance":
             guard let sweep = try store.sweep() else { return .text(.notFound, "no sweep in this store yet") }
             let quantile = query("quantile").flatMap(Double.init) ?? 0.1

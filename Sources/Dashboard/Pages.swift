@@ -6,13 +6,20 @@ import SweepCore
 /// is its `<main>`, which the page's script fetches again every 2 s (`?fragment=1`) and swaps in.
 struct Pages {
     let store: SweepStore
+    /// The prefix of this store's pages: "" when the dashboard serves one store, `/store/N`
+    /// when it serves several.
+    var base = ""
     /// Dots and lines a chart draws at most: past this a 10,000-trial sweep's charts are thinned
     /// (and say so), so a page stays a few hundred kilobytes.
     static let drawnPoints = 2_000
 
-    /// A whole page around `body` (the `<main>` content).
-    static func layout(title: String, path: String, body: String) -> String {
-        let nav = [("/", "Overview"), ("/leaderboard", "Leaderboard"), ("/compare", "Compare"), ("/parameters", "Parameters")].map { link, name in
+    /// A whole page around `body` (the `<main>` content): `path` is the page's own address (its
+    /// link is marked current); with several stores, `base` is the store's prefix and the bar
+    /// links back to the stores compared.
+    static func layout(title: String, path: String, body: String, base: String = "", severalStores: Bool = false) -> String {
+        var links = [(base + "/", "Overview"), (base + "/leaderboard", "Leaderboard"), (base + "/compare", "Compare"), (base + "/parameters", "Parameters")]
+        if severalStores { links = [("/", "Stores")] + (base.isEmpty ? [] : links) }
+        let nav = links.map { link, name in
             "<a href=\"\(link)\"\(link == path ? " aria-current=\"page\"" : "")>\(name)</a>"
         }.joined()
         return """
@@ -91,6 +98,8 @@ struct Pages {
         var descending = false
         /// Rows at most (nil: every row).
         var limit: Int? = 100
+        /// The store's prefix (see ``Pages/base``).
+        var base = ""
 
         /// This view's address with some parts changed, for links.
         func link(sort: String?? = nil, descending: Bool? = nil, limit: Int?? = nil, byConfig: Bool? = nil, all: Bool? = nil) -> String {
@@ -105,7 +114,7 @@ struct Pages {
             case let rows? where rows != 100: parts.append("rows=\(rows)")
             default: break
             }
-            return "/leaderboard" + (parts.isEmpty ? "" : "?" + parts.joined(separator: "&amp;"))
+            return base + "/leaderboard" + (parts.isEmpty ? "" : "?" + parts.joined(separator: "&amp;"))
         }
     }
 
@@ -200,7 +209,7 @@ struct Pages {
         var body = "<h1>Leaderboard</h1><p class=\"lead\">\(escape(sweep.name)): ranked by valid \(escape(metric)), test beside it"
         body += " · <a href=\"\(query.link(byConfig: !query.byConfig))\">\(query.byConfig ? "by trial" : "by config (mean ± 95% CI over seeds)")</a>"
         body += " · <a href=\"\(query.link(all: !query.all))\">\(query.all ? "completed only" : "every state")</a></p>"
-        body += "<form class=\"filter\" method=\"get\" action=\"/leaderboard\">"
+        body += "<form class=\"filter\" method=\"get\" action=\"\(base)/leaderboard\">"
             + (query.byConfig ? "<input type=\"hidden\" name=\"by_config\" value=\"1\">" : "") + (query.all ? "<input type=\"hidden\" name=\"all\" value=\"1\">" : "")
             + (query.sort.map { "<input type=\"hidden\" name=\"sort\" value=\"\(escape($0))\">" } ?? "") + (query.descending ? "<input type=\"hidden\" name=\"desc\" value=\"1\">" : "")
             + "<label>Filter <input id=\"filter\" name=\"q\" type=\"search\" value=\"\(escape(query.filter))\" placeholder=\"state, variant, key=value…\"></label></form>"
@@ -219,9 +228,9 @@ struct Pages {
             var texts = cells(row).map(escape)
             if case .trial(_, let trial) = row {
                 let id = escape(trial.id)
-                texts[2] = "<a href=\"/trial/\(id)\">\(texts[2])</a>"
+                texts[2] = "<a href=\"\(base)/trial/\(id)\">\(texts[2])</a>"
                 texts.append(trial.result == nil ? ""
-                    : "<a class=\"button\" href=\"/api/export/\(id)\" download=\"trial-\(escape(String(trial.id.prefix(8)))).yaml\">trial file</a>")
+                    : "<a class=\"button\" href=\"\(base)/api/export/\(id)\" download=\"trial-\(escape(String(trial.id.prefix(8)))).yaml\">trial file</a>")
                 body += "<tr data-row data-trial=\"\(id)\">"
             } else {
                 body += "<tr data-row>"
@@ -267,7 +276,7 @@ struct Pages {
         var body = "<h1>Trial #\(snapshot.number) <code>\(escape(snapshot.id))</code></h1><p class=\"lead\">\(escape(snapshot.state.rawValue))"
             + (snapshot.stoppedAt.map { " at epoch \($0)" } ?? "") + (snapshot.variant.map { " · variant \(escape($0))" } ?? "")
             + (snapshot.result.map { " · best epoch \($0.bestEpoch): valid \(escape(metric)) \(format($0.valid[metric])), test \(format($0.test[metric]))" } ?? "")
-            + (snapshot.result == nil ? "" : " · <a class=\"button\" href=\"/api/export/\(escape(snapshot.id))\" download=\"trial-\(escape(String(snapshot.id.prefix(8)))).yaml\">trial file</a>")
+            + (snapshot.result == nil ? "" : " · <a class=\"button\" href=\"\(base)/api/export/\(escape(snapshot.id))\" download=\"trial-\(escape(String(snapshot.id.prefix(8)))).yaml\">trial file</a>")
             + "</p>"
         body += "<section class=\"cards\"><div class=\"card\"><h2>Config</h2><table class=\"data\" id=\"config\"><tbody>"
         for (key, value) in snapshot.config.activeValues { body += "<tr><th>\(escape(key))</th><td>\(escape(value.description))</td></tr>" }
@@ -317,7 +326,7 @@ struct Pages {
         var chosen = picked.compactMap { reference in try? store.findTrial(reference) }
         if chosen.isEmpty { chosen = Array(ranked.prefix(4)) }
         chosen = Array(chosen.prefix(8))
-        var body = "<h1>Compare</h1><form action=\"/compare\" method=\"get\" class=\"pick\"><label>Trials (2–8) <select name=\"trials\" multiple size=\"6\">"
+        var body = "<h1>Compare</h1><form action=\"\(base)/compare\" method=\"get\" class=\"pick\"><label>Trials (2–8) <select name=\"trials\" multiple size=\"6\">"
         let selected = Set(chosen.map(\.id))
         for trial in (ranked + trials.filter { $0.state != .completed }) where trial.result != nil || trial.state == .running {
             let value = trial.result?.valid[metric].map { " · \(format($0))" } ?? " · \(trial.state.rawValue)"
@@ -333,7 +342,7 @@ struct Pages {
         }
         body += "<table class=\"data\" id=\"compared\"><thead><tr><th>trial</th><th>config</th><th>valid \(escape(metric))</th><th>test \(escape(metric))</th></tr></thead><tbody>"
         for trial in chosen {
-            body += "<tr><td><a href=\"/trial/\(trial.id)\">#\(trial.number) \(String(trial.id.prefix(8)))</a></td><td>"
+            body += "<tr><td><a href=\"\(base)/trial/\(trial.id)\">#\(trial.number) \(String(trial.id.prefix(8)))</a></td><td>"
                 + escape(trial.config.activeValues.filter { $0.key != "select_metric" }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
                 + "</td><td>\(format(trial.result?.valid[metric]))</td><td>\(format(trial.result?.test[metric]))</td></tr>"
         }
@@ -408,5 +417,80 @@ struct Pages {
             body += chart.html
         }
         return ("Parameters · \(sweep.name)", body)
+    }
+}
+
+// MARK: Several stores
+
+extension Pages {
+    /// The stores side by side: each one's best config (by trial, and by config over its seeds
+    /// when it repeats), its numbers against its popularity baseline, the keys where the best
+    /// configs differ, and the best trials' curves overlaid.
+    static func stores(_ stores: [SweepStore]) throws -> (title: String, body: String) {
+        struct Column {
+            var number: Int
+            var store: SweepStore
+            var sweep: SweepRecord?
+            var trials: [TrialSnapshot]
+            var best: RankedTrial?
+            var bestConfig: RankedConfig?
+        }
+        let columns = try stores.enumerated().map { index, store in
+            let sweep = try store.sweep(), trials = try store.trials()
+            let metric = sweep?.metric ?? "ndcg@10"
+            return Column(number: index + 1, store: store, sweep: sweep, trials: trials, best: Leaderboard.rank(trials, metric: metric).first,
+                          bestConfig: trials.contains { $0.config.seed != trials.first?.config.seed } ? Leaderboard.rankConfigs(trials, metric: metric).first : nil)
+        }
+        let metrics = Set(columns.compactMap { $0.sweep?.metric })
+        var body = "<h1>Stores</h1><p class=\"lead\">\(columns.count) sweeps side by side, each by its best trial on valid"
+            + (metrics.count > 1 ? " (their metrics differ: \(metrics.sorted().map(escape).joined(separator: ", ")))" : "") + "</p>"
+        body += "<div class=\"table-scroll\"><table class=\"data\" id=\"stores\"><thead><tr><th></th>"
+        for column in columns {
+            body += "<th><a href=\"/store/\(column.number)/\">\(escape(column.sweep?.name ?? "(no sweep yet)"))</a></th>"
+        }
+        body += "</tr></thead><tbody>"
+        func row(_ name: String, _ cells: (Column) -> String) {
+            body += "<tr data-row><th>\(escape(name))</th>" + columns.map { "<td>\(cells($0))</td>" }.joined() + "</tr>"
+        }
+        row("file") { "<code>\(escape(URL(fileURLWithPath: $0.store.path).lastPathComponent))</code>" }
+        row("metric") { escape($0.sweep?.metric ?? "–") }
+        row("completed") { column in "\(column.trials.filter { $0.state == .completed }.count) of \(column.trials.filter { $0.state != .retired }.count)" }
+        row("best trial") { column in
+            column.best.map { "<a href=\"/store/\(column.number)/trial/\(escape($0.trial.id))\">#\($0.trial.number) \(escape(String($0.trial.id.prefix(8))))</a>" } ?? "–"
+        }
+        row("valid") { column in column.best.map { format($0.value) } ?? "–" }
+        row("test") { column in format(column.sweep.flatMap { sweep in column.best?.result.test[sweep.metric] }) }
+        row("best config: valid mean ± 95% CI (n)") { column in
+            column.bestConfig.map { config in
+                format(config.validMean[column.sweep?.metric ?? ""]) + (config.ci95.map { " ± " + format($0) } ?? "") + " (\(config.n))"
+            } ?? "–"
+        }
+        row("best config: test mean") { column in column.bestConfig.map { format($0.testMean[column.sweep?.metric ?? ""]) } ?? "–" }
+        row("popularity baseline (valid · test)") { column in
+            guard let sweep = column.sweep, let popularity = sweep.popularity else { return "–" }
+            return format(popularity["valid"]?[sweep.metric]) + " · " + format(popularity["test"]?[sweep.metric])
+        }
+        // The best configs' keys (by the mean over seeds when a store repeats, else its best
+        // trial's): where they differ first, then what they share; the seed is the repeat.
+        let configs = columns.map { column in
+            (column.bestConfig?.trials.first ?? column.best?.trial).map { Dictionary(uniqueKeysWithValues: $0.config.activeValues.map { ($0.key, $0.value.description) }) } ?? [:]
+        }
+        let keys = Set(configs.flatMap(\.keys)).subtracting(["select_metric", "seed"]).sorted()
+        let differing = keys.filter { key in Set(configs.map { $0[key] ?? "–" }).count > 1 }
+        for key in differing + keys.filter({ !differing.contains($0) }) {
+            row(key) { column in escape(configs[column.number - 1][key] ?? "–") }
+        }
+        body += "</tbody></table></div>"
+        if !differing.isEmpty { body += "<p class=\"note\">The best configs differ in: \(differing.map(escape).joined(separator: ", ")).</p>" }
+        var curves: [LineChart.Series] = []
+        for column in columns {
+            guard let best = column.best, let metric = column.sweep?.metric else { continue }
+            let records = try column.store.curve(of: best.trial, attempts: try column.store.attempts(trial: best.trial.id))
+            curves.append(.init(name: "\(column.number): \(column.sweep?.name ?? "") #\(best.trial.number)",
+                                points: records.compactMap { record in record.valid[metric].map { (Double(record.epoch), $0) } }))
+        }
+        body += LineChart(id: "stores-valid", title: "Each store's best trial: valid \(metrics.count == 1 ? metrics.first! : "metric") per epoch",
+                          xLabel: "epoch", series: curves).html
+        return ("Stores", body)
     }
 }

@@ -5,9 +5,10 @@ import SweepCore
 
 struct DashboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dashboard", abstract: "Serve a read-only web dashboard of a sweep store (beside a running coordinator, or after).")
+        commandName: "dashboard", abstract: "Serve a read-only web dashboard of a sweep store (beside a running coordinator, or after).",
+        discussion: "Several --db options serve several stores: the first page compares their best configs, each store's pages follow under /store/N/.")
 
-    @OptionGroup var store: StoreOptions
+    @Option(name: .customLong("db"), help: "A sweep store (SQLite file); repeat to compare several.") var databases: [String] = []
     @Option(help: "HOST:PORT to listen on (loopback by default; port 0 picks a free one).") var bind = "127.0.0.1:8080"
     @Flag(help: "Require a random token, printed in the URL (needed for a non-loopback address unless --insecure).") var token = false
     @Flag(help: "Serve a non-loopback address without a token (a warning is printed).") var insecure = false
@@ -15,6 +16,7 @@ struct DashboardCommand: AsyncParsableCommand {
     func parsedBind() throws -> (host: String, port: UInt16) { try DashboardAddress.parse(bind) }
 
     func validate() throws {
+        if databases.isEmpty { throw ValidationError("give a sweep store with --db FILE") }
         let (host, _) = try parsedBind()
         let settings = DashboardSettings(host: host, port: 0)
         if !settings.isLoopback && !token && !insecure {
@@ -26,10 +28,10 @@ struct DashboardCommand: AsyncParsableCommand {
         let (host, port) = try parsedBind()
         let settings = DashboardSettings(host: host, port: port, token: token ? DashboardSettings.randomToken() : nil)
         if insecure && !token && !settings.isLoopback { printError("warning: serving \(bind) to anyone who can reach it, without a token") }
-        let server = try DashboardServer(storePath: store.db, settings: settings)
+        let server = try DashboardServer(storePaths: databases, settings: settings)
         async let serving: Void = server.run()
         let listening = try await server.waitUntilListening()
-        printError("dashboard of \(store.db) at \(server.url(port: listening))")
+        printError("dashboard of \(databases.joined(separator: ", ")) at \(server.url(port: listening))")
         try await serving
     }
 }

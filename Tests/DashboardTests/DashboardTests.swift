@@ -9,19 +9,18 @@ import TestSupport
 /// (no sockets), as `sweep run` leaves it; made once per test process (the dashboard never writes it).
 let sharedStore: Result<String, any Error> = Result { try finishedStore() }
 
-func finishedStore() throws -> String {
+func finishedStore(_ text: String = """
+    name: dash
+    dataset: {synthetic: {preset: small, seed: 3}}
+    method: grid
+    repeats: 2
+    fixed: {epochs: 3}
+    parameters:
+      lr: {values: [0.001, 0.01, 0.05]}
+
+    """) throws -> String {
     let folder = TestFolders.fresh("dashboard")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    let text = """
-        name: dash
-        dataset: {synthetic: {preset: small, seed: 3}}
-        method: grid
-        repeats: 2
-        fixed: {epochs: 3}
-        parameters:
-          lr: {values: [0.001, 0.01, 0.05]}
-
-        """
     let spec = try SweepSpec.parse(text, file: folder.appendingPathComponent("sweep.yaml"))
     let dataset = try ResolvedDataset(spec.dataset, cacheRoot: folder)
     let path = folder.appendingPathComponent("s.db").path
@@ -42,9 +41,14 @@ let sweepBinary: URL = {
 /// process of its own: the test runner's threads are often all busy with other suites' waits,
 /// and an in-process server would queue behind them.
 func withDashboard<T>(_ path: String, token: Bool = false, _ body: (_ base: String, _ token: String?) throws -> T) throws -> T {
+    try withDashboard([path], token: token, body)
+}
+
+/// The same for several stores.
+func withDashboard<T>(_ paths: [String], token: Bool = false, _ body: (_ base: String, _ token: String?) throws -> T) throws -> T {
     let process = Process(), errors = Pipe()
     process.executableURL = sweepBinary
-    process.arguments = ["dashboard", "--db", path, "--bind", "127.0.0.1:0"] + (token ? ["--token"] : [])
+    process.arguments = ["dashboard"] + paths.flatMap { ["--db", $0] } + ["--bind", "127.0.0.1:0"] + (token ? ["--token"] : [])
     process.standardError = errors
     try process.run()
     defer {
@@ -203,6 +207,44 @@ func jsonObject(_ text: String) throws -> [String: Any] {
             #expect(try get(base + "/leaderboard", headers: ["Cookie": "sweep_token=" + token]).status == 200)
         }
         #expect(Handler.constantTimeEqual("abc", "abc") && !Handler.constantTimeEqual("abc", "abd") && !Handler.constantTimeEqual("abc", "ab"))
+    }
+
+    /// Several stores: `/` compares their best configs, each store's pages and API sit under
+    /// `/store/N/` with every link kept inside it.
+    @Test func severalStoresAreComparedAndEachIsServedUnderItsNumber() throws {
+        let first = try sharedStore.get()
+        let second = try finishedStore("""
+            name: other
+            dataset: {synthetic: {preset: small, seed: 3}}
+            method: grid
+            fixed: {epochs: 2, loss: bce}
+            parameters:
+              lr: {values: [0.02, 0.2]}
+
+            """)
+        let stores = try [first, second].map { try SweepStore.openReadOnly(path: $0) }
+        let bests = try stores.map { try #require(Leaderboard.rank(try $0.trials(), metric: "ndcg@10").first) }
+        try withDashboard([first, second]) { base, _ in
+            let compared = try get(base + "/")
+            #expect(compared.status == 200 && compared.body.contains("id=\"stores\"") && compared.body.contains(">dash</a>") && compared.body.contains(">other</a>"))
+            for (index, best) in bests.enumerated() {
+                #expect(compared.body.contains("href=\"/store/\(index + 1)/trial/\(best.trial.id)\""))
+                #expect(compared.body.contains(format(best.value)))
+            }
+            #expect(compared.body.contains("The best configs differ in: epochs, loss, lr, pos_weight_mult."), "seed is the repeat, not a difference")
+            #expect(compared.body.components(separatedBy: "class=\"point\"").count - 1 == 3 + 2, "each best trial's epochs")
+            let board = try get(base + "/store/2/leaderboard")
+            #expect(board.body.components(separatedBy: "<tr data-row").count - 1 == 2 && board.body.contains("href=\"/store/2/trial/"))
+            #expect(!board.body.contains("href=\"/trial/") && !board.body.contains("href=\"/leaderboard"))
+            let sweep = try #require(try stores[0].sweep())
+            let api = try get(base + "/store/1/api/leaderboard")
+            #expect(api.body == LeaderboardReport(trials: try stores[0].trials(), metric: sweep.metric, popularity: sweep.popularity,
+                                                  epochs: try stores[0].epochTotals()).json(byConfig: false))
+            #expect(try get(base + "/store/2/trial/\(bests[1].trial.id)").status == 200)
+            let elsewhere = try get(base + "/leaderboard")
+            #expect(elsewhere.status == 404 && elsewhere.body.contains("/store/1/"))
+            #expect(try get(base + "/store/3/").status == 404)
+        }
     }
 
     @Test func aMissingStoreOrOneFromANewerBuildIsRefusedWithTheReason() throws {
