@@ -143,14 +143,14 @@ struct Pages {
             case .config(let config):
                 let first = config.trials[0]
                 return [.int(config.rank)] + (variants ? [first.variant.map(ConfigValue.string)] : [])
-                    + keys.map { first.config.isActive($0) ? first.config.value($0) : nil }
+                    + keys.map { first.activeValues[$0] }
                     + [config.validMean[metric].map(ConfigValue.double), .int(config.n), config.testMean[metric].map(ConfigValue.double),
                        config.pValueVersusBest.map(ConfigValue.double)]
             case .trial(let rank, let trial):
                 let result = trial.result
                 let leading: [ConfigValue?] = [rank.map(ConfigValue.int), .int(trial.number), .string(trial.id)]
                     + (query.all ? [.string(LeaderboardReport.stateCell(trial))] : []) + (variants ? [trial.variant.map(ConfigValue.string)] : [])
-                return leading + keys.map { trial.config.isActive($0) ? trial.config.value($0) : nil }
+                return leading + keys.map { trial.activeValues[$0] }
                     + [result?.valid[metric].map(ConfigValue.double), result?.test[metric].map(ConfigValue.double),
                        result.map { .int($0.bestEpoch) }, result.map { .string($0.worker) }]
             }
@@ -180,7 +180,7 @@ struct Pages {
             case .config(let config): trial = config.trials[0]
             case .trial(_, let ranked): trial = ranked
             }
-            var words = [trial.variant ?? ""] + keys.map { key in "\(key)=\(trial.config.isActive(key) ? trial.config.value(key)?.description ?? "–" : "–")" }
+            var words = [trial.variant ?? ""] + keys.map { key in "\(key)=\(trial.activeValues[key]?.description ?? "–")" }
             if case .trial = row { words += [trial.id, trial.state.rawValue, trial.result?.worker ?? "", "seed=\(trial.config.seed)"] }
             return words.joined(separator: " ").lowercased()
         }

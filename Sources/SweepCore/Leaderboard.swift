@@ -57,7 +57,7 @@ public enum Leaderboard {
     public static func rankConfigs(_ trials: [TrialSnapshot], metric: String) -> [RankedConfig] {
         var groups: [String: [TrialSnapshot]] = [:], order: [String] = []
         for entry in rank(trials, metric: metric) {
-            let key = configKey(entry.trial.config)
+            let key = entry.trial.repeatKey
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(entry.trial)
         }

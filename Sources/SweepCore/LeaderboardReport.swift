@@ -29,14 +29,13 @@ public struct LeaderboardReport {
 
     /// Config keys whose values differ between the trials shown (seed excluded: it is the repeat).
     public var varyingKeys: [String] {
-        let shown = shownTrials
+        let shown = all ? trials.indices.map { $0 } : trials.indices.filter { trials[$0].state == .completed }
         guard let first = shown.first else { return [] }
-        func value(_ trial: TrialSnapshot, _ key: String) -> ConfigValue? { trial.config.isActive(key) ? trial.config.value(key) : nil }
         return configKeys.filter { key in
             guard key != "seed" else { return false }
-            let reference = value(first, key)
-            return shown.contains { trial in
-                switch (value(trial, key), reference) {
+            let reference = trials[first].activeValues[key]
+            return shown.contains { index in
+                switch (trials[index].activeValues[key], reference) {
                 case (nil, nil): false
                 case let (a?, b?): !a.sameValue(as: b)
                 default: true
@@ -281,7 +280,7 @@ public struct LeaderboardReport {
             for config in top.map({ Array(configs.prefix($0)) }) ?? configs {
                 writer.beginObject()
                 writer.key("ci95"); writer.double(config.ci95)
-                writer.key("config"); Self.write(config.trials[0].config, dropSeed: true, to: &writer)
+                writer.key("config"); Self.write(config.trials[0].activeValues, dropSeed: true, to: &writer)
                 writer.key("n"); writer.int(config.n)
                 writer.key("p_value_vs_best"); writer.double(config.pValueVersusBest)
                 writer.key("rank"); writer.int(config.rank)
@@ -310,7 +309,7 @@ public struct LeaderboardReport {
     static func writeRow(_ trial: TrialSnapshot, rank: Int?, to writer: inout JSONWriter) -> Range<Int> {
         writer.beginObject()
         writer.key("best_epoch"); writer.int(trial.result?.bestEpoch)
-        writer.key("config"); write(trial.config, dropSeed: false, to: &writer)
+        writer.key("config"); write(trial.activeValues, dropSeed: false, to: &writer)
         writer.key("number"); writer.int(trial.number)
         writer.key("rank")
         let rankStart = writer.bytes.count
@@ -328,9 +327,9 @@ public struct LeaderboardReport {
     }
 
     /// A config's active keys as an object, keys in byte order.
-    static func write(_ config: TrialConfig, dropSeed: Bool, to writer: inout JSONWriter) {
+    static func write(_ activeValues: [String: ConfigValue], dropSeed: Bool, to writer: inout JSONWriter) {
         writer.beginObject()
-        for (key, value) in config.activeValues.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) where !(dropSeed && key == "seed") {
+        for (key, value) in activeValues.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) where !(dropSeed && key == "seed") {
             writer.key(key)
             writer.value(value)
         }

@@ -208,11 +208,13 @@ extension Database {
     }
 }
 
-/// A trial's parts fixed when it is planned or proposed.
+/// A trial's parts fixed when it is planned or proposed, with what is worked out from its config.
 struct FixedTrialParts {
     var id: String
     var config: TrialConfig
     var origin: ProposalOrigin?
+    var activeValues: [String: ConfigValue]
+    var repeatKey: String
 }
 
 /// Names one stored result.

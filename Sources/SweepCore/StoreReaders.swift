@@ -6,7 +6,7 @@ import ML
 public struct TrialSnapshot: Sendable {
     public var id: String
     public var number: Int
-    public var config: TrialConfig
+    public let config: TrialConfig
     public var variant: String?
     public var state: TrialState
     public var attempts: Int
@@ -15,9 +15,20 @@ public struct TrialSnapshot: Sendable {
     public var stoppedAt: Int?
     /// For a config an adaptive sampler proposed: how, and from what.
     public var origin: ProposalOrigin?
+    /// The config's active keys and values (``TrialConfig/activeDictionary``), and the key its
+    /// repeats share (``Leaderboard/configKey(_:)``): worked out once per trial, as the
+    /// leaderboard asks for them on every row of every page.
+    public let activeValues: [String: ConfigValue]
+    public let repeatKey: String
 
     public init(id: String, number: Int, config: TrialConfig, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
                 stoppedAt: Int? = nil, origin: ProposalOrigin? = nil) {
+        self.init(id: id, number: number, config: config, variant: variant, state: state, attempts: attempts, result: result,
+                  stoppedAt: stoppedAt, origin: origin, activeValues: config.activeDictionary, repeatKey: Leaderboard.configKey(config))
+    }
+
+    init(id: String, number: Int, config: TrialConfig, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
+         stoppedAt: Int?, origin: ProposalOrigin?, activeValues: [String: ConfigValue], repeatKey: String) {
         self.id = id
         self.number = number
         self.config = config
@@ -27,6 +38,8 @@ public struct TrialSnapshot: Sendable {
         self.result = result
         self.stoppedAt = stoppedAt
         self.origin = origin
+        self.activeValues = activeValues
+        self.repeatKey = repeatKey
     }
 }
 
@@ -148,9 +161,11 @@ extension SweepStore {
                 for row in full {
                     let number: Int = row["number"]
                     guard fixed[number]?.id != row["id"] as String else { continue }
+                    let config = try TrialConfig.parse(json: row["config"])
                     let parts = FixedTrialParts(
-                        id: row["id"], config: try TrialConfig.parse(json: row["config"]),
-                        origin: try (row["origin"] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") })
+                        id: row["id"], config: config,
+                        origin: try (row["origin"] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") },
+                        activeValues: config.activeDictionary, repeatKey: Leaderboard.configKey(config))
                     parsed[number] = parts
                     fixed[number] = parts
                 }
@@ -161,7 +176,7 @@ extension SweepStore {
                 return TrialSnapshot(
                     id: parts.id, number: row.number, config: parts.config, variant: row.variant,
                     state: try Self.trialState(row.state, row.id), attempts: row.attempts, result: result(row.number),
-                    stoppedAt: stops[row.number], origin: parts.origin)
+                    stoppedAt: stops[row.number], origin: parts.origin, activeValues: parts.activeValues, repeatKey: parts.repeatKey)
             }
         }
     }

@@ -5,6 +5,7 @@ import SweepCore
 import Foundation
 import ML
 import Protocol
+import Synchronization
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -73,19 +74,28 @@ struct CoordinatorBench: ParsableCommand {
             admission: Admission(buildID: buildID, heartbeatMilliseconds: 1000, liveness: 5, sweepName: spec.name),
             settings: SchedulerSettings(heartbeat: 1, liveness: 5))
         let endpoint = try server.endpoint()
-        var polling: [Task<Void, any Error>] = []
+        var serving: Task<Void, any Error>?
+        let pages = Mutex<[Double]>([])  // each page's milliseconds (a failed fetch: -1)
+        let stopPolling = Mutex(false)
+        defer { stopPolling.withLock { $0 = true } }
         if dashboard {
             let web = try DashboardServer(storePath: store.path, settings: DashboardSettings(port: 0))
-            polling.append(Task.detached { try await web.run() })
-            polling.append(Task.detached {
-                let port = try await web.waitUntilListening()
-                while !Task.isCancelled {
-                    _ = try? Data(contentsOf: URL(string: "http://127.0.0.1:\(port)/leaderboard")!)
-                    try await Task.sleep(for: .seconds(1))
+            serving = Task.detached { try await web.run() }
+            let port = try waitForPort(web)
+            // As a browser would: one plain GET a second, from a thread of its own (a blocking
+            // read on the concurrency pool would hold a thread the server needs).
+            let poller = Thread {
+                while !stopPolling.withLock({ $0 }) {
+                    let start = DispatchTime.now()
+                    let status = (try? DashboardBench.get(port: port, path: "/leaderboard"))?.status
+                    let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+                    pages.withLock { $0.append(status == 200 ? milliseconds : -1) }
+                    Thread.sleep(forTimeInterval: 1)
                 }
-            })
+            }
+            poller.start()
         }
-        defer { polling.forEach { $0.cancel() } }
+        defer { serving?.cancel() }
         let processes = try (0..<workers).map { index -> (Process, Pipe) in
             let process = Process(), output = Pipe()
             process.executableURL = URL(fileURLWithPath: executablePath())
@@ -127,11 +137,16 @@ struct CoordinatorBench: ParsableCommand {
                                       "max": (latencies.last ?? 0) * 1000, "samples": latencies.count],
                 "coordinator_rss_mb": ["before": memoryBefore, "peak": peakMemory],
                 "coordinator_cpu_ms_per_trial": cpu / Double(max(completed, 1)) * 1000,
+                "dashboard_pages_ms": pages.withLock { $0 },
             ])
         }
         print(String(format: "%d workers, %d no-op trials in %.2f s (start-up and goodbyes included): %.0f trials/s while serving; assign latency p50 %.2f ms, p99 %.2f ms; coordinator RSS %.0f → %.0f MB, CPU %.3f ms per trial",
                      workers, completed, seconds, rate, percentile(0.5), percentile(0.99), memoryBefore, peakMemory,
                      cpu / Double(max(completed, 1)) * 1000))
+        if dashboard {
+            let served = pages.withLock { $0 }
+            print("leaderboard page fetched \(served.count) times, ms each: " + served.map { $0 < 0 ? "failed" : String(format: "%.0f", $0) }.joined(separator: ", "))
+        }
     }
 }
 
@@ -192,6 +207,20 @@ struct StoreBench: ParsableCommand {
         }
         print(String(format: "store hot path, transactions of %d results each with the next claim: %.1f µs per trial (median of %d runs: %@)",
                      batch, median, runs, figures.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
+    }
+}
+
+/// The port a dashboard started on the concurrency pool listens on, waited for from this thread.
+func waitForPort(_ web: DashboardServer) throws -> UInt16 {
+    let port = Mutex<Result<UInt16, any Error>?>(nil)
+    Task.detached {
+        let result: Result<UInt16, any Error>
+        do { result = .success(try await web.waitUntilListening()) } catch { result = .failure(error) }
+        port.withLock { $0 = result }
+    }
+    while true {
+        if let result = port.withLock({ $0 }) { return try result.get() }
+        Thread.sleep(forTimeInterval: 0.01)
     }
 }
 

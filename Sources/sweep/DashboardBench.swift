@@ -16,6 +16,7 @@ struct DashboardBench: AsyncParsableCommand {
     @Option(help: "Requests per route.") var requests = 100
     @Flag(help: "Store one more result before each request (a running sweep).") var live = false
     @Flag(help: "Print one JSON document.") var json = false
+    @Option(name: .customLong("route"), help: "Only these routes (repeatable; default: every page and API route).") var onlyRoutes: [String] = []
     @Option(help: "Keep the store at this path (built there when missing, reused when it holds the same sweep).") var store: String?
 
     func validate() throws {
@@ -75,8 +76,9 @@ struct DashboardBench: AsyncParsableCommand {
         let serving = Task.detached { try await server.run() }
         defer { serving.cancel() }
         let port = try await server.waitUntilListening()
-        let routes = ["/leaderboard", "/api/leaderboard", "/leaderboard?by_config=1", "/", "/api/status", "/parameters",
+        let every = ["/leaderboard", "/api/leaderboard", "/leaderboard?by_config=1", "/", "/api/status", "/parameters",
                       "/api/importance", "/trial/\(someTrial)", "/compare", "/api/trials"]
+        let routes = onlyRoutes.isEmpty ? every : onlyRoutes
         // The server's very first request reads and parses every trial: reported apart.
         let coldStart = DispatchTime.now()
         _ = try Self.get(port: port, path: routes[0])
