@@ -20,7 +20,7 @@ enum Assets {
         table.data th { background: var(--panel); font-weight: 600; }
         table.sortable th { cursor: pointer; user-select: none; }
         table.data th a { color: inherit; text-decoration: none; display: block; } table.data th[aria-sort] a { color: var(--accent); }
-        tr.baseline td { color: var(--muted); font-style: italic; }
+        tr.baseline td { color: var(--muted); font-style: italic; } #leaderboard td { white-space: nowrap; }
         td pre { margin: 0; white-space: pre-wrap; font-size: 12px; max-width: 40rem; }
         .table-scroll, main > table { display: block; overflow-x: auto; }
         .filter { display: block; margin: .6rem 0; } .filter input { width: min(28rem, 100%); padding: .3rem .5rem; }

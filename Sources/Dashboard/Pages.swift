@@ -156,17 +156,19 @@ struct Pages {
             }
         }
         func cells(_ row: BoardRow) -> [String] {
-            var texts = values(row).map { value -> String in
+            // Config values as the sweep file writes them; the numbers from the valid metric on as the CLI's table does.
+            var texts = values(row).enumerated().map { column, value -> String in
                 switch value {
                 case nil: "–"
-                case .double(let number)?: format(number)
+                case .double(let number)? where column >= validColumn: format(number)
                 case let value?: value.description
                 }
             }
             switch row {
             case .config(let config):
                 texts[validColumn] += config.ci95.map { " ± " + format($0) } ?? ""
-                texts[validColumn + 3] = config.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–"
+                texts[validColumn + 3] = (config.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–")
+                    + (config.rank > 1 && config.tiesBest ? " ≈ best" : "")
             case .trial(_, let trial):
                 texts[2] = String(trial.id.prefix(8))
                 texts[texts.count - 1] = trial.result?.worker ?? ""
