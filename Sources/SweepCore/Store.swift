@@ -24,6 +24,9 @@ public final class SweepStore: Sendable {
     /// Results decoded by readers, by trial number (a stored result never changes; the key
     /// tells a trial's result from an earlier one's in a store rebuilt under the same object).
     let parsedResults = Mutex<[Int: (key: ResultKey, result: ResultSnapshot)]>([:])
+    /// A reader's trials as it read them last (see ``trials()``), and how often it read them all.
+    let liveTrials = Mutex<TrialList?>(nil)
+    let fullTrialReads = Mutex(0)
     /// The stored sweep file, parsed (its plan expanded) once per store object and text.
     let parsedSpec = Mutex<(text: String, spec: SweepSpec)?>(nil)
 
@@ -215,6 +218,57 @@ struct FixedTrialParts {
     var origin: ProposalOrigin?
     var activeValues: [String: ConfigValue]
     var repeatKey: String
+}
+
+/// The columns of a trial's row that change, and its `updated_at` in milliseconds.
+struct TrialRow {
+    static let columns = "number, id, state, attempts, variant, CAST(updated_at * 1000 AS INTEGER)"
+    var number: Int
+    var id: String
+    var state: String
+    var attempts: Int
+    var variant: String?
+    var stamp: Int
+
+    init(_ row: Row) {
+        (number, id, state, attempts, variant, stamp) = (row[0], row[1], row[2], row[3], row[4], row[5])
+    }
+}
+
+/// Every trial in number order, with what tells whether the table changed under it: each
+/// trial's `updated_at` stamp and their sum, and the store revision it was read at.
+struct TrialList {
+    var revision = 0
+    private(set) var snapshots: [TrialSnapshot] = []
+    private var positions: [Int: Int] = [:]
+    private var stamps: [Int: Int] = [:]
+    private(set) var checksum = 0
+    private(set) var newestStamp = 0
+
+    mutating func append(_ snapshot: TrialSnapshot, stamp: Int) {
+        positions[snapshot.number] = snapshots.count
+        snapshots.append(snapshot)
+        record(snapshot.number, stamp)
+    }
+
+    /// Replaces a trial's snapshot, or appends a trial numbered after every other; false for a
+    /// new trial that would fall in between.
+    mutating func replaceOrAppend(_ snapshot: TrialSnapshot, stamp: Int) -> Bool {
+        if let position = positions[snapshot.number] {
+            snapshots[position] = snapshot
+            record(snapshot.number, stamp)
+            return true
+        }
+        guard snapshot.number > (snapshots.last?.number ?? Int.min) else { return false }
+        append(snapshot, stamp: stamp)
+        return true
+    }
+
+    private mutating func record(_ number: Int, _ stamp: Int) {
+        checksum += stamp - (stamps[number] ?? 0)
+        stamps[number] = stamp
+        newestStamp = max(newestStamp, stamp)
+    }
 }
 
 /// Names one stored result.

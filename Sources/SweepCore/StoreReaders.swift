@@ -114,71 +114,127 @@ extension SweepStore {
     }
 
     /// Every trial (retired ones too), in plan order. What never changes (a trial's config and
-    /// origin, a stored result) is read and parsed once per store object: after the first call
-    /// only the small columns are read again, so a dashboard can call this every second.
+    /// origin, a stored result) is read and parsed once per store object. A reader goes further,
+    /// so that a dashboard can ask every second beside a fast sweep: while no writer has committed
+    /// it returns what it read last; after a commit it reads only the trials updated since (by
+    /// `updated_at`, with a margin) and checks the patched list against the table's count and
+    /// the sum of its `updated_at` stamps, reading everything again when they disagree.
     public func trials() throws -> [TrialSnapshot] {
-        try database.read { db in
-            // Results: their keys (a cursor reuses one row), then the rows not decoded before.
-            var resultKeys: [Int: ResultKey] = [:]
-            var cached = parsedResults.withLock { $0 }
-            var unknown: [Int] = []
-            let keys = try Row.fetchCursor(db, sql: "SELECT trial_number, attempt, finished_at FROM result")
-            while let row = try keys.next() {
-                let key = ResultKey(trial: row[0], attempt: row[1], finishedAt: row[2])
-                resultKeys[key.trial] = key
-                if cached[key.trial]?.key != key { unknown.append(key.trial) }
-            }
-            if !unknown.isEmpty {
-                // Many new results (the first read): one scan; a few: one lookup each.
-                let rows = unknown.count > 64 ? try Row.fetchAll(db, sql: "SELECT * FROM result")
-                    : try unknown.compactMap { try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM result WHERE trial_number = ?"), arguments: [$0]) }
-                var decoded: [Int: (key: ResultKey, result: ResultSnapshot)] = [:]
-                for row in rows {
-                    let key = ResultKey(trial: row["trial_number"], attempt: row["attempt"], finishedAt: row["finished_at"])
-                    guard cached[key.trial]?.key != key else { continue }
-                    decoded[key.trial] = (key, try Self.result(row, trial: key.trial))
-                }
-                cached.merge(decoded) { new, _ in new }
-                parsedResults.withLock { $0.merge(decoded) { new, _ in new } }
-            }
-            func result(_ number: Int) -> ResultSnapshot? {
-                guard let key = resultKeys[number], let entry = cached[number], entry.key == key else { return nil }
-                return entry.result
-            }
-            let stops = try Dictionary(Row.fetchAll(db, sql: "SELECT trial_number, epoch FROM rung WHERE decision = 'stop'").map {
-                ($0["trial_number"] as Int, $0["epoch"] as Int)
-            }, uniquingKeysWith: min)
-            // Trials: the columns that change, then config and origin for trials not parsed before.
-            var changing: [(number: Int, id: String, state: String, attempts: Int, variant: String?)] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT number, id, state, attempts, variant FROM trial ORDER BY number")
-            while let row = try rows.next() { changing.append((row[0], row[1], row[2], row[3], row[4])) }
-            var fixed = parsedTrials.withLock { $0 }
-            let missing = changing.filter { fixed[$0.number]?.id != $0.id }
-            if !missing.isEmpty {
-                let full = missing.count > 64 ? try Row.fetchAll(db, sql: "SELECT number, id, config, origin FROM trial")
-                    : try missing.compactMap { try Row.fetchOne(db.cachedStatement(sql: "SELECT number, id, config, origin FROM trial WHERE number = ?"), arguments: [$0.number]) }
-                var parsed: [Int: FixedTrialParts] = [:]
-                for row in full {
-                    let number: Int = row["number"]
-                    guard fixed[number]?.id != row["id"] as String else { continue }
-                    let config = try TrialConfig.parse(json: row["config"])
-                    let parts = FixedTrialParts(
-                        id: row["id"], config: config,
-                        origin: try (row["origin"] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") },
-                        activeValues: config.activeDictionary, repeatKey: Leaderboard.configKey(config))
-                    parsed[number] = parts
-                    fixed[number] = parts
-                }
-                parsedTrials.withLock { $0.merge(parsed) { new, _ in new } }
-            }
-            return try changing.map { row in
-                guard let parts = fixed[row.number], parts.id == row.id else { throw StoreError(message: "trial #\(row.number) changed while it was read") }
-                return TrialSnapshot(
-                    id: parts.id, number: row.number, config: parts.config, variant: row.variant,
-                    state: try Self.trialState(row.state, row.id), attempts: row.attempts, result: result(row.number),
-                    stoppedAt: stops[row.number], origin: parts.origin, activeValues: parts.activeValues, repeatKey: parts.repeatKey)
-            }
+        guard let revision = try revision() else { return try database.read { try readTrials($0).snapshots } }
+        let known = liveTrials.withLock { $0 }
+        if let known, known.revision == revision { return known.snapshots }
+        // The revision is read before the trials, so what is kept is at least as new as it says.
+        var fresh = try database.read { db in try known.flatMap { try patch($0, db) } ?? readTrials(db) }
+        fresh.revision = revision
+        liveTrials.withLock { $0 = fresh }
+        return fresh.snapshots
+    }
+
+    /// Every trial, read from the tables.
+    func readTrials(_ db: Database) throws -> TrialList {
+        fullTrialReads.withLock { $0 += 1 }
+        // Results: their keys (a cursor reuses one row), then the rows not decoded before.
+        var resultKeys: [Int: ResultKey] = [:]
+        var cached = parsedResults.withLock { $0 }
+        var unknown: [Int] = []
+        let keys = try Row.fetchCursor(db, sql: "SELECT trial_number, attempt, finished_at FROM result")
+        while let row = try keys.next() {
+            let key = ResultKey(trial: row[0], attempt: row[1], finishedAt: row[2])
+            resultKeys[key.trial] = key
+            if cached[key.trial]?.key != key { unknown.append(key.trial) }
         }
+        if !unknown.isEmpty {
+            // Many new results (the first read): one scan; a few: one lookup each.
+            let rows = unknown.count > 64 ? try Row.fetchAll(db, sql: "SELECT * FROM result")
+                : try unknown.compactMap { try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM result WHERE trial_number = ?"), arguments: [$0]) }
+            var decoded: [Int: (key: ResultKey, result: ResultSnapshot)] = [:]
+            for row in rows {
+                let key = ResultKey(trial: row["trial_number"], attempt: row["attempt"], finishedAt: row["finished_at"])
+                guard cached[key.trial]?.key != key else { continue }
+                decoded[key.trial] = (key, try Self.result(row, trial: key.trial))
+            }
+            cached.merge(decoded) { new, _ in new }
+            parsedResults.withLock { $0.merge(decoded) { new, _ in new } }
+        }
+        func result(_ number: Int) -> ResultSnapshot? {
+            guard let key = resultKeys[number], let entry = cached[number], entry.key == key else { return nil }
+            return entry.result
+        }
+        let stops = try Dictionary(Row.fetchAll(db, sql: "SELECT trial_number, epoch FROM rung WHERE decision = 'stop'").map {
+            ($0["trial_number"] as Int, $0["epoch"] as Int)
+        }, uniquingKeysWith: min)
+        // Trials: the columns that change, then config and origin for trials not parsed before.
+        var rows: [TrialRow] = []
+        let cursor = try Row.fetchCursor(db, sql: "SELECT \(TrialRow.columns) FROM trial ORDER BY number")
+        while let row = try cursor.next() { rows.append(TrialRow(row)) }
+        let fixed = try fixedParts(of: rows, db)
+        var list = TrialList()
+        for row in rows {
+            try list.append(snapshot(row, fixed, result: result(row.number), stoppedAt: stops[row.number]), stamp: row.stamp)
+        }
+        return list
+    }
+
+    /// `list` brought up to date from the trials updated since it was read, or nil when that is
+    /// not the cheaper way or the patched list does not add up.
+    func patch(_ list: TrialList, _ db: Database) throws -> TrialList? {
+        guard let totals = try Row.fetchOne(db, sql: "SELECT COUNT(*), COALESCE(SUM(CAST(updated_at * 1000 AS INTEGER)), 0) FROM trial") else { return nil }
+        // Two seconds of margin: a transaction may commit a moment after it took its time.
+        let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT \(TrialRow.columns) FROM trial WHERE updated_at >= ? ORDER BY number"),
+                                    arguments: [Double(list.newestStamp - 2000) / 1000]).map(TrialRow.init)
+        guard rows.count <= 256 else { return nil }
+        let fixed = try fixedParts(of: rows, db)
+        var patched = list
+        for row in rows {
+            let stop = try Int.fetchOne(db.cachedStatement(sql: "SELECT MIN(epoch) FROM rung WHERE trial_number = ? AND decision = 'stop'"),
+                                        arguments: [row.number])
+            var result: ResultSnapshot?
+            if let stored = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM result WHERE trial_number = ?"), arguments: [row.number]) {
+                let key = ResultKey(trial: row.number, attempt: stored["attempt"], finishedAt: stored["finished_at"])
+                if let entry = parsedResults.withLock({ $0[row.number] }), entry.key == key {
+                    result = entry.result
+                } else {
+                    let decoded = try Self.result(stored, trial: row.number)
+                    parsedResults.withLock { $0[row.number] = (key, decoded) }
+                    result = decoded
+                }
+            }
+            guard try patched.replaceOrAppend(snapshot(row, fixed, result: result, stoppedAt: stop), stamp: row.stamp) else { return nil }
+        }
+        let (count, sum): (Int, Int) = (totals[0], totals[1])
+        guard patched.snapshots.count == count, patched.checksum == sum else { return nil }
+        return patched
+    }
+
+    /// Each row's config and origin, parsed for trials not parsed before.
+    func fixedParts(of rows: [TrialRow], _ db: Database) throws -> [Int: FixedTrialParts] {
+        var fixed = parsedTrials.withLock { $0 }
+        let missing = rows.filter { fixed[$0.number]?.id != $0.id }
+        guard !missing.isEmpty else { return fixed }
+        let full = missing.count > 64 ? try Row.fetchAll(db, sql: "SELECT number, id, config, origin FROM trial")
+            : try missing.compactMap { try Row.fetchOne(db.cachedStatement(sql: "SELECT number, id, config, origin FROM trial WHERE number = ?"), arguments: [$0.number]) }
+        var parsed: [Int: FixedTrialParts] = [:]
+        for row in full {
+            let number: Int = row["number"]
+            guard fixed[number]?.id != row["id"] as String else { continue }
+            let config = try TrialConfig.parse(json: row["config"])
+            let parts = FixedTrialParts(
+                id: row["id"], config: config,
+                origin: try (row["origin"] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") },
+                activeValues: config.activeDictionary, repeatKey: Leaderboard.configKey(config))
+            parsed[number] = parts
+            fixed[number] = parts
+        }
+        parsedTrials.withLock { $0.merge(parsed) { new, _ in new } }
+        return fixed
+    }
+
+    func snapshot(_ row: TrialRow, _ fixed: [Int: FixedTrialParts], result: ResultSnapshot?, stoppedAt: Int?) throws -> TrialSnapshot {
+        guard let parts = fixed[row.number], parts.id == row.id else { throw StoreError(message: "trial #\(row.number) changed while it was read") }
+        return TrialSnapshot(
+            id: parts.id, number: row.number, config: parts.config, variant: row.variant,
+            state: try Self.trialState(row.state, row.id), attempts: row.attempts, result: result,
+            stoppedAt: stoppedAt, origin: parts.origin, activeValues: parts.activeValues, repeatKey: parts.repeatKey)
     }
 
     /// A result row, decoded.

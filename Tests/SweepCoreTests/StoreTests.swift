@@ -321,6 +321,48 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
         #expect(try reader.epochTotals(of: after) == store.epochTotals())
     }
 
+    /// A long-lived reader patches its trials from those updated since it last read; whatever
+    /// the writer does (claims, results, failures and retries, and a change stamped in the past,
+    /// as after the clock moved back), it reads what a fresh reader reads.
+    @Test func aReadersPatchedTrialsEqualAFreshRead() throws {
+        let folder = TestFolders.fresh("store")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("sweep.db").path
+        let (store, _, _) = try plannedStore(repeats: 4, path: path)
+        let reader = try SweepStore.openReadOnly(path: path)
+        func view(_ trials: [TrialSnapshot]) -> [String] {
+            trials.map { "\($0.number) \($0.id) \($0.state) \($0.attempts) \(($0.result?.valid ?? [:]).sorted { $0.key < $1.key }) \($0.result?.attempt ?? 0) \($0.stoppedAt ?? 0)" }
+        }
+        func expectFresh(_ step: String) throws {
+            let patched = view(try reader.trials()), fresh = view(try SweepStore.openReadOnly(path: path).trials())
+            #expect(patched == fresh, "after \(step)")
+        }
+        var generator = SystemRandomNumberGenerator(), running: [String] = [], leases = 0
+        try expectFresh("nothing")
+        #expect(reader.fullTrialReads.withLock { $0 } == 1)
+        for step in 0..<40 {
+            if running.isEmpty || (running.count < 3 && Bool.random(using: &generator)) {
+                leases += 1
+                if let claim = try store.claimNextTrial(worker: "w", lease: "L\(leases)") { running.append(claim.lease) }
+            } else {
+                let lease = running.removeFirst()
+                if Int.random(in: 0..<4, using: &generator) == 0 {
+                    _ = try store.endAttempt(lease: lease, outcome: .failed, reason: "test", maxAttempts: 2)
+                } else {
+                    _ = try store.completeTrial(lease: lease, worker: "w", result: result(Double(step) / 100))
+                }
+            }
+            try expectFresh("step \(step)")
+        }
+        #expect(reader.fullTrialReads.withLock { $0 } == 1, "every change since was patched in")
+        // A change stamped long before the newest one: the stamps' sum no longer adds up.
+        try runSQLiteStatement(path, "UPDATE trial SET state = 'cancelled', updated_at = 1 WHERE number = (SELECT MAX(number) FROM trial)")
+        try expectFresh("a change stamped in the past")
+        #expect(reader.fullTrialReads.withLock { $0 } == 2)
+        #expect(try reader.trials().contains { $0.state == .cancelled })
+    }
+
     @Test func readersNeverCreateAFileAndReadWhileAWriterWrites() async throws {
         let folder = TestFolders.fresh("store")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -382,4 +424,14 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
         #expect(first.count == 6 && status.notYetProposed == 34 && status.left == 40)
         #expect(status.text.contains("t: 6 trials (34 more to be proposed)"), "\(status.text)")
     }
+}
+
+/// One SQL statement through the sqlite3 command line tool: another process writing the store.
+func runSQLiteStatement(_ path: String, _ sql: String) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+    process.arguments = [path, sql]
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw StoreError(message: "sqlite3 failed on \(sql)") }
 }
