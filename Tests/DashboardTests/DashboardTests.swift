@@ -258,13 +258,3 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         #expect { try DashboardServer(storePath: path, settings: DashboardSettings(port: 0)) } throws: { "\($0)".contains("newer version") }
     }
 }
-
-/// Runs one SQL statement on a store with the sqlite3 command line tool.
-func runSQLite(_ path: String, _ sql: String) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-    process.arguments = [path, sql]
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw StoreError(message: "sqlite3 failed") }
-}

@@ -357,7 +357,7 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
         }
         #expect(reader.fullTrialReads.withLock { $0 } == 1, "every change since was patched in")
         // A change stamped long before the newest one: the stamps' sum no longer adds up.
-        try runSQLiteStatement(path, "UPDATE trial SET state = 'cancelled', updated_at = 1 WHERE number = (SELECT MAX(number) FROM trial)")
+        try runSQLite(path, "UPDATE trial SET state = 'cancelled', updated_at = 1 WHERE number = (SELECT MAX(number) FROM trial)")
         try expectFresh("a change stamped in the past")
         #expect(reader.fullTrialReads.withLock { $0 } == 2)
         #expect(try reader.trials().contains { $0.state == .cancelled })
@@ -424,14 +424,4 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
         #expect(first.count == 6 && status.notYetProposed == 34 && status.left == 40)
         #expect(status.text.contains("t: 6 trials (34 more to be proposed)"), "\(status.text)")
     }
-}
-
-/// One SQL statement through the sqlite3 command line tool: another process writing the store.
-func runSQLiteStatement(_ path: String, _ sql: String) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-    process.arguments = [path, sql]
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw StoreError(message: "sqlite3 failed on \(sql)") }
 }
