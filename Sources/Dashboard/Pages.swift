@@ -130,7 +130,11 @@ struct Pages {
     func leaderboard(_ query: LeaderboardQuery) throws -> (title: String, body: String) {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
         let trials = try store.trials()
-        let report = LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity, all: query.all, epochs: try store.epochTotals(of: trials))
+        // The completed trials by rank without a filter or a sort: only the rows shown are made
+        // (the order is still found over all of them).
+        let plain = query.filter.isEmpty && query.sort == nil && !query.all && !query.byConfig
+        let report = LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity, top: plain ? query.limit : nil,
+                                       all: query.all, epochs: try store.epochTotals(of: trials))
         let keys = report.varyingKeys.filter { !query.byConfig || $0 != "seed" }
         let metric = sweep.metric
         let variants = trials.contains { $0.variant != nil }
@@ -188,10 +192,10 @@ struct Pages {
         }
         var rows: [BoardRow] = query.byConfig ? Leaderboard.rankConfigs(trials, metric: metric).map(BoardRow.config)
             : report.trialRows().map { BoardRow.trial(rank: $0.rank, $0.trial) }
-        let total = rows.count
+        let total = plain ? trials.lazy.filter { $0.state == .completed && $0.result?.valid[metric] != nil }.count : rows.count
         let words = query.filter.lowercased().split(whereSeparator: \.isWhitespace)
         if !words.isEmpty { rows = rows.filter { row in let text = search(row); return words.allSatisfy { text.contains($0) } } }
-        let matching = rows.count
+        let matching = words.isEmpty ? total : rows.count
         if let column = query.sort.flatMap({ header.firstIndex(of: $0) }) {
             // Stable, missing values last in either direction.
             let keyed = rows.map { (row: $0, value: values($0)[column]) }

@@ -34,14 +34,15 @@ public struct RankedConfig: Sendable {
 /// higher; ties go to the lower trial number.
 public enum Leaderboard {
     /// Completed trials ranked by the sweep metric on valid.
-    public static func rank(_ trials: [TrialSnapshot], metric: String) -> [RankedTrial] {
+    /// With `top`, only the first `top` are made (the order is found over all of them).
+    public static func rank(_ trials: [TrialSnapshot], metric: String, top: Int? = nil) -> [RankedTrial] {
         // Sorted as (value, number, index) triples, so the large snapshots are copied once.
         var order: [(value: Double, number: Int, index: Int)] = []
         for index in trials.indices where trials[index].state == .completed {
             if let value = trials[index].result?.valid[metric] { order.append((value, trials[index].number, index)) }
         }
         order.sort { $0.value > $1.value || ($0.value == $1.value && $0.number < $1.number) }
-        return order.enumerated().map { position, entry in
+        return order.prefix(top ?? order.count).enumerated().map { position, entry in
             RankedTrial(rank: position + 1, trial: trials[entry.index], result: trials[entry.index].result!, value: entry.value)
         }
     }

@@ -86,7 +86,7 @@ public struct LeaderboardReport {
     /// Ranked completed trials; with `all`, then pruned ones by their value at the epoch they
     /// reached (best first, as Optuna ranks a pruned trial below completed ones), then the rest.
     public func trialRows() -> [(rank: Int?, trial: TrialSnapshot)] {
-        let ranked = Leaderboard.rank(trials, metric: metric).map { (rank: Optional($0.rank), trial: $0.trial) }
+        let ranked = Leaderboard.rank(trials, metric: metric, top: top).map { (rank: Optional($0.rank), trial: $0.trial) }
         var rows = ranked
         if all {
             let pruned = trials.filter { $0.state == .pruned }.sorted {
