@@ -217,7 +217,7 @@ struct FixedTrialParts {
     var config: TrialConfig
     var origin: ProposalOrigin?
     var activeValues: [String: ConfigValue]
-    var repeatKey: String
+    var repeatKey: Once<String>
 }
 
 /// The columns of a trial's row that change, and its `updated_at` in milliseconds.
@@ -268,6 +268,20 @@ struct TrialList {
         checksum += stamp - (stamps[number] ?? 0)
         stamps[number] = stamp
         newestStamp = max(newestStamp, stamp)
+    }
+}
+
+/// A value worked out the first time it is asked for, then kept; shared by every copy.
+final class Once<Value: Sendable>: Sendable {
+    private let kept = Mutex<Value?>(nil)
+
+    init() {}
+
+    func value(_ make: () -> Value) -> Value {
+        if let value = kept.withLock({ $0 }) { return value }
+        let value = make()
+        kept.withLock { $0 = value }
+        return value
     }
 }
 

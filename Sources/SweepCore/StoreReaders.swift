@@ -15,20 +15,22 @@ public struct TrialSnapshot: Sendable {
     public var stoppedAt: Int?
     /// For a config an adaptive sampler proposed: how, and from what.
     public var origin: ProposalOrigin?
-    /// The config's active keys and values (``TrialConfig/activeDictionary``), and the key its
-    /// repeats share (``Leaderboard/configKey(_:)``): worked out once per trial, as the
-    /// leaderboard asks for them on every row of every page.
+    /// The config's active keys and values (``TrialConfig/activeDictionary``), worked out once
+    /// per trial, as the leaderboard asks for them on every row of every page.
     public let activeValues: [String: ConfigValue]
-    public let repeatKey: String
+    /// The key its repeats share (``Leaderboard/configKey(_:)``), worked out when first asked
+    /// for (only the by-config ranking does) and then kept with the trial.
+    public var repeatKey: String { repeatKeyOnce.value { Leaderboard.configKey(config) } }
+    let repeatKeyOnce: Once<String>
 
     public init(id: String, number: Int, config: TrialConfig, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
                 stoppedAt: Int? = nil, origin: ProposalOrigin? = nil) {
         self.init(id: id, number: number, config: config, variant: variant, state: state, attempts: attempts, result: result,
-                  stoppedAt: stoppedAt, origin: origin, activeValues: config.activeDictionary, repeatKey: Leaderboard.configKey(config))
+                  stoppedAt: stoppedAt, origin: origin, activeValues: config.activeDictionary, repeatKey: Once())
     }
 
     init(id: String, number: Int, config: TrialConfig, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
-         stoppedAt: Int?, origin: ProposalOrigin?, activeValues: [String: ConfigValue], repeatKey: String) {
+         stoppedAt: Int?, origin: ProposalOrigin?, activeValues: [String: ConfigValue], repeatKey: Once<String>) {
         self.id = id
         self.number = number
         self.config = config
@@ -39,7 +41,7 @@ public struct TrialSnapshot: Sendable {
         self.stoppedAt = stoppedAt
         self.origin = origin
         self.activeValues = activeValues
-        self.repeatKey = repeatKey
+        self.repeatKeyOnce = repeatKey
     }
 }
 
@@ -221,7 +223,7 @@ extension SweepStore {
             let parts = FixedTrialParts(
                 id: row["id"], config: config,
                 origin: try (row["origin"] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") },
-                activeValues: config.activeDictionary, repeatKey: Leaderboard.configKey(config))
+                activeValues: config.activeDictionary, repeatKey: Once())
             parsed[number] = parts
             fixed[number] = parts
         }
