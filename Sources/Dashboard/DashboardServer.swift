@@ -199,17 +199,15 @@ struct Handler: HTTPHandler {
                 // A form sends spaces as "+" (which the query parser leaves as it is).
                 filter: (query("q") ?? "").replacingOccurrences(of: "+", with: " "),
                 sort: query("sort").flatMap { $0.isEmpty ? nil : $0 }, descending: query("desc") == "1",
-                limit: rows == "all" ? nil : rows.flatMap(Int.init).map { max(1, $0) } ?? 100, base: base)), "/leaderboard")
+                limit: rows == "all" ? nil : rows.flatMap(Int.init).map { max(1, $0) } ?? Pages.LeaderboardQuery.defaultRows)), "/leaderboard")
         case "/compare":
             return page(try pages.compare(request.query.filter { $0.name == "trials" }.flatMap { $0.value.split(separator: ",").map(String.init) }), "/compare")
         case "/parameters": return page(try pages.parameters(), "/parameters")
         case "/api/status": return .json(try Documents.status(store))
         case "/api/leaderboard", "/api/trials":
             guard let sweep = try store.sweep() else { return .text(.notFound, "no sweep in this store yet") }
-            let trials = try store.trials()
-            let report = LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity,
-                                           top: query("top").flatMap(Int.init), all: path == "/api/trials" || query("all") == "1",
-                                           epochs: try store.epochTotals(of: trials))
+            let report = try LeaderboardReport(sweep, store: store, top: query("top").flatMap(Int.init),
+                                               all: path == "/api/trials" || query("all") == "1")
             return Reply(contentType: "application/json",
                          body: Data(report.jsonBytes(byConfig: path == "/api/leaderboard" && query("by_config") == "1", cache: site.rows)))
         case "/api/importance":

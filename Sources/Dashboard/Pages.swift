@@ -97,11 +97,10 @@ struct Pages {
         var sort: String?
         var descending = false
         /// Rows at most (nil: every row).
-        var limit: Int? = 100
-        /// The store's prefix (see ``Pages/base``).
-        var base = ""
+        var limit: Int? = Self.defaultRows
+        static let defaultRows = 100
 
-        /// This view's address with some parts changed, for links.
+        /// This view's address within the store with some parts changed, for links.
         func link(sort: String?? = nil, descending: Bool? = nil, limit: Int?? = nil, byConfig: Bool? = nil, all: Bool? = nil) -> String {
             var parts: [String] = []
             if byConfig ?? self.byConfig { parts.append("by_config=1") }
@@ -111,10 +110,10 @@ struct Pages {
             if descending ?? self.descending { parts.append("desc=1") }
             switch limit ?? self.limit {
             case nil: parts.append("rows=all")
-            case let rows? where rows != 100: parts.append("rows=\(rows)")
+            case let rows? where rows != Self.defaultRows: parts.append("rows=\(rows)")
             default: break
             }
-            return base + "/leaderboard" + (parts.isEmpty ? "" : "?" + parts.joined(separator: "&amp;"))
+            return "/leaderboard" + (parts.isEmpty ? "" : "?" + parts.joined(separator: "&amp;"))
         }
     }
 
@@ -128,13 +127,12 @@ struct Pages {
     /// the server (a 10,000-trial sweep sends its top rows, not all of them), each row linking to
     /// its trial and to its trial file.
     func leaderboard(_ query: LeaderboardQuery) throws -> (title: String, body: String) {
-        guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
-        let trials = try store.trials()
         // The completed trials by rank without a filter or a sort: only the rows shown are made
         // (the order is still found over all of them).
         let plain = query.filter.isEmpty && query.sort == nil && !query.all && !query.byConfig
-        let report = LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity, top: plain ? query.limit : nil,
-                                       all: query.all, epochs: try store.epochTotals(of: trials))
+        guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
+        let report = try LeaderboardReport(sweep, store: store, top: plain ? query.limit : nil, all: query.all)
+        let trials = report.trials
         let keys = report.varyingKeys.filter { !query.byConfig || $0 != "seed" }
         let metric = sweep.metric
         let variants = trials.contains { $0.variant != nil }
@@ -213,20 +211,20 @@ struct Pages {
         let shown = query.limit.map { Array(rows.prefix($0)) } ?? rows
 
         var body = "<h1>Leaderboard</h1><p class=\"lead\">\(escape(sweep.name)): ranked by valid \(escape(metric)), test beside it"
-        body += " · <a href=\"\(query.link(byConfig: !query.byConfig))\">\(query.byConfig ? "by trial" : "by config (mean ± 95% CI over seeds)")</a>"
-        body += " · <a href=\"\(query.link(all: !query.all))\">\(query.all ? "completed only" : "every state")</a></p>"
+        body += " · <a href=\"\(base)\(query.link(byConfig: !query.byConfig))\">\(query.byConfig ? "by trial" : "by config (mean ± 95% CI over seeds)")</a>"
+        body += " · <a href=\"\(base)\(query.link(all: !query.all))\">\(query.all ? "completed only" : "every state")</a></p>"
         body += "<form class=\"filter\" method=\"get\" action=\"\(base)/leaderboard\">"
             + (query.byConfig ? "<input type=\"hidden\" name=\"by_config\" value=\"1\">" : "") + (query.all ? "<input type=\"hidden\" name=\"all\" value=\"1\">" : "")
             + (query.sort.map { "<input type=\"hidden\" name=\"sort\" value=\"\(escape($0))\">" } ?? "") + (query.descending ? "<input type=\"hidden\" name=\"desc\" value=\"1\">" : "")
             + "<label>Filter <input id=\"filter\" name=\"q\" type=\"search\" value=\"\(escape(query.filter))\" placeholder=\"state, variant, key=value…\"></label></form>"
         body += "<p class=\"note\" id=\"row-count\">" + (shown.count == matching ? "\(matching) rows" : "the first \(shown.count) of \(matching) rows")
             + (matching < total ? " matching the filter (of \(total))" : "")
-            + (shown.count < matching ? " · <a href=\"\(query.link(limit: .some(nil)))\">show all \(matching)</a>" : "") + "</p>"
+            + (shown.count < matching ? " · <a href=\"\(base)\(query.link(limit: .some(nil)))\">show all \(matching)</a>" : "") + "</p>"
         body += "<table class=\"data\" id=\"leaderboard\"><thead><tr>"
         for name in header {
             let sorted = query.sort == name
             let arrow = sorted ? (query.descending ? " ▼" : " ▲") : ""
-            body += "<th\(sorted ? " aria-sort=\"\(query.descending ? "descending" : "ascending")\"" : "")><a href=\"\(query.link(sort: .some(name), descending: sorted && !query.descending))\">\(escape(name))\(arrow)</a></th>"
+            body += "<th\(sorted ? " aria-sort=\"\(query.descending ? "descending" : "ascending")\"" : "")><a href=\"\(base)\(query.link(sort: .some(name), descending: sorted && !query.descending))\">\(escape(name))\(arrow)</a></th>"
         }
         body += query.byConfig ? "" : "<th></th>"
         body += "</tr></thead><tbody>"
@@ -235,8 +233,7 @@ struct Pages {
             if case .trial(_, let trial) = row {
                 let id = escape(trial.id)
                 texts[2] = "<a href=\"\(base)/trial/\(id)\">\(texts[2])</a>"
-                texts.append(trial.result == nil ? ""
-                    : "<a class=\"button\" href=\"\(base)/api/export/\(id)\" download=\"trial-\(escape(String(trial.id.prefix(8)))).yaml\">trial file</a>")
+                texts.append(trial.result == nil ? "" : exportLink(trial))
                 body += "<tr data-row data-trial=\"\(id)\">"
             } else {
                 body += "<tr data-row>"
@@ -246,9 +243,9 @@ struct Pages {
         if let popularity = sweep.popularity {
             var cells = Array(repeating: "", count: header.count + (query.byConfig ? 0 : 1))
             cells[0] = "–"
-            let validIndex = header.firstIndex(of: "valid \(metric)")!, testIndex = header.firstIndex(of: "test \(metric)")!
-            cells[min(1, validIndex - 1)] = "popularity baseline"
-            cells[validIndex] = format(popularity["valid"]?[metric])
+            let testIndex = header.firstIndex(of: "test \(metric)")!
+            cells[min(1, validColumn - 1)] = "popularity baseline"
+            cells[validColumn] = format(popularity["valid"]?[metric])
             cells[testIndex] = format(popularity["test"]?[metric])
             body += "<tr class=\"baseline\">" + cells.map { "<td>\($0)</td>" }.joined() + "</tr>"
         }
@@ -258,6 +255,11 @@ struct Pages {
                 + (epochs.saved > 0 ? "; early stopping saved \(epochs.saved)" : "") + "</p>"
         }
         return ("Leaderboard · \(sweep.name)", body)
+    }
+
+    /// The button that downloads the trial file `sweep export` writes for a trial.
+    func exportLink(_ trial: TrialSnapshot) -> String {
+        "<a class=\"button\" href=\"\(base)/api/export/\(escape(trial.id))\" download=\"trial-\(escape(String(trial.id.prefix(8)))).yaml\">trial file</a>"
     }
 
     /// Numbers by value, text by text, numbers before text.
@@ -282,7 +284,7 @@ struct Pages {
         var body = "<h1>Trial #\(snapshot.number) <code>\(escape(snapshot.id))</code></h1><p class=\"lead\">\(escape(snapshot.state.rawValue))"
             + (snapshot.stoppedAt.map { " at epoch \($0)" } ?? "") + (snapshot.variant.map { " · variant \(escape($0))" } ?? "")
             + (snapshot.result.map { " · best epoch \($0.bestEpoch): valid \(escape(metric)) \(format($0.valid[metric])), test \(format($0.test[metric]))" } ?? "")
-            + (snapshot.result == nil ? "" : " · <a class=\"button\" href=\"\(base)/api/export/\(escape(snapshot.id))\" download=\"trial-\(escape(String(snapshot.id.prefix(8)))).yaml\">trial file</a>")
+            + (snapshot.result == nil ? "" : " · " + exportLink(snapshot))
             + "</p>"
         body += "<section class=\"cards\"><div class=\"card\"><h2>Config</h2><table class=\"data\" id=\"config\"><tbody>"
         for (key, value) in snapshot.config.activeValues { body += "<tr><th>\(escape(key))</th><td>\(escape(value.description))</td></tr>" }
@@ -444,7 +446,7 @@ extension Pages {
         let columns = try stores.enumerated().map { index, store in
             let sweep = try store.sweep(), trials = try store.trials()
             let metric = sweep?.metric ?? "ndcg@10"
-            return Column(number: index + 1, store: store, sweep: sweep, trials: trials, best: Leaderboard.rank(trials, metric: metric).first,
+            return Column(number: index + 1, store: store, sweep: sweep, trials: trials, best: Leaderboard.rank(trials, metric: metric, top: 1).first,
                           bestConfig: trials.contains { $0.config.seed != trials.first?.config.seed } ? Leaderboard.rankConfigs(trials, metric: metric).first : nil)
         }
         let metrics = Set(columns.compactMap { $0.sweep?.metric })

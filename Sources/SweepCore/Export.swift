@@ -17,7 +17,7 @@ public enum Export {
 
     /// The best completed trial by the sweep metric on valid, or nil when none has completed.
     public static func best(_ trials: [TrialSnapshot], metric: String) -> TrialSnapshot? {
-        Leaderboard.rank(trials, metric: metric).first?.trial
+        Leaderboard.rank(trials, metric: metric, top: 1).first?.trial
     }
 }
 

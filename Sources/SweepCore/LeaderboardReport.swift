@@ -27,6 +27,14 @@ public struct LeaderboardReport {
         self.epochs = epochs
     }
 
+    /// The report of a store's sweep as it stands: its trials, metric, baseline and epoch totals
+    /// (what `sweep leaderboard`, `run`/`launch` at their end and the dashboard all show).
+    public init(_ sweep: SweepRecord, store: SweepStore, top: Int? = nil, all: Bool = false) throws {
+        let trials = try store.trials()
+        self.init(trials: trials, metric: sweep.metric, popularity: sweep.popularity, top: top, all: all,
+                  epochs: try store.epochTotals(of: trials))
+    }
+
     /// Config keys whose values differ between the trials shown (seed excluded: it is the repeat).
     public var varyingKeys: [String] {
         let shown = all ? trials.indices.map { $0 } : trials.indices.filter { trials[$0].state == .completed }

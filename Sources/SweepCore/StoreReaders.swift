@@ -136,31 +136,18 @@ extension SweepStore {
     func readTrials(_ db: Database) throws -> TrialList {
         fullTrialReads.withLock { $0 += 1 }
         // Results: their keys (a cursor reuses one row), then the rows not decoded before.
-        var resultKeys: [Int: ResultKey] = [:]
-        var cached = parsedResults.withLock { $0 }
-        var unknown: [Int] = []
+        var results: [Int: ResultSnapshot] = [:], unknown: Set<Int> = []
+        let cached = parsedResults.withLock { $0 }
         let keys = try Row.fetchCursor(db, sql: "SELECT trial_number, attempt, finished_at FROM result")
         while let row = try keys.next() {
             let key = ResultKey(trial: row[0], attempt: row[1], finishedAt: row[2])
-            resultKeys[key.trial] = key
-            if cached[key.trial]?.key != key { unknown.append(key.trial) }
+            if let entry = cached[key.trial], entry.key == key { results[key.trial] = entry.result } else { unknown.insert(key.trial) }
         }
         if !unknown.isEmpty {
             // Many new results (the first read): one scan; a few: one lookup each.
             let rows = unknown.count > 64 ? try Row.fetchAll(db, sql: "SELECT * FROM result")
                 : try unknown.compactMap { try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM result WHERE trial_number = ?"), arguments: [$0]) }
-            var decoded: [Int: (key: ResultKey, result: ResultSnapshot)] = [:]
-            for row in rows {
-                let key = ResultKey(trial: row["trial_number"], attempt: row["attempt"], finishedAt: row["finished_at"])
-                guard cached[key.trial]?.key != key else { continue }
-                decoded[key.trial] = (key, try Self.result(row, trial: key.trial))
-            }
-            cached.merge(decoded) { new, _ in new }
-            parsedResults.withLock { $0.merge(decoded) { new, _ in new } }
-        }
-        func result(_ number: Int) -> ResultSnapshot? {
-            guard let key = resultKeys[number], let entry = cached[number], entry.key == key else { return nil }
-            return entry.result
+            for row in rows where unknown.contains(row["trial_number"]) { results[row["trial_number"]] = try cachedResult(row) }
         }
         let stops = try Dictionary(Row.fetchAll(db, sql: "SELECT trial_number, epoch FROM rung WHERE decision = 'stop'").map {
             ($0["trial_number"] as Int, $0["epoch"] as Int)
@@ -172,7 +159,7 @@ extension SweepStore {
         let fixed = try fixedParts(of: rows, db)
         var list = TrialList()
         for row in rows {
-            try list.append(snapshot(row, fixed, result: result(row.number), stoppedAt: stops[row.number]), stamp: row.stamp)
+            try list.append(snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number]), stamp: row.stamp)
         }
         return list
     }
@@ -190,17 +177,8 @@ extension SweepStore {
         for row in rows {
             let stop = try Int.fetchOne(db.cachedStatement(sql: "SELECT MIN(epoch) FROM rung WHERE trial_number = ? AND decision = 'stop'"),
                                         arguments: [row.number])
-            var result: ResultSnapshot?
-            if let stored = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM result WHERE trial_number = ?"), arguments: [row.number]) {
-                let key = ResultKey(trial: row.number, attempt: stored["attempt"], finishedAt: stored["finished_at"])
-                if let entry = parsedResults.withLock({ $0[row.number] }), entry.key == key {
-                    result = entry.result
-                } else {
-                    let decoded = try Self.result(stored, trial: row.number)
-                    parsedResults.withLock { $0[row.number] = (key, decoded) }
-                    result = decoded
-                }
-            }
+            let result = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM result WHERE trial_number = ?"), arguments: [row.number])
+                .map(cachedResult)
             guard try patched.replaceOrAppend(snapshot(row, fixed, result: result, stoppedAt: stop), stamp: row.stamp) else { return nil }
         }
         let (count, sum): (Int, Int) = (totals[0], totals[1])
@@ -237,6 +215,16 @@ extension SweepStore {
             id: parts.id, number: row.number, config: parts.config, variant: row.variant,
             state: try Self.trialState(row.state, row.id), attempts: row.attempts, result: result,
             stoppedAt: stoppedAt, origin: parts.origin, activeValues: parts.activeValues, repeatKey: parts.repeatKey)
+    }
+
+    /// A result row as a snapshot, decoded once per store object (kept by trial number, with
+    /// the key that tells it from another attempt's).
+    func cachedResult(_ row: Row) throws -> ResultSnapshot {
+        let key = ResultKey(trial: row["trial_number"], attempt: row["attempt"], finishedAt: row["finished_at"])
+        if let entry = parsedResults.withLock({ $0[key.trial] }), entry.key == key { return entry.result }
+        let decoded = try Self.result(row, trial: key.trial)
+        parsedResults.withLock { $0[key.trial] = (key, decoded) }
+        return decoded
     }
 
     /// A result row, decoded.

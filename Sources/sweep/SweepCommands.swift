@@ -43,9 +43,8 @@ struct OpenedSweep {
 
     /// The leaderboard's top 10 as `run` and `launch` print it at the end.
     func leaderboard() throws -> String {
-        let trials = try store.trials()
-        return try LeaderboardReport(trials: trials, metric: spec.metric, popularity: try store.sweep()?.popularity, top: 10,
-                                     epochs: try store.epochTotals(of: trials)).table(byConfig: spec.repeats > 1)
+        guard let sweep = try store.sweep() else { return "" }
+        return try LeaderboardReport(sweep, store: store, top: 10).table(byConfig: spec.repeats > 1)
     }
 }
 
@@ -179,10 +178,8 @@ struct LeaderboardCommand: ParsableCommand {
         let reader = try store.reader()
         repeat {
             guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
-            let trials = try reader.trials()
-            let report = LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity, top: top, all: all,
-                                           epochs: try reader.epochTotals(of: trials))
-            let byConfig = self.byConfig || (format == .table && !all && Set(trials.map { $0.config.seed }).count > 1)
+            let report = try LeaderboardReport(sweep, store: reader, top: top, all: all)
+            let byConfig = self.byConfig || (format == .table && !all && Set(report.trials.map { $0.config.seed }).count > 1)
             let text: String = switch format {
             case .json: report.json(byConfig: self.byConfig)
             case .csv: report.csv(byConfig: self.byConfig)
