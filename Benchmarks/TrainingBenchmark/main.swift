@@ -1,10 +1,10 @@
 // Training throughput of the ReDial-shaped model (D = 384, hidden 512, N = 6,924, batch 32) in its
 // variants (plain, +rnn, +multitask, +rnn+multitask with GradNorm, plain with the co-occurrence
-// prior): examples/s, seconds/epoch, a
+// prior, plain with it and the nearest dialogues): examples/s, seconds/epoch, a
 // per-step time breakdown, and, for the plain FFN, the machine's limit for the same work.
 //
 //   swift run -c release sweep-bench-training [--data DIR] [--threads 1,2] [--epochs 3] [--repeats 3]
-//       [--loss weighted_bce] [--variants plain,rnn,multitask,rnn-multitask,all,cooc]
+//       [--loss weighted_bce] [--variants plain,rnn,multitask,rnn-multitask,all,cooc,prior]
 //
 // The runs are interleaved (repeat 1 of every variant and thread count, then repeat 2, …) so that
 // a shared machine's slow spells spread over all of them and the ratios between variants hold.
@@ -18,7 +18,7 @@ let options: [String: String] = {
     var options: [String: String] = [:]
     while let flag = arguments.popFirst() {
         guard flag.hasPrefix("--"), let value = arguments.popFirst() else {
-            FileHandle.standardError.write(Data("usage: sweep-bench-training [--data DIR] [--threads 1,2] [--epochs N] [--repeats N] [--loss NAME] [--variants plain,rnn,multitask,rnn-multitask,all,cooc]\n".utf8))
+            FileHandle.standardError.write(Data("usage: sweep-bench-training [--data DIR] [--threads 1,2] [--epochs N] [--repeats N] [--loss NAME] [--variants plain,rnn,multitask,rnn-multitask,all,cooc,prior]\n".utf8))
             exit(2)
         }
         options[String(flag.dropFirst(2))] = value
@@ -28,10 +28,11 @@ let options: [String: String] = {
 let threadCounts = (options["threads"] ?? "1,2").split(separator: ",").compactMap { Int($0) }
 let epochs = Int(options["epochs"] ?? "3") ?? 3
 let repeats = Int(options["repeats"] ?? "3") ?? 3
-let variants = (options["variants"] ?? "plain,rnn,multitask,rnn-multitask,all,cooc").split(separator: ",").map(String.init)
+let variants = (options["variants"] ?? "plain,rnn,multitask,rnn-multitask,all,cooc,prior").split(separator: ",").map(String.init)
 
 /// The model variants of the issue: the FFN, +rnn, +multitask (fixed α), +rnn+multitask with GradNorm;
-/// +rnn+multitask with fixed α, to price GradNorm alone; and the FFN with the co-occurrence prior.
+/// +rnn+multitask with fixed α, to price GradNorm alone; the FFN with the co-occurrence prior, and
+/// with it and the 20 nearest train dialogues (`knn_k`).
 func config(for variant: String, base: TrialConfig) -> TrialConfig {
     var config = base
     switch variant {
@@ -46,8 +47,11 @@ func config(for variant: String, base: TrialConfig) -> TrialConfig {
         config.multitask = true
         config.balancer = .gradnorm
     case "cooc": config.cooc = .dialogue
+    case "prior":
+        config.cooc = .dialogue
+        config.knnK = 20
     default:
-        FileHandle.standardError.write(Data("unknown variant '\(variant)' (plain, rnn, multitask, rnn-multitask, all, cooc)\n".utf8))
+        FileHandle.standardError.write(Data("unknown variant '\(variant)' (plain, rnn, multitask, rnn-multitask, all, cooc, prior)\n".utf8))
         exit(2)
     }
     return config

@@ -15,6 +15,9 @@ public enum CooccurrenceMode: String, Sendable, CaseIterable {
 /// the items that co-occurred with m and how often. Built once per dataset and mode.
 public struct CooccurrenceTable: Sendable {
     public let itemCount: Int
+    public let mode: CooccurrenceMode
+    /// The name of the split the pairs were counted in.
+    public let trainName: String
     /// Row m's entries are `columns[rowStarts[m] ..< rowStarts[m + 1]]`, ascending, with `counts`.
     public let rowStarts: [Int]
     public let columns: [Int32]
@@ -23,6 +26,8 @@ public struct CooccurrenceTable: Sendable {
     /// Counts the train split's pairs.
     public init(train: Split, itemCount: Int, mode: CooccurrenceMode) {
         self.itemCount = itemCount
+        self.mode = mode
+        trainName = train.name
         var rows = [[Int32: Float]](repeating: [:], count: itemCount)
         for example in 0..<train.count {
             switch mode {
@@ -72,57 +77,153 @@ public struct CooccurrenceTable: Sendable {
     }
 }
 
-/// The co-occurrence prior of one trial: score_j = β·log(1 + Σ_{m ∈ mentioned} C[m, j]) + γ·log(1 + n_j).
-/// Added to the model's logits in training and evaluation (so a model on top learns the residual),
-/// or used alone (`model: none`).
+/// The prior of one trial, added to the model's logits in training and evaluation (so a model on
+/// top learns the residual) or used alone (`model: none`):
+/// score_j = β·log(1 + Σ_{m ∈ mentioned} C[m, j]) + γ·log(1 + n_j) + δ·log(1 + Σ_{t ∈ nearest} max(s_t, 0)^p·[j named in t]),
+/// the co-occurrence part with `cooc`, the neighbour part with `knn_k` (docs/ml-extensions.md).
 public final class PriorScorer: @unchecked Sendable {
-    public let table: CooccurrenceTable
+    public let itemCount: Int
+    public let table: CooccurrenceTable?
     public let weight: Float
     public let popularityWeight: Float
-    /// γ·log(1 + n_j), the dense part every row starts from.
+    public let neighbours: NeighbourIndex?
+    public let neighbourWeight: Float
+    public let neighbourPower: Float
+    /// n_j, and γ·log(1 + n_j) (zero without the co-occurrence part): the dense part every row starts from.
+    private let itemCounts: [Int]
     private let popularityScores: [Float]
     /// Per thread of evaluation at most one row is built at a time; a training step builds its
-    /// rows one after another. One accumulator (all zero between rows) and touched list suffice
+    /// rows one after another. Two accumulators (all zero between rows) and a touched list suffice
     /// per calling thread, so each call takes its own.
-    private let scratch = Mutex<[(counts: [Float], touched: [Int])]>([])
+    private let scratch = Mutex<[Accumulators]>([])
 
-    public init(table: CooccurrenceTable, weight: Double, popularityWeight: Double, itemCounts: [Int]) {
+    private struct Accumulators {
+        var cooccurrences: [Float]
+        var neighbourMass: [Float]
+        var touched: [Int] = []
+    }
+
+    /// - Parameters:
+    ///   - table: the co-occurrence counts (nil: no co-occurrence part and no popularity term).
+    ///   - neighbours: the nearest train dialogues (nil: no neighbour part).
+    public init(itemCount: Int, table: CooccurrenceTable?, weight: Double = 1, popularityWeight: Double = 0, itemCounts: [Int],
+                neighbours: NeighbourIndex? = nil, neighbourWeight: Double = 1, neighbourPower: Double = 1) {
+        precondition(table != nil || neighbours != nil, "a prior needs a co-occurrence table or neighbours")
+        self.itemCount = itemCount
         self.table = table
         self.weight = Float(weight)
         self.popularityWeight = Float(popularityWeight)
-        popularityScores = itemCounts.map { Float(popularityWeight * log1p(Double($0))) }
+        self.neighbours = neighbours
+        self.neighbourWeight = Float(neighbourWeight)
+        self.neighbourPower = Float(neighbourPower)
+        self.itemCounts = itemCounts
+        popularityScores = table == nil ? [Float](repeating: 0, count: itemCount)
+                                        : itemCounts.map { Float(popularityWeight * log1p(Double($0))) }
     }
 
-    /// The prior a config asks for on `dataset` (its table built once per process), or nil with `cooc: none`.
+    /// The prior a config asks for on `dataset` (its tables built once per process), or nil with
+    /// neither `cooc` nor `knn_k`.
     public convenience init?(config: TrialConfig, dataset: Dataset) {
-        guard config.cooc != .none else { return nil }
-        self.init(table: .cached(dataset, mode: config.cooc), weight: config.coocWeight,
-                  popularityWeight: config.coocPopularity, itemCounts: dataset.trainItemCounts)
+        guard config.cooc != .none || config.knnK > 0 else { return nil }
+        self.init(itemCount: dataset.itemCount, table: config.cooc == .none ? nil : .cached(dataset, mode: config.cooc),
+                  weight: config.coocWeight, popularityWeight: config.coocPopularity, itemCounts: dataset.trainItemCounts,
+                  neighbours: config.knnK > 0 ? .cached(dataset, k: config.knnK) : nil,
+                  neighbourWeight: config.knnWeight, neighbourPower: config.knnPower)
     }
 
-    /// Writes the prior scores of an example with these mentioned items into `row` (N floats).
-    /// Costs one copy of N floats plus the co-occurrence rows of the mentioned items.
-    public func scores(mentioned: [Int32], into row: UnsafeMutablePointer<Float>) {
-        var work = scratch.withLock { $0.popLast() } ?? (counts: [Float](repeating: 0, count: table.itemCount), touched: [])
-        popularityScores.withUnsafeBufferPointer { row.update(from: $0.baseAddress!, count: table.itemCount) }
-        work.counts.withUnsafeMutableBufferPointer { counts in
-            table.columns.withUnsafeBufferPointer { columns in
-                table.counts.withUnsafeBufferPointer { values in
-                    for m in mentioned {
-                        for index in table.rowStarts[Int(m)]..<table.rowStarts[Int(m) + 1] {
-                            let j = Int(columns[index])
-                            if counts[j] == 0 { work.touched.append(j) }
-                            counts[j] += values[index]
+    /// The prior of `split`'s examples (one of the dataset's three splits).
+    public func rows(for split: Split) -> PriorRows {
+        var lists: NeighbourIndex.Lists?
+        if let neighbours {
+            guard let found = neighbours.lists[split.name] else { preconditionFailure("no neighbours for split \(split.name)") }
+            lists = found
+        }
+        return PriorRows(scorer: self, mentioned: split.mentioned, ownTargets: split.name == table?.trainName ? split.targets : nil,
+                         neighbours: lists)
+    }
+
+    /// Writes the prior scores of one example into `row` (N floats): one copy of N floats, the
+    /// co-occurrence rows of its mentioned items and the movies of its nearest train dialogues.
+    func scores(mentioned: [Int32], ownTargets: [Int32]?, neighbours list: NeighbourIndex.Lists?, example: Int,
+                into row: UnsafeMutablePointer<Float>) {
+        var work = scratch.withLock { $0.popLast() }
+            ?? Accumulators(cooccurrences: [Float](repeating: 0, count: itemCount), neighbourMass: [Float](repeating: 0, count: itemCount))
+        popularityScores.withUnsafeBufferPointer { row.update(from: $0.baseAddress!, count: itemCount) }
+        if let table {
+            if let ownTargets {
+                // n_j without the example's own targets (see below).
+                for t in ownTargets {
+                    let own = ownTargets.reduce(0) { $0 + ($1 == t ? 1 : 0) }
+                    row[Int(t)] = popularityWeight * log1pf(Float(itemCounts[Int(t)] - own))
+                }
+            }
+            work.cooccurrences.withUnsafeMutableBufferPointer { counts in
+                table.columns.withUnsafeBufferPointer { columns in
+                    table.counts.withUnsafeBufferPointer { values in
+                        for m in mentioned {
+                            for index in table.rowStarts[Int(m)]..<table.rowStarts[Int(m) + 1] {
+                                let j = Int(columns[index])
+                                if counts[j] == 0 { work.touched.append(j) }
+                                counts[j] += values[index]
+                            }
                         }
                     }
                 }
+                if let ownTargets {
+                    // A train example's own pairs are in the table: take them out, so that it is
+                    // scored as a valid or test example is, by the other dialogues alone.
+                    switch table.mode {
+                    case .none: break
+                    case .dialogue:
+                        var items: [Int32] = []
+                        for item in mentioned + ownTargets where !items.contains(item) { items.append(item) }
+                        for m in mentioned { for j in items where j != m { counts[Int(j)] -= 1 } }
+                    case .target:
+                        for m in mentioned { for t in ownTargets where t != m { counts[Int(t)] -= 1 } }
+                    }
+                }
+                for j in work.touched {
+                    row[j] += weight * log1pf(counts[j])
+                    counts[j] = 0
+                }
             }
-            for j in work.touched {
-                row[j] += weight * log1pf(counts[j])
-                counts[j] = 0
-            }
+            work.touched.removeAll(keepingCapacity: true)
         }
-        work.touched.removeAll(keepingCapacity: true)
+        if let neighbours, let list {
+            work.neighbourMass.withUnsafeMutableBufferPointer { mass in
+                neighbours.items.withUnsafeBufferPointer { items in
+                    for slot in example * list.width..<(example + 1) * list.width {
+                        let neighbour = Int(list.trainExamples[slot])
+                        let share = powf(max(list.similarities[slot], 0), neighbourPower)
+                        guard share > 0 else { continue }
+                        for index in neighbours.itemStarts[neighbour]..<neighbours.itemStarts[neighbour + 1] {
+                            let j = Int(items[index])
+                            if mass[j] == 0 { work.touched.append(j) }
+                            mass[j] += share
+                        }
+                    }
+                }
+                for j in work.touched {
+                    row[j] += neighbourWeight * log1pf(mass[j])
+                    mass[j] = 0
+                }
+            }
+            work.touched.removeAll(keepingCapacity: true)
+        }
         scratch.withLock { $0.append(work) }
+    }
+}
+
+/// A prior bound to one split: what a batch of that split's examples needs to score them.
+public struct PriorRows: Sendable {
+    public let scorer: PriorScorer
+    let mentioned: [[Int32]]
+    /// The train split's targets, when the rows are its own (their pairs are taken out of the counts).
+    let ownTargets: [[Int32]]?
+    let neighbours: NeighbourIndex.Lists?
+
+    /// Writes example `example`'s prior scores into `row` (N floats).
+    public func scores(example: Int, into row: UnsafeMutablePointer<Float>) {
+        scorer.scores(mentioned: mentioned[example], ownTargets: ownTargets?[example], neighbours: neighbours, example: example, into: row)
     }
 }

@@ -74,7 +74,7 @@ public final class Recommender {
     private var gramPartials = FloatBuffer(count: 0)
     /// ∂L/∂r of the example rows (GRU branch).
     let sequenceGradients: FloatBuffer
-    /// The co-occurrence prior, and the gathered example rows' prior scores (rows × N).
+    /// The prior, and the gathered example rows' prior scores (rows × N).
     public let prior: PriorScorer?
     let priorScores: FloatBuffer
 
@@ -87,7 +87,7 @@ public final class Recommender {
     ///   - rnn: add the GRU branch over the mentioned items.
     ///   - maxSequences: the most example rows of a training step (the GRU caches that many); default `maxBatch`.
     ///   - hidden: the trunk's width (`ml.md`: 512).
-    ///   - prior: a co-occurrence prior added to the example rows' logits (training and evaluation).
+    ///   - prior: a prior added to the example rows' logits (training and evaluation).
     public init(inputDimensions: Int, itemCount: Int, dropout: Float, maxBatch: Int, threads: Int = 1,
                 rnn: Bool = false, maxSequences: Int? = nil, hidden: Int = Recommender.hiddenDimensions,
                 prior: PriorScorer? = nil, rng: inout Xoshiro256) {
@@ -139,16 +139,19 @@ public final class Recommender {
         logSumExps.deallocate()
     }
 
-    /// Starts a batch with example rows: copies rows `indices` of a row-major `source` (width D) and,
-    /// with the GRU branch, takes each one's mentioned items from `mentioned`. Drops any tag rows.
-    public func gather(_ source: UnsafePointer<Float>, indices: some Collection<Int>, mentioned: [[Int32]]? = nil) {
+    /// Starts a batch with example rows: copies rows `indices` of a row-major `source` (width D),
+    /// with the GRU branch takes each one's mentioned items from `mentioned`, and with a prior takes
+    /// each one's prior scores from `priorRows` (the same split's). Drops any tag rows.
+    public func gather(_ source: UnsafePointer<Float>, indices: some Collection<Int>, mentioned: [[Int32]]? = nil,
+                       priorRows: PriorRows? = nil) {
         precondition(indices.count <= maxBatch)
-        precondition((encoder == nil && prior == nil) || mentioned != nil, "the GRU branch and the prior need the mentioned items")
+        precondition(encoder == nil || mentioned != nil, "the GRU branch needs the mentioned items")
+        precondition((prior == nil) == (priorRows == nil), "a model with a prior needs its rows, and only it")
         sequences.removeAll(keepingCapacity: true)
         for (row, index) in indices.enumerated() {
             (inputs.pointer + row * trunkInputWidth).update(from: source + index * inputDimensions, count: inputDimensions)
             if encoder != nil { sequences.append(mentioned![index][...]) }
-            prior?.scores(mentioned: mentioned![index], into: priorScores.pointer + row * itemCount)
+            priorRows?.scores(example: index, into: priorScores.pointer + row * itemCount)
         }
         exampleRows = indices.count
         tagRows = 0

@@ -195,7 +195,7 @@ public struct Trainer: Sendable {
         }
     }
 
-    /// The co-occurrence prior the config asks for, if any.
+    /// The prior (co-occurrence, nearest dialogues) the config asks for, if any.
     public var prior: PriorScorer? { PriorScorer(config: config, dataset: dataset) }
 
     /// Independent random streams derived from the seed: init, shuffling, dropout, tag shuffling.
@@ -224,7 +224,7 @@ public struct Trainer: Sendable {
         let evaluator = Evaluator(dataset: dataset)
         var loss = self.loss(epoch: 1)
         let train = dataset.train
-        let mentioned = config.rnn || prior != nil ? train.mentioned : nil
+        let mentioned = config.rnn ? train.mentioned : nil, priorRows = prior?.rows(for: train)
         var tagStream = config.multitask ? TagStream(count: dataset.tags!.count, rng: Self.stream(config.seed, 4)) : nil
         var tagIndices: [Int] = []
         var balancer = config.multitask ? TaskBalancer(config: config) : nil
@@ -245,7 +245,7 @@ public struct Trainer: Sendable {
             for batchStart in stride(from: 0, to: order.count, by: batchSize) {
                 let indices = order[batchStart..<min(batchStart + batchSize, order.count)]
                 model.timed(.gather) {
-                    train.embeddings.withUnsafeBufferPointer { model.gather($0.baseAddress!, indices: indices, mentioned: mentioned) }
+                    train.embeddings.withUnsafeBufferPointer { model.gather($0.baseAddress!, indices: indices, mentioned: mentioned, priorRows: priorRows) }
                     if config.multitask, let tags = dataset.tags {
                         tagStream!.next(indices.count, into: &tagIndices)
                         tags.embeddings.withUnsafeBufferPointer { model.gatherTags($0.baseAddress!, indices: tagIndices, items: tags.items) }
@@ -335,11 +335,11 @@ public struct Evaluator {
         let rows = min(Self.batchRows, model.maxBatch)
         let threads = model.threads, items = dataset.itemCount
         let logits = SendablePointer(model.logits.pointer)
-        let mentioned = model.encoder == nil && model.prior == nil ? nil : split.mentioned
+        let mentioned = model.encoder == nil ? nil : split.mentioned, priorRows = model.prior?.rows(for: split)
         split.embeddings.withUnsafeBufferPointer { embeddings in
             for start in stride(from: 0, to: split.count, by: rows) {
                 let count = min(rows, split.count - start)
-                model.gather(embeddings.baseAddress!, indices: start..<(start + count), mentioned: mentioned)
+                model.gather(embeddings.baseAddress!, indices: start..<(start + count), mentioned: mentioned, priorRows: priorRows)
                 model.forward(dropoutRNG: &noDropout)
                 DispatchQueue.concurrentPerform(iterations: threads) { thread in
                     var selection = TopK(capacity: MetricAccumulator.depth)
@@ -354,13 +354,14 @@ public struct Evaluator {
         return accumulator.metrics
     }
 
-    /// The co-occurrence prior alone (`model: none`), with the same masking and tie-breaking.
+    /// The prior alone (`model: none`), with the same masking and tie-breaking.
     public func evaluate(prior: PriorScorer, split: Split) -> RankingMetrics {
         let accumulator = MetricAccumulator(itemCount: dataset.itemCount, popularity: popularity, capacity: split.count)
         var scores = [Float](repeating: 0, count: dataset.itemCount)
+        let rows = prior.rows(for: split)
         scores.withUnsafeMutableBufferPointer { row in
             for index in 0..<split.count {
-                prior.scores(mentioned: split.mentioned[index], into: row.baseAddress!)
+                rows.scores(example: index, into: row.baseAddress!)
                 accumulator.add(scores: row.baseAddress!, mentioned: split.mentioned[index], targets: split.targets[index])
             }
         }

@@ -131,6 +131,9 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     public var cooc = CooccurrenceMode.none
     public var coocWeight = 1.0
     public var coocPopularity = 0.1
+    public var knnK = 0
+    public var knnWeight = 1.0
+    public var knnPower = 1.0
     /// A program trial's own keys (any names, values as the sweep file gives them); nil for the
     /// built-in trainer. A program config has no `ml.md` keys but `seed` (passed to the program
     /// like its own keys) and `select_metric` (a name the program reports on valid).
@@ -161,7 +164,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     /// The keys docs/ml-extensions.md adds. At its default such a key is left out of a config's
     /// canonical form (and of every listing), so a config of the v1 contract keeps its trial id.
     public static let extensionKeys = ["model", "hidden", "weight_decay", "ldam_max_margin", "ldam_scale", "ldam_drw_epoch",
-                                       "cooc", "cooc_weight", "cooc_popularity"]
+                                       "cooc", "cooc_weight", "cooc_popularity", "knn_k", "knn_weight", "knn_power"]
 
     /// The keys that only matter when a network trains (inactive with `model: none`).
     static let trainingKeys: Set<String> = ["loss", "pos_weight_mult", "focal_gamma", "focal_alpha", "cb_beta", "ldam_max_margin", "ldam_scale",
@@ -190,6 +193,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         return switch key {
         case "ldam_max_margin", "ldam_scale", "ldam_drw_epoch": loss == .ldam ? nil : "only used with loss: ldam"
         case "cooc_weight", "cooc_popularity": cooc != .none ? nil : "only used with cooc: dialogue or target"
+        case "knn_weight", "knn_power": knnK > 0 ? nil : "only used with knn_k > 0"
         case "pos_weight_mult": loss == .weightedBCE ? nil : "only used with loss: weighted_bce"
         case "focal_gamma", "focal_alpha": loss == .focal ? nil : "only used with loss: focal"
         case "cb_beta": loss == .classBalanced ? nil : "only used with loss: class_balanced"
@@ -234,6 +238,9 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         case "cooc": .string(cooc.rawValue)
         case "cooc_weight": .double(coocWeight)
         case "cooc_popularity": .double(coocPopularity)
+        case "knn_k": .int(knnK)
+        case "knn_weight": .double(knnWeight)
+        case "knn_power": .double(knnPower)
         default: nil
         }
     }
@@ -269,8 +276,8 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
                 throw ConfigError(key: key, message: "is set but \(reason), so it would change nothing")
             }
         }
-        if config.model == .none && config.cooc == .none {
-            throw ConfigError(key: "model", message: "none scores with the co-occurrence prior alone: set cooc to dialogue or target")
+        if config.model == .none && config.cooc == .none && config.knnK == 0 {
+            throw ConfigError(key: "model", message: "none scores with the prior alone: set cooc to dialogue or target, or knn_k above 0")
         }
         return config
     }
@@ -407,6 +414,9 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         case "cooc": cooc = try name(CooccurrenceMode.self)
         case "cooc_weight": let v = try number(); coocWeight = try check(v >= 0, "≥ 0", v)
         case "cooc_popularity": let v = try number(); coocPopularity = try check(v >= 0, "≥ 0", v)
+        case "knn_k": knnK = try integer(minimum: 0)
+        case "knn_weight": let v = try number(); knnWeight = try check(v >= 0, "≥ 0", v)
+        case "knn_power": let v = try number(); knnPower = try check(v >= 0, "≥ 0", v)
         case "select_metric":
             guard case .string(let text) = value, Self.selectableMetrics.contains(text) else {
                 throw ConfigError(key: key, message: "must be one of \(Self.selectableMetrics.joined(separator: ", ")), got \(value)")

@@ -49,7 +49,7 @@ struct DataCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate a dataset folder and print its statistics, the popularity baseline and the co-occurrence prior alone.")
+            abstract: "Validate a dataset folder and print its statistics, the popularity baseline and the prior alone (co-occurrence, then with the nearest dialogues).")
 
         @Argument(help: "The dataset folder.") var folder: String
         @Flag(help: "Print one JSON document to stdout.") var json = false
@@ -66,6 +66,12 @@ struct DataCommand: ParsableCommand {
             priorConfig.cooc = .dialogue
             let prior = PriorScorer(config: priorConfig, dataset: dataset)!
             let priorValid = evaluator.evaluate(prior: prior, split: dataset.valid), priorTest = evaluator.evaluate(prior: prior, split: dataset.test)
+            // ... and with the 20 nearest train dialogues added (knn_k 20, δ 1, p 1).
+            var neighbourConfig = priorConfig
+            neighbourConfig.knnK = 20
+            let withNeighbours = PriorScorer(config: neighbourConfig, dataset: dataset)!
+            let neighbourValid = evaluator.evaluate(prior: withNeighbours, split: dataset.valid)
+            let neighbourTest = evaluator.evaluate(prior: withNeighbours, split: dataset.test)
             if json {
                 let document: [String: Any] = [
                     "path": url.standardizedFileURL.path,
@@ -80,6 +86,10 @@ struct DataCommand: ParsableCommand {
                     "popularity": ["valid": popularValid.dictionary, "test": popularTest.dictionary],
                     "cooccurrence_prior": ["cooc": priorConfig.cooc.rawValue, "cooc_weight": priorConfig.coocWeight, "cooc_popularity": priorConfig.coocPopularity,
                                            "valid": priorValid.dictionary, "test": priorTest.dictionary],
+                    "neighbour_prior": ["cooc": neighbourConfig.cooc.rawValue, "cooc_weight": neighbourConfig.coocWeight,
+                                        "cooc_popularity": neighbourConfig.coocPopularity, "knn_k": neighbourConfig.knnK,
+                                        "knn_weight": neighbourConfig.knnWeight, "knn_power": neighbourConfig.knnPower,
+                                        "valid": neighbourValid.dictionary, "test": neighbourTest.dictionary],
                 ]
                 let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 print(String(decoding: data, as: UTF8.self))
@@ -94,6 +104,8 @@ struct DataCommand: ParsableCommand {
             print("popularity   valid nDCG@10 \(decimal(popularValid.ndcg10))   test nDCG@10 \(decimal(popularTest.ndcg10))")
             print("prior        valid nDCG@10 \(decimal(priorValid.ndcg10))   test nDCG@10 \(decimal(priorTest.ndcg10))"
                   + "   (co-occurrence prior alone: model: none, cooc: dialogue, cooc_weight 1, cooc_popularity 0.1)")
+            print("+ neighbours valid nDCG@10 \(decimal(neighbourValid.ndcg10))   test nDCG@10 \(decimal(neighbourTest.ndcg10))"
+                  + "   (that prior with the 20 nearest train dialogues: knn_k 20, knn_weight 1, knn_power 1)")
         }
     }
 }

@@ -71,15 +71,17 @@ struct Train: ParsableCommand {
         say("dataset \(datasetFolder.path) (\(dataset.itemCount) items, \(dataset.train.count) train examples), \(threadCount) BLAS thread(s), \(BLAS.coreName)")
         let (result, model) = trainer.run { event in
             if case .epoch(let record) = event {
-                let exampleRate = Double(dataset.train.count) / (record.trainSeconds ?? record.seconds)
+                // The prior alone (`model: none`) trains nothing: no rate to print.
+                let rate = trialConfig.model == .none ? ""
+                    : "  (\(Int(Double(dataset.train.count) / (record.trainSeconds ?? record.seconds))) ex/s)"
                 // With the tag head, both raw losses and the weights each got: "CE swamps BCE" shows here.
                 let losses = record.lossAux.map { aux in
                     "loss main \(decimal(record.lossMain ?? .nan, digits: 5)) aux \(decimal(aux, digits: 4))"
                         + "  weights \(decimal(record.weights.main, digits: 4))/\(decimal(record.weights.aux ?? 0, digits: 4))"
                 } ?? "loss \(decimal(record.lossMain ?? .nan, digits: 5))"
-                say("epoch \(String(format: "%3d", record.epoch))/\(trialConfig.epochs)  \(losses)"
+                say("epoch \(String(format: "%3d", record.epoch))/\(trialConfig.epochBudget)  \(losses)"
                     + "  valid ndcg@10 \(decimal(record.valid.ndcg10)) recall@10 \(decimal(record.valid.recall10))"
-                    + "  test ndcg@10 \(decimal(record.test.ndcg10))  \(decimal(record.seconds, digits: 1))s (\(Int(exampleRate)) ex/s)")
+                    + "  test ndcg@10 \(decimal(record.test.ndcg10))  \(decimal(record.seconds, digits: 1))s\(rate)")
             }
             return true
         }

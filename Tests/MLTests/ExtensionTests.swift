@@ -31,11 +31,11 @@ import Testing
     /// scores are log 2, ½ log 2 + log 2, ½ log 3 + log 4, ½ log 2.
     @Test func priorScoresAreWorkedOutByHand() {
         let dataset = Self.handBuilt()
-        let prior = PriorScorer(table: CooccurrenceTable(train: dataset.train, itemCount: 4, mode: .dialogue), weight: 1,
+        let prior = PriorScorer(itemCount: 4, table: CooccurrenceTable(train: dataset.train, itemCount: 4, mode: .dialogue), weight: 1,
                                 popularityWeight: 0.5, itemCounts: dataset.trainItemCounts)
         var row = [Float](repeating: -1, count: 4)
         for _ in 0..<2 {  // the accumulator is clean between rows
-            row.withUnsafeMutableBufferPointer { prior.scores(mentioned: [0, 1], into: $0.baseAddress!) }
+            row.withUnsafeMutableBufferPointer { prior.rows(for: dataset.valid).scores(example: 0, into: $0.baseAddress!) }
             let expected = [log(2), 0.5 * log(2) + log(2), 0.5 * log(3) + log(4), 0.5 * log(2)]
             for (value, want) in zip(row, expected) { #expect(abs(Double(value) - want) < 1e-6, "\(row)") }
         }
@@ -65,7 +65,7 @@ import Testing
         #expect(rejection(["ldam_scale": .double(10)])?.hasPrefix("ldam_scale: is set but only used with loss: ldam") == true)
         #expect(rejection(["cooc_weight": .double(2)])?.hasPrefix("cooc_weight: is set but only used with cooc: dialogue or target") == true)
         #expect(rejection(["model": .string("none"), "lr": .double(0.01), "cooc": .string("dialogue")])?.hasPrefix("lr: is set but not used with model: none") == true)
-        #expect(rejection(["model": .string("none")])?.hasPrefix("model: none scores with the co-occurrence prior alone") == true)
+        #expect(rejection(["model": .string("none")])?.hasPrefix("model: none scores with the prior alone") == true)
         #expect(rejection(["hidden": .int(0)]) == "hidden: must be ≥ 1, got 0")
         #expect(rejection(["cooc": .string("dialogue"), "cooc_weight": .double(-1)]) == "cooc_weight: must be ≥ 0, got -1.0")
         // A v1 config's canonical form, and so its trial id, is unchanged; defaults of the new keys stay out.
