@@ -251,11 +251,18 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         if let programKeys {
             return programKeys.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } + [("seed", .int(seed)), ("select_metric", .string(selectMetric))]
         }
-        let defaults = TrialConfig()
-        return Self.keys.filter { key in
-            isActive(key) && !(Self.extensionKeys.contains(key) && value(key)!.sameValue(as: defaults.value(key)!))
-        }.map { ($0, value($0)!) }
+        return Self.keys.compactMap { key in
+            guard isActive(key), let value = value(key) else { return nil }
+            if let fallback = Self.extensionDefaults[key], value.sameValue(as: fallback) { return nil }
+            return (key, value)
+        }
     }
+
+    /// Each extension key's default value.
+    static let extensionDefaults: [String: ConfigValue] = {
+        let defaults = TrialConfig()
+        return Dictionary(uniqueKeysWithValues: extensionKeys.map { ($0, defaults.value($0)!) })
+    }()
 
     /// The active values as a dictionary (for JSON output).
     public var activeDictionary: [String: ConfigValue] {

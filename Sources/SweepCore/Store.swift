@@ -51,6 +51,10 @@ public final class SweepStore: Sendable {
 
     deinit { checkpointer?.stop() }
 
+    /// Forgets the configs this process stored or parsed (``KnownConfigs``), so that the next
+    /// reader parses every config as one in another process would: for benchmarks of `sweep dashboard`.
+    public static func forgetKnownConfigs() { KnownConfigs.shared.forget() }
+
     /// Opens (creating if needed) a store for writing and applies its migrations.
     public static func open(path: String) throws -> SweepStore {
         var configuration = Configuration()
@@ -216,7 +220,7 @@ struct FixedTrialParts {
     var id: String
     var config: TrialConfig
     var origin: ProposalOrigin?
-    var activeValues: [String: ConfigValue]
+    var active: ActiveValues
     var repeatKey: Once<String>
 }
 
@@ -282,6 +286,55 @@ final class Once<Value: Sendable>: Sendable {
         let value = make()
         kept.withLock { $0 = value }
         return value
+    }
+}
+
+/// Configs this process has stored or parsed, by trial id (a hash of the config's canonical JSON,
+/// the store's own key for it). A coordinator serving its own dashboard (`sweep launch
+/// --dashboard`) stores every trial's config from memory; the dashboard's reader then finds each
+/// one here instead of reading and parsing the same text again, which was most of its first read
+/// of a large sweep (0.3 s of 10,000 configs, on the coordinator's cores). Holds at most
+/// `capacity` configs (about 1 KB each); past that, new ones are parsed by whoever reads them.
+final class KnownConfigs: Sendable {
+    static let shared = KnownConfigs(capacity: 50_000)
+
+    /// A config and its active values (worked out by the first reader that asks).
+    final class Entry: Sendable {
+        let config: TrialConfig
+        private let values = Once<ActiveValues>()
+
+        init(_ config: TrialConfig) { self.config = config }
+
+        var active: ActiveValues { values.value { ActiveValues(config) } }
+    }
+
+    let capacity: Int
+    private let entries = Mutex<[String: Entry]>([:])
+    /// How many texts were parsed here (for tests).
+    let parses = Mutex(0)
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Keeps `config`, the config of trial `id`.
+    func remember(_ config: TrialConfig, id: String) {
+        entries.withLock { entries in
+            if entries.count < capacity, entries[id] == nil { entries[id] = Entry(config) }
+        }
+    }
+
+    /// Forgets every config (what a reader in another process starts from).
+    func forget() { entries.withLock { $0.removeAll() } }
+
+    /// Trial `id`'s config, if this process knows it.
+    func known(id: String) -> Entry? { entries.withLock { $0[id] } }
+
+    /// Trial `id`'s config: known, or parsed now from its stored `json` (and kept).
+    func entry(id: String, json: String) throws -> Entry {
+        if let known = known(id: id) { return known }
+        let entry = Entry(try TrialConfig.parse(json: json))
+        parses.withLock { $0 += 1 }
+        entries.withLock { entries in if entries.count < capacity { entries[id] = entry } }
+        return entry
     }
 }
 

@@ -18,6 +18,9 @@ public struct TrialSnapshot: Sendable {
     /// The config's active keys and values (``TrialConfig/activeDictionary``), worked out once
     /// per trial, as the leaderboard asks for them on every row of every page.
     public let activeValues: [String: ConfigValue]
+    /// The same values by position in ``TrialConfig/keys`` (nil where inactive; empty for a program
+    /// config): what the leaderboard compares across 10,000 trials without hashing a key.
+    let keyedValues: [ConfigValue?]
     /// The key its repeats share (``Leaderboard/configKey(_:)``), worked out when first asked
     /// for (only the by-config ranking does) and then kept with the trial.
     public var repeatKey: String { repeatKeyOnce.value { Leaderboard.configKey(config) } }
@@ -26,11 +29,11 @@ public struct TrialSnapshot: Sendable {
     public init(id: String, number: Int, config: TrialConfig, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
                 stoppedAt: Int? = nil, origin: ProposalOrigin? = nil) {
         self.init(id: id, number: number, config: config, variant: variant, state: state, attempts: attempts, result: result,
-                  stoppedAt: stoppedAt, origin: origin, activeValues: config.activeDictionary, repeatKey: Once())
+                  stoppedAt: stoppedAt, origin: origin, active: ActiveValues(config), repeatKey: Once())
     }
 
     init(id: String, number: Int, config: TrialConfig, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
-         stoppedAt: Int?, origin: ProposalOrigin?, activeValues: [String: ConfigValue], repeatKey: Once<String>) {
+         stoppedAt: Int?, origin: ProposalOrigin?, active: ActiveValues, repeatKey: Once<String>) {
         self.id = id
         self.number = number
         self.config = config
@@ -40,8 +43,32 @@ public struct TrialSnapshot: Sendable {
         self.result = result
         self.stoppedAt = stoppedAt
         self.origin = origin
-        self.activeValues = activeValues
+        activeValues = active.dictionary
+        keyedValues = active.keyed
         self.repeatKeyOnce = repeatKey
+    }
+}
+
+/// A config's active values, by key and by position in ``TrialConfig/keys``.
+struct ActiveValues: Sendable {
+    let dictionary: [String: ConfigValue]
+    let keyed: [ConfigValue?]
+
+    init(_ config: TrialConfig) {
+        let ordered = config.activeValues
+        dictionary = Dictionary(uniqueKeysWithValues: ordered.map { ($0.key, $0.value) })
+        guard !config.isProgram else {
+            keyed = []
+            return
+        }
+        // A built-in config's active values come in the order of the keys: one merge walk.
+        var keyed = [ConfigValue?](repeating: nil, count: TrialConfig.keys.count)
+        var next = ordered.startIndex
+        for (position, key) in TrialConfig.keys.enumerated() where next < ordered.endIndex && ordered[next].key == key {
+            keyed[position] = ordered[next].value
+            next += 1
+        }
+        self.keyed = keyed
     }
 }
 
@@ -137,15 +164,22 @@ extension SweepStore {
         fullTrialReads.withLock { $0 += 1 }
         // Results: their keys (a cursor reuses one row), then the rows not decoded before.
         var results: [Int: ResultSnapshot] = [:], unknown: Set<Int> = []
+        var earliestUnknown = Double.infinity
         let cached = parsedResults.withLock { $0 }
         let keys = try Row.fetchCursor(db, sql: "SELECT trial_number, attempt, finished_at FROM result")
         while let row = try keys.next() {
             let key = ResultKey(trial: row[0], attempt: row[1], finishedAt: row[2])
-            if let entry = cached[key.trial], entry.key == key { results[key.trial] = entry.result } else { unknown.insert(key.trial) }
+            if let entry = cached[key.trial], entry.key == key {
+                results[key.trial] = entry.result
+            } else {
+                unknown.insert(key.trial)
+                earliestUnknown = min(earliestUnknown, key.finishedAt)
+            }
         }
         if !unknown.isEmpty {
-            // Many new results (the first read): one scan; a few: one lookup each.
-            let rows = unknown.count > 64 ? try Row.fetchAll(db, sql: "SELECT * FROM result")
+            // Many new results: one scan from the earliest of them (the rows before it are known);
+            // a few: one lookup each.
+            let rows = unknown.count > 64 ? try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM result WHERE finished_at >= ?"), arguments: [earliestUnknown])
                 : try unknown.compactMap { try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM result WHERE trial_number = ?"), arguments: [$0]) }
             for row in rows where unknown.contains(row["trial_number"]) { results[row["trial_number"]] = try cachedResult(row) }
         }
@@ -167,11 +201,14 @@ extension SweepStore {
     /// `list` brought up to date from the trials updated since it was read, or nil when that is
     /// not the cheaper way or the patched list does not add up.
     func patch(_ list: TrialList, _ db: Database) throws -> TrialList? {
-        guard let totals = try Row.fetchOne(db, sql: "SELECT COUNT(*), COALESCE(SUM(CAST(updated_at * 1000 AS INTEGER)), 0) FROM trial") else { return nil }
         // Two seconds of margin: a transaction may commit a moment after it took its time.
+        let since = Double(list.newestStamp - 2000) / 1000
+        guard let totals = try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT COUNT(*), COALESCE(SUM(CAST(updated_at * 1000 AS INTEGER)), 0), COUNT(CASE WHEN updated_at >= ? THEN 1 END) FROM trial
+                """), arguments: [since]),
+              (totals[2] as Int) <= 256 else { return nil }
         let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT \(TrialRow.columns) FROM trial WHERE updated_at >= ? ORDER BY number"),
-                                    arguments: [Double(list.newestStamp - 2000) / 1000]).map(TrialRow.init)
-        guard rows.count <= 256 else { return nil }
+                                    arguments: [since]).map(TrialRow.init)
         let fixed = try fixedParts(of: rows, db)
         var patched = list
         for row in rows {
@@ -191,19 +228,29 @@ extension SweepStore {
         var fixed = parsedTrials.withLock { $0 }
         let missing = rows.filter { fixed[$0.number]?.id != $0.id }
         guard !missing.isEmpty else { return fixed }
-        let full = missing.count > 64 ? try Row.fetchAll(db, sql: "SELECT number, id, config, origin FROM trial")
-            : try missing.compactMap { try Row.fetchOne(db.cachedStatement(sql: "SELECT number, id, config, origin FROM trial WHERE number = ?"), arguments: [$0.number]) }
         var parsed: [Int: FixedTrialParts] = [:]
-        for row in full {
-            let number: Int = row["number"]
-            guard fixed[number]?.id != row["id"] as String else { continue }
-            let config = try TrialConfig.parse(json: row["config"])
+        // A config this process knows by its trial id (a coordinator serving its own dashboard
+        // stored it) is not read again: the cursor leaves its text in the file.
+        func add(_ row: Row) throws {
+            let (number, id): (Int, String) = (row[0], row[1])
+            guard fixed[number]?.id != id else { return }
+            let known = try KnownConfigs.shared.known(id: id) ?? KnownConfigs.shared.entry(id: id, json: row[3])
             let parts = FixedTrialParts(
-                id: row["id"], config: config,
-                origin: try (row["origin"] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") },
-                activeValues: config.activeDictionary, repeatKey: Once())
+                id: id, config: known.config,
+                origin: try (row[2] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") },
+                active: known.active, repeatKey: Once())
             parsed[number] = parts
             fixed[number] = parts
+        }
+        if missing.count > 64 {
+            let cursor = try Row.fetchCursor(db, sql: "SELECT number, id, origin, config FROM trial")
+            while let row = try cursor.next() { try add(row) }
+        } else {
+            for trial in missing {
+                if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT number, id, origin, config FROM trial WHERE number = ?"), arguments: [trial.number]) {
+                    try add(row)
+                }
+            }
         }
         parsedTrials.withLock { $0.merge(parsed) { new, _ in new } }
         return fixed
@@ -214,7 +261,7 @@ extension SweepStore {
         return TrialSnapshot(
             id: parts.id, number: row.number, config: parts.config, variant: row.variant,
             state: try Self.trialState(row.state, row.id), attempts: row.attempts, result: result,
-            stoppedAt: stoppedAt, origin: parts.origin, activeValues: parts.activeValues, repeatKey: parts.repeatKey)
+            stoppedAt: stoppedAt, origin: parts.origin, active: parts.active, repeatKey: parts.repeatKey)
     }
 
     /// A result row as a snapshot, decoded once per store object (kept by trial number, with

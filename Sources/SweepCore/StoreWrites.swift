@@ -70,6 +70,7 @@ extension SweepStore {
                     try db.execute(sql: """
                         INSERT INTO trial (id, number, config, seed, variant, state, updated_at) VALUES (?, ?, ?, ?, ?, 'waiting', ?)
                         """, arguments: [trial.id, number, trial.canonicalConfig, trial.config.seed, trial.variant, time])
+                    KnownConfigs.shared.remember(trial.config, id: trial.id)
                     sync.new += 1
                 }
             }
@@ -129,9 +130,11 @@ extension SweepStore {
         for seed in 0..<repeats {
             var config = proposal.config
             config.seed = seed
+            let id = PlannedTrial.id(of: config)
             try db.execute(sql: """
                 INSERT INTO trial (id, number, config, seed, variant, state, origin, updated_at) VALUES (?, ?, ?, ?, NULL, 'waiting', ?, ?)
-                """, arguments: [PlannedTrial.id(of: config), number, config.jsonText(), seed, origin, time])
+                """, arguments: [id, number, config.jsonText(), seed, origin, time])
+            KnownConfigs.shared.remember(config, id: id)
             number += 1
         }
     }

@@ -72,6 +72,8 @@ struct DashboardBench: AsyncParsableCommand {
         let fillSeconds = Date().timeIntervalSince(fillStart)
         let someTrial = try controller.store.trials()[trials / 2].id
 
+        // As `sweep dashboard` in a process of its own: none of the configs just stored is known.
+        SweepStore.forgetKnownConfigs()
         let server = try DashboardServer(storePath: path, settings: DashboardSettings(port: 0))
         let serving = Task.detached { try await server.run() }
         defer { serving.cancel() }

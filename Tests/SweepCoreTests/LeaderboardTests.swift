@@ -16,6 +16,41 @@ func snapshot(_ number: Int, loss: TrialConfig.Loss = .bce, seed: Int = 0, lr: D
 }
 
 @Suite struct LeaderboardTests {
+    /// Varying columns: every key whose value or presence differs among the trials shown, in
+    /// ml.md's order, checked against the definition key by key on random trials.
+    @Test func varyingKeysAreTheKeysThatDifferAmongTheShownTrials() {
+        var rng = Xoshiro256(seed: 9)
+        for round in 0..<200 {
+            let trials = (0..<(1 + round % 6)).map { number -> TrialSnapshot in
+                var config = TrialConfig()
+                config.loss = [.bce, .weightedBCE, .focal][rng.nextIndex(below: 3)]
+                config.lr = [0.001, 0.002][rng.nextIndex(below: 2)]
+                config.multitask = rng.nextIndex(below: 4) == 0
+                if config.loss == .focal { config.focalGamma = [2, 3][rng.nextIndex(below: 2)] }
+                config.seed = rng.nextIndex(below: 3)
+                let state: TrialState = rng.nextIndex(below: 5) == 0 ? .failed : .completed
+                return TrialSnapshot(id: String(format: "%016x", number), number: number, config: config, variant: nil, state: state, attempts: 1,
+                                     result: nil)
+            }
+            for all in [false, true] {
+                let shown = trials.filter { all || $0.state == .completed }
+                let expected = TrialConfig.keys.filter { key in
+                    key != "seed" && shown.contains { ($0.activeValues[key] == nil) != (shown[0].activeValues[key] == nil)
+                        || !($0.activeValues[key].map { value in shown[0].activeValues[key].map(value.sameValue) ?? false } ?? true) }
+                }
+                let report = LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: nil, all: all)
+                #expect(report.varyingKeys == expected, "round \(round), all \(all)")
+            }
+        }
+        // A program sweep's own keys, by name: `depth` varies, `width` is constant, `dropout` comes and goes.
+        let programs = [["depth": ConfigValue.int(2), "width": .int(8)], ["depth": .int(3), "width": .int(8)],
+                        ["depth": .int(3), "width": .int(8), "dropout": .double(0.1)]].enumerated().map { number, keys in
+            TrialSnapshot(id: String(format: "%016x", number), number: number, config: TrialConfig(programKeys: keys, seed: number, selectMetric: "acc"),
+                          variant: nil, state: .completed, attempts: 1, result: nil)
+        }
+        #expect(LeaderboardReport(trials: programs, metric: "acc", popularity: nil).varyingKeys == ["depth", "dropout"])
+    }
+
     @Test func ranksByValidWithTiesToTheLowerNumber() {
         let trials = [snapshot(1, valid: 0.2), snapshot(2, valid: 0.3), snapshot(3, valid: 0.2), snapshot(4, valid: nil, state: .failed),
                       snapshot(5, valid: 0.9, state: .retired)]

@@ -425,3 +425,33 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
         #expect(status.text.contains("t: 6 trials (34 more to be proposed)"), "\(status.text)")
     }
 }
+
+/// The configs a process stored, found again by its own readers without parsing them.
+@Suite struct KnownConfigsTests {
+    @Test func aStoredConfigIsFoundWithoutParsingAndTheCapacityHolds() throws {
+        let known = KnownConfigs(capacity: 2)
+        var configs: [TrialConfig] = []
+        for lr in [0.001, 0.002, 0.003] {
+            var config = TrialConfig()
+            config.lr = lr
+            configs.append(config)
+        }
+        for config in configs { known.remember(config, id: PlannedTrial.id(of: config)) }
+        for config in configs.prefix(2) {
+            let entry = try known.entry(id: PlannedTrial.id(of: config), json: "not read")
+            #expect(entry.config.jsonText() == config.jsonText() && entry.active.dictionary == config.activeDictionary)
+        }
+        #expect(known.parses.withLock { $0 } == 0)
+        // The third was past the capacity: parsed when asked, and not kept (the store is full).
+        let third = PlannedTrial.id(of: configs[2])
+        #expect(known.known(id: third) == nil)
+        #expect(try known.entry(id: third, json: configs[2].jsonText()).config.lr == 0.003 && known.parses.withLock { $0 } == 1)
+        _ = try known.entry(id: third, json: configs[2].jsonText())
+        #expect(known.parses.withLock { $0 } == 2)
+        // A text that is not a config is an error, not an entry.
+        #expect(throws: ConfigError.self) { try known.entry(id: "bad", json: "{\"lr\":-1}") }
+        known.forget()
+        _ = try known.entry(id: PlannedTrial.id(of: configs[0]), json: configs[0].jsonText())
+        #expect(known.parses.withLock { $0 } == 3)
+    }
+}
