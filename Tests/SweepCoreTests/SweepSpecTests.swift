@@ -52,7 +52,9 @@ let syntheticHeader = "name: t\ndataset: {synthetic: {preset: small, seed: 1}}\n
         let asha = try SweepSpec.load(sweepsFolder.appendingPathComponent("loss-search-asha.yaml"))
         #expect(try SearchSpace(spec: asha).plan().count == 48 && asha.earlyStopping?.rule == .asha(minEpochs: 2, reductionFactor: 3))
         let best = try SweepSpec.load(sweepsFolder.appendingPathComponent("redial-best.yaml"))
-        #expect(best.method == .tpe && best.repeats == 3 && best.tpe?.startupTrials == 8 && best.earlyStopping != nil)
+        #expect(best.method == .tpe && best.repeats == 3 && best.tpe?.startupTrials == 10 && best.earlyStopping != nil)
+        // "Learned", "prior" and "both": the prior alone is one of the searched models.
+        #expect(best.parameters.first { $0.key == "model" }?.domain == .values([.string("ffn"), .string("none")]))
     }
 
     @Test func valuesThatChangeNothingCollapse() throws {
