@@ -292,9 +292,8 @@ final class Once<Value: Sendable>: Sendable {
 /// Configs this process has stored or parsed, by trial id (a hash of the config's canonical JSON,
 /// the store's own key for it). A coordinator serving its own dashboard (`sweep launch
 /// --dashboard`) stores every trial's config from memory; the dashboard's reader then finds each
-/// one here instead of reading and parsing the same text again, which was most of its first read
-/// of a large sweep (0.3 s of 10,000 configs, on the coordinator's cores). Holds at most
-/// `capacity` configs (about 1 KB each); past that, new ones are parsed by whoever reads them.
+/// one here instead of reading and parsing the same text again, on the coordinator's own cores.
+/// Holds at most `capacity` configs; past that, new ones are parsed by whoever reads them.
 final class KnownConfigs: Sendable {
     static let shared = KnownConfigs(capacity: 50_000)
 
