@@ -89,7 +89,11 @@ struct Train: ParsableCommand {
             say("best epoch \(best.epoch) by valid \(trialConfig.selectMetric): valid ndcg@10 \(decimal(best.valid.ndcg10)) recall@10 \(decimal(best.valid.recall10))"
                 + " | test ndcg@10 \(decimal(best.test.ndcg10)) recall@10 \(decimal(best.test.recall10)) coverage@10 \(decimal(best.test.coverage10))")
         }
-        say("median \(Int(result.timing.examplesPerSecond)) examples/s, \(decimal(result.timing.secondsPerEpoch, digits: 2)) s/epoch, \(decimal(result.timing.totalSeconds, digits: 1)) s total")
+        if trialConfig.model == .none {
+            say("the prior alone: nothing trained, \(decimal(result.timing.totalSeconds, digits: 1)) s total")
+        } else {
+            say("median \(Int(result.timing.examplesPerSecond)) examples/s, \(decimal(result.timing.secondsPerEpoch, digits: 2)) s/epoch, \(decimal(result.timing.totalSeconds, digits: 1)) s total")
+        }
         if let divergence = result.divergence { say("diverged: \(divergence)") }
         let report = TrainingReport(config: trialConfig, datasetPath: datasetFolder.path, fingerprint: fingerprint, result: result)
         if let jsonOut {

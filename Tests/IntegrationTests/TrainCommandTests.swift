@@ -66,6 +66,18 @@ import Testing
         #expect(NSDictionary(dictionary: report["test"] as! [String: Any]) == NSDictionary(dictionary: again["test"] as! [String: Any]))
     }
 
+    /// The prior alone trains nothing: one evaluation, reported as epoch 1 of 1, without a rate.
+    @Test func trainRunsThePriorAlone() throws {
+        let data = try synth()
+        try write("prior.yaml", "model: none\ncooc: dialogue\nknn_k: 10\n")
+        let run = try runSweep(["train", "--data", data, "--config", path("prior.yaml"), "--json-out", "-"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let report = try json(run.stdout)
+        #expect((report["history"] as? [[String: Any]])?.count == 1 && report["best_epoch"] as? Int == 1)
+        #expect(((report["valid"] as? [String: Any])?["ndcg@10"] as? Double ?? 0) > 0)
+        #expect(run.stderr.contains("epoch   1/1") && run.stderr.contains("the prior alone: nothing trained") && !run.stderr.contains("ex/s"))
+    }
+
     @Test func badConfigsNameTheKey() throws {
         let data = try synth()
         try write("bad.yaml", "loss: bce\npos_weight_mult: 2\n")
