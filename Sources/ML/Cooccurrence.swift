@@ -58,9 +58,8 @@ public struct CooccurrenceTable: Sendable {
     /// Stored co-occurrences.
     public var entries: Int { columns.count }
 
-    /// Tables already built in this process, by dataset fingerprint and mode: a worker trains many
-    /// trials of one dataset, and building one walks the whole train split.
-    private static let cache = Mutex<[String: CooccurrenceTable]>([:])
+    /// Tables already built in this process: building one walks the whole train split.
+    private static let cache = ProcessCache<CooccurrenceTable>()
 
     /// The table of `dataset` and `mode`, built on first use in this process (keyed by the train
     /// split's content, so two loads of one dataset share it).
@@ -69,11 +68,23 @@ public struct CooccurrenceTable: Sendable {
         hasher.combine(dataset.itemCount)
         hasher.combine(dataset.train.mentioned)
         hasher.combine(dataset.train.targets)
-        let name = "\(hasher.finalize())/\(mode.rawValue)"
-        if let table = cache.withLock({ $0[name] }) { return table }
-        let table = CooccurrenceTable(train: dataset.train, itemCount: dataset.itemCount, mode: mode)
-        cache.withLock { $0[name] = table }
-        return table
+        return cache.value("\(hasher.finalize())/\(mode.rawValue)") {
+            CooccurrenceTable(train: dataset.train, itemCount: dataset.itemCount, mode: mode)
+        }
+    }
+}
+
+/// What this process built from a dataset, by a key naming the dataset's content and the
+/// settings: a worker trains many trials of one dataset and builds each thing once.
+final class ProcessCache<Value: Sendable>: Sendable {
+    private let values = Mutex<[String: Value]>([:])
+
+    /// The value kept under `key`, built now if there is none.
+    func value(_ key: String, build: () -> Value) -> Value {
+        if let known = values.withLock({ $0[key] }) { return known }
+        let value = build()
+        values.withLock { $0[key] = value }
+        return value
     }
 }
 

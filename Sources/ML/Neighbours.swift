@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The nearest train dialogues of every example by the cosine of their sentence embeddings
 /// (`knn_k`, docs/ml-extensions.md), and the movies each train dialogue names. Built once per
@@ -84,8 +83,8 @@ public struct NeighbourIndex: Sendable {
         return Lists(width: width, trainExamples: neighbours, similarities: similarities)
     }
 
-    /// Indexes already built in this process, by the dataset's content and k.
-    private static let cache = Mutex<[String: NeighbourIndex]>([:])
+    /// Indexes already built in this process.
+    private static let cache = ProcessCache<NeighbourIndex>()
 
     /// The index of `dataset` and `k`, built on first use in this process.
     public static func cached(_ dataset: Dataset, k: Int) -> NeighbourIndex {
@@ -96,11 +95,7 @@ public struct NeighbourIndex: Sendable {
             hasher.combine(split.mentioned)
             hasher.combine(split.targets)
         }
-        let name = "\(hasher.finalize())/\(k)"
-        if let index = cache.withLock({ $0[name] }) { return index }
-        let index = NeighbourIndex(dataset: dataset, k: k)
-        cache.withLock { $0[name] = index }
-        return index
+        return cache.value("\(hasher.finalize())/\(k)") { NeighbourIndex(dataset: dataset, k: k) }
     }
 }
 

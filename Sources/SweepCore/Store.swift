@@ -327,10 +327,10 @@ final class KnownConfigs: Sendable {
     /// Trial `id`'s config, if this process knows it.
     func known(id: String) -> Entry? { entries.withLock { $0[id] } }
 
-    /// Trial `id`'s config: known, or parsed now from its stored `json` (and kept).
-    func entry(id: String, json: String) throws -> Entry {
+    /// Trial `id`'s config: known, or parsed now from its stored `json` (read only then; kept).
+    func entry(id: String, json: @autoclosure () throws -> String) throws -> Entry {
         if let known = known(id: id) { return known }
-        let entry = Entry(try TrialConfig.parse(json: json))
+        let entry = Entry(try TrialConfig.parse(json: json()))
         parses.withLock { $0 += 1 }
         entries.withLock { entries in if entries.count < capacity { entries[id] = entry } }
         return entry

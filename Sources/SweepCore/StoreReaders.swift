@@ -234,7 +234,7 @@ extension SweepStore {
         func add(_ row: Row) throws {
             let (number, id): (Int, String) = (row[0], row[1])
             guard fixed[number]?.id != id else { return }
-            let known = try KnownConfigs.shared.known(id: id) ?? KnownConfigs.shared.entry(id: id, json: row[3])
+            let known = try KnownConfigs.shared.entry(id: id, json: row[3])
             let parts = FixedTrialParts(
                 id: id, config: known.config,
                 origin: try (row[2] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") },
