@@ -190,7 +190,7 @@ struct Pages {
         }
         var rows: [BoardRow] = query.byConfig ? Leaderboard.rankConfigs(trials, metric: metric).map(BoardRow.config)
             : report.trialRows().map { BoardRow.trial(rank: $0.rank, $0.trial) }
-        let total = plain ? trials.lazy.filter { $0.state == .completed && $0.result?.valid[metric] != nil }.count : rows.count
+        let total = plain ? trials.indices.count { trials[$0].state == .completed && trials[$0].result?.valid[metric] != nil } : rows.count
         let words = query.filter.lowercased().split(whereSeparator: \.isWhitespace)
         if !words.isEmpty { rows = rows.filter { row in let text = search(row); return words.allSatisfy { text.contains($0) } } }
         let matching = words.isEmpty ? total : rows.count

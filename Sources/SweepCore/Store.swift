@@ -32,7 +32,7 @@ public final class SweepStore: Sendable {
 
     /// A reader's own connection that only asks SQLite whether another connection has committed
     /// since it last asked (`PRAGMA data_version`); nil for a writer.
-    private let watcher: DatabaseQueue?
+    let watcher: DatabaseQueue?
 
     private init(database: any DatabaseWriter & DatabaseReader, path: String, checkpointer: BackgroundCheckpointer? = nil,
                  watcher: DatabaseQueue? = nil) {
@@ -224,54 +224,46 @@ struct FixedTrialParts {
     var repeatKey: Once<String>
 }
 
-/// The columns of a trial's row that change, and its `updated_at` in milliseconds.
+/// The columns of a trial's row that change, and the number of its last change.
 struct TrialRow {
-    static let columns = "number, id, state, attempts, variant, CAST(updated_at * 1000 AS INTEGER)"
+    static let columns = "number, id, state, attempts, variant, change_seq"
     var number: Int
     var id: String
     var state: String
     var attempts: Int
     var variant: String?
-    var stamp: Int
+    var change: Int
 
     init(_ row: Row) {
-        (number, id, state, attempts, variant, stamp) = (row[0], row[1], row[2], row[3], row[4], row[5])
+        (number, id, state, attempts, variant, change) = (row[0], row[1], row[2], row[3], row[4], row[5])
     }
 }
 
-/// Every trial in number order, with what tells whether the table changed under it: each
-/// trial's `updated_at` stamp and their sum, and the store revision it was read at.
+/// Every trial in number order, the newest change among them (`change_seq`) and the store
+/// revision it was read at.
 struct TrialList {
     var revision = 0
     private(set) var snapshots: [TrialSnapshot] = []
     private var positions: [Int: Int] = [:]
-    private var stamps: [Int: Int] = [:]
-    private(set) var checksum = 0
-    private(set) var newestStamp = 0
+    private(set) var newestChange = 0
 
-    mutating func append(_ snapshot: TrialSnapshot, stamp: Int) {
+    mutating func append(_ snapshot: TrialSnapshot, change: Int) {
         positions[snapshot.number] = snapshots.count
         snapshots.append(snapshot)
-        record(snapshot.number, stamp)
+        newestChange = max(newestChange, change)
     }
 
     /// Replaces a trial's snapshot, or appends a trial numbered after every other; false for a
     /// new trial that would fall in between.
-    mutating func replaceOrAppend(_ snapshot: TrialSnapshot, stamp: Int) -> Bool {
+    mutating func replaceOrAppend(_ snapshot: TrialSnapshot, change: Int) -> Bool {
         if let position = positions[snapshot.number] {
             snapshots[position] = snapshot
-            record(snapshot.number, stamp)
+            newestChange = max(newestChange, change)
             return true
         }
         guard snapshot.number > (snapshots.last?.number ?? Int.min) else { return false }
-        append(snapshot, stamp: stamp)
+        append(snapshot, change: change)
         return true
-    }
-
-    private mutating func record(_ number: Int, _ stamp: Int) {
-        checksum += stamp - (stamps[number] ?? 0)
-        stamps[number] = stamp
-        newestStamp = max(newestStamp, stamp)
     }
 }
 

@@ -145,18 +145,27 @@ extension SweepStore {
     /// Every trial (retired ones too), in plan order. What never changes (a trial's config and
     /// origin, a stored result) is read and parsed once per store object. A reader goes further,
     /// so that a dashboard can ask every second beside a fast sweep: while no writer has committed
-    /// it returns what it read last; after a commit it reads only the trials updated since (by
-    /// `updated_at`, with a margin) and checks the patched list against the table's count and
-    /// the sum of its `updated_at` stamps, reading everything again when they disagree.
+    /// it returns what it read last; after a commit it reads only the trials changed since (by
+    /// `change_seq`, which numbers every write to a trial in commit order) with their results
+    /// and stops, reading everything again only when the patched list does not add up.
     public func trials() throws -> [TrialSnapshot] {
-        guard let revision = try revision() else { return try database.read { try readTrials($0).snapshots } }
-        let known = liveTrials.withLock { $0 }
-        if let known, known.revision == revision { return known.snapshots }
-        // The revision is read before the trials, so what is kept is at least as new as it says.
-        var fresh = try database.read { db in try known.flatMap { try patch($0, db) } ?? readTrials(db) }
-        fresh.revision = revision
-        liveTrials.withLock { $0 = fresh }
-        return fresh.snapshots
+        guard watcher != nil else { return try database.read { try readTrials($0).snapshots } }
+        // One caller brings the list up to date while the others wait for it, and the list is
+        // patched in place (its 30,000 snapshots are not copied for each poll).
+        return try liveTrials.withLock { kept in
+            // The revision is read before the trials, so what is kept is at least as new as it says.
+            let revision = try self.revision() ?? 0
+            if let known = kept, known.revision == revision { return known.snapshots }
+            var fresh: TrialList
+            if var list = kept.take(), try database.read({ db in try patch(&list, db) }) {
+                fresh = list
+            } else {
+                fresh = try database.read(readTrials)
+            }
+            fresh.revision = revision
+            kept = fresh
+            return fresh.snapshots
+        }
     }
 
     /// Every trial, read from the tables.
@@ -193,34 +202,32 @@ extension SweepStore {
         let fixed = try fixedParts(of: rows, db)
         var list = TrialList()
         for row in rows {
-            try list.append(snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number]), stamp: row.stamp)
+            try list.append(snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number]), change: row.change)
         }
         return list
     }
 
-    /// `list` brought up to date from the trials updated since it was read, or nil when that is
-    /// not the cheaper way or the patched list does not add up.
-    func patch(_ list: TrialList, _ db: Database) throws -> TrialList? {
-        // Two seconds of margin: a transaction may commit a moment after it took its time.
-        let since = Double(list.newestStamp - 2000) / 1000
-        guard let totals = try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT COUNT(*), COALESCE(SUM(CAST(updated_at * 1000 AS INTEGER)), 0), COUNT(CASE WHEN updated_at >= ? THEN 1 END) FROM trial
-                """), arguments: [since]),
-              (totals[2] as Int) <= 256 else { return nil }
-        let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT \(TrialRow.columns) FROM trial WHERE updated_at >= ? ORDER BY number"),
-                                    arguments: [since]).map(TrialRow.init)
-        let fixed = try fixedParts(of: rows, db)
-        var patched = list
-        for row in rows {
-            let stop = try Int.fetchOne(db.cachedStatement(sql: "SELECT MIN(epoch) FROM rung WHERE trial_number = ? AND decision = 'stop'"),
-                                        arguments: [row.number])
-            let result = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM result WHERE trial_number = ?"), arguments: [row.number])
-                .map(cachedResult)
-            guard try patched.replaceOrAppend(snapshot(row, fixed, result: result, stoppedAt: stop), stamp: row.stamp) else { return nil }
+    /// Brings `list` up to date from the trials changed since it was read (three queries
+    /// whatever their number); false when the patched list does not add up.
+    func patch(_ list: inout TrialList, _ db: Database) throws -> Bool {
+        let since: StatementArguments = [list.newestChange]
+        let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT \(TrialRow.columns) FROM trial WHERE change_seq > ? ORDER BY number"),
+                                    arguments: since).map(TrialRow.init)
+        let changed = "SELECT number FROM trial WHERE change_seq > ?"
+        var results: [Int: ResultSnapshot] = [:]
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM result WHERE trial_number IN (\(changed))"), arguments: since) {
+            results[row["trial_number"]] = try cachedResult(row)
         }
-        let (count, sum): (Int, Int) = (totals[0], totals[1])
-        guard patched.snapshots.count == count, patched.checksum == sum else { return nil }
-        return patched
+        let stops = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db.cachedStatement(sql: """
+            SELECT trial_number, MIN(epoch) FROM rung WHERE decision = 'stop' AND trial_number IN (\(changed)) GROUP BY trial_number
+            """), arguments: since).map { ($0[0] as Int, $0[1] as Int) })
+        let fixed = try fixedParts(of: rows, db)
+        for row in rows {
+            guard try list.replaceOrAppend(snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number]),
+                                           change: row.change) else { return false }
+        }
+        // No writer of ours deletes a trial; a list that lost count is read again all the same.
+        return try list.snapshots.count == Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM trial"))
     }
 
     /// Each row's config and origin, parsed for trials not parsed before.
@@ -297,9 +304,10 @@ extension SweepStore {
                 """) ?? 0
         }
         var budget = 0, saved = 0
-        for trial in trials where trial.state != .retired {
-            budget += trial.config.epochBudget
-            if trial.state == .pruned, let stoppedAt = trial.stoppedAt { saved += trial.config.epochBudget - stoppedAt }
+        for index in trials.indices where trials[index].state != .retired {  // by index: no snapshot is copied
+            let epochs = trials[index].config.epochBudget
+            budget += epochs
+            if trials[index].state == .pruned, let stoppedAt = trials[index].stoppedAt { saved += epochs - stoppedAt }
         }
         return EpochTotals(trained: trained, budget: budget, saved: saved)
     }

@@ -321,15 +321,16 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
         #expect(try reader.epochTotals(of: after) == store.epochTotals())
     }
 
-    /// A long-lived reader patches its trials from those updated since it last read; whatever
-    /// the writer does (claims, results, failures and retries, and a change stamped in the past,
-    /// as after the clock moved back), it reads what a fresh reader reads.
+    /// A long-lived reader patches its trials from those changed since it last read; whatever
+    /// the writer does (claims, results, failures and retries, hundreds of trials at once, a
+    /// prune, retiring part of the plan), it reads what a fresh reader reads, without reading
+    /// everything again.
     @Test func aReadersPatchedTrialsEqualAFreshRead() throws {
         let folder = TestFolders.fresh("store")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("sweep.db").path
-        let (store, _, _) = try plannedStore(repeats: 4, path: path)
+        let (store, sweep, planned) = try plannedStore(repeats: 200, path: path)  // 600 trials
         let reader = try SweepStore.openReadOnly(path: path)
         func view(_ trials: [TrialSnapshot]) -> [String] {
             trials.map { "\($0.number) \($0.id) \($0.state) \($0.attempts) \(($0.result?.valid ?? [:]).sorted { $0.key < $1.key }) \($0.result?.attempt ?? 0) \($0.stoppedAt ?? 0)" }
@@ -339,28 +340,83 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
             #expect(patched == fresh, "after \(step)")
         }
         var generator = SystemRandomNumberGenerator(), running: [String] = [], leases = 0
+        func claim() throws {
+            leases += 1
+            if let claim = try store.claimNextTrial(worker: "w", lease: "L\(leases)") { running.append(claim.lease) }
+        }
+        func end(_ step: Int) throws {
+            let lease = running.removeFirst()
+            if Int.random(in: 0..<4, using: &generator) == 0 {
+                _ = try store.endAttempt(lease: lease, outcome: .failed, reason: "test", maxAttempts: 2)
+            } else {
+                _ = try store.completeTrial(lease: lease, worker: "w", result: result(Double(step) / 1000))
+            }
+        }
         try expectFresh("nothing")
         #expect(reader.fullTrialReads.withLock { $0 } == 1)
-        for step in 0..<40 {
-            if running.isEmpty || (running.count < 3 && Bool.random(using: &generator)) {
-                leases += 1
-                if let claim = try store.claimNextTrial(worker: "w", lease: "L\(leases)") { running.append(claim.lease) }
-            } else {
-                let lease = running.removeFirst()
-                if Int.random(in: 0..<4, using: &generator) == 0 {
-                    _ = try store.endAttempt(lease: lease, outcome: .failed, reason: "test", maxAttempts: 2)
-                } else {
-                    _ = try store.completeTrial(lease: lease, worker: "w", result: result(Double(step) / 100))
+        for step in 0..<60 {
+            if step % 15 == 14 {
+                // Hundreds of trials changed between two reads, over several commits.
+                for _ in 0..<3 {
+                    try store.batch { for _ in 0..<40 { try claim() } }
+                    try store.batch { while running.count > 1 { try end(step) } }
                 }
+            } else if running.isEmpty || (running.count < 3 && Bool.random(using: &generator)) {
+                try claim()
+            } else {
+                try end(step)
             }
             try expectFresh("step \(step)")
         }
+        // A trial early stopping ended, as the controller writes it: the stop and the pruned
+        // state in one transaction.
+        try claim()
+        let stopped = try #require(running.last)
+        try runSQLite(path, """
+            BEGIN;
+            INSERT INTO rung (trial_number, epoch, bracket, seed, value, decision, rule, compared, at)
+                SELECT trial_number, 3, 0, 0, 0.1, 'stop', 'test', '[]', 1 FROM attempt WHERE lease = '\(stopped)';
+            UPDATE trial SET state = 'pruned', change_seq = (SELECT MAX(change_seq) FROM trial) + 1
+                WHERE number = (SELECT trial_number FROM attempt WHERE lease = '\(stopped)');
+            COMMIT;
+            """)
+        try expectFresh("a pruned trial")
+        #expect(try reader.trials().contains { $0.state == .pruned && $0.stoppedAt == 3 })
+        // A third of the plan dropped from the sweep file: every one of those trials retired at once.
+        _ = try store.syncPlan(spec: sweep, trials: planned.filter { $0.config.loss != .focal }, fingerprint: "f1", popularity: nil)
+        try expectFresh("retiring a third of the trials")
+        #expect(try reader.trials().filter { $0.state == .retired }.count >= 150)
         #expect(reader.fullTrialReads.withLock { $0 } == 1, "every change since was patched in")
-        // A change stamped long before the newest one: the stamps' sum no longer adds up.
-        try runSQLite(path, "UPDATE trial SET state = 'cancelled', updated_at = 1 WHERE number = (SELECT MAX(number) FROM trial)")
-        try expectFresh("a change stamped in the past")
+        // A trial gone from the table (no writer of ours deletes one): the count no longer adds up.
+        try runSQLite(path, "DELETE FROM trial WHERE number = (SELECT MAX(number) FROM trial WHERE state = 'waiting')")
+        try expectFresh("a deleted trial")
         #expect(reader.fullTrialReads.withLock { $0 } == 2)
-        #expect(try reader.trials().contains { $0.state == .cancelled })
+    }
+
+    @Test func everyWriteToATrialNumbersItAfterEveryEarlierChange() throws {
+        let (store, sweep, planned) = try plannedStore(repeats: 2)
+        func changes() throws -> [Int: Int] {
+            try store.database.read { db in
+                try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT number, change_seq FROM trial").map { ($0[0] as Int, $0[1] as Int) })
+            }
+        }
+        var seen = try changes()
+        #expect(Set(seen.values).count == seen.count, "each planned trial has a number of its own")
+        func expectOnlyChanged(_ numbers: Set<Int>, by step: String) throws {
+            let now = try changes(), before = seen.values.max() ?? 0
+            let moved = Set(now.filter { $0.value != seen[$0.key] }.map(\.key))
+            #expect(moved == numbers, "\(step)")
+            #expect(moved.allSatisfy { now[$0]! > before }, "\(step) numbers its change after every earlier one")
+            seen = now
+        }
+        let claim = try #require(try store.claimNextTrial(worker: "w", lease: "L1"))
+        try expectOnlyChanged([claim.number], by: "a claim")
+        _ = try store.completeTrial(lease: claim.lease, worker: "w", result: result(0.1))
+        try expectOnlyChanged([claim.number], by: "a result")
+        _ = try store.syncPlan(spec: sweep, trials: planned.filter { $0.config.loss != .bce }, fingerprint: "f1", popularity: nil)
+        let retired = try Set(store.trials().filter { $0.state == .retired }.map(\.number))
+        #expect(retired.count == 2)
+        try expectOnlyChanged(retired, by: "retiring")
     }
 
     @Test func readersNeverCreateAFileAndReadWhileAWriterWrites() async throws {
