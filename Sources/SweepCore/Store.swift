@@ -215,13 +215,25 @@ extension Database {
     }
 }
 
-/// A trial's parts fixed when it is planned or proposed, with what is worked out from its config.
+/// A trial's parts fixed when it is planned or proposed.
 struct FixedTrialParts {
     var id: String
-    var config: TrialConfig
+    var facts: ConfigFacts
     var origin: ProposalOrigin?
-    var active: ActiveValues
-    var repeatKey: Once<String>
+}
+
+/// A config with what is worked out from it the first time it is asked for (its active values,
+/// the key its repeats share), shared by every snapshot of its trial: a reader that follows a
+/// sweep of 30,000 trials works out only what a page shows, and copies one reference per trial.
+final class ConfigFacts: Sendable {
+    let config: TrialConfig
+    private let activeOnce = Once<ActiveValues>()
+    private let repeatKeyOnce = Once<String>()
+
+    init(_ config: TrialConfig) { self.config = config }
+
+    var active: ActiveValues { activeOnce.value { ActiveValues(config) } }
+    var repeatKey: String { repeatKeyOnce.value { Leaderboard.configKey(config) } }
 }
 
 /// The columns of a trial's row that change, and the number of its last change.
@@ -289,18 +301,8 @@ final class Once<Value: Sendable>: Sendable {
 final class KnownConfigs: Sendable {
     static let shared = KnownConfigs(capacity: 50_000)
 
-    /// A config and its active values (worked out by the first reader that asks).
-    final class Entry: Sendable {
-        let config: TrialConfig
-        private let values = Once<ActiveValues>()
-
-        init(_ config: TrialConfig) { self.config = config }
-
-        var active: ActiveValues { values.value { ActiveValues(config) } }
-    }
-
     let capacity: Int
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = Mutex<[String: ConfigFacts]>([:])
     /// How many texts were parsed here (for tests).
     let parses = Mutex(0)
 
@@ -309,7 +311,7 @@ final class KnownConfigs: Sendable {
     /// Keeps `config`, the config of trial `id`.
     func remember(_ config: TrialConfig, id: String) {
         entries.withLock { entries in
-            if entries.count < capacity, entries[id] == nil { entries[id] = Entry(config) }
+            if entries.count < capacity, entries[id] == nil { entries[id] = ConfigFacts(config) }
         }
     }
 
@@ -317,12 +319,12 @@ final class KnownConfigs: Sendable {
     func forget() { entries.withLock { $0.removeAll() } }
 
     /// Trial `id`'s config, if this process knows it.
-    func known(id: String) -> Entry? { entries.withLock { $0[id] } }
+    func known(id: String) -> ConfigFacts? { entries.withLock { $0[id] } }
 
     /// Trial `id`'s config: known, or parsed now from its stored `json` (read only then; kept).
-    func entry(id: String, json: @autoclosure () throws -> String) throws -> Entry {
+    func entry(id: String, json: @autoclosure () throws -> String) throws -> ConfigFacts {
         if let known = known(id: id) { return known }
-        let entry = Entry(try TrialConfig.parse(json: json()))
+        let entry = ConfigFacts(try TrialConfig.parse(json: json()))
         parses.withLock { $0 += 1 }
         entries.withLock { entries in if entries.count < capacity { entries[id] = entry } }
         return entry

@@ -6,7 +6,7 @@ import ML
 public struct TrialSnapshot: Sendable {
     public var id: String
     public var number: Int
-    public let config: TrialConfig
+    public var config: TrialConfig { facts.config }
     public var variant: String?
     public var state: TrialState
     public var attempts: Int
@@ -15,37 +15,35 @@ public struct TrialSnapshot: Sendable {
     public var stoppedAt: Int?
     /// For a config an adaptive sampler proposed: how, and from what.
     public var origin: ProposalOrigin?
-    /// The config's active keys and values (``TrialConfig/activeDictionary``), worked out once
-    /// per trial, as the leaderboard asks for them on every row of every page.
-    public let activeValues: [String: ConfigValue]
+    /// The config's active keys and values (``TrialConfig/activeDictionary``), worked out when
+    /// first asked for and then kept with the trial, as the leaderboard asks for them on every
+    /// row of every page.
+    public var activeValues: [String: ConfigValue] { facts.active.dictionary }
     /// The same values by position in ``TrialConfig/keys`` (nil where inactive; empty for a program
     /// config): what the leaderboard compares across 10,000 trials without hashing a key.
-    let keyedValues: [ConfigValue?]
+    var keyedValues: [ConfigValue?] { facts.active.keyed }
     /// The key its repeats share (``Leaderboard/configKey(_:)``), worked out when first asked
     /// for (only the by-config ranking does) and then kept with the trial.
-    public var repeatKey: String { repeatKeyOnce.value { Leaderboard.configKey(config) } }
-    let repeatKeyOnce: Once<String>
+    public var repeatKey: String { facts.repeatKey }
+    let facts: ConfigFacts
 
     public init(id: String, number: Int, config: TrialConfig, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
                 stoppedAt: Int? = nil, origin: ProposalOrigin? = nil) {
-        self.init(id: id, number: number, config: config, variant: variant, state: state, attempts: attempts, result: result,
-                  stoppedAt: stoppedAt, origin: origin, active: ActiveValues(config), repeatKey: Once())
+        self.init(id: id, number: number, facts: ConfigFacts(config), variant: variant, state: state, attempts: attempts, result: result,
+                  stoppedAt: stoppedAt, origin: origin)
     }
 
-    init(id: String, number: Int, config: TrialConfig, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
-         stoppedAt: Int?, origin: ProposalOrigin?, active: ActiveValues, repeatKey: Once<String>) {
+    init(id: String, number: Int, facts: ConfigFacts, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
+         stoppedAt: Int?, origin: ProposalOrigin?) {
         self.id = id
         self.number = number
-        self.config = config
+        self.facts = facts
         self.variant = variant
         self.state = state
         self.attempts = attempts
         self.result = result
         self.stoppedAt = stoppedAt
         self.origin = origin
-        activeValues = active.dictionary
-        keyedValues = active.keyed
-        self.repeatKeyOnce = repeatKey
     }
 }
 
@@ -241,11 +239,9 @@ extension SweepStore {
         func add(_ row: Row) throws {
             let (number, id): (Int, String) = (row[0], row[1])
             guard fixed[number]?.id != id else { return }
-            let known = try KnownConfigs.shared.entry(id: id, json: row[3])
             let parts = FixedTrialParts(
-                id: id, config: known.config,
-                origin: try (row[2] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") },
-                active: known.active, repeatKey: Once())
+                id: id, facts: try KnownConfigs.shared.entry(id: id, json: row[3]),
+                origin: try (row[2] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") })
             parsed[number] = parts
             fixed[number] = parts
         }
@@ -266,9 +262,9 @@ extension SweepStore {
     func snapshot(_ row: TrialRow, _ fixed: [Int: FixedTrialParts], result: ResultSnapshot?, stoppedAt: Int?) throws -> TrialSnapshot {
         guard let parts = fixed[row.number], parts.id == row.id else { throw StoreError(message: "trial #\(row.number) changed while it was read") }
         return TrialSnapshot(
-            id: parts.id, number: row.number, config: parts.config, variant: row.variant,
+            id: parts.id, number: row.number, facts: parts.facts, variant: row.variant,
             state: try Self.trialState(row.state, row.id), attempts: row.attempts, result: result,
-            stoppedAt: stoppedAt, origin: parts.origin, active: parts.active, repeatKey: parts.repeatKey)
+            stoppedAt: stoppedAt, origin: parts.origin)
     }
 
     /// A result row as a snapshot, decoded once per store object (kept by trial number, with
