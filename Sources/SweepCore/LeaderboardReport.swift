@@ -60,7 +60,8 @@ public struct LeaderboardReport {
 
     /// The config keys in order: `ml.md`'s, or the programs' own (by name) for a program sweep.
     var configKeys: [String] {
-        let programKeys = Set(trials.flatMap { $0.config.programKeys?.keys.map { $0 } ?? [] })
+        var programKeys = Set<String>()
+        for index in trials.indices { if let keys = trials[index].config.programKeys { programKeys.formUnion(keys.keys) } }
         return programKeys.isEmpty ? TrialConfig.keys : programKeys.sorted() + ["seed"]
     }
 

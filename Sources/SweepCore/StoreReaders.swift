@@ -6,7 +6,7 @@ import ML
 public struct TrialSnapshot: Sendable {
     public var id: String
     public var number: Int
-    public var config: TrialConfig { facts.config }
+    public var config: TrialConfig { _read { yield facts.config } }  // lent, not copied: a loop over 30,000 trials reads one field
     public var variant: String?
     public var state: TrialState
     public var attempts: Int
@@ -186,9 +186,12 @@ extension SweepStore {
         if !unknown.isEmpty {
             // Many new results: one scan from the earliest of them (the rows before it are known);
             // a few: one lookup each.
-            let rows = unknown.count > 64 ? try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM result WHERE finished_at >= ?"), arguments: [earliestUnknown])
-                : try unknown.compactMap { try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM result WHERE trial_number = ?"), arguments: [$0]) }
-            for row in rows where unknown.contains(row["trial_number"]) { results[row["trial_number"]] = try cachedResult(row) }
+            let rows = unknown.count > 64
+                ? try Row.fetchAll(db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE finished_at >= ?"), arguments: [earliestUnknown])
+                : try unknown.compactMap {
+                    try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE trial_number = ?"), arguments: [$0])
+                }
+            for row in rows where unknown.contains(row[0]) { results[row[0]] = try cachedResult(row) }
         }
         let stops = try Dictionary(Row.fetchAll(db, sql: "SELECT trial_number, epoch FROM rung WHERE decision = 'stop'").map {
             ($0["trial_number"] as Int, $0["epoch"] as Int)
@@ -213,8 +216,9 @@ extension SweepStore {
                                     arguments: since).map(TrialRow.init)
         let changed = "SELECT number FROM trial WHERE change_seq > ?"
         var results: [Int: ResultSnapshot] = [:]
-        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM result WHERE trial_number IN (\(changed))"), arguments: since) {
-            results[row["trial_number"]] = try cachedResult(row)
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE trial_number IN (\(changed))"),
+                                    arguments: since) {
+            results[row[0]] = try cachedResult(row)
         }
         let stops = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db.cachedStatement(sql: """
             SELECT trial_number, MIN(epoch) FROM rung WHERE decision = 'stop' AND trial_number IN (\(changed)) GROUP BY trial_number
@@ -270,22 +274,26 @@ extension SweepStore {
     /// A result row as a snapshot, decoded once per store object (kept by trial number, with
     /// the key that tells it from another attempt's).
     func cachedResult(_ row: Row) throws -> ResultSnapshot {
-        let key = ResultKey(trial: row["trial_number"], attempt: row["attempt"], finishedAt: row["finished_at"])
+        let key = ResultKey(trial: row[0], attempt: row[1], finishedAt: row[2])
         if let entry = parsedResults.withLock({ $0[key.trial] }), entry.key == key { return entry.result }
         let decoded = try Self.result(row, trial: key.trial)
         parsedResults.withLock { $0[key.trial] = (key, decoded) }
         return decoded
     }
 
-    /// A result row, decoded.
+    /// The columns a result is decoded from, in the order ``result(_:trial:)`` reads them (by
+    /// position: GRDB finds a column by name case-insensitively, lowercasing on every lookup).
+    static let resultColumns = "trial_number, attempt, finished_at, best_epoch, valid, test, timing, seconds, worker"
+
+    /// A result row of ``resultColumns``, decoded.
     static func result(_ row: Row, trial number: Int) throws -> ResultSnapshot {
-        let timing = try StoredJSON.decodeTiming(row["timing"], "trial #\(number)'s timing")
+        let timing = try StoredJSON.decodeTiming(row[6], "trial #\(number)'s timing")
         return ResultSnapshot(
-            attempt: row["attempt"], bestEpoch: row["best_epoch"],
-            valid: try StoredJSON.decodeNumbers(row["valid"], "trial #\(number)'s valid metrics"),
-            test: try StoredJSON.decodeNumbers(row["test"], "trial #\(number)'s test metrics"),
-            seconds: row["seconds"], worker: row["worker"], threads: timing.threads, blasCore: timing.blasCore,
-            finishedAt: Date(timeIntervalSince1970: row["finished_at"]))
+            attempt: row[1], bestEpoch: row[3],
+            valid: try StoredJSON.decodeNumbers(row[4], "trial #\(number)'s valid metrics"),
+            test: try StoredJSON.decodeNumbers(row[5], "trial #\(number)'s test metrics"),
+            seconds: row[7], worker: row[8], threads: timing.threads, blasCore: timing.blasCore,
+            finishedAt: Date(timeIntervalSince1970: row[2]))
     }
 
     /// Epochs trained against the budget, and epochs early stopping saved.
