@@ -157,19 +157,42 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     public var isProgram: Bool { programKeys != nil }
 
     /// The keys in `ml.md`'s order, then the extensions'.
-    public static let keys = ["loss", "pos_weight_mult", "focal_gamma", "focal_alpha", "cb_beta", "rnn", "multitask",
-                              "balancer", "alpha", "gradnorm_alpha", "gradnorm_lr", "dwa_temp", "dropout", "lr",
-                              "batch_size", "epochs", "seed", "select_metric"] + extensionKeys
+    public static let keys = Key.allCases.map(\.rawValue)
 
     /// The keys docs/ml-extensions.md adds. At its default such a key is left out of a config's
     /// canonical form (and of every listing), so a config of the v1 contract keeps its trial id.
-    public static let extensionKeys = ["model", "hidden", "weight_decay", "ldam_max_margin", "ldam_scale", "ldam_drw_epoch",
-                                       "cooc", "cooc_weight", "cooc_popularity", "knn_k", "knn_weight", "knn_power"]
+    public static let extensionKeys = Key.allCases.filter(\.isExtension).map(\.rawValue)
 
-    /// The keys that only matter when a network trains (inactive with `model: none`).
-    static let trainingKeys: Set<String> = ["loss", "pos_weight_mult", "focal_gamma", "focal_alpha", "cb_beta", "ldam_max_margin", "ldam_scale",
-                                            "ldam_drw_epoch", "rnn", "multitask", "balancer", "alpha", "gradnorm_alpha", "gradnorm_lr",
-                                            "dwa_temp", "dropout", "lr", "batch_size", "epochs", "hidden", "weight_decay"]
+    /// Every key, in ``keys`` order. The rules below switch over these: a key's name is hashed
+    /// once to find it, where a switch over 30 names compared them one by one (listing 30,000
+    /// configs' active values for a dashboard spent most of its time there).
+    enum Key: String, CaseIterable {
+        case loss, posWeightMult = "pos_weight_mult", focalGamma = "focal_gamma", focalAlpha = "focal_alpha", cbBeta = "cb_beta", rnn,
+             multitask, balancer, alpha, gradnormAlpha = "gradnorm_alpha", gradnormLR = "gradnorm_lr", dwaTemp = "dwa_temp", dropout, lr,
+             batchSize = "batch_size", epochs, seed, selectMetric = "select_metric"
+        case model, hidden, weightDecay = "weight_decay", ldamMaxMargin = "ldam_max_margin", ldamScale = "ldam_scale",
+             ldamDRWEpoch = "ldam_drw_epoch", cooc, coocWeight = "cooc_weight", coocPopularity = "cooc_popularity", knnK = "knn_k",
+             knnWeight = "knn_weight", knnPower = "knn_power"
+
+        static let byName = Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
+
+        /// An extension key (docs/ml-extensions.md).
+        var isExtension: Bool {
+            switch self {
+            case .model, .hidden, .weightDecay, .ldamMaxMargin, .ldamScale, .ldamDRWEpoch, .cooc, .coocWeight, .coocPopularity, .knnK,
+                 .knnWeight, .knnPower: true
+            default: false
+            }
+        }
+
+        /// A key that only matters when a network trains (inactive with `model: none`).
+        var trains: Bool {
+            switch self {
+            case .seed, .selectMetric, .model, .cooc, .coocWeight, .coocPopularity, .knnK, .knnWeight, .knnPower: false
+            default: true
+            }
+        }
+    }
 
     /// The epochs the trial trains (1 for a prior alone, which is evaluated once; a program's
     /// integer `epochs` key, else 0: unknown).
@@ -189,18 +212,22 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         if let programKeys {
             return programKeys[key] != nil || key == "seed" || key == "select_metric" ? nil : "not a key of this program config"
         }
-        if model == .none && Self.trainingKeys.contains(key) { return "not used with model: none (the prior alone trains nothing)" }
+        return Key.byName[key].flatMap(inactiveReason)
+    }
+
+    func inactiveReason(_ key: Key) -> String? {
+        if model == .none && key.trains { return "not used with model: none (the prior alone trains nothing)" }
         return switch key {
-        case "ldam_max_margin", "ldam_scale", "ldam_drw_epoch": loss == .ldam ? nil : "only used with loss: ldam"
-        case "cooc_weight", "cooc_popularity": cooc != .none ? nil : "only used with cooc: dialogue or target"
-        case "knn_weight", "knn_power": knnK > 0 ? nil : "only used with knn_k > 0"
-        case "pos_weight_mult": loss == .weightedBCE ? nil : "only used with loss: weighted_bce"
-        case "focal_gamma", "focal_alpha": loss == .focal ? nil : "only used with loss: focal"
-        case "cb_beta": loss == .classBalanced ? nil : "only used with loss: class_balanced"
-        case "balancer": multitask ? nil : "only used with multitask: true"
-        case "alpha": multitask && balancer == .fixed ? nil : "only used with multitask: true and balancer: fixed"
-        case "gradnorm_alpha", "gradnorm_lr": multitask && balancer == .gradnorm ? nil : "only used with multitask: true and balancer: gradnorm"
-        case "dwa_temp": multitask && balancer == .dwa ? nil : "only used with multitask: true and balancer: dwa"
+        case .ldamMaxMargin, .ldamScale, .ldamDRWEpoch: loss == .ldam ? nil : "only used with loss: ldam"
+        case .coocWeight, .coocPopularity: cooc != .none ? nil : "only used with cooc: dialogue or target"
+        case .knnWeight, .knnPower: knnK > 0 ? nil : "only used with knn_k > 0"
+        case .posWeightMult: loss == .weightedBCE ? nil : "only used with loss: weighted_bce"
+        case .focalGamma, .focalAlpha: loss == .focal ? nil : "only used with loss: focal"
+        case .cbBeta: loss == .classBalanced ? nil : "only used with loss: class_balanced"
+        case .balancer: multitask ? nil : "only used with multitask: true"
+        case .alpha: multitask && balancer == .fixed ? nil : "only used with multitask: true and balancer: fixed"
+        case .gradnormAlpha, .gradnormLR: multitask && balancer == .gradnorm ? nil : "only used with multitask: true and balancer: gradnorm"
+        case .dwaTemp: multitask && balancer == .dwa ? nil : "only used with multitask: true and balancer: dwa"
         default: nil
         }
     }
@@ -210,38 +237,41 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     /// The value of a key (active or not).
     public func value(_ key: String) -> ConfigValue? {
         if let programKeys, key != "seed", key != "select_metric" { return programKeys[key] }
-        return switch key {
-        case "loss": .string(loss.rawValue)
-        case "pos_weight_mult": .double(posWeightMult)
-        case "focal_gamma": .double(focalGamma)
-        case "focal_alpha": .double(focalAlpha)
-        case "cb_beta": .double(cbBeta)
-        case "rnn": .bool(rnn)
-        case "multitask": .bool(multitask)
-        case "balancer": .string(balancer.rawValue)
-        case "alpha": .double(alpha)
-        case "gradnorm_alpha": .double(gradnormAlpha)
-        case "gradnorm_lr": .double(gradnormLR)
-        case "dwa_temp": .double(dwaTemp)
-        case "dropout": .double(dropout)
-        case "lr": .double(lr)
-        case "batch_size": .int(batchSize)
-        case "epochs": .int(epochs)
-        case "seed": .int(seed)
-        case "select_metric": .string(selectMetric)
-        case "model": .string(model.rawValue)
-        case "hidden": .int(hidden)
-        case "weight_decay": .double(weightDecay)
-        case "ldam_max_margin": .double(ldamMaxMargin)
-        case "ldam_scale": .double(ldamScale)
-        case "ldam_drw_epoch": .int(ldamDRWEpoch)
-        case "cooc": .string(cooc.rawValue)
-        case "cooc_weight": .double(coocWeight)
-        case "cooc_popularity": .double(coocPopularity)
-        case "knn_k": .int(knnK)
-        case "knn_weight": .double(knnWeight)
-        case "knn_power": .double(knnPower)
-        default: nil
+        return Key.byName[key].map(value)
+    }
+
+    func value(_ key: Key) -> ConfigValue {
+        switch key {
+        case .loss: .string(loss.rawValue)
+        case .posWeightMult: .double(posWeightMult)
+        case .focalGamma: .double(focalGamma)
+        case .focalAlpha: .double(focalAlpha)
+        case .cbBeta: .double(cbBeta)
+        case .rnn: .bool(rnn)
+        case .multitask: .bool(multitask)
+        case .balancer: .string(balancer.rawValue)
+        case .alpha: .double(alpha)
+        case .gradnormAlpha: .double(gradnormAlpha)
+        case .gradnormLR: .double(gradnormLR)
+        case .dwaTemp: .double(dwaTemp)
+        case .dropout: .double(dropout)
+        case .lr: .double(lr)
+        case .batchSize: .int(batchSize)
+        case .epochs: .int(epochs)
+        case .seed: .int(seed)
+        case .selectMetric: .string(selectMetric)
+        case .model: .string(model.rawValue)
+        case .hidden: .int(hidden)
+        case .weightDecay: .double(weightDecay)
+        case .ldamMaxMargin: .double(ldamMaxMargin)
+        case .ldamScale: .double(ldamScale)
+        case .ldamDRWEpoch: .int(ldamDRWEpoch)
+        case .cooc: .string(cooc.rawValue)
+        case .coocWeight: .double(coocWeight)
+        case .coocPopularity: .double(coocPopularity)
+        case .knnK: .int(knnK)
+        case .knnWeight: .double(knnWeight)
+        case .knnPower: .double(knnPower)
         }
     }
 
@@ -251,18 +281,16 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         if let programKeys {
             return programKeys.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } + [("seed", .int(seed)), ("select_metric", .string(selectMetric))]
         }
-        return Self.keys.compactMap { key in
-            guard isActive(key), let value = value(key) else { return nil }
-            if let fallback = Self.extensionDefaults[key], value.sameValue(as: fallback) { return nil }
-            return (key, value)
+        return Key.allCases.compactMap { key in
+            guard inactiveReason(key) == nil else { return nil }
+            let value = value(key)
+            if key.isExtension, value.sameValue(as: Self.defaults.value(key)) { return nil }
+            return (key.rawValue, value)
         }
     }
 
-    /// Each extension key's default value.
-    static let extensionDefaults: [String: ConfigValue] = {
-        let defaults = TrialConfig()
-        return Dictionary(uniqueKeysWithValues: extensionKeys.map { ($0, defaults.value($0)!) })
-    }()
+    /// A config of every default.
+    static let defaults = TrialConfig()
 
     /// The active values as a dictionary (for JSON output).
     public var activeDictionary: [String: ConfigValue] {
