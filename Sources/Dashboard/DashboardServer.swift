@@ -38,6 +38,7 @@ public final class DashboardServer: Sendable {
     public let stores: [SweepStore]
     public let settings: DashboardSettings
     private let server: HTTPServer
+    private let renderer = RenderThread()
 
     /// Opens each store read-only (a missing file, one that is no sweep store, or one from a
     /// newer build is refused here, with the reason).
@@ -47,8 +48,10 @@ public final class DashboardServer: Sendable {
         self.settings = settings
         let host = settings.host == "localhost" ? "127.0.0.1" : settings.host
         server = HTTPServer(address: try .inet(ip4: host, port: settings.port), timeout: 30, logger: .disabled,
-                            handler: Handler(sites: stores.map(Site.init), token: settings.token))
+                            handler: Handler(sites: stores.map(Site.init), token: settings.token, renderer: renderer))
     }
+
+    deinit { renderer.stop() }
 
     /// The dashboard of one store.
     public convenience init(storePath: String, settings: DashboardSettings) throws {
@@ -128,6 +131,7 @@ struct Site: Sendable {
 struct Handler: HTTPHandler {
     let sites: [Site]
     let token: String?
+    let renderer: RenderThread
 
     func handleRequest(_ request: HTTPRequest) async throws -> HTTPResponse {
         var headers: HTTPHeaders = [HTTPHeader("Cache-Control"): "no-store", HTTPHeader("X-Content-Type-Options"): "nosniff",
@@ -157,7 +161,8 @@ struct Handler: HTTPHandler {
         } else if request.path == "/" || request.path == "/index.html" {
             do {
                 let fragment = request.query.contains { $0.name == "fragment" && $0.value == "1" }
-                let made = try Pages.stores(sites.map(\.store))
+                let stores = sites.map(\.store)
+                let made = try await renderer.run { try Pages.stores(stores) }
                 return response(.html(fragment ? made.body : Pages.layout(title: made.title, path: "/", body: made.body, severalStores: true)), headers)
             } catch {
                 return response(.text(.internalServerError, "\(error)"), headers)
@@ -169,15 +174,18 @@ struct Handler: HTTPHandler {
             return response(.text(.notFound, "no page \(request.path): this dashboard serves \(sites.count) stores, at /store/1/ to /store/\(sites.count)/"), headers)
         }
         let address = request.path + "?" + request.query.filter { $0.name != "token" }.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
-        let revision = try? site.store.revision()
-        if let revision, let cached = site.cache.reply(for: address, at: revision) { return response(cached, headers) }
-        let reply: Reply
-        do {
-            reply = try route(request, path: path, site: site, base: base)
-        } catch {
-            reply = .text(.internalServerError, "\(error)")
+        let reply = try await renderer.run { [self] in
+            let revision = try? site.store.revision()
+            if let revision, let cached = site.cache.reply(for: address, at: revision) { return cached }
+            let reply: Reply
+            do {
+                reply = try route(request, path: path, site: site, base: base)
+            } catch {
+                reply = .text(.internalServerError, "\(error)")
+            }
+            if let revision, reply.status == .ok { site.cache.keep(reply, for: address, at: revision) }
+            return reply
         }
-        if let revision, reply.status == .ok { site.cache.keep(reply, for: address, at: revision) }
         return response(reply, headers)
     }
 

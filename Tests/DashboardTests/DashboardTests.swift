@@ -258,3 +258,27 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         #expect { try DashboardServer(storePath: path, settings: DashboardSettings(port: 0)) } throws: { "\($0)".contains("newer version") }
     }
 }
+
+@Suite struct RenderThreadTests {
+    struct Refused: Error {}
+
+    /// Replies are made on the dashboard's own thread at nice +10 (a coordinator serving its
+    /// dashboard keeps precedence), the caller's priority untouched, and errors come back.
+    @Test func repliesAreMadeOnOneThreadAtLowerPriority() async throws {
+        let renderer = RenderThread()
+        defer { renderer.stop() }
+        let callers = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        let (niceness, name) = try await renderer.run {
+            (getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0), try String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8))
+        }
+        #expect(niceness == max(RenderThread.niceness, callers), "a process already nicer than +10 stays so (raising a priority needs privilege)")
+        #expect(name == RenderThread.name + "\n")
+        #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == callers)
+        await #expect(throws: Refused.self) { try await renderer.run { throw Refused() } }
+        let answers = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            for index in 0..<20 { group.addTask { (index, try await renderer.run { index * index }) } }
+            return try await group.reduce(into: [(Int, Int)]()) { $0.append($1) }
+        }
+        #expect(answers.count == 20 && answers.allSatisfy { $0.1 == $0.0 * $0.0 }, "each caller gets its own job's answer")
+    }
+}
