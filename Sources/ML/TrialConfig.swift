@@ -281,12 +281,20 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         if let programKeys {
             return programKeys.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } + [("seed", .int(seed)), ("select_metric", .string(selectMetric))]
         }
-        return Key.allCases.compactMap { key in
-            guard inactiveReason(key) == nil else { return nil }
-            let value = value(key)
-            if key.isExtension, value.sameValue(as: Self.defaults.value(key)) { return nil }
-            return (key.rawValue, value)
-        }
+        return Key.allCases.compactMap { key in activeValue(key).map { (key.rawValue, $0) } }
+    }
+
+    /// The same values by position in ``keys`` (nil where a key is not listed); empty for a
+    /// program config. No key is named: what a dashboard compares across 30,000 configs.
+    public var activeValuesByPosition: [ConfigValue?] {
+        programKeys == nil ? Key.allCases.map(activeValue) : []
+    }
+
+    /// A key's value when it is listed: active, and for an extension key not at its default.
+    func activeValue(_ key: Key) -> ConfigValue? {
+        guard inactiveReason(key) == nil else { return nil }
+        let value = value(key)
+        return key.isExtension && value.sameValue(as: Self.defaults.value(key)) ? nil : value
     }
 
     /// A config of every default.

@@ -227,12 +227,16 @@ struct FixedTrialParts {
 /// sweep of 30,000 trials works out only what a page shows, and copies one reference per trial.
 final class ConfigFacts: Sendable {
     let config: TrialConfig
-    private let activeOnce = Once<ActiveValues>()
+    private let keyedOnce = Once<[ConfigValue?]>()
+    private let activeOnce = Once<[String: ConfigValue]>()
     private let repeatKeyOnce = Once<String>()
 
     init(_ config: TrialConfig) { self.config = config }
 
-    var active: ActiveValues { activeOnce.value { ActiveValues(config) } }
+    /// ``TrialConfig/activeValuesByPosition``.
+    var keyedValues: [ConfigValue?] { keyedOnce.value { config.activeValuesByPosition } }
+    /// ``TrialConfig/activeDictionary``.
+    var activeValues: [String: ConfigValue] { activeOnce.value { config.activeDictionary } }
     var repeatKey: String { repeatKeyOnce.value { Leaderboard.configKey(config) } }
 }
 

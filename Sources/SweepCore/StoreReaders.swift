@@ -18,10 +18,10 @@ public struct TrialSnapshot: Sendable {
     /// The config's active keys and values (``TrialConfig/activeDictionary``), worked out when
     /// first asked for and then kept with the trial, as the leaderboard asks for them on every
     /// row of every page.
-    public var activeValues: [String: ConfigValue] { facts.active.dictionary }
+    public var activeValues: [String: ConfigValue] { facts.activeValues }
     /// The same values by position in ``TrialConfig/keys`` (nil where inactive; empty for a program
     /// config): what the leaderboard compares across 10,000 trials without hashing a key.
-    var keyedValues: [ConfigValue?] { facts.active.keyed }
+    var keyedValues: [ConfigValue?] { facts.keyedValues }
     /// The key its repeats share (``Leaderboard/configKey(_:)``), worked out when first asked
     /// for (only the by-config ranking does) and then kept with the trial.
     public var repeatKey: String { facts.repeatKey }
@@ -44,29 +44,6 @@ public struct TrialSnapshot: Sendable {
         self.result = result
         self.stoppedAt = stoppedAt
         self.origin = origin
-    }
-}
-
-/// A config's active values, by key and by position in ``TrialConfig/keys``.
-struct ActiveValues: Sendable {
-    let dictionary: [String: ConfigValue]
-    let keyed: [ConfigValue?]
-
-    init(_ config: TrialConfig) {
-        let ordered = config.activeValues
-        dictionary = Dictionary(uniqueKeysWithValues: ordered.map { ($0.key, $0.value) })
-        guard !config.isProgram else {
-            keyed = []
-            return
-        }
-        // A built-in config's active values come in the order of the keys: one merge walk.
-        var keyed = [ConfigValue?](repeating: nil, count: TrialConfig.keys.count)
-        var next = ordered.startIndex
-        for (position, key) in TrialConfig.keys.enumerated() where next < ordered.endIndex && ordered[next].key == key {
-            keyed[position] = ordered[next].value
-            next += 1
-        }
-        self.keyed = keyed
     }
 }
 

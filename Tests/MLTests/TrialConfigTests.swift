@@ -26,6 +26,33 @@ import Testing
         #expect(json.jsonText().contains("\"cb_beta\":0.99"))
     }
 
+    /// The values by position agree with the values by name, key by key, under every activity
+    /// rule (each loss, balancer, the prior alone, both priors, a program config).
+    @Test func activeValuesByPositionAgreeWithTheNamedOnes() throws {
+        var configs: [TrialConfig] = []
+        for loss in TrialConfig.Loss.allCases {
+            for balancer in TrialConfig.Balancer.allCases {
+                var config = TrialConfig()
+                (config.loss, config.multitask, config.balancer, config.lr) = (loss, true, balancer, 0.003)
+                configs.append(config)
+            }
+        }
+        var prior = TrialConfig()
+        (prior.model, prior.cooc, prior.knnK, prior.knnPower, prior.hidden) = (.none, .dialogue, 20, 4, 256)
+        configs.append(prior)
+        var both = prior
+        (both.model, both.weightDecay, both.ldamScale) = (.ffn, 1e-4, 2)
+        configs.append(both)
+        for config in configs {
+            let named = config.activeDictionary, positioned = config.activeValuesByPosition
+            #expect(positioned.count == TrialConfig.keys.count)
+            for (position, key) in TrialConfig.keys.enumerated() {
+                #expect(positioned[position]?.description == named[key]?.description, "\(key) of \(config.jsonText())")
+            }
+        }
+        #expect(TrialConfig(programKeys: ["depth": .int(3)], seed: 0, selectMetric: "acc").activeValuesByPosition.isEmpty)
+    }
+
     @Test func rejectionsNameTheKey() {
         let cases: [(String, String, String)] = [
             ("lr: 0", "lr", "must be > 0, got 0.0"),

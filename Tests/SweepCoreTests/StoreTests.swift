@@ -495,7 +495,7 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
         for config in configs { known.remember(config, id: PlannedTrial.id(of: config)) }
         for config in configs.prefix(2) {
             let entry = try known.entry(id: PlannedTrial.id(of: config), json: "not read")
-            #expect(entry.config.jsonText() == config.jsonText() && entry.active.dictionary == config.activeDictionary)
+            #expect(entry.config.jsonText() == config.jsonText() && entry.activeValues == config.activeDictionary)
         }
         #expect(known.parses.withLock { $0 } == 0)
         // The third was past the capacity: parsed when asked, and not kept (the store is full).
