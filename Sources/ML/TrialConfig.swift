@@ -531,13 +531,53 @@ public enum CanonicalJSON {
         case bool(Bool)
     }
 
+    /// A member's value where it sits in the text (valid only during ``walkFlatObject(_:_:)``).
+    public enum FlatToken {
+        case number(UnsafeBufferPointer<UInt8>)
+        case string(UnsafeBufferPointer<UInt8>)
+        case bool(Bool)
+
+        /// The number's value, if this is a number.
+        public var double: Double? {
+            guard case .number(let bytes) = self else { return nil }
+            return Double(String(decoding: bytes, as: UTF8.self))
+        }
+    }
+
     /// A flat object as this writer writes them (`{"key":value,…}` without spaces, keys and
     /// strings without escapes, values numbers, strings or booleans), read by hand: a dashboard
     /// beside a fast sweep reads thousands of configs and results a second. Nil for anything
     /// else, which callers read with `JSONDecoder` (never more leniently than it would).
     public static func flatObject(_ text: String) -> [String: FlatValue]? {
+        var members: [String: FlatValue] = [:]
+        let read = walkFlatObject(text) { name, token in
+            let value: FlatValue = switch token {
+            case .number(let bytes): .number(String(decoding: bytes, as: UTF8.self))
+            case .string(let bytes): .string(String(decoding: bytes, as: UTF8.self))
+            case .bool(let flag): .bool(flag)
+            }
+            return members.updateValue(value, forKey: name) == nil
+        }
+        return read ? members : nil
+    }
+
+    /// A flat object of numbers (as ``numbers(_:)`` writes them) read straight into a
+    /// dictionary; nil for anything else (a repeated key too).
+    public static func numberObject(_ text: String) -> [String: Double]? {
+        var numbers: [String: Double] = [:]
+        numbers.reserveCapacity(8)
+        let read = walkFlatObject(text) { name, token in
+            guard let value = token.double else { return false }
+            return numbers.updateValue(value, forKey: name) == nil
+        }
+        return read ? numbers : nil
+    }
+
+    /// Hands each member of a flat object (see ``flatObject(_:)``) to `visit`, in order; false
+    /// when the text is not one, or when `visit` refuses a member.
+    public static func walkFlatObject(_ text: String, _ visit: (String, FlatToken) -> Bool) -> Bool {
         var copy = text
-        return copy.withUTF8 { bytes -> [String: FlatValue]? in
+        return copy.withUTF8 { bytes -> Bool in
             let (quote, backslash) = (UInt8(ascii: "\""), UInt8(ascii: "\\"))
             var index = 0
             /// A string's bytes without its quotes, or nil if it is not a plain string here.
@@ -560,7 +600,7 @@ public enum CanonicalJSON {
             }
             /// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, an exponent only after a non-zero
             /// leading digit (JSONDecoder refuses some valid numbers, such as 0.00e1).
-            func number() -> String? {
+            func number() -> UnsafeBufferPointer<UInt8>? {
                 let start = index
                 if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
                 let leadingZero = index < bytes.count && bytes[index] == UInt8(ascii: "0")
@@ -575,7 +615,7 @@ public enum CanonicalJSON {
                     if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
                     if digits() == 0 { return nil }
                 }
-                return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                return UnsafeBufferPointer(rebasing: bytes[start..<index])
             }
             func literal(_ word: StaticString) -> Bool {
                 let length = word.utf8CodeUnitCount
@@ -584,29 +624,28 @@ public enum CanonicalJSON {
                 index += length
                 return true
             }
-            guard bytes.count >= 2, bytes[0] == UInt8(ascii: "{"), bytes[bytes.count - 1] == UInt8(ascii: "}") else { return nil }
-            var members: [String: FlatValue] = [:]
+            guard bytes.count >= 2, bytes[0] == UInt8(ascii: "{"), bytes[bytes.count - 1] == UInt8(ascii: "}") else { return false }
             index = 1
-            if bytes.count == 2 { return members }
+            if bytes.count == 2 { return true }
             while true {
-                guard let key = plainString(), index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+                guard let key = plainString(), index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return false }
                 index += 1
-                let name = String(decoding: key, as: UTF8.self)
-                guard members[name] == nil else { return nil }
+                let token: FlatToken
                 if let string = plainString() {
-                    members[name] = .string(String(decoding: string, as: UTF8.self))
+                    token = .string(string)
                 } else if literal("true") {
-                    members[name] = .bool(true)
+                    token = .bool(true)
                 } else if literal("false") {
-                    members[name] = .bool(false)
+                    token = .bool(false)
                 } else if let number = number() {
-                    members[name] = .number(number)
+                    token = .number(number)
                 } else {
-                    return nil
+                    return false
                 }
-                guard index < bytes.count else { return nil }
-                if bytes[index] == UInt8(ascii: "}") { return index == bytes.count - 1 ? members : nil }
-                guard bytes[index] == UInt8(ascii: ",") else { return nil }
+                guard visit(String(decoding: key, as: UTF8.self), token) else { return false }
+                guard index < bytes.count else { return false }
+                if bytes[index] == UInt8(ascii: "}") { return index == bytes.count - 1 }
+                guard bytes[index] == UInt8(ascii: ",") else { return false }
                 index += 1
             }
         }

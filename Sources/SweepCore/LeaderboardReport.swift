@@ -38,9 +38,10 @@ public struct LeaderboardReport {
     /// Config keys whose values differ between the trials shown (seed excluded: it is the repeat).
     public var varyingKeys: [String] {
         // One pass over the trials, each compared with the first position by position (a
-        // dashboard asks this of 10,000 trials on every refresh: by key, hashing took 20 ms).
+        // dashboard asks this of 10,000 trials on every refresh: by key, hashing took 20 ms),
+        // through each trial's facts (a computed property of an element copies the element).
         let keys = configKeys, builtIn = !trials.contains { $0.config.isProgram }
-        func values(_ index: Int) -> [ConfigValue?] { builtIn ? trials[index].keyedValues : keys.map { trials[index].activeValues[$0] } }
+        func values(_ index: Int) -> [ConfigValue?] { builtIn ? trials[index].facts.keyedValues : keys.map { trials[index].facts.activeValues[$0] } }
         let shown = trials.indices.lazy.filter { self.all || self.trials[$0].state == .completed }
         guard let first = shown.first else { return [] }
         let reference = values(first)
@@ -61,7 +62,7 @@ public struct LeaderboardReport {
     /// The config keys in order: `ml.md`'s, or the programs' own (by name) for a program sweep.
     var configKeys: [String] {
         var programKeys = Set<String>()
-        for index in trials.indices { if let keys = trials[index].config.programKeys { programKeys.formUnion(keys.keys) } }
+        for index in trials.indices { if let keys = trials[index].facts.config.programKeys { programKeys.formUnion(keys.keys) } }
         return programKeys.isEmpty ? TrialConfig.keys : programKeys.sorted() + ["seed"]
     }
 

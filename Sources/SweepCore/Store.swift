@@ -283,17 +283,22 @@ struct TrialList {
     }
 }
 
-/// A value worked out the first time it is asked for, then kept; shared by every copy.
+/// A value worked out the first time it is asked for, then kept; shared by every copy. Reading
+/// a kept value is one atomic load (a dashboard reads one per trial per key on every poll).
 final class Once<Value: Sendable>: Sendable {
-    private let kept = Mutex<Value?>(nil)
+    private final class Box: Sendable {
+        let value: Value
+        init(_ value: Value) { self.value = value }
+    }
+
+    private let kept = AtomicLazyReference<Box>()
 
     init() {}
 
+    /// The kept value, or `make()`'s (two racing callers may both make it; one is kept).
     func value(_ make: () -> Value) -> Value {
-        if let value = kept.withLock({ $0 }) { return value }
-        let value = make()
-        kept.withLock { $0 = value }
-        return value
+        if let box = kept.load() { return box.value }
+        return kept.storeIfNil(Box(make())).value
     }
 }
 

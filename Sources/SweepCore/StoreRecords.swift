@@ -237,26 +237,26 @@ enum StoredJSON {
 
     /// Metric name → value, as ``numbers(_:_:)`` wrote it.
     static func decodeNumbers(_ text: String, _ what: @autoclosure () -> String) throws -> [String: Double] {
-        if let members = CanonicalJSON.flatObject(text) {
-            var numbers: [String: Double] = [:]
-            for (key, value) in members {
-                guard case .number(let number) = value, let double = Double(number) else { return try decode([String: Double].self, text, what()) }
-                numbers[key] = double
-            }
-            return numbers
-        }
-        return try decode([String: Double].self, text, what())
+        try CanonicalJSON.numberObject(text) ?? decode([String: Double].self, text, what())
     }
 
     /// A timing, as ``timing(_:)`` wrote it.
     static func decodeTiming(_ text: String, _ what: @autoclosure () -> String) throws -> TrainingTiming {
-        if let members = CanonicalJSON.flatObject(text), members.count == 5,
-           case .string(let core)? = members["blas_core"], case .number(let examples)? = members["examples_per_second"],
-           case .number(let perEpoch)? = members["seconds_per_epoch"], case .number(let threads)? = members["threads"],
-           case .number(let total)? = members["total_seconds"],
-           let examplesPerSecond = Double(examples), let secondsPerEpoch = Double(perEpoch), let totalSeconds = Double(total), let threadCount = Int(threads) {
-            return TrainingTiming(examplesPerSecond: examplesPerSecond, secondsPerEpoch: secondsPerEpoch, totalSeconds: totalSeconds,
-                                  threads: threadCount, blasCore: core)
+        var core: String?, examples: Double?, perEpoch: Double?, threads: Int?, total: Double?, members = 0
+        let read = CanonicalJSON.walkFlatObject(text) { name, token in
+            members += 1
+            switch (name, token) {
+            case ("blas_core", .string(let bytes)): core = String(decoding: bytes, as: UTF8.self)
+            case ("examples_per_second", _): examples = token.double
+            case ("seconds_per_epoch", _): perEpoch = token.double
+            case ("threads", .number(let bytes)): threads = Int(String(decoding: bytes, as: UTF8.self))
+            case ("total_seconds", _): total = token.double
+            default: return false
+            }
+            return true
+        }
+        if read, members == 5, let core, let examples, let perEpoch, let threads, let total {
+            return TrainingTiming(examplesPerSecond: examples, secondsPerEpoch: perEpoch, totalSeconds: total, threads: threads, blasCore: core)
         }
         return try decode(TrainingTiming.self, text, what())
     }

@@ -6,15 +6,17 @@ import SweepCore
 
 /// The dashboard's latency on a large store: N finished trials of the loss-search space (three
 /// epochs each, values from a closed-form function of the config), every route fetched over HTTP.
-/// `--live` stores one more result before each request, as during a running sweep, so nothing
-/// the dashboard remembers from the previous request is simply still valid.
+/// `--live` stores results before each request (one, or `--results-per-request`), as during a
+/// running sweep, so nothing the dashboard remembers from the previous request is simply still valid.
 struct DashboardBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dashboard", abstract: "Milliseconds per dashboard request (median, p99) on a store of N finished trials.")
 
     @Option(help: "Finished trials in the store.") var trials = 10_000
     @Option(help: "Requests per route.") var requests = 100
-    @Flag(help: "Store one more result before each request (a running sweep).") var live = false
+    @Flag(help: "Store results before each request (a running sweep).") var live = false
+    @Option(help: "With --live: results stored before each request (a fast sweep finishes thousands between two polls).")
+    var resultsPerRequest = 1
     @Flag(help: "Print one JSON document.") var json = false
     @Option(name: .customLong("route"), help: "Only these routes (repeatable; default: every page and API route).") var onlyRoutes: [String] = []
     @Option(help: "Keep the store at this path (built there when missing, reused when it holds the same sweep).") var store: String?
@@ -22,13 +24,15 @@ struct DashboardBench: AsyncParsableCommand {
     func validate() throws {
         if trials < 1 { throw ValidationError("--trials must be at least 1") }
         if requests < 1 { throw ValidationError("--requests must be at least 1") }
+        if resultsPerRequest < 1 { throw ValidationError("--results-per-request must be at least 1") }
     }
 
     func run() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let spares = live ? (requests + 2) * 12 : 0
+        // Trials left waiting for the requests to finish: a result before each (and each warm-up).
+        let spares = live ? ((requests + 1) * (onlyRoutes.isEmpty ? 10 : onlyRoutes.count) + 1) * resultsPerRequest : 0
         let spec = try SweepSpec.parse("""
             name: dashboard-bench
             dataset: {synthetic: {preset: small, seed: 1}}
@@ -90,7 +94,7 @@ struct DashboardBench: AsyncParsableCommand {
             _ = try Self.get(port: port, path: route)  // warm-up
             var milliseconds: [Double] = [], bytes = 0
             for _ in 0..<requests {
-                if live { try storeOne() }
+                if live { try controller.store.batch { for _ in 0..<resultsPerRequest { try storeOne() } } }
                 let start = DispatchTime.now()
                 let (status, body) = try Self.get(port: port, path: route)
                 milliseconds.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6)
@@ -101,10 +105,12 @@ struct DashboardBench: AsyncParsableCommand {
             figures.append((route, milliseconds[milliseconds.count / 2], milliseconds[min(milliseconds.count - 1, Int(0.99 * Double(milliseconds.count)))], bytes))
         }
         if json {
-            return try printJSON(["trials": trials, "requests": requests, "live": live, "fill_seconds": fillSeconds, "first_request_ms": firstRequest,
+            return try printJSON(["trials": trials, "requests": requests, "live": live, "results_per_request": live ? resultsPerRequest : 0,
+                                  "fill_seconds": fillSeconds, "first_request_ms": firstRequest,
                                   "routes": figures.map { ["route": $0.route, "median_ms": $0.median, "p99_ms": $0.p99, "bytes": $0.bytes] }])
         }
-        print("\(trials) finished trials\(live ? ", one more stored before each request" : ""); \(requests) requests per route after one warm-up")
+        let more = resultsPerRequest == 1 ? "one more" : "\(resultsPerRequest) more"
+        print("\(trials) finished trials\(live ? ", \(more) stored before each request" : ""); \(requests) requests per route after one warm-up")
         print(String(format: "  the server's first request (%@): %.1f ms", routes[0], firstRequest))
         for figure in figures {
             print(String(format: "  %-28@ median %7.1f ms   p99 %7.1f ms   %8d bytes", figure.route as NSString, figure.median, figure.p99, figure.bytes))
