@@ -132,7 +132,7 @@ extension SweepStore {
             let revision = try self.revision() ?? 0
             if let known = kept, known.revision == revision { return known.snapshots }
             var fresh: TrialList
-            if var list = kept.take(), try database.read({ db in try patch(&list, db) }) {
+            if var list = kept.take(), try patch(&list) {
                 fresh = list
             } else {
                 fresh = try database.read(readTrials)
@@ -163,12 +163,18 @@ extension SweepStore {
         if !unknown.isEmpty {
             // Many new results: one scan from the earliest of them (the rows before it are known);
             // a few: one lookup each.
-            let rows = unknown.count > 64
-                ? try Row.fetchAll(db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE finished_at >= ?"), arguments: [earliestUnknown])
-                : try unknown.compactMap {
-                    try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE trial_number = ?"), arguments: [$0])
+            if unknown.count > 64 {
+                let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE finished_at >= ?"),
+                                               arguments: [earliestUnknown])
+                while let row = try rows.next() {
+                    if unknown.contains(row[0]) { results[row[0]] = try cachedResult(row) }
                 }
-            for row in rows where unknown.contains(row[0]) { results[row[0]] = try cachedResult(row) }
+            } else {
+                for trial in unknown {
+                    let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE trial_number = ?"), arguments: [trial])
+                    if let row { results[trial] = try cachedResult(row) }
+                }
+            }
         }
         let stops = try Dictionary(Row.fetchAll(db, sql: "SELECT trial_number, epoch FROM rung WHERE decision = 'stop'").map {
             ($0["trial_number"] as Int, $0["epoch"] as Int)
@@ -185,30 +191,36 @@ extension SweepStore {
         return list
     }
 
-    /// Brings `list` up to date from the trials changed since it was read (three queries
-    /// whatever their number); false when the patched list does not add up.
-    func patch(_ list: inout TrialList, _ db: Database) throws -> Bool {
+    /// Brings `list` up to date from the trials changed since it was read (four queries
+    /// whatever their number); false when the patched list does not add up. Rows are read
+    /// through cursors and decoded as they come (GRDB copying 4,000 rows first cost as much as
+    /// decoding them).
+    func patch(_ list: inout TrialList) throws -> Bool {
         let since: StatementArguments = [list.newestChange]
-        // Sorted here: with ORDER BY number, SQLite walks every trial in number order instead
-        // of the few the change index finds.
-        let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT \(TrialRow.columns) FROM trial WHERE change_seq > ?"), arguments: since)
-            .map(TrialRow.init).sorted { $0.number < $1.number }
-        let changed = "SELECT number FROM trial WHERE change_seq > ?"
-        var results: [Int: ResultSnapshot] = [:]
-        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE trial_number IN (\(changed))"),
-                                    arguments: since) {
-            results[row[0]] = try cachedResult(row)
+        let (rows, results, stops, fixed, count) = try database.read { db in
+            var rows: [TrialRow] = []
+            let trials = try Row.fetchCursor(db.cachedStatement(sql: "SELECT \(TrialRow.columns) FROM trial WHERE change_seq > ?"), arguments: since)
+            while let row = try trials.next() { rows.append(TrialRow(row)) }
+            // Sorted here: with ORDER BY number, SQLite walks every trial in number order
+            // instead of the few the change index finds.
+            rows.sort { $0.number < $1.number }
+            let changed = "SELECT number FROM trial WHERE change_seq > ?"
+            var results: [Int: ResultSnapshot] = [:]
+            let resultRows = try Row.fetchCursor(
+                db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE trial_number IN (\(changed))"), arguments: since)
+            while let row = try resultRows.next() { results[row[0]] = try cachedResult(row) }
+            let stops = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db.cachedStatement(sql: """
+                SELECT trial_number, MIN(epoch) FROM rung WHERE decision = 'stop' AND trial_number IN (\(changed)) GROUP BY trial_number
+                """), arguments: since).map { ($0[0] as Int, $0[1] as Int) })
+            let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM trial"))
+            return (rows, results, stops, try fixedParts(of: rows, db), count)
         }
-        let stops = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db.cachedStatement(sql: """
-            SELECT trial_number, MIN(epoch) FROM rung WHERE decision = 'stop' AND trial_number IN (\(changed)) GROUP BY trial_number
-            """), arguments: since).map { ($0[0] as Int, $0[1] as Int) })
-        let fixed = try fixedParts(of: rows, db)
         for row in rows {
             guard try list.replaceOrAppend(snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number]),
                                            change: row.change) else { return false }
         }
         // No writer of ours deletes a trial; a list that lost count is read again all the same.
-        return try list.snapshots.count == Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM trial"))
+        return list.snapshots.count == count
     }
 
     /// Each row's config and origin, parsed for trials not parsed before.
