@@ -240,45 +240,42 @@ final class ConfigFacts: Sendable {
     var repeatKey: String { repeatKeyOnce.value { Leaderboard.configKey(config) } }
 }
 
-/// The columns of a trial's row that change, and the number of its last change.
+/// The columns of a trial's row that change.
 struct TrialRow {
-    static let columns = "number, id, state, attempts, variant, change_seq"
+    static let columns = "number, id, state, attempts, variant"
     var number: Int
     var id: String
     var state: String
     var attempts: Int
     var variant: String?
-    var change: Int
 
     init(_ row: Row) {
-        (number, id, state, attempts, variant, change) = (row[0], row[1], row[2], row[3], row[4], row[5])
+        (number, id, state, attempts, variant) = (row[0], row[1], row[2], row[3], row[4])
     }
 }
 
-/// Every trial in number order, the newest change among them (`change_seq`) and the store
-/// revision it was read at.
+/// Every trial in number order, the last change it includes (a `trial_change` sequence
+/// number) and the store revision it was read at.
 struct TrialList {
     var revision = 0
+    var newestChange = 0
     private(set) var snapshots: [TrialSnapshot] = []
     private var positions: [Int: Int] = [:]
-    private(set) var newestChange = 0
 
-    mutating func append(_ snapshot: TrialSnapshot, change: Int) {
+    mutating func append(_ snapshot: TrialSnapshot) {
         positions[snapshot.number] = snapshots.count
         snapshots.append(snapshot)
-        newestChange = max(newestChange, change)
     }
 
     /// Replaces a trial's snapshot, or appends a trial numbered after every other; false for a
     /// new trial that would fall in between.
-    mutating func replaceOrAppend(_ snapshot: TrialSnapshot, change: Int) -> Bool {
+    mutating func replaceOrAppend(_ snapshot: TrialSnapshot) -> Bool {
         if let position = positions[snapshot.number] {
             snapshots[position] = snapshot
-            newestChange = max(newestChange, change)
             return true
         }
         guard snapshot.number > (snapshots.last?.number ?? Int.min) else { return false }
-        append(snapshot, change: change)
+        append(snapshot)
         return true
     }
 }

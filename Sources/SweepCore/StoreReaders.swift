@@ -120,8 +120,8 @@ extension SweepStore {
     /// Every trial (retired ones too), in plan order. What never changes (a trial's config and
     /// origin, a stored result) is read and parsed once per store object. A reader goes further,
     /// so that a dashboard can ask every second beside a fast sweep: while no writer has committed
-    /// it returns what it read last; after a commit it reads only the trials changed since (by
-    /// `change_seq`, which numbers every write to a trial in commit order) with their results
+    /// it returns what it read last; after a commit it reads only the trials changed since (the
+    /// `trial_change` log numbers every write to a trial in commit order) with their results
     /// and stops, reading everything again only when the patched list does not add up.
     public func trials() throws -> [TrialSnapshot] {
         guard watcher != nil else { return try database.read { try readTrials($0).snapshots } }
@@ -185,9 +185,8 @@ extension SweepStore {
         while let row = try cursor.next() { rows.append(TrialRow(row)) }
         let fixed = try fixedParts(of: rows, db)
         var list = TrialList()
-        for row in rows {
-            try list.append(snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number]), change: row.change)
-        }
+        list.newestChange = try Self.newestChange(db)
+        for row in rows { try list.append(snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number])) }
         return list
     }
 
@@ -197,14 +196,12 @@ extension SweepStore {
     /// decoding them).
     func patch(_ list: inout TrialList) throws -> Bool {
         let since: StatementArguments = [list.newestChange]
-        let (rows, results, stops, fixed, count) = try database.read { db in
+        let (rows, results, stops, fixed, count, newest) = try database.read { db in
+            let changed = "SELECT trial_number FROM trial_change WHERE seq > ?"
             var rows: [TrialRow] = []
-            let trials = try Row.fetchCursor(db.cachedStatement(sql: "SELECT \(TrialRow.columns) FROM trial WHERE change_seq > ?"), arguments: since)
+            let trials = try Row.fetchCursor(db.cachedStatement(sql: "SELECT \(TrialRow.columns) FROM trial WHERE number IN (\(changed)) ORDER BY number"),
+                                             arguments: since)
             while let row = try trials.next() { rows.append(TrialRow(row)) }
-            // Sorted here: with ORDER BY number, SQLite walks every trial in number order
-            // instead of the few the change index finds.
-            rows.sort { $0.number < $1.number }
-            let changed = "SELECT number FROM trial WHERE change_seq > ?"
             var results: [Int: ResultSnapshot] = [:]
             let resultRows = try Row.fetchCursor(
                 db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE trial_number IN (\(changed))"), arguments: since)
@@ -213,14 +210,19 @@ extension SweepStore {
                 SELECT trial_number, MIN(epoch) FROM rung WHERE decision = 'stop' AND trial_number IN (\(changed)) GROUP BY trial_number
                 """), arguments: since).map { ($0[0] as Int, $0[1] as Int) })
             let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM trial"))
-            return (rows, results, stops, try fixedParts(of: rows, db), count)
+            return (rows, results, stops, try fixedParts(of: rows, db), count, try Self.newestChange(db))
         }
         for row in rows {
-            guard try list.replaceOrAppend(snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number]),
-                                           change: row.change) else { return false }
+            guard try list.replaceOrAppend(snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number])) else { return false }
         }
+        list.newestChange = newest
         // No writer of ours deletes a trial; a list that lost count is read again all the same.
         return list.snapshots.count == count
+    }
+
+    /// The last change to any trial (0 before the first).
+    static func newestChange(_ db: Database) throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(seq), 0) FROM trial_change")) ?? 0
     }
 
     /// Each row's config and origin, parsed for trials not parsed before.

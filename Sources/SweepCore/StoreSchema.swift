@@ -215,13 +215,15 @@ extension SweepStore {
             // A program sweep keeps its program (folder, fingerprint, command) beside its dataset.
             try db.execute(sql: "ALTER TABLE sweep ADD COLUMN program TEXT")
         }
-        migrator.registerMigration("v7-trial-change-sequence") { db in
-            // Each write to a trial's row numbers it after every change committed before it, so
-            // a reader asks exactly for what changed since it last read (a dashboard beside a
-            // sweep finishing 5,000 trials a second reads those, not all 30,000).
+        migrator.registerMigration("v7-trial-change-log") { db in
+            // Every write to a trial's row appends its number to a log (in commit order: writers
+            // take turns), so a reader asks exactly for what changed since it last read (a
+            // dashboard beside a sweep finishing 5,000 trials a second reads those, not all
+            // 30,000). Triggers, so that no write can forget it; an append is the cheapest write.
             try db.execute(sql: """
-                ALTER TABLE trial ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
-                CREATE INDEX trial_by_change ON trial(change_seq);
+                CREATE TABLE trial_change (seq INTEGER PRIMARY KEY, trial_number INTEGER NOT NULL);
+                CREATE TRIGGER trial_inserted AFTER INSERT ON trial BEGIN INSERT INTO trial_change (trial_number) VALUES (NEW.number); END;
+                CREATE TRIGGER trial_updated AFTER UPDATE ON trial BEGIN INSERT INTO trial_change (trial_number) VALUES (NEW.number); END;
                 """)
         }
         return migrator

@@ -68,7 +68,7 @@ extension SweepStore {
                     let number = isEmpty ? trial.number : nextNumber
                     nextNumber = max(nextNumber, number + 1)
                     try db.execute(sql: """
-                        INSERT INTO trial (id, number, config, seed, variant, state, updated_at, change_seq) VALUES (?, ?, ?, ?, ?, 'waiting', ?, \(Self.nextChange))
+                        INSERT INTO trial (id, number, config, seed, variant, state, updated_at) VALUES (?, ?, ?, ?, ?, 'waiting', ?)
                         """, arguments: [trial.id, number, trial.canonicalConfig, trial.config.seed, trial.variant, time])
                     KnownConfigs.shared.remember(trial.config, id: trial.id)
                     sync.new += 1
@@ -132,7 +132,7 @@ extension SweepStore {
             config.seed = seed
             let id = PlannedTrial.id(of: config)
             try db.execute(sql: """
-                INSERT INTO trial (id, number, config, seed, variant, state, origin, updated_at, change_seq) VALUES (?, ?, ?, ?, NULL, 'waiting', ?, ?, \(nextChange))
+                INSERT INTO trial (id, number, config, seed, variant, state, origin, updated_at) VALUES (?, ?, ?, ?, NULL, 'waiting', ?, ?)
                 """, arguments: [id, number, config.jsonText(), seed, origin, time])
             KnownConfigs.shared.remember(config, id: id)
             number += 1
@@ -369,11 +369,6 @@ extension SweepStore {
                              judgement.decision.rawValue, judgement.rule, compared, judgement.at.timeIntervalSince1970])
     }
 
-    /// The value every write to a trial's row gives `change_seq`: one more than any change
-    /// committed before (writers take turns, so the numbers follow commit order; the bare `MAX`
-    /// is one step down the column's index).
-    static let nextChange = "COALESCE((SELECT MAX(change_seq) FROM trial), 0) + 1"
-
     // MARK: The one transition function
 
     /// The one place a trial's state changes: checks the old state, refuses illegal moves. Moving
@@ -384,11 +379,11 @@ extension SweepStore {
         guard from.successors.contains(to) else { throw IllegalTransition(trial: trial, from: from, to: to) }
         if to == .retired || from == .retired {
             let retiredFrom: String? = to == .retired ? (from == .running ? TrialState.waiting : from).rawValue : nil
-            try db.run("UPDATE trial SET state = ?, retired_from = ?, attempts = attempts + ?, updated_at = ?, change_seq = \(nextChange) WHERE id = ? AND state = ?",
+            try db.run("UPDATE trial SET state = ?, retired_from = ?, attempts = attempts + ?, updated_at = ? WHERE id = ? AND state = ?",
                        [to.rawValue, retiredFrom, countingAnAttempt ? 1 : 0, time, trial, from.rawValue])
         } else {
             // The common case touches only what changes (every column set costs a CHECK on the hot path).
-            try db.run("UPDATE trial SET state = ?, attempts = attempts + ?, updated_at = ?, change_seq = \(nextChange) WHERE id = ? AND state = ?",
+            try db.run("UPDATE trial SET state = ?, attempts = attempts + ?, updated_at = ? WHERE id = ? AND state = ?",
                        [to.rawValue, countingAnAttempt ? 1 : 0, time, trial, from.rawValue])
         }
         guard db.changesCount == 1 else {
@@ -405,7 +400,7 @@ extension SweepStore {
             throw IllegalTransition(trial: "(the next \(from.rawValue))", from: from, to: to)
         }
         return try Row.fetchOne(db.cachedStatement(sql: """
-            UPDATE trial SET state = ?, attempts = attempts + 1, updated_at = ?, change_seq = \(nextChange)
+            UPDATE trial SET state = ?, attempts = attempts + 1, updated_at = ?
             WHERE id = (SELECT id FROM trial WHERE state = ? ORDER BY number LIMIT 1) AND state = ?
             RETURNING id, number, config, attempts
             """), arguments: [to.rawValue, time, from.rawValue, from.rawValue])
