@@ -119,7 +119,7 @@ struct DashboardBench: AsyncParsableCommand {
 
     /// One HTTP/1.1 GET over a plain socket, read to the end of its body: the request as a
     /// browser's costs the server, without an HTTP library's own overhead in the figure.
-    static func get(port: UInt16, path: String) throws -> (status: Int, body: [UInt8]) {
+    static func get(port: UInt16, path: String) throws -> (status: Int, body: ArraySlice<UInt8>) {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw StoreError(message: "socket: \(String(cString: strerror(errno)))") }
         defer { close(socket) }
@@ -143,12 +143,13 @@ struct DashboardBench: AsyncParsableCommand {
                 headerEnd = end
                 let header = String(decoding: response[..<end], as: UTF8.self).lowercased()
                 length = header.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }.flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) }
+                if let length { response.reserveCapacity(end + length) }  // one buffer for a 10 MB body, as a browser's
             }
             if let headerEnd, let length, response.count >= headerEnd + length { break }
         }
         guard let headerEnd, let statusText = String(decoding: response[..<headerEnd], as: UTF8.self).split(separator: " ").dropFirst().first,
               let status = Int(statusText) else { throw StoreError(message: "\(path): no HTTP response") }
-        return (status, Array(response[headerEnd...]))
+        return (status, response[headerEnd...])
     }
 
     /// A smooth function of the config with its best at weighted BCE, lr 10^-2.8 (sweep-bench-tpe's).
