@@ -190,7 +190,7 @@ extension SweepStore {
         return list
     }
 
-    /// Brings `list` up to date from the trials changed since it was read (four queries
+    /// Brings `list` up to date from the trials changed since it was read (five queries
     /// whatever their number); false when the patched list does not add up. Rows are read
     /// through cursors and decoded as they come (GRDB copying 4,000 rows first cost as much as
     /// decoding them).
