@@ -313,7 +313,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
             let hint = keys.min { editDistance($0, key) < editDistance($1, key) }.map { " (did you mean '\($0)'?)" } ?? ""
             throw ConfigError(key: key, message: "unknown key\(hint); known keys: \(keys.joined(separator: ", "))")
         }
-        for key in keys { if let value = values[key] { try config.set(key, value) } }
+        for key in Key.allCases { if let value = values[key.rawValue] { try config.set(key, value) } }
         for key in keys where values[key] != nil {
             if let reason = config.inactiveReason(key) {
                 throw ConfigError(key: key, message: "is set but \(reason), so it would change nothing")
@@ -330,7 +330,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     public static func parseDroppingInactive(_ values: [String: ConfigValue]) throws -> TrialConfig {
         if values[programMarker] == .bool(true) { return try parseProgram(values) }
         var lenient = TrialConfig()
-        for key in keys { if let value = values[key] { try lenient.set(key, value) } }
+        for key in Key.allCases { if let value = values[key.rawValue] { try lenient.set(key, value) } }
         return try parse(values.filter { lenient.isActive($0.key) })
     }
 
@@ -406,66 +406,66 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         return mapping
     }
 
-    private mutating func set(_ key: String, _ value: ConfigValue) throws {
+    private mutating func set(_ key: Key, _ value: ConfigValue) throws {
+        let keyName = key.rawValue
         func number() throws -> Double {
-            guard let v = value.number, v.isFinite else { throw ConfigError(key: key, message: "must be a finite number, got \(value)") }
+            guard let v = value.number, v.isFinite else { throw ConfigError(key: keyName, message: "must be a finite number, got \(value)") }
             return v
         }
         func integer(minimum: Int) throws -> Int {
-            guard case .int(let v) = value else { throw ConfigError(key: key, message: "must be an integer, got \(value)") }
-            guard v >= minimum else { throw ConfigError(key: key, message: "must be ≥ \(minimum), got \(v)") }
+            guard case .int(let v) = value else { throw ConfigError(key: keyName, message: "must be an integer, got \(value)") }
+            guard v >= minimum else { throw ConfigError(key: keyName, message: "must be ≥ \(minimum), got \(v)") }
             return v
         }
         func flag() throws -> Bool {
-            guard case .bool(let v) = value else { throw ConfigError(key: key, message: "must be true or false, got \(value)") }
+            guard case .bool(let v) = value else { throw ConfigError(key: keyName, message: "must be true or false, got \(value)") }
             return v
         }
         func name<T: RawRepresentable & CaseIterable>(_: T.Type) throws -> T where T.RawValue == String {
             guard case .string(let text) = value, let v = T(rawValue: text) else {
-                throw ConfigError(key: key, message: "must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), got \(value)")
+                throw ConfigError(key: keyName, message: "must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), got \(value)")
             }
             return v
         }
         func check(_ ok: Bool, _ rule: String, _ v: Double) throws -> Double {
-            guard ok else { throw ConfigError(key: key, message: "must be \(rule), got \(v)") }
+            guard ok else { throw ConfigError(key: keyName, message: "must be \(rule), got \(v)") }
             return v
         }
         switch key {
-        case "loss": loss = try name(Loss.self)
-        case "pos_weight_mult": let v = try number(); posWeightMult = try check(v > 0, "> 0", v)
-        case "focal_gamma": let v = try number(); focalGamma = try check(v >= 0, "≥ 0", v)
-        case "focal_alpha": let v = try number(); focalAlpha = try check(v <= 1, "in [0, 1], or < 0 to disable", v)
-        case "cb_beta": let v = try number(); cbBeta = try check(v >= 0 && v < 1, "in [0, 1)", v)
-        case "rnn": rnn = try flag()
-        case "multitask": multitask = try flag()
-        case "balancer": balancer = try name(Balancer.self)
-        case "alpha": let v = try number(); alpha = try check(v >= 0, "≥ 0", v)
-        case "gradnorm_alpha": let v = try number(); gradnormAlpha = try check(v >= 0, "≥ 0", v)
-        case "gradnorm_lr": let v = try number(); gradnormLR = try check(v > 0, "> 0", v)
-        case "dwa_temp": let v = try number(); dwaTemp = try check(v > 0, "> 0", v)
-        case "dropout": let v = try number(); dropout = try check(v >= 0 && v < 1, "in [0, 1)", v)
-        case "lr": let v = try number(); lr = try check(v > 0, "> 0", v)
-        case "batch_size": batchSize = try integer(minimum: 1)
-        case "epochs": epochs = try integer(minimum: 1)
-        case "seed": seed = try integer(minimum: 0)
-        case "model": model = try name(Model.self)
-        case "hidden": hidden = try integer(minimum: 1)
-        case "weight_decay": let v = try number(); weightDecay = try check(v >= 0, "≥ 0", v)
-        case "ldam_max_margin": let v = try number(); ldamMaxMargin = try check(v > 0, "> 0", v)
-        case "ldam_scale": let v = try number(); ldamScale = try check(v > 0, "> 0", v)
-        case "ldam_drw_epoch": ldamDRWEpoch = try integer(minimum: 0)
-        case "cooc": cooc = try name(CooccurrenceMode.self)
-        case "cooc_weight": let v = try number(); coocWeight = try check(v >= 0, "≥ 0", v)
-        case "cooc_popularity": let v = try number(); coocPopularity = try check(v >= 0, "≥ 0", v)
-        case "knn_k": knnK = try integer(minimum: 0)
-        case "knn_weight": let v = try number(); knnWeight = try check(v >= 0, "≥ 0", v)
-        case "knn_power": let v = try number(); knnPower = try check(v >= 0, "≥ 0", v)
-        case "select_metric":
+        case .loss: loss = try name(Loss.self)
+        case .posWeightMult: let v = try number(); posWeightMult = try check(v > 0, "> 0", v)
+        case .focalGamma: let v = try number(); focalGamma = try check(v >= 0, "≥ 0", v)
+        case .focalAlpha: let v = try number(); focalAlpha = try check(v <= 1, "in [0, 1], or < 0 to disable", v)
+        case .cbBeta: let v = try number(); cbBeta = try check(v >= 0 && v < 1, "in [0, 1)", v)
+        case .rnn: rnn = try flag()
+        case .multitask: multitask = try flag()
+        case .balancer: balancer = try name(Balancer.self)
+        case .alpha: let v = try number(); alpha = try check(v >= 0, "≥ 0", v)
+        case .gradnormAlpha: let v = try number(); gradnormAlpha = try check(v >= 0, "≥ 0", v)
+        case .gradnormLR: let v = try number(); gradnormLR = try check(v > 0, "> 0", v)
+        case .dwaTemp: let v = try number(); dwaTemp = try check(v > 0, "> 0", v)
+        case .dropout: let v = try number(); dropout = try check(v >= 0 && v < 1, "in [0, 1)", v)
+        case .lr: let v = try number(); lr = try check(v > 0, "> 0", v)
+        case .batchSize: batchSize = try integer(minimum: 1)
+        case .epochs: epochs = try integer(minimum: 1)
+        case .seed: seed = try integer(minimum: 0)
+        case .model: model = try name(Model.self)
+        case .hidden: hidden = try integer(minimum: 1)
+        case .weightDecay: let v = try number(); weightDecay = try check(v >= 0, "≥ 0", v)
+        case .ldamMaxMargin: let v = try number(); ldamMaxMargin = try check(v > 0, "> 0", v)
+        case .ldamScale: let v = try number(); ldamScale = try check(v > 0, "> 0", v)
+        case .ldamDRWEpoch: ldamDRWEpoch = try integer(minimum: 0)
+        case .cooc: cooc = try name(CooccurrenceMode.self)
+        case .coocWeight: let v = try number(); coocWeight = try check(v >= 0, "≥ 0", v)
+        case .coocPopularity: let v = try number(); coocPopularity = try check(v >= 0, "≥ 0", v)
+        case .knnK: knnK = try integer(minimum: 0)
+        case .knnWeight: let v = try number(); knnWeight = try check(v >= 0, "≥ 0", v)
+        case .knnPower: let v = try number(); knnPower = try check(v >= 0, "≥ 0", v)
+        case .selectMetric:
             guard case .string(let text) = value, Self.selectableMetrics.contains(text) else {
-                throw ConfigError(key: key, message: "must be one of \(Self.selectableMetrics.joined(separator: ", ")), got \(value)")
+                throw ConfigError(key: keyName, message: "must be one of \(Self.selectableMetrics.joined(separator: ", ")), got \(value)")
             }
             selectMetric = text
-        default: throw ConfigError(key: key, message: "unknown key")
         }
     }
 
