@@ -32,7 +32,8 @@ struct DashboardBench: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         // Trials left waiting for the requests to finish: a result before each (and each warm-up).
-        let spares = live ? ((requests + 1) * (onlyRoutes.isEmpty ? 10 : onlyRoutes.count) + 1) * resultsPerRequest : 0
+        let routeCount = onlyRoutes.isEmpty ? Self.everyRoute(trial: "").count : onlyRoutes.count
+        let spares = live ? ((requests + 1) * routeCount + 1) * resultsPerRequest : 0
         let spec = try SweepSpec.parse("""
             name: dashboard-bench
             dataset: {synthetic: {preset: small, seed: 1}}
@@ -82,9 +83,7 @@ struct DashboardBench: AsyncParsableCommand {
         let serving = Task.detached { try await server.run() }
         defer { serving.cancel() }
         let port = try await server.waitUntilListening()
-        let every = ["/leaderboard", "/api/leaderboard", "/leaderboard?by_config=1", "/", "/api/status", "/parameters",
-                      "/api/importance", "/trial/\(someTrial)", "/compare", "/api/trials"]
-        let routes = onlyRoutes.isEmpty ? every : onlyRoutes
+        let routes = onlyRoutes.isEmpty ? Self.everyRoute(trial: someTrial) : onlyRoutes
         // The server's very first request reads and parses every trial: reported apart.
         let coldStart = DispatchTime.now()
         _ = try Self.get(port: port, path: routes[0])
@@ -115,6 +114,12 @@ struct DashboardBench: AsyncParsableCommand {
         for figure in figures {
             print(String(format: "  %-28@ median %7.1f ms   p99 %7.1f ms   %8d bytes", figure.route as NSString, figure.median, figure.p99, figure.bytes))
         }
+    }
+
+    /// Every page and API route, with `trial` for the trial page.
+    static func everyRoute(trial: String) -> [String] {
+        ["/leaderboard", "/api/leaderboard", "/leaderboard?by_config=1", "/", "/api/status", "/parameters",
+         "/api/importance", "/trial/\(trial)", "/compare", "/api/trials"]
     }
 
     /// One HTTP/1.1 GET over a plain socket, read to the end of its body: the request as a
