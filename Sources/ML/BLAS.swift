@@ -5,6 +5,14 @@ import COpenBLAS
 /// Every matrix is row-major with an explicit leading dimension (the distance in elements between
 /// the starts of two consecutive rows), as in `cblas_sgemm` with `CblasRowMajor`.
 public enum BLAS {
+    /// OpenBLAS starts with a thread per core; here every call runs on its caller's thread (the
+    /// model and the neighbour search split their work themselves), so the first use of this
+    /// enum sets one thread, once, before any call. Setting it again while another thread was
+    /// inside a threaded call deadlocked OpenBLAS 0.3.21 (a test's sgemm spun in `exec_blas`
+    /// forever while the worker it waited for slept), so only an explicit ``setThreads(_:)``
+    /// changes it later.
+    private static let callsRunOnTheCallersThread: Void = openblas_set_num_threads(1)
+
     /// Whether a matrix operand is used as stored or transposed.
     public enum Transpose: Sendable {
         case none, transpose
@@ -23,6 +31,7 @@ public enum BLAS {
         alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        _ = callsRunOnTheCallersThread
         cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
                     alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
@@ -32,34 +41,43 @@ public enum BLAS {
         _ trans: Transpose, m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
         x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>
     ) {
+        _ = callsRunOnTheCallersThread
         cblas_sgemv(CblasRowMajor, trans.cblas, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
     }
 
     /// y ← alpha·x + y over `count` elements.
     public static func saxpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        _ = callsRunOnTheCallersThread
         cblas_saxpy(Int32(count), alpha, x, 1, y, 1)
     }
 
     /// x ← alpha·x over `count` elements.
     public static func sscal(count: Int, alpha: Float, x: UnsafeMutablePointer<Float>) {
+        _ = callsRunOnTheCallersThread
         cblas_sscal(Int32(count), alpha, x, 1)
     }
 
     /// Σ xᵢ·yᵢ over `count` elements.
     public static func sdot(count: Int, x: UnsafePointer<Float>, y: UnsafePointer<Float>) -> Float {
-        cblas_sdot(Int32(count), x, 1, y, 1)
+        _ = callsRunOnTheCallersThread
+        return cblas_sdot(Int32(count), x, 1, y, 1)
     }
 
     /// The Euclidean norm of `count` elements.
     public static func snrm2(count: Int, x: UnsafePointer<Float>) -> Float {
-        cblas_snrm2(Int32(count), x, 1)
+        _ = callsRunOnTheCallersThread
+        return cblas_snrm2(Int32(count), x, 1)
     }
 
     /// The number of threads OpenBLAS uses for each call.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    public static var threads: Int {
+        _ = callsRunOnTheCallersThread
+        return Int(openblas_get_num_threads())
+    }
 
     /// Sets the number of threads OpenBLAS uses for each call (process-wide).
     public static func setThreads(_ count: Int) {
+        _ = callsRunOnTheCallersThread
         openblas_set_num_threads(Int32(max(1, count)))
     }
 

@@ -92,8 +92,7 @@ public final class Recommender {
                 rnn: Bool = false, maxSequences: Int? = nil, hidden: Int = Recommender.hiddenDimensions,
                 prior: PriorScorer? = nil, rng: inout Xoshiro256) {
         // The model splits its work over its own threads; every BLAS call runs on its caller's
-        // thread. (OpenBLAS starts with one thread per core; its sums would then depend on that.)
-        BLAS.setThreads(1)
+        // thread (`BLAS` starts OpenBLAS with one thread: its sums would otherwise depend on the cores).
         self.inputDimensions = inputDimensions
         self.itemCount = itemCount
         self.maxBatch = maxBatch

@@ -46,7 +46,6 @@ public struct NeighbourIndex: Sendable {
         var similarities = [Float](repeating: 0, count: queries.count * width)
         let blocks = (queries.count + block - 1) / block
         // The blocks run on threads of their own, each sgemm on its caller's thread (as the model's).
-        BLAS.setThreads(1)
         neighbours.withUnsafeMutableBufferPointer { neighbourOut in
             similarities.withUnsafeMutableBufferPointer { similarityOut in
                 let (neighbourOut, similarityOut) = (SendableBuffer(neighbourOut), SendableBuffer(similarityOut))

@@ -76,7 +76,9 @@ import Testing
     @Test func threadCountAndCoreName() {
         // The thread count is process-wide and other tests run at the same time with one BLAS
         // thread (as the trainer sets it), so this only sets and checks that value; raising it here
-        // once changed a concurrently running model test's sums.
+        // once changed a concurrently running model test's sums. Nothing sets it before this
+        // test but `BLAS` itself, on its first use.
+        #expect(BLAS.threads == 1)
         BLAS.setThreads(1)
         #expect(BLAS.threads == 1)
         BLAS.setThreads(0)  // clamped to 1
