@@ -18,8 +18,13 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
-        // The dashboard's HTTP server: small (no SwiftNIO), so `make test` builds it in seconds.
-        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        // The dashboard's HTTP server: SwiftNIO's HTTP/1 parser, linear in the request and with
+        // configurable size limits (FlyingFox's parser took quadratic time in a long request line).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Hummingbird's own dependencies, named for the types the dashboard uses from them.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries, installed by the Makefile with apt-get.
@@ -65,7 +70,11 @@ let package = Package(
         .target(name: "Coordinator", dependencies: ["Protocol", "ML", "SweepCore"]),
         .target(name: "Worker", dependencies: ["Protocol", "ML"]),
         // The read-only web dashboard over SweepCore's readers.
-        .target(name: "Dashboard", dependencies: ["SweepCore", .product(name: "FlyingFox", package: "FlyingFox")]),
+        .target(name: "Dashboard", dependencies: [
+            "SweepCore", "ML", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(
             name: "sweep",
             dependencies: [

@@ -1,4 +1,5 @@
 import Foundation
+import ML
 
 /// Escapes text for HTML element content and attribute values.
 func escape(_ text: String) -> String {
@@ -142,25 +143,63 @@ struct LineChart {
 }
 
 /// Parallel coordinates: one vertical axis per parameter (categorical axes spread their choices,
-/// `log_uniform` ones are logarithmic) and one for the metric; each trial a line coloured by its
-/// metric (light to dark is worse to better). A parameter a trial did not have active breaks its line.
+/// `log_uniform` ones are logarithmic) and one for the metric; each trial one unbroken line
+/// coloured by its metric (light to dark is worse to better). A parameter a trial does not have
+/// active sits at its own place at the foot of the axis, marked "inactive".
 struct ParallelCoordinates {
     struct Axis {
         var name: String
-        /// Choices for a categorical axis; nil for a number.
-        var choices: [String]?
+        /// Choices for a categorical axis, in the sweep file's order; nil for a number.
+        var choices: [ConfigValue]?
         var log = false
     }
 
     var id: String
     var title: String
     var axes: [Axis]
-    /// Per trial: its id and each axis's value (text for a choice, a number otherwise), nil where inactive.
-    var rows: [(id: String, values: [ConfigValueText?])]
+    /// Per trial: its id and each axis's value, nil where inactive.
+    var rows: [(id: String, values: [ConfigValue?])]
 
-    enum ConfigValueText {
-        case number(Double)
-        case choice(String)
+    static let inactiveLabel = "inactive"
+
+    /// Where each row meets each axis, in [0, 1] from the foot; every row meets every axis.
+    /// A choice is matched by value (`1` is the file's `1.0`), a choice no file lists is added
+    /// after the listed ones, and an axis on which some row is inactive keeps 0 for them.
+    func positions() -> [[Double]] {
+        var columns: [[Double]] = []
+        for (index, axis) in axes.enumerated() {
+            let values = rows.map { $0.values[index] }
+            let hasInactive = values.contains { $0 == nil }
+            // Active values share [low, 1]; the inactive place is 0, a step below them.
+            let low = hasInactive ? 0.15 : 0.0
+            func spread(_ fraction: Double) -> Double { low + fraction * (1 - low) }
+            if var choices = axis.choices {
+                for case let value? in values where !choices.contains(where: { $0.sameValue(as: value) }) { choices.append(value) }
+                columns.append(values.map { value in
+                    guard let value, let at = choices.firstIndex(where: { $0.sameValue(as: value) }) else { return 0 }
+                    return spread(choices.count == 1 ? 0.5 : Double(at) / Double(choices.count - 1))
+                })
+            } else {
+                let numbers = values.map { value -> Double? in
+                    guard let x = value?.number, x.isFinite, !axis.log || x > 0 else { return nil }
+                    return axis.log ? log10(x) : x
+                }
+                let present = numbers.compactMap { $0 }
+                let (least, most) = (present.min() ?? 0, present.max() ?? 1)
+                columns.append(numbers.map { number in
+                    guard let number else { return 0 }
+                    return spread(most == least ? 0.5 : (number - least) / (most - least))
+                })
+            }
+        }
+        return rows.indices.map { row in columns.map { $0[row] } }
+    }
+
+    /// The choices an axis labels: the file's, then any other a row holds.
+    func labels(of index: Int) -> [ConfigValue] {
+        guard var choices = axes[index].choices else { return [] }
+        for row in rows { if let value = row.values[index], !choices.contains(where: { $0.sameValue(as: value) }) { choices.append(value) } }
+        return choices
     }
 
     var html: String {
@@ -169,67 +208,39 @@ struct ParallelCoordinates {
             return "<figure class=\"chart\" id=\"\(escape(id))\"><figcaption>\(escape(title))</figcaption><p class=\"empty\">No completed trials yet.</p></figure>"
         }
         let step = (width - 2 * side) / Double(axes.count - 1)
-        // Each axis maps its values to [0, 1].
-        let scales: [(ConfigValueText) -> Double?] = axes.indices.map { index in
-            let axis = axes[index]
-            if let choices = axis.choices {
-                return { value in
-                    guard case .choice(let text) = value, let at = choices.firstIndex(of: text) else { return nil }
-                    return choices.count == 1 ? 0.5 : Double(at) / Double(choices.count - 1)
-                }
-            }
-            let numbers = rows.compactMap { row -> Double? in
-                if case .number(let x)? = row.values[index], !axis.log || x > 0 { return axis.log ? log10(x) : x }
-                return nil
-            }
-            let (low, high) = (numbers.min() ?? 0, numbers.max() ?? 1)
-            return { value in
-                guard case .number(var x) = value, !axis.log || x > 0 else { return nil }
-                if axis.log { x = log10(x) }
-                return high == low ? 0.5 : (x - low) / (high - low)
-            }
-        }
         func y(_ fraction: Double) -> Double { top + (1 - fraction) * (height - top - bottom) }
         let metricIndex = axes.count - 1
-        let metricValues = rows.compactMap { row -> Double? in if case .number(let v)? = row.values[metricIndex] { return v }; return nil }
+        func metric(_ row: Int) -> Double? { rows[row].values[metricIndex]?.number }
+        let metricValues = rows.indices.compactMap(metric)
         let (worst, best) = (metricValues.min() ?? 0, metricValues.max() ?? 1)
+        let positions = positions()
         var svg = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(escape(title))\">"
         // Worse trials first, so the best are drawn on top.
-        let order = rows.indices.sorted { a, b in
-            func value(_ row: Int) -> Double { if case .number(let v)? = rows[row].values[metricIndex] { return v }; return -.infinity }
-            return value(a) < value(b)
-        }
-        for rowIndex in order {
-            let row = rows[rowIndex]
+        for rowIndex in rows.indices.sorted(by: { (metric($0) ?? -.infinity) < (metric($1) ?? -.infinity) }) {
             var fraction = 0.5
-            if case .number(let v)? = row.values[metricIndex], best > worst { fraction = (v - worst) / (best - worst) }
+            if let v = metric(rowIndex), best > worst { fraction = (v - worst) / (best - worst) }
             let shade = String(format: "rgb(%d,%d,%d)", Int(200 - 170 * fraction), Int(215 - 120 * fraction), Int(235 - 50 * fraction))
-            var segments: [[String]] = [[]]
-            for index in axes.indices {
-                if let value = row.values[index], let position = scales[index](value) {
-                    segments[segments.count - 1].append(String(format: "%.1f,%.1f", side + Double(index) * step, y(position)))
-                } else if !segments[segments.count - 1].isEmpty {
-                    segments.append([])
-                }
-            }
-            for segment in segments where segment.count > 1 {
-                svg += "<polyline class=\"trial-line\" data-trial=\"\(escape(row.id))\" fill=\"none\" stroke=\"\(shade)\" stroke-width=\"1.5\" points=\"\(segment.joined(separator: " "))\"/>"
-            }
+            let points = positions[rowIndex].enumerated().map { String(format: "%.1f,%.1f", side + Double($0.offset) * step, y($0.element)) }
+            svg += "<polyline class=\"trial-line\" data-trial=\"\(escape(rows[rowIndex].id))\" fill=\"none\" stroke=\"\(shade)\" stroke-width=\"1.5\" points=\"\(points.joined(separator: " "))\"/>"
         }
         for (index, axis) in axes.enumerated() {
             let x = side + Double(index) * step
             svg += "<line class=\"axis-line\" x1=\"\(x)\" x2=\"\(x)\" y1=\"\(top)\" y2=\"\(height - bottom)\"/>"
             svg += "<text class=\"axis\" x=\"\(x)\" y=\"\(top - 8)\" text-anchor=\"\(index == axes.count - 1 ? "end" : index == 0 ? "start" : "middle")\">\(escape(axis.name))\(axis.log ? " (log)" : "")</text>"
-            if let choices = axis.choices {
+            let hasInactive = rows.contains { $0.values[index] == nil }
+            let low = hasInactive ? 0.15 : 0.0
+            if hasInactive { svg += "<text class=\"tick inactive\" x=\"\(x + 4)\" y=\"\(y(0) + 4)\">\(Self.inactiveLabel)</text>" }
+            if axis.choices != nil {
+                let choices = labels(of: index)
                 for (at, choice) in choices.enumerated() {
-                    let position = choices.count == 1 ? 0.5 : Double(at) / Double(choices.count - 1)
-                    svg += "<text class=\"tick\" x=\"\(x + 4)\" y=\"\(y(position) + 4)\">\(escape(choice))</text>"
+                    let position = low + (choices.count == 1 ? 0.5 : Double(at) / Double(choices.count - 1)) * (1 - low)
+                    svg += "<text class=\"tick\" x=\"\(x + 4)\" y=\"\(y(position) + 4)\">\(escape(choice.description))</text>"
                 }
             } else {
-                let numbers = rows.compactMap { row -> Double? in if case .number(let v)? = row.values[index] { return v }; return nil }
-                if let low = numbers.min(), let high = numbers.max() {
-                    svg += "<text class=\"tick\" x=\"\(x + 4)\" y=\"\(height - bottom + 14)\">\(format(low))</text>"
-                    svg += "<text class=\"tick\" x=\"\(x + 4)\" y=\"\(top + 12)\">\(format(high))</text>"
+                let numbers = rows.compactMap { $0.values[index]?.number }
+                if let least = numbers.min(), let most = numbers.max() {
+                    svg += "<text class=\"tick\" x=\"\(x + 4)\" y=\"\(y(low) + (hasInactive ? -6 : 14))\">\(format(least))</text>"
+                    svg += "<text class=\"tick\" x=\"\(x + 4)\" y=\"\(top + 12)\">\(format(most))</text>"
                 }
             }
         }
@@ -238,8 +249,8 @@ struct ParallelCoordinates {
         for row in rows {
             table += "<tr><td>\(escape(String(row.id.prefix(8))))</td>" + row.values.map { value -> String in
                 switch value {
-                case .number(let x)?: "<td>\(format(x))</td>"
-                case .choice(let text)?: "<td>\(escape(text))</td>"
+                case .double(let x)?: "<td>\(format(x))</td>"
+                case let value?: "<td>\(escape(value.description))</td>"
                 case nil: "<td>–</td>"
                 }
             }.joined() + "</tr>"

@@ -1,6 +1,10 @@
 import Foundation
-import FlyingFox
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
 import ML
+import NIOCore
 import SweepCore
 import Synchronization
 
@@ -23,6 +27,18 @@ public struct DashboardSettings: Sendable {
     /// Whether the address is reachable only from this machine.
     public var isLoopback: Bool { host == "127.0.0.1" || host == "localhost" || host.hasPrefix("127.") }
 
+    /// The address to bind: `localhost` as 127.0.0.1; anything but a dotted IPv4 address is
+    /// refused with the reason (a shortened `127.1`, a name, an IPv6 address).
+    public func bindAddress() throws -> String {
+        if host == "localhost" { return "127.0.0.1" }
+        var address = in_addr()
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, inet_pton(AF_INET, host, &address) == 1 else {
+            throw StoreError(message: "\(host) is not an IPv4 address such as 127.0.0.1 or 0.0.0.0 (the dashboard binds IPv4 only)")
+        }
+        return host
+    }
+
     /// A random token of 32 hex digits (128 bits).
     public static func randomToken() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -34,21 +50,27 @@ public struct DashboardSettings: Sendable {
 /// programs, both from SweepCore's readers (each store is opened read-only and never written).
 /// With several stores, `/` compares their best configs and each store's pages and API sit under
 /// `/store/N/` (N from 1, in the order given).
+///
+/// HTTP is SwiftNIO's parser under Hummingbird, linear in the request's size. A request line over
+/// ``RequestLimits/requestLine`` bytes is answered 414 and a header block over
+/// ``RequestLimits/headers`` 431, before the token or the route is looked at; past
+/// ``RequestLimits/parserCap`` the parser itself refuses it (400) and closes the connection.
 public final class DashboardServer: Sendable {
     public let stores: [SweepStore]
     public let settings: DashboardSettings
-    private let server: HTTPServer
     private let renderer = RenderThread()
+    private let handler: Handler
+    private let host: String
+    private let listening = Listening()
 
     /// Opens each store read-only (a missing file, one that is no sweep store, or one from a
-    /// newer build is refused here, with the reason).
+    /// newer build is refused here, with the reason), and checks the address.
     public init(storePaths: [String], settings: DashboardSettings) throws {
         guard !storePaths.isEmpty else { throw StoreError(message: "the dashboard needs a sweep store") }
+        host = try settings.bindAddress()
         stores = try storePaths.map { try SweepStore.openReadOnly(path: $0) }
         self.settings = settings
-        let host = settings.host == "localhost" ? "127.0.0.1" : settings.host
-        server = HTTPServer(address: try .inet(ip4: host, port: settings.port), timeout: 30, logger: .disabled,
-                            handler: Handler(sites: stores.map(Site.init), token: settings.token, renderer: renderer))
+        handler = Handler(sites: stores.map(Site.init), token: settings.token, renderer: renderer)
     }
 
     deinit { renderer.stop() }
@@ -59,14 +81,32 @@ public final class DashboardServer: Sendable {
     }
 
     /// Serves until the task is cancelled.
-    public func run() async throws { try await server.run() }
-
-    /// Waits until it listens; returns the port (the one picked, for port 0).
-    public func waitUntilListening() async throws -> UInt16 {
-        try await server.waitUntilListening()
-        guard case .ip4(_, let port)? = await server.listeningAddress else { throw StoreError(message: "the dashboard is not listening") }
-        return port
+    public func run() async throws {
+        let handler = handler, listening = listening
+        let responder = CallbackResponder<BasicRequestContext> { request, _ in
+            let reply = await handler.respond(to: DashboardRequest(request))
+            return reply.response(headOnly: request.method == .head)
+        }
+        let decoder = HTTP1Channel.Configuration.DecoderConfiguration(
+            maxHeaderFieldSize: RequestLimits.parserCap, maxHeaderListSize: RequestLimits.parserCap, maxHeaderFieldCount: RequestLimits.parserFieldCap)
+        let application = Application(
+            responder: responder,
+            server: .http1(configuration: .init(idleTimeout: .seconds(30), httpDecoderConfiguration: decoder)),
+            configuration: .init(address: .hostname(host, port: Int(settings.port)), serverName: nil),
+            onServerRunning: { channel in listening.opened(port: channel.localAddress?.port) },
+            logger: Logger(label: "sweep.dashboard", factory: { _ in SwiftLogNoOpLogHandler() }))
+        do {
+            try await application.run()
+            listening.failed(StoreError(message: "the dashboard stopped"))
+        } catch {
+            listening.failed(error)
+            throw error
+        }
     }
+
+    /// Waits until it listens; returns the port (the one picked, for port 0), or throws why it
+    /// could not listen.
+    public func waitUntilListening() async throws -> UInt16 { try await listening.port() }
 
     /// The address to open: with the token in it when one is needed.
     public func url(port: UInt16) -> String {
@@ -74,19 +114,192 @@ public final class DashboardServer: Sendable {
     }
 }
 
+/// The port the server listens on once it does, for those who wait for it.
+final class Listening: Sendable {
+    private let state = Mutex<(result: Result<UInt16, any Error>?, waiting: [CheckedContinuation<UInt16, any Error>])>((nil, []))
+
+    func opened(port: Int?) {
+        finish(port.flatMap(UInt16.init(exactly:)).map { .success($0) } ?? .failure(StoreError(message: "the dashboard's socket has no port")))
+    }
+
+    func failed(_ error: any Error) { finish(.failure(error)) }
+
+    private func finish(_ result: Result<UInt16, any Error>) {
+        let waiting = state.withLock { state -> [CheckedContinuation<UInt16, any Error>] in
+            guard state.result == nil else { return [] }
+            state.result = result
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for continuation in waiting { continuation.resume(with: result) }
+    }
+
+    func port() async throws -> UInt16 {
+        try await withCheckedThrowingContinuation { continuation in
+            let known = state.withLock { state -> Result<UInt16, any Error>? in
+                if state.result == nil { state.waiting.append(continuation) }
+                return state.result
+            }
+            if let known { continuation.resume(with: known) }
+        }
+    }
+}
+
+/// How large a request may be. Common servers refuse a request line or header block of a few
+/// KiB (nginx: 8 KiB per line); nothing the dashboard serves needs more.
+public enum RequestLimits {
+    /// The request line's target (path and query), in bytes: longer is 414 URI Too Long.
+    public static let requestLine = 8 << 10
+    /// Header names and values together, in bytes: more is 431 Request Header Fields Too Large.
+    public static let headers = 8 << 10
+    /// Header fields at most (431 past it).
+    public static let headerFields = 64
+    /// Where the HTTP parser itself stops reading a request (400, connection closed): bytes of
+    /// the request line and headers, and header fields.
+    public static let parserCap = 32 << 10
+    public static let parserFieldCap = 256
+}
+
+/// A request as the routes see it: the method, the decoded path and query, and its headers.
+struct DashboardRequest: Sendable {
+    var method: String
+    /// The target as sent (path and query), for the size limit.
+    var target: String
+    var path: String
+    /// The query's items in order, `+` and percent escapes decoded; nil when it cannot be decoded.
+    var query: [(name: String, value: String)]?
+    var headers: [(name: String, value: String)]
+
+    init(method: String, target: String, headers: [(name: String, value: String)]) {
+        self.method = method
+        self.target = target
+        self.headers = headers
+        let question = target.firstIndex(of: "?")
+        let rawPath = String(target[..<(question ?? target.endIndex)])
+        path = rawPath.removingPercentEncoding ?? rawPath
+        query = question.map { Self.decodeQuery(target[target.index(after: $0)...]) } ?? []
+    }
+
+    init(_ request: Request) {
+        self.init(method: request.method.rawValue, target: request.uri.string,
+                  headers: request.headers.map { ($0.name.canonicalName, $0.value) })
+    }
+
+    func header(_ name: String) -> String? { headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value }
+
+    /// `a=1&b=x+y`: each name and value with `+` as a space and percent escapes undone.
+    static func decodeQuery(_ text: Substring) -> [(name: String, value: String)]? {
+        var items: [(name: String, value: String)] = []
+        for piece in text.split(separator: "&") {
+            let parts = piece.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ part: Substring) -> String? { part.replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+            guard let name = decode(parts[0]), let value = decode(parts.count > 1 ? parts[1] : "") else { return nil }
+            items.append((name, value))
+        }
+        return items
+    }
+}
+
 /// What a route answers, before the headers every response carries.
 struct Reply: Sendable {
-    var status: HTTPStatusCode = .ok
+    var status: HTTPResponse.Status = .ok
     var contentType: String
     var body: Data
     /// A download's file name.
     var attachment: String?
+    /// Headers besides those every reply carries (the token's cookie).
+    var extraHeaders: [(HTTPField.Name, String)] = []
 
     static func html(_ text: String) -> Reply { Reply(contentType: "text/html; charset=utf-8", body: Data(text.utf8)) }
     static func json(_ text: String) -> Reply { Reply(contentType: "application/json", body: Data(text.utf8)) }
-    static func text(_ status: HTTPStatusCode, _ text: String) -> Reply {
+    static func text(_ status: HTTPResponse.Status, _ text: String) -> Reply {
         Reply(status: status, contentType: "text/plain; charset=utf-8", body: Data((text + "\n").utf8))
     }
+
+    static let uriTooLong = HTTPResponse.Status(code: 414, reasonPhrase: "URI Too Long")
+    static let headersTooLarge = HTTPResponse.Status(code: 431, reasonPhrase: "Request Header Fields Too Large")
+
+    /// The HTTP response, with the headers every reply carries.
+    func response(headOnly: Bool) -> Response {
+        var headers: HTTPFields = [
+            .cacheControl: "no-store", .contentType: contentType,
+            HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+            HTTPField.Name("Content-Security-Policy")!:
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'",
+        ]
+        if let attachment { headers[.contentDisposition] = "attachment; filename=\"\(attachment)\"" }
+        for (name, value) in extraHeaders { headers.append(HTTPField(name: name, value: value)) }
+        headers[.contentLength] = String(body.count)
+        let buffer = headOnly ? ByteBuffer() : ByteBuffer(bytes: body)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: buffer))
+    }
+}
+
+/// A query parameter a route cannot use, named in the 400 reply.
+struct BadRequest: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// A route's query, checked: only the parameters the route takes, each at most once, each of the
+/// kind it must be. Every route also takes `token` and `fragment`.
+struct QueryParameters {
+    private var values: [String: String] = [:]
+    private var lists: [String: [String]] = [:]
+
+    /// The parameters of `route`: `names` once each, `repeatable` any number of times.
+    init(_ items: [(name: String, value: String)]?, route: String, names: [String], repeatable: [String] = []) throws {
+        guard let items else { throw BadRequest(message: "the query of \(route) is not valid percent-encoding") }
+        let allowed = names + ["token", "fragment"]
+        for (name, value) in items {
+            if repeatable.contains(name) {
+                lists[name, default: []].append(value)
+                continue
+            }
+            guard allowed.contains(name) else {
+                let takes = (names + repeatable).isEmpty ? "takes no parameters" : "takes " + (names + repeatable).joined(separator: ", ")
+                throw BadRequest(message: "unknown query parameter '\(name)': \(route) \(takes)")
+            }
+            guard values[name] == nil else { throw BadRequest(message: "query parameter '\(name)' is given twice") }
+            values[name] = value
+        }
+        if let fragment = values["fragment"], fragment != "1" && fragment != "0" {
+            throw BadRequest(message: "query parameter 'fragment' must be 1 or 0, got '\(Self.shown(fragment))'")
+        }
+    }
+
+    func string(_ name: String) -> String? { values[name] }
+    func list(_ name: String) -> [String] { lists[name] ?? [] }
+
+    /// `1` (true) or `0` (false); absent is false.
+    func flag(_ name: String) throws -> Bool {
+        switch values[name] {
+        case nil, "0": return false
+        case "1": return true
+        case let other?: throw BadRequest(message: "query parameter '\(name)' must be 1 or 0, got '\(Self.shown(other))'")
+        }
+    }
+
+    /// A whole number in `range`, or nil when absent.
+    func integer(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let text = values[name] else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            throw BadRequest(message: "query parameter '\(name)' must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(Self.shown(text))'")
+        }
+        return value
+    }
+
+    /// A number strictly between the bounds, or nil when absent.
+    func number(_ name: String, between low: Double, and high: Double) throws -> Double? {
+        guard let text = values[name] else { return nil }
+        guard let value = Double(text), value > low, value < high else {
+            throw BadRequest(message: "query parameter '\(name)' must be a number between \(low) and \(high) (exclusive), got '\(Self.shown(text))'")
+        }
+        return value
+    }
+
+    /// A value as an error shows it: at most 40 characters.
+    static func shown(_ text: String) -> String { text.count > 40 ? text.prefix(40) + "…" : text }
 }
 
 /// Replies by address, each with the store revision it was read at: served again while no
@@ -126,102 +339,145 @@ struct Site: Sendable {
     let cache = ReplyCache()
 }
 
-/// Routes every request: the token first, then the store it names, then pages, fragments,
-/// `/api/` and the assets.
-struct Handler: HTTPHandler {
+/// Routes every request: its size first, then the token, then the store it names, then pages,
+/// fragments, `/api/` and the assets. A query parameter a route does not take, or of the wrong
+/// kind, is a 400 naming it; nothing a request holds can end the process (a coordinator serving
+/// its dashboard serves workers too).
+struct Handler: Sendable {
     let sites: [Site]
     let token: String?
     let renderer: RenderThread
+    /// The most rows or trials a request may ask for (more than any store holds).
+    static let largestCount = 10_000_000
 
-    func handleRequest(_ request: HTTPRequest) async throws -> HTTPResponse {
-        var headers: HTTPHeaders = [HTTPHeader("Cache-Control"): "no-store", HTTPHeader("X-Content-Type-Options"): "nosniff",
-                                    HTTPHeader("Content-Security-Policy"): "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'"]
-        let tokenInQuery = request.query.first { $0.name == "token" }?.value
+    func respond(to request: DashboardRequest) async -> Reply {
+        if request.target.utf8.count > RequestLimits.requestLine {
+            return .text(Reply.uriTooLong, "the request line is longer than \(RequestLimits.requestLine) bytes")
+        }
+        if request.headers.count > RequestLimits.headerFields
+            || request.headers.reduce(0, { $0 + $1.name.utf8.count + $1.value.utf8.count }) > RequestLimits.headers {
+            return .text(Reply.headersTooLarge, "the headers are larger than \(RequestLimits.headers) bytes or \(RequestLimits.headerFields) fields")
+        }
+        var cookie: (HTTPField.Name, String)?
+        let tokenInQuery = request.query?.first { $0.name == "token" }?.value
         if let token {
-            let cookie = request.headers[HTTPHeader("Cookie")]?.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            let cookieToken = request.header("Cookie")?.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
                 .first { $0.hasPrefix("sweep_token=") }.map { String($0.dropFirst("sweep_token=".count)) }
-            let bearer = request.headers[HTTPHeader("Authorization")].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-            let given = tokenInQuery ?? bearer ?? cookie ?? ""
+            let bearer = request.header("Authorization").flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+            let given = tokenInQuery ?? bearer ?? cookieToken ?? ""
             guard Self.constantTimeEqual(given, token) else {
-                return response(.text(.unauthorized, "a token is needed: open the URL `sweep dashboard` printed (…/?token=…)"), headers)
+                return .text(.unauthorized, "a token is needed: open the URL `sweep dashboard` printed (…/?token=…)")
             }
-            if tokenInQuery != nil { headers.addValue("sweep_token=\(token); HttpOnly; SameSite=Strict; Path=/", for: HTTPHeader("Set-Cookie")) }
+            if tokenInQuery != nil { cookie = (.setCookie, "sweep_token=\(token); HttpOnly; SameSite=Strict; Path=/") }
         }
-        guard request.method == .GET || request.method == .HEAD else { return response(.text(.methodNotAllowed, "the dashboard only reads"), headers) }
-        switch request.path {
-        case "/static/dashboard.css": return response(Reply(contentType: "text/css; charset=utf-8", body: Data(Assets.css.utf8)), headers)
-        case "/static/dashboard.js": return response(Reply(contentType: "text/javascript; charset=utf-8", body: Data(Assets.js.utf8)), headers)
-        case "/static/icon.svg", "/favicon.ico": return response(Reply(contentType: "image/svg+xml", body: Data(Assets.icon.utf8)), headers)
-        default: break
-        }
-        // One store: its pages at the root. Several: `/` compares them, `/store/N/…` is store N's.
-        let site: Site, base: String, path: String
-        if sites.count == 1 {
-            (site, base, path) = (sites[0], "", request.path)
-        } else if request.path == "/" || request.path == "/index.html" {
-            do {
-                let fragment = request.query.contains { $0.name == "fragment" && $0.value == "1" }
+        var reply = await route(request)
+        if let cookie { reply.extraHeaders.append(cookie) }
+        return reply
+    }
+
+    private func route(_ request: DashboardRequest) async -> Reply {
+        guard request.method == "GET" || request.method == "HEAD" else { return .text(.methodNotAllowed, "the dashboard only reads") }
+        do {
+            switch request.path {
+            case "/static/dashboard.css", "/static/dashboard.js", "/static/icon.svg", "/favicon.ico":
+                _ = try QueryParameters(request.query, route: request.path, names: [])
+                switch request.path {
+                case "/static/dashboard.css": return Reply(contentType: "text/css; charset=utf-8", body: Data(Assets.css.utf8))
+                case "/static/dashboard.js": return Reply(contentType: "text/javascript; charset=utf-8", body: Data(Assets.js.utf8))
+                default: return Reply(contentType: "image/svg+xml", body: Data(Assets.icon.utf8))
+                }
+            default: break
+            }
+            // One store: its pages at the root. Several: `/` compares them, `/store/N/…` is store N's.
+            let site: Site, base: String, path: String
+            if sites.count == 1 {
+                (site, base, path) = (sites[0], "", request.path)
+            } else if request.path == "/" || request.path == "/index.html" {
+                let fragment = try QueryParameters(request.query, route: "/", names: []).flag("fragment")
                 let stores = sites.map(\.store)
                 let made = try await renderer.run { try Pages.stores(stores) }
-                return response(.html(fragment ? made.body : Pages.layout(title: made.title, path: "/", body: made.body, severalStores: true)), headers)
-            } catch {
-                return response(.text(.internalServerError, "\(error)"), headers)
+                return .html(fragment ? made.body : Pages.layout(title: made.title, path: "/", body: made.body, severalStores: true))
+            } else if let rest = Self.suffix(request.path, after: "/store/"), let number = Int(rest.prefix { $0 != "/" }),
+                      number >= 1 && number <= sites.count {
+                let inner = String(rest.drop { $0 != "/" })
+                (site, base, path) = (sites[number - 1], "/store/\(number)", inner.isEmpty ? "/" : inner)
+            } else {
+                return .text(.notFound, "no page \(request.path): this dashboard serves \(sites.count) stores, at /store/1/ to /store/\(sites.count)/")
             }
-        } else if let rest = Self.suffix(request.path, after: "/store/"), let number = Int(rest.prefix { $0 != "/" }), sites.indices.contains(number - 1) {
-            let inner = String(rest.drop { $0 != "/" })
-            (site, base, path) = (sites[number - 1], "/store/\(number)", inner.isEmpty ? "/" : inner)
-        } else {
-            return response(.text(.notFound, "no page \(request.path): this dashboard serves \(sites.count) stores, at /store/1/ to /store/\(sites.count)/"), headers)
-        }
-        let address = request.path + "?" + request.query.filter { $0.name != "token" }.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
-        let reply = try await renderer.run { [self] in
-            let revision = try? site.store.revision()
-            if let revision, let cached = site.cache.reply(for: address, at: revision) { return cached }
-            let reply: Reply
-            do {
-                reply = try route(request, path: path, site: site, base: base)
-            } catch {
-                reply = .text(.internalServerError, "\(error)")
+            // Checked before the cache, so a reply is never kept under a query that is refused.
+            let query = try Self.parameters(of: request, path: path)
+            let address = request.path + "?" + (request.query ?? []).filter { $0.name != "token" }.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
+            return try await renderer.run { [self] in
+                let revision = try? site.store.revision()
+                if let revision, let cached = site.cache.reply(for: address, at: revision) { return cached }
+                let reply: Reply
+                do {
+                    reply = try route(query, path: path, site: site, base: base)
+                } catch let error as BadRequest {
+                    reply = .text(.badRequest, error.message)
+                } catch {
+                    reply = .text(.internalServerError, "\(error)")
+                }
+                if let revision, reply.status == .ok { site.cache.keep(reply, for: address, at: revision) }
+                return reply
             }
-            if let revision, reply.status == .ok { site.cache.keep(reply, for: address, at: revision) }
-            return reply
+        } catch let error as BadRequest {
+            return .text(.badRequest, error.message)
+        } catch {
+            return .text(.internalServerError, "\(error)")
         }
-        return response(reply, headers)
+    }
+
+    /// The query parameters each route of a store takes, checked.
+    static func parameters(of request: DashboardRequest, path: String) throws -> QueryParameters {
+        switch path {
+        case "/leaderboard": try QueryParameters(request.query, route: path, names: ["by_config", "all", "q", "sort", "desc", "rows"])
+        case "/compare": try QueryParameters(request.query, route: path, names: [], repeatable: ["trials"])
+        case "/api/leaderboard": try QueryParameters(request.query, route: path, names: ["top", "all", "by_config"])
+        case "/api/trials": try QueryParameters(request.query, route: path, names: ["top"])
+        case "/api/importance": try QueryParameters(request.query, route: path, names: ["quantile"])
+        default: try QueryParameters(request.query, route: path, names: [])
+        }
     }
 
     /// A store's page or document; `path` is the address within the store, `base` its prefix.
-    func route(_ request: HTTPRequest, path: String, site: Site, base: String) throws -> Reply {
-        func query(_ name: String) -> String? { request.query.first { $0.name == name }?.value }
+    func route(_ query: QueryParameters, path: String, site: Site, base: String) throws -> Reply {
         let store = site.store
         let pages = Pages(store: store, base: base)
-        let fragment = query("fragment") == "1"
+        let fragment = try query.flag("fragment")
         func page(_ made: (title: String, body: String), _ path: String) -> Reply {
             .html(fragment ? made.body : Pages.layout(title: made.title, path: base + path, body: made.body, base: base, severalStores: sites.count > 1))
         }
         switch path {
         case "/", "/index.html": return page(try pages.overview(), "/")
         case "/leaderboard":
-            let rows = query("rows")
+            let rows: Int?
+            switch query.string("rows") {
+            case "all": rows = nil
+            case let text?:
+                guard let count = Int(text), (1...Self.largestCount).contains(count) else {
+                    throw BadRequest(message: "query parameter 'rows' must be all or a whole number from 1 to \(Self.largestCount), got '\(QueryParameters.shown(text))'")
+                }
+                rows = count
+            case nil: rows = Pages.LeaderboardQuery.defaultRows
+            }
             return page(try pages.leaderboard(Pages.LeaderboardQuery(
-                byConfig: query("by_config") == "1", all: query("all") == "1",
-                // A form sends spaces as "+" (which the query parser leaves as it is).
-                filter: (query("q") ?? "").replacingOccurrences(of: "+", with: " "),
-                sort: query("sort").flatMap { $0.isEmpty ? nil : $0 }, descending: query("desc") == "1",
-                limit: rows == "all" ? nil : rows.flatMap(Int.init).map { max(1, $0) } ?? Pages.LeaderboardQuery.defaultRows)), "/leaderboard")
+                byConfig: try query.flag("by_config"), all: try query.flag("all"), filter: query.string("q") ?? "",
+                sort: query.string("sort").flatMap { $0.isEmpty ? nil : $0 }, descending: try query.flag("desc"), limit: rows)), "/leaderboard")
         case "/compare":
-            return page(try pages.compare(request.query.filter { $0.name == "trials" }.flatMap { $0.value.split(separator: ",").map(String.init) }), "/compare")
+            return page(try pages.compare(query.list("trials").flatMap { $0.split(separator: ",").map(String.init) }), "/compare")
         case "/parameters": return page(try pages.parameters(), "/parameters")
         case "/api/status": return .json(try Documents.status(store))
         case "/api/leaderboard", "/api/trials":
             guard let sweep = try store.sweep() else { return .text(.notFound, "no sweep in this store yet") }
-            let report = try LeaderboardReport(sweep, store: store, top: query("top").flatMap(Int.init),
-                                               all: path == "/api/trials" || query("all") == "1")
-            return Reply(contentType: "application/json",
-                         body: Data(report.jsonBytes(byConfig: path == "/api/leaderboard" && query("by_config") == "1", cache: site.rows)))
+            let top = try query.integer("top", in: 1...Self.largestCount)
+            let byConfig = path == "/api/leaderboard" ? try query.flag("by_config") : false
+            let all = path == "/api/trials" ? true : try query.flag("all")
+            let report = try LeaderboardReport(sweep, store: store, top: top, all: all)
+            return Reply(contentType: "application/json", body: Data(report.jsonBytes(byConfig: byConfig, cache: site.rows)))
         case "/api/importance":
             guard let sweep = try store.sweep() else { return .text(.notFound, "no sweep in this store yet") }
-            let quantile = query("quantile").flatMap(Double.init) ?? 0.1
-            guard quantile > 0 && quantile < 1 else { return .text(.badRequest, "quantile must be in (0, 1)") }
+            let quantile = try query.number("quantile", between: 0, and: 1) ?? 0.1
             let spec = try store.spec(of: sweep), trials = try store.trials()
             let ranked = ParameterImportance.of(spec: spec, trials: trials, targetQuantile: quantile)
             return .json(try Documents.text(ParameterImportance.document(ranked, spec: spec, trials: trials, targetQuantile: quantile)))
@@ -245,17 +501,9 @@ struct Handler: HTTPHandler {
         }
     }
 
-    func response(_ reply: Reply, _ headers: HTTPHeaders) -> HTTPResponse {
-        var headers = headers
-        headers[HTTPHeader("Content-Type")] = reply.contentType
-        if let attachment = reply.attachment { headers[HTTPHeader("Content-Disposition")] = "attachment; filename=\"\(attachment)\"" }
-        return HTTPResponse(statusCode: reply.status, headers: headers, body: reply.body)
-    }
-
     static func suffix(_ path: String, after prefix: String) -> String? {
         guard path.hasPrefix(prefix), path.count > prefix.count else { return nil }
-        let rest = String(path.dropFirst(prefix.count))
-        return rest.removingPercentEncoding ?? rest
+        return String(path.dropFirst(prefix.count))
     }
 
     /// Equal strings, compared in time that does not depend on where they differ.

@@ -139,6 +139,9 @@ struct Pages {
         var header = ["rank"] + (query.byConfig ? [] : ["#", "trial"]) + (query.all && !query.byConfig ? ["state"] : []) + (variants ? ["variant"] : []) + keys
         header += ["valid \(metric)"] + (query.byConfig ? ["n", "test \(metric)", "p vs best"] : ["test \(metric)", "epoch", "worker"])
         let validColumn = header.firstIndex(of: "valid \(metric)")!
+        if let sort = query.sort, !header.contains(sort) {
+            throw BadRequest(message: "query parameter 'sort' names no column of this board: '\(QueryParameters.shown(sort))'; columns are \(header.joined(separator: ", "))")
+        }
         // Text and sort values per column; only the rows shown are turned into text.
         func values(_ row: BoardRow) -> [ConfigValue?] {
             switch row {
@@ -169,8 +172,9 @@ struct Pages {
             switch row {
             case .config(let config):
                 texts[validColumn] += config.ci95.map { " ± " + format($0) } ?? ""
+                let standing = LeaderboardReport.versusBestCell(config)
                 texts[validColumn + 3] = (config.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–")
-                    + (config.rank > 1 && config.tiesBest ? " ≈ best" : "")
+                    + (config.rank == 1 ? "" : standing == "≈" ? " ≈ best" : standing == "n<2" ? " (n < 2: untested)" : "")
             case .trial(_, let trial):
                 texts[2] = String(trial.id.prefix(8))
                 texts[texts.count - 1] = trial.result?.worker ?? ""
@@ -386,21 +390,20 @@ struct Pages {
         }
         var axes: [ParallelCoordinates.Axis] = spec.parameters.map { parameter in
             switch parameter.domain {
-            case .values(let values): .init(name: parameter.key, choices: values.map(\.description))
+            case .values(let values): .init(name: parameter.key, choices: values)
             case .logUniform: .init(name: parameter.key, choices: nil, log: true)
             default: .init(name: parameter.key, choices: nil)
             }
         }
-        if !spec.variants.isEmpty { axes.insert(.init(name: "variant", choices: spec.variants.map(\.name)), at: 0) }
+        if !spec.variants.isEmpty { axes.insert(.init(name: "variant", choices: spec.variants.map { .string($0.name) }), at: 0) }
         axes.append(.init(name: "valid \(metric)", choices: nil))
-        let rows = trials.map { trial -> (id: String, values: [ParallelCoordinates.ConfigValueText?]) in
-            var values: [ParallelCoordinates.ConfigValueText?] = []
-            if !spec.variants.isEmpty { values.append(trial.variant.map { .choice($0) }) }
+        let rows = trials.map { trial -> (id: String, values: [ConfigValue?]) in
+            var values: [ConfigValue?] = []
+            if !spec.variants.isEmpty { values.append(trial.variant.map(ConfigValue.string)) }
             for parameter in spec.parameters {
-                guard trial.config.isActive(parameter.key), let value = trial.config.value(parameter.key) else { values.append(nil); continue }
-                if case .values = parameter.domain { values.append(.choice(value.description)) } else { values.append(value.number.map { .number($0) }) }
+                values.append(trial.config.isActive(parameter.key) ? trial.config.value(parameter.key) : nil)
             }
-            values.append(.number(trial.result!.valid[metric]!))
+            values.append(.double(trial.result!.valid[metric]!))
             return (trial.id, values)
         }
         var body = "<h1>Parameters</h1><p class=\"lead\">\(completed.count) completed trials of \(escape(sweep.name)), by valid \(escape(metric))"

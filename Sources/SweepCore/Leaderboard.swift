@@ -25,16 +25,18 @@ public struct RankedConfig: Sendable {
     /// The paired test against the best config over the seeds both have: two-sided p, or nil when
     /// it cannot be computed (this is the best config, or fewer than 2 shared seeds).
     public var pValueVersusBest: Double?
-    /// Not distinguishable from the best at the 5% level (always true for the best itself, and for
-    /// configs too thinly repeated to tell).
-    public var tiesBest: Bool
+    /// Not distinguishable from the best at the 5% level: true for the best itself and for a
+    /// config whose paired test says p ≥ 0.05, false for p < 0.05, and nil when no test can be
+    /// made (fewer than 2 seeds shared with the best): then nothing can be said either way.
+    public var tiesBest: Bool?
 }
 
 /// Ranks completed trials: a pure function over immutable snapshots. Every metric is better
 /// higher; ties go to the lower trial number.
 public enum Leaderboard {
     /// Completed trials ranked by the sweep metric on valid.
-    /// With `top`, only the first `top` are made (the order is found over all of them).
+    /// With `top`, only the first `top` are made (the order is found over all of them; a
+    /// negative `top` makes none).
     public static func rank(_ trials: [TrialSnapshot], metric: String, top: Int? = nil) -> [RankedTrial] {
         // Sorted as (value, number, index) triples, so the large snapshots are copied once.
         var order: [(value: Double, number: Int, index: Int)] = []
@@ -42,7 +44,7 @@ public enum Leaderboard {
             if let value = trials[index].result?.valid[metric] { order.append((value, trials[index].number, index)) }
         }
         order.sort { $0.value > $1.value || ($0.value == $1.value && $0.number < $1.number) }
-        return order.prefix(top ?? order.count).enumerated().map { position, entry in
+        return order.prefix(max(top ?? order.count, 0)).enumerated().map { position, entry in
             RankedTrial(rank: position + 1, trial: trials[entry.index], result: trials[entry.index].result!, value: entry.value)
         }
     }
@@ -73,7 +75,7 @@ public enum Leaderboard {
             let values = results.compactMap { $0.valid[metric] }
             let ci = values.count >= 2 ? Statistics.tQuantile975(degrees: values.count - 1) * Statistics.standardDeviation(values) / Double(values.count).squareRoot() : nil
             return RankedConfig(rank: 0, key: key, trials: members, validMean: validMean, testMean: testMean, ci95: ci,
-                                pValueVersusBest: nil, tiesBest: true)
+                                pValueVersusBest: nil, tiesBest: nil)
         }
         configs.sort { a, b in
             let (x, y) = (a.validMean[metric] ?? 0, b.validMean[metric] ?? 0)
@@ -83,7 +85,10 @@ public enum Leaderboard {
         let bestBySeed = Dictionary(best.trials.map { ($0.config.seed, $0.result?.valid[metric] ?? 0) }, uniquingKeysWith: { a, _ in a })
         for index in configs.indices {
             configs[index].rank = index + 1
-            guard index > 0 else { continue }
+            guard index > 0 else {
+                configs[index].tiesBest = true
+                continue
+            }
             let differences = configs[index].trials.compactMap { trial -> Double? in
                 guard let bestValue = bestBySeed[trial.config.seed], let value = trial.result?.valid[metric] else { return nil }
                 return bestValue - value

@@ -21,7 +21,8 @@ public struct LeaderboardReport {
         self.trials = trials
         self.metric = metric
         self.popularity = popularity
-        self.top = top
+        // Fewer than none is none: a count from a request or a file never reaches `prefix` negative.
+        self.top = top.map { max($0, 0) }
         self.all = all
         self.width = width
         self.epochs = epochs
@@ -115,6 +116,17 @@ public struct LeaderboardReport {
         return top.map { Array(rows.prefix($0)) } ?? rows
     }
 
+    /// How a config stands against the best, as a cell: `best`, `≈` (no difference at the 5%
+    /// level), empty (worse), or `n<2` when fewer than 2 shared seeds allow no test at all.
+    public static func versusBestCell(_ config: RankedConfig) -> String {
+        if config.rank == 1 { return "best" }
+        switch config.tiesBest {
+        case true?: return "≈"
+        case false?: return ""
+        case nil: return "n<2"
+        }
+    }
+
     /// A trial's state as a cell: a pruned trial with the epoch it reached.
     public static func stateCell(_ trial: TrialSnapshot) -> String {
         trial.state == .pruned ? "pruned@\(trial.stoppedAt.map(String.init) ?? "?")" : trial.state.rawValue
@@ -160,7 +172,7 @@ public struct LeaderboardReport {
         let configs = top.map { Array(Leaderboard.rankConfigs(trials, metric: metric).prefix($0)) } ?? Leaderboard.rankConfigs(trials, metric: metric)
         var columns = [
             Column(name: "rank", priority: 100, rightAligned: true, cells: configs.map { String($0.rank) }),
-            Column(name: "", priority: 97, rightAligned: false, cells: configs.map { $0.rank == 1 ? "best" : $0.tiesBest ? "≈" : "" }),
+            Column(name: "", priority: 97, rightAligned: false, cells: configs.map(Self.versusBestCell)),
         ]
         if trials.contains(where: { $0.variant != nil }) {
             columns.append(Column(name: "variant", priority: 80, rightAligned: false, cells: configs.map { $0.trials[0].variant ?? "–" }))
@@ -301,7 +313,8 @@ public struct LeaderboardReport {
                 writer.key("p_value_vs_best"); writer.double(config.pValueVersusBest)
                 writer.key("rank"); writer.int(config.rank)
                 writer.key("test"); writer.numbers(config.testMean)
-                writer.key("ties_best"); writer.bool(config.tiesBest)
+                writer.key("ties_best")
+                if let ties = config.tiesBest { writer.bool(ties) } else { writer.null() }
                 writer.key("trials"); writer.strings(config.trials.map(\.id))
                 writer.key("valid"); writer.numbers(config.validMean)
                 if let variant = config.trials[0].variant { writer.key("variant"); writer.string(variant) }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import ML
 import SweepCore
 import Testing
@@ -238,13 +241,38 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
             let rows = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["rows"] as? [[String: Any]] ?? []
             return rows.filter { $0["state"] as? String == "completed" }.count
         }
-        var seen: [Int] = []
+        var seen: [Int] = [], hostileAnswers: [Int] = []
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, coordinator.process.isRunning {
             if let count = try? completed(), seen.last != count { seen.append(count) }
+            // Requests that once ended the coordinator mid-sweep (a negative count trapped in
+            // `prefix`), and a request line the parser once took minutes over.
+            if hostileAnswers.isEmpty, seen.last.map({ $0 >= 1 }) == true {
+                for path in ["api/leaderboard?top=-1", "api/trials?top=-5", "api/leaderboard?top=99999999999999999999",
+                             "leaderboard?rows=-1", "leaderboard?q=" + String(repeating: "a", count: 9 << 10)] {
+                    var request = URLRequest(url: URL(string: url + path)!)
+                    request.timeoutInterval = 10
+                    hostileAnswers.append(httpStatus(request))
+                }
+            }
             Thread.sleep(forTimeInterval: 0.1)
         }
         #expect(coordinator.finish(timeout: 60).status == 0)
         #expect(seen.count >= 3 && seen == seen.sorted(), "the dashboard saw results arrive one by one: \(seen)")
+        let finished = try SweepStore.openReadOnly(path: db).trials()
+        #expect(finished.count == 6 && finished.allSatisfy { $0.state == .completed }, "every trial completed, the hostile requests notwithstanding")
+        #expect(hostileAnswers == [400, 400, 400, 400, 414], "each refused with a status, the coordinator still serving: \(hostileAnswers)")
     }
+}
+
+/// The status of a GET (0 when no answer came).
+func httpStatus(_ request: URLRequest) -> Int {
+    let done = DispatchSemaphore(value: 0)
+    nonisolated(unsafe) var status = 0
+    URLSession.shared.dataTask(with: request) { _, response, _ in
+        status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        done.signal()
+    }.resume()
+    done.wait()
+    return status
 }
