@@ -40,6 +40,11 @@ struct Pages {
         let trials = try store.trials()
         var body = "<h1>\(escape(sweep.name))</h1><p class=\"lead\">ranked by valid \(escape(sweep.metric))"
             + (sweep.program.map { " · program \(escape($0.directory))" } ?? "") + "</p>"
+        let unreadable = try store.unreadableTrials()
+        if !unreadable.isEmpty {
+            body += "<p class=\"note\" id=\"unreadable\">\(unreadable.count) stored trial\(unreadable.count == 1 ? "'s config" : "s' configs") cannot be read and "
+                + "\(unreadable.count == 1 ? "is" : "are") left out of every page: " + unreadable.prefix(10).map { escape($0.description) }.joined(separator: "; ") + "</p>"
+        }
         let order: [TrialState] = [.waiting, .running, .completed, .pruned, .failed, .diverged, .cancelled, .retired]
         body += "<section class=\"cards\">"
         body += "<div class=\"card\"><h2>Trials</h2><table class=\"data\" id=\"states\"><tbody>"

@@ -21,12 +21,15 @@ public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible,
     case double(Double)
     case string(String)
 
-    /// Converts a value from a YAML/JSON parser (`Bool`, `Int`, `Double`, `String`).
+    /// Converts a value from a YAML/JSON parser (`Bool`, `Int`, finite `Double`, `String`); nil
+    /// for anything else, `.inf` and `.nan` included (no config or store holds a non-finite number).
     public init?(_ any: Any) {
         switch any {
         case let value as Bool: self = .bool(value)
         case let value as Int: self = .int(value)
-        case let value as Double: self = .double(value)
+        case let value as Double:
+            guard value.isFinite else { return nil }
+            self = .double(value)
         case let value as String: self = .string(value)
         default: return nil
         }
@@ -343,6 +346,9 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         }
         guard case .string(let metric)? = values["select_metric"], !metric.isEmpty else {
             throw ConfigError(key: "select_metric", message: "a program config needs the name of the metric it is ranked on")
+        }
+        for (key, value) in values.sorted(by: { $0.key < $1.key }) {
+            if let number = value.number, !number.isFinite { throw ConfigError(key: key, message: "must be a finite number, got \(value)") }
         }
         return TrialConfig(programKeys: values.filter { !reservedProgramKeys.contains($0.key) }, seed: seed, selectMetric: metric)
     }

@@ -130,7 +130,7 @@ public final class ZMQSocket {
         }
     }
 
-    private func live(_ operation: @autoclosure () -> String) throws -> UnsafeMutableRawPointer {
+    fileprivate func live(_ operation: @autoclosure () -> String) throws -> UnsafeMutableRawPointer {
         guard let handle else { throw ZMQError(operation(), code: ENOTSOCK) }
         return handle
     }
@@ -334,6 +334,52 @@ public final class ZMQSocket {
         }
         return items.indices.filter { items[$0].revents & Int16(ZMQ_POLLIN) != 0 }
     }
+}
+
+/// What became of a socket's CURVE handshakes, read from libzmq's socket monitor: enough to tell
+/// a worker whose key the coordinator refused (ZAP said no) from one that holds the wrong server
+/// key (the coordinator cannot read its hello and closes the connection mid-handshake).
+public final class HandshakeMonitor {
+    /// A handshake outcome.
+    public enum Event: Sendable, Equatable {
+        case succeeded
+        /// The peer's authentication refused this side (a ZAP status such as 400).
+        case refused(status: Int)
+        /// The connection closed or broke mid-handshake, or the peer broke the protocol.
+        case failed
+    }
+
+    private let pair: ZMQSocket
+
+    /// Starts monitoring `socket` (call before it connects); one monitor per socket.
+    public init(socket: ZMQSocket, context: ZMQContext) throws {
+        let address = "inproc://handshake-\(UUID().uuidString)"
+        let events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+        if zmq_socket_monitor(try socket.rawHandle(), address, events) != 0 { throw ZMQError("socket_monitor") }
+        pair = try ZMQSocket(context: context, type: .pair)
+        try pair.connect(address)
+    }
+
+    /// The events that arrived since the last call, oldest first.
+    public func events() -> [Event] {
+        var events: [Event] = []
+        while let frames = try? pair.receive(wait: .nonBlocking), let first = frames.first, first.count >= 6 {
+            let kind = Int32(UInt16(first[0]) | UInt16(first[1]) << 8)
+            let value = Int(UInt32(first[2]) | UInt32(first[3]) << 8 | UInt32(first[4]) << 16 | UInt32(first[5]) << 24)
+            switch kind {
+            case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: events.append(.succeeded)
+            case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: events.append(.refused(status: value))
+            default: events.append(.failed)
+            }
+        }
+        return events
+    }
+}
+
+extension ZMQSocket {
+    /// The libzmq handle, for the monitor.
+    fileprivate func rawHandle() throws -> UnsafeMutableRawPointer { try live("socket_monitor") }
 }
 
 @available(*, unavailable, message: "a ZeroMQ socket belongs to one thread; hand messages over an inproc PAIR instead")

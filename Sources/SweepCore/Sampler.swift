@@ -104,6 +104,43 @@ public struct GridSampler: Sampler {
     }
 }
 
+extension GridSampler {
+    /// How many assignments the grid emits (before identical configs collapse), or `limit + 1`
+    /// (`Int.max` at most) once it is past `limit`. Only parameters some condition names are branched on; the others
+    /// multiply, so the count costs little even for a grid of 10^15.
+    func assignmentCount(upTo limit: Int) -> Int {
+        let order = space.orderedParameters
+        let named = Set(space.spec.parameters.flatMap { $0.conditions.map(\.key) })
+        var total = 0
+        for arm in space.arms {
+            func count(_ index: Int, _ assignment: [String: ConfigValue], _ multiplier: Int) -> Bool {
+                guard index < order.count else {
+                    let (sum, overflow) = total.addingReportingOverflow(multiplier)
+                    total = sum
+                    return !overflow && total <= limit
+                }
+                let parameter = order[index]
+                guard arm?.values[parameter.key] == nil, parameter.conditions.allSatisfy({ $0.holds(in: assignment) }),
+                      case .values(let values) = parameter.domain else {
+                    return count(index + 1, assignment, multiplier)
+                }
+                guard named.contains(parameter.key) else {
+                    let (product, overflow) = multiplier.multipliedReportingOverflow(by: values.count)
+                    return !overflow && product <= limit && count(index + 1, assignment, product)
+                }
+                for value in values {
+                    var next = assignment
+                    next[parameter.key] = value
+                    guard count(index + 1, next, multiplier) else { return false }
+                }
+                return true
+            }
+            guard count(0, space.base(arm), 1) else { return limit == .max ? .max : limit + 1 }
+        }
+        return total
+    }
+}
+
 /// `count` draws, draw i depending only on (seed, i): every parameter takes exactly one sample per
 /// draw, in file order, whatever the conditions, so a larger count keeps the earlier draws.
 public struct RandomSampler: Sampler {

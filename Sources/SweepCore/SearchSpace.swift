@@ -47,6 +47,7 @@ public struct SearchSpace: Sendable {
     /// pass over every config finishes early. Inactive keys are dropped, identical configs
     /// collapse, and every problem is reported at once with its key path and line.
     func trials(_ generate: (_ emit: ([String: ConfigValue], Variant?) -> Void) -> Void) throws -> [PlannedTrial] {
+        if let issue = sizeIssue() { throw SweepFileError(file: spec.name, issues: [issue]) }
         var issues: [SweepIssue] = []
         var configs: [(TrialConfig, String?)] = []
         var seen = Set<String>()
@@ -79,6 +80,38 @@ public struct SearchSpace: Sendable {
             }
         }
         return trials
+    }
+
+    /// Why the plan is too large to expand (more than `spec.maxTrials` trials), counted without
+    /// expanding it, or nil. The issue names the key that contributes most: the parameter with the
+    /// most values of a grid, or `count`, or `repeats`.
+    func sizeIssue() -> SweepIssue? {
+        let limit = spec.maxTrials
+        func issue(_ trials: String, _ path: String, _ cause: String, line: Int?) -> SweepIssue {
+            SweepIssue(path: path, line: line, message: "the sweep plans \(trials) (\(cause)); narrow the search, or raise the limit with --plan-limit if you mean it")
+        }
+        let repeatsCause = "repeats: \(spec.repeats)"
+        let configs: Int, factor: (path: String, cause: String, line: Int?)
+        switch spec.method {
+        case .random, .tpe:
+            let count = spec.count ?? 0
+            let (product, overflow) = count.multipliedReportingOverflow(by: arms.count)
+            configs = overflow ? .max : product
+            factor = ("count", "count: \(count)" + (arms.count > 1 ? " × \(arms.count) variants" : ""), nil)
+        case .grid:
+            // Counting stops once it passes the limit: a grid of 10^15 costs no more than one of 10^5.
+            configs = GridSampler(space: self).assignmentCount(upTo: limit)
+            let widest = spec.parameters.max { a, b in a.domain.choiceCount < b.domain.choiceCount }
+            factor = widest.map { ("parameters.\($0.key)", "\($0.domain.choiceCount) values of \($0.key) multiply the grid", $0.line) }
+                ?? ("variants", "\(arms.count) variants", nil)
+        }
+        let (trials, overflow) = configs.multipliedReportingOverflow(by: spec.repeats)
+        guard overflow || trials > limit else { return nil }
+        let shown = overflow || configs > limit ? "more than \(limit) trials (configs × repeats), the limit"
+            : "\(trials) trials (configs × repeats), more than the limit of \(limit)"
+        // The grid or count alone fits, and the repeats outnumber the configs: the repeats are the cause.
+        if configs <= limit && spec.repeats > configs { return issue(shown, "repeats", repeatsCause + " × \(configs) configs", line: nil) }
+        return issue(shown, factor.path, factor.cause + (spec.repeats > 1 ? " × \(repeatsCause)" : ""), line: factor.line)
     }
 
     /// Whether the space could have produced `config` (any seed): every searched value within its

@@ -57,6 +57,29 @@ public final class SweepStore: Sendable {
 
     /// Opens (creating if needed) a store for writing and applies its migrations.
     public static func open(path: String) throws -> SweepStore {
+        try refuseNonSQLiteFile(path)
+        do {
+            return try openWriter(path: path)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(message: "\(path): \(error)")
+        }
+    }
+
+    /// A file that exists, is not empty and does not begin with SQLite's header is refused before
+    /// SQLite sees it: a writer would otherwise turn it into a database or fail halfway with
+    /// SQLite's own words ("file is not a database" at a PRAGMA), without naming the file.
+    static func refuseNonSQLiteFile(_ path: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return }  // absent: created as a new store
+        defer { try? handle.close() }
+        let header = (try? handle.read(upToCount: 16)) ?? Data()
+        guard header.isEmpty || header == Data("SQLite format 3\0".utf8) else {
+            throw StoreError(message: "\(path) is not a SQLite database (it does not begin with SQLite's header; a damaged or foreign file?); it was left as it is: give --db a new file or a sweep store")
+        }
+    }
+
+    private static func openWriter(path: String) throws -> SweepStore {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -90,6 +113,7 @@ public final class SweepStore: Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw StoreError(message: "\(path): no such sweep database (sweep launch creates it)")
         }
+        try refuseNonSQLiteFile(path)
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
@@ -218,8 +242,21 @@ extension Database {
 /// A trial's parts fixed when it is planned or proposed.
 struct FixedTrialParts {
     var id: String
-    var facts: ConfigFacts
+    /// nil for a config this build cannot read (`unreadable` says why): the trial is left out of
+    /// every list instead of failing the whole read.
+    var facts: ConfigFacts?
+    var unreadable: String?
     var origin: ProposalOrigin?
+}
+
+/// A stored trial whose config this build cannot read (a store written before non-finite numbers
+/// were refused, say): left out of lists and rankings, and named wherever the store is read.
+public struct UnreadableTrial: Sendable, Equatable, CustomStringConvertible {
+    public var number: Int
+    public var id: String
+    public var reason: String
+
+    public var description: String { "trial #\(number) (\(id)): \(reason)" }
 }
 
 /// A config with what is worked out from it the first time it is asked for (its active values,
@@ -260,6 +297,8 @@ struct TrialList {
     var revision = 0
     var newestChange = 0
     private(set) var snapshots: [TrialSnapshot] = []
+    /// Trials whose config cannot be read, by number: not in `snapshots`.
+    var unreadable: Set<Int> = []
     private var positions: [Int: Int] = [:]
 
     mutating func append(_ snapshot: TrialSnapshot) {

@@ -143,6 +143,14 @@ extension SweepStore {
         }
     }
 
+    /// The trials ``trials()`` leaves out because their config cannot be read, in number order.
+    public func unreadableTrials() throws -> [UnreadableTrial] {
+        _ = try trials()
+        return parsedTrials.withLock { parts in
+            parts.compactMap { number, part in part.unreadable.map { UnreadableTrial(number: number, id: part.id, reason: $0) } }
+        }.sorted { $0.number < $1.number }
+    }
+
     /// Every trial, read from the tables.
     func readTrials(_ db: Database) throws -> TrialList {
         fullTrialReads.withLock { $0 += 1 }
@@ -186,7 +194,13 @@ extension SweepStore {
         let fixed = try fixedParts(of: rows, db)
         var list = TrialList()
         list.newestChange = try Self.newestChange(db)
-        for row in rows { try list.append(snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number])) }
+        for row in rows {
+            if let snapshot = try snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number]) {
+                list.append(snapshot)
+            } else {
+                list.unreadable.insert(row.number)
+            }
+        }
         return list
     }
 
@@ -213,11 +227,15 @@ extension SweepStore {
             return (rows, results, stops, try fixedParts(of: rows, db), count, try Self.newestChange(db))
         }
         for row in rows {
-            guard try list.replaceOrAppend(snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number])) else { return false }
+            guard let snapshot = try snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number]) else {
+                list.unreadable.insert(row.number)
+                continue
+            }
+            guard list.replaceOrAppend(snapshot) else { return false }
         }
         list.newestChange = newest
         // No writer of ours deletes a trial; a list that lost count is read again all the same.
-        return list.snapshots.count == count
+        return list.snapshots.count + list.unreadable.count == count
     }
 
     /// The last change to any trial (0 before the first).
@@ -236,9 +254,14 @@ extension SweepStore {
         func add(_ row: Row) throws {
             let (number, id): (Int, String) = (row[0], row[1])
             guard fixed[number]?.id != id else { return }
-            let parts = FixedTrialParts(
-                id: id, facts: try KnownConfigs.shared.entry(id: id, json: row[3]),
+            var parts = FixedTrialParts(
+                id: id, facts: nil, unreadable: nil,
                 origin: try (row[2] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") })
+            do {
+                parts.facts = try KnownConfigs.shared.entry(id: id, json: row[3])
+            } catch {
+                parts.unreadable = "its stored config cannot be read (\(error))"
+            }
             parsed[number] = parts
             fixed[number] = parts
         }
@@ -256,10 +279,12 @@ extension SweepStore {
         return fixed
     }
 
-    func snapshot(_ row: TrialRow, _ fixed: [Int: FixedTrialParts], result: ResultSnapshot?, stoppedAt: Int?) throws -> TrialSnapshot {
+    /// The trial's snapshot, or nil when its config cannot be read.
+    func snapshot(_ row: TrialRow, _ fixed: [Int: FixedTrialParts], result: ResultSnapshot?, stoppedAt: Int?) throws -> TrialSnapshot? {
         guard let parts = fixed[row.number], parts.id == row.id else { throw StoreError(message: "trial #\(row.number) changed while it was read") }
+        guard let facts = parts.facts else { return nil }
         return TrialSnapshot(
-            id: parts.id, number: row.number, facts: parts.facts, variant: row.variant,
+            id: parts.id, number: row.number, facts: facts, variant: row.variant,
             state: try Self.trialState(row.state, row.id), attempts: row.attempts, result: result,
             stoppedAt: stoppedAt, origin: parts.origin)
     }

@@ -81,7 +81,8 @@ extension SweepStore {
                 let id: String = row["id"]
                 guard !planned.contains(id) else { continue }
                 let state = try Self.trialState(row["state"], id)
-                if (row["origin"] as String?) != nil, space.admits(try TrialConfig.parse(json: row["config"])) {
+                // A config this build cannot read is admitted by no space: it is retired below.
+                if (row["origin"] as String?) != nil, let config = try? TrialConfig.parse(json: row["config"]), space.admits(config) {
                     sync.kept += 1
                     if state == .retired {
                         let restored = try (try String.fetchOne(db, sql: "SELECT retired_from FROM trial WHERE id = ?", arguments: [id]))

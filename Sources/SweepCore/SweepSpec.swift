@@ -73,6 +73,12 @@ public enum Domain: Sendable, Equatable {
 }
 
 extension Domain {
+    /// How many values a grid takes from it (a list's length; 1 for a distribution).
+    var choiceCount: Int {
+        if case .values(let values) = self { return values.count }
+        return 1
+    }
+
     /// Whether `value` is one this domain can produce (continuous draws are rounded to 6
     /// significant digits, so bounds and grids are checked to that precision).
     func contains(_ value: ConfigValue) -> Bool {
@@ -156,6 +162,12 @@ public struct SweepSpec: Sendable {
     public var hash: String
     /// Lines of the `fixed` keys, for errors found during expansion.
     var fixedLines: [String: Int]
+    /// The most trials (configs × repeats) the plan may hold: a larger plan is refused before it
+    /// is expanded, naming what makes it large. Not part of the file: `--plan-limit` sets it.
+    public var maxTrials = SweepSpec.defaultMaxTrials
+    /// 100,000 trials: a third more than the largest sweep benchmarked (docs/BENCHMARKS.md), a
+    /// few hundred MB of plan and store.
+    public static let defaultMaxTrials = 100_000
 
     static let topLevelKeys = ["name", "description", "program", "dataset", "metric", "method", "count", "seed", "repeats",
                                "fixed", "parameters", "variants", "early_stopping", "tpe"]
@@ -170,30 +182,33 @@ public struct SweepSpec: Sendable {
     }
 
     /// Loads and validates a sweep file; every problem is reported at once in a ``SweepFileError``.
-    public static func load(_ url: URL) throws -> SweepSpec {
+    /// `maxTrials` bounds the plan (``maxTrials``).
+    public static func load(_ url: URL, maxTrials: Int = defaultMaxTrials) throws -> SweepSpec {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {
             throw SweepFileError(file: url.path, issues: [SweepIssue(path: "", line: nil, message: "cannot read the file")])
         }
-        return try parse(text, file: url)
+        return try parse(text, file: url, maxTrials: maxTrials)
     }
 
     /// Validates sweep-file text; `file` names it in errors and anchors a relative dataset path.
-    public static func parse(_ text: String, file: URL) throws -> SweepSpec {
-        try parse(text, file: file, checkFiles: true)
+    public static func parse(_ text: String, file: URL, maxTrials: Int = defaultMaxTrials) throws -> SweepSpec {
+        try parse(text, file: file, checkFiles: true, maxTrials: maxTrials)
     }
 
     /// A store's copy of its sweep file, for its search space: the folders it names (dataset,
     /// program) may have moved since, so they are not looked for.
     /// It was checked against its expanded plan when it was stored, so it is not expanded again
     /// (10,000 random draws take most of a second).
+    /// Its plan was bounded when it was stored, so no bound is applied again.
     public static func parseStored(_ text: String) throws -> SweepSpec {
-        try parse(text, file: URL(fileURLWithPath: "/stored-sweep.yaml"), checkFiles: false, checkPlan: false)
+        try parse(text, file: URL(fileURLWithPath: "/stored-sweep.yaml"), checkFiles: false, checkPlan: false, maxTrials: .max)
     }
 
-    static func parse(_ text: String, file: URL, checkFiles: Bool, checkPlan: Bool = true) throws -> SweepSpec {
+    static func parse(_ text: String, file: URL, checkFiles: Bool, checkPlan: Bool = true, maxTrials: Int) throws -> SweepSpec {
         var parser = SpecParser(file: file)
         parser.checkFiles = checkFiles
         parser.checkPlan = checkPlan
+        parser.maxTrials = maxTrials
         let spec = parser.parse(text)
         guard let spec, parser.issues.isEmpty else {
             throw SweepFileError(file: file.path, issues: parser.issues)
@@ -213,6 +228,7 @@ struct SpecParser {
     var checkFiles = true
     /// Expand the plan to find what only combinations reveal (off for a stored file, checked when stored).
     var checkPlan = true
+    var maxTrials = SweepSpec.defaultMaxTrials
 
     init(file: URL) { self.file = file }
 
@@ -238,6 +254,10 @@ struct SpecParser {
     }
 
     mutating func scalar(_ node: Node, _ path: String) -> ConfigValue? {
+        if let number = node.any as? Double, !number.isFinite {
+            issue(path, node, "must be a finite number, got \(node.scalar?.string ?? String(number))")
+            return nil
+        }
         guard node.scalar != nil, let value = ConfigValue(node.any) else {
             issue(path, node, "must be a single value (number, boolean or name)")
             return nil
@@ -414,7 +434,7 @@ struct SpecParser {
         var spec = SweepSpec(
             name: name, dataset: dataset, program: program, metric: metric, method: method, count: count, tpe: tpe, seed: seed, repeats: repeats,
             fixed: fixed, parameters: parameters, variants: variants, earlyStopping: earlyStopping?.earlyStopping, text: text,
-            hash: SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined(), fixedLines: fixedLines)
+            hash: SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined(), fixedLines: fixedLines, maxTrials: maxTrials)
         // Expanding finds what only combinations reveal: out-of-range values, fixed keys active nowhere,
         // trials too short for the early-stopping rule.
         guard checkPlan else { return spec }
@@ -705,6 +725,8 @@ struct SpecParser {
     }
 
     static let parameterKeys = ["values", "value", "distribution", "min", "max", "q", "when"]
+    /// 2^53: every integer up to it is exact in a double, which int_uniform draws through.
+    static let largestExactInteger = 9_007_199_254_740_992.0
 
     mutating func parseParameter(_ key: String, _ node: Node, _ path: String, method: SearchMethod) -> Parameter? {
         guard let entries = pairs(node, path) else { return nil }
@@ -745,6 +767,14 @@ struct SpecParser {
                     issue("\(path).min", fields["min"], "a log range needs min > 0, got \(minimum)")
                 case "int_uniform" where minimum.rounded() != minimum || maximum.rounded() != maximum:
                     issue("\(path).min", fields["min"], "int_uniform needs integer bounds")
+                case "int_uniform" where max(abs(minimum), abs(maximum)) > Self.largestExactInteger:
+                    let (field, bound) = abs(minimum) > abs(maximum) ? ("min", minimum) : ("max", maximum)
+                    issue("\(path).\(field)", fields[field],
+                          "int_uniform bounds must lie within ±\(Int(Self.largestExactInteger)) (2^53, where a draw is still exact), got \(bound)")
+                    return nil
+                case "uniform" where !(maximum - minimum).isFinite, "q_uniform" where !(maximum - minimum).isFinite:
+                    issue(path, node, "the range from \(minimum) to \(maximum) is wider than a double can hold, so its draws would be infinite")
+                    return nil
                 default: break
                 }
                 if kind == "q_uniform" {

@@ -98,14 +98,15 @@ public final class TrialController {
                                             arguments: [configOfTrial.count])
         while let row = try newTrials.next() {
             let number: Int = row[0]
-            var config = try TrialConfig.parse(json: row[1])
+            while configOfTrial.count <= number { configOfTrial.append(-1) }
+            // A config this build cannot read (``SweepStore/unreadableTrials()``) is no observation.
+            guard var config = try? TrialConfig.parse(json: row[1]) else { continue }
             config.seed = 0
             let key = config.jsonText()
             if configByKey[key] == nil {
                 configByKey[key] = distinctConfigs.count
                 distinctConfigs.append((config, number))
             }
-            while configOfTrial.count <= number { configOfTrial.append(-1) }
             configOfTrial[number] = configByKey[key]!
         }
         while outcomeOfTrial.count < configOfTrial.count { outcomeOfTrial.append(nil) }
@@ -115,6 +116,7 @@ public final class TrialController {
         let states = try Row.fetchCursor(db.cachedStatement(sql: "SELECT number, state FROM trial WHERE state != 'retired'"))
         while let row = try states.next() {
             let number: Int = row[0], index = configOfTrial[number]
+            guard index >= 0 else { continue }
             let state = try SweepStore.trialState(row[1], "#\(number)")
             if outcomeOfTrial[number]?.state != state {
                 var outcome: (state: TrialState, value: Double?, stopped: Int?) = (state, nil, nil)

@@ -130,7 +130,10 @@ public final class WorkerClient {
     private var socket: ZMQSocket?
     private var welcomed = false
     /// The "not admitted yet" line was logged since the last welcome.
-    private var reportedUnadmitted = false
+    /// The reason last logged for not being admitted (logged again only when it changes).
+    private var reportedUnadmitted: String?
+    /// With CURVE: the socket's handshake outcomes, which say why a worker is not admitted.
+    private var handshakes: HandshakeMonitor?
     private var heartbeat: TimeInterval
     private var liveness: Int
     private var lastHeard = Date()
@@ -184,7 +187,7 @@ public final class WorkerClient {
                     switch message {
                     case .welcome(let welcome):
                         welcomed = true
-                        reportedUnadmitted = false
+                        reportedUnadmitted = nil
                         backoff = settings.backoff.initial
                         heartbeat = Double(welcome.heartbeatMilliseconds) / 1000
                         liveness = welcome.liveness
@@ -262,8 +265,9 @@ public final class WorkerClient {
                 // error), so a worker whose key is authorised a moment later would wait forever.
                 // Start afresh, without back-off: libzmq's own reconnects (at most 1 s apart) still
                 // reach a coordinator that comes back.
-                if !reportedUnadmitted { log("not admitted yet; retrying every \(Int(heartbeat * Double(liveness))) s (with CURVE: is this worker's key authorised?)") }
-                reportedUnadmitted = true
+                let reason = unadmittedReason(handshakes?.events() ?? [])
+                if reportedUnadmitted != reason { log("not admitted yet (\(reason)); retrying every \(Int(heartbeat * Double(liveness))) s") }
+                reportedUnadmitted = reason
                 disconnect()
                 try connect()
             } else if now.timeIntervalSince(lastSent) >= heartbeat {
@@ -283,6 +287,7 @@ public final class WorkerClient {
         try socket.setReconnectInterval(initialMilliseconds: 100, maximumMilliseconds: 1000)
         if let curve = settings.curve {
             try socket.setCurveClient(serverKey: curve.serverKey, publicKey: curve.publicKey, secretKey: curve.secretKey)
+            handshakes = try HandshakeMonitor(socket: socket, context: context)
         }
         try socket.connect(settings.endpoint)
         self.socket = socket
@@ -291,9 +296,26 @@ public final class WorkerClient {
         send(ready)
     }
 
+    /// Why no welcome came, from the handshakes seen since the socket connected.
+    func unadmittedReason(_ events: [HandshakeMonitor.Event]) -> String {
+        guard settings.curve != nil else { return "no coordinator answered at \(settings.endpoint)" }
+        for event in events.reversed() {
+            switch event {
+            case .refused(let status):
+                return "the coordinator refused this worker's CURVE key (status \(status)): put its .pub in the coordinator's --authorized-workers folder"
+            case .failed:
+                return "the CURVE handshake broke off: --server-key is probably not the coordinator's public key (compare it with the coordinator's .pub)"
+            case .succeeded:
+                return "the CURVE handshake succeeded but no welcome came"
+            }
+        }
+        return "no CURVE handshake with \(settings.endpoint) yet: is the coordinator up, and does it use CURVE?"
+    }
+
     private var ready: Message { settings.identity.ready(buildID: settings.buildID, programs: settings.allowPrograms) }
 
     private func disconnect() {
+        handshakes = nil
         socket?.close()
         socket = nil
         welcomed = false

@@ -19,6 +19,7 @@ struct DashboardCommand: AsyncParsableCommand {
         if databases.isEmpty { throw ValidationError("give a sweep store with --db FILE") }
         let (host, _) = try parsedBind()
         let settings = DashboardSettings(host: host, port: 0)
+        do { _ = try settings.bindAddress() } catch { throw ValidationError("--bind \(bind): \(error)") }
         if !settings.isLoopback && !token && !insecure {
             throw ValidationError("\(bind) is reachable from other machines: pass --token (a random token in the URL), or --insecure to serve it to anyone")
         }
@@ -32,6 +33,7 @@ struct DashboardCommand: AsyncParsableCommand {
         async let serving: Void = server.run()
         let listening = try await server.waitUntilListening()
         printError("dashboard of \(databases.joined(separator: ", ")) at \(server.url(port: listening))")
+        for store in server.stores { try warnAboutUnreadableTrials(store) }
         try await serving
     }
 }

@@ -43,6 +43,15 @@ struct Launch: ParsableCommand {
     @Option(help: "With --curve-secret: the folder whose *.pub worker keys may connect (re-read on change and on SIGHUP).") var authorizedWorkers: String?
     @Option(help: "Also serve the web dashboard on HOST:PORT (e.g. 127.0.0.1:8080; port 0 picks one); the URL is printed.") var dashboard: String?
     @Flag(help: "With --dashboard: require a random token, printed in the URL (needed for a non-loopback dashboard address).") var dashboardToken = false
+    @OptionGroup var limit: PlanLimitOptions
+
+    /// A CURVE secret key file's key, or an error naming the file.
+    static func readSecretKey(_ path: String) throws -> [UInt8] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let secret = Curve.decode(text) else {
+            throw ValidationError("--curve-secret \(path) is not a CURVE secret key file (40 Z85 characters, from `sweep keys generate`)")
+        }
+        return secret
+    }
 
     func validate() throws {
         if (curveSecret == nil) != (authorizedWorkers == nil) {
@@ -56,6 +65,7 @@ struct Launch: ParsableCommand {
         }
         if let dashboard {
             let (host, _) = try DashboardAddress.parse(dashboard)
+            do { _ = try DashboardSettings(host: host, port: 0).bindAddress() } catch { throw ValidationError("--dashboard \(dashboard): \(error)") }
             if !DashboardSettings(host: host, port: 0).isLoopback && !dashboardToken && !insecure {
                 throw ValidationError("--dashboard \(dashboard) is reachable from other machines: add --dashboard-token, or --insecure")
             }
@@ -68,17 +78,22 @@ struct Launch: ParsableCommand {
 
     func run() throws {
         if insecure { printError("warning: serving \(bind) without authentication or encryption") }
-        let opened = try OpenedSweep(file: sweep, db: store.db)
+        // The key and the folder are checked before the store is created or changed.
+        let secretKey = try curveSecret.map(Self.readSecretKey)
+        if let authorizedWorkers {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: authorizedWorkers, isDirectory: &isFolder), isFolder.boolValue else {
+                throw ValidationError("--authorized-workers \(authorizedWorkers) is not a folder (it holds the *.pub keys of the workers admitted)")
+            }
+        }
+        let opened = try OpenedSweep(file: sweep, db: store.db, planLimit: limit.planLimit)
         let (spec, dataset, writer) = (opened.spec, opened.dataset, opened.store)
         let settings = SchedulerSettings(heartbeat: Double(heartbeatMs) / 1000, liveness: liveness, stallTimeout: stallTimeout,
                                          trialTimeout: trialTimeout, maxAttempts: maxAttempts)
         let context = try ZMQContext()
         let admission = Admission(buildID: buildID, heartbeatMilliseconds: heartbeatMs, liveness: liveness, sweepName: spec.name)
         var curve: (secretKey: [UInt8], authenticator: Authenticator)?
-        if let curveSecret, let authorizedWorkers {
-            guard let text = try? String(contentsOfFile: curveSecret, encoding: .utf8), let secret = Curve.decode(text) else {
-                throw ValidationError("\(curveSecret) is not a CURVE secret key file (40 Z85 characters)")
-            }
+        if let secret = secretKey, let authorizedWorkers {
             // Bound before the ROUTER: libzmq admits every CURVE client while no ZAP handler is bound.
             let authenticator = try Authenticator(context: context, keys: URL(fileURLWithPath: authorizedWorkers))
             authenticator.log = { printError($0) }

@@ -8,7 +8,32 @@ import SweepCore
 struct StoreOptions: ParsableArguments {
     @Option(help: "The sweep's SQLite database.") var db: String
 
-    func reader() throws -> SweepStore { try SweepStore.openReadOnly(path: db) }
+    /// The store, read-only; trials whose config cannot be read are named on stderr.
+    func reader() throws -> SweepStore {
+        let store = try SweepStore.openReadOnly(path: db)
+        try warnAboutUnreadableTrials(store)
+        return store
+    }
+}
+
+/// Names the trials a store holds whose config this build cannot read (they are left out of
+/// every list and ranking), so a store with one such trial still opens and says which.
+func warnAboutUnreadableTrials(_ store: SweepStore) throws {
+    let unreadable = try store.unreadableTrials()
+    guard !unreadable.isEmpty else { return }
+    printError("warning: \(store.path) holds \(unreadable.count) trial\(unreadable.count == 1 ? "" : "s") whose config cannot be read, left out of what follows:")
+    for trial in unreadable.prefix(10) { printError("  \(trial)") }
+    if unreadable.count > 10 { printError("  … and \(unreadable.count - 10) more") }
+}
+
+/// `--plan-limit`: how many trials a sweep file may plan (``SweepSpec/defaultMaxTrials``).
+struct PlanLimitOptions: ParsableArguments {
+    @Option(help: "Refuse a sweep file that plans more trials (configs × repeats) than this, before expanding it.")
+    var planLimit = SweepSpec.defaultMaxTrials
+
+    func validate() throws {
+        guard planLimit >= 1 else { throw ValidationError("--plan-limit must be at least 1") }
+    }
 }
 
 /// A sweep file applied to its store through its controller: validated and planned, the dataset
@@ -23,14 +48,15 @@ struct OpenedSweep {
     let controller: TrialController
     var store: SweepStore { controller.store }
 
-    init(file: String, db: String) throws {
-        spec = try SweepSpec.load(URL(fileURLWithPath: file))
+    init(file: String, db: String, planLimit: Int) throws {
+        spec = try SweepSpec.load(URL(fileURLWithPath: file), maxTrials: planLimit)
         dataset = spec.dataset == .noData ? nil : try ResolvedDataset(spec.dataset)
         program = try spec.program.map { try ServedProgram(folder: $0.directory, command: $0.command) }
         controller = try TrialController(spec: spec, store: try SweepStore.open(path: db), trainExamples: dataset?.dataset.train.count ?? 0)
         let stored = program.map { TrialProgram(directory: $0.folder.path, fingerprint: $0.ref.fingerprint, command: spec.program!.command) }
         let sync = try controller.applyPlan(fingerprint: dataset?.fingerprint.fingerprint ?? DatasetSource.noDataFingerprint,
                                             popularity: spec.program == nil ? dataset?.popularity : nil, program: stored)
+        try warnAboutUnreadableTrials(controller.store)
         if let program {
             let size = program.ref.files.reduce(0) { $0 + $1.size }
             printError("program \(program.folder.path): \(program.ref.files.count) files, \(decimal(Double(size) / 1_048_576, digits: 2)) MiB, fingerprint \(program.ref.fingerprint.prefix(16))…")
@@ -61,6 +87,7 @@ struct Plan: ParsableCommand {
 
     @Argument(help: "The sweep file (YAML).") var sweep: String
     @Option(help: "Also compare with this sweep database: how many trials are new, kept, retired.") var db: String?
+    @OptionGroup var limit: PlanLimitOptions
     @Option(help: "table or json.") var format: OutputFormat = .table
 
     func validate() throws {
@@ -68,7 +95,7 @@ struct Plan: ParsableCommand {
     }
 
     func run() throws {
-        let spec = try SweepSpec.load(URL(fileURLWithPath: sweep))
+        let spec = try SweepSpec.load(URL(fileURLWithPath: sweep), maxTrials: limit.planLimit)
         let trials = try SearchSpace(spec: spec).plan()
         let adaptive = spec.method == .tpe ? max(0, (spec.count ?? 0) - Set(trials.map { Leaderboard.configKey($0.config) }).count) : 0
         var comparison: (new: Int, kept: Int, retired: Int)?
@@ -131,9 +158,10 @@ struct Run: ParsableCommand {
     @Option(help: "Threads for training.") var threads = 1
     @Option(help: "Run at most this many trials.") var maxTrials: Int?
     @Option(help: "Seconds a stopped program trial gets between SIGTERM and SIGKILL.") var programGrace = 30.0
+    @OptionGroup var limit: PlanLimitOptions
 
     func run() throws {
-        let opened = try OpenedSweep(file: sweep, db: store.db)
+        let opened = try OpenedSweep(file: sweep, db: store.db, planLimit: limit.planLimit)
         let metric = opened.spec.metric
         var runner = LocalRunner(controller: opened.controller, dataset: opened.dataset?.dataset, threads: threads,
                                  workerName: "local-\(ProcessInfo.processInfo.processIdentifier)")

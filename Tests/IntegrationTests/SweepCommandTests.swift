@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The sweep commands end to end: plan, run, leaderboard, show, status, export → train.
 @Suite struct SweepCommandTests {
@@ -159,5 +160,67 @@ import Testing
         #expect(bad.stderr.contains("line 4: parameters.lr.distribution: a grid needs a list of values"))
         #expect(bad.stderr.contains("line 4: parameters.lr.min: must be less than max"))
         #expect(bad.stderr.contains("dataset: is required"))
+    }
+}
+
+/// Stores a careless build or a broken disk left behind: each command still says what it can.
+@Suite struct DamagedStoreTests {
+    let workspace = Workspace()
+
+    func path(_ name: String) -> String { workspace.path(name) }
+
+    /// A config stored as `{"y":inf}` (as builds before the check wrote `fixed: {y: .inf}`) once
+    /// failed status, leaderboard, show and run with "not a JSON object of config keys", even after
+    /// the file was fixed. Now the store opens, the trial is named and left out, and a run of the
+    /// fixed file retires it and goes on.
+    @Test func aStoredConfigNoReaderCanParseIsNamedAndLeftOut() throws {
+        let synth = try runSweep(["data", "synth", "--preset", "small", "--items", "300", "--train", "200", "--valid", "60",
+                                  "--test", "60", "--dim", "16", "--tags", "40", "--seed", "2", "--out", path("data")])
+        #expect(synth.status == 0)
+        let sweep = """
+            name: tiny
+            dataset: data
+            metric: {name: valid_ndcg@10, goal: maximize}
+            method: grid
+            fixed: {epochs: 1}
+            parameters:
+              loss: {values: [bce, focal]}
+
+            """
+        try workspace.write("sweep.yaml", sweep)
+        #expect(try runSweep(["run", path("sweep.yaml"), "--db", path("s.db")]).status == 0)
+        // What an older build stored for a non-finite value: a text no JSON reader accepts.
+        try runSQLite(path("s.db"), """
+            INSERT INTO trial (id, number, config, seed, variant, state, updated_at)
+            VALUES ('badbadbadbadbad0', 3, '{"loss":"bce","lr":inf,"seed":0,"select_metric":"ndcg@10"}', 0, NULL, 'waiting', 0)
+            """)
+        for command in [["status"], ["leaderboard"], ["show", "1"]] {
+            let result = try runSweep(command + ["--db", path("s.db")])
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+            #expect(result.stderr.contains("trial #3 (badbadbadbadbad0)") && result.stderr.contains("cannot be read"), "\(command): \(result.stderr)")
+        }
+        let board = try runSweep(["leaderboard", "--db", path("s.db"), "--format", "json"])
+        let rows = try #require((try JSONSerialization.jsonObject(with: Data(board.stdout.utf8)) as? [String: Any])?["rows"] as? [[String: Any]])
+        #expect(rows.count == 2, "the two readable trials are ranked")
+        // The file (unchanged, fine) applied again: the unreadable trial is not planned, so it is retired.
+        let run = try runSweep(["run", path("sweep.yaml"), "--db", path("s.db")])
+        #expect(run.status == 0 && run.stderr.contains("1 retired"), "\(run.stderr)")
+        #expect(try runSweep(["plan", path("sweep.yaml"), "--db", path("s.db")]).status == 0)
+    }
+
+    /// A file of zeros, or any file that is not SQLite, given as a writer's store: refused with the
+    /// file named, and left byte for byte as it was.
+    @Test func aWriterRefusesAFileThatIsNoSQLiteDatabaseAndLeavesItAlone() throws {
+        try workspace.write("sweep.yaml", "name: t\ndataset: {synthetic: {preset: small, seed: 1}}\nmetric: {name: valid_ndcg@10, goal: maximize}\nmethod: grid\nfixed: {epochs: 1}\nparameters: {lr: {values: [0.01]}}\n")
+        for (name, bytes) in [("zeros.db", Data(count: 8192)), ("text.db", Data("not a database\n".utf8))] {
+            try bytes.write(to: URL(fileURLWithPath: path(name)))
+            for command in [["run", path("sweep.yaml"), "--db", path(name)], ["status", "--db", path(name)]] {
+                let result = try runSweep(command)
+                #expect(result.status != 0 && result.stderr.contains(path(name)), "\(command): \(result.stderr)")
+                #expect(!result.stderr.contains("SQLite error"), "a reason a person can act on: \(result.stderr)")
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path(name))) == bytes, "\(name) untouched")
+            #expect(!FileManager.default.fileExists(atPath: path(name) + "-wal"))
+        }
     }
 }

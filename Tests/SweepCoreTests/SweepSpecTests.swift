@@ -205,3 +205,67 @@ let syntheticHeader = "name: t\ndataset: {synthetic: {preset: small, seed: 1}}\n
         #expect(issues(": : :").first?.message.hasPrefix("not valid YAML") == true)
     }
 }
+
+/// Sweep files a careless or hostile user writes: refused at `plan` with the key path and line,
+/// before anything is stored or expanded.
+@Suite struct SweepFileLimitTests {
+    let programHeader = "metric: {name: valid_accuracy, goal: maximize}\nmethod: grid\n"
+
+    /// `.inf`, `.nan` and overflowing ranges were stored as `{"y":inf}`, a text no reader could
+    /// parse again, which then failed every command on the store.
+    @Test func nonFiniteNumbersAndOverflowingRangesAreRefused() throws {
+        for (body, path, line) in [
+            ("fixed: {y: .inf}\nparameters: {x: {values: [1, 2]}}\n", "fixed.y", 6),
+            ("parameters: {x: {values: [1, .nan]}}\n", "parameters.x.values[1]", 6),
+            ("fixed: {y: -.INF}\nparameters: {x: {values: [1, 2]}}\n", "fixed.y", 6),
+        ] {
+            let found = issues(programSweep(programHeader + body))
+            #expect(found.count == 1 && found[0].path == path && found[0].line == line && found[0].message.contains("finite number"), "\(found)")
+        }
+        let wide = issues(programSweep("metric: {name: valid_accuracy, goal: maximize}\nmethod: random\ncount: 3\n"
+                                       + "parameters:\n  x: {distribution: uniform, min: -1e308, max: 1e308}\n"))
+        #expect(wide.count == 1 && wide[0].path == "parameters.x" && wide[0].line == 8 && wide[0].message.contains("wider than a double"), "\(wide)")
+        // The built-in trainer's keys were already checked; a program's own now are, in any config.
+        #expect(throws: ConfigError.self) {
+            try TrialConfig.parse(["program": .bool(true), "select_metric": .string("accuracy"), "y": .double(.infinity)])
+        }
+        #expect(ConfigValue(Double.nan as Any) == nil && ConfigValue(Double.infinity as Any) == nil)
+    }
+
+    /// `int_uniform` bounds past 2^53 trapped converting a double to Int, or overflowed.
+    @Test func hugeIntegerBoundsAreAnErrorNotACrash() {
+        for (bounds, field) in [("min: 0, max: 9223372036854775807", "max"), ("min: 0, max: 1e30", "max"),
+                                ("min: -9223372036854775807, max: 0", "min")] {
+            let found = issues(programSweep("metric: {name: valid_accuracy, goal: maximize}\nmethod: random\ncount: 3\n"
+                                            + "parameters:\n  k: {distribution: int_uniform, \(bounds)}\n"))
+            #expect(found.count == 1 && found[0].path == "parameters.k.\(field)" && found[0].message.contains("2^53"), "\(bounds): \(found)")
+        }
+        #expect(issues(programSweep("metric: {name: valid_accuracy, goal: maximize}\nmethod: random\ncount: 3\n"
+                                    + "parameters:\n  k: {distribution: int_uniform, min: -9007199254740992, max: 9007199254740992}\n")).isEmpty)
+    }
+
+    /// A grid of 15 parameters × 10 values reached 7.95 GB within a minute; a count or repeats of
+    /// 10^12 likewise. The plan is counted first and refused past the limit, naming the cause.
+    @Test func aPlanLargerThanTheLimitIsRefusedBeforeItIsExpanded() throws {
+        let grid = "parameters:\n" + (1...15).map { "  p\($0): {values: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}\n" }.joined()
+        let found = issues(programSweep(programHeader + grid))
+        #expect(found.count == 1 && found[0].path == "parameters.p1" && found[0].line == 7, "\(found)")
+        #expect(found.first?.message.contains("more than 100000 trials (configs × repeats), the limit") == true && found.first?.message.contains("--plan-limit") == true)
+        let count = issues(programSweep("metric: {name: valid_accuracy, goal: maximize}\nmethod: random\ncount: 1000000000000\nparameters: {x: {values: [1, 2]}}\n"))
+        #expect(count.count == 1 && count[0].path == "count", "\(count)")
+        let repeats = issues(programSweep(programHeader + "repeats: 1000000000000\nparameters: {x: {values: [1, 2]}}\n"))
+        #expect(repeats.count == 1 && repeats[0].path == "repeats" && repeats[0].message.contains("2000000000000 trials"), "\(repeats)")
+        // Overflowing count × repeats is still a count, not a trap.
+        let both = issues(programSweep("metric: {name: valid_accuracy, goal: maximize}\nmethod: random\ncount: 9000000000000000000\nrepeats: 9000000000000000000\nparameters: {x: {values: [1, 2]}}\n"))
+        #expect(both.count == 1 && both[0].message.contains("more than 100000"), "\(both)")
+        // The limit is exact, conditions counted: 3 × (1 + 2) = 9 configs × 2 repeats = 18 trials.
+        let conditional = programSweep(programHeader + "repeats: 2\nparameters:\n  a: {values: [1, 2, 3]}\n  b: {values: [x, y]}\n  c: {values: [1, 2], when: {b: y}}\n")
+        let url = URL(fileURLWithPath: "/tmp/sweep-tests/test.yaml")
+        #expect(try SearchSpace(spec: SweepSpec.parse(conditional, file: url, maxTrials: 18)).plan().count == 18)
+        #expect(throws: SweepFileError.self) { try SweepSpec.parse(conditional, file: url, maxTrials: 17) }
+        // Those who mean it raise the limit.
+        let big = programSweep(programHeader + "parameters:\n  a: {values: [\((1...400).map(String.init).joined(separator: ", "))]}\n  b: {values: [\((1...300).map(String.init).joined(separator: ", "))]}\n")
+        #expect(throws: SweepFileError.self) { try SweepSpec.parse(big, file: url) }
+        #expect(try SweepSpec.parse(big, file: url, maxTrials: 120_000).parameters.count == 2)
+    }
+}
