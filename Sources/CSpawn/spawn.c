@@ -19,7 +19,7 @@ static void fail(int pipe_fd) {
 }
 
 pid_t cspawn_program(const char *path, char *const argv[], char *const envp[], const char *cwd,
-                     const char *stdout_path, const char *stderr_path) {
+                     int stdout_fd, int stderr_fd) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) return -errno;
     pid_t parent = getpid();
@@ -37,10 +37,8 @@ pid_t cspawn_program(const char *path, char *const argv[], char *const envp[], c
         if (getppid() != parent) _exit(127);  // the worker died before the line above
         if (chdir(cwd) != 0) fail(report[1]);
         int in = open("/dev/null", O_RDONLY);
-        int out = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0) fail(report[1]);
-        if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) fail(report[1]);
+        if (in < 0) fail(report[1]);
+        if (dup2(in, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0) fail(report[1]);
         struct sigaction action;
         memset(&action, 0, sizeof action);
         action.sa_handler = SIG_DFL;
@@ -72,11 +70,29 @@ int cspawn_pidfd(pid_t pid) {
 #endif
 }
 
-void cspawn_wait_exit(int pidfd, int timeout_ms) {
-    if (pidfd < 0) {
+void cspawn_wait(int pidfd, const int *fds, int count, int timeout_ms) {
+    struct pollfd entries[3];
+    int used = 0;
+    if (pidfd >= 0) entries[used++] = (struct pollfd){.fd = pidfd, .events = POLLIN, .revents = 0};
+    for (int index = 0; index < count && used < 3; index++) {
+        if (fds[index] >= 0) entries[used++] = (struct pollfd){.fd = fds[index], .events = POLLIN, .revents = 0};
+    }
+    if (used == 0) {
         usleep((useconds_t)timeout_ms * 1000);
         return;
     }
-    struct pollfd entry = {.fd = pidfd, .events = POLLIN, .revents = 0};
-    poll(&entry, 1, timeout_ms);
+    poll(entries, (nfds_t)used, timeout_ms);
+}
+
+int cspawn_output_pipe(int fds[2]) {
+    if (pipe2(fds, O_CLOEXEC) != 0) return -errno;
+    int flags = fcntl(fds[0], F_GETFL);
+    if (flags < 0 || fcntl(fds[0], F_SETFL, flags | O_NONBLOCK) != 0) {
+        int error = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return -error;
+    }
+    fcntl(fds[0], F_SETPIPE_SZ, 1 << 20);  // best effort: a larger buffer, where the limit allows
+    return 0;
 }

@@ -1,5 +1,8 @@
 import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How a program trial receives its config.
 public enum ProgramConfigStyle: String, Sendable, CaseIterable {
@@ -42,7 +45,14 @@ public struct ProgramFingerprint: Sendable, Equatable {
 
     public var totalBytes: Int { files.reduce(0) { $0 + $1.size } }
 
-    /// Hashes the folder's files (a symbolic link counts as the file it names).
+    /// The most files a program folder may hold.
+    public static let maximumFiles = 100_000
+
+    /// Hashes the folder's files (a symbolic link counts as the file it names). Refused, with the
+    /// path: a FIFO, socket or device (hashing one would block or never end), a link that leads
+    /// back to a folder holding it (a cycle would ship the folder again and again), a name with a
+    /// control character (a tab or newline would make two folders' listings read alike), more than
+    /// ``maximumFiles`` files or more than `maximumBytes`.
     public static func compute(folder: URL, maximumBytes: Int = maximumBytes) throws -> ProgramFingerprint {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -50,7 +60,7 @@ public struct ProgramFingerprint: Sendable, Equatable {
         }
         let rules = try IgnoreRules(folder: folder)
         var paths: [String] = []
-        try collect(folder, prefix: "", rules: rules, into: &paths)
+        try collect(folder, prefix: "", rules: rules, ancestors: [folder.resolvingSymlinksInPath().path], into: &paths)
         var files: [DatasetFingerprint.File] = [], total = 0
         for path in paths.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
             let url = folder.appendingPathComponent(path)
@@ -61,22 +71,53 @@ public struct ProgramFingerprint: Sendable, Equatable {
             }
             files.append(.init(name: path, size: size, sha256: try fileSHA256(url)))
         }
-        let listing = files.map { "\($0.name)\t\($0.size)\t\($0.sha256)\n" }.joined()
-        return ProgramFingerprint(fingerprint: sha256Hex(Array(listing.utf8)), files: files)
+        return ProgramFingerprint(fingerprint: listingHash(files), files: files)
     }
 
-    private static func collect(_ folder: URL, prefix: String, rules: IgnoreRules, into paths: inout [String]) throws {
+    /// SHA-256 over the lines `name TAB size TAB sha256 LF`: unambiguous because no accepted
+    /// name holds a control character (``nameProblem(_:)``), so stores and trial files made
+    /// before that rule still verify.
+    static func listingHash(_ files: [DatasetFingerprint.File]) -> String {
+        sha256Hex(Array(files.map { "\($0.name)\t\($0.size)\t\($0.sha256)\n" }.joined().utf8))
+    }
+
+    /// Why a relative path cannot be a program file's name, or nil: a control character (tab,
+    /// newline, NUL…), an empty part, `.` or `..`, or a leading `/`.
+    public static func nameProblem(_ path: String) -> String? {
+        if path.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return "has a control character (a tab or a newline) in its name"
+        }
+        if path.hasPrefix("/") || path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+            return "is not a plain relative path (an empty part, . or .., or a leading /)"
+        }
+        return nil
+    }
+
+    private static func collect(_ folder: URL, prefix: String, rules: IgnoreRules, ancestors: Set<String>, into paths: inout [String]) throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
-        for name in names where name != ".git" && name != "__pycache__" {
+        for name in names.sorted() where name != ".git" && name != "__pycache__" {
             let path = prefix + name
             let url = folder.appendingPathComponent(name)
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { continue }  // a dangling link
-            if rules.ignores(path, isDirectory: isDirectory.boolValue) { continue }
-            if isDirectory.boolValue {
-                try collect(url, prefix: path + "/", rules: rules, into: &paths)
-            } else if FileManager.default.isReadableFile(atPath: url.path) {
+            var link = stat(), target = stat()
+            guard lstat(url.path, &link) == 0 else { continue }
+            let isLink = link.st_mode & S_IFMT == S_IFLNK
+            guard stat(url.path, &target) == 0 else { continue }  // a dangling link
+            let isDirectory = target.st_mode & S_IFMT == S_IFDIR
+            if rules.ignores(path, isDirectory: isDirectory) { continue }
+            if let problem = nameProblem(path) { throw ProgramError("\(url.path.debugDescription) \(problem); rename it or leave it out with a .sweepignore") }
+            if isDirectory {
+                let real = url.resolvingSymlinksInPath().path
+                guard !ancestors.contains(real) else {
+                    throw ProgramError("\(url.path) is a link to \(real), a folder that holds it: the folder would be shipped inside itself without end; remove the link or leave it out with a .sweepignore")
+                }
+                try collect(url, prefix: path + "/", rules: rules, ancestors: ancestors.union([real]), into: &paths)
+            } else if target.st_mode & S_IFMT != S_IFREG {
+                throw ProgramError("\(url.path)\(isLink ? " leads to" : " is") \(ReportReader.kind(target.st_mode)), not a regular file; a program folder holds files and folders only (leave it out with a .sweepignore)")
+            } else if access(url.path, R_OK) == 0 {
                 paths.append(path)
+                guard paths.count <= maximumFiles else {
+                    throw ProgramError("\(folder.path): more than \(maximumFiles) files (links that lead to the same folder twice multiply them); leave some out with a .sweepignore")
+                }
             } else {
                 throw ProgramError("\(url.path): cannot be read; leave it out with a .sweepignore")
             }

@@ -161,10 +161,11 @@ public final class ProgramRunner: Sendable {
             return ProgramResult(status: status, history: history, bestEpoch: best, valid: valid, test: test, timing: timing)
         }
 
-        let pid: pid_t
+        let pid: pid_t, output: Output
         do {
             try prepareFolder()
-            pid = try spawn()
+            output = try Output(stdoutPath: stdoutFile.path, stderrPath: stderrFile.path)
+            pid = try spawn(output)
         } catch {
             return result(.failed("\(error)"))
         }
@@ -172,13 +173,20 @@ public final class ProgramRunner: Sendable {
         defer {
             if exitSignal >= 0 { close(exitSignal) }
             killStragglers(group: pid)
+            output.drain()
+            output.flush()
         }
 
         var reader = ReportReader()
-        var lastEpochAt = start, polls = 0, exitStatus: Int32?
+        var lastEpochAt = start, polls = 0, exitStatus: Int32?, lastFlush = start
         var ending: ProgramResult.Status?
         while exitStatus == nil {
             exitStatus = Self.reap(pid)
+            output.drain()
+            if Date().timeIntervalSince(lastFlush) >= 1 {
+                output.flush()
+                lastFlush = Date()
+            }
             // Read what arrived; after the exit, what is left.
             do {
                 for (number, line) in try reader.newLines(from: reportFile) {
@@ -206,16 +214,17 @@ public final class ProgramRunner: Sendable {
                 exitStatus = terminate(pid)
                 break
             }
-            cspawn_wait_exit(exitSignal, Int32(Self.pollSeconds * 1000))
+            output.pipes.withUnsafeBufferPointer { cspawn_wait(exitSignal, $0.baseAddress, Int32($0.count), Int32(Self.pollSeconds * 1000)) }
         }
         if let ending { return result(ending) }
+        output.drain()
         let status = exitStatus ?? 0
         guard status == 0 else {
             let how = status > 0 ? "exited with status \(status)" : "was killed by signal \(-status)"
-            return result(.failed("the program \(how)" + stderrTail()))
+            return result(.failed("the program \(how)" + Self.tail(of: output.stderr)))
         }
         guard !history.isEmpty else {
-            return result(.failed("the program exited 0 without reporting an epoch with valid_\(attempt.config.selectMetric) to SWEEP_REPORT" + stderrTail()))
+            return result(.failed("the program exited 0 without reporting an epoch with valid_\(attempt.config.selectMetric) to SWEEP_REPORT" + Self.tail(of: output.stderr)))
         }
         return result(.completed)
     }
@@ -256,10 +265,72 @@ public final class ProgramRunner: Sendable {
         throw ProgramError("the command \(name) was not found in PATH (\(path)); install it on this worker or name it by its full path")
     }
 
+    /// The program's output, read from two pipes as it comes and kept on disk within a bound
+    /// (``CappedLog``): a program cannot fill the worker's disk or memory by printing.
+    final class Output {
+        let stdout: CappedLog
+        let stderr: CappedLog
+        /// The read ends (non-blocking), -1 once closed.
+        private(set) var pipes: [Int32]
+        private var buffer = [UInt8](repeating: 0, count: 64 << 10)
+
+        /// The two pipes and their logs; `writeEnds` go to the child.
+        init(stdoutPath: String, stderrPath: String) throws {
+            stdout = try CappedLog(path: stdoutPath)
+            stderr = try CappedLog(path: stderrPath)
+            pipes = []
+            writeEnds = []
+            for _ in 0..<2 {
+                var ends: [Int32] = [-1, -1]
+                let made = cspawn_output_pipe(&ends)
+                guard made == 0 else { throw ProgramError("cannot make a pipe for the program's output: \(String(cString: strerror(-made)))") }
+                pipes.append(ends[0])
+                writeEnds.append(ends[1])
+            }
+        }
+
+        private(set) var writeEnds: [Int32]
+
+        /// Closes this process's copies of the write ends once the child holds its own.
+        func closeWriteEnds() {
+            for descriptor in writeEnds where descriptor >= 0 { close(descriptor) }
+            writeEnds = [-1, -1]
+        }
+
+        deinit {
+            closeWriteEnds()
+            for descriptor in pipes where descriptor >= 0 { close(descriptor) }
+        }
+
+        /// Reads what is waiting in both pipes into the logs, without blocking.
+        func drain() {
+            for (index, log) in [stdout, stderr].enumerated() where pipes[index] >= 0 {
+                while true {
+                    let count = buffer.withUnsafeMutableBytes { read(pipes[index], $0.baseAddress, $0.count) }
+                    if count > 0 {
+                        buffer.withUnsafeBytes { log.append(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+                        continue
+                    }
+                    if count == 0 || (errno != EAGAIN && errno != EINTR) {
+                        close(pipes[index])  // the end of the output
+                        pipes[index] = -1
+                    }
+                    if count < 0 && errno == EINTR { continue }
+                    break
+                }
+            }
+        }
+
+        func flush() {
+            stdout.flush()
+            stderr.flush()
+        }
+    }
+
     /// Starts the program in a process group of its own, in the run folder, with only its
-    /// environment, stdin from /dev/null and its output into the attempt's logs; it dies with
+    /// environment, stdin from /dev/null and its output into `output`'s pipes; it dies with
     /// this process (see `cspawn_program`).
-    private func spawn() throws -> pid_t {
+    private func spawn(_ output: Output) throws -> pid_t {
         let words = commandLine()
         let environment = environment()
         let program = try executable(words[0], path: environment["PATH"] ?? "")
@@ -268,8 +339,9 @@ public final class ProgramRunner: Sendable {
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
+            output.closeWriteEnds()
         }
-        let pid = cspawn_program(program, argv, envp, runFolder.path, stdoutFile.path, stderrFile.path)
+        let pid = cspawn_program(program, argv, envp, runFolder.path, output.writeEnds[0], output.writeEnds[1])
         guard pid > 0 else { throw ProgramError("cannot start \(program): \(String(cString: strerror(-pid)))") }
         return pid
     }
@@ -311,10 +383,12 @@ public final class ProgramRunner: Sendable {
         }
     }
 
-    /// The last lines of the program's stderr, for the failure's reason.
-    func stderrTail(lines: Int = 12, bytes: Int = 2000) -> String {
-        guard let data = FileManager.default.contents(atPath: stderrFile.path), !data.isEmpty else { return "" }
-        let text = String(decoding: data.suffix(bytes * 2), as: UTF8.self)
+    /// The last lines of the program's stderr, for the failure's reason (from what the log
+    /// holds in memory: the file is never read back).
+    static func tail(of log: CappedLog, lines: Int = 12, bytes: Int = 2000) -> String {
+        let recent = log.recent
+        guard !recent.isEmpty else { return "" }
+        let text = String(decoding: recent.suffix(bytes * 2), as: UTF8.self)
         let tail = text.split(separator: "\n", omittingEmptySubsequences: true).suffix(lines).joined(separator: "\n")
         return "; stderr ends:\n" + String(tail.suffix(bytes))
     }
@@ -404,13 +478,27 @@ struct ReportReader {
     private var pending: [UInt8] = []
     private var linesRead = 0
 
-    /// The new complete lines, each with its 1-based number (blank lines skipped).
+    /// The new complete lines, each with its 1-based number (blank lines skipped). The file is
+    /// opened without blocking and without following a link, and must be a regular file: a
+    /// program that puts a FIFO, a device or a link in its place fails its attempt instead of
+    /// blocking the worker in `open` or `read`.
     mutating func newLines(from file: URL) throws -> [(number: Int, bytes: [UInt8])] {
-        guard let handle = try? FileHandle(forReadingFrom: file) else { return [] }
-        defer { try? handle.close() }
-        try handle.seek(toOffset: offset)
+        let descriptor = open(file.path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
+        if descriptor < 0 {
+            if errno == ENOENT { return [] }
+            let reason = errno == ELOOP ? "is a symbolic link" : String(cString: strerror(errno))
+            throw ProgramRunner.ReportError(message: "the report file \(file.path) \(reason); the worker reads only the regular file it made there")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            throw ProgramRunner.ReportError(message: "the report file \(file.path) was replaced by \(Self.kind(status.st_mode)); the worker reads only the regular file it made there")
+        }
         // One byte past the limit is enough to know it was passed.
-        let data = try handle.read(upToCount: ProgramRunner.maximumReportBytes + 1 - Int(offset)) ?? Data()
+        let wanted = ProgramRunner.maximumReportBytes + 1 - Int(offset)
+        var data = [UInt8](repeating: 0, count: max(0, min(wanted, Int(status.st_size) - Int(offset))))
+        let count = data.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, off_t(offset)) }
+        data.removeLast(data.count - max(count, 0))
         offset += UInt64(data.count)
         guard offset <= UInt64(ProgramRunner.maximumReportBytes) else {
             throw ProgramRunner.ReportError(message: "the report file is larger than \(ProgramRunner.maximumReportBytes >> 20) MiB")
@@ -431,5 +519,18 @@ struct ReportReader {
             throw ProgramRunner.ReportError(message: "report line \(linesRead + 1) is longer than \(ProgramRunner.maximumLineBytes >> 10) KiB")
         }
         return lines
+    }
+
+    /// A file type as an error names it.
+    static func kind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: "a FIFO"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFSOCK: "a socket"
+        case S_IFDIR: "a folder"
+        case S_IFLNK: "a symbolic link"
+        default: "something other than a regular file"
+        }
     }
 }

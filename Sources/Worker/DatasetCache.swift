@@ -75,9 +75,8 @@ public final class DatasetCache {
             throw ProgramError("the program is \(total >> 20) MiB, more than the \(ProgramFingerprint.maximumBytes >> 20) MiB a worker fetches")
         }
         for file in program.files {
-            let parts = file.name.split(separator: "/", omittingEmptySubsequences: false)
-            guard !file.name.hasPrefix("/"), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }), !file.name.contains("\0") else {
-                throw ProgramError("the program file \(file.name) would be written outside the program's folder; refusing it")
+            if let problem = ProgramFingerprint.nameProblem(file.name) {
+                throw ProgramError("the program file \(file.name.debugDescription) \(problem); refusing the program")
             }
         }
         return try downloadFolder(fingerprint: program.fingerprint, files: program.files, into: programDirectory, request: request) { folder in

@@ -1,5 +1,5 @@
 import Foundation
-import ML
+@testable import ML
 import Testing
 import TestSupport
 
@@ -81,6 +81,50 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(reason.contains(expected), "\(mode): \(reason)")
     }
 
+    /// A program that puts a FIFO, a folder or a link to /dev/zero where its report was: the
+    /// worker once blocked in open() on the FIFO for good (it then ignored SIGTERM and never took
+    /// another trial). Now the attempt fails at once, naming what the file became.
+    @Test(arguments: [("fifo", "was replaced by a FIFO"), ("folder", "was replaced by a folder"), ("zero_link", "is a symbolic link")])
+    func aReportFileReplacedByASpecialFileFailsTheAttemptAtOnce(mode: String, expected: String) {
+        let start = Date()
+        let result = runner("hostile", ["python3", "hostile.py"], keys: ["mode": .string(mode)], grace: 1).run()
+        guard case .failed(let reason) = result.status else { Issue.record("\(mode): \(result.status)"); return }
+        #expect(reason.contains(expected), "\(mode): \(reason)")
+        #expect(result.history.count == 1, "the epoch reported before is kept")
+        #expect(Date().timeIntervalSince(start) < 20, "ended long before the program's own 30 s")
+    }
+
+    /// 64 MiB on each stream: the logs on disk keep the first and last MiB with a line saying how
+    /// much was left out, the failure quotes stderr's last lines, and nothing reads the whole log.
+    @Test func theProgramsLogsAreCappedKeepingTheStartAndTheEnd() throws {
+        let program = runner("hostile", ["python3", "hostile.py"], keys: ["mode": .string("chatty")])
+        let result = program.run()
+        guard case .failed(let reason) = result.status else { Issue.record("\(result.status)"); return }
+        #expect(reason.contains("exited with status 3") && reason.hasSuffix("last line of stderr"), "\(reason.suffix(200))")
+        for (file, stream) in [(program.stdoutFile, "stdout"), (program.stderrFile, "stderr")] {
+            let log = try Data(contentsOf: file)
+            let total = 21 + 64 * 1024 * 1024 + 20
+            #expect(log.count < 2 * 1024 * 1024 + 200, "\(stream): \(log.count) bytes on disk")
+            let text = String(decoding: log, as: UTF8.self)
+            #expect(text.hasPrefix("first line of \(stream)\n") && text.hasSuffix("last line of \(stream)\n"))
+            #expect(text.contains("[sweep: \(total - 2 * 1024 * 1024) bytes left out here"), "\(stream)")
+        }
+    }
+
+    @Test func aCappedLogKeepsExactlyItsHeadAndTail() throws {
+        let path = TestFolders.fresh("capped").path
+        let log = try CappedLog(path: path, headBytes: 4, tailBytes: 6)
+        for piece in ["ab", "cdef", "ghijklmnop", "q", "rs"] { Array(piece.utf8).withUnsafeBytes { log.append($0) } }
+        log.flush()
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "abcd\n[sweep: 9 bytes left out here; the log keeps its first 4 and last 6 bytes]\nnopqrs")
+        #expect(log.recent.suffix(6) == Array("nopqrs".utf8))
+        let short = try CappedLog(path: path + "2", headBytes: 4, tailBytes: 6)
+        Array("abc".utf8).withUnsafeBytes { short.append($0) }
+        short.flush()
+        #expect(try String(contentsOfFile: path + "2", encoding: .utf8) == "abc")
+        #expect(throws: ProgramError.self) { try CappedLog(path: NSTemporaryDirectory()) }
+    }
+
     @Test func aNaNInAReportIsDivergence() {
         let result = runner("hostile", ["python3", "hostile.py"], keys: ["mode": .string("nan")]).run()
         guard case .diverged(let reason) = result.status else { Issue.record("\(result.status)"); return }
@@ -130,6 +174,55 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(edited != first)
         try FileManager.default.moveItem(at: root.appendingPathComponent("lib/util.py"), to: root.appendingPathComponent("lib/util2.py"))
         #expect(try ProgramFingerprint.compute(folder: root).fingerprint != edited)
+    }
+
+    /// Folders that once hung `run`/`launch` or shipped copies of themselves: a link cycle (two
+    /// `-> .` links grew exponentially; one shipped 41 copies), a link to /dev/zero (hashed without
+    /// end), a FIFO (blocked). Each is refused with its path.
+    @Test func specialFilesAndLinkCyclesAreRefusedWithTheirPath() throws {
+        for (make, expected) in [
+            ({ (root: URL) in try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("a").path, withDestinationPath: ".") }, "a is a link to"),
+            ({ (root: URL) in
+                try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("a").path, withDestinationPath: ".")
+                try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("b").path, withDestinationPath: ".")
+            }, "is a link to"),
+            ({ (root: URL) in try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("sub/up").path, withDestinationPath: "..") }, "up is a link to"),
+            ({ (root: URL) in try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("zero").path, withDestinationPath: "/dev/zero") }, "zero leads to a character device"),
+            ({ (root: URL) in _ = mkfifo(root.appendingPathComponent("pipe").path, 0o644) }, "pipe is a FIFO"),
+        ] as [((URL) throws -> Void, String)] {
+            let root = try folder(["train.py": "x", "sub/util.py": "u"])
+            try make(root)
+            #expect(throws: ProgramError.self, "\(expected)") { try ProgramFingerprint.compute(folder: root) }
+            do {
+                _ = try ProgramFingerprint.compute(folder: root)
+            } catch {
+                #expect("\(error)".contains(expected) && "\(error)".contains(root.path), "\(error)")
+            }
+            // Left out with a .sweepignore, the folder is fine again.
+            try Data("a\nb\nup\nzero\npipe\n".utf8).write(to: root.appendingPathComponent(".sweepignore"))
+            #expect(try ProgramFingerprint.compute(folder: root).files.map(\.name) == [".sweepignore", "sub/util.py", "train.py"])
+        }
+        // A link to a sibling folder is no cycle: its files ship under the link's name.
+        let shared = try folder(["train.py": "x", "lib/util.py": "u"])
+        try FileManager.default.createSymbolicLink(atPath: shared.appendingPathComponent("alias").path, withDestinationPath: "lib")
+        #expect(try ProgramFingerprint.compute(folder: shared).files.map(\.name) == ["alias/util.py", "lib/util.py", "train.py"])
+    }
+
+    /// The listing hashed is `name TAB size TAB sha LF`: a file named `a\t0\t<sha of empty>\nb`
+    /// holding `hello` made the same listing as files `a` (empty) and `b` (`hello`). Names with a
+    /// control character are refused, so no two folders share a listing, and fingerprints of
+    /// ordinary folders (in stores and trial files) are unchanged.
+    @Test func namesThatCouldForgeAListingAreRefusedAndOrdinaryFingerprintsAreUnchanged() throws {
+        let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        let honest = try folder(["a": "", "b": "hello"])
+        let forged = try folder(["a\t0\t\(empty)\nb": "hello"])
+        #expect(throws: ProgramError.self) { try ProgramFingerprint.compute(folder: forged) }
+        do { _ = try ProgramFingerprint.compute(folder: forged) } catch { #expect("\(error)".contains("control character")) }
+        // Pinned: the scheme every stored fingerprint was made with.
+        #expect(try ProgramFingerprint.compute(folder: honest).fingerprint
+                == sha256Hex(Array("a\t0\t\(empty)\nb\t5\t\(sha256Hex(Array("hello".utf8)))\n".utf8)))
+        #expect(ProgramFingerprint.nameProblem("lib/ok.py") == nil && ProgramFingerprint.nameProblem("../x") != nil
+                && ProgramFingerprint.nameProblem("a\nb") != nil && ProgramFingerprint.nameProblem("/etc/passwd") != nil)
     }
 
     @Test func aProgramOverTheLimitIsRefusedNamingSweepignore() throws {

@@ -46,4 +46,30 @@ elif mode == "detach":
     write(good)
 elif mode == "silent":
     pass
+elif mode in ("fifo", "folder", "zero_link"):
+    # The report file replaced by something the worker must not block on or read forever.
+    write(good)
+    time.sleep(0.2)
+    os.remove(path)
+    if mode == "fifo":
+        os.mkfifo(path)
+    elif mode == "folder":
+        os.mkdir(path)
+    else:
+        os.symlink("/dev/zero", path)
+    time.sleep(30)
+elif mode == "chatty":
+    # 64 MiB on each of stdout and stderr, then a normal report; the worker keeps a bounded log.
+    chunk = ("z" * 1023 + "\n").encode()
+    sys.stdout.buffer.write(b"first line of stdout\n")
+    sys.stderr.buffer.write(b"first line of stderr\n")
+    for _ in range(64 * 1024):
+        sys.stdout.buffer.write(chunk)
+        sys.stderr.buffer.write(chunk)
+    sys.stdout.buffer.write(b"last line of stdout\n")
+    sys.stderr.buffer.write(b"last line of stderr\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    write(good)
+    sys.exit(3)
 sys.exit(0)
