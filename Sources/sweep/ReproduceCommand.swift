@@ -14,6 +14,8 @@ struct Reproduce: ParsableCommand {
     @Option(help: "Seconds the program gets between SIGTERM and SIGKILL when interrupted.") var programGrace = 30.0
     @Option(help: "Write the result JSON to FILE ('-' for stdout).") var jsonOut: String?
 
+    func validate() throws { try checkOutputPath(jsonOut, option: "--json-out") }
+
     func run() throws {
         let url = URL(fileURLWithPath: file)
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
@@ -61,7 +63,7 @@ struct Reproduce: ParsableCommand {
         ]
         if let jsonOut {
             let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            if jsonOut == "-" { print(String(decoding: data, as: UTF8.self)) } else { try data.write(to: URL(fileURLWithPath: jsonOut)) }
+            if jsonOut == "-" { print(String(decoding: data, as: UTF8.self)) } else { try writeOutput(data, to: jsonOut, option: "--json-out") }
         }
         switch result.status {
         case .completed:

@@ -25,6 +25,31 @@ func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
+/// An output file option (`--json-out`, `--output`, `--save-model`): refused before any work
+/// when it names a folder or a folder that does not exist, so a long run never ends in an error
+/// about where to write.
+func checkOutputPath(_ path: String?, option: String) throws {
+    guard let path, path != "-" else { return }
+    var isFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+        throw ValidationError("\(option) \(path) is a folder; give a file name")
+    }
+    let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    guard FileManager.default.fileExists(atPath: parent, isDirectory: &isFolder), isFolder.boolValue else {
+        throw ValidationError("\(option) \(path): the folder \(parent) does not exist")
+    }
+}
+
+/// Writes an output file, naming it and the system's reason when that fails.
+func writeOutput(_ data: Data, to path: String, option: String) throws {
+    do {
+        try data.write(to: URL(fileURLWithPath: path))
+    } catch {
+        let reason = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.localizedDescription ?? error.localizedDescription
+        throw ValidationError("\(option) \(path): cannot write it (\(reason))")
+    }
+}
+
 /// Formats a metric value for tables.
 func decimal(_ value: Double, digits: Int = 4) -> String {
     String(format: "%.\(digits)f", value)

@@ -318,6 +318,7 @@ struct ExportCommand: ParsableCommand {
     func validate() throws {
         guard [.yaml, .json].contains(format) else { throw ValidationError("--format must be yaml or json") }
         if best && trial != nil { throw ValidationError("give --best or --trial, not both") }
+        try checkOutputPath(output, option: "--output")
     }
 
     func run() throws {
@@ -336,7 +337,7 @@ struct ExportCommand: ParsableCommand {
         let file = Export.trialFile(for: snapshot, sweep: sweep)
         let text = format == .json ? try file.jsonText() + "\n" : file.yamlText()
         if let output {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: output))
+            try writeOutput(Data(text.utf8), to: output, option: "--output")
             printError("wrote trial \(snapshot.id) (#\(snapshot.number), valid \(sweep.metric) \(decimal(snapshot.result?.valid[sweep.metric] ?? 0))) to \(output)")
             printError("reproduce it with: sweep train --config \(output)")
         } else {

@@ -13,6 +13,8 @@ struct Train: ParsableCommand {
     @Option(help: "Write the result JSON to FILE ('-' for stdout).") var jsonOut: String?
     @Option(help: "Write the best epoch's weights (.npy per tensor + manifest.json) to DIR.") var saveModel: String?
 
+    func validate() throws { try checkOutputPath(jsonOut, option: "--json-out") }
+
     func run() throws {
         let configURL = URL(fileURLWithPath: config)
         guard let text = try? String(contentsOf: configURL, encoding: .utf8) else {
@@ -101,7 +103,7 @@ struct Train: ParsableCommand {
             if toStdout {
                 print(String(decoding: data, as: UTF8.self))
             } else {
-                try data.write(to: URL(fileURLWithPath: jsonOut))
+                try writeOutput(data, to: jsonOut, option: "--json-out")
             }
         }
         if let saveModel, let parameters = result.bestParameters, let model {

@@ -20,6 +20,20 @@ import Testing
         return path(name)
     }
 
+    /// An output path that is a folder once failed after training with
+    /// "NSCocoaErrorDomain Code=512 (null)"; now it is named before any work, and so is a missing folder.
+    @Test func anOutputPathThatIsAFolderIsNamedBeforeTraining() throws {
+        let data = try synth()
+        try write("config.yaml", "epochs: 1\n")
+        try FileManager.default.createDirectory(atPath: path("out"), withIntermediateDirectories: true)
+        let folder = try runSweep(["train", "--data", data, "--config", path("config.yaml"), "--json-out", path("out")])
+        #expect(folder.status != 0 && folder.stderr.contains("--json-out \(path("out")) is a folder; give a file name"), "\(folder.stderr)")
+        #expect(!folder.stderr.contains("NSCocoaErrorDomain") && !folder.stderr.contains("examples/s"), "refused before training")
+        let missing = try runSweep(["train", "--data", data, "--config", path("config.yaml"), "--json-out", path("nowhere/result.json")])
+        #expect(missing.status != 0 && missing.stderr.contains("the folder \(path("nowhere")) does not exist"), "\(missing.stderr)")
+        #expect(try runSweep(["train", "--data", data, "--config", path("config.yaml"), "--json-out", path("out/result.json")]).status == 0)
+    }
+
     @Test func dataSynthAndCheck() throws {
         let data = try synth()
         let again = try runSweep(["data", "synth", "--preset", "small", "--items", "300", "--train", "200", "--valid", "60",
