@@ -115,6 +115,11 @@ public struct Dataset: Sendable {
     }
 
     static func readFile(_ url: URL) throws -> [UInt8] {
+        // A FIFO would block and a link to /dev/zero would never end: only a regular file is read.
+        var status = stat()
+        if stat(url.path, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
+            throw DatasetError(file: url.lastPathComponent, line: nil, message: "is not a regular file (a FIFO, device or folder) in \(url.deletingLastPathComponent().path)")
+        }
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw DatasetError(file: url.lastPathComponent, line: nil, message: "cannot be read (missing or unreadable) in \(url.deletingLastPathComponent().path)")
         }

@@ -311,11 +311,11 @@ public final class ProgramRunner: Sendable {
                         buffer.withUnsafeBytes { log.append(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
                         continue
                     }
-                    if count == 0 || (errno != EAGAIN && errno != EINTR) {
-                        close(pipes[index])  // the end of the output
+                    if count < 0 && errno == EINTR { continue }
+                    if count == 0 || errno != EAGAIN {  // the end of the output (or a broken pipe)
+                        close(pipes[index])
                         pipes[index] = -1
                     }
-                    if count < 0 && errno == EINTR { continue }
                     break
                 }
             }
@@ -505,9 +505,13 @@ struct ReportReader {
         }
         pending += data
         var lines: [(number: Int, bytes: [UInt8])] = []
-        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-            let line = Array(pending[..<newline])
-            pending.removeSubrange(...newline)
+        // The consumed lines leave `pending` in one cut at the end: removing each line as it was
+        // read moved the rest of the buffer every time, quadratic in a report of many short lines.
+        var start = pending.startIndex
+        defer { pending.removeSubrange(..<start) }
+        while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            let line = Array(pending[start..<newline])
+            start = newline + 1
             linesRead += 1
             guard line.count <= ProgramRunner.maximumLineBytes else {
                 throw ProgramRunner.ReportError(message: "report line \(linesRead) is longer than \(ProgramRunner.maximumLineBytes >> 10) KiB")
@@ -515,7 +519,7 @@ struct ReportReader {
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0d }) { continue }
             lines.append((linesRead, line))
         }
-        guard pending.count <= ProgramRunner.maximumLineBytes else {
+        guard pending.count - start <= ProgramRunner.maximumLineBytes else {
             throw ProgramRunner.ReportError(message: "report line \(linesRead + 1) is longer than \(ProgramRunner.maximumLineBytes >> 10) KiB")
         }
         return lines

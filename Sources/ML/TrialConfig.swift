@@ -390,6 +390,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     public static func parse(mapping: [String: Any]) throws -> TrialConfig {
         var values: [String: ConfigValue] = [:]
         for (key, raw) in mapping {
+            if let number = raw as? Double, !number.isFinite { throw ConfigError(key: key, message: "must be a finite number, got \(number)") }
             guard let value = ConfigValue(raw) else {
                 throw ConfigError(key: key, message: "must be a scalar (number, boolean or name)")
             }

@@ -67,15 +67,19 @@ public final class SweepStore: Sendable {
         }
     }
 
-    /// A file that exists, is not empty and does not begin with SQLite's header is refused before
-    /// SQLite sees it: a writer would otherwise turn it into a database or fail halfway with
-    /// SQLite's own words ("file is not a database" at a PRAGMA), without naming the file.
+    /// A file that exists but is no SQLite database (zeros, text) is refused by name before a
+    /// writer sees it: a writer would otherwise fail halfway with SQLite's own words ("file is not
+    /// a database" at a PRAGMA), without naming the file. The look is SQLite's own read-only open:
+    /// opening the file through a second descriptor and closing it would drop the POSIX locks this
+    /// process's other connections hold on it.
     static func refuseNonSQLiteFile(_ path: String) throws {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return }  // absent: created as a new store
-        defer { try? handle.close() }
-        let header = (try? handle.read(upToCount: 16)) ?? Data()
-        guard header.isEmpty || header == Data("SQLite format 3\0".utf8) else {
-            throw StoreError(message: "\(path) is not a SQLite database (it does not begin with SQLite's header; a damaged or foreign file?); it was left as it is: give --db a new file or a sweep store")
+        guard FileManager.default.fileExists(atPath: path) else { return }  // created as a new store
+        var configuration = Configuration()
+        configuration.readonly = true
+        do {
+            _ = try DatabaseQueue(path: path, configuration: configuration).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master") }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
+            throw StoreError(message: "\(path) is not a SQLite database (a damaged or foreign file?); it was left as it is: give --db a new file or a sweep store")
         }
     }
 

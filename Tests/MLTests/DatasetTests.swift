@@ -132,6 +132,19 @@ struct Fixture {
         #expect(try DatasetFingerprint.compute(folder: fixture.folder).fingerprint != before.fingerprint)
     }
 
+    /// A dataset file that is a link to /dev/zero was read (and fingerprinted) without end, a FIFO
+    /// blocked: both are named as not regular files.
+    @Test func aDatasetFileThatIsNoRegularFileIsNamed() throws {
+        for make in [{ (path: String) in try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "/dev/zero") },
+                     { (path: String) in _ = mkfifo(path, 0o644) }] as [(String) throws -> Void] {
+            let fixture = try Fixture()
+            try fixture.remove("tags.jsonl")
+            try make(fixture.folder.appendingPathComponent("tags.jsonl").path)
+            #expect(fixture.failure()?.message.contains("is not a regular file") == true, "\(String(describing: fixture.failure()))")
+            #expect(throws: DatasetError.self) { try DatasetFingerprint.compute(folder: fixture.folder) }
+        }
+    }
+
     @Test func theSharedReDialDatasetLoads() throws {
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../../shared/data/redial").standardizedFileURL

@@ -111,6 +111,20 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         }
     }
 
+    /// A report that arrives in one piece with millions of short lines is read in one pass (each
+    /// line once removed from the front of the buffer moved all the rest: quadratic, hours here).
+    @Test func aReportOfManyShortLinesIsReadInOnePass() throws {
+        let file = TestFolders.fresh("report")
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var text = String(repeating: " \n", count: 2_000_000)
+        text += #"{"epoch": 1, "valid_accuracy": 0.5}"# + "\n"
+        try Data(text.utf8).write(to: file)
+        var reader = ReportReader()
+        let lines = try reader.newLines(from: file)
+        #expect(lines.count == 1 && lines[0].number == 2_000_001)
+        #expect(try reader.newLines(from: file).isEmpty, "nothing is read twice")
+    }
+
     @Test func aCappedLogKeepsExactlyItsHeadAndTail() throws {
         let path = TestFolders.fresh("capped").path
         let log = try CappedLog(path: path, headBytes: 4, tailBytes: 6)
