@@ -8,6 +8,8 @@ public struct ServerCounters: Sendable, Equatable {
     public var messages = 0
     public var rejected = 0
     public var droppedReplies = 0
+    /// Replies that could not be encoded (a non-finite number in one, say): logged, never sent.
+    public var unencodableReplies = 0
     public var staleResults = 0
     public var lostAttempts = 0
 }
@@ -404,8 +406,14 @@ public final class CoordinatorServer {
             return .error(ErrorReport(code: "unreadable", message: "the coordinator cannot read \(file.name)"))
         }
         defer { try? handle.close() }
-        try? handle.seek(toOffset: UInt64(fetch.offset))
-        let data = (try? handle.read(upToCount: 1 << 20)) ?? Data()
+        let data: Data
+        do {
+            try handle.seek(toOffset: UInt64(fetch.offset))
+            data = try handle.read(upToCount: 1 << 20) ?? Data()
+        } catch {
+            // An empty chunk would read as a truncated file on the worker; say what went wrong instead.
+            return .error(ErrorReport(code: "unreadable", message: "the coordinator cannot read \(file.name) at offset \(fetch.offset): \(error)"))
+        }
         return .chunk(Chunk(fingerprint: fetch.fingerprint, file: file.name, offset: fetch.offset, fileSize: file.size,
                             sha256: file.sha256, data: data))
     }
@@ -422,8 +430,12 @@ public final class CoordinatorServer {
     }
 
     func send(_ message: Message, to peer: Data) {
-        guard let frames = try? codec.encode(message) else { return }
-        send(frames: frames, to: peer)
+        do {
+            send(frames: try codec.encode(message), to: peer)
+        } catch {
+            counters.unencodableReplies += 1
+            note("could not encode a \(message.typeName) reply to \(scheduler.session(peer)?.name ?? "a peer"): \(error)")
+        }
     }
 
     private func send(frames: [[UInt8]], to peer: Data) {

@@ -99,8 +99,9 @@ public final class DashboardServer: Sendable {
             try await application.run()
             listening.failed(StoreError(message: "the dashboard stopped"))
         } catch {
-            listening.failed(error)
-            throw error
+            let named = StoreError(message: "the dashboard cannot listen on \(host):\(settings.port): \(error)")
+            listening.failed(named)
+            throw named
         }
     }
 

@@ -179,12 +179,15 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
 
         static let byName = Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
 
-        /// An extension key (docs/ml-extensions.md).
+        /// An extension key (docs/ml-extensions.md). Every key is listed on one side: a key added
+        /// later must be placed, since an extension key at its default leaves the canonical config
+        /// (and so every trial id) as it was.
         var isExtension: Bool {
             switch self {
             case .model, .hidden, .weightDecay, .ldamMaxMargin, .ldamScale, .ldamDRWEpoch, .cooc, .coocWeight, .coocPopularity, .knnK,
                  .knnWeight, .knnPower: true
-            default: false
+            case .loss, .posWeightMult, .focalGamma, .focalAlpha, .cbBeta, .rnn, .multitask, .balancer, .alpha, .gradnormAlpha, .gradnormLR,
+                 .dwaTemp, .dropout, .lr, .batchSize, .epochs, .seed, .selectMetric: false
             }
         }
 
@@ -192,7 +195,8 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         var trains: Bool {
             switch self {
             case .seed, .selectMetric, .model, .cooc, .coocWeight, .coocPopularity, .knnK, .knnWeight, .knnPower: false
-            default: true
+            case .loss, .posWeightMult, .focalGamma, .focalAlpha, .cbBeta, .rnn, .multitask, .balancer, .alpha, .gradnormAlpha, .gradnormLR,
+                 .dwaTemp, .dropout, .lr, .batchSize, .epochs, .hidden, .weightDecay, .ldamMaxMargin, .ldamScale, .ldamDRWEpoch: true
             }
         }
     }

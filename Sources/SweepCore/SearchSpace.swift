@@ -52,11 +52,22 @@ public struct SearchSpace: Sendable {
         var configs: [(TrialConfig, String?)] = []
         var seen = Set<String>()
         var activeFixed = Set<String>()
+        // Searched keys no trial has had active yet (once found, a key is not looked at again).
+        var unusedSearched = Set(spec.parameters.map(\.key))
+        /// Why such a key was inactive where it was given (the first reason seen).
+        var inactiveWhereGiven: [String: String] = [:]
 
         generate { assignment, arm in
             do {
                 let config = try TrialConfig.parseDroppingInactive(spec.configValues(assignment))
                 for key in spec.fixed.keys where config.isActive(key) && arm?.values[key] == nil { activeFixed.insert(key) }
+                for key in unusedSearched where assignment[key] != nil && arm?.values[key] == nil {
+                    if let reason = config.inactiveReason(key) {
+                        if inactiveWhereGiven[key] == nil { inactiveWhereGiven[key] = reason }
+                    } else {
+                        unusedSearched.remove(key)
+                    }
+                }
                 if seen.insert(config.jsonText()).inserted { configs.append((config, arm?.name)) }
             } catch let error as ConfigError {
                 let issue = source(of: error.key, arm: arm, message: error.message)
@@ -68,6 +79,13 @@ public struct SearchSpace: Sendable {
         for key in spec.fixed.keys.sorted() where !activeFixed.contains(key) && issues.isEmpty {
             issues.append(SweepIssue(path: "fixed.\(key)", line: spec.fixedLines[key],
                                      message: "is not used by any trial (\(TrialConfig().inactiveReason(key) ?? "every variant overrides it"))"))
+        }
+        // A searched key active nowhere would collapse a grid without a word. (Random draws and
+        // TPE's first draws may miss a rarely active key by chance, so only a grid is judged.)
+        for parameter in spec.parameters where spec.method == .grid && unusedSearched.contains(parameter.key) && issues.isEmpty {
+            let reason = inactiveWhereGiven[parameter.key]
+                ?? (parameter.conditions.isEmpty ? "every variant sets it" : "its `when` never holds, or every variant sets it")
+            issues.append(SweepIssue(path: "parameters.\(parameter.key)", line: parameter.line, message: "is searched but no trial uses it (\(reason))"))
         }
         guard issues.isEmpty else { throw SweepFileError(file: spec.name, issues: issues) }
 

@@ -78,9 +78,18 @@ public final class TrialController {
             let time = now.timeIntervalSince1970
             if let budget = sampler.configBudget {
                 let (observations, configs) = try observe(db)
-                if configs < budget, let proposal = sampler.propose(index: configs, observations: observations, isTaken: { config in
-                    (try? Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE id = ?)", arguments: [PlannedTrial.id(of: config)])) ?? true
-                }) {
+                // A failed look-up ends the ask with its error (it once counted the config as taken).
+                var lookupError: (any Error)?
+                let proposal = configs < budget ? sampler.propose(index: configs, observations: observations, isTaken: { config in
+                    do {
+                        return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE id = ?)", arguments: [PlannedTrial.id(of: config)]) == true
+                    } catch {
+                        lookupError = lookupError ?? error
+                        return true
+                    }
+                }) : nil
+                if let lookupError { throw lookupError }
+                if let proposal {
                     try SweepStore.insertProposal(db, proposal, repeats: spec.repeats, time)
                     if let claim = try SweepStore.claim(db, worker: worker, lease: lease, time) { return .trial(claim) }
                 }

@@ -322,7 +322,13 @@ public final class WorkerClient {
     }
 
     private func send(_ message: Message) {
-        guard let socket, let frames = try? codec.encode(message) else { return }
+        guard let socket else { return }
+        let frames: [[UInt8]]
+        do {
+            frames = try codec.encode(message)
+        } catch {
+            return log("could not encode a \(message.typeName) message, so it was not sent: \(error)")
+        }
         if (try? socket.send(frames, wait: .nonBlocking)) != nil { lastSent = Date() }
     }
 

@@ -269,3 +269,30 @@ let syntheticHeader = "name: t\ndataset: {synthetic: {preset: small, seed: 1}}\n
         #expect(try SweepSpec.parse(big, file: url, maxTrials: 120_000).parameters.count == 2)
     }
 }
+
+/// A searched key that no trial uses once the rules of ml.md apply collapsed the grid without a
+/// word (only `fixed` keys were checked): now it is an error naming the key and the rule.
+@Suite struct UnusedSearchedKeyTests {
+    @Test func aSearchedKeyInactiveInEveryTrialIsNamedWithTheRule() {
+        let found = issues(syntheticHeader + """
+            metric: {name: valid_ndcg@10, goal: maximize}
+            method: grid
+            fixed: {loss: bce}
+            parameters:
+              pos_weight_mult: {values: [1, 2, 4]}
+              lr: {values: [0.001, 0.01]}
+
+            """)
+        #expect(found.count == 1 && found[0].path == "parameters.pos_weight_mult" && found[0].line == 7, "\(found)")
+        #expect(found.first?.message.contains("only used with loss: weighted_bce") == true, "\(found)")
+        let never = issues(syntheticHeader + """
+            metric: {name: valid_ndcg@10, goal: maximize}
+            method: grid
+            parameters:
+              loss: {values: [bce, focal]}
+              focal_gamma: {values: [1, 2], when: {loss: weighted_bce}}
+
+            """)
+        #expect(never.count == 1 && never[0].path == "parameters.focal_gamma" && never[0].message.contains("`when` never holds"), "\(never)")
+    }
+}
