@@ -315,6 +315,23 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         try runSQLite(path, "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')")
         #expect { try DashboardServer(storePath: path, settings: DashboardSettings(port: 0)) } throws: { "\($0)".contains("newer version") }
     }
+
+    /// `--bind 127.1:…` printed inet_pton's error; an address that is not dotted IPv4 is named, and
+    /// a port already taken says which address could not be had.
+    @Test func anAddressItCannotBindIsNamed() async throws {
+        let path = try sharedStore.get()
+        for host in ["127.1", "::1", "localhost.localdomain"] {
+            #expect { try DashboardServer(storePath: path, settings: DashboardSettings(host: host, port: 0)) } throws: {
+                "\($0)".contains("\(host) is not an IPv4 address such as 127.0.0.1")
+            }
+        }
+        let first = try DashboardServer(storePath: path, settings: DashboardSettings(port: 0))
+        let serving = Task { try await first.run() }
+        defer { serving.cancel() }
+        let port = try await first.waitUntilListening()
+        let second = try DashboardServer(storePath: path, settings: DashboardSettings(port: port))
+        await #expect { try await second.run() } throws: { "\($0)".contains("the dashboard cannot listen on 127.0.0.1:\(port)") }
+    }
 }
 
 @Suite struct RenderThreadTests {
