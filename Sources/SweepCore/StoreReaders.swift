@@ -184,9 +184,7 @@ extension SweepStore {
                 }
             }
         }
-        let stops = try Dictionary(Row.fetchAll(db, sql: "SELECT trial_number, epoch FROM rung WHERE decision = 'stop'").map {
-            ($0["trial_number"] as Int, $0["epoch"] as Int)
-        }, uniquingKeysWith: min)
+        let stops = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: Self.stopEpochs()).map { ($0[0] as Int, $0[1] as Int) })
         // Trials: the columns that change, then config and origin for trials not parsed before.
         var rows: [TrialRow] = []
         let cursor = try Row.fetchCursor(db, sql: "SELECT \(TrialRow.columns) FROM trial ORDER BY number")
@@ -220,9 +218,8 @@ extension SweepStore {
             let resultRows = try Row.fetchCursor(
                 db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE trial_number IN (\(changed))"), arguments: since)
             while let row = try resultRows.next() { results[row[0]] = try cachedResult(row) }
-            let stops = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db.cachedStatement(sql: """
-                SELECT trial_number, MIN(epoch) FROM rung WHERE decision = 'stop' AND trial_number IN (\(changed)) GROUP BY trial_number
-                """), arguments: since).map { ($0[0] as Int, $0[1] as Int) })
+            let stops = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db.cachedStatement(sql: Self.stopEpochs(where: "trial_number IN (\(changed))")),
+                                                                          arguments: since).map { ($0[0] as Int, $0[1] as Int) })
             let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM trial"))
             return (rows, results, stops, try fixedParts(of: rows, db), count, try Self.newestChange(db))
         }
@@ -341,9 +338,56 @@ extension SweepStore {
 
     static func epochsSaved(_ db: Database) throws -> Int {
         try Int.fetchOne(db, sql: """
-            SELECT SUM(json_extract(trial.config, '$.epochs') - rung.epoch) FROM rung JOIN trial ON trial.number = rung.trial_number
-            WHERE rung.decision = 'stop' AND trial.state = 'pruned'
+            SELECT SUM(json_extract(trial.config, '$.epochs') - stop.epoch) FROM (\(stopEpochs())) AS stop JOIN trial ON trial.number = stop.trial_number
+            WHERE trial.state = '\(TrialState.pruned.rawValue)'
             """) ?? 0
+    }
+
+    /// The epoch early stopping stopped each trial at (its first `stop` judgement), as rows of
+    /// (trial_number, epoch), for the trials `filter` keeps: the one rule every query that needs a
+    /// stop epoch goes through.
+    static func stopEpochs(where filter: String? = nil) -> String {
+        "SELECT trial_number, MIN(epoch) AS epoch FROM rung WHERE decision = '\(Judgement.Decision.stop.rawValue)'"
+            + (filter.map { " AND \($0)" } ?? "") + " GROUP BY trial_number"
+    }
+
+    /// The epoch early stopping stopped one trial at, or nil.
+    static func stopEpoch(_ db: Database, trialNumber: Int) throws -> Int? {
+        try Row.fetchOne(db.cachedStatement(sql: stopEpochs(where: "trial_number = ?")), arguments: [trialNumber]).map { $0[1] as Int }
+    }
+
+    /// A trial's stored result value of `metric` on valid, or nil.
+    static func resultValue(_ db: Database, trialNumber: Int, metric: String) throws -> Double? {
+        try Double.fetchOne(db.cachedStatement(sql: "SELECT json_extract(valid, '$.\"' || ? || '\"') FROM result WHERE trial_number = ?"),
+                            arguments: [metric, trialNumber])
+    }
+
+    /// Whether a trial with this id exists (in any state).
+    static func hasTrial(_ db: Database, id: String) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE id = ?)"), arguments: [id]) == true
+    }
+
+    /// Whether any trial waits or runs.
+    static func hasUnfinishedTrials(_ db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE state IN ('\(TrialState.waiting.rawValue)', '\(TrialState.running.rawValue)'))") == true
+    }
+
+    /// The configs of trials numbered `number` and up, in number order.
+    static func configs(_ db: Database, from number: Int) throws -> RowCursor {
+        try Row.fetchCursor(db.cachedStatement(sql: "SELECT number, config FROM trial WHERE number >= ? ORDER BY number"), arguments: [number])
+    }
+
+    /// The state of every trial not retired, by number.
+    static func liveStates(_ db: Database) throws -> [(number: Int, state: TrialState)] {
+        var states: [(number: Int, state: TrialState)] = []
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT number, state FROM trial WHERE state != '\(TrialState.retired.rawValue)'"))
+        while let row = try rows.next() { states.append((row[0], try trialState(row[1], "#\(row[0] as Int)"))) }
+        return states
+    }
+
+    /// A worker's BLAS threads and kernel as it last said, or nil for a worker never seen.
+    static func workerBLAS(_ db: Database, name: String) throws -> (threads: Int, core: String)? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT blas_threads, blas_core FROM worker WHERE name = ?"), arguments: [name]).map { ($0[0], $0[1]) }
     }
 
     /// A trial's early-stopping judgements, in epoch order.
@@ -388,7 +432,7 @@ extension SweepStore {
     /// ``stateCounts()`` reads all of it (the coordinator asks every second).
     public func hasUnfinishedTrials() throws -> Bool {
         try database.read { db in
-            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE state IN ('waiting', 'running'))") ?? false
+            try Self.hasUnfinishedTrials(db)
         }
     }
 

@@ -59,9 +59,7 @@ extension SweepStore {
                 if let row = try Row.fetchOne(db, sql: "SELECT state, retired_from FROM trial WHERE id = ?", arguments: [trial.id]) {
                     sync.kept += 1
                     if try Self.trialState(row["state"], trial.id) == .retired {
-                        let restored = try (row["retired_from"] as String?).map { try Self.trialState($0, trial.id) } ?? .waiting
-                        try Self.transition(db, trial.id, from: .retired, to: restored, time)
-                        try Self.event(db, time, "unretired", trial: trial.id, detail: "planned again")
+                        try Self.unretire(db, trial.id, retiredFrom: row["retired_from"], because: "planned again", time)
                     }
                 } else {
                     // Numbers continue after the largest ever given, so they stay unique and stable.
@@ -85,10 +83,8 @@ extension SweepStore {
                 if (row["origin"] as String?) != nil, let config = try? TrialConfig.parse(json: row["config"]), space.admits(config) {
                     sync.kept += 1
                     if state == .retired {
-                        let restored = try (try String.fetchOne(db, sql: "SELECT retired_from FROM trial WHERE id = ?", arguments: [id]))
-                            .map { try Self.trialState($0, id) } ?? .waiting
-                        try Self.transition(db, id, from: .retired, to: restored, time)
-                        try Self.event(db, time, "unretired", trial: id, detail: "admitted again by the sweep's space")
+                        try Self.unretire(db, id, retiredFrom: try String.fetchOne(db, sql: "SELECT retired_from FROM trial WHERE id = ?", arguments: [id]),
+                                          because: "admitted again by the sweep's space", time)
                     }
                     continue
                 }
@@ -305,14 +301,15 @@ extension SweepStore {
                 case .failed, .cancelled: break
                 case .pruned:
                     let stop = try Row.fetchOne(db, sql: """
-                        SELECT rung.epoch, rung.rule FROM rung JOIN trial ON trial.number = rung.trial_number
-                        WHERE trial.id = ? AND rung.decision = 'stop'
+                        SELECT rung.epoch, rung.rule FROM rung JOIN (\(Self.stopEpochs())) AS stop
+                          ON stop.trial_number = rung.trial_number AND stop.epoch = rung.epoch
+                        WHERE rung.trial_number = (SELECT number FROM trial WHERE id = ?)
                         """, arguments: [id])
                     let why = stop.map { "early stopping stopped it at epoch \($0["epoch"] as Int) (\($0["rule"] as String))" } ?? "early stopping stopped it"
                     throw StoreError(message: "trial \(id) was pruned: \(why). A pruned trial is never retried: the decision is part of the sweep, and `sweep show` explains it")
                 case .diverged:
                     throw StoreError(message: "trial \(id) diverged; it is not retried, since the same seed diverges again")
-                default:
+                case .waiting, .running, .completed, .retired:
                     throw StoreError(message: "trial \(id) is \(state.rawValue); only failed or cancelled trials can be retried")
                 }
                 // A retry starts a fresh budget of attempts.
@@ -371,6 +368,14 @@ extension SweepStore {
     }
 
     // MARK: The one transition function
+
+    /// A retired trial back in the sweep, in the state it was retired from (`waiting` when none
+    /// is known), with an event saying why.
+    static func unretire(_ db: Database, _ trial: String, retiredFrom: String?, because reason: String, _ time: Double) throws {
+        let restored = try retiredFrom.map { try trialState($0, trial) } ?? .waiting
+        try transition(db, trial, from: .retired, to: restored, time)
+        try event(db, time, "unretired", trial: trial, detail: reason)
+    }
 
     /// The one place a trial's state changes: checks the old state, refuses illegal moves. Moving
     /// to `retired` remembers the state to restore (`waiting` for a running trial, whose attempt

@@ -82,7 +82,7 @@ public final class TrialController {
                 var lookupError: (any Error)?
                 let proposal = configs < budget ? sampler.propose(index: configs, observations: observations, isTaken: { config in
                     do {
-                        return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE id = ?)", arguments: [PlannedTrial.id(of: config)]) == true
+                        return try SweepStore.hasTrial(db, id: PlannedTrial.id(of: config))
                     } catch {
                         lookupError = lookupError ?? error
                         return true
@@ -94,7 +94,7 @@ public final class TrialController {
                     if let claim = try SweepStore.claim(db, worker: worker, lease: lease, time) { return .trial(claim) }
                 }
             }
-            return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE state IN ('waiting', 'running'))") == true ? .notNow : .finished
+            return try SweepStore.hasUnfinishedTrials(db) ? .notNow : .finished
         }
     }
 
@@ -103,8 +103,7 @@ public final class TrialController {
     /// else the mean of its completed and pruned seeds' values (pruned if one was, at the lowest
     /// epoch reached); configs whose every seed failed are left out.
     func observe(_ db: Database) throws -> (observations: [Observation], configs: Int) {
-        let newTrials = try Row.fetchCursor(db.cachedStatement(sql: "SELECT number, config FROM trial WHERE number >= ? ORDER BY number"),
-                                            arguments: [configOfTrial.count])
+        let newTrials = try SweepStore.configs(db, from: configOfTrial.count)
         while let row = try newTrials.next() {
             let number: Int = row[0]
             while configOfTrial.count <= number { configOfTrial.append(-1) }
@@ -122,18 +121,14 @@ public final class TrialController {
         var running = [Bool](repeating: false, count: distinctConfigs.count), present = running
         var sums = [Double](repeating: 0, count: distinctConfigs.count), counts = [Int](repeating: 0, count: distinctConfigs.count)
         var stops = [Int](repeating: .max, count: distinctConfigs.count)
-        let states = try Row.fetchCursor(db.cachedStatement(sql: "SELECT number, state FROM trial WHERE state != 'retired'"))
-        while let row = try states.next() {
-            let number: Int = row[0], index = configOfTrial[number]
+        for (number, state) in try SweepStore.liveStates(db) {
+            let index = configOfTrial[number]
             guard index >= 0 else { continue }
-            let state = try SweepStore.trialState(row[1], "#\(number)")
             if outcomeOfTrial[number]?.state != state {
                 var outcome: (state: TrialState, value: Double?, stopped: Int?) = (state, nil, nil)
                 if state == .completed || state == .pruned {
-                    outcome.value = try Double.fetchOne(db.cachedStatement(sql: "SELECT json_extract(valid, '$.\"' || ? || '\"') FROM result WHERE trial_number = ?"),
-                                                        arguments: [spec.metric, number])
-                    outcome.stopped = try Int.fetchOne(db.cachedStatement(sql: "SELECT MIN(epoch) FROM rung WHERE trial_number = ? AND decision = 'stop'"),
-                                                       arguments: [number])
+                    outcome.value = try SweepStore.resultValue(db, trialNumber: number, metric: spec.metric)
+                    outcome.stopped = try SweepStore.stopEpoch(db, trialNumber: number)
                 }
                 outcomeOfTrial[number] = outcome
             }
@@ -242,11 +237,11 @@ public final class TrialController {
         let bestEpoch = EpochRecord.bestEpoch(in: records, by: config.selectMetric)
         let best = records.first { $0.epoch == bestEpoch } ?? records[0]
         let measured = try timing ?? {
-            let worker = try Row.fetchOne(db, sql: "SELECT blas_threads, blas_core FROM worker WHERE name = ?", arguments: [live.worker])
+            let worker = try SweepStore.workerBLAS(db, name: live.worker)
             let train = records.compactMap(\.trainSeconds)
             return TrainingTiming(
                 examplesPerSecond: train.isEmpty ? 0 : Double(trainExamples) / median(train), secondsPerEpoch: median(records.map(\.seconds)),
-                totalSeconds: records.map(\.seconds).reduce(0, +), threads: worker?["blas_threads"] ?? 1, blasCore: worker?["blas_core"] ?? "unknown")
+                totalSeconds: records.map(\.seconds).reduce(0, +), threads: worker?.threads ?? 1, blasCore: worker?.core ?? "unknown")
         }()
         let report = TrialReport(bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary, history: records, timing: measured)
         try SweepStore.finish(db, live, lease: lease, as: .pruned, report: report, reason: "pruned at epoch \(stop.epoch): \(stop.rule)",
