@@ -155,9 +155,7 @@ public final class ProgramRunner: Sendable {
             var valid = best.map { history[$0 - 1].valid.dictionary } ?? [:], test = best.map { history[$0 - 1].test.dictionary } ?? [:]
             valid.merge(final) { _, new in new }
             test.merge(finalTest) { _, new in new }
-            let seconds = history.map(\.seconds).sorted()
-            let timing = TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: seconds.isEmpty ? 0 : seconds[seconds.count / 2],
-                                        totalSeconds: Date().timeIntervalSince(start), threads: 1, blasCore: "program")
+            let timing = TrainingTiming.measured(history, trainExamples: 0, totalSeconds: Date().timeIntervalSince(start), threads: 1, blasCore: "program")
             return ProgramResult(status: status, history: history, bestEpoch: best, valid: valid, test: test, timing: timing)
         }
 

@@ -121,6 +121,15 @@ public struct TrainingTiming: Sendable, Equatable, Codable {
         case examplesPerSecond = "examples_per_second", secondsPerEpoch = "seconds_per_epoch"
         case totalSeconds = "total_seconds", threads, blasCore = "blas_core"
     }
+
+    /// The timing of a run from its epoch records: the one rule for it, whoever measures (the
+    /// trainer, the controller for a pruned trial, the program runner). Examples per second is
+    /// the median over epochs of `trainExamples` ÷ the epoch's training seconds (0 where no epoch
+    /// says how long it trained); seconds per epoch the median of the epochs' wall seconds.
+    public static func measured(_ records: [EpochRecord], trainExamples: Int, totalSeconds: Double, threads: Int, blasCore: String) -> TrainingTiming {
+        TrainingTiming(examplesPerSecond: median(records.compactMap { $0.trainSeconds.map { Double(trainExamples) / $0 } }),
+                       secondsPerEpoch: median(records.map(\.seconds)), totalSeconds: totalSeconds, threads: threads, blasCore: blasCore)
+    }
 }
 
 /// The outcome of training one config on one dataset.
@@ -289,10 +298,8 @@ public struct Trainer: Sendable {
                 break
             }
         }
-        let timing = TrainingTiming(
-            examplesPerSecond: median(history.compactMap { $0.trainSeconds.map { Double(train.count) / $0 } }),
-            secondsPerEpoch: median(history.map(\.seconds)), totalSeconds: seconds(since: start),
-            threads: threads, blasCore: BLAS.coreName)
+        let timing = TrainingTiming.measured(history, trainExamples: train.count, totalSeconds: seconds(since: start),
+                                             threads: threads, blasCore: BLAS.coreName)
         return (TrainingResult(status: status, bestEpoch: bestEpoch(history), history: history, timing: timing,
                                divergence: divergence, bestParameters: bestParameters, profile: model.profile,
                                steps: step), model)
@@ -419,8 +426,9 @@ func seconds(since start: DispatchTime) -> Double {
     Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
 }
 
-func median(_ values: [Double]) -> Double {
+/// The middle value (the mean of the two middle ones for an even count); 0 for none.
+public func median(_ values: [Double]) -> Double {
     guard !values.isEmpty else { return 0 }
-    let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    let sorted = values.sorted(), middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }

@@ -238,20 +238,11 @@ public final class TrialController {
         let best = records.first { $0.epoch == bestEpoch } ?? records[0]
         let measured = try timing ?? {
             let worker = try SweepStore.workerBLAS(db, name: live.worker)
-            let train = records.compactMap(\.trainSeconds)
-            return TrainingTiming(
-                examplesPerSecond: train.isEmpty ? 0 : Double(trainExamples) / median(train), secondsPerEpoch: median(records.map(\.seconds)),
-                totalSeconds: records.map(\.seconds).reduce(0, +), threads: worker?.threads ?? 1, blasCore: worker?.core ?? "unknown")
+            return TrainingTiming.measured(records, trainExamples: trainExamples, totalSeconds: records.map(\.seconds).reduce(0, +),
+                                           threads: worker?.threads ?? 1, blasCore: worker?.core ?? "unknown")
         }()
         let report = TrialReport(bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary, history: records, timing: measured)
         try SweepStore.finish(db, live, lease: lease, as: .pruned, report: report, reason: "pruned at epoch \(stop.epoch): \(stop.rule)",
                               now.timeIntervalSince1970)
     }
-}
-
-/// The middle value (the mean of the two middle ones for an even count); 0 for none.
-func median(_ values: [Double]) -> Double {
-    guard !values.isEmpty else { return 0 }
-    let sorted = values.sorted(), middle = sorted.count / 2
-    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
