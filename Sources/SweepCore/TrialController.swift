@@ -109,8 +109,8 @@ public final class TrialController {
             while configOfTrial.count <= number { configOfTrial.append(-1) }
             // A config this build cannot read (``SweepStore/unreadableTrials()``) is no observation.
             guard var config = try? TrialConfig.parse(json: row[1]) else { continue }
+            let key = Leaderboard.configKey(config)
             config.seed = 0
-            let key = config.jsonText()
             if configByKey[key] == nil {
                 configByKey[key] = distinctConfigs.count
                 distinctConfigs.append((config, number))
