@@ -169,12 +169,10 @@ struct ParallelCoordinates {
         var columns: [[Double]] = []
         for (index, axis) in axes.enumerated() {
             let values = rows.map { $0.values[index] }
-            let hasInactive = values.contains { $0 == nil }
-            // Active values share [low, 1]; the inactive place is 0, a step below them.
-            let low = hasInactive ? 0.15 : 0.0
+            let low = activeFloor(of: index)
             func spread(_ fraction: Double) -> Double { low + fraction * (1 - low) }
-            if var choices = axis.choices {
-                for case let value? in values where !choices.contains(where: { $0.sameValue(as: value) }) { choices.append(value) }
+            if axis.choices != nil {
+                let choices = labels(of: index)
                 columns.append(values.map { value in
                     guard let value, let at = choices.firstIndex(where: { $0.sameValue(as: value) }) else { return 0 }
                     return spread(choices.count == 1 ? 0.5 : Double(at) / Double(choices.count - 1))
@@ -194,6 +192,10 @@ struct ParallelCoordinates {
         }
         return rows.indices.map { row in columns.map { $0[row] } }
     }
+
+    /// Where an axis's active values begin: 0, or 0.15 when some row is inactive on it (the
+    /// inactive place is 0, a step below them).
+    func activeFloor(of index: Int) -> Double { rows.contains { $0.values[index] == nil } ? 0.15 : 0 }
 
     /// The choices an axis labels: the file's, then any other a row holds.
     func labels(of index: Int) -> [ConfigValue] {
@@ -227,8 +229,7 @@ struct ParallelCoordinates {
             let x = side + Double(index) * step
             svg += "<line class=\"axis-line\" x1=\"\(x)\" x2=\"\(x)\" y1=\"\(top)\" y2=\"\(height - bottom)\"/>"
             svg += "<text class=\"axis\" x=\"\(x)\" y=\"\(top - 8)\" text-anchor=\"\(index == axes.count - 1 ? "end" : index == 0 ? "start" : "middle")\">\(escape(axis.name))\(axis.log ? " (log)" : "")</text>"
-            let hasInactive = rows.contains { $0.values[index] == nil }
-            let low = hasInactive ? 0.15 : 0.0
+            let low = activeFloor(of: index), hasInactive = low > 0
             if hasInactive { svg += "<text class=\"tick inactive\" x=\"\(x + 4)\" y=\"\(y(0) + 4)\">\(Self.inactiveLabel)</text>" }
             if axis.choices != nil {
                 let choices = labels(of: index)

@@ -356,7 +356,7 @@ public final class HandshakeMonitor {
         let address = "inproc://handshake-\(UUID().uuidString)"
         let events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
             | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-        if zmq_socket_monitor(try socket.rawHandle(), address, events) != 0 { throw ZMQError("socket_monitor") }
+        if zmq_socket_monitor(try socket.live("socket_monitor"), address, events) != 0 { throw ZMQError("socket_monitor") }
         pair = try ZMQSocket(context: context, type: .pair)
         try pair.connect(address)
     }
@@ -375,11 +375,6 @@ public final class HandshakeMonitor {
         }
         return events
     }
-}
-
-extension ZMQSocket {
-    /// The libzmq handle, for the monitor.
-    fileprivate func rawHandle() throws -> UnsafeMutableRawPointer { try live("socket_monitor") }
 }
 
 @available(*, unavailable, message: "a ZeroMQ socket belongs to one thread; hand messages over an inproc PAIR instead")

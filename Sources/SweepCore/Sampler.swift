@@ -106,8 +106,8 @@ public struct GridSampler: Sampler {
 
 extension GridSampler {
     /// How many assignments the grid emits (before identical configs collapse), or `limit + 1`
-    /// (`Int.max` at most) once it is past `limit`. Only parameters some condition names are branched on; the others
-    /// multiply, so the count costs little even for a grid of 10^15.
+    /// (`Int.max` at most) once it is past `limit`. Only parameters some condition names are
+    /// branched on; the others multiply, so the count costs little even for a grid of 10^15.
     func assignmentCount(upTo limit: Int) -> Int {
         let order = space.orderedParameters
         let named = Set(space.spec.parameters.flatMap { $0.conditions.map(\.key) })

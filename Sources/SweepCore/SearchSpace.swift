@@ -54,7 +54,7 @@ public struct SearchSpace: Sendable {
         var activeFixed = Set<String>()
         // Searched keys no trial has had active yet (once found, a key is not looked at again).
         var unusedSearched = Set(spec.parameters.map(\.key))
-        /// Why such a key was inactive where it was given (the first reason seen).
+        // Why such a key was inactive where it was given (the first reason seen).
         var inactiveWhereGiven: [String: String] = [:]
 
         generate { assignment, arm in

@@ -165,8 +165,8 @@ public struct SweepSpec: Sendable {
     /// The most trials (configs × repeats) the plan may hold: a larger plan is refused before it
     /// is expanded, naming what makes it large. Not part of the file: `--plan-limit` sets it.
     public var maxTrials = SweepSpec.defaultMaxTrials
-    /// 100,000 trials: a third more than the largest sweep benchmarked (docs/BENCHMARKS.md), a
-    /// few hundred MB of plan and store.
+    /// 100,000 trials: over three times the largest sweep benchmarked (30,000 trials,
+    /// docs/BENCHMARKS.md).
     public static let defaultMaxTrials = 100_000
 
     static let topLevelKeys = ["name", "description", "program", "dataset", "metric", "method", "count", "seed", "repeats",
