@@ -264,9 +264,7 @@ struct QueryParameters {
             guard values[name] == nil else { throw BadRequest(message: "query parameter '\(name)' is given twice") }
             values[name] = value
         }
-        if let fragment = values["fragment"], fragment != "1" && fragment != "0" {
-            throw BadRequest(message: "query parameter 'fragment' must be 1 or 0, got '\(Self.shown(fragment))'")
-        }
+        _ = try flag("fragment")
     }
 
     func string(_ name: String) -> String? { values[name] }
@@ -281,11 +279,12 @@ struct QueryParameters {
         }
     }
 
-    /// A whole number in `range`, or nil when absent.
-    func integer(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
-        guard let text = values[name] else { return nil }
+    /// A whole number in `range`, or nil when absent (or when it is `word`, which the caller
+    /// reads itself, such as `rows=all`).
+    func integer(_ name: String, in range: ClosedRange<Int>, orWord word: String? = nil) throws -> Int? {
+        guard let text = values[name], text != word else { return nil }
         guard let value = Int(text), range.contains(value) else {
-            throw BadRequest(message: "query parameter '\(name)' must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(Self.shown(text))'")
+            throw BadRequest(message: "query parameter '\(name)' must be \(word.map { "\($0) or " } ?? "")a whole number from \(range.lowerBound) to \(range.upperBound), got '\(Self.shown(text))'")
         }
         return value
     }
@@ -408,17 +407,11 @@ struct Handler: Sendable {
             // Checked before the cache, so a reply is never kept under a query that is refused.
             let query = try Self.parameters(of: request, path: path)
             let address = request.path + "?" + (request.query ?? []).filter { $0.name != "token" }.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
+            // A route's error comes back out of the render thread to the one mapping below.
             return try await renderer.run { [self] in
                 let revision = try? site.store.revision()
                 if let revision, let cached = site.cache.reply(for: address, at: revision) { return cached }
-                let reply: Reply
-                do {
-                    reply = try route(query, path: path, site: site, base: base)
-                } catch let error as BadRequest {
-                    reply = .text(.badRequest, error.message)
-                } catch {
-                    reply = .text(.internalServerError, "\(error)")
-                }
+                let reply = try route(query, path: path, site: site, base: base)
                 if let revision, reply.status == .ok { site.cache.keep(reply, for: address, at: revision) }
                 return reply
             }
@@ -452,16 +445,8 @@ struct Handler: Sendable {
         switch path {
         case "/", "/index.html": return page(try pages.overview(), "/")
         case "/leaderboard":
-            let rows: Int?
-            switch query.string("rows") {
-            case "all": rows = nil
-            case let text?:
-                guard let count = Int(text), (1...Self.largestCount).contains(count) else {
-                    throw BadRequest(message: "query parameter 'rows' must be all or a whole number from 1 to \(Self.largestCount), got '\(QueryParameters.shown(text))'")
-                }
-                rows = count
-            case nil: rows = Pages.LeaderboardQuery.defaultRows
-            }
+            let rows = query.string("rows") == "all" ? nil
+                : try query.integer("rows", in: 1...Self.largestCount, orWord: "all") ?? Pages.LeaderboardQuery.defaultRows
             return page(try pages.leaderboard(Pages.LeaderboardQuery(
                 byConfig: try query.flag("by_config"), all: try query.flag("all"), filter: query.string("q") ?? "",
                 sort: query.string("sort").flatMap { $0.isEmpty ? nil : $0 }, descending: try query.flag("desc"), limit: rows)), "/leaderboard")

@@ -177,9 +177,12 @@ struct Pages {
             switch row {
             case .config(let config):
                 texts[validColumn] += config.ci95.map { " ± " + format($0) } ?? ""
-                let standing = LeaderboardReport.versusBestCell(config)
-                texts[validColumn + 3] = (config.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–")
-                    + (config.rank == 1 ? "" : standing == "≈" ? " ≈ best" : standing == "n<2" ? " (n < 2: untested)" : "")
+                let standing = switch config.tiesBest {
+                case _ where config.rank == 1, false?: ""
+                case true?: " ≈ best"
+                case nil: " (n < 2: untested)"
+                }
+                texts[validColumn + 3] = (config.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–") + standing
             case .trial(_, let trial):
                 texts[2] = String(trial.id.prefix(8))
                 texts[texts.count - 1] = trial.result?.worker ?? ""

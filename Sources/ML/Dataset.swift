@@ -118,7 +118,8 @@ public struct Dataset: Sendable {
         // A FIFO would block and a link to /dev/zero would never end: only a regular file is read.
         var status = stat()
         if stat(url.path, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
-            throw DatasetError(file: url.lastPathComponent, line: nil, message: "is not a regular file (a FIFO, device or folder) in \(url.deletingLastPathComponent().path)")
+            throw DatasetError(file: url.lastPathComponent, line: nil,
+                               message: "is not a regular file (it is \(fileTypeName(status.st_mode))) in \(url.deletingLastPathComponent().path)")
         }
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw DatasetError(file: url.lastPathComponent, line: nil, message: "cannot be read (missing or unreadable) in \(url.deletingLastPathComponent().path)")
@@ -264,6 +265,20 @@ public struct DatasetFingerprint: Sendable, Equatable {
         }
         let listing = files.map { "\($0.name)\t\($0.sha256)\n" }.joined()
         return DatasetFingerprint(fingerprint: sha256Hex(Array(listing.utf8)), files: files)
+    }
+}
+
+/// A file type as an error names it ("a FIFO", "a folder", …), from `stat`'s mode.
+func fileTypeName(_ mode: mode_t) -> String {
+    switch mode & S_IFMT {
+    case S_IFIFO: "a FIFO"
+    case S_IFCHR: "a character device"
+    case S_IFBLK: "a block device"
+    case S_IFSOCK: "a socket"
+    case S_IFDIR: "a folder"
+    case S_IFLNK: "a symbolic link"
+    case S_IFREG: "a regular file"
+    default: "something other than a regular file"
     }
 }
 

@@ -112,7 +112,7 @@ public struct ProgramFingerprint: Sendable, Equatable {
                 }
                 try collect(url, prefix: path + "/", rules: rules, ancestors: ancestors.union([real]), into: &paths)
             } else if target.st_mode & S_IFMT != S_IFREG {
-                throw ProgramError("\(url.path)\(isLink ? " leads to" : " is") \(ReportReader.kind(target.st_mode)), not a regular file; a program folder holds files and folders only (leave it out with a .sweepignore)")
+                throw ProgramError("\(url.path)\(isLink ? " leads to" : " is") \(fileTypeName(target.st_mode)), not a regular file; a program folder holds files and folders only (leave it out with a .sweepignore)")
             } else if access(url.path, R_OK) == 0 {
                 paths.append(path)
                 guard paths.count <= maximumFiles else {

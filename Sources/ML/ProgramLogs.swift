@@ -7,7 +7,7 @@ import Glibc
 /// ``headBytes`` as they came, then a line saying how many bytes were left out, then the last
 /// ``tailBytes``. The tail is held in memory (a ring) and rewritten after the head at each
 /// ``flush()``, so the file never grows past head + marker + tail, and a failure's reason can
-/// quote the tail without reading the file back.
+/// quote the end reading at most ``recentBytes`` of the head back, never the whole log.
 final class CappedLog {
     /// The start kept of each log: 1 MiB.
     static let headBytes = 1 << 20
@@ -26,8 +26,6 @@ final class CappedLog {
     private var dropped = 0
     /// Whether the ring changed since the last flush.
     private var dirty = false
-    /// The head's last ``recentBytes``, for ``recent`` while the ring is short.
-    private var headRecent: [UInt8] = []
     /// How much of its end a log can quote: 4 KiB.
     static let recentBytes = 4 << 10
 
@@ -35,7 +33,7 @@ final class CappedLog {
     init(path: String, headBytes: Int = CappedLog.headBytes, tailBytes: Int = CappedLog.tailBytes) throws {
         headLimit = headBytes
         tailLimit = tailBytes
-        file = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        file = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard file >= 0 else { throw ProgramError("cannot write the log \(path): \(String(cString: strerror(errno)))") }
     }
 
@@ -55,7 +53,6 @@ final class CappedLog {
                 }
             }
             head += taken.count
-            headRecent = Array((headRecent + taken).suffix(Self.recentBytes))
             rest = rest.dropFirst(taken.count)
         }
         guard !rest.isEmpty else { return }
@@ -95,7 +92,9 @@ final class CappedLog {
 
     /// The last bytes the program wrote, at most ``recentBytes`` (for a failure's reason).
     var recent: [UInt8] {
-        if ring.count >= Self.recentBytes { return Array(tail.suffix(Self.recentBytes)) }
-        return Array((headRecent + tail).suffix(Self.recentBytes))
+        let fromHead = min(head, max(Self.recentBytes - ring.count, 0))
+        var bytes = [UInt8](repeating: 0, count: fromHead)
+        let read = bytes.withUnsafeMutableBytes { pread(file, $0.baseAddress, fromHead, off_t(head - fromHead)) }
+        return Array((bytes.prefix(max(read, 0)) + tail).suffix(Self.recentBytes))
     }
 }

@@ -381,8 +381,8 @@ public final class ProgramRunner: Sendable {
         }
     }
 
-    /// The last lines of the program's stderr, for the failure's reason (from what the log
-    /// holds in memory: the file is never read back).
+    /// The last lines of the program's stderr, for the failure's reason (from the log's last
+    /// 4 KiB: the whole log is never read).
     static func tail(of log: CappedLog, lines: Int = 12, bytes: Int = 2000) -> String {
         let recent = log.recent
         guard !recent.isEmpty else { return "" }
@@ -490,7 +490,7 @@ struct ReportReader {
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
-            throw ProgramRunner.ReportError(message: "the report file \(file.path) was replaced by \(Self.kind(status.st_mode)); the worker reads only the regular file it made there")
+            throw ProgramRunner.ReportError(message: "the report file \(file.path) was replaced by \(fileTypeName(status.st_mode)); the worker reads only the regular file it made there")
         }
         // One byte past the limit is enough to know it was passed.
         let wanted = ProgramRunner.maximumReportBytes + 1 - Int(offset)
@@ -521,18 +521,5 @@ struct ReportReader {
             throw ProgramRunner.ReportError(message: "report line \(linesRead + 1) is longer than \(ProgramRunner.maximumLineBytes >> 10) KiB")
         }
         return lines
-    }
-
-    /// A file type as an error names it.
-    static func kind(_ mode: mode_t) -> String {
-        switch mode & S_IFMT {
-        case S_IFIFO: "a FIFO"
-        case S_IFCHR: "a character device"
-        case S_IFBLK: "a block device"
-        case S_IFSOCK: "a socket"
-        case S_IFDIR: "a folder"
-        case S_IFLNK: "a symbolic link"
-        default: "something other than a regular file"
-        }
     }
 }

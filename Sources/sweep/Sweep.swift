@@ -25,7 +25,7 @@ func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
-/// An output file option (`--json-out`, `--output`, `--save-model`): refused before any work
+/// An output file option (`--json-out`, `--output`): refused before any work
 /// when it names a folder or a folder that does not exist, so a long run never ends in an error
 /// about where to write.
 func checkOutputPath(_ path: String?, option: String) throws {
