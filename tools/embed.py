@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turn the .jsonl files of a dataset folder into its .npy embedding files.
 
-The dataset format (see ../shared/spec/dataset-format.md) keeps the text of every example in
+The dataset format (see docs/spec/dataset-format.md) keeps the text of every example in
 train/valid/test.jsonl (field "text") and of every tag in tags.jsonl (field "tag"); training reads
 only the precomputed sentence embeddings in the matching .npy files. This helper computes them with
 sentence-transformers' all-MiniLM-L6-v2 at its defaults (max_seq_length 256, mean pooling,

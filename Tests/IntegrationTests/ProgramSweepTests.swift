@@ -170,7 +170,7 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
 /// training only where PyTorch is installed.
 @Suite struct ProgramExampleTests {
     static let example = testPrograms.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("examples/pytorch")
-    static let redial = testPrograms.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("../shared/data/redial").standardizedFileURL
+    static let redial = ReDialData.inRepository
     static let hasTorch = (try? runProgram("/usr/bin/env", ["python3", "-c", "import torch"])) != nil
 
     @Test func theExampleReadsTheDatasetAndScoresAsTheBuiltInTrainerDoes() throws {

@@ -145,9 +145,24 @@ struct Fixture {
         }
     }
 
+    /// docs/spec holds the contracts so the repository stands alone; they stay the shared ones,
+    /// but for the paragraph that says where the repository reads ReDial.
+    @Test func theContractsInDocsAreTheSharedOnes() throws {
+        let shared = ReDialData.repository.appendingPathComponent("../shared/spec").standardizedFileURL
+        try #require(FileManager.default.fileExists(atPath: shared.path), "the shared spec is expected at \(shared.path)")
+        let docs = ReDialData.repository.appendingPathComponent("docs/spec")
+        func text(_ folder: URL, _ name: String) throws -> String { try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8) }
+        #expect(try text(docs, "ml.md") == text(shared, "ml.md"))
+        let theirs = try text(shared, "dataset-format.md")
+        let expected = theirs.replacingOccurrences(
+            of: "`../shared/data/redial/` holds the real ReDial dataset in this format (all-MiniLM-L6-v2\nembeddings, D = 384).",
+            with: "The real ReDial dataset in this format (all-MiniLM-L6-v2 embeddings, D = 384) is read from\n`data/redial/` in the repository by the sweeps that use it.")
+        #expect(expected != theirs, "the paragraph on where ReDial lives is still the shared one's")
+        #expect(try text(docs, "dataset-format.md") == expected)
+    }
+
     @Test func theSharedReDialDatasetLoads() throws {
-        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../shared/data/redial").standardizedFileURL
+        let folder = ReDialData.shared
         try #require(FileManager.default.fileExists(atPath: folder.appendingPathComponent("items.tsv").path),
                      "the shared ReDial dataset is expected at \(folder.path)")
         let dataset = try Dataset.load(from: folder)

@@ -1,6 +1,7 @@
 import Foundation
 import ML
 import Testing
+import TestSupport
 @testable import SweepCore
 
 /// The repository's sweeps/ folder.
@@ -26,6 +27,7 @@ let syntheticHeader = "name: t\ndataset: {synthetic: {preset: small, seed: 1}}\n
 
 @Suite struct SweepSpecTests {
     @Test func shippedSweepsExpandToTheCountsDerivedByHand() throws {
+        _ = ReDialData.inRepository  // where the ReDial sweeps read their data
         // loss-grid: bce 1 + weighted_bce 5 + focal 4 + class_balanced 3 = 13 configs, × 3 seeds.
         let grid = try SweepSpec.load(sweepsFolder.appendingPathComponent("loss-grid.yaml"))
         let trials = try SearchSpace(spec: grid).plan()

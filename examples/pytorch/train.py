@@ -7,7 +7,7 @@ cross-entropy weighted by alpha. Reads the dataset folder format of docs (items.
 *.npy, tags.*); reports nDCG@10, Recall@10/50 and MRR on valid and test after every epoch to
 SWEEP_REPORT, and keeps the best epoch's weights in --out.
 
-    python3 train.py --data ../../../shared/data/redial --out /tmp/out --lr 1e-3 --alpha 0.001
+    python3 train.py --data ../../data/redial --out /tmp/out --lr 1e-3 --alpha 0.001
     python3 train.py --data DIR --baseline     # the popularity baseline, numpy only
 
 Only numpy is needed to read the data and score; torch is imported when training starts.
