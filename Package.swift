@@ -6,11 +6,14 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "sweep", targets: ["sweep"]),
+        .library(name: "Vocabulary", targets: ["Vocabulary"]),
         .library(name: "Protocol", targets: ["Protocol"]),
         .library(name: "ML", targets: ["ML"]),
+        .library(name: "Programs", targets: ["Programs"]),
         .library(name: "SweepCore", targets: ["SweepCore"]),
         .library(name: "Coordinator", targets: ["Coordinator"]),
         .library(name: "Worker", targets: ["Worker"]),
+        .library(name: "LocalRun", targets: ["LocalRun"]),
         .library(name: "Dashboard", targets: ["Dashboard"]),
     ],
     dependencies: [
@@ -37,69 +40,80 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
 
+        // The vocabulary every module shares: the trial config and its canonical JSON, the trial
+        // file, one epoch record and one trial result, trial states and outcomes, file digests.
+        .target(
+            name: "Vocabulary",
+            dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // Wire messages, their codec and the thin layer over libzmq.
         .target(
             name: "Protocol",
             dependencies: [
-                "CZMQ",
+                "Vocabulary", "CZMQ",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // posix_spawn's chdir action, for starting program trials in their own folder.
-        .target(name: "CSpawn"),
+        // The trainer and its parts: dataset IO, model, losses, balancers, optimiser, metrics.
         .target(
             name: "ML",
-            dependencies: [
-                "COpenBLAS", "CSpawn",
-                .product(name: "Yams", package: "Yams"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
+            dependencies: ["Vocabulary", "COpenBLAS", .product(name: "Yams", package: "Yams")],
             // Lets sqrt lower to one vector instruction instead of a call that may set errno,
             // so the optimiser's loops vectorise.
             swiftSettings: [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
         ),
-        // Sweep files, search, early stopping, the ask/tell controller, the store and its readers,
+        // posix_spawn's chdir action, for starting program trials in their own folder.
+        .target(name: "CSpawn"),
+        // Program trials: a program folder's fingerprint, running one attempt, its capped logs.
+        .target(name: "Programs", dependencies: ["Vocabulary", "CSpawn", .product(name: "Crypto", package: "swift-crypto")]),
+        // Sweep files, early stopping, the ask/tell controller, the store and its readers,
         // leaderboard, export, status: plain code, testable without sockets.
         .target(
             name: "SweepCore",
             dependencies: [
-                "ML", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams"),
+                "Vocabulary", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The ZeroMQ server over SweepCore: leases, admission, authentication.
-        .target(name: "Coordinator", dependencies: ["Protocol", "ML", "SweepCore"]),
-        .target(name: "Worker", dependencies: ["Protocol", "ML"]),
+        .target(name: "Coordinator", dependencies: ["Vocabulary", "Protocol", "Programs", "SweepCore"]),
+        // A worker: trials from a coordinator, trained here or run as programs.
+        .target(name: "Worker", dependencies: ["Vocabulary", "Protocol", "ML", "Programs"]),
+        // Beside the worker: trials run in this process (`sweep run`) through the same controller.
+        .target(name: "LocalRun", dependencies: ["Vocabulary", "ML", "Programs", "SweepCore"]),
         // The read-only web dashboard over SweepCore's readers.
         .target(name: "Dashboard", dependencies: [
-            "SweepCore", "ML", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
+            "Vocabulary", "SweepCore", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(
             name: "sweep",
             dependencies: [
-                "Protocol", "ML", "SweepCore", "Coordinator", "Worker", "Dashboard",
+                "Vocabulary", "Protocol", "ML", "Programs", "SweepCore", "Coordinator", "Worker", "LocalRun", "Dashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "sweep-bench-training", dependencies: ["ML"], path: "Benchmarks/TrainingBenchmark"),
-        .executableTarget(name: "sweep-bench-tpe", dependencies: ["ML", "SweepCore"], path: "Benchmarks/TPEBenchmark"),
+        .executableTarget(name: "sweep-bench-training", dependencies: ["ML", "Vocabulary"], path: "Benchmarks/TrainingBenchmark"),
+        .executableTarget(name: "sweep-bench-tpe", dependencies: ["ML", "Vocabulary", "SweepCore"], path: "Benchmarks/TPEBenchmark"),
         // The decoder fuzz target (make fuzz; a short run in make test).
-        .executableTarget(name: "sweep-fuzz-decoder", dependencies: ["Protocol"], path: "Tests/Fuzz"),
+        .executableTarget(name: "sweep-fuzz-decoder", dependencies: ["Protocol", "Vocabulary"], path: "Tests/Fuzz"),
         // A second process for the two-process ZeroMQ tests.
         .executableTarget(name: "sweep-test-peer", dependencies: ["Protocol"], path: "Tests/TestPeer"),
         // Helpers the test targets share (their temporary folders).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
 
-        .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
-        .testTarget(name: "MLTests", dependencies: ["ML", "TestSupport"]),
+        .testTarget(name: "VocabularyTests", dependencies: ["Vocabulary"]),
+        .testTarget(name: "ProtocolTests", dependencies: ["Protocol", "Vocabulary"]),
+        .testTarget(name: "MLTests", dependencies: ["ML", "Vocabulary", "TestSupport"]),
+        .testTarget(name: "ProgramsTests", dependencies: ["Programs", "Vocabulary", "TestSupport"]),
         // The Python scripts run Optuna's pruner and Parzen estimator for the side-by-side tests.
-        .testTarget(name: "SweepCoreTests", dependencies: ["SweepCore", "TestSupport"], exclude: ["optuna_asha.py", "optuna_parzen.py", "optuna_ped_anova.py"]),
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TestSupport"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "TestSupport"]),
-        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "SweepCore", "TestSupport"]),
+        .testTarget(name: "SweepCoreTests", dependencies: ["SweepCore", "Vocabulary", "TestSupport"], exclude: ["optuna_asha.py", "optuna_parzen.py", "optuna_ped_anova.py"]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Protocol", "SweepCore", "Vocabulary", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Protocol", "Vocabulary", "TestSupport"]),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "SweepCore", "LocalRun", "ML", "Vocabulary", "TestSupport"]),
         // prior_reference.py: a NumPy reference of the prior alone, run side by side on ReDial.
-        .testTarget(name: "IntegrationTests", dependencies: ["Protocol", "ML", "SweepCore", "TestSupport"], exclude: ["prior_reference.py"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Vocabulary", "Protocol", "ML", "Programs", "SweepCore", "TestSupport"], exclude: ["prior_reference.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

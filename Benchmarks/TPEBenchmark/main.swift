@@ -10,6 +10,7 @@
 import Foundation
 import ML
 import SweepCore
+import Vocabulary
 
 /// The loss-search space as a sweep file.
 func sweepText(method: String, seed: Int, count: Int) -> String {
@@ -51,7 +52,7 @@ func controller(method: String, seed: Int, count: Int) throws -> TrialController
     let spec = try SweepSpec.parse(sweepText(method: method, seed: seed, count: count), file: URL(fileURLWithPath: "/tmp/tpe-bench.yaml"))
     let controller = try TrialController(spec: spec, store: try SweepStore.inMemory(), trainExamples: 1)
     _ = try controller.applyPlan(fingerprint: "bench", popularity: nil)
-    try controller.store.recordWorker(name: "w", host: "h", cores: 1, blasThreads: 1, blasCore: "none", state: "online")
+    try controller.store.recordWorker(name: "w", host: "h", cores: 1, blasThreads: 1, blasCore: "none", state: .online)
     return controller
 }
 
@@ -59,7 +60,7 @@ func controller(method: String, seed: Int, count: Int) throws -> TrialController
 func report(_ controller: TrialController, lease: String, value: Double) throws {
     let metrics = RankingMetrics(dictionary: Dictionary(uniqueKeysWithValues: RankingMetrics.names.map { ($0, value) }))!
     let record = EpochRecord(epoch: 1, lossMain: 0, lossAux: nil, weights: .singleTask, valid: metrics, test: metrics, seconds: 0, trainSeconds: 0)
-    _ = try controller.tellResult(lease: lease, worker: "w", report: TrialReport(
+    _ = try controller.tellResult(lease: lease, worker: "w", report: TrialResult(
         bestEpoch: 1, valid: metrics.dictionary, test: metrics.dictionary, history: [record],
         timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")))
 }

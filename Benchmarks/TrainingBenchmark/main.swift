@@ -12,6 +12,7 @@
 import Dispatch
 import Foundation
 import ML
+import Vocabulary
 
 let options: [String: String] = {
     var arguments = ArraySlice(CommandLine.arguments.dropFirst())

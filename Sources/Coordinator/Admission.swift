@@ -1,4 +1,5 @@
 import Protocol
+import Vocabulary
 
 /// Decides whether a worker that said `ready` may take trials: it must speak this protocol version
 /// and run the same trainer build, since different trainer code would make results incomparable.
@@ -16,15 +17,15 @@ public struct Admission: Sendable {
     }
 
     /// `welcome` for a compatible worker, else `error` saying what differs.
-    public func answer(_ ready: Ready) -> Message {
+    public func answer(_ ready: Ready) -> CoordinatorMessage {
         if ready.protocolVersion != Int(wireProtocolVersion) {
             return .error(ErrorReport(
-                code: "protocol_mismatch",
+                code: .protocolMismatch,
                 message: "worker \(ready.worker) speaks protocol \(ready.protocolVersion), coordinator speaks \(wireProtocolVersion)"))
         }
         if ready.buildID != buildID {
             return .error(ErrorReport(
-                code: "build_mismatch",
+                code: .buildMismatch,
                 message: "worker \(ready.worker) runs build \(ready.buildID), coordinator runs \(buildID): install the same sweep binary on both"))
         }
         return .welcome(Welcome(heartbeatMilliseconds: heartbeatMilliseconds, liveness: liveness, sweep: sweepName))

@@ -1,5 +1,6 @@
 import Foundation
 import Protocol
+import Vocabulary
 
 /// The ZAP handler (ZeroMQ RFC 27) of a CURVE coordinator: admits only worker public keys found as
 /// `*.pub` files in one folder, and names each admitted worker by its key file's stem.

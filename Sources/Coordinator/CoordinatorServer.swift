@@ -1,7 +1,8 @@
 import Foundation
-import ML
+import Programs
 import Protocol
 import SweepCore
+import Vocabulary
 
 /// Counters of what the coordinator has seen, for logs and tests.
 public struct ServerCounters: Sendable, Equatable {
@@ -24,7 +25,7 @@ public struct ServedProgram: Sendable {
         self.folder = folder
         let fingerprint = try ProgramFingerprint.compute(folder: folder)
         ref = ProgramRef(fingerprint: fingerprint.fingerprint,
-                         files: fingerprint.files.map { DatasetFile(name: $0.name, size: $0.size, sha256: $0.sha256) },
+                         files: fingerprint.files,
                          command: command.command, config: command.config, env: command.env)
     }
 }
@@ -44,7 +45,7 @@ public final class CoordinatorServer {
     public let controller: TrialController
     public var store: SweepStore { controller.store }
     /// The sweep's dataset (nil for a program sweep with `dataset: none`).
-    public let dataset: ResolvedDataset?
+    public let dataset: LocatedDataset?
     /// The program a program sweep runs.
     public let program: ServedProgram?
     public let admission: Admission
@@ -79,6 +80,9 @@ public final class CoordinatorServer {
     private var leasesIssued: UInt64 = 0
     /// Replies held back until the batch they answer is durable (nil outside a batch).
     private var heldReplies: [(peer: Data, frames: [[UInt8]])]?
+    /// Where replies go instead of the socket when set: the unit tests drive ``handle(_:userID:now:)``
+    /// with frames they make and read what it answers here.
+    var outbox: [(peer: Data, frames: [[UInt8]])]?
     /// The most handling time one batch takes before it commits: bounds the wait a batch adds to
     /// its first message's reply.
     static let batchSeconds = 0.002
@@ -87,7 +91,7 @@ public final class CoordinatorServer {
     /// - Parameter curve: the coordinator's CURVE secret key and its ZAP handler, which must already
     ///   be bound (libzmq admits every client while none is); the ROUTER is then a CURVE server and
     ///   workers are named by their key file's stem.
-    public init(context: ZMQContext, endpoint: String, controller: TrialController, dataset: ResolvedDataset?,
+    public init(context: ZMQContext, endpoint: String, controller: TrialController, dataset: LocatedDataset?,
                 program: ServedProgram? = nil, admission: Admission, settings: SchedulerSettings,
                 curve: (secretKey: [UInt8], authenticator: Authenticator)? = nil) throws {
         self.controller = controller
@@ -106,7 +110,7 @@ public final class CoordinatorServer {
         try socket.setMaximumMessageSize(Int64(Codec.defaultMaximumBodyBytes + 4096))
         try socket.bind(endpoint)
         datasetRef = DatasetRef(fingerprint: dataset?.fingerprint.fingerprint ?? "",
-                                files: dataset?.fingerprint.files.map { DatasetFile(name: $0.name, size: $0.size, sha256: $0.sha256) } ?? [])
+                                files: dataset?.fingerprint.files ?? [])
         assignments = AssignmentEncoder(dataset: datasetRef, program: program?.ref)
         scheduler.adoptOrphans(try store.liveAttempts().map(\.lease), now: Date())
     }
@@ -167,7 +171,7 @@ public final class CoordinatorServer {
     /// Workers are online only while a coordinator serves them.
     func markWorkersOffline() throws {
         for session in scheduler.sessions.values where !quarantined.contains(session.name) {
-            try store.setWorkerState(name: session.name, state: "offline")
+            try store.setWorkerState(name: session.name, state: .offline)
         }
     }
 
@@ -176,7 +180,7 @@ public final class CoordinatorServer {
     func tick(now: Date) throws {
         let expired = scheduler.expire(now: now)
         for name in scheduler.takeDeparted() {
-            try store.setWorkerState(name: name, state: "lost", now: now)
+            try store.setWorkerState(name: name, state: .lost, now: now)
             note("worker \(name) silent for \(scheduler.settings.liveness) heartbeats: declared dead")
             onProgress()
         }
@@ -227,126 +231,156 @@ public final class CoordinatorServer {
     /// - Parameter userID: the sender's key file stem, when CURVE authenticated it.
     func handle(_ frames: [[UInt8]], userID: String? = nil, now: Date) throws {
         counters.messages += 1
-        guard frames.count >= 2 else { return reject(nil, code: "bad_frames", "no routing id") }
+        guard frames.count >= 2 else { return reject(nil, code: .badFrames, "no routing id") }
         let peer = Data(frames[0])
-        let message: Message
+        let message: WorkerMessage
         do {
             message = try codec.decode(Array(frames.dropFirst()))
         } catch {
             return reject(peer, code: error.code, error.description)
         }
-        if case .ready(var ready) = message {
-            // Under CURVE a worker is who its key says: the key's name, then the name it gives when
-            // that differs (pods sharing one key stay apart, and no name can pass for another key's).
-            if let userID { ready.worker = ready.worker == userID ? userID : "\(userID)/\(ready.worker)" }
-            let answer = admission.answer(ready)
-            send(answer, to: peer)
-            guard case .welcome = answer else {
-                counters.rejected += 1
-                note("refused worker \(ready.worker) on \(ready.host): \(answer)")
-                return
-            }
-            if ready.programs == true { programPeers.insert(peer) } else { programPeers.remove(peer) }
-            // A repeated `ready` on a live connection only refreshes it (a flood costs no writes).
-            if scheduler.session(peer)?.name == ready.worker { return scheduler.seen(peer, now: now) }
-            scheduler.join(peer: peer, name: ready.worker, now: now)
-            try store.recordWorker(name: ready.worker, host: ready.host, cores: ready.cores, blasThreads: ready.blasThreads,
-                                   blasCore: ready.blasCore, state: quarantined.contains(ready.worker) ? "quarantined" : "online", now: now)
-            note("worker \(ready.worker) joined from \(ready.host) (\(ready.blasThreads) BLAS threads, \(ready.blasCore))")
-            onProgress()
-            return
+        switch message {
+        case .ready(let ready): try admit(ready, from: peer, userID: userID, now: now)
+        case .heartbeat(let heartbeat): if let session = known(peer, now: now) { try heard(heartbeat, from: session, now: now) }
+        case .progress(let progress): if known(peer, now: now) != nil { try received(progress, from: peer, now: now) }
+        case .result(let outcome): if let session = known(peer, now: now) { try received(outcome, from: session, now: now) }
+        case .failed(let failure): if let session = known(peer, now: now) { try received(failure, from: session, now: now) }
+        case .bye(let bye): if let session = known(peer, now: now) { try left(session, saying: bye, now: now) }
+        case .fetch(let fetch): if known(peer, now: now) != nil { send(chunk(for: fetch), to: peer) }
         }
+    }
+
+    /// The session of a worker that said `ready`, marked as heard from; a peer this coordinator
+    /// does not know (e.g. from before a restart) is told to introduce itself first.
+    private func known(_ peer: Data, now: Date) -> Scheduler.Session? {
         guard let session = scheduler.session(peer) else {
-            // A peer we do not know (e.g. from before a restart) must introduce itself first.
-            return send(.error(ErrorReport(code: "not_ready", message: "say ready first")), to: peer)
+            send(.error(ErrorReport(code: .notReady, message: "say ready first")), to: peer)
+            return nil
         }
         scheduler.seen(peer, now: now)
-        switch message {
-        case .heartbeat(let heartbeat):
-            if let progress = heartbeat.progress {
-                // A lease from before a restart may be re-claimed only by the worker that held it.
-                if session.lease != progress.lease.lease, let attempt = try store.attempt(lease: progress.lease.lease),
-                   attempt.worker != session.name {
-                    return reject(peer, code: "not_your_lease", "lease \(progress.lease.lease) belongs to another worker")
-                }
-                scheduler.progress(peer, lease: progress.lease.lease, step: progress.step, now: now)
-                if scheduler.session(peer)?.lease == progress.lease.lease {
-                    try controller.tellProgress(lease: progress.lease.lease, epoch: progress.epoch, step: progress.step, now: now)
-                } else {
-                    // Its lease ended here (lost, cancelled, or the trial finished elsewhere).
-                    send(.cancel(Cancel(lease: progress.lease, reason: "this lease is no longer valid")), to: peer)
-                }
-            } else if session.lease == nil {
-                try offerWork(to: peer, now: now)
+        return session
+    }
+
+    /// A worker's `ready`: welcomed (and recorded) or refused with the reason.
+    private func admit(_ ready: Ready, from peer: Data, userID: String?, now: Date) throws {
+        var ready = ready
+        // Under CURVE a worker is who its key says: the key's name, then the name it gives when
+        // that differs (pods sharing one key stay apart, and no name can pass for another key's).
+        if let userID { ready.worker = ready.worker == userID ? userID : "\(userID)/\(ready.worker)" }
+        let answer = admission.answer(ready)
+        send(answer, to: peer)
+        guard case .welcome = answer else {
+            counters.rejected += 1
+            note("refused worker \(ready.worker) on \(ready.host): \(answer)")
+            return
+        }
+        if ready.programs == true { programPeers.insert(peer) } else { programPeers.remove(peer) }
+        // A repeated `ready` on a live connection only refreshes it (a flood costs no writes).
+        if scheduler.session(peer)?.name == ready.worker { return scheduler.seen(peer, now: now) }
+        scheduler.join(peer: peer, name: ready.worker, now: now)
+        try store.recordWorker(name: ready.worker, host: ready.host, cores: ready.cores, blasThreads: ready.blasThreads,
+                               blasCore: ready.blasCore, state: quarantined.contains(ready.worker) ? .quarantined : .online, now: now)
+        note("worker \(ready.worker) joined from \(ready.host) (\(ready.blasThreads) BLAS threads, \(ready.blasCore))")
+        onProgress()
+    }
+
+    /// A heartbeat: an idle worker asks for work; a busy one says where its trial is.
+    private func heard(_ heartbeat: Heartbeat, from session: Scheduler.Session, now: Date) throws {
+        let peer = session.peer
+        if let progress = heartbeat.progress {
+            // A lease from before a restart may be re-claimed only by the worker that held it.
+            if session.lease != progress.lease.lease, let attempt = try store.attempt(lease: progress.lease.lease),
+               attempt.worker != session.name {
+                return reject(peer, code: .notYourLease, "lease \(progress.lease.lease) belongs to another worker")
             }
-        case .progress(let progress):
-            guard scheduler.session(peer)?.lease == progress.lease.lease else { return }
-            guard let record = record(progress.report) else {
-                return reject(peer, code: "bad_report", "epoch \(progress.report.epoch)'s report lacks a ranking metric")
-            }
-            switch try controller.tellEpoch(lease: progress.lease.lease, record: record, now: now) {
-            case .continue: break
-            case .stop(let reason):
-                scheduler.release(progress.lease.lease)
-                send(.cancel(Cancel(lease: progress.lease, reason: reason)), to: peer)
-                note("trial \(progress.lease.trial) \(reason)")
-                onProgress()
-            case .stale:
-                scheduler.release(progress.lease.lease)
+            scheduler.progress(peer, lease: progress.lease.lease, step: progress.step, now: now)
+            if scheduler.session(peer)?.lease == progress.lease.lease {
+                try controller.tellProgress(lease: progress.lease.lease, epoch: progress.epoch, step: progress.step, now: now)
+            } else {
+                // Its lease ended here (lost, cancelled, or the trial finished elsewhere).
                 send(.cancel(Cancel(lease: progress.lease, reason: "this lease is no longer valid")), to: peer)
             }
-        case .result(let outcome):
-            guard let report = report(outcome) else {
-                return reject(peer, code: "bad_report", "the result of lease \(outcome.lease.lease) lacks a ranking metric in an epoch")
-            }
-            // Only the worker an attempt was handed to may finish it (its name, or key under CURVE).
-            let disposition = try controller.tellResult(lease: outcome.lease.lease, worker: session.name, report: report, now: now)
-            if disposition == .foreign {
-                return reject(peer, code: "not_your_lease", "lease \(outcome.lease.lease) belongs to another worker")
-            }
-            scheduler.release(outcome.lease.lease)
-            if disposition == .stale { counters.staleResults += 1 }
-            send(.ack(Ack(lease: outcome.lease, kind: .result)), to: peer)
-            note("trial \(outcome.lease.trial) attempt \(outcome.lease.attempt) result from \(session.name): \(disposition)")
-            onProgress()
+        } else if session.lease == nil {
             try offerWork(to: peer, now: now)
-        case .failed(let failure):
-            let outcome: AttemptOutcome = switch failure.reason {
-            case .diverged: .diverged
-            case .crashed: .failed
-            case .datasetMismatch: .lost
-            case .cancelled: .cancelled
-            }
-            if scheduler.session(peer)?.lease == failure.lease.lease {
-                // A worker with the wrong data is at fault, not the trial: requeued without counting.
-                let limit = failure.reason == .datasetMismatch ? Int.max : scheduler.settings.maxAttempts
-                try controller.tellFailure(lease: failure.lease.lease, outcome: outcome, reason: "\(failure.reason.rawValue): \(failure.detail)",
-                                           maxAttempts: limit, now: now)
-                note("trial \(failure.lease.trial) attempt \(failure.lease.attempt) \(failure.reason.rawValue) on \(session.name): \(failure.detail)")
-            }
-            scheduler.release(failure.lease.lease)
-            send(.ack(Ack(lease: failure.lease, kind: .failed)), to: peer)
-            if failure.reason == .datasetMismatch && quarantined.insert(session.name).inserted {
-                try store.setWorkerState(name: session.name, state: "quarantined", now: now)
-                note("worker \(session.name) quarantined: its dataset does not match (\(failure.detail))")
-            }
-            onProgress()
-            try offerWork(to: peer, now: now)
-        case .bye(let bye):
-            if let lease = session.lease {
-                // A worker leaving is no fault of the trial's: requeued at once, not counted.
-                try controller.tellFailure(lease: lease, outcome: .lost, reason: "worker \(session.name) left: \(bye.reason)",
-                                           maxAttempts: .max, now: now)
-            }
-            scheduler.leave(peer)
-            try store.setWorkerState(name: session.name, state: "offline", now: now)
-            note("worker \(session.name) left (\(bye.reason))")
-            onProgress()
-        case .fetch(let fetch):
-            send(chunk(for: fetch), to: peer)
-        default:
-            reject(peer, code: "unexpected", "\(message.typeName) is not a worker message")
         }
+    }
+
+    /// A finished epoch: stored, and judged by early stopping.
+    private func received(_ progress: Protocol.Progress, from peer: Data, now: Date) throws {
+        guard scheduler.session(peer)?.lease == progress.lease.lease else { return }
+        guard hasRankingMetrics(progress.report) else {
+            return reject(peer, code: .badReport, "epoch \(progress.report.epoch)'s report lacks a ranking metric")
+        }
+        switch try controller.tellEpoch(lease: progress.lease.lease, record: progress.report, now: now) {
+        case .continue: break
+        case .stop(let reason):
+            scheduler.release(progress.lease.lease)
+            send(.cancel(Cancel(lease: progress.lease, reason: reason)), to: peer)
+            note("trial \(progress.lease.trial) \(reason)")
+            onProgress()
+        case .stale:
+            scheduler.release(progress.lease.lease)
+            send(.cancel(Cancel(lease: progress.lease, reason: "this lease is no longer valid")), to: peer)
+        }
+    }
+
+    /// A trial's result: stored, acknowledged once durable, and the next trial offered.
+    private func received(_ outcome: TrialOutcome, from session: Scheduler.Session, now: Date) throws {
+        let peer = session.peer
+        guard outcome.result.history.allSatisfy(hasRankingMetrics) else {
+            return reject(peer, code: .badReport, "the result of lease \(outcome.lease.lease) lacks a ranking metric in an epoch")
+        }
+        // Only the worker an attempt was handed to may finish it (its name, or key under CURVE).
+        let disposition = try controller.tellResult(lease: outcome.lease.lease, worker: session.name, report: outcome.result, now: now)
+        if disposition == .foreign {
+            return reject(peer, code: .notYourLease, "lease \(outcome.lease.lease) belongs to another worker")
+        }
+        scheduler.release(outcome.lease.lease)
+        if disposition == .stale { counters.staleResults += 1 }
+        send(.ack(Ack(lease: outcome.lease, kind: .result)), to: peer)
+        note("trial \(outcome.lease.trial) attempt \(outcome.lease.attempt) result from \(session.name): \(disposition)")
+        onProgress()
+        try offerWork(to: peer, now: now)
+    }
+
+    /// An attempt that ended without a result.
+    private func received(_ failure: Failure, from session: Scheduler.Session, now: Date) throws {
+        let peer = session.peer
+        let outcome: AttemptOutcome = switch failure.reason {
+        case .diverged: .diverged
+        case .crashed: .failed
+        case .datasetMismatch: .lost
+        case .cancelled: .cancelled
+        }
+        if scheduler.session(peer)?.lease == failure.lease.lease {
+            // A worker with the wrong data is at fault, not the trial: requeued without counting.
+            let limit = failure.reason == .datasetMismatch ? Int.max : scheduler.settings.maxAttempts
+            try controller.tellFailure(lease: failure.lease.lease, outcome: outcome, reason: "\(failure.reason.rawValue): \(failure.detail)",
+                                       maxAttempts: limit, now: now)
+            note("trial \(failure.lease.trial) attempt \(failure.lease.attempt) \(failure.reason.rawValue) on \(session.name): \(failure.detail)")
+        }
+        scheduler.release(failure.lease.lease)
+        send(.ack(Ack(lease: failure.lease, kind: .failed)), to: peer)
+        if failure.reason == .datasetMismatch && quarantined.insert(session.name).inserted {
+            try store.setWorkerState(name: session.name, state: .quarantined, now: now)
+            note("worker \(session.name) quarantined: its dataset does not match (\(failure.detail))")
+        }
+        onProgress()
+        try offerWork(to: peer, now: now)
+    }
+
+    /// A worker leaving: its trial is requeued at once, not counted against it.
+    private func left(_ session: Scheduler.Session, saying bye: Bye, now: Date) throws {
+        let peer = session.peer
+        if let lease = session.lease {
+            // A worker leaving is no fault of the trial's: requeued at once, not counted.
+            try controller.tellFailure(lease: lease, outcome: .lost, reason: "worker \(session.name) left: \(bye.reason)",
+                                       maxAttempts: .max, now: now)
+        }
+        scheduler.leave(peer)
+        try store.setWorkerState(name: session.name, state: .offline, now: now)
+        note("worker \(session.name) left (\(bye.reason))")
+        onProgress()
     }
 
     /// An idle worker gets the next trial, `wait`, or `shutdown(finished)`.
@@ -354,10 +388,10 @@ public final class CoordinatorServer {
         guard let session = scheduler.session(peer) else { return }
         if finishing { return try dismiss(session, now: now) }
         if quarantined.contains(session.name) {
-            return send(.error(ErrorReport(code: "quarantined", message: "this worker's dataset did not match the sweep's; fix its data and restart it under a new name")), to: peer)
+            return send(.error(ErrorReport(code: .quarantined, message: "this worker's dataset did not match the sweep's; fix its data and restart it under a new name")), to: peer)
         }
         if program != nil && !programPeers.contains(peer) {
-            return send(.error(ErrorReport(code: "programs_not_allowed", message: "this sweep runs a program, and this worker runs none: start it with --allow-programs to run the sweep's code (docs/SECURITY.md)")), to: peer)
+            return send(.error(ErrorReport(code: .programsNotAllowed, message: "this sweep runs a program, and this worker runs none: start it with --allow-programs to run the sweep's code (docs/SECURITY.md)")), to: peer)
         }
         let lease = nextLease()
         let claim: Claim
@@ -389,21 +423,21 @@ public final class CoordinatorServer {
     private func dismiss(_ session: Scheduler.Session, now: Date) throws {
         send(.shutdown(Shutdown(reason: .finished)), to: session.peer)
         scheduler.leave(session.peer)
-        if !quarantined.contains(session.name) { try store.setWorkerState(name: session.name, state: "offline", now: now) }
+        if !quarantined.contains(session.name) { try store.setWorkerState(name: session.name, state: .offline, now: now) }
     }
 
     /// Up to 1 MiB of a file of this sweep's dataset (the format's own files) or program (the
     /// files its fingerprint lists).
-    func chunk(for fetch: Fetch) -> Message {
-        let shipped: (files: [DatasetFile], folder: URL)? =
+    func chunk(for fetch: Fetch) -> CoordinatorMessage {
+        let shipped: (files: [FileDigest], folder: URL)? =
             if let dataset, fetch.fingerprint == datasetRef.fingerprint { (datasetRef.files, dataset.folder) }
             else if let program, fetch.fingerprint == program.ref.fingerprint { (program.ref.files, program.folder) }
             else { nil }
         guard let shipped, let file = shipped.files.first(where: { $0.name == fetch.file }), fetch.offset >= 0, fetch.offset <= file.size else {
-            return .error(ErrorReport(code: "no_such_file", message: "no file \(fetch.file) at offset \(fetch.offset) in \(fetch.fingerprint)"))
+            return .error(ErrorReport(code: .noSuchFile, message: "no file \(fetch.file) at offset \(fetch.offset) in \(fetch.fingerprint)"))
         }
         guard let handle = FileHandle(forReadingAtPath: shipped.folder.appendingPathComponent(file.name).path) else {
-            return .error(ErrorReport(code: "unreadable", message: "the coordinator cannot read \(file.name)"))
+            return .error(ErrorReport(code: .unreadable, message: "the coordinator cannot read \(file.name)"))
         }
         defer { try? handle.close() }
         let data: Data
@@ -412,7 +446,7 @@ public final class CoordinatorServer {
             data = try handle.read(upToCount: 1 << 20) ?? Data()
         } catch {
             // An empty chunk would read as a truncated file on the worker; say what went wrong instead.
-            return .error(ErrorReport(code: "unreadable", message: "the coordinator cannot read \(file.name) at offset \(fetch.offset): \(error)"))
+            return .error(ErrorReport(code: .unreadable, message: "the coordinator cannot read \(file.name) at offset \(fetch.offset): \(error)"))
         }
         return .chunk(Chunk(fingerprint: fetch.fingerprint, file: file.name, offset: fetch.offset, fileSize: file.size,
                             sha256: file.sha256, data: data))
@@ -429,7 +463,7 @@ public final class CoordinatorServer {
         for (peer, frames) in heldReplies! { transmit(frames, to: peer) }
     }
 
-    func send(_ message: Message, to peer: Data) {
+    func send(_ message: CoordinatorMessage, to peer: Data) {
         do {
             send(frames: try codec.encode(message), to: peer)
         } catch {
@@ -444,6 +478,7 @@ public final class CoordinatorServer {
     }
 
     private func transmit(_ frames: [[UInt8]], to peer: Data) {
+        if outbox != nil { return outbox!.append((peer, frames)) }
         do {
             try socket.send([Array(peer)] + frames, wait: .nonBlocking)
         } catch {
@@ -451,7 +486,7 @@ public final class CoordinatorServer {
         }
     }
 
-    func broadcast(_ message: Message) {
+    func broadcast(_ message: CoordinatorMessage) {
         for peer in scheduler.sessions.keys { send(message, to: peer) }
     }
 
@@ -460,7 +495,7 @@ public final class CoordinatorServer {
     }
 
     /// Answers a bad message with `error`, counts it, and logs it at most once a minute per peer.
-    func reject(_ peer: Data?, code: String, _ detail: String) {
+    func reject(_ peer: Data?, code: ErrorCode, _ detail: String) {
         counters.rejected += 1
         guard let peer else { return }
         send(.error(ErrorReport(code: code, message: detail)), to: peer)
@@ -468,7 +503,7 @@ public final class CoordinatorServer {
         if now.timeIntervalSince(lastRejectLog[peer] ?? .distantPast) >= 60 {
             lastRejectLog[peer] = now
             let name = scheduler.session(peer)?.name ?? "an unknown peer"
-            note("rejected a message from \(name): \(code): \(detail) (further rejections from it are counted, logged once a minute)")
+            note("rejected a message from \(name): \(code.rawValue): \(detail) (further rejections from it are counted, logged once a minute)")
         }
     }
 
@@ -477,30 +512,10 @@ public final class CoordinatorServer {
         return LeaseRef(trial: attempt.trial, attempt: attempt.attempt, lease: lease)
     }
 
-    /// A worker's epoch report as the trainer's record, or nil when a ranking metric is missing
-    /// (for a program, the metric the sweep ranks on).
-    func record(_ report: EpochReport) -> EpochRecord? {
-        let valid: RankingMetrics, test: RankingMetrics
-        if program != nil {
-            guard report.valid[controller.spec.metric] != nil else { return nil }
-            (valid, test) = (RankingMetrics(values: report.valid), RankingMetrics(values: report.test))
-        } else {
-            guard let validMetrics = RankingMetrics(dictionary: report.valid), let testMetrics = RankingMetrics(dictionary: report.test) else { return nil }
-            (valid, test) = (validMetrics, testMetrics)
-        }
-        guard let main = report.weights["main"] ?? nil else { return nil }
-        let weights = TaskWeights(main: main, aux: report.weights["aux"] ?? nil, sMain: report.weights["s_main"] ?? nil,
-                                  sAux: report.weights["s_aux"] ?? nil)
-        return EpochRecord(epoch: report.epoch, lossMain: report.lossMain, lossAux: report.lossAux, weights: weights,
-                           valid: valid, test: test, seconds: report.seconds, trainSeconds: report.trainSeconds, extra: report.extra)
-    }
-
-    /// A worker's result as the controller takes it, or nil when an epoch lacks a ranking metric.
-    func report(_ outcome: TrialOutcome) -> TrialReport? {
-        let history = outcome.history.compactMap(record)
-        guard history.count == outcome.history.count else { return nil }
-        let timing = TrainingTiming(examplesPerSecond: outcome.timing.examplesPerSecond, secondsPerEpoch: outcome.timing.secondsPerEpoch,
-                                    totalSeconds: outcome.timing.totalSeconds, threads: outcome.timing.threads, blasCore: outcome.timing.blasCore)
-        return TrialReport(bestEpoch: outcome.bestEpoch, valid: outcome.valid, test: outcome.test, history: history, timing: timing)
+    /// Whether an epoch record from a worker has what the sweep ranks on: for a program, the
+    /// sweep's metric on valid; for the built-in trainer, every ranking metric on valid and test.
+    func hasRankingMetrics(_ record: EpochRecord) -> Bool {
+        if program != nil { return record.valid[controller.spec.metric] != nil }
+        return RankingMetrics(dictionary: record.valid.dictionary) != nil && RankingMetrics(dictionary: record.test.dictionary) != nil
     }
 }

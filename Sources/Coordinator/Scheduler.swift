@@ -1,4 +1,5 @@
 import Foundation
+import Vocabulary
 
 /// Timing rules of a distributed sweep.
 public struct SchedulerSettings: Sendable, Equatable {

@@ -1,5 +1,5 @@
 import Foundation
-import ML
+import Vocabulary
 
 /// Escapes text for HTML element content and attribute values.
 func escape(_ text: String) -> String {

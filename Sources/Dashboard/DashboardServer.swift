@@ -3,10 +3,10 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import Logging
-import ML
 import NIOCore
 import SweepCore
 import Synchronization
+import Vocabulary
 
 /// Where the dashboard listens and who may read it.
 public struct DashboardSettings: Sendable {

@@ -1,6 +1,6 @@
 import Foundation
-import ML
 import SweepCore
+import Vocabulary
 
 /// The dashboard's pages, rendered on the server from the store's readers. Each page's live part
 /// is its `<main>`, which the page's script fetches again every 2 s (`?fragment=1`) and swaps in.
@@ -62,7 +62,7 @@ struct Pages {
         body += "<h2>Workers</h2><table class=\"data sortable\" id=\"workers\"><thead><tr><th>name</th><th>host</th><th>state</th><th>trials done</th><th>last seen</th></tr></thead><tbody>"
         let formatter = ISO8601DateFormatter()
         for worker in status.workers {
-            body += "<tr data-row><td>\(escape(worker.name))</td><td>\(escape(worker.host))</td><td>\(escape(worker.state))</td><td>\(worker.trialsCompleted)</td><td>\(formatter.string(from: worker.lastSeen))</td></tr>"
+            body += "<tr data-row><td>\(escape(worker.name))</td><td>\(escape(worker.host))</td><td>\(worker.state.rawValue)</td><td>\(worker.trialsCompleted)</td><td>\(formatter.string(from: worker.lastSeen))</td></tr>"
         }
         body += "</tbody></table>"
         // Optimisation history: each completed trial's value in the order results arrived, and the

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Vocabulary
 
 /// The one thread that reads the stores and renders every reply, at a lower scheduling priority
 /// than the rest of the process (nice +10, as the local workers `sweep launch` starts). A

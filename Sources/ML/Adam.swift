@@ -1,4 +1,5 @@
 import Foundation
+import Vocabulary
 
 /// Adam (Kingma & Ba 2015) exactly as PyTorch's `torch.optim.Adam` with bias correction, dense:
 /// every parameter is updated every step; with `weightDecay` > 0, PyTorch's `AdamW` (decoupled:

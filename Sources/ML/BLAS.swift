@@ -1,4 +1,5 @@
 import COpenBLAS
+import Vocabulary
 
 /// The few OpenBLAS routines the trainer needs, row-major, over raw buffers.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import Vocabulary
 
 /// How the main task (i = 0) and the auxiliary tag task (i = 1) are weighted, as `ml.md` specifies.
 /// Each step the trainer asks for ``stepWeights`` (the multipliers w_i of L = Σ w_i·L_i for the

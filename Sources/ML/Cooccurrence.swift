@@ -1,15 +1,6 @@
 import Foundation
 import Synchronization
-
-/// Which pairs of a training dialogue count as co-occurring (`cooc`, docs/ml-extensions.md).
-public enum CooccurrenceMode: String, Sendable, CaseIterable {
-    /// No prior.
-    case none
-    /// Every pair of distinct movies mentioned or targeted in one example, both ways.
-    case dialogue
-    /// Each mentioned movie with each target of the same example (mentioned → target).
-    case target
-}
+import Vocabulary
 
 /// The co-occurrence counts of the train split, C[m, j], in compressed rows (CSR): row m holds
 /// the items that co-occurred with m and how often. Built once per dataset and mode.

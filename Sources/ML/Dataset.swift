@@ -1,23 +1,5 @@
-import Crypto
 import Foundation
-
-/// A dataset that breaks a rule of `dataset-format.md`, naming the file and, where it applies, the line.
-public struct DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
-    public var file: String
-    public var line: Int?
-    public var message: String
-
-    public init(file: String, line: Int?, message: String) {
-        self.file = file
-        self.line = line
-        self.message = message
-    }
-
-    public var description: String {
-        if let line { return "\(file):\(line): \(message)" }
-        return "\(file): \(message)"
-    }
-}
+import Vocabulary
 
 /// One split (train, valid or test): embeddings in one contiguous row-major buffer, plus the
 /// mentioned and target item indices of every example.
@@ -75,10 +57,6 @@ public struct Dataset: Sendable {
     /// N / avg_targets: the negative-to-positive ratio that collapses plain BCE.
     public var imbalance: Double { Double(itemCount) / averageTargets }
 
-    /// The files of the dataset format present in a folder (README, raw sources and extras excluded).
-    public static let formatFiles = ["items.tsv", "train.jsonl", "train.npy", "valid.jsonl", "valid.npy",
-                                     "test.jsonl", "test.npy", "tags.jsonl", "tags.npy"]
-
     /// Loads and validates a dataset folder; every rule of the format is checked, with the file and line.
     public static func load(from folder: URL) throws -> Dataset {
         let titles = try loadItems(folder.appendingPathComponent("items.tsv"))
@@ -114,22 +92,9 @@ public struct Dataset: Sendable {
         return Dataset(itemCount: n, titles: titles, dimension: train.dimension, train: train, valid: valid, test: test, tags: tags)
     }
 
-    static func readFile(_ url: URL) throws -> [UInt8] {
-        // A FIFO would block and a link to /dev/zero would never end: only a regular file is read.
-        var status = stat()
-        if stat(url.path, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
-            throw DatasetError(file: url.lastPathComponent, line: nil,
-                               message: "is not a regular file (it is \(fileTypeName(status.st_mode))) in \(url.deletingLastPathComponent().path)")
-        }
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw DatasetError(file: url.lastPathComponent, line: nil, message: "cannot be read (missing or unreadable) in \(url.deletingLastPathComponent().path)")
-        }
-        return [UInt8](data)
-    }
-
     static func loadItems(_ url: URL) throws -> [String] {
         let file = "items.tsv"
-        let text = String(decoding: try readFile(url), as: UTF8.self)
+        let text = String(decoding: try readRegularFile(url), as: UTF8.self)
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
         if lines.last == "" { lines.removeLast() }
         guard let header = lines.first, header == "index\tredial_id\ttitle" else {
@@ -151,7 +116,7 @@ public struct Dataset: Sendable {
     }
 
     static func loadMatrix(_ folder: URL, _ name: String, dimension: inout Int?) throws -> NPYMatrix {
-        let matrix = try NPY.decode(try readFile(folder.appendingPathComponent(name)), file: name)
+        let matrix = try NPY.decode(try readRegularFile(folder.appendingPathComponent(name)), file: name)
         if let expected = dimension, expected != matrix.columns {
             throw DatasetError(file: name, line: nil, message: "has D = \(matrix.columns) but other .npy files have D = \(expected)")
         }
@@ -176,7 +141,7 @@ public struct Dataset: Sendable {
 
     /// Splits a JSONL file into its lines (1-based numbers), rejecting blank lines inside it.
     private static func jsonLines(_ url: URL) throws -> [(Int, ArraySlice<UInt8>)] {
-        let bytes = try readFile(url)
+        let bytes = try readRegularFile(url)
         var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         if lines.last?.isEmpty == true { lines.removeLast() }
         return try lines.enumerated().map { offset, line in
@@ -238,54 +203,4 @@ public struct Dataset: Sendable {
     }
 }
 
-/// A dataset's identity by content: SHA-256 over the sorted (relative path, SHA-256) pairs of the
-/// format's files. README, raw sources and other extras do not count, so they may differ.
-public struct DatasetFingerprint: Sendable, Equatable {
-    /// One file of the format: name, size in bytes, SHA-256 hex.
-    public struct File: Sendable, Equatable {
-        public var name: String
-        public var size: Int
-        public var sha256: String
-    }
 
-    public var fingerprint: String
-    public var files: [File]
-
-    /// Hashes the format files present in `folder`.
-    public static func compute(folder: URL) throws -> DatasetFingerprint {
-        var files: [File] = []
-        for name in Dataset.formatFiles.sorted() {
-            let url = folder.appendingPathComponent(name)
-            guard FileManager.default.fileExists(atPath: url.path) else { continue }
-            let bytes = try Dataset.readFile(url)
-            files.append(File(name: name, size: bytes.count, sha256: sha256Hex(bytes)))
-        }
-        guard !files.isEmpty else {
-            throw DatasetError(file: folder.path, line: nil, message: "is not a dataset folder (no items.tsv, *.jsonl or *.npy)")
-        }
-        let listing = files.map { "\($0.name)\t\($0.sha256)\n" }.joined()
-        return DatasetFingerprint(fingerprint: sha256Hex(Array(listing.utf8)), files: files)
-    }
-}
-
-/// A file type as an error names it ("a FIFO", "a folder", …), from `stat`'s mode.
-func fileTypeName(_ mode: mode_t) -> String {
-    switch mode & S_IFMT {
-    case S_IFIFO: "a FIFO"
-    case S_IFCHR: "a character device"
-    case S_IFBLK: "a block device"
-    case S_IFSOCK: "a socket"
-    case S_IFDIR: "a folder"
-    case S_IFLNK: "a symbolic link"
-    case S_IFREG: "a regular file"
-    default: "something other than a regular file"
-    }
-}
-
-/// Lower-case hex SHA-256 of some bytes.
-public func sha256Hex(_ bytes: some DataProtocol) -> String {
-    SHA256.hash(data: bytes).map { byte in
-        let hex = String(byte, radix: 16)
-        return byte < 16 ? "0" + hex : hex
-    }.joined()
-}

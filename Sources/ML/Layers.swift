@@ -1,3 +1,4 @@
+import Vocabulary
 /// A fixed-size float buffer allocated once and freed on deinit: the storage for parameters,
 /// gradients, optimiser state and activations, so that no training step allocates.
 public final class FloatBuffer: @unchecked Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import Vocabulary
 
 /// The positives of a batch of examples in compressed-row form: row r's target items are
 /// `items[rowStarts[r] ..< rowStarts[r + 1]]`, each distinct.

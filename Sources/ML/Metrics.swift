@@ -1,58 +1,5 @@
 import Foundation
-
-/// Ranking metrics of `ml.md`, averaged over examples, plus two collapse diagnostics; or, for a
-/// program trial, the metrics the program reported for a split (its own names).
-public struct RankingMetrics: Sendable, Equatable, Codable, CustomStringConvertible {
-    /// Metric name → value.
-    public private(set) var dictionary: [String: Double]
-
-    /// The metric names used in every JSON output and the leaderboard.
-    public static let names = ["ndcg@10", "recall@10", "recall@50", "mrr", "coverage@10", "pop_overlap@10"]
-
-    public init(ndcg10: Double, recall10: Double, recall50: Double, mrr: Double, coverage10: Double, popOverlap10: Double) {
-        dictionary = ["ndcg@10": ndcg10, "recall@10": recall10, "recall@50": recall50, "mrr": mrr,
-                      "coverage@10": coverage10, "pop_overlap@10": popOverlap10]
-    }
-
-    /// A program's own metrics, any names.
-    public init(values: [String: Double]) { dictionary = values }
-
-    public var ndcg10: Double { dictionary["ndcg@10"] ?? 0 }
-    public var recall10: Double { dictionary["recall@10"] ?? 0 }
-    public var recall50: Double { dictionary["recall@50"] ?? 0 }
-    public var mrr: Double { dictionary["mrr"] ?? 0 }
-    /// Fraction of the catalogue that appears in any example's top 10.
-    public var coverage10: Double { dictionary["coverage@10"] ?? 0 }
-    /// Mean |top10 ∩ global popularity top 10| / 10.
-    public var popOverlap10: Double { dictionary["pop_overlap@10"] ?? 0 }
-
-    public subscript(name: String) -> Double? { dictionary[name] }
-
-    /// `name: value` pairs in name order (a dictionary's own order differs between processes).
-    public var description: String {
-        "[" + dictionary.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "]"
-    }
-
-    public init(from decoder: Decoder) throws {
-        dictionary = try decoder.singleValueContainer().decode([String: Double].self)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(dictionary)
-    }
-}
-
-extension RankingMetrics {
-    /// The metrics of the built-in trainer from a name → value map, or nil when one is missing.
-    public init?(dictionary: [String: Double]) {
-        guard let ndcg10 = dictionary["ndcg@10"], let recall10 = dictionary["recall@10"], let recall50 = dictionary["recall@50"],
-              let mrr = dictionary["mrr"], let coverage10 = dictionary["coverage@10"], let popOverlap10 = dictionary["pop_overlap@10"] else {
-            return nil
-        }
-        self.init(ndcg10: ndcg10, recall10: recall10, recall50: recall50, mrr: mrr, coverage10: coverage10, popOverlap10: popOverlap10)
-    }
-}
+import Vocabulary
 
 /// Collects the ranking metrics of a split, one scored example at a time.
 ///

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Vocabulary
 
 /// The recommender of `ml.md`: z = W2·dropout(ReLU(W1·[x; r] + b1)) + b2, with r from the optional
 /// GRU branch (``encoder``), and the multi-task head's tag rows [t; 0] through the same layers.

@@ -1,4 +1,5 @@
 import Foundation
+import Vocabulary
 
 /// Writes trained weights: one `.npy` per tensor (1-D tensors as [1, n]) and a `manifest.json`
 /// naming each tensor's file and shape, with the training report beside it.

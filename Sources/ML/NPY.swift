@@ -1,4 +1,5 @@
 import Foundation
+import Vocabulary
 
 /// A 2-D float32 matrix as stored in a NumPy `.npy` v1.0 file (`<f4`, C order).
 public struct NPYMatrix: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import Vocabulary
 
 /// The nearest train dialogues of every example by the cosine of their sentence embeddings
 /// (`knn_k`, docs/ml-extensions.md), and the movies each train dialogue names. Built once per

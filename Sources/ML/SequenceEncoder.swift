@@ -1,4 +1,5 @@
 import Dispatch
+import Vocabulary
 
 /// The RNN branch of `ml.md`: an item embedding table E (N × 256, init N(0, 1)) and a bidirectional
 /// GRU (hidden 128 per direction, PyTorch's equations and gate order r, z, n, init U(−1/√128, 1/√128))

@@ -1,4 +1,5 @@
 import Foundation
+import Vocabulary
 
 /// A synthetic dataset in the dataset-format, with planted structure: latent user tastes, Zipf item
 /// popularity, text embeddings that carry the taste (and a little of the wanted items) under noise,
@@ -39,10 +40,10 @@ public struct SyntheticDataset: Sendable {
 
         /// The preset of that name (`redial`, `small`).
         public static func preset(_ name: String) -> Options? {
-            switch name {
-            case "redial": .redial
-            case "small": .small
-            default: nil
+            switch SyntheticPreset(rawValue: name) {
+            case .redial: .redial
+            case .small: .small
+            case nil: nil
             }
         }
     }

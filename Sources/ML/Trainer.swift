@@ -1,136 +1,5 @@
 import Foundation
-
-/// The effective multipliers of each raw task loss in an epoch's last step (`ml.md`).
-public struct TaskWeights: Sendable, Equatable, Codable {
-    public var main: Double
-    /// nil without multi-task.
-    public var aux: Double?
-    /// The uncertainty balancer's log-variances.
-    public var sMain: Double?
-    public var sAux: Double?
-
-    public static let singleTask = TaskWeights(main: 1, aux: nil, sMain: nil, sAux: nil)
-
-    public init(main: Double, aux: Double?, sMain: Double?, sAux: Double?) {
-        self.main = main
-        self.aux = aux
-        self.sMain = sMain
-        self.sAux = sAux
-    }
-
-    enum CodingKeys: String, CodingKey { case main, aux, sMain = "s_main", sAux = "s_aux" }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(main, forKey: .main)
-        try container.encode(aux, forKey: .aux)  // null without multi-task, as the contract says
-        try container.encodeIfPresent(sMain, forKey: .sMain)
-        try container.encodeIfPresent(sAux, forKey: .sAux)
-    }
-}
-
-/// One epoch of training: raw mean losses, task weights, metrics, and time.
-public struct EpochRecord: Sendable, Equatable, Codable {
-    public var epoch: Int
-    /// The main task's loss; nil for a program trial that reported none (`loss_main` or `loss`).
-    public var lossMain: Double?
-    public var lossAux: Double?
-    public var weights: TaskWeights
-    public var valid: RankingMetrics
-    public var test: RankingMetrics
-    /// Wall seconds for the epoch, training and evaluation.
-    public var seconds: Double
-    /// Wall seconds of training alone (evaluation excluded); nil only in records that a build before
-    /// store schema v4 kept from workers, which did not send it.
-    public var trainSeconds: Double?
-    /// A program trial's other reported numbers (neither `valid_*`, `test_*` nor a loss), by name.
-    public var extra: [String: Double]?
-
-    public init(epoch: Int, lossMain: Double?, lossAux: Double?, weights: TaskWeights, valid: RankingMetrics, test: RankingMetrics,
-                seconds: Double, trainSeconds: Double?, extra: [String: Double]? = nil) {
-        self.epoch = epoch
-        self.lossMain = lossMain
-        self.lossAux = lossAux
-        self.weights = weights
-        self.valid = valid
-        self.test = test
-        self.seconds = seconds
-        self.trainSeconds = trainSeconds
-        self.extra = extra
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case epoch, lossMain = "loss_main", lossAux = "loss_aux", weights, valid, test, seconds
-        case trainSeconds = "train_seconds", extra
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(epoch, forKey: .epoch)
-        try container.encodeIfPresent(lossMain, forKey: .lossMain)
-        try container.encode(lossAux, forKey: .lossAux)
-        try container.encode(weights, forKey: .weights)
-        try container.encode(valid, forKey: .valid)
-        try container.encode(test, forKey: .test)
-        try container.encode(seconds, forKey: .seconds)
-        try container.encodeIfPresent(trainSeconds, forKey: .trainSeconds)
-        try container.encodeIfPresent(extra, forKey: .extra)
-    }
-}
-
-extension EpochRecord {
-    /// The first epoch with the highest valid `metric` in `history` (an epoch lacking it ranks
-    /// last): a trial's result, for the built-in trainer, a program and a pruned trial alike.
-    public static func bestEpoch(in history: [EpochRecord], by metric: String) -> Int? {
-        var best: EpochRecord?
-        for record in history where (record.valid[metric] ?? -.infinity) > (best?.valid[metric] ?? -.infinity) { best = record }
-        return best?.epoch
-    }
-}
-
-/// How a training run ended.
-public enum TrainingStatus: String, Sendable, Codable {
-    /// Every epoch ran.
-    case completed
-    /// A loss became NaN or infinite; the history stops at the last good epoch.
-    case diverged
-    /// The callback asked to stop (e.g. the trial was cancelled).
-    case stopped
-}
-
-/// Timings of a run.
-public struct TrainingTiming: Sendable, Equatable, Codable {
-    /// Train examples ÷ training seconds of an epoch (evaluation excluded), median over epochs.
-    public var examplesPerSecond: Double
-    /// Median wall seconds of an epoch, evaluation included.
-    public var secondsPerEpoch: Double
-    public var totalSeconds: Double
-    public var threads: Int
-    /// The OpenBLAS kernel family in use.
-    public var blasCore: String
-
-    public init(examplesPerSecond: Double, secondsPerEpoch: Double, totalSeconds: Double, threads: Int, blasCore: String) {
-        self.examplesPerSecond = examplesPerSecond
-        self.secondsPerEpoch = secondsPerEpoch
-        self.totalSeconds = totalSeconds
-        self.threads = threads
-        self.blasCore = blasCore
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case examplesPerSecond = "examples_per_second", secondsPerEpoch = "seconds_per_epoch"
-        case totalSeconds = "total_seconds", threads, blasCore = "blas_core"
-    }
-
-    /// The timing of a run from its epoch records: the one rule for it, whoever measures (the
-    /// trainer, the controller for a pruned trial, the program runner). Examples per second is
-    /// the median over epochs of `trainExamples` ÷ the epoch's training seconds (0 where no epoch
-    /// says how long it trained); seconds per epoch the median of the epochs' wall seconds.
-    public static func measured(_ records: [EpochRecord], trainExamples: Int, totalSeconds: Double, threads: Int, blasCore: String) -> TrainingTiming {
-        TrainingTiming(examplesPerSecond: median(records.compactMap { $0.trainSeconds.map { Double(trainExamples) / $0 } }),
-                       secondsPerEpoch: median(records.map(\.seconds)), totalSeconds: totalSeconds, threads: threads, blasCore: blasCore)
-    }
-}
+import Vocabulary
 
 /// The outcome of training one config on one dataset.
 public struct TrainingResult: Sendable {
@@ -150,15 +19,19 @@ public struct TrainingResult: Sendable {
 
     /// The record of the best epoch.
     public var best: EpochRecord? { bestEpoch.map { history[$0 - 1] } }
-}
 
-/// What the trainer reports to its callback.
-public enum TrainingEvent: Sendable {
-    /// After every training step: the current epoch (from 1) and steps done so far in the run.
-    /// Returning false here stops the run within one step.
-    case step(epoch: Int, step: Int)
-    /// After each epoch's evaluation.
-    case epoch(EpochRecord)
+    /// How the run ended, as a worker sends it and `sweep run` tells it: the result is the best
+    /// epoch's metrics; a completed run without an epoch failed.
+    public var end: RunEnd {
+        switch status {
+        case .completed:
+            guard let best else { return .failed("no epoch finished", epochs: 0) }
+            return .completed(TrialResult(bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary,
+                                          history: history, timing: timing))
+        case .diverged: return .diverged(divergence ?? "diverged", epochs: history.count)
+        case .stopped: return .stopped(epochs: history.count)
+        }
+    }
 }
 
 /// Trains a ``TrialConfig`` on a ``Dataset`` as `ml.md` specifies: seeded init, shuffling and dropout,
@@ -426,9 +299,3 @@ func seconds(since start: DispatchTime) -> Double {
     Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
 }
 
-/// The middle value (the mean of the two middle ones for an even count); 0 for none.
-public func median(_ values: [Double]) -> Double {
-    guard !values.isEmpty else { return 0 }
-    let sorted = values.sorted(), middle = sorted.count / 2
-    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-}

@@ -1,16 +1,5 @@
 import Foundation
-
-extension ConfigValue: Encodable {
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .bool(let value): try container.encode(value)
-        case .int(let value): try container.encode(value)
-        case .double(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        }
-    }
-}
+import Vocabulary
 
 /// The JSON document `sweep train --json-out` writes (contract in docs/cli.md).
 public struct TrainingReport: Encodable, Sendable {

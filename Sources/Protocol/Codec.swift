@@ -1,4 +1,5 @@
 import Foundation
+import Vocabulary
 
 /// Why a frame sequence is not a valid v1 message. Decoding never traps; every defect is one of these.
 public enum DecodeError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -23,14 +24,14 @@ public enum DecodeError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// A short stable code for ``ErrorReport/code``.
-    public var code: String {
+    /// The code the coordinator answers it with.
+    public var code: ErrorCode {
         switch self {
-        case .wrongFrameCount: "bad_frames"
-        case .unknownVersion: "bad_version"
-        case .unknownType: "unknown_type"
-        case .tooLarge: "too_large"
-        case .malformedBody: "malformed_body"
+        case .wrongFrameCount: .badFrames
+        case .unknownVersion: .badVersion
+        case .unknownType: .unknownType
+        case .tooLarge: .tooLarge
+        case .malformedBody: .malformedBody
         }
     }
 }
@@ -54,49 +55,33 @@ public struct Codec: Sendable {
     private static let decoder = JSONDecoder()
 
     /// Encodes a message to its three frames. Throws only for values JSON cannot hold (NaN, ±∞).
-    public func encode(_ message: Message) throws -> [[UInt8]] {
-        let body = try HotMessageCodec.encode(message) ?? encodeWithFoundation(message)
+    public func encode(_ message: some WireMessage) throws -> [[UInt8]] {
+        let body = try message.hotBody() ?? encodeWithFoundation(message)
         return [[wireProtocolVersion], Array(message.typeName.utf8), body]
     }
 
     /// The reference encoder: Foundation's, for the types the hot path does not write.
-    func encodeWithFoundation(_ message: Message) throws -> [UInt8] {
-        let encoder = Self.encoder
-        let body: Data = switch message {
-        case .ready(let value): try encoder.encode(value)
-        case .heartbeat(let value): try encoder.encode(value)
-        case .progress(let value): try encoder.encode(value)
-        case .result(let value): try encoder.encode(value)
-        case .failed(let value): try encoder.encode(value)
-        case .bye(let value): try encoder.encode(value)
-        case .fetch(let value): try encoder.encode(value)
-        case .welcome(let value): try encoder.encode(value)
-        case .assign(let value): try encoder.encode(value)
-        case .ack(let value): try encoder.encode(value)
-        case .chunk(let value): try encoder.encode(value)
-        case .wait(let value): try encoder.encode(value)
-        case .cancel(let value): try encoder.encode(value)
-        case .shutdown(let value): try encoder.encode(value)
-        case .error(let value): try encoder.encode(value)
-        }
-        return Array(body)
+    func encodeWithFoundation(_ message: some WireMessage) throws -> [UInt8] {
+        Array(try message.foundationBody(Self.encoder))
     }
 
-    /// Decodes three frames to a message, or throws a ``DecodeError`` naming the defect.
-    public func decode(_ frames: [[UInt8]]) throws(DecodeError) -> Message {
+    /// Decodes three frames to a message of one direction (a coordinator reads
+    /// ``WorkerMessage``s, a worker ``CoordinatorMessage``s), or throws a ``DecodeError`` naming
+    /// the defect; a type of the other direction is an unknown type.
+    public func decode<Message: WireMessage>(_ frames: [[UInt8]], as _: Message.Type = Message.self) throws(DecodeError) -> Message {
         guard frames.count == 3 else { throw .wrongFrameCount(frames.count) }
         guard frames[0] == [wireProtocolVersion] else { throw .unknownVersion(frames[0]) }
         let body = frames[2]
         guard body.count <= maximumBodyBytes else { throw .tooLarge(bytes: body.count, limit: maximumBodyBytes) }
-        if let message = HotMessageCodec.decode(type: frames[1], body: body) { return message }
+        if let message = Message.hotMessage(type: frames[1], body: body) { return message }
         return try decodeWithFoundation(type: frames[1], body: body)
     }
 
     /// The reference decoder: Foundation's, for the bodies the hot path does not read and to name
     /// what is wrong with a bad one.
-    func decodeWithFoundation(type typeFrame: [UInt8], body: [UInt8]) throws(DecodeError) -> Message {
+    func decodeWithFoundation<Message: WireMessage>(type typeFrame: [UInt8], body: [UInt8]) throws(DecodeError) -> Message {
         let typeName = String(decoding: typeFrame, as: UTF8.self)
-        guard let type = Self.decoders[typeName], typeFrame.count <= 16 else { throw .unknownType(typeName) }
+        guard let type = Message.bodyDecoders[typeName], typeFrame.count <= 16 else { throw .unknownType(typeName) }
         do {
             return try type(Self.decoder, Data(body))
         } catch {
@@ -104,28 +89,10 @@ public struct Codec: Sendable {
         }
     }
 
-    private typealias BodyDecoder = @Sendable (JSONDecoder, Data) throws -> Message
-
-    private static let decoders: [String: BodyDecoder] = [
-        "ready": { .ready(try $0.decode(Ready.self, from: $1)) },
-        "heartbeat": { .heartbeat(try $0.decode(Heartbeat.self, from: $1)) },
-        "progress": { .progress(try $0.decode(Progress.self, from: $1)) },
-        "result": { .result(try $0.decode(TrialOutcome.self, from: $1)) },
-        "failed": { .failed(try $0.decode(Failure.self, from: $1)) },
-        "bye": { .bye(try $0.decode(Bye.self, from: $1)) },
-        "fetch": { .fetch(try $0.decode(Fetch.self, from: $1)) },
-        "welcome": { .welcome(try $0.decode(Welcome.self, from: $1)) },
-        "assign": { .assign(try $0.decode(Assignment.self, from: $1)) },
-        "ack": { .ack(try $0.decode(Ack.self, from: $1)) },
-        "chunk": { .chunk(try $0.decode(Chunk.self, from: $1)) },
-        "wait": { .wait(try $0.decode(Wait.self, from: $1)) },
-        "cancel": { .cancel(try $0.decode(Cancel.self, from: $1)) },
-        "shutdown": { .shutdown(try $0.decode(Shutdown.self, from: $1)) },
-        "error": { .error(try $0.decode(ErrorReport.self, from: $1)) },
-    ]
-
-    /// Every message type name of v1.
-    public static var typeNames: [String] { decoders.keys.sorted() }
+    /// Every message type name of v1, both directions (`heartbeat` goes both ways).
+    public static var typeNames: [String] {
+        Set(WorkerMessage.bodyDecoders.keys).union(CoordinatorMessage.bodyDecoders.keys).sorted()
+    }
 
     /// A one-line reason from a `DecodingError`, naming the key path.
     private static func describe(_ error: Error) -> String {

@@ -1,3 +1,5 @@
+import Vocabulary
+
 /// A seeded mutation fuzzer for the v1 decoder: it starts from valid encodings and flips,
 /// truncates, inserts, deletes and duplicates bytes and frames, and feeds every result to
 /// ``Codec/decode(_:)``, which must return or throw a ``DecodeError`` and never trap.
@@ -11,23 +13,18 @@ public struct DecoderFuzzer {
         public var rejected: [String: Int] = [:]
     }
 
-    private var state: UInt64
+    private var random: SplitMix64
     private let seeds: [[[UInt8]]]
     private let codec = Codec()
 
-    /// - Parameter seeds: valid messages to mutate.
-    public init(seed: UInt64, seeds: [Message]) throws {
-        state = seed
-        self.seeds = try seeds.map { try Codec().encode($0) }
+    /// - Parameter seeds: valid messages of both directions to mutate.
+    public init(seed: UInt64, workerMessages: [WorkerMessage], coordinatorMessages: [CoordinatorMessage]) throws {
+        random = SplitMix64(seed: seed)
+        let codec = Codec()
+        seeds = try workerMessages.map { try codec.encode($0) } + coordinatorMessages.map { try codec.encode($0) }
     }
 
-    private mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private mutating func next() -> UInt64 { random.next() }
 
     private mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(bound, 1))) }
 
@@ -58,11 +55,12 @@ public struct DecoderFuzzer {
         var report = Report()
         for index in 0..<count {
             if index % 1000 == 0 && !keepGoing() { break }
-            do {
-                _ = try codec.decode(input())
-                report.decoded += 1
-            } catch {
-                report.rejected[error.code, default: 0] += 1
+            // Every input is read as each side reads: a coordinator and a worker.
+            let frames = input()
+            switch (Result { () throws(DecodeError) in try codec.decode(frames, as: WorkerMessage.self) },
+                    Result { () throws(DecodeError) in try codec.decode(frames, as: CoordinatorMessage.self) }) {
+            case (.success, _), (_, .success): report.decoded += 1
+            case (.failure(let error), .failure): report.rejected[error.code.rawValue, default: 0] += 1
             }
             report.frames += 1
         }

@@ -1,52 +1,45 @@
 import Foundation
+import Vocabulary
 
 /// Hand-written JSON for the messages every trial sends (`heartbeat`, `progress`, `result`,
 /// `assign`, `ack`, `wait`): the same bodies as their `Codable` conformances, without Foundation's
 /// coders, which cost tens of microseconds a message. ``Codec`` uses it first; a body it does not
 /// read (escaped strings, repeated keys, deep nesting, any defect) goes to Foundation's decoder,
 /// which is the reference and names what is wrong.
-enum HotMessageCodec {
-    // MARK: Encoding
-
-    /// The body of a hot message, or nil for the other types.
-    static func encode(_ message: Message) throws(JSONByteWriter.NonFiniteNumber) -> [UInt8]? {
+extension WorkerMessage {
+    public func hotBody() throws -> [UInt8]? {
         var writer = JSONByteWriter()
-        switch message {
-        case .heartbeat(let heartbeat):
-            if let progress = heartbeat.progress {
-                writer.raw("{\"progress\":{\"lease\":")
-                writer.lease(progress.lease)
-                writer.raw(",\"epoch\":")
-                writer.integer(progress.epoch)
-                writer.raw(",\"step\":")
-                writer.integer(progress.step)
-                writer.raw("}}")
-            } else {
-                writer.raw("{}")
-            }
+        switch self {
+        case .heartbeat(let heartbeat): writer.heartbeat(heartbeat)
         case .progress(let progress):
             writer.raw("{\"lease\":")
             writer.lease(progress.lease)
             writer.raw(",\"report\":")
-            try writer.report(progress.report)
+            try writer.record(progress.report)
             writer.raw("}")
-        case .result(let outcome):
-            writer.raw("{\"lease\":")
-            writer.lease(outcome.lease)
-            writer.raw(",\"best_epoch\":")
-            writer.integer(outcome.bestEpoch)
-            writer.raw(",\"valid\":")
-            try writer.numbers(outcome.valid)
-            writer.raw(",\"test\":")
-            try writer.numbers(outcome.test)
-            writer.raw(",\"history\":[")
-            for (index, report) in outcome.history.enumerated() {
-                if index > 0 { writer.raw(",") }
-                try writer.report(report)
+        case .result(let outcome): try writer.outcome(outcome)
+        case .ready, .failed, .bye, .fetch: return nil
+        }
+        return writer.bytes
+    }
+
+    public static func hotMessage(type: [UInt8], body: [UInt8]) -> WorkerMessage? {
+        readHotBody(type: type, body: body) { reader, type in
+            switch type {
+            case "heartbeat": reader.heartbeat().map(Self.heartbeat)
+            case "progress": reader.progress().map(Self.progress)
+            case "result": reader.outcome().map(Self.result)
+            default: nil
             }
-            writer.raw("],\"timing\":")
-            try writer.timing(outcome.timing)
-            writer.raw("}")
+        }
+    }
+}
+
+extension CoordinatorMessage {
+    public func hotBody() throws -> [UInt8]? {
+        var writer = JSONByteWriter()
+        switch self {
+        case .heartbeat(let heartbeat): writer.heartbeat(heartbeat)
         case .assign(let assignment):
             writer.assignmentHead(lease: assignment.lease, number: assignment.number)
             writer.append(assignment.config.text.utf8)
@@ -61,30 +54,35 @@ enum HotMessageCodec {
             writer.raw("{\"retry_ms\":")
             writer.integer(wait.retryMilliseconds)
             writer.raw("}")
-        default:
-            return nil
+        case .welcome, .chunk, .cancel, .shutdown, .error: return nil
         }
         return writer.bytes
     }
 
-    // MARK: Decoding
-
-    /// The message, or nil when the type is not a hot one or the body is not read here.
-    static func decode(type: [UInt8], body: [UInt8]) -> Message? {
-        type.withUnsafeBufferPointer { type in body.withUnsafeBufferPointer { buffer in
-            var reader = JSONByteReader(buffer)
-            let message: Message? = switch JSONKey(bytes: type) {
-            case "heartbeat": reader.heartbeat().map(Message.heartbeat)
-            case "progress": reader.progress().map(Message.progress)
-            case "result": reader.outcome().map(Message.result)
-            case "assign": reader.assignment().map(Message.assign)
-            case "ack": reader.ack().map(Message.ack)
-            case "wait": reader.wait().map(Message.wait)
+    public static func hotMessage(type: [UInt8], body: [UInt8]) -> CoordinatorMessage? {
+        readHotBody(type: type, body: body) { reader, type in
+            switch type {
+            case "heartbeat": reader.heartbeat().map(Self.heartbeat)
+            case "assign": reader.assignment().map(Self.assign)
+            case "ack": reader.ack().map(Self.ack)
+            case "wait": reader.wait().map(Self.wait)
             default: nil
             }
-            return reader.isAtEnd() ? message : nil
-        } }
+        }
     }
+}
+
+/// Hand-written JSON for the messages every trial sends (`heartbeat`, `progress`, `result`,
+/// `assign`, `ack`, `wait`): the same bodies as their `Codable` conformances, without Foundation's
+/// coders, which cost tens of microseconds a message (docs/BENCHMARKS.md). ``Codec`` uses it
+/// first; a body it does not read (escaped strings, repeated keys, deep nesting, any defect) goes
+/// to Foundation's decoder, which is the reference and names what is wrong.
+private func readHotBody<Message>(type: [UInt8], body: [UInt8], _ read: (inout JSONByteReader, JSONKey) -> Message?) -> Message? {
+    type.withUnsafeBufferPointer { type in body.withUnsafeBufferPointer { buffer in
+        var reader = JSONByteReader(buffer)
+        let message = read(&reader, JSONKey(bytes: type))
+        return reader.isAtEnd() ? message : nil
+    } }
 }
 
 /// Stores a field read once: false for a value that did not read or a key seen before (which
@@ -108,6 +106,36 @@ private func setOptional<T>(_ field: inout T??, _ reader: inout JSONByteReader, 
 }
 
 extension JSONByteWriter {
+    mutating func heartbeat(_ heartbeat: Heartbeat) {
+        guard let progress = heartbeat.progress else { return raw("{}") }
+        raw("{\"progress\":{\"lease\":")
+        lease(progress.lease)
+        raw(",\"epoch\":")
+        integer(progress.epoch)
+        raw(",\"step\":")
+        integer(progress.step)
+        raw("}}")
+    }
+
+    mutating func outcome(_ outcome: TrialOutcome) throws(NonFiniteNumber) {
+        raw("{\"lease\":")
+        lease(outcome.lease)
+        raw(",\"best_epoch\":")
+        integer(outcome.result.bestEpoch)
+        raw(",\"valid\":")
+        try numbers(outcome.result.valid)
+        raw(",\"test\":")
+        try numbers(outcome.result.test)
+        raw(",\"history\":[")
+        for (index, record) in outcome.result.history.enumerated() {
+            if index > 0 { raw(",") }
+            try self.record(record)
+        }
+        raw("],\"timing\":")
+        try timing(outcome.result.timing)
+        raw("}")
+    }
+
     /// An `assign` body up to its config: `{"lease":…,"number":…,"config":`.
     mutating func assignmentHead(lease: LeaseRef, number: Int) {
         raw("{\"lease\":")
@@ -152,37 +180,50 @@ extension JSONByteWriter {
         raw("}")
     }
 
-    mutating func report(_ report: EpochReport) throws(NonFiniteNumber) {
+    mutating func record(_ record: EpochRecord) throws(NonFiniteNumber) {
         raw("{\"epoch\":")
-        integer(report.epoch)
-        if let lossMain = report.lossMain {
+        integer(record.epoch)
+        if let lossMain = record.lossMain {
             raw(",\"loss_main\":")
             try number(lossMain)
         }
-        if let lossAux = report.lossAux {
-            raw(",\"loss_aux\":")
-            try number(lossAux)
+        raw(",\"loss_aux\":")
+        try optionalNumber(record.lossAux)
+        raw(",\"weights\":{\"main\":")
+        try number(record.weights.main)
+        raw(",\"aux\":")
+        try optionalNumber(record.weights.aux)
+        if let sMain = record.weights.sMain {
+            raw(",\"s_main\":")
+            try number(sMain)
         }
-        raw(",\"weights\":")
-        try numbers(report.weights)
-        raw(",\"valid\":")
-        try numbers(report.valid)
+        if let sAux = record.weights.sAux {
+            raw(",\"s_aux\":")
+            try number(sAux)
+        }
+        raw("},\"valid\":")
+        try numbers(record.valid.dictionary)
         raw(",\"test\":")
-        try numbers(report.test)
+        try numbers(record.test.dictionary)
         raw(",\"seconds\":")
-        try number(report.seconds)
-        if let trainSeconds = report.trainSeconds {
+        try number(record.seconds)
+        if let trainSeconds = record.trainSeconds {
             raw(",\"train_seconds\":")
             try number(trainSeconds)
         }
-        if let extra = report.extra {
+        if let extra = record.extra {
             raw(",\"extra\":")
             try numbers(extra)
         }
         raw("}")
     }
 
-    mutating func timing(_ timing: TrialTiming) throws(NonFiniteNumber) {
+    /// A number, or `null` for none.
+    mutating func optionalNumber(_ value: Double?) throws(NonFiniteNumber) {
+        if let value { try number(value) } else { raw("null") }
+    }
+
+    mutating func timing(_ timing: TrainingTiming) throws(NonFiniteNumber) {
         raw("{\"examples_per_second\":")
         try number(timing.examplesPerSecond)
         raw(",\"seconds_per_epoch\":")
@@ -197,7 +238,7 @@ extension JSONByteWriter {
     }
 }
 
-private extension JSONByteReader {
+extension JSONByteReader {
     /// A member this build does not know: read and ignored, as Foundation's decoder ignores it.
     mutating func skipUnknown() -> Bool { value() != nil }
 
@@ -239,15 +280,15 @@ private extension JSONByteReader {
         return read ? Heartbeat(progress: progress ?? nil) : nil
     }
 
-    mutating func report() -> EpochReport? {
-        var epoch: Int?, lossMain: Double??, lossAux: Double??, weights: [String: Double?]?
+    mutating func record() -> EpochRecord? {
+        var epoch: Int?, lossMain: Double??, lossAux: Double??, weights: TaskWeights?
         var valid: [String: Double]?, test: [String: Double]?, seconds: Double?, trainSeconds: Double??, extra: [String: Double]??
         let read = object { reader, key in
             switch key {
             case "epoch": set(&epoch, reader.integer())
             case "loss_main": setOptional(&lossMain, &reader) { $0.number() }
             case "loss_aux": setOptional(&lossAux, &reader) { $0.number() }
-            case "weights": set(&weights, reader.optionalNumbers())
+            case "weights": set(&weights, reader.weights())
             case "valid": set(&valid, reader.numbers())
             case "test": set(&test, reader.numbers())
             case "seconds": set(&seconds, reader.number())
@@ -257,16 +298,32 @@ private extension JSONByteReader {
             }
         }
         guard read, let epoch, let weights, let valid, let test, let seconds else { return nil }
-        return EpochReport(epoch: epoch, lossMain: lossMain ?? nil, lossAux: lossAux ?? nil, weights: weights,
-                           valid: valid, test: test, seconds: seconds, trainSeconds: trainSeconds ?? nil, extra: extra ?? nil)
+        return EpochRecord(epoch: epoch, lossMain: lossMain ?? nil, lossAux: lossAux ?? nil, weights: weights,
+                           valid: RankingMetrics(values: valid), test: RankingMetrics(values: test), seconds: seconds,
+                           trainSeconds: trainSeconds ?? nil, extra: extra ?? nil)
+    }
+
+    mutating func weights() -> TaskWeights? {
+        var main: Double?, aux: Double??, sMain: Double??, sAux: Double??
+        let read = object { reader, key in
+            switch key {
+            case "main": set(&main, reader.number())
+            case "aux": setOptional(&aux, &reader) { $0.number() }
+            case "s_main": setOptional(&sMain, &reader) { $0.number() }
+            case "s_aux": setOptional(&sAux, &reader) { $0.number() }
+            default: reader.skipUnknown()
+            }
+        }
+        guard read, let main else { return nil }
+        return TaskWeights(main: main, aux: aux ?? nil, sMain: sMain ?? nil, sAux: sAux ?? nil)
     }
 
     mutating func progress() -> Progress? {
-        var lease: LeaseRef?, report: EpochReport?
+        var lease: LeaseRef?, report: EpochRecord?
         let read = object { reader, key in
             switch key {
             case "lease": set(&lease, reader.lease())
-            case "report": set(&report, reader.report())
+            case "report": set(&report, reader.record())
             default: reader.skipUnknown()
             }
         }
@@ -274,7 +331,7 @@ private extension JSONByteReader {
         return Progress(lease: lease, report: report)
     }
 
-    mutating func timing() -> TrialTiming? {
+    mutating func timing() -> TrainingTiming? {
         var examplesPerSecond: Double?, secondsPerEpoch: Double?, totalSeconds: Double?, threads: Int?, blasCore: String?
         let read = object { reader, key in
             switch key {
@@ -287,13 +344,13 @@ private extension JSONByteReader {
             }
         }
         guard read, let examplesPerSecond, let secondsPerEpoch, let totalSeconds, let threads, let blasCore else { return nil }
-        return TrialTiming(examplesPerSecond: examplesPerSecond, secondsPerEpoch: secondsPerEpoch,
+        return TrainingTiming(examplesPerSecond: examplesPerSecond, secondsPerEpoch: secondsPerEpoch,
                            totalSeconds: totalSeconds, threads: threads, blasCore: blasCore)
     }
 
     mutating func outcome() -> TrialOutcome? {
         var lease: LeaseRef?, bestEpoch: Int?, valid: [String: Double]?, test: [String: Double]?
-        var history: [EpochReport]?, timing: TrialTiming?
+        var history: [EpochRecord]?, timing: TrainingTiming?
         let read = object { reader, key in
             switch key {
             case "lease": return set(&lease, reader.lease())
@@ -301,15 +358,15 @@ private extension JSONByteReader {
             case "valid": return set(&valid, reader.numbers())
             case "test": return set(&test, reader.numbers())
             case "timing": return set(&timing, reader.timing())
-            case "history": return set(&history, reader.array(of: { $0.report() }))
+            case "history": return set(&history, reader.array(of: { $0.record() }))
             default: return reader.skipUnknown()
             }
         }
         guard read, let lease, let bestEpoch, let valid, let test, let history, let timing else { return nil }
-        return TrialOutcome(lease: lease, bestEpoch: bestEpoch, valid: valid, test: test, history: history, timing: timing)
+        return TrialOutcome(lease: lease, result: TrialResult(bestEpoch: bestEpoch, valid: valid, test: test, history: history, timing: timing))
     }
 
-    mutating func datasetFile() -> DatasetFile? {
+    mutating func datasetFile() -> FileDigest? {
         var name: String?, size: Int?, sha256: String?
         let read = object { reader, key in
             switch key {
@@ -320,11 +377,11 @@ private extension JSONByteReader {
             }
         }
         guard read, let name, let size, let sha256 else { return nil }
-        return DatasetFile(name: name, size: size, sha256: sha256)
+        return FileDigest(name: name, size: size, sha256: sha256)
     }
 
     mutating func dataset() -> DatasetRef? {
-        var fingerprint: String?, files: [DatasetFile]?
+        var fingerprint: String?, files: [FileDigest]?
         let read = object { reader, key in
             switch key {
             case "fingerprint": set(&fingerprint, reader.string())
@@ -337,7 +394,7 @@ private extension JSONByteReader {
     }
 
     mutating func program() -> ProgramRef? {
-        var fingerprint: String?, files: [DatasetFile]?, command: [String]?, config: String?, env: [String]?
+        var fingerprint: String?, files: [FileDigest]?, command: [String]?, config: String?, env: [String]?
         let read = object { reader, key in
             switch key {
             case "fingerprint": set(&fingerprint, reader.string())

@@ -67,13 +67,6 @@ struct JSONByteWriter {
         bytes.append(UInt8(ascii: "}"))
     }
 
-    /// An object of numbers (`null` for nil).
-    mutating func numbers(_ values: [String: Double?]) throws(NonFiniteNumber) {
-        try object(values) { (writer, value) throws(NonFiniteNumber) in
-            if let value { try writer.number(value) } else { writer.raw("null") }
-        }
-    }
-
     mutating func numbers(_ values: [String: Double]) throws(NonFiniteNumber) {
         try object(values) { (writer, value) throws(NonFiniteNumber) in try writer.number(value) }
     }
@@ -289,11 +282,6 @@ struct JSONByteReader {
             return true
         }
         return read ? values : nil
-    }
-
-    /// An object of numbers, `null` read as nil.
-    mutating func optionalNumbers() -> [String: Double?]? {
-        members { reader in reader.null() ? .some(nil) : reader.number().map(Optional.some) }
     }
 
     mutating func numbers() -> [String: Double]? {

@@ -1,4 +1,5 @@
 import Foundation
+import Vocabulary
 
 /// The wire protocol version carried in every frame's first byte and in ``Ready/protocolVersion``.
 public let wireProtocolVersion: UInt8 = 1
@@ -79,115 +80,40 @@ public struct Heartbeat: Codable, Hashable, Sendable {
     public init(progress: TrialProgress? = nil) { self.progress = progress }
 }
 
-/// One finished epoch of a trial: the per-epoch record of `sweep train`'s JSON history.
-public struct EpochReport: Codable, Hashable, Sendable {
-    public var epoch: Int
-    /// Raw mean training loss of the main task over the epoch (a program trial may report none).
-    public var lossMain: Double?
-    /// Raw mean training loss of the auxiliary task; nil without multi-task.
-    public var lossAux: Double?
-    /// Effective task weights: `main`, `aux` (nil without multi-task), and `s_main`/`s_aux` for uncertainty.
-    public var weights: [String: Double?]
-    /// Validation metrics, metric name → value.
-    public var valid: [String: Double]
-    /// Test metrics, metric name → value.
-    public var test: [String: Double]
-    /// Wall seconds of the epoch, training and evaluation.
-    public var seconds: Double
-    /// Wall seconds of training alone.
-    public var trainSeconds: Double?
-    /// A program trial's other reported numbers, by name.
-    public var extra: [String: Double]?
-
-    public init(epoch: Int, lossMain: Double?, lossAux: Double?, weights: [String: Double?],
-                valid: [String: Double], test: [String: Double], seconds: Double, trainSeconds: Double? = nil,
-                extra: [String: Double]? = nil) {
-        self.epoch = epoch
-        self.lossMain = lossMain
-        self.lossAux = lossAux
-        self.weights = weights
-        self.valid = valid
-        self.test = test
-        self.seconds = seconds
-        self.trainSeconds = trainSeconds
-        self.extra = extra
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case epoch, lossMain = "loss_main", lossAux = "loss_aux", weights, valid, test, seconds, trainSeconds = "train_seconds", extra
-    }
-}
-
 /// A finished epoch, streamed while a trial runs.
 public struct Progress: Codable, Hashable, Sendable {
     public var lease: LeaseRef
-    public var report: EpochReport
+    public var report: EpochRecord
 
-    public init(lease: LeaseRef, report: EpochReport) {
+    public init(lease: LeaseRef, report: EpochRecord) {
         self.lease = lease
         self.report = report
     }
 }
 
-/// Timings of a finished trial.
-public struct TrialTiming: Codable, Hashable, Sendable {
-    /// Train examples ÷ training seconds of an epoch, median over epochs.
-    public var examplesPerSecond: Double
-    public var secondsPerEpoch: Double
-    public var totalSeconds: Double
-    /// BLAS threads the trial ran with.
-    public var threads: Int
-    /// OpenBLAS kernel family, e.g. `"Haswell"`.
-    public var blasCore: String
-
-    public init(examplesPerSecond: Double, secondsPerEpoch: Double, totalSeconds: Double, threads: Int, blasCore: String) {
-        self.examplesPerSecond = examplesPerSecond
-        self.secondsPerEpoch = secondsPerEpoch
-        self.totalSeconds = totalSeconds
-        self.threads = threads
-        self.blasCore = blasCore
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case examplesPerSecond = "examples_per_second", secondsPerEpoch = "seconds_per_epoch"
-        case totalSeconds = "total_seconds", threads, blasCore = "blas_core"
-    }
-}
-
-/// A trial's final outcome: metrics at the best valid epoch and the whole history.
+/// A trial's result from the attempt a lease names. On the wire the result's members sit beside
+/// `lease` in one object: `{"lease":…,"best_epoch":…,"valid":…,"test":…,"history":[…],"timing":…}`.
 public struct TrialOutcome: Codable, Hashable, Sendable {
     public var lease: LeaseRef
-    public var bestEpoch: Int
-    public var valid: [String: Double]
-    public var test: [String: Double]
-    public var history: [EpochReport]
-    public var timing: TrialTiming
+    public var result: TrialResult
 
-    public init(lease: LeaseRef, bestEpoch: Int, valid: [String: Double], test: [String: Double],
-                history: [EpochReport], timing: TrialTiming) {
+    public init(lease: LeaseRef, result: TrialResult) {
         self.lease = lease
-        self.bestEpoch = bestEpoch
-        self.valid = valid
-        self.test = test
-        self.history = history
-        self.timing = timing
+        self.result = result
     }
 
-    enum CodingKeys: String, CodingKey {
-        case lease, bestEpoch = "best_epoch", valid, test, history, timing
-    }
-}
+    enum CodingKeys: String, CodingKey { case lease }
 
-/// Why an attempt did not produce a result.
-public enum FailureReason: String, Codable, Hashable, Sendable, CaseIterable {
-    /// The loss became NaN or infinite; the same seed would diverge again, so it is terminal.
-    case diverged
-    /// The trainer threw or the config was rejected.
-    case crashed
-    /// The dataset the worker found or fetched does not match the trial's fingerprint.
-    case datasetMismatch = "dataset_mismatch"
-    /// The coordinator cancelled the trial.
-    case cancelled
+    public init(from decoder: Decoder) throws {
+        lease = try decoder.container(keyedBy: CodingKeys.self).decode(LeaseRef.self, forKey: .lease)
+        result = try TrialResult(from: decoder)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(lease, forKey: .lease)
+        try result.encode(to: encoder)
+    }
 }
 
 /// An attempt that ended without a result.
@@ -250,25 +176,12 @@ public struct Welcome: Codable, Hashable, Sendable {
     }
 }
 
-/// One file of a dataset, as the coordinator describes it.
-public struct DatasetFile: Codable, Hashable, Sendable {
-    public var name: String
-    public var size: Int
-    public var sha256: String
-
-    public init(name: String, size: Int, sha256: String) {
-        self.name = name
-        self.size = size
-        self.sha256 = sha256
-    }
-}
-
 /// A dataset named by content: workers find it by fingerprint, never by the coordinator's path.
 public struct DatasetRef: Codable, Hashable, Sendable {
     public var fingerprint: String
-    public var files: [DatasetFile]
+    public var files: [FileDigest]
 
-    public init(fingerprint: String, files: [DatasetFile]) {
+    public init(fingerprint: String, files: [FileDigest]) {
         self.fingerprint = fingerprint
         self.files = files
     }
@@ -278,7 +191,7 @@ public struct DatasetRef: Codable, Hashable, Sendable {
 /// (each file's name is its path in the program folder).
 public struct ProgramRef: Codable, Hashable, Sendable {
     public var fingerprint: String
-    public var files: [DatasetFile]
+    public var files: [FileDigest]
     /// The command line, with `{data}` and `{out}` to fill in.
     public var command: [String]
     /// How the program gets its config: `args`, `json` or `env`.
@@ -286,7 +199,7 @@ public struct ProgramRef: Codable, Hashable, Sendable {
     /// `NAME` (copied from the worker's environment) or `NAME=value`.
     public var env: [String]
 
-    public init(fingerprint: String, files: [DatasetFile], command: [String], config: String, env: [String]) {
+    public init(fingerprint: String, files: [FileDigest], command: [String], config: String, env: [String]) {
         self.fingerprint = fingerprint
         self.files = files
         self.command = command
@@ -398,21 +311,49 @@ public struct Shutdown: Codable, Hashable, Sendable {
 
 /// What was wrong with the last message.
 public struct ErrorReport: Codable, Hashable, Sendable {
-    /// A stable machine-readable code, e.g. `build_mismatch`, `bad_frame`, `unknown_lease`.
-    public var code: String
+    public var code: ErrorCode
     public var message: String
 
-    public init(code: String, message: String) {
+    public init(code: ErrorCode, message: String) {
         self.code = code
         self.message = message
     }
 }
 
-// MARK: The message
+/// Why the coordinator refused a message or request: a stable machine-readable code, the same
+/// enum on both sides.
+public enum ErrorCode: String, Codable, Hashable, Sendable, CaseIterable {
+    // A message that did not decode (``DecodeError``).
+    case badFrames = "bad_frames", badVersion = "bad_version", unknownType = "unknown_type", tooLarge = "too_large"
+    case malformedBody = "malformed_body"
+    // Admission.
+    case protocolMismatch = "protocol_mismatch", buildMismatch = "build_mismatch", notReady = "not_ready"
+    case quarantined, programsNotAllowed = "programs_not_allowed"
+    // Reports.
+    case notYourLease = "not_your_lease", badReport = "bad_report"
+    // Fetching a dataset's or program's file.
+    case noSuchFile = "no_such_file", unreadable
+}
 
-/// Every message of the coordinator↔worker conversation (protocol v1).
-public enum Message: Hashable, Sendable {
-    // worker → coordinator
+// MARK: The messages, one enum per direction
+
+/// A message of the coordinator↔worker conversation (protocol v1), in one direction. The codec
+/// reads and writes either direction through this; each side switches over its own enum.
+public protocol WireMessage: Hashable, Sendable {
+    /// The type name sent in the second frame.
+    var typeName: String { get }
+    /// The body as Foundation's encoder writes it (the reference for the hand-written bodies).
+    func foundationBody(_ encoder: JSONEncoder) throws -> Data
+    /// The body written by hand, for the messages every trial sends; nil for the others.
+    func hotBody() throws -> [UInt8]?
+    /// Reads a hot body by hand; nil for another type or a body left to Foundation's decoder.
+    static func hotMessage(type: [UInt8], body: [UInt8]) -> Self?
+    /// Foundation's decoder for each type name of this direction.
+    static var bodyDecoders: [String: @Sendable (JSONDecoder, Data) throws -> Self] { get }
+}
+
+/// What a worker sends to its coordinator.
+public enum WorkerMessage: WireMessage {
     case ready(Ready)
     case heartbeat(Heartbeat)
     case progress(Progress)
@@ -420,17 +361,7 @@ public enum Message: Hashable, Sendable {
     case failed(Failure)
     case bye(Bye)
     case fetch(Fetch)
-    // coordinator → worker
-    case welcome(Welcome)
-    case assign(Assignment)
-    case ack(Ack)
-    case chunk(Chunk)
-    case wait(Wait)
-    case cancel(Cancel)
-    case shutdown(Shutdown)
-    case error(ErrorReport)
 
-    /// The type name sent in the second frame.
     public var typeName: String {
         switch self {
         case .ready: "ready"
@@ -440,6 +371,47 @@ public enum Message: Hashable, Sendable {
         case .failed: "failed"
         case .bye: "bye"
         case .fetch: "fetch"
+        }
+    }
+
+    public func foundationBody(_ encoder: JSONEncoder) throws -> Data {
+        switch self {
+        case .ready(let value): try encoder.encode(value)
+        case .heartbeat(let value): try encoder.encode(value)
+        case .progress(let value): try encoder.encode(value)
+        case .result(let value): try encoder.encode(value)
+        case .failed(let value): try encoder.encode(value)
+        case .bye(let value): try encoder.encode(value)
+        case .fetch(let value): try encoder.encode(value)
+        }
+    }
+
+    public static let bodyDecoders: [String: @Sendable (JSONDecoder, Data) throws -> WorkerMessage] = [
+        "ready": { .ready(try $0.decode(Ready.self, from: $1)) },
+        "heartbeat": { .heartbeat(try $0.decode(Heartbeat.self, from: $1)) },
+        "progress": { .progress(try $0.decode(Progress.self, from: $1)) },
+        "result": { .result(try $0.decode(TrialOutcome.self, from: $1)) },
+        "failed": { .failed(try $0.decode(Failure.self, from: $1)) },
+        "bye": { .bye(try $0.decode(Bye.self, from: $1)) },
+        "fetch": { .fetch(try $0.decode(Fetch.self, from: $1)) },
+    ]
+}
+
+/// What a coordinator sends to a worker.
+public enum CoordinatorMessage: WireMessage {
+    case welcome(Welcome)
+    case assign(Assignment)
+    case ack(Ack)
+    case chunk(Chunk)
+    case wait(Wait)
+    case cancel(Cancel)
+    case shutdown(Shutdown)
+    case error(ErrorReport)
+    /// Proof of life, as the worker's own heartbeat (without progress).
+    case heartbeat(Heartbeat)
+
+    public var typeName: String {
+        switch self {
         case .welcome: "welcome"
         case .assign: "assign"
         case .ack: "ack"
@@ -448,6 +420,33 @@ public enum Message: Hashable, Sendable {
         case .cancel: "cancel"
         case .shutdown: "shutdown"
         case .error: "error"
+        case .heartbeat: "heartbeat"
         }
     }
+
+    public func foundationBody(_ encoder: JSONEncoder) throws -> Data {
+        switch self {
+        case .welcome(let value): try encoder.encode(value)
+        case .assign(let value): try encoder.encode(value)
+        case .ack(let value): try encoder.encode(value)
+        case .chunk(let value): try encoder.encode(value)
+        case .wait(let value): try encoder.encode(value)
+        case .cancel(let value): try encoder.encode(value)
+        case .shutdown(let value): try encoder.encode(value)
+        case .error(let value): try encoder.encode(value)
+        case .heartbeat(let value): try encoder.encode(value)
+        }
+    }
+
+    public static let bodyDecoders: [String: @Sendable (JSONDecoder, Data) throws -> CoordinatorMessage] = [
+        "welcome": { .welcome(try $0.decode(Welcome.self, from: $1)) },
+        "assign": { .assign(try $0.decode(Assignment.self, from: $1)) },
+        "ack": { .ack(try $0.decode(Ack.self, from: $1)) },
+        "chunk": { .chunk(try $0.decode(Chunk.self, from: $1)) },
+        "wait": { .wait(try $0.decode(Wait.self, from: $1)) },
+        "cancel": { .cancel(try $0.decode(Cancel.self, from: $1)) },
+        "shutdown": { .shutdown(try $0.decode(Shutdown.self, from: $1)) },
+        "error": { .error(try $0.decode(ErrorReport.self, from: $1)) },
+        "heartbeat": { .heartbeat(try $0.decode(Heartbeat.self, from: $1)) },
+    ]
 }

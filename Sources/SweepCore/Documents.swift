@@ -1,5 +1,5 @@
 import Foundation
-import ML
+import Vocabulary
 
 /// The JSON documents the CLI prints with `--json` and the dashboard serves under `/api/`: one
 /// builder each, so both say the same.
@@ -10,12 +10,15 @@ public enum Documents {
                as: UTF8.self)
     }
 
-    /// `sweep status --json`.
-    public static func status(_ store: SweepStore) throws -> String {
+    /// A document as every JSON output writes it: pretty, keys sorted, slashes as they are.
+    public static func text(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(try SweepStatus.read(store)), as: UTF8.self)
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
+
+    /// `sweep status --json`.
+    public static func status(_ store: SweepStore) throws -> String { try text(try SweepStatus.read(store)) }
 
     /// `sweep show TRIAL --json`: config, attempts, the epochs of its result's attempt (else its
     /// last), early-stopping judgements, and its variant, program, stop epoch and origin.

@@ -1,5 +1,5 @@
 import Foundation
-import ML
+import Vocabulary
 
 /// Turns a stored trial into a self-contained trial file that `sweep train --config FILE`
 /// reproduces to the same metrics on the same thread count.
@@ -21,23 +21,3 @@ public enum Export {
     }
 }
 
-/// Where a sweep's dataset is and what it is: its folder, fingerprint and popularity baseline.
-public struct ResolvedDataset: Sendable {
-    public var folder: URL
-    public var fingerprint: DatasetFingerprint
-    public var dataset: Dataset
-
-    /// Finds (or generates, for a synthetic preset) the dataset and loads it.
-    public init(_ source: DatasetSource, cacheRoot: URL = DatasetLocator.defaultCacheRoot) throws {
-        folder = try DatasetLocator.folder(for: source, cacheRoot: cacheRoot)
-        fingerprint = try DatasetFingerprint.compute(folder: folder)
-        dataset = try Dataset.load(from: folder)
-    }
-
-    /// The popularity baseline's metrics on valid and test, as the store keeps them.
-    public var popularity: [String: [String: Double]] {
-        let evaluator = Evaluator(dataset: dataset)
-        return ["valid": evaluator.popularityBaseline(split: dataset.valid).dictionary,
-                "test": evaluator.popularityBaseline(split: dataset.test).dictionary]
-    }
-}

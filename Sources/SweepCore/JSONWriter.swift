@@ -1,4 +1,4 @@
-import ML
+import Vocabulary
 
 /// Pretty-printed JSON written straight into bytes, for the large documents (a 10,000-row
 /// leaderboard is 10 MB): no Foundation objects, no dynamic casts. Members come out in the order

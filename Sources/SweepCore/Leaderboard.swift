@@ -1,5 +1,5 @@
 import Foundation
-import ML
+import Vocabulary
 
 /// One completed trial, ranked.
 public struct RankedTrial: Sendable {

@@ -1,6 +1,6 @@
 import Foundation
 import Synchronization
-import ML
+import Vocabulary
 
 /// Renders the leaderboard as a table (fitted to a width by dropping low-priority columns), CSV or JSON.
 public struct LeaderboardReport {

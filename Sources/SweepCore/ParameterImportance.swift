@@ -1,5 +1,5 @@
 import Foundation
-import ML
+import Vocabulary
 
 /// Parameter importance by PED-ANOVA (Watanabe et al., IJCAI 2023), with conditional parameters
 /// as in its conditional form (KDD 2026), computed as Optuna 5.0's `PedAnovaImportanceEvaluator`

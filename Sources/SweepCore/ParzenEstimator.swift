@@ -1,5 +1,5 @@
 import Foundation
-import ML
+import Vocabulary
 
 /// One searched parameter as TPE models it, in its internal representation: a categorical index,
 /// or a number (in log space for `log_uniform`; on a grid of `step` for `int_uniform` and

@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import ML
+import Vocabulary
 
 /// A sweep file's `early_stopping`: which rule stops hopeless trials, judged on which metric.
 public struct EarlyStopping: Sendable, Equatable {

@@ -1,5 +1,5 @@
 import Foundation
-import ML
+import Vocabulary
 
 /// Proposes configs; it never changes a trial's state (the controller and the store do).
 ///

@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import ML
+import Vocabulary
 
 /// One trial of a plan: a (config, repeat seed) pair with a stable id and its plan-order number.
 public struct PlannedTrial: Sendable, Equatable {

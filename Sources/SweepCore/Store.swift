@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import ML
 import Synchronization
+import Vocabulary
 
 /// One sweep's durable state in one SQLite file (WAL), through GRDB.
 ///

@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import ML
+import Vocabulary
 
 /// An immutable view of one trial, for the leaderboard, `show`, `status` and `export`.
 public struct TrialSnapshot: Sendable {
@@ -74,12 +74,23 @@ public struct AttemptSnapshot: Sendable {
 }
 
 /// A worker as last seen.
-public struct WorkerSnapshot: Sendable {
+public struct WorkerSnapshot: Sendable, Encodable {
     public var name: String
     public var host: String
-    public var state: String
+    public var state: WorkerState
     public var trialsCompleted: Int
     public var lastSeen: Date
+
+    enum CodingKeys: String, CodingKey { case name, host, state, trialsCompleted = "trials_completed", lastSeen = "last_seen" }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(host, forKey: .host)
+        try container.encode(state, forKey: .state)
+        try container.encode(trialsCompleted, forKey: .trialsCompleted)
+        try container.encode(ISO8601DateFormatter().string(from: lastSeen), forKey: .lastSeen)
+    }
 }
 
 /// How much training a sweep has done against its budget.
@@ -516,8 +527,12 @@ extension SweepStore {
                            WHERE trial.state = 'completed' GROUP BY result.worker) AS done ON done.worker = worker.name
                 ORDER BY last_seen DESC
                 """).map { row in
-                WorkerSnapshot(name: row["name"], host: row["host"], state: row["state"], trialsCompleted: row["trials_completed"],
-                               lastSeen: Date(timeIntervalSince1970: row["last_seen"]))
+                let name: String = row["name"], state: String = row["state"]
+                guard let known = WorkerState(rawValue: state) else {
+                    throw StoreError(message: "worker \(name) has the state '\(state)', which this build does not know")
+                }
+                return WorkerSnapshot(name: name, host: row["host"], state: known, trialsCompleted: row["trials_completed"],
+                                      lastSeen: Date(timeIntervalSince1970: row["last_seen"]))
             }
         }
     }

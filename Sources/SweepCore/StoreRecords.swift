@@ -1,41 +1,5 @@
 import Foundation
-import ML
-
-/// A trial's life: `waiting → running → completed | pruned | failed | diverged | cancelled`, and
-/// `retired` for trials a changed sweep file no longer plans (kept, never deleted).
-public enum TrialState: String, Sendable, CaseIterable, Codable {
-    case waiting, running, completed, pruned, failed, diverged, cancelled, retired
-
-    /// The states a trial may move to from this one.
-    var successors: Set<TrialState> {
-        switch self {
-        case .waiting: [.running, .cancelled, .retired]
-        case .running: [.waiting, .completed, .pruned, .failed, .diverged, .cancelled, .retired]
-        case .completed, .pruned, .diverged: [.retired]
-        case .failed, .cancelled: [.waiting, .retired]
-        case .retired: [.waiting, .completed, .pruned, .failed, .diverged, .cancelled]
-        }
-    }
-
-    /// Whether the trial has ended (nothing more will run for it unless retried).
-    public var isFinished: Bool { ![.waiting, .running].contains(self) }
-}
-
-/// How one attempt ended.
-public enum AttemptOutcome: String, Sendable, CaseIterable, Codable {
-    /// It produced the trial's result.
-    case completed
-    /// Early stopping ended it at a rung; its result is its best epoch so far.
-    case pruned
-    /// The worker went silent, stalled, timed out or left: the trial is retried, up to the limit.
-    case lost
-    /// The trainer failed (e.g. crashed): the trial fails.
-    case failed
-    /// The loss became NaN/∞: terminal, since the same seed diverges again.
-    case diverged
-    /// The user cancelled the trial, or a changed sweep file retired it while it ran.
-    case cancelled
-}
+import Vocabulary
 
 /// A write the store refused because the trial was not in a state that allows it.
 public struct IllegalTransition: Error, Equatable, CustomStringConvertible, Sendable {
@@ -82,24 +46,6 @@ public enum ResultDisposition: Sendable, Equatable {
     case stale
     /// The lease belongs to another worker: nothing is stored (the sender is answered with an error).
     case foreign
-}
-
-/// A finished training run as a worker or the local runner reports it: the metrics at the best
-/// valid epoch, every epoch's record and the timings.
-public struct TrialReport: Sendable, Equatable {
-    public var bestEpoch: Int
-    public var valid: [String: Double]
-    public var test: [String: Double]
-    public var history: [EpochRecord]
-    public var timing: TrainingTiming
-
-    public init(bestEpoch: Int, valid: [String: Double], test: [String: Double], history: [EpochRecord], timing: TrainingTiming) {
-        self.bestEpoch = bestEpoch
-        self.valid = valid
-        self.test = test
-        self.history = history
-        self.timing = timing
-    }
 }
 
 /// How a changed sweep file was applied to an existing store.

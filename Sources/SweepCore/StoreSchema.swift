@@ -1,4 +1,5 @@
 import GRDB
+import Vocabulary
 
 extension SweepStore {
     /// Named migrations, applied in order, each in one transaction. Never edit a shipped one.

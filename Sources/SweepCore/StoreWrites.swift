@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import ML
+import Vocabulary
 
 /// The live attempt a lease names, with what judging and finishing it needs.
 struct LiveAttempt {
@@ -177,7 +177,7 @@ extension SweepStore {
 
     /// Ends a live attempt with its result: the trial becomes `completed` (or `pruned`) and the
     /// result and every epoch record are stored.
-    static func finish(_ db: Database, _ live: LiveAttempt, lease: String, as state: TrialState, report: TrialReport,
+    static func finish(_ db: Database, _ live: LiveAttempt, lease: String, as state: TrialState, report: TrialResult,
                        reason: String?, _ time: Double) throws {
         let outcome: AttemptOutcome = state == .pruned ? .pruned : .completed
         try db.run("UPDATE attempt SET outcome = ?, reason = ?, finished_at = ? WHERE lease = ?", [outcome.rawValue, reason, time, lease])
@@ -186,7 +186,7 @@ extension SweepStore {
     }
 
     /// Stores an ended attempt's result row and every epoch record.
-    static func storeResult(_ db: Database, trialID: String, trialNumber: Int, attempt: Int, worker: String, report: TrialReport,
+    static func storeResult(_ db: Database, trialID: String, trialNumber: Int, attempt: Int, worker: String, report: TrialResult,
                             _ time: Double) throws {
         let valid = try StoredJSON.numbers(report.valid, "trial #\(trialNumber)'s valid metrics")
         let test = try StoredJSON.numbers(report.test, "trial #\(trialNumber)'s test metrics")
@@ -199,7 +199,7 @@ extension SweepStore {
     /// Completes the live attempt of `lease`, when it is `worker`'s, in the fewest statements: the
     /// attempt is ended by the statement that finds it. When it is not live nothing is written, and
     /// the disposition says why.
-    static func complete(_ db: Database, lease: String, worker: String, report: TrialReport, _ time: Double) throws -> ResultDisposition {
+    static func complete(_ db: Database, lease: String, worker: String, report: TrialResult, _ time: Double) throws -> ResultDisposition {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             UPDATE attempt SET outcome = 'completed', finished_at = ?
             WHERE lease = ? AND worker = ? AND outcome IS NULL
@@ -231,7 +231,7 @@ extension SweepStore {
     /// Stores a trial's result under its lease and completes the trial, exactly once. Only the
     /// worker the attempt was handed to may finish it (`.foreign` otherwise, nothing written).
     /// Early stopping goes through ``TrialController/tellResult(lease:worker:report:now:)``.
-    public func completeTrial(lease: String, worker: String, result: TrialReport, now: Date = Date()) throws -> ResultDisposition {
+    public func completeTrial(lease: String, worker: String, result: TrialResult, now: Date = Date()) throws -> ResultDisposition {
         try write { db in
             let time = now.timeIntervalSince1970
             return try Self.complete(db, lease: lease, worker: worker, report: result, time)
@@ -323,21 +323,21 @@ extension SweepStore {
     }
 
     /// Records a worker's introduction (or return).
-    public func recordWorker(name: String, host: String, cores: Int, blasThreads: Int, blasCore: String, state: String, now: Date = Date()) throws {
+    public func recordWorker(name: String, host: String, cores: Int, blasThreads: Int, blasCore: String, state: WorkerState, now: Date = Date()) throws {
         try write { db in
             let time = now.timeIntervalSince1970
             try db.execute(sql: """
                 INSERT INTO worker (name, host, cores, blas_threads, blas_core, state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(name) DO UPDATE SET host = excluded.host, cores = excluded.cores, blas_threads = excluded.blas_threads,
                     blas_core = excluded.blas_core, state = excluded.state, last_seen = excluded.last_seen
-                """, arguments: [name, host, cores, blasThreads, blasCore, state, time, time])
+                """, arguments: [name, host, cores, blasThreads, blasCore, state.rawValue, time, time])
         }
     }
 
-    /// Marks a worker online, offline or quarantined.
-    public func setWorkerState(name: String, state: String, now: Date = Date()) throws {
+    /// Marks a worker online, offline, lost or quarantined.
+    public func setWorkerState(name: String, state: WorkerState, now: Date = Date()) throws {
         try write { db in
-            try db.execute(sql: "UPDATE worker SET state = ?, last_seen = ? WHERE name = ?", arguments: [state, now.timeIntervalSince1970, name])
+            try db.execute(sql: "UPDATE worker SET state = ?, last_seen = ? WHERE name = ?", arguments: [state.rawValue, now.timeIntervalSince1970, name])
         }
     }
 

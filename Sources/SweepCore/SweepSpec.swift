@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
-import ML
 import Yams
+import Vocabulary
 
 /// One problem in a sweep file, with its key path and YAML line.
 public struct SweepIssue: Sendable, Equatable, CustomStringConvertible {
@@ -485,10 +485,10 @@ struct SpecParser {
         for (key, value) in synthetic {
             switch key {
             case "preset":
-                if case .string(let name)? = scalar(value, "dataset.synthetic.preset"), SyntheticDataset.Options.preset(name) != nil {
+                if case .string(let name)? = scalar(value, "dataset.synthetic.preset"), SyntheticPreset(rawValue: name) != nil {
                     preset = name
                 } else {
-                    issue("dataset.synthetic.preset", value, "must be redial or small")
+                    issue("dataset.synthetic.preset", value, "must be \(SyntheticPreset.listed)")
                 }
             case "seed": seed = integer(value, "dataset.synthetic.seed", minimum: 0) ?? 0
             default: issue("dataset.synthetic.\(key)", value, "unknown key; expected preset, seed")

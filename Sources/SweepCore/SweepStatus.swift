@@ -1,34 +1,16 @@
 import Foundation
+import Vocabulary
 
 /// Where a sweep stands: trials per state, attempts, workers, throughput, ETA and epochs trained
 /// against the budget (`sweep status`; the JSON contract is in docs/cli.md).
 public struct SweepStatus: Sendable, Encodable {
-    public struct Worker: Sendable, Encodable {
-        public var name: String
-        public var host: String
-        public var state: String
-        public var trialsCompleted: Int
-        public var lastSeen: Date
-
-        enum CodingKeys: String, CodingKey { case name, host, state, trialsCompleted = "trials_completed", lastSeen = "last_seen" }
-
-        public func encode(to encoder: Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(name, forKey: .name)
-            try container.encode(host, forKey: .host)
-            try container.encode(state, forKey: .state)
-            try container.encode(trialsCompleted, forKey: .trialsCompleted)
-            try container.encode(ISO8601DateFormatter().string(from: lastSeen), forKey: .lastSeen)
-        }
-    }
-
     public var sweep: String
     public var metric: String
     /// State → count, every state present.
     public var trials: [TrialState: Int]
     /// Attempts started.
     public var attempts: Int
-    public var workers: [Worker]
+    public var workers: [WorkerSnapshot]
     /// Results per hour over the last hour of results (nil with fewer than two).
     public var trialsPerHour: Double?
     /// Time left at that pace (nil when unknown or nothing is left).
@@ -59,7 +41,7 @@ public struct SweepStatus: Sendable, Encodable {
         let left = counts[.waiting, default: 0] + counts[.running, default: 0] + notYetProposed
         return SweepStatus(
             sweep: sweep.name, metric: sweep.metric, trials: counts, attempts: try store.attemptCount(),
-            workers: try store.workers().map { Worker(name: $0.name, host: $0.host, state: $0.state, trialsCompleted: $0.trialsCompleted, lastSeen: $0.lastSeen) },
+            workers: try store.workers(),
             trialsPerHour: perHour, etaSeconds: left > 0 ? perHour.map { Double(left) / $0 * 3600 } : nil, epochs: try store.epochTotals(),
             notYetProposed: notYetProposed)
     }
@@ -93,7 +75,7 @@ public struct SweepStatus: Sendable, Encodable {
         }
         let formatter = ISO8601DateFormatter()
         for worker in workers {
-            lines.append("worker \(worker.name) (\(worker.host)): \(worker.state), \(worker.trialsCompleted) completed, last seen \(formatter.string(from: worker.lastSeen))")
+            lines.append("worker \(worker.name) (\(worker.host)): \(worker.state.rawValue), \(worker.trialsCompleted) completed, last seen \(formatter.string(from: worker.lastSeen))")
         }
         return lines.joined(separator: "\n")
     }

@@ -1,6 +1,6 @@
 import Foundation
-import ML
 import Synchronization
+import Vocabulary
 
 /// The tree-structured Parzen estimator over a conditional space, as Optuna's `TPESampler` with
 /// `multivariate=True, group=True, constant_liar=True` works.

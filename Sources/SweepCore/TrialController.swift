@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import ML
+import Vocabulary
 
 /// The ask/tell controller that owns a trial's life, driven alike by `sweep run` (in process) and
 /// by `sweep launch` (for remote workers), so both store the same records and make the same
@@ -173,7 +173,7 @@ public final class TrialController {
 
     /// A finished run's result. Rungs its history crossed that were not judged yet (the coordinator
     /// was down when they passed) are judged first, exactly as live reports would have been.
-    public func tellResult(lease: String, worker: String, report: TrialReport, now: Date = Date()) throws -> ResultDisposition {
+    public func tellResult(lease: String, worker: String, report: TrialResult, now: Date = Date()) throws -> ResultDisposition {
         try store.write { db in
             let time = now.timeIntervalSince1970
             // Nothing to judge (no early stopping, or a run without epochs): the short path.
@@ -241,7 +241,7 @@ public final class TrialController {
             return TrainingTiming.measured(records, trainExamples: trainExamples, totalSeconds: records.map(\.seconds).reduce(0, +),
                                            threads: worker?.threads ?? 1, blasCore: worker?.core ?? "unknown")
         }()
-        let report = TrialReport(bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary, history: records, timing: measured)
+        let report = TrialResult(bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary, history: records, timing: measured)
         try SweepStore.finish(db, live, lease: lease, as: .pruned, report: report, reason: "pruned at epoch \(stop.epoch): \(stop.rule)",
                               now.timeIntervalSince1970)
     }

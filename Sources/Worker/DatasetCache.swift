@@ -1,6 +1,8 @@
 import Foundation
 import ML
+import Programs
 import Protocol
+import Vocabulary
 
 /// Finds a trial's dataset by content on this machine, or downloads it from the coordinator.
 ///
@@ -45,7 +47,7 @@ public final class DatasetCache {
     /// Downloads the dataset through `request` (one `fetch` → one `chunk`), verifies it and moves
     /// it into the cache. Returns its folder.
     public func download(_ dataset: DatasetRef, request: (Fetch) throws -> Chunk) throws -> URL {
-        for file in dataset.files where !Dataset.formatFiles.contains(file.name) {
+        for file in dataset.files where !DatasetFingerprint.formatFiles.contains(file.name) {
             throw DatasetError(file: file.name, line: nil, message: "is not a file of the dataset format; refusing to write it")
         }
         let destination = try downloadFolder(fingerprint: dataset.fingerprint, files: dataset.files, into: cacheDirectory, request: request) { folder in
@@ -93,7 +95,7 @@ public final class DatasetCache {
     /// Fetches `files` chunk by chunk into a temporary folder beside `parent`, checks each file's
     /// SHA-256 and then the whole (`verify`), and renames it to `parent/<fingerprint>`, so
     /// concurrent workers and a `kill -9` mid-download never leave a broken copy.
-    private func downloadFolder(fingerprint: String, files: [DatasetFile], into parent: URL, request: (Fetch) throws -> Chunk,
+    private func downloadFolder(fingerprint: String, files: [FileDigest], into parent: URL, request: (Fetch) throws -> Chunk,
                                 verify: (URL) throws -> Void) throws -> URL {
         let destination = parent.appendingPathComponent(fingerprint)
         try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)

@@ -1,6 +1,8 @@
 import Foundation
 import ML
+import Programs
 import Protocol
+import Vocabulary
 
 /// What a worker does.
 public struct WorkerSettings: Sendable {
@@ -65,17 +67,17 @@ final class Job: @unchecked Sendable {
     private let lock = NSLock()
     private var epoch = 1, step = 0
     /// Every epoch report so far, and how many of them have been handed to the socket thread.
-    private var reports: [EpochReport] = []
+    private var reports: [EpochRecord] = []
     private var drained = 0
-    private var outcome: Message?
+    private var outcome: WorkerMessage?
     /// The step at which the trainer was told to stop, once it has been.
     private var cancelledAt: Int?
 
     init(lease: LeaseRef) { self.lease = lease }
 
     func update(epoch: Int, step: Int) { lock.withLock { self.epoch = epoch; self.step = step } }
-    func append(_ report: EpochReport) { lock.withLock { reports.append(report) } }
-    func finish(_ message: Message) {
+    func append(_ report: EpochRecord) { lock.withLock { reports.append(report) } }
+    func finish(_ message: WorkerMessage) {
         lock.withLock { outcome = message }
         finished.signal()
     }
@@ -100,14 +102,14 @@ final class Job: @unchecked Sendable {
     var stopSteps: (received: Int, stopped: Int)? { lock.withLock { cancelledAt.map { ($0, step) } } }
     var progress: TrialProgress { lock.withLock { TrialProgress(lease: lease, epoch: epoch, step: step) } }
     /// Epoch reports not yet handed out, and the final message once training has ended.
-    func drain() -> ([EpochReport], Message?) {
+    func drain() -> ([EpochRecord], WorkerMessage?) {
         lock.withLock {
             defer { drained = reports.count }
             return (Array(reports[drained...]), outcome)
         }
     }
     /// Every epoch report so far (resent after a reconnect: the coordinator may have missed them).
-    var allReports: [EpochReport] { lock.withLock { reports } }
+    var allReports: [EpochRecord] { lock.withLock { reports } }
 }
 
 /// The Paranoid Pirate worker: a DEALER that says `ready`, heartbeats, trains on a thread other
@@ -140,7 +142,7 @@ public final class WorkerClient {
     private var lastSent = Date.distantPast
     private var job: Job?
     /// A result or failure sent but not yet acknowledged: resent after every reconnect.
-    private var pending: Message?
+    private var pending: WorkerMessage?
     private var datasets: [String: Dataset] = [:]
     /// The running job's wake-up socket (an inproc PAIR its thread signals), and how many were made.
     private var jobWake: ZMQSocket?
@@ -177,73 +179,14 @@ public final class WorkerClient {
             if let socket, readable.contains(0) {
                 while let frames = try? socket.receive(wait: .nonBlocking) {
                     lastHeard = Date()
-                    let message: Message
+                    let message: CoordinatorMessage
                     do {
                         message = try codec.decode(frames)
                     } catch {
                         log("ignored a message from the coordinator: \(error)")
                         continue
                     }
-                    switch message {
-                    case .welcome(let welcome):
-                        welcomed = true
-                        reportedUnadmitted = nil
-                        backoff = settings.backoff.initial
-                        heartbeat = Double(welcome.heartbeatMilliseconds) / 1000
-                        liveness = welcome.liveness
-                        log("welcomed by sweep \(welcome.sweep)")
-                        if let pending { send(pending) }
-                        sendHeartbeat()
-                        // Reports sent while the coordinator was away were lost: send them again
-                        // (storing an epoch twice is harmless), after the heartbeat that re-claims the lease.
-                        if let job { for report in job.allReports { send(.progress(Progress(lease: job.lease, report: report))) } }
-                    case .assign(let assignment):
-                        guard job == nil, pending == nil else { break }
-                        if let asked = askedForWork { assignLatencies.append(Date().timeIntervalSince(asked)) }
-                        askedForWork = nil
-                        start(assignment)
-                    case .ack(let ack):
-                        if pending.flatMap(Self.lease) == ack.lease {
-                            pending = nil
-                            if let maxTrials = settings.maxTrials, trialsDone >= maxTrials {
-                                send(.bye(Bye(reason: "done \(maxTrials) trials")))
-                                return .maxTrials
-                            }
-                            // No heartbeat here: the coordinator answers every result with the next
-                            // trial (or `wait`) right after the ack.
-                        }
-                    case .cancel(let cancel):
-                        if let job, job.lease == cancel.lease {
-                            let step = job.cancel()
-                            log("trial \(cancel.lease.trial) told to stop at step \(step): \(cancel.reason)")
-                        }
-                    case .shutdown(let shutdown):
-                        if shutdown.reason == .finished && job == nil {
-                            log("the sweep is finished")
-                            return .finished
-                        }
-                        // The coordinator is going away: reconnect later, keep training meanwhile.
-                        log("coordinator stopping; will reconnect")
-                        disconnect()
-                    case .error(let report):
-                        if report.code == "not_ready" {
-                            welcomed = false
-                            send(ready)
-                        } else if report.code == "quarantined" {
-                            log("quarantined by the coordinator: \(report.message)")
-                        } else if report.code == "programs_not_allowed" {
-                            if !reportedProgramsRefused { log(report.message) }
-                            reportedProgramsRefused = true
-                        } else if report.code == "build_mismatch" || report.code == "protocol_mismatch" {
-                            return .refused(report.message)
-                        } else {
-                            log("coordinator error \(report.code): \(report.message)")
-                        }
-                    case .wait, .heartbeat, .chunk:
-                        break
-                    default:
-                        break
-                    }
+                    if let exit = handle(message, backoff: &backoff) { return exit }
                     if socket !== self.socket { break }
                 }
             }
@@ -276,6 +219,70 @@ public final class WorkerClient {
                 sendHeartbeat()
             }
         }
+    }
+
+    /// Acts on one message from the coordinator; returns why to stop, when it says so.
+    private func handle(_ message: CoordinatorMessage, backoff: inout Double) -> WorkerExit? {
+        switch message {
+        case .welcome(let welcome):
+            welcomed = true
+            reportedUnadmitted = nil
+            backoff = settings.backoff.initial
+            heartbeat = Double(welcome.heartbeatMilliseconds) / 1000
+            liveness = welcome.liveness
+            log("welcomed by sweep \(welcome.sweep)")
+            if let pending { send(pending) }
+            sendHeartbeat()
+            // Reports sent while the coordinator was away were lost: send them again
+            // (storing an epoch twice is harmless), after the heartbeat that re-claims the lease.
+            if let job { for report in job.allReports { send(.progress(Progress(lease: job.lease, report: report))) } }
+        case .assign(let assignment):
+            guard job == nil, pending == nil else { return nil }
+            if let asked = askedForWork { assignLatencies.append(Date().timeIntervalSince(asked)) }
+            askedForWork = nil
+            start(assignment)
+        case .ack(let ack):
+            if pending.flatMap(Self.lease) == ack.lease {
+                pending = nil
+                if let maxTrials = settings.maxTrials, trialsDone >= maxTrials {
+                    send(.bye(Bye(reason: "done \(maxTrials) trials")))
+                    return .maxTrials
+                }
+                // No heartbeat here: the coordinator answers every result with the next
+                // trial (or `wait`) right after the ack.
+            }
+        case .cancel(let cancel):
+            if let job, job.lease == cancel.lease {
+                let step = job.cancel()
+                log("trial \(cancel.lease.trial) told to stop at step \(step): \(cancel.reason)")
+            }
+        case .shutdown(let shutdown):
+            if shutdown.reason == .finished && job == nil {
+                log("the sweep is finished")
+                return .finished
+            }
+            // The coordinator is going away: reconnect later, keep training meanwhile.
+            log("coordinator stopping; will reconnect")
+            disconnect()
+        case .error(let report):
+            switch report.code {
+            case .notReady:
+                welcomed = false
+                send(ready)
+            case .quarantined:
+                log("quarantined by the coordinator: \(report.message)")
+            case .programsNotAllowed:
+                if !reportedProgramsRefused { log(report.message) }
+                reportedProgramsRefused = true
+            case .buildMismatch, .protocolMismatch:
+                return .refused(report.message)
+            case .badFrames, .badVersion, .unknownType, .tooLarge, .malformedBody, .notYourLease, .badReport, .noSuchFile, .unreadable:
+                log("coordinator error \(report.code.rawValue): \(report.message)")
+            }
+        case .wait, .heartbeat, .chunk:
+            break
+        }
+        return nil
     }
 
     // MARK: Connection
@@ -312,7 +319,7 @@ public final class WorkerClient {
         return "no CURVE handshake with \(settings.endpoint) yet: is the coordinator up, and does it use CURVE?"
     }
 
-    private var ready: Message { settings.identity.ready(buildID: settings.buildID, programs: settings.allowPrograms) }
+    private var ready: WorkerMessage { settings.identity.ready(buildID: settings.buildID, programs: settings.allowPrograms) }
 
     private func disconnect() {
         handshakes = nil
@@ -321,7 +328,7 @@ public final class WorkerClient {
         welcomed = false
     }
 
-    private func send(_ message: Message) {
+    private func send(_ message: WorkerMessage) {
         guard let socket else { return }
         let frames: [[UInt8]]
         do {
@@ -363,9 +370,9 @@ public final class WorkerClient {
         let job = Job(lease: assignment.lease)
         self.job = job
         if settings.noopTrials {
-            let timing = TrialTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")
-            return job.finish(.result(TrialOutcome(lease: assignment.lease, bestEpoch: 1, valid: ["ndcg@10": 0], test: ["ndcg@10": 0],
-                                                   history: [], timing: timing)))
+            let timing = TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")
+            return job.finish(.result(TrialOutcome(lease: assignment.lease, result: TrialResult(
+                bestEpoch: 1, valid: ["ndcg@10": 0], test: ["ndcg@10": 0], history: [], timing: timing))))
         }
         log("trial #\(assignment.number) \(assignment.lease.trial) attempt \(assignment.lease.attempt)")
         if let program = assignment.program { return startProgram(assignment, program, job: job) }
@@ -384,13 +391,13 @@ public final class WorkerClient {
             job.finish(.failed(Failure(lease: assignment.lease, reason: .crashed, detail: "\(error)")))
             return
         }
-        runOnThread(job) { callback in Self.message(for: trainer.run(callback: callback).0, lease: assignment.lease) }
+        runOnThread(job) { callback in Self.message(for: trainer.run(callback: callback).0.end, lease: assignment.lease) }
     }
 
     /// Runs a job's training on a thread of its own: `body` trains with the callback it is given
     /// (progress into the job, a stop once the job is cancelled) and returns the outcome. Each
     /// epoch and the outcome wake the socket thread through an inproc PAIR.
-    private func runOnThread(_ job: Job, _ body: @escaping @Sendable (_ callback: (TrainingEvent) -> Bool) -> Message) {
+    private func runOnThread(_ job: Job, _ body: @escaping @Sendable (_ callback: (TrainingEvent) -> Bool) -> WorkerMessage) {
         jobsStarted += 1
         let endpoint = "inproc://worker-job-\(ObjectIdentifier(self).hashValue)-\(jobsStarted)"
         let wake = try? ZMQSocket(context: context, type: .pair)
@@ -405,7 +412,7 @@ public final class WorkerClient {
                 switch event {
                 case .step(let epoch, let step): job.update(epoch: epoch, step: step)
                 case .epoch(let record):
-                    job.append(Self.report(record))
+                    job.append(record)
                     try? signal?.send([[1]], wait: .nonBlocking)
                 }
                 return !job.isCancelled
@@ -499,63 +506,36 @@ public final class WorkerClient {
         while Date() < deadline {
             guard let frames = try? socket.receive(wait: .milliseconds(50)) else { continue }
             lastHeard = Date()
-            switch try codec.decode(frames) {
+            switch try codec.decode(frames, as: CoordinatorMessage.self) {
             case .chunk(let chunk): return chunk
-            case .error(let report): throw DatasetError(file: request.file, line: nil, message: "the coordinator says \(report.code): \(report.message)")
-            default: continue
+            case .error(let report):
+                throw DatasetError(file: request.file, line: nil, message: "the coordinator says \(report.code.rawValue): \(report.message)")
+            case .welcome, .assign, .ack, .wait, .cancel, .shutdown, .heartbeat: continue
             }
         }
         throw DatasetError(file: request.file, line: nil, message: "no chunk from the coordinator at offset \(request.offset)")
     }
 
-    static func report(_ record: EpochRecord) -> EpochReport {
-        var weights: [String: Double?] = ["main": record.weights.main, "aux": record.weights.aux]
-        if let s = record.weights.sMain { weights["s_main"] = s }
-        if let s = record.weights.sAux { weights["s_aux"] = s }
-        return EpochReport(epoch: record.epoch, lossMain: record.lossMain, lossAux: record.lossAux, weights: weights,
-                           valid: record.valid.dictionary, test: record.test.dictionary, seconds: record.seconds,
-                           trainSeconds: record.trainSeconds, extra: record.extra)
-    }
-
-    static func message(for result: ProgramResult, lease: LeaseRef) -> Message {
-        switch result.status {
-        case .completed:
-            let timing = TrialTiming(examplesPerSecond: 0, secondsPerEpoch: result.timing.secondsPerEpoch, totalSeconds: result.timing.totalSeconds,
-                                     threads: result.timing.threads, blasCore: result.timing.blasCore)
-            return .result(TrialOutcome(lease: lease, bestEpoch: result.bestEpoch ?? 1, valid: result.valid, test: result.test,
-                                        history: result.history.map(report), timing: timing))
-        case .stopped:
-            return .failed(Failure(lease: lease, reason: .cancelled, detail: "cancelled", epoch: result.history.count))
-        case .diverged(let detail):
-            return .failed(Failure(lease: lease, reason: .diverged, detail: detail, epoch: result.history.count + 1))
-        case .failed(let detail):
-            return .failed(Failure(lease: lease, reason: .crashed, detail: detail, epoch: result.history.count))
+    /// What a run's end is on the wire: its result, or the failure that ended it with the epoch
+    /// it ended at (a diverged run failed in the epoch after its last good one).
+    static func message(for end: RunEnd, lease: LeaseRef) -> WorkerMessage {
+        switch end {
+        case .completed(let result):
+            .result(TrialOutcome(lease: lease, result: result))
+        case .stopped(let epochs):
+            .failed(Failure(lease: lease, reason: .cancelled, detail: "cancelled", epoch: epochs))
+        case .diverged(let detail, let epochs):
+            .failed(Failure(lease: lease, reason: .diverged, detail: detail, epoch: epochs + 1))
+        case .failed(let detail, let epochs):
+            .failed(Failure(lease: lease, reason: .crashed, detail: detail, epoch: epochs))
         }
     }
 
-    static func message(for result: TrainingResult, lease: LeaseRef) -> Message {
-        switch result.status {
-        case .completed:
-            guard let best = result.best else {
-                return .failed(Failure(lease: lease, reason: .crashed, detail: "no epoch finished"))
-            }
-            let timing = TrialTiming(examplesPerSecond: result.timing.examplesPerSecond, secondsPerEpoch: result.timing.secondsPerEpoch,
-                                     totalSeconds: result.timing.totalSeconds, threads: result.timing.threads, blasCore: result.timing.blasCore)
-            return .result(TrialOutcome(lease: lease, bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary,
-                                        history: result.history.map(report), timing: timing))
-        case .diverged:
-            return .failed(Failure(lease: lease, reason: .diverged, detail: result.divergence ?? "diverged",
-                                   epoch: result.history.count + 1))
-        case .stopped:
-            return .failed(Failure(lease: lease, reason: .cancelled, detail: "cancelled", epoch: result.history.count))
-        }
-    }
-
-    static func lease(of message: Message) -> LeaseRef? {
+    static func lease(of message: WorkerMessage) -> LeaseRef? {
         switch message {
         case .result(let outcome): outcome.lease
         case .failed(let failure): failure.lease
-        default: nil
+        case .ready, .heartbeat, .progress, .bye, .fetch: nil
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import ML
 import Protocol
+import Vocabulary
 
 /// Who a worker is, as it introduces itself in ``Ready``.
 public struct WorkerIdentity: Sendable, Equatable {
@@ -27,7 +28,7 @@ public struct WorkerIdentity: Sendable, Equatable {
 
     /// The `ready` message announcing this worker with the given build id.
     /// - Parameter programs: whether it runs program trials (`--allow-programs`).
-    public func ready(buildID: String, programs: Bool = false) -> Message {
+    public func ready(buildID: String, programs: Bool = false) -> WorkerMessage {
         .ready(Ready(buildID: buildID, worker: name, host: host, cores: cores,
                      blasThreads: blasThreads, blasCore: blasCore, programs: programs ? true : nil))
     }

@@ -6,6 +6,7 @@ import Foundation
 import ML
 import Protocol
 import Synchronization
+import Vocabulary
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -70,7 +71,7 @@ struct CoordinatorBench: ParsableCommand {
         let memoryBefore = residentMegabytes()
         let context = try ZMQContext()
         let server = try CoordinatorServer(
-            context: context, endpoint: "tcp://127.0.0.1:*", controller: sweep.controller, dataset: dataset,
+            context: context, endpoint: "tcp://127.0.0.1:*", controller: sweep.controller, dataset: dataset.located,
             admission: Admission(buildID: buildID, heartbeatMilliseconds: 1000, liveness: 5, sweepName: spec.name),
             settings: SchedulerSettings(heartbeat: 1, liveness: 5))
         let endpoint = try server.endpoint()
@@ -176,9 +177,9 @@ struct StoreBench: ParsableCommand {
             let (store, controller) = (sweep.store, sweep.controller)
             let workers = (0..<batch).map { "bench-\($0)" }
             for worker in workers {
-                try store.recordWorker(name: worker, host: "bench", cores: 1, blasThreads: 1, blasCore: "none", state: "online")
+                try store.recordWorker(name: worker, host: "bench", cores: 1, blasThreads: 1, blasCore: "none", state: .online)
             }
-            let result = TrialReport(bestEpoch: 1, valid: ["ndcg@10": 0], test: ["ndcg@10": 0], history: [],
+            let result = TrialResult(bestEpoch: 1, valid: ["ndcg@10": 0], test: ["ndcg@10": 0], history: [],
                                      timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none"))
             var leases = [String?](repeating: nil, count: batch), issued = 0, stored = 0, more = true
             let start = Date()

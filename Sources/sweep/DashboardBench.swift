@@ -3,6 +3,7 @@ import Dashboard
 import Foundation
 import ML
 import SweepCore
+import Vocabulary
 
 /// The dashboard's latency on a large store: N finished trials of the loss-search space (three
 /// epochs each, values from a closed-form function of the config), every route fetched over HTTP.
@@ -54,7 +55,7 @@ struct DashboardBench: AsyncParsableCommand {
         let reused = FileManager.default.fileExists(atPath: path)
         let controller = try TrialController(spec: spec, store: try SweepStore.open(path: path), trainExamples: 1)
         _ = try controller.applyPlan(fingerprint: "bench", popularity: nil)
-        try controller.store.recordWorker(name: "bench", host: "bench", cores: 1, blasThreads: 1, blasCore: "none", state: "online")
+        try controller.store.recordWorker(name: "bench", host: "bench", cores: 1, blasThreads: 1, blasCore: "none", state: .online)
         var stored = reused ? try controller.store.stateCounts()[.completed, default: 0] : 0
         func storeOne() throws {
             guard case .trial(let claim) = try controller.ask(worker: "bench", lease: "L\(stored)") else { return }
@@ -67,7 +68,7 @@ struct DashboardBench: AsyncParsableCommand {
                                            valid: metrics, test: metrics, seconds: 1, trainSeconds: 1))
                 _ = try controller.tellEpoch(lease: claim.lease, record: history.last!)
             }
-            _ = try controller.tellResult(lease: claim.lease, worker: "bench", report: TrialReport(
+            _ = try controller.tellResult(lease: claim.lease, worker: "bench", report: TrialResult(
                 bestEpoch: 3, valid: history[2].valid.dictionary, test: history[2].test.dictionary, history: history,
                 timing: TrainingTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 3, threads: 1, blasCore: "none")))
             stored += 1

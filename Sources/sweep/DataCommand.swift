@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ML
+import Vocabulary
 
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

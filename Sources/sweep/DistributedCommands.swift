@@ -5,8 +5,10 @@ import SweepCore
 import Dispatch
 import Foundation
 import ML
+import Programs
 import Protocol
 import Worker
+import Vocabulary
 
 /// Sets `flag` on SIGINT and SIGTERM (the signals are then no longer fatal).
 func stopOnSignals(_ flag: StopFlag) -> [DispatchSourceSignal] {
@@ -104,7 +106,7 @@ struct Launch: ParsableCommand {
             }
             curve = (secret, authenticator)
         }
-        let server = try CoordinatorServer(context: context, endpoint: bind, controller: opened.controller, dataset: dataset,
+        let server = try CoordinatorServer(context: context, endpoint: bind, controller: opened.controller, dataset: dataset?.located,
                                            program: opened.program, admission: admission, settings: settings, curve: curve)
         let endpoint = try server.endpoint()
         printError("serving on \(endpoint); start workers with: sweep worker --connect \(endpoint)")

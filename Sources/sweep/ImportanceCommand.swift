@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ML
 import SweepCore
+import Vocabulary
 
 struct Importance: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
 import ML
+import Programs
 import Protocol
+import SweepCore
+import Vocabulary
 
 struct Reproduce: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,32 +52,55 @@ struct Reproduce: ParsableCommand {
         let stop = StopFlag()
         let signals = stopOnSignals(stop)
         defer { signals.forEach { $0.cancel() } }
-        let metric = trialFile.config.selectMetric
-        let result = runner.run { event in
+        let metric = trialFile.config.selectMetric, started = Date()
+        let end = runner.run { event in
             if case .epoch(let record) = event {
                 printError("epoch \(record.epoch)  valid_\(metric) \(decimal(record.valid[metric] ?? .nan))"
                            + (record.test[metric].map { "  test_\(metric) \(decimal($0))" } ?? ""))
             }
             return !stop.isSet
         }
-        let document: [String: Any] = [
-            "status": "\(result.status)", "best_epoch": result.bestEpoch ?? NSNull(), "valid": result.valid, "test": result.test,
-            "epochs": result.history.count, "seconds": result.timing.totalSeconds, "out": runner.outFolder.path,
-        ]
         if let jsonOut {
-            let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            let data = Data(try Documents.text(ReproducedProgram(end, seconds: Date().timeIntervalSince(started), out: runner.outFolder.path)).utf8)
             if jsonOut == "-" { print(String(decoding: data, as: UTF8.self)) } else { try writeOutput(data, to: jsonOut, option: "--json-out") }
         }
-        switch result.status {
-        case .completed:
-            printError("best epoch \(result.bestEpoch ?? 0): valid_\(metric) \(decimal(result.valid[metric] ?? .nan))"
+        switch end {
+        case .completed(let result):
+            printError("best epoch \(result.bestEpoch): valid_\(metric) \(decimal(result.valid[metric] ?? .nan))"
                        + (result.test[metric].map { ", test_\(metric) \(decimal($0))" } ?? "") + "; output in \(runner.outFolder.path)")
         case .stopped:
             printError("stopped")
             throw ExitCode(130)
-        case .diverged(let reason), .failed(let reason):
+        case .diverged(let reason, _), .failed(let reason, _):
             printError("the trial failed: \(reason)")
             throw ExitCode(3)
         }
     }
+}
+
+/// `sweep reproduce --json-out` for a program trial: how it ended and, when it completed, the best
+/// epoch's metrics.
+struct ReproducedProgram: Encodable {
+    var status: String
+    var reason: String?
+    var bestEpoch: Int?
+    var valid: [String: Double]?
+    var test: [String: Double]?
+    var epochs: Int
+    var seconds: Double
+    var out: String
+
+    init(_ end: RunEnd, seconds: Double, out: String) {
+        switch end {
+        case .completed(let result): (status, bestEpoch, valid, test) = ("completed", result.bestEpoch, result.valid, result.test)
+        case .stopped: status = "stopped"
+        case .diverged(let detail, _): (status, reason) = ("diverged", detail)
+        case .failed(let detail, _): (status, reason) = ("failed", detail)
+        }
+        epochs = end.epochs
+        self.seconds = seconds
+        self.out = out
+    }
+
+    enum CodingKeys: String, CodingKey { case status, reason, bestEpoch = "best_epoch", valid, test, epochs, seconds, out }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ML
 import Protocol
+import Vocabulary
 
 /// The binary's version, shown by `sweep --version` and hashed into the build id.
 let binaryVersion = "0.1.0"

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Coordinator
 import Foundation
+import LocalRun
 import ML
 import SweepCore
+import Vocabulary
 
 /// The `--db FILE` every store command takes.
 struct StoreOptions: ParsableArguments {

@@ -18,12 +18,12 @@ import Testing
             Issue.record("a different build was admitted")
             return
         }
-        #expect(report.code == "build_mismatch")
+        #expect(report.code == .buildMismatch)
         #expect(report.message.contains("bbbb") && report.message.contains("aaaa"))
         guard case .error(let versionReport) = admission.answer(ready(build: "aaaa", version: 2)) else {
             Issue.record("a different protocol version was admitted")
             return
         }
-        #expect(versionReport.code == "protocol_mismatch")
+        #expect(versionReport.code == .protocolMismatch)
     }
 }

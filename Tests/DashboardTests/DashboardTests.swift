@@ -1,9 +1,11 @@
 import Foundation
+import LocalRun
 import ML
 import Testing
 import TestSupport
 @testable import Dashboard
 @testable import SweepCore
+import Vocabulary
 
 /// A store with a finished sweep: 6 trials of a synthetic grid, trained through the controller
 /// (no sockets), as `sweep run` leaves it; made once per test process (the dashboard never writes it).

@@ -4,6 +4,7 @@ import ML
 import Protocol
 import Testing
 import TestSupport
+import Vocabulary
 
 /// A 12-trial sweep on a small synthetic dataset, served by a real `sweep launch` to real
 /// `sweep worker` processes over tcp://127.0.0.1, with small heartbeat timings so faults are
@@ -116,7 +117,7 @@ final class DistributedFixture: @unchecked Sendable {
         for worker in [workers[0], workers[2]] { #expect(worker.finish(timeout: 30).status == 0) }
         let seen = try fixture.store().workers()
         #expect(Set(seen.map(\.name)) == ["w1", "w2", "w3"])
-        #expect(seen.first { $0.name == "w2" }?.state == "lost" && seen.filter { $0.state == "offline" }.count == 2)
+        #expect(seen.first { $0.name == "w2" }?.state == .lost && seen.filter { $0.state == .offline }.count == 2)
     }
 
     @Test func aKilledCoordinatorResumesAndKeepsResultsFinishedWhileItWasDown() throws {

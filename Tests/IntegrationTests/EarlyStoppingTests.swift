@@ -2,6 +2,7 @@ import Foundation
 import ML
 import SweepCore
 import Testing
+import Vocabulary
 
 /// Early stopping through `sweep launch` with real worker processes on a small synthetic dataset,
 /// checked against `sweep run` of the same file: one controller, so the same records.

@@ -3,9 +3,11 @@ import Foundation
 import FoundationNetworking
 #endif
 import ML
+import Programs
 import SweepCore
 import Testing
 import TestSupport
+import Vocabulary
 
 /// Tests/Programs, the small real programs these sweeps run.
 let testPrograms = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Programs")

@@ -3,6 +3,7 @@ import Foundation
 import ML
 import Protocol
 import Testing
+import Vocabulary
 
 /// CURVE: only authorised workers take trials; keys are written safely.
 @Suite(.serialized) struct SecurityTests {
@@ -122,7 +123,7 @@ import Testing
         func replyCodes(_ timeoutMilliseconds: Int32 = 500) -> [String] {
             var codes: [String] = []
             while let frames = try? hostile.receive(wait: .milliseconds(timeoutMilliseconds)) {
-                if case .error(let report)? = try? codec.decode(frames) { codes.append(report.code) }
+                if case .error(let report)? = try? codec.decode(frames, as: CoordinatorMessage.self) { codes.append(report.code.rawValue) }
             }
             return codes
         }
@@ -132,11 +133,11 @@ import Testing
         try hostile.send([[1], Array("heartbeat".utf8), Array("{}".utf8), []])
         try hostile.send([[7], Array("ready".utf8), Array("{}".utf8)])
         try hostile.send([[1], Array("launch_missiles".utf8), Array("{}".utf8)])
-        let ready = try codec.encode(.ready(Ready(buildID: "x", worker: "mallory", host: "h", cores: 1, blasThreads: 1, blasCore: "c")))
+        let ready = try codec.encode(WorkerMessage.ready(Ready(buildID: "x", worker: "mallory", host: "h", cores: 1, blasThreads: 1, blasCore: "c")))
         try hostile.send([ready[0], ready[1], Array(ready[2].prefix(ready[2].count / 2))])
         try hostile.send([[1], Array("result".utf8), Array(#"{"lease":{"trial":"t","attempt":1,"lease":"l"},"best_epoch":1,"valid":{"ndcg@10":NaN}}"#.utf8)])
         // Valid messages out of order: a heartbeat before `ready`.
-        try hostile.send(try codec.encode(.heartbeat(Heartbeat())))
+        try hostile.send(try codec.encode(WorkerMessage.heartbeat(Heartbeat())))
         let early = replyCodes()
         for code in ["bad_frames", "bad_version", "unknown_type", "malformed_body", "not_ready"] {
             #expect(early.contains(code), "no \(code) in \(early)")
@@ -145,10 +146,11 @@ import Testing
         let honestLease = try #require(try fixture.store().liveAttempts().first?.lease)
         let trial = try #require(try fixture.store().attempt(lease: honestLease)?.trial)
         let admitted = try runSweep(["--version"]).stdout.split(separator: " ")[2].dropLast()  // "(build XXXX,"
-        try hostile.send(try codec.encode(.ready(Ready(buildID: String(admitted), worker: "mallory", host: "h", cores: 1, blasThreads: 1, blasCore: "c"))))
-        let timing = TrialTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 1, threads: 1, blasCore: "c")
+        try hostile.send(try codec.encode(WorkerMessage.ready(Ready(buildID: String(admitted), worker: "mallory", host: "h", cores: 1, blasThreads: 1, blasCore: "c"))))
+        let timing = TrainingTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 1, threads: 1, blasCore: "c")
         func result(_ lease: LeaseRef) throws -> [[UInt8]] {
-            try codec.encode(.result(TrialOutcome(lease: lease, bestEpoch: 1, valid: ["ndcg@10": 1], test: ["ndcg@10": 1], history: [], timing: timing)))
+            try codec.encode(WorkerMessage.result(TrialOutcome(lease: lease, result: TrialResult(
+                bestEpoch: 1, valid: ["ndcg@10": 1], test: ["ndcg@10": 1], history: [], timing: timing))))
         }
         try hostile.send(try result(LeaseRef(trial: trial, attempt: 1, lease: honestLease)))       // another worker's lease
         try hostile.send(try result(LeaseRef(trial: "0000000000000000", attempt: 1, lease: "L-none")))  // unknown trial and lease
@@ -187,7 +189,7 @@ import Testing
         let coordinator = try fixture.launch(["--max-attempts", "1"])
         let bad = try fixture.worker("bad", dataRoot: false, cache: cache.path)
         try fixture.waitUntil("the bad worker to be quarantined") { store in
-            try store.workers().first { $0.name == "bad" }?.state == "quarantined"
+            try store.workers().first { $0.name == "bad" }?.state == .quarantined
         }
         let honest = try fixture.worker("honest")
         let result = coordinator.finish(timeout: 120)

@@ -21,11 +21,11 @@ import Testing
         #expect(hello[1] == Array("hello".utf8))
         #expect(String(decoding: hello[2], as: UTF8.self) == "\(peer.process.processIdentifier)")
         let identity = hello[0]
-        let frames = try Codec().encode(.wait(Wait(retryMilliseconds: 250)))
+        let frames = try Codec().encode(CoordinatorMessage.wait(Wait(retryMilliseconds: 250)))
         try router.send([identity] + frames, wait: .milliseconds(1000))
         let echoed = try router.receive(wait: .milliseconds(10_000))
         #expect(echoed == [identity] + frames)
-        #expect(try Codec().decode(Array(echoed.dropFirst())) == .wait(Wait(retryMilliseconds: 250)))
+        #expect(try Codec().decode(Array(echoed.dropFirst()), as: CoordinatorMessage.self) == .wait(Wait(retryMilliseconds: 250)))
         try router.send([identity, Array("stop".utf8)])
         let (status, _, stderr) = peer.finish()
         #expect(status == 0, "peer stderr: \(stderr)")

@@ -1,5 +1,6 @@
 import Testing
 @testable import ML
+import Vocabulary
 
 @Suite struct BLASTests {
     /// Naive row-major op(A)·op(B) for checking sgemm.

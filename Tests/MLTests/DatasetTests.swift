@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import ML
+import Vocabulary
 
 /// A tiny valid dataset folder (4 items, D = 3) that each test then breaks in one way.
 struct Fixture {
@@ -124,7 +125,7 @@ struct Fixture {
     @Test func fingerprintCoversFormatFilesOnly() throws {
         let fixture = try Fixture()
         let before = try DatasetFingerprint.compute(folder: fixture.folder)
-        #expect(before.files.map(\.name) == Dataset.formatFiles.sorted())
+        #expect(before.files.map(\.name) == DatasetFingerprint.formatFiles.sorted())
         try fixture.write("README.md", "changed\n")
         try fixture.write("notes.txt", "extra\n")
         #expect(try DatasetFingerprint.compute(folder: fixture.folder) == before)

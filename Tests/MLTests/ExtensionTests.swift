@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ML
+import Vocabulary
 
 /// The contract's extensions (docs/ml-extensions.md): the co-occurrence prior, `model: none`,
 /// `hidden`, AdamW's `weight_decay`, and the keys' activity rules.

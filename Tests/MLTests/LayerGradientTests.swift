@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ML
+import Vocabulary
 
 /// (L(θᵢ + h) − L(θᵢ − h)) / 2h for one entry of `values`, which is restored afterwards.
 func centralDifference(_ values: FloatBuffer, at index: Int, h: Float, _ loss: () -> Double) -> Double {

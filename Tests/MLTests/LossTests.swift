@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ML
+import Vocabulary
 
 /// Reference loss of one element in Double, straight from the formulas of ml.md.
 func referenceLoss(_ kind: LossKind, z: Double, y: Double, column: Int) -> Double {

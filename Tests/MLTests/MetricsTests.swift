@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ML
+import Vocabulary
 
 @Suite struct MetricsTests {
     func score(_ scores: [Float], mentioned: [Int32], targets: [Int32], popularity: [Int]? = nil) -> RankingMetrics {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ML
+import Vocabulary
 
 /// The nearest-dialogue prior (`knn_k`) and the co-occurrence prior's leave-one-out on train rows
 /// (docs/ml-extensions.md).

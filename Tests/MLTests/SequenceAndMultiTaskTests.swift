@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ML
+import Vocabulary
 
 /// The GRU branch, the multi-task head and the balancers against finite differences and
 /// hand-computed cases.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import ML
+import Vocabulary
 
 @Suite struct SyntheticTests {
     @Test func sameSeedGivesByteIdenticalFilesAndOtherSeedsDiffer() throws {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import ML
+import Vocabulary
 
 /// Synthetic datasets generated once per process for the training tests.
 enum SyntheticFixtures {

@@ -1,9 +1,9 @@
 import Foundation
 import GRDB
-import ML
 import Testing
 import TestSupport
 @testable import SweepCore
+import Vocabulary
 
 /// The ask/tell controller over a real store: trial life, early-stopping decisions, restarts.
 @Suite struct ControllerTests {
@@ -23,7 +23,7 @@ import TestSupport
     func controller(_ spec: SweepSpec, store: SweepStore? = nil) throws -> TrialController {
         let controller = try TrialController(spec: spec, store: store ?? SweepStore.inMemory(), trainExamples: 100)
         _ = try controller.applyPlan(fingerprint: "f1", popularity: nil)
-        try controller.store.recordWorker(name: "w", host: "h", cores: 2, blasThreads: 2, blasCore: "Haswell", state: "online")
+        try controller.store.recordWorker(name: "w", host: "h", cores: 2, blasThreads: 2, blasCore: "Haswell", state: .online)
         return controller
     }
 
@@ -45,7 +45,7 @@ import TestSupport
         }
         let history = values.enumerated().map { epochRecord($0.offset + 1, $0.element) }
         let best = history.max { $0.valid.ndcg10 < $1.valid.ndcg10 }!
-        _ = try controller.tellResult(lease: lease, worker: "w", report: TrialReport(
+        _ = try controller.tellResult(lease: lease, worker: "w", report: TrialResult(
             bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary, history: history,
             timing: TrainingTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 9, threads: 2, blasCore: "Haswell")))
         return verdicts
@@ -125,7 +125,7 @@ import TestSupport
         let second = try controller(spec, store: try SweepStore.open(path: path))
         let history = (1...9).map { epochRecord($0, 0.55) }
         let timing = TrainingTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 9, threads: 2, blasCore: "Haswell")
-        let disposition = try second.tellResult(lease: "L3", worker: "w", report: TrialReport(
+        let disposition = try second.tellResult(lease: "L3", worker: "w", report: TrialResult(
             bestEpoch: 1, valid: history[0].valid.dictionary, test: history[0].test.dictionary, history: history, timing: timing))
         // Rung 1 (epoch 3): 0.55 against [0.7, 0.4]: 3 values, the top 1 is 0.7, so it stops there,
         // as it would have live; the epoch-1 decision made before the restart stands.
@@ -137,7 +137,7 @@ import TestSupport
         #expect(judgements.map(\.epoch) == [1, 3] && judgements.map(\.decision) == [.continue, .stop])
         #expect(judgements[0].compared == [0.5, 0.4] && judgements[1].compared == [0.7, 0.4])
         // A resend of that result changes nothing more.
-        #expect(try second.tellResult(lease: "L3", worker: "w", report: TrialReport(
+        #expect(try second.tellResult(lease: "L3", worker: "w", report: TrialResult(
             bestEpoch: 1, valid: [:], test: [:], history: history, timing: timing)) == .stale)
         #expect(try second.store.findTrial(trial.id).result?.valid["ndcg@10"] == 0.55)
     }

@@ -1,7 +1,7 @@
 import Foundation
-import ML
 import Testing
 @testable import SweepCore
+import Vocabulary
 
 /// PED-ANOVA importance against Optuna 5.0's `PedAnovaImportanceEvaluator` on the same trials:
 /// every kind of domain, a conditional parameter, ties at the cut-off.

@@ -1,7 +1,7 @@
 import Foundation
-import ML
 import Testing
 @testable import SweepCore
+import Vocabulary
 
 func snapshot(_ number: Int, loss: TrialConfig.Loss = .bce, seed: Int = 0, lr: Double = 0.001, valid: Double?, state: TrialState = .completed) -> TrialSnapshot {
     var config = TrialConfig()

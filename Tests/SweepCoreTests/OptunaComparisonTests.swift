@@ -1,7 +1,7 @@
 import Foundation
-import ML
 import Testing
 @testable import SweepCore
+import Vocabulary
 
 /// Whether `python3 -c "import optuna"` works here.
 let optunaAvailable: Bool = {

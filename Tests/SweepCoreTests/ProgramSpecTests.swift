@@ -1,7 +1,7 @@
 import Foundation
-import ML
 import Testing
 @testable import SweepCore
+import Vocabulary
 
 /// A program sweep whose program folder is Tests/Programs/fit.
 func programSweep(_ body: String, dataset: String = "none", command: String = "[python3, fit.py]") -> String {

@@ -1,9 +1,9 @@
 import Foundation
 import GRDB
-import ML
 import Testing
 import TestSupport
 @testable import SweepCore
+import Vocabulary
 
 /// A store with `trials` planned from a small grid.
 func plannedStore(lossValues: String = "[bce, weighted_bce, focal]", repeats: Int = 1, path: String? = nil) throws -> (SweepStore, SweepSpec, [PlannedTrial]) {
@@ -23,8 +23,8 @@ func epochRecord(_ epoch: Int, _ value: Double) -> EpochRecord {
                        seconds: 2, trainSeconds: 1.5)
 }
 
-func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
-    TrialReport(bestEpoch: epoch, valid: ["ndcg@10": ndcg, "recall@10": ndcg * 2], test: ["ndcg@10": ndcg - 0.01],
+func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
+    TrialResult(bestEpoch: epoch, valid: ["ndcg@10": ndcg, "recall@10": ndcg * 2], test: ["ndcg@10": ndcg - 0.01],
                 history: [epochRecord(1, ndcg / 2), epochRecord(2, ndcg)],
                 timing: TrainingTiming(examplesPerSecond: 100, secondsPerEpoch: 6, totalSeconds: 12, threads: 2, blasCore: "Haswell"))
 }
@@ -171,7 +171,7 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
         #expect(try reader.attempts(trial: "t1").map(\.outcome) == [.completed])
         #expect(try reader.epochs(trial: "t1", attempt: 1).count == 2)
         let store = try SweepStore.open(path: path)
-        try store.recordWorker(name: "w2", host: "h", cores: 2, blasThreads: 1, blasCore: "x", state: "online", now: Date(timeIntervalSince1970: 1))
+        try store.recordWorker(name: "w2", host: "h", cores: 2, blasThreads: 1, blasCore: "x", state: .online, now: Date(timeIntervalSince1970: 1))
         #expect(try store.workers().map { "\($0.name) \($0.trialsCompleted)" } == ["w2 0", "w1 1"])
         #expect(try store.findTrial("t1").result?.valid["ndcg@10"] == 0.25)
         #expect(try store.attempts(trial: "t1").map(\.outcome) == [.completed])
@@ -447,7 +447,7 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialReport {
         try await writing
         #expect(try reader.trials().filter { $0.state == .completed }.count == 100)
         #expect(throws: (any Error).self) {  // read-only
-            try reader.recordWorker(name: "r", host: "h", cores: 1, blasThreads: 1, blasCore: "x", state: "online")
+            try reader.recordWorker(name: "r", host: "h", cores: 1, blasThreads: 1, blasCore: "x", state: .online)
         }
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
-import ML
 import Testing
 import TestSupport
 @testable import SweepCore
+import Vocabulary
 
 /// The repository's sweeps/ folder.
 let sweepsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../sweeps").standardizedFileURL

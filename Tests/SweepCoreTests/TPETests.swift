@@ -1,7 +1,7 @@
 import Foundation
-import ML
 import Testing
 @testable import SweepCore
+import Vocabulary
 
 /// TPE: densities against hand-computed values and Optuna's, proposals on spaces with a known
 /// optimum, conditional parameters, constant liar, repeats and determinism.
@@ -82,7 +82,7 @@ import Testing
             """)
         let controller = try TrialController(spec: spec, store: try SweepStore.inMemory(), trainExamples: 1)
         _ = try controller.applyPlan(fingerprint: "f", popularity: nil)
-        try controller.store.recordWorker(name: "w", host: "h", cores: 1, blasThreads: 1, blasCore: "x", state: "online")
+        try controller.store.recordWorker(name: "w", host: "h", cores: 1, blasThreads: 1, blasCore: "x", state: .online)
         return controller
     }
 
@@ -102,7 +102,7 @@ import Testing
 
     func report(_ controller: TrialController, lease: String, value: Double) throws {
         let record = epochRecord(1, value)
-        _ = try controller.tellResult(lease: lease, worker: "w", report: TrialReport(
+        _ = try controller.tellResult(lease: lease, worker: "w", report: TrialResult(
             bestEpoch: 1, valid: record.valid.dictionary, test: record.test.dictionary, history: [record],
             timing: TrainingTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 1, threads: 1, blasCore: "x")))
     }

@@ -3,6 +3,7 @@ import ML
 import Protocol
 import Testing
 @testable import Worker
+import Vocabulary
 
 @Suite struct WorkerIdentityTests {
     @Test func readyDescribesThisProcess() throws {

@@ -1,5 +1,8 @@
 import Foundation
 import ML
+import Programs
+import SweepCore
+import Vocabulary
 
 /// Runs a sweep's trials one after another in this process (`sweep run`), driving the same
 /// ``TrialController`` a coordinator drives for remote workers: the same claims, epoch records,
@@ -33,7 +36,7 @@ public struct LocalRunner {
 
     /// How one trial ended here.
     public enum Outcome: Sendable {
-        case completed(TrialReport)
+        case completed(TrialResult)
         case pruned(epoch: Int, reason: String)
         case diverged(String)
         case failed(String)
@@ -54,14 +57,14 @@ public struct LocalRunner {
     public func run(limit: Int? = nil, report: (Claim, Outcome) -> Void = { _, _ in }) throws -> Int {
         let store = controller.store
         let host = ProcessInfo.processInfo.hostName, cores = ProcessInfo.processInfo.activeProcessorCount
-        try store.recordWorker(name: workerName, host: host, cores: cores, blasThreads: threads, blasCore: BLAS.coreName, state: "online")
+        try store.recordWorker(name: workerName, host: host, cores: cores, blasThreads: threads, blasCore: BLAS.coreName, state: .online)
         var ran = 0
         while limit.map({ ran < $0 }) ?? true,
               case .trial(let claim) = try controller.ask(worker: workerName, lease: "local-\(UUID().uuidString.prefix(8))") {
             report(claim, try train(claim))
             ran += 1
         }
-        try store.recordWorker(name: workerName, host: host, cores: cores, blasThreads: threads, blasCore: BLAS.coreName, state: "offline")
+        try store.recordWorker(name: workerName, host: host, cores: cores, blasThreads: threads, blasCore: BLAS.coreName, state: .offline)
         return ran
     }
 
@@ -78,30 +81,31 @@ public struct LocalRunner {
             return .failed("\(error)")
         }
         let teller = Teller(controller: controller, lease: claim.lease)
-        let (result, _) = trainer.run(callback: teller.hear)
+        let end = trainer.run(callback: teller.hear).0.end
+        return try tell(end, of: claim, heard: teller)
+    }
+
+    /// Tells the controller how a run ended, unless it stopped the run itself (pruned, or the
+    /// trial was cancelled or retired by another process): the one step from a run's end to the
+    /// store, for the built-in trainer and a program alike.
+    private func tell(_ end: RunEnd, of claim: Claim, heard teller: Teller) throws -> Outcome {
         if let failure = teller.failure { throw failure }
-        switch (teller.verdict, result.status) {
+        switch (teller.verdict, end) {
         case (.stop(let reason), _):
-            return .pruned(epoch: result.history.count, reason: reason)
-        case (.stale, _):
+            return .pruned(epoch: end.epochs, reason: reason)
+        case (.stale, _), (_, .stopped):
             return .stopped
-        case (_, .completed):
-            guard let best = result.best else {
-                try controller.tellFailure(lease: claim.lease, outcome: .failed, reason: "no epoch finished", maxAttempts: 1)
-                return .failed("no epoch finished")
-            }
-            let trialReport = TrialReport(bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary,
-                                          history: result.history, timing: result.timing)
-            if case .pruned(let epoch) = try controller.tellResult(lease: claim.lease, worker: workerName, report: trialReport) {
+        case (.continue, .completed(let result)):
+            if case .pruned(let epoch) = try controller.tellResult(lease: claim.lease, worker: workerName, report: result) {
                 return .pruned(epoch: epoch, reason: "pruned at epoch \(epoch)")
             }
-            return .completed(trialReport)
-        case (_, .diverged):
-            let reason = result.divergence ?? "diverged"
-            try controller.tellFailure(lease: claim.lease, outcome: .diverged, reason: reason, maxAttempts: 1)
+            return .completed(result)
+        case (.continue, .diverged(let reason, _)):
+            try controller.tellFailure(lease: claim.lease, outcome: .diverged, reason: "diverged: \(reason)", maxAttempts: 1)
             return .diverged(reason)
-        case (_, .stopped):
-            return .stopped
+        case (.continue, .failed(let reason, _)):
+            try controller.tellFailure(lease: claim.lease, outcome: .failed, reason: "crashed: \(reason)", maxAttempts: 1)
+            return .failed(reason)
         }
     }
 
@@ -149,26 +153,6 @@ public struct LocalRunner {
             workFolder: program.runs.appendingPathComponent("\(claim.trial)-a\(claim.attempt)"), grace: program.grace,
             trial: claim.trial, attempt: claim.attempt))
         let teller = Teller(controller: controller, lease: claim.lease)
-        let result = runner.run(callback: teller.hear)
-        if let failure = teller.failure { throw failure }
-        switch (teller.verdict, result.status) {
-        case (.stop(let reason), _):
-            return .pruned(epoch: result.history.count, reason: reason)
-        case (.stale, _), (_, .stopped):
-            return .stopped
-        case (_, .completed):
-            let report = TrialReport(bestEpoch: result.bestEpoch ?? 1, valid: result.valid, test: result.test, history: result.history,
-                                     timing: result.timing)
-            if case .pruned(let epoch) = try controller.tellResult(lease: claim.lease, worker: workerName, report: report) {
-                return .pruned(epoch: epoch, reason: "pruned at epoch \(epoch)")
-            }
-            return .completed(report)
-        case (_, .diverged(let reason)):
-            try controller.tellFailure(lease: claim.lease, outcome: .diverged, reason: "diverged: \(reason)", maxAttempts: 1)
-            return .diverged(reason)
-        case (_, .failed(let reason)):
-            try controller.tellFailure(lease: claim.lease, outcome: .failed, reason: "crashed: \(reason)", maxAttempts: 1)
-            return .failed(reason)
-        }
+        return try tell(runner.run(callback: teller.hear), of: claim, heard: teller)
     }
 }

@@ -13,6 +13,14 @@ public enum DatasetSource: Sendable, Equatable {
     public static let noDataFingerprint = "none"
 }
 
+/// The synthetic datasets a trial file may name (`synthetic: {preset, seed}`).
+public enum SyntheticPreset: String, Sendable, CaseIterable {
+    case redial, small
+
+    /// The presets as an error lists them: "redial or small".
+    public static var listed: String { allCases.map(\.rawValue).joined(separator: " or ") }
+}
+
 /// A program trial's program as its trial file names it: the folder, its fingerprint and the command.
 public struct TrialProgram: Sendable, Equatable {
     /// The program folder (absolute, or relative to the trial file).
@@ -80,8 +88,8 @@ public struct TrialFile: Sendable, Equatable {
         if let path = dataset["path"] as? String {
             source = .path(path.hasPrefix("/") ? path : baseDirectory.appendingPathComponent(path).standardizedFileURL.path)
         } else if let synthetic = dataset["synthetic"] as? [String: Any] {
-            guard let preset = synthetic["preset"] as? String, SyntheticDataset.Options.preset(preset) != nil else {
-                throw ConfigError(key: "dataset.synthetic.preset", message: "must be redial or small")
+            guard let preset = synthetic["preset"] as? String, SyntheticPreset(rawValue: preset) != nil else {
+                throw ConfigError(key: "dataset.synthetic.preset", message: "must be \(SyntheticPreset.listed)")
             }
             let seed = synthetic["seed"] as? Int ?? 0
             guard seed >= 0 else { throw ConfigError(key: "dataset.synthetic.seed", message: "must be ≥ 0") }
@@ -175,41 +183,30 @@ public struct TrialFile: Sendable, Equatable {
     }
 }
 
-/// Finds or makes the dataset folder of a ``DatasetSource``.
-public enum DatasetLocator {
-    /// The folder for a source: a path as is; a synthetic preset generated once into `cacheRoot`.
-    public static func folder(for source: DatasetSource, cacheRoot: URL) throws -> URL {
-        switch source {
-        case .path(let path):
-            return URL(fileURLWithPath: path)
-        case .noData:
-            throw ConfigError(key: "dataset", message: "is none: this trial has no dataset")
-        case .synthetic(let preset, let seed):
-            guard var options = SyntheticDataset.Options.preset(preset) else {
-                throw ConfigError(key: "dataset.synthetic.preset", message: "unknown preset \(preset)")
-            }
-            options.seed = UInt64(seed)
-            let folder = cacheRoot.appendingPathComponent("synthetic-\(preset)-\(seed)")
-            if FileManager.default.fileExists(atPath: folder.appendingPathComponent("tags.npy").path) { return folder }
-            // Generate beside it and rename into place, so a concurrent or killed run never leaves half a dataset.
-            let temporary = cacheRoot.appendingPathComponent(".tmp-\(preset)-\(seed)-\(ProcessInfo.processInfo.processIdentifier)")
-            try? FileManager.default.removeItem(at: temporary)
-            try SyntheticDataset(options: options).write(to: temporary)
-            do {
-                try FileManager.default.moveItem(at: temporary, to: folder)
-            } catch where FileManager.default.fileExists(atPath: folder.path) {
-                try? FileManager.default.removeItem(at: temporary)
-            }
-            return folder
-        }
+/// How a program trial receives its config.
+public enum ProgramConfigStyle: String, Sendable, CaseIterable {
+    /// `--key value` after the command, in key order (`--flag` alone for true, nothing for false).
+    case args
+    /// A JSON object in a file whose path is in `SWEEP_CONFIG`.
+    case json
+    /// One variable per key: `SWEEP_<KEY>` (upper case, other characters as `_`).
+    case env
+}
+
+/// A sweep's program: what to run and how, independent of where its folder is.
+public struct ProgramCommand: Sendable, Equatable, Codable {
+    /// The command line; `{data}` is the dataset folder, `{out}` the attempt's output folder.
+    public var command: [String]
+    public var config: String
+    /// Environment the program gets besides `SWEEP_*`: `NAME` copies the variable from the
+    /// worker's environment (when set), `NAME=value` sets it.
+    public var env: [String]
+
+    public init(command: [String], config: ProgramConfigStyle, env: [String]) {
+        self.command = command
+        self.config = config.rawValue
+        self.env = env
     }
 
-    /// `$XDG_CACHE_HOME/sweep`, else `$HOME/.cache/sweep`.
-    public static var defaultCacheRoot: URL {
-        let environment = ProcessInfo.processInfo.environment
-        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty {
-            return URL(fileURLWithPath: xdg).appendingPathComponent("sweep")
-        }
-        return URL(fileURLWithPath: environment["HOME"] ?? NSTemporaryDirectory()).appendingPathComponent(".cache/sweep")
-    }
+    public var configStyle: ProgramConfigStyle { ProgramConfigStyle(rawValue: config) ?? .args }
 }

@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import Vocabulary
 #endif
 
 /// A program's stdout or stderr, read from a pipe and kept on disk within a bound: the first

@@ -1,7 +1,8 @@
 import Foundation
-@testable import ML
+@testable import Programs
 import Testing
 import TestSupport
+import Vocabulary
 
 /// The test programs under Tests/Programs.
 let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Programs")
@@ -19,18 +20,18 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     func theConfigArrivesInEachStyleAndEveryEpochIsRead(style: ProgramConfigStyle) throws {
         let program = runner("fit", ["python3", "fit.py"], style: style, keys: ["lr": .double(0.5), "epochs": .int(3), "l2": .int(0)], seed: 7)
         var heard: [Int] = []
-        let result = program.run { event in
+        let end = program.run { event in
             if case .epoch(let record) = event { heard.append(record.epoch) }
             return true
         }
-        #expect(result.status == .completed, "\(result.status)")
+        guard case .completed(let result) = end else { Issue.record("\(end)"); return }
         #expect(heard == [1, 2, 3] && result.history.map(\.epoch) == [1, 2, 3])
         #expect(try String(contentsOf: program.outFolder.appendingPathComponent("style.txt"), encoding: .utf8) == style.rawValue)
         let record = result.history[0]
         #expect(record.valid["accuracy"] != nil && record.test["accuracy"] != nil && record.lossMain != nil)
         #expect(record.extra?["weight_norm"] != nil && record.extra?["phase"] == nil, "text values are the program's own")
         // The best epoch by valid accuracy (earliest of ties), with the final report laid over it.
-        let best = try #require(result.bestEpoch)
+        let best = result.bestEpoch
         #expect(result.history.allSatisfy { ($0.valid["accuracy"] ?? 0) <= result.history[best - 1].valid["accuracy"]! })
         #expect(result.history[..<(best - 1)].allSatisfy { $0.valid["accuracy"]! < result.history[best - 1].valid["accuracy"]! })
         #expect(result.test["final_accuracy"] != nil && result.valid["accuracy"] == result.history[best - 1].valid["accuracy"])
@@ -49,14 +50,14 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
     @Test func aCrashIsAFailureWithTheLastLinesOfStderr() {
         let result = runner("fit", ["python3", "fit.py"], keys: ["lr": .double(0.1), "epochs": .int(5), "fail_at": .int(2)]).run()
-        guard case .failed(let reason) = result.status else { Issue.record("\(result.status)"); return }
+        guard case .failed(let reason, let epochs) = result else { Issue.record("\(result)"); return }
         #expect(reason.contains("exited with status 1") && reason.contains("failing on purpose at epoch 2"), "\(reason)")
-        #expect(result.history.count == 2, "the epochs reported before the crash are kept")
+        #expect(epochs == 2, "the epochs reported before the crash count")
     }
 
     @Test func aMissingCommandIsNamed() {
         let result = runner("fit", ["no-such-interpreter-4711", "fit.py"], keys: [:]).run()
-        guard case .failed(let reason) = result.status else { Issue.record("\(result.status)"); return }
+        guard case .failed(let reason, _) = result else { Issue.record("\(result)"); return }
         #expect(reason.contains("no-such-interpreter-4711 was not found in PATH"), "\(reason)")
     }
 
@@ -68,7 +69,7 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             if case .epoch = event { return false }  // stop once it has reported
             return Date().timeIntervalSince(start) < 20
         }
-        #expect(result.status == .stopped && result.history.count == 1)
+        #expect(result == .stopped(epochs: 1))
         #expect(Date().timeIntervalSince(start) < 10)
         #expect(!processAlive(withCommandLineContaining: "--seed \(seed)"))
     }
@@ -77,7 +78,7 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                       ("no_metric", "lacks valid_accuracy"), ("flood", "larger than 16 MiB"), ("silent", "without reporting an epoch")])
     func hostileReportsFailTheAttemptWithTheLineNamed(mode: String, expected: String) {
         let result = runner("hostile", ["python3", "hostile.py"], keys: ["mode": .string(mode)]).run()
-        guard case .failed(let reason) = result.status else { Issue.record("\(mode): \(result.status)"); return }
+        guard case .failed(let reason, _) = result else { Issue.record("\(mode): \(result)"); return }
         #expect(reason.contains(expected), "\(mode): \(reason)")
     }
 
@@ -88,9 +89,9 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     func aReportFileReplacedByASpecialFileFailsTheAttemptAtOnce(mode: String, expected: String) {
         let start = Date()
         let result = runner("hostile", ["python3", "hostile.py"], keys: ["mode": .string(mode)], grace: 1).run()
-        guard case .failed(let reason) = result.status else { Issue.record("\(mode): \(result.status)"); return }
+        guard case .failed(let reason, _) = result else { Issue.record("\(mode): \(result)"); return }
         #expect(reason.contains(expected), "\(mode): \(reason)")
-        #expect(result.history.count == 1, "the epoch reported before is kept")
+        #expect(result.epochs == 1, "the epoch reported before counts")
         #expect(Date().timeIntervalSince(start) < 20, "ended long before the program's own 30 s")
     }
 
@@ -99,7 +100,7 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     @Test func theProgramsLogsAreCappedKeepingTheStartAndTheEnd() throws {
         let program = runner("hostile", ["python3", "hostile.py"], keys: ["mode": .string("chatty")])
         let result = program.run()
-        guard case .failed(let reason) = result.status else { Issue.record("\(result.status)"); return }
+        guard case .failed(let reason, _) = result else { Issue.record("\(result)"); return }
         #expect(reason.contains("exited with status 3") && reason.hasSuffix("last line of stderr"), "\(reason.suffix(200))")
         for (file, stream) in [(program.stdoutFile, "stdout"), (program.stderrFile, "stderr")] {
             let log = try Data(contentsOf: file)
@@ -141,14 +142,14 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
     @Test func aNaNInAReportIsDivergence() {
         let result = runner("hostile", ["python3", "hostile.py"], keys: ["mode": .string("nan")]).run()
-        guard case .diverged(let reason) = result.status else { Issue.record("\(result.status)"); return }
-        #expect(reason.contains("non-finite") && result.history.count == 1)
+        guard case .diverged(let reason, let epochs) = result else { Issue.record("\(result)"); return }
+        #expect(reason.contains("non-finite") && epochs == 1)
     }
 
     @Test func aDetachedGrandchildIsKilledWhenTheProgramEnds() throws {
         let seed = Int.random(in: 100_000...999_999)
         let result = runner("hostile", ["python3", "hostile.py"], keys: ["mode": .string("detach")], seed: seed).run()
-        #expect(result.status == .completed)
+        guard case .completed = result else { Issue.record("\(result)"); return }
         let deadline = Date().addingTimeInterval(5)
         while processAlive(withCommandLineContaining: "detached-sleeper-\(seed)") && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         #expect(!processAlive(withCommandLineContaining: "detached-sleeper-\(seed)"))

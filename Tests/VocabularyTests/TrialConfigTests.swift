@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import ML
+@testable import Vocabulary
 
 @Suite struct TrialConfigTests {
     func rejection(_ yaml: String) -> ConfigError? {

@@ -2,6 +2,7 @@ import CSpawn
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import Vocabulary
 #endif
 
 /// One attempt of a program trial: what to run, with which config, where.
@@ -35,30 +36,6 @@ public struct ProgramAttempt: Sendable {
         self.attempt = attempt
         self.hostEnvironment = hostEnvironment
     }
-}
-
-/// How a program attempt ended.
-public struct ProgramResult: Sendable {
-    public enum Status: Sendable, Equatable {
-        /// Exit status 0 after reporting the metric.
-        case completed
-        /// The callback asked to stop; the program was terminated.
-        case stopped
-        /// A non-finite number in a report: terminal, as for the built-in trainer.
-        case diverged(String)
-        /// A non-zero exit, a signal, a bad report or a command that could not start.
-        case failed(String)
-    }
-
-    public var status: Status
-    /// The epochs reported, in order.
-    public var history: [EpochRecord]
-    /// The epoch with the best valid `select_metric` (ties: the earliest).
-    public var bestEpoch: Int?
-    /// The best epoch's metrics with a `final: true` report's values laid over them.
-    public var valid: [String: Double]
-    public var test: [String: Double]
-    public var timing: TrainingTiming
 }
 
 /// Runs a user program as one trial attempt: the config as arguments, a JSON file or environment
@@ -146,17 +123,19 @@ public final class ProgramRunner: Sendable {
     /// Prepares the attempt's folder, runs the program to its end (or until `callback` returns
     /// false), and says how it went. `callback` hears `.epoch` for each reported epoch and
     /// `.step` while the program is alive (its step counts polls, so a live program never stalls).
-    public func run(callback: (TrainingEvent) -> Bool = { _ in true }) -> ProgramResult {
+    public func run(callback: (TrainingEvent) -> Bool = { _ in true }) -> RunEnd {
         let start = Date()
         var history: [EpochRecord] = []
         var final: [String: Double] = [:], finalTest: [String: Double] = [:]
-        func result(_ status: ProgramResult.Status) -> ProgramResult {
-            let best = EpochRecord.bestEpoch(in: history, by: attempt.config.selectMetric)
-            var valid = best.map { history[$0 - 1].valid.dictionary } ?? [:], test = best.map { history[$0 - 1].test.dictionary } ?? [:]
-            valid.merge(final) { _, new in new }
-            test.merge(finalTest) { _, new in new }
+        /// The result: the best epoch's metrics with a `final: true` report's values laid over them.
+        func completed() -> RunEnd {
+            guard let best = EpochRecord.bestEpoch(in: history, by: attempt.config.selectMetric) else {
+                return .failed("no reported epoch has valid_\(attempt.config.selectMetric)", epochs: history.count)
+            }
+            let valid = history[best - 1].valid.dictionary.merging(final) { _, new in new }
+            let test = history[best - 1].test.dictionary.merging(finalTest) { _, new in new }
             let timing = TrainingTiming.measured(history, trainExamples: 0, totalSeconds: Date().timeIntervalSince(start), threads: 1, blasCore: "program")
-            return ProgramResult(status: status, history: history, bestEpoch: best, valid: valid, test: test, timing: timing)
+            return .completed(TrialResult(bestEpoch: best, valid: valid, test: test, history: history, timing: timing))
         }
 
         let pid: pid_t, output: Output
@@ -165,7 +144,7 @@ public final class ProgramRunner: Sendable {
             output = try Output(stdoutPath: stdoutFile.path, stderrPath: stderrFile.path)
             pid = try spawn(output)
         } catch {
-            return result(.failed("\(error)"))
+            return .failed("\(error)", epochs: 0)
         }
         let exitSignal = cspawn_pidfd(pid)
         defer {
@@ -177,7 +156,7 @@ public final class ProgramRunner: Sendable {
 
         var reader = ReportReader()
         var lastEpochAt = start, polls = 0, exitStatus: Int32?, lastFlush = start
-        var ending: ProgramResult.Status?
+        var ending: RunEnd?
         while exitStatus == nil {
             exitStatus = Self.reap(pid)
             output.drain()
@@ -194,37 +173,37 @@ public final class ProgramRunner: Sendable {
                         record.seconds = now.timeIntervalSince(lastEpochAt)
                         lastEpochAt = now
                         history.append(record)
-                        if !callback(.epoch(record)) && ending == nil { ending = .stopped }
+                        if !callback(.epoch(record)) && ending == nil { ending = .stopped(epochs: history.count) }
                     case .final(let valid, let test):
                         final = valid
                         finalTest = test
                     }
                 }
             } catch let error as ReportError {
-                ending = error.diverged ? .diverged(error.message) : .failed(error.message)
+                ending = error.diverged ? .diverged(error.message, epochs: history.count) : .failed(error.message, epochs: history.count)
             } catch {
-                ending = .failed("the report file: \(error)")
+                ending = .failed("the report file: \(error)", epochs: history.count)
             }
             if exitStatus != nil { break }
             polls += 1
-            if ending == nil && !callback(.step(epoch: history.count + 1, step: polls)) { ending = .stopped }
+            if ending == nil && !callback(.step(epoch: history.count + 1, step: polls)) { ending = .stopped(epochs: history.count) }
             if ending != nil {
                 exitStatus = terminate(pid)
                 break
             }
             output.pipes.withUnsafeBufferPointer { cspawn_wait(exitSignal, $0.baseAddress, Int32($0.count), Int32(Self.pollSeconds * 1000)) }
         }
-        if let ending { return result(ending) }
+        if let ending { return ending }
         output.drain()
         let status = exitStatus ?? 0
         guard status == 0 else {
             let how = status > 0 ? "exited with status \(status)" : "was killed by signal \(-status)"
-            return result(.failed("the program \(how)" + Self.tail(of: output.stderr)))
+            return .failed("the program \(how)" + Self.tail(of: output.stderr), epochs: history.count)
         }
         guard !history.isEmpty else {
-            return result(.failed("the program exited 0 without reporting an epoch with valid_\(attempt.config.selectMetric) to SWEEP_REPORT" + Self.tail(of: output.stderr)))
+            return .failed("the program exited 0 without reporting an epoch with valid_\(attempt.config.selectMetric) to SWEEP_REPORT" + Self.tail(of: output.stderr), epochs: 0)
         }
-        return result(.completed)
+        return completed()
     }
 
     // MARK: Starting

@@ -2,35 +2,8 @@ import Crypto
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import Vocabulary
 #endif
-
-/// How a program trial receives its config.
-public enum ProgramConfigStyle: String, Sendable, CaseIterable {
-    /// `--key value` after the command, in key order (`--flag` alone for true, nothing for false).
-    case args
-    /// A JSON object in a file whose path is in `SWEEP_CONFIG`.
-    case json
-    /// One variable per key: `SWEEP_<KEY>` (upper case, other characters as `_`).
-    case env
-}
-
-/// A sweep's program: what to run and how, independent of where its folder is.
-public struct ProgramCommand: Sendable, Equatable, Codable {
-    /// The command line; `{data}` is the dataset folder, `{out}` the attempt's output folder.
-    public var command: [String]
-    public var config: String
-    /// Environment the program gets besides `SWEEP_*`: `NAME` copies the variable from the
-    /// worker's environment (when set), `NAME=value` sets it.
-    public var env: [String]
-
-    public init(command: [String], config: ProgramConfigStyle, env: [String]) {
-        self.command = command
-        self.config = config.rawValue
-        self.env = env
-    }
-
-    public var configStyle: ProgramConfigStyle { ProgramConfigStyle(rawValue: config) ?? .args }
-}
 
 /// A program folder named by content: SHA-256 over its files' relative paths and hashes, with
 /// the paths a `.sweepignore` (gitignore syntax) leaves out left out. `.git` and `__pycache__`
@@ -41,7 +14,7 @@ public struct ProgramFingerprint: Sendable, Equatable {
 
     public var fingerprint: String
     /// Relative paths (`/`-separated), sorted, with sizes and SHA-256s.
-    public var files: [DatasetFingerprint.File]
+    public var files: [FileDigest]
 
     public var totalBytes: Int { files.reduce(0) { $0 + $1.size } }
 
@@ -61,7 +34,7 @@ public struct ProgramFingerprint: Sendable, Equatable {
         let rules = try IgnoreRules(folder: folder)
         var paths: [String] = []
         try collect(folder, prefix: "", rules: rules, ancestors: [folder.resolvingSymlinksInPath().path], into: &paths)
-        var files: [DatasetFingerprint.File] = [], total = 0
+        var files: [FileDigest] = [], total = 0
         for path in paths.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
             let url = folder.appendingPathComponent(path)
             let size = (try FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path)[.size] as? Int) ?? 0
@@ -77,7 +50,7 @@ public struct ProgramFingerprint: Sendable, Equatable {
     /// SHA-256 over the lines `name TAB size TAB sha256 LF`: unambiguous because no accepted
     /// name holds a control character (``nameProblem(_:)``), so stores and trial files made
     /// before that rule still verify.
-    static func listingHash(_ files: [DatasetFingerprint.File]) -> String {
+    static func listingHash(_ files: [FileDigest]) -> String {
         sha256Hex(Array(files.map { "\($0.name)\t\($0.size)\t\($0.sha256)\n" }.joined().utf8))
     }
 

@@ -504,6 +504,18 @@ extension TrialConfig {
     }
 }
 
+extension ConfigValue: Encodable {
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .bool(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        case .double(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        }
+    }
+}
+
 /// A config travels and is stored as its canonical JSON (``TrialConfig/jsonText()``) and is read
 /// back key by key with each key's own type and range: `1` is a valid `lr`, `1.5` is not a valid
 /// `batch_size`. This is the one form a config takes between the sweep file and the trainer.
@@ -683,4 +695,14 @@ public func editDistance(_ a: String, _ b: String) -> Int {
         previous = current
     }
     return previous[b.count]
+}
+
+/// Which pairs of a training dialogue count as co-occurring (`cooc`, docs/ml-extensions.md).
+public enum CooccurrenceMode: String, Sendable, CaseIterable {
+    /// No prior.
+    case none
+    /// Every pair of distinct movies mentioned or targeted in one example, both ways.
+    case dialogue
+    /// Each mentioned movie with each target of the same example (mentioned → target).
+    case target
 }

@@ -1,0 +1,125 @@
+import Foundation
+import Protocol
+import SweepCore
+import Testing
+import Vocabulary
+@testable import Coordinator
+
+/// The coordinator's message handling driven with frames made here, its replies read from its
+/// outbox: no worker process, no network. (The process tests drive the same code over sockets.)
+@Suite struct MessageHandlingTests {
+    let codec = Codec()
+    let t0 = Date(timeIntervalSince1970: 2_000_000)
+    let peer = Data([7, 7])
+
+    func server(trials: Int = 2) throws -> CoordinatorServer {
+        let values = (1...trials).map { "0.00\($0)" }.joined(separator: ", ")
+        let spec = try SweepSpec.parse("""
+            name: unit
+            dataset: {synthetic: {preset: small, seed: 1}}
+            method: grid
+            fixed: {epochs: 2}
+            parameters:
+              lr: {values: [\(values)]}
+            """, file: URL(fileURLWithPath: "/tmp/unit.yaml"))
+        let controller = try TrialController(spec: spec, store: SweepStore.inMemory(), trainExamples: 100)
+        _ = try controller.applyPlan(fingerprint: "f1", popularity: nil)
+        let server = try CoordinatorServer(
+            context: ZMQContext(), endpoint: "inproc://unit-\(UUID().uuidString)", controller: controller, dataset: nil,
+            admission: Admission(buildID: "b1", heartbeatMilliseconds: 1000, liveness: 3, sweepName: "unit"),
+            settings: SchedulerSettings(heartbeat: 1, liveness: 3))
+        server.outbox = []
+        return server
+    }
+
+    /// Hands `message` to the server as `peer` sent it; returns what it answered.
+    func exchange(_ server: CoordinatorServer, _ message: WorkerMessage, at seconds: Double = 0) throws -> [CoordinatorMessage] {
+        try exchange(server, frames: try codec.encode(message), at: seconds)
+    }
+
+    func exchange(_ server: CoordinatorServer, frames: [[UInt8]], at seconds: Double = 0) throws -> [CoordinatorMessage] {
+        server.outbox = []
+        try server.handle([Array(peer)] + frames, now: t0.addingTimeInterval(seconds))
+        return try server.outbox!.map { reply in
+            #expect(reply.peer == peer)
+            return try codec.decode(reply.frames, as: CoordinatorMessage.self)
+        }
+    }
+
+    func ready(build: String = "b1") -> WorkerMessage {
+        .ready(Ready(buildID: build, worker: "w1", host: "h", cores: 2, blasThreads: 1, blasCore: "Haswell"))
+    }
+
+    func record(_ epoch: Int, _ ndcg: Double, metrics: [String] = RankingMetrics.names) -> EpochRecord {
+        let values = Dictionary(uniqueKeysWithValues: metrics.map { ($0, $0 == "ndcg@10" ? ndcg : 0.5) })
+        return EpochRecord(epoch: epoch, lossMain: 0.1, lossAux: nil, weights: .singleTask, valid: RankingMetrics(values: values),
+                           test: RankingMetrics(values: values), seconds: 1, trainSeconds: 0.5)
+    }
+
+    @Test func aWorkerIsWelcomedGivenATrialAndItsResultIsStoredAndAcknowledged() throws {
+        let server = try server()
+        #expect(try exchange(server, ready()) == [.welcome(Welcome(heartbeatMilliseconds: 1000, liveness: 3, sweep: "unit"))])
+        let offered = try exchange(server, .heartbeat(Heartbeat()), at: 1)
+        guard case .assign(let assignment) = offered.first, offered.count == 1 else { Issue.record("\(offered)"); return }
+        #expect(try TrialConfig.parse(json: assignment.config.text).lr == 0.001)
+        let lease = assignment.lease
+        #expect(try exchange(server, .progress(Progress(lease: lease, report: record(1, 0.2))), at: 2).isEmpty)
+        let history = [record(1, 0.2), record(2, 0.3)]
+        let result = TrialResult(bestEpoch: 2, valid: history[1].valid.dictionary, test: history[1].test.dictionary, history: history,
+                                 timing: TrainingTiming(examplesPerSecond: 200, secondsPerEpoch: 1, totalSeconds: 2, threads: 1, blasCore: "Haswell"))
+        let replies = try exchange(server, .result(TrialOutcome(lease: lease, result: result)), at: 3)
+        // The ack, then the next trial in the same round trip.
+        guard replies.count == 2, replies[0] == .ack(Ack(lease: lease, kind: .result)), case .assign(let next) = replies[1] else {
+            Issue.record("\(replies)"); return
+        }
+        #expect(next.lease.trial != lease.trial)
+        let stored = try #require(try server.store.trials().first { $0.id == lease.trial })
+        #expect(stored.state == .completed && stored.result?.valid["ndcg@10"] == 0.3)
+        #expect(try server.store.workers().map(\.state) == [.online])
+    }
+
+    @Test func anUnknownPeerAnotherBuildAndBadFramesAreAnsweredWithTheirCode() throws {
+        let server = try server()
+        #expect(try exchange(server, .heartbeat(Heartbeat())) == [.error(ErrorReport(code: .notReady, message: "say ready first"))])
+        guard case .error(let refused) = try exchange(server, ready(build: "other")).first else { Issue.record("welcomed"); return }
+        #expect(refused.code == .buildMismatch)
+        let codes = try [
+            [[1], Array("launch".utf8), Array("{}".utf8)],
+            [[1], Array("wait".utf8), Array(#"{"retry_ms":5}"#.utf8)],  // the coordinator's own message
+            [[9], Array("ready".utf8), Array("{}".utf8)],
+            [[1], Array("progress".utf8), Array("{".utf8)],
+        ].map { frames -> ErrorCode? in
+            guard case .error(let report) = try exchange(server, frames: frames).first else { return nil }
+            return report.code
+        }
+        #expect(codes == [.unknownType, .unknownType, .badVersion, .malformedBody])
+        #expect(server.counters.rejected == 5)
+    }
+
+    @Test func aReportWithoutTheRankingMetricsIsRefusedAndNothingIsStored() throws {
+        let server = try server()
+        _ = try exchange(server, ready())
+        guard case .assign(let assignment) = try exchange(server, .heartbeat(Heartbeat()), at: 1).first else { Issue.record("no trial"); return }
+        let partial = record(1, 0.2, metrics: ["ndcg@10"])
+        guard case .error(let report) = try exchange(server, .progress(Progress(lease: assignment.lease, report: partial)), at: 2).first else {
+            Issue.record("a report without recall@10 was taken"); return
+        }
+        #expect(report.code == .badReport)
+        #expect(try server.store.epochs(trial: assignment.lease.trial, attempt: assignment.lease.attempt).isEmpty)
+    }
+
+    @Test func aFailureIsAcknowledgedAndAByeRequeuesTheTrial() throws {
+        let server = try server(trials: 1)
+        _ = try exchange(server, ready())
+        guard case .assign(let assignment) = try exchange(server, .heartbeat(Heartbeat()), at: 1).first else { Issue.record("no trial"); return }
+        _ = try exchange(server, .bye(Bye(reason: "SIGTERM")), at: 2)
+        #expect(try server.store.trials().map(\.state) == [.waiting], "a worker leaving requeues its trial")
+        #expect(try server.store.workers().map(\.state) == [.offline])
+        _ = try exchange(server, ready(), at: 3)
+        guard case .assign(let again) = try exchange(server, .heartbeat(Heartbeat()), at: 4).first else { Issue.record("no trial"); return }
+        #expect(again.lease.trial == assignment.lease.trial && again.lease.attempt == 2)
+        let failed = Failure(lease: again.lease, reason: .diverged, detail: "loss is NaN", epoch: 1)
+        #expect(try exchange(server, .failed(failed), at: 5).first == .ack(Ack(lease: again.lease, kind: .failed)))
+        #expect(try server.store.trials().map(\.state) == [.diverged])
+    }
+}
