@@ -14,7 +14,7 @@ PIP_PACKAGES := optuna==5.0.0 kubernetes-validate==1.37.0
 # This machine forces Haswell kernels (older OpenBLAS builds misbehave on its CPU); keep it for tests.
 export OPENBLAS_CORETYPE ?= Haswell
 
-.PHONY: all deps build test demo bench fuzz clean
+.PHONY: all deps build test demo bench fuzz format format-check clean
 
 all: build
 
@@ -32,7 +32,7 @@ build: deps
 
 # The decoder fuzz run first, so the test runner's summary is the last thing printed. The tests
 # run with a private TMPDIR and fail the run if they leave anything in it but SwiftPM's own files.
-test: build
+test: build format-check
 	bash tools/check-deploy.sh
 	$(BIN)/sweep-fuzz-decoder 30
 	@scratch=$$(mktemp -d); status=0; \
@@ -41,6 +41,15 @@ test: build
 	leftovers=$$(cd $$scratch && ls -A | grep -v -e '^TemporaryDirectory\.' -e '\.lock$$'); rm -rf $$scratch; \
 	if [ -n "$$leftovers" ]; then echo "make test: the tests left these in TMPDIR:" $$leftovers; status=1; fi; \
 	exit $$status
+
+# Swift sources are formatted by swift-format (the toolchain's own) with .swift-format; `make test`
+# fails on a file it would change.
+FORMATTED := Package.swift Sources Tests Benchmarks
+format:
+	swift format --in-place --recursive $(FORMATTED)
+
+format-check:
+	@swift format lint --strict --recursive $(FORMATTED) || { echo "make test: run 'make format' (swift-format) and commit"; exit 1; }
 
 # The decoder fuzz target for longer (FUZZ_SECONDS, default 600).
 fuzz: build

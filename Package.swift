@@ -82,11 +82,14 @@ let package = Package(
         // Beside the worker: trials run in this process (`sweep run`) through the same controller.
         .target(name: "LocalRun", dependencies: ["Vocabulary", "ML", "Programs", "SweepCore"]),
         // The read-only web dashboard over SweepCore's readers.
-        .target(name: "Dashboard", dependencies: [
-            "Vocabulary", "SweepCore", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
-            .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(
+            name: "Dashboard",
+            dependencies: [
+                "Vocabulary", "SweepCore", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "sweep",
             dependencies: [
@@ -108,12 +111,16 @@ let package = Package(
         .testTarget(name: "MLTests", dependencies: ["ML", "Vocabulary", "TestSupport"]),
         .testTarget(name: "ProgramsTests", dependencies: ["Programs", "Vocabulary", "TestSupport"]),
         // The Python scripts run Optuna's pruner and Parzen estimator for the side-by-side tests.
-        .testTarget(name: "SweepCoreTests", dependencies: ["SweepCore", "Vocabulary", "TestSupport"], exclude: ["optuna_asha.py", "optuna_parzen.py", "optuna_ped_anova.py"]),
+        .testTarget(
+            name: "SweepCoreTests", dependencies: ["SweepCore", "Vocabulary", "TestSupport"],
+            exclude: ["optuna_asha.py", "optuna_parzen.py", "optuna_ped_anova.py"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Protocol", "SweepCore", "Vocabulary", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Protocol", "Vocabulary", "TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "SweepCore", "LocalRun", "ML", "Vocabulary", "TestSupport"]),
         // prior_reference.py: a NumPy reference of the prior alone, run side by side on ReDial.
-        .testTarget(name: "IntegrationTests", dependencies: ["Vocabulary", "Protocol", "ML", "Programs", "SweepCore", "TestSupport"], exclude: ["prior_reference.py"]),
+        .testTarget(
+            name: "IntegrationTests", dependencies: ["Vocabulary", "Protocol", "ML", "Programs", "SweepCore", "TestSupport"],
+            exclude: ["prior_reference.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -41,7 +41,9 @@ func analytic(_ config: TrialConfig) -> Double {
     if config.loss == .weightedBCE { value -= 0.03 * pow(log2(config.posWeightMult) - 0.5, 2) }
     if config.rnn { value -= 0.03 }
     if config.multitask {
-        value -= config.balancer == .fixed ? 0.01 * pow(log10(config.alpha) + 3, 2)
+        value -=
+            config.balancer == .fixed
+            ? 0.01 * pow(log10(config.alpha) + 3, 2)
             : ["uncertainty": 0.005, "gradnorm": 0.008, "dwa": 0.006][config.balancer.rawValue]!
     }
     return value
@@ -59,15 +61,20 @@ func controller(method: String, seed: Int, count: Int) throws -> TrialController
 /// Reports `value` as a one-epoch trial's result (valid nDCG@10).
 func report(_ controller: TrialController, lease: String, value: Double) throws {
     let metrics = RankingMetrics(dictionary: Dictionary(uniqueKeysWithValues: RankingMetrics.names.map { ($0, value) }))!
-    let record = EpochRecord(epoch: 1, lossMain: 0, lossAux: nil, weights: .singleTask, valid: metrics, test: metrics, seconds: 0, trainSeconds: 0)
-    _ = try controller.tellResult(lease: lease, worker: "w", report: TrialResult(
-        bestEpoch: 1, valid: metrics.dictionary, test: metrics.dictionary, history: [record],
-        timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")))
+    let record = EpochRecord(
+        epoch: 1, lossMain: 0, lossAux: nil, weights: .singleTask, valid: metrics, test: metrics, seconds: 0, trainSeconds: 0)
+    _ = try controller.tellResult(
+        lease: lease, worker: "w",
+        report: TrialResult(
+            bestEpoch: 1, valid: metrics.dictionary, test: metrics.dictionary, history: [record],
+            timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")))
 }
 
 func option(_ name: String, _ fallback: Int) -> Int {
     let arguments = CommandLine.arguments
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1]) else { return fallback }
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1]) else {
+        return fallback
+    }
     return value
 }
 
@@ -122,9 +129,15 @@ case "importance":
         read.append(Double(middle.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
         computed.append(Double(end.uptimeNanoseconds - middle.uptimeNanoseconds) / 1e9)
     }
-    try printJSON(["trials": stored, "median_read_seconds": read.sorted()[read.count / 2], "median_importance_seconds": computed.sorted()[computed.count / 2],
-                   "parameters": sweep.spec.parameters.count])
+    try printJSON([
+        "trials": stored, "median_read_seconds": read.sorted()[read.count / 2],
+        "median_importance_seconds": computed.sorted()[computed.count / 2],
+        "parameters": sweep.spec.parameters.count,
+    ])
 default:
-    FileHandle.standardError.write(Data("usage: sweep-bench-tpe analytic --method tpe|random [--seeds N] [--trials N] | latency [--stored N] [--asks N] | importance [--trials N] [--repeats N]\n".utf8))
+    FileHandle.standardError.write(
+        Data(
+            "usage: sweep-bench-tpe analytic --method tpe|random [--seeds N] [--trials N] | latency [--stored N] [--asks N] | importance [--trials N] [--repeats N]\n"
+                .utf8))
     exit(64)
 }

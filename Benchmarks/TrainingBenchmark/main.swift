@@ -19,7 +19,10 @@ let options: [String: String] = {
     var options: [String: String] = [:]
     while let flag = arguments.popFirst() {
         guard flag.hasPrefix("--"), let value = arguments.popFirst() else {
-            FileHandle.standardError.write(Data("usage: sweep-bench-training [--data DIR] [--threads 1,2] [--epochs N] [--repeats N] [--loss NAME] [--variants plain,rnn,multitask,rnn-multitask,all,cooc,prior]\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "usage: sweep-bench-training [--data DIR] [--threads 1,2] [--epochs N] [--repeats N] [--loss NAME] [--variants plain,rnn,multitask,rnn-multitask,all,cooc,prior]\n"
+                        .utf8))
             exit(2)
         }
         options[String(flag.dropFirst(2))] = value
@@ -81,9 +84,15 @@ func measureSgemm(items: Int, batch: Int) -> Double {
     var best = Double.infinity
     for _ in 0..<20 {
         let start = now()
-        BLAS.sgemm(.none, .transpose, m: batch, n: items, k: hidden, alpha: 1, a: h.pointer, lda: hidden, b: w.pointer, ldb: hidden, beta: 0, c: a.pointer, ldc: items)
-        BLAS.sgemm(.transpose, .none, m: items, n: hidden, k: batch, alpha: 1, a: a.pointer, lda: items, b: h.pointer, ldb: hidden, beta: 0, c: w.pointer, ldc: hidden)
-        BLAS.sgemm(.none, .none, m: batch, n: hidden, k: items, alpha: 1, a: a.pointer, lda: items, b: w.pointer, ldb: hidden, beta: 0, c: h.pointer, ldc: hidden)
+        BLAS.sgemm(
+            .none, .transpose, m: batch, n: items, k: hidden, alpha: 1, a: h.pointer, lda: hidden, b: w.pointer, ldb: hidden, beta: 0,
+            c: a.pointer, ldc: items)
+        BLAS.sgemm(
+            .transpose, .none, m: items, n: hidden, k: batch, alpha: 1, a: a.pointer, lda: items, b: h.pointer, ldb: hidden, beta: 0,
+            c: w.pointer, ldc: hidden)
+        BLAS.sgemm(
+            .none, .none, m: batch, n: hidden, k: items, alpha: 1, a: a.pointer, lda: items, b: w.pointer, ldb: hidden, beta: 0,
+            c: h.pointer, ldc: hidden)
         best = min(best, Double(now() - start))
     }
     return 3 * 2 * Double(batch * items * hidden) / best
@@ -110,7 +119,9 @@ let dataset = try Dataset.load(from: folder)
 var baseConfig = TrialConfig()
 baseConfig.epochs = epochs
 if let loss = options["loss"], let kind = TrialConfig.Loss(rawValue: loss) { baseConfig.loss = kind }
-print("dataset \(folder.path): N = \(dataset.itemCount), D = \(dataset.dimension), \(dataset.train.count) train examples; batch \(baseConfig.batchSize); loss \(baseConfig.loss.rawValue)")
+print(
+    "dataset \(folder.path): N = \(dataset.itemCount), D = \(dataset.dimension), \(dataset.train.count) train examples; batch \(baseConfig.batchSize); loss \(baseConfig.loss.rawValue)"
+)
 print("OpenBLAS core \(BLAS.coreName), OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
 struct Measurement {
     var rates: [Double] = [], epochSeconds: [Double] = [], trainSeconds = 0.0
@@ -144,9 +155,13 @@ for (index, (variant, threads)) in cases.enumerated() {
     let gemmPhases: [StepProfile.Phase] = [.trunkForward, .outputForward, .outputWeightGradient, .outputInputGradient, .trunkBackward]
     let gemm = zip(StepProfile.Phase.allCases, stepMilliseconds).filter { gemmPhases.contains($0.0) }.map(\.1).reduce(0, +)
     summary.append((variant, threads, median(rates), wallMilliseconds))
-    print("\n\(variant), \(threads) thread(s): median \(Int(median(rates))) examples/s over \(rates.count) epochs, \(String(format: "%.2f", median(epochSeconds))) s/epoch (evaluation included)")
-    print(String(format: "  step %.2f ms wall (%.2f ms of thread time); sgemm %.0f%% of the thread time",
-                 wallMilliseconds, total, 100 * gemm / total))
+    print(
+        "\n\(variant), \(threads) thread(s): median \(Int(median(rates))) examples/s over \(rates.count) epochs, \(String(format: "%.2f", median(epochSeconds))) s/epoch (evaluation included)"
+    )
+    print(
+        String(
+            format: "  step %.2f ms wall (%.2f ms of thread time); sgemm %.0f%% of the thread time",
+            wallMilliseconds, total, 100 * gemm / total))
     if variant == "plain" {
         // The machine's limit for this step: its sgemm FLOPs at the measured sgemm rate, plus Adam's
         // ≈ 28 bytes per parameter (read p, g, m, v; write p, m, v) at the measured copy bandwidth.
@@ -157,9 +172,12 @@ for (index, (variant, threads)) in cases.enumerated() {
         let bandwidth = measureCopyBandwidth(threads: threads)
         BLAS.setThreads(1)
         let limitMilliseconds = flops / gflops / 1e6 + 28 * parameters / bandwidth / 1e6
-        print(String(format: "  machine limit %.2f ms/step = %d examples/s (sgemm %.0f GFLOP/s at %d thread(s), copy %.0f GB/s); speed is %.0f%% of it",
-                     limitMilliseconds, Int(Double(config.batchSize) / limitMilliseconds * 1000), gflops, threads, bandwidth,
-                     100 * limitMilliseconds / wallMilliseconds))
+        print(
+            String(
+                format:
+                    "  machine limit %.2f ms/step = %d examples/s (sgemm %.0f GFLOP/s at %d thread(s), copy %.0f GB/s); speed is %.0f%% of it",
+                limitMilliseconds, Int(Double(config.batchSize) / limitMilliseconds * 1000), gflops, threads, bandwidth,
+                100 * limitMilliseconds / wallMilliseconds))
     }
     for (phase, milliseconds) in zip(StepProfile.Phase.allCases, stepMilliseconds) where milliseconds > 0 {
         let name = phase.rawValue.padding(toLength: 34, withPad: " ", startingAt: 0)

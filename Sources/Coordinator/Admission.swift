@@ -19,14 +19,18 @@ public struct Admission: Sendable {
     /// `welcome` for a compatible worker, else `error` saying what differs.
     public func answer(_ ready: Ready) -> CoordinatorMessage {
         if ready.protocolVersion != Int(wireProtocolVersion) {
-            return .error(ErrorReport(
-                code: .protocolMismatch,
-                message: "worker \(ready.worker) speaks protocol \(ready.protocolVersion), coordinator speaks \(wireProtocolVersion)"))
+            return .error(
+                ErrorReport(
+                    code: .protocolMismatch,
+                    message: "worker \(ready.worker) speaks protocol \(ready.protocolVersion), coordinator speaks \(wireProtocolVersion)"))
         }
         if ready.buildID != buildID {
-            return .error(ErrorReport(
-                code: .buildMismatch,
-                message: "worker \(ready.worker) runs build \(ready.buildID), coordinator runs \(buildID): install the same sweep binary on both"))
+            return .error(
+                ErrorReport(
+                    code: .buildMismatch,
+                    message:
+                        "worker \(ready.worker) runs build \(ready.buildID), coordinator runs \(buildID): install the same sweep binary on both"
+                ))
         }
         return .welcome(Welcome(heartbeatMilliseconds: heartbeatMilliseconds, liveness: liveness, sweep: sweepName))
     }

@@ -24,9 +24,10 @@ public struct ServedProgram: Sendable {
     public init(folder: URL, command: ProgramCommand) throws {
         self.folder = folder
         let fingerprint = try ProgramFingerprint.compute(folder: folder)
-        ref = ProgramRef(fingerprint: fingerprint.fingerprint,
-                         files: fingerprint.files,
-                         command: command.command, config: command.config, env: command.env)
+        ref = ProgramRef(
+            fingerprint: fingerprint.fingerprint,
+            files: fingerprint.files,
+            command: command.command, config: command.config, env: command.env)
     }
 }
 
@@ -91,9 +92,11 @@ public final class CoordinatorServer {
     /// - Parameter curve: the coordinator's CURVE secret key and its ZAP handler, which must already
     ///   be bound (libzmq admits every client while none is); the ROUTER is then a CURVE server and
     ///   workers are named by their key file's stem.
-    public init(context: ZMQContext, endpoint: String, controller: TrialController, dataset: LocatedDataset?,
-                program: ServedProgram? = nil, admission: Admission, settings: SchedulerSettings,
-                curve: (secretKey: [UInt8], authenticator: Authenticator)? = nil) throws {
+    public init(
+        context: ZMQContext, endpoint: String, controller: TrialController, dataset: LocatedDataset?,
+        program: ServedProgram? = nil, admission: Admission, settings: SchedulerSettings,
+        curve: (secretKey: [UInt8], authenticator: Authenticator)? = nil
+    ) throws {
         self.controller = controller
         self.dataset = dataset
         self.program = program
@@ -109,8 +112,9 @@ public final class CoordinatorServer {
         try socket.setSendHighWaterMark(1000)
         try socket.setMaximumMessageSize(Int64(Codec.defaultMaximumBodyBytes + 4096))
         try socket.bind(endpoint)
-        datasetRef = DatasetRef(fingerprint: dataset?.fingerprint.fingerprint ?? "",
-                                files: dataset?.fingerprint.files ?? [])
+        datasetRef = DatasetRef(
+            fingerprint: dataset?.fingerprint.fingerprint ?? "",
+            files: dataset?.fingerprint.files ?? [])
         assignments = AssignmentEncoder(dataset: datasetRef, program: program?.ref)
         scheduler.adoptOrphans(try store.liveAttempts().map(\.lease), now: Date())
     }
@@ -185,8 +189,10 @@ public final class CoordinatorServer {
             onProgress()
         }
         for expiry in expired {
-            if let state = try controller.tellFailure(lease: expiry.lease, outcome: .lost, reason: expiry.reason,
-                                                      maxAttempts: scheduler.settings.maxAttempts, now: now) {
+            if let state = try controller.tellFailure(
+                lease: expiry.lease, outcome: .lost, reason: expiry.reason,
+                maxAttempts: scheduler.settings.maxAttempts, now: now)
+            {
                 counters.lostAttempts += 1
                 note("lease \(expiry.lease) lost: \(expiry.reason); trial is now \(state.rawValue)")
                 if let peer = expiry.peer, let lease = try? leaseRef(expiry.lease) {
@@ -213,7 +219,8 @@ public final class CoordinatorServer {
             }
             for session in scheduler.sessions.values {
                 guard let lease = session.lease, !notifiedCancels.contains(lease),
-                      let attempt = try store.attempt(lease: lease), attempt.outcome == .cancelled else { continue }
+                    let attempt = try store.attempt(lease: lease), attempt.outcome == .cancelled
+                else { continue }
                 notifiedCancels.insert(lease)
                 scheduler.release(lease)
                 send(.cancel(Cancel(lease: try leaseRef(lease), reason: attempt.reason ?? "cancelled")), to: session.peer)
@@ -278,8 +285,9 @@ public final class CoordinatorServer {
         // A repeated `ready` on a live connection only refreshes it (a flood costs no writes).
         if scheduler.session(peer)?.name == ready.worker { return scheduler.seen(peer, now: now) }
         scheduler.join(peer: peer, name: ready.worker, now: now)
-        try store.recordWorker(name: ready.worker, host: ready.host, cores: ready.cores, blasThreads: ready.blasThreads,
-                               blasCore: ready.blasCore, state: quarantined.contains(ready.worker) ? .quarantined : .online, now: now)
+        try store.recordWorker(
+            name: ready.worker, host: ready.host, cores: ready.cores, blasThreads: ready.blasThreads,
+            blasCore: ready.blasCore, state: quarantined.contains(ready.worker) ? .quarantined : .online, now: now)
         note("worker \(ready.worker) joined from \(ready.host) (\(ready.blasThreads) BLAS threads, \(ready.blasCore))")
         onProgress()
     }
@@ -290,7 +298,8 @@ public final class CoordinatorServer {
         if let progress = heartbeat.progress {
             // A lease from before a restart may be re-claimed only by the worker that held it.
             if session.lease != progress.lease.lease, let attempt = try store.attempt(lease: progress.lease.lease),
-               attempt.worker != session.name {
+                attempt.worker != session.name
+            {
                 return reject(peer, code: .notYourLease, "lease \(progress.lease.lease) belongs to another worker")
             }
             scheduler.progress(peer, lease: progress.lease.lease, step: progress.step, now: now)
@@ -346,18 +355,22 @@ public final class CoordinatorServer {
     /// An attempt that ended without a result.
     private func received(_ failure: Failure, from session: Scheduler.Session, now: Date) throws {
         let peer = session.peer
-        let outcome: AttemptOutcome = switch failure.reason {
-        case .diverged: .diverged
-        case .crashed: .failed
-        case .datasetMismatch: .lost
-        case .cancelled: .cancelled
-        }
+        let outcome: AttemptOutcome =
+            switch failure.reason {
+            case .diverged: .diverged
+            case .crashed: .failed
+            case .datasetMismatch: .lost
+            case .cancelled: .cancelled
+            }
         if scheduler.session(peer)?.lease == failure.lease.lease {
             // A worker with the wrong data is at fault, not the trial: requeued without counting.
             let limit = failure.reason == .datasetMismatch ? Int.max : scheduler.settings.maxAttempts
-            try controller.tellFailure(lease: failure.lease.lease, outcome: outcome, reason: "\(failure.reason.rawValue): \(failure.detail)",
-                                       maxAttempts: limit, now: now)
-            note("trial \(failure.lease.trial) attempt \(failure.lease.attempt) \(failure.reason.rawValue) on \(session.name): \(failure.detail)")
+            try controller.tellFailure(
+                lease: failure.lease.lease, outcome: outcome, reason: "\(failure.reason.rawValue): \(failure.detail)",
+                maxAttempts: limit, now: now)
+            note(
+                "trial \(failure.lease.trial) attempt \(failure.lease.attempt) \(failure.reason.rawValue) on \(session.name): \(failure.detail)"
+            )
         }
         scheduler.release(failure.lease.lease)
         send(.ack(Ack(lease: failure.lease, kind: .failed)), to: peer)
@@ -374,8 +387,9 @@ public final class CoordinatorServer {
         let peer = session.peer
         if let lease = session.lease {
             // A worker leaving is no fault of the trial's: requeued at once, not counted.
-            try controller.tellFailure(lease: lease, outcome: .lost, reason: "worker \(session.name) left: \(bye.reason)",
-                                       maxAttempts: .max, now: now)
+            try controller.tellFailure(
+                lease: lease, outcome: .lost, reason: "worker \(session.name) left: \(bye.reason)",
+                maxAttempts: .max, now: now)
         }
         scheduler.leave(peer)
         try store.setWorkerState(name: session.name, state: .offline, now: now)
@@ -388,10 +402,21 @@ public final class CoordinatorServer {
         guard let session = scheduler.session(peer) else { return }
         if finishing { return try dismiss(session, now: now) }
         if quarantined.contains(session.name) {
-            return send(.error(ErrorReport(code: .quarantined, message: "this worker's dataset did not match the sweep's; fix its data and restart it under a new name")), to: peer)
+            return send(
+                .error(
+                    ErrorReport(
+                        code: .quarantined,
+                        message: "this worker's dataset did not match the sweep's; fix its data and restart it under a new name")), to: peer
+            )
         }
         if program != nil && !programPeers.contains(peer) {
-            return send(.error(ErrorReport(code: .programsNotAllowed, message: "this sweep runs a program, and this worker runs none: start it with --allow-programs to run the sweep's code (docs/SECURITY.md)")), to: peer)
+            return send(
+                .error(
+                    ErrorReport(
+                        code: .programsNotAllowed,
+                        message:
+                            "this sweep runs a program, and this worker runs none: start it with --allow-programs to run the sweep's code (docs/SECURITY.md)"
+                    )), to: peer)
         }
         let lease = nextLease()
         let claim: Claim
@@ -406,8 +431,10 @@ public final class CoordinatorServer {
         guard claim.configJSON.utf8.first == UInt8(ascii: "{") else {
             throw StoreError(message: "trial \(claim.trial)'s stored config is not a JSON object")
         }
-        send(frames: assignments.frames(lease: LeaseRef(trial: claim.trial, attempt: claim.attempt, lease: lease),
-                                        number: claim.number, configJSON: claim.configJSON), to: peer)
+        send(
+            frames: assignments.frames(
+                lease: LeaseRef(trial: claim.trial, attempt: claim.attempt, lease: lease),
+                number: claim.number, configJSON: claim.configJSON), to: peer)
         note("trial #\(claim.number) \(claim.trial) attempt \(claim.attempt) → \(session.name)")
         onProgress()
     }
@@ -430,11 +457,13 @@ public final class CoordinatorServer {
     /// files its fingerprint lists).
     func chunk(for fetch: Fetch) -> CoordinatorMessage {
         let shipped: (files: [FileDigest], folder: URL)? =
-            if let dataset, fetch.fingerprint == datasetRef.fingerprint { (datasetRef.files, dataset.folder) }
-            else if let program, fetch.fingerprint == program.ref.fingerprint { (program.ref.files, program.folder) }
-            else { nil }
-        guard let shipped, let file = shipped.files.first(where: { $0.name == fetch.file }), fetch.offset >= 0, fetch.offset <= file.size else {
-            return .error(ErrorReport(code: .noSuchFile, message: "no file \(fetch.file) at offset \(fetch.offset) in \(fetch.fingerprint)"))
+            if let dataset, fetch.fingerprint == datasetRef.fingerprint {
+                (datasetRef.files, dataset.folder)
+            } else if let program, fetch.fingerprint == program.ref.fingerprint { (program.ref.files, program.folder) } else { nil }
+        guard let shipped, let file = shipped.files.first(where: { $0.name == fetch.file }), fetch.offset >= 0, fetch.offset <= file.size
+        else {
+            return .error(
+                ErrorReport(code: .noSuchFile, message: "no file \(fetch.file) at offset \(fetch.offset) in \(fetch.fingerprint)"))
         }
         guard let handle = FileHandle(forReadingAtPath: shipped.folder.appendingPathComponent(file.name).path) else {
             return .error(ErrorReport(code: .unreadable, message: "the coordinator cannot read \(file.name)"))
@@ -446,10 +475,13 @@ public final class CoordinatorServer {
             data = try handle.read(upToCount: 1 << 20) ?? Data()
         } catch {
             // An empty chunk would read as a truncated file on the worker; say what went wrong instead.
-            return .error(ErrorReport(code: .unreadable, message: "the coordinator cannot read \(file.name) at offset \(fetch.offset): \(error)"))
+            return .error(
+                ErrorReport(code: .unreadable, message: "the coordinator cannot read \(file.name) at offset \(fetch.offset): \(error)"))
         }
-        return .chunk(Chunk(fingerprint: fetch.fingerprint, file: file.name, offset: fetch.offset, fileSize: file.size,
-                            sha256: file.sha256, data: data))
+        return .chunk(
+            Chunk(
+                fingerprint: fetch.fingerprint, file: file.name, offset: fetch.offset, fileSize: file.size,
+                sha256: file.sha256, data: data))
     }
 
     // MARK: Sending
@@ -503,7 +535,9 @@ public final class CoordinatorServer {
         if now.timeIntervalSince(lastRejectLog[peer] ?? .distantPast) >= 60 {
             lastRejectLog[peer] = now
             let name = scheduler.session(peer)?.name ?? "an unknown peer"
-            note("rejected a message from \(name): \(code.rawValue): \(detail) (further rejections from it are counted, logged once a minute)")
+            note(
+                "rejected a message from \(name): \(code.rawValue): \(detail) (further rejections from it are counted, logged once a minute)"
+            )
         }
     }
 

@@ -14,8 +14,10 @@ public struct SchedulerSettings: Sendable, Equatable {
     /// Attempts a trial may make before it fails.
     public var maxAttempts: Int
 
-    public init(heartbeat: TimeInterval = 1, liveness: Int = 5, stallTimeout: TimeInterval = 600,
-                trialTimeout: TimeInterval? = nil, maxAttempts: Int = 3) {
+    public init(
+        heartbeat: TimeInterval = 1, liveness: Int = 5, stallTimeout: TimeInterval = 600,
+        trialTimeout: TimeInterval? = nil, maxAttempts: Int = 3
+    ) {
         self.heartbeat = heartbeat
         self.liveness = liveness
         self.stallTimeout = stallTimeout
@@ -134,13 +136,17 @@ public struct Scheduler {
                 sessions[peer] = nil
                 departed.append(session.name)
                 if let lease = session.lease {
-                    expired.append(Expiry(lease: lease, peer: nil, reason: "worker \(session.name) silent for \(settings.liveness) heartbeats"))
+                    expired.append(
+                        Expiry(lease: lease, peer: nil, reason: "worker \(session.name) silent for \(settings.liveness) heartbeats"))
                 }
                 continue
             }
             guard let lease = session.lease else { continue }
             if now.timeIntervalSince(session.stepChanged) > settings.stallTimeout {
-                expired.append(Expiry(lease: lease, peer: peer, reason: "worker \(session.name) stalled: no training step for \(Int(settings.stallTimeout)) s"))
+                expired.append(
+                    Expiry(
+                        lease: lease, peer: peer,
+                        reason: "worker \(session.name) stalled: no training step for \(Int(settings.stallTimeout)) s"))
                 sessions[peer]?.lease = nil
             } else if let limit = settings.trialTimeout, let started = session.leaseStarted, now.timeIntervalSince(started) > limit {
                 expired.append(Expiry(lease: lease, peer: peer, reason: "trial ran past its timeout of \(Int(limit)) s on \(session.name)"))

@@ -1,4 +1,5 @@
 import Vocabulary
+
 /// The dashboard's own stylesheet and script, served by the binary: no CDN, nothing from any
 /// other host, so it works on an air-gapped cluster.
 enum Assets {

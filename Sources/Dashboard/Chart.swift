@@ -54,14 +54,17 @@ struct LineChart {
     static let (width, height, left, right, top, bottom) = (640.0, 260.0, 56.0, 16.0, 16.0, 36.0)
 
     var html: String {
-        let series = logX ? self.series.map { series in
-            var copy = series
-            copy.points = series.points.filter { $0.x > 0 }.map { (log10($0.x), $0.y) }
-            return copy
-        } : self.series
+        let series =
+            logX
+            ? self.series.map { series in
+                var copy = series
+                copy.points = series.points.filter { $0.x > 0 }.map { (log10($0.x), $0.y) }
+                return copy
+            } : self.series
         let finite = series.flatMap(\.points).filter { $0.y.isFinite && (!logY || $0.y > 0) }
         guard !finite.isEmpty else {
-            return "<figure class=\"chart\" id=\"\(escape(id))\"><figcaption>\(escape(title))</figcaption><p class=\"empty\">No data yet.</p></figure>"
+            return
+                "<figure class=\"chart\" id=\"\(escape(id))\"><figcaption>\(escape(title))</figcaption><p class=\"empty\">No data yet.</p></figure>"
         }
         let transform: (Double) -> Double = logY ? { log10($0) } : { $0 }
         var ys = finite.map { transform($0.y) }
@@ -93,37 +96,47 @@ struct LineChart {
         }
         for value in xTicks {
             let x = Self.left + (value - xLow) / (xHigh - xLow) * plotWidth
-            let label = xNames.flatMap { names in Int(exactly: value).flatMap { names.indices.contains($0) ? escape(names[$0]) : nil } }
+            let label =
+                xNames.flatMap { names in Int(exactly: value).flatMap { names.indices.contains($0) ? escape(names[$0]) : nil } }
                 ?? (logX ? format(pow(10, value)) : value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value))
-            svg += "<text class=\"tick\" x=\"\(String(format: "%.1f", x))\" y=\"\(Self.height - Self.bottom + 14)\" text-anchor=\"middle\">\(label)</text>"
+            svg +=
+                "<text class=\"tick\" x=\"\(String(format: "%.1f", x))\" y=\"\(Self.height - Self.bottom + 14)\" text-anchor=\"middle\">\(label)</text>"
         }
-        svg += "<text class=\"axis\" x=\"\(Self.left + plotWidth / 2)\" y=\"\(Self.height - 4)\" text-anchor=\"middle\">\(escape(xLabel))\(logX ? " (log scale)" : "")</text>"
+        svg +=
+            "<text class=\"axis\" x=\"\(Self.left + plotWidth / 2)\" y=\"\(Self.height - 4)\" text-anchor=\"middle\">\(escape(xLabel))\(logX ? " (log scale)" : "")</text>"
         if let reference, !logY || reference.y > 0 {
-            svg += "<line class=\"reference\" x1=\"\(Self.left)\" x2=\"\(Self.width - Self.right)\" y1=\"\(py(reference.y))\" y2=\"\(py(reference.y))\"><title>\(escape(reference.label)) \(format(reference.y))</title></line>"
+            svg +=
+                "<line class=\"reference\" x1=\"\(Self.left)\" x2=\"\(Self.width - Self.right)\" y1=\"\(py(reference.y))\" y2=\"\(py(reference.y))\"><title>\(escape(reference.label)) \(format(reference.y))</title></line>"
         }
         if let mark {
-            svg += "<line class=\"mark\" x1=\"\(px(mark.x))\" x2=\"\(px(mark.x))\" y1=\"\(Self.top)\" y2=\"\(Self.height - Self.bottom)\"><title>\(escape(mark.label))</title></line>"
+            svg +=
+                "<line class=\"mark\" x1=\"\(px(mark.x))\" x2=\"\(px(mark.x))\" y1=\"\(Self.top)\" y2=\"\(Self.height - Self.bottom)\"><title>\(escape(mark.label))</title></line>"
         }
         for (index, series) in series.enumerated() {
             let color = Self.colors[index % Self.colors.count]
             let points = series.points.filter { $0.y.isFinite && (!logY || $0.y > 0) }
             if !series.dotsOnly && points.count > 1 {
-                svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"" + points.map { "\(px($0.x)),\(py($0.y))" }.joined(separator: " ") + "\"/>"
+                svg +=
+                    "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\""
+                    + points.map { "\(px($0.x)),\(py($0.y))" }.joined(separator: " ") + "\"/>"
             }
             for point in points {
-                svg += "<circle class=\"point\" data-series=\"\(escape(series.name))\" data-x=\"\(point.x)\" data-y=\"\(point.y)\" cx=\"\(px(point.x))\" cy=\"\(py(point.y))\" r=\"3\" fill=\"\(color)\"><title>\(escape(series.name)) \(format(point.x)): \(format(point.y))</title></circle>"
+                svg +=
+                    "<circle class=\"point\" data-series=\"\(escape(series.name))\" data-x=\"\(point.x)\" data-y=\"\(point.y)\" cx=\"\(px(point.x))\" cy=\"\(py(point.y))\" r=\"3\" fill=\"\(color)\"><title>\(escape(series.name)) \(format(point.x)): \(format(point.y))</title></circle>"
             }
         }
         svg += "</svg>"
         var legend = "<ul class=\"legend\">"
         for (index, series) in series.enumerated() {
             // An SVG swatch: the page's content security policy allows no inline style.
-            legend += "<li><svg class=\"swatch\" viewBox=\"0 0 12 4\"><rect width=\"12\" height=\"4\" fill=\"\(Self.colors[index % Self.colors.count])\"/></svg>\(escape(series.name))</li>"
+            legend +=
+                "<li><svg class=\"swatch\" viewBox=\"0 0 12 4\"><rect width=\"12\" height=\"4\" fill=\"\(Self.colors[index % Self.colors.count])\"/></svg>\(escape(series.name))</li>"
         }
         if let reference { legend += "<li><span class=\"swatch reference\"></span>\(escape(reference.label))</li>" }
         if let mark { legend += "<li><span class=\"swatch mark\"></span>\(escape(mark.label))</li>" }
         legend += "</ul>"
-        return "<figure class=\"chart\" id=\"\(escape(id))\"><figcaption>\(escape(title))\(logY ? " (log scale)" : "")</figcaption>\(svg)\(legend)\(table)</figure>"
+        return
+            "<figure class=\"chart\" id=\"\(escape(id))\"><figcaption>\(escape(title))\(logY ? " (log scale)" : "")</figcaption>\(svg)\(legend)\(table)</figure>"
     }
 
     /// The chart's data as a table, behind a toggle.
@@ -173,10 +186,11 @@ struct ParallelCoordinates {
             func spread(_ fraction: Double) -> Double { low + fraction * (1 - low) }
             if axis.choices != nil {
                 let choices = labels(of: index)
-                columns.append(values.map { value in
-                    guard let value, let at = choices.firstIndex(where: { $0.sameValue(as: value) }) else { return 0 }
-                    return spread(choices.count == 1 ? 0.5 : Double(at) / Double(choices.count - 1))
-                })
+                columns.append(
+                    values.map { value in
+                        guard let value, let at = choices.firstIndex(where: { $0.sameValue(as: value) }) else { return 0 }
+                        return spread(choices.count == 1 ? 0.5 : Double(at) / Double(choices.count - 1))
+                    })
             } else {
                 let numbers = values.map { value -> Double? in
                     guard let x = value?.number, x.isFinite, !axis.log || x > 0 else { return nil }
@@ -184,10 +198,11 @@ struct ParallelCoordinates {
                 }
                 let present = numbers.compactMap { $0 }
                 let (least, most) = (present.min() ?? 0, present.max() ?? 1)
-                columns.append(numbers.map { number in
-                    guard let number else { return 0 }
-                    return spread(most == least ? 0.5 : (number - least) / (most - least))
-                })
+                columns.append(
+                    numbers.map { number in
+                        guard let number else { return 0 }
+                        return spread(most == least ? 0.5 : (number - least) / (most - least))
+                    })
             }
         }
         return rows.indices.map { row in columns.map { $0[row] } }
@@ -200,14 +215,17 @@ struct ParallelCoordinates {
     /// The choices an axis labels: the file's, then any other a row holds.
     func labels(of index: Int) -> [ConfigValue] {
         guard var choices = axes[index].choices else { return [] }
-        for row in rows { if let value = row.values[index], !choices.contains(where: { $0.sameValue(as: value) }) { choices.append(value) } }
+        for row in rows {
+            if let value = row.values[index], !choices.contains(where: { $0.sameValue(as: value) }) { choices.append(value) }
+        }
         return choices
     }
 
     var html: String {
         let width = 900.0, height = 300.0, top = 24.0, bottom = 28.0, side = 70.0
         guard axes.count >= 2, !rows.isEmpty else {
-            return "<figure class=\"chart\" id=\"\(escape(id))\"><figcaption>\(escape(title))</figcaption><p class=\"empty\">No completed trials yet.</p></figure>"
+            return
+                "<figure class=\"chart\" id=\"\(escape(id))\"><figcaption>\(escape(title))</figcaption><p class=\"empty\">No completed trials yet.</p></figure>"
         }
         let step = (width - 2 * side) / Double(axes.count - 1)
         func y(_ fraction: Double) -> Double { top + (1 - fraction) * (height - top - bottom) }
@@ -222,13 +240,17 @@ struct ParallelCoordinates {
             var fraction = 0.5
             if let v = metric(rowIndex), best > worst { fraction = (v - worst) / (best - worst) }
             let shade = String(format: "rgb(%d,%d,%d)", Int(200 - 170 * fraction), Int(215 - 120 * fraction), Int(235 - 50 * fraction))
-            let points = positions[rowIndex].enumerated().map { String(format: "%.1f,%.1f", side + Double($0.offset) * step, y($0.element)) }
-            svg += "<polyline class=\"trial-line\" data-trial=\"\(escape(rows[rowIndex].id))\" fill=\"none\" stroke=\"\(shade)\" stroke-width=\"1.5\" points=\"\(points.joined(separator: " "))\"/>"
+            let points = positions[rowIndex].enumerated().map {
+                String(format: "%.1f,%.1f", side + Double($0.offset) * step, y($0.element))
+            }
+            svg +=
+                "<polyline class=\"trial-line\" data-trial=\"\(escape(rows[rowIndex].id))\" fill=\"none\" stroke=\"\(shade)\" stroke-width=\"1.5\" points=\"\(points.joined(separator: " "))\"/>"
         }
         for (index, axis) in axes.enumerated() {
             let x = side + Double(index) * step
             svg += "<line class=\"axis-line\" x1=\"\(x)\" x2=\"\(x)\" y1=\"\(top)\" y2=\"\(height - bottom)\"/>"
-            svg += "<text class=\"axis\" x=\"\(x)\" y=\"\(top - 8)\" text-anchor=\"\(index == axes.count - 1 ? "end" : index == 0 ? "start" : "middle")\">\(escape(axis.name))\(axis.log ? " (log)" : "")</text>"
+            svg +=
+                "<text class=\"axis\" x=\"\(x)\" y=\"\(top - 8)\" text-anchor=\"\(index == axes.count - 1 ? "end" : index == 0 ? "start" : "middle")\">\(escape(axis.name))\(axis.log ? " (log)" : "")</text>"
             let low = activeFloor(of: index), hasInactive = low > 0
             if hasInactive { svg += "<text class=\"tick inactive\" x=\"\(x + 4)\" y=\"\(y(0) + 4)\">\(Self.inactiveLabel)</text>" }
             if axis.choices != nil {
@@ -246,15 +268,19 @@ struct ParallelCoordinates {
             }
         }
         svg += "</svg>"
-        var table = "<details><summary>Table</summary><table class=\"data\"><thead><tr><th>trial</th>" + axes.map { "<th>\(escape($0.name))</th>" }.joined() + "</tr></thead><tbody>"
+        var table =
+            "<details><summary>Table</summary><table class=\"data\"><thead><tr><th>trial</th>"
+            + axes.map { "<th>\(escape($0.name))</th>" }.joined() + "</tr></thead><tbody>"
         for row in rows {
-            table += "<tr><td>\(escape(String(row.id.prefix(8))))</td>" + row.values.map { value -> String in
-                switch value {
-                case .double(let x)?: "<td>\(format(x))</td>"
-                case let value?: "<td>\(escape(value.description))</td>"
-                case nil: "<td>–</td>"
-                }
-            }.joined() + "</tr>"
+            table +=
+                "<tr><td>\(escape(String(row.id.prefix(8))))</td>"
+                + row.values.map { value -> String in
+                    switch value {
+                    case .double(let x)?: "<td>\(format(x))</td>"
+                    case let value?: "<td>\(escape(value.description))</td>"
+                    case nil: "<td>–</td>"
+                    }
+                }.joined() + "</tr>"
         }
         table += "</tbody></table></details>"
         return "<figure class=\"chart wide\" id=\"\(escape(id))\"><figcaption>\(escape(title))</figcaption>\(svg)\(table)</figure>"
@@ -276,11 +302,16 @@ struct BarChart {
             let y = 4 + Double(index) * row
             let length = top > 0 ? (width - labelWidth - 60) * bar.value / top : 0
             svg += "<text class=\"tick\" x=\"\(labelWidth - 6)\" y=\"\(y + 15)\" text-anchor=\"end\">\(escape(bar.label))</text>"
-            svg += "<rect class=\"bar\" data-label=\"\(escape(bar.label))\" x=\"\(labelWidth)\" y=\"\(y + 3)\" width=\"\(String(format: "%.1f", length))\" height=\"\(row - 8)\" fill=\"#1f77b4\"/>"
-            svg += "<text class=\"tick\" x=\"\(String(format: "%.1f", labelWidth + length + 6))\" y=\"\(y + 15)\">\(String(format: "%.3f", bar.value))</text>"
+            svg +=
+                "<rect class=\"bar\" data-label=\"\(escape(bar.label))\" x=\"\(labelWidth)\" y=\"\(y + 3)\" width=\"\(String(format: "%.1f", length))\" height=\"\(row - 8)\" fill=\"#1f77b4\"/>"
+            svg +=
+                "<text class=\"tick\" x=\"\(String(format: "%.1f", labelWidth + length + 6))\" y=\"\(y + 15)\">\(String(format: "%.3f", bar.value))</text>"
         }
         svg += "</svg>"
-        let table = "<details><summary>Table</summary><table class=\"data\"><tbody>" + bars.map { "<tr><th>\(escape($0.label))</th><td>\(String(format: "%.4f", $0.value))</td></tr>" }.joined() + "</tbody></table></details>"
+        let table =
+            "<details><summary>Table</summary><table class=\"data\"><tbody>"
+            + bars.map { "<tr><th>\(escape($0.label))</th><td>\(String(format: "%.4f", $0.value))</td></tr>" }.joined()
+            + "</tbody></table></details>"
         return "<figure class=\"chart\" id=\"\(escape(id))\"><figcaption>\(escape(title))</figcaption>\(svg)\(table)</figure>"
     }
 }

@@ -88,7 +88,8 @@ public final class DashboardServer: Sendable {
             return reply.response(headOnly: request.method == .head)
         }
         let decoder = HTTP1Channel.Configuration.DecoderConfiguration(
-            maxHeaderFieldSize: RequestLimits.parserCap, maxHeaderListSize: RequestLimits.parserCap, maxHeaderFieldCount: RequestLimits.parserFieldCap)
+            maxHeaderFieldSize: RequestLimits.parserCap, maxHeaderListSize: RequestLimits.parserCap,
+            maxHeaderFieldCount: RequestLimits.parserFieldCap)
         let application = Application(
             responder: responder,
             server: .http1(configuration: .init(idleTimeout: .seconds(30), httpDecoderConfiguration: decoder)),
@@ -120,7 +121,8 @@ final class Listening: Sendable {
     private let state = Mutex<(result: Result<UInt16, any Error>?, waiting: [CheckedContinuation<UInt16, any Error>])>((nil, []))
 
     func opened(port: Int?) {
-        finish(port.flatMap(UInt16.init(exactly:)).map { .success($0) } ?? .failure(StoreError(message: "the dashboard's socket has no port")))
+        finish(
+            port.flatMap(UInt16.init(exactly:)).map { .success($0) } ?? .failure(StoreError(message: "the dashboard's socket has no port")))
     }
 
     func failed(_ error: any Error) { finish(.failure(error)) }
@@ -182,8 +184,9 @@ struct DashboardRequest: Sendable {
     }
 
     init(_ request: Request) {
-        self.init(method: request.method.rawValue, target: request.uri.string,
-                  headers: request.headers.map { ($0.name.canonicalName, $0.value) })
+        self.init(
+            method: request.method.rawValue, target: request.uri.string,
+            headers: request.headers.map { ($0.name.canonicalName, $0.value) })
     }
 
     func header(_ name: String) -> String? { headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value }
@@ -284,7 +287,10 @@ struct QueryParameters {
     func integer(_ name: String, in range: ClosedRange<Int>, orWord word: String? = nil) throws -> Int? {
         guard let text = values[name], text != word else { return nil }
         guard let value = Int(text), range.contains(value) else {
-            throw BadRequest(message: "query parameter '\(name)' must be \(word.map { "\($0) or " } ?? "")a whole number from \(range.lowerBound) to \(range.upperBound), got '\(Self.shown(text))'")
+            throw BadRequest(
+                message:
+                    "query parameter '\(name)' must be \(word.map { "\($0) or " } ?? "")a whole number from \(range.lowerBound) to \(range.upperBound), got '\(Self.shown(text))'"
+            )
         }
         return value
     }
@@ -293,7 +299,8 @@ struct QueryParameters {
     func number(_ name: String, between low: Double, and high: Double) throws -> Double? {
         guard let text = values[name] else { return nil }
         guard let value = Double(text), value > low, value < high else {
-            throw BadRequest(message: "query parameter '\(name)' must be a number between \(low) and \(high) (exclusive), got '\(Self.shown(text))'")
+            throw BadRequest(
+                message: "query parameter '\(name)' must be a number between \(low) and \(high) (exclusive), got '\(Self.shown(text))'")
         }
         return value
     }
@@ -318,7 +325,9 @@ final class ReplyCache: Sendable {
 
     func reply(for address: String, at revision: Int) -> Reply? {
         entries.withLock { entries in
-            guard let entry = entries[address], entry.revision == revision, entry.made.duration(to: .now) < Self.lifetime else { return nil }
+            guard let entry = entries[address], entry.revision == revision, entry.made.duration(to: .now) < Self.lifetime else {
+                return nil
+            }
             return entry.reply
         }
     }
@@ -355,8 +364,10 @@ struct Handler: Sendable {
             return .text(Reply.uriTooLong, "the request line is longer than \(RequestLimits.requestLine) bytes")
         }
         if request.headers.count > RequestLimits.headerFields
-            || request.headers.reduce(0, { $0 + $1.name.utf8.count + $1.value.utf8.count }) > RequestLimits.headers {
-            return .text(Reply.headersTooLarge, "the headers are larger than \(RequestLimits.headers) bytes or \(RequestLimits.headerFields) fields")
+            || request.headers.reduce(0, { $0 + $1.name.utf8.count + $1.value.utf8.count }) > RequestLimits.headers
+        {
+            return .text(
+                Reply.headersTooLarge, "the headers are larger than \(RequestLimits.headers) bytes or \(RequestLimits.headerFields) fields")
         }
         var cookie: (HTTPField.Name, String)?
         let tokenInQuery = request.query?.first { $0.name == "token" }?.value
@@ -398,15 +409,20 @@ struct Handler: Sendable {
                 let made = try await renderer.run { try Pages.stores(stores) }
                 return .html(fragment ? made.body : Pages.layout(title: made.title, path: "/", body: made.body, severalStores: true))
             } else if let rest = Self.suffix(request.path, after: "/store/"), let number = Int(rest.prefix { $0 != "/" }),
-                      number >= 1 && number <= sites.count {
+                number >= 1 && number <= sites.count
+            {
                 let inner = String(rest.drop { $0 != "/" })
                 (site, base, path) = (sites[number - 1], "/store/\(number)", inner.isEmpty ? "/" : inner)
             } else {
-                return .text(.notFound, "no page \(request.path): this dashboard serves \(sites.count) stores, at /store/1/ to /store/\(sites.count)/")
+                return .text(
+                    .notFound,
+                    "no page \(request.path): this dashboard serves \(sites.count) stores, at /store/1/ to /store/\(sites.count)/")
             }
             // Checked before the cache, so a reply is never kept under a query that is refused.
             let query = try Self.parameters(of: request, path: path)
-            let address = request.path + "?" + (request.query ?? []).filter { $0.name != "token" }.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
+            let address =
+                request.path + "?"
+                + (request.query ?? []).filter { $0.name != "token" }.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
             // A route's error comes back out of the render thread to the one mapping below.
             return try await renderer.run { [self] in
                 let revision = try? site.store.revision()
@@ -440,16 +456,24 @@ struct Handler: Sendable {
         let pages = Pages(store: store, base: base)
         let fragment = try query.flag("fragment")
         func page(_ made: (title: String, body: String), _ path: String) -> Reply {
-            .html(fragment ? made.body : Pages.layout(title: made.title, path: base + path, body: made.body, base: base, severalStores: sites.count > 1))
+            .html(
+                fragment
+                    ? made.body
+                    : Pages.layout(title: made.title, path: base + path, body: made.body, base: base, severalStores: sites.count > 1))
         }
         switch path {
         case "/", "/index.html": return page(try pages.overview(), "/")
         case "/leaderboard":
-            let rows = query.string("rows") == "all" ? nil
+            let rows =
+                query.string("rows") == "all"
+                ? nil
                 : try query.integer("rows", in: 1...Self.largestCount, orWord: "all") ?? Pages.LeaderboardQuery.defaultRows
-            return page(try pages.leaderboard(Pages.LeaderboardQuery(
-                byConfig: try query.flag("by_config"), all: try query.flag("all"), filter: query.string("q") ?? "",
-                sort: query.string("sort").flatMap { $0.isEmpty ? nil : $0 }, descending: try query.flag("desc"), limit: rows)), "/leaderboard")
+            return page(
+                try pages.leaderboard(
+                    Pages.LeaderboardQuery(
+                        byConfig: try query.flag("by_config"), all: try query.flag("all"), filter: query.string("q") ?? "",
+                        sort: query.string("sort").flatMap { $0.isEmpty ? nil : $0 }, descending: try query.flag("desc"), limit: rows)),
+                "/leaderboard")
         case "/compare":
             return page(try pages.compare(query.list("trials").flatMap { $0.split(separator: ",").map(String.init) }), "/compare")
         case "/parameters": return page(try pages.parameters(), "/parameters")
@@ -469,13 +493,19 @@ struct Handler: Sendable {
             return .json(try Documents.text(ParameterImportance.document(ranked, spec: spec, trials: trials, targetQuantile: quantile)))
         default:
             if let reference = Self.suffix(path, after: "/api/trial/") {
-                guard let sweep = try store.sweep(), let snapshot = try? store.findTrial(reference) else { return .text(.notFound, "no trial \(reference)") }
+                guard let sweep = try store.sweep(), let snapshot = try? store.findTrial(reference) else {
+                    return .text(.notFound, "no trial \(reference)")
+                }
                 return .json(try Documents.text(try Documents.trial(snapshot, store: store, sweep: sweep)))
             }
             if let reference = Self.suffix(path, after: "/api/export/") {
-                guard let sweep = try store.sweep(), let snapshot = try? store.findTrial(reference) else { return .text(.notFound, "no trial \(reference)") }
+                guard let sweep = try store.sweep(), let snapshot = try? store.findTrial(reference) else {
+                    return .text(.notFound, "no trial \(reference)")
+                }
                 guard snapshot.result != nil else { return .text(.conflict, "trial \(reference) has no result to export") }
-                var reply = Reply(contentType: "application/yaml; charset=utf-8", body: Data(Export.trialFile(for: snapshot, sweep: sweep).yamlText().utf8))
+                var reply = Reply(
+                    contentType: "application/yaml; charset=utf-8",
+                    body: Data(Export.trialFile(for: snapshot, sweep: sweep).yamlText().utf8))
                 reply.attachment = "trial-\(snapshot.id.prefix(8)).yaml"
                 return reply
             }

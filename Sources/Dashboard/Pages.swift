@@ -17,7 +17,10 @@ struct Pages {
     /// link is marked current); with several stores, `base` is the store's prefix and the bar
     /// links back to the stores compared.
     static func layout(title: String, path: String, body: String, base: String = "", severalStores: Bool = false) -> String {
-        var links = [(base + "/", "Overview"), (base + "/leaderboard", "Leaderboard"), (base + "/compare", "Compare"), (base + "/parameters", "Parameters")]
+        var links = [
+            (base + "/", "Overview"), (base + "/leaderboard", "Leaderboard"), (base + "/compare", "Compare"),
+            (base + "/parameters", "Parameters"),
+        ]
         if severalStores { links = [("/", "Stores")] + (base.isEmpty ? [] : links) }
         let nav = links.map { link, name in
             "<a href=\"\(link)\"\(link == path ? " aria-current=\"page\"" : "")>\(name)</a>"
@@ -38,12 +41,15 @@ struct Pages {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
         let status = try SweepStatus.read(store)
         let trials = try store.trials()
-        var body = "<h1>\(escape(sweep.name))</h1><p class=\"lead\">ranked by valid \(escape(sweep.metric))"
+        var body =
+            "<h1>\(escape(sweep.name))</h1><p class=\"lead\">ranked by valid \(escape(sweep.metric))"
             + (sweep.program.map { " · program \(escape($0.directory))" } ?? "") + "</p>"
         let unreadable = try store.unreadableTrials()
         if !unreadable.isEmpty {
-            body += "<p class=\"note\" id=\"unreadable\">\(unreadable.count) stored trial\(unreadable.count == 1 ? "'s config" : "s' configs") cannot be read and "
-                + "\(unreadable.count == 1 ? "is" : "are") left out of every page: " + unreadable.prefix(10).map { escape($0.description) }.joined(separator: "; ") + "</p>"
+            body +=
+                "<p class=\"note\" id=\"unreadable\">\(unreadable.count) stored trial\(unreadable.count == 1 ? "'s config" : "s' configs") cannot be read and "
+                + "\(unreadable.count == 1 ? "is" : "are") left out of every page: "
+                + unreadable.prefix(10).map { escape($0.description) }.joined(separator: "; ") + "</p>"
         }
         let order: [TrialState] = [.waiting, .running, .completed, .pruned, .failed, .diverged, .cancelled, .retired]
         body += "<section class=\"cards\">"
@@ -56,13 +62,16 @@ struct Pages {
         body += "<div class=\"card\"><h2>Progress</h2><dl>"
         body += "<dt>throughput</dt><dd>\(status.trialsPerHour.map { String(format: "%.1f trials/h", $0) } ?? "–")</dd>"
         body += "<dt>ETA</dt><dd>\(status.etaSeconds.map { LeaderboardReport.duration($0) } ?? "–")</dd>"
-        body += "<dt>epochs</dt><dd>\(status.epochs.trained) of \(status.epochs.budget) budgeted"
+        body +=
+            "<dt>epochs</dt><dd>\(status.epochs.trained) of \(status.epochs.budget) budgeted"
             + (status.epochs.saved > 0 ? "; \(status.epochs.saved) saved by early stopping" : "") + "</dd>"
         body += "<dt>attempts</dt><dd>\(status.attempts)</dd></dl></div></section>"
-        body += "<h2>Workers</h2><table class=\"data sortable\" id=\"workers\"><thead><tr><th>name</th><th>host</th><th>state</th><th>trials done</th><th>last seen</th></tr></thead><tbody>"
+        body +=
+            "<h2>Workers</h2><table class=\"data sortable\" id=\"workers\"><thead><tr><th>name</th><th>host</th><th>state</th><th>trials done</th><th>last seen</th></tr></thead><tbody>"
         let formatter = ISO8601DateFormatter()
         for worker in status.workers {
-            body += "<tr data-row><td>\(escape(worker.name))</td><td>\(escape(worker.host))</td><td>\(worker.state.rawValue)</td><td>\(worker.trialsCompleted)</td><td>\(formatter.string(from: worker.lastSeen))</td></tr>"
+            body +=
+                "<tr data-row><td>\(escape(worker.name))</td><td>\(escape(worker.host))</td><td>\(worker.state.rawValue)</td><td>\(worker.trialsCompleted)</td><td>\(formatter.string(from: worker.lastSeen))</td></tr>"
         }
         body += "</tbody></table>"
         // Optimisation history: each completed trial's value in the order results arrived, and the
@@ -83,9 +92,12 @@ struct Pages {
         let values = finished.enumerated().filter { $0.offset % stride == 0 || improvements.contains($0.offset) }
             .map { (x: Double($0.offset + 1), y: $0.element.1) }
         let thinned = stride > 1 ? " (\(values.count) of \(finished.count) drawn: every \(stride)th and each new best)" : ""
-        body += LineChart(id: "history", title: "Optimisation history: valid \(sweep.metric)\(thinned)", xLabel: "completed trials",
-                          series: [.init(name: "trial", points: values, dotsOnly: true), .init(name: "best so far", points: bests)],
-                          reference: sweep.popularity?["valid"]?[sweep.metric].map { ("popularity baseline", $0) }).html
+        body +=
+            LineChart(
+                id: "history", title: "Optimisation history: valid \(sweep.metric)\(thinned)", xLabel: "completed trials",
+                series: [.init(name: "trial", points: values, dotsOnly: true), .init(name: "best so far", points: bests)],
+                reference: sweep.popularity?["valid"]?[sweep.metric].map { ("popularity baseline", $0) }
+            ).html
         return (sweep.name, body)
     }
 
@@ -111,7 +123,9 @@ struct Pages {
             if byConfig ?? self.byConfig { parts.append("by_config=1") }
             if all ?? self.all { parts.append("all=1") }
             if !filter.isEmpty { parts.append("q=" + (filter.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")) }
-            if let column = sort ?? self.sort { parts.append("sort=" + (column.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")) }
+            if let column = sort ?? self.sort {
+                parts.append("sort=" + (column.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+            }
             if descending ?? self.descending { parts.append("desc=1") }
             switch limit ?? self.limit {
             case nil: parts.append("rows=all")
@@ -141,11 +155,16 @@ struct Pages {
         let keys = report.varyingKeys.filter { !query.byConfig || $0 != "seed" }
         let metric = sweep.metric
         let variants = trials.contains { $0.variant != nil }
-        var header = ["rank"] + (query.byConfig ? [] : ["#", "trial"]) + (query.all && !query.byConfig ? ["state"] : []) + (variants ? ["variant"] : []) + keys
+        var header =
+            ["rank"] + (query.byConfig ? [] : ["#", "trial"]) + (query.all && !query.byConfig ? ["state"] : [])
+            + (variants ? ["variant"] : []) + keys
         header += ["valid \(metric)"] + (query.byConfig ? ["n", "test \(metric)", "p vs best"] : ["test \(metric)", "epoch", "worker"])
         let validColumn = header.firstIndex(of: "valid \(metric)")!
         if let sort = query.sort, !header.contains(sort) {
-            throw BadRequest(message: "query parameter 'sort' names no column of this board: '\(QueryParameters.shown(sort))'; columns are \(header.joined(separator: ", "))")
+            throw BadRequest(
+                message:
+                    "query parameter 'sort' names no column of this board: '\(QueryParameters.shown(sort))'; columns are \(header.joined(separator: ", "))"
+            )
         }
         // Text and sort values per column; only the rows shown are turned into text.
         func values(_ row: BoardRow) -> [ConfigValue?] {
@@ -154,15 +173,21 @@ struct Pages {
                 let first = config.trials[0]
                 return [.int(config.rank)] + (variants ? [first.variant.map(ConfigValue.string)] : [])
                     + keys.map { first.activeValues[$0] }
-                    + [config.validMean[metric].map(ConfigValue.double), .int(config.n), config.testMean[metric].map(ConfigValue.double),
-                       config.pValueVersusBest.map(ConfigValue.double)]
+                    + [
+                        config.validMean[metric].map(ConfigValue.double), .int(config.n), config.testMean[metric].map(ConfigValue.double),
+                        config.pValueVersusBest.map(ConfigValue.double),
+                    ]
             case .trial(let rank, let trial):
                 let result = trial.result
-                let leading: [ConfigValue?] = [rank.map(ConfigValue.int), .int(trial.number), .string(trial.id)]
-                    + (query.all ? [.string(LeaderboardReport.stateCell(trial))] : []) + (variants ? [trial.variant.map(ConfigValue.string)] : [])
+                let leading: [ConfigValue?] =
+                    [rank.map(ConfigValue.int), .int(trial.number), .string(trial.id)]
+                    + (query.all ? [.string(LeaderboardReport.stateCell(trial))] : [])
+                    + (variants ? [trial.variant.map(ConfigValue.string)] : [])
                 return leading + keys.map { trial.activeValues[$0] }
-                    + [result?.valid[metric].map(ConfigValue.double), result?.test[metric].map(ConfigValue.double),
-                       result.map { .int($0.bestEpoch) }, result.map { .string($0.worker) }]
+                    + [
+                        result?.valid[metric].map(ConfigValue.double), result?.test[metric].map(ConfigValue.double),
+                        result.map { .int($0.bestEpoch) }, result.map { .string($0.worker) },
+                    ]
             }
         }
         func cells(_ row: BoardRow) -> [String] {
@@ -177,11 +202,12 @@ struct Pages {
             switch row {
             case .config(let config):
                 texts[validColumn] += config.ci95.map { " ± " + format($0) } ?? ""
-                let standing = switch config.tiesBest {
-                case _ where config.rank == 1, false?: ""
-                case true?: " ≈ best"
-                case nil: " (n < 2: untested)"
-                }
+                let standing =
+                    switch config.tiesBest {
+                    case _ where config.rank == 1, false?: ""
+                    case true?: " ≈ best"
+                    case nil: " (n < 2: untested)"
+                    }
                 texts[validColumn + 3] = (config.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–") + standing
             case .trial(_, let trial):
                 texts[2] = String(trial.id.prefix(8))
@@ -200,11 +226,17 @@ struct Pages {
             if case .trial = row { words += [trial.id, trial.state.rawValue, trial.result?.worker ?? "", "seed=\(trial.config.seed)"] }
             return words.joined(separator: " ").lowercased()
         }
-        var rows: [BoardRow] = query.byConfig ? Leaderboard.rankConfigs(trials, metric: metric).map(BoardRow.config)
+        var rows: [BoardRow] =
+            query.byConfig
+            ? Leaderboard.rankConfigs(trials, metric: metric).map(BoardRow.config)
             : report.trialRows().map { BoardRow.trial(rank: $0.rank, $0.trial) }
         let total = plain ? trials.indices.count { trials[$0].state == .completed && trials[$0].result?.valid[metric] != nil } : rows.count
         let words = query.filter.lowercased().split(whereSeparator: \.isWhitespace)
-        if !words.isEmpty { rows = rows.filter { row in let text = search(row); return words.allSatisfy { text.contains($0) } } }
+        if !words.isEmpty {
+            rows = rows.filter { row in
+                let text = search(row); return words.allSatisfy { text.contains($0) }
+            }
+        }
         let matching = words.isEmpty ? total : rows.count
         if let column = query.sort.flatMap({ header.firstIndex(of: $0) }) {
             // Stable, missing values last in either direction.
@@ -223,20 +255,27 @@ struct Pages {
         let shown = query.limit.map { Array(rows.prefix($0)) } ?? rows
 
         var body = "<h1>Leaderboard</h1><p class=\"lead\">\(escape(sweep.name)): ranked by valid \(escape(metric)), test beside it"
-        body += " · <a href=\"\(base)\(query.link(byConfig: !query.byConfig))\">\(query.byConfig ? "by trial" : "by config (mean ± 95% CI over seeds)")</a>"
+        body +=
+            " · <a href=\"\(base)\(query.link(byConfig: !query.byConfig))\">\(query.byConfig ? "by trial" : "by config (mean ± 95% CI over seeds)")</a>"
         body += " · <a href=\"\(base)\(query.link(all: !query.all))\">\(query.all ? "completed only" : "every state")</a></p>"
-        body += "<form class=\"filter\" method=\"get\" action=\"\(base)/leaderboard\">"
-            + (query.byConfig ? "<input type=\"hidden\" name=\"by_config\" value=\"1\">" : "") + (query.all ? "<input type=\"hidden\" name=\"all\" value=\"1\">" : "")
-            + (query.sort.map { "<input type=\"hidden\" name=\"sort\" value=\"\(escape($0))\">" } ?? "") + (query.descending ? "<input type=\"hidden\" name=\"desc\" value=\"1\">" : "")
+        body +=
+            "<form class=\"filter\" method=\"get\" action=\"\(base)/leaderboard\">"
+            + (query.byConfig ? "<input type=\"hidden\" name=\"by_config\" value=\"1\">" : "")
+            + (query.all ? "<input type=\"hidden\" name=\"all\" value=\"1\">" : "")
+            + (query.sort.map { "<input type=\"hidden\" name=\"sort\" value=\"\(escape($0))\">" } ?? "")
+            + (query.descending ? "<input type=\"hidden\" name=\"desc\" value=\"1\">" : "")
             + "<label>Filter <input id=\"filter\" name=\"q\" type=\"search\" value=\"\(escape(query.filter))\" placeholder=\"state, variant, key=value…\"></label></form>"
-        body += "<p class=\"note\" id=\"row-count\">" + (shown.count == matching ? "\(matching) rows" : "the first \(shown.count) of \(matching) rows")
+        body +=
+            "<p class=\"note\" id=\"row-count\">"
+            + (shown.count == matching ? "\(matching) rows" : "the first \(shown.count) of \(matching) rows")
             + (matching < total ? " matching the filter (of \(total))" : "")
             + (shown.count < matching ? " · <a href=\"\(base)\(query.link(limit: .some(nil)))\">show all \(matching)</a>" : "") + "</p>"
         body += "<table class=\"data\" id=\"leaderboard\"><thead><tr>"
         for name in header {
             let sorted = query.sort == name
             let arrow = sorted ? (query.descending ? " ▼" : " ▲") : ""
-            body += "<th\(sorted ? " aria-sort=\"\(query.descending ? "descending" : "ascending")\"" : "")><a href=\"\(base)\(query.link(sort: .some(name), descending: sorted && !query.descending))\">\(escape(name))\(arrow)</a></th>"
+            body +=
+                "<th\(sorted ? " aria-sort=\"\(query.descending ? "descending" : "ascending")\"" : "")><a href=\"\(base)\(query.link(sort: .some(name), descending: sorted && !query.descending))\">\(escape(name))\(arrow)</a></th>"
         }
         body += query.byConfig ? "" : "<th></th>"
         body += "</tr></thead><tbody>"
@@ -263,7 +302,8 @@ struct Pages {
         }
         body += "</tbody></table>"
         if let epochs = report.epochs {
-            body += "<p class=\"note\">epochs trained: \(epochs.trained) of \(epochs.budget) budgeted"
+            body +=
+                "<p class=\"note\">epochs trained: \(epochs.trained) of \(epochs.budget) budgeted"
                 + (epochs.saved > 0 ? "; early stopping saved \(epochs.saved)" : "") + "</p>"
         }
         return ("Leaderboard · \(sweep.name)", body)
@@ -293,18 +333,23 @@ struct Pages {
         let attempts = try store.attempts(trial: snapshot.id)
         let records = try store.curve(of: snapshot, attempts: attempts)
         let metric = sweep.metric
-        var body = "<h1>Trial #\(snapshot.number) <code>\(escape(snapshot.id))</code></h1><p class=\"lead\">\(escape(snapshot.state.rawValue))"
+        var body =
+            "<h1>Trial #\(snapshot.number) <code>\(escape(snapshot.id))</code></h1><p class=\"lead\">\(escape(snapshot.state.rawValue))"
             + (snapshot.stoppedAt.map { " at epoch \($0)" } ?? "") + (snapshot.variant.map { " · variant \(escape($0))" } ?? "")
-            + (snapshot.result.map { " · best epoch \($0.bestEpoch): valid \(escape(metric)) \(format($0.valid[metric])), test \(format($0.test[metric]))" } ?? "")
+            + (snapshot.result.map {
+                " · best epoch \($0.bestEpoch): valid \(escape(metric)) \(format($0.valid[metric])), test \(format($0.test[metric]))"
+            } ?? "")
             + (snapshot.result == nil ? "" : " · " + exportLink(snapshot))
             + "</p>"
         body += "<section class=\"cards\"><div class=\"card\"><h2>Config</h2><table class=\"data\" id=\"config\"><tbody>"
         for (key, value) in snapshot.config.activeValues { body += "<tr><th>\(escape(key))</th><td>\(escape(value.description))</td></tr>" }
-        body += "</tbody></table></div><div class=\"card\"><h2>Attempts</h2><table class=\"data\" id=\"attempts\"><thead><tr><th>#</th><th>worker</th><th>outcome</th><th>reason</th><th>started</th><th>seconds</th></tr></thead><tbody>"
+        body +=
+            "</tbody></table></div><div class=\"card\"><h2>Attempts</h2><table class=\"data\" id=\"attempts\"><thead><tr><th>#</th><th>worker</th><th>outcome</th><th>reason</th><th>started</th><th>seconds</th></tr></thead><tbody>"
         let formatter = ISO8601DateFormatter()
         for attempt in attempts {
             let seconds = attempt.finished.map { String(format: "%.1f", $0.timeIntervalSince(attempt.started)) } ?? "–"
-            body += "<tr><td>\(attempt.attempt)</td><td>\(escape(attempt.worker))</td><td>\(escape(attempt.outcome?.rawValue ?? "running"))</td><td><pre>\(escape(attempt.reason ?? ""))</pre></td><td>\(formatter.string(from: attempt.started))</td><td>\(seconds)</td></tr>"
+            body +=
+                "<tr><td>\(attempt.attempt)</td><td>\(escape(attempt.worker))</td><td>\(escape(attempt.outcome?.rawValue ?? "running"))</td><td><pre>\(escape(attempt.reason ?? ""))</pre></td><td>\(formatter.string(from: attempt.started))</td><td>\(seconds)</td></tr>"
         }
         body += "</tbody></table></div></section>"
         let epochs = records.map { Double($0.epoch) }
@@ -312,24 +357,46 @@ struct Pages {
             .init(name: name, points: zip(epochs, values).compactMap { x, y in y.map { (x, $0) } })
         }
         let best = snapshot.result.map { ("best epoch \($0.bestEpoch)", Double($0.bestEpoch)) }
-        body += LineChart(id: "metric", title: "\(metric) per epoch", xLabel: "epoch",
-                          series: [series("valid \(metric)", records.map { $0.valid[metric] }), series("test \(metric)", records.map { $0.test[metric] })],
-                          mark: best, reference: sweep.popularity?["valid"]?[metric].map { ("popularity baseline (valid)", $0) }).html
-        body += LineChart(id: "losses", title: "Training losses", xLabel: "epoch",
-                          series: [series("loss_main", records.map(\.lossMain))] + (records.contains { $0.lossAux != nil } ? [series("loss_aux", records.map(\.lossAux))] : []),
-                          logY: true, mark: best).html
+        body +=
+            LineChart(
+                id: "metric", title: "\(metric) per epoch", xLabel: "epoch",
+                series: [
+                    series("valid \(metric)", records.map { $0.valid[metric] }), series("test \(metric)", records.map { $0.test[metric] }),
+                ],
+                mark: best, reference: sweep.popularity?["valid"]?[metric].map { ("popularity baseline (valid)", $0) }
+            ).html
+        body +=
+            LineChart(
+                id: "losses", title: "Training losses", xLabel: "epoch",
+                series: [series("loss_main", records.map(\.lossMain))]
+                    + (records.contains { $0.lossAux != nil } ? [series("loss_aux", records.map(\.lossAux))] : []),
+                logY: true, mark: best
+            ).html
         if !snapshot.config.isProgram {
-            body += LineChart(id: "weights", title: "Task weights (the balancer's)", xLabel: "epoch",
-                              series: [series("main", records.map { $0.weights.main })] + (records.contains { $0.weights.aux != nil } ? [series("aux", records.map(\.weights.aux))] : []),
-                              mark: best).html
-            body += LineChart(id: "collapse", title: "Collapse diagnostics (valid)", xLabel: "epoch",
-                              series: [series("coverage@10", records.map { $0.valid["coverage@10"] }), series("pop_overlap@10", records.map { $0.valid["pop_overlap@10"] })],
-                              mark: best, reference: sweep.popularity?["valid"]?["pop_overlap@10"].map { ("popularity baseline pop_overlap@10", $0) }).html
+            body +=
+                LineChart(
+                    id: "weights", title: "Task weights (the balancer's)", xLabel: "epoch",
+                    series: [series("main", records.map { $0.weights.main })]
+                        + (records.contains { $0.weights.aux != nil } ? [series("aux", records.map(\.weights.aux))] : []),
+                    mark: best
+                ).html
+            body +=
+                LineChart(
+                    id: "collapse", title: "Collapse diagnostics (valid)", xLabel: "epoch",
+                    series: [
+                        series("coverage@10", records.map { $0.valid["coverage@10"] }),
+                        series("pop_overlap@10", records.map { $0.valid["pop_overlap@10"] }),
+                    ],
+                    mark: best, reference: sweep.popularity?["valid"]?["pop_overlap@10"].map { ("popularity baseline pop_overlap@10", $0) }
+                ).html
         } else {
             let extra = Set(records.flatMap { $0.extra?.keys.map { $0 } ?? [] }).sorted()
             if !extra.isEmpty {
-                body += LineChart(id: "reported", title: "The program's other numbers", xLabel: "epoch",
-                                  series: extra.map { key in series(key, records.map { $0.extra?[key] }) }, mark: best).html
+                body +=
+                    LineChart(
+                        id: "reported", title: "The program's other numbers", xLabel: "epoch",
+                        series: extra.map { key in series(key, records.map { $0.extra?[key] }) }, mark: best
+                    ).html
             }
         }
         return ("Trial #\(snapshot.number) · \(sweep.name)", body)
@@ -346,31 +413,48 @@ struct Pages {
         var chosen = picked.compactMap { reference in try? store.findTrial(reference) }
         if chosen.isEmpty { chosen = Array(ranked.prefix(4)) }
         chosen = Array(chosen.prefix(8))
-        var body = "<h1>Compare</h1><form action=\"\(base)/compare\" method=\"get\" class=\"pick\"><label>Trials (2–8) <select name=\"trials\" multiple size=\"6\">"
+        var body =
+            "<h1>Compare</h1><form action=\"\(base)/compare\" method=\"get\" class=\"pick\"><label>Trials (2–8) <select name=\"trials\" multiple size=\"6\">"
         let selected = Set(chosen.map(\.id))
         for trial in (ranked + trials.filter { $0.state != .completed }) where trial.result != nil || trial.state == .running {
             let value = trial.result?.valid[metric].map { " · \(format($0))" } ?? " · \(trial.state.rawValue)"
-            body += "<option value=\"\(trial.id)\"\(selected.contains(trial.id) ? " selected" : "")>#\(trial.number) \(String(trial.id.prefix(8)))\(value)</option>"
+            body +=
+                "<option value=\"\(trial.id)\"\(selected.contains(trial.id) ? " selected" : "")>#\(trial.number) \(String(trial.id.prefix(8)))\(value)</option>"
         }
         body += "</select></label> <button type=\"submit\">Compare</button></form>"
         var curves: [(name: String, records: [EpochRecord])] = []
         for trial in chosen {
-            curves.append(("#\(trial.number) \(String(trial.id.prefix(8)))", try store.curve(of: trial, attempts: try store.attempts(trial: trial.id))))
+            curves.append(
+                (
+                    "#\(trial.number) \(String(trial.id.prefix(8)))",
+                    try store.curve(of: trial, attempts: try store.attempts(trial: trial.id))
+                ))
         }
         func series(_ value: (EpochRecord) -> Double?) -> [LineChart.Series] {
-            curves.map { curve in .init(name: curve.name, points: curve.records.compactMap { record in value(record).map { (Double(record.epoch), $0) } }) }
+            curves.map { curve in
+                .init(name: curve.name, points: curve.records.compactMap { record in value(record).map { (Double(record.epoch), $0) } })
+            }
         }
-        body += "<table class=\"data\" id=\"compared\"><thead><tr><th>trial</th><th>config</th><th>valid \(escape(metric))</th><th>test \(escape(metric))</th></tr></thead><tbody>"
+        body +=
+            "<table class=\"data\" id=\"compared\"><thead><tr><th>trial</th><th>config</th><th>valid \(escape(metric))</th><th>test \(escape(metric))</th></tr></thead><tbody>"
         for trial in chosen {
-            body += "<tr><td><a href=\"\(base)/trial/\(trial.id)\">#\(trial.number) \(String(trial.id.prefix(8)))</a></td><td>"
-                + escape(trial.config.activeValues.filter { $0.key != "select_metric" }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+            body +=
+                "<tr><td><a href=\"\(base)/trial/\(trial.id)\">#\(trial.number) \(String(trial.id.prefix(8)))</a></td><td>"
+                + escape(
+                    trial.config.activeValues.filter { $0.key != "select_metric" }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
                 + "</td><td>\(format(trial.result?.valid[metric]))</td><td>\(format(trial.result?.test[metric]))</td></tr>"
         }
         body += "</tbody></table>"
-        body += LineChart(id: "compare-valid", title: "valid \(metric) per epoch", xLabel: "epoch", series: series { $0.valid[metric] },
-                          reference: sweep.popularity?["valid"]?[metric].map { ("popularity baseline", $0) }).html
-        body += LineChart(id: "compare-test", title: "test \(metric) per epoch", xLabel: "epoch", series: series { $0.test[metric] },
-                          reference: sweep.popularity?["test"]?[metric].map { ("popularity baseline", $0) }).html
+        body +=
+            LineChart(
+                id: "compare-valid", title: "valid \(metric) per epoch", xLabel: "epoch", series: series { $0.valid[metric] },
+                reference: sweep.popularity?["valid"]?[metric].map { ("popularity baseline", $0) }
+            ).html
+        body +=
+            LineChart(
+                id: "compare-test", title: "test \(metric) per epoch", xLabel: "epoch", series: series { $0.test[metric] },
+                reference: sweep.popularity?["test"]?[metric].map { ("popularity baseline", $0) }
+            ).html
         body += LineChart(id: "compare-loss", title: "loss_main per epoch", xLabel: "epoch", series: series(\.lossMain), logY: true).html
         return ("Compare · \(sweep.name)", body)
     }
@@ -414,11 +498,17 @@ struct Pages {
             values.append(.double(trial.result!.valid[metric]!))
             return (trial.id, values)
         }
-        var body = "<h1>Parameters</h1><p class=\"lead\">\(completed.count) completed trials of \(escape(sweep.name)), by valid \(escape(metric))"
-            + (trials.count < completed.count ? "; the charts draw \(trials.count) of them (the best \(limit / 4), the rest evenly through the ranking), importance uses all" : "") + "</p>"
+        var body =
+            "<h1>Parameters</h1><p class=\"lead\">\(completed.count) completed trials of \(escape(sweep.name)), by valid \(escape(metric))"
+            + (trials.count < completed.count
+                ? "; the charts draw \(trials.count) of them (the best \(limit / 4), the rest evenly through the ranking), importance uses all"
+                : "") + "</p>"
         body += ParallelCoordinates(id: "parallel", title: "Parallel coordinates (darker is better)", axes: axes, rows: rows).html
         let importance = ParameterImportance.of(spec: spec, trials: every)
-        body += BarChart(id: "importance", title: "Importance for reaching the top 10% (PED-ANOVA)", bars: importance.map { ($0.key, $0.importance) }).html
+        body +=
+            BarChart(
+                id: "importance", title: "Importance for reaching the top 10% (PED-ANOVA)", bars: importance.map { ($0.key, $0.importance) }
+            ).html
         body += "<h2>Slices</h2>"
         for (index, parameter) in spec.parameters.enumerated() {
             var names: [String]?
@@ -428,9 +518,10 @@ struct Pages {
                 let x = names.flatMap { $0.firstIndex(of: value.description).map(Double.init) } ?? value.number
                 return x.map { ($0, trial.result!.valid[metric]!) }
             }
-            var chart = LineChart(id: "slice-\(index)", title: "valid \(metric) against \(parameter.key)", xLabel: parameter.key,
-                                  series: [.init(name: "trial", points: points, dotsOnly: true)],
-                                  reference: sweep.popularity?["valid"]?[metric].map { ("popularity baseline", $0) })
+            var chart = LineChart(
+                id: "slice-\(index)", title: "valid \(metric) against \(parameter.key)", xLabel: parameter.key,
+                series: [.init(name: "trial", points: points, dotsOnly: true)],
+                reference: sweep.popularity?["valid"]?[metric].map { ("popularity baseline", $0) })
             chart.xNames = names
             if case .logUniform = parameter.domain { chart.logX = true }
             body += chart.html
@@ -457,11 +548,14 @@ extension Pages {
         let columns = try stores.enumerated().map { index, store in
             let sweep = try store.sweep(), trials = try store.trials()
             let metric = sweep?.metric ?? "ndcg@10"
-            return Column(number: index + 1, store: store, sweep: sweep, trials: trials, best: Leaderboard.rank(trials, metric: metric, top: 1).first,
-                          bestConfig: trials.contains { $0.config.seed != trials.first?.config.seed } ? Leaderboard.rankConfigs(trials, metric: metric).first : nil)
+            return Column(
+                number: index + 1, store: store, sweep: sweep, trials: trials, best: Leaderboard.rank(trials, metric: metric, top: 1).first,
+                bestConfig: trials.contains { $0.config.seed != trials.first?.config.seed }
+                    ? Leaderboard.rankConfigs(trials, metric: metric).first : nil)
         }
         let metrics = Set(columns.compactMap { $0.sweep?.metric })
-        var body = "<h1>Stores</h1><p class=\"lead\">\(columns.count) sweeps side by side, each by its best trial on valid"
+        var body =
+            "<h1>Stores</h1><p class=\"lead\">\(columns.count) sweeps side by side, each by its best trial on valid"
             + (metrics.count > 1 ? " (their metrics differ: \(metrics.sorted().map(escape).joined(separator: ", ")))" : "") + "</p>"
         body += "<div class=\"table-scroll\"><table class=\"data\" id=\"stores\"><thead><tr><th></th>"
         for column in columns {
@@ -473,9 +567,13 @@ extension Pages {
         }
         row("file") { "<code>\(escape(URL(fileURLWithPath: $0.store.path).lastPathComponent))</code>" }
         row("metric") { escape($0.sweep?.metric ?? "–") }
-        row("completed") { column in "\(column.trials.filter { $0.state == .completed }.count) of \(column.trials.filter { $0.state != .retired }.count)" }
+        row("completed") { column in
+            "\(column.trials.filter { $0.state == .completed }.count) of \(column.trials.filter { $0.state != .retired }.count)"
+        }
         row("best trial") { column in
-            column.best.map { "<a href=\"/store/\(column.number)/trial/\(escape($0.trial.id))\">#\($0.trial.number) \(escape(String($0.trial.id.prefix(8))))</a>" } ?? "–"
+            column.best.map {
+                "<a href=\"/store/\(column.number)/trial/\(escape($0.trial.id))\">#\($0.trial.number) \(escape(String($0.trial.id.prefix(8))))</a>"
+            } ?? "–"
         }
         row("valid") { column in column.best.map { format($0.value) } ?? "–" }
         row("test") { column in format(column.sweep.flatMap { sweep in column.best?.result.test[sweep.metric] }) }
@@ -492,7 +590,9 @@ extension Pages {
         // The best configs' keys (by the mean over seeds when a store repeats, else its best
         // trial's): where they differ first, then what they share; the seed is the repeat.
         let configs = columns.map { column in
-            (column.bestConfig?.trials.first ?? column.best?.trial).map { Dictionary(uniqueKeysWithValues: $0.config.activeValues.map { ($0.key, $0.value.description) }) } ?? [:]
+            (column.bestConfig?.trials.first ?? column.best?.trial).map {
+                Dictionary(uniqueKeysWithValues: $0.config.activeValues.map { ($0.key, $0.value.description) })
+            } ?? [:]
         }
         let keys = Set(configs.flatMap(\.keys)).subtracting(["select_metric", "seed"]).sorted()
         let differing = keys.filter { key in Set(configs.map { $0[key] ?? "–" }).count > 1 }
@@ -500,16 +600,23 @@ extension Pages {
             row(key) { column in escape(configs[column.number - 1][key] ?? "–") }
         }
         body += "</tbody></table></div>"
-        if !differing.isEmpty { body += "<p class=\"note\">The best configs differ in: \(differing.map(escape).joined(separator: ", ")).</p>" }
+        if !differing.isEmpty {
+            body += "<p class=\"note\">The best configs differ in: \(differing.map(escape).joined(separator: ", ")).</p>"
+        }
         var curves: [LineChart.Series] = []
         for column in columns {
             guard let best = column.best, let metric = column.sweep?.metric else { continue }
             let records = try column.store.curve(of: best.trial, attempts: try column.store.attempts(trial: best.trial.id))
-            curves.append(.init(name: "\(column.number): \(column.sweep?.name ?? "") #\(best.trial.number)",
-                                points: records.compactMap { record in record.valid[metric].map { (Double(record.epoch), $0) } }))
+            curves.append(
+                .init(
+                    name: "\(column.number): \(column.sweep?.name ?? "") #\(best.trial.number)",
+                    points: records.compactMap { record in record.valid[metric].map { (Double(record.epoch), $0) } }))
         }
-        body += LineChart(id: "stores-valid", title: "Each store's best trial: valid \(metrics.count == 1 ? metrics.first! : "metric") per epoch",
-                          xLabel: "epoch", series: curves).html
+        body +=
+            LineChart(
+                id: "stores-valid", title: "Each store's best trial: valid \(metrics.count == 1 ? metrics.first! : "metric") per epoch",
+                xLabel: "epoch", series: curves
+            ).html
         return ("Stores", body)
     }
 }

@@ -60,7 +60,8 @@ public struct LocalRunner {
         try store.recordWorker(name: workerName, host: host, cores: cores, blasThreads: threads, blasCore: BLAS.coreName, state: .online)
         var ran = 0
         while limit.map({ ran < $0 }) ?? true,
-              case .trial(let claim) = try controller.ask(worker: workerName, lease: "local-\(UUID().uuidString.prefix(8))") {
+            case .trial(let claim) = try controller.ask(worker: workerName, lease: "local-\(UUID().uuidString.prefix(8))")
+        {
             report(claim, try train(claim))
             ran += 1
         }
@@ -145,13 +146,15 @@ public struct LocalRunner {
     /// Runs one claimed program trial from the sweep's own folder.
     private func runProgram(_ claim: Claim, _ config: TrialConfig) throws -> Outcome {
         guard let program else {
-            try controller.tellFailure(lease: claim.lease, outcome: .failed, reason: "a program trial, and this runner has no program", maxAttempts: 1)
+            try controller.tellFailure(
+                lease: claim.lease, outcome: .failed, reason: "a program trial, and this runner has no program", maxAttempts: 1)
             return .failed("a program trial, and this runner has no program")
         }
-        let runner = ProgramRunner(attempt: ProgramAttempt(
-            folder: program.folder, command: program.command, config: config, data: program.data,
-            workFolder: program.runs.appendingPathComponent("\(claim.trial)-a\(claim.attempt)"), grace: program.grace,
-            trial: claim.trial, attempt: claim.attempt))
+        let runner = ProgramRunner(
+            attempt: ProgramAttempt(
+                folder: program.folder, command: program.command, config: config, data: program.data,
+                workFolder: program.runs.appendingPathComponent("\(claim.trial)-a\(claim.attempt)"), grace: program.grace,
+                trial: claim.trial, attempt: claim.attempt))
         let teller = Teller(controller: controller, lease: claim.lease)
         return try tell(runner.run(callback: teller.hear), of: claim, heard: teller)
     }

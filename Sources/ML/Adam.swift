@@ -36,8 +36,9 @@ public final class Adam: @unchecked Sendable {
         let (beta1, beta2) = betas
         let correction1 = 1 - pow(Double(beta1), Double(step))
         let correction2 = 1 - pow(Double(beta2), Double(step))
-        constants = Constants(beta1: beta1, beta2: beta2, eps: eps, stepSize: Float(Double(learningRate) / correction1),
-                              inverseRootCorrection2: Float(1 / correction2.squareRoot()))
+        constants = Constants(
+            beta1: beta1, beta2: beta2, eps: eps, stepSize: Float(Double(learningRate) / correction1),
+            inverseRootCorrection2: Float(1 / correction2.squareRoot()))
     }
 
     /// One whole step over all `count` parameters.

@@ -92,8 +92,9 @@ public struct TaskBalancer: Sendable {
         case .gradNorm(let asymmetry, let learningRate):
             let norms = [losses.mainGradientNorm!, losses.auxGradientNorm!]
             if initialLosses == nil { initialLosses = raw }
-            weights = Self.gradNormUpdate(weights: weights, norms: norms, losses: raw, initialLosses: initialLosses!,
-                                          asymmetry: asymmetry, learningRate: learningRate)
+            weights = Self.gradNormUpdate(
+                weights: weights, norms: norms, losses: raw, initialLosses: initialLosses!,
+                asymmetry: asymmetry, learningRate: learningRate)
         }
     }
 
@@ -106,8 +107,10 @@ public struct TaskBalancer: Sendable {
     /// L̃_i = L_i/L_i(0), r_i = L̃_i / mean L̃, target_i = mean G · r_i^a (constant),
     /// L_grad = Σ |G_i − target_i|, ∂L_grad/∂w_i = sign(G_i − target_i)·‖∇_W L_i‖·sign(w_i);
     /// w_i ← w_i − lr·∂L_grad/∂w_i, then w ← w·T/Σw.
-    public static func gradNormUpdate(weights: [Double], norms: [Double], losses: [Double], initialLosses: [Double],
-                                      asymmetry: Double, learningRate: Double) -> [Double] {
+    public static func gradNormUpdate(
+        weights: [Double], norms: [Double], losses: [Double], initialLosses: [Double],
+        asymmetry: Double, learningRate: Double
+    ) -> [Double] {
         let count = weights.count
         let ratios = (0..<count).map { losses[$0] / initialLosses[$0] }
         let meanRatio = ratios.reduce(0, +) / Double(count)

@@ -108,8 +108,10 @@ public final class PriorScorer: @unchecked Sendable {
     /// - Parameters:
     ///   - table: the co-occurrence counts (nil: no co-occurrence part and no popularity term).
     ///   - neighbours: the nearest train dialogues (nil: no neighbour part).
-    public init(itemCount: Int, table: CooccurrenceTable?, weight: Double = 1, popularityWeight: Double = 0, itemCounts: [Int],
-                neighbours: NeighbourIndex? = nil, neighbourWeight: Double = 1, neighbourPower: Double = 1) {
+    public init(
+        itemCount: Int, table: CooccurrenceTable?, weight: Double = 1, popularityWeight: Double = 0, itemCounts: [Int],
+        neighbours: NeighbourIndex? = nil, neighbourWeight: Double = 1, neighbourPower: Double = 1
+    ) {
         precondition(table != nil || neighbours != nil, "a prior needs a co-occurrence table or neighbours")
         self.itemCount = itemCount
         self.table = table
@@ -119,18 +121,21 @@ public final class PriorScorer: @unchecked Sendable {
         self.neighbourWeight = Float(neighbourWeight)
         self.neighbourPower = Float(neighbourPower)
         self.itemCounts = itemCounts
-        popularityScores = table == nil ? [Float](repeating: 0, count: itemCount)
-                                        : itemCounts.map { Float(popularityWeight * log1p(Double($0))) }
+        popularityScores =
+            table == nil
+            ? [Float](repeating: 0, count: itemCount)
+            : itemCounts.map { Float(popularityWeight * log1p(Double($0))) }
     }
 
     /// The prior a config asks for on `dataset` (its tables built once per process), or nil with
     /// neither `cooc` nor `knn_k`.
     public convenience init?(config: TrialConfig, dataset: Dataset) {
         guard config.cooc != .none || config.knnK > 0 else { return nil }
-        self.init(itemCount: dataset.itemCount, table: config.cooc == .none ? nil : .cached(dataset, mode: config.cooc),
-                  weight: config.coocWeight, popularityWeight: config.coocPopularity, itemCounts: dataset.trainItemCounts,
-                  neighbours: config.knnK > 0 ? .cached(dataset, k: config.knnK) : nil,
-                  neighbourWeight: config.knnWeight, neighbourPower: config.knnPower)
+        self.init(
+            itemCount: dataset.itemCount, table: config.cooc == .none ? nil : .cached(dataset, mode: config.cooc),
+            weight: config.coocWeight, popularityWeight: config.coocPopularity, itemCounts: dataset.trainItemCounts,
+            neighbours: config.knnK > 0 ? .cached(dataset, k: config.knnK) : nil,
+            neighbourWeight: config.knnWeight, neighbourPower: config.knnPower)
     }
 
     /// The prior of `split`'s examples (one of the dataset's three splits).
@@ -140,15 +145,19 @@ public final class PriorScorer: @unchecked Sendable {
             guard let found = neighbours.lists[split.name] else { preconditionFailure("no neighbours for split \(split.name)") }
             lists = found
         }
-        return PriorRows(scorer: self, mentioned: split.mentioned, ownTargets: split.name == table?.trainName ? split.targets : nil,
-                         neighbours: lists)
+        return PriorRows(
+            scorer: self, mentioned: split.mentioned, ownTargets: split.name == table?.trainName ? split.targets : nil,
+            neighbours: lists)
     }
 
     /// Writes the prior scores of one example into `row` (N floats): one copy of N floats, the
     /// co-occurrence rows of its mentioned items and the movies of its nearest train dialogues.
-    func scores(mentioned: [Int32], ownTargets: [Int32]?, neighbours list: NeighbourIndex.Lists?, example: Int,
-                into row: UnsafeMutablePointer<Float>) {
-        var work = scratch.withLock { $0.popLast() }
+    func scores(
+        mentioned: [Int32], ownTargets: [Int32]?, neighbours list: NeighbourIndex.Lists?, example: Int,
+        into row: UnsafeMutablePointer<Float>
+    ) {
+        var work =
+            scratch.withLock { $0.popLast() }
             ?? Accumulators(cooccurrences: [Float](repeating: 0, count: itemCount), neighbourMass: [Float](repeating: 0, count: itemCount))
         popularityScores.withUnsafeBufferPointer { row.update(from: $0.baseAddress!, count: itemCount) }
         if let table {

@@ -66,8 +66,9 @@ public struct Dataset: Sendable {
             let matrix = try loadMatrix(folder, "\(name).npy", dimension: &dimension)
             let (mentioned, targets) = try loadExamples(folder.appendingPathComponent("\(name).jsonl"), itemCount: n)
             guard targets.count == matrix.rows else {
-                throw DatasetError(file: "\(name).npy", line: nil,
-                                   message: "has \(matrix.rows) rows but \(name).jsonl has \(targets.count) lines")
+                throw DatasetError(
+                    file: "\(name).npy", line: nil,
+                    message: "has \(matrix.rows) rows but \(name).jsonl has \(targets.count) lines")
             }
             return Split(name: name, dimension: matrix.columns, embeddings: matrix.values, mentioned: mentioned, targets: targets)
         }
@@ -77,8 +78,9 @@ public struct Dataset: Sendable {
         let hasJSONL = FileManager.default.fileExists(atPath: tagsJSONL.path)
         let hasNPY = FileManager.default.fileExists(atPath: tagsNPY.path)
         if hasJSONL != hasNPY {
-            throw DatasetError(file: hasJSONL ? "tags.npy" : "tags.jsonl", line: nil,
-                               message: "is missing; tags.jsonl and tags.npy come together")
+            throw DatasetError(
+                file: hasJSONL ? "tags.npy" : "tags.jsonl", line: nil,
+                message: "is missing; tags.jsonl and tags.npy come together")
         }
         if hasJSONL {
             let matrix = try loadMatrix(folder, "tags.npy", dimension: &dimension)
@@ -122,7 +124,8 @@ public struct Dataset: Sendable {
         }
         dimension = matrix.columns
         if let bad = matrix.values.firstIndex(where: { !$0.isFinite }) {
-            throw DatasetError(file: name, line: nil, message: "row \(bad / matrix.columns) has a NaN or infinite value (column \(bad % matrix.columns))")
+            throw DatasetError(
+                file: name, line: nil, message: "row \(bad / matrix.columns) has a NaN or infinite value (column \(bad % matrix.columns))")
         }
         return matrix
     }
@@ -161,7 +164,8 @@ public struct Dataset: Sendable {
             do {
                 example = try decoder.decode(ExampleLine.self, from: Data(line))
             } catch {
-                throw DatasetError(file: file, line: number, message: "not an example object {id, text, mentioned, targets}: \(describe(error))")
+                throw DatasetError(
+                    file: file, line: number, message: "not an example object {id, text, mentioned, targets}: \(describe(error))")
             }
             for (key, items) in [("mentioned", example.mentioned), ("targets", example.targets)] {
                 if let bad = items.first(where: { $0 < 0 || $0 >= itemCount }) {
@@ -196,11 +200,10 @@ public struct Dataset: Sendable {
     private static func describe(_ error: Error) -> String {
         switch error {
         case DecodingError.keyNotFound(let key, _): "missing field \(key.stringValue)"
-        case DecodingError.typeMismatch(_, let context): "field \(context.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type"
+        case DecodingError.typeMismatch(_, let context):
+            "field \(context.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type"
         case DecodingError.valueNotFound(_, let context): "field \(context.codingPath.map(\.stringValue).joined(separator: ".")) is null"
         default: "invalid JSON"
         }
     }
 }
-
-

@@ -23,7 +23,7 @@ public enum DatasetLocator {
             try SyntheticDataset(options: options).write(to: temporary)
             do {
                 try FileManager.default.moveItem(at: temporary, to: folder)
-            } catch where FileManager.default.fileExists(atPath: folder.path) {
+            } catch  where FileManager.default.fileExists(atPath: folder.path) {
                 try? FileManager.default.removeItem(at: temporary)
             }
             return folder
@@ -59,7 +59,9 @@ public struct ResolvedDataset: Sendable {
     /// The popularity baseline's metrics on valid and test, as the store keeps them.
     public var popularity: [String: [String: Double]] {
         let evaluator = Evaluator(dataset: dataset)
-        return ["valid": evaluator.popularityBaseline(split: dataset.valid).dictionary,
-                "test": evaluator.popularityBaseline(split: dataset.test).dictionary]
+        return [
+            "valid": evaluator.popularityBaseline(split: dataset.valid).dictionary,
+            "test": evaluator.popularityBaseline(split: dataset.test).dictionary,
+        ]
     }
 }

@@ -1,4 +1,5 @@
 import Vocabulary
+
 /// A fixed-size float buffer allocated once and freed on deinit: the storage for parameters,
 /// gradients, optimiser state and activations, so that no training step allocates.
 public final class FloatBuffer: @unchecked Sendable {
@@ -81,36 +82,46 @@ public struct Linear: Sendable {
     }
 
     /// y[rows × out] = x[rows × in]·Wᵀ + b, through sgemm.
-    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
-                        parameters: UnsafePointer<Float>) {
+    public func forward(
+        _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
+        parameters: UnsafePointer<Float>
+    ) {
         let bias = parameters + biasOffset
         for row in 0..<rows { (y + row * outputDimensions).update(from: bias, count: outputDimensions) }
-        BLAS.sgemm(.none, .transpose, m: rows, n: outputDimensions, k: inputDimensions, alpha: 1,
-                   a: x, lda: inputDimensions, b: parameters + weightOffset, ldb: inputDimensions,
-                   beta: 1, c: y, ldc: outputDimensions)
+        BLAS.sgemm(
+            .none, .transpose, m: rows, n: outputDimensions, k: inputDimensions, alpha: 1,
+            a: x, lda: inputDimensions, b: parameters + weightOffset, ldb: inputDimensions,
+            beta: 1, c: y, ldc: outputDimensions)
     }
 
     /// Given ∂L/∂y, adds ∂L/∂W = (∂L/∂y)ᵀ·x and ∂L/∂b = Σ_rows ∂L/∂y into `gradients` (or overwrites
     /// them when `accumulate` is false), and writes ∂L/∂x = (∂L/∂y)·W into `gradInput` when given.
-    public func backward(input x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>, rows: Int,
-                         gradInput dx: UnsafeMutablePointer<Float>?, parameters: UnsafePointer<Float>,
-                         gradients: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    public func backward(
+        input x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>, rows: Int,
+        gradInput dx: UnsafeMutablePointer<Float>?, parameters: UnsafePointer<Float>,
+        gradients: UnsafeMutablePointer<Float>, accumulate: Bool
+    ) {
         weightGradient(input: x, gradOutput: dy, rows: rows, gradients: gradients, accumulate: accumulate)
         biasGradient(gradOutput: dy, rows: rows, gradients: gradients, accumulate: accumulate)
         if let dx { inputGradient(gradOutput: dy, rows: rows, into: dx, parameters: parameters) }
     }
 
     /// ∂L/∂W = (∂L/∂y)ᵀ·x, one sgemm, added to (or overwriting) the weight's gradient.
-    public func weightGradient(input x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>, rows: Int,
-                               gradients: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        BLAS.sgemm(.transpose, .none, m: outputDimensions, n: inputDimensions, k: rows, alpha: 1,
-                   a: dy, lda: outputDimensions, b: x, ldb: inputDimensions,
-                   beta: accumulate ? 1 : 0, c: gradients + weightOffset, ldc: inputDimensions)
+    public func weightGradient(
+        input x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>, rows: Int,
+        gradients: UnsafeMutablePointer<Float>, accumulate: Bool
+    ) {
+        BLAS.sgemm(
+            .transpose, .none, m: outputDimensions, n: inputDimensions, k: rows, alpha: 1,
+            a: dy, lda: outputDimensions, b: x, ldb: inputDimensions,
+            beta: accumulate ? 1 : 0, c: gradients + weightOffset, ldc: inputDimensions)
     }
 
     /// ∂L/∂b = Σ_rows ∂L/∂y, added to (or overwriting) the bias's gradient.
-    public func biasGradient(gradOutput dy: UnsafePointer<Float>, rows: Int, gradients: UnsafeMutablePointer<Float>,
-                             accumulate: Bool) {
+    public func biasGradient(
+        gradOutput dy: UnsafePointer<Float>, rows: Int, gradients: UnsafeMutablePointer<Float>,
+        accumulate: Bool
+    ) {
         let db = gradients + biasOffset
         if !accumulate { db.update(repeating: 0, count: outputDimensions) }
         for row in 0..<rows {
@@ -120,11 +131,14 @@ public struct Linear: Sendable {
     }
 
     /// ∂L/∂x = (∂L/∂y)·W, one sgemm.
-    public func inputGradient(gradOutput dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>,
-                              parameters: UnsafePointer<Float>) {
-        BLAS.sgemm(.none, .none, m: rows, n: inputDimensions, k: outputDimensions, alpha: 1,
-                   a: dy, lda: outputDimensions, b: parameters + weightOffset, ldb: inputDimensions,
-                   beta: 0, c: dx, ldc: inputDimensions)
+    public func inputGradient(
+        gradOutput dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>,
+        parameters: UnsafePointer<Float>
+    ) {
+        BLAS.sgemm(
+            .none, .none, m: rows, n: inputDimensions, k: outputDimensions, alpha: 1,
+            a: dy, lda: outputDimensions, b: parameters + weightOffset, ldb: inputDimensions,
+            beta: 0, c: dx, ldc: inputDimensions)
     }
 }
 
@@ -148,8 +162,10 @@ public struct Dropout: Sendable {
     public init(probability: Float) { self.probability = probability }
 
     /// Draws a mask into `mask` and multiplies `x` by it, in place.
-    public func forward(_ x: UnsafeMutablePointer<Float>, count: Int, mask: UnsafeMutablePointer<Float>,
-                        rng: inout Xoshiro256) {
+    public func forward(
+        _ x: UnsafeMutablePointer<Float>, count: Int, mask: UnsafeMutablePointer<Float>,
+        rng: inout Xoshiro256
+    ) {
         guard probability > 0 else {
             mask.update(repeating: 1, count: count)
             return

@@ -56,16 +56,19 @@ public enum LossKind: Sendable, Equatable {
     }
 
     /// The mean loss over `rows × columns` logits, and ∂(scale·L)/∂z written into `gradient`.
-    public func evaluate(logits: UnsafePointer<Float>, rows: Int, columns: Int, targets: TargetBatch,
-                         gradient: UnsafeMutablePointer<Float>, scale: Float = 1) -> Double {
+    public func evaluate(
+        logits: UnsafePointer<Float>, rows: Int, columns: Int, targets: TargetBatch,
+        gradient: UnsafeMutablePointer<Float>, scale: Float = 1
+    ) -> Double {
         let rowTotals = UnsafeMutablePointer<Double>.allocate(capacity: rows)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: columns)
         defer {
             rowTotals.deallocate()
             scratch.deallocate()
         }
-        evaluate(logits: logits, gradient: gradient, rows: rows, stride: columns, columns: 0..<columns, targets: targets,
-                 gradientScale: scale / Float(rows * columns), rowTotals: rowTotals, scratch: scratch)
+        evaluate(
+            logits: logits, gradient: gradient, rows: rows, stride: columns, columns: 0..<columns, targets: targets,
+            gradientScale: scale / Float(rows * columns), rowTotals: rowTotals, scratch: scratch)
         return (0..<rows).reduce(0) { $0 + rowTotals[$1] } / Double(rows * columns)
     }
 
@@ -76,9 +79,11 @@ public enum LossKind: Sendable, Equatable {
     /// e = exp(−|z|) ∈ (0, 1]. Sums run in a fixed order, so results are the same on every machine.
     ///
     /// - Parameter scratch: room for `columns.count` floats.
-    public func evaluate(logits: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>, rows: Int, stride: Int,
-                         columns: Range<Int>, targets: TargetBatch, gradientScale: Float,
-                         rowTotals: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Float>) {
+    public func evaluate(
+        logits: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>, rows: Int, stride: Int,
+        columns: Range<Int>, targets: TargetBatch, gradientScale: Float,
+        rowTotals: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Float>
+    ) {
         precondition(targets.rows == rows, "one target row per logit row")
         for row in 0..<rows {
             let z = logits + row * stride + columns.lowerBound, g = gradient + row * stride + columns.lowerBound
@@ -101,8 +106,10 @@ public enum LossKind: Sendable, Equatable {
     /// (both indexed from the block's first column). One loop per kind, so each inner loop is
     /// branch-free and vectorises.
     @inline(__always)
-    private func negatives(_ z: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
-                           _ losses: UnsafeMutablePointer<Float>, _ block: Range<Int>, _ gradientScale: Float) {
+    private func negatives(
+        _ z: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
+        _ losses: UnsafeMutablePointer<Float>, _ block: Range<Int>, _ gradientScale: Float
+    ) {
         let columns = block.count
         switch self {
         case .bce, .weightedBCE:

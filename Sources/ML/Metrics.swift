@@ -53,8 +53,10 @@ public final class MetricAccumulator: @unchecked Sendable {
 
     /// Scores example `example` from its N `scores` (modified: mentioned items set to −∞).
     /// Safe to call from several threads for different examples, each with its own `selection`.
-    public func add(scores: UnsafeMutablePointer<Float>, mentioned: [Int32], targets: [Int32], example: Int,
-                    selection: inout TopK) {
+    public func add(
+        scores: UnsafeMutablePointer<Float>, mentioned: [Int32], targets: [Int32], example: Int,
+        selection: inout TopK
+    ) {
         precondition(example < capacity, "example \(example) beyond the capacity \(capacity)")
         for item in mentioned { scores[Int(item)] = -.infinity }
         selection.removeAll()

@@ -89,9 +89,11 @@ public final class Recommender {
     ///   - maxSequences: the most example rows of a training step (the GRU caches that many); default `maxBatch`.
     ///   - hidden: the trunk's width (`ml.md`: 512).
     ///   - prior: a prior added to the example rows' logits (training and evaluation).
-    public init(inputDimensions: Int, itemCount: Int, dropout: Float, maxBatch: Int, threads: Int = 1,
-                rnn: Bool = false, maxSequences: Int? = nil, hidden: Int = Recommender.hiddenDimensions,
-                prior: PriorScorer? = nil, rng: inout Xoshiro256) {
+    public init(
+        inputDimensions: Int, itemCount: Int, dropout: Float, maxBatch: Int, threads: Int = 1,
+        rnn: Bool = false, maxSequences: Int? = nil, hidden: Int = Recommender.hiddenDimensions,
+        prior: PriorScorer? = nil, rng: inout Xoshiro256
+    ) {
         // The model splits its work over its own threads; every BLAS call runs on its caller's
         // thread (`BLAS` starts OpenBLAS with one thread: its sums would otherwise depend on the cores).
         self.inputDimensions = inputDimensions
@@ -142,8 +144,10 @@ public final class Recommender {
     /// Starts a batch with example rows: copies rows `indices` of a row-major `source` (width D),
     /// with the GRU branch takes each one's mentioned items from `mentioned`, and with a prior takes
     /// each one's prior scores from `priorRows` (the same split's). Drops any tag rows.
-    public func gather(_ source: UnsafePointer<Float>, indices: some Collection<Int>, mentioned: [[Int32]]? = nil,
-                       priorRows: PriorRows? = nil) {
+    public func gather(
+        _ source: UnsafePointer<Float>, indices: some Collection<Int>, mentioned: [[Int32]]? = nil,
+        priorRows: PriorRows? = nil
+    ) {
         precondition(indices.count <= maxBatch)
         precondition(encoder == nil || mentioned != nil, "the GRU branch needs the mentioned items")
         precondition((prior == nil) == (priorRows == nil), "a model with a prior needs its rows, and only it")
@@ -189,8 +193,9 @@ public final class Recommender {
             timed(.sequenceForward) {
                 for start in stride(from: 0, to: exampleRows, by: encoder.capacity) {
                     let end = min(start + encoder.capacity, exampleRows)
-                    encoder.encode(sequences[start..<end], parameters: parameters.pointer,
-                                   output: inputs.pointer + start * trunkInputWidth + inputDimensions, outputStride: trunkInputWidth)
+                    encoder.encode(
+                        sequences[start..<end], parameters: parameters.pointer,
+                        output: inputs.pointer + start * trunkInputWidth + inputDimensions, outputStride: trunkInputWidth)
                 }
             }
         }
@@ -216,8 +221,10 @@ public final class Recommender {
     /// every gradient, and the optimiser's update when one is given (without one, the gradients are
     /// left in ``gradients``). Returns the raw (unweighted) mean losses.
     /// - Parameter measureGradientNorms: also return G_i = ‖∇_{W2}(w_i·L_i)‖ for each task (GradNorm).
-    public func trainStep(loss: LossKind, targets: TargetBatch, mainWeight: Float = 1, auxWeight: Float = 1,
-                          measureGradientNorms: Bool = false, dropoutRNG: inout Xoshiro256, optimizer: Adam?) -> StepLosses {
+    public func trainStep(
+        loss: LossKind, targets: TargetBatch, mainWeight: Float = 1, auxWeight: Float = 1,
+        measureGradientNorms: Bool = false, dropoutRNG: inout Xoshiro256, optimizer: Adam?
+    ) -> StepLosses {
         precondition(targets.rows == exampleRows, "one target row per example row")
         precondition(!measureGradientNorms || tagRows > 0, "gradient norms per task need tag rows")
         precondition(encoder == nil || exampleRows <= encoder!.capacity, "more example rows than the GRU caches")
@@ -264,8 +271,10 @@ public final class Recommender {
         }
         if measureGradientNorms {
             timed(.balancer) {
-                gradientNorms = (weightGradientNorm(rows: 0..<exampleRows, gramOffset: 0),
-                                 weightGradientNorm(rows: exampleRows..<rows, gramOffset: exampleRows * exampleRows))
+                gradientNorms = (
+                    weightGradientNorm(rows: 0..<exampleRows, gramOffset: 0),
+                    weightGradientNorm(rows: exampleRows..<rows, gramOffset: exampleRows * exampleRows)
+                )
             }
         }
         timed(.activations) {
@@ -274,28 +283,32 @@ public final class Recommender {
             ReLU.backward(output: hidden.pointer, gradient: hiddenGradients.pointer, count: count)
         }
         timed(.trunkBackward) {
-            trunk.weightGradient(input: inputs.pointer, gradOutput: hiddenGradients.pointer, rows: rows,
-                                 gradients: gradients.pointer, accumulate: false)
+            trunk.weightGradient(
+                input: inputs.pointer, gradOutput: hiddenGradients.pointer, rows: rows,
+                gradients: gradients.pointer, accumulate: false)
             trunk.biasGradient(gradOutput: hiddenGradients.pointer, rows: rows, gradients: gradients.pointer, accumulate: false)
         }
         if let encoder {
             timed(.sequenceBackward) {
                 // ∂L/∂r = ∂L/∂a · W1[:, D..<D+256] for the example rows, then through the GRU.
-                BLAS.sgemm(.none, .none, m: exampleRows, n: SequenceEncoder.outputWidth, k: width, alpha: 1,
-                           a: hiddenGradients.pointer, lda: width, b: parameters.pointer + trunk.weightOffset + inputDimensions,
-                           ldb: trunkInputWidth, beta: 0, c: sequenceGradients.pointer, ldc: SequenceEncoder.outputWidth)
+                BLAS.sgemm(
+                    .none, .none, m: exampleRows, n: SequenceEncoder.outputWidth, k: width, alpha: 1,
+                    a: hiddenGradients.pointer, lda: width, b: parameters.pointer + trunk.weightOffset + inputDimensions,
+                    ldb: trunkInputWidth, beta: 0, c: sequenceGradients.pointer, ldc: SequenceEncoder.outputWidth)
                 if optimizer == nil {
                     // No update will clear the rows this step adds to; start from a zero table gradient.
                     (gradients.pointer + encoder.embeddingOffset).update(repeating: 0, count: itemCount * SequenceEncoder.embeddingWidth)
                 }
-                encoder.backward(outputGradient: sequenceGradients.pointer, stride: SequenceEncoder.outputWidth,
-                                 parameters: parameters.pointer, gradients: gradients.pointer)
+                encoder.backward(
+                    outputGradient: sequenceGradients.pointer, stride: SequenceEncoder.outputWidth,
+                    parameters: parameters.pointer, gradients: gradients.pointer)
             }
         }
         if let optimizer {
             timed(.adam) {
-                optimizer.apply(parameters: parameters.pointer, gradients: gradients.pointer,
-                                range: trunk.weightOffset..<output.weightOffset)
+                optimizer.apply(
+                    parameters: parameters.pointer, gradients: gradients.pointer,
+                    range: trunk.weightOffset..<output.weightOffset)
                 if let encoder {
                     let range = encoder.parameterRange, parts = threads
                     let parameters = SendablePointer(parameters.pointer), gradients = SendablePointer(gradients.pointer)
@@ -308,8 +321,9 @@ public final class Recommender {
             }
         }
         if optimizer != nil { encoder?.clearEmbeddingGradients(gradients.pointer) }
-        return StepLosses(main: total / Double(exampleRows * itemCount), aux: auxiliaryLoss,
-                          mainGradientNorm: gradientNorms?.0, auxGradientNorm: gradientNorms?.1)
+        return StepLosses(
+            main: total / Double(exampleRows * itemCount), aux: auxiliaryLoss,
+            mainGradientNorm: gradientNorms?.0, auxGradientNorm: gradientNorms?.1)
     }
 
     /// ‖∂W2‖ of one task's rows without forming it: ∂W2 = Σ_r ∂z_r ⊗ h_r, so
@@ -324,8 +338,9 @@ public final class Recommender {
         }
         var hiddenGram = [Float](repeating: 0, count: count * count)
         let rowsStart = hidden.pointer + range.lowerBound * width
-        BLAS.sgemm(.none, .transpose, m: count, n: count, k: width, alpha: 1, a: rowsStart, lda: width, b: rowsStart, ldb: width,
-                   beta: 0, c: &hiddenGram, ldc: count)
+        BLAS.sgemm(
+            .none, .transpose, m: count, n: count, k: width, alpha: 1, a: rowsStart, lda: width, b: rowsStart, ldb: width,
+            beta: 0, c: &hiddenGram, ldc: count)
         var total = 0.0
         for i in 0..<(count * count) { total += logitGram[i] * Double(hiddenGram[i]) }
         return max(total, 0).squareRoot()
@@ -397,8 +412,10 @@ struct BlockContext: @unchecked Sendable {
     let mainScale: Float, auxScale: Float
     let optimizer: Adam?
 
-    init(_ model: Recommender, loss: LossKind? = nil, targets: TargetBatch? = nil, mainScale: Float = 0,
-         auxScale: Float = 0, gramPartials: UnsafeMutablePointer<Float>? = nil, optimizer: Adam? = nil) {
+    init(
+        _ model: Recommender, loss: LossKind? = nil, targets: TargetBatch? = nil, mainScale: Float = 0,
+        auxScale: Float = 0, gramPartials: UnsafeMutablePointer<Float>? = nil, optimizer: Adam? = nil
+    ) {
         exampleRows = model.exampleRows
         tagRows = model.tagRows
         items = model.itemCount
@@ -436,9 +453,10 @@ struct BlockContext: @unchecked Sendable {
         let columns = columns(block)
         let bias = parameters + output.biasOffset + columns.lowerBound
         for row in 0..<rows { (logits + row * items + columns.lowerBound).update(from: bias, count: columns.count) }
-        BLAS.sgemm(.none, .transpose, m: rows, n: columns.count, k: width, alpha: 1,
-                   a: hidden, lda: width, b: parameters + output.weightOffset + columns.lowerBound * width,
-                   ldb: width, beta: 1, c: logits + columns.lowerBound, ldc: items)
+        BLAS.sgemm(
+            .none, .transpose, m: rows, n: columns.count, k: width, alpha: 1,
+            a: hidden, lda: width, b: parameters + output.weightOffset + columns.lowerBound * width,
+            ldb: width, beta: 1, c: logits + columns.lowerBound, ldc: items)
         if let priorScores {
             // The prior is a constant offset of the example rows' scores: ∂L/∂z is unchanged.
             for row in 0..<exampleRows {
@@ -462,9 +480,10 @@ struct BlockContext: @unchecked Sendable {
         let columns = columns(block)
         timed(profile, .outputForward) { outputForward(block) }
         timed(profile, .loss) {
-            loss!.evaluate(logits: logits, gradient: logitGradients, rows: exampleRows, stride: items, columns: columns,
-                           targets: targets!, gradientScale: mainScale, rowTotals: rowTotals + block * exampleRows,
-                           scratch: lossScratch + thread * Recommender.itemBlock)
+            loss!.evaluate(
+                logits: logits, gradient: logitGradients, rows: exampleRows, stride: items, columns: columns,
+                targets: targets!, gradientScale: mainScale, rowTotals: rowTotals + block * exampleRows,
+                scratch: lossScratch + thread * Recommender.itemBlock)
         }
         guard tagRows > 0 else { return }
         timed(profile, .auxiliaryLoss) {
@@ -509,14 +528,16 @@ struct BlockContext: @unchecked Sendable {
         }
         timed(profile, .outputInputGradient) {
             // This block's share of ∂L/∂h, from W2 before the optimiser moves it.
-            BLAS.sgemm(.none, .none, m: rows, n: width, k: columns.count, alpha: 1,
-                       a: logitGradients + columns.lowerBound, lda: items, b: parameters + weightBlock, ldb: width,
-                       beta: 0, c: hiddenPartials + block * maxBatch * width, ldc: width)
+            BLAS.sgemm(
+                .none, .none, m: rows, n: width, k: columns.count, alpha: 1,
+                a: logitGradients + columns.lowerBound, lda: items, b: parameters + weightBlock, ldb: width,
+                beta: 0, c: hiddenPartials + block * maxBatch * width, ldc: width)
         }
         timed(profile, .outputWeightGradient) {
-            BLAS.sgemm(.transpose, .none, m: columns.count, n: width, k: rows, alpha: 1,
-                       a: logitGradients + columns.lowerBound, lda: items, b: hidden, ldb: width,
-                       beta: 0, c: gradients + weightBlock, ldc: width)
+            BLAS.sgemm(
+                .transpose, .none, m: columns.count, n: width, k: rows, alpha: 1,
+                a: logitGradients + columns.lowerBound, lda: items, b: hidden, ldb: width,
+                beta: 0, c: gradients + weightBlock, ldc: width)
         }
         if let gramPartials {
             timed(profile, .balancer) {
@@ -524,8 +545,9 @@ struct BlockContext: @unchecked Sendable {
                 let gram = gramPartials + block * (exampleRows * exampleRows + tagRows * tagRows)
                 func logitGram(first: Int, count: Int, into target: UnsafeMutablePointer<Float>) {
                     let rowsStart = logitGradients + first * items + columns.lowerBound
-                    BLAS.sgemm(.none, .transpose, m: count, n: count, k: columns.count, alpha: 1, a: rowsStart, lda: items,
-                               b: rowsStart, ldb: items, beta: 0, c: target, ldc: count)
+                    BLAS.sgemm(
+                        .none, .transpose, m: count, n: count, k: columns.count, alpha: 1, a: rowsStart, lda: items,
+                        b: rowsStart, ldb: items, beta: 0, c: target, ldc: count)
                 }
                 logitGram(first: 0, count: exampleRows, into: gram)
                 logitGram(first: exampleRows, count: tagRows, into: gram + exampleRows * exampleRows)

@@ -50,7 +50,7 @@ public enum NPY {
             }
         }
         #if _endian(big)
-        for i in values.indices { values[i] = Float(bitPattern: UInt32(littleEndian: values[i].bitPattern)) }
+            for i in values.indices { values[i] = Float(bitPattern: UInt32(littleEndian: values[i].bitPattern)) }
         #endif
         return NPYMatrix(rows: rows, columns: columns, values: values)
     }

@@ -28,14 +28,18 @@ public struct NeighbourIndex: Sendable {
         let train = dataset.train
         var starts = [0], items: [Int32] = []
         for example in 0..<train.count {
-            for item in train.mentioned[example] + train.targets[example] where !items[starts[example]...].contains(item) { items.append(item) }
+            for item in train.mentioned[example] + train.targets[example] where !items[starts[example]...].contains(item) {
+                items.append(item)
+            }
             starts.append(items.count)
         }
         itemStarts = starts
         self.items = items
-        lists = [train.name: Self.search(train, in: train, k: k, excludingSelf: true),
-                 dataset.valid.name: Self.search(dataset.valid, in: train, k: k, excludingSelf: false),
-                 dataset.test.name: Self.search(dataset.test, in: train, k: k, excludingSelf: false)]
+        lists = [
+            train.name: Self.search(train, in: train, k: k, excludingSelf: true),
+            dataset.valid.name: Self.search(dataset.valid, in: train, k: k, excludingSelf: false),
+            dataset.test.name: Self.search(dataset.test, in: train, k: k, excludingSelf: false),
+        ]
     }
 
     /// The k most similar rows of `train` for each row of `queries` (dot products: the embeddings
@@ -56,9 +60,10 @@ public struct NeighbourIndex: Sendable {
                     queries.embeddings.withUnsafeBufferPointer { query in
                         train.embeddings.withUnsafeBufferPointer { keys in
                             products.withUnsafeMutableBufferPointer { out in
-                                BLAS.sgemm(.none, .transpose, m: rows, n: train.count, k: dimension, alpha: 1,
-                                           a: query.baseAddress! + first * dimension, lda: dimension,
-                                           b: keys.baseAddress!, ldb: dimension, beta: 0, c: out.baseAddress!, ldc: train.count)
+                                BLAS.sgemm(
+                                    .none, .transpose, m: rows, n: train.count, k: dimension, alpha: 1,
+                                    a: query.baseAddress! + first * dimension, lda: dimension,
+                                    b: keys.baseAddress!, ldb: dimension, beta: 0, c: out.baseAddress!, ldc: train.count)
                             }
                         }
                     }

@@ -107,8 +107,10 @@ public final class SequenceEncoder {
 
     /// Writes r (256 floats) for each sequence to `output + row · outputStride`, and caches the
     /// activations for ``backward``. Only the last ``maxLength`` items of a sequence are read.
-    public func encode(_ sequences: ArraySlice<ArraySlice<Int32>>, parameters: UnsafePointer<Float>,
-                       output: UnsafeMutablePointer<Float>, outputStride: Int) {
+    public func encode(
+        _ sequences: ArraySlice<ArraySlice<Int32>>, parameters: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, outputStride: Int
+    ) {
         precondition(sequences.count <= capacity, "at most \(capacity) sequences per call")
         pack(sequences)
         let parameters = SendablePointer(UnsafeMutablePointer(mutating: parameters))
@@ -168,15 +170,17 @@ public final class SequenceEncoder {
             }
         }
         for token in 0..<count { (projected + token * gateWidth).update(from: parameters + weights.inputBias, count: gateWidth) }
-        BLAS.sgemm(.none, .transpose, m: count, n: gateWidth, k: width, alpha: 1, a: x, lda: width,
-                   b: parameters + weights.inputWeights, ldb: width, beta: 1, c: projected, ldc: gateWidth)
+        BLAS.sgemm(
+            .none, .transpose, m: count, n: gateWidth, k: width, alpha: 1, a: x, lda: width,
+            b: parameters + weights.inputWeights, ldb: width, beta: 1, c: projected, ldc: gateWidth)
         for step in 0..<Self.maxLength where activeCounts[step] > 0 {
             let active = activeCounts[step], base = stepStarts[step]
             let h0 = previous + base * hidden, gh = recurrent + base * gateWidth
             h0.update(from: state, count: active * hidden)
             for rank in 0..<active { (gh + rank * gateWidth).update(from: parameters + weights.hiddenBias, count: gateWidth) }
-            BLAS.sgemm(.none, .transpose, m: active, n: gateWidth, k: hidden, alpha: 1, a: h0, lda: hidden,
-                       b: parameters + weights.hiddenWeights, ldb: hidden, beta: 1, c: gh, ldc: gateWidth)
+            BLAS.sgemm(
+                .none, .transpose, m: active, n: gateWidth, k: hidden, alpha: 1, a: h0, lda: hidden,
+                b: parameters + weights.hiddenWeights, ldb: hidden, beta: 1, c: gh, ldc: gateWidth)
             for rank in 0..<active {
                 let gi = projected + (base + rank) * gateWidth, ghRow = gh + rank * gateWidth
                 let g = gate + (base + rank) * gateWidth, hPrevious = h0 + rank * hidden, h = state + rank * hidden
@@ -196,8 +200,10 @@ public final class SequenceEncoder {
     /// Given ∂L/∂r for each sequence of the last ``encode`` (at `outputGradient + row · stride`),
     /// writes the GRU's weight and bias gradients into `gradients` and adds ∂L/∂E into the rows of
     /// the items the batch read.
-    public func backward(outputGradient: UnsafePointer<Float>, stride: Int, parameters: UnsafePointer<Float>,
-                         gradients: UnsafeMutablePointer<Float>) {
+    public func backward(
+        outputGradient: UnsafePointer<Float>, stride: Int, parameters: UnsafePointer<Float>,
+        gradients: UnsafeMutablePointer<Float>
+    ) {
         for direction in 0..<2 {
             let hidden = Self.hiddenWidth, dh = stateGradients[direction].pointer
             for rank in 0..<rowCount {
@@ -268,10 +274,12 @@ public final class SequenceEncoder {
                 }
             }
             // ∂h_{t−1} += ∂gh·W_hh; ∂W_hh += ∂ghᵀ·h_{t−1}; ∂b_hh += Σ ∂gh.
-            BLAS.sgemm(.none, .none, m: active, n: hidden, k: gateWidth, alpha: 1, a: dStep, lda: gateWidth,
-                       b: parameters + weights.hiddenWeights, ldb: hidden, beta: 1, c: dh, ldc: hidden)
-            BLAS.sgemm(.transpose, .none, m: gateWidth, n: hidden, k: active, alpha: 1, a: dStep, lda: gateWidth,
-                       b: previous + base * hidden, ldb: hidden, beta: 1, c: hiddenWeightGradients, ldc: hidden)
+            BLAS.sgemm(
+                .none, .none, m: active, n: hidden, k: gateWidth, alpha: 1, a: dStep, lda: gateWidth,
+                b: parameters + weights.hiddenWeights, ldb: hidden, beta: 1, c: dh, ldc: hidden)
+            BLAS.sgemm(
+                .transpose, .none, m: gateWidth, n: hidden, k: active, alpha: 1, a: dStep, lda: gateWidth,
+                b: previous + base * hidden, ldb: hidden, beta: 1, c: hiddenWeightGradients, ldc: hidden)
             for rank in 0..<active {
                 let row = dStep + rank * gateWidth
                 for k in 0..<gateWidth { hiddenBiasGradients[k] += row[k] }
@@ -280,14 +288,16 @@ public final class SequenceEncoder {
         // Over every token at once: ∂W_ih = ∂giᵀ·x, ∂b_ih = Σ ∂gi, ∂x = ∂gi·W_ih (into the input buffer,
         // which ``backward`` then adds into ∂E).
         let x = inputs[direction].pointer
-        BLAS.sgemm(.transpose, .none, m: gateWidth, n: width, k: count, alpha: 1, a: dGates, lda: gateWidth,
-                   b: x, ldb: width, beta: 0, c: inputWeightGradients, ldc: width)
+        BLAS.sgemm(
+            .transpose, .none, m: gateWidth, n: width, k: count, alpha: 1, a: dGates, lda: gateWidth,
+            b: x, ldb: width, beta: 0, c: inputWeightGradients, ldc: width)
         for token in 0..<count {
             let row = dGates + token * gateWidth
             for k in 0..<gateWidth { inputBiasGradients[k] += row[k] }
         }
-        BLAS.sgemm(.none, .none, m: count, n: width, k: gateWidth, alpha: 1, a: dGates, lda: gateWidth,
-                   b: parameters + weights.inputWeights, ldb: width, beta: 0, c: x, ldc: width)
+        BLAS.sgemm(
+            .none, .none, m: count, n: width, k: gateWidth, alpha: 1, a: dGates, lda: gateWidth,
+            b: parameters + weights.inputWeights, ldb: width, beta: 0, c: x, ldc: width)
     }
 
     /// Zeroes the embedding-gradient rows the last ``backward`` wrote (the others are already zero).

@@ -32,11 +32,13 @@ public struct SyntheticDataset: Sendable {
         }
 
         /// ReDial-shaped: 6,924 items, D = 384, ~3 targets per example, imbalance ≈ 2,000:1.
-        public static let redial = Options(items: 6924, train: 3502, valid: 393, test: 1253, dimension: 384,
-                                           tags: 2695, tastes: 48, seed: 0)
+        public static let redial = Options(
+            items: 6924, train: 3502, valid: 393, test: 1253, dimension: 384,
+            tags: 2695, tastes: 48, seed: 0)
         /// Small enough for tests and the quickstart (a trial trains in seconds on one thread).
-        public static let small = Options(items: 1500, train: 2000, valid: 400, test: 400, dimension: 64,
-                                          tags: 800, tastes: 16, seed: 0)
+        public static let small = Options(
+            items: 1500, train: 2000, valid: 400, test: 400, dimension: 64,
+            tags: 800, tastes: 16, seed: 0)
 
         /// The preset of that name (`redial`, `small`).
         public static func preset(_ name: String) -> Options? {
@@ -132,7 +134,8 @@ public struct SyntheticDataset: Sendable {
                         + Self.itemWeight * wanted[c] + Self.noiseWeight * noise[c]
                 }
                 embeddings += unit(text).map { Float($0) }
-                lines += "{\"id\":\"syn-\(name)-\(i)\",\"text\":\"synthetic user with taste \(taste)\",\"mentioned\":\(mentioned),\"targets\":\(targets)}\n"
+                lines +=
+                    "{\"id\":\"syn-\(name)-\(i)\",\"text\":\"synthetic user with taste \(taste)\",\"mentioned\":\(mentioned),\"targets\":\(targets)}\n"
             }
             try Data(lines.utf8).write(to: folder.appendingPathComponent("\(name).jsonl"))
             let matrix = NPYMatrix(rows: count, columns: d, values: embeddings)
@@ -145,9 +148,11 @@ public struct SyntheticDataset: Sendable {
         for i in 0..<options.tags {
             let item = globalSampler.sample(&rng)
             let noise = unit(normalVector(d, &rng))
-            tagEmbeddings += unit((0..<d).map {
-                Self.commonWeight * common[$0] + itemDirections[item][$0] + Self.noiseWeight * noise[$0]
-            }).map { Float($0) }
+            tagEmbeddings += unit(
+                (0..<d).map {
+                    Self.commonWeight * common[$0] + itemDirections[item][$0] + Self.noiseWeight * noise[$0]
+                }
+            ).map { Float($0) }
             tagLines += "{\"tag\":\"tag \(i) of taste \(itemTaste[item])\",\"item\":\(item)}\n"
         }
         try Data(tagLines.utf8).write(to: folder.appendingPathComponent("tags.jsonl"))
@@ -191,7 +196,9 @@ struct WeightedSampler {
 
     init(weights: [Double]) {
         var total = 0.0
-        cumulative = weights.map { total += $0; return total }
+        cumulative = weights.map {
+            total += $0; return total
+        }
     }
 
     func sample(_ rng: inout Xoshiro256) -> Int {

@@ -26,8 +26,10 @@ public struct TrainingResult: Sendable {
         switch status {
         case .completed:
             guard let best else { return .failed("no epoch finished", epochs: 0) }
-            return .completed(TrialResult(bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary,
-                                          history: history, timing: timing))
+            return .completed(
+                TrialResult(
+                    bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary,
+                    history: history, timing: timing))
         case .diverged: return .diverged(divergence ?? "diverged", epochs: history.count)
         case .stopped: return .stopped(epochs: history.count)
         }
@@ -49,7 +51,8 @@ public struct Trainer: Sendable {
     public init(config: TrialConfig, dataset: Dataset, threads: Int = 1, keepBestParameters: Bool = false) throws {
         if config.multitask {
             guard let tags = dataset.tags else {
-                throw ConfigError(key: "multitask", message: "the dataset has no tag pairs (tags.jsonl and tags.npy); set multitask: false or add tags")
+                throw ConfigError(
+                    key: "multitask", message: "the dataset has no tag pairs (tags.jsonl and tags.npy); set multitask: false or add tags")
             }
             guard tags.count > 0 else {
                 throw ConfigError(key: "multitask", message: "the dataset's tags.jsonl is empty; set multitask: false or add tags")
@@ -67,13 +70,15 @@ public struct Trainer: Sendable {
         case .bce: .bce
         case .weightedBCE: .weightedBCE(posWeight: Float(config.posWeightMult * dataset.imbalance))
         case .focal: .focal(gamma: Float(config.focalGamma), alpha: Float(config.focalAlpha))
-        case .classBalanced: .classBalanced(weights: LossKind.classBalancedWeights(itemCounts: dataset.trainItemCounts, beta: config.cbBeta))
+        case .classBalanced:
+            .classBalanced(weights: LossKind.classBalancedWeights(itemCounts: dataset.trainItemCounts, beta: config.cbBeta))
         case .ldam:
             // Deferred re-weighting: class-balanced weights (β = 0.9999, the paper's) from `ldam_drw_epoch` on.
-            .ldam(margins: LossKind.ldamMargins(itemCounts: dataset.trainItemCounts, maxMargin: config.ldamMaxMargin),
-                  scale: Float(config.ldamScale),
-                  weights: config.ldamDRWEpoch > 0 && epoch >= config.ldamDRWEpoch
-                      ? LossKind.classBalancedWeights(itemCounts: dataset.trainItemCounts, beta: 0.9999) : nil)
+            .ldam(
+                margins: LossKind.ldamMargins(itemCounts: dataset.trainItemCounts, maxMargin: config.ldamMaxMargin),
+                scale: Float(config.ldamScale),
+                weights: config.ldamDRWEpoch > 0 && epoch >= config.ldamDRWEpoch
+                    ? LossKind.classBalancedWeights(itemCounts: dataset.trainItemCounts, beta: 0.9999) : nil)
         }
     }
 
@@ -97,10 +102,11 @@ public struct Trainer: Sendable {
         let batchSize = min(config.batchSize, dataset.train.count)
         let stepRows = config.multitask ? 2 * batchSize : batchSize
         let prior = self.prior
-        let model = Recommender(inputDimensions: dataset.dimension, itemCount: dataset.itemCount,
-                                dropout: Float(config.dropout), maxBatch: max(stepRows, Evaluator.batchRows),
-                                threads: threads, rnn: config.rnn, maxSequences: batchSize, hidden: config.hidden,
-                                prior: prior, rng: &initRNG)
+        let model = Recommender(
+            inputDimensions: dataset.dimension, itemCount: dataset.itemCount,
+            dropout: Float(config.dropout), maxBatch: max(stepRows, Evaluator.batchRows),
+            threads: threads, rnn: config.rnn, maxSequences: batchSize, hidden: config.hidden,
+            prior: prior, rng: &initRNG)
         if profile { model.profile = StepProfile() }
         let optimizer = Adam(learningRate: Float(config.lr), count: model.parameters.count, weightDecay: Float(config.weightDecay))
         let evaluator = Evaluator(dataset: dataset)
@@ -127,19 +133,24 @@ public struct Trainer: Sendable {
             for batchStart in stride(from: 0, to: order.count, by: batchSize) {
                 let indices = order[batchStart..<min(batchStart + batchSize, order.count)]
                 model.timed(.gather) {
-                    train.embeddings.withUnsafeBufferPointer { model.gather($0.baseAddress!, indices: indices, mentioned: mentioned, priorRows: priorRows) }
+                    train.embeddings.withUnsafeBufferPointer {
+                        model.gather($0.baseAddress!, indices: indices, mentioned: mentioned, priorRows: priorRows)
+                    }
                     if config.multitask, let tags = dataset.tags {
                         tagStream!.next(indices.count, into: &tagIndices)
-                        tags.embeddings.withUnsafeBufferPointer { model.gatherTags($0.baseAddress!, indices: tagIndices, items: tags.items) }
+                        tags.embeddings.withUnsafeBufferPointer {
+                            model.gatherTags($0.baseAddress!, indices: tagIndices, items: tags.items)
+                        }
                     }
                 }
                 targets.removeAll()
                 for index in indices { targets.appendRow(train.targets[index]) }
                 let weights = balancer?.stepWeights ?? (main: 1, aux: 0)
-                let losses = model.trainStep(loss: loss, targets: targets, mainWeight: Float(weights.main),
-                                             auxWeight: Float(weights.aux),
-                                             measureGradientNorms: balancer?.needsGradientNorms ?? false,
-                                             dropoutRNG: &dropoutRNG, optimizer: optimizer)
+                let losses = model.trainStep(
+                    loss: loss, targets: targets, mainWeight: Float(weights.main),
+                    auxWeight: Float(weights.aux),
+                    measureGradientNorms: balancer?.needsGradientNorms ?? false,
+                    dropoutRNG: &dropoutRNG, optimizer: optimizer)
                 guard losses.main.isFinite, losses.aux?.isFinite ?? true else {
                     let (name, value) = losses.main.isFinite ? ("auxiliary", losses.aux!) : ("main", losses.main)
                     status = .diverged
@@ -171,26 +182,33 @@ public struct Trainer: Sendable {
                 break
             }
         }
-        let timing = TrainingTiming.measured(history, trainExamples: train.count, totalSeconds: seconds(since: start),
-                                             threads: threads, blasCore: BLAS.coreName)
-        return (TrainingResult(status: status, bestEpoch: bestEpoch(history), history: history, timing: timing,
-                               divergence: divergence, bestParameters: bestParameters, profile: model.profile,
-                               steps: step), model)
+        let timing = TrainingTiming.measured(
+            history, trainExamples: train.count, totalSeconds: seconds(since: start),
+            threads: threads, blasCore: BLAS.coreName)
+        return (
+            TrainingResult(
+                status: status, bestEpoch: bestEpoch(history), history: history, timing: timing,
+                divergence: divergence, bestParameters: bestParameters, profile: model.profile,
+                steps: step), model
+        )
     }
 
     /// `model: none`: the prior alone scores valid and test once, reported as epoch 1 (no loss,
     /// no training time).
     func scorePriorAlone(start: DispatchTime, callback: (TrainingEvent) -> Bool) -> TrainingResult {
         let evaluator = Evaluator(dataset: dataset), prior = self.prior!
-        let record = EpochRecord(epoch: 1, lossMain: 0, lossAux: nil, weights: .singleTask,
-                                 valid: evaluator.evaluate(prior: prior, split: dataset.valid),
-                                 test: evaluator.evaluate(prior: prior, split: dataset.test),
-                                 seconds: seconds(since: start), trainSeconds: 0)
+        let record = EpochRecord(
+            epoch: 1, lossMain: 0, lossAux: nil, weights: .singleTask,
+            valid: evaluator.evaluate(prior: prior, split: dataset.valid),
+            test: evaluator.evaluate(prior: prior, split: dataset.test),
+            seconds: seconds(since: start), trainSeconds: 0)
         let status: TrainingStatus = callback(.epoch(record)) ? .completed : .stopped
-        let timing = TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: record.seconds, totalSeconds: seconds(since: start),
-                                    threads: threads, blasCore: BLAS.coreName)
-        return TrainingResult(status: status, bestEpoch: 1, history: [record], timing: timing, divergence: nil,
-                              bestParameters: nil, profile: nil, steps: 0)
+        let timing = TrainingTiming(
+            examplesPerSecond: 0, secondsPerEpoch: record.seconds, totalSeconds: seconds(since: start),
+            threads: threads, blasCore: BLAS.coreName)
+        return TrainingResult(
+            status: status, bestEpoch: 1, history: [record], timing: timing, divergence: nil,
+            bestParameters: nil, profile: nil, steps: 0)
     }
 
     /// The first epoch with the highest valid `select_metric`.
@@ -225,8 +243,9 @@ public struct Evaluator {
                     var selection = TopK(capacity: MetricAccumulator.depth)
                     for row in stride(from: thread, to: count, by: threads) {
                         let example = start + row
-                        accumulator.add(scores: logits.pointer + row * items, mentioned: split.mentioned[example],
-                                        targets: split.targets[example], example: example, selection: &selection)
+                        accumulator.add(
+                            scores: logits.pointer + row * items, mentioned: split.mentioned[example],
+                            targets: split.targets[example], example: example, selection: &selection)
                     }
                 }
             }
@@ -298,4 +317,3 @@ struct SendablePointer: @unchecked Sendable {
 func seconds(since start: DispatchTime) -> Double {
     Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
 }
-

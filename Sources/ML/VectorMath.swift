@@ -1,4 +1,5 @@
 import Vocabulary
+
 /// exp and log for the loss kernels, from range reduction and short polynomials (Cephes), built only
 /// from IEEE +, −, ×, ÷, comparisons and bit operations, with no libm call and no branch. LLVM
 /// vectorises loops over them, and since every operation is exactly rounded the results are

@@ -1,8 +1,9 @@
 import Crypto
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
-import Vocabulary
+    import Glibc
+    import Vocabulary
 #endif
 
 /// A program folder named by content: SHA-256 over its files' relative paths and hashes, with
@@ -40,7 +41,9 @@ public struct ProgramFingerprint: Sendable, Equatable {
             let size = (try FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path)[.size] as? Int) ?? 0
             total += size
             guard total <= maximumBytes else {
-                throw ProgramError("\(folder.path): the program is larger than \(maximumBytes >> 20) MiB (at \(path)); leave data and checkpoints out with a .sweepignore")
+                throw ProgramError(
+                    "\(folder.path): the program is larger than \(maximumBytes >> 20) MiB (at \(path)); leave data and checkpoints out with a .sweepignore"
+                )
             }
             files.append(.init(name: path, size: size, sha256: try fileSHA256(url)))
         }
@@ -60,13 +63,17 @@ public struct ProgramFingerprint: Sendable, Equatable {
         if path.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             return "has a control character (a tab or a newline) in its name"
         }
-        if path.hasPrefix("/") || path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+        if path.hasPrefix("/")
+            || path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0 == "." || $0 == ".." })
+        {
             return "is not a plain relative path (an empty part, . or .., or a leading /)"
         }
         return nil
     }
 
-    private static func collect(_ folder: URL, prefix: String, rules: IgnoreRules, ancestors: Set<String>, into paths: inout [String]) throws {
+    private static func collect(_ folder: URL, prefix: String, rules: IgnoreRules, ancestors: Set<String>, into paths: inout [String])
+        throws
+    {
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
         for name in names.sorted() where name != ".git" && name != "__pycache__" {
             let path = prefix + name
@@ -77,19 +84,27 @@ public struct ProgramFingerprint: Sendable, Equatable {
             guard stat(url.path, &target) == 0 else { continue }  // a dangling link
             let isDirectory = target.st_mode & S_IFMT == S_IFDIR
             if rules.ignores(path, isDirectory: isDirectory) { continue }
-            if let problem = nameProblem(path) { throw ProgramError("\(url.path.debugDescription) \(problem); rename it or leave it out with a .sweepignore") }
+            if let problem = nameProblem(path) {
+                throw ProgramError("\(url.path.debugDescription) \(problem); rename it or leave it out with a .sweepignore")
+            }
             if isDirectory {
                 let real = url.resolvingSymlinksInPath().path
                 guard !ancestors.contains(real) else {
-                    throw ProgramError("\(url.path) is a link to \(real), a folder that holds it: the folder would be shipped inside itself without end; remove the link or leave it out with a .sweepignore")
+                    throw ProgramError(
+                        "\(url.path) is a link to \(real), a folder that holds it: the folder would be shipped inside itself without end; remove the link or leave it out with a .sweepignore"
+                    )
                 }
                 try collect(url, prefix: path + "/", rules: rules, ancestors: ancestors.union([real]), into: &paths)
             } else if target.st_mode & S_IFMT != S_IFREG {
-                throw ProgramError("\(url.path)\(isLink ? " leads to" : " is") \(fileTypeName(target.st_mode)), not a regular file; a program folder holds files and folders only (leave it out with a .sweepignore)")
+                throw ProgramError(
+                    "\(url.path)\(isLink ? " leads to" : " is") \(fileTypeName(target.st_mode)), not a regular file; a program folder holds files and folders only (leave it out with a .sweepignore)"
+                )
             } else if access(url.path, R_OK) == 0 {
                 paths.append(path)
                 guard paths.count <= maximumFiles else {
-                    throw ProgramError("\(folder.path): more than \(maximumFiles) files (links that lead to the same folder twice multiply them); leave some out with a .sweepignore")
+                    throw ProgramError(
+                        "\(folder.path): more than \(maximumFiles) files (links that lead to the same folder twice multiply them); leave some out with a .sweepignore"
+                    )
                 }
             } else {
                 throw ProgramError("\(url.path): cannot be read; leave it out with a .sweepignore")
@@ -149,7 +164,9 @@ struct IgnoreRules {
             }
             let anchored = line.contains("/")
             if line.hasPrefix("/") { line.removeFirst() }
-            guard !line.isEmpty, let regex = try? NSRegularExpression(pattern: "^" + (anchored ? "" : "(?:.*/)?") + Self.regex(glob: line) + "$") else {
+            guard !line.isEmpty,
+                let regex = try? NSRegularExpression(pattern: "^" + (anchored ? "" : "(?:.*/)?") + Self.regex(glob: line) + "$")
+            else {
                 throw ProgramError("\(file.path):\(index + 1): not a pattern: \(rawLine)")
             }
             rules.append(Rule(regex: regex, negated: negated, directoryOnly: directoryOnly))

@@ -1,7 +1,8 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
-import Vocabulary
+    import Glibc
+    import Vocabulary
 #endif
 
 /// A program's stdout or stderr, read from a pipe and kept on disk within a bound: the first
@@ -85,7 +86,10 @@ final class CappedLog {
     func flush() {
         guard dirty else { return }
         dirty = false
-        var bytes = Array((dropped > 0 ? "\n[sweep: \(dropped) bytes left out here; the log keeps its first \(headLimit) and last \(tailLimit) bytes]\n" : "").utf8)
+        var bytes = Array(
+            (dropped > 0
+                ? "\n[sweep: \(dropped) bytes left out here; the log keeps its first \(headLimit) and last \(tailLimit) bytes]\n" : "").utf8
+        )
         bytes += tail
         let written = bytes.withUnsafeBytes { pwrite(file, $0.baseAddress, $0.count, off_t(head)) }
         if written == bytes.count { ftruncate(file, off_t(head + bytes.count)) }

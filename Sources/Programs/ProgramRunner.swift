@@ -1,8 +1,9 @@
 import CSpawn
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
-import Vocabulary
+    import Glibc
+    import Vocabulary
 #endif
 
 /// One attempt of a program trial: what to run, with which config, where.
@@ -24,8 +25,10 @@ public struct ProgramAttempt: Sendable {
     /// The environment `env:` entries copy from (the worker's own).
     public var hostEnvironment: [String: String]
 
-    public init(folder: URL, command: ProgramCommand, config: TrialConfig, data: URL?, workFolder: URL, grace: TimeInterval,
-                trial: String, attempt: Int, hostEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(
+        folder: URL, command: ProgramCommand, config: TrialConfig, data: URL?, workFolder: URL, grace: TimeInterval,
+        trial: String, attempt: Int, hostEnvironment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
         self.folder = folder
         self.command = command
         self.config = config
@@ -112,7 +115,10 @@ public final class ProgramRunner: Sendable {
         case .json: environment["SWEEP_CONFIG"] = attempt.workFolder.appendingPathComponent("config.json").path
         case .env:
             for (key, value) in programValues {
-                let name = "SWEEP_" + String(key.uppercased().unicodeScalars.map { CharacterSet.alphanumerics.contains($0) && $0.isASCII ? Character($0) : "_" })
+                let name =
+                    "SWEEP_"
+                    + String(
+                        key.uppercased().unicodeScalars.map { CharacterSet.alphanumerics.contains($0) && $0.isASCII ? Character($0) : "_" })
                 environment[name] = value.description
             }
         case .args: break
@@ -134,7 +140,8 @@ public final class ProgramRunner: Sendable {
             }
             let valid = history[best - 1].valid.dictionary.merging(final) { _, new in new }
             let test = history[best - 1].test.dictionary.merging(finalTest) { _, new in new }
-            let timing = TrainingTiming.measured(history, trainExamples: 0, totalSeconds: Date().timeIntervalSince(start), threads: 1, blasCore: "program")
+            let timing = TrainingTiming.measured(
+                history, trainExamples: 0, totalSeconds: Date().timeIntervalSince(start), threads: 1, blasCore: "program")
             return .completed(TrialResult(bestEpoch: best, valid: valid, test: test, history: history, timing: timing))
         }
 
@@ -191,7 +198,9 @@ public final class ProgramRunner: Sendable {
                 exitStatus = terminate(pid)
                 break
             }
-            output.pipes.withUnsafeBufferPointer { cspawn_wait(exitSignal, $0.baseAddress, Int32($0.count), Int32(Self.pollSeconds * 1000)) }
+            output.pipes.withUnsafeBufferPointer {
+                cspawn_wait(exitSignal, $0.baseAddress, Int32($0.count), Int32(Self.pollSeconds * 1000))
+            }
         }
         if let ending { return ending }
         output.drain()
@@ -201,7 +210,9 @@ public final class ProgramRunner: Sendable {
             return .failed("the program \(how)" + Self.tail(of: output.stderr), epochs: history.count)
         }
         guard !history.isEmpty else {
-            return .failed("the program exited 0 without reporting an epoch with valid_\(attempt.config.selectMetric) to SWEEP_REPORT" + Self.tail(of: output.stderr), epochs: 0)
+            return .failed(
+                "the program exited 0 without reporting an epoch with valid_\(attempt.config.selectMetric) to SWEEP_REPORT"
+                    + Self.tail(of: output.stderr), epochs: 0)
         }
         return completed()
     }
@@ -216,7 +227,8 @@ public final class ProgramRunner: Sendable {
         // The program's files appear in its working folder as links, so `python3 train.py` works
         // there while what it writes stays in this attempt's folder.
         for name in try manager.contentsOfDirectory(atPath: attempt.folder.path) where name != ".git" {
-            try manager.createSymbolicLink(at: runFolder.appendingPathComponent(name), withDestinationURL: attempt.folder.appendingPathComponent(name))
+            try manager.createSymbolicLink(
+                at: runFolder.appendingPathComponent(name), withDestinationURL: attempt.folder.appendingPathComponent(name))
         }
         guard manager.createFile(atPath: reportFile.path, contents: nil) else { throw ProgramError("cannot create \(reportFile.path)") }
         if attempt.command.configStyle == .json {
@@ -260,7 +272,9 @@ public final class ProgramRunner: Sendable {
             for _ in 0..<2 {
                 var ends: [Int32] = [-1, -1]
                 let made = cspawn_output_pipe(&ends)
-                guard made == 0 else { throw ProgramError("cannot make a pipe for the program's output: \(String(cString: strerror(-made)))") }
+                guard made == 0 else {
+                    throw ProgramError("cannot make a pipe for the program's output: \(String(cString: strerror(-made)))")
+                }
                 pipes.append(ends[0])
                 writeEnds.append(ends[1])
             }
@@ -355,7 +369,8 @@ public final class ProgramRunner: Sendable {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
         for entry in entries {
             guard let pid = pid_t(entry), pid != own,
-                  let environ = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
+                let environ = FileManager.default.contents(atPath: "/proc/\(entry)/environ")
+            else { continue }
             if environ.split(separator: 0).contains(where: { $0.elementsEqual(marker) }) { kill(pid, SIGKILL) }
         }
     }
@@ -422,24 +437,32 @@ public final class ProgramRunner: Sendable {
             return .final(valid: valid, test: test)
         }
         guard let epochNumber = object["epoch"] as? NSNumber, !Self.isBoolean(epochNumber),
-              let epoch = Int(exactly: epochNumber.doubleValue) else {
+            let epoch = Int(exactly: epochNumber.doubleValue)
+        else {
             throw ReportError(message: "report line \(number) has no integer \"epoch\" (nor \"final\": true)")
         }
         guard epoch == expectedEpoch else {
-            throw ReportError(message: "report line \(number) is for epoch \(epoch), expected epoch \(expectedEpoch): epochs are reported 1, 2, 3… once each")
+            throw ReportError(
+                message:
+                    "report line \(number) is for epoch \(epoch), expected epoch \(expectedEpoch): epochs are reported 1, 2, 3… once each")
         }
-        guard epoch <= Self.maximumEpochs else { throw ReportError(message: "report line \(number): more than \(Self.maximumEpochs) epochs") }
+        guard epoch <= Self.maximumEpochs else {
+            throw ReportError(message: "report line \(number): more than \(Self.maximumEpochs) epochs")
+        }
         let budget = attempt.config.epochBudget
         guard budget == 0 || epoch <= budget else {
             throw ReportError(message: "report line \(number) is for epoch \(epoch) but the config's epochs is \(budget)")
         }
         guard valid[metric] != nil else {
             let keys = object.keys.sorted().joined(separator: ", ")
-            throw ReportError(message: "report line \(number) (epoch \(epoch)) lacks valid_\(metric), which the sweep ranks on; it has \(keys)")
+            throw ReportError(
+                message: "report line \(number) (epoch \(epoch)) lacks valid_\(metric), which the sweep ranks on; it has \(keys)")
         }
-        return .epoch(EpochRecord(epoch: epoch, lossMain: lossMain, lossAux: lossAux, weights: .singleTask,
-                                  valid: RankingMetrics(values: valid), test: RankingMetrics(values: test), seconds: 0, trainSeconds: nil,
-                                  extra: extra.isEmpty ? nil : extra))
+        return .epoch(
+            EpochRecord(
+                epoch: epoch, lossMain: lossMain, lossAux: lossAux, weights: .singleTask,
+                valid: RankingMetrics(values: valid), test: RankingMetrics(values: test), seconds: 0, trainSeconds: nil,
+                extra: extra.isEmpty ? nil : extra))
     }
 
     /// Whether JSONSerialization read `true`/`false` rather than a number.
@@ -464,12 +487,16 @@ struct ReportReader {
         if descriptor < 0 {
             if errno == ENOENT { return [] }
             let reason = errno == ELOOP ? "is a symbolic link" : String(cString: strerror(errno))
-            throw ProgramRunner.ReportError(message: "the report file \(file.path) \(reason); the worker reads only the regular file it made there")
+            throw ProgramRunner.ReportError(
+                message: "the report file \(file.path) \(reason); the worker reads only the regular file it made there")
         }
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
-            throw ProgramRunner.ReportError(message: "the report file \(file.path) was replaced by \(fileTypeName(status.st_mode)); the worker reads only the regular file it made there")
+            throw ProgramRunner.ReportError(
+                message:
+                    "the report file \(file.path) was replaced by \(fileTypeName(status.st_mode)); the worker reads only the regular file it made there"
+            )
         }
         // One byte past the limit is enough to know it was passed.
         let wanted = ProgramRunner.maximumReportBytes + 1 - Int(offset)
@@ -491,13 +518,15 @@ struct ReportReader {
             start = newline + 1
             linesRead += 1
             guard line.count <= ProgramRunner.maximumLineBytes else {
-                throw ProgramRunner.ReportError(message: "report line \(linesRead) is longer than \(ProgramRunner.maximumLineBytes >> 10) KiB")
+                throw ProgramRunner.ReportError(
+                    message: "report line \(linesRead) is longer than \(ProgramRunner.maximumLineBytes >> 10) KiB")
             }
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0d }) { continue }
             lines.append((linesRead, line))
         }
         guard pending.count - start <= ProgramRunner.maximumLineBytes else {
-            throw ProgramRunner.ReportError(message: "report line \(linesRead + 1) is longer than \(ProgramRunner.maximumLineBytes >> 10) KiB")
+            throw ProgramRunner.ReportError(
+                message: "report line \(linesRead + 1) is longer than \(ProgramRunner.maximumLineBytes >> 10) KiB")
         }
         return lines
     }

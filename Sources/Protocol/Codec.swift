@@ -17,7 +17,8 @@ public enum DecodeError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .wrongFrameCount(let count): "expected 3 frames [version][type][body], got \(count)"
-        case .unknownVersion(let bytes): "unknown protocol version frame \(bytes.prefix(8).map { String($0) }) (this build speaks \(wireProtocolVersion))"
+        case .unknownVersion(let bytes):
+            "unknown protocol version frame \(bytes.prefix(8).map { String($0) }) (this build speaks \(wireProtocolVersion))"
         case .unknownType(let name): "unknown message type \(name.debugDescription)"
         case .tooLarge(let bytes, let limit): "message body of \(bytes) bytes exceeds the limit of \(limit)"
         case .malformedBody(let type, let detail): "malformed \(type) body: \(detail)"

@@ -57,8 +57,10 @@ public struct DecoderFuzzer {
             if index % 1000 == 0 && !keepGoing() { break }
             // Every input is read as each side reads: a coordinator and a worker.
             let frames = input()
-            switch (Result { () throws(DecodeError) in try codec.decode(frames, as: WorkerMessage.self) },
-                    Result { () throws(DecodeError) in try codec.decode(frames, as: CoordinatorMessage.self) }) {
+            switch (
+                Result { () throws(DecodeError) in try codec.decode(frames, as: WorkerMessage.self) },
+                Result { () throws(DecodeError) in try codec.decode(frames, as: CoordinatorMessage.self) }
+            ) {
             case (.success, _), (_, .success): report.decoded += 1
             case (.failure(let error), .failure): report.rejected[error.code.rawValue, default: 0] += 1
             }

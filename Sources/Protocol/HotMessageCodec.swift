@@ -78,11 +78,13 @@ extension CoordinatorMessage {
 /// first; a body it does not read (escaped strings, repeated keys, deep nesting, any defect) goes
 /// to Foundation's decoder, which is the reference and names what is wrong.
 private func readHotBody<Message>(type: [UInt8], body: [UInt8], _ read: (inout JSONByteReader, JSONKey) -> Message?) -> Message? {
-    type.withUnsafeBufferPointer { type in body.withUnsafeBufferPointer { buffer in
-        var reader = JSONByteReader(buffer)
-        let message = read(&reader, JSONKey(bytes: type))
-        return reader.isAtEnd() ? message : nil
-    } }
+    type.withUnsafeBufferPointer { type in
+        body.withUnsafeBufferPointer { buffer in
+            var reader = JSONByteReader(buffer)
+            let message = read(&reader, JSONKey(bytes: type))
+            return reader.isAtEnd() ? message : nil
+        }
+    }
 }
 
 /// Stores a field read once: false for a value that did not read or a key seen before (which
@@ -298,9 +300,10 @@ extension JSONByteReader {
             }
         }
         guard read, let epoch, let weights, let valid, let test, let seconds else { return nil }
-        return EpochRecord(epoch: epoch, lossMain: lossMain ?? nil, lossAux: lossAux ?? nil, weights: weights,
-                           valid: RankingMetrics(values: valid), test: RankingMetrics(values: test), seconds: seconds,
-                           trainSeconds: trainSeconds ?? nil, extra: extra ?? nil)
+        return EpochRecord(
+            epoch: epoch, lossMain: lossMain ?? nil, lossAux: lossAux ?? nil, weights: weights,
+            valid: RankingMetrics(values: valid), test: RankingMetrics(values: test), seconds: seconds,
+            trainSeconds: trainSeconds ?? nil, extra: extra ?? nil)
     }
 
     mutating func weights() -> TaskWeights? {
@@ -344,8 +347,9 @@ extension JSONByteReader {
             }
         }
         guard read, let examplesPerSecond, let secondsPerEpoch, let totalSeconds, let threads, let blasCore else { return nil }
-        return TrainingTiming(examplesPerSecond: examplesPerSecond, secondsPerEpoch: secondsPerEpoch,
-                           totalSeconds: totalSeconds, threads: threads, blasCore: blasCore)
+        return TrainingTiming(
+            examplesPerSecond: examplesPerSecond, secondsPerEpoch: secondsPerEpoch,
+            totalSeconds: totalSeconds, threads: threads, blasCore: blasCore)
     }
 
     mutating func outcome() -> TrialOutcome? {
@@ -363,7 +367,8 @@ extension JSONByteReader {
             }
         }
         guard read, let lease, let bestEpoch, let valid, let test, let history, let timing else { return nil }
-        return TrialOutcome(lease: lease, result: TrialResult(bestEpoch: bestEpoch, valid: valid, test: test, history: history, timing: timing))
+        return TrialOutcome(
+            lease: lease, result: TrialResult(bestEpoch: bestEpoch, valid: valid, test: test, history: history, timing: timing))
     }
 
     mutating func datasetFile() -> FileDigest? {

@@ -31,8 +31,10 @@ struct JSONByteWriter {
             case 0x09: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
             case 0..<0x20:
                 let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                          hex[Int(byte >> 4)], hex[Int(byte & 15)]])
+                bytes.append(contentsOf: [
+                    UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                    hex[Int(byte >> 4)], hex[Int(byte & 15)],
+                ])
             default: bytes.append(byte)
             }
         }
@@ -55,8 +57,10 @@ struct JSONByteWriter {
     }
 
     /// An object of `members`, each value written by `value`.
-    mutating func object<Value>(_ members: [String: Value],
-                                _ value: (inout JSONByteWriter, Value) throws(NonFiniteNumber) -> Void) throws(NonFiniteNumber) {
+    mutating func object<Value>(
+        _ members: [String: Value],
+        _ value: (inout JSONByteWriter, Value) throws(NonFiniteNumber) -> Void
+    ) throws(NonFiniteNumber) {
         bytes.append(UInt8(ascii: "{"))
         for (index, (key, member)) in members.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
@@ -137,7 +141,8 @@ struct JSONByteReader {
     private mutating func literal(_ text: StaticString) -> Bool {
         text.withUTF8Buffer { word in
             guard index + word.count <= bytes.count,
-                  word.elementsEqual(UnsafeBufferPointer(rebasing: bytes[index..<index + word.count])) else { return false }
+                word.elementsEqual(UnsafeBufferPointer(rebasing: bytes[index..<index + word.count]))
+            else { return false }
             index += word.count
             return true
         }
@@ -253,7 +258,8 @@ struct JSONByteReader {
         if consume(UInt8(ascii: "}")) { return true }
         repeat {
             guard let key = plainStringBytes(), key.allSatisfy({ $0 < 0x80 }) || String(validating: key, as: UTF8.self) != nil,
-                  consume(UInt8(ascii: ":")), member(&self, JSONKey(bytes: key)) else { return false }
+                consume(UInt8(ascii: ":")), member(&self, JSONKey(bytes: key))
+            else { return false }
         } while consume(UInt8(ascii: ","))
         return consume(UInt8(ascii: "}"))
     }
@@ -277,7 +283,8 @@ struct JSONByteReader {
         var values: [String: Value] = [:]
         let read = object { reader, key in
             guard let name = Self.text(key.bytes), values.index(forKey: name) == nil,
-                  let value = member(&reader) else { return false }
+                let value = member(&reader)
+            else { return false }
             values[name] = value
             return true
         }

@@ -40,8 +40,10 @@ public struct Ready: Codable, Hashable, Sendable {
     /// Whether it runs program trials (`--allow-programs`); absent means no.
     public var programs: Bool?
 
-    public init(protocolVersion: Int = Int(wireProtocolVersion), buildID: String, worker: String, host: String,
-                cores: Int, blasThreads: Int, blasCore: String, programs: Bool? = nil) {
+    public init(
+        protocolVersion: Int = Int(wireProtocolVersion), buildID: String, worker: String, host: String,
+        cores: Int, blasThreads: Int, blasCore: String, programs: Bool? = nil
+    ) {
         self.protocolVersion = protocolVersion
         self.buildID = buildID
         self.worker = worker

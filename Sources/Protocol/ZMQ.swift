@@ -2,7 +2,7 @@ import CZMQ
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An error from libzmq, carrying its `errno` and the `zmq_strerror` text.
@@ -354,7 +354,8 @@ public final class HandshakeMonitor {
     /// Starts monitoring `socket` (call before it connects); one monitor per socket.
     public init(socket: ZMQSocket, context: ZMQContext) throws {
         let address = "inproc://handshake-\(UUID().uuidString)"
-        let events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+        let events =
+            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
             | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
         if zmq_socket_monitor(try socket.live("socket_monitor"), address, events) != 0 { throw ZMQError("socket_monitor") }
         pair = try ZMQSocket(context: context, type: .pair)

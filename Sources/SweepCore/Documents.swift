@@ -6,8 +6,9 @@ import Vocabulary
 public enum Documents {
     /// JSON text as every command prints it: pretty, keys sorted, slashes unescaped.
     public static func text(_ object: Any) throws -> String {
-        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
-               as: UTF8.self)
+        String(
+            decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
+            as: UTF8.self)
     }
 
     /// A document as every JSON output writes it: pretty, keys sorted, slashes as they are.
@@ -31,21 +32,25 @@ public enum Documents {
             "trial": snapshot.id, "number": snapshot.number, "config": snapshot.config.activeDictionary.mapValues(\.foundationValue),
             "state": snapshot.state.rawValue,
             "attempts": attempts.map { attempt -> [String: Any] in
-                ["attempt": attempt.attempt, "worker": attempt.worker, "outcome": attempt.outcome?.rawValue ?? NSNull(),
-                 "reason": attempt.reason ?? NSNull(), "started": formatter.string(from: attempt.started),
-                 "finished": attempt.finished.map { formatter.string(from: $0) } ?? NSNull()]
+                [
+                    "attempt": attempt.attempt, "worker": attempt.worker, "outcome": attempt.outcome?.rawValue ?? NSNull(),
+                    "reason": attempt.reason ?? NSNull(), "started": formatter.string(from: attempt.started),
+                    "finished": attempt.finished.map { formatter.string(from: $0) } ?? NSNull(),
+                ]
             },
             "epochs": try JSONSerialization.jsonObject(with: try JSONEncoder().encode(records)),
             "early_stopping": judgements.map { judgement -> [String: Any] in
-                ["epoch": judgement.epoch, "value": judgement.value, "decision": judgement.decision.rawValue, "rule": judgement.rule,
-                 "compared": judgement.compared, "bracket": judgement.bracket, "seed": judgement.seed]
+                [
+                    "epoch": judgement.epoch, "value": judgement.value, "decision": judgement.decision.rawValue, "rule": judgement.rule,
+                    "compared": judgement.compared, "bracket": judgement.bracket, "seed": judgement.seed,
+                ]
             },
         ]
         if let variant = snapshot.variant { document["variant"] = variant }
         if let program = sweep.program { document["program"] = ["dir": program.directory, "fingerprint": program.fingerprint] }
         if let stoppedAt = snapshot.stoppedAt { document["stopped_at"] = stoppedAt }
         if let origin = snapshot.origin {
-            document["origin"] = ["sampler": origin.sampler, "finished": origin.finished, "running": origin.running]
+            document["origin"] = ["sampler": origin.sampler.rawValue, "finished": origin.finished, "running": origin.running]
         }
         return document
     }

@@ -73,9 +73,13 @@ public enum Leaderboard {
             for name in Set(results.flatMap { $0.valid.keys }) { validMean[name] = mean(results.compactMap { $0.valid[name] }) }
             for name in Set(results.flatMap { $0.test.keys }) { testMean[name] = mean(results.compactMap { $0.test[name] }) }
             let values = results.compactMap { $0.valid[metric] }
-            let ci = values.count >= 2 ? Statistics.tQuantile975(degrees: values.count - 1) * Statistics.standardDeviation(values) / Double(values.count).squareRoot() : nil
-            return RankedConfig(rank: 0, key: key, trials: members, validMean: validMean, testMean: testMean, ci95: ci,
-                                pValueVersusBest: nil, tiesBest: nil)
+            let ci =
+                values.count >= 2
+                ? Statistics.tQuantile975(degrees: values.count - 1) * Statistics.standardDeviation(values)
+                    / Double(values.count).squareRoot() : nil
+            return RankedConfig(
+                rank: 0, key: key, trials: members, validMean: validMean, testMean: testMean, ci95: ci,
+                pValueVersusBest: nil, tiesBest: nil)
         }
         configs.sort { a, b in
             let (x, y) = (a.validMean[metric] ?? 0, b.validMean[metric] ?? 0)

@@ -16,8 +16,10 @@ public struct LeaderboardReport {
     /// Epochs trained against the budget, for the footer (none when nil).
     public var epochs: EpochTotals?
 
-    public init(trials: [TrialSnapshot], metric: String, popularity: [String: [String: Double]]?, top: Int? = nil,
-                all: Bool = false, width: Int = 100, epochs: EpochTotals? = nil) {
+    public init(
+        trials: [TrialSnapshot], metric: String, popularity: [String: [String: Double]]?, top: Int? = nil,
+        all: Bool = false, width: Int = 100, epochs: EpochTotals? = nil
+    ) {
         self.trials = trials
         self.metric = metric
         self.popularity = popularity
@@ -32,8 +34,9 @@ public struct LeaderboardReport {
     /// (what `sweep leaderboard`, `run`/`launch` at their end and the dashboard all show).
     public init(_ sweep: SweepRecord, store: SweepStore, top: Int? = nil, all: Bool = false) throws {
         let trials = try store.trials()
-        self.init(trials: trials, metric: sweep.metric, popularity: sweep.popularity, top: top, all: all,
-                  epochs: try store.epochTotals(of: trials))
+        self.init(
+            trials: trials, metric: sweep.metric, popularity: sweep.popularity, top: top, all: all,
+            epochs: try store.epochTotals(of: trials))
     }
 
     /// Config keys whose values differ between the trials shown (seed excluded: it is the repeat).
@@ -42,7 +45,9 @@ public struct LeaderboardReport {
         // dashboard asks this of 10,000 trials on every refresh: by key, hashing took 20 ms),
         // through each trial's facts (a computed property of an element copies the element).
         let keys = configKeys, builtIn = !trials.contains { $0.config.isProgram }
-        func values(_ index: Int) -> [ConfigValue?] { builtIn ? trials[index].facts.keyedValues : keys.map { trials[index].facts.activeValues[$0] } }
+        func values(_ index: Int) -> [ConfigValue?] {
+            builtIn ? trials[index].facts.keyedValues : keys.map { trials[index].facts.activeValues[$0] }
+        }
         let shown = trials.indices.lazy.filter { self.all || self.trials[$0].state == .completed }
         guard let first = shown.first else { return [] }
         let reference = values(first)
@@ -95,7 +100,9 @@ public struct LeaderboardReport {
 
     /// A short human duration: 12.3s, 4.5m, 1.2h.
     public static func duration(_ seconds: Double) -> String {
-        seconds < 60 ? String(format: "%.1fs", seconds) : seconds < 3600 ? String(format: "%.1fm", seconds / 60) : String(format: "%.1fh", seconds / 3600)
+        seconds < 60
+            ? String(format: "%.1fs", seconds)
+            : seconds < 3600 ? String(format: "%.1fm", seconds / 60) : String(format: "%.1fh", seconds / 3600)
     }
 
     // MARK: Per trial
@@ -144,17 +151,26 @@ public struct LeaderboardReport {
             columns.append(Column(name: "variant", priority: 80, rightAligned: false, cells: rows.map { $0.trial.variant ?? "–" }))
         }
         for (index, key) in varyingKeys.enumerated() {
-            columns.append(Column(name: key, priority: priority(of: key, index), rightAligned: false, cells: rows.map {
-                $0.trial.config.isActive(key) ? $0.trial.config.value(key)?.description ?? "–" : "–"
-            }))
+            columns.append(
+                Column(
+                    name: key, priority: priority(of: key, index), rightAligned: false,
+                    cells: rows.map {
+                        $0.trial.config.isActive(key) ? $0.trial.config.value(key)?.description ?? "–" : "–"
+                    }))
         }
         columns += [
-            Column(name: "valid \(metric)", priority: 98, rightAligned: true, cells: rows.map { Self.number($0.trial.result?.valid[metric]) }),
-            Column(name: "test \(metric)", priority: 90, rightAligned: true, cells: rows.map { Self.number($0.trial.result?.test[metric]) }),
-            Column(name: "epoch", priority: 35, rightAligned: true, cells: rows.map { $0.trial.result.map { String($0.bestEpoch) } ?? "–" }),
-            Column(name: "time", priority: 30, rightAligned: true, cells: rows.map { $0.trial.result.map { Self.duration($0.seconds) } ?? "–" }),
+            Column(
+                name: "valid \(metric)", priority: 98, rightAligned: true, cells: rows.map { Self.number($0.trial.result?.valid[metric]) }),
+            Column(
+                name: "test \(metric)", priority: 90, rightAligned: true, cells: rows.map { Self.number($0.trial.result?.test[metric]) }),
+            Column(
+                name: "epoch", priority: 35, rightAligned: true, cells: rows.map { $0.trial.result.map { String($0.bestEpoch) } ?? "–" }),
+            Column(
+                name: "time", priority: 30, rightAligned: true, cells: rows.map { $0.trial.result.map { Self.duration($0.seconds) } ?? "–" }
+            ),
             Column(name: "cov@10", priority: 25, rightAligned: true, cells: rows.map { Self.number($0.trial.result?.test["coverage@10"]) }),
-            Column(name: "pop@10", priority: 20, rightAligned: true, cells: rows.map { Self.number($0.trial.result?.test["pop_overlap@10"]) }),
+            Column(
+                name: "pop@10", priority: 20, rightAligned: true, cells: rows.map { Self.number($0.trial.result?.test["pop_overlap@10"]) }),
             Column(name: "worker", priority: 10, rightAligned: false, cells: rows.map { $0.trial.result?.worker ?? "–" }),
         ]
         return withoutEmptyDiagnostics(columns)
@@ -169,7 +185,8 @@ public struct LeaderboardReport {
     // MARK: Per config
 
     func configColumns() -> [Column] {
-        let configs = top.map { Array(Leaderboard.rankConfigs(trials, metric: metric).prefix($0)) } ?? Leaderboard.rankConfigs(trials, metric: metric)
+        let configs =
+            top.map { Array(Leaderboard.rankConfigs(trials, metric: metric).prefix($0)) } ?? Leaderboard.rankConfigs(trials, metric: metric)
         var columns = [
             Column(name: "rank", priority: 100, rightAligned: true, cells: configs.map { String($0.rank) }),
             Column(name: "", priority: 97, rightAligned: false, cells: configs.map(Self.versusBestCell)),
@@ -178,17 +195,24 @@ public struct LeaderboardReport {
             columns.append(Column(name: "variant", priority: 80, rightAligned: false, cells: configs.map { $0.trials[0].variant ?? "–" }))
         }
         for (index, key) in varyingKeys.enumerated() {
-            columns.append(Column(name: key, priority: priority(of: key, index), rightAligned: false, cells: configs.map {
-                $0.trials[0].config.isActive(key) ? $0.trials[0].config.value(key)?.description ?? "–" : "–"
-            }))
+            columns.append(
+                Column(
+                    name: key, priority: priority(of: key, index), rightAligned: false,
+                    cells: configs.map {
+                        $0.trials[0].config.isActive(key) ? $0.trials[0].config.value(key)?.description ?? "–" : "–"
+                    }))
         }
         columns += [
-            Column(name: "valid \(metric)", priority: 98, rightAligned: true, cells: configs.map {
-                Self.number($0.validMean[metric]) + ($0.ci95.map { " ± " + String(format: "%.4f", $0) } ?? "")
-            }),
+            Column(
+                name: "valid \(metric)", priority: 98, rightAligned: true,
+                cells: configs.map {
+                    Self.number($0.validMean[metric]) + ($0.ci95.map { " ± " + String(format: "%.4f", $0) } ?? "")
+                }),
             Column(name: "n", priority: 96, rightAligned: true, cells: configs.map { String($0.n) }),
             Column(name: "test \(metric)", priority: 90, rightAligned: true, cells: configs.map { Self.number($0.testMean[metric]) }),
-            Column(name: "p vs best", priority: 50, rightAligned: true, cells: configs.map { $0.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–" }),
+            Column(
+                name: "p vs best", priority: 50, rightAligned: true,
+                cells: configs.map { $0.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–" }),
             Column(name: "cov@10", priority: 25, rightAligned: true, cells: configs.map { Self.number($0.testMean["coverage@10"]) }),
         ]
         return withoutEmptyDiagnostics(columns)
@@ -223,7 +247,8 @@ public struct LeaderboardReport {
     static func choose(_ columns: [Column], names: [String]) throws -> [Column] {
         try names.map { name in
             guard let column = columns.first(where: { $0.name == name }) else {
-                throw StoreError(message: "no column \(name); columns: \(columns.map(\.name).filter { !$0.isEmpty }.joined(separator: ", "))")
+                throw StoreError(
+                    message: "no column \(name); columns: \(columns.map(\.name).filter { !$0.isEmpty }.joined(separator: ", "))")
             }
             return column
         }
@@ -231,7 +256,8 @@ public struct LeaderboardReport {
 
     var popularityLine: String? {
         guard let popularity else { return nil }
-        return "popularity baseline: valid \(metric) \(Self.number(popularity["valid"]?[metric])), test \(metric) \(Self.number(popularity["test"]?[metric]))"
+        return
+            "popularity baseline: valid \(metric) \(Self.number(popularity["valid"]?[metric])), test \(metric) \(Self.number(popularity["test"]?[metric]))"
     }
 
     /// The footer: epochs trained against the full budget, and what early stopping saved.
@@ -259,7 +285,8 @@ public struct LeaderboardReport {
     public func csv(byConfig: Bool) -> String {
         let columns = byConfig ? configColumns() : trialColumns()
         func escape(_ text: String) -> String {
-            text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+            text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
+                ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
         }
         var lines = [columns.map { escape($0.name.isEmpty ? "ties_best" : $0.name) }.joined(separator: ",")]
         for row in columns.first?.cells.indices ?? 0..<0 { lines.append(columns.map { escape($0.cells[row]) }.joined(separator: ",")) }
@@ -358,7 +385,8 @@ public struct LeaderboardReport {
     /// A config's active keys as an object, keys in byte order.
     static func write(_ activeValues: [String: ConfigValue], dropSeed: Bool, to writer: inout JSONWriter) {
         writer.beginObject()
-        for (key, value) in activeValues.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) where !(dropSeed && key == "seed") {
+        for (key, value) in activeValues.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) })
+        where !(dropSeed && key == "seed") {
             writer.key(key)
             writer.value(value)
         }
@@ -380,7 +408,9 @@ public final class LeaderboardRowCache: Sendable {
         init(_ trial: TrialSnapshot) {
             id = trial.id
             state = trial.state
-            result = trial.result.map { ResultKey(trial: trial.number, attempt: $0.attempt, finishedAt: $0.finishedAt.timeIntervalSince1970) }
+            result = trial.result.map {
+                ResultKey(trial: trial.number, attempt: $0.attempt, finishedAt: $0.finishedAt.timeIntervalSince1970)
+            }
             stoppedAt = trial.stoppedAt
         }
     }
@@ -406,8 +436,9 @@ public final class LeaderboardRowCache: Sendable {
                 if cached[trial.number]?.version != version {
                     var fragment = JSONWriter(capacity: 1024, baseDepth: 2)
                     let rankRange = LeaderboardReport.writeRow(trial, rank: nil, to: &fragment)
-                    cached[trial.number] = Row(version: version, beforeRank: fragment.bytes[..<rankRange.lowerBound],
-                                               afterRank: fragment.bytes[rankRange.upperBound...])
+                    cached[trial.number] = Row(
+                        version: version, beforeRank: fragment.bytes[..<rankRange.lowerBound],
+                        afterRank: fragment.bytes[rankRange.upperBound...])
                 }
                 let row = cached[trial.number]!
                 writer.fragment(row.beforeRank, rank, row.afterRank)

@@ -28,7 +28,9 @@ public enum ParameterImportance {
     static let minimumTrialsInRegime = 2
 
     /// Each searched parameter's importance (summing to 1), most important first; ties by name.
-    public static func pedAnova(_ trials: [Trial], parameters: [Parameter], targetQuantile: Double = 0.1) -> [(key: String, importance: Double)] {
+    public static func pedAnova(_ trials: [Trial], parameters: [Parameter], targetQuantile: Double = 0.1) -> [(
+        key: String, importance: Double
+    )] {
         let trials = trials.filter { $0.value.isFinite }
         let keys = parameters.map(\.key).filter { key in trials.contains { $0.values[key] != nil } }
         var importance = Dictionary(uniqueKeysWithValues: keys.map { ($0, 0.0) })
@@ -77,12 +79,14 @@ public enum ParameterImportance {
                 guard choices.count > 1 else { return nil }
                 kind = .categorical(choices)
             case .uniform(let low, let high): kind = .numerical(low: low, high: high, log: false, steps: ParameterImportance.steps)
-            case .logUniform(let low, let high): kind = .numerical(low: log(low), high: log(high), log: true, steps: ParameterImportance.steps)
+            case .logUniform(let low, let high):
+                kind = .numerical(low: log(low), high: log(high), log: true, steps: ParameterImportance.steps)
             case .intUniform(let low, let high):
                 guard high > low else { return nil }
                 kind = .numerical(low: Double(low), high: Double(high), log: false, steps: min(high - low + 1, ParameterImportance.steps))
             case .qUniform(let low, let high, let q):
-                kind = .numerical(low: low, high: high, log: false, steps: min(Int(((high - low) / q).rounded()) + 1, ParameterImportance.steps))
+                kind = .numerical(
+                    low: low, high: high, log: false, steps: min(Int(((high - low) / q).rounded()) + 1, ParameterImportance.steps))
             }
         }
 
@@ -143,8 +147,9 @@ public enum ParameterImportance {
                     for k in mus.indices {
                         let (mu, s) = (mus[k], sigmas[k])
                         // Far in a tail both ends' Φ underflow (NaN here): the mass there is nil.
-                        let mass = exp(TruncatedNormal.logMass((x - 0.5 - mu) / s, (x + 0.5 - mu) / s)
-                                       - TruncatedNormal.logMass((low - 0.5 - mu) / s, (high + 0.5 - mu) / s))
+                        let mass = exp(
+                            TruncatedNormal.logMass((x - 0.5 - mu) / s, (x + 0.5 - mu) / s)
+                                - TruncatedNormal.logMass((low - 0.5 - mu) / s, (high + 0.5 - mu) / s))
                         if mass.isFinite { density += mixture[k] * mass }
                     }
                     return density
@@ -181,10 +186,14 @@ extension ParameterImportance {
 
     /// The JSON document of `sweep importance --json` (and the dashboard's `/api/importance`) for
     /// `ranked`, what ``of(spec:trials:targetQuantile:)`` found.
-    public static func document(_ ranked: [(key: String, importance: Double)], spec: SweepSpec, trials: [TrialSnapshot],
-                                targetQuantile: Double) -> [String: Any] {
-        ["metric": "valid_\(spec.metric)", "method": "ped-anova", "target_quantile": targetQuantile,
-                "completed_trials": completedTrials(trials, metric: spec.metric),
-                "importance": ranked.map { ["parameter": $0.key, "importance": $0.importance] as [String: Any] }]
+    public static func document(
+        _ ranked: [(key: String, importance: Double)], spec: SweepSpec, trials: [TrialSnapshot],
+        targetQuantile: Double
+    ) -> [String: Any] {
+        [
+            "metric": "valid_\(spec.metric)", "method": "ped-anova", "target_quantile": targetQuantile,
+            "completed_trials": completedTrials(trials, metric: spec.metric),
+            "importance": ranked.map { ["parameter": $0.key, "importance": $0.importance] as [String: Any] },
+        ]
     }
 }

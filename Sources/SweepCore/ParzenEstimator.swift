@@ -69,16 +69,21 @@ struct ParzenEstimator {
     /// - Parameter observations: each observation's values in internal representation, ordered
     ///   by trial number (the oldest first, which the weight ramp needs).
     init(observations: [[Double]], domains: [ModelledDomain], priorWeight: Double = 1) {
-        self.init(columns: domains.indices.map { index in observations.map { $0[index] } }, count: observations.count,
-                  domains: domains, priorWeight: priorWeight)
+        self.init(
+            columns: domains.indices.map { index in observations.map { $0[index] } }, count: observations.count,
+            domains: domains, priorWeight: priorWeight)
     }
 
     /// The same from one column of values per parameter (each `count` long).
     init(columns: [[Double]], count n: Int, domains: [ModelledDomain], priorWeight: Double = 1) {
         self.domains = domains
         // numpy's linspace(1/n, 1, n − 25), then 25 ones.
-        var weights: [Double] = n < 25 ? Array(repeating: 1, count: n)
-            : (0..<(n - 25)).map { index in n == 26 ? 1.0 / Double(n) : 1.0 / Double(n) + (1 - 1.0 / Double(n)) * Double(index) / Double(n - 26) }
+        var weights: [Double] =
+            n < 25
+            ? Array(repeating: 1, count: n)
+            : (0..<(n - 25)).map { index in
+                n == 26 ? 1.0 / Double(n) : 1.0 / Double(n) + (1 - 1.0 / Double(n)) * Double(index) / Double(n - 26)
+            }
                 + Array(repeating: 1, count: 25)
         weights.append(n == 0 ? 1 : priorWeight)
         let total = weights.reduce(0, +)
@@ -183,24 +188,28 @@ struct ParzenEstimator {
                         }
                     }
                 case .numerical(_, _, let isLog, let step):
-                    kernels.mu.withUnsafeBufferPointer { mu in kernels.sigma.withUnsafeBufferPointer { sigma in
-                        kernels.constant.withUnsafeBufferPointer { constant in
-                            if let step {
-                                let left = isLog ? log(value - step / 2) : value - step / 2
-                                let right = isLog ? log(value + step / 2) : value + step / 2
-                                for component in 0..<components {
-                                    terms[component] += TruncatedNormal.logMass((left - mu[component]) / sigma[component],
-                                                                                (right - mu[component]) / sigma[component]) + constant[component]
-                                }
-                            } else {
-                                let v = isLog ? log(value) : value
-                                for component in 0..<components {
-                                    let z = (v - mu[component]) / sigma[component]
-                                    terms[component] += -0.5 * z * z + constant[component]
+                    kernels.mu.withUnsafeBufferPointer { mu in
+                        kernels.sigma.withUnsafeBufferPointer { sigma in
+                            kernels.constant.withUnsafeBufferPointer { constant in
+                                if let step {
+                                    let left = isLog ? log(value - step / 2) : value - step / 2
+                                    let right = isLog ? log(value + step / 2) : value + step / 2
+                                    for component in 0..<components {
+                                        terms[component] +=
+                                            TruncatedNormal.logMass(
+                                                (left - mu[component]) / sigma[component],
+                                                (right - mu[component]) / sigma[component]) + constant[component]
+                                    }
+                                } else {
+                                    let v = isLog ? log(value) : value
+                                    for component in 0..<components {
+                                        let z = (v - mu[component]) / sigma[component]
+                                        terms[component] += -0.5 * z * z + constant[component]
+                                    }
                                 }
                             }
                         }
-                    } }
+                    }
                 }
             }
         }
@@ -239,21 +248,32 @@ enum TruncatedNormal {
     static func quantile(_ p: Double) -> Double {
         guard p > 0 else { return -.infinity }
         guard p < 1 else { return .infinity }
-        let a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00]
+        let a = [
+            -3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01,
+            2.506628277459239e+00,
+        ]
         let b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01]
-        let c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00]
+        let c = [
+            -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00,
+            2.938163982698783e+00,
+        ]
         let d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00]
         var x: Double
         if p < 0.02425 {
             let q = (-2 * log(p)).squareRoot()
-            x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+            x =
+                (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+                / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
         } else if p <= 1 - 0.02425 {
             let q = p - 0.5, r = q * q
-            x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
+            x =
+                (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
                 / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
         } else {
             let q = (-2 * log1p(-p)).squareRoot()
-            x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+            x =
+                -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+                / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
         }
         let error = cdf(x) - p
         let step = error * (2 * Double.pi).squareRoot() * exp(x * x / 2)

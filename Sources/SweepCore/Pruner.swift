@@ -85,8 +85,9 @@ public struct SuccessiveHalvingPruner: Pruner {
     public func bracket(ofConfig key: String) -> Int { 0 }
 
     public func decide(epoch: Int, bracket: Int, value: Double, others: [Double]) -> (Judgement.Decision, String) {
-        Self.decide(label: "asha", epoch: epoch, rung: checkpoints(budget: epoch + 1, bracket: bracket).count - 1,
-                    factor: reductionFactor, value: value, others: others)
+        Self.decide(
+            label: "asha", epoch: epoch, rung: checkpoints(budget: epoch + 1, bracket: bracket).count - 1,
+            factor: reductionFactor, value: value, others: others)
     }
 
     static func decide(label: String, epoch: Int, rung: Int, factor: Int, value: Double, others: [Double]) -> (Judgement.Decision, String) {
@@ -95,7 +96,8 @@ public struct SuccessiveHalvingPruner: Pruner {
         guard n >= factor else { return (.continue, "\(head) goes on: \(n) value\(n == 1 ? "" : "s") recorded, fewer than η") }
         let kept = n / factor
         let cut = all.sorted(by: >)[kept - 1]
-        return value >= cut ? (.continue, "\(head) is in the top \(kept) of \(n) (cut \(format(cut)))")
+        return value >= cut
+            ? (.continue, "\(head) is in the top \(kept) of \(n) (cut \(format(cut)))")
             : (.stop, "\(head) is below the top \(kept) of \(n) (cut \(format(cut)))")
     }
 }
@@ -152,8 +154,9 @@ public struct HyperbandPruner: Pruner {
 
     public func decide(epoch: Int, bracket: Int, value: Double, others: [Double]) -> (Judgement.Decision, String) {
         let rung = checkpoints(budget: epoch + 1, bracket: bracket).count - 1
-        return SuccessiveHalvingPruner.decide(label: "hyperband bracket \(bracket)", epoch: epoch, rung: rung,
-                                              factor: reductionFactor, value: value, others: others)
+        return SuccessiveHalvingPruner.decide(
+            label: "hyperband bracket \(bracket)", epoch: epoch, rung: rung,
+            factor: reductionFactor, value: value, others: others)
     }
 }
 
@@ -180,10 +183,14 @@ public struct MedianPruner: Pruner {
     public func decide(epoch: Int, bracket: Int, value: Double, others: [Double]) -> (Judgement.Decision, String) {
         let head = "median (epoch \(epoch)): \(format(value))"
         guard others.count >= minTrials else {
-            return (.continue, "\(head) goes on: \(others.count) other trial\(others.count == 1 ? "" : "s") reported here, fewer than min_trials \(minTrials)")
+            return (
+                .continue,
+                "\(head) goes on: \(others.count) other trial\(others.count == 1 ? "" : "s") reported here, fewer than min_trials \(minTrials)"
+            )
         }
         let middle = median(others)  // numpy's percentile(…, 50)
-        return value < middle ? (.stop, "\(head) is below the median \(format(middle)) of \(others.count) other trials")
+        return value < middle
+            ? (.stop, "\(head) is below the median \(format(middle)) of \(others.count) other trials")
             : (.continue, "\(head) is not below the median \(format(middle)) of \(others.count) other trials")
     }
 }

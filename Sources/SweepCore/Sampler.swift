@@ -60,14 +60,22 @@ public struct Proposal: Sendable, Equatable {
 
 /// How a proposed config came about, kept with its trials (`sweep show` prints it).
 public struct ProposalOrigin: Sendable, Equatable, Codable {
-    /// `tpe`, or `random` while too few configs have finished for the model.
-    public var sampler: String
+    /// What proposed a config.
+    public enum Method: String, Sendable, Codable {
+        /// TPE's model of the finished configs.
+        case tpe
+        /// A random draw, while too few configs have finished for the model (or when its
+        /// proposals repeat configs the sweep holds).
+        case random
+    }
+
+    public var sampler: Method
     /// Finished (completed or pruned) configs it was conditioned on.
     public var finished: Int
     /// Configs waiting or running when it was proposed (bad values to TPE under constant liar).
     public var running: Int
 
-    public init(sampler: String, finished: Int, running: Int) {
+    public init(sampler: Method, finished: Int, running: Int) {
         self.sampler = sampler
         self.finished = finished
         self.running = running
@@ -89,7 +97,8 @@ public struct GridSampler: Sampler {
                     guard index < order.count else { return emit(assignment, arm) }
                     let parameter = order[index]
                     guard arm?.values[parameter.key] == nil, parameter.conditions.allSatisfy({ $0.holds(in: assignment) }),
-                          case .values(let values) = parameter.domain else {
+                        case .values(let values) = parameter.domain
+                    else {
                         return expand(index + 1, assignment)
                     }
                     for value in values {
@@ -121,7 +130,8 @@ extension GridSampler {
                 }
                 let parameter = order[index]
                 guard arm?.values[parameter.key] == nil, parameter.conditions.allSatisfy({ $0.holds(in: assignment) }),
-                      case .values(let values) = parameter.domain else {
+                    case .values(let values) = parameter.domain
+                else {
                     return count(index + 1, assignment, multiplier)
                 }
                 guard named.contains(parameter.key) else {
@@ -162,8 +172,10 @@ public struct RandomSampler: Sampler {
         var drawn: [String: ConfigValue] = [:]
         for parameter in space.spec.parameters { drawn[parameter.key] = SearchSpace.sample(parameter.domain, &rng) }
         var assignment = space.base(arm)
-        for parameter in space.orderedParameters where arm?.values[parameter.key] == nil
-            && parameter.conditions.allSatisfy({ $0.holds(in: assignment) }) {
+        for parameter in space.orderedParameters
+        where arm?.values[parameter.key] == nil
+            && parameter.conditions.allSatisfy({ $0.holds(in: assignment) })
+        {
             assignment[parameter.key] = drawn[parameter.key]
         }
         return assignment

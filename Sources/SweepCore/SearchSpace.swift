@@ -77,15 +77,20 @@ public struct SearchSpace: Sendable {
             }
         }
         for key in spec.fixed.keys.sorted() where !activeFixed.contains(key) && issues.isEmpty {
-            issues.append(SweepIssue(path: "fixed.\(key)", line: spec.fixedLines[key],
-                                     message: "is not used by any trial (\(TrialConfig().inactiveReason(key) ?? "every variant overrides it"))"))
+            issues.append(
+                SweepIssue(
+                    path: "fixed.\(key)", line: spec.fixedLines[key],
+                    message: "is not used by any trial (\(TrialConfig().inactiveReason(key) ?? "every variant overrides it"))"))
         }
         // A searched key active nowhere would collapse a grid without a word. (Random draws and
         // TPE's first draws may miss a rarely active key by chance, so only a grid is judged.)
         for parameter in spec.parameters where spec.method == .grid && unusedSearched.contains(parameter.key) && issues.isEmpty {
-            let reason = inactiveWhereGiven[parameter.key]
+            let reason =
+                inactiveWhereGiven[parameter.key]
                 ?? (parameter.conditions.isEmpty ? "every variant sets it" : "its `when` never holds, or every variant sets it")
-            issues.append(SweepIssue(path: "parameters.\(parameter.key)", line: parameter.line, message: "is searched but no trial uses it (\(reason))"))
+            issues.append(
+                SweepIssue(
+                    path: "parameters.\(parameter.key)", line: parameter.line, message: "is searched but no trial uses it (\(reason))"))
         }
         guard issues.isEmpty else { throw SweepFileError(file: spec.name, issues: issues) }
 
@@ -106,7 +111,9 @@ public struct SearchSpace: Sendable {
     func sizeIssue() -> SweepIssue? {
         let limit = spec.maxTrials
         func issue(_ trials: String, _ path: String, _ cause: String, line: Int?) -> SweepIssue {
-            SweepIssue(path: path, line: line, message: "the sweep plans \(trials) (\(cause)); narrow the search, or raise the limit with --plan-limit if you mean it")
+            SweepIssue(
+                path: path, line: line,
+                message: "the sweep plans \(trials) (\(cause)); narrow the search, or raise the limit with --plan-limit if you mean it")
         }
         let repeatsCause = "repeats: \(spec.repeats)"
         let configs: Int, factor: (path: String, cause: String, line: Int?)
@@ -120,12 +127,15 @@ public struct SearchSpace: Sendable {
             // Counting stops once it passes the limit: a grid of 10^15 costs no more than one of 10^5.
             configs = GridSampler(space: self).assignmentCount(upTo: limit)
             let widest = spec.parameters.max { a, b in a.domain.choiceCount < b.domain.choiceCount }
-            factor = widest.map { ("parameters.\($0.key)", "\($0.domain.choiceCount) values of \($0.key) multiply the grid", $0.line) }
+            factor =
+                widest.map { ("parameters.\($0.key)", "\($0.domain.choiceCount) values of \($0.key) multiply the grid", $0.line) }
                 ?? ("variants", "\(arms.count) variants", nil)
         }
         let (trials, overflow) = configs.multipliedReportingOverflow(by: spec.repeats)
         guard overflow || trials > limit else { return nil }
-        let shown = overflow || configs > limit ? "more than \(limit) trials (configs × repeats), the limit"
+        let shown =
+            overflow || configs > limit
+            ? "more than \(limit) trials (configs × repeats), the limit"
             : "\(trials) trials (configs × repeats), more than the limit of \(limit)"
         // The grid or count alone fits, and the repeats outnumber the configs: the repeats are the cause.
         if configs <= limit && spec.repeats > configs { return issue(shown, "repeats", repeatsCause + " × \(configs) configs", line: nil) }

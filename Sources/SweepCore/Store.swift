@@ -34,8 +34,10 @@ public final class SweepStore: Sendable {
     /// since it last asked (`PRAGMA data_version`); nil for a writer.
     let watcher: DatabaseQueue?
 
-    private init(database: any DatabaseWriter & DatabaseReader, path: String, checkpointer: BackgroundCheckpointer? = nil,
-                 watcher: DatabaseQueue? = nil) {
+    private init(
+        database: any DatabaseWriter & DatabaseReader, path: String, checkpointer: BackgroundCheckpointer? = nil,
+        watcher: DatabaseQueue? = nil
+    ) {
         self.database = database
         self.path = path
         self.checkpointer = checkpointer
@@ -77,9 +79,14 @@ public final class SweepStore: Sendable {
         var configuration = Configuration()
         configuration.readonly = true
         do {
-            _ = try DatabaseQueue(path: path, configuration: configuration).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master") }
+            _ = try DatabaseQueue(path: path, configuration: configuration).read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master")
+            }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
-            throw StoreError(message: "\(path) is not a SQLite database (a damaged or foreign file?); it was left as it is: give --db a new file or a sweep store")
+            throw StoreError(
+                message:
+                    "\(path) is not a SQLite database (a damaged or foreign file?); it was left as it is: give --db a new file or a sweep store"
+            )
         }
     }
 

@@ -27,14 +27,19 @@ public struct TrialSnapshot: Sendable {
     public var repeatKey: String { facts.repeatKey }
     let facts: ConfigFacts
 
-    public init(id: String, number: Int, config: TrialConfig, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
-                stoppedAt: Int? = nil, origin: ProposalOrigin? = nil) {
-        self.init(id: id, number: number, facts: ConfigFacts(config), variant: variant, state: state, attempts: attempts, result: result,
-                  stoppedAt: stoppedAt, origin: origin)
+    public init(
+        id: String, number: Int, config: TrialConfig, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
+        stoppedAt: Int? = nil, origin: ProposalOrigin? = nil
+    ) {
+        self.init(
+            id: id, number: number, facts: ConfigFacts(config), variant: variant, state: state, attempts: attempts, result: result,
+            stoppedAt: stoppedAt, origin: origin)
     }
 
-    init(id: String, number: Int, facts: ConfigFacts, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
-         stoppedAt: Int?, origin: ProposalOrigin?) {
+    init(
+        id: String, number: Int, facts: ConfigFacts, variant: String?, state: TrialState, attempts: Int, result: ResultSnapshot?,
+        stoppedAt: Int?, origin: ProposalOrigin?
+    ) {
         self.id = id
         self.number = number
         self.facts = facts
@@ -112,9 +117,12 @@ extension SweepStore {
             let popularity = try (row["popularity"] as String?).map {
                 try StoredJSON.decode([String: [String: Double]].self, $0, "the sweep's popularity baseline")
             }
-            let program = try (row["program"] as String?).map { try StoredJSON.decode(StoredProgram.self, $0, "the sweep's program").program }
-            return SweepRecord(name: row["name"], specText: row["spec_text"], specHash: row["spec_hash"], metric: row["metric"],
-                               dataset: try dataset.source(), fingerprint: row["fingerprint"], popularity: popularity, program: program)
+            let program = try (row["program"] as String?).map {
+                try StoredJSON.decode(StoredProgram.self, $0, "the sweep's program").program
+            }
+            return SweepRecord(
+                name: row["name"], specText: row["spec_text"], specHash: row["spec_hash"], metric: row["metric"],
+                dataset: try dataset.source(), fingerprint: row["fingerprint"], popularity: popularity, program: program)
         }
     }
 
@@ -183,14 +191,16 @@ extension SweepStore {
             // Many new results: one scan from the earliest of them (the rows before it are known);
             // a few: one lookup each.
             if unknown.count > 64 {
-                let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE finished_at >= ?"),
-                                               arguments: [earliestUnknown])
+                let rows = try Row.fetchCursor(
+                    db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE finished_at >= ?"),
+                    arguments: [earliestUnknown])
                 while let row = try rows.next() {
                     if unknown.contains(row[0]) { results[row[0]] = try cachedResult(row) }
                 }
             } else {
                 for trial in unknown {
-                    let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE trial_number = ?"), arguments: [trial])
+                    let row = try Row.fetchOne(
+                        db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE trial_number = ?"), arguments: [trial])
                     if let row { results[trial] = try cachedResult(row) }
                 }
             }
@@ -222,15 +232,19 @@ extension SweepStore {
         let (rows, results, stops, fixed, count, newest) = try database.read { db in
             let changed = "SELECT trial_number FROM trial_change WHERE seq > ?"
             var rows: [TrialRow] = []
-            let trials = try Row.fetchCursor(db.cachedStatement(sql: "SELECT \(TrialRow.columns) FROM trial WHERE number IN (\(changed)) ORDER BY number"),
-                                             arguments: since)
+            let trials = try Row.fetchCursor(
+                db.cachedStatement(sql: "SELECT \(TrialRow.columns) FROM trial WHERE number IN (\(changed)) ORDER BY number"),
+                arguments: since)
             while let row = try trials.next() { rows.append(TrialRow(row)) }
             var results: [Int: ResultSnapshot] = [:]
             let resultRows = try Row.fetchCursor(
                 db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE trial_number IN (\(changed))"), arguments: since)
             while let row = try resultRows.next() { results[row[0]] = try cachedResult(row) }
-            let stops = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db.cachedStatement(sql: Self.stopEpochs(where: "trial_number IN (\(changed))")),
-                                                                          arguments: since).map { ($0[0] as Int, $0[1] as Int) })
+            let stops = try Dictionary(
+                uniqueKeysWithValues: Row.fetchAll(
+                    db.cachedStatement(sql: Self.stopEpochs(where: "trial_number IN (\(changed))")),
+                    arguments: since
+                ).map { ($0[0] as Int, $0[1] as Int) })
             let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM trial"))
             return (rows, results, stops, try fixedParts(of: rows, db), count, try Self.newestChange(db))
         }
@@ -278,7 +292,9 @@ extension SweepStore {
             while let row = try cursor.next() { try add(row) }
         } else {
             for trial in missing {
-                if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT number, id, origin, config FROM trial WHERE number = ?"), arguments: [trial.number]) {
+                if let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT number, id, origin, config FROM trial WHERE number = ?"), arguments: [trial.number])
+                {
                     try add(row)
                 }
             }
@@ -289,7 +305,9 @@ extension SweepStore {
 
     /// The trial's snapshot, or nil when its config cannot be read.
     func snapshot(_ row: TrialRow, _ fixed: [Int: FixedTrialParts], result: ResultSnapshot?, stoppedAt: Int?) throws -> TrialSnapshot? {
-        guard let parts = fixed[row.number], parts.id == row.id else { throw StoreError(message: "trial #\(row.number) changed while it was read") }
+        guard let parts = fixed[row.number], parts.id == row.id else {
+            throw StoreError(message: "trial #\(row.number) changed while it was read")
+        }
         guard let facts = parts.facts else { return nil }
         return TrialSnapshot(
             id: parts.id, number: row.number, facts: facts, variant: row.variant,
@@ -329,9 +347,11 @@ extension SweepStore {
     /// trained from one count.
     public func epochTotals(of trials: [TrialSnapshot]) throws -> EpochTotals {
         let trained = try database.read { db in
-            try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM epoch WHERE trial_number NOT IN (SELECT number FROM trial WHERE state = 'retired')
-                """) ?? 0
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM epoch WHERE trial_number NOT IN (SELECT number FROM trial WHERE state = 'retired')
+                    """) ?? 0
         }
         var budget = 0, saved = 0
         for index in trials.indices where trials[index].state != .retired {  // by index: no snapshot is copied
@@ -348,10 +368,12 @@ extension SweepStore {
     }
 
     static func epochsSaved(_ db: Database) throws -> Int {
-        try Int.fetchOne(db, sql: """
-            SELECT SUM(json_extract(trial.config, '$.epochs') - stop.epoch) FROM (\(stopEpochs())) AS stop JOIN trial ON trial.number = stop.trial_number
-            WHERE trial.state = '\(TrialState.pruned.rawValue)'
-            """) ?? 0
+        try Int.fetchOne(
+            db,
+            sql: """
+                SELECT SUM(json_extract(trial.config, '$.epochs') - stop.epoch) FROM (\(stopEpochs())) AS stop JOIN trial ON trial.number = stop.trial_number
+                WHERE trial.state = '\(TrialState.pruned.rawValue)'
+                """) ?? 0
     }
 
     /// The epoch early stopping stopped each trial at (its first `stop` judgement), as rows of
@@ -369,8 +391,9 @@ extension SweepStore {
 
     /// A trial's stored result value of `metric` on valid, or nil.
     static func resultValue(_ db: Database, trialNumber: Int, metric: String) throws -> Double? {
-        try Double.fetchOne(db.cachedStatement(sql: "SELECT json_extract(valid, '$.\"' || ? || '\"') FROM result WHERE trial_number = ?"),
-                            arguments: [metric, trialNumber])
+        try Double.fetchOne(
+            db.cachedStatement(sql: "SELECT json_extract(valid, '$.\"' || ? || '\"') FROM result WHERE trial_number = ?"),
+            arguments: [metric, trialNumber])
     }
 
     /// Whether a trial with this id exists (in any state).
@@ -380,41 +403,52 @@ extension SweepStore {
 
     /// Whether any trial waits or runs.
     static func hasUnfinishedTrials(_ db: Database) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE state IN ('\(TrialState.waiting.rawValue)', '\(TrialState.running.rawValue)'))") == true
+        try Bool.fetchOne(
+            db,
+            sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE state IN ('\(TrialState.waiting.rawValue)', '\(TrialState.running.rawValue)'))")
+            == true
     }
 
     /// The configs of trials numbered `number` and up, in number order.
     static func configs(_ db: Database, from number: Int) throws -> RowCursor {
-        try Row.fetchCursor(db.cachedStatement(sql: "SELECT number, config FROM trial WHERE number >= ? ORDER BY number"), arguments: [number])
+        try Row.fetchCursor(
+            db.cachedStatement(sql: "SELECT number, config FROM trial WHERE number >= ? ORDER BY number"), arguments: [number])
     }
 
     /// The state of every trial not retired, by number.
     static func liveStates(_ db: Database) throws -> [(number: Int, state: TrialState)] {
         var states: [(number: Int, state: TrialState)] = []
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT number, state FROM trial WHERE state != '\(TrialState.retired.rawValue)'"))
+        let rows = try Row.fetchCursor(
+            db.cachedStatement(sql: "SELECT number, state FROM trial WHERE state != '\(TrialState.retired.rawValue)'"))
         while let row = try rows.next() { states.append((row[0], try trialState(row[1], "#\(row[0] as Int)"))) }
         return states
     }
 
     /// A worker's BLAS threads and kernel as it last said, or nil for a worker never seen.
     static func workerBLAS(_ db: Database, name: String) throws -> (threads: Int, core: String)? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT blas_threads, blas_core FROM worker WHERE name = ?"), arguments: [name]).map { ($0[0], $0[1]) }
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT blas_threads, blas_core FROM worker WHERE name = ?"), arguments: [name]).map {
+            ($0[0], $0[1])
+        }
     }
 
     /// A trial's early-stopping judgements, in epoch order.
     public func judgements(trial: String) throws -> [Judgement] {
         try database.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT rung.* FROM rung JOIN trial ON trial.number = rung.trial_number WHERE trial.id = ? ORDER BY rung.epoch
-                """, arguments: [trial]).map { row in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT rung.* FROM rung JOIN trial ON trial.number = rung.trial_number WHERE trial.id = ? ORDER BY rung.epoch
+                    """, arguments: [trial]
+            ).map { row in
                 let number: Int = row["trial_number"]
                 guard let decision = Judgement.Decision(rawValue: row["decision"]) else {
                     throw StoreError(message: "trial #\(number) has an unknown early-stopping decision \(row["decision"] as String)")
                 }
-                return Judgement(trialNumber: number, epoch: row["epoch"], bracket: row["bracket"], seed: row["seed"], value: row["value"],
-                                 decision: decision, rule: row["rule"],
-                                 compared: try StoredJSON.decode([Double].self, row["compared"], "trial #\(number)'s compared values"),
-                                 at: Date(timeIntervalSince1970: row["at"]))
+                return Judgement(
+                    trialNumber: number, epoch: row["epoch"], bracket: row["bracket"], seed: row["seed"], value: row["value"],
+                    decision: decision, rule: row["rule"],
+                    compared: try StoredJSON.decode([Double].self, row["compared"], "trial #\(number)'s compared values"),
+                    at: Date(timeIntervalSince1970: row["at"]))
             }
         }
     }
@@ -423,7 +457,8 @@ extension SweepStore {
     public func resultSpan() throws -> (count: Int, first: Date, last: Date)? {
         try database.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), MIN(finished_at), MAX(finished_at) FROM result"),
-                  let first = row[1] as Double?, let last = row[2] as Double? else { return nil }
+                let first = row[1] as Double?, let last = row[2] as Double?
+            else { return nil }
             return (row[0], Date(timeIntervalSince1970: first), Date(timeIntervalSince1970: last))
         }
     }
@@ -450,11 +485,14 @@ extension SweepStore {
     /// The best completed trial's number and valid value of `metric`, in one query.
     public func best(metric: String) throws -> (number: Int, value: Double)? {
         try database.read { db in
-            try Row.fetchOne(db, sql: """
-                SELECT trial.number AS number, json_extract(result.valid, '$."' || ? || '"') AS value
-                FROM result JOIN trial ON trial.id = result.trial_id
-                WHERE trial.state = 'completed' ORDER BY value DESC, trial.number ASC LIMIT 1
-                """, arguments: [metric]).flatMap { row in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT trial.number AS number, json_extract(result.valid, '$."' || ? || '"') AS value
+                    FROM result JOIN trial ON trial.id = result.trial_id
+                    WHERE trial.state = 'completed' ORDER BY value DESC, trial.number ASC LIMIT 1
+                    """, arguments: [metric]
+            ).flatMap { row in
                 (row["value"] as Double?).map { (number: row["number"], value: $0) }
             }
         }
@@ -466,7 +504,9 @@ extension SweepStore {
         if let number = Int(reference), let trial = all.first(where: { $0.number == number }) { return trial }
         let matches = all.filter { $0.id.hasPrefix(reference.lowercased()) }
         guard matches.count == 1 else {
-            throw StoreError(message: matches.isEmpty ? "no trial \(reference) in this sweep" : "\(reference) matches \(matches.count) trials; give more of the id")
+            throw StoreError(
+                message: matches.isEmpty
+                    ? "no trial \(reference) in this sweep" : "\(reference) matches \(matches.count) trials; give more of the id")
         }
         return matches[0]
     }
@@ -474,11 +514,15 @@ extension SweepStore {
     /// A trial's attempts, in order.
     public func attempts(trial: String) throws -> [AttemptSnapshot] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM attempt WHERE trial_number = (SELECT number FROM trial WHERE id = ?) ORDER BY attempt", arguments: [trial]).map { row in
-                AttemptSnapshot(attempt: row["attempt"], lease: row["lease"], worker: row["worker"],
-                                outcome: try Self.outcome(row["outcome"]), reason: row["reason"],
-                                started: Date(timeIntervalSince1970: row["started_at"]),
-                                finished: (row["finished_at"] as Double?).map { Date(timeIntervalSince1970: $0) })
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM attempt WHERE trial_number = (SELECT number FROM trial WHERE id = ?) ORDER BY attempt",
+                arguments: [trial]
+            ).map { row in
+                AttemptSnapshot(
+                    attempt: row["attempt"], lease: row["lease"], worker: row["worker"],
+                    outcome: try Self.outcome(row["outcome"]), reason: row["reason"],
+                    started: Date(timeIntervalSince1970: row["started_at"]),
+                    finished: (row["finished_at"] as Double?).map { Date(timeIntervalSince1970: $0) })
             }
         }
     }
@@ -486,10 +530,13 @@ extension SweepStore {
     /// The attempt a lease names: its trial, number, worker, outcome (nil while live) and reason.
     public func attempt(lease: String) throws -> (trial: String, attempt: Int, worker: String, outcome: AttemptOutcome?, reason: String?)? {
         try database.read { db in
-            try Row.fetchOne(db, sql: "SELECT trial_id, attempt, worker, outcome, reason FROM attempt WHERE lease = ?", arguments: [lease]).map {
-                (trial: $0["trial_id"], attempt: $0["attempt"], worker: $0["worker"],
-                 outcome: try Self.outcome($0["outcome"]), reason: $0["reason"])
-            }
+            try Row.fetchOne(db, sql: "SELECT trial_id, attempt, worker, outcome, reason FROM attempt WHERE lease = ?", arguments: [lease])
+                .map {
+                    (
+                        trial: $0["trial_id"], attempt: $0["attempt"], worker: $0["worker"],
+                        outcome: try Self.outcome($0["outcome"]), reason: $0["reason"]
+                    )
+                }
         }
     }
 
@@ -502,18 +549,24 @@ extension SweepStore {
     /// The per-epoch records of one attempt, as `sweep train` reports them.
     public func epochs(trial: String, attempt: Int) throws -> [EpochRecord] {
         try database.read { db in
-            try String.fetchAll(db, sql: "SELECT record FROM epoch WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND attempt = ? ORDER BY epoch",
-                                arguments: [trial, attempt]).map { try StoredJSON.decode(EpochRecord.self, $0, "an epoch record of trial \(trial)") }
+            try String.fetchAll(
+                db,
+                sql: "SELECT record FROM epoch WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND attempt = ? ORDER BY epoch",
+                arguments: [trial, attempt]
+            ).map { try StoredJSON.decode(EpochRecord.self, $0, "an epoch record of trial \(trial)") }
         }
     }
 
     /// Attempts still running: lease, worker, heartbeat and progress times (for the scheduler).
-    public func liveAttempts() throws -> [(lease: String, trial: String, worker: String, started: Date, heartbeat: Date, stepChanged: Date)] {
+    public func liveAttempts() throws -> [(lease: String, trial: String, worker: String, started: Date, heartbeat: Date, stepChanged: Date)]
+    {
         try database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM attempt WHERE outcome IS NULL").map {
-                (lease: $0["lease"], trial: $0["trial_id"], worker: $0["worker"],
-                 started: Date(timeIntervalSince1970: $0["started_at"]), heartbeat: Date(timeIntervalSince1970: $0["heartbeat_at"]),
-                 stepChanged: Date(timeIntervalSince1970: $0["step_at"]))
+                (
+                    lease: $0["lease"], trial: $0["trial_id"], worker: $0["worker"],
+                    started: Date(timeIntervalSince1970: $0["started_at"]), heartbeat: Date(timeIntervalSince1970: $0["heartbeat_at"]),
+                    stepChanged: Date(timeIntervalSince1970: $0["step_at"])
+                )
             }
         }
     }
@@ -521,18 +574,22 @@ extension SweepStore {
     /// Every worker seen, most recent first.
     public func workers() throws -> [WorkerSnapshot] {
         try database.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT worker.*, COALESCE(done.count, 0) AS trials_completed FROM worker
-                LEFT JOIN (SELECT result.worker, COUNT(*) AS count FROM result JOIN trial ON trial.number = result.trial_number
-                           WHERE trial.state = 'completed' GROUP BY result.worker) AS done ON done.worker = worker.name
-                ORDER BY last_seen DESC
-                """).map { row in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT worker.*, COALESCE(done.count, 0) AS trials_completed FROM worker
+                    LEFT JOIN (SELECT result.worker, COUNT(*) AS count FROM result JOIN trial ON trial.number = result.trial_number
+                               WHERE trial.state = 'completed' GROUP BY result.worker) AS done ON done.worker = worker.name
+                    ORDER BY last_seen DESC
+                    """
+            ).map { row in
                 let name: String = row["name"], state: String = row["state"]
                 guard let known = WorkerState(rawValue: state) else {
                     throw StoreError(message: "worker \(name) has the state '\(state)', which this build does not know")
                 }
-                return WorkerSnapshot(name: name, host: row["host"], state: known, trialsCompleted: row["trials_completed"],
-                                      lastSeen: Date(timeIntervalSince1970: row["last_seen"]))
+                return WorkerSnapshot(
+                    name: name, host: row["host"], state: known, trialsCompleted: row["trials_completed"],
+                    lastSeen: Date(timeIntervalSince1970: row["last_seen"]))
             }
         }
     }
@@ -545,7 +602,9 @@ extension SweepStore {
     /// Events recorded (stale results, retirements, retries …), oldest first.
     public func events() throws -> [(kind: String, trial: String?, detail: String)] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT kind, trial_id, detail FROM event ORDER BY id").map { ($0["kind"], $0["trial_id"], $0["detail"]) }
+            try Row.fetchAll(db, sql: "SELECT kind, trial_id, detail FROM event ORDER BY id").map {
+                ($0["kind"], $0["trial_id"], $0["detail"])
+            }
         }
     }
 

@@ -140,8 +140,10 @@ public struct Judgement: Sendable, Equatable, Codable {
     public var compared: [Double]
     public var at: Date
 
-    public init(trialNumber: Int, epoch: Int, bracket: Int, seed: Int, value: Double, decision: Decision, rule: String,
-                compared: [Double], at: Date) {
+    public init(
+        trialNumber: Int, epoch: Int, bracket: Int, seed: Int, value: Double, decision: Decision, rule: String,
+        compared: [Double], at: Date
+    ) {
         self.trialNumber = trialNumber
         self.epoch = epoch
         self.bracket = bracket
@@ -202,7 +204,8 @@ enum StoredJSON {
             return true
         }
         if read, members == 5, let core, let examples, let perEpoch, let threads, let total {
-            return TrainingTiming(examplesPerSecond: examples, secondsPerEpoch: perEpoch, totalSeconds: total, threads: threads, blasCore: core)
+            return TrainingTiming(
+                examplesPerSecond: examples, secondsPerEpoch: perEpoch, totalSeconds: total, threads: threads, blasCore: core)
         }
         return try decode(TrainingTiming.self, text, what())
     }

@@ -6,85 +6,86 @@ extension SweepStore {
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-schema") { db in
-            try db.execute(sql: """
-                CREATE TABLE sweep (
-                    id INTEGER PRIMARY KEY CHECK (id = 1),
-                    name TEXT NOT NULL,
-                    spec_text TEXT NOT NULL,
-                    spec_hash TEXT NOT NULL,
-                    metric TEXT NOT NULL,
-                    dataset TEXT NOT NULL,
-                    fingerprint TEXT NOT NULL,
-                    popularity TEXT,
-                    created_at REAL NOT NULL,
-                    updated_at REAL NOT NULL
-                );
-                CREATE TABLE trial (
-                    id TEXT PRIMARY KEY,
-                    number INTEGER NOT NULL UNIQUE,
-                    config TEXT NOT NULL,
-                    seed INTEGER NOT NULL,
-                    variant TEXT,
-                    state TEXT NOT NULL CHECK (state IN ('waiting','running','completed','failed','diverged','cancelled','retired')),
-                    retired_from TEXT,
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    updated_at REAL NOT NULL
-                );
-                CREATE INDEX trial_by_state ON trial(state, number);
-                CREATE TABLE attempt (
-                    trial_id TEXT NOT NULL REFERENCES trial(id),
-                    attempt INTEGER NOT NULL,
-                    lease TEXT NOT NULL UNIQUE,
-                    worker TEXT NOT NULL,
-                    started_at REAL NOT NULL,
-                    heartbeat_at REAL NOT NULL,
-                    epoch INTEGER NOT NULL DEFAULT 0,
-                    step INTEGER NOT NULL DEFAULT 0,
-                    step_at REAL NOT NULL,
-                    finished_at REAL,
-                    outcome TEXT CHECK (outcome IN ('completed','lost','failed','diverged','cancelled')),
-                    reason TEXT,
-                    PRIMARY KEY (trial_id, attempt)
-                );
-                CREATE TABLE result (
-                    trial_id TEXT PRIMARY KEY REFERENCES trial(id),
-                    attempt INTEGER NOT NULL,
-                    best_epoch INTEGER NOT NULL,
-                    valid TEXT NOT NULL,
-                    test TEXT NOT NULL,
-                    timing TEXT NOT NULL,
-                    seconds REAL NOT NULL,
-                    worker TEXT NOT NULL,
-                    finished_at REAL NOT NULL
-                );
-                CREATE TABLE epoch (
-                    trial_id TEXT NOT NULL,
-                    attempt INTEGER NOT NULL,
-                    epoch INTEGER NOT NULL,
-                    record TEXT NOT NULL,
-                    PRIMARY KEY (trial_id, attempt, epoch),
-                    FOREIGN KEY (trial_id, attempt) REFERENCES attempt(trial_id, attempt)
-                );
-                CREATE TABLE worker (
-                    name TEXT PRIMARY KEY,
-                    host TEXT NOT NULL,
-                    cores INTEGER NOT NULL,
-                    blas_threads INTEGER NOT NULL,
-                    blas_core TEXT NOT NULL,
-                    state TEXT NOT NULL,
-                    first_seen REAL NOT NULL,
-                    last_seen REAL NOT NULL,
-                    trials_completed INTEGER NOT NULL DEFAULT 0
-                );
-                CREATE TABLE event (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    at REAL NOT NULL,
-                    kind TEXT NOT NULL,
-                    trial_id TEXT,
-                    worker TEXT,
-                    detail TEXT NOT NULL
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE sweep (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        name TEXT NOT NULL,
+                        spec_text TEXT NOT NULL,
+                        spec_hash TEXT NOT NULL,
+                        metric TEXT NOT NULL,
+                        dataset TEXT NOT NULL,
+                        fingerprint TEXT NOT NULL,
+                        popularity TEXT,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL
+                    );
+                    CREATE TABLE trial (
+                        id TEXT PRIMARY KEY,
+                        number INTEGER NOT NULL UNIQUE,
+                        config TEXT NOT NULL,
+                        seed INTEGER NOT NULL,
+                        variant TEXT,
+                        state TEXT NOT NULL CHECK (state IN ('waiting','running','completed','failed','diverged','cancelled','retired')),
+                        retired_from TEXT,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        updated_at REAL NOT NULL
+                    );
+                    CREATE INDEX trial_by_state ON trial(state, number);
+                    CREATE TABLE attempt (
+                        trial_id TEXT NOT NULL REFERENCES trial(id),
+                        attempt INTEGER NOT NULL,
+                        lease TEXT NOT NULL UNIQUE,
+                        worker TEXT NOT NULL,
+                        started_at REAL NOT NULL,
+                        heartbeat_at REAL NOT NULL,
+                        epoch INTEGER NOT NULL DEFAULT 0,
+                        step INTEGER NOT NULL DEFAULT 0,
+                        step_at REAL NOT NULL,
+                        finished_at REAL,
+                        outcome TEXT CHECK (outcome IN ('completed','lost','failed','diverged','cancelled')),
+                        reason TEXT,
+                        PRIMARY KEY (trial_id, attempt)
+                    );
+                    CREATE TABLE result (
+                        trial_id TEXT PRIMARY KEY REFERENCES trial(id),
+                        attempt INTEGER NOT NULL,
+                        best_epoch INTEGER NOT NULL,
+                        valid TEXT NOT NULL,
+                        test TEXT NOT NULL,
+                        timing TEXT NOT NULL,
+                        seconds REAL NOT NULL,
+                        worker TEXT NOT NULL,
+                        finished_at REAL NOT NULL
+                    );
+                    CREATE TABLE epoch (
+                        trial_id TEXT NOT NULL,
+                        attempt INTEGER NOT NULL,
+                        epoch INTEGER NOT NULL,
+                        record TEXT NOT NULL,
+                        PRIMARY KEY (trial_id, attempt, epoch),
+                        FOREIGN KEY (trial_id, attempt) REFERENCES attempt(trial_id, attempt)
+                    );
+                    CREATE TABLE worker (
+                        name TEXT PRIMARY KEY,
+                        host TEXT NOT NULL,
+                        cores INTEGER NOT NULL,
+                        blas_threads INTEGER NOT NULL,
+                        blas_core TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        first_seen REAL NOT NULL,
+                        last_seen REAL NOT NULL,
+                        trials_completed INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE TABLE event (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        at REAL NOT NULL,
+                        kind TEXT NOT NULL,
+                        trial_id TEXT,
+                        worker TEXT,
+                        detail TEXT NOT NULL
+                    );
+                    """)
         }
         migrator.registerMigration("v2-worker-counts-from-results") { db in
             // A worker's completed trials are counted from `result` when read: one statement less
@@ -97,115 +98,117 @@ extension SweepStore {
             // the WAL. Trials are claimed in number order, so keyed by number they append. The id
             // stays beside the number (readers select by it) and a foreign key keeps the two one
             // trial's.
-            try db.execute(sql: """
-                CREATE UNIQUE INDEX trial_number_id ON trial(number, id);
-                CREATE TABLE attempt_by_number (
-                    trial_number INTEGER NOT NULL,
-                    trial_id TEXT NOT NULL,
-                    attempt INTEGER NOT NULL,
-                    lease TEXT NOT NULL UNIQUE,
-                    worker TEXT NOT NULL,
-                    started_at REAL NOT NULL,
-                    heartbeat_at REAL NOT NULL,
-                    epoch INTEGER NOT NULL DEFAULT 0,
-                    step INTEGER NOT NULL DEFAULT 0,
-                    step_at REAL NOT NULL,
-                    finished_at REAL,
-                    outcome TEXT CHECK (outcome IN ('completed','lost','failed','diverged','cancelled')),
-                    reason TEXT,
-                    PRIMARY KEY (trial_number, attempt),
-                    FOREIGN KEY (trial_number, trial_id) REFERENCES trial(number, id)
-                );
-                INSERT INTO attempt_by_number SELECT trial.number, attempt.* FROM attempt JOIN trial ON trial.id = attempt.trial_id;
-                CREATE TABLE result_by_number (
-                    trial_number INTEGER PRIMARY KEY,
-                    trial_id TEXT NOT NULL,
-                    attempt INTEGER NOT NULL,
-                    best_epoch INTEGER NOT NULL,
-                    valid TEXT NOT NULL,
-                    test TEXT NOT NULL,
-                    timing TEXT NOT NULL,
-                    seconds REAL NOT NULL,
-                    worker TEXT NOT NULL,
-                    finished_at REAL NOT NULL,
-                    FOREIGN KEY (trial_number, attempt) REFERENCES attempt_by_number(trial_number, attempt),
-                    FOREIGN KEY (trial_number, trial_id) REFERENCES trial(number, id)
-                );
-                INSERT INTO result_by_number SELECT trial.number, result.* FROM result JOIN trial ON trial.id = result.trial_id;
-                CREATE TABLE epoch_by_number (
-                    trial_number INTEGER NOT NULL,
-                    attempt INTEGER NOT NULL,
-                    epoch INTEGER NOT NULL,
-                    record TEXT NOT NULL,
-                    PRIMARY KEY (trial_number, attempt, epoch),
-                    FOREIGN KEY (trial_number, attempt) REFERENCES attempt_by_number(trial_number, attempt)
-                );
-                INSERT INTO epoch_by_number SELECT trial.number, epoch.attempt, epoch.epoch, epoch.record FROM epoch JOIN trial ON trial.id = epoch.trial_id;
-                DROP TABLE epoch;
-                DROP TABLE result;
-                DROP TABLE attempt;
-                ALTER TABLE attempt_by_number RENAME TO attempt;
-                ALTER TABLE result_by_number RENAME TO result;
-                ALTER TABLE epoch_by_number RENAME TO epoch;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE UNIQUE INDEX trial_number_id ON trial(number, id);
+                    CREATE TABLE attempt_by_number (
+                        trial_number INTEGER NOT NULL,
+                        trial_id TEXT NOT NULL,
+                        attempt INTEGER NOT NULL,
+                        lease TEXT NOT NULL UNIQUE,
+                        worker TEXT NOT NULL,
+                        started_at REAL NOT NULL,
+                        heartbeat_at REAL NOT NULL,
+                        epoch INTEGER NOT NULL DEFAULT 0,
+                        step INTEGER NOT NULL DEFAULT 0,
+                        step_at REAL NOT NULL,
+                        finished_at REAL,
+                        outcome TEXT CHECK (outcome IN ('completed','lost','failed','diverged','cancelled')),
+                        reason TEXT,
+                        PRIMARY KEY (trial_number, attempt),
+                        FOREIGN KEY (trial_number, trial_id) REFERENCES trial(number, id)
+                    );
+                    INSERT INTO attempt_by_number SELECT trial.number, attempt.* FROM attempt JOIN trial ON trial.id = attempt.trial_id;
+                    CREATE TABLE result_by_number (
+                        trial_number INTEGER PRIMARY KEY,
+                        trial_id TEXT NOT NULL,
+                        attempt INTEGER NOT NULL,
+                        best_epoch INTEGER NOT NULL,
+                        valid TEXT NOT NULL,
+                        test TEXT NOT NULL,
+                        timing TEXT NOT NULL,
+                        seconds REAL NOT NULL,
+                        worker TEXT NOT NULL,
+                        finished_at REAL NOT NULL,
+                        FOREIGN KEY (trial_number, attempt) REFERENCES attempt_by_number(trial_number, attempt),
+                        FOREIGN KEY (trial_number, trial_id) REFERENCES trial(number, id)
+                    );
+                    INSERT INTO result_by_number SELECT trial.number, result.* FROM result JOIN trial ON trial.id = result.trial_id;
+                    CREATE TABLE epoch_by_number (
+                        trial_number INTEGER NOT NULL,
+                        attempt INTEGER NOT NULL,
+                        epoch INTEGER NOT NULL,
+                        record TEXT NOT NULL,
+                        PRIMARY KEY (trial_number, attempt, epoch),
+                        FOREIGN KEY (trial_number, attempt) REFERENCES attempt_by_number(trial_number, attempt)
+                    );
+                    INSERT INTO epoch_by_number SELECT trial.number, epoch.attempt, epoch.epoch, epoch.record FROM epoch JOIN trial ON trial.id = epoch.trial_id;
+                    DROP TABLE epoch;
+                    DROP TABLE result;
+                    DROP TABLE attempt;
+                    ALTER TABLE attempt_by_number RENAME TO attempt;
+                    ALTER TABLE result_by_number RENAME TO result;
+                    ALTER TABLE epoch_by_number RENAME TO epoch;
+                    """)
         }
         migrator.registerMigration("v4-pruned-state-and-rungs") { db in
             // Early stopping: a terminal `pruned` state for trials and attempts (SQLite cannot change
             // a CHECK constraint, so both tables are rebuilt), and the values and decisions at each
             // rung, so a restarted coordinator keeps every decision. `retired_from` gets a CHECK too.
-            try db.execute(sql: """
-                CREATE TABLE trial_v4 (
-                    id TEXT PRIMARY KEY,
-                    number INTEGER NOT NULL UNIQUE,
-                    config TEXT NOT NULL,
-                    seed INTEGER NOT NULL,
-                    variant TEXT,
-                    state TEXT NOT NULL CHECK (state IN ('waiting','running','completed','pruned','failed','diverged','cancelled','retired')),
-                    retired_from TEXT CHECK (retired_from IN ('waiting','completed','pruned','failed','diverged','cancelled')),
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    updated_at REAL NOT NULL
-                );
-                INSERT INTO trial_v4 (id, number, config, seed, variant, state, retired_from, attempts, updated_at)
-                    SELECT id, number, config, seed, variant, state, retired_from, attempts, updated_at FROM trial;
-                DROP TABLE trial;
-                ALTER TABLE trial_v4 RENAME TO trial;
-                CREATE INDEX trial_by_state ON trial(state, number);
-                CREATE UNIQUE INDEX trial_number_id ON trial(number, id);
-                CREATE TABLE attempt_v4 (
-                    trial_number INTEGER NOT NULL,
-                    trial_id TEXT NOT NULL,
-                    attempt INTEGER NOT NULL,
-                    lease TEXT NOT NULL UNIQUE,
-                    worker TEXT NOT NULL,
-                    started_at REAL NOT NULL,
-                    heartbeat_at REAL NOT NULL,
-                    epoch INTEGER NOT NULL DEFAULT 0,
-                    step INTEGER NOT NULL DEFAULT 0,
-                    step_at REAL NOT NULL,
-                    finished_at REAL,
-                    outcome TEXT CHECK (outcome IN ('completed','pruned','lost','failed','diverged','cancelled')),
-                    reason TEXT,
-                    PRIMARY KEY (trial_number, attempt),
-                    FOREIGN KEY (trial_number, trial_id) REFERENCES trial(number, id)
-                );
-                INSERT INTO attempt_v4 (trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, epoch, step, step_at, finished_at, outcome, reason)
-                    SELECT trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, epoch, step, step_at, finished_at, outcome, reason FROM attempt;
-                DROP TABLE attempt;
-                ALTER TABLE attempt_v4 RENAME TO attempt;
-                CREATE TABLE rung (
-                    trial_number INTEGER NOT NULL REFERENCES trial(number),
-                    epoch INTEGER NOT NULL,
-                    bracket INTEGER NOT NULL,
-                    seed INTEGER NOT NULL,
-                    value REAL NOT NULL,
-                    decision TEXT NOT NULL CHECK (decision IN ('continue','stop')),
-                    rule TEXT NOT NULL,
-                    compared TEXT NOT NULL,
-                    at REAL NOT NULL,
-                    PRIMARY KEY (trial_number, epoch)
-                );
-                CREATE INDEX rung_by_checkpoint ON rung(epoch, bracket, seed);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE trial_v4 (
+                        id TEXT PRIMARY KEY,
+                        number INTEGER NOT NULL UNIQUE,
+                        config TEXT NOT NULL,
+                        seed INTEGER NOT NULL,
+                        variant TEXT,
+                        state TEXT NOT NULL CHECK (state IN ('waiting','running','completed','pruned','failed','diverged','cancelled','retired')),
+                        retired_from TEXT CHECK (retired_from IN ('waiting','completed','pruned','failed','diverged','cancelled')),
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        updated_at REAL NOT NULL
+                    );
+                    INSERT INTO trial_v4 (id, number, config, seed, variant, state, retired_from, attempts, updated_at)
+                        SELECT id, number, config, seed, variant, state, retired_from, attempts, updated_at FROM trial;
+                    DROP TABLE trial;
+                    ALTER TABLE trial_v4 RENAME TO trial;
+                    CREATE INDEX trial_by_state ON trial(state, number);
+                    CREATE UNIQUE INDEX trial_number_id ON trial(number, id);
+                    CREATE TABLE attempt_v4 (
+                        trial_number INTEGER NOT NULL,
+                        trial_id TEXT NOT NULL,
+                        attempt INTEGER NOT NULL,
+                        lease TEXT NOT NULL UNIQUE,
+                        worker TEXT NOT NULL,
+                        started_at REAL NOT NULL,
+                        heartbeat_at REAL NOT NULL,
+                        epoch INTEGER NOT NULL DEFAULT 0,
+                        step INTEGER NOT NULL DEFAULT 0,
+                        step_at REAL NOT NULL,
+                        finished_at REAL,
+                        outcome TEXT CHECK (outcome IN ('completed','pruned','lost','failed','diverged','cancelled')),
+                        reason TEXT,
+                        PRIMARY KEY (trial_number, attempt),
+                        FOREIGN KEY (trial_number, trial_id) REFERENCES trial(number, id)
+                    );
+                    INSERT INTO attempt_v4 (trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, epoch, step, step_at, finished_at, outcome, reason)
+                        SELECT trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, epoch, step, step_at, finished_at, outcome, reason FROM attempt;
+                    DROP TABLE attempt;
+                    ALTER TABLE attempt_v4 RENAME TO attempt;
+                    CREATE TABLE rung (
+                        trial_number INTEGER NOT NULL REFERENCES trial(number),
+                        epoch INTEGER NOT NULL,
+                        bracket INTEGER NOT NULL,
+                        seed INTEGER NOT NULL,
+                        value REAL NOT NULL,
+                        decision TEXT NOT NULL CHECK (decision IN ('continue','stop')),
+                        rule TEXT NOT NULL,
+                        compared TEXT NOT NULL,
+                        at REAL NOT NULL,
+                        PRIMARY KEY (trial_number, epoch)
+                    );
+                    CREATE INDEX rung_by_checkpoint ON rung(epoch, bracket, seed);
+                    """)
         }
         migrator.registerMigration("v5-proposal-origin") { db in
             // A config an adaptive sampler proposed keeps what it was conditioned on (JSON:
@@ -221,11 +224,12 @@ extension SweepStore {
             // take turns), so a reader asks exactly for what changed since it last read (a
             // dashboard beside a sweep finishing 5,000 trials a second reads those, not all
             // 30,000). Triggers, so that no write can forget it; an append is the cheapest write.
-            try db.execute(sql: """
-                CREATE TABLE trial_change (seq INTEGER PRIMARY KEY, trial_number INTEGER NOT NULL);
-                CREATE TRIGGER trial_inserted AFTER INSERT ON trial BEGIN INSERT INTO trial_change (trial_number) VALUES (NEW.number); END;
-                CREATE TRIGGER trial_updated AFTER UPDATE ON trial BEGIN INSERT INTO trial_change (trial_number) VALUES (NEW.number); END;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE trial_change (seq INTEGER PRIMARY KEY, trial_number INTEGER NOT NULL);
+                    CREATE TRIGGER trial_inserted AFTER INSERT ON trial BEGIN INSERT INTO trial_change (trial_number) VALUES (NEW.number); END;
+                    CREATE TRIGGER trial_updated AFTER UPDATE ON trial BEGIN INSERT INTO trial_change (trial_number) VALUES (NEW.number); END;
+                    """)
         }
         return migrator
     }()

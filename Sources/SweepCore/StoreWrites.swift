@@ -18,8 +18,10 @@ extension SweepStore {
     /// results), retires trials no longer planned. Retiring a running trial ends its live attempt
     /// (`cancelled`), so its worker is told to stop and its late result is ignored. A changed metric
     /// dataset or program is refused.
-    public func syncPlan(spec: SweepSpec, trials: [PlannedTrial], fingerprint: String,
-                         popularity: [String: [String: Double]]?, program: TrialProgram? = nil, now: Date = Date()) throws -> PlanSync {
+    public func syncPlan(
+        spec: SweepSpec, trials: [PlannedTrial], fingerprint: String,
+        popularity: [String: [String: Double]]?, program: TrialProgram? = nil, now: Date = Date()
+    ) throws -> PlanSync {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let datasetJSON = String(decoding: try encoder.encode(StoredDataset(spec.dataset, fingerprint: fingerprint)), as: UTF8.self)
@@ -30,26 +32,42 @@ extension SweepStore {
             if let existing = try Row.fetchOne(db, sql: "SELECT metric, fingerprint, program FROM sweep WHERE id = 1") {
                 let metric: String = existing["metric"], storedFingerprint: String = existing["fingerprint"]
                 guard metric == spec.metric else {
-                    throw StoreError(message: "the sweep file's metric is valid_\(spec.metric) but this store ranks by valid_\(metric); results would not compare. Use a new --db")
+                    throw StoreError(
+                        message:
+                            "the sweep file's metric is valid_\(spec.metric) but this store ranks by valid_\(metric); results would not compare. Use a new --db"
+                    )
                 }
                 guard storedFingerprint == fingerprint else {
-                    throw StoreError(message: "the sweep file's dataset (fingerprint \(fingerprint)) is not this store's (fingerprint \(storedFingerprint)); results would not compare. Use a new --db")
+                    throw StoreError(
+                        message:
+                            "the sweep file's dataset (fingerprint \(fingerprint)) is not this store's (fingerprint \(storedFingerprint)); results would not compare. Use a new --db"
+                    )
                 }
-                let storedProgram = try (existing["program"] as String?).map { try StoredJSON.decode(StoredProgram.self, $0, "the sweep's program") }
+                let storedProgram = try (existing["program"] as String?).map {
+                    try StoredJSON.decode(StoredProgram.self, $0, "the sweep's program")
+                }
                 if storedProgram?.fingerprint != program?.fingerprint {
                     let was = storedProgram.map { "program fingerprint \($0.fingerprint)" } ?? "the built-in trainer"
                     let now = program.map { "program \($0.directory) (fingerprint \($0.fingerprint))" } ?? "the built-in trainer"
-                    throw StoreError(message: "the sweep file runs \(now) but this store's results come from \(was); results would not compare. Put the program back as it was, or use a new --db")
+                    throw StoreError(
+                        message:
+                            "the sweep file runs \(now) but this store's results come from \(was); results would not compare. Put the program back as it was, or use a new --db"
+                    )
                 }
-                try db.execute(sql: """
-                    UPDATE sweep SET name = ?, spec_text = ?, spec_hash = ?, dataset = ?, popularity = COALESCE(?, popularity), program = ?, updated_at = ?
-                    WHERE id = 1
-                    """, arguments: [spec.name, spec.text, spec.hash, datasetJSON, popularityJSON, programJSON, time])
+                try db.execute(
+                    sql: """
+                        UPDATE sweep SET name = ?, spec_text = ?, spec_hash = ?, dataset = ?, popularity = COALESCE(?, popularity), program = ?, updated_at = ?
+                        WHERE id = 1
+                        """, arguments: [spec.name, spec.text, spec.hash, datasetJSON, popularityJSON, programJSON, time])
             } else {
-                try db.execute(sql: """
-                    INSERT INTO sweep (id, name, spec_text, spec_hash, metric, dataset, fingerprint, popularity, program, created_at, updated_at)
-                    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [spec.name, spec.text, spec.hash, spec.metric, datasetJSON, fingerprint, popularityJSON, programJSON, time, time])
+                try db.execute(
+                    sql: """
+                        INSERT INTO sweep (id, name, spec_text, spec_hash, metric, dataset, fingerprint, popularity, program, created_at, updated_at)
+                        VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        spec.name, spec.text, spec.hash, spec.metric, datasetJSON, fingerprint, popularityJSON, programJSON, time, time,
+                    ])
             }
             var sync = PlanSync(new: 0, kept: 0, retired: 0)
             let planned = Set(trials.map(\.id))
@@ -65,9 +83,10 @@ extension SweepStore {
                     // Numbers continue after the largest ever given, so they stay unique and stable.
                     let number = isEmpty ? trial.number : nextNumber
                     nextNumber = max(nextNumber, number + 1)
-                    try db.execute(sql: """
-                        INSERT INTO trial (id, number, config, seed, variant, state, updated_at) VALUES (?, ?, ?, ?, ?, 'waiting', ?)
-                        """, arguments: [trial.id, number, trial.canonicalConfig, trial.config.seed, trial.variant, time])
+                    try db.execute(
+                        sql: """
+                            INSERT INTO trial (id, number, config, seed, variant, state, updated_at) VALUES (?, ?, ?, ?, ?, 'waiting', ?)
+                            """, arguments: [trial.id, number, trial.canonicalConfig, trial.config.seed, trial.variant, time])
                     KnownConfigs.shared.remember(trial.config, id: trial.id)
                     sync.new += 1
                 }
@@ -83,17 +102,20 @@ extension SweepStore {
                 if (row["origin"] as String?) != nil, let config = try? TrialConfig.parse(json: row["config"]), space.admits(config) {
                     sync.kept += 1
                     if state == .retired {
-                        try Self.unretire(db, id, retiredFrom: try String.fetchOne(db, sql: "SELECT retired_from FROM trial WHERE id = ?", arguments: [id]),
-                                          because: "admitted again by the sweep's space", time)
+                        try Self.unretire(
+                            db, id,
+                            retiredFrom: try String.fetchOne(db, sql: "SELECT retired_from FROM trial WHERE id = ?", arguments: [id]),
+                            because: "admitted again by the sweep's space", time)
                     }
                     continue
                 }
                 guard state != .retired else { continue }
                 if state == .running {
-                    try db.execute(sql: """
-                        UPDATE attempt SET outcome = 'cancelled', reason = 'retired: the sweep file no longer plans this trial', finished_at = ?
-                        WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND outcome IS NULL
-                        """, arguments: [time, id])
+                    try db.execute(
+                        sql: """
+                            UPDATE attempt SET outcome = 'cancelled', reason = 'retired: the sweep file no longer plans this trial', finished_at = ?
+                            WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND outcome IS NULL
+                            """, arguments: [time, id])
                 }
                 try Self.transition(db, id, from: state, to: .retired, time)
                 try Self.event(db, time, "retired", trial: id, detail: "no longer planned by the sweep file (was \(state.rawValue))")
@@ -113,8 +135,9 @@ extension SweepStore {
     static func claim(_ db: Database, worker: String, lease: String, _ time: Double) throws -> Claim? {
         guard let row = try transitionLowestNumbered(db, from: .waiting, to: .running, time) else { return nil }
         let id: String = row[0], number: Int = row[1], attempt: Int = row[3]
-        try db.run("INSERT INTO attempt (trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   [number, id, attempt, lease, worker, time, time, time])
+        try db.run(
+            "INSERT INTO attempt (trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [number, id, attempt, lease, worker, time, time, time])
         return Claim(trial: id, number: number, attempt: attempt, lease: lease, configJSON: row[2])
     }
 
@@ -128,9 +151,10 @@ extension SweepStore {
             var config = proposal.config
             config.seed = seed
             let id = PlannedTrial.id(of: config)
-            try db.execute(sql: """
-                INSERT INTO trial (id, number, config, seed, variant, state, origin, updated_at) VALUES (?, ?, ?, ?, NULL, 'waiting', ?, ?)
-                """, arguments: [id, number, config.jsonText(), seed, origin, time])
+            try db.execute(
+                sql: """
+                    INSERT INTO trial (id, number, config, seed, variant, state, origin, updated_at) VALUES (?, ?, ?, ?, NULL, 'waiting', ?, ?)
+                    """, arguments: [id, number, config.jsonText(), seed, origin, time])
             KnownConfigs.shared.remember(config, id: id)
             number += 1
         }
@@ -141,7 +165,8 @@ extension SweepStore {
     public func recordHeartbeat(lease: String, epoch: Int, step: Int, now: Date = Date()) throws -> Bool {
         try write { db in
             let time = now.timeIntervalSince1970
-            try db.run("""
+            try db.run(
+                """
                 UPDATE attempt SET heartbeat_at = ?, step_at = CASE WHEN ? > step THEN ? ELSE step_at END,
                                    epoch = ?, step = MAX(step, ?)
                 WHERE lease = ? AND outcome IS NULL
@@ -152,47 +177,59 @@ extension SweepStore {
 
     /// The live attempt of a lease whose trial is running, or nil.
     static func liveAttempt(_ db: Database, lease: String) throws -> LiveAttempt? {
-        try Row.fetchOne(db.cachedStatement(sql: """
-            SELECT attempt.trial_id, attempt.trial_number, attempt.attempt, attempt.worker, trial.config
-            FROM attempt JOIN trial ON trial.number = attempt.trial_number
-            WHERE attempt.lease = ? AND attempt.outcome IS NULL AND trial.state = 'running'
-            """), arguments: [lease]).map {
+        try Row.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT attempt.trial_id, attempt.trial_number, attempt.attempt, attempt.worker, trial.config
+                    FROM attempt JOIN trial ON trial.number = attempt.trial_number
+                    WHERE attempt.lease = ? AND attempt.outcome IS NULL AND trial.state = 'running'
+                    """), arguments: [lease]
+        ).map {
             LiveAttempt(trialID: $0[0], trialNumber: $0[1], attempt: $0[2], worker: $0[3], configJSON: $0[4])
         }
     }
 
     /// Stores one epoch's record of an attempt (idempotent).
     static func storeEpoch(_ db: Database, trialNumber: Int, attempt: Int, _ record: EpochRecord) throws {
-        try db.run("INSERT OR REPLACE INTO epoch (trial_number, attempt, epoch, record) VALUES (?, ?, ?, ?)",
-                   [trialNumber, attempt, record.epoch, try StoredJSON.epoch(record)])
+        try db.run(
+            "INSERT OR REPLACE INTO epoch (trial_number, attempt, epoch, record) VALUES (?, ?, ?, ?)",
+            [trialNumber, attempt, record.epoch, try StoredJSON.epoch(record)])
     }
 
     /// The stored epoch records of an attempt up to `epoch`, in order.
     static func storedEpochs(_ db: Database, trialNumber: Int, attempt: Int, through epoch: Int) throws -> [EpochRecord] {
-        try String.fetchAll(db, sql: "SELECT record FROM epoch WHERE trial_number = ? AND attempt = ? AND epoch <= ? ORDER BY epoch",
-                            arguments: [trialNumber, attempt, epoch]).map {
+        try String.fetchAll(
+            db, sql: "SELECT record FROM epoch WHERE trial_number = ? AND attempt = ? AND epoch <= ? ORDER BY epoch",
+            arguments: [trialNumber, attempt, epoch]
+        ).map {
             try StoredJSON.decode(EpochRecord.self, $0, "an epoch record of trial #\(trialNumber)")
         }
     }
 
     /// Ends a live attempt with its result: the trial becomes `completed` (or `pruned`) and the
     /// result and every epoch record are stored.
-    static func finish(_ db: Database, _ live: LiveAttempt, lease: String, as state: TrialState, report: TrialResult,
-                       reason: String?, _ time: Double) throws {
+    static func finish(
+        _ db: Database, _ live: LiveAttempt, lease: String, as state: TrialState, report: TrialResult,
+        reason: String?, _ time: Double
+    ) throws {
         let outcome: AttemptOutcome = state == .pruned ? .pruned : .completed
         try db.run("UPDATE attempt SET outcome = ?, reason = ?, finished_at = ? WHERE lease = ?", [outcome.rawValue, reason, time, lease])
         try transition(db, live.trialID, from: .running, to: state, time)
-        try storeResult(db, trialID: live.trialID, trialNumber: live.trialNumber, attempt: live.attempt, worker: live.worker, report: report, time)
+        try storeResult(
+            db, trialID: live.trialID, trialNumber: live.trialNumber, attempt: live.attempt, worker: live.worker, report: report, time)
     }
 
     /// Stores an ended attempt's result row and every epoch record.
-    static func storeResult(_ db: Database, trialID: String, trialNumber: Int, attempt: Int, worker: String, report: TrialResult,
-                            _ time: Double) throws {
+    static func storeResult(
+        _ db: Database, trialID: String, trialNumber: Int, attempt: Int, worker: String, report: TrialResult,
+        _ time: Double
+    ) throws {
         let valid = try StoredJSON.numbers(report.valid, "trial #\(trialNumber)'s valid metrics")
         let test = try StoredJSON.numbers(report.test, "trial #\(trialNumber)'s test metrics")
         let timing = try StoredJSON.timing(report.timing)
-        try db.run("INSERT INTO result (trial_number, trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   [trialNumber, trialID, attempt, report.bestEpoch, valid, test, timing, report.timing.totalSeconds, worker, time])
+        try db.run(
+            "INSERT INTO result (trial_number, trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [trialNumber, trialID, attempt, report.bestEpoch, valid, test, timing, report.timing.totalSeconds, worker, time])
         for record in report.history { try storeEpoch(db, trialNumber: trialNumber, attempt: attempt, record) }
     }
 
@@ -200,12 +237,16 @@ extension SweepStore {
     /// attempt is ended by the statement that finds it. When it is not live nothing is written, and
     /// the disposition says why.
     static func complete(_ db: Database, lease: String, worker: String, report: TrialResult, _ time: Double) throws -> ResultDisposition {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
-            UPDATE attempt SET outcome = 'completed', finished_at = ?
-            WHERE lease = ? AND worker = ? AND outcome IS NULL
-              AND (SELECT state FROM trial WHERE number = attempt.trial_number) = 'running'
-            RETURNING trial_id, trial_number, attempt
-            """), arguments: [time, lease, worker]) else { return try unacceptedResult(db, lease: lease, worker: worker, time) }
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE attempt SET outcome = 'completed', finished_at = ?
+                        WHERE lease = ? AND worker = ? AND outcome IS NULL
+                          AND (SELECT state FROM trial WHERE number = attempt.trial_number) = 'running'
+                        RETURNING trial_id, trial_number, attempt
+                        """), arguments: [time, lease, worker])
+        else { return try unacceptedResult(db, lease: lease, worker: worker, time) }
         let trialID: String = row[0], trialNumber: Int = row[1], attempt: Int = row[2]
         try transition(db, trialID, from: .running, to: .completed, time)
         try storeResult(db, trialID: trialID, trialNumber: trialNumber, attempt: attempt, worker: worker, report: report, time)
@@ -214,8 +255,11 @@ extension SweepStore {
 
     /// Why a result for a lease that is not live (or not this worker's) changes nothing.
     static func unacceptedResult(_ db: Database, lease: String, worker: String, _ time: Double) throws -> ResultDisposition {
-        guard let attempt = try Row.fetchOne(db.cachedStatement(sql: "SELECT trial_id, attempt, outcome, worker FROM attempt WHERE lease = ?"),
-                                             arguments: [lease]) else {
+        guard
+            let attempt = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT trial_id, attempt, outcome, worker FROM attempt WHERE lease = ?"),
+                arguments: [lease])
+        else {
             try event(db, time, "stale_result", trial: nil, worker: worker, detail: "result for unknown lease \(lease)")
             return .stale
         }
@@ -223,8 +267,11 @@ extension SweepStore {
         let trialID: String = attempt["trial_id"], number: Int = attempt["attempt"]
         if (attempt["outcome"] as String?) == AttemptOutcome.completed.rawValue { return .duplicate }
         let state = try Self.state(db, of: trialID)
-        try event(db, time, "stale_result", trial: trialID, worker: worker,
-                  detail: "result for lease \(lease) (attempt \(number)) ignored: attempt \(attempt["outcome"] as String? ?? "live"), trial \(state?.rawValue ?? "?")")
+        try event(
+            db, time, "stale_result", trial: trialID, worker: worker,
+            detail:
+                "result for lease \(lease) (attempt \(number)) ignored: attempt \(attempt["outcome"] as String? ?? "live"), trial \(state?.rawValue ?? "?")"
+        )
         return .stale
     }
 
@@ -242,21 +289,25 @@ extension SweepStore {
     /// fewer than `maxAttempts` have been made, else fails it; `failed`, `diverged` and `cancelled`
     /// end the trial in that state. Returns the trial's new state, or nil for a lease not live.
     @discardableResult
-    public func endAttempt(lease: String, outcome: AttemptOutcome, reason: String, maxAttempts: Int,
-                           now: Date = Date()) throws -> TrialState? {
+    public func endAttempt(
+        lease: String, outcome: AttemptOutcome, reason: String, maxAttempts: Int,
+        now: Date = Date()
+    ) throws -> TrialState? {
         precondition(outcome != .completed && outcome != .pruned, "results go through completeTrial or the controller")
         return try write { db in
             let time = now.timeIntervalSince1970
             guard let live = try Self.liveAttempt(db, lease: lease) else { return nil }
-            try db.execute(sql: "UPDATE attempt SET outcome = ?, reason = ?, finished_at = ? WHERE lease = ?",
-                           arguments: [outcome.rawValue, reason, time, lease])
-            let next: TrialState = switch outcome {
-            case .lost: live.attempt < maxAttempts ? .waiting : .failed
-            case .failed: .failed
-            case .diverged: .diverged
-            case .cancelled: .cancelled
-            case .completed, .pruned: .completed
-            }
+            try db.execute(
+                sql: "UPDATE attempt SET outcome = ?, reason = ?, finished_at = ? WHERE lease = ?",
+                arguments: [outcome.rawValue, reason, time, lease])
+            let next: TrialState =
+                switch outcome {
+                case .lost: live.attempt < maxAttempts ? .waiting : .failed
+                case .failed: .failed
+                case .diverged: .diverged
+                case .cancelled: .cancelled
+                case .completed, .pruned: .completed
+                }
             try Self.transition(db, live.trialID, from: .running, to: next, time)
             return next
         }
@@ -268,15 +319,18 @@ extension SweepStore {
     public func cancel(trials: [String]?, now: Date = Date()) throws -> [String] {
         try write { db in
             let time = now.timeIntervalSince1970
-            let candidates = try trials ?? String.fetchAll(db, sql: "SELECT id FROM trial WHERE state IN ('waiting', 'running') ORDER BY number")
+            let candidates =
+                try trials ?? String.fetchAll(db, sql: "SELECT id FROM trial WHERE state IN ('waiting', 'running') ORDER BY number")
             var cancelled: [String] = []
             for id in candidates {
                 guard let state = try Self.state(db, of: id) else {
                     throw StoreError(message: "no trial \(id) in this sweep")
                 }
                 guard state == .waiting || state == .running else { continue }
-                try db.execute(sql: "UPDATE attempt SET outcome = 'cancelled', reason = 'cancelled by the user', finished_at = ? WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND outcome IS NULL",
-                               arguments: [time, id])
+                try db.execute(
+                    sql:
+                        "UPDATE attempt SET outcome = 'cancelled', reason = 'cancelled by the user', finished_at = ? WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND outcome IS NULL",
+                    arguments: [time, id])
                 try Self.transition(db, id, from: state, to: .cancelled, time)
                 cancelled.append(id)
             }
@@ -300,13 +354,20 @@ extension SweepStore {
                 switch state {
                 case .failed, .cancelled: break
                 case .pruned:
-                    let stop = try Row.fetchOne(db, sql: """
-                        SELECT rung.epoch, rung.rule FROM rung JOIN (\(Self.stopEpochs())) AS stop
-                          ON stop.trial_number = rung.trial_number AND stop.epoch = rung.epoch
-                        WHERE rung.trial_number = (SELECT number FROM trial WHERE id = ?)
-                        """, arguments: [id])
-                    let why = stop.map { "early stopping stopped it at epoch \($0["epoch"] as Int) (\($0["rule"] as String))" } ?? "early stopping stopped it"
-                    throw StoreError(message: "trial \(id) was pruned: \(why). A pruned trial is never retried: the decision is part of the sweep, and `sweep show` explains it")
+                    let stop = try Row.fetchOne(
+                        db,
+                        sql: """
+                            SELECT rung.epoch, rung.rule FROM rung JOIN (\(Self.stopEpochs())) AS stop
+                              ON stop.trial_number = rung.trial_number AND stop.epoch = rung.epoch
+                            WHERE rung.trial_number = (SELECT number FROM trial WHERE id = ?)
+                            """, arguments: [id])
+                    let why =
+                        stop.map { "early stopping stopped it at epoch \($0["epoch"] as Int) (\($0["rule"] as String))" }
+                        ?? "early stopping stopped it"
+                    throw StoreError(
+                        message:
+                            "trial \(id) was pruned: \(why). A pruned trial is never retried: the decision is part of the sweep, and `sweep show` explains it"
+                    )
                 case .diverged:
                     throw StoreError(message: "trial \(id) diverged; it is not retried, since the same seed diverges again")
                 case .waiting, .running, .completed, .retired:
@@ -314,7 +375,9 @@ extension SweepStore {
                 }
                 // A retry starts a fresh budget of attempts.
                 try Self.transition(db, id, from: state, to: .waiting, time)
-                try db.execute(sql: "UPDATE trial SET attempts = (SELECT COUNT(*) FROM attempt WHERE trial_number = trial.number) WHERE id = ?", arguments: [id])
+                try db.execute(
+                    sql: "UPDATE trial SET attempts = (SELECT COUNT(*) FROM attempt WHERE trial_number = trial.number) WHERE id = ?",
+                    arguments: [id])
                 try Self.event(db, time, "retried", trial: id, detail: "from \(state.rawValue)")
                 moved.append(id)
             }
@@ -323,21 +386,26 @@ extension SweepStore {
     }
 
     /// Records a worker's introduction (or return).
-    public func recordWorker(name: String, host: String, cores: Int, blasThreads: Int, blasCore: String, state: WorkerState, now: Date = Date()) throws {
+    public func recordWorker(
+        name: String, host: String, cores: Int, blasThreads: Int, blasCore: String, state: WorkerState, now: Date = Date()
+    ) throws {
         try write { db in
             let time = now.timeIntervalSince1970
-            try db.execute(sql: """
-                INSERT INTO worker (name, host, cores, blas_threads, blas_core, state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(name) DO UPDATE SET host = excluded.host, cores = excluded.cores, blas_threads = excluded.blas_threads,
-                    blas_core = excluded.blas_core, state = excluded.state, last_seen = excluded.last_seen
-                """, arguments: [name, host, cores, blasThreads, blasCore, state.rawValue, time, time])
+            try db.execute(
+                sql: """
+                    INSERT INTO worker (name, host, cores, blas_threads, blas_core, state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET host = excluded.host, cores = excluded.cores, blas_threads = excluded.blas_threads,
+                        blas_core = excluded.blas_core, state = excluded.state, last_seen = excluded.last_seen
+                    """, arguments: [name, host, cores, blasThreads, blasCore, state.rawValue, time, time])
         }
     }
 
     /// Marks a worker online, offline, lost or quarantined.
     public func setWorkerState(name: String, state: WorkerState, now: Date = Date()) throws {
         try write { db in
-            try db.execute(sql: "UPDATE worker SET state = ?, last_seen = ? WHERE name = ?", arguments: [state.rawValue, now.timeIntervalSince1970, name])
+            try db.execute(
+                sql: "UPDATE worker SET state = ?, last_seen = ? WHERE name = ?",
+                arguments: [state.rawValue, now.timeIntervalSince1970, name])
         }
     }
 
@@ -345,26 +413,34 @@ extension SweepStore {
 
     /// The judgement already made for a trial at an epoch, if any.
     static func judgement(_ db: Database, trialNumber: Int, epoch: Int) throws -> Judgement.Decision? {
-        try String.fetchOne(db, sql: "SELECT decision FROM rung WHERE trial_number = ? AND epoch = ?",
-                            arguments: [trialNumber, epoch]).flatMap(Judgement.Decision.init)
+        try String.fetchOne(
+            db, sql: "SELECT decision FROM rung WHERE trial_number = ? AND epoch = ?",
+            arguments: [trialNumber, epoch]
+        ).flatMap(Judgement.Decision.init)
     }
 
     /// The values other (non-retired) trials recorded at a checkpoint of the same bracket and seed,
     /// in the order they were recorded.
     static func competingValues(_ db: Database, epoch: Int, bracket: Int, seed: Int, excluding trialNumber: Int) throws -> [Double] {
-        try Double.fetchAll(db, sql: """
-            SELECT rung.value FROM rung JOIN trial ON trial.number = rung.trial_number
-            WHERE rung.epoch = ? AND rung.bracket = ? AND rung.seed = ? AND rung.trial_number != ? AND trial.state != 'retired'
-            ORDER BY rung.rowid
-            """, arguments: [epoch, bracket, seed, trialNumber])
+        try Double.fetchAll(
+            db,
+            sql: """
+                SELECT rung.value FROM rung JOIN trial ON trial.number = rung.trial_number
+                WHERE rung.epoch = ? AND rung.bracket = ? AND rung.seed = ? AND rung.trial_number != ? AND trial.state != 'retired'
+                ORDER BY rung.rowid
+                """, arguments: [epoch, bracket, seed, trialNumber])
     }
 
     static func record(_ db: Database, _ judgement: Judgement) throws {
         let compared = "[" + judgement.compared.map(\.description).joined(separator: ",") + "]"
-        try db.execute(sql: """
-            INSERT INTO rung (trial_number, epoch, bracket, seed, value, decision, rule, compared, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [judgement.trialNumber, judgement.epoch, judgement.bracket, judgement.seed, judgement.value,
-                             judgement.decision.rawValue, judgement.rule, compared, judgement.at.timeIntervalSince1970])
+        try db.execute(
+            sql: """
+                INSERT INTO rung (trial_number, epoch, bracket, seed, value, decision, rule, compared, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                judgement.trialNumber, judgement.epoch, judgement.bracket, judgement.seed, judgement.value,
+                judgement.decision.rawValue, judgement.rule, compared, judgement.at.timeIntervalSince1970,
+            ])
     }
 
     // MARK: The one transition function
@@ -380,17 +456,21 @@ extension SweepStore {
     /// The one place a trial's state changes: checks the old state, refuses illegal moves. Moving
     /// to `retired` remembers the state to restore (`waiting` for a running trial, whose attempt
     /// the caller has ended); leaving it forgets it. A claim counts an attempt.
-    static func transition(_ db: Database, _ trial: String, from: TrialState, to: TrialState, _ time: Double,
-                           countingAnAttempt: Bool = false) throws {
+    static func transition(
+        _ db: Database, _ trial: String, from: TrialState, to: TrialState, _ time: Double,
+        countingAnAttempt: Bool = false
+    ) throws {
         guard from.successors.contains(to) else { throw IllegalTransition(trial: trial, from: from, to: to) }
         if to == .retired || from == .retired {
             let retiredFrom: String? = to == .retired ? (from == .running ? TrialState.waiting : from).rawValue : nil
-            try db.run("UPDATE trial SET state = ?, retired_from = ?, attempts = attempts + ?, updated_at = ? WHERE id = ? AND state = ?",
-                       [to.rawValue, retiredFrom, countingAnAttempt ? 1 : 0, time, trial, from.rawValue])
+            try db.run(
+                "UPDATE trial SET state = ?, retired_from = ?, attempts = attempts + ?, updated_at = ? WHERE id = ? AND state = ?",
+                [to.rawValue, retiredFrom, countingAnAttempt ? 1 : 0, time, trial, from.rawValue])
         } else {
             // The common case touches only what changes (every column set costs a CHECK on the hot path).
-            try db.run("UPDATE trial SET state = ?, attempts = attempts + ?, updated_at = ? WHERE id = ? AND state = ?",
-                       [to.rawValue, countingAnAttempt ? 1 : 0, time, trial, from.rawValue])
+            try db.run(
+                "UPDATE trial SET state = ?, attempts = attempts + ?, updated_at = ? WHERE id = ? AND state = ?",
+                [to.rawValue, countingAnAttempt ? 1 : 0, time, trial, from.rawValue])
         }
         guard db.changesCount == 1 else {
             let actual = try state(db, of: trial)
@@ -405,16 +485,20 @@ extension SweepStore {
         guard from.successors.contains(to), to != .retired, from != .retired else {
             throw IllegalTransition(trial: "(the next \(from.rawValue))", from: from, to: to)
         }
-        return try Row.fetchOne(db.cachedStatement(sql: """
-            UPDATE trial SET state = ?, attempts = attempts + 1, updated_at = ?
-            WHERE id = (SELECT id FROM trial WHERE state = ? ORDER BY number LIMIT 1) AND state = ?
-            RETURNING id, number, config, attempts
-            """), arguments: [to.rawValue, time, from.rawValue, from.rawValue])
+        return try Row.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    UPDATE trial SET state = ?, attempts = attempts + 1, updated_at = ?
+                    WHERE id = (SELECT id FROM trial WHERE state = ? ORDER BY number LIMIT 1) AND state = ?
+                    RETURNING id, number, config, attempts
+                    """), arguments: [to.rawValue, time, from.rawValue, from.rawValue])
     }
 
     /// A trial's state, or nil when the sweep has no such trial.
     static func state(_ db: Database, of trial: String) throws -> TrialState? {
-        try String.fetchOne(db.cachedStatement(sql: "SELECT state FROM trial WHERE id = ?"), arguments: [trial]).map { try trialState($0, trial) }
+        try String.fetchOne(db.cachedStatement(sql: "SELECT state FROM trial WHERE id = ?"), arguments: [trial]).map {
+            try trialState($0, trial)
+        }
     }
 
     /// A stored state name, or an error naming the trial when this build does not know it.
@@ -424,7 +508,8 @@ extension SweepStore {
     }
 
     static func event(_ db: Database, _ time: Double, _ kind: String, trial: String?, worker: String? = nil, detail: String) throws {
-        try db.execute(sql: "INSERT INTO event (at, kind, trial_id, worker, detail) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [time, kind, trial, worker, detail])
+        try db.execute(
+            sql: "INSERT INTO event (at, kind, trial_id, worker, detail) VALUES (?, ?, ?, ?, ?)",
+            arguments: [time, kind, trial, worker, detail])
     }
 }

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
-import Yams
 import Vocabulary
+import Yams
 
 /// One problem in a sweep file, with its key path and YAML line.
 public struct SweepIssue: Sendable, Equatable, CustomStringConvertible {
@@ -169,8 +169,10 @@ public struct SweepSpec: Sendable {
     /// docs/BENCHMARKS.md).
     public static let defaultMaxTrials = 100_000
 
-    static let topLevelKeys = ["name", "description", "program", "dataset", "metric", "method", "count", "seed", "repeats",
-                               "fixed", "parameters", "variants", "early_stopping", "tpe"]
+    static let topLevelKeys = [
+        "name", "description", "program", "dataset", "metric", "method", "count", "seed", "repeats",
+        "fixed", "parameters", "variants", "early_stopping", "tpe",
+    ]
 
     /// A trial's config values from an assignment of the sweep's keys: the metric it selects its
     /// best epoch by and, for a program sweep, the program marker added.
@@ -311,7 +313,9 @@ struct SpecParser {
                 issue(path, node, "is reserved (it marks a program's config); name the key otherwise")
                 return false
             }
-            guard !key.isEmpty, key.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || "_-.".unicodeScalars.contains($0) }) else {
+            guard !key.isEmpty,
+                key.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || "_-.".unicodeScalars.contains($0) })
+            else {
                 issue(path, node, "a program key is letters, digits, _, - and . (it becomes --\(key) or SWEEP_\(key.uppercased()))")
                 return false
             }
@@ -344,7 +348,11 @@ struct SpecParser {
 
         var name = ""
         if let node = fields["name"] {
-            if case .string(let value)? = scalar(node, "name"), !value.isEmpty { name = value } else { issue("name", node, "must be a non-empty name") }
+            if case .string(let value)? = scalar(node, "name"), !value.isEmpty {
+                name = value
+            } else {
+                issue("name", node, "must be a non-empty name")
+            }
         } else {
             issue("name", root, "is required")
         }
@@ -352,7 +360,9 @@ struct SpecParser {
         isProgram = fields["program"] != nil
         let dataset = parseDataset(fields["dataset"], root: root)
         if dataset == .noData {
-            if !isProgram { issue("dataset", fields["dataset"], "none is only for a program sweep (program: …); the built-in trainer needs a dataset") }
+            if !isProgram {
+                issue("dataset", fields["dataset"], "none is only for a program sweep (program: …); the built-in trainer needs a dataset")
+            }
             if let program, program.command.command.contains(where: { $0.contains("{data}") }) {
                 issue("program.command", fields["program"], "uses {data} but the sweep has dataset: none")
             }
@@ -395,10 +405,10 @@ struct SpecParser {
                 for (index, item) in sequence.enumerated() {
                     if let variant = parseVariant(item, "variants[\(index)]") {
                         if method == .tpe {
-                    issue("variants", node, "TPE searches one space: make the arms a parameter (values: [...]) instead of variants")
-                    break
-                }
-                if variants.contains(where: { $0.name == variant.name }) {
+                            issue("variants", node, "TPE searches one space: make the arms a parameter (values: [...]) instead of variants")
+                            break
+                        }
+                        if variants.contains(where: { $0.name == variant.name }) {
                             issue("variants[\(index)].name", item, "duplicate variant name \(variant.name)")
                         }
                         variants.append(variant)
@@ -422,8 +432,10 @@ struct SpecParser {
         let known = Set(parameters.map(\.key)).union(fixed.keys).union(variants.flatMap(\.values.keys))
         for parameter in parameters {
             for condition in parameter.conditions where !known.contains(condition.key) {
-                issues.append(SweepIssue(path: "parameters.\(parameter.key).when.\(condition.key)", line: parameter.line,
-                                         message: "names \(condition.key), which is not a parameter, fixed key or variant key of this sweep"))
+                issues.append(
+                    SweepIssue(
+                        path: "parameters.\(parameter.key).when.\(condition.key)", line: parameter.line,
+                        message: "names \(condition.key), which is not a parameter, fixed key or variant key of this sweep"))
             }
         }
         if let cycle = SearchSpace.conditionCycle(parameters) {
@@ -432,9 +444,11 @@ struct SpecParser {
         let earlyStopping = fields["early_stopping"].flatMap { parseEarlyStopping($0, metric: metric) }
         guard issues.isEmpty, let dataset, let metric else { return nil }
         var spec = SweepSpec(
-            name: name, dataset: dataset, program: program, metric: metric, method: method, count: count, tpe: tpe, seed: seed, repeats: repeats,
+            name: name, dataset: dataset, program: program, metric: metric, method: method, count: count, tpe: tpe, seed: seed,
+            repeats: repeats,
             fixed: fixed, parameters: parameters, variants: variants, earlyStopping: earlyStopping?.earlyStopping, text: text,
-            hash: SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined(), fixedLines: fixedLines, maxTrials: maxTrials)
+            hash: SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined(), fixedLines: fixedLines,
+            maxTrials: maxTrials)
         // Expanding finds what only combinations reveal: out-of-range values, fixed keys active nowhere,
         // trials too short for the early-stopping rule.
         guard checkPlan else { return spec }
@@ -442,8 +456,10 @@ struct SpecParser {
             let trials = try SearchSpace(spec: spec).plan()
             let budgets = trials.filter { $0.config.isProgram || $0.config.model != .none }.map(\.config.epochBudget)
             if let earlyStopping, budgets.contains(0) {
-                issue("early_stopping", earlyStopping.epochsNode,
-                      "needs each trial's epoch budget: give the program an integer `epochs` key (fixed, a parameter or a variant), which it must honour")
+                issue(
+                    "early_stopping", earlyStopping.epochsNode,
+                    "needs each trial's epoch budget: give the program an integer `epochs` key (fixed, a parameter or a variant), which it must honour"
+                )
                 return nil
             }
             if let earlyStopping, let shortest = budgets.min() {
@@ -468,7 +484,9 @@ struct SpecParser {
         }
         if case .string("none")? = node.scalar.flatMap({ _ in ConfigValue(node.any) }) { return .noData }
         if case .string(let path)? = node.scalar.flatMap({ _ in ConfigValue(node.any) }) {
-            let url = path.hasPrefix("/") ? URL(fileURLWithPath: path)
+            let url =
+                path.hasPrefix("/")
+                ? URL(fileURLWithPath: path)
                 : file.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
             guard !checkFiles || FileManager.default.fileExists(atPath: url.appendingPathComponent("items.tsv").path) else {
                 issue("dataset", node, "\(url.path) is not a dataset folder (no items.tsv there)")
@@ -512,7 +530,9 @@ struct SpecParser {
         var directory: URL?
         if let dirNode = fields["dir"] {
             if case .string(let path)? = scalar(dirNode, "program.dir") {
-                let url = path.hasPrefix("/") ? URL(fileURLWithPath: path)
+                let url =
+                    path.hasPrefix("/")
+                    ? URL(fileURLWithPath: path)
                     : file.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
                 var isDirectory: ObjCBool = false
                 if !checkFiles || (FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue) {
@@ -529,7 +549,8 @@ struct SpecParser {
         var command: [String]?
         if let commandNode = fields["command"] {
             if case .sequence(let items) = commandNode, !items.isEmpty,
-               case let words = items.compactMap({ $0.scalar?.string }), words.count == items.count, !words[0].isEmpty {
+                case let words = items.compactMap({ $0.scalar?.string }), words.count == items.count, !words[0].isEmpty
+            {
                 command = words
             } else {
                 issue("program.command", commandNode, "must be a non-empty list of words, e.g. [python3, train.py, --data, \"{data}\"]")
@@ -539,7 +560,9 @@ struct SpecParser {
         }
         var style = ProgramConfigStyle.args
         if let styleNode = fields["config"] {
-            style = choice(styleNode, "program.config", "must be args (--key value), json (a file named by SWEEP_CONFIG) or env (SWEEP_<KEY>)") ?? style
+            style =
+                choice(styleNode, "program.config", "must be args (--key value), json (a file named by SWEEP_CONFIG) or env (SWEEP_<KEY>)")
+                ?? style
         }
         var env: [String] = []
         if let envNode = fields["env"] {
@@ -550,7 +573,9 @@ struct SpecParser {
                         continue
                     }
                     let name = String(entry.prefix { $0 != "=" })
-                    if name.isEmpty || name.first!.isNumber || !name.unicodeScalars.allSatisfy({ ($0.isASCII && CharacterSet.alphanumerics.contains($0)) || $0 == "_" }) {
+                    if name.isEmpty || name.first!.isNumber
+                        || !name.unicodeScalars.allSatisfy({ ($0.isASCII && CharacterSet.alphanumerics.contains($0)) || $0 == "_" })
+                    {
                         issue("program.env[\(index)]", item, "\(name) is not an environment variable name")
                     } else if name.hasPrefix("SWEEP_") {
                         issue("program.env[\(index)]", item, "SWEEP_* variables are set by the worker")
@@ -599,9 +624,11 @@ struct SpecParser {
         var epochsNode: Node
     }
 
-    static let earlyStoppingKeys = ["asha": ["type", "metric", "min_epochs", "reduction_factor"],
-                                    "hyperband": ["type", "metric", "min_epochs", "reduction_factor"],
-                                    "median": ["type", "metric", "warmup_epochs", "min_trials"]]
+    static let earlyStoppingKeys = [
+        "asha": ["type", "metric", "min_epochs", "reduction_factor"],
+        "hyperband": ["type", "metric", "min_epochs", "reduction_factor"],
+        "median": ["type", "metric", "warmup_epochs", "min_trials"],
+    ]
 
     mutating func parseEarlyStopping(_ node: Node, metric sweepMetric: String?) -> ParsedEarlyStopping? {
         guard let entries = pairs(node, "early_stopping") else { return nil }
@@ -635,10 +662,15 @@ struct SpecParser {
         default:
             epochsKey = "min_epochs"
             let minimum = count("min_epochs", 1, 1), factor = count("reduction_factor", 2, 3)
-            rule = minimum.flatMap { minimum in factor.map { type == "asha" ? .asha(minEpochs: minimum, reductionFactor: $0) : .hyperband(minEpochs: minimum, reductionFactor: $0) } }
+            rule = minimum.flatMap { minimum in
+                factor.map {
+                    type == "asha" ? .asha(minEpochs: minimum, reductionFactor: $0) : .hyperband(minEpochs: minimum, reductionFactor: $0)
+                }
+            }
         }
         guard let rule, let judged else { return nil }
-        return ParsedEarlyStopping(earlyStopping: EarlyStopping(rule: rule, metric: judged), epochsKey: epochsKey, epochsNode: fields[epochsKey] ?? node)
+        return ParsedEarlyStopping(
+            earlyStopping: EarlyStopping(rule: rule, metric: judged), epochsKey: epochsKey, epochsNode: fields[epochsKey] ?? node)
     }
 
     /// Early stopping judges a metric the trainer reports after every epoch, on valid, better higher.
@@ -656,7 +688,9 @@ struct SpecParser {
         } else {
             hint = "the trainer does not report it per epoch"
         }
-        issue("early_stopping.metric", node, "\(name): \(hint); per-epoch metrics are \(judged.map { "valid_\($0)" }.joined(separator: ", "))")
+        issue(
+            "early_stopping.metric", node, "\(name): \(hint); per-epoch metrics are \(judged.map { "valid_\($0)" }.joined(separator: ", "))"
+        )
         return nil
     }
 
@@ -666,18 +700,24 @@ struct SpecParser {
         switch parsed.earlyStopping.rule {
         case .asha(let minimum, _), .hyperband(let minimum, _):
             if minimum >= shortest {
-                issue(path, parsed.epochsNode, "must be less than every trial's epochs (\(minimum) ≥ \(shortest)): no trial would reach a rung")
+                issue(
+                    path, parsed.epochsNode,
+                    "must be less than every trial's epochs (\(minimum) ≥ \(shortest)): no trial would reach a rung")
             }
         case .median(let warmup, _):
             if warmup + 1 >= shortest {
-                issue(path, parsed.epochsNode, "must be less than every trial's epochs − 1 (the shortest has \(shortest)): no epoch would be judged")
+                issue(
+                    path, parsed.epochsNode,
+                    "must be less than every trial's epochs − 1 (the shortest has \(shortest)): no epoch would be judged")
             }
         }
     }
 
     mutating func parseMetric(_ node: Node?) -> String? {
         guard let node else {
-            if isProgram { issue("metric", nil, "is required for a program sweep: {name: valid_<a key the program reports>, goal: maximize}") }
+            if isProgram {
+                issue("metric", nil, "is required for a program sweep: {name: valid_<a key the program reports>, goal: maximize}")
+            }
             return isProgram ? nil : "ndcg@10"
         }
         guard let entries = pairs(node, "metric") else { return nil }
@@ -690,7 +730,9 @@ struct SpecParser {
                     if case .string(let name)? = scalar(value, "metric.name"), name.hasPrefix("valid_"), name.count > "valid_".count {
                         metric = String(name.dropFirst("valid_".count))
                     } else {
-                        issue("metric.name", value, "must be a valid_* key the program reports, e.g. valid_ndcg@10 (sweeps rank on valid, never on test)")
+                        issue(
+                            "metric.name", value,
+                            "must be a valid_* key the program reports, e.g. valid_ndcg@10 (sweeps rank on valid, never on test)")
                     }
                 } else if case .string(let name)? = scalar(value, "metric.name"), names.contains(name) {
                     metric = String(name.dropFirst("valid_".count))
@@ -698,7 +740,10 @@ struct SpecParser {
                     issue("metric.name", value, "must be one of \(names.joined(separator: ", ")) (sweeps rank on valid, never on test)")
                 }
             case "goal":
-                if case .string("maximize")? = scalar(value, "metric.goal") {} else { issue("metric.goal", value, "must be maximize (every metric here is better higher)") }
+                if case .string("maximize")? = scalar(value, "metric.goal") {
+                } else {
+                    issue("metric.goal", value, "must be maximize (every metric here is better higher)")
+                }
             default: issue("metric.\(key)", value, "unknown key; expected name, goal")
             }
         }
@@ -711,7 +756,11 @@ struct SpecParser {
         var name: String?, values: [String: ConfigValue] = [:], lines: [String: Int] = [:]
         for (key, value) in entries {
             if key == "name" {
-                if case .string(let text)? = scalar(value, "\(path).name"), !text.isEmpty { name = text } else { issue("\(path).name", value, "must be a non-empty name") }
+                if case .string(let text)? = scalar(value, "\(path).name"), !text.isEmpty {
+                    name = text
+                } else {
+                    issue("\(path).name", value, "must be a non-empty name")
+                }
             } else if configKey(key, value, "\(path).\(key)"), let parsed = scalar(value, "\(path).\(key)") {
                 values[key] = parsed
                 lines[key] = value.mark?.line
@@ -743,7 +792,11 @@ struct SpecParser {
         if let list = fields["values"] {
             if case .sequence(let sequence) = list {
                 let values = sequence.enumerated().compactMap { scalar($0.element, "\(path).values[\($0.offset)]") }
-                if sequence.isEmpty { issue("\(path).values", list, "is empty") } else if values.count == sequence.count { domain = .values(values) }
+                if sequence.isEmpty {
+                    issue("\(path).values", list, "is empty")
+                } else if values.count == sequence.count {
+                    domain = .values(values)
+                }
             } else {
                 issue("\(path).values", list, "must be a list")
             }
@@ -769,11 +822,15 @@ struct SpecParser {
                     issue("\(path).min", fields["min"], "int_uniform needs integer bounds")
                 case "int_uniform" where max(abs(minimum), abs(maximum)) > Self.largestExactInteger:
                     let (field, bound) = abs(minimum) > abs(maximum) ? ("min", minimum) : ("max", maximum)
-                    issue("\(path).\(field)", fields[field],
-                          "int_uniform bounds must lie within ±\(Int(Self.largestExactInteger)) (2^53, where a draw is still exact), got \(bound)")
+                    issue(
+                        "\(path).\(field)", fields[field],
+                        "int_uniform bounds must lie within ±\(Int(Self.largestExactInteger)) (2^53, where a draw is still exact), got \(bound)"
+                    )
                     return nil
                 case "uniform" where !(maximum - minimum).isFinite, "q_uniform" where !(maximum - minimum).isFinite:
-                    issue(path, node, "the range from \(minimum) to \(maximum) is wider than a double can hold, so its draws would be infinite")
+                    issue(
+                        path, node,
+                        "the range from \(minimum) to \(maximum) is wider than a double can hold, so its draws would be infinite")
                     return nil
                 default: break
                 }

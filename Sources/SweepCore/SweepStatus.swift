@@ -65,17 +65,25 @@ public struct SweepStatus: Sendable, Encodable {
 
     /// The lines `sweep status` prints.
     public var text: String {
-        var lines = ["\(sweep): \(trials.filter { $0.key != .retired }.values.reduce(0, +)) trials"
-                     + (notYetProposed > 0 ? " (\(notYetProposed) more to be proposed)" : "") + ", ranked by valid_\(metric)"]
-        lines.append(TrialState.allCases.filter { trials[$0, default: 0] > 0 }.map { "\($0.rawValue) \(trials[$0]!)" }.joined(separator: "  "))
-        lines.append("attempts \(attempts)" + (trialsPerHour.map { String(format: "  %.1f trials/hour", $0) } ?? "")
-                     + (etaSeconds.map { "  ETA " + LeaderboardReport.duration($0) } ?? ""))
+        var lines = [
+            "\(sweep): \(trials.filter { $0.key != .retired }.values.reduce(0, +)) trials"
+                + (notYetProposed > 0 ? " (\(notYetProposed) more to be proposed)" : "") + ", ranked by valid_\(metric)"
+        ]
+        lines.append(
+            TrialState.allCases.filter { trials[$0, default: 0] > 0 }.map { "\($0.rawValue) \(trials[$0]!)" }.joined(separator: "  "))
+        lines.append(
+            "attempts \(attempts)" + (trialsPerHour.map { String(format: "  %.1f trials/hour", $0) } ?? "")
+                + (etaSeconds.map { "  ETA " + LeaderboardReport.duration($0) } ?? ""))
         if epochs.budget > 0 {
-            lines.append("epochs trained \(epochs.trained) of \(epochs.budget) budgeted" + (epochs.saved > 0 ? ", \(epochs.saved) saved by early stopping" : ""))
+            lines.append(
+                "epochs trained \(epochs.trained) of \(epochs.budget) budgeted"
+                    + (epochs.saved > 0 ? ", \(epochs.saved) saved by early stopping" : ""))
         }
         let formatter = ISO8601DateFormatter()
         for worker in workers {
-            lines.append("worker \(worker.name) (\(worker.host)): \(worker.state.rawValue), \(worker.trialsCompleted) completed, last seen \(formatter.string(from: worker.lastSeen))")
+            lines.append(
+                "worker \(worker.name) (\(worker.host)): \(worker.state.rawValue), \(worker.trialsCompleted) completed, last seen \(formatter.string(from: worker.lastSeen))"
+            )
         }
         return lines.joined(separator: "\n")
     }

@@ -55,19 +55,23 @@ public struct TPESampler: Sampler {
 
     public func propose(index: Int, observations: [Observation], isTaken: (TrialConfig) -> Bool) -> Proposal? {
         let finished = observations.filter { $0.outcome != .running }.count
-        let origin = ProposalOrigin(sampler: finished < settings.startupTrials ? "random" : "tpe", finished: finished,
-                                    running: observations.count - finished)
+        let origin = ProposalOrigin(
+            sampler: finished < settings.startupTrials ? .random : .tpe, finished: finished,
+            running: observations.count - finished)
         // A proposal may repeat a config the sweep holds (a small or discrete space): try again
         // with the next random stream, then fall back to random draws past the sweep's own.
         for attempt in 0..<16 {
             var rng = Self.generator(seed: space.spec.seed, index: index, attempt: attempt)
-            let config = origin.sampler == "random" ? config(from: RandomSampler.assignment(space, draw: index + attempt * 1_000_003, arm: nil))
+            let config =
+                origin.sampler == .random
+                ? config(from: RandomSampler.assignment(space, draw: index + attempt * 1_000_003, arm: nil))
                 : modelledConfig(observations, &rng)
             if let config, !isTaken(config) { return Proposal(config: config, origin: origin) }
         }
         for draw in 0..<64 {
-            if let config = config(from: RandomSampler.assignment(space, draw: (index + 1) * 7_919_011 + draw, arm: nil)), !isTaken(config) {
-                return Proposal(config: config, origin: ProposalOrigin(sampler: "random", finished: finished, running: origin.running))
+            if let config = config(from: RandomSampler.assignment(space, draw: (index + 1) * 7_919_011 + draw, arm: nil)), !isTaken(config)
+            {
+                return Proposal(config: config, origin: ProposalOrigin(sampler: .random, finished: finished, running: origin.running))
             }
         }
         return nil
@@ -170,7 +174,8 @@ public struct TPESampler: Sampler {
         let finished = used.indices.filter { used[$0].outcome != .running }
         var isBelow = [Bool](repeating: false, count: used.count)
         for index in best(used, count: min(Int((settings.gamma * Double(finished.count)).rounded(.up)), 25)) { isBelow[index] = true }
-        let masks = finished.map { index in values[index].indices.reduce(UInt64(0)) { values[index][$1] == nil ? $0 : $0 | 1 << UInt64($1) } }
+        let masks = finished.map { index in values[index].indices.reduce(UInt64(0)) { values[index][$1] == nil ? $0 : $0 | 1 << UInt64($1) }
+        }
         var sampled = [Double?](repeating: nil, count: keys.count)
         for group in groups(masks: masks) {
             let members = keys.indices.filter { group & 1 << UInt64($0) != 0 }

@@ -62,8 +62,10 @@ public final class TrialController {
 
     /// Applies the sweep file to the store: new trials added, finished ones kept, the rest retired.
     /// A program sweep's `program` is its folder, fingerprint and command, which the store keeps.
-    public func applyPlan(fingerprint: String, popularity: [String: [String: Double]]?, program: TrialProgram? = nil,
-                          now: Date = Date()) throws -> PlanSync {
+    public func applyPlan(
+        fingerprint: String, popularity: [String: [String: Double]]?, program: TrialProgram? = nil,
+        now: Date = Date()
+    ) throws -> PlanSync {
         try store.syncPlan(spec: spec, trials: planned, fingerprint: fingerprint, popularity: popularity, program: program, now: now)
     }
 
@@ -80,14 +82,18 @@ public final class TrialController {
                 let (observations, configs) = try observe(db)
                 // A failed look-up ends the ask with its error (it once counted the config as taken).
                 var lookupError: (any Error)?
-                let proposal = configs < budget ? sampler.propose(index: configs, observations: observations, isTaken: { config in
-                    do {
-                        return try SweepStore.hasTrial(db, id: PlannedTrial.id(of: config))
-                    } catch {
-                        lookupError = lookupError ?? error
-                        return true
-                    }
-                }) : nil
+                let proposal =
+                    configs < budget
+                    ? sampler.propose(
+                        index: configs, observations: observations,
+                        isTaken: { config in
+                            do {
+                                return try SweepStore.hasTrial(db, id: PlannedTrial.id(of: config))
+                            } catch {
+                                lookupError = lookupError ?? error
+                                return true
+                            }
+                        }) : nil
                 if let lookupError { throw lookupError }
                 if let proposal {
                     try SweepStore.insertProposal(db, proposal, repeats: spec.repeats, time)
@@ -147,7 +153,8 @@ public final class TrialController {
             if running[index] { return Observation(order: first, config: config, outcome: .running) }
             guard counts[index] > 0 else { return nil }
             let mean = sums[index] / Double(counts[index])
-            return Observation(order: first, config: config, outcome: stops[index] < .max ? .pruned(epoch: stops[index], value: mean) : .completed(mean))
+            return Observation(
+                order: first, config: config, outcome: stops[index] < .max ? .pruned(epoch: stops[index], value: mean) : .completed(mean))
         }
         return (observations, present.filter { $0 }.count)
     }
@@ -194,7 +201,9 @@ public final class TrialController {
 
     /// An attempt that ended without a result (see ``SweepStore/endAttempt(lease:outcome:reason:maxAttempts:now:)``).
     @discardableResult
-    public func tellFailure(lease: String, outcome: AttemptOutcome, reason: String, maxAttempts: Int, now: Date = Date()) throws -> TrialState? {
+    public func tellFailure(lease: String, outcome: AttemptOutcome, reason: String, maxAttempts: Int, now: Date = Date()) throws
+        -> TrialState?
+    {
         try store.endAttempt(lease: lease, outcome: outcome, reason: reason, maxAttempts: maxAttempts, now: now)
     }
 
@@ -215,13 +224,20 @@ public final class TrialController {
         let bracket = pruner.bracket(ofConfig: Leaderboard.configKey(config))
         for checkpoint in pruner.checkpoints(budget: config.epochBudget, bracket: bracket) where checkpoint <= epoch {
             if try SweepStore.judgement(db, trialNumber: live.trialNumber, epoch: checkpoint) != nil { continue }
-            let records = try history.map { $0.filter { $0.epoch <= checkpoint } }
+            let records =
+                try history.map { $0.filter { $0.epoch <= checkpoint } }
                 ?? SweepStore.storedEpochs(db, trialNumber: live.trialNumber, attempt: live.attempt, through: checkpoint)
-            guard records.map(\.epoch) == Array(1...checkpoint), let value = records.compactMap({ $0.valid[judged] }).max() else { return nil }
-            let others = try SweepStore.competingValues(db, epoch: checkpoint, bracket: bracket, seed: config.seed, excluding: live.trialNumber)
+            guard records.map(\.epoch) == Array(1...checkpoint), let value = records.compactMap({ $0.valid[judged] }).max() else {
+                return nil
+            }
+            let others = try SweepStore.competingValues(
+                db, epoch: checkpoint, bracket: bracket, seed: config.seed, excluding: live.trialNumber)
             let (decision, rule) = pruner.decide(epoch: checkpoint, bracket: bracket, value: value, others: others)
-            try SweepStore.record(db, Judgement(trialNumber: live.trialNumber, epoch: checkpoint, bracket: bracket, seed: config.seed,
-                                                value: value, decision: decision, rule: rule, compared: others, at: now))
+            try SweepStore.record(
+                db,
+                Judgement(
+                    trialNumber: live.trialNumber, epoch: checkpoint, bracket: bracket, seed: config.seed,
+                    value: value, decision: decision, rule: rule, compared: others, at: now))
             if decision == .stop { return Stop(epoch: checkpoint, rule: rule) }
         }
         return nil
@@ -229,20 +245,28 @@ public final class TrialController {
 
     /// Ends a trial as `pruned` at the stop's epoch, with its best epoch up to there as its result.
     /// The timing is the worker's when it sent a whole run, else measured from the epoch records.
-    private func prune(_ db: Database, _ live: LiveAttempt, lease: String, _ stop: Stop, history: [EpochRecord]?,
-                       timing: TrainingTiming?, _ now: Date) throws {
+    private func prune(
+        _ db: Database, _ live: LiveAttempt, lease: String, _ stop: Stop, history: [EpochRecord]?,
+        timing: TrainingTiming?, _ now: Date
+    ) throws {
         let config = try TrialConfig.parse(json: live.configJSON)
-        let records = try history.map { $0.filter { $0.epoch <= stop.epoch } }
+        let records =
+            try history.map { $0.filter { $0.epoch <= stop.epoch } }
             ?? SweepStore.storedEpochs(db, trialNumber: live.trialNumber, attempt: live.attempt, through: stop.epoch)
         let bestEpoch = EpochRecord.bestEpoch(in: records, by: config.selectMetric)
         let best = records.first { $0.epoch == bestEpoch } ?? records[0]
-        let measured = try timing ?? {
-            let worker = try SweepStore.workerBLAS(db, name: live.worker)
-            return TrainingTiming.measured(records, trainExamples: trainExamples, totalSeconds: records.map(\.seconds).reduce(0, +),
-                                           threads: worker?.threads ?? 1, blasCore: worker?.core ?? "unknown")
-        }()
-        let report = TrialResult(bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary, history: records, timing: measured)
-        try SweepStore.finish(db, live, lease: lease, as: .pruned, report: report, reason: "pruned at epoch \(stop.epoch): \(stop.rule)",
-                              now.timeIntervalSince1970)
+        let measured =
+            try timing
+            ?? {
+                let worker = try SweepStore.workerBLAS(db, name: live.worker)
+                return TrainingTiming.measured(
+                    records, trainExamples: trainExamples, totalSeconds: records.map(\.seconds).reduce(0, +),
+                    threads: worker?.threads ?? 1, blasCore: worker?.core ?? "unknown")
+            }()
+        let report = TrialResult(
+            bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary, history: records, timing: measured)
+        try SweepStore.finish(
+            db, live, lease: lease, as: .pruned, report: report, reason: "pruned at epoch \(stop.epoch): \(stop.rule)",
+            now.timeIntervalSince1970)
     }
 }

@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One file named by content: its path (relative, `/`-separated), size in bytes and SHA-256 hex.
@@ -73,8 +74,10 @@ public struct LocatedDataset: Sendable {
 /// format's files. README, raw sources and other extras do not count, so they may differ.
 public struct DatasetFingerprint: Sendable, Equatable {
     /// The files of the dataset format present in a folder (README, raw sources and extras excluded).
-    public static let formatFiles = ["items.tsv", "train.jsonl", "train.npy", "valid.jsonl", "valid.npy",
-                                     "test.jsonl", "test.npy", "tags.jsonl", "tags.npy"]
+    public static let formatFiles = [
+        "items.tsv", "train.jsonl", "train.npy", "valid.jsonl", "valid.npy",
+        "test.jsonl", "test.npy", "tags.jsonl", "tags.npy",
+    ]
 
     public var fingerprint: String
     public var files: [FileDigest]
@@ -107,11 +110,14 @@ public func readRegularFile(_ url: URL) throws -> [UInt8] {
     // A FIFO would block and a link to /dev/zero would never end: only a regular file is read.
     var status = stat()
     if stat(url.path, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
-        throw DatasetError(file: url.lastPathComponent, line: nil,
-                           message: "is not a regular file (it is \(fileTypeName(status.st_mode))) in \(url.deletingLastPathComponent().path)")
+        throw DatasetError(
+            file: url.lastPathComponent, line: nil,
+            message: "is not a regular file (it is \(fileTypeName(status.st_mode))) in \(url.deletingLastPathComponent().path)")
     }
     guard let data = FileManager.default.contents(atPath: url.path) else {
-        throw DatasetError(file: url.lastPathComponent, line: nil, message: "cannot be read (missing or unreadable) in \(url.deletingLastPathComponent().path)")
+        throw DatasetError(
+            file: url.lastPathComponent, line: nil,
+            message: "cannot be read (missing or unreadable) in \(url.deletingLastPathComponent().path)")
     }
     return [UInt8](data)
 }

@@ -10,8 +10,10 @@ public struct RankingMetrics: Sendable, Hashable, Codable, CustomStringConvertib
     public static let names = ["ndcg@10", "recall@10", "recall@50", "mrr", "coverage@10", "pop_overlap@10"]
 
     public init(ndcg10: Double, recall10: Double, recall50: Double, mrr: Double, coverage10: Double, popOverlap10: Double) {
-        dictionary = ["ndcg@10": ndcg10, "recall@10": recall10, "recall@50": recall50, "mrr": mrr,
-                      "coverage@10": coverage10, "pop_overlap@10": popOverlap10]
+        dictionary = [
+            "ndcg@10": ndcg10, "recall@10": recall10, "recall@50": recall50, "mrr": mrr,
+            "coverage@10": coverage10, "pop_overlap@10": popOverlap10,
+        ]
     }
 
     /// A program's own metrics, any names.
@@ -47,7 +49,8 @@ extension RankingMetrics {
     /// The metrics of the built-in trainer from a name → value map, or nil when one is missing.
     public init?(dictionary: [String: Double]) {
         guard let ndcg10 = dictionary["ndcg@10"], let recall10 = dictionary["recall@10"], let recall50 = dictionary["recall@50"],
-              let mrr = dictionary["mrr"], let coverage10 = dictionary["coverage@10"], let popOverlap10 = dictionary["pop_overlap@10"] else {
+            let mrr = dictionary["mrr"], let coverage10 = dictionary["coverage@10"], let popOverlap10 = dictionary["pop_overlap@10"]
+        else {
             return nil
         }
         self.init(ndcg10: ndcg10, recall10: recall10, recall50: recall50, mrr: mrr, coverage10: coverage10, popOverlap10: popOverlap10)
@@ -100,8 +103,10 @@ public struct EpochRecord: Sendable, Hashable, Codable {
     /// A program trial's other reported numbers (neither `valid_*`, `test_*` nor a loss), by name.
     public var extra: [String: Double]?
 
-    public init(epoch: Int, lossMain: Double?, lossAux: Double?, weights: TaskWeights, valid: RankingMetrics, test: RankingMetrics,
-                seconds: Double, trainSeconds: Double?, extra: [String: Double]? = nil) {
+    public init(
+        epoch: Int, lossMain: Double?, lossAux: Double?, weights: TaskWeights, valid: RankingMetrics, test: RankingMetrics,
+        seconds: Double, trainSeconds: Double?, extra: [String: Double]? = nil
+    ) {
         self.epoch = epoch
         self.lossMain = lossMain
         self.lossAux = lossAux
@@ -180,9 +185,12 @@ public struct TrainingTiming: Sendable, Hashable, Codable {
     /// trainer, the controller for a pruned trial, the program runner). Examples per second is
     /// the median over epochs of `trainExamples` ÷ the epoch's training seconds (0 where no epoch
     /// says how long it trained); seconds per epoch the median of the epochs' wall seconds.
-    public static func measured(_ records: [EpochRecord], trainExamples: Int, totalSeconds: Double, threads: Int, blasCore: String) -> TrainingTiming {
-        TrainingTiming(examplesPerSecond: median(records.compactMap { $0.trainSeconds.map { Double(trainExamples) / $0 } }),
-                       secondsPerEpoch: median(records.map(\.seconds)), totalSeconds: totalSeconds, threads: threads, blasCore: blasCore)
+    public static func measured(_ records: [EpochRecord], trainExamples: Int, totalSeconds: Double, threads: Int, blasCore: String)
+        -> TrainingTiming
+    {
+        TrainingTiming(
+            examplesPerSecond: median(records.compactMap { $0.trainSeconds.map { Double(trainExamples) / $0 } }),
+            secondsPerEpoch: median(records.map(\.seconds)), totalSeconds: totalSeconds, threads: threads, blasCore: blasCore)
     }
 }
 

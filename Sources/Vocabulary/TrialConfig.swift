@@ -171,11 +171,11 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     /// configs' active values for a dashboard spent most of its time there).
     enum Key: String, CaseIterable {
         case loss, posWeightMult = "pos_weight_mult", focalGamma = "focal_gamma", focalAlpha = "focal_alpha", cbBeta = "cb_beta", rnn,
-             multitask, balancer, alpha, gradnormAlpha = "gradnorm_alpha", gradnormLR = "gradnorm_lr", dwaTemp = "dwa_temp", dropout, lr,
-             batchSize = "batch_size", epochs, seed, selectMetric = "select_metric"
+            multitask, balancer, alpha, gradnormAlpha = "gradnorm_alpha", gradnormLR = "gradnorm_lr", dwaTemp = "dwa_temp", dropout, lr,
+            batchSize = "batch_size", epochs, seed, selectMetric = "select_metric"
         case model, hidden, weightDecay = "weight_decay", ldamMaxMargin = "ldam_max_margin", ldamScale = "ldam_scale",
-             ldamDRWEpoch = "ldam_drw_epoch", cooc, coocWeight = "cooc_weight", coocPopularity = "cooc_popularity", knnK = "knn_k",
-             knnWeight = "knn_weight", knnPower = "knn_power"
+            ldamDRWEpoch = "ldam_drw_epoch", cooc, coocWeight = "cooc_weight", coocPopularity = "cooc_popularity", knnK = "knn_k",
+            knnWeight = "knn_weight", knnPower = "knn_power"
 
         static let byName = Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
 
@@ -185,9 +185,11 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         var isExtension: Bool {
             switch self {
             case .model, .hidden, .weightDecay, .ldamMaxMargin, .ldamScale, .ldamDRWEpoch, .cooc, .coocWeight, .coocPopularity, .knnK,
-                 .knnWeight, .knnPower: true
+                .knnWeight, .knnPower:
+                true
             case .loss, .posWeightMult, .focalGamma, .focalAlpha, .cbBeta, .rnn, .multitask, .balancer, .alpha, .gradnormAlpha, .gradnormLR,
-                 .dwaTemp, .dropout, .lr, .batchSize, .epochs, .seed, .selectMetric: false
+                .dwaTemp, .dropout, .lr, .batchSize, .epochs, .seed, .selectMetric:
+                false
             }
         }
 
@@ -196,7 +198,8 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
             switch self {
             case .seed, .selectMetric, .model, .cooc, .coocWeight, .coocPopularity, .knnK, .knnWeight, .knnPower: false
             case .loss, .posWeightMult, .focalGamma, .focalAlpha, .cbBeta, .rnn, .multitask, .balancer, .alpha, .gradnormAlpha, .gradnormLR,
-                 .dwaTemp, .dropout, .lr, .batchSize, .epochs, .hidden, .weightDecay, .ldamMaxMargin, .ldamScale, .ldamDRWEpoch: true
+                .dwaTemp, .dropout, .lr, .batchSize, .epochs, .hidden, .weightDecay, .ldamMaxMargin, .ldamScale, .ldamDRWEpoch:
+                true
             }
         }
     }
@@ -286,7 +289,9 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     /// only when it is not at its default).
     public var activeValues: [(key: String, value: ConfigValue)] {
         if let programKeys {
-            return programKeys.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } + [("seed", .int(seed)), ("select_metric", .string(selectMetric))]
+            return programKeys.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } + [
+                ("seed", .int(seed)), ("select_metric", .string(selectMetric)),
+            ]
         }
         return Key.allCases.compactMap { key in activeValue(key).map { (key.rawValue, $0) } }
     }
@@ -394,7 +399,9 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     public static func parse(mapping: [String: Any]) throws -> TrialConfig {
         var values: [String: ConfigValue] = [:]
         for (key, raw) in mapping {
-            if let number = raw as? Double, !number.isFinite { throw ConfigError(key: key, message: "must be a finite number, got \(number)") }
+            if let number = raw as? Double, !number.isFinite {
+                throw ConfigError(key: key, message: "must be a finite number, got \(number)")
+            }
             guard let value = ConfigValue(raw) else {
                 throw ConfigError(key: key, message: "must be a scalar (number, boolean or name)")
             }
@@ -420,7 +427,9 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     private mutating func set(_ key: Key, _ value: ConfigValue) throws {
         let keyName = key.rawValue
         func number() throws -> Double {
-            guard let v = value.number, v.isFinite else { throw ConfigError(key: keyName, message: "must be a finite number, got \(value)") }
+            guard let v = value.number, v.isFinite else {
+                throw ConfigError(key: keyName, message: "must be a finite number, got \(value)")
+            }
             return v
         }
         func integer(minimum: Int) throws -> Int {
@@ -434,7 +443,8 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         }
         func name<T: RawRepresentable & CaseIterable>(_: T.Type) throws -> T where T.RawValue == String {
             guard case .string(let text) = value, let v = T(rawValue: text) else {
-                throw ConfigError(key: keyName, message: "must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), got \(value)")
+                throw ConfigError(
+                    key: keyName, message: "must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), got \(value)")
             }
             return v
         }
@@ -485,12 +495,13 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     /// or the platform's JSON writer.
     public func jsonText() -> String {
         let entries = canonicalValues.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { key, value in
-            let text: String = switch value {
-            case .bool(let v): v ? "true" : "false"
-            case .int(let v): String(v)
-            case .double(let v): v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v)
-            case .string(let v): CanonicalJSON.string(v)
-            }
+            let text: String =
+                switch value {
+                case .bool(let v): v ? "true" : "false"
+                case .int(let v): String(v)
+                case .double(let v): v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v)
+                case .string(let v): CanonicalJSON.string(v)
+                }
             return CanonicalJSON.string(key) + ":" + text
         }
         return "{" + entries.joined(separator: ",") + "}"
@@ -574,11 +585,12 @@ public enum CanonicalJSON {
     public static func flatObject(_ text: String) -> [String: FlatValue]? {
         var members: [String: FlatValue] = [:]
         let read = walkFlatObject(text) { name, token in
-            let value: FlatValue = switch token {
-            case .number(let bytes): .number(String(decoding: bytes, as: UTF8.self))
-            case .string(let bytes): .string(String(decoding: bytes, as: UTF8.self))
-            case .bool(let flag): .bool(flag)
-            }
+            let value: FlatValue =
+                switch token {
+                case .number(let bytes): .number(String(decoding: bytes, as: UTF8.self))
+                case .string(let bytes): .string(String(decoding: bytes, as: UTF8.self))
+                case .bool(let flag): .bool(flag)
+                }
             return members.updateValue(value, forKey: name) == nil
         }
         return read ? members : nil
@@ -678,7 +690,9 @@ public enum CanonicalJSON {
     /// round-trip form; nil when a value is NaN or infinite (JSON cannot hold it).
     public static func numbers(_ values: [String: Double]) -> String? {
         guard values.values.allSatisfy(\.isFinite) else { return nil }
-        let members = values.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { string($0.key) + ":" + $0.value.description }
+        let members = values.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map {
+            string($0.key) + ":" + $0.value.description
+        }
         return "{" + members.joined(separator: ",") + "}"
     }
 }

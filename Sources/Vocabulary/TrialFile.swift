@@ -103,8 +103,12 @@ public struct TrialFile: Sendable, Equatable {
     }
 
     static func parseProgram(_ entry: Any, baseDirectory: URL) throws -> TrialProgram {
-        guard let program = entry as? [String: Any] else { throw ConfigError(key: "program", message: "must be a mapping {dir, fingerprint, command, config, env}") }
-        guard let directory = program["dir"] as? String else { throw ConfigError(key: "program.dir", message: "must be the program folder") }
+        guard let program = entry as? [String: Any] else {
+            throw ConfigError(key: "program", message: "must be a mapping {dir, fingerprint, command, config, env}")
+        }
+        guard let directory = program["dir"] as? String else {
+            throw ConfigError(key: "program.dir", message: "must be the program folder")
+        }
         guard let fingerprint = program["fingerprint"] as? String, fingerprint.count == 64 else {
             throw ConfigError(key: "program.fingerprint", message: "must be the program's 64-hex-digit SHA-256 fingerprint")
         }
@@ -116,7 +120,8 @@ public struct TrialFile: Sendable, Equatable {
         }
         let env = program["env"] as? [String] ?? []
         let resolved = directory.hasPrefix("/") ? directory : baseDirectory.appendingPathComponent(directory).standardizedFileURL.path
-        return TrialProgram(directory: resolved, fingerprint: fingerprint, command: ProgramCommand(command: command, config: style, env: env))
+        return TrialProgram(
+            directory: resolved, fingerprint: fingerprint, command: ProgramCommand(command: command, config: style, env: env))
     }
 
     /// The file as a Foundation mapping (for JSON or YAML output).
@@ -127,11 +132,16 @@ public struct TrialFile: Sendable, Equatable {
         case .synthetic(let preset, let seed): dataset["synthetic"] = ["preset": preset, "seed": seed]
         case .noData: break
         }
-        var result: [String: Any] = ["trial": config.activeDictionary.mapValues(\.foundationValue),
-                                     "dataset": self.dataset == .noData ? "none" : dataset, "threads": threads]
+        var result: [String: Any] = [
+            "trial": config.activeDictionary.mapValues(\.foundationValue),
+            "dataset": self.dataset == .noData ? "none" : dataset, "threads": threads,
+        ]
         if let program {
-            result["program"] = ["dir": program.directory, "fingerprint": program.fingerprint, "command": program.command.command,
-                                 "config": program.command.config, "env": program.command.env] as [String: Any]
+            result["program"] =
+                [
+                    "dir": program.directory, "fingerprint": program.fingerprint, "command": program.command.command,
+                    "config": program.command.config, "env": program.command.env,
+                ] as [String: Any]
         }
         return result
     }

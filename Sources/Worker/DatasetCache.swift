@@ -36,7 +36,8 @@ public final class DatasetCache {
         if !scanned, let dataRoot {
             scanned = true
             let children = (try? FileManager.default.contentsOfDirectory(at: dataRoot, includingPropertiesForKeys: nil)) ?? []
-            for folder in [dataRoot] + children where FileManager.default.fileExists(atPath: folder.appendingPathComponent("items.tsv").path) {
+            for folder in [dataRoot] + children
+            where FileManager.default.fileExists(atPath: folder.appendingPathComponent("items.tsv").path) {
                 if let print = try? DatasetFingerprint.compute(folder: folder).fingerprint { known[print] = folder }
             }
             return known[fingerprint]
@@ -50,10 +51,13 @@ public final class DatasetCache {
         for file in dataset.files where !DatasetFingerprint.formatFiles.contains(file.name) {
             throw DatasetError(file: file.name, line: nil, message: "is not a file of the dataset format; refusing to write it")
         }
-        let destination = try downloadFolder(fingerprint: dataset.fingerprint, files: dataset.files, into: cacheDirectory, request: request) { folder in
+        let destination = try downloadFolder(fingerprint: dataset.fingerprint, files: dataset.files, into: cacheDirectory, request: request)
+        { folder in
             let fingerprint = try DatasetFingerprint.compute(folder: folder).fingerprint
             guard fingerprint == dataset.fingerprint else {
-                throw DatasetError(file: folder.path, line: nil, message: "downloaded dataset has fingerprint \(fingerprint), expected \(dataset.fingerprint)")
+                throw DatasetError(
+                    file: folder.path, line: nil,
+                    message: "downloaded dataset has fingerprint \(fingerprint), expected \(dataset.fingerprint)")
             }
         }
         known[dataset.fingerprint] = destination
@@ -74,20 +78,23 @@ public final class DatasetCache {
     public func downloadProgram(_ program: ProgramRef, request: (Fetch) throws -> Chunk) throws -> URL {
         let total = program.files.reduce(0) { $0 + $1.size }
         guard total <= ProgramFingerprint.maximumBytes else {
-            throw ProgramError("the program is \(total >> 20) MiB, more than the \(ProgramFingerprint.maximumBytes >> 20) MiB a worker fetches")
+            throw ProgramError(
+                "the program is \(total >> 20) MiB, more than the \(ProgramFingerprint.maximumBytes >> 20) MiB a worker fetches")
         }
         for file in program.files {
             if let problem = ProgramFingerprint.nameProblem(file.name) {
                 throw ProgramError("the program file \(file.name.debugDescription) \(problem); refusing the program")
             }
         }
-        return try downloadFolder(fingerprint: program.fingerprint, files: program.files, into: programDirectory, request: request) { folder in
+        return try downloadFolder(fingerprint: program.fingerprint, files: program.files, into: programDirectory, request: request) {
+            folder in
             let fingerprint = try ProgramFingerprint.compute(folder: folder).fingerprint
             guard fingerprint == program.fingerprint else {
                 throw ProgramError("the downloaded program has fingerprint \(fingerprint), expected \(program.fingerprint)")
             }
             for file in program.files {
-                try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: folder.appendingPathComponent(file.name).path)
+                try FileManager.default.setAttributes(
+                    [.posixPermissions: 0o555], ofItemAtPath: folder.appendingPathComponent(file.name).path)
             }
         }
     }
@@ -95,8 +102,10 @@ public final class DatasetCache {
     /// Fetches `files` chunk by chunk into a temporary folder beside `parent`, checks each file's
     /// SHA-256 and then the whole (`verify`), and renames it to `parent/<fingerprint>`, so
     /// concurrent workers and a `kill -9` mid-download never leave a broken copy.
-    private func downloadFolder(fingerprint: String, files: [FileDigest], into parent: URL, request: (Fetch) throws -> Chunk,
-                                verify: (URL) throws -> Void) throws -> URL {
+    private func downloadFolder(
+        fingerprint: String, files: [FileDigest], into parent: URL, request: (Fetch) throws -> Chunk,
+        verify: (URL) throws -> Void
+    ) throws -> URL {
         let destination = parent.appendingPathComponent(fingerprint)
         try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
         let temporary = parent.appendingPathComponent(".download-\(fingerprint.prefix(16))-\(UUID().uuidString)")
@@ -114,7 +123,9 @@ public final class DatasetCache {
             repeat {
                 let chunk = try request(Fetch(fingerprint: fingerprint, file: file.name, offset: offset))
                 guard chunk.file == file.name, chunk.offset == offset, !chunk.data.isEmpty || file.size == 0 else {
-                    throw DatasetError(file: file.name, line: nil, message: "the coordinator sent a chunk for \(chunk.file) at \(chunk.offset), expected offset \(offset)")
+                    throw DatasetError(
+                        file: file.name, line: nil,
+                        message: "the coordinator sent a chunk for \(chunk.file) at \(chunk.offset), expected offset \(offset)")
                 }
                 guard offset + chunk.data.count <= file.size else {
                     throw DatasetError(file: file.name, line: nil, message: "the coordinator sent more than the file's \(file.size) bytes")
@@ -125,13 +136,14 @@ public final class DatasetCache {
             try handle.close()
             let digest = sha256Hex(try Data(contentsOf: url))
             guard digest == file.sha256 else {
-                throw DatasetError(file: file.name, line: nil, message: "downloaded SHA-256 \(digest) differs from the coordinator's \(file.sha256)")
+                throw DatasetError(
+                    file: file.name, line: nil, message: "downloaded SHA-256 \(digest) differs from the coordinator's \(file.sha256)")
             }
         }
         try verify(temporary)
         do {
             try FileManager.default.moveItem(at: temporary, to: destination)
-        } catch where FileManager.default.fileExists(atPath: destination.path) {
+        } catch  where FileManager.default.fileExists(atPath: destination.path) {
             // Another worker on this machine finished first; its copy is as good.
         }
         return destination

@@ -42,7 +42,9 @@ public struct SlurmWorkerScript: Sendable {
         func fail(_ message: String) -> ScriptError { ScriptError(message: message) }
         guard connect.hasPrefix("tcp://") else { throw fail("--connect must be a tcp:// endpoint the compute nodes can reach") }
         if ["127.0.0.1", "localhost", "[::1]"].contains(where: { connect.hasPrefix("tcp://\($0):") }) {
-            throw fail("--connect \(connect) is a loopback address, which compute nodes cannot reach: give the coordinator's host name (on a one-node cluster too)")
+            throw fail(
+                "--connect \(connect) is a loopback address, which compute nodes cannot reach: give the coordinator's host name (on a one-node cluster too)"
+            )
         }
         guard sweepBinary.hasPrefix("/") else { throw fail("--sweep-binary must be an absolute path the nodes can run") }
         guard workers >= 1 else { throw fail("--workers must be at least 1") }

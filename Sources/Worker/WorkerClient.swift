@@ -75,7 +75,11 @@ final class Job: @unchecked Sendable {
 
     init(lease: LeaseRef) { self.lease = lease }
 
-    func update(epoch: Int, step: Int) { lock.withLock { self.epoch = epoch; self.step = step } }
+    func update(epoch: Int, step: Int) {
+        lock.withLock {
+            self.epoch = epoch; self.step = step
+        }
+    }
     func append(_ report: EpochRecord) { lock.withLock { reports.append(report) } }
     func finish(_ message: WorkerMessage) {
         lock.withLock { outcome = message }
@@ -209,7 +213,9 @@ public final class WorkerClient {
                 // Start afresh, without back-off: libzmq's own reconnects (at most 1 s apart) still
                 // reach a coordinator that comes back.
                 let reason = unadmittedReason(handshakes?.events() ?? [])
-                if reportedUnadmitted != reason { log("not admitted yet (\(reason)); retrying every \(Int(heartbeat * Double(liveness))) s") }
+                if reportedUnadmitted != reason {
+                    log("not admitted yet (\(reason)); retrying every \(Int(heartbeat * Double(liveness))) s")
+                }
                 reportedUnadmitted = reason
                 disconnect()
                 try connect()
@@ -309,9 +315,11 @@ public final class WorkerClient {
         for event in events.reversed() {
             switch event {
             case .refused(let status):
-                return "the coordinator refused this worker's CURVE key (status \(status)): put its .pub in the coordinator's --authorized-workers folder"
+                return
+                    "the coordinator refused this worker's CURVE key (status \(status)): put its .pub in the coordinator's --authorized-workers folder"
             case .failed:
-                return "the CURVE handshake broke off: --server-key is probably not the coordinator's public key (compare it with the coordinator's .pub)"
+                return
+                    "the CURVE handshake broke off: --server-key is probably not the coordinator's public key (compare it with the coordinator's .pub)"
             case .succeeded:
                 return "the CURVE handshake succeeded but no welcome came"
             }
@@ -371,8 +379,12 @@ public final class WorkerClient {
         self.job = job
         if settings.noopTrials {
             let timing = TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")
-            return job.finish(.result(TrialOutcome(lease: assignment.lease, result: TrialResult(
-                bestEpoch: 1, valid: ["ndcg@10": 0], test: ["ndcg@10": 0], history: [], timing: timing))))
+            return job.finish(
+                .result(
+                    TrialOutcome(
+                        lease: assignment.lease,
+                        result: TrialResult(
+                            bestEpoch: 1, valid: ["ndcg@10": 0], test: ["ndcg@10": 0], history: [], timing: timing))))
         }
         log("trial #\(assignment.number) \(assignment.lease.trial) attempt \(assignment.lease.attempt)")
         if let program = assignment.program { return startProgram(assignment, program, job: job) }
@@ -385,8 +397,9 @@ public final class WorkerClient {
         }
         let trainer: Trainer
         do {
-            trainer = try Trainer(config: TrialConfig.parse(json: assignment.config.text), dataset: dataset,
-                                  threads: settings.identity.blasThreads)
+            trainer = try Trainer(
+                config: TrialConfig.parse(json: assignment.config.text), dataset: dataset,
+                threads: settings.identity.blasThreads)
         } catch {
             job.finish(.failed(Failure(lease: assignment.lease, reason: .crashed, detail: "\(error)")))
             return
@@ -444,7 +457,8 @@ public final class WorkerClient {
         }
         let fingerprint = try DatasetFingerprint.compute(folder: folder).fingerprint
         guard fingerprint == reference.fingerprint else {
-            throw DatasetError(file: folder.path, line: nil, message: "has fingerprint \(fingerprint), the trial needs \(reference.fingerprint)")
+            throw DatasetError(
+                file: folder.path, line: nil, message: "has fingerprint \(fingerprint), the trial needs \(reference.fingerprint)")
         }
         verifiedFolders[reference.fingerprint] = folder
         return folder
@@ -472,7 +486,9 @@ public final class WorkerClient {
     private func startProgram(_ assignment: Assignment, _ program: ProgramRef, job: Job) {
         let lease = assignment.lease
         guard settings.allowPrograms else {
-            return job.finish(.failed(Failure(lease: lease, reason: .crashed, detail: "this worker does not run programs (start it with --allow-programs)")))
+            return job.finish(
+                .failed(
+                    Failure(lease: lease, reason: .crashed, detail: "this worker does not run programs (start it with --allow-programs)")))
         }
         let config: TrialConfig
         do {
@@ -481,7 +497,9 @@ public final class WorkerClient {
             return job.finish(.failed(Failure(lease: lease, reason: .crashed, detail: "\(error)")))
         }
         guard let style = ProgramConfigStyle(rawValue: program.config), config.isProgram else {
-            return job.finish(.failed(Failure(lease: lease, reason: .crashed, detail: "not a program config, or an unknown config style \(program.config)")))
+            return job.finish(
+                .failed(
+                    Failure(lease: lease, reason: .crashed, detail: "not a program config, or an unknown config style \(program.config)")))
         }
         let folder: URL, data: URL?
         do {
@@ -491,10 +509,12 @@ public final class WorkerClient {
             return job.finish(.failed(Failure(lease: lease, reason: .datasetMismatch, detail: "\(error)")))
         }
         let runs = settings.runsDirectory ?? cache.cacheDirectory.deletingLastPathComponent().appendingPathComponent("runs")
-        let runner = ProgramRunner(attempt: ProgramAttempt(
-            folder: folder, command: ProgramCommand(command: program.command, config: style, env: program.env), config: config, data: data,
-            workFolder: runs.appendingPathComponent("\(lease.trial)-a\(lease.attempt)"), grace: settings.programGrace,
-            trial: lease.trial, attempt: lease.attempt))
+        let runner = ProgramRunner(
+            attempt: ProgramAttempt(
+                folder: folder, command: ProgramCommand(command: program.command, config: style, env: program.env), config: config,
+                data: data,
+                workFolder: runs.appendingPathComponent("\(lease.trial)-a\(lease.attempt)"), grace: settings.programGrace,
+                trial: lease.trial, attempt: lease.attempt))
         runOnThread(job) { callback in Self.message(for: runner.run(callback: callback), lease: lease) }
     }
 
@@ -509,7 +529,8 @@ public final class WorkerClient {
             switch try codec.decode(frames, as: CoordinatorMessage.self) {
             case .chunk(let chunk): return chunk
             case .error(let report):
-                throw DatasetError(file: request.file, line: nil, message: "the coordinator says \(report.code.rawValue): \(report.message)")
+                throw DatasetError(
+                    file: request.file, line: nil, message: "the coordinator says \(report.code.rawValue): \(report.message)")
             case .welcome, .assign, .ack, .wait, .cancel, .shutdown, .heartbeat: continue
             }
         }

@@ -29,7 +29,9 @@ public struct WorkerIdentity: Sendable, Equatable {
     /// The `ready` message announcing this worker with the given build id.
     /// - Parameter programs: whether it runs program trials (`--allow-programs`).
     public func ready(buildID: String, programs: Bool = false) -> WorkerMessage {
-        .ready(Ready(buildID: buildID, worker: name, host: host, cores: cores,
-                     blasThreads: blasThreads, blasCore: blasCore, programs: programs ? true : nil))
+        .ready(
+            Ready(
+                buildID: buildID, worker: name, host: host, cores: cores,
+                blasThreads: blasThreads, blasCore: blasCore, programs: programs ? true : nil))
     }
 }

@@ -1,10 +1,10 @@
 import ArgumentParser
-import Dashboard
 import Coordinator
-import SweepCore
+import Dashboard
 import Foundation
 import ML
 import Protocol
+import SweepCore
 import Synchronization
 import Vocabulary
 
@@ -29,7 +29,8 @@ struct BenchSweep {
             .write(to: folder.appendingPathComponent("data"))
         // A random search over a continuous parameter: every draw a distinct trial.
         let sweepFile = folder.appendingPathComponent("bench.yaml")
-        try Data("""
+        try Data(
+            """
             name: coordinator-bench
             dataset: data
             method: random
@@ -37,11 +38,13 @@ struct BenchSweep {
             parameters:
               lr: {distribution: uniform, min: 0.0001, max: 0.01}
 
-            """.utf8).write(to: sweepFile)
+            """.utf8
+        ).write(to: sweepFile)
         spec = try SweepSpec.load(sweepFile)
         dataset = try ResolvedDataset(spec.dataset)
-        controller = try TrialController(spec: spec, store: try SweepStore.open(path: folder.appendingPathComponent("bench.db").path),
-                                         trainExamples: dataset.dataset.train.count)
+        controller = try TrialController(
+            spec: spec, store: try SweepStore.open(path: folder.appendingPathComponent("bench.db").path),
+            trainExamples: dataset.dataset.train.count)
         _ = try controller.applyPlan(fingerprint: dataset.fingerprint.fingerprint, popularity: nil)
     }
 
@@ -61,7 +64,9 @@ struct CoordinatorBench: ParsableCommand {
 
     func validate() throws {
         if workers < 1 { throw ValidationError("--workers must be at least 1") }
-        if trials < 2 { throw ValidationError("--trials must be at least 2 (throughput is measured between the first result and the last)") }
+        if trials < 2 {
+            throw ValidationError("--trials must be at least 2 (throughput is measured between the first result and the last)")
+        }
     }
 
     func run() throws {
@@ -100,7 +105,9 @@ struct CoordinatorBench: ParsableCommand {
         let processes = try (0..<workers).map { index -> (Process, Pipe) in
             let process = Process(), output = Pipe()
             process.executableURL = URL(fileURLWithPath: executablePath())
-            process.arguments = ["worker", "--connect", endpoint, "--name", "bench-\(index)", "--noop-trials", "--nice", "\(localWorkerNice)"]
+            process.arguments = [
+                "worker", "--connect", endpoint, "--name", "bench-\(index)", "--noop-trials", "--nice", "\(localWorkerNice)",
+            ]
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
@@ -129,24 +136,33 @@ struct CoordinatorBench: ParsableCommand {
         let completed = try store.stateCounts()[.completed, default: 0]
         // Throughput while serving: from the first stored result to the last, so the workers'
         // start-up and the goodbyes at the end do not count (they are in `wall_seconds`).
-        guard let span = try store.resultSpan(), span.count > 1 else { throw StoreError(message: "the bench stored \(completed) results; it needs two") }
+        guard let span = try store.resultSpan(), span.count > 1 else {
+            throw StoreError(message: "the bench stored \(completed) results; it needs two")
+        }
         let rate = Double(span.count - 1) / span.last.timeIntervalSince(span.first)
         if json {
             return try printJSON([
                 "workers": workers, "trials": completed, "wall_seconds": seconds, "trials_per_second": rate,
-                "assign_latency_ms": ["p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99), "p999": percentile(0.999),
-                                      "max": (latencies.last ?? 0) * 1000, "samples": latencies.count],
+                "assign_latency_ms": [
+                    "p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99), "p999": percentile(0.999),
+                    "max": (latencies.last ?? 0) * 1000, "samples": latencies.count,
+                ],
                 "coordinator_rss_mb": ["before": memoryBefore, "peak": peakMemory],
                 "coordinator_cpu_ms_per_trial": cpu / Double(max(completed, 1)) * 1000,
                 "dashboard_pages_ms": pages.withLock { $0 },
             ])
         }
-        print(String(format: "%d workers, %d no-op trials in %.2f s (start-up and goodbyes included): %.0f trials/s while serving; assign latency p50 %.2f ms, p99 %.2f ms; coordinator RSS %.0f → %.0f MB, CPU %.3f ms per trial",
-                     workers, completed, seconds, rate, percentile(0.5), percentile(0.99), memoryBefore, peakMemory,
-                     cpu / Double(max(completed, 1)) * 1000))
+        print(
+            String(
+                format:
+                    "%d workers, %d no-op trials in %.2f s (start-up and goodbyes included): %.0f trials/s while serving; assign latency p50 %.2f ms, p99 %.2f ms; coordinator RSS %.0f → %.0f MB, CPU %.3f ms per trial",
+                workers, completed, seconds, rate, percentile(0.5), percentile(0.99), memoryBefore, peakMemory,
+                cpu / Double(max(completed, 1)) * 1000))
         if dashboard {
             let served = pages.withLock { $0 }
-            print("leaderboard page fetched \(served.count) times, ms each: " + served.map { $0 < 0 ? "failed" : String(format: "%.0f", $0) }.joined(separator: ", "))
+            print(
+                "leaderboard page fetched \(served.count) times, ms each: "
+                    + served.map { $0 < 0 ? "failed" : String(format: "%.0f", $0) }.joined(separator: ", "))
         }
     }
 }
@@ -179,8 +195,9 @@ struct StoreBench: ParsableCommand {
             for worker in workers {
                 try store.recordWorker(name: worker, host: "bench", cores: 1, blasThreads: 1, blasCore: "none", state: .online)
             }
-            let result = TrialResult(bestEpoch: 1, valid: ["ndcg@10": 0], test: ["ndcg@10": 0], history: [],
-                                     timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none"))
+            let result = TrialResult(
+                bestEpoch: 1, valid: ["ndcg@10": 0], test: ["ndcg@10": 0], history: [],
+                timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none"))
             var leases = [String?](repeating: nil, count: batch), issued = 0, stored = 0, more = true
             let start = Date()
             while more {
@@ -206,8 +223,10 @@ struct StoreBench: ParsableCommand {
         if json {
             return try printJSON(["trials": trials, "batch": batch, "microseconds_per_trial": ["median": median, "runs": figures]])
         }
-        print(String(format: "store hot path, transactions of %d results each with the next claim: %.1f µs per trial (median of %d runs: %@)",
-                     batch, median, runs, figures.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
+        print(
+            String(
+                format: "store hot path, transactions of %d results each with the next claim: %.1f µs per trial (median of %d runs: %@)",
+                batch, median, runs, figures.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
     }
 }
 
@@ -236,7 +255,8 @@ func processCPUSeconds() -> Double {
 /// This process's resident set size in MB (Linux /proc).
 func residentMegabytes() -> Double {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-          let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+    else { return 0 }
     return kilobytes / 1024
 }

@@ -19,7 +19,8 @@ struct DashboardBench: AsyncParsableCommand {
     @Option(help: "With --live: results stored before each request (a fast sweep finishes thousands between two polls).")
     var resultsPerRequest = 1
     @Flag(help: "Print one JSON document.") var json = false
-    @Option(name: .customLong("route"), help: "Only these routes (repeatable; default: every page and API route).") var onlyRoutes: [String] = []
+    @Option(name: .customLong("route"), help: "Only these routes (repeatable; default: every page and API route).") var onlyRoutes:
+        [String] = []
     @Option(help: "Keep the store at this path (built there when missing, reused when it holds the same sweep).") var store: String?
 
     func validate() throws {
@@ -35,7 +36,8 @@ struct DashboardBench: AsyncParsableCommand {
         // Trials left waiting for the requests to finish: a result before each (and each warm-up).
         let routeCount = onlyRoutes.isEmpty ? Self.everyRoute(trial: "").count : onlyRoutes.count
         let spares = live ? ((requests + 1) * routeCount + 1) * resultsPerRequest : 0
-        let spec = try SweepSpec.parse("""
+        let spec = try SweepSpec.parse(
+            """
             name: dashboard-bench
             dataset: {synthetic: {preset: small, seed: 1}}
             method: random
@@ -64,13 +66,17 @@ struct DashboardBench: AsyncParsableCommand {
             for epoch in 1...3 {
                 let scaled = value * Double(epoch) / 3
                 let metrics = RankingMetrics(dictionary: Dictionary(uniqueKeysWithValues: RankingMetrics.names.map { ($0, scaled) }))!
-                history.append(EpochRecord(epoch: epoch, lossMain: 0.01 / Double(epoch), lossAux: nil, weights: .singleTask,
-                                           valid: metrics, test: metrics, seconds: 1, trainSeconds: 1))
+                history.append(
+                    EpochRecord(
+                        epoch: epoch, lossMain: 0.01 / Double(epoch), lossAux: nil, weights: .singleTask,
+                        valid: metrics, test: metrics, seconds: 1, trainSeconds: 1))
                 _ = try controller.tellEpoch(lease: claim.lease, record: history.last!)
             }
-            _ = try controller.tellResult(lease: claim.lease, worker: "bench", report: TrialResult(
-                bestEpoch: 3, valid: history[2].valid.dictionary, test: history[2].test.dictionary, history: history,
-                timing: TrainingTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 3, threads: 1, blasCore: "none")))
+            _ = try controller.tellResult(
+                lease: claim.lease, worker: "bench",
+                report: TrialResult(
+                    bestEpoch: 3, valid: history[2].valid.dictionary, test: history[2].test.dictionary, history: history,
+                    timing: TrainingTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 3, threads: 1, blasCore: "none")))
             stored += 1
         }
         let fillStart = Date()
@@ -98,29 +104,44 @@ struct DashboardBench: AsyncParsableCommand {
                 let start = DispatchTime.now()
                 let (status, body) = try Self.get(port: port, path: route)
                 milliseconds.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6)
-                guard status == 200 else { throw StoreError(message: "\(route) answered \(status): \(String(decoding: body, as: UTF8.self))") }
+                guard status == 200 else {
+                    throw StoreError(message: "\(route) answered \(status): \(String(decoding: body, as: UTF8.self))")
+                }
                 bytes = body.count
             }
             milliseconds.sort()
-            figures.append((route, milliseconds[milliseconds.count / 2], milliseconds[min(milliseconds.count - 1, Int(0.99 * Double(milliseconds.count)))], bytes))
+            figures.append(
+                (
+                    route, milliseconds[milliseconds.count / 2],
+                    milliseconds[min(milliseconds.count - 1, Int(0.99 * Double(milliseconds.count)))], bytes
+                ))
         }
         if json {
-            return try printJSON(["trials": trials, "requests": requests, "live": live, "results_per_request": live ? resultsPerRequest : 0,
-                                  "fill_seconds": fillSeconds, "first_request_ms": firstRequest,
-                                  "routes": figures.map { ["route": $0.route, "median_ms": $0.median, "p99_ms": $0.p99, "bytes": $0.bytes] }])
+            return try printJSON([
+                "trials": trials, "requests": requests, "live": live, "results_per_request": live ? resultsPerRequest : 0,
+                "fill_seconds": fillSeconds, "first_request_ms": firstRequest,
+                "routes": figures.map { ["route": $0.route, "median_ms": $0.median, "p99_ms": $0.p99, "bytes": $0.bytes] },
+            ])
         }
         let more = resultsPerRequest == 1 ? "one more" : "\(resultsPerRequest) more"
-        print("\(trials) finished trials\(live ? ", \(more) stored before each request" : ""); \(requests) requests per route after one warm-up")
+        print(
+            "\(trials) finished trials\(live ? ", \(more) stored before each request" : ""); \(requests) requests per route after one warm-up"
+        )
         print(String(format: "  the server's first request (%@): %.1f ms", routes[0], firstRequest))
         for figure in figures {
-            print(String(format: "  %-28@ median %7.1f ms   p99 %7.1f ms   %8d bytes", figure.route as NSString, figure.median, figure.p99, figure.bytes))
+            print(
+                String(
+                    format: "  %-28@ median %7.1f ms   p99 %7.1f ms   %8d bytes", figure.route as NSString, figure.median, figure.p99,
+                    figure.bytes))
         }
     }
 
     /// Every page and API route, with `trial` for the trial page.
     static func everyRoute(trial: String) -> [String] {
-        ["/leaderboard", "/api/leaderboard", "/leaderboard?by_config=1", "/", "/api/status", "/parameters",
-         "/api/importance", "/trial/\(trial)", "/compare", "/api/trials"]
+        [
+            "/leaderboard", "/api/leaderboard", "/leaderboard?by_config=1", "/", "/api/status", "/parameters",
+            "/api/importance", "/trial/\(trial)", "/compare", "/api/trials",
+        ]
     }
 
     /// One HTTP/1.1 GET over a plain socket, read to the end of its body: the request as a
@@ -138,7 +159,9 @@ struct DashboardBench: AsyncParsableCommand {
         }
         guard connected == 0 else { throw StoreError(message: "connect: \(String(cString: strerror(errno)))") }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
-        guard write(socket, request, request.count) == request.count else { throw StoreError(message: "write: \(String(cString: strerror(errno)))") }
+        guard write(socket, request, request.count) == request.count else {
+            throw StoreError(message: "write: \(String(cString: strerror(errno)))")
+        }
         var response: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 1 << 16)
         var headerEnd: Int?, length: Int?
         while true {
@@ -148,13 +171,17 @@ struct DashboardBench: AsyncParsableCommand {
             if headerEnd == nil, let end = response.firstRange(of: Array("\r\n\r\n".utf8))?.upperBound {
                 headerEnd = end
                 let header = String(decoding: response[..<end], as: UTF8.self).lowercased()
-                length = header.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }.flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) }
+                length = header.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }.flatMap {
+                    Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces))
+                }
                 if let length { response.reserveCapacity(end + length) }  // one buffer for a 10 MB body, as a browser's
             }
             if let headerEnd, let length, response.count >= headerEnd + length { break }
         }
-        guard let headerEnd, let statusText = String(decoding: response[..<headerEnd], as: UTF8.self).split(separator: " ").dropFirst().first,
-              let status = Int(statusText) else { throw StoreError(message: "\(path): no HTTP response") }
+        guard let headerEnd,
+            let statusText = String(decoding: response[..<headerEnd], as: UTF8.self).split(separator: " ").dropFirst().first,
+            let status = Int(statusText)
+        else { throw StoreError(message: "\(path): no HTTP response") }
         return (status, response[headerEnd...])
     }
 

@@ -6,7 +6,9 @@ import SweepCore
 struct DashboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dashboard", abstract: "Serve a read-only web dashboard of a sweep store (beside a running coordinator, or after).",
-        discussion: "Several --db options serve several stores: the first page compares their best configs, each store's pages follow under /store/N/.")
+        discussion:
+            "Several --db options serve several stores: the first page compares their best configs, each store's pages follow under /store/N/."
+    )
 
     @Option(name: .customLong("db"), help: "A sweep store (SQLite file); repeat to compare several.") var databases: [String] = []
     @Option(help: "HOST:PORT to listen on (loopback by default; port 0 picks a free one).") var bind = "127.0.0.1:8080"
@@ -21,7 +23,8 @@ struct DashboardCommand: AsyncParsableCommand {
         let settings = DashboardSettings(host: host, port: 0)
         do { _ = try settings.bindAddress() } catch { throw ValidationError("--bind \(bind): \(error)") }
         if !settings.isLoopback && !token && !insecure {
-            throw ValidationError("\(bind) is reachable from other machines: pass --token (a random token in the URL), or --insecure to serve it to anyone")
+            throw ValidationError(
+                "\(bind) is reachable from other machines: pass --token (a random token in the URL), or --insecure to serve it to anyone")
         }
     }
 

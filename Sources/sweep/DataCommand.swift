@@ -35,22 +35,28 @@ struct DataCommand: ParsableCommand {
             options.dimension = dim ?? options.dimension
             options.tags = tags ?? options.tags
             options.seed = seed
-            for (name, value, minimum) in [("--items", options.items, options.tastes), ("--train", options.train, 1),
-                                           ("--valid", options.valid, 1), ("--test", options.test, 1),
-                                           ("--dim", options.dimension, 2), ("--tags", options.tags, 1)] where value < minimum {
+            for (name, value, minimum) in [
+                ("--items", options.items, options.tastes), ("--train", options.train, 1),
+                ("--valid", options.valid, 1), ("--test", options.test, 1),
+                ("--dim", options.dimension, 2), ("--tags", options.tags, 1),
+            ] where value < minimum {
                 throw ValidationError("\(name) must be at least \(minimum), got \(value)")
             }
             let folder = URL(fileURLWithPath: out)
             try SyntheticDataset(options: options).write(to: folder)
             let fingerprint = try DatasetFingerprint.compute(folder: folder)
-            print("wrote \(folder.path): \(options.items) items, \(options.train)/\(options.valid)/\(options.test) examples, D = \(options.dimension), \(options.tags) tags")
+            print(
+                "wrote \(folder.path): \(options.items) items, \(options.train)/\(options.valid)/\(options.test) examples, D = \(options.dimension), \(options.tags) tags"
+            )
             print("fingerprint \(fingerprint.fingerprint)")
         }
     }
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate a dataset folder and print its statistics, the popularity baseline and the prior alone (co-occurrence, then with the nearest dialogues).")
+            abstract:
+                "Validate a dataset folder and print its statistics, the popularity baseline and the prior alone (co-occurrence, then with the nearest dialogues)."
+        )
 
         @Argument(help: "The dataset folder.") var folder: String
         @Flag(help: "Print one JSON document to stdout.") var json = false
@@ -66,7 +72,8 @@ struct DataCommand: ParsableCommand {
             var priorConfig = TrialConfig()
             priorConfig.cooc = .dialogue
             let prior = PriorScorer(config: priorConfig, dataset: dataset)!
-            let priorValid = evaluator.evaluate(prior: prior, split: dataset.valid), priorTest = evaluator.evaluate(prior: prior, split: dataset.test)
+            let priorValid = evaluator.evaluate(prior: prior, split: dataset.valid),
+                priorTest = evaluator.evaluate(prior: prior, split: dataset.test)
             // ... and with the 20 nearest train dialogues added (knn_k 20, δ 1, p 1).
             var neighbourConfig = priorConfig
             neighbourConfig.knnK = 20
@@ -85,14 +92,20 @@ struct DataCommand: ParsableCommand {
                     "imbalance": dataset.imbalance,
                     "pos_weight": dataset.imbalance,
                     "popularity": ["valid": popularValid.dictionary, "test": popularTest.dictionary],
-                    "cooccurrence_prior": ["cooc": priorConfig.cooc.rawValue, "cooc_weight": priorConfig.coocWeight, "cooc_popularity": priorConfig.coocPopularity,
-                                           "valid": priorValid.dictionary, "test": priorTest.dictionary],
-                    "neighbour_prior": ["cooc": neighbourConfig.cooc.rawValue, "cooc_weight": neighbourConfig.coocWeight,
-                                        "cooc_popularity": neighbourConfig.coocPopularity, "knn_k": neighbourConfig.knnK,
-                                        "knn_weight": neighbourConfig.knnWeight, "knn_power": neighbourConfig.knnPower,
-                                        "valid": neighbourValid.dictionary, "test": neighbourTest.dictionary],
+                    "cooccurrence_prior": [
+                        "cooc": priorConfig.cooc.rawValue, "cooc_weight": priorConfig.coocWeight,
+                        "cooc_popularity": priorConfig.coocPopularity,
+                        "valid": priorValid.dictionary, "test": priorTest.dictionary,
+                    ],
+                    "neighbour_prior": [
+                        "cooc": neighbourConfig.cooc.rawValue, "cooc_weight": neighbourConfig.coocWeight,
+                        "cooc_popularity": neighbourConfig.coocPopularity, "knn_k": neighbourConfig.knnK,
+                        "knn_weight": neighbourConfig.knnWeight, "knn_power": neighbourConfig.knnPower,
+                        "valid": neighbourValid.dictionary, "test": neighbourTest.dictionary,
+                    ],
                 ]
-                let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                let data = try JSONSerialization.data(
+                    withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 print(String(decoding: data, as: UTF8.self))
                 return
             }
@@ -101,12 +114,16 @@ struct DataCommand: ParsableCommand {
             print("items        \(dataset.itemCount)   D = \(dataset.dimension)   tags \(dataset.tags?.count ?? 0)")
             print("examples     train \(dataset.train.count)   valid \(dataset.valid.count)   test \(dataset.test.count)")
             print("targets      \(decimal(dataset.averageTargets, digits: 2)) per train example")
-            print("imbalance    N / avg_targets = \(decimal(dataset.imbalance, digits: 1)) → pos_weight \(decimal(dataset.imbalance, digits: 1)) at pos_weight_mult 1")
+            print(
+                "imbalance    N / avg_targets = \(decimal(dataset.imbalance, digits: 1)) → pos_weight \(decimal(dataset.imbalance, digits: 1)) at pos_weight_mult 1"
+            )
             print("popularity   valid nDCG@10 \(decimal(popularValid.ndcg10))   test nDCG@10 \(decimal(popularTest.ndcg10))")
-            print("prior        valid nDCG@10 \(decimal(priorValid.ndcg10))   test nDCG@10 \(decimal(priorTest.ndcg10))"
-                  + "   (co-occurrence prior alone: model: none, cooc: dialogue, cooc_weight 1, cooc_popularity 0.1)")
-            print("+ neighbours valid nDCG@10 \(decimal(neighbourValid.ndcg10))   test nDCG@10 \(decimal(neighbourTest.ndcg10))"
-                  + "   (that prior with the 20 nearest train dialogues: knn_k 20, knn_weight 1, knn_power 1)")
+            print(
+                "prior        valid nDCG@10 \(decimal(priorValid.ndcg10))   test nDCG@10 \(decimal(priorTest.ndcg10))"
+                    + "   (co-occurrence prior alone: model: none, cooc: dialogue, cooc_weight 1, cooc_popularity 0.1)")
+            print(
+                "+ neighbours valid nDCG@10 \(decimal(neighbourValid.ndcg10))   test nDCG@10 \(decimal(neighbourTest.ndcg10))"
+                    + "   (that prior with the 20 nearest train dialogues: knn_k 20, knn_weight 1, knn_power 1)")
         }
     }
 }

@@ -1,14 +1,14 @@
 import ArgumentParser
 import Coordinator
 import Dashboard
-import SweepCore
 import Dispatch
 import Foundation
 import ML
 import Programs
 import Protocol
-import Worker
+import SweepCore
 import Vocabulary
+import Worker
 
 /// Sets `flag` on SIGINT and SIGTERM (the signals are then no longer fatal).
 func stopOnSignals(_ flag: StopFlag) -> [DispatchSourceSignal] {
@@ -41,10 +41,14 @@ struct Launch: ParsableCommand {
     @Option(help: "Seconds without a training step before a trial counts as hung.") var stallTimeout = 600.0
     @Option(help: "Seconds one attempt may take.") var trialTimeout: Double?
     @Flag(help: "Allow binding a non-loopback address without encryption (a warning is printed).") var insecure = false
-    @Option(help: "The coordinator's CURVE secret key file (from `sweep keys generate`): encrypt and authenticate.") var curveSecret: String?
-    @Option(help: "With --curve-secret: the folder whose *.pub worker keys may connect (re-read on change and on SIGHUP).") var authorizedWorkers: String?
-    @Option(help: "Also serve the web dashboard on HOST:PORT (e.g. 127.0.0.1:8080; port 0 picks one); the URL is printed.") var dashboard: String?
-    @Flag(help: "With --dashboard: require a random token, printed in the URL (needed for a non-loopback dashboard address).") var dashboardToken = false
+    @Option(help: "The coordinator's CURVE secret key file (from `sweep keys generate`): encrypt and authenticate.") var curveSecret:
+        String?
+    @Option(help: "With --curve-secret: the folder whose *.pub worker keys may connect (re-read on change and on SIGHUP).")
+    var authorizedWorkers: String?
+    @Option(help: "Also serve the web dashboard on HOST:PORT (e.g. 127.0.0.1:8080; port 0 picks one); the URL is printed.") var dashboard:
+        String?
+    @Flag(help: "With --dashboard: require a random token, printed in the URL (needed for a non-loopback dashboard address).")
+    var dashboardToken = false
     @OptionGroup var limit: PlanLimitOptions
 
     /// A CURVE secret key file's key, or an error naming the file.
@@ -60,21 +64,27 @@ struct Launch: ParsableCommand {
             throw ValidationError("--curve-secret and --authorized-workers go together")
         }
         if curveSecret != nil && localWorkers > 0 {
-            throw ValidationError("with CURVE, start workers with `sweep worker --server-key … --curve-secret …` (each with an authorised key)")
+            throw ValidationError(
+                "with CURVE, start workers with `sweep worker --server-key … --curve-secret …` (each with an authorised key)")
         }
         if localWorkers < 0 || threadsPerWorker < 1 || heartbeatMs < 10 || liveness < 2 || maxAttempts < 1 || stallTimeout <= 0 {
-            throw ValidationError("--local-workers ≥ 0, --threads-per-worker ≥ 1, --heartbeat-ms ≥ 10, --liveness ≥ 2, --max-attempts ≥ 1, --stall-timeout > 0")
+            throw ValidationError(
+                "--local-workers ≥ 0, --threads-per-worker ≥ 1, --heartbeat-ms ≥ 10, --liveness ≥ 2, --max-attempts ≥ 1, --stall-timeout > 0"
+            )
         }
         if let dashboard {
             let (host, _) = try DashboardAddress.parse(dashboard)
-            do { _ = try DashboardSettings(host: host, port: 0).bindAddress() } catch { throw ValidationError("--dashboard \(dashboard): \(error)") }
+            do { _ = try DashboardSettings(host: host, port: 0).bindAddress() } catch {
+                throw ValidationError("--dashboard \(dashboard): \(error)")
+            }
             if !DashboardSettings(host: host, port: 0).isLoopback && !dashboardToken && !insecure {
                 throw ValidationError("--dashboard \(dashboard) is reachable from other machines: add --dashboard-token, or --insecure")
             }
         }
         let host = bind.split(separator: "/").last?.split(separator: ":").first.map(String.init) ?? ""
         if bind.hasPrefix("tcp://") && !["127.0.0.1", "localhost", "[::1]"].contains(host) && !insecure && curveSecret == nil {
-            throw ValidationError("\(bind) is reachable from other machines and this coordinator does not encrypt: pass --insecure to do it anyway")
+            throw ValidationError(
+                "\(bind) is reachable from other machines and this coordinator does not encrypt: pass --insecure to do it anyway")
         }
     }
 
@@ -85,13 +95,15 @@ struct Launch: ParsableCommand {
         if let authorizedWorkers {
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: authorizedWorkers, isDirectory: &isFolder), isFolder.boolValue else {
-                throw ValidationError("--authorized-workers \(authorizedWorkers) is not a folder (it holds the *.pub keys of the workers admitted)")
+                throw ValidationError(
+                    "--authorized-workers \(authorizedWorkers) is not a folder (it holds the *.pub keys of the workers admitted)")
             }
         }
         let opened = try OpenedSweep(file: sweep, db: store.db, planLimit: limit.planLimit)
         let (spec, dataset, writer) = (opened.spec, opened.dataset, opened.store)
-        let settings = SchedulerSettings(heartbeat: Double(heartbeatMs) / 1000, liveness: liveness, stallTimeout: stallTimeout,
-                                         trialTimeout: trialTimeout, maxAttempts: maxAttempts)
+        let settings = SchedulerSettings(
+            heartbeat: Double(heartbeatMs) / 1000, liveness: liveness, stallTimeout: stallTimeout,
+            trialTimeout: trialTimeout, maxAttempts: maxAttempts)
         let context = try ZMQContext()
         let admission = Admission(buildID: buildID, heartbeatMilliseconds: heartbeatMs, liveness: liveness, sweepName: spec.name)
         var curve: (secretKey: [UInt8], authenticator: Authenticator)?
@@ -101,13 +113,16 @@ struct Launch: ParsableCommand {
             authenticator.log = { printError($0) }
             printError("CURVE on: \(authenticator.authorized.count) authorised worker key(s) in \(authorizedWorkers)")
             // The folder is the trust root: whoever can write into it can add a worker (docs/SECURITY.md).
-            if let mode = (try? FileManager.default.attributesOfItem(atPath: authorizedWorkers))?[.posixPermissions] as? Int, mode & 0o022 != 0 {
+            if let mode = (try? FileManager.default.attributesOfItem(atPath: authorizedWorkers))?[.posixPermissions] as? Int,
+                mode & 0o022 != 0
+            {
                 printError("warning: \(authorizedWorkers) is writable by other users, so they can authorise workers: chmod go-w it")
             }
             curve = (secret, authenticator)
         }
-        let server = try CoordinatorServer(context: context, endpoint: bind, controller: opened.controller, dataset: dataset?.located,
-                                           program: opened.program, admission: admission, settings: settings, curve: curve)
+        let server = try CoordinatorServer(
+            context: context, endpoint: bind, controller: opened.controller, dataset: dataset?.located,
+            program: opened.program, admission: admission, settings: settings, curve: curve)
         let endpoint = try server.endpoint()
         printError("serving on \(endpoint); start workers with: sweep worker --connect \(endpoint)")
         // The dashboard reads the store through its own read-only connections, on the concurrency
@@ -115,7 +130,9 @@ struct Launch: ParsableCommand {
         var dashboardTask: Task<Void, any Error>?
         if let dashboard {
             let (host, port) = try DashboardAddress.parse(dashboard)
-            let web = try DashboardServer(storePath: store.db, settings: DashboardSettings(host: host, port: port, token: dashboardToken ? DashboardSettings.randomToken() : nil))
+            let web = try DashboardServer(
+                storePath: store.db,
+                settings: DashboardSettings(host: host, port: port, token: dashboardToken ? DashboardSettings.randomToken() : nil))
             dashboardTask = Task.detached { try await web.run() }
             let ready = DispatchSemaphore(value: 0)
             nonisolated(unsafe) var url = ""
@@ -133,8 +150,11 @@ struct Launch: ParsableCommand {
         let workers = try (0..<localWorkers).map { index -> Process in
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executablePath())
-            process.arguments = ["worker", "--connect", endpoint, "--name", "local-\(index + 1)", "--threads", "\(threadsPerWorker)",
-                                 "--nice", "\(localWorkerNice)"]
+            process.arguments =
+                [
+                    "worker", "--connect", endpoint, "--name", "local-\(index + 1)", "--threads", "\(threadsPerWorker)",
+                    "--nice", "\(localWorkerNice)",
+                ]
                 + (dataset.map { ["--data-root", $0.folder.path] } ?? [])
                 // The sweep's own program, started by its owner on this machine.
                 + (opened.program == nil ? [] : ["--allow-programs", "--runs-dir", store.db + ".runs"])
@@ -160,8 +180,9 @@ struct Launch: ParsableCommand {
         display.update(workers: 0, force: true)
         display.finish()
         let counted = server.counters
-        printError("\(counted.messages) messages; \(counted.rejected) rejected, \(counted.droppedReplies) replies dropped, "
-                   + "\(counted.staleResults) stale results, \(counted.lostAttempts) lost attempts")
+        printError(
+            "\(counted.messages) messages; \(counted.rejected) rejected, \(counted.droppedReplies) replies dropped, "
+                + "\(counted.staleResults) stale results, \(counted.lostAttempts) lost attempts")
         guard over else {
             printError("stopped; `sweep launch \(sweep) --db \(store.db)` resumes, and workers carry on by themselves")
             return
@@ -221,7 +242,8 @@ final class ProgressDisplay {
         let width = 24, filled = total == 0 ? 0 : width * done / total
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
         let saved = pruned > 0 ? (try? store.epochsSaved()) ?? 0 : 0
-        let line = "\(bar) \(done)/\(total)  running \(running)  waiting \(waiting)"
+        let line =
+            "\(bar) \(done)/\(total)  running \(running)  waiting \(waiting)"
             + (pruned > 0 ? "  pruned \(pruned) (\(saved) epochs saved)" : "") + "  workers \(workers)  "
             + String(format: "%.0f trials/h", rate) + "  ETA \(eta)"
             + (best.map { "  best #\($0.number) \(metric) " + String(format: "%.4f", $0.value) } ?? "")
@@ -261,22 +283,31 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Threads each trial trains with.") var threads = 1
     @Option(help: "Stop after this many trials.") var maxTrials: Int?
     @Option(help: "A folder holding datasets (itself or its sub-folders), found by fingerprint.") var dataRoot: String?
-    @Option(help: "Where downloaded datasets are kept (default: $XDG_CACHE_HOME/sweep/datasets, else ~/.cache/sweep/datasets).") var cacheDir: String?
+    @Option(help: "Where downloaded datasets are kept (default: $XDG_CACHE_HOME/sweep/datasets, else ~/.cache/sweep/datasets).")
+    var cacheDir: String?
     @Option(help: "The coordinator's CURVE public key file (.pub): encrypt and authenticate.") var serverKey: String?
-    @Option(help: "With --server-key: this worker's CURVE secret key file (.key); its .pub must be authorised by the coordinator.") var curveSecret: String?
+    @Option(help: "With --server-key: this worker's CURVE secret key file (.key); its .pub must be authorised by the coordinator.")
+    var curveSecret: String?
     @Option(help: "Run at nice value N (0–19, lower CPU priority), so a coordinator on the same machine stays responsive.") var nice = 0
     @Flag(help: "Run program trials: code the coordinator sends, as this user (docs/SECURITY.md).") var allowPrograms = false
     @Option(help: "Seconds a stopped program gets between SIGTERM and SIGKILL.") var programGrace = 30.0
     @Option(help: "Where program attempts run and keep their {out} folders (default: runs/ beside the dataset cache).") var runsDir: String?
-    @Flag(help: "With --allow-programs: accept programs from a coordinator on another machine without CURVE (anyone who can reach this worker's connection could run code).") var insecure = false
+    @Flag(
+        help:
+            "With --allow-programs: accept programs from a coordinator on another machine without CURVE (anyone who can reach this worker's connection could run code)."
+    ) var insecure = false
     @Flag(help: .hidden) var noopTrials = false
 
     func validate() throws {
         if (serverKey == nil) != (curveSecret == nil) { throw ValidationError("--server-key and --curve-secret go together") }
         if programGrace < 0 { throw ValidationError("--program-grace must be ≥ 0") }
         let host = connect.split(separator: "/").last?.split(separator: ":").first.map(String.init) ?? ""
-        if allowPrograms && serverKey == nil && connect.hasPrefix("tcp://") && !["127.0.0.1", "localhost", "[::1]"].contains(host) && !insecure {
-            throw ValidationError("--allow-programs runs the code the coordinator sends; without CURVE (--server-key) nothing proves \(connect) is your coordinator. Use CURVE, or pass --insecure to accept that")
+        if allowPrograms && serverKey == nil && connect.hasPrefix("tcp://") && !["127.0.0.1", "localhost", "[::1]"].contains(host)
+            && !insecure
+        {
+            throw ValidationError(
+                "--allow-programs runs the code the coordinator sends; without CURVE (--server-key) nothing proves \(connect) is your coordinator. Use CURVE, or pass --insecure to accept that"
+            )
         }
         if !(0...19).contains(nice) { throw ValidationError("--nice must be between 0 and 19") }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -291,19 +322,23 @@ struct WorkerCommand: ParsableCommand {
         settings.allowPrograms = allowPrograms
         settings.programGrace = programGrace
         settings.runsDirectory = runsDir.map { URL(fileURLWithPath: $0) }
-        if allowPrograms && insecure && serverKey == nil { printError("warning: running programs from \(connect) without authenticating it") }
+        if allowPrograms && insecure && serverKey == nil {
+            printError("warning: running programs from \(connect) without authenticating it")
+        }
         if let serverKey, let curveSecret {
             guard let serverText = try? String(contentsOfFile: serverKey, encoding: .utf8), let server = Curve.decode(serverText) else {
                 throw ValidationError("\(serverKey) is not a CURVE public key file")
             }
             guard let secretText = try? String(contentsOfFile: curveSecret, encoding: .utf8), let secret = Curve.decode(secretText),
-                  let publicKey = Curve.decode(try Curve.publicKey(forSecret: secretText)) else {
+                let publicKey = Curve.decode(try Curve.publicKey(forSecret: secretText))
+            else {
                 throw ValidationError("\(curveSecret) is not a CURVE secret key file")
             }
             settings.curve = CurveKeys(serverKey: server, publicKey: publicKey, secretKey: secret)
         }
-        let cache = DatasetCache(dataRoot: dataRoot.map { URL(fileURLWithPath: $0) },
-                                 cacheDirectory: cacheDir.map { URL(fileURLWithPath: $0) } ?? DatasetCache.defaultDirectory())
+        let cache = DatasetCache(
+            dataRoot: dataRoot.map { URL(fileURLWithPath: $0) },
+            cacheDirectory: cacheDir.map { URL(fileURLWithPath: $0) } ?? DatasetCache.defaultDirectory())
         let client = try WorkerClient(settings: settings, cache: cache)
         client.log = { printError("[\(identity.name)] \($0)") }
         let stop = StopFlag()

@@ -24,7 +24,9 @@ struct Importance: ParsableCommand {
         let ranked = ParameterImportance.of(spec: spec, trials: trials, targetQuantile: quantile)
         if json { return try printJSON(ParameterImportance.document(ranked, spec: spec, trials: trials, targetQuantile: quantile)) }
         let completed = ParameterImportance.completedTrials(trials, metric: spec.metric)
-        print("importance for reaching the top \(Int((quantile * 100).rounded()))% by valid \(spec.metric), from \(completed) completed trials (PED-ANOVA)")
+        print(
+            "importance for reaching the top \(Int((quantile * 100).rounded()))% by valid \(spec.metric), from \(completed) completed trials (PED-ANOVA)"
+        )
         let width = ranked.map(\.key.count).max() ?? 0
         for (key, importance) in ranked {
             let bar = String(repeating: "█", count: Int((importance * 40).rounded()))

@@ -3,8 +3,9 @@ import Foundation
 import Protocol
 
 struct Keys: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "CURVE keys for encrypted, authenticated sweeps.",
-                                                    subcommands: [Generate.self])
+    static let configuration = CommandConfiguration(
+        abstract: "CURVE keys for encrypted, authenticated sweeps.",
+        subcommands: [Generate.self])
 
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -23,7 +24,8 @@ struct Keys: ParsableCommand {
         func run() throws {
             let folder = URL(fileURLWithPath: out)
             if !FileManager.default.fileExists(atPath: folder.path) {
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try FileManager.default.createDirectory(
+                    at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             }
             let publicFile = folder.appendingPathComponent("\(name).pub"), secretFile = folder.appendingPathComponent("\(name).key")
             for file in [publicFile, secretFile] where FileManager.default.fileExists(atPath: file.path) && !force {
@@ -31,8 +33,11 @@ struct Keys: ParsableCommand {
             }
             let (publicKey, secretKey) = try Curve.generateKeyPair()
             try? FileManager.default.removeItem(at: secretFile)
-            guard FileManager.default.createFile(atPath: secretFile.path, contents: Data((secretKey + "\n").utf8),
-                                                 attributes: [.posixPermissions: 0o600]) else {
+            guard
+                FileManager.default.createFile(
+                    atPath: secretFile.path, contents: Data((secretKey + "\n").utf8),
+                    attributes: [.posixPermissions: 0o600])
+            else {
                 throw ValidationError("cannot write \(secretFile.path)")
             }
             try Data((publicKey + "\n").utf8).write(to: publicFile)

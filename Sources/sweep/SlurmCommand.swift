@@ -3,29 +3,32 @@ import Foundation
 import Worker
 
 struct Slurm: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Add workers to a sweep with Slurm (docs/CLUSTERS.md).",
-                                                    subcommands: [WorkerScript.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Add workers to a sweep with Slurm (docs/CLUSTERS.md).",
+        subcommands: [WorkerScript.self])
 
     struct WorkerScript: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "worker-script",
             abstract: "Write an sbatch job-array script that runs one `sweep worker` per array task.",
             discussion: """
-            Submit it with `sbatch`, again to add more workers while the sweep runs; `scancel` removes them \
-            (each says bye, its trial goes back at once). With --server-key, each task generates its own \
-            CURVE key and authorises it by writing its public key into --authorized-workers (the folder the \
-            coordinator was launched with, on a file system the nodes share) until the task ends.
-            """)
+                Submit it with `sbatch`, again to add more workers while the sweep runs; `scancel` removes them \
+                (each says bye, its trial goes back at once). With --server-key, each task generates its own \
+                CURVE key and authorises it by writing its public key into --authorized-workers (the folder the \
+                coordinator was launched with, on a file system the nodes share) until the task ends.
+                """)
 
         @Option(help: "The coordinator's endpoint as the compute nodes reach it, e.g. tcp://login1:5555.") var connect: String
         @Option(help: "The coordinator's CURVE public key file (.pub): encrypt and authenticate.") var serverKey: String?
-        @Option(help: "With --server-key: the coordinator's --authorized-workers folder, writable by this user from the nodes.") var authorizedWorkers: String?
+        @Option(help: "With --server-key: the coordinator's --authorized-workers folder, writable by this user from the nodes.")
+        var authorizedWorkers: String?
         @Option(help: "Workers to add: one array task each.") var workers = 1
         @Option(help: "CPUs per worker: its BLAS threads.") var cpusPerWorker = 1
         @Option(help: "Slurm time limit per task (HH:MM:SS or D-HH:MM:SS); at the limit the worker says bye.") var time: String?
         @Option(help: "Slurm partition.") var partition: String?
         @Option(help: "Slurm account.") var account: String?
-        @Option(parsing: .unconditionalSingleValue, help: "A further #SBATCH option, e.g. --extra-sbatch --mem=8G (repeatable).") var extraSbatch: [String] = []
+        @Option(parsing: .unconditionalSingleValue, help: "A further #SBATCH option, e.g. --extra-sbatch --mem=8G (repeatable).")
+        var extraSbatch: [String] = []
         @Option(help: "Each task's log file (Slurm patterns: %A job, %a task).") var output = "sweep-worker-%A_%a.log"
         @Option(help: "The node-local dataset cache (default /tmp/sweep-datasets-$USER).") var cacheDir: String?
         @Option(help: "The sweep binary the nodes run (default: this one).") var sweepBinary: String?
@@ -40,7 +43,9 @@ struct Slurm: ParsableCommand {
                 throw ValidationError("--server-key \(serverKey): no such readable file")
             }
             var isFolder: ObjCBool = false
-            if let authorizedWorkers, !(FileManager.default.fileExists(atPath: authorizedWorkers, isDirectory: &isFolder) && isFolder.boolValue) {
+            if let authorizedWorkers,
+                !(FileManager.default.fileExists(atPath: authorizedWorkers, isDirectory: &isFolder) && isFolder.boolValue)
+            {
                 throw ValidationError("--authorized-workers \(authorizedWorkers): no such folder")
             }
         }
@@ -61,7 +66,8 @@ struct Slurm: ParsableCommand {
             do { try script.validate() } catch { throw ValidationError("\(error)") }
             guard let out else { return print(script.text, terminator: "") }
             try? FileManager.default.removeItem(atPath: out)
-            guard FileManager.default.createFile(atPath: out, contents: Data(script.text.utf8), attributes: [.posixPermissions: 0o700]) else {
+            guard FileManager.default.createFile(atPath: out, contents: Data(script.text.utf8), attributes: [.posixPermissions: 0o700])
+            else {
                 throw ValidationError("cannot write \(out)")
             }
             printError("wrote \(out): `sbatch \(out)` adds \(workers) worker\(workers == 1 ? "" : "s")")

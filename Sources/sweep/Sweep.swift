@@ -16,8 +16,11 @@ struct Sweep: AsyncParsableCommand {
         commandName: "sweep",
         abstract: "Distributed hyperparameter sweeps for imbalanced multi-label recommenders.",
         version: "\(binaryVersion) (build \(buildID), \(MLContract.version))",
-        subcommands: [Launch.self, WorkerCommand.self, Plan.self, Run.self, LeaderboardCommand.self, Show.self, ExportCommand.self, Status.self,
-                      Retry.self, Cancel.self, Train.self, Reproduce.self, Importance.self, DashboardCommand.self, DataCommand.self, Keys.self, Slurm.self, Bench.self]
+        subcommands: [
+            Launch.self, WorkerCommand.self, Plan.self, Run.self, LeaderboardCommand.self, Show.self, ExportCommand.self, Status.self,
+            Retry.self, Cancel.self, Train.self, Reproduce.self, Importance.self, DashboardCommand.self, DataCommand.self, Keys.self,
+            Slurm.self, Bench.self,
+        ]
     )
 }
 

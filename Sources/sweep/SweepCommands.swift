@@ -23,7 +23,9 @@ struct StoreOptions: ParsableArguments {
 func warnAboutUnreadableTrials(_ store: SweepStore) throws {
     let unreadable = try store.unreadableTrials()
     guard !unreadable.isEmpty else { return }
-    printError("warning: \(store.path) holds \(unreadable.count) trial\(unreadable.count == 1 ? "" : "s") whose config cannot be read, left out of what follows:")
+    printError(
+        "warning: \(store.path) holds \(unreadable.count) trial\(unreadable.count == 1 ? "" : "s") whose config cannot be read, left out of what follows:"
+    )
     for trial in unreadable.prefix(10) { printError("  \(trial)") }
     if unreadable.count > 10 { printError("  … and \(unreadable.count - 10) more") }
 }
@@ -55,18 +57,25 @@ struct OpenedSweep {
         dataset = spec.dataset == .noData ? nil : try ResolvedDataset(spec.dataset)
         program = try spec.program.map { try ServedProgram(folder: $0.directory, command: $0.command) }
         controller = try TrialController(spec: spec, store: try SweepStore.open(path: db), trainExamples: dataset?.dataset.train.count ?? 0)
-        let stored = program.map { TrialProgram(directory: $0.folder.path, fingerprint: $0.ref.fingerprint, command: spec.program!.command) }
-        let sync = try controller.applyPlan(fingerprint: dataset?.fingerprint.fingerprint ?? DatasetSource.noDataFingerprint,
-                                            popularity: spec.program == nil ? dataset?.popularity : nil, program: stored)
+        let stored = program.map {
+            TrialProgram(directory: $0.folder.path, fingerprint: $0.ref.fingerprint, command: spec.program!.command)
+        }
+        let sync = try controller.applyPlan(
+            fingerprint: dataset?.fingerprint.fingerprint ?? DatasetSource.noDataFingerprint,
+            popularity: spec.program == nil ? dataset?.popularity : nil, program: stored)
         try warnAboutUnreadableTrials(controller.store)
         if let program {
             let size = program.ref.files.reduce(0) { $0 + $1.size }
-            printError("program \(program.folder.path): \(program.ref.files.count) files, \(decimal(Double(size) / 1_048_576, digits: 2)) MiB, fingerprint \(program.ref.fingerprint.prefix(16))…")
+            printError(
+                "program \(program.folder.path): \(program.ref.files.count) files, \(decimal(Double(size) / 1_048_576, digits: 2)) MiB, fingerprint \(program.ref.fingerprint.prefix(16))…"
+            )
         }
-        let planned = controller.sampler.configBudget.map { "\(controller.planned.count) trials planned up front, \($0) configs in all" }
+        let planned =
+            controller.sampler.configBudget.map { "\(controller.planned.count) trials planned up front, \($0) configs in all" }
             ?? "\(controller.planned.count) trials planned"
-        printError("\(spec.name): \(planned) (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired) in \(db)"
-                   + (controller.pruner.map { "; early stopping: \($0.summary) on valid_\(spec.earlyStopping!.metric)" } ?? ""))
+        printError(
+            "\(spec.name): \(planned) (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired) in \(db)"
+                + (controller.pruner.map { "; early stopping: \($0.summary) on valid_\(spec.earlyStopping!.metric)" } ?? ""))
     }
 
     /// The leaderboard's top 10 as `run` and `launch` print it at the end.
@@ -104,15 +113,19 @@ struct Plan: ParsableCommand {
         if let db {
             let stored = try SweepStore.openReadOnly(path: db).trials()
             let storedIDs = Set(stored.filter { $0.state != .retired }.map(\.id)), plannedIDs = Set(trials.map(\.id))
-            comparison = (plannedIDs.subtracting(Set(stored.map(\.id))).count, plannedIDs.intersection(Set(stored.map(\.id))).count,
-                          storedIDs.subtracting(plannedIDs).count)
+            comparison = (
+                plannedIDs.subtracting(Set(stored.map(\.id))).count, plannedIDs.intersection(Set(stored.map(\.id))).count,
+                storedIDs.subtracting(plannedIDs).count
+            )
         }
         if format == .json {
             var document: [String: Any] = [
                 "count": trials.count,
                 "trials": trials.map { trial -> [String: Any] in
-                    var object: [String: Any] = ["id": trial.id, "number": trial.number, "seed": trial.config.seed,
-                                                 "config": trial.config.activeDictionary.mapValues(\.foundationValue)]
+                    var object: [String: Any] = [
+                        "id": trial.id, "number": trial.number, "seed": trial.config.seed,
+                        "config": trial.config.activeDictionary.mapValues(\.foundationValue),
+                    ]
                     if let variant = trial.variant { object["variant"] = variant }
                     return object
                 },
@@ -122,14 +135,20 @@ struct Plan: ParsableCommand {
             return try printJSON(document)
         }
         let configs = Set(trials.map { Leaderboard.configKey($0.config) }).count
-        print("\(spec.name): \(spec.method.rawValue) search, \(configs) config\(configs == 1 ? "" : "s") × \(spec.repeats) repeat\(spec.repeats == 1 ? "" : "s") = \(trials.count) trials, ranked by valid_\(spec.metric)")
+        print(
+            "\(spec.name): \(spec.method.rawValue) search, \(configs) config\(configs == 1 ? "" : "s") × \(spec.repeats) repeat\(spec.repeats == 1 ? "" : "s") = \(trials.count) trials, ranked by valid_\(spec.metric)"
+        )
         if let tpe = spec.tpe {
-            print("these are TPE's startup draws; the other \(adaptive) config\(adaptive == 1 ? "" : "s") (of count \(spec.count ?? 0)) depend on the results: "
-                  + "each is proposed when a worker asks, from every finished config (startup_trials \(tpe.startupTrials), candidates \(tpe.candidates), "
-                  + "\(tpe.multivariate ? "multivariate" : "univariate"), gamma \(tpe.gamma)\(tpe.constantLiar ? ", constant liar" : ""))")
+            print(
+                "these are TPE's startup draws; the other \(adaptive) config\(adaptive == 1 ? "" : "s") (of count \(spec.count ?? 0)) depend on the results: "
+                    + "each is proposed when a worker asks, from every finished config (startup_trials \(tpe.startupTrials), candidates \(tpe.candidates), "
+                    + "\(tpe.multivariate ? "multivariate" : "univariate"), gamma \(tpe.gamma)\(tpe.constantLiar ? ", constant liar" : ""))"
+            )
         }
         if let comparison { print("against \(db!): \(comparison.new) new, \(comparison.kept) kept, \(comparison.retired) to retire") }
-        let snapshots = trials.map { TrialSnapshot(id: $0.id, number: $0.number, config: $0.config, variant: $0.variant, state: .waiting, attempts: 0, result: nil) }
+        let snapshots = trials.map {
+            TrialSnapshot(id: $0.id, number: $0.number, config: $0.config, variant: $0.variant, state: .waiting, attempts: 0, result: nil)
+        }
         let report = LeaderboardReport(trials: snapshots, metric: spec.metric, popularity: nil, all: true)
         if !report.constantKeys.isEmpty { print("constant: " + report.constantKeys.joined(separator: " ")) }
         let keys = ["#", "trial"] + (spec.variants.isEmpty ? [] : ["variant"]) + report.varyingKeys + ["seed"]
@@ -145,8 +164,9 @@ struct Plan: ParsableCommand {
         }
         let widths = keys.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
-            print(zip(row, widths).map { $0 + String(repeating: " ", count: $1 - $0.count) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces))
+            print(
+                zip(row, widths).map { $0 + String(repeating: " ", count: $1 - $0.count) }.joined(separator: "  ")
+                    .trimmingCharacters(in: .whitespaces))
         }
     }
 }
@@ -165,21 +185,24 @@ struct Run: ParsableCommand {
     func run() throws {
         let opened = try OpenedSweep(file: sweep, db: store.db, planLimit: limit.planLimit)
         let metric = opened.spec.metric
-        var runner = LocalRunner(controller: opened.controller, dataset: opened.dataset?.dataset, threads: threads,
-                                 workerName: "local-\(ProcessInfo.processInfo.processIdentifier)")
+        var runner = LocalRunner(
+            controller: opened.controller, dataset: opened.dataset?.dataset, threads: threads,
+            workerName: "local-\(ProcessInfo.processInfo.processIdentifier)")
         if let program = opened.program, let command = opened.spec.program?.command {
-            runner.program = LocalRunner.Program(folder: program.folder, command: command, data: opened.dataset?.folder,
-                                                 runs: URL(fileURLWithPath: store.db + ".runs"), grace: programGrace)
+            runner.program = LocalRunner.Program(
+                folder: program.folder, command: command, data: opened.dataset?.folder,
+                runs: URL(fileURLWithPath: store.db + ".runs"), grace: programGrace)
         }
         let ran = try runner.run(limit: maxTrials) { claim, outcome in
-            let line = switch outcome {
-            case .completed(let report):
-                "completed, valid \(metric) \(decimal(report.valid[metric] ?? 0)), \(decimal(report.timing.totalSeconds, digits: 1)) s"
-            case .pruned(_, let reason): reason
-            case .diverged(let reason): "diverged: \(reason)"
-            case .failed(let reason): "failed: \(reason)"
-            case .stopped: "stopped (cancelled or retired by another process)"
-            }
+            let line =
+                switch outcome {
+                case .completed(let report):
+                    "completed, valid \(metric) \(decimal(report.valid[metric] ?? 0)), \(decimal(report.timing.totalSeconds, digits: 1)) s"
+                case .pruned(_, let reason): reason
+                case .diverged(let reason): "diverged: \(reason)"
+                case .failed(let reason): "failed: \(reason)"
+                case .stopped: "stopped (cancelled or retired by another process)"
+                }
             printError("trial #\(claim.number) \(claim.trial): \(line)")
         }
         printError("ran \(ran) trial\(ran == 1 ? "" : "s")")
@@ -210,11 +233,14 @@ struct LeaderboardCommand: ParsableCommand {
             guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
             let report = try LeaderboardReport(sweep, store: reader, top: top, all: all)
             let byConfig = self.byConfig || (format == .table && !all && Set(report.trials.map { $0.config.seed }).count > 1)
-            let text: String = switch format {
-            case .json: report.json(byConfig: self.byConfig)
-            case .csv: report.csv(byConfig: self.byConfig)
-            default: try report.table(byConfig: byConfig, columns: columns?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-            }
+            let text: String =
+                switch format {
+                case .json: report.json(byConfig: self.byConfig)
+                case .csv: report.csv(byConfig: self.byConfig)
+                default:
+                    try report.table(
+                        byConfig: byConfig, columns: columns?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+                }
             if watch {
                 print("\u{1B}[2J\u{1B}[H\(sweep.name) — \(Date())\n")
             }
@@ -246,25 +272,32 @@ struct Show: ParsableCommand {
         print("config " + snapshot.config.activeValues.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         if let program = sweep.program { print("program \(program.directory) (fingerprint \(program.fingerprint))") }
         if let origin = snapshot.origin {
-            print("proposed by \(origin.sampler) from \(origin.finished) finished and \(origin.running) running config\(origin.running == 1 ? "" : "s")")
+            print(
+                "proposed by \(origin.sampler.rawValue) from \(origin.finished) finished and \(origin.running) running config\(origin.running == 1 ? "" : "s")"
+            )
         }
         for attempt in attempts {
             let outcome = attempt.outcome?.rawValue ?? "running"
-            print("attempt \(attempt.attempt): \(attempt.worker), \(outcome)\(attempt.reason.map { " (\($0))" } ?? ""), started \(formatter.string(from: attempt.started))")
+            print(
+                "attempt \(attempt.attempt): \(attempt.worker), \(outcome)\(attempt.reason.map { " (\($0))" } ?? ""), started \(formatter.string(from: attempt.started))"
+            )
         }
         if !records.isEmpty {
             let valid = records.map { $0.valid[sweep.metric] ?? 0 }
             print("\nvalid \(sweep.metric) " + Sparkline.render(valid) + String(format: "  %.4f → %.4f", valid.first!, valid.last!))
-            if snapshot.config.isProgram { printProgramEpochs(records) } else {
-            print("\nepoch  loss_main  loss_aux  w_main  w_aux    valid ndcg@10  recall@10  test ndcg@10  recall@10")
-            for record in records {
-                func number(_ value: Double?, _ digits: Int) -> String { value.map { String(format: "%.\(digits)f", $0) } ?? "–" }
-                print(String(format: "%5d", record.epoch) + "  " + number(record.lossMain, 6).padding(9) + "  "
-                      + number(record.lossAux, 4).padding(8) + "  " + number(record.weights.main, 3).padding(6) + "  "
-                      + number(record.weights.aux, 4).padding(7) + "  " + number(record.valid.ndcg10, 4).padding(13) + "  "
-                      + number(record.valid.recall10, 4).padding(9) + "  " + number(record.test.ndcg10, 4).padding(12) + "  "
-                      + number(record.test.recall10, 4))
-            }
+            if snapshot.config.isProgram {
+                printProgramEpochs(records)
+            } else {
+                print("\nepoch  loss_main  loss_aux  w_main  w_aux    valid ndcg@10  recall@10  test ndcg@10  recall@10")
+                for record in records {
+                    func number(_ value: Double?, _ digits: Int) -> String { value.map { String(format: "%.\(digits)f", $0) } ?? "–" }
+                    print(
+                        String(format: "%5d", record.epoch) + "  " + number(record.lossMain, 6).padding(9) + "  "
+                            + number(record.lossAux, 4).padding(8) + "  " + number(record.weights.main, 3).padding(6) + "  "
+                            + number(record.weights.aux, 4).padding(7) + "  " + number(record.valid.ndcg10, 4).padding(13) + "  "
+                            + number(record.valid.recall10, 4).padding(9) + "  " + number(record.test.ndcg10, 4).padding(12) + "  "
+                            + number(record.test.recall10, 4))
+                }
             }
         }
         if !judgements.isEmpty {
@@ -272,19 +305,23 @@ struct Show: ParsableCommand {
             for judgement in judgements {
                 let compared = judgement.compared.map { String(format: "%.4f", $0) }.joined(separator: ", ")
                 print("  epoch \(judgement.epoch): \(judgement.decision == .stop ? "STOP" : "go on") — \(judgement.rule)")
-                print("    compared with \(judgement.compared.count) value\(judgement.compared.count == 1 ? "" : "s")\(compared.isEmpty ? "" : ": " + compared)")
+                print(
+                    "    compared with \(judgement.compared.count) value\(judgement.compared.count == 1 ? "" : "s")\(compared.isEmpty ? "" : ": " + compared)"
+                )
             }
         }
     }
 
     /// A program's epochs: its loss, then every number it reported, by name.
     func printProgramEpochs(_ records: [EpochRecord]) {
-        let valid = Set(records.flatMap { $0.valid.dictionary.keys }).sorted(), test = Set(records.flatMap { $0.test.dictionary.keys }).sorted()
+        let valid = Set(records.flatMap { $0.valid.dictionary.keys }).sorted(),
+            test = Set(records.flatMap { $0.test.dictionary.keys }).sorted()
         let extra = Set(records.flatMap { $0.extra?.keys.map { $0 } ?? [] }).sorted()
         let headers = ["epoch", "loss"] + valid.map { "valid_\($0)" } + test.map { "test_\($0)" } + extra + ["seconds"]
         let rows = records.map { record -> [String] in
             func number(_ value: Double?) -> String { value.map { String(format: "%.4f", $0) } ?? "–" }
-            return [String(record.epoch), number(record.lossMain)] + valid.map { number(record.valid[$0]) } + test.map { number(record.test[$0]) }
+            return [String(record.epoch), number(record.lossMain)] + valid.map { number(record.valid[$0]) }
+                + test.map { number(record.test[$0]) }
                 + extra.map { number(record.extra?[$0]) } + [String(format: "%.1f", record.seconds)]
         }
         let widths = headers.indices.map { column in ([headers[column]] + rows.map { $0[column] }).map(\.count).max() ?? 0 }
@@ -329,7 +366,9 @@ struct ExportCommand: ParsableCommand {
         let snapshot: TrialSnapshot
         if let trial {
             snapshot = try reader.findTrial(trial)
-            guard snapshot.result != nil else { throw StoreError(message: "trial \(snapshot.id) has no result (\(snapshot.state.rawValue))") }
+            guard snapshot.result != nil else {
+                throw StoreError(message: "trial \(snapshot.id) has no result (\(snapshot.state.rawValue))")
+            }
         } else {
             guard let bestTrial = Export.best(try reader.trials(), metric: sweep.metric) else {
                 throw StoreError(message: "no trial has completed yet")
@@ -340,7 +379,9 @@ struct ExportCommand: ParsableCommand {
         let text = format == .json ? try file.jsonText() + "\n" : file.yamlText()
         if let output {
             try writeOutput(Data(text.utf8), to: output, option: "--output")
-            printError("wrote trial \(snapshot.id) (#\(snapshot.number), valid \(sweep.metric) \(decimal(snapshot.result?.valid[sweep.metric] ?? 0))) to \(output)")
+            printError(
+                "wrote trial \(snapshot.id) (#\(snapshot.number), valid \(sweep.metric) \(decimal(snapshot.result?.valid[sweep.metric] ?? 0))) to \(output)"
+            )
             printError("reproduce it with: sweep train --config \(output)")
         } else {
             print(text, terminator: "")
@@ -378,7 +419,8 @@ struct Retry: ParsableCommand {
         let writer = try SweepStore.openExisting(path: store.db)
         let ids = try trials.map { try writer.findTrial($0).id }
         let moved = try writer.retry(trials: failed ? nil : ids)
-        print("\(moved.count) trial\(moved.count == 1 ? "" : "s") back to waiting\(moved.isEmpty ? "" : ": " + moved.joined(separator: " "))")
+        print(
+            "\(moved.count) trial\(moved.count == 1 ? "" : "s") back to waiting\(moved.isEmpty ? "" : ": " + moved.joined(separator: " "))")
     }
 }
 
@@ -397,6 +439,8 @@ struct Cancel: ParsableCommand {
         let writer = try SweepStore.openExisting(path: store.db)
         let ids = try trials.map { try writer.findTrial($0).id }
         let cancelled = try writer.cancel(trials: all ? nil : ids)
-        print("\(cancelled.count) trial\(cancelled.count == 1 ? "" : "s") cancelled\(cancelled.isEmpty ? "" : ": " + cancelled.joined(separator: " "))")
+        print(
+            "\(cancelled.count) trial\(cancelled.count == 1 ? "" : "s") cancelled\(cancelled.isEmpty ? "" : ": " + cancelled.joined(separator: " "))"
+        )
     }
 }

@@ -43,7 +43,8 @@ struct Train: ParsableCommand {
             trialConfig = file.config
             expectedFingerprint = file.fingerprint
             threadCount = threads ?? file.threads
-            datasetFolder = try data.map { URL(fileURLWithPath: $0) }
+            datasetFolder =
+                try data.map { URL(fileURLWithPath: $0) }
                 ?? DatasetLocator.folder(for: file.dataset, cacheRoot: DatasetLocator.defaultCacheRoot)
         } else {
             trialConfig = try TrialConfig.parse(mapping: configMapping)
@@ -54,7 +55,8 @@ struct Train: ParsableCommand {
         datasetFolder = datasetFolder.standardizedFileURL
         let fingerprint = try DatasetFingerprint.compute(folder: datasetFolder).fingerprint
         if let expectedFingerprint, expectedFingerprint != fingerprint {
-            throw ValidationError("""
+            throw ValidationError(
+                """
                 dataset \(datasetFolder.path) is not the one this trial ran on:
                   trial file fingerprint \(expectedFingerprint)
                   dataset fingerprint    \(fingerprint)
@@ -71,31 +73,41 @@ struct Train: ParsableCommand {
             if toStdout { printError(line) } else { print(line) }
         }
         say("training \(trialConfig.jsonText())")
-        say("dataset \(datasetFolder.path) (\(dataset.itemCount) items, \(dataset.train.count) train examples), \(threadCount) BLAS thread(s), \(BLAS.coreName)")
+        say(
+            "dataset \(datasetFolder.path) (\(dataset.itemCount) items, \(dataset.train.count) train examples), \(threadCount) BLAS thread(s), \(BLAS.coreName)"
+        )
         let (result, model) = trainer.run { event in
             if case .epoch(let record) = event {
                 // The prior alone (`model: none`) trains nothing: no rate to print.
-                let rate = trialConfig.model == .none ? ""
+                let rate =
+                    trialConfig.model == .none
+                    ? ""
                     : "  (\(Int(Double(dataset.train.count) / (record.trainSeconds ?? record.seconds))) ex/s)"
                 // With the tag head, both raw losses and the weights each got: "CE swamps BCE" shows here.
-                let losses = record.lossAux.map { aux in
-                    "loss main \(decimal(record.lossMain ?? .nan, digits: 5)) aux \(decimal(aux, digits: 4))"
-                        + "  weights \(decimal(record.weights.main, digits: 4))/\(decimal(record.weights.aux ?? 0, digits: 4))"
-                } ?? "loss \(decimal(record.lossMain ?? .nan, digits: 5))"
-                say("epoch \(String(format: "%3d", record.epoch))/\(trialConfig.epochBudget)  \(losses)"
-                    + "  valid ndcg@10 \(decimal(record.valid.ndcg10)) recall@10 \(decimal(record.valid.recall10))"
-                    + "  test ndcg@10 \(decimal(record.test.ndcg10))  \(decimal(record.seconds, digits: 1))s\(rate)")
+                let losses =
+                    record.lossAux.map { aux in
+                        "loss main \(decimal(record.lossMain ?? .nan, digits: 5)) aux \(decimal(aux, digits: 4))"
+                            + "  weights \(decimal(record.weights.main, digits: 4))/\(decimal(record.weights.aux ?? 0, digits: 4))"
+                    } ?? "loss \(decimal(record.lossMain ?? .nan, digits: 5))"
+                say(
+                    "epoch \(String(format: "%3d", record.epoch))/\(trialConfig.epochBudget)  \(losses)"
+                        + "  valid ndcg@10 \(decimal(record.valid.ndcg10)) recall@10 \(decimal(record.valid.recall10))"
+                        + "  test ndcg@10 \(decimal(record.test.ndcg10))  \(decimal(record.seconds, digits: 1))s\(rate)")
             }
             return true
         }
         if let best = result.best {
-            say("best epoch \(best.epoch) by valid \(trialConfig.selectMetric): valid ndcg@10 \(decimal(best.valid.ndcg10)) recall@10 \(decimal(best.valid.recall10))"
-                + " | test ndcg@10 \(decimal(best.test.ndcg10)) recall@10 \(decimal(best.test.recall10)) coverage@10 \(decimal(best.test.coverage10))")
+            say(
+                "best epoch \(best.epoch) by valid \(trialConfig.selectMetric): valid ndcg@10 \(decimal(best.valid.ndcg10)) recall@10 \(decimal(best.valid.recall10))"
+                    + " | test ndcg@10 \(decimal(best.test.ndcg10)) recall@10 \(decimal(best.test.recall10)) coverage@10 \(decimal(best.test.coverage10))"
+            )
         }
         if trialConfig.model == .none {
             say("the prior alone: nothing trained, \(decimal(result.timing.totalSeconds, digits: 1)) s total")
         } else {
-            say("median \(Int(result.timing.examplesPerSecond)) examples/s, \(decimal(result.timing.secondsPerEpoch, digits: 2)) s/epoch, \(decimal(result.timing.totalSeconds, digits: 1)) s total")
+            say(
+                "median \(Int(result.timing.examplesPerSecond)) examples/s, \(decimal(result.timing.secondsPerEpoch, digits: 2)) s/epoch, \(decimal(result.timing.totalSeconds, digits: 1)) s total"
+            )
         }
         if let divergence = result.divergence { say("diverged: \(divergence)") }
         let report = TrainingReport(config: trialConfig, datasetPath: datasetFolder.path, fingerprint: fingerprint, result: result)
@@ -108,8 +120,9 @@ struct Train: ParsableCommand {
             }
         }
         if let saveModel, let parameters = result.bestParameters, let model {
-            try ModelExport.write(parameters: parameters, layout: model.layout, report: report,
-                                  to: URL(fileURLWithPath: saveModel))
+            try ModelExport.write(
+                parameters: parameters, layout: model.layout, report: report,
+                to: URL(fileURLWithPath: saveModel))
             say("saved the best epoch's weights to \(saveModel)")
         }
         if result.status == .diverged { throw ExitCode(3) }

@@ -1,5 +1,6 @@
 import Protocol
 import Testing
+
 @testable import Coordinator
 
 @Suite struct AdmissionTests {

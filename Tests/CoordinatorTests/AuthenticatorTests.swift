@@ -1,7 +1,8 @@
 import Foundation
 import Protocol
-import Testing
 import TestSupport
+import Testing
+
 @testable import Coordinator
 
 @Suite struct AuthenticatorTests {

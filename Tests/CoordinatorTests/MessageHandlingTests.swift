@@ -3,6 +3,7 @@ import Protocol
 import SweepCore
 import Testing
 import Vocabulary
+
 @testable import Coordinator
 
 /// The coordinator's message handling driven with frames made here, its replies read from its
@@ -14,7 +15,8 @@ import Vocabulary
 
     func server(trials: Int = 2) throws -> CoordinatorServer {
         let values = (1...trials).map { "0.00\($0)" }.joined(separator: ", ")
-        let spec = try SweepSpec.parse("""
+        let spec = try SweepSpec.parse(
+            """
             name: unit
             dataset: {synthetic: {preset: small, seed: 1}}
             method: grid
@@ -52,8 +54,9 @@ import Vocabulary
 
     func record(_ epoch: Int, _ ndcg: Double, metrics: [String] = RankingMetrics.names) -> EpochRecord {
         let values = Dictionary(uniqueKeysWithValues: metrics.map { ($0, $0 == "ndcg@10" ? ndcg : 0.5) })
-        return EpochRecord(epoch: epoch, lossMain: 0.1, lossAux: nil, weights: .singleTask, valid: RankingMetrics(values: values),
-                           test: RankingMetrics(values: values), seconds: 1, trainSeconds: 0.5)
+        return EpochRecord(
+            epoch: epoch, lossMain: 0.1, lossAux: nil, weights: .singleTask, valid: RankingMetrics(values: values),
+            test: RankingMetrics(values: values), seconds: 1, trainSeconds: 0.5)
     }
 
     @Test func aWorkerIsWelcomedGivenATrialAndItsResultIsStoredAndAcknowledged() throws {
@@ -65,8 +68,9 @@ import Vocabulary
         let lease = assignment.lease
         #expect(try exchange(server, .progress(Progress(lease: lease, report: record(1, 0.2))), at: 2).isEmpty)
         let history = [record(1, 0.2), record(2, 0.3)]
-        let result = TrialResult(bestEpoch: 2, valid: history[1].valid.dictionary, test: history[1].test.dictionary, history: history,
-                                 timing: TrainingTiming(examplesPerSecond: 200, secondsPerEpoch: 1, totalSeconds: 2, threads: 1, blasCore: "Haswell"))
+        let result = TrialResult(
+            bestEpoch: 2, valid: history[1].valid.dictionary, test: history[1].test.dictionary, history: history,
+            timing: TrainingTiming(examplesPerSecond: 200, secondsPerEpoch: 1, totalSeconds: 2, threads: 1, blasCore: "Haswell"))
         let replies = try exchange(server, .result(TrialOutcome(lease: lease, result: result)), at: 3)
         // The ack, then the next trial in the same round trip.
         guard replies.count == 2, replies[0] == .ack(Ack(lease: lease, kind: .result)), case .assign(let next) = replies[1] else {
@@ -99,9 +103,12 @@ import Vocabulary
     @Test func aReportWithoutTheRankingMetricsIsRefusedAndNothingIsStored() throws {
         let server = try server()
         _ = try exchange(server, ready())
-        guard case .assign(let assignment) = try exchange(server, .heartbeat(Heartbeat()), at: 1).first else { Issue.record("no trial"); return }
+        guard case .assign(let assignment) = try exchange(server, .heartbeat(Heartbeat()), at: 1).first else {
+            Issue.record("no trial"); return
+        }
         let partial = record(1, 0.2, metrics: ["ndcg@10"])
-        guard case .error(let report) = try exchange(server, .progress(Progress(lease: assignment.lease, report: partial)), at: 2).first else {
+        guard case .error(let report) = try exchange(server, .progress(Progress(lease: assignment.lease, report: partial)), at: 2).first
+        else {
             Issue.record("a report without recall@10 was taken"); return
         }
         #expect(report.code == .badReport)
@@ -111,7 +118,9 @@ import Vocabulary
     @Test func aFailureIsAcknowledgedAndAByeRequeuesTheTrial() throws {
         let server = try server(trials: 1)
         _ = try exchange(server, ready())
-        guard case .assign(let assignment) = try exchange(server, .heartbeat(Heartbeat()), at: 1).first else { Issue.record("no trial"); return }
+        guard case .assign(let assignment) = try exchange(server, .heartbeat(Heartbeat()), at: 1).first else {
+            Issue.record("no trial"); return
+        }
         _ = try exchange(server, .bye(Bye(reason: "SIGTERM")), at: 2)
         #expect(try server.store.trials().map(\.state) == [.waiting], "a worker leaving requeues its trial")
         #expect(try server.store.workers().map(\.state) == [.offline])

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Coordinator
 
 /// The lease bookkeeping over explicit times: no sockets, no waiting.

@@ -1,17 +1,19 @@
 import Foundation
 import LocalRun
 import ML
-import Testing
 import TestSupport
+import Testing
+import Vocabulary
+
 @testable import Dashboard
 @testable import SweepCore
-import Vocabulary
 
 /// A store with a finished sweep: 6 trials of a synthetic grid, trained through the controller
 /// (no sockets), as `sweep run` leaves it; made once per test process (the dashboard never writes it).
 let sharedStore: Result<String, any Error> = Result { try finishedStore() }
 
-func finishedStore(_ text: String = """
+func finishedStore(
+    _ text: String = """
     name: dash
     dataset: {synthetic: {preset: small, seed: 3}}
     method: grid
@@ -20,7 +22,8 @@ func finishedStore(_ text: String = """
     parameters:
       lr: {values: [0.001, 0.01, 0.05]}
 
-    """) throws -> String {
+    """
+) throws -> String {
     let folder = TestFolders.fresh("dashboard")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let spec = try SweepSpec.parse(text, file: folder.appendingPathComponent("sweep.yaml"))
@@ -35,7 +38,9 @@ func finishedStore(_ text: String = """
 /// The built `sweep` binary (beside the test runner).
 let sweepBinary: URL = {
     var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("sweep").path) { url.deleteLastPathComponent() }
+    while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("sweep").path) {
+        url.deleteLastPathComponent()
+    }
     return url.appendingPathComponent("sweep")
 }()
 
@@ -76,13 +81,17 @@ func get(_ url: String, headers: [String: String] = [:], maxTime: Int = 60) thro
     let bodyFile = folder.appendingPathComponent("body").path, headerFile = folder.appendingPathComponent("headers").path
     let process = Process(), output = Pipe()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-    process.arguments = ["-s", "-g", "-o", bodyFile, "-D", headerFile, "-w", "%{http_code}", "--max-time", String(maxTime)]
+    process.arguments =
+        ["-s", "-g", "-o", bodyFile, "-D", headerFile, "-w", "%{http_code}", "--max-time", String(maxTime)]
         + headers.flatMap { ["-H", "\($0.key): \($0.value)"] } + [url]
     process.standardOutput = output
     try process.run()
     let status = Int(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)) ?? 0
     process.waitUntilExit()
-    return (status, (try? String(contentsOfFile: bodyFile, encoding: .utf8)) ?? "", (try? String(contentsOfFile: headerFile, encoding: .utf8)) ?? "")
+    return (
+        status, (try? String(contentsOfFile: bodyFile, encoding: .utf8)) ?? "",
+        (try? String(contentsOfFile: headerFile, encoding: .utf8)) ?? ""
+    )
 }
 
 func jsonObject(_ text: String) throws -> [String: Any] {
@@ -98,7 +107,9 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         try withDashboard(path) { base, _ in
             let leaderboard = try get(base + "/api/leaderboard")
             #expect(leaderboard.status == 200)
-            let expected = LeaderboardReport(trials: trials, metric: sweep.metric, popularity: sweep.popularity, epochs: try store.epochTotals()).json(byConfig: false)
+            let expected = LeaderboardReport(
+                trials: trials, metric: sweep.metric, popularity: sweep.popularity, epochs: try store.epochTotals()
+            ).json(byConfig: false)
             #expect(leaderboard.body == expected)
             let byConfig = try get(base + "/api/leaderboard?by_config=1")
             #expect(try (jsonObject(byConfig.body)["rows"] as? [[String: Any]])?.count == 3)
@@ -138,7 +149,9 @@ func jsonObject(_ text: String) throws -> [String: Any] {
             #expect(order.count == 6 && order == order.sorted())
             let trial = try get(base + "/trial/\(trials[0].id)")
             #expect(trial.body.components(separatedBy: "data-series=\"valid ndcg@10\"").count - 1 == 3)
-            #expect(trial.body.contains("id=\"losses\"") && trial.body.contains("id=\"collapse\"") && trial.body.contains("<summary>Table</summary>"))
+            #expect(
+                trial.body.contains("id=\"losses\"") && trial.body.contains("id=\"collapse\"")
+                    && trial.body.contains("<summary>Table</summary>"))
             // The live part alone, for the page's refresh.
             let fragment = try get(base + "/leaderboard?fragment=1")
             #expect(!fragment.body.contains("<html") && fragment.body.contains("<table"))
@@ -168,9 +181,13 @@ func jsonObject(_ text: String) throws -> [String: Any] {
             let descending = rows(try get(base + "/leaderboard?sort=lr&desc=1").body).compactMap(lr)
             #expect(descending == descending.sorted(by: >) && descending.first == 0.05)
             let ascending = try get(base + "/leaderboard?sort=lr")
-            #expect(rows(ascending.body).compactMap(lr) == [0.001, 0.001, 0.01, 0.01, 0.05, 0.05] && ascending.body.contains("aria-sort=\"ascending\""))
+            #expect(
+                rows(ascending.body).compactMap(lr) == [0.001, 0.001, 0.01, 0.01, 0.05, 0.05]
+                    && ascending.body.contains("aria-sort=\"ascending\""))
             let nonsense = try get(base + "/leaderboard?sort=nonsense")
-            #expect(nonsense.status == 400 && nonsense.body.contains("columns are rank, #, trial"), "a column the board lacks is named, not ignored")
+            #expect(
+                nonsense.status == 400 && nonsense.body.contains("columns are rank, #, trial"),
+                "a column the board lacks is named, not ignored")
             let icon = try get(base + "/favicon.ico")
             #expect(icon.status == 200 && icon.headers.lowercased().contains("image/svg+xml"))
         }
@@ -183,14 +200,18 @@ func jsonObject(_ text: String) throws -> [String: Any] {
             let compare = try get(base + "/compare?trials=\(trials[0].id)&trials=\(trials[1].number)")
             let series = Set(compare.body.components(separatedBy: "data-series=\"").dropFirst().map { $0.prefix { $0 != "\"" } })
             #expect(series == ["#1 \(trials[0].id.prefix(8))", "#2 \(trials[1].id.prefix(8))"], "\(series)")
-            let validChart = try #require(compare.body.components(separatedBy: "id=\"compare-valid\"").last?.components(separatedBy: "</figure>").first)
+            let validChart = try #require(
+                compare.body.components(separatedBy: "id=\"compare-valid\"").last?.components(separatedBy: "</figure>").first)
             #expect(validChart.components(separatedBy: "class=\"point\"").count - 1 == 6, "3 epochs of 2 trials")
             let defaults = try get(base + "/compare")
-            #expect(defaults.body.components(separatedBy: "<option").count - 1 == 6 && defaults.body.components(separatedBy: " selected>").count - 1 == 4)
+            #expect(
+                defaults.body.components(separatedBy: "<option").count - 1 == 6
+                    && defaults.body.components(separatedBy: " selected>").count - 1 == 4)
             let parameters = try get(base + "/parameters")
             #expect(parameters.body.components(separatedBy: "class=\"trial-line\"").count - 1 == 6, "one line per completed trial")
             #expect(parameters.body.contains("data-label=\"lr\"") && parameters.body.contains("id=\"slice-0\""))
-            let slice = try #require(parameters.body.components(separatedBy: "id=\"slice-0\"").last?.components(separatedBy: "</figure>").first)
+            let slice = try #require(
+                parameters.body.components(separatedBy: "id=\"slice-0\"").last?.components(separatedBy: "</figure>").first)
             #expect(slice.components(separatedBy: "class=\"point\"").count - 1 == 6)
         }
     }
@@ -215,9 +236,13 @@ func jsonObject(_ text: String) throws -> [String: Any] {
                     for value in hostile {
                         let reply = try get(base + route.path + "?\(parameter)=\(value)")
                         // A flag's `0` is the one fine value here.
-                        if reply.status == 200 { #expect(flags.contains(parameter) && value == "0", "\(route.path)?\(parameter)=\(value)") } else {
+                        if reply.status == 200 {
+                            #expect(flags.contains(parameter) && value == "0", "\(route.path)?\(parameter)=\(value)")
+                        } else {
                             #expect(reply.status == 400, "\(route.path)?\(parameter)=\(value): \(reply.status)")
-                            #expect(reply.body.contains("'\(parameter)'") || value == "%zz", "\(route.path)?\(parameter)=\(value): \(reply.body)")
+                            #expect(
+                                reply.body.contains("'\(parameter)'") || value == "%zz",
+                                "\(route.path)?\(parameter)=\(value): \(reply.body)")
                         }
                     }
                 }
@@ -246,8 +271,12 @@ func jsonObject(_ text: String) throws -> [String: Any] {
             // (100 KiB: an argument of curl's command line holds 128 KiB at most.) The server may
             // close before curl has sent it all, so curl sees the 400 or a reset; either way at
             // once (curl gives up after 10 s), and the server serves on.
-            for _ in 0..<4 { #expect([400, 0].contains(try get(base + "/?q=" + String(repeating: "c", count: 100 << 10), maxTime: 10).status)) }
-            #expect([400, 0].contains(try get(base + "/", headers: ["X-Padding": String(repeating: "d", count: 100 << 10)], maxTime: 10).status))
+            for _ in 0..<4 {
+                #expect([400, 0].contains(try get(base + "/?q=" + String(repeating: "c", count: 100 << 10), maxTime: 10).status))
+            }
+            #expect(
+                [400, 0].contains(try get(base + "/", headers: ["X-Padding": String(repeating: "d", count: 100 << 10)], maxTime: 10).status)
+            )
             #expect(try get(base + "/api/status?token=\(token)").status == 200)
         }
     }
@@ -266,14 +295,16 @@ func jsonObject(_ text: String) throws -> [String: Any] {
             #expect(page.status == 200 && page.headers.contains("sweep_token=" + token))
             #expect(try get(base + "/leaderboard", headers: ["Cookie": "sweep_token=" + token]).status == 200)
         }
-        #expect(Handler.constantTimeEqual("abc", "abc") && !Handler.constantTimeEqual("abc", "abd") && !Handler.constantTimeEqual("abc", "ab"))
+        #expect(
+            Handler.constantTimeEqual("abc", "abc") && !Handler.constantTimeEqual("abc", "abd") && !Handler.constantTimeEqual("abc", "ab"))
     }
 
     /// Several stores: `/` compares their best configs, each store's pages and API sit under
     /// `/store/N/` with every link kept inside it.
     @Test func severalStoresAreComparedAndEachIsServedUnderItsNumber() throws {
         let first = try sharedStore.get()
-        let second = try finishedStore("""
+        let second = try finishedStore(
+            """
             name: other
             dataset: {synthetic: {preset: small, seed: 3}}
             method: grid
@@ -286,20 +317,28 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         let bests = try stores.map { try #require(Leaderboard.rank(try $0.trials(), metric: "ndcg@10").first) }
         try withDashboard([first, second]) { base, _ in
             let compared = try get(base + "/")
-            #expect(compared.status == 200 && compared.body.contains("id=\"stores\"") && compared.body.contains(">dash</a>") && compared.body.contains(">other</a>"))
+            #expect(
+                compared.status == 200 && compared.body.contains("id=\"stores\"") && compared.body.contains(">dash</a>")
+                    && compared.body.contains(">other</a>"))
             for (index, best) in bests.enumerated() {
                 #expect(compared.body.contains("href=\"/store/\(index + 1)/trial/\(best.trial.id)\""))
                 #expect(compared.body.contains(format(best.value)))
             }
-            #expect(compared.body.contains("The best configs differ in: epochs, loss, lr, pos_weight_mult."), "seed is the repeat, not a difference")
+            #expect(
+                compared.body.contains("The best configs differ in: epochs, loss, lr, pos_weight_mult."),
+                "seed is the repeat, not a difference")
             #expect(compared.body.components(separatedBy: "class=\"point\"").count - 1 == 3 + 2, "each best trial's epochs")
             let board = try get(base + "/store/2/leaderboard")
             #expect(board.body.components(separatedBy: "<tr data-row").count - 1 == 2 && board.body.contains("href=\"/store/2/trial/"))
             #expect(!board.body.contains("href=\"/trial/") && !board.body.contains("href=\"/leaderboard"))
             let sweep = try #require(try stores[0].sweep())
             let api = try get(base + "/store/1/api/leaderboard")
-            #expect(api.body == LeaderboardReport(trials: try stores[0].trials(), metric: sweep.metric, popularity: sweep.popularity,
-                                                  epochs: try stores[0].epochTotals()).json(byConfig: false))
+            #expect(
+                api.body
+                    == LeaderboardReport(
+                        trials: try stores[0].trials(), metric: sweep.metric, popularity: sweep.popularity,
+                        epochs: try stores[0].epochTotals()
+                    ).json(byConfig: false))
             #expect(try get(base + "/store/2/trial/\(bests[1].trial.id)").status == 200)
             let elsewhere = try get(base + "/leaderboard")
             #expect(elsewhere.status == 404 && elsewhere.body.contains("/store/1/"))
@@ -308,12 +347,16 @@ func jsonObject(_ text: String) throws -> [String: Any] {
     }
 
     @Test func aMissingStoreOrOneFromANewerBuildIsRefusedWithTheReason() throws {
-        #expect { try DashboardServer(storePath: "/nonexistent/s.db", settings: DashboardSettings(port: 0)) } throws: { "\($0)".contains("no such sweep database") }
+        #expect { try DashboardServer(storePath: "/nonexistent/s.db", settings: DashboardSettings(port: 0)) } throws: {
+            "\($0)".contains("no such sweep database")
+        }
         // A store with a plan and no results is enough here.
         let path = TestFolders.fresh("dashboard-newer").path
-        let spec = try SweepSpec.parse("name: n\ndataset: {synthetic: {preset: small, seed: 1}}\nmethod: grid\nparameters: {lr: {values: [0.01]}}\n",
-                                       file: URL(fileURLWithPath: "/tmp/sweep.yaml"))
-        _ = try TrialController(spec: spec, store: try SweepStore.open(path: path), trainExamples: 0).applyPlan(fingerprint: "f", popularity: nil)
+        let spec = try SweepSpec.parse(
+            "name: n\ndataset: {synthetic: {preset: small, seed: 1}}\nmethod: grid\nparameters: {lr: {values: [0.01]}}\n",
+            file: URL(fileURLWithPath: "/tmp/sweep.yaml"))
+        _ = try TrialController(spec: spec, store: try SweepStore.open(path: path), trainExamples: 0).applyPlan(
+            fingerprint: "f", popularity: nil)
         try runSQLite(path, "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')")
         #expect { try DashboardServer(storePath: path, settings: DashboardSettings(port: 0)) } throws: { "\($0)".contains("newer version") }
     }
@@ -346,9 +389,14 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         defer { renderer.stop() }
         let callers = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
         let (niceness, name) = try await renderer.run {
-            (getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0), try String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8))
+            (
+                getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0),
+                try String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)
+            )
         }
-        #expect(niceness == max(RenderThread.niceness, callers), "a process already nicer than +10 stays so (raising a priority needs privilege)")
+        #expect(
+            niceness == max(RenderThread.niceness, callers),
+            "a process already nicer than +10 stays so (raising a priority needs privilege)")
         #expect(name == RenderThread.name + "\n")
         #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == callers)
         await #expect(throws: Refused.self) { try await renderer.run { throw Refused() } }

@@ -1,7 +1,7 @@
 import Foundation
 import SweepCore
-import Testing
 import TestSupport
+import Testing
 
 /// Debian's Chromium, which the Makefile's deps step installs.
 let chromium = "/usr/bin/chromium"
@@ -33,8 +33,11 @@ struct BrowserReport {
 
 /// The dashboard in a real browser while a sweep runs: the rendered DOM against the CLI, live
 /// updates without a reload, no console errors, nothing requested from another host.
-@Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: chromium),
-                             "needs Debian's chromium (make deps installs it)"))
+@Suite(
+    .serialized,
+    .enabled(
+        if: FileManager.default.isExecutableFile(atPath: chromium),
+        "needs Debian's chromium (make deps installs it)"))
 struct BrowserTests {
     @Test func everyPageRendersLiveInChromiumWithoutErrorsOrOffHostRequests() throws {
         let work = TestFolders.fresh("browser")
@@ -42,7 +45,8 @@ struct BrowserTests {
         // Screenshots go to SWEEP_SCREENSHOTS when set (docs/screenshots is made so), else beside the test.
         let shots = ProcessInfo.processInfo.environment["SWEEP_SCREENSHOTS"].map { URL(fileURLWithPath: $0) } ?? work
         let sweep = work.appendingPathComponent("sweep.yaml").path, db = work.appendingPathComponent("s.db").path
-        try Data("""
+        try Data(
+            """
             name: browser
             program: {dir: \(testPrograms.appendingPathComponent("fit").path), command: [python3, fit.py]}
             dataset: none
@@ -53,9 +57,11 @@ struct BrowserTests {
               lr: {values: [0.01, 0.1, 0.5, 1.0, 2.0, 4.0]}
               l2: {values: [0, 1]}
 
-            """.utf8).write(to: URL(fileURLWithPath: sweep))
-        let coordinator = try Child("sweep", ["launch", sweep, "--db", db, "--bind", "tcp://127.0.0.1:0", "--local-workers", "1"],
-                                    environment: ["XDG_CACHE_HOME": work.appendingPathComponent("cache").path])
+            """.utf8
+        ).write(to: URL(fileURLWithPath: sweep))
+        let coordinator = try Child(
+            "sweep", ["launch", sweep, "--db", db, "--bind", "tcp://127.0.0.1:0", "--local-workers", "1"],
+            environment: ["XDG_CACHE_HOME": work.appendingPathComponent("cache").path])
         defer { coordinator.kill(SIGTERM) }
         func completed() -> Int {
             (try? SweepStore.openReadOnly(path: db).stateCounts()[.completed] ?? 0) ?? 0
@@ -71,24 +77,25 @@ struct BrowserTests {
 
         // While the sweep runs: a new result appears on the open leaderboard without a reload.
         let rows = "document.querySelectorAll('#leaderboard tr[data-row]').length"
-        let live = try BrowserReport([
-            ["open": origin + "/leaderboard"],
-            ["eval": "window.rowsBefore = \(rows)", "name": "rows before"],
-            ["eval": "window.notReloaded = true", "name": "marked"],
-            ["wait": "\(rows) > window.rowsBefore", "timeout": 90],
-            ["eval": rows, "name": "rows after"],
-            ["eval": "window.notReloaded === true", "name": "same page"],
-            ["eval": "Number(document.body.dataset.updates)", "name": "updates"],
-            ["screenshot": shots.appendingPathComponent("leaderboard.png").path],
-            ["open": origin + "/"],
-            ["eval": "document.querySelectorAll('#history circle.point[data-series=\"trial\"]').length", "name": "history points"],
-            ["screenshot": shots.appendingPathComponent("overview.png").path],
-            ["open": origin + "/compare"],
-            ["screenshot": shots.appendingPathComponent("compare.png").path],
-            ["open": origin + "/parameters"],
-            ["eval": "document.querySelectorAll('#parallel .trial-line').length", "name": "parallel lines"],
-            ["screenshot": shots.appendingPathComponent("parameters.png").path],
-        ], in: work)
+        let live = try BrowserReport(
+            [
+                ["open": origin + "/leaderboard"],
+                ["eval": "window.rowsBefore = \(rows)", "name": "rows before"],
+                ["eval": "window.notReloaded = true", "name": "marked"],
+                ["wait": "\(rows) > window.rowsBefore", "timeout": 90],
+                ["eval": rows, "name": "rows after"],
+                ["eval": "window.notReloaded === true", "name": "same page"],
+                ["eval": "Number(document.body.dataset.updates)", "name": "updates"],
+                ["screenshot": shots.appendingPathComponent("leaderboard.png").path],
+                ["open": origin + "/"],
+                ["eval": "document.querySelectorAll('#history circle.point[data-series=\"trial\"]').length", "name": "history points"],
+                ["screenshot": shots.appendingPathComponent("overview.png").path],
+                ["open": origin + "/compare"],
+                ["screenshot": shots.appendingPathComponent("compare.png").path],
+                ["open": origin + "/parameters"],
+                ["eval": "document.querySelectorAll('#parallel .trial-line').length", "name": "parallel lines"],
+                ["screenshot": shots.appendingPathComponent("parameters.png").path],
+            ], in: work)
         #expect(live.failed == nil, "\(live.failed ?? "")")
         let before = live.values["rows before"] as? Int ?? 0, after = live.values["rows after"] as? Int ?? 0
         #expect(before >= 1 && after > before, "rows \(before) → \(after)")
@@ -101,34 +108,50 @@ struct BrowserTests {
         // Finished: the rows are `sweep leaderboard --format json`'s, in its order with its
         // numbers; a trial's chart has one point per epoch `sweep show` lists; a filter typed
         // into the page is applied by the server; a phone's width scrolls nothing sideways.
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(try runSweep(["leaderboard", "--db", db, "--format", "json"]).stdout.utf8)) as? [String: Any])
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(try runSweep(["leaderboard", "--db", db, "--format", "json"]).stdout.utf8))
+                as? [String: Any])
         let metric = try #require(document["metric"] as? String)
         let expected = try #require(document["rows"] as? [[String: Any]])
         let best = try #require(expected.first?["trial"] as? String)
-        let shown = try #require(try JSONSerialization.jsonObject(with: Data(try runSweep(["show", best, "--db", db, "--json"]).stdout.utf8)) as? [String: Any])
+        let shown = try #require(
+            try JSONSerialization.jsonObject(with: Data(try runSweep(["show", best, "--db", db, "--json"]).stdout.utf8)) as? [String: Any])
         let epochs = try #require(shown["epochs"] as? [Any]).count
-        let validColumn = "Array.from(document.querySelectorAll('#leaderboard thead th')).findIndex(th => th.textContent.startsWith('valid '))"
-        let finished = try BrowserReport([
-            ["open": origin + "/leaderboard"],
-            ["eval": "Array.from(document.querySelectorAll('#leaderboard tr[data-row]')).map(r => [r.dataset.trial, r.cells[\(validColumn)].textContent])",
-             "name": "rows"],
-            ["eval": "document.querySelectorAll('#leaderboard tr.baseline').length", "name": "baseline rows"],
-            ["eval": "(() => { const f = document.getElementById('filter'); f.focus(); f.value = 'lr=0.5'; f.dispatchEvent(new Event('input')); return true })()",
-             "name": "typed"],
-            ["wait": "\(rows) === 2 && location.search.includes('q=lr')", "timeout": 20],
-            ["eval": "document.activeElement.id", "name": "focus"],
-            ["open": origin + "/trial/\(best)"],
-            ["eval": "document.querySelectorAll('#metric circle.point[data-series=\"valid \(metric)\"]').length", "name": "valid points"],
-            ["eval": "document.querySelectorAll('#losses circle.point').length > 0", "name": "losses drawn"],
-            ["screenshot": shots.appendingPathComponent("trial.png").path],
-            ["viewport": [390, 844]],
-            ["open": origin + "/leaderboard"],
-            ["eval": "document.documentElement.scrollWidth", "name": "phone width"],
-        ], in: work)
+        let validColumn =
+            "Array.from(document.querySelectorAll('#leaderboard thead th')).findIndex(th => th.textContent.startsWith('valid '))"
+        let finished = try BrowserReport(
+            [
+                ["open": origin + "/leaderboard"],
+                [
+                    "eval":
+                        "Array.from(document.querySelectorAll('#leaderboard tr[data-row]')).map(r => [r.dataset.trial, r.cells[\(validColumn)].textContent])",
+                    "name": "rows",
+                ],
+                ["eval": "document.querySelectorAll('#leaderboard tr.baseline').length", "name": "baseline rows"],
+                [
+                    "eval":
+                        "(() => { const f = document.getElementById('filter'); f.focus(); f.value = 'lr=0.5'; f.dispatchEvent(new Event('input')); return true })()",
+                    "name": "typed",
+                ],
+                ["wait": "\(rows) === 2 && location.search.includes('q=lr')", "timeout": 20],
+                ["eval": "document.activeElement.id", "name": "focus"],
+                ["open": origin + "/trial/\(best)"],
+                [
+                    "eval": "document.querySelectorAll('#metric circle.point[data-series=\"valid \(metric)\"]').length",
+                    "name": "valid points",
+                ],
+                ["eval": "document.querySelectorAll('#losses circle.point').length > 0", "name": "losses drawn"],
+                ["screenshot": shots.appendingPathComponent("trial.png").path],
+                ["viewport": [390, 844]],
+                ["open": origin + "/leaderboard"],
+                ["eval": "document.documentElement.scrollWidth", "name": "phone width"],
+            ], in: work)
         #expect(finished.failed == nil, "\(finished.failed ?? "")")
         let pageRows = try #require(finished.values["rows"] as? [[String]])
         #expect(pageRows.map { $0[0] } == expected.compactMap { $0["trial"] as? String }, "the ranking's order")
-        #expect(pageRows.map { $0[1] } == expected.map { String(format: "%.4f", ($0["valid"] as? [String: Double])?[metric] ?? -1) }, "the ranking's numbers")
+        #expect(
+            pageRows.map { $0[1] } == expected.map { String(format: "%.4f", ($0["valid"] as? [String: Double])?[metric] ?? -1) },
+            "the ranking's numbers")
         #expect(pageRows.count == 12 && finished.values["baseline rows"] as? Int == 0, "a program sweep has no popularity baseline")
         #expect(finished.values["focus"] as? String == "filter", "the filter keeps its caret through the refresh")
         #expect(finished.values["valid points"] as? Int == epochs && epochs == 4)

@@ -1,9 +1,9 @@
-import SweepCore
 import Foundation
 import ML
 import Protocol
-import Testing
+import SweepCore
 import TestSupport
+import Testing
 import Vocabulary
 
 /// A 12-trial sweep on a small synthetic dataset, served by a real `sweep launch` to real
@@ -20,19 +20,22 @@ final class DistributedFixture: @unchecked Sendable {
     init(epochs: Int = 20, trainExamples: Int = 1500, sweepText: String? = nil) throws {
         endpoint = "tcp://127.0.0.1:\(try Self.freePort())"
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        let synth = try runSweep(["data", "synth", "--preset", "small", "--items", "1000", "--train", "\(trainExamples)", "--valid", "200",
-                                  "--test", "200", "--dim", "32", "--tags", "50", "--seed", "4", "--out", data])
+        let synth = try runSweep([
+            "data", "synth", "--preset", "small", "--items", "1000", "--train", "\(trainExamples)", "--valid", "200",
+            "--test", "200", "--dim", "32", "--tags", "50", "--seed", "4", "--out", data,
+        ])
         guard synth.status == 0 else { throw StoreError(message: synth.stderr) }
-        try writeSweep(sweepText ?? """
-            name: distributed
-            dataset: data
-            method: grid
-            fixed: {epochs: \(epochs)}
-            parameters:
-              loss: {values: [bce, weighted_bce, focal, class_balanced]}
-              lr: {values: [0.001, 0.002, 0.003]}
+        try writeSweep(
+            sweepText ?? """
+                name: distributed
+                dataset: data
+                method: grid
+                fixed: {epochs: \(epochs)}
+                parameters:
+                  loss: {values: [bce, weighted_bce, focal, class_balanced]}
+                  lr: {values: [0.001, 0.002, 0.003]}
 
-            """)
+                """)
     }
 
     func writeSweep(_ text: String) throws {
@@ -54,8 +57,10 @@ final class DistributedFixture: @unchecked Sendable {
     }
 
     func worker(_ name: String, dataRoot: Bool = true, cache: String? = nil) throws -> Child {
-        var arguments = ["worker", "--connect", endpoint, "--name", name,
-                         "--cache-dir", cache ?? work.appendingPathComponent("cache-\(name)").path]
+        var arguments = [
+            "worker", "--connect", endpoint, "--name", name,
+            "--cache-dir", cache ?? work.appendingPathComponent("cache-\(name)").path,
+        ]
         if dataRoot { arguments += ["--data-root", data] }
         return try Child("sweep", arguments)
     }
@@ -216,13 +221,18 @@ final class DistributedFixture: @unchecked Sendable {
     /// when the last one has heard instead of lingering two heartbeats (here 4 s each).
     @Test func localWorkersRunNicedAndTheCoordinatorExitsOnceEveryWorkerHasHeard() throws {
         let fixture = try DistributedFixture(epochs: 3, trainExamples: 300)
-        let coordinator = try Child("sweep", ["launch", fixture.sweep, "--db", fixture.db, "--bind", fixture.endpoint,
-                                              "--heartbeat-ms", "4000", "--local-workers", "2"])
+        let coordinator = try Child(
+            "sweep",
+            [
+                "launch", fixture.sweep, "--db", fixture.db, "--bind", fixture.endpoint,
+                "--heartbeat-ms", "4000", "--local-workers", "2",
+            ])
         var niceness: [Int] = []
         // A worker lowers its priority as it starts, so the first look may come before that.
         do {
             try fixture.waitUntil("both local workers to run at nice 10", timeout: 30) { _ in
-                niceness = Self.processes(commandContaining: fixture.endpoint).filter { $0.command.contains(" worker --connect ") }.map(\.nice)
+                niceness = Self.processes(commandContaining: fixture.endpoint).filter { $0.command.contains(" worker --connect ") }.map(
+                    \.nice)
                 return niceness == [10, 10]
             }
         } catch {
@@ -241,7 +251,8 @@ final class DistributedFixture: @unchecked Sendable {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.filter { Int($0) != nil }.compactMap { pid in
             guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
-                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return nil }
+                let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+            else { return nil }
             let command = String(decoding: raw.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
             // Fields after the parenthesised name: state is 3rd, nice is 19th.
             let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
@@ -266,4 +277,3 @@ final class DistributedFixture: @unchecked Sendable {
         #expect(leftovers.isEmpty)
     }
 }
-

@@ -45,10 +45,11 @@ import Vocabulary
         let store = try SweepStore.openReadOnly(path: path)
         return try store.trials().map { trial in
             let epochs = try trial.result.map { try store.epochs(trial: trial.id, attempt: $0.attempt) } ?? []
-            return Kept(number: trial.number, id: trial.id, state: trial.state, stoppedAt: trial.stoppedAt, bestEpoch: trial.result?.bestEpoch,
-                        valid: trial.result?.valid, test: trial.result?.test,
-                        judgements: try store.judgements(trial: trial.id).map { "\($0.epoch) \($0.value) \($0.decision) \($0.compared)" },
-                        epochs: epochs.map { "\($0.epoch) \(String(describing: $0.lossMain)) \($0.valid) \($0.test)" })
+            return Kept(
+                number: trial.number, id: trial.id, state: trial.state, stoppedAt: trial.stoppedAt, bestEpoch: trial.result?.bestEpoch,
+                valid: trial.result?.valid, test: trial.result?.test,
+                judgements: try store.judgements(trial: trial.id).map { "\($0.epoch) \($0.value) \($0.decision) \($0.compared)" },
+                epochs: epochs.map { "\($0.epoch) \(String(describing: $0.lossMain)) \($0.valid) \($0.test)" })
         }
     }
 
@@ -128,8 +129,10 @@ import Vocabulary
     /// relaunch: its worker is told to stop, its late report or result changes nothing, and the
     /// sweep ends with exit 0, the trial shown as retired.
     @Test func aTrialRetiredWhileItRunsEndsCleanly() throws {
-        let fixture = try DistributedFixture(trainExamples: 1500, sweepText: Self.sweepText(lrs: ["0.001", "0.002", "0.003"])
-            .replacingOccurrences(of: "epochs: 9", with: "epochs: 60"))
+        let fixture = try DistributedFixture(
+            trainExamples: 1500,
+            sweepText: Self.sweepText(lrs: ["0.001", "0.002", "0.003"])
+                .replacingOccurrences(of: "epochs: 9", with: "epochs: 60"))
         var coordinator = try fixture.launch()
         let worker = try fixture.worker("w1")
         var running: String?

@@ -1,5 +1,5 @@
-import SweepCore
 import Foundation
+import SweepCore
 import Testing
 
 /// Three hosts in network namespaces this test makes (a coordinator on A, workers on B and C,
@@ -68,7 +68,10 @@ final class TestNetwork: @unchecked Sendable {
 
 @Suite(.serialized) struct MultiHostTests {
     /// Counted as skipped, with the reason, where network namespaces cannot be made.
-    @Test(.enabled(if: TestNetwork.unavailableReason == nil, Comment(rawValue: "hosts in network namespaces cannot be made here: \(TestNetwork.unavailableReason ?? "")")))
+    @Test(
+        .enabled(
+            if: TestNetwork.unavailableReason == nil,
+            Comment(rawValue: "hosts in network namespaces cannot be made here: \(TestNetwork.unavailableReason ?? "")")))
     func aCutLinkMovesTheTrialAndTheHostRejoinsWithNothingLostOrDuplicated() throws {
         let network = TestNetwork()
         defer { network.destroy() }
@@ -83,14 +86,20 @@ final class TestNetwork: @unchecked Sendable {
             try FileManager.default.copyItem(atPath: "\(keys)/workers/\(name).pub", toPath: "\(keys)/authorized/\(name).pub")
         }
         let endpoint = "tcp://\(network.address("A")):6555"
-        let coordinator = try network.sweep(on: "A", [
-            "launch", fixture.sweep, "--db", fixture.db, "--bind", endpoint, "--heartbeat-ms", "200", "--liveness", "5",
-            "--curve-secret", "\(keys)/coordinator/coordinator.key", "--authorized-workers", "\(keys)/authorized",
-        ])
+        let coordinator = try network.sweep(
+            on: "A",
+            [
+                "launch", fixture.sweep, "--db", fixture.db, "--bind", endpoint, "--heartbeat-ms", "200", "--liveness", "5",
+                "--curve-secret", "\(keys)/coordinator/coordinator.key", "--authorized-workers", "\(keys)/authorized",
+            ])
         func worker(on host: String, key: String) throws -> Child {
             let name = URL(fileURLWithPath: key).deletingPathExtension().lastPathComponent
-            return try network.sweep(on: host, ["worker", "--connect", endpoint, "--name", name, "--data-root", fixture.data,
-                                         "--server-key", "\(keys)/coordinator/coordinator.pub", "--curve-secret", key])
+            return try network.sweep(
+                on: host,
+                [
+                    "worker", "--connect", endpoint, "--name", name, "--data-root", fixture.data,
+                    "--server-key", "\(keys)/coordinator/coordinator.pub", "--curve-secret", key,
+                ])
         }
         let workerB = try worker(on: "B", key: "\(keys)/workers/hostB.key")
         let workerC = try worker(on: "C", key: "\(keys)/workers/hostC.key")

@@ -19,10 +19,13 @@ let numpyAvailable = (try? runProgram("/usr/bin/env", ["python3", "-c", "import 
         for (document, k) in [("cooccurrence_prior", 0), ("neighbour_prior", 20)] {
             let prior = try #require(ours[document] as? [String: Any])
             #expect(prior["cooc"] as? String == "dialogue")
-            let arguments = [Self.script, Self.redial.path, "\(prior["cooc_weight"]!)", "\(prior["cooc_popularity"]!)", "\(k)",
-                             "\(prior["knn_weight"] ?? 1)", "\(prior["knn_power"] ?? 1)"]
-            let reference = try #require(try JSONSerialization.jsonObject(with: Data(try runProgram("/usr/bin/env", ["python3"] + arguments).utf8))
-                                         as? [String: [String: Double]])
+            let arguments = [
+                Self.script, Self.redial.path, "\(prior["cooc_weight"]!)", "\(prior["cooc_popularity"]!)", "\(k)",
+                "\(prior["knn_weight"] ?? 1)", "\(prior["knn_power"] ?? 1)",
+            ]
+            let reference = try #require(
+                try JSONSerialization.jsonObject(with: Data(try runProgram("/usr/bin/env", ["python3"] + arguments).utf8))
+                    as? [String: [String: Double]])
             for split in ["valid", "test"] {
                 let mine = try #require(prior[split] as? [String: Double])
                 for metric in ["ndcg@10", "recall@10"] {

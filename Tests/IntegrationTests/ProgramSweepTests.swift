@@ -1,16 +1,18 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import ML
 import Programs
 import SweepCore
-import Testing
 import TestSupport
+import Testing
 import Vocabulary
 
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
 /// Tests/Programs, the small real programs these sweeps run.
-let testPrograms = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Programs")
+let testPrograms = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+    "Programs")
 
 /// `sqlite3 db sql`, the store as any user would query it.
 func sqlite(_ db: String, _ sql: String) throws -> String {
@@ -27,7 +29,8 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
 
     @Test func twoWorkersOneKilledMidTrialFinishEveryProgramTrialOnceAndARefusingWorkerGetsNone() throws {
         let fixture = try DistributedFixture()
-        try fixture.writeSweep("""
+        try fixture.writeSweep(
+            """
             name: programs
             program:
               dir: \(testPrograms.appendingPathComponent("fit").path)
@@ -44,15 +47,29 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
             """)
         let coordinator = try fixture.launch(["--max-attempts", "2"])
         let runs = fixture.work.appendingPathComponent("runs-w2").path
-        let w1 = try Child("sweep", ["worker", "--connect", fixture.endpoint, "--name", "w1", "--allow-programs", "--data-root", fixture.data,
-                                     "--cache-dir", fixture.work.appendingPathComponent("cache-w1").path])
-        let w2 = try Child("sweep", ["worker", "--connect", fixture.endpoint, "--name", "w2", "--allow-programs", "--runs-dir", runs,
-                                     "--cache-dir", fixture.work.appendingPathComponent("cache-w2").path])
-        let refusing = try Child("sweep", ["worker", "--connect", fixture.endpoint, "--name", "no-programs", "--data-root", fixture.data,
-                                           "--cache-dir", fixture.work.appendingPathComponent("cache-w3").path])
+        let w1 = try Child(
+            "sweep",
+            [
+                "worker", "--connect", fixture.endpoint, "--name", "w1", "--allow-programs", "--data-root", fixture.data,
+                "--cache-dir", fixture.work.appendingPathComponent("cache-w1").path,
+            ])
+        let w2 = try Child(
+            "sweep",
+            [
+                "worker", "--connect", fixture.endpoint, "--name", "w2", "--allow-programs", "--runs-dir", runs,
+                "--cache-dir", fixture.work.appendingPathComponent("cache-w2").path,
+            ])
+        let refusing = try Child(
+            "sweep",
+            [
+                "worker", "--connect", fixture.endpoint, "--name", "no-programs", "--data-root", fixture.data,
+                "--cache-dir", fixture.work.appendingPathComponent("cache-w3").path,
+            ])
         var killed: String?
         try fixture.waitUntil("w2 to be mid-trial") { store in
-            guard let trial = try fixture.runningTrial(of: "w2", store: store), let attempt = try store.attempts(trial: trial).last else { return false }
+            guard let trial = try fixture.runningTrial(of: "w2", store: store), let attempt = try store.attempts(trial: trial).last else {
+                return false
+            }
             killed = trial
             return try store.epochs(trial: trial, attempt: attempt.attempt).count >= 1
         }
@@ -77,7 +94,9 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         #expect(try sqlite(fixture.db, "SELECT COUNT(*) FROM result") == "12")
         let fingerprint = try ProgramFingerprint.compute(folder: testPrograms.appendingPathComponent("fit")).fingerprint
         #expect(try sqlite(fixture.db, "SELECT json_extract(program, '$.fingerprint') FROM sweep") == fingerprint)
-        #expect((Int(try sqlite(fixture.db, "SELECT COUNT(*) FROM epoch WHERE json_extract(record, '$.extra.weight_norm') IS NOT NULL")) ?? 0) >= 12 * 6)
+        #expect(
+            (Int(try sqlite(fixture.db, "SELECT COUNT(*) FROM epoch WHERE json_extract(record, '$.extra.weight_norm') IS NOT NULL")) ?? 0)
+                >= 12 * 6)
         #expect(try sqlite(fixture.db, "SELECT MIN(json_extract(valid, '$.accuracy')) > 0.5 FROM result") == "1")
         for worker in [w1] { #expect(worker.finish(timeout: 30).status == 0) }
     }
@@ -86,7 +105,8 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         let work = TestFolders.fresh("program-tpe")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let sweep = work.appendingPathComponent("tpe.yaml").path, db = work.appendingPathComponent("t.db").path
-        try Data("""
+        try Data(
+            """
             name: program-tpe
             program: {dir: \(testPrograms.appendingPathComponent("fit").path), command: [python3, fit.py], config: env}
             dataset: none
@@ -99,12 +119,13 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
               lr: {distribution: log_uniform, min: 0.001, max: 10}
               l2: {distribution: uniform, min: 0, max: 5}
 
-            """.utf8).write(to: URL(fileURLWithPath: sweep))
+            """.utf8
+        ).write(to: URL(fileURLWithPath: sweep))
         let run = try runSweep(["run", sweep, "--db", db])
         #expect(run.status == 0, "\(run.stderr)")
         let trials = try SweepStore.openReadOnly(path: db).trials()
         #expect(trials.count == 8 && trials.allSatisfy { $0.state == .completed })
-        #expect(trials.filter { $0.origin?.sampler == "tpe" }.count == 5, "\(trials.map { $0.origin?.sampler ?? "planned" })")
+        #expect(trials.filter { $0.origin?.sampler == .tpe }.count == 5, "\(trials.map { $0.origin?.sampler.rawValue ?? "planned" })")
         #expect(trials.allSatisfy { $0.config.isProgram && $0.config.programKeys?["lr"] != nil })
     }
 
@@ -117,7 +138,8 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         let work = TestFolders.fresh("program-local")
         let fit = try copyOfFit(in: work)
         let sweep = work.appendingPathComponent("sweep.yaml").path, db = work.appendingPathComponent("s.db").path
-        try Data("""
+        try Data(
+            """
             name: program-asha
             program: {dir: fit, command: [python3, fit.py], config: json}
             dataset: none
@@ -129,7 +151,8 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
               fail_at: {values: [0, 2]}
             early_stopping: {type: asha, min_epochs: 1, reduction_factor: 3}
 
-            """.utf8).write(to: URL(fileURLWithPath: sweep))
+            """.utf8
+        ).write(to: URL(fileURLWithPath: sweep))
         let run = try runSweep(["run", sweep, "--db", db])
         #expect(run.status == 0, "\(run.stderr)")
         let store = try SweepStore.openReadOnly(path: db)
@@ -143,7 +166,8 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         // ASHA judged and stopped program trials as it does built-in ones.
         #expect(trials.contains { $0.state == .pruned }, "\(trials.map(\.state))")
         #expect((Int(try sqlite(db, "SELECT COUNT(*) FROM rung WHERE decision = 'stop'")) ?? 0) >= 1)
-        let epochsOfPruned = try sqlite(db, "SELECT MAX(e.epoch) FROM epoch e JOIN trial t ON t.number = e.trial_number WHERE t.state = 'pruned'")
+        let epochsOfPruned = try sqlite(
+            db, "SELECT MAX(e.epoch) FROM epoch e JOIN trial t ON t.number = e.trial_number WHERE t.state = 'pruned'")
         #expect((Int(epochsOfPruned) ?? 9) < 9)
 
         // Export the best, reproduce it: the same numbers.
@@ -179,12 +203,15 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         let folder = TestFolders.fresh("pytorch-baseline")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let reportFile = folder.appendingPathComponent("report.jsonl").path
-        try runProgram("/usr/bin/env", ["python3", Self.example.appendingPathComponent("train.py").path, "--data", Self.redial.path, "--baseline"],
-                       environment: ["SWEEP_REPORT": reportFile])
+        try runProgram(
+            "/usr/bin/env", ["python3", Self.example.appendingPathComponent("train.py").path, "--data", Self.redial.path, "--baseline"],
+            environment: ["SWEEP_REPORT": reportFile])
         let line = try #require(try String(contentsOfFile: reportFile, encoding: .utf8).split(separator: "\n").first)
         let theirs = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double])
         let check = try runSweep(["data", "check", Self.redial.path, "--json"])
-        let ours = try #require((try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any])?["popularity"] as? [String: [String: Double]])
+        let ours = try #require(
+            (try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any])?["popularity"]
+                as? [String: [String: Double]])
         for split in ["valid", "test"] {
             for metric in ["ndcg@10", "recall@10", "recall@50", "mrr"] {
                 let (a, b) = (try #require(theirs["\(split)_\(metric)"]), try #require(ours[split]?[metric]))
@@ -200,7 +227,8 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         let work = TestFolders.fresh("pytorch-sweep")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let sweep = work.appendingPathComponent("sweep.yaml").path
-        try Data("""
+        try Data(
+            """
             name: pytorch-smoke
             program: {dir: \(Self.example.path), command: [python3, train.py, --data, "{data}", --out, "{out}"], env: [HOME, PYTHONPATH]}
             dataset: \(Self.redial.path)
@@ -209,7 +237,8 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
             fixed: {epochs: 2, pos_weight_mult: 1}
             parameters: {alpha: {values: [0, 0.001]}}
 
-            """.utf8).write(to: URL(fileURLWithPath: sweep))
+            """.utf8
+        ).write(to: URL(fileURLWithPath: sweep))
         let db = work.appendingPathComponent("s.db").path
         let run = try runSweep(["run", sweep, "--db", db])
         #expect(run.status == 0, "\(run.stderr)")
@@ -224,7 +253,8 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         let work = TestFolders.fresh("launch-dashboard")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let sweep = work.appendingPathComponent("sweep.yaml").path, db = work.appendingPathComponent("s.db").path
-        try Data("""
+        try Data(
+            """
             name: live
             program: {dir: \(testPrograms.appendingPathComponent("fit").path), command: [python3, fit.py]}
             dataset: none
@@ -233,11 +263,14 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
             fixed: {epochs: 3, sleep: 0.2}
             parameters: {lr: {values: [0.01, 0.1, 0.5, 1.0, 2.0, 4.0]}}
 
-            """.utf8).write(to: URL(fileURLWithPath: sweep))
-        let coordinator = try Child("sweep", ["launch", sweep, "--db", db, "--bind", "tcp://127.0.0.1:0", "--local-workers", "1", "--dashboard", "127.0.0.1:0"],
-                                    environment: ["XDG_CACHE_HOME": work.appendingPathComponent("cache").path])
+            """.utf8
+        ).write(to: URL(fileURLWithPath: sweep))
+        let coordinator = try Child(
+            "sweep", ["launch", sweep, "--db", db, "--bind", "tcp://127.0.0.1:0", "--local-workers", "1", "--dashboard", "127.0.0.1:0"],
+            environment: ["XDG_CACHE_HOME": work.appendingPathComponent("cache").path])
         #expect(coordinator.waitForError("dashboard at http://", timeout: 30))
-        let url = try #require(coordinator.stderr.components(separatedBy: "dashboard at ").last?.split(separator: "\n").first.map(String.init))
+        let url = try #require(
+            coordinator.stderr.components(separatedBy: "dashboard at ").last?.split(separator: "\n").first.map(String.init))
         func completed() throws -> Int {
             let data = try Data(contentsOf: URL(string: url + "api/trials")!)
             let rows = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["rows"] as? [[String: Any]] ?? []
@@ -250,8 +283,10 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
             // Requests that once ended the coordinator mid-sweep (a negative count trapped in
             // `prefix`), and a request line the parser once took minutes over.
             if hostileAnswers.isEmpty, seen.last.map({ $0 >= 1 }) == true {
-                for path in ["api/leaderboard?top=-1", "api/trials?top=-5", "api/leaderboard?top=99999999999999999999",
-                             "leaderboard?rows=-1", "leaderboard?q=" + String(repeating: "a", count: 9 << 10)] {
+                for path in [
+                    "api/leaderboard?top=-1", "api/trials?top=-5", "api/leaderboard?top=99999999999999999999",
+                    "leaderboard?rows=-1", "leaderboard?q=" + String(repeating: "a", count: 9 << 10),
+                ] {
                     var request = URLRequest(url: URL(string: url + path)!)
                     request.timeoutInterval = 10
                     hostileAnswers.append(httpStatus(request))
@@ -262,8 +297,11 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         #expect(coordinator.finish(timeout: 60).status == 0)
         #expect(seen.count >= 3 && seen == seen.sorted(), "the dashboard saw results arrive one by one: \(seen)")
         let finished = try SweepStore.openReadOnly(path: db).trials()
-        #expect(finished.count == 6 && finished.allSatisfy { $0.state == .completed }, "every trial completed, the hostile requests notwithstanding")
-        #expect(hostileAnswers == [400, 400, 400, 400, 414], "each refused with a status, the coordinator still serving: \(hostileAnswers)")
+        #expect(
+            finished.count == 6 && finished.allSatisfy { $0.state == .completed },
+            "every trial completed, the hostile requests notwithstanding")
+        #expect(
+            hostileAnswers == [400, 400, 400, 400, 414], "each refused with a status, the coordinator still serving: \(hostileAnswers)")
     }
 }
 

@@ -1,7 +1,7 @@
-import SweepCore
 import Foundation
 import ML
 import Protocol
+import SweepCore
 import Testing
 import Vocabulary
 
@@ -32,10 +32,16 @@ import Vocabulary
         try FileManager.default.createDirectory(atPath: "\(keys)/authorized", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "\(keys)/workers/alice.pub", toPath: "\(keys)/authorized/alice.pub")
         // All three at the same instant: the ZAP handler is bound before the ROUTER, so there is no window.
-        let coordinator = try fixture.launch(["--curve-secret", "\(keys)/coordinator/coordinator.key", "--authorized-workers", "\(keys)/authorized"])
+        let coordinator = try fixture.launch([
+            "--curve-secret", "\(keys)/coordinator/coordinator.key", "--authorized-workers", "\(keys)/authorized",
+        ])
         func worker(_ key: String, name: String) throws -> Child {
-            try Child("sweep", ["worker", "--connect", fixture.endpoint, "--name", name, "--data-root", fixture.data,
-                                "--server-key", "\(keys)/coordinator/coordinator.pub", "--curve-secret", key])
+            try Child(
+                "sweep",
+                [
+                    "worker", "--connect", fixture.endpoint, "--name", name, "--data-root", fixture.data,
+                    "--server-key", "\(keys)/coordinator/coordinator.pub", "--curve-secret", key,
+                ])
         }
         let outsider = try worker("\(keys)/outsiders/mallory.key", name: "mallory")
         let insider = try worker("\(keys)/workers/alice.key", name: "pretending-to-be-someone")
@@ -65,13 +71,21 @@ import Vocabulary
         try FileManager.default.createDirectory(atPath: "\(keys)/authorized", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "\(keys)/alice.pub", toPath: "\(keys)/authorized/alice.pub")
         try "not a key".write(toFile: "\(keys)/broken.key", atomically: true, encoding: .utf8)
-        let broken = try runSweep(["launch", fixture.sweep, "--db", fixture.db, "--bind", "tcp://127.0.0.1:0",
-                                   "--curve-secret", "\(keys)/broken.key", "--authorized-workers", "\(keys)/authorized"])
-        #expect(broken.status != 0 && broken.stderr.contains("--curve-secret \(keys)/broken.key is not a CURVE secret key file"), "\(broken.stderr)")
+        let broken = try runSweep([
+            "launch", fixture.sweep, "--db", fixture.db, "--bind", "tcp://127.0.0.1:0",
+            "--curve-secret", "\(keys)/broken.key", "--authorized-workers", "\(keys)/authorized",
+        ])
+        #expect(
+            broken.status != 0 && broken.stderr.contains("--curve-secret \(keys)/broken.key is not a CURVE secret key file"),
+            "\(broken.stderr)")
         #expect(!FileManager.default.fileExists(atPath: fixture.db), "nothing stored before the key was read")
         let coordinator = try fixture.launch(["--curve-secret", "\(keys)/coordinator.key", "--authorized-workers", "\(keys)/authorized"])
-        let worker = try Child("sweep", ["worker", "--connect", fixture.endpoint, "--name", "alice", "--data-root", fixture.data,
-                                         "--server-key", "\(keys)/impostor.pub", "--curve-secret", "\(keys)/alice.key"])
+        let worker = try Child(
+            "sweep",
+            [
+                "worker", "--connect", fixture.endpoint, "--name", "alice", "--data-root", fixture.data,
+                "--server-key", "\(keys)/impostor.pub", "--curve-secret", "\(keys)/alice.key",
+            ])
         #expect(worker.waitForError("--server-key is probably not the coordinator's public key", timeout: 30), "\(worker.stderr)")
         #expect(!worker.stderr.contains("refused this worker's CURVE key"))
         worker.kill(SIGTERM)
@@ -90,15 +104,21 @@ import Vocabulary
         }
         try FileManager.default.createDirectory(atPath: "\(keys)/authorized", withIntermediateDirectories: true)
         let coordinator = try fixture.launch(["--curve-secret", "\(keys)/coordinator.key", "--authorized-workers", "\(keys)/authorized"])
-        let worker = try Child("sweep", ["worker", "--connect", fixture.endpoint, "--name", "late", "--data-root", fixture.data,
-                                         "--server-key", "\(keys)/coordinator.pub", "--curve-secret", "\(keys)/late.key"])
+        let worker = try Child(
+            "sweep",
+            [
+                "worker", "--connect", fixture.endpoint, "--name", "late", "--data-root", fixture.data,
+                "--server-key", "\(keys)/coordinator.pub", "--curve-secret", "\(keys)/late.key",
+            ])
         #expect(coordinator.waitForError("refused a CURVE handshake", timeout: 20))
         try FileManager.default.copyItem(atPath: "\(keys)/late.pub", toPath: "\(keys)/authorized/late.pub")
         let result = coordinator.finish(timeout: 120)
         #expect(result.status == 0, "\(result.stderr)")
         try fixture.expectEveryTrialCompletedOnce()
         let finished = worker.finish(timeout: 30)
-        #expect(finished.status == 0 && finished.stderr.contains("not admitted yet (the coordinator refused this worker's CURVE key"), "\(finished.stderr)")
+        #expect(
+            finished.status == 0 && finished.stderr.contains("not admitted yet (the coordinator refused this worker's CURVE key"),
+            "\(finished.stderr)")
     }
 
     @Test func aReachableBindNeedsEncryptionOrAnExplicitInsecure() throws {
@@ -133,9 +153,13 @@ import Vocabulary
         try hostile.send([[1], Array("heartbeat".utf8), Array("{}".utf8), []])
         try hostile.send([[7], Array("ready".utf8), Array("{}".utf8)])
         try hostile.send([[1], Array("launch_missiles".utf8), Array("{}".utf8)])
-        let ready = try codec.encode(WorkerMessage.ready(Ready(buildID: "x", worker: "mallory", host: "h", cores: 1, blasThreads: 1, blasCore: "c")))
+        let ready = try codec.encode(
+            WorkerMessage.ready(Ready(buildID: "x", worker: "mallory", host: "h", cores: 1, blasThreads: 1, blasCore: "c")))
         try hostile.send([ready[0], ready[1], Array(ready[2].prefix(ready[2].count / 2))])
-        try hostile.send([[1], Array("result".utf8), Array(#"{"lease":{"trial":"t","attempt":1,"lease":"l"},"best_epoch":1,"valid":{"ndcg@10":NaN}}"#.utf8)])
+        try hostile.send([
+            [1], Array("result".utf8),
+            Array(#"{"lease":{"trial":"t","attempt":1,"lease":"l"},"best_epoch":1,"valid":{"ndcg@10":NaN}}"#.utf8),
+        ])
         // Valid messages out of order: a heartbeat before `ready`.
         try hostile.send(try codec.encode(WorkerMessage.heartbeat(Heartbeat())))
         let early = replyCodes()
@@ -146,13 +170,20 @@ import Vocabulary
         let honestLease = try #require(try fixture.store().liveAttempts().first?.lease)
         let trial = try #require(try fixture.store().attempt(lease: honestLease)?.trial)
         let admitted = try runSweep(["--version"]).stdout.split(separator: " ")[2].dropLast()  // "(build XXXX,"
-        try hostile.send(try codec.encode(WorkerMessage.ready(Ready(buildID: String(admitted), worker: "mallory", host: "h", cores: 1, blasThreads: 1, blasCore: "c"))))
+        try hostile.send(
+            try codec.encode(
+                WorkerMessage.ready(Ready(buildID: String(admitted), worker: "mallory", host: "h", cores: 1, blasThreads: 1, blasCore: "c"))
+            ))
         let timing = TrainingTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 1, threads: 1, blasCore: "c")
         func result(_ lease: LeaseRef) throws -> [[UInt8]] {
-            try codec.encode(WorkerMessage.result(TrialOutcome(lease: lease, result: TrialResult(
-                bestEpoch: 1, valid: ["ndcg@10": 1], test: ["ndcg@10": 1], history: [], timing: timing))))
+            try codec.encode(
+                WorkerMessage.result(
+                    TrialOutcome(
+                        lease: lease,
+                        result: TrialResult(
+                            bestEpoch: 1, valid: ["ndcg@10": 1], test: ["ndcg@10": 1], history: [], timing: timing))))
         }
-        try hostile.send(try result(LeaseRef(trial: trial, attempt: 1, lease: honestLease)))       // another worker's lease
+        try hostile.send(try result(LeaseRef(trial: trial, attempt: 1, lease: honestLease)))  // another worker's lease
         try hostile.send(try result(LeaseRef(trial: "0000000000000000", attempt: 1, lease: "L-none")))  // unknown trial and lease
         // An oversized frame: libzmq drops that connection (ZMQ_MAXMSGSIZE); nobody else notices.
         let giant = try ZMQSocket(context: context, type: .dealer)
@@ -184,8 +215,11 @@ import Vocabulary
         let fingerprint = try DatasetFingerprint.compute(folder: URL(fileURLWithPath: fixture.data)).fingerprint
         // A cache entry under the right fingerprint holding other data (a different seed).
         let cache = fixture.work.appendingPathComponent("bad-cache")
-        #expect(try runSweep(["data", "synth", "--preset", "small", "--items", "1000", "--train", "300", "--valid", "200", "--test", "200",
-                              "--dim", "32", "--tags", "50", "--seed", "99", "--out", cache.appendingPathComponent(fingerprint).path]).status == 0)
+        #expect(
+            try runSweep([
+                "data", "synth", "--preset", "small", "--items", "1000", "--train", "300", "--valid", "200", "--test", "200",
+                "--dim", "32", "--tags", "50", "--seed", "99", "--out", cache.appendingPathComponent(fingerprint).path,
+            ]).status == 0)
         let coordinator = try fixture.launch(["--max-attempts", "1"])
         let bad = try fixture.worker("bad", dataRoot: false, cache: cache.path)
         try fixture.waitUntil("the bad worker to be quarantined") { store in
@@ -197,7 +231,8 @@ import Vocabulary
         #expect(result.stderr.contains("worker bad quarantined"))
         try fixture.expectEveryTrialCompletedOnce()
         let status = try runSweep(["status", "--db", fixture.db, "--json"])
-        let workers = try #require((try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["workers"] as? [[String: Any]])
+        let workers = try #require(
+            (try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["workers"] as? [[String: Any]])
         #expect(workers.first { $0["name"] as? String == "bad" }?["state"] as? String == "quarantined")
         let mismatched = try fixture.store().trials().flatMap { try fixture.store().attempts(trial: $0.id) }.filter { $0.worker == "bad" }
         #expect(mismatched.count == 1 && mismatched[0].outcome == .lost && mismatched[0].reason?.hasPrefix("dataset_mismatch") == true)

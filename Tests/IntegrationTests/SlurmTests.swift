@@ -1,7 +1,7 @@
-import SweepCore
 import Foundation
-import Testing
+import SweepCore
 import TestSupport
+import Testing
 
 /// A one-node Slurm cluster on this machine (Debian's `slurm-wlm` and `munge`): its own munged,
 /// slurmctld and slurmd on loopback ports, 2 CPUs, state in a private folder under /tmp (short
@@ -13,8 +13,10 @@ final class TestSlurm: @unchecked Sendable {
     var environment: [String: String] { ["SLURM_CONF": conf, "TMPDIR": folder.appendingPathComponent("tmp").path] }
     private var daemons: [String] = []  // pid files
 
-    static let programs = ["/usr/sbin/munged", "/usr/sbin/mungekey", "/usr/sbin/slurmctld", "/usr/sbin/slurmd",
-                           "/usr/bin/sbatch", "/usr/bin/scancel", "/usr/bin/sinfo", "/usr/bin/sqlite3"]
+    static let programs = [
+        "/usr/sbin/munged", "/usr/sbin/mungekey", "/usr/sbin/slurmctld", "/usr/sbin/slurmd",
+        "/usr/bin/sbatch", "/usr/bin/scancel", "/usr/bin/sinfo", "/usr/bin/sqlite3",
+    ]
 
     /// Why a cluster cannot be started here, or nil when it can.
     static let unavailableReason: String? = {
@@ -36,7 +38,8 @@ final class TestSlurm: @unchecked Sendable {
     func start() throws {
         let path = folder.path, host = Self.shortHostName
         let munge = "\(path)/munge/munge.socket"
-        try Data("""
+        try Data(
+            """
             ClusterName=sweeptest
             SlurmctldHost=\(host)(127.0.0.1)
             SlurmctldPort=\(try DistributedFixture.freePort())
@@ -64,11 +67,16 @@ final class TestSlurm: @unchecked Sendable {
             NodeName=\(host) NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN
             PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 
-            """.utf8).write(to: URL(fileURLWithPath: conf))
+            """.utf8
+        ).write(to: URL(fileURLWithPath: conf))
         try run("/usr/sbin/mungekey", ["--create", "--keyfile", "\(path)/munge/munge.key"])
-        try daemon("/usr/sbin/munged", ["--force", "--socket", munge, "--key-file", "\(path)/munge/munge.key",
-                                     "--pid-file", "\(path)/munge/munged.pid", "--log-file", "\(path)/munge/munged.log",
-                                     "--seed-file", "\(path)/munge/seed"])
+        try daemon(
+            "/usr/sbin/munged",
+            [
+                "--force", "--socket", munge, "--key-file", "\(path)/munge/munge.key",
+                "--pid-file", "\(path)/munge/munged.pid", "--log-file", "\(path)/munge/munged.log",
+                "--seed-file", "\(path)/munge/seed",
+            ])
         daemons.append("\(path)/munge/munged.pid")
         try daemon("/usr/sbin/slurmctld", [])
         daemons.append("\(path)/slurmctld.pid")
@@ -98,7 +106,8 @@ final class TestSlurm: @unchecked Sendable {
         _ = try? run("/usr/bin/scancel", ["--user", "root"])
         for pidFile in daemons.reversed() {
             guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-                  let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
+                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            else { continue }
             kill(pid, SIGTERM)
             let deadline = Date().addingTimeInterval(10)
             while kill(pid, 0) == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
@@ -136,24 +145,31 @@ final class SlurmSweep {
         self.slurm = slurm
         fixture = try DistributedFixture(epochs: epochs)
         keys = fixture.work.appendingPathComponent("keys")
-        try FileManager.default.createDirectory(atPath: keys.appendingPathComponent("authorized").path, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: keys.appendingPathComponent("authorized").path, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         #expect(try runSweep(["keys", "generate", "--out", keys.path, "--name", "coordinator"]).status == 0)
         port = fixture.endpoint.split(separator: ":").last!
         // The default heartbeat timing (1 s × 5), not the fixture's 0.2 s × 5: with `--max-attempts 1`
         // a Slurm worker starved of CPU for a second by the rest of the suite would fail its trial.
-        coordinator = try Child("sweep", ["launch", fixture.sweep, "--db", fixture.db, "--bind", "tcp://0.0.0.0:\(port)",
-                                          "--max-attempts", "1", "--curve-secret", keys.appendingPathComponent("coordinator.key").path,
-                                          "--authorized-workers", keys.appendingPathComponent("authorized").path])
+        coordinator = try Child(
+            "sweep",
+            [
+                "launch", fixture.sweep, "--db", fixture.db, "--bind", "tcp://0.0.0.0:\(port)",
+                "--max-attempts", "1", "--curve-secret", keys.appendingPathComponent("coordinator.key").path,
+                "--authorized-workers", keys.appendingPathComponent("authorized").path,
+            ])
     }
 
     /// Writes a job script and submits it; returns the job id.
     func submit(_ name: String, workers: Int, time: String? = nil) throws -> String {
         let file = fixture.work.appendingPathComponent(name).path
-        var arguments = ["slurm", "worker-script", "--connect", "tcp://\(TestSlurm.shortHostName):\(port)",
-                         "--server-key", keys.appendingPathComponent("coordinator.pub").path, "--authorized-workers", authorized,
-                         "--workers", "\(workers)", "--cpus-per-worker", "1", "--cache-dir", slurm.folder.appendingPathComponent("cache").path,
-                         "--output", slurm.folder.appendingPathComponent("\(name)-%A_%a.log").path, "-o", file]
+        var arguments = [
+            "slurm", "worker-script", "--connect", "tcp://\(TestSlurm.shortHostName):\(port)",
+            "--server-key", keys.appendingPathComponent("coordinator.pub").path, "--authorized-workers", authorized,
+            "--workers", "\(workers)", "--cpus-per-worker", "1", "--cache-dir", slurm.folder.appendingPathComponent("cache").path,
+            "--output", slurm.folder.appendingPathComponent("\(name)-%A_%a.log").path, "-o", file,
+        ]
         if let time { arguments += ["--time", time] }
         let written = try runSweep(arguments)
         #expect(written.status == 0, "\(written.stderr)")
@@ -167,9 +183,12 @@ final class SlurmSweep {
         do {
             try fixture.waitUntil(what, timeout: timeout, condition)
         } catch {
-            let logs = ((try? FileManager.default.contentsOfDirectory(atPath: slurm.folder.path)) ?? []).filter { $0.hasSuffix(".log") }.sorted()
+            let logs = ((try? FileManager.default.contentsOfDirectory(atPath: slurm.folder.path)) ?? []).filter { $0.hasSuffix(".log") }
+                .sorted()
                 .map { "\($0):\n\(slurm.log($0).suffix(2000))" }.joined(separator: "\n")
-            Issue.record("\(error)\nsqueue:\n\((try? slurm.run("/usr/bin/squeue", [])) ?? "?")\n\(logs)\ncoordinator:\n\(coordinator.stderr.suffix(3000))")
+            Issue.record(
+                "\(error)\nsqueue:\n\((try? slurm.run("/usr/bin/squeue", [])) ?? "?")\n\(logs)\ncoordinator:\n\(coordinator.stderr.suffix(3000))"
+            )
             throw error
         }
     }
@@ -184,7 +203,10 @@ final class SlurmSweep {
 /// The scripts `sweep slurm worker-script` writes, run by a real one-node Slurm.
 @Suite(.serialized) struct SlurmTests {
     /// Counted as skipped, with the reason, where no one-node Slurm can run.
-    @Test(.enabled(if: TestSlurm.unavailableReason == nil, Comment(rawValue: "a one-node Slurm cannot run here: \(TestSlurm.unavailableReason ?? "")")))
+    @Test(
+        .enabled(
+            if: TestSlurm.unavailableReason == nil,
+            Comment(rawValue: "a one-node Slurm cannot run here: \(TestSlurm.unavailableReason ?? "")")))
     func jobArraysAddWorkersAndScancelOrATimeLimitHandsTheTrialBackUncounted() throws {
         let slurm = try TestSlurm()
         defer { slurm.stop() }
@@ -210,7 +232,8 @@ final class SlurmSweep {
         }
         #expect(try sweep.fixture.store().attempts(trial: cancelledTrial!).first?.reason?.contains("left") == true)
         Thread.sleep(forTimeInterval: 1)  // the task's shell removes its key after the worker has exited
-        #expect(!FileManager.default.fileExists(atPath: "\(sweep.authorized)/\(SlurmSweep.worker(first, 1)).pub"), "the task removes its key")
+        #expect(
+            !FileManager.default.fileExists(atPath: "\(sweep.authorized)/\(SlurmSweep.worker(first, 1)).pub"), "the task removes its key")
 
         let submitted = Date()
         let second = try sweep.submit("second.sh", workers: 1)
@@ -222,8 +245,12 @@ final class SlurmSweep {
         #expect(result.status == 0, "\(result.stderr)")
         try sweep.fixture.expectEveryTrialCompletedOnce()
         // The store as a user checks it with sqlite3: one completed attempt per trial, no result lost or doubled.
-        let counts = try slurm.run("/usr/bin/sqlite3", [sweep.fixture.db,
-            "SELECT count(*), count(DISTINCT trial_id) FROM attempt WHERE outcome = 'completed'; SELECT count(*) FROM trial WHERE state = 'completed';"])
+        let counts = try slurm.run(
+            "/usr/bin/sqlite3",
+            [
+                sweep.fixture.db,
+                "SELECT count(*), count(DISTINCT trial_id) FROM attempt WHERE outcome = 'completed'; SELECT count(*) FROM trial WHERE state = 'completed';",
+            ])
         #expect(counts.split(separator: "\n") == ["12|12", "12"], "\(counts)")
         let workers = Set(try sweep.attempts().map(\.worker))
         #expect(workers == [SlurmSweep.worker(first, 1), SlurmSweep.worker(first, 2), SlurmSweep.worker(second, 1)], "\(workers)")

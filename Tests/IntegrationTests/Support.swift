@@ -107,7 +107,10 @@ func runProgram(_ program: String, _ arguments: [String], environment: [String: 
     let out = output.fileHandleForReading.readDataToEndOfFile(), err = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        throw StoreError(message: "\(program) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(String(decoding: err, as: UTF8.self))")
+        throw StoreError(
+            message:
+                "\(program) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(String(decoding: err, as: UTF8.self))"
+        )
     }
     return String(decoding: out, as: UTF8.self)
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The sweep commands end to end: plan, run, leaderboard, show, status, export → train.
 @Suite struct SweepCommandTests {
@@ -22,10 +22,14 @@ import TestSupport
 
     /// A sweep over a small synthetic dataset folder next to the sweep file.
     func prepare(losses: String = "[bce, weighted_bce, focal]", repeats: Int = 1) throws {
-        let synth = try runSweep(["data", "synth", "--preset", "small", "--items", "300", "--train", "200", "--valid", "60",
-                                  "--test", "60", "--dim", "16", "--tags", "40", "--seed", "2", "--out", path("data")])
+        let synth = try runSweep([
+            "data", "synth", "--preset", "small", "--items", "300", "--train", "200", "--valid", "60",
+            "--test", "60", "--dim", "16", "--tags", "40", "--seed", "2", "--out", path("data"),
+        ])
         #expect(synth.status == 0)
-        try write("sweep.yaml", """
+        try write(
+            "sweep.yaml",
+            """
             # a tiny loss sweep
             name: tiny
             dataset: data
@@ -67,8 +71,11 @@ import TestSupport
         let export = try runSweep(["export", "--db", path("sweep.db"), "--best", "-o", path("best.yaml")])
         #expect(export.status == 0 && export.stderr.contains("reproduce it with: sweep train --config \(path("best.yaml"))"))
         let reproduced: [String: Any] = try json(try runSweep(["train", "--config", path("best.yaml"), "--json-out", "-"]))
-        #expect(NSDictionary(dictionary: reproduced["valid"] as! [String: Any]) == NSDictionary(dictionary: board[0]["valid"] as! [String: Any]))
-        #expect(NSDictionary(dictionary: reproduced["test"] as! [String: Any]) == NSDictionary(dictionary: board[0]["test"] as! [String: Any]))
+        #expect(
+            NSDictionary(dictionary: reproduced["valid"] as! [String: Any]) == NSDictionary(dictionary: board[0]["valid"] as! [String: Any])
+        )
+        #expect(
+            NSDictionary(dictionary: reproduced["test"] as! [String: Any]) == NSDictionary(dictionary: board[0]["test"] as! [String: Any]))
         let exported = try String(contentsOfFile: path("best.yaml"), encoding: .utf8)
         #expect(exported.contains("path: \"\(path("data"))\""))  // absolute
     }
@@ -109,12 +116,16 @@ import TestSupport
         }
         try write("tpe.yaml", tpe(count: 6))
         let plan = try runSweep(["plan", path("tpe.yaml")])
-        #expect(plan.stdout.contains("3 configs × 1 repeat = 3 trials") && plan.stdout.contains("the other 3 configs (of count 6) depend on the results"))
+        #expect(
+            plan.stdout.contains("3 configs × 1 repeat = 3 trials")
+                && plan.stdout.contains("the other 3 configs (of count 6) depend on the results"))
         for db in ["a.db", "b.db"] { #expect(try runSweep(["run", path("tpe.yaml"), "--db", path(db)]).status == 0) }
         let first = try board(["--db", path("a.db")]), second = try board(["--db", path("b.db")])
         #expect(first.count == 6 && Set(first.map { $0["trial"] as? String }) == Set(second.map { $0["trial"] as? String }))
         let show: [String: Any] = try json(try runSweep(["show", "--db", path("a.db"), "6", "--json"]))
-        #expect(NSDictionary(dictionary: show["origin"] as? [String: Any] ?? [:]) == NSDictionary(dictionary: ["sampler": "tpe", "finished": 5, "running": 0]))
+        #expect(
+            NSDictionary(dictionary: show["origin"] as? [String: Any] ?? [:])
+                == NSDictionary(dictionary: ["sampler": "tpe", "finished": 5, "running": 0]))
         #expect(try runSweep(["show", "--db", path("a.db"), "6"]).stdout.contains("proposed by tpe from 5 finished and 0 running configs"))
         // A larger count proposes more from what is stored; the first six stay.
         try write("tpe.yaml", tpe(count: 8))
@@ -129,9 +140,11 @@ import TestSupport
         try FileManager.default.createDirectory(at: workspace.folder, withIntermediateDirectories: true)
         try write("coordinator.pub", "0000000000000000000000000000000000000000\n")
         try FileManager.default.createDirectory(atPath: path("authorized"), withIntermediateDirectories: true)
-        let script = try runSweep(["slurm", "worker-script", "--connect", "tcp://login1:5555", "--workers", "4",
-                                   "--extra-sbatch", "--mem=8G", "--extra-sbatch", "--constraint=avx2", "--time", "2:00:00",
-                                   "--server-key", path("coordinator.pub"), "--authorized-workers", path("authorized"), "-o", path("job.sh")])
+        let script = try runSweep([
+            "slurm", "worker-script", "--connect", "tcp://login1:5555", "--workers", "4",
+            "--extra-sbatch", "--mem=8G", "--extra-sbatch", "--constraint=avx2", "--time", "2:00:00",
+            "--server-key", path("coordinator.pub"), "--authorized-workers", path("authorized"), "-o", path("job.sh"),
+        ])
         #expect(script.status == 0, "\(script.stderr)")
         let text = try String(contentsOfFile: path("job.sh"), encoding: .utf8)
         for line in ["#SBATCH --array=1-4", "#SBATCH --mem=8G", "#SBATCH --constraint=avx2", "#SBATCH --time=2:00:00"] {
@@ -139,9 +152,12 @@ import TestSupport
         }
         #expect(text.contains("--server-key \(path("coordinator.pub"))") && text.contains("authorized=\(path("authorized"))"))
         #expect((try FileManager.default.attributesOfItem(atPath: path("job.sh"))[.posixPermissions] as? Int) == 0o700)
-        let missing = try runSweep(["slurm", "worker-script", "--connect", "tcp://login1:5555",
-                                    "--server-key", path("coordinator.pub"), "--authorized-workers", path("nowhere")])
-        #expect(missing.status != 0 && missing.stderr.contains("--authorized-workers \(path("nowhere")): no such folder"), "\(missing.stderr)")
+        let missing = try runSweep([
+            "slurm", "worker-script", "--connect", "tcp://login1:5555",
+            "--server-key", path("coordinator.pub"), "--authorized-workers", path("nowhere"),
+        ])
+        #expect(
+            missing.status != 0 && missing.stderr.contains("--authorized-workers \(path("nowhere")): no such folder"), "\(missing.stderr)")
         let loopback = try runSweep(["slurm", "worker-script", "--connect", "tcp://127.0.0.1:5555"])
         #expect(loopback.status != 0 && loopback.stderr.contains("loopback"), "\(loopback.stderr)")
     }
@@ -174,8 +190,10 @@ import TestSupport
     /// the file was fixed. Now the store opens, the trial is named and left out, and a run of the
     /// fixed file retires it and goes on.
     @Test func aStoredConfigNoReaderCanParseIsNamedAndLeftOut() throws {
-        let synth = try runSweep(["data", "synth", "--preset", "small", "--items", "300", "--train", "200", "--valid", "60",
-                                  "--test", "60", "--dim", "16", "--tags", "40", "--seed", "2", "--out", path("data")])
+        let synth = try runSweep([
+            "data", "synth", "--preset", "small", "--items", "300", "--train", "200", "--valid", "60",
+            "--test", "60", "--dim", "16", "--tags", "40", "--seed", "2", "--out", path("data"),
+        ])
         #expect(synth.status == 0)
         let sweep = """
             name: tiny
@@ -190,17 +208,22 @@ import TestSupport
         try workspace.write("sweep.yaml", sweep)
         #expect(try runSweep(["run", path("sweep.yaml"), "--db", path("s.db")]).status == 0)
         // What an older build stored for a non-finite value: a text no JSON reader accepts.
-        try runSQLite(path("s.db"), """
+        try runSQLite(
+            path("s.db"),
+            """
             INSERT INTO trial (id, number, config, seed, variant, state, updated_at)
             VALUES ('badbadbadbadbad0', 3, '{"loss":"bce","lr":inf,"seed":0,"select_metric":"ndcg@10"}', 0, NULL, 'waiting', 0)
             """)
         for command in [["status"], ["leaderboard"], ["show", "1"]] {
             let result = try runSweep(command + ["--db", path("s.db")])
             #expect(result.status == 0, "\(command): \(result.stderr)")
-            #expect(result.stderr.contains("trial #3 (badbadbadbadbad0)") && result.stderr.contains("cannot be read"), "\(command): \(result.stderr)")
+            #expect(
+                result.stderr.contains("trial #3 (badbadbadbadbad0)") && result.stderr.contains("cannot be read"),
+                "\(command): \(result.stderr)")
         }
         let board = try runSweep(["leaderboard", "--db", path("s.db"), "--format", "json"])
-        let rows = try #require((try JSONSerialization.jsonObject(with: Data(board.stdout.utf8)) as? [String: Any])?["rows"] as? [[String: Any]])
+        let rows = try #require(
+            (try JSONSerialization.jsonObject(with: Data(board.stdout.utf8)) as? [String: Any])?["rows"] as? [[String: Any]])
         #expect(rows.count == 2, "the two readable trials are ranked")
         // The file (unchanged, fine) applied again: the unreadable trial is not planned, so it is retired.
         let run = try runSweep(["run", path("sweep.yaml"), "--db", path("s.db")])
@@ -211,7 +234,10 @@ import TestSupport
     /// A file of zeros, or any file that is not SQLite, given as a writer's store: refused with the
     /// file named, and left byte for byte as it was.
     @Test func aWriterRefusesAFileThatIsNoSQLiteDatabaseAndLeavesItAlone() throws {
-        try workspace.write("sweep.yaml", "name: t\ndataset: {synthetic: {preset: small, seed: 1}}\nmetric: {name: valid_ndcg@10, goal: maximize}\nmethod: grid\nfixed: {epochs: 1}\nparameters: {lr: {values: [0.01]}}\n")
+        try workspace.write(
+            "sweep.yaml",
+            "name: t\ndataset: {synthetic: {preset: small, seed: 1}}\nmetric: {name: valid_ndcg@10, goal: maximize}\nmethod: grid\nfixed: {epochs: 1}\nparameters: {lr: {values: [0.01]}}\n"
+        )
         for (name, bytes) in [("zeros.db", Data(count: 8192)), ("text.db", Data("not a database\n".utf8))] {
             try bytes.write(to: URL(fileURLWithPath: path(name)))
             for command in [["run", path("sweep.yaml"), "--db", path(name)], ["status", "--db", path(name)]] {

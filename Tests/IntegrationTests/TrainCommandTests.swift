@@ -14,8 +14,10 @@ import Testing
 
     /// A small synthetic dataset, made through the CLI.
     func synth(_ name: String = "data", seed: Int = 5) throws -> String {
-        let result = try runSweep(["data", "synth", "--preset", "small", "--items", "300", "--train", "200", "--valid", "60",
-                                   "--test", "60", "--dim", "16", "--tags", "40", "--seed", "\(seed)", "--out", path(name)])
+        let result = try runSweep([
+            "data", "synth", "--preset", "small", "--items", "300", "--train", "200", "--valid", "60",
+            "--test", "60", "--dim", "16", "--tags", "40", "--seed", "\(seed)", "--out", path(name),
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         return path(name)
     }
@@ -31,13 +33,16 @@ import Testing
         #expect(!folder.stderr.contains("NSCocoaErrorDomain") && !folder.stderr.contains("examples/s"), "refused before training")
         let missing = try runSweep(["train", "--data", data, "--config", path("config.yaml"), "--json-out", path("nowhere/result.json")])
         #expect(missing.status != 0 && missing.stderr.contains("the folder \(path("nowhere")) does not exist"), "\(missing.stderr)")
-        #expect(try runSweep(["train", "--data", data, "--config", path("config.yaml"), "--json-out", path("out/result.json")]).status == 0)
+        #expect(
+            try runSweep(["train", "--data", data, "--config", path("config.yaml"), "--json-out", path("out/result.json")]).status == 0)
     }
 
     @Test func dataSynthAndCheck() throws {
         let data = try synth()
-        let again = try runSweep(["data", "synth", "--preset", "small", "--items", "300", "--train", "200", "--valid", "60",
-                                  "--test", "60", "--dim", "16", "--tags", "40", "--seed", "5", "--out", path("again")])
+        let again = try runSweep([
+            "data", "synth", "--preset", "small", "--items", "300", "--train", "200", "--valid", "60",
+            "--test", "60", "--dim", "16", "--tags", "40", "--seed", "5", "--out", path("again"),
+        ])
         let fingerprintLine = { (text: String) in text.split(separator: "\n").first { $0.hasPrefix("fingerprint") } }
         let check = try runSweep(["data", "check", data, "--json"])
         #expect(check.status == 0)
@@ -89,7 +94,8 @@ import Testing
         let report = try json(run.stdout)
         #expect((report["history"] as? [[String: Any]])?.count == 1 && report["best_epoch"] as? Int == 1)
         #expect(((report["valid"] as? [String: Any])?["ndcg@10"] as? Double ?? 0) > 0)
-        #expect(run.stderr.contains("epoch   1/1") && run.stderr.contains("the prior alone: nothing trained") && !run.stderr.contains("ex/s"))
+        #expect(
+            run.stderr.contains("epoch   1/1") && run.stderr.contains("the prior alone: nothing trained") && !run.stderr.contains("ex/s"))
     }
 
     @Test func badConfigsNameTheKey() throws {
@@ -110,7 +116,9 @@ import Testing
         let check = try json(try runSweep(["data", "check", data, "--json"]).stdout)
         let fingerprint = check["fingerprint"] as! String
         // The dataset path is relative to the trial file's folder.
-        try write("trial.yaml", """
+        try write(
+            "trial.yaml",
+            """
             trial: {loss: weighted_bce, pos_weight_mult: 0.5, epochs: 2, seed: 9}
             dataset: {path: data, fingerprint: \(fingerprint)}
             threads: 1
@@ -119,7 +127,8 @@ import Testing
         try write("plain.yaml", "loss: weighted_bce\npos_weight_mult: 0.5\nepochs: 2\nseed: 9\n")
         let fromFile = try json(try runSweep(["train", "--config", path("trial.yaml"), "--json-out", "-"]).stdout)
         let fromPlain = try json(try runSweep(["train", "--data", data, "--config", path("plain.yaml"), "--json-out", "-"]).stdout)
-        #expect(NSDictionary(dictionary: fromFile["valid"] as! [String: Any]) == NSDictionary(dictionary: fromPlain["valid"] as! [String: Any]))
+        #expect(
+            NSDictionary(dictionary: fromFile["valid"] as! [String: Any]) == NSDictionary(dictionary: fromPlain["valid"] as! [String: Any]))
         let other = try synth("other", seed: 6)
         let refused = try runSweep(["train", "--config", path("trial.yaml"), "--data", other])
         #expect(refused.status != 0)
@@ -133,8 +142,9 @@ import Testing
         _ = try runSweep(["data", "synth", "--preset", "small", "--seed", "3", "--out", path("small3")])
         let fingerprint = try json(try runSweep(["data", "check", path("small3"), "--json"]).stdout)["fingerprint"] as! String
         try write("synthetic.yaml", "trial: {epochs: 1}\ndataset: {synthetic: {preset: small, seed: 3}, fingerprint: \(fingerprint)}\n")
-        let result = try runSweep(["train", "--config", path("synthetic.yaml"), "--save-model", path("model")],
-                                  environment: ["XDG_CACHE_HOME": cache])
+        let result = try runSweep(
+            ["train", "--config", path("synthetic.yaml"), "--save-model", path("model")],
+            environment: ["XDG_CACHE_HOME": cache])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(FileManager.default.fileExists(atPath: cache + "/sweep/synthetic-small-3/train.npy"))
         let manifest = try json(String(decoding: try Data(contentsOf: URL(fileURLWithPath: path("model/manifest.json"))), as: UTF8.self))

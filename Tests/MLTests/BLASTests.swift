@@ -1,11 +1,14 @@
 import Testing
-@testable import ML
 import Vocabulary
+
+@testable import ML
 
 @Suite struct BLASTests {
     /// Naive row-major op(A)·op(B) for checking sgemm.
-    func naive(_ transA: BLAS.Transpose, _ transB: BLAS.Transpose, m: Int, n: Int, k: Int,
-               a: [Float], lda: Int, b: [Float], ldb: Int) -> [Double] {
+    func naive(
+        _ transA: BLAS.Transpose, _ transB: BLAS.Transpose, m: Int, n: Int, k: Int,
+        a: [Float], lda: Int, b: [Float], ldb: Int
+    ) -> [Double] {
         var c = [Double](repeating: 0, count: m * n)
         for i in 0..<m {
             for j in 0..<n {
@@ -22,7 +25,9 @@ import Vocabulary
     }
 
     static let shapes = [(1, 1, 1), (3, 7, 5), (33, 17, 65)]
-    static let transposes: [(BLAS.Transpose, BLAS.Transpose)] = [(.none, .none), (.none, .transpose), (.transpose, .none), (.transpose, .transpose)]
+    static let transposes: [(BLAS.Transpose, BLAS.Transpose)] = [
+        (.none, .none), (.none, .transpose), (.transpose, .none), (.transpose, .transpose),
+    ]
 
     @Test(arguments: shapes, 0..<4)
     func sgemmMatchesNaiveLoops(shape: (Int, Int, Int), transposeIndex: Int) {
@@ -41,8 +46,9 @@ import Vocabulary
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 c.withUnsafeMutableBufferPointer { c in
-                    BLAS.sgemm(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a.baseAddress!, lda: lda,
-                               b: b.baseAddress!, ldb: ldb, beta: beta, c: c.baseAddress!, ldc: ldc)
+                    BLAS.sgemm(
+                        transA, transB, m: m, n: n, k: k, alpha: alpha, a: a.baseAddress!, lda: lda,
+                        b: b.baseAddress!, ldb: ldb, beta: beta, c: c.baseAddress!, ldc: ldc)
                 }
             }
         }

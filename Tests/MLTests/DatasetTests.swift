@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import TestSupport
-@testable import ML
+import Testing
 import Vocabulary
+
+@testable import ML
 
 /// A tiny valid dataset folder (4 items, D = 3) that each test then breaks in one way.
 struct Fixture {
@@ -13,7 +14,9 @@ struct Fixture {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try write("items.tsv", "index\tredial_id\ttitle\n0\t10\tA\n1\t11\tB\n2\t12\tC (1999)\n3\t13\tD\n")
         for split in ["train", "valid", "test"] {
-            try write("\(split).jsonl", """
+            try write(
+                "\(split).jsonl",
+                """
                 {"id": "a", "text": "x", "mentioned": [0], "targets": [1, 2]}
                 {"id": "b", "text": "y", "mentioned": [], "targets": [3]}
 
@@ -65,24 +68,76 @@ struct Fixture {
         typealias Breakage = (Fixture) throws -> Void
         let cases: [(Breakage, String, Int?, String)] = [
             ({ try $0.matrix("valid.npy", rows: 3, columns: 3) }, "valid.npy", nil, "has 3 rows but valid.jsonl has 2 lines"),
-            ({ try $0.write("test.jsonl", "{\"id\": \"a\", \"text\": \"\", \"mentioned\": [], \"targets\": [1]}\n{\"id\": \"b\", \"text\": \"\", \"mentioned\": [], \"targets\": [4]}\n") },
-             "test.jsonl", 2, "targets has item 4, outside 0..3"),
-            ({ try $0.write("train.jsonl", "{\"id\": \"a\", \"text\": \"\", \"mentioned\": [-1], \"targets\": [1]}\n{\"id\": \"b\", \"text\": \"\", \"mentioned\": [], \"targets\": [1]}\n") },
-             "train.jsonl", 1, "mentioned has item -1, outside 0..3"),
-            ({ try $0.write("valid.jsonl", "{\"id\": \"a\", \"text\": \"\", \"mentioned\": [], \"targets\": [1]}\n{\"id\": \"b\", \"text\": \"\", \"mentioned\": [2], \"targets\": []}\n") },
-             "valid.jsonl", 2, "example b has no targets"),
-            ({ try $0.write("train.jsonl", "{\"id\": \"a\", \"text\": \"\", \"mentioned\": [], \"targets\": [1]}\n{\"id\": \"b\", \"mentioned\": [], \"targets\": [1]}\n") },
-             "train.jsonl", 2, "not an example object {id, text, mentioned, targets}: missing field text"),
-            ({ try $0.write("train.jsonl", "{\"id\": \"a\", \"text\": \"\", \"mentioned\": [], \"targets\": [1]}\n{oops\n") },
-             "train.jsonl", 2, "not an example object {id, text, mentioned, targets}: invalid JSON"),
-            ({ try $0.write("train.jsonl", "{\"id\": \"a\", \"text\": \"\", \"mentioned\": [], \"targets\": [1]}\n\n{\"id\": \"b\", \"text\": \"\", \"mentioned\": [], \"targets\": [1]}\n") },
-             "train.jsonl", 2, "blank line"),
+            (
+                {
+                    try $0.write(
+                        "test.jsonl",
+                        "{\"id\": \"a\", \"text\": \"\", \"mentioned\": [], \"targets\": [1]}\n{\"id\": \"b\", \"text\": \"\", \"mentioned\": [], \"targets\": [4]}\n"
+                    )
+                },
+                "test.jsonl", 2, "targets has item 4, outside 0..3"
+            ),
+            (
+                {
+                    try $0.write(
+                        "train.jsonl",
+                        "{\"id\": \"a\", \"text\": \"\", \"mentioned\": [-1], \"targets\": [1]}\n{\"id\": \"b\", \"text\": \"\", \"mentioned\": [], \"targets\": [1]}\n"
+                    )
+                },
+                "train.jsonl", 1, "mentioned has item -1, outside 0..3"
+            ),
+            (
+                {
+                    try $0.write(
+                        "valid.jsonl",
+                        "{\"id\": \"a\", \"text\": \"\", \"mentioned\": [], \"targets\": [1]}\n{\"id\": \"b\", \"text\": \"\", \"mentioned\": [2], \"targets\": []}\n"
+                    )
+                },
+                "valid.jsonl", 2, "example b has no targets"
+            ),
+            (
+                {
+                    try $0.write(
+                        "train.jsonl",
+                        "{\"id\": \"a\", \"text\": \"\", \"mentioned\": [], \"targets\": [1]}\n{\"id\": \"b\", \"mentioned\": [], \"targets\": [1]}\n"
+                    )
+                },
+                "train.jsonl", 2, "not an example object {id, text, mentioned, targets}: missing field text"
+            ),
+            (
+                { try $0.write("train.jsonl", "{\"id\": \"a\", \"text\": \"\", \"mentioned\": [], \"targets\": [1]}\n{oops\n") },
+                "train.jsonl", 2, "not an example object {id, text, mentioned, targets}: invalid JSON"
+            ),
+            (
+                {
+                    try $0.write(
+                        "train.jsonl",
+                        "{\"id\": \"a\", \"text\": \"\", \"mentioned\": [], \"targets\": [1]}\n\n{\"id\": \"b\", \"text\": \"\", \"mentioned\": [], \"targets\": [1]}\n"
+                    )
+                },
+                "train.jsonl", 2, "blank line"
+            ),
             ({ try $0.matrix("test.npy", rows: 2, columns: 4) }, "test.npy", nil, "has D = 4 but other .npy files have D = 3"),
-            ({ try $0.matrix("train.npy", rows: 2, columns: 3, values: [0, 0, 0, 0, .nan, 0]) }, "train.npy", nil, "row 1 has a NaN or infinite value (column 1)"),
-            ({ try $0.matrix("tags.npy", rows: 1, columns: 3, values: [0, .infinity, 0]) }, "tags.npy", nil, "row 0 has a NaN or infinite value (column 1)"),
-            ({ try $0.write("items.tsv", "idx\tredial_id\ttitle\n0\t1\tA\n") }, "items.tsv", 1, "header must be index<TAB>redial_id<TAB>title"),
-            ({ try $0.write("items.tsv", "index\tredial_id\ttitle\n0\t1\tA\n2\t3\tC\n") }, "items.tsv", 3, "index 2 out of order; expected 1"),
-            ({ try $0.write("items.tsv", "index\tredial_id\ttitle\n0\t1\tA\nB\n") }, "items.tsv", 3, "expected index<TAB>redial_id<TAB>title"),
+            (
+                { try $0.matrix("train.npy", rows: 2, columns: 3, values: [0, 0, 0, 0, .nan, 0]) }, "train.npy", nil,
+                "row 1 has a NaN or infinite value (column 1)"
+            ),
+            (
+                { try $0.matrix("tags.npy", rows: 1, columns: 3, values: [0, .infinity, 0]) }, "tags.npy", nil,
+                "row 0 has a NaN or infinite value (column 1)"
+            ),
+            (
+                { try $0.write("items.tsv", "idx\tredial_id\ttitle\n0\t1\tA\n") }, "items.tsv", 1,
+                "header must be index<TAB>redial_id<TAB>title"
+            ),
+            (
+                { try $0.write("items.tsv", "index\tredial_id\ttitle\n0\t1\tA\n2\t3\tC\n") }, "items.tsv", 3,
+                "index 2 out of order; expected 1"
+            ),
+            (
+                { try $0.write("items.tsv", "index\tredial_id\ttitle\n0\t1\tA\nB\n") }, "items.tsv", 3,
+                "expected index<TAB>redial_id<TAB>title"
+            ),
             ({ try $0.write("tags.jsonl", "{\"tag\": \"x\", \"item\": 9}\n") }, "tags.jsonl", 1, "item 9 outside 0..3"),
             ({ try $0.remove("tags.npy") }, "tags.npy", nil, "is missing; tags.jsonl and tags.npy come together"),
             ({ try $0.write("valid.npy", "not numpy") }, "valid.npy", nil, "not a .npy file (bad magic)"),
@@ -136,8 +191,10 @@ struct Fixture {
     /// A dataset file that is a link to /dev/zero was read (and fingerprinted) without end, a FIFO
     /// blocked: both are named as not regular files.
     @Test func aDatasetFileThatIsNoRegularFileIsNamed() throws {
-        for make in [{ (path: String) in try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "/dev/zero") },
-                     { (path: String) in _ = mkfifo(path, 0o644) }] as [(String) throws -> Void] {
+        for make in [
+            { (path: String) in try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "/dev/zero") },
+            { (path: String) in _ = mkfifo(path, 0o644) },
+        ] as [(String) throws -> Void] {
             let fixture = try Fixture()
             try fixture.remove("tags.jsonl")
             try make(fixture.folder.appendingPathComponent("tags.jsonl").path)
@@ -152,20 +209,25 @@ struct Fixture {
         let shared = ReDialData.repository.appendingPathComponent("../shared/spec").standardizedFileURL
         try #require(FileManager.default.fileExists(atPath: shared.path), "the shared spec is expected at \(shared.path)")
         let docs = ReDialData.repository.appendingPathComponent("docs/spec")
-        func text(_ folder: URL, _ name: String) throws -> String { try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8) }
+        func text(_ folder: URL, _ name: String) throws -> String {
+            try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+        }
         #expect(try text(docs, "ml.md") == text(shared, "ml.md"))
         let theirs = try text(shared, "dataset-format.md")
         let expected = theirs.replacingOccurrences(
             of: "`../shared/data/redial/` holds the real ReDial dataset in this format (all-MiniLM-L6-v2\nembeddings, D = 384).",
-            with: "The real ReDial dataset in this format (all-MiniLM-L6-v2 embeddings, D = 384) is read from\n`data/redial/` in the repository by the sweeps that use it.")
+            with:
+                "The real ReDial dataset in this format (all-MiniLM-L6-v2 embeddings, D = 384) is read from\n`data/redial/` in the repository by the sweeps that use it."
+        )
         #expect(expected != theirs, "the paragraph on where ReDial lives is still the shared one's")
         #expect(try text(docs, "dataset-format.md") == expected)
     }
 
     @Test func theSharedReDialDatasetLoads() throws {
         let folder = ReDialData.shared
-        try #require(FileManager.default.fileExists(atPath: folder.appendingPathComponent("items.tsv").path),
-                     "the shared ReDial dataset is expected at \(folder.path)")
+        try #require(
+            FileManager.default.fileExists(atPath: folder.appendingPathComponent("items.tsv").path),
+            "the shared ReDial dataset is expected at \(folder.path)")
         let dataset = try Dataset.load(from: folder)
         #expect(dataset.itemCount == 6924 && dataset.dimension == 384)
         #expect(dataset.train.count == 3502 && dataset.valid.count == 393 && dataset.test.count == 1253)

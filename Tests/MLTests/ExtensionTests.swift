@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import ML
 import Vocabulary
+
+@testable import ML
 
 /// The contract's extensions (docs/ml-extensions.md): the co-occurrence prior, `model: none`,
 /// `hidden`, AdamW's `weight_decay`, and the keys' activity rules.
@@ -9,7 +10,9 @@ import Vocabulary
     /// Four items; train: (mentioned [0], targets [1, 2]), ([1], [2]), ([], [3]).
     static func handBuilt() -> Dataset {
         func split(_ name: String, _ mentioned: [[Int32]], _ targets: [[Int32]]) -> Split {
-            Split(name: name, dimension: 2, embeddings: [Float](repeating: 0.5, count: 2 * targets.count), mentioned: mentioned, targets: targets)
+            Split(
+                name: name, dimension: 2, embeddings: [Float](repeating: 0.5, count: 2 * targets.count), mentioned: mentioned,
+                targets: targets)
         }
         let train = split("train", [[0], [1], []], [[1, 2], [2], [3]])
         let valid = split("valid", [[0, 1], [3]], [[2], [0]])
@@ -23,7 +26,9 @@ import Vocabulary
         func row(_ table: CooccurrenceTable, _ m: Int) -> [Int32: Float] {
             Dictionary(uniqueKeysWithValues: (table.rowStarts[m]..<table.rowStarts[m + 1]).map { (table.columns[$0], table.counts[$0]) })
         }
-        #expect(row(dialogue, 0) == [1: 1, 2: 1] && row(dialogue, 1) == [0: 1, 2: 2] && row(dialogue, 2) == [0: 1, 1: 2] && row(dialogue, 3).isEmpty)
+        #expect(
+            row(dialogue, 0) == [1: 1, 2: 1] && row(dialogue, 1) == [0: 1, 2: 2] && row(dialogue, 2) == [0: 1, 1: 2]
+                && row(dialogue, 3).isEmpty)
         let target = CooccurrenceTable(train: dataset.train, itemCount: 4, mode: .target)
         #expect(row(target, 0) == [1: 1, 2: 1] && row(target, 1) == [2: 1] && row(target, 2).isEmpty && target.entries == 3)
     }
@@ -32,8 +37,9 @@ import Vocabulary
     /// scores are log 2, ½ log 2 + log 2, ½ log 3 + log 4, ½ log 2.
     @Test func priorScoresAreWorkedOutByHand() {
         let dataset = Self.handBuilt()
-        let prior = PriorScorer(itemCount: 4, table: CooccurrenceTable(train: dataset.train, itemCount: 4, mode: .dialogue), weight: 1,
-                                popularityWeight: 0.5, itemCounts: dataset.trainItemCounts)
+        let prior = PriorScorer(
+            itemCount: 4, table: CooccurrenceTable(train: dataset.train, itemCount: 4, mode: .dialogue), weight: 1,
+            popularityWeight: 0.5, itemCounts: dataset.trainItemCounts)
         var row = [Float](repeating: -1, count: 4)
         for _ in 0..<2 {  // the accumulator is clean between rows
             row.withUnsafeMutableBufferPointer { prior.rows(for: dataset.valid).scores(example: 0, into: $0.baseAddress!) }
@@ -64,8 +70,11 @@ import Vocabulary
             }
         }
         #expect(rejection(["ldam_scale": .double(10)])?.hasPrefix("ldam_scale: is set but only used with loss: ldam") == true)
-        #expect(rejection(["cooc_weight": .double(2)])?.hasPrefix("cooc_weight: is set but only used with cooc: dialogue or target") == true)
-        #expect(rejection(["model": .string("none"), "lr": .double(0.01), "cooc": .string("dialogue")])?.hasPrefix("lr: is set but not used with model: none") == true)
+        #expect(
+            rejection(["cooc_weight": .double(2)])?.hasPrefix("cooc_weight: is set but only used with cooc: dialogue or target") == true)
+        #expect(
+            rejection(["model": .string("none"), "lr": .double(0.01), "cooc": .string("dialogue")])?.hasPrefix(
+                "lr: is set but not used with model: none") == true)
         #expect(rejection(["model": .string("none")])?.hasPrefix("model: none scores with the prior alone") == true)
         #expect(rejection(["hidden": .int(0)]) == "hidden: must be ≥ 1, got 0")
         #expect(rejection(["cooc": .string("dialogue"), "cooc_weight": .double(-1)]) == "cooc_weight: must be ≥ 0, got -1.0")
@@ -73,8 +82,12 @@ import Vocabulary
         let v1 = TrialConfig()
         let explicit = try TrialConfig.parse(["hidden": .int(512), "weight_decay": .int(0), "model": .string("ffn")])
         #expect(explicit.jsonText() == v1.jsonText() && !v1.jsonText().contains("hidden"))
-        let wide = try TrialConfig.parse(["hidden": .int(1024), "weight_decay": .double(0.01), "loss": .string("ldam"), "ldam_drw_epoch": .int(5)])
-        #expect(wide.jsonText().contains("\"hidden\":1024") && wide.jsonText().contains("\"ldam_drw_epoch\":5") && !wide.jsonText().contains("ldam_scale"))
+        let wide = try TrialConfig.parse([
+            "hidden": .int(1024), "weight_decay": .double(0.01), "loss": .string("ldam"), "ldam_drw_epoch": .int(5),
+        ])
+        #expect(
+            wide.jsonText().contains("\"hidden\":1024") && wide.jsonText().contains("\"ldam_drw_epoch\":5")
+                && !wide.jsonText().contains("ldam_scale"))
         let prior = try TrialConfig.parse(["model": .string("none"), "cooc": .string("target")])
         #expect(prior.activeDictionary.keys.sorted() == ["cooc", "model", "seed", "select_metric"] && prior.epochBudget == 1)
     }
@@ -97,10 +110,16 @@ import Vocabulary
         #expect(narrow.status == .completed)
         let plain = try Trainer(config: trialConfig(epochs: 2) { _ in }, dataset: dataset).run().0
         let withPrior = try Trainer(config: trialConfig(epochs: 2) { $0.cooc = .dialogue }, dataset: dataset).run().0
-        let priorOnly = try Trainer(config: trialConfig(epochs: 2) { $0.model = .none; $0.cooc = .dialogue }, dataset: dataset).run().0
+        let priorOnly = try Trainer(
+            config: trialConfig(epochs: 2) {
+                $0.model = .none; $0.cooc = .dialogue
+            }, dataset: dataset
+        ).run().0
         #expect(withPrior.history[0].valid != plain.history[0].valid && priorOnly.best!.valid.ndcg10 > 0)
         // Same config and seed: bit-identical with the prior too.
         let again = try Trainer(config: trialConfig(epochs: 2) { $0.cooc = .dialogue }, dataset: dataset).run().0
-        #expect(again.history.map(\.lossMain) == withPrior.history.map(\.lossMain) && again.history.map(\.valid) == withPrior.history.map(\.valid))
+        #expect(
+            again.history.map(\.lossMain) == withPrior.history.map(\.lossMain)
+                && again.history.map(\.valid) == withPrior.history.map(\.valid))
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import ML
 import Vocabulary
+
+@testable import ML
 
 /// (L(θᵢ + h) − L(θᵢ − h)) / 2h for one entry of `values`, which is restored afterwards.
 func centralDifference(_ values: FloatBuffer, at index: Int, h: Float, _ loss: () -> Double) -> Double {
@@ -40,8 +41,9 @@ func expectFusedStepsExact(model: (Int) -> Recommender, step: (Recommender, Adam
         for _ in 0..<3 {
             let a = step(fused, fusedAdam)
             let b = step(separate, nil)
-            separateAdam.update(parameters: separate.parameters.pointer, gradients: separate.gradients.pointer,
-                                count: separate.parameters.count)
+            separateAdam.update(
+                parameters: separate.parameters.pointer, gradients: separate.gradients.pointer,
+                count: separate.parameters.count)
             #expect(a == b)
         }
         #expect(fused.parameters.array == separate.parameters.array)
@@ -68,8 +70,9 @@ func expectFusedStepsExact(model: (Int) -> Recommender, step: (Recommender, Adam
             return zip(y, upstream).reduce(0) { $0 + Double($1.0) * Double($1.1) }
         }
         var dx = [Float](repeating: 0, count: rows * 5)
-        layer.backward(input: x, gradOutput: upstream, rows: rows, gradInput: &dx, parameters: parameters.pointer,
-                       gradients: gradients.pointer, accumulate: false)
+        layer.backward(
+            input: x, gradOutput: upstream, rows: rows, gradInput: &dx, parameters: parameters.pointer,
+            gradients: gradients.pointer, accumulate: false)
         let h: Float = 1e-2
         for i in 0..<layout.count {
             #expect(abs(centralDifference(parameters, at: i, h: h, loss) - Double(gradients[i])) < 1e-3, "parameter \(i)")
@@ -83,8 +86,9 @@ func expectFusedStepsExact(model: (Int) -> Recommender, step: (Recommender, Adam
         }
         // accumulate: true adds to what is there.
         let first = gradients.array
-        layer.backward(input: x, gradOutput: upstream, rows: rows, gradInput: nil, parameters: parameters.pointer,
-                       gradients: gradients.pointer, accumulate: true)
+        layer.backward(
+            input: x, gradOutput: upstream, rows: rows, gradInput: nil, parameters: parameters.pointer,
+            gradients: gradients.pointer, accumulate: true)
         for i in 0..<layout.count { #expect(abs(gradients[i] - 2 * first[i]) < 1e-5) }
     }
 
@@ -134,7 +138,9 @@ func expectFusedStepsExact(model: (Int) -> Recommender, step: (Recommender, Adam
         let analytic = model.gradients.array
         let h: Float = 1e-3
         var sample = Array(stride(from: 0, to: model.parameters.count, by: items > 300 ? 1201 : 97))
-        if items > 300 { sample += [model.output.weightOffset + 290 * 512 + 3, model.output.biasOffset + 290, model.output.biasOffset + 599] }
+        if items > 300 {
+            sample += [model.output.weightOffset + 290 * 512 + 3, model.output.biasOffset + 290, model.output.biasOffset + 599]
+        }
         sample += model.layout.tensors.map(\.offset)  // the first entry of every tensor
         for i in model.awayFromReLUKinks(sample, inputs: inputs, rows: 3) {
             let numeric = centralDifference(model.parameters, at: i, h: h, lossValue)

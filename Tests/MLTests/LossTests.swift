@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import ML
 import Vocabulary
+
+@testable import ML
 
 /// Reference loss of one element in Double, straight from the formulas of ml.md.
 func referenceLoss(_ kind: LossKind, z: Double, y: Double, column: Int) -> Double {

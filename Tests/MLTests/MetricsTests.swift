@@ -1,11 +1,13 @@
 import Foundation
 import Testing
-@testable import ML
 import Vocabulary
+
+@testable import ML
 
 @Suite struct MetricsTests {
     func score(_ scores: [Float], mentioned: [Int32], targets: [Int32], popularity: [Int]? = nil) -> RankingMetrics {
-        let accumulator = MetricAccumulator(itemCount: scores.count, popularity: popularity ?? [Int](repeating: 0, count: scores.count), capacity: 1)
+        let accumulator = MetricAccumulator(
+            itemCount: scores.count, popularity: popularity ?? [Int](repeating: 0, count: scores.count), capacity: 1)
         var scores = scores
         accumulator.add(scores: &scores, mentioned: mentioned, targets: targets)
         return accumulator.metrics

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import ML
 import Vocabulary
+
+@testable import ML
 
 /// The GRU branch, the multi-task head and the balancers against finite differences and
 /// hand-computed cases.
@@ -76,8 +77,9 @@ import Vocabulary
     /// 3 examples (mentioned lengths 0, 2, 3) and 3 tag rows over 600 items (three blocks, two threads).
     func model(rnn: Bool, threads: Int = 2) -> Recommender {
         var rng = Xoshiro256(seed: 31)
-        return Recommender(inputDimensions: 6, itemCount: 600, dropout: 0.2, maxBatch: 6, threads: threads, rnn: rnn,
-                           maxSequences: 3, rng: &rng)
+        return Recommender(
+            inputDimensions: 6, itemCount: 600, dropout: 0.2, maxBatch: 6, threads: threads, rnn: rnn,
+            maxSequences: 3, rng: &rng)
     }
 
     let examples: [Float] = (0..<18).map { Float(($0 * 7) % 11) / 11 - 0.45 }
@@ -91,13 +93,18 @@ import Vocabulary
         return targets
     }
 
-    func step(_ model: Recommender, mainWeight: Float, auxWeight: Float, measure: Bool = false,
-              optimizer: Adam? = nil) -> StepLosses {
-        examples.withUnsafeBufferPointer { model.gather($0.baseAddress!, indices: 0..<3, mentioned: model.encoder == nil ? nil : mentioned) }
+    func step(
+        _ model: Recommender, mainWeight: Float, auxWeight: Float, measure: Bool = false,
+        optimizer: Adam? = nil
+    ) -> StepLosses {
+        examples.withUnsafeBufferPointer {
+            model.gather($0.baseAddress!, indices: 0..<3, mentioned: model.encoder == nil ? nil : mentioned)
+        }
         tagEmbeddings.withUnsafeBufferPointer { model.gatherTags($0.baseAddress!, indices: [3, 0, 2], items: tagItems) }
         var dropoutRNG = Xoshiro256(seed: 77)
-        return model.trainStep(loss: .weightedBCE(posWeight: 20), targets: targets(), mainWeight: mainWeight, auxWeight: auxWeight,
-                               measureGradientNorms: measure, dropoutRNG: &dropoutRNG, optimizer: optimizer)
+        return model.trainStep(
+            loss: .weightedBCE(posWeight: 20), targets: targets(), mainWeight: mainWeight, auxWeight: auxWeight,
+            measureGradientNorms: measure, dropoutRNG: &dropoutRNG, optimizer: optimizer)
     }
 
     /// L = w_main·L_main + w_aux·CE through the output layer, dropout, ReLU, the trunk, the GRU and
@@ -138,11 +145,12 @@ import Vocabulary
         // Large output biases: a naive Σ e^z would overflow.
         for j in 0..<600 { model.parameters[model.output.biasOffset + j] = j == 42 ? 200 : 150 + Float(j % 7) }
         let losses = step(model, mainWeight: 1, auxWeight: 1)
-        let expected = [(3, 42), (4, 5), (5, 599)].map { row, item -> Double in
-            let z = (0..<600).map { Double(model.logits[row * 600 + $0]) }
-            let maximum = z.max()!
-            return maximum + Foundation.log(z.reduce(0) { $0 + Foundation.exp($1 - maximum) }) - z[item]
-        }.reduce(0, +) / 3
+        let expected =
+            [(3, 42), (4, 5), (5, 599)].map { row, item -> Double in
+                let z = (0..<600).map { Double(model.logits[row * 600 + $0]) }
+                let maximum = z.max()!
+                return maximum + Foundation.log(z.reduce(0) { $0 + Foundation.exp($1 - maximum) }) - z[item]
+            }.reduce(0, +) / 3
         #expect(losses.aux!.isFinite)
         #expect(abs(losses.aux! - expected) < 1e-4 * max(1, expected))
     }
@@ -181,8 +189,9 @@ import Vocabulary
     /// L̃ = (0.5, 2), r = (0.4, 1.6), Ḡ = 1.5, targets = 1.5·(0.4^1.5, 1.6^1.5) = (0.37947, 3.03579);
     /// sign(G − target) = (+1, −1), ∂G_i/∂w_i = (2, 1): w = (0.95, 1.025), renormalised ×2/1.975.
     @Test func gradNormUpdateMatchesAHandComputedCase() {
-        let weights = TaskBalancer.gradNormUpdate(weights: [1, 1], norms: [2, 1], losses: [0.5, 2], initialLosses: [1, 1],
-                                                  asymmetry: 1.5, learningRate: 0.025)
+        let weights = TaskBalancer.gradNormUpdate(
+            weights: [1, 1], norms: [2, 1], losses: [0.5, 2], initialLosses: [1, 1],
+            asymmetry: 1.5, learningRate: 0.025)
         #expect(abs(weights[0] - 0.95 * 2 / 1.975) < 1e-12)
         #expect(abs(weights[1] - 1.025 * 2 / 1.975) < 1e-12)
         #expect(abs(weights.reduce(0, +) - 2) < 1e-12)
@@ -250,26 +259,38 @@ import Vocabulary
     /// each epoch reports both losses and the task weights.
     @Test func everythingOnIsThreadIndependentAndReported() throws {
         let dataset = try Dataset.load(from: SyntheticFixtures.folder(SyntheticFixtures.tiny, seed: 1))
-        let config = config { $0.rnn = true; $0.multitask = true; $0.balancer = .gradnorm }
+        let config = config {
+            $0.rnn = true; $0.multitask = true; $0.balancer = .gradnorm
+        }
         let (one, _) = try Trainer(config: config, dataset: dataset, threads: 1).run()
         let (two, _) = try Trainer(config: config, dataset: dataset, threads: 2).run()
-        #expect(one.history == two.history.map { record in
-            var record = record
-            record.seconds = one.history[record.epoch - 1].seconds
-            record.trainSeconds = one.history[record.epoch - 1].trainSeconds
-            return record
-        })
+        #expect(
+            one.history
+                == two.history.map { record in
+                    var record = record
+                    record.seconds = one.history[record.epoch - 1].seconds
+                    record.trainSeconds = one.history[record.epoch - 1].trainSeconds
+                    return record
+                })
         for record in one.history {
             let aux = try #require(record.weights.aux)
             #expect(record.lossAux != nil && record.lossAux! > 0)
             #expect(abs(record.weights.main + aux - 2) < 1e-9, "GradNorm keeps Σw = T")
             #expect(record.weights.main != 1)
         }
-        let (uncertainty, _) = try Trainer(config: self.config { $0.multitask = true; $0.balancer = .uncertainty }, dataset: dataset).run()
+        let (uncertainty, _) = try Trainer(
+            config: self.config {
+                $0.multitask = true; $0.balancer = .uncertainty
+            }, dataset: dataset
+        ).run()
         let last = uncertainty.history.last!.weights
         #expect(abs(last.main - 1 / (2 * Foundation.exp(last.sMain!))) < 1e-6)
         #expect(abs(last.aux! - 1 / (2 * Foundation.exp(last.sAux!))) < 1e-6)
-        let (fixed, _) = try Trainer(config: self.config { $0.multitask = true; $0.alpha = 0.25 }, dataset: dataset).run()
+        let (fixed, _) = try Trainer(
+            config: self.config {
+                $0.multitask = true; $0.alpha = 0.25
+            }, dataset: dataset
+        ).run()
         #expect(fixed.history.allSatisfy { $0.weights == TaskWeights(main: 1, aux: 0.25, sMain: nil, sAux: nil) })
     }
 

@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import TestSupport
-@testable import ML
+import Testing
 import Vocabulary
+
+@testable import ML
 
 @Suite struct SyntheticTests {
     @Test func sameSeedGivesByteIdenticalFilesAndOtherSeedsDiffer() throws {

@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import TestSupport
-@testable import ML
+import Testing
 import Vocabulary
+
+@testable import ML
 
 /// Synthetic datasets generated once per process for the training tests.
 enum SyntheticFixtures {
@@ -33,7 +34,9 @@ func trialConfig(epochs: Int, _ changes: (inout TrialConfig) -> Void) -> TrialCo
 
     @Test func sameConfigSeedAndThreadsGiveIdenticalResults() throws {
         let dataset = try Dataset.load(from: SyntheticFixtures.folder(SyntheticFixtures.tiny, seed: 1))
-        let config = config { $0.loss = .focal; $0.seed = 3 }
+        let config = config {
+            $0.loss = .focal; $0.seed = 3
+        }
         let (first, _) = try Trainer(config: config, dataset: dataset).run()
         let (second, _) = try Trainer(config: config, dataset: dataset).run()
         #expect(first.history.count == 3)
@@ -49,7 +52,9 @@ func trialConfig(epochs: Int, _ changes: (inout TrialConfig) -> Void) -> TrialCo
     /// Blocks of the output layer are combined in block order, so the thread count changes nothing.
     @Test func oneAndTwoThreadsGiveIdenticalResults() throws {
         let dataset = try Dataset.load(from: SyntheticFixtures.folder(.small, seed: 0))
-        let config = config { $0.epochs = 2; $0.loss = .classBalanced }
+        let config = config {
+            $0.epochs = 2; $0.loss = .classBalanced
+        }
         let (one, _) = try Trainer(config: config, dataset: dataset, threads: 1).run()
         let (two, _) = try Trainer(config: config, dataset: dataset, threads: 2).run()
         #expect(one.history.map(\.lossMain) == two.history.map(\.lossMain))
@@ -60,7 +65,11 @@ func trialConfig(epochs: Int, _ changes: (inout TrialConfig) -> Void) -> TrialCo
 
     @Test func bestEpochIsTheFirstWithTheHighestValidMetric() throws {
         let dataset = try Dataset.load(from: SyntheticFixtures.folder(SyntheticFixtures.tiny, seed: 1))
-        let (result, _) = try Trainer(config: config { $0.epochs = 6; $0.selectMetric = "recall@10" }, dataset: dataset).run()
+        let (result, _) = try Trainer(
+            config: config {
+                $0.epochs = 6; $0.selectMetric = "recall@10"
+            }, dataset: dataset
+        ).run()
         let best = try #require(result.best)
         let values = result.history.map(\.valid.recall10)
         #expect(best.valid.recall10 == values.max())
@@ -72,7 +81,11 @@ func trialConfig(epochs: Int, _ changes: (inout TrialConfig) -> Void) -> TrialCo
 
     @Test func aNonFiniteLossEndsTheTrialAsDiverged() throws {
         let dataset = try Dataset.load(from: SyntheticFixtures.folder(SyntheticFixtures.tiny, seed: 1))
-        let (result, _) = try Trainer(config: config { $0.lr = 1e30; $0.epochs = 20 }, dataset: dataset).run()
+        let (result, _) = try Trainer(
+            config: config {
+                $0.lr = 1e30; $0.epochs = 20
+            }, dataset: dataset
+        ).run()
         #expect(result.status == .diverged)
         #expect(result.history.count < 20)
         #expect(result.divergence?.contains("main loss became") == true)
@@ -82,7 +95,10 @@ func trialConfig(epochs: Int, _ changes: (inout TrialConfig) -> Void) -> TrialCo
         let dataset = try Dataset.load(from: SyntheticFixtures.folder(SyntheticFixtures.tiny, seed: 1))
         var steps: [Int] = []
         var epochs = 0
-        let trainer = try Trainer(config: config { $0.epochs = 5; $0.batchSize = 30 }, dataset: dataset)
+        let trainer = try Trainer(
+            config: config {
+                $0.epochs = 5; $0.batchSize = 30
+            }, dataset: dataset)
         let (result, _) = trainer.run { event in
             switch event {
             case .step(_, let step): steps.append(step)

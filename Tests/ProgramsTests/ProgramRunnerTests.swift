@@ -1,24 +1,30 @@
 import Foundation
-@testable import Programs
-import Testing
 import TestSupport
+import Testing
 import Vocabulary
 
+@testable import Programs
+
 /// The test programs under Tests/Programs.
-let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Programs")
+let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+    "Programs")
 
 @Suite struct ProgramRunnerTests {
-    func runner(_ folder: String, _ command: [String], style: ProgramConfigStyle = .args, keys: [String: ConfigValue],
-                seed: Int = 0, metric: String = "accuracy", grace: TimeInterval = 5, env: [String] = []) -> ProgramRunner {
-        ProgramRunner(attempt: ProgramAttempt(
-            folder: programsFolder.appendingPathComponent(folder), command: ProgramCommand(command: command, config: style, env: env),
-            config: TrialConfig(programKeys: keys, seed: seed, selectMetric: metric), data: nil,
-            workFolder: TestFolders.fresh("program"), grace: grace, trial: "t", attempt: 1))
+    func runner(
+        _ folder: String, _ command: [String], style: ProgramConfigStyle = .args, keys: [String: ConfigValue],
+        seed: Int = 0, metric: String = "accuracy", grace: TimeInterval = 5, env: [String] = []
+    ) -> ProgramRunner {
+        ProgramRunner(
+            attempt: ProgramAttempt(
+                folder: programsFolder.appendingPathComponent(folder), command: ProgramCommand(command: command, config: style, env: env),
+                config: TrialConfig(programKeys: keys, seed: seed, selectMetric: metric), data: nil,
+                workFolder: TestFolders.fresh("program"), grace: grace, trial: "t", attempt: 1))
     }
 
     @Test(arguments: ProgramConfigStyle.allCases)
     func theConfigArrivesInEachStyleAndEveryEpochIsRead(style: ProgramConfigStyle) throws {
-        let program = runner("fit", ["python3", "fit.py"], style: style, keys: ["lr": .double(0.5), "epochs": .int(3), "l2": .int(0)], seed: 7)
+        let program = runner(
+            "fit", ["python3", "fit.py"], style: style, keys: ["lr": .double(0.5), "epochs": .int(3), "l2": .int(0)], seed: 7)
         var heard: [Int] = []
         let end = program.run { event in
             if case .epoch(let record) = event { heard.append(record.epoch) }
@@ -45,7 +51,10 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let environment = program.environment()
         #expect(environment["SWEEP_TEST_SECRET"] == nil && environment["HOME"] == nil && environment["LITERAL"] == "value")
         #expect(environment["PATH"] != nil && environment["SWEEP_REPORT"] == program.reportFile.path && environment["SWEEP_SEED"] == "0")
-        #expect(Set(environment.keys).subtracting(["PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "LITERAL"]).allSatisfy { $0.hasPrefix("SWEEP_") })
+        #expect(
+            Set(environment.keys).subtracting(["PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "LITERAL"]).allSatisfy {
+                $0.hasPrefix("SWEEP_")
+            })
     }
 
     @Test func aCrashIsAFailureWithTheLastLinesOfStderr() {
@@ -74,8 +83,11 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(!processAlive(withCommandLineContaining: "--seed \(seed)"))
     }
 
-    @Test(arguments: [("huge", "longer than 64 KiB"), ("not_json", "report line 2 is not JSON"), ("far_epoch", "is for epoch 1000000000, expected epoch 2"),
-                      ("no_metric", "lacks valid_accuracy"), ("flood", "larger than 16 MiB"), ("silent", "without reporting an epoch")])
+    @Test(arguments: [
+        ("huge", "longer than 64 KiB"), ("not_json", "report line 2 is not JSON"),
+        ("far_epoch", "is for epoch 1000000000, expected epoch 2"),
+        ("no_metric", "lacks valid_accuracy"), ("flood", "larger than 16 MiB"), ("silent", "without reporting an epoch"),
+    ])
     func hostileReportsFailTheAttemptWithTheLineNamed(mode: String, expected: String) {
         let result = runner("hostile", ["python3", "hostile.py"], keys: ["mode": .string(mode)]).run()
         guard case .failed(let reason, _) = result else { Issue.record("\(mode): \(result)"); return }
@@ -131,7 +143,9 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let log = try CappedLog(path: path, headBytes: 4, tailBytes: 6)
         for piece in ["ab", "cdef", "ghijklmnop", "q", "rs"] { Array(piece.utf8).withUnsafeBytes { log.append($0) } }
         log.flush()
-        #expect(try String(contentsOfFile: path, encoding: .utf8) == "abcd\n[sweep: 9 bytes left out here; the log keeps its first 4 and last 6 bytes]\nnopqrs")
+        #expect(
+            try String(contentsOfFile: path, encoding: .utf8)
+                == "abcd\n[sweep: 9 bytes left out here; the log keeps its first 4 and last 6 bytes]\nnopqrs")
         #expect(log.recent.suffix(6) == Array("nopqrs".utf8))
         let short = try CappedLog(path: path + "2", headBytes: 4, tailBytes: 6)
         Array("abc".utf8).withUnsafeBytes { short.append($0) }
@@ -151,7 +165,9 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let result = runner("hostile", ["python3", "hostile.py"], keys: ["mode": .string("detach")], seed: seed).run()
         guard case .completed = result else { Issue.record("\(result)"); return }
         let deadline = Date().addingTimeInterval(5)
-        while processAlive(withCommandLineContaining: "detached-sleeper-\(seed)") && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        while processAlive(withCommandLineContaining: "detached-sleeper-\(seed)") && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
         #expect(!processAlive(withCommandLineContaining: "detached-sleeper-\(seed)"))
     }
 }
@@ -196,13 +212,29 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     /// end), a FIFO (blocked). Each is refused with its path.
     @Test func specialFilesAndLinkCyclesAreRefusedWithTheirPath() throws {
         for (make, expected) in [
-            ({ (root: URL) in try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("a").path, withDestinationPath: ".") }, "a is a link to"),
-            ({ (root: URL) in
-                try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("a").path, withDestinationPath: ".")
-                try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("b").path, withDestinationPath: ".")
-            }, "is a link to"),
-            ({ (root: URL) in try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("sub/up").path, withDestinationPath: "..") }, "up is a link to"),
-            ({ (root: URL) in try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("zero").path, withDestinationPath: "/dev/zero") }, "zero leads to a character device"),
+            (
+                { (root: URL) in
+                    try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("a").path, withDestinationPath: ".")
+                }, "a is a link to"
+            ),
+            (
+                { (root: URL) in
+                    try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("a").path, withDestinationPath: ".")
+                    try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("b").path, withDestinationPath: ".")
+                }, "is a link to"
+            ),
+            (
+                { (root: URL) in
+                    try FileManager.default.createSymbolicLink(
+                        atPath: root.appendingPathComponent("sub/up").path, withDestinationPath: "..")
+                }, "up is a link to"
+            ),
+            (
+                { (root: URL) in
+                    try FileManager.default.createSymbolicLink(
+                        atPath: root.appendingPathComponent("zero").path, withDestinationPath: "/dev/zero")
+                }, "zero leads to a character device"
+            ),
             ({ (root: URL) in _ = mkfifo(root.appendingPathComponent("pipe").path, 0o644) }, "pipe is a FIFO"),
         ] as [((URL) throws -> Void, String)] {
             let root = try folder(["train.py": "x", "sub/util.py": "u"])
@@ -234,9 +266,11 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(throws: ProgramError.self) { try ProgramFingerprint.compute(folder: forged) }
         do { _ = try ProgramFingerprint.compute(folder: forged) } catch { #expect("\(error)".contains("control character")) }
         // Pinned: the scheme every stored fingerprint was made with.
-        #expect(try ProgramFingerprint.compute(folder: honest).fingerprint
+        #expect(
+            try ProgramFingerprint.compute(folder: honest).fingerprint
                 == sha256Hex(Array("a\t0\t\(empty)\nb\t5\t\(sha256Hex(Array("hello".utf8)))\n".utf8)))
-        #expect(ProgramFingerprint.nameProblem("lib/ok.py") == nil && ProgramFingerprint.nameProblem("../x") != nil
+        #expect(
+            ProgramFingerprint.nameProblem("lib/ok.py") == nil && ProgramFingerprint.nameProblem("../x") != nil
                 && ProgramFingerprint.nameProblem("a\nb") != nil && ProgramFingerprint.nameProblem("/etc/passwd") != nil)
     }
 

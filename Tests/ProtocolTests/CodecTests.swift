@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import Protocol
 import Vocabulary
+
+@testable import Protocol
 
 let testLease = LeaseRef(trial: "3f2a9c0d11e4b7a8", attempt: 2, lease: "L-000042")
 
@@ -26,15 +27,21 @@ let workerMessages: [WorkerMessage] = {
         trainSeconds: nil, extra: ["lr": 0.0009, "grad_norm": 3.25])
     return [
         .ready(Ready(buildID: "0123456789abcdef", worker: "w1", host: "hostA", cores: 2, blasThreads: 1, blasCore: "Haswell")),
-        .ready(Ready(buildID: "0123456789abcdef", worker: "gpu-1", host: "hostB", cores: 8, blasThreads: 1, blasCore: "Haswell", programs: true)),
+        .ready(
+            Ready(
+                buildID: "0123456789abcdef", worker: "gpu-1", host: "hostB", cores: 8, blasThreads: 1, blasCore: "Haswell", programs: true)),
         .heartbeat(Heartbeat()),
         .heartbeat(Heartbeat(progress: TrialProgress(lease: lease, epoch: 4, step: 1234))),
         .progress(Progress(lease: lease, report: report)),
         .progress(Progress(lease: lease, report: program)),
         .progress(Progress(lease: lease, report: uncertainty)),
-        .result(TrialOutcome(lease: lease, result: TrialResult(
-            bestEpoch: 3, valid: ["ndcg@10": 0.11], test: ["ndcg@10": 0.1], history: [single, uncertainty, report],
-            timing: TrainingTiming(examplesPerSecond: 4100, secondsPerEpoch: 0.9, totalSeconds: 18, threads: 2, blasCore: "Haswell")))),
+        .result(
+            TrialOutcome(
+                lease: lease,
+                result: TrialResult(
+                    bestEpoch: 3, valid: ["ndcg@10": 0.11], test: ["ndcg@10": 0.1], history: [single, uncertainty, report],
+                    timing: TrainingTiming(examplesPerSecond: 4100, secondsPerEpoch: 0.9, totalSeconds: 18, threads: 2, blasCore: "Haswell")
+                ))),
         .failed(Failure(lease: lease, reason: .diverged, detail: "loss is NaN", epoch: 7)),
         .failed(Failure(lease: lease, reason: .datasetMismatch, detail: "fingerprint differs")),
         .bye(Bye(reason: "SIGTERM")),
@@ -48,14 +55,19 @@ let coordinatorMessages: [CoordinatorMessage] = {
     return [
         .heartbeat(Heartbeat()),
         .welcome(Welcome(heartbeatMilliseconds: 1000, liveness: 5, sweep: "loss-search")),
-        .assign(Assignment(lease: lease, number: 17,
-                           config: JSONObjectText(#"{"focal_gamma":2,"loss":"focal","rnn":true}"#),
-                           dataset: DatasetRef(fingerprint: "ff", files: [FileDigest(name: "items.tsv", size: 10, sha256: "00")]))),
-        .assign(Assignment(lease: lease, number: 18,
-                           config: JSONObjectText(#"{"lr":0.01,"program":true,"seed":1,"select_metric":"f1-macro"}"#),
-                           dataset: DatasetRef(fingerprint: "", files: []),
-                           program: ProgramRef(fingerprint: "0063", files: [FileDigest(name: "train.py", size: 5, sha256: "01")],
-                                               command: ["python3", "train.py", "--out", "{out}"], config: "json", env: ["CUDA_VISIBLE_DEVICES"]))),
+        .assign(
+            Assignment(
+                lease: lease, number: 17,
+                config: JSONObjectText(#"{"focal_gamma":2,"loss":"focal","rnn":true}"#),
+                dataset: DatasetRef(fingerprint: "ff", files: [FileDigest(name: "items.tsv", size: 10, sha256: "00")]))),
+        .assign(
+            Assignment(
+                lease: lease, number: 18,
+                config: JSONObjectText(#"{"lr":0.01,"program":true,"seed":1,"select_metric":"f1-macro"}"#),
+                dataset: DatasetRef(fingerprint: "", files: []),
+                program: ProgramRef(
+                    fingerprint: "0063", files: [FileDigest(name: "train.py", size: 5, sha256: "01")],
+                    command: ["python3", "train.py", "--out", "{out}"], config: "json", env: ["CUDA_VISIBLE_DEVICES"]))),
         .ack(Ack(lease: lease, kind: .result)),
         .chunk(Chunk(fingerprint: "ff", file: "train.npy", offset: 0, fileSize: 3, sha256: "aa", data: Data([0, 255, 7]))),
         .wait(Wait(retryMilliseconds: 500)),
@@ -129,8 +141,9 @@ let coordinatorMessages: [CoordinatorMessage] = {
     }
 
     @Test func nanCannotBeEncoded() {
-        let report = EpochRecord(epoch: 1, lossMain: .nan, lossAux: nil, weights: .singleTask, valid: RankingMetrics(values: [:]),
-                                 test: RankingMetrics(values: [:]), seconds: 0, trainSeconds: nil)
+        let report = EpochRecord(
+            epoch: 1, lossMain: .nan, lossAux: nil, weights: .singleTask, valid: RankingMetrics(values: [:]),
+            test: RankingMetrics(values: [:]), seconds: 0, trainSeconds: nil)
         #expect(throws: (any Error).self) {
             try codec.encode(WorkerMessage.progress(Progress(lease: LeaseRef(trial: "t", attempt: 1, lease: "l"), report: report)))
         }

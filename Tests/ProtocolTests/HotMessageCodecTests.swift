@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import Protocol
 import Vocabulary
+
+@testable import Protocol
 
 /// The hand-written JSON of the per-trial messages must be the same wire format as the `Codable`
 /// reference, and never more lenient than it.
@@ -35,16 +36,18 @@ import Vocabulary
     @Test func valuesThatNeedCareSurviveTheRoundTrip() throws {
         let lease = LeaseRef(trial: "t", attempt: 1, lease: "L")
         let numbers: [Double] = [0, -0.0, 1e-300, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 0.1, 1.0 / 3, 123456789012345680, -42]
-        let report = EpochRecord(epoch: 1, lossMain: numbers[3], lossAux: numbers[6], weights: TaskWeights(main: numbers[4], aux: 1e-7, sMain: -0.0, sAux: nil),
-                                 valid: RankingMetrics(values: Dictionary(uniqueKeysWithValues: numbers.enumerated().map { ("m\($0.offset)", $0.element) })),
-                                 test: RankingMetrics(values: [:]), seconds: 0, trainSeconds: nil)
+        let report = EpochRecord(
+            epoch: 1, lossMain: numbers[3], lossAux: numbers[6], weights: TaskWeights(main: numbers[4], aux: 1e-7, sMain: -0.0, sAux: nil),
+            valid: RankingMetrics(values: Dictionary(uniqueKeysWithValues: numbers.enumerated().map { ("m\($0.offset)", $0.element) })),
+            test: RankingMetrics(values: [:]), seconds: 0, trainSeconds: nil)
         let progress = WorkerMessage.progress(Progress(lease: lease, report: report))
         let frames = try codec.encode(progress)
         #expect(WorkerMessage.hotMessage(type: frames[1], body: frames[2]) == progress)
         #expect(try codec.decodeWithFoundation(type: frames[1], body: frames[2]) == progress)
-        let assign = CoordinatorMessage.assign(Assignment(
-            lease: lease, number: 1, config: JSONObjectText(#"{"nested":[null,false,{"k":-1.5e-9}],"text":"ünïcödé ✓"}"#),
-            dataset: DatasetRef(fingerprint: "f", files: [])))
+        let assign = CoordinatorMessage.assign(
+            Assignment(
+                lease: lease, number: 1, config: JSONObjectText(#"{"nested":[null,false,{"k":-1.5e-9}],"text":"ünïcödé ✓"}"#),
+                dataset: DatasetRef(fingerprint: "f", files: [])))
         let assignFrames = try codec.encode(assign)
         #expect(CoordinatorMessage.hotMessage(type: assignFrames[1], body: assignFrames[2]) == assign)
         #expect(try codec.decodeWithFoundation(type: assignFrames[1], body: assignFrames[2]) == assign)
@@ -54,8 +57,12 @@ import Vocabulary
     /// writes, byte for byte, and the config reaches the worker as the same text.
     @Test(arguments: [#"{"loss":"focal"}"#, #"{"alpha":0.5,"loss":"focal","nested":[1,{"k":"ü"}],"on":true}"#])
     func assignmentsWithASplicedConfigAreTheCodecsMessage(configJSON: String) throws {
-        let dataset = DatasetRef(fingerprint: "f0", files: [FileDigest(name: "items.tsv", size: 12, sha256: "ab"),
-                                                            FileDigest(name: "train.npy", size: 3, sha256: "cd")])
+        let dataset = DatasetRef(
+            fingerprint: "f0",
+            files: [
+                FileDigest(name: "items.tsv", size: 12, sha256: "ab"),
+                FileDigest(name: "train.npy", size: 3, sha256: "cd"),
+            ])
         let lease = LeaseRef(trial: "t1", attempt: 2, lease: "L-1")
         let frames = AssignmentEncoder(dataset: dataset).frames(lease: lease, number: 7, configJSON: configJSON)
         let message = CoordinatorMessage.assign(Assignment(lease: lease, number: 7, config: JSONObjectText(configJSON), dataset: dataset))
@@ -70,7 +77,8 @@ import Vocabulary
 
     /// Escapes are written by hand and read by Foundation (the hot reader leaves them to it).
     @Test func escapedStringsGoThroughTheReference() throws {
-        let message = CoordinatorMessage.ack(Ack(lease: LeaseRef(trial: "quote \" backslash \\ tab \t nul \u{0} é", attempt: 3, lease: "L\n"), kind: .failed))
+        let message = CoordinatorMessage.ack(
+            Ack(lease: LeaseRef(trial: "quote \" backslash \\ tab \t nul \u{0} é", attempt: 3, lease: "L\n"), kind: .failed))
         let frames = try codec.encode(message)
         #expect(CoordinatorMessage.hotMessage(type: frames[1], body: frames[2]) == nil)
         #expect(try codec.decode(frames, as: CoordinatorMessage.self) == message)
@@ -99,7 +107,8 @@ import Vocabulary
 
     @Test func deepNestingIsLeftToTheReference() {
         let depth = 200
-        let body = #"{"lease":{"trial":"t","attempt":1,"lease":"L"},"number":1,"config":{"x":"#
+        let body =
+            #"{"lease":{"trial":"t","attempt":1,"lease":"L"},"number":1,"config":{"x":"#
             + String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
             + #"},"dataset":{"fingerprint":"f","files":[]}}"#
         #expect(CoordinatorMessage.hotMessage(type: Array("assign".utf8), body: Array(body.utf8)) == nil)
@@ -108,15 +117,20 @@ import Vocabulary
     @Test func nonFiniteNumbersCannotBeWritten() {
         let timing = TrainingTiming(examplesPerSecond: .infinity, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "x")
         #expect(throws: JSONByteWriter.NonFiniteNumber.self) {
-            try WorkerMessage.result(TrialOutcome(lease: LeaseRef(trial: "t", attempt: 1, lease: "L"), result: TrialResult(
-                bestEpoch: 1, valid: [:], test: [:], history: [], timing: timing))).hotBody()
+            try WorkerMessage.result(
+                TrialOutcome(
+                    lease: LeaseRef(trial: "t", attempt: 1, lease: "L"),
+                    result: TrialResult(
+                        bestEpoch: 1, valid: [:], test: [:], history: [], timing: timing))
+            ).hotBody()
         }
     }
 
     /// 200,000 mutated hot messages: whenever the hand-written reader accepts one, the reference
     /// accepts it too and reads the same message.
     @Test func mutatedBodiesReadByHandAgreeWithTheReference() throws {
-        var fuzzer = try DecoderFuzzer(seed: 0x407, workerMessages: Self.hotWorkerMessages, coordinatorMessages: Self.hotCoordinatorMessages)
+        var fuzzer = try DecoderFuzzer(
+            seed: 0x407, workerMessages: Self.hotWorkerMessages, coordinatorMessages: Self.hotCoordinatorMessages)
         var readByHand = 0
         for _ in 0..<200_000 {
             let frames = fuzzer.input()

@@ -1,23 +1,27 @@
 import Foundation
 import GRDB
-import Testing
 import TestSupport
-@testable import SweepCore
+import Testing
 import Vocabulary
+
+@testable import SweepCore
 
 /// The ask/tell controller over a real store: trial life, early-stopping decisions, restarts.
 @Suite struct ControllerTests {
     /// A grid of `lrs.count` configs × `repeats`, 9 epochs each, with ASHA (min 1, η 3: rungs at 1 and 3).
-    func sweep(lrs: Int = 6, repeats: Int = 1, earlyStopping: String = "{type: asha, min_epochs: 1, reduction_factor: 3}") throws -> SweepSpec {
+    func sweep(lrs: Int = 6, repeats: Int = 1, earlyStopping: String = "{type: asha, min_epochs: 1, reduction_factor: 3}") throws
+        -> SweepSpec
+    {
         let values = (1...lrs).map { "0.00\($0)" }.joined(separator: ", ")
-        return try spec(syntheticHeader + """
-            method: grid
-            repeats: \(repeats)
-            fixed: {epochs: 9}
-            early_stopping: \(earlyStopping)
-            parameters:
-              lr: {values: [\(values)]}
-            """)
+        return try spec(
+            syntheticHeader + """
+                method: grid
+                repeats: \(repeats)
+                fixed: {epochs: 9}
+                early_stopping: \(earlyStopping)
+                parameters:
+                  lr: {values: [\(values)]}
+                """)
     }
 
     func controller(_ spec: SweepSpec, store: SweepStore? = nil) throws -> TrialController {
@@ -45,9 +49,11 @@ import Vocabulary
         }
         let history = values.enumerated().map { epochRecord($0.offset + 1, $0.element) }
         let best = history.max { $0.valid.ndcg10 < $1.valid.ndcg10 }!
-        _ = try controller.tellResult(lease: lease, worker: "w", report: TrialResult(
-            bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary, history: history,
-            timing: TrainingTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 9, threads: 2, blasCore: "Haswell")))
+        _ = try controller.tellResult(
+            lease: lease, worker: "w",
+            report: TrialResult(
+                bestEpoch: best.epoch, valid: best.valid.dictionary, test: best.test.dictionary, history: history,
+                timing: TrainingTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 9, threads: 2, blasCore: "Haswell")))
         return verdicts
     }
 
@@ -60,14 +66,17 @@ import Vocabulary
             [0.30, 0.32, 0.35, 0.36, 0.36, 0.37, 0.38, 0.38, 0.39],  // 1: goes on at 1 (n=1) and 3 (n=1)
             [0.20, 0.25, 0.28, 0.30, 0.31, 0.31, 0.32, 0.32, 0.33],  // 2: goes on at 1 (n=2) and 3 (n=2)
             [0.10, 0.40, 0.40, 0.40, 0.40, 0.40, 0.40, 0.40, 0.40],  // 3: rung 0 cut 0.30 (top 1 of 3): 0.10 stops
-            [0.35, 0.36, 0.20, 0.20, 0.20, 0.20, 0.20, 0.20, 0.20],  // 4: rung 0 top 1 of 4 is 0.35: goes on; rung 1: best so far 0.36 vs [0.35, 0.28]: 3 values, top 1 is 0.36: goes on
+            // 4: rung 0 top 1 of 4 is 0.35: goes on; rung 1: best so far 0.36 vs [0.35, 0.28]: 3 values, top 1 is 0.36: goes on
+            [0.35, 0.36, 0.20, 0.20, 0.20, 0.20, 0.20, 0.20, 0.20],
             [0.33, 0.33, 0.33, 0.33, 0.33, 0.33, 0.33, 0.33, 0.33],  // 5: rung 0 of 5 values, top 1 = 0.35: stops
-            [0.36, 0.37, 0.34, 0.34, 0.34, 0.34, 0.34, 0.34, 0.34],  // 6: rung 0 of 6, top 2 (0.36, 0.35): goes on; rung 1: 0.37 of [0.35, 0.28, 0.36, 0.37] top 1 = 0.37: goes on
+            // 6: rung 0 of 6, top 2 (0.36, 0.35): goes on; rung 1: 0.37 of [0.35, 0.28, 0.36, 0.37] top 1 = 0.37: goes on
+            [0.36, 0.37, 0.34, 0.34, 0.34, 0.34, 0.34, 0.34, 0.34],
         ]
         var verdicts: [[TrialController.Verdict]] = []
         for (index, curve) in curves.enumerated() { verdicts.append(try train(controller, curve, lease: "L\(index + 1)")) }
         #expect(verdicts[2].count == 1 && verdicts[4].count == 1)
-        #expect(verdicts[2].last == .stop(reason: "pruned at epoch 1: asha rung 0 (epoch 1, η 3): 0.1000 is below the top 1 of 3 (cut 0.3000)"))
+        #expect(
+            verdicts[2].last == .stop(reason: "pruned at epoch 1: asha rung 0 (epoch 1, η 3): 0.1000 is below the top 1 of 3 (cut 0.3000)"))
         let trials = try controller.store.trials()
         #expect(trials.map(\.state) == [.completed, .completed, .pruned, .completed, .pruned, .completed])
         #expect(trials.map(\.stoppedAt) == [nil, nil, 1, nil, 1, nil])
@@ -125,8 +134,10 @@ import Vocabulary
         let second = try controller(spec, store: try SweepStore.open(path: path))
         let history = (1...9).map { epochRecord($0, 0.55) }
         let timing = TrainingTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 9, threads: 2, blasCore: "Haswell")
-        let disposition = try second.tellResult(lease: "L3", worker: "w", report: TrialResult(
-            bestEpoch: 1, valid: history[0].valid.dictionary, test: history[0].test.dictionary, history: history, timing: timing))
+        let disposition = try second.tellResult(
+            lease: "L3", worker: "w",
+            report: TrialResult(
+                bestEpoch: 1, valid: history[0].valid.dictionary, test: history[0].test.dictionary, history: history, timing: timing))
         // Rung 1 (epoch 3): 0.55 against [0.7, 0.4]: 3 values, the top 1 is 0.7, so it stops there,
         // as it would have live; the epoch-1 decision made before the restart stands.
         #expect(disposition == .pruned(epoch: 3))
@@ -137,8 +148,11 @@ import Vocabulary
         #expect(judgements.map(\.epoch) == [1, 3] && judgements.map(\.decision) == [.continue, .stop])
         #expect(judgements[0].compared == [0.5, 0.4] && judgements[1].compared == [0.7, 0.4])
         // A resend of that result changes nothing more.
-        #expect(try second.tellResult(lease: "L3", worker: "w", report: TrialResult(
-            bestEpoch: 1, valid: [:], test: [:], history: history, timing: timing)) == .stale)
+        #expect(
+            try second.tellResult(
+                lease: "L3", worker: "w",
+                report: TrialResult(
+                    bestEpoch: 1, valid: [:], test: [:], history: history, timing: timing)) == .stale)
         #expect(try second.store.findTrial(trial.id).result?.valid["ndcg@10"] == 0.55)
     }
 

@@ -1,18 +1,23 @@
 import Foundation
 import Testing
-@testable import SweepCore
 import Vocabulary
 
-func snapshot(_ number: Int, loss: TrialConfig.Loss = .bce, seed: Int = 0, lr: Double = 0.001, valid: Double?, state: TrialState = .completed) -> TrialSnapshot {
+@testable import SweepCore
+
+func snapshot(
+    _ number: Int, loss: TrialConfig.Loss = .bce, seed: Int = 0, lr: Double = 0.001, valid: Double?, state: TrialState = .completed
+) -> TrialSnapshot {
     var config = TrialConfig()
     config.loss = loss
     config.seed = seed
     config.lr = lr
     let result = valid.map {
-        ResultSnapshot(attempt: 1, bestEpoch: 2, valid: ["ndcg@10": $0, "coverage@10": 0.1], test: ["ndcg@10": $0 - 0.01],
-                       seconds: 75, worker: "w\(number)", threads: 1, blasCore: "Haswell", finishedAt: Date(timeIntervalSince1970: Double(number)))
+        ResultSnapshot(
+            attempt: 1, bestEpoch: 2, valid: ["ndcg@10": $0, "coverage@10": 0.1], test: ["ndcg@10": $0 - 0.01],
+            seconds: 75, worker: "w\(number)", threads: 1, blasCore: "Haswell", finishedAt: Date(timeIntervalSince1970: Double(number)))
     }
-    return TrialSnapshot(id: String(format: "%016x", number), number: number, config: config, variant: nil, state: state, attempts: 1, result: result)
+    return TrialSnapshot(
+        id: String(format: "%016x", number), number: number, config: config, variant: nil, state: state, attempts: 1, result: result)
 }
 
 @Suite struct LeaderboardTests {
@@ -29,31 +34,41 @@ func snapshot(_ number: Int, loss: TrialConfig.Loss = .bce, seed: Int = 0, lr: D
                 if config.loss == .focal { config.focalGamma = [2, 3][rng.nextIndex(below: 2)] }
                 config.seed = rng.nextIndex(below: 3)
                 let state: TrialState = rng.nextIndex(below: 5) == 0 ? .failed : .completed
-                return TrialSnapshot(id: String(format: "%016x", number), number: number, config: config, variant: nil, state: state, attempts: 1,
-                                     result: nil)
+                return TrialSnapshot(
+                    id: String(format: "%016x", number), number: number, config: config, variant: nil, state: state, attempts: 1,
+                    result: nil)
             }
             for all in [false, true] {
                 let shown = trials.filter { all || $0.state == .completed }
                 let expected = TrialConfig.keys.filter { key in
-                    key != "seed" && shown.contains { ($0.activeValues[key] == nil) != (shown[0].activeValues[key] == nil)
-                        || !($0.activeValues[key].map { value in shown[0].activeValues[key].map(value.sameValue) ?? false } ?? true) }
+                    key != "seed"
+                        && shown.contains {
+                            ($0.activeValues[key] == nil) != (shown[0].activeValues[key] == nil)
+                                || !($0.activeValues[key].map { value in shown[0].activeValues[key].map(value.sameValue) ?? false } ?? true)
+                        }
                 }
                 let report = LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: nil, all: all)
                 #expect(report.varyingKeys == expected, "round \(round), all \(all)")
             }
         }
         // A program sweep's own keys, by name: `depth` varies, `width` is constant, `dropout` comes and goes.
-        let programs = [["depth": ConfigValue.int(2), "width": .int(8)], ["depth": .int(3), "width": .int(8)],
-                        ["depth": .int(3), "width": .int(8), "dropout": .double(0.1)]].enumerated().map { number, keys in
-            TrialSnapshot(id: String(format: "%016x", number), number: number, config: TrialConfig(programKeys: keys, seed: number, selectMetric: "acc"),
-                          variant: nil, state: .completed, attempts: 1, result: nil)
+        let programs = [
+            ["depth": ConfigValue.int(2), "width": .int(8)], ["depth": .int(3), "width": .int(8)],
+            ["depth": .int(3), "width": .int(8), "dropout": .double(0.1)],
+        ].enumerated().map { number, keys in
+            TrialSnapshot(
+                id: String(format: "%016x", number), number: number,
+                config: TrialConfig(programKeys: keys, seed: number, selectMetric: "acc"),
+                variant: nil, state: .completed, attempts: 1, result: nil)
         }
         #expect(LeaderboardReport(trials: programs, metric: "acc", popularity: nil).varyingKeys == ["depth", "dropout"])
     }
 
     @Test func ranksByValidWithTiesToTheLowerNumber() {
-        let trials = [snapshot(1, valid: 0.2), snapshot(2, valid: 0.3), snapshot(3, valid: 0.2), snapshot(4, valid: nil, state: .failed),
-                      snapshot(5, valid: 0.9, state: .retired)]
+        let trials = [
+            snapshot(1, valid: 0.2), snapshot(2, valid: 0.3), snapshot(3, valid: 0.2), snapshot(4, valid: nil, state: .failed),
+            snapshot(5, valid: 0.9, state: .retired),
+        ]
         let ranked = Leaderboard.rank(trials, metric: "ndcg@10")
         #expect(ranked.map(\.trial.number) == [2, 1, 3])
         #expect(ranked.map(\.rank) == [1, 2, 3])
@@ -74,9 +89,12 @@ func snapshot(_ number: Int, loss: TrialConfig.Loss = .bce, seed: Int = 0, lr: D
     @Test func repeatsBecomeOneRowPerConfigWithAConfidenceIntervalAndAPairedTest() {
         let trials = [
             // A: 0.30, 0.32, 0.31; B (≈ A, noisy): 0.29, 0.33, 0.30; C (clearly worse): 0.20, 0.21, 0.22.
-            snapshot(1, loss: .weightedBCE, seed: 0, valid: 0.30), snapshot(2, loss: .focal, seed: 0, valid: 0.29), snapshot(3, seed: 0, valid: 0.20),
-            snapshot(4, loss: .weightedBCE, seed: 1, valid: 0.32), snapshot(5, loss: .focal, seed: 1, valid: 0.33), snapshot(6, seed: 1, valid: 0.21),
-            snapshot(7, loss: .weightedBCE, seed: 2, valid: 0.31), snapshot(8, loss: .focal, seed: 2, valid: 0.30), snapshot(9, seed: 2, valid: 0.22),
+            snapshot(1, loss: .weightedBCE, seed: 0, valid: 0.30), snapshot(2, loss: .focal, seed: 0, valid: 0.29),
+            snapshot(3, seed: 0, valid: 0.20),
+            snapshot(4, loss: .weightedBCE, seed: 1, valid: 0.32), snapshot(5, loss: .focal, seed: 1, valid: 0.33),
+            snapshot(6, seed: 1, valid: 0.21),
+            snapshot(7, loss: .weightedBCE, seed: 2, valid: 0.31), snapshot(8, loss: .focal, seed: 2, valid: 0.30),
+            snapshot(9, seed: 2, valid: 0.22),
         ]
         let configs = Leaderboard.rankConfigs(trials, metric: "ndcg@10")
         #expect(configs.map(\.trials[0].config.loss) == [.weightedBCE, .focal, .bce])
@@ -93,7 +111,9 @@ func snapshot(_ number: Int, loss: TrialConfig.Loss = .bce, seed: Int = 0, lr: D
     /// One seed each: no paired test exists, so a config far below the best is not called a tie
     /// (the board said `≈ best` of 11 of 12 quickstart configs, one at 0.20 against 0.46).
     @Test func configsWithOneSeedAreNotCalledTiesOfTheBest() throws {
-        let trials = [snapshot(1, loss: .bce, valid: 0.46), snapshot(2, loss: .focal, valid: 0.20), snapshot(3, loss: .weightedBCE, valid: 0.45)]
+        let trials = [
+            snapshot(1, loss: .bce, valid: 0.46), snapshot(2, loss: .focal, valid: 0.20), snapshot(3, loss: .weightedBCE, valid: 0.45),
+        ]
         let configs = Leaderboard.rankConfigs(trials, metric: "ndcg@10")
         #expect(configs.map(\.tiesBest) == [true, nil, nil])
         #expect(configs.map(LeaderboardReport.versusBestCell) == ["best", "n<2", "n<2"])
@@ -106,9 +126,11 @@ func snapshot(_ number: Int, loss: TrialConfig.Loss = .bce, seed: Int = 0, lr: D
     @Test func theTableFitsAHundredColumnsAndNamesConstantKeys() throws {
         var trials: [TrialSnapshot] = []
         for number in 1...6 {
-            trials.append(snapshot(number, loss: number % 2 == 0 ? .focal : .weightedBCE, lr: number < 4 ? 0.001 : 0.01, valid: Double(number) / 10))
+            trials.append(
+                snapshot(number, loss: number % 2 == 0 ? .focal : .weightedBCE, lr: number < 4 ? 0.001 : 0.01, valid: Double(number) / 10))
         }
-        let report = LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: ["valid": ["ndcg@10": 0.05], "test": ["ndcg@10": 0.04]])
+        let report = LeaderboardReport(
+            trials: trials, metric: "ndcg@10", popularity: ["valid": ["ndcg@10": 0.05], "test": ["ndcg@10": 0.04]])
         let table = try report.table(byConfig: false)
         let lines = table.split(separator: "\n")
         #expect(lines.allSatisfy { $0.count <= 100 })
@@ -169,8 +191,9 @@ func snapshot(_ number: Int, loss: TrialConfig.Loss = .bce, seed: Int = 0, lr: D
         var trials = (1...5).map { snapshot($0, lr: 0.001 * Double($0), valid: Double($0) / 10) }
         trials[4] = snapshot(5, lr: 0.005, valid: nil, state: .running)
         for round in 0..<2 {
-            let report = LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: ["valid": ["ndcg@10": 0.05]], all: true,
-                                           epochs: EpochTotals(trained: 9, budget: 15, saved: 0))
+            let report = LeaderboardReport(
+                trials: trials, metric: "ndcg@10", popularity: ["valid": ["ndcg@10": 0.05]], all: true,
+                epochs: EpochTotals(trained: 9, budget: 15, saved: 0))
             let cached = report.json(byConfig: false, cache: cache), plain = report.json(byConfig: false)
             #expect(cached == plain, "round \(round)")
             let document = try #require(try JSONSerialization.jsonObject(with: Data(cached.utf8)) as? [String: Any])

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import SweepCore
 import Vocabulary
+
+@testable import SweepCore
 
 /// Whether `python3 -c "import optuna"` works here.
 let optunaAvailable: Bool = {
@@ -24,13 +25,14 @@ let optunaAvailable: Bool = {
     func successiveHalvingMakesOptunasDecisionsSaveTheDocumentedOne() throws {
         let trials = 36, epochs = 10, workers = 4
         let lrs = (1...trials).map { String(format: "0.%04d", $0) }.joined(separator: ", ")
-        let spec = try spec(syntheticHeader + """
-            method: grid
-            fixed: {epochs: \(epochs)}
-            early_stopping: {type: asha, min_epochs: 1, reduction_factor: 3}
-            parameters:
-              lr: {values: [\(lrs)]}
-            """)
+        let spec = try spec(
+            syntheticHeader + """
+                method: grid
+                fixed: {epochs: \(epochs)}
+                early_stopping: {type: asha, min_epochs: 1, reduction_factor: 3}
+                parameters:
+                  lr: {values: [\(lrs)]}
+                """)
         let controller = try TrialController(spec: spec, store: try SweepStore.inMemory(), trainExamples: 100)
         _ = try controller.applyPlan(fingerprint: "f", popularity: nil)
         // Each trial's curve: a quality, approached with noise, so trials cross at random.
@@ -45,7 +47,9 @@ let optunaAvailable: Bool = {
         while started < trials || slots.contains(where: { $0 != nil }) {
             let slot = Int(rng.nextUniform() * Double(workers))
             guard var running = slots[slot] else {
-                guard started < trials, case .trial(let claim) = try controller.ask(worker: "w\(slot)", lease: "L\(started)") else { continue }
+                guard started < trials, case .trial(let claim) = try controller.ask(worker: "w\(slot)", lease: "L\(started)") else {
+                    continue
+                }
                 slots[slot] = (claim.lease, claim.number - 1, 0, 0)
                 events.append(["start", claim.number - 1])
                 started += 1
@@ -78,10 +82,15 @@ let optunaAvailable: Bool = {
             }
             // The documented difference: fewer than η values at the rung, and not the best of them.
             let judgement = try controller.store.judgements(trial: trialsByNumber[decision.trial]!).first { $0.epoch == decision.epoch }
-            let documented = !decision.stop && optuna[index] && judgement.map {
-                $0.compared.count + 1 < 3 && $0.value < ($0.compared.max() ?? -.infinity)
-            } == true
-            #expect(documented, "trial \(decision.trial) epoch \(decision.epoch): ours \(decision.stop ? "stop" : "go on"), Optuna's \(optuna[index] ? "stop" : "go on"), \(String(describing: judgement))")
+            let documented =
+                !decision.stop && optuna[index]
+                && judgement.map {
+                    $0.compared.count + 1 < 3 && $0.value < ($0.compared.max() ?? -.infinity)
+                } == true
+            #expect(
+                documented,
+                "trial \(decision.trial) epoch \(decision.epoch): ours \(decision.stop ? "stop" : "go on"), Optuna's \(optuna[index] ? "stop" : "go on"), \(String(describing: judgement))"
+            )
             explained += documented ? 1 : 0
         }
         // Enough happened to compare: many rung decisions, stops on both sides agreeing.

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SweepCore
 
 /// The pruners' decisions against rung tables worked out by hand.
@@ -35,9 +36,12 @@ import Testing
             #expect(made == decision, "\(value) after \(recorded): \(why)")
             recorded.append(value)
         }
-        #expect(asha.decide(epoch: 3, bracket: 0, value: 0.3, others: [0.5, 0.4]).1
-            == "asha rung 1 (epoch 3, η 3): 0.3000 is below the top 1 of 3 (cut 0.5000)")
-        #expect(asha.decide(epoch: 1, bracket: 0, value: 0.1, others: [0.5]).1 == "asha rung 0 (epoch 1, η 3): 0.1000 goes on: 2 values recorded, fewer than η")
+        #expect(
+            asha.decide(epoch: 3, bracket: 0, value: 0.3, others: [0.5, 0.4]).1
+                == "asha rung 1 (epoch 3, η 3): 0.3000 is below the top 1 of 3 (cut 0.5000)")
+        #expect(
+            asha.decide(epoch: 1, bracket: 0, value: 0.1, others: [0.5]).1
+                == "asha rung 0 (epoch 1, η 3): 0.1000 goes on: 2 values recorded, fewer than η")
     }
 
     /// Other trials at epoch 4: [0.25, 0.5] has median 0.375 (the mean of the middle two), [0.1, 0.2, 0.9] has 0.2.
@@ -47,8 +51,9 @@ import Testing
         #expect(median.decide(epoch: 4, bracket: 0, value: 0.375, others: [0.25, 0.5]).0 == .continue)  // not below
         #expect(median.decide(epoch: 4, bracket: 0, value: 0.19, others: [0.1, 0.2, 0.9]).0 == .stop)
         #expect(median.decide(epoch: 4, bracket: 0, value: 0.0, others: [0.4]).0 == .continue)  // fewer than min_trials
-        #expect(median.decide(epoch: 4, bracket: 0, value: 0.3, others: [0.25, 0.5]).1
-            == "median (epoch 4): 0.3000 is below the median 0.3750 of 2 other trials")
+        #expect(
+            median.decide(epoch: 4, bracket: 0, value: 0.3, others: [0.25, 0.5]).1
+                == "median (epoch 4): 0.3000 is below the median 0.3750 of 2 other trials")
     }
 
     /// min 1, η 3, up to 20 epochs: ⌊log₃ 20⌋ + 1 = 3 brackets, first rungs 1, 3 and 9, and Optuna's
@@ -63,6 +68,7 @@ import Testing
         // 9 : 5 : 3 of 3,400 is 1,800 : 1,000 : 600.
         #expect(abs(counts[0] - 1800) < 120 && abs(counts[1] - 1000) < 100 && abs(counts[2] - 600) < 80, "\(counts)")
         #expect(hyperband.bracket(ofConfig: "{\"lr\":7}") == hyperband.bracket(ofConfig: "{\"lr\":7}"))
-        #expect(hyperband.decide(epoch: 9, bracket: 2, value: 0.1, others: [0.3, 0.2]).1.hasPrefix("hyperband bracket 2 rung 0 (epoch 9, η 3)"))
+        #expect(
+            hyperband.decide(epoch: 9, bracket: 2, value: 0.1, others: [0.3, 0.2]).1.hasPrefix("hyperband bracket 2 rung 0 (epoch 9, η 3)"))
     }
 }

@@ -1,16 +1,20 @@
 import Foundation
 import GRDB
-import Testing
 import TestSupport
-@testable import SweepCore
+import Testing
 import Vocabulary
 
+@testable import SweepCore
+
 /// A store with `trials` planned from a small grid.
-func plannedStore(lossValues: String = "[bce, weighted_bce, focal]", repeats: Int = 1, path: String? = nil) throws -> (SweepStore, SweepSpec, [PlannedTrial]) {
+func plannedStore(lossValues: String = "[bce, weighted_bce, focal]", repeats: Int = 1, path: String? = nil) throws -> (
+    SweepStore, SweepSpec, [PlannedTrial]
+) {
     let sweep = try spec(syntheticHeader + "method: grid\nrepeats: \(repeats)\nparameters:\n  loss: {values: \(lossValues)}\n")
     let trials = try SearchSpace(spec: sweep).plan()
     let store = try path.map { try SweepStore.open(path: $0) } ?? SweepStore.inMemory()
-    _ = try store.syncPlan(spec: sweep, trials: trials, fingerprint: "f1", popularity: ["valid": ["ndcg@10": 0.1], "test": ["ndcg@10": 0.09]])
+    _ = try store.syncPlan(
+        spec: sweep, trials: trials, fingerprint: "f1", popularity: ["valid": ["ndcg@10": 0.1], "test": ["ndcg@10": 0.09]])
     return (store, sweep, trials)
 }
 
@@ -19,14 +23,16 @@ func epochRecord(_ epoch: Int, _ value: Double) -> EpochRecord {
     func metrics(_ value: Double) -> RankingMetrics {
         RankingMetrics(dictionary: Dictionary(uniqueKeysWithValues: RankingMetrics.names.map { ($0, value) }))!
     }
-    return EpochRecord(epoch: epoch, lossMain: 0.5, lossAux: nil, weights: .singleTask, valid: metrics(value), test: metrics(value - 0.01),
-                       seconds: 2, trainSeconds: 1.5)
+    return EpochRecord(
+        epoch: epoch, lossMain: 0.5, lossAux: nil, weights: .singleTask, valid: metrics(value), test: metrics(value - 0.01),
+        seconds: 2, trainSeconds: 1.5)
 }
 
 func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
-    TrialResult(bestEpoch: epoch, valid: ["ndcg@10": ndcg, "recall@10": ndcg * 2], test: ["ndcg@10": ndcg - 0.01],
-                history: [epochRecord(1, ndcg / 2), epochRecord(2, ndcg)],
-                timing: TrainingTiming(examplesPerSecond: 100, secondsPerEpoch: 6, totalSeconds: 12, threads: 2, blasCore: "Haswell"))
+    TrialResult(
+        bestEpoch: epoch, valid: ["ndcg@10": ndcg, "recall@10": ndcg * 2], test: ["ndcg@10": ndcg - 0.01],
+        history: [epochRecord(1, ndcg / 2), epochRecord(2, ndcg)],
+        timing: TrainingTiming(examplesPerSecond: 100, secondsPerEpoch: 6, totalSeconds: 12, threads: 2, blasCore: "Haswell"))
 }
 
 @Suite struct StoreTests {
@@ -57,8 +63,9 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
     @Test func exactlyOneResultPerTrialAndStaleLeasesAreIgnored() throws {
         let (store, _, trials) = try plannedStore()
         let claim = try #require(try store.claimNextTrial(worker: "w1", lease: "L1"))
-        let controller = try TrialController(spec: try spec(syntheticHeader + "method: grid\nparameters:\n  loss: {values: [bce, weighted_bce, focal]}\n"),
-                                             store: store, trainExamples: 10)
+        let controller = try TrialController(
+            spec: try spec(syntheticHeader + "method: grid\nparameters:\n  loss: {values: [bce, weighted_bce, focal]}\n"),
+            store: store, trainExamples: 10)
         #expect(try controller.tellEpoch(lease: "L1", record: epochRecord(1, 0.1)) == .continue)
         #expect(try controller.tellEpoch(lease: "L1", record: epochRecord(1, 0.1)) == .continue)  // repeatable
         // Only the worker the attempt was handed to may finish it.
@@ -155,15 +162,16 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         let old = try DatabaseQueue(path: path)
         try SweepStore.migrator.migrate(old, upTo: "v1-schema")
         try old.write { db in
-            try db.execute(sql: """
-                INSERT INTO sweep (id, name, spec_text, spec_hash, metric, dataset, fingerprint, created_at, updated_at) VALUES (1, 's', '', '', 'ndcg@10', '{"path":"/data","fingerprint":"f"}', 'f', 0, 0);
-                INSERT INTO trial (id, number, config, seed, state, updated_at) VALUES ('t1', 1, '{"epochs":2}', 0, 'completed', 0), ('t2', 2, '{"epochs":2}', 0, 'running', 0);
-                INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at, outcome) VALUES ('t1', 1, 'L1', 'w1', 0, 0, 0, 'completed');
-                INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES ('t2', 1, 'L2', 'w1', 0, 0, 0);
-                INSERT INTO result (trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES ('t1', 1, 1, '{"ndcg@10":0.25}', '{}', '{"examples_per_second":1,"seconds_per_epoch":1,"total_seconds":2,"threads":1,"blas_core":"x"}', 1, 'w1', 0);
-                INSERT INTO epoch (trial_id, attempt, epoch, record) VALUES ('t1', 1, 1, '\(Self.oldEpochRecord(1))'), ('t1', 1, 2, '\(Self.oldEpochRecord(2))');
-                INSERT INTO worker (name, host, cores, blas_threads, blas_core, state, first_seen, last_seen, trials_completed) VALUES ('w1', 'h', 2, 1, 'x', 'online', 0, 0, 7);
-                """)
+            try db.execute(
+                sql: """
+                    INSERT INTO sweep (id, name, spec_text, spec_hash, metric, dataset, fingerprint, created_at, updated_at) VALUES (1, 's', '', '', 'ndcg@10', '{"path":"/data","fingerprint":"f"}', 'f', 0, 0);
+                    INSERT INTO trial (id, number, config, seed, state, updated_at) VALUES ('t1', 1, '{"epochs":2}', 0, 'completed', 0), ('t2', 2, '{"epochs":2}', 0, 'running', 0);
+                    INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at, outcome) VALUES ('t1', 1, 'L1', 'w1', 0, 0, 0, 'completed');
+                    INSERT INTO attempt (trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES ('t2', 1, 'L2', 'w1', 0, 0, 0);
+                    INSERT INTO result (trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES ('t1', 1, 1, '{"ndcg@10":0.25}', '{}', '{"examples_per_second":1,"seconds_per_epoch":1,"total_seconds":2,"threads":1,"blas_core":"x"}', 1, 'w1', 0);
+                    INSERT INTO epoch (trial_id, attempt, epoch, record) VALUES ('t1', 1, 1, '\(Self.oldEpochRecord(1))'), ('t1', 1, 2, '\(Self.oldEpochRecord(2))');
+                    INSERT INTO worker (name, host, cores, blas_threads, blas_core, state, first_seen, last_seen, trials_completed) VALUES ('w1', 'h', 2, 1, 'x', 'online', 0, 0, 7);
+                    """)
         }
         try old.close()
         // A reader (sweep status, leaderboard, show) brings it to the current schema first.
@@ -171,12 +179,15 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         #expect(try reader.attempts(trial: "t1").map(\.outcome) == [.completed])
         #expect(try reader.epochs(trial: "t1", attempt: 1).count == 2)
         let store = try SweepStore.open(path: path)
-        try store.recordWorker(name: "w2", host: "h", cores: 2, blasThreads: 1, blasCore: "x", state: .online, now: Date(timeIntervalSince1970: 1))
+        try store.recordWorker(
+            name: "w2", host: "h", cores: 2, blasThreads: 1, blasCore: "x", state: .online, now: Date(timeIntervalSince1970: 1))
         #expect(try store.workers().map { "\($0.name) \($0.trialsCompleted)" } == ["w2 0", "w1 1"])
         #expect(try store.findTrial("t1").result?.valid["ndcg@10"] == 0.25)
         #expect(try store.attempts(trial: "t1").map(\.outcome) == [.completed])
         let epochs = try store.epochs(trial: "t1", attempt: 1)
-        #expect(epochs.map(\.epoch) == [1, 2] && epochs.allSatisfy { $0.trainSeconds == nil && $0.weights.aux == nil && $0.valid.ndcg10 == 0.25 })
+        #expect(
+            epochs.map(\.epoch) == [1, 2]
+                && epochs.allSatisfy { $0.trainSeconds == nil && $0.weights.aux == nil && $0.valid.ndcg10 == 0.25 })
         #expect(try store.attempt(lease: "L2")?.trial == "t2")
         #expect(try store.completeTrial(lease: "L2", worker: "w1", result: result(0.4)) == .stored)
         #expect(try store.workers().map { "\($0.name) \($0.trialsCompleted)" } == ["w2 0", "w1 2"])
@@ -184,12 +195,18 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         // The new keys hold the old guarantees: one result per trial, attempts only of real trials.
         #expect(throws: DatabaseError.self) {
             try store.database.write { db in
-                try db.execute(sql: "INSERT INTO result (trial_number, trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES (1, 't1', 1, 1, '{}', '{}', '{}', 1, 'w1', 0)")
+                try db.execute(
+                    sql:
+                        "INSERT INTO result (trial_number, trial_id, attempt, best_epoch, valid, test, timing, seconds, worker, finished_at) VALUES (1, 't1', 1, 1, '{}', '{}', '{}', 1, 'w1', 0)"
+                )
             }
         }
         #expect(throws: DatabaseError.self) {
             try store.database.write { db in
-                try db.execute(sql: "INSERT INTO attempt (trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES (1, 't2', 9, 'L9', 'w1', 0, 0, 0)")
+                try db.execute(
+                    sql:
+                        "INSERT INTO attempt (trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, step_at) VALUES (1, 't2', 9, 'L9', 'w1', 0, 0, 0)"
+                )
             }
         }
         // A store a newer build has migrated further is refused, saying so.
@@ -250,7 +267,8 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         _ = try store.claimNextTrial(worker: "w", lease: "L1")
         _ = try store.completeTrial(lease: "L1", worker: "w", result: result(0.3))
         // The new file drops focal and adds class_balanced and a second seed.
-        let changed = try spec(syntheticHeader + "method: grid\nrepeats: 2\nparameters:\n  loss: {values: [bce, weighted_bce, class_balanced]}\n")
+        let changed = try spec(
+            syntheticHeader + "method: grid\nrepeats: 2\nparameters:\n  loss: {values: [bce, weighted_bce, class_balanced]}\n")
         let plan = try SearchSpace(spec: changed).plan()
         let sync = try store.syncPlan(spec: changed, trials: plan, fingerprint: "f1", popularity: nil)
         #expect(sync == PlanSync(new: 4, kept: 2, retired: 1))
@@ -260,9 +278,14 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         #expect(all.first { $0.id == trials[2].id }?.state == .retired)
         #expect(Set(all.map(\.number)).count == 7 && all.map(\.number).max() == 7)
         // Re-applying is a no-op; planning focal again brings it back.
-        #expect(try store.syncPlan(spec: changed, trials: plan, fingerprint: "f1", popularity: nil) == PlanSync(new: 0, kept: 6, retired: 0))
-        let original = try SearchSpace(spec: spec(syntheticHeader + "method: grid\nparameters:\n  loss: {values: [bce, weighted_bce, focal]}\n")).plan()
-        #expect(try store.syncPlan(spec: changed, trials: original, fingerprint: "f1", popularity: nil) == PlanSync(new: 0, kept: 3, retired: 4))
+        #expect(
+            try store.syncPlan(spec: changed, trials: plan, fingerprint: "f1", popularity: nil) == PlanSync(new: 0, kept: 6, retired: 0))
+        let original = try SearchSpace(
+            spec: spec(syntheticHeader + "method: grid\nparameters:\n  loss: {values: [bce, weighted_bce, focal]}\n")
+        ).plan()
+        #expect(
+            try store.syncPlan(spec: changed, trials: original, fingerprint: "f1", popularity: nil) == PlanSync(new: 0, kept: 3, retired: 4)
+        )
         #expect(try store.findTrial(trials[2].id).state == .waiting)
         // A changed metric or dataset is refused, saying why.
         var otherMetric = changed
@@ -333,7 +356,9 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         let (store, sweep, planned) = try plannedStore(repeats: 200, path: path)  // 600 trials
         let reader = try SweepStore.openReadOnly(path: path)
         func view(_ trials: [TrialSnapshot]) -> [String] {
-            trials.map { "\($0.number) \($0.id) \($0.state) \($0.attempts) \(($0.result?.valid ?? [:]).sorted { $0.key < $1.key }) \($0.result?.attempt ?? 0) \($0.stoppedAt ?? 0)" }
+            trials.map {
+                "\($0.number) \($0.id) \($0.state) \($0.attempts) \(($0.result?.valid ?? [:]).sorted { $0.key < $1.key }) \($0.result?.attempt ?? 0) \($0.stoppedAt ?? 0)"
+            }
         }
         func expectFresh(_ step: String) throws {
             let patched = view(try reader.trials()), fresh = view(try SweepStore.openReadOnly(path: path).trials())
@@ -372,7 +397,9 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         // state in one transaction.
         try claim()
         let stopped = try #require(running.last)
-        try runSQLite(path, """
+        try runSQLite(
+            path,
+            """
             BEGIN;
             INSERT INTO rung (trial_number, epoch, bracket, seed, value, decision, rule, compared, at)
                 SELECT trial_number, 3, 0, 0, 0.1, 'stop', 'test', '[]', 1 FROM attempt WHERE lease = '\(stopped)';
@@ -468,8 +495,11 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
 
             """
         #expect(SweepStatus.adaptiveTrials(try SweepSpec.parseStored(text)) == 40)
-        #expect(SweepStatus.adaptiveTrials(try SweepSpec.parseStored(text.replacingOccurrences(of: "method: tpe", with: "method: random")
-            .replacingOccurrences(of: "tpe: {startup_trials: 3}\n", with: ""))) == nil)
+        #expect(
+            SweepStatus.adaptiveTrials(
+                try SweepSpec.parseStored(
+                    text.replacingOccurrences(of: "method: tpe", with: "method: random")
+                        .replacingOccurrences(of: "tpe: {startup_trials: 3}\n", with: ""))) == nil)
         let spec = try SweepSpec.parse(text, file: URL(fileURLWithPath: "t.yaml"))
         let store = try SweepStore.inMemory()
         let first = try SearchSpace(spec: spec).sampler.plannedTrials()

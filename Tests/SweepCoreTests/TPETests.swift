@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import SweepCore
 import Vocabulary
+
+@testable import SweepCore
 
 /// TPE: densities against hand-computed values and Optuna's, proposals on spaces with a known
 /// optimum, conditional parameters, constant liar, repeats and determinism.
@@ -36,7 +37,8 @@ import Vocabulary
     @Test(.enabled(if: optunaAvailable, "Optuna is not installed (make test installs it with pip): the comparison cannot run"))
     func densitiesAreOptunasOnEveryKindOfParameter() throws {
         let log = ModelledDomain(.logUniform(min: 1e-5, max: 3e-3))!, int = ModelledDomain(.intUniform(min: 1, max: 10))!
-        let grid = ModelledDomain(.qUniform(min: 0, max: 1, q: 0.25))!, choice = ModelledDomain(.values([.int(1), .int(2), .int(3), .int(4)]))!
+        let grid = ModelledDomain(.qUniform(min: 0, max: 1, q: 0.25))!,
+            choice = ModelledDomain(.values([.int(1), .int(2), .int(3), .int(4)]))!
         var rng = Xoshiro256(seed: 7)
         let many = (0..<30).map { _ in [rng.nextUniform()] }
         let cases: [(domains: [ModelledDomain], observations: [[Double]], points: [[Double]])] = [
@@ -47,21 +49,31 @@ import Vocabulary
             ([int], [[2], [3], [9]], [[1], [2], [5], [10]]),
             ([grid], [[0.25], [0.5]], [[0], [0.5], [1]]),
             ([choice], [[0], [0], [2]], [[0], [1], [2], [3]]),
-            ([ModelledDomain(.values([.string("a"), .string("b"), .string("c")]))!, Self.unit], [[0, 0.3], [1, 0.8], [0, 0.35]], [[0, 0.3], [2, 0.5]]),
+            (
+                [ModelledDomain(.values([.string("a"), .string("b"), .string("c")]))!, Self.unit], [[0, 0.3], [1, 0.8], [0, 0.35]],
+                [[0, 0.3], [2, 0.5]]
+            ),
         ]
         func describe(_ domain: ModelledDomain) -> [String: Any] {
             switch domain.kind {
             case .categorical(let count): return ["kind": "categorical", "count": count]
             case .numerical(let low, let high, let isLog, let step):
-                return ["kind": step == 1 && low == low.rounded() ? "int" : "float", "low": low, "high": high, "log": isLog, "step": step ?? NSNull()]
+                return [
+                    "kind": step == 1 && low == low.rounded() ? "int" : "float", "low": low, "high": high, "log": isLog,
+                    "step": step ?? NSNull(),
+                ]
             }
         }
-        let input: [String: Any] = ["cases": cases.map { ["parameters": $0.domains.map(describe), "observations": $0.observations, "points": $0.points] }]
+        let input: [String: Any] = [
+            "cases": cases.map { ["parameters": $0.domains.map(describe), "observations": $0.observations, "points": $0.points] }
+        ]
         let optuna = try #require(try runPython("optuna_parzen.py", input) as? [[Double]])
         for (index, testCase) in cases.enumerated() {
             let ours = ParzenEstimator(observations: testCase.observations, domains: testCase.domains)
             for (point, theirs) in zip(testCase.points, optuna[index]) {
-                #expect(abs(ours.logDensity(point) - theirs) < 1e-9, "case \(index) at \(point): \(ours.logDensity(point)) vs Optuna's \(theirs)")
+                #expect(
+                    abs(ours.logDensity(point) - theirs) < 1e-9,
+                    "case \(index) at \(point): \(ours.logDensity(point)) vs Optuna's \(theirs)")
             }
         }
     }
@@ -70,16 +82,17 @@ import Vocabulary
 
     /// A TPE sweep of `count` configs over `parameters`, one epoch each.
     func controller(_ parameters: String, count: Int = 40, seed: Int = 1, repeats: Int = 1, tpe: String = "") throws -> TrialController {
-        let spec = try spec(syntheticHeader + """
-            method: tpe
-            count: \(count)
-            seed: \(seed)
-            repeats: \(repeats)
-            fixed: {epochs: 1}
-            \(tpe)
-            parameters:
-            \(parameters)
-            """)
+        let spec = try spec(
+            syntheticHeader + """
+                method: tpe
+                count: \(count)
+                seed: \(seed)
+                repeats: \(repeats)
+                fixed: {epochs: 1}
+                \(tpe)
+                parameters:
+                \(parameters)
+                """)
         let controller = try TrialController(spec: spec, store: try SweepStore.inMemory(), trainExamples: 1)
         _ = try controller.applyPlan(fingerprint: "f", popularity: nil)
         try controller.store.recordWorker(name: "w", host: "h", cores: 1, blasThreads: 1, blasCore: "x", state: .online)
@@ -102,9 +115,11 @@ import Vocabulary
 
     func report(_ controller: TrialController, lease: String, value: Double) throws {
         let record = epochRecord(1, value)
-        _ = try controller.tellResult(lease: lease, worker: "w", report: TrialResult(
-            bestEpoch: 1, valid: record.valid.dictionary, test: record.test.dictionary, history: [record],
-            timing: TrainingTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 1, threads: 1, blasCore: "x")))
+        _ = try controller.tellResult(
+            lease: lease, worker: "w",
+            report: TrialResult(
+                bestEpoch: 1, valid: record.valid.dictionary, test: record.test.dictionary, history: [record],
+                timing: TrainingTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 1, threads: 1, blasCore: "x")))
     }
 
     /// One good region (the optimum at lr = 0.007 of [0.00001, 0.01]): after the 10 random
@@ -122,8 +137,12 @@ import Vocabulary
         for seed in 0..<5 {
             let proposed = try run(try controller(parameters, seed: seed), objective)
             #expect(proposed.count == 40)
-            let drawn = try RandomSampler(space: SearchSpace(spec: spec(syntheticHeader + "method: random\ncount: 40\nseed: \(seed)\nfixed: {epochs: 1}\nparameters:\n" + parameters)))
-                .plannedTrials().map(\.config)
+            let drawn = try RandomSampler(
+                space: SearchSpace(
+                    spec: spec(syntheticHeader + "method: random\ncount: 40\nseed: \(seed)\nfixed: {epochs: 1}\nparameters:\n" + parameters)
+                )
+            )
+            .plannedTrials().map(\.config)
             // The startup draws are random search's own.
             #expect(proposed.prefix(10).map(\.lr) == drawn.prefix(10).map(\.lr))
             tpe.append(distance(proposed.suffix(20)))
@@ -137,7 +156,8 @@ import Vocabulary
     /// each is modelled on the configs where it was active, in its own group, and TPE finds the
     /// branch and the value the objective rewards (focal, γ near 1).
     @Test func conditionalParametersAreModelledOnlyWhereTheyWereActive() throws {
-        let controller = try controller("""
+        let controller = try controller(
+            """
               loss: {values: [weighted_bce, focal]}
               pos_weight_mult: {distribution: log_uniform, min: 0.25, max: 4, when: {loss: weighted_bce}}
               focal_gamma: {distribution: uniform, min: 0, max: 5, when: {loss: focal}}
@@ -149,8 +169,10 @@ import Vocabulary
         focal.focalGamma = 1.5
         #expect(sampler.internalValue("pos_weight_mult", of: weighted) == 2 && sampler.internalValue("focal_gamma", of: weighted) == nil)
         #expect(sampler.internalValue("loss", of: focal) == 1 && sampler.internalValue("focal_gamma", of: focal) == 1.5)
-        #expect(sampler.groups([["loss", "pos_weight_mult"], ["loss", "focal_gamma"]]) == [["focal_gamma"], ["loss"], ["pos_weight_mult"]])
-        #expect(sampler.groups([["loss", "pos_weight_mult"], ["loss", "pos_weight_mult"]]) == [["focal_gamma"], ["loss", "pos_weight_mult"]])
+        #expect(
+            sampler.groups([["loss", "pos_weight_mult"], ["loss", "focal_gamma"]]) == [["focal_gamma"], ["loss"], ["pos_weight_mult"]])
+        #expect(
+            sampler.groups([["loss", "pos_weight_mult"], ["loss", "pos_weight_mult"]]) == [["focal_gamma"], ["loss", "pos_weight_mult"]])
         let configs = try run(controller) { config in
             config.loss == .focal ? 1 - abs(config.focalGamma - 1) / 5 : 0.5 - abs(log(config.posWeightMult)) / 10
         }
@@ -164,7 +186,8 @@ import Vocabulary
     /// by constant liar; without it they crowd around the current favourite.
     @Test func constantLiarSpreadsConcurrentProposals() throws {
         func spread(liar: Bool) throws -> Double {
-            let controller = try controller("  lr: {distribution: uniform, min: 0.00001, max: 0.01}", count: 30, tpe: "tpe: {constant_liar: \(liar)}")
+            let controller = try controller(
+                "  lr: {distribution: uniform, min: 0.00001, max: 0.01}", count: 30, tpe: "tpe: {constant_liar: \(liar)}")
             for lease in 1...15 {
                 guard case .trial(let claim) = try controller.ask(worker: "w", lease: "L\(lease)") else { break }
                 try report(controller, lease: "L\(lease)", value: 1 - pow(try claim.config().lr * 100 - 0.7, 2))
@@ -186,8 +209,9 @@ import Vocabulary
     /// seed proposes the same configs, and each proposal records what it was conditioned on.
     @Test func repeatsShareAProposalAndTheSameSeedProposesTheSame() throws {
         func sweep() throws -> (TrialController, [TrialConfig]) {
-            let controller = try controller("  lr: {distribution: log_uniform, min: 0.00001, max: 0.01}\n  dropout: {values: [0.0, 0.1, 0.3]}",
-                                            count: 14, repeats: 2, tpe: "tpe: {startup_trials: 4}")
+            let controller = try controller(
+                "  lr: {distribution: log_uniform, min: 0.00001, max: 0.01}\n  dropout: {values: [0.0, 0.1, 0.3]}",
+                count: 14, repeats: 2, tpe: "tpe: {startup_trials: 4}")
             let configs = try run(controller) { config in -abs(log10(config.lr) + 2.5) - config.dropout + Double(config.seed) / 100 }
             return (controller, configs)
         }
@@ -200,7 +224,7 @@ import Vocabulary
         #expect(trials.dropFirst(8).map(\.config.seed) == Array(repeating: [0, 1], count: 10).flatMap { $0 })
         #expect(trials.prefix(8).allSatisfy { $0.origin == nil })
         let origins = trials.dropFirst(8).compactMap(\.origin)
-        #expect(origins.count == 20 && origins.allSatisfy { $0.sampler == "tpe" && $0.running == 0 })
+        #expect(origins.count == 20 && origins.allSatisfy { $0.sampler == .tpe && $0.running == 0 })
         #expect(origins.enumerated().allSatisfy { $0.element.finished == 4 + $0.offset / 2 })
         let observations = try first.store.write { db in try first.observe(db) }
         #expect(observations.configs == 14 && observations.observations.count == 14)

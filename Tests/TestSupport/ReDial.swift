@@ -5,7 +5,8 @@ import Foundation
 /// beside the repository (`../shared/data/redial`, which CI has), once per checkout.
 public enum ReDialData {
     /// The repository's root.
-    public static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    public static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     /// The dataset beside the repository.
     public static let shared = repository.appendingPathComponent("../shared/data/redial").standardizedFileURL

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Vocabulary
 
 @Suite struct TrialConfigTests {
@@ -15,8 +16,11 @@ import Testing
     @Test func defaultsAndActiveKeys() throws {
         let config = try TrialConfig.parse(yaml: "{}")
         #expect(config == TrialConfig())
-        #expect(config.activeValues.map(\.key) == ["loss", "pos_weight_mult", "rnn", "multitask", "dropout", "lr",
-                                                    "batch_size", "epochs", "seed", "select_metric"])
+        #expect(
+            config.activeValues.map(\.key) == [
+                "loss", "pos_weight_mult", "rnn", "multitask", "dropout", "lr",
+                "batch_size", "epochs", "seed", "select_metric",
+            ])
         let focal = try TrialConfig.parse(yaml: "loss: focal\nfocal_gamma: 0\nlr: 1e-3\nepochs: 3")
         #expect(focal.focalGamma == 0 && focal.focalAlpha == 0.25 && focal.epochs == 3)
         #expect(focal.activeDictionary["focal_alpha"] == .double(0.25))
@@ -67,9 +71,15 @@ import Testing
             ("rnn: 1", "rnn", "must be true or false, got 1"),
             ("loss: hinge", "loss", "must be one of bce, weighted_bce, focal, class_balanced, ldam, got hinge"),
             ("select_metric: ndcg@20", "select_metric", "must be one of ndcg@10, recall@10, recall@50, mrr, got ndcg@20"),
-            ("loss: bce\npos_weight_mult: 2", "pos_weight_mult", "is set but only used with loss: weighted_bce, so it would change nothing"),
+            (
+                "loss: bce\npos_weight_mult: 2", "pos_weight_mult",
+                "is set but only used with loss: weighted_bce, so it would change nothing"
+            ),
             ("alpha: 0.1", "alpha", "is set but only used with multitask: true and balancer: fixed, so it would change nothing"),
-            ("multitask: true\nbalancer: gradnorm\nalpha: 0.1", "alpha", "is set but only used with multitask: true and balancer: fixed, so it would change nothing"),
+            (
+                "multitask: true\nbalancer: gradnorm\nalpha: 0.1", "alpha",
+                "is set but only used with multitask: true and balancer: fixed, so it would change nothing"
+            ),
             ("dwa_temp: 2", "dwa_temp", "is set but only used with multitask: true and balancer: dwa, so it would change nothing"),
             ("lr: .nan", "lr", "must be a finite number, got nan"),
         ]
@@ -100,11 +110,13 @@ import Testing
         let base = URL(fileURLWithPath: "/elsewhere")
         #expect(try TrialFile.parse(TrialConfig.loadMapping(file.yamlText()), baseDirectory: base) == file)
         #expect(try TrialFile.parse(TrialConfig.loadMapping(file.jsonText()), baseDirectory: base) == file)
-        let synthetic = TrialFile(config: config, dataset: .synthetic(preset: "small", seed: 7), fingerprint: String(repeating: "b", count: 64), threads: 1)
+        let synthetic = TrialFile(
+            config: config, dataset: .synthetic(preset: "small", seed: 7), fingerprint: String(repeating: "b", count: 64), threads: 1)
         #expect(try TrialFile.parse(TrialConfig.loadMapping(synthetic.yamlText()), baseDirectory: base) == synthetic)
         // A relative dataset path is relative to the trial file's folder.
-        let relative = try TrialFile.parse(TrialConfig.loadMapping("trial: {}\ndataset: {path: ../data, fingerprint: \(String(repeating: "c", count: 64))}\n"),
-                                           baseDirectory: URL(fileURLWithPath: "/work/exports"))
+        let relative = try TrialFile.parse(
+            TrialConfig.loadMapping("trial: {}\ndataset: {path: ../data, fingerprint: \(String(repeating: "c", count: 64))}\n"),
+            baseDirectory: URL(fileURLWithPath: "/work/exports"))
         #expect(relative.dataset == .path("/work/data"))
         #expect(throws: ConfigError.self) { try TrialFile.parse(["trial": [:], "dataset": ["path": "/x"]], baseDirectory: base) }
         #expect(throws: ConfigError(key: "extra", message: "unknown trial-file key; expected trial, dataset, threads, program")) {
@@ -125,10 +137,17 @@ import Testing
             let decoded = try JSONDecoder().decode([String: ConfigValue].self, from: Data(stored.utf8))
             #expect(try TrialConfig.parse(json: stored) == TrialConfig.parse(decoded))
         }
-        #expect(CanonicalJSON.flatObject(#"{"a":2.0,"b":-0.5,"c":"x","d":true,"e":1e-05,"f":12}"#)
-                == ["a": .number("2.0"), "b": .number("-0.5"), "c": .string("x"), "d": .bool(true), "e": .number("1e-05"), "f": .number("12")])
+        #expect(
+            CanonicalJSON.flatObject(#"{"a":2.0,"b":-0.5,"c":"x","d":true,"e":1e-05,"f":12}"#)
+                == [
+                    "a": .number("2.0"), "b": .number("-0.5"), "c": .string("x"), "d": .bool(true), "e": .number("1e-05"),
+                    "f": .number("12"),
+                ])
         #expect(try TrialConfig.parse(json: #"{"epochs":3.0}"#).epochs == 3, "an integral number is an Int, as JSONDecoder reads it")
-        for refused in [#"{"a":"x\"y"}"#, #"{"a":1,"a":2}"#, #"{"a":0.00e1}"#, #"{ "a":1}"#, #"{"a":01}"#, #"{"a":nan}"#, #"{"a":1,}"#, #"{"a":null}"#, "[1]", "{"] {
+        for refused in [
+            #"{"a":"x\"y"}"#, #"{"a":1,"a":2}"#, #"{"a":0.00e1}"#, #"{ "a":1}"#, #"{"a":01}"#, #"{"a":nan}"#, #"{"a":1,}"#, #"{"a":null}"#,
+            "[1]", "{",
+        ] {
             #expect(CanonicalJSON.flatObject(refused) == nil, "\(refused)")
         }
         #expect(CanonicalJSON.flatObject("{}") == [:])

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import Worker
 
 /// The job script's own behaviour, run by bash with a stand-in `sweep` binary and the variables
@@ -22,8 +23,10 @@ import TestSupport
         script.extraSbatch = ["--mem=8G"]
         try script.validate()
         let lines = script.text.split(separator: "\n").map(String.init)
-        for line in ["#SBATCH --array=1-8", "#SBATCH --cpus-per-task=4", "#SBATCH --time=04:00:00", "#SBATCH --partition=cpu",
-                     "#SBATCH --account=lab", "#SBATCH --mem=8G", "sweep='/home/me/my tools/sweep'"] {
+        for line in [
+            "#SBATCH --array=1-8", "#SBATCH --cpus-per-task=4", "#SBATCH --time=04:00:00", "#SBATCH --partition=cpu",
+            "#SBATCH --account=lab", "#SBATCH --mem=8G", "sweep='/home/me/my tools/sweep'",
+        ] {
             #expect(lines.contains(line), "missing \(line)")
         }
         // Every #SBATCH line comes before the first command, or sbatch ignores it.
@@ -53,7 +56,10 @@ import TestSupport
         var programs = SlurmWorkerScript(connect: "tcp://login1:5555", sweepBinary: "/opt/sweep")
         programs.curve = ("/home/me/server.pub", "/home/me/authorized")
         programs.allowPrograms = true
-        #expect(error { $0.curve = programs.curve; $0.allowPrograms = true } == "" && programs.text.contains("arguments+=(--allow-programs)"))
+        #expect(
+            error {
+                $0.curve = programs.curve; $0.allowPrograms = true
+            } == "" && programs.text.contains("arguments+=(--allow-programs)"))
     }
 
     /// The task authorises its own key, runs the worker, passes SIGTERM on, and cleans up.
@@ -65,7 +71,8 @@ import TestSupport
         // A stand-in `sweep`: `keys generate` writes a pair; `worker` logs its arguments, then waits for
         // SIGTERM and exits 0 as the real one does after saying bye.
         let fake = root.appendingPathComponent("sweep")
-        try Data("""
+        try Data(
+            """
             #!/bin/bash
             log=\(root.path)/calls
             if [ "$1" = keys ]; then
@@ -78,7 +85,8 @@ import TestSupport
             echo started > \(root.path)/started
             while :; do sleep 0.05; done
 
-            """.utf8).write(to: fake)
+            """.utf8
+        ).write(to: fake)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
         var script = SlurmWorkerScript(connect: "tcp://login1:5555", sweepBinary: fake.path)
         script.curve = ("/keys/coordinator.pub", authorized.path)
@@ -86,8 +94,11 @@ import TestSupport
         let file = root.appendingPathComponent("job.sh")
         try Data(script.text.utf8).write(to: file)
 
-        let job = try CleanProcess.spawn(["/bin/bash", file.path], environment: [
-            "PATH=/usr/bin:/bin", "TMPDIR=\(temporary.path)", "SLURM_ARRAY_JOB_ID=77", "SLURM_ARRAY_TASK_ID=3", "SLURM_CPUS_PER_TASK=4"])
+        let job = try CleanProcess.spawn(
+            ["/bin/bash", file.path],
+            environment: [
+                "PATH=/usr/bin:/bin", "TMPDIR=\(temporary.path)", "SLURM_ARRAY_JOB_ID=77", "SLURM_ARRAY_TASK_ID=3", "SLURM_CPUS_PER_TASK=4",
+            ])
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: root.appendingPathComponent("started").path) && Date() < deadline {
             Thread.sleep(forTimeInterval: 0.02)
@@ -95,7 +106,9 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: authorized.appendingPathComponent("slurm-77-3.pub").path))
         let privateFolders = try FileManager.default.contentsOfDirectory(atPath: temporary.path)
         #expect(privateFolders.count == 1 && privateFolders[0].hasPrefix("sweep-worker."))
-        let mode = try FileManager.default.attributesOfItem(atPath: temporary.appendingPathComponent(privateFolders[0]).path)[.posixPermissions] as? Int
+        let mode =
+            try FileManager.default.attributesOfItem(atPath: temporary.appendingPathComponent(privateFolders[0]).path)[.posixPermissions]
+            as? Int
         #expect(mode == 0o700, "the secret key's folder is private")
 
         kill(job, SIGTERM)  // what Slurm does at the time limit
@@ -103,7 +116,12 @@ import TestSupport
         #expect(status == 0, "exit status \(status)")
         let calls = try String(contentsOf: root.appendingPathComponent("calls"), encoding: .utf8).split(separator: "\n")
         #expect(calls.first == "keys slurm-77-3")
-        #expect(calls.contains { $0.hasPrefix("worker worker --connect tcp://login1:5555 --name slurm-77-3 --threads 4 --cache-dir \(root.path)/cache --server-key /keys/coordinator.pub --curve-secret \(temporary.path)/sweep-worker.") })
+        #expect(
+            calls.contains {
+                $0.hasPrefix(
+                    "worker worker --connect tcp://login1:5555 --name slurm-77-3 --threads 4 --cache-dir \(root.path)/cache --server-key /keys/coordinator.pub --curve-secret \(temporary.path)/sweep-worker."
+                )
+            })
         #expect(calls.last == "worker got TERM")
         #expect(try FileManager.default.contentsOfDirectory(atPath: authorized.path).isEmpty, "the key is no longer authorised")
         #expect(try FileManager.default.contentsOfDirectory(atPath: temporary.path).isEmpty, "the private folder is gone")

@@ -2,8 +2,9 @@ import Foundation
 import ML
 import Protocol
 import Testing
-@testable import Worker
 import Vocabulary
+
+@testable import Worker
 
 @Suite struct WorkerIdentityTests {
     @Test func readyDescribesThisProcess() throws {
