@@ -113,7 +113,7 @@ let package = Package(
         // The Python scripts run Optuna's pruner and Parzen estimator for the side-by-side tests.
         .testTarget(
             name: "SweepCoreTests", dependencies: ["SweepCore", "Vocabulary", "TestSupport"],
-            exclude: ["optuna_asha.py", "optuna_parzen.py", "optuna_ped_anova.py"]),
+            exclude: ["optuna_asha.py", "optuna_parzen.py", "optuna_ped_anova.py", "Fixtures"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Protocol", "SweepCore", "Vocabulary", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Protocol", "Vocabulary", "TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "SweepCore", "LocalRun", "ML", "Vocabulary", "TestSupport"]),

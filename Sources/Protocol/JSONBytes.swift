@@ -1,3 +1,5 @@
+import Vocabulary
+
 /// JSON text written straight into bytes, for the codec's hot messages: no `Encoder` machinery,
 /// no intermediate `Data`. Writes what Foundation's decoder reads back to the same values.
 struct JSONByteWriter {
@@ -20,26 +22,7 @@ struct JSONByteWriter {
         bytes.append(contentsOf: text)
     }
 
-    mutating func string(_ text: String) {
-        bytes.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(byte)
-            case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(byte)
-            case 0x0A: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
-            case 0x0D: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "r"))
-            case 0x09: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [
-                    UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                    hex[Int(byte >> 4)], hex[Int(byte & 15)],
-                ])
-            default: bytes.append(byte)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
-    }
+    mutating func string(_ text: String) { CanonicalJSON.appendString(text, to: &bytes) }
 
     mutating func integer(_ value: Int) {
         bytes.append(contentsOf: String(value).utf8)

@@ -539,3 +539,23 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         #expect(known.parses.withLock { $0 } == 3)
     }
 }
+
+/// A store the build before the module split wrote (commit c634114: `sweep run` of
+/// sweeps/quickstart.yaml) opens with this build and keeps every result as it was stored.
+@Suite struct StoreCompatibilityTests {
+    @Test func aStoreWrittenBeforeTheModuleSplitOpensWithEveryResult() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/quickstart-c634114.db")
+        let copy = TestFolders.fresh("compat").appendingPathComponent("q.db")
+        try FileManager.default.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: fixture, to: copy)
+        let store = try SweepStore.openReadOnly(path: copy.path)
+        let trials = try store.trials()
+        #expect(trials.count == 12 && trials.allSatisfy { $0.state == .completed && $0.result != nil })
+        let first = try #require(trials.first { $0.id == "a5df69ae7710d7a8" })
+        #expect(first.result?.bestEpoch == 27 && first.result?.valid["ndcg@10"] == 0.4587998456534175)
+        let epochs = try trials.map { try store.epochs(trial: $0.id, attempt: $0.result!.attempt).count }
+        #expect(epochs.reduce(0, +) == 360)
+        let best = try #require(Export.best(trials, metric: "ndcg@10"))
+        #expect(best.id.hasPrefix("c146470b") && best.result?.valid["ndcg@10"].map { ($0 * 1e4).rounded() } == 4590)
+    }
+}

@@ -153,3 +153,14 @@ import Testing
         #expect(CanonicalJSON.flatObject("{}") == [:])
     }
 }
+
+/// The one JSON string escaper: its exact output is part of every trial id (a program key's string
+/// value is hashed as written), and whatever it writes reads back as the same text.
+@Suite struct CanonicalJSONTests {
+    @Test func theEscapesArePinnedAndEveryStringReadsBack() throws {
+        #expect(CanonicalJSON.string("a\"b\\c\nd\te\u{1}é✓") == #""a\"b\\c\nd\u0009e\u0001é✓""#)
+        let every = String(String.UnicodeScalarView((0..<0x80).compactMap(Unicode.Scalar.init))) + "ünïcödé 🎛"
+        let decoded = try JSONDecoder().decode(String.self, from: Data(CanonicalJSON.string(every).utf8))
+        #expect(decoded == every)
+    }
+}
