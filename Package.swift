@@ -115,7 +115,7 @@ let package = Package(
             name: "SweepCoreTests", dependencies: ["SweepCore", "Vocabulary", "TestSupport"],
             exclude: ["optuna_asha.py", "optuna_parzen.py", "optuna_ped_anova.py", "Fixtures"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Protocol", "SweepCore", "Vocabulary", "TestSupport"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Protocol", "Vocabulary", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Protocol", "Vocabulary", "ML", "TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "SweepCore", "LocalRun", "ML", "Vocabulary", "TestSupport"]),
         // prior_reference.py: a NumPy reference of the prior alone, run side by side on ReDial.
         .testTarget(

@@ -155,6 +155,9 @@ public final class WorkerClient {
     private var verifiedFolders: [String: URL] = [:]
     /// The "programs refused" line was logged.
     private var reportedProgramsRefused = false
+    /// Where messages go instead of the socket when set: the unit tests hand ``receive(_:backoff:)``
+    /// frames they make and read what the worker sends here.
+    var outbox: [[[UInt8]]]?
 
     public init(settings: WorkerSettings, cache: DatasetCache) throws {
         self.settings = settings
@@ -183,14 +186,7 @@ public final class WorkerClient {
             if let socket, readable.contains(0) {
                 while let frames = try? socket.receive(wait: .nonBlocking) {
                     lastHeard = Date()
-                    let message: CoordinatorMessage
-                    do {
-                        message = try codec.decode(frames)
-                    } catch {
-                        log("ignored a message from the coordinator: \(error)")
-                        continue
-                    }
-                    if let exit = handle(message, backoff: &backoff) { return exit }
+                    if let exit = receive(frames, backoff: &backoff) { return exit }
                     if socket !== self.socket { break }
                 }
             }
@@ -227,7 +223,19 @@ public final class WorkerClient {
         }
     }
 
-    /// Acts on one message from the coordinator; returns why to stop, when it says so.
+    /// Acts on one message from the coordinator (a frame that does not decode is logged and
+    /// ignored); returns why to stop, when it says so.
+    func receive(_ frames: [[UInt8]], backoff: inout Double) -> WorkerExit? {
+        let message: CoordinatorMessage
+        do {
+            message = try codec.decode(frames)
+        } catch {
+            log("ignored a message from the coordinator: \(error)")
+            return nil
+        }
+        return handle(message, backoff: &backoff)
+    }
+
     private func handle(_ message: CoordinatorMessage, backoff: inout Double) -> WorkerExit? {
         switch message {
         case .welcome(let welcome):
@@ -337,14 +345,15 @@ public final class WorkerClient {
     }
 
     private func send(_ message: WorkerMessage) {
-        guard let socket else { return }
+        guard socket != nil || outbox != nil else { return }
         let frames: [[UInt8]]
         do {
             frames = try codec.encode(message)
         } catch {
             return log("could not encode a \(message.typeName) message, so it was not sent: \(error)")
         }
-        if (try? socket.send(frames, wait: .nonBlocking)) != nil { lastSent = Date() }
+        if outbox != nil { return outbox!.append(frames) }
+        if (try? socket?.send(frames, wait: .nonBlocking)) != nil { lastSent = Date() }
     }
 
     /// A heartbeat with the running trial's progress; without one it asks for work.
@@ -357,7 +366,7 @@ public final class WorkerClient {
     // MARK: Training
 
     /// Sends the job's new epoch reports, and its result once training has ended.
-    private func forwardJob() {
+    func forwardJob() {
         guard let job else { return }
         let (reports, outcome) = job.drain()
         for report in reports where welcomed { send(.progress(Progress(lease: job.lease, report: report))) }
