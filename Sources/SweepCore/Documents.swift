@@ -23,35 +23,82 @@ public enum Documents {
 
     /// `sweep show TRIAL --json`: config, attempts, the epochs of its result's attempt (else its
     /// last), early-stopping judgements, and its variant, program, stop epoch and origin.
-    public static func trial(_ snapshot: TrialSnapshot, store: SweepStore, sweep: SweepRecord) throws -> [String: Any] {
+    public static func trial(_ snapshot: TrialSnapshot, store: SweepStore, sweep: SweepRecord) throws -> TrialDocument {
         let attempts = try store.attempts(trial: snapshot.id)
-        let records = try store.curve(of: snapshot, attempts: attempts)
-        let judgements = try store.judgements(trial: snapshot.id)
-        let formatter = ISO8601DateFormatter()
-        var document: [String: Any] = [
-            "trial": snapshot.id, "number": snapshot.number, "config": snapshot.config.activeDictionary.mapValues(\.foundationValue),
-            "state": snapshot.state.rawValue,
-            "attempts": attempts.map { attempt -> [String: Any] in
-                [
-                    "attempt": attempt.attempt, "worker": attempt.worker, "outcome": attempt.outcome?.rawValue ?? NSNull(),
-                    "reason": attempt.reason ?? NSNull(), "started": formatter.string(from: attempt.started),
-                    "finished": attempt.finished.map { formatter.string(from: $0) } ?? NSNull(),
-                ]
-            },
-            "epochs": try JSONSerialization.jsonObject(with: try JSONEncoder().encode(records)),
-            "early_stopping": judgements.map { judgement -> [String: Any] in
-                [
-                    "epoch": judgement.epoch, "value": judgement.value, "decision": judgement.decision.rawValue, "rule": judgement.rule,
-                    "compared": judgement.compared, "bracket": judgement.bracket, "seed": judgement.seed,
-                ]
-            },
-        ]
-        if let variant = snapshot.variant { document["variant"] = variant }
-        if let program = sweep.program { document["program"] = ["dir": program.directory, "fingerprint": program.fingerprint] }
-        if let stoppedAt = snapshot.stoppedAt { document["stopped_at"] = stoppedAt }
-        if let origin = snapshot.origin {
-            document["origin"] = ["sampler": origin.sampler.rawValue, "finished": origin.finished, "running": origin.running]
+        return TrialDocument(
+            trial: snapshot.id, number: snapshot.number, config: snapshot.config.activeDictionary, state: snapshot.state,
+            attempts: attempts.map(TrialDocument.Attempt.init), epochs: try store.curve(of: snapshot, attempts: attempts),
+            earlyStopping: try store.judgements(trial: snapshot.id).map(TrialDocument.Judged.init), variant: snapshot.variant,
+            program: sweep.program.map { TrialDocument.Program(dir: $0.directory, fingerprint: $0.fingerprint) },
+            stoppedAt: snapshot.stoppedAt, origin: snapshot.origin)
+    }
+}
+
+/// `sweep show TRIAL --json` and `/api/trial/ID` (contract in docs/cli.md).
+public struct TrialDocument: Encodable, Sendable {
+    public struct Attempt: Encodable, Sendable {
+        var attempt: Int
+        var worker: String
+        var outcome: AttemptOutcome?
+        var reason: String?
+        var started: Date
+        var finished: Date?
+
+        init(_ snapshot: AttemptSnapshot) {
+            (attempt, worker, outcome, reason) = (snapshot.attempt, snapshot.worker, snapshot.outcome, snapshot.reason)
+            (started, finished) = (snapshot.started, snapshot.finished)
         }
-        return document
+
+        enum CodingKeys: String, CodingKey { case attempt, worker, outcome, reason, started, finished }
+
+        /// Every member present, `null` where there is nothing yet; times in ISO 8601.
+        public func encode(to encoder: Encoder) throws {
+            let formatter = ISO8601DateFormatter()
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(attempt, forKey: .attempt)
+            try container.encode(worker, forKey: .worker)
+            try container.encode(outcome, forKey: .outcome)
+            try container.encode(reason, forKey: .reason)
+            try container.encode(formatter.string(from: started), forKey: .started)
+            try container.encode(finished.map(formatter.string), forKey: .finished)
+        }
+    }
+
+    /// An early-stopping judgement as the document shows it.
+    public struct Judged: Encodable, Sendable {
+        var epoch: Int
+        var value: Double
+        var decision: Judgement.Decision
+        var rule: String
+        var compared: [Double]
+        var bracket: Int
+        var seed: Int
+
+        init(_ judgement: Judgement) {
+            (epoch, value, decision, rule) = (judgement.epoch, judgement.value, judgement.decision, judgement.rule)
+            (compared, bracket, seed) = (judgement.compared, judgement.bracket, judgement.seed)
+        }
+    }
+
+    public struct Program: Encodable, Sendable {
+        var dir: String
+        var fingerprint: String
+    }
+
+    var trial: String
+    var number: Int
+    var config: [String: ConfigValue]
+    var state: TrialState
+    var attempts: [Attempt]
+    var epochs: [EpochRecord]
+    var earlyStopping: [Judged]
+    var variant: String?
+    var program: Program?
+    var stoppedAt: Int?
+    var origin: ProposalOrigin?
+
+    enum CodingKeys: String, CodingKey {
+        case trial, number, config, state, attempts, epochs, earlyStopping = "early_stopping", variant, program
+        case stoppedAt = "stopped_at", origin
     }
 }
