@@ -4,13 +4,6 @@ import Vocabulary
 /// The JSON documents the CLI prints with `--json` and the dashboard serves under `/api/`: one
 /// builder each, so both say the same.
 public enum Documents {
-    /// JSON text as every command prints it: pretty, keys sorted, slashes unescaped.
-    public static func text(_ object: Any) throws -> String {
-        String(
-            decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
-            as: UTF8.self)
-    }
-
     /// A document as every JSON output writes it: pretty, keys sorted, slashes as they are.
     public static func text(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()

@@ -189,11 +189,28 @@ extension ParameterImportance {
     public static func document(
         _ ranked: [(key: String, importance: Double)], spec: SweepSpec, trials: [TrialSnapshot],
         targetQuantile: Double
-    ) -> [String: Any] {
-        [
-            "metric": "valid_\(spec.metric)", "method": "ped-anova", "target_quantile": targetQuantile,
-            "completed_trials": completedTrials(trials, metric: spec.metric),
-            "importance": ranked.map { ["parameter": $0.key, "importance": $0.importance] as [String: Any] },
-        ]
+    ) -> ImportanceDocument {
+        ImportanceDocument(
+            metric: "valid_\(spec.metric)", method: "ped-anova", targetQuantile: targetQuantile,
+            completedTrials: completedTrials(trials, metric: spec.metric),
+            importance: ranked.map { ImportanceDocument.Entry(parameter: $0.key, importance: $0.importance) })
+    }
+}
+
+/// `sweep importance --json` and `/api/importance` (contract in docs/cli.md).
+public struct ImportanceDocument: Encodable, Sendable {
+    public struct Entry: Encodable, Sendable {
+        var parameter: String
+        var importance: Double
+    }
+
+    var metric: String
+    var method: String
+    var targetQuantile: Double
+    var completedTrials: Int
+    var importance: [Entry]
+
+    enum CodingKeys: String, CodingKey {
+        case metric, method, targetQuantile = "target_quantile", completedTrials = "completed_trials", importance
     }
 }

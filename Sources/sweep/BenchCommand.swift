@@ -126,8 +126,7 @@ struct CoordinatorBench: ParsableCommand {
         for (process, output) in processes {
             let data = output.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
-            let report = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-            latencies += (report?["assign_latency_s"] as? [Double]) ?? []
+            latencies += (try? JSONDecoder().decode(NoopWorkerReport.self, from: data))?.assignLatencySeconds ?? []
         }
         latencies.sort()
         func percentile(_ p: Double) -> Double {
@@ -141,16 +140,17 @@ struct CoordinatorBench: ParsableCommand {
         }
         let rate = Double(span.count - 1) / span.last.timeIntervalSince(span.first)
         if json {
-            return try printJSON([
-                "workers": workers, "trials": completed, "wall_seconds": seconds, "trials_per_second": rate,
-                "assign_latency_ms": [
-                    "p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99), "p999": percentile(0.999),
-                    "max": (latencies.last ?? 0) * 1000, "samples": latencies.count,
-                ],
-                "coordinator_rss_mb": ["before": memoryBefore, "peak": peakMemory],
-                "coordinator_cpu_ms_per_trial": cpu / Double(max(completed, 1)) * 1000,
-                "dashboard_pages_ms": pages.withLock { $0 },
-            ])
+            return print(
+                try Documents.text(
+                    CoordinatorBenchReport(
+                        workers: workers, trials: completed, wallSeconds: seconds, trialsPerSecond: rate,
+                        assignLatencyMilliseconds: [
+                            "p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99), "p999": percentile(0.999),
+                            "max": (latencies.last ?? 0) * 1000, "samples": Double(latencies.count),
+                        ],
+                        coordinatorMegabytes: ["before": memoryBefore, "peak": peakMemory],
+                        coordinatorMillisecondsPerTrial: cpu / Double(max(completed, 1)) * 1000,
+                        dashboardPagesMilliseconds: pages.withLock { $0 })))
         }
         print(
             String(
@@ -221,7 +221,7 @@ struct StoreBench: ParsableCommand {
         }
         let median = figures.sorted()[figures.count / 2]
         if json {
-            return try printJSON(["trials": trials, "batch": batch, "microseconds_per_trial": ["median": median, "runs": figures]])
+            return print(try Documents.text(StoreBenchReport(trials: trials, batch: batch, median: median, runs: figures)))
         }
         print(
             String(
@@ -259,4 +259,49 @@ func residentMegabytes() -> Double {
         let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
     else { return 0 }
     return kilobytes / 1024
+}
+
+/// What a no-op worker prints for `sweep bench coordinator`: the wait from asking to `assign`.
+struct NoopWorkerReport: Codable {
+    var assignLatencySeconds: [Double]
+
+    enum CodingKeys: String, CodingKey { case assignLatencySeconds = "assign_latency_s" }
+}
+
+/// `sweep bench coordinator --json`.
+struct CoordinatorBenchReport: Encodable {
+    var workers: Int
+    var trials: Int
+    var wallSeconds: Double
+    var trialsPerSecond: Double
+    /// p50, p90, p99, p999, max and the sample count.
+    var assignLatencyMilliseconds: [String: Double]
+    var coordinatorMegabytes: [String: Double]
+    var coordinatorMillisecondsPerTrial: Double
+    var dashboardPagesMilliseconds: [Double]
+
+    enum CodingKeys: String, CodingKey {
+        case workers, trials, wallSeconds = "wall_seconds", trialsPerSecond = "trials_per_second"
+        case assignLatencyMilliseconds = "assign_latency_ms", coordinatorMegabytes = "coordinator_rss_mb"
+        case coordinatorMillisecondsPerTrial = "coordinator_cpu_ms_per_trial", dashboardPagesMilliseconds = "dashboard_pages_ms"
+    }
+}
+
+/// `sweep bench store --json`.
+struct StoreBenchReport: Encodable {
+    struct Figures: Encodable {
+        var median: Double
+        var runs: [Double]
+    }
+
+    var trials: Int
+    var batch: Int
+    var microsecondsPerTrial: Figures
+
+    init(trials: Int, batch: Int, median: Double, runs: [Double]) {
+        (self.trials, self.batch) = (trials, batch)
+        microsecondsPerTrial = Figures(median: median, runs: runs)
+    }
+
+    enum CodingKeys: String, CodingKey { case trials, batch, microsecondsPerTrial = "microseconds_per_trial" }
 }

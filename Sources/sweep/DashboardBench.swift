@@ -117,11 +117,14 @@ struct DashboardBench: AsyncParsableCommand {
                 ))
         }
         if json {
-            return try printJSON([
-                "trials": trials, "requests": requests, "live": live, "results_per_request": live ? resultsPerRequest : 0,
-                "fill_seconds": fillSeconds, "first_request_ms": firstRequest,
-                "routes": figures.map { ["route": $0.route, "median_ms": $0.median, "p99_ms": $0.p99, "bytes": $0.bytes] },
-            ])
+            return print(
+                try Documents.text(
+                    DashboardBenchReport(
+                        trials: trials, requests: requests, live: live, resultsPerRequest: live ? resultsPerRequest : 0,
+                        fillSeconds: fillSeconds, firstRequestMilliseconds: firstRequest,
+                        routes: figures.map {
+                            .init(route: $0.route, medianMilliseconds: $0.median, p99Milliseconds: $0.p99, bytes: $0.bytes)
+                        })))
         }
         let more = resultsPerRequest == 1 ? "one more" : "\(resultsPerRequest) more"
         print(
@@ -193,5 +196,30 @@ struct DashboardBench: AsyncParsableCommand {
         if config.rnn { value -= 0.03 }
         if config.multitask { value -= config.balancer == .fixed ? 0.01 * pow(log10(config.alpha) + 3, 2) : 0.006 }
         return max(value, 0.001)
+    }
+}
+
+/// `sweep bench dashboard --json`.
+struct DashboardBenchReport: Encodable {
+    struct Route: Encodable {
+        var route: String
+        var medianMilliseconds: Double
+        var p99Milliseconds: Double
+        var bytes: Int
+
+        enum CodingKeys: String, CodingKey { case route, medianMilliseconds = "median_ms", p99Milliseconds = "p99_ms", bytes }
+    }
+
+    var trials: Int
+    var requests: Int
+    var live: Bool
+    var resultsPerRequest: Int
+    var fillSeconds: Double
+    var firstRequestMilliseconds: Double
+    var routes: [Route]
+
+    enum CodingKeys: String, CodingKey {
+        case trials, requests, live, resultsPerRequest = "results_per_request", fillSeconds = "fill_seconds"
+        case firstRequestMilliseconds = "first_request_ms", routes
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ML
+import SweepCore
 import Vocabulary
 
 struct DataCommand: ParsableCommand {
@@ -81,32 +82,15 @@ struct DataCommand: ParsableCommand {
             let neighbourValid = evaluator.evaluate(prior: withNeighbours, split: dataset.valid)
             let neighbourTest = evaluator.evaluate(prior: withNeighbours, split: dataset.test)
             if json {
-                let document: [String: Any] = [
-                    "path": url.standardizedFileURL.path,
-                    "fingerprint": fingerprint.fingerprint,
-                    "items": dataset.itemCount,
-                    "dimension": dataset.dimension,
-                    "examples": ["train": dataset.train.count, "valid": dataset.valid.count, "test": dataset.test.count],
-                    "tags": dataset.tags?.count ?? 0,
-                    "average_targets": dataset.averageTargets,
-                    "imbalance": dataset.imbalance,
-                    "pos_weight": dataset.imbalance,
-                    "popularity": ["valid": popularValid.dictionary, "test": popularTest.dictionary],
-                    "cooccurrence_prior": [
-                        "cooc": priorConfig.cooc.rawValue, "cooc_weight": priorConfig.coocWeight,
-                        "cooc_popularity": priorConfig.coocPopularity,
-                        "valid": priorValid.dictionary, "test": priorTest.dictionary,
-                    ],
-                    "neighbour_prior": [
-                        "cooc": neighbourConfig.cooc.rawValue, "cooc_weight": neighbourConfig.coocWeight,
-                        "cooc_popularity": neighbourConfig.coocPopularity, "knn_k": neighbourConfig.knnK,
-                        "knn_weight": neighbourConfig.knnWeight, "knn_power": neighbourConfig.knnPower,
-                        "valid": neighbourValid.dictionary, "test": neighbourTest.dictionary,
-                    ],
-                ]
-                let data = try JSONSerialization.data(
-                    withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-                print(String(decoding: data, as: UTF8.self))
+                let document = DataCheckDocument(
+                    path: url.standardizedFileURL.path, fingerprint: fingerprint.fingerprint, items: dataset.itemCount,
+                    dimension: dataset.dimension,
+                    examples: ["train": dataset.train.count, "valid": dataset.valid.count, "test": dataset.test.count],
+                    tags: dataset.tags?.count ?? 0, averageTargets: dataset.averageTargets, imbalance: dataset.imbalance,
+                    posWeight: dataset.imbalance, popularity: ["valid": popularValid.dictionary, "test": popularTest.dictionary],
+                    cooccurrencePrior: .init(priorConfig, valid: priorValid, test: priorTest, neighbours: false),
+                    neighbourPrior: .init(neighbourConfig, valid: neighbourValid, test: neighbourTest, neighbours: true))
+                print(try Documents.text(document))
                 return
             }
             print("dataset      \(url.standardizedFileURL.path)")
@@ -125,5 +109,50 @@ struct DataCommand: ParsableCommand {
                 "+ neighbours valid nDCG@10 \(decimal(neighbourValid.ndcg10))   test nDCG@10 \(decimal(neighbourTest.ndcg10))"
                     + "   (that prior with the 20 nearest train dialogues: knn_k 20, knn_weight 1, knn_power 1)")
         }
+    }
+}
+
+/// `sweep data check --json` (contract in docs/cli.md): the dataset's shape and the baselines a
+/// trained model is measured against.
+struct DataCheckDocument: Encodable {
+    /// A prior's settings and its metrics on valid and test.
+    struct Prior: Encodable {
+        var cooc: String
+        var coocWeight: Double
+        var coocPopularity: Double
+        var knnK: Int?
+        var knnWeight: Double?
+        var knnPower: Double?
+        var valid: [String: Double]
+        var test: [String: Double]
+
+        init(_ config: TrialConfig, valid: RankingMetrics, test: RankingMetrics, neighbours: Bool) {
+            (cooc, coocWeight, coocPopularity) = (config.cooc.rawValue, config.coocWeight, config.coocPopularity)
+            if neighbours { (knnK, knnWeight, knnPower) = (config.knnK, config.knnWeight, config.knnPower) }
+            (self.valid, self.test) = (valid.dictionary, test.dictionary)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case cooc, coocWeight = "cooc_weight", coocPopularity = "cooc_popularity", knnK = "knn_k", knnWeight = "knn_weight"
+            case knnPower = "knn_power", valid, test
+        }
+    }
+
+    var path: String
+    var fingerprint: String
+    var items: Int
+    var dimension: Int
+    var examples: [String: Int]
+    var tags: Int
+    var averageTargets: Double
+    var imbalance: Double
+    var posWeight: Double
+    var popularity: [String: [String: Double]]
+    var cooccurrencePrior: Prior
+    var neighbourPrior: Prior
+
+    enum CodingKeys: String, CodingKey {
+        case path, fingerprint, items, dimension, examples, tags, averageTargets = "average_targets", imbalance
+        case posWeight = "pos_weight", popularity, cooccurrencePrior = "cooccurrence_prior", neighbourPrior = "neighbour_prior"
     }
 }

@@ -348,7 +348,7 @@ struct WorkerCommand: ParsableCommand {
         case .finished, .maxTrials, .stopped:
             printError("[\(identity.name)] \(client.trialsDone) trial\(client.trialsDone == 1 ? "" : "s") done")
             // `sweep bench coordinator` reads the assign latencies of its no-op workers.
-            if noopTrials { try printJSON(["assign_latency_s": client.assignLatencies]) }
+            if noopTrials { print(try Documents.text(NoopWorkerReport(assignLatencySeconds: client.assignLatencies))) }
         case .refused(let reason):
             printError("[\(identity.name)] refused by the coordinator: \(reason)")
             throw ExitCode(2)

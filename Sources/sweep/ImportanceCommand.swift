@@ -22,7 +22,9 @@ struct Importance: ParsableCommand {
         let spec = try reader.spec(of: sweep)
         let trials = try reader.trials()
         let ranked = ParameterImportance.of(spec: spec, trials: trials, targetQuantile: quantile)
-        if json { return try printJSON(ParameterImportance.document(ranked, spec: spec, trials: trials, targetQuantile: quantile)) }
+        if json {
+            return print(try Documents.text(ParameterImportance.document(ranked, spec: spec, trials: trials, targetQuantile: quantile)))
+        }
         let completed = ParameterImportance.completedTrials(trials, metric: spec.metric)
         print(
             "importance for reaching the top \(Int((quantile * 100).rounded()))% by valid \(spec.metric), from \(completed) completed trials (PED-ANOVA)"

@@ -86,7 +86,6 @@ struct OpenedSweep {
 }
 
 /// Prints JSON text as the only thing on stdout.
-func printJSON(_ object: Any) throws { print(try Documents.text(object)) }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, csv, json, yaml
@@ -119,20 +118,16 @@ struct Plan: ParsableCommand {
             )
         }
         if format == .json {
-            var document: [String: Any] = [
-                "count": trials.count,
-                "trials": trials.map { trial -> [String: Any] in
-                    var object: [String: Any] = [
-                        "id": trial.id, "number": trial.number, "seed": trial.config.seed,
-                        "config": trial.config.activeDictionary.mapValues(\.foundationValue),
-                    ]
-                    if let variant = trial.variant { object["variant"] = variant }
-                    return object
-                },
-            ]
-            if let comparison { document.merge(["new": comparison.new, "kept": comparison.kept, "retired": comparison.retired]) { $1 } }
-            if spec.method == .tpe { document["proposed_later"] = adaptive }
-            return try printJSON(document)
+            return print(
+                try Documents.text(
+                    PlanDocument(
+                        count: trials.count,
+                        trials: trials.map {
+                            .init(
+                                id: $0.id, number: $0.number, seed: $0.config.seed, config: $0.config.activeDictionary, variant: $0.variant)
+                        },
+                        new: comparison?.new, kept: comparison?.kept, retired: comparison?.retired,
+                        proposedLater: spec.method == .tpe ? adaptive : nil)))
         }
         let configs = Set(trials.map { Leaderboard.configKey($0.config) }).count
         print(
@@ -443,4 +438,26 @@ struct Cancel: ParsableCommand {
             "\(cancelled.count) trial\(cancelled.count == 1 ? "" : "s") cancelled\(cancelled.isEmpty ? "" : ": " + cancelled.joined(separator: " "))"
         )
     }
+}
+
+/// `sweep plan --format json` (contract in docs/cli.md): the trials planned up front and, with
+/// `--db`, how they compare with the store's.
+struct PlanDocument: Encodable {
+    struct Trial: Encodable {
+        var id: String
+        var number: Int
+        var seed: Int
+        var config: [String: ConfigValue]
+        var variant: String?
+    }
+
+    var count: Int
+    var trials: [Trial]
+    var new: Int?
+    var kept: Int?
+    var retired: Int?
+    /// TPE's configs beyond those planned up front.
+    var proposedLater: Int?
+
+    enum CodingKeys: String, CodingKey { case count, trials, new, kept, retired, proposedLater = "proposed_later" }
 }
