@@ -136,12 +136,6 @@ struct Pages {
         }
     }
 
-    /// One row of the table: a ranked trial, or a ranked config with its seeds' trials.
-    private enum BoardRow {
-        case trial(rank: Int?, TrialSnapshot)
-        case config(RankedConfig)
-    }
-
     /// The ranking `sweep leaderboard --format json` prints, as a table: filtered and sorted on
     /// the server (a 10,000-trial sweep sends its top rows, not all of them), each row linking to
     /// its trial and to its trial file.
@@ -152,84 +146,25 @@ struct Pages {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
         let report = try LeaderboardReport(sweep, store: store, top: plain ? query.limit : nil, all: query.all)
         let trials = report.trials
-        let keys = report.varyingKeys.filter { !query.byConfig || $0 != "seed" }
+        let keys = report.varyingKeys
         let metric = sweep.metric
-        let variants = trials.contains { $0.variant != nil }
-        var header =
-            ["rank"] + (query.byConfig ? [] : ["#", "trial"]) + (query.all && !query.byConfig ? ["state"] : [])
-            + (variants ? ["variant"] : []) + keys
-        header += ["valid \(metric)"] + (query.byConfig ? ["n", "test \(metric)", "p vs best"] : ["test \(metric)", "epoch", "worker"])
+        var rows = report.rows(byConfig: query.byConfig)
+        let columns = report.columns(byConfig: query.byConfig, rows: rows)
+        let header = columns.map(\.name)
         let validColumn = header.firstIndex(of: "valid \(metric)")!
         if let sort = query.sort, !header.contains(sort) {
             throw BadRequest(
                 message:
-                    "query parameter 'sort' names no column of this board: '\(QueryParameters.shown(sort))'; columns are \(header.joined(separator: ", "))"
+                    "query parameter 'sort' names no column of this board: '\(QueryParameters.shown(sort))'; columns are \(header.filter { !$0.isEmpty }.joined(separator: ", "))"
             )
-        }
-        // Text and sort values per column; only the rows shown are turned into text.
-        func values(_ row: BoardRow) -> [ConfigValue?] {
-            switch row {
-            case .config(let config):
-                let first = config.trials[0]
-                return [.int(config.rank)] + (variants ? [first.variant.map(ConfigValue.string)] : [])
-                    + keys.map { first.activeValues[$0] }
-                    + [
-                        config.validMean[metric].map(ConfigValue.double), .int(config.n), config.testMean[metric].map(ConfigValue.double),
-                        config.pValueVersusBest.map(ConfigValue.double),
-                    ]
-            case .trial(let rank, let trial):
-                let result = trial.result
-                let leading: [ConfigValue?] =
-                    [rank.map(ConfigValue.int), .int(trial.number), .string(trial.id)]
-                    + (query.all ? [.string(LeaderboardReport.stateCell(trial))] : [])
-                    + (variants ? [trial.variant.map(ConfigValue.string)] : [])
-                return leading + keys.map { trial.activeValues[$0] }
-                    + [
-                        result?.valid[metric].map(ConfigValue.double), result?.test[metric].map(ConfigValue.double),
-                        result.map { .int($0.bestEpoch) }, result.map { .string($0.worker) },
-                    ]
-            }
-        }
-        func cells(_ row: BoardRow) -> [String] {
-            // Config values as the sweep file writes them; the numbers from the valid metric on as the CLI's table does.
-            var texts = values(row).enumerated().map { column, value -> String in
-                switch value {
-                case nil: "–"
-                case .double(let number)? where column >= validColumn: format(number)
-                case let value?: value.description
-                }
-            }
-            switch row {
-            case .config(let config):
-                texts[validColumn] += config.ci95.map { " ± " + format($0) } ?? ""
-                let standing =
-                    switch config.tiesBest {
-                    case _ where config.rank == 1, false?: ""
-                    case true?: " ≈ best"
-                    case nil: " (n < 2: untested)"
-                    }
-                texts[validColumn + 3] = (config.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–") + standing
-            case .trial(_, let trial):
-                texts[2] = String(trial.id.prefix(8))
-                texts[texts.count - 1] = trial.result?.worker ?? ""
-            }
-            return texts
         }
         /// What the filter matches: variant, `key=value` of each column key; for a trial also its id, state, worker and seed.
         func search(_ row: BoardRow) -> String {
-            let trial: TrialSnapshot
-            switch row {
-            case .config(let config): trial = config.trials[0]
-            case .trial(_, let ranked): trial = ranked
-            }
+            let trial = row.trial
             var words = [trial.variant ?? ""] + keys.map { key in "\(key)=\(trial.activeValues[key]?.description ?? "–")" }
             if case .trial = row { words += [trial.id, trial.state.rawValue, trial.result?.worker ?? "", "seed=\(trial.config.seed)"] }
             return words.joined(separator: " ").lowercased()
         }
-        var rows: [BoardRow] =
-            query.byConfig
-            ? Leaderboard.rankConfigs(trials, metric: metric).map(BoardRow.config)
-            : report.trialRows().map { BoardRow.trial(rank: $0.rank, $0.trial) }
         let total = plain ? trials.indices.count { trials[$0].state == .completed && trials[$0].result?.valid[metric] != nil } : rows.count
         let words = query.filter.lowercased().split(whereSeparator: \.isWhitespace)
         if !words.isEmpty {
@@ -240,7 +175,7 @@ struct Pages {
         let matching = words.isEmpty ? total : rows.count
         if let column = query.sort.flatMap({ header.firstIndex(of: $0) }) {
             // Stable, missing values last in either direction.
-            let keyed = rows.map { (row: $0, value: values($0)[column]) }
+            let keyed = rows.map { (row: $0, value: columns[column].value($0)) }
             rows = keyed.indices.sorted { i, j in
                 switch (keyed[i].value, keyed[j].value) {
                 case (nil, nil): return i < j
@@ -279,11 +214,12 @@ struct Pages {
         }
         body += query.byConfig ? "" : "<th></th>"
         body += "</tr></thead><tbody>"
+        let trialColumn = header.firstIndex(of: "trial")
         for row in shown {
-            var texts = cells(row).map(escape)
-            if case .trial(_, let trial) = row {
+            var texts = columns.map { escape($0.text(row)) }
+            if case .trial(_, let trial) = row, let trialColumn {
                 let id = escape(trial.id)
-                texts[2] = "<a href=\"\(base)/trial/\(id)\">\(texts[2])</a>"
+                texts[trialColumn] = "<a href=\"\(base)/trial/\(id)\">\(texts[trialColumn])</a>"
                 texts.append(trial.result == nil ? "" : exportLink(trial))
                 body += "<tr data-row data-trial=\"\(id)\">"
             } else {

@@ -139,83 +139,101 @@ public struct LeaderboardReport {
         trial.state == .pruned ? "pruned@\(trial.stoppedAt.map(String.init) ?? "?")" : trial.state.rawValue
     }
 
-    func trialColumns() -> [Column] {
-        let rows = trialRows()
-        var columns = [
-            Column(name: "rank", priority: 100, rightAligned: true, cells: rows.map { $0.rank.map(String.init) ?? "–" }),
-            Column(name: "#", priority: 99, rightAligned: true, cells: rows.map { String($0.trial.number) }),
-            Column(name: "trial", priority: 40, rightAligned: false, cells: rows.map { String($0.trial.id.prefix(8)) }),
-        ]
-        if all { columns.append(Column(name: "state", priority: 95, rightAligned: false, cells: rows.map { Self.stateCell($0.trial) })) }
-        if trials.contains(where: { $0.variant != nil }) {
-            columns.append(Column(name: "variant", priority: 80, rightAligned: false, cells: rows.map { $0.trial.variant ?? "–" }))
-        }
-        for (index, key) in varyingKeys.enumerated() {
-            columns.append(
-                Column(
-                    name: key, priority: priority(of: key, index), rightAligned: false,
-                    cells: rows.map {
-                        $0.trial.config.isActive(key) ? $0.trial.config.value(key)?.description ?? "–" : "–"
-                    }))
-        }
-        columns += [
-            Column(
-                name: "valid \(metric)", priority: 98, rightAligned: true, cells: rows.map { Self.number($0.trial.result?.valid[metric]) }),
-            Column(
-                name: "test \(metric)", priority: 90, rightAligned: true, cells: rows.map { Self.number($0.trial.result?.test[metric]) }),
-            Column(
-                name: "epoch", priority: 35, rightAligned: true, cells: rows.map { $0.trial.result.map { String($0.bestEpoch) } ?? "–" }),
-            Column(
-                name: "time", priority: 30, rightAligned: true, cells: rows.map { $0.trial.result.map { Self.duration($0.seconds) } ?? "–" }
-            ),
-            Column(name: "cov@10", priority: 25, rightAligned: true, cells: rows.map { Self.number($0.trial.result?.test["coverage@10"]) }),
-            Column(
-                name: "pop@10", priority: 20, rightAligned: true, cells: rows.map { Self.number($0.trial.result?.test["pop_overlap@10"]) }),
-            Column(name: "worker", priority: 10, rightAligned: false, cells: rows.map { $0.trial.result?.worker ?? "–" }),
-        ]
-        return withoutEmptyDiagnostics(columns)
+    /// The rows of the board: ranked trials (with `all`, the others after them), or configs.
+    public func rows(byConfig: Bool) -> [BoardRow] {
+        guard byConfig else { return trialRows().map { BoardRow.trial(rank: $0.rank, $0.trial) } }
+        let configs = Leaderboard.rankConfigs(trials, metric: metric)
+        return (top.map { Array(configs.prefix($0)) } ?? configs).map(BoardRow.config)
     }
 
-    /// The collapse diagnostics are the built-in trainer's: a program sweep's table has none.
-    func withoutEmptyDiagnostics(_ columns: [Column]) -> [Column] {
+    /// The board's columns, the one definition the terminal table, its CSV and the dashboard's
+    /// page share: per trial (rank, number, id, state with `all`, variant, the varying keys, the
+    /// metric on valid and test, epoch, time, diagnostics, worker) or per config (rank, standing
+    /// against the best, variant, keys, mean ± 95% CI, seeds, test, p-value, diagnostics). The
+    /// collapse diagnostics are the built-in trainer's: left out when no row has them.
+    public func columns(byConfig: Bool, rows: [BoardRow]) -> [BoardColumn] {
+        let metric = metric, variants = trials.contains { $0.variant != nil }
+        let keys = varyingKeys.enumerated().map { index, key in
+            BoardColumn(
+                name: key, priority: priority(of: key, index), rightAligned: false, value: { $0.trial.activeValues[key] },
+                text: { $0.trial.activeValues[key]?.description ?? "–" })
+        }
+        var columns: [BoardColumn]
+        if byConfig {
+            func config(_ row: BoardRow) -> RankedConfig? { if case .config(let config) = row { config } else { nil } }
+            columns = [
+                BoardColumn(name: "rank", priority: 100, rightAligned: true) { config($0).map { .int($0.rank) } },
+                BoardColumn(
+                    name: "", priority: 97, rightAligned: false, value: { config($0).map { .string(Self.versusBestCell($0)) } },
+                    text: { config($0).map(Self.versusBestCell) ?? "" }),
+            ]
+            if variants {
+                columns.append(BoardColumn(name: "variant", priority: 80, rightAligned: false) { $0.trial.variant.map(ConfigValue.string) })
+            }
+            columns += keys
+            columns += [
+                BoardColumn(
+                    name: "valid \(metric)", priority: 98, rightAligned: true,
+                    value: { config($0)?.validMean[metric].map(ConfigValue.double) },
+                    text: { row in
+                        config(row).map { Self.number($0.validMean[metric]) + ($0.ci95.map { " ± " + String(format: "%.4f", $0) } ?? "") }
+                            ?? "–"
+                    }),
+                BoardColumn(name: "n", priority: 96, rightAligned: true) { config($0).map { .int($0.n) } },
+                BoardColumn(name: "test \(metric)", priority: 90, rightAligned: true) {
+                    config($0)?.testMean[metric].map(ConfigValue.double)
+                },
+                BoardColumn(
+                    name: "p vs best", priority: 50, rightAligned: true, value: { config($0)?.pValueVersusBest.map(ConfigValue.double) },
+                    text: { config($0)?.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–" }),
+                BoardColumn(name: "cov@10", priority: 25, rightAligned: true) {
+                    config($0)?.testMean["coverage@10"].map(ConfigValue.double)
+                },
+            ]
+        } else {
+            func rank(_ row: BoardRow) -> Int? { if case .trial(let rank, _) = row { rank } else { nil } }
+            columns = [
+                BoardColumn(name: "rank", priority: 100, rightAligned: true) { rank($0).map(ConfigValue.int) },
+                BoardColumn(name: "#", priority: 99, rightAligned: true) { .int($0.trial.number) },
+                BoardColumn(
+                    name: "trial", priority: 40, rightAligned: false, value: { .string($0.trial.id) },
+                    text: { String($0.trial.id.prefix(8)) }),
+            ]
+            if all { columns.append(BoardColumn(name: "state", priority: 95, rightAligned: false) { .string(Self.stateCell($0.trial)) }) }
+            if variants {
+                columns.append(BoardColumn(name: "variant", priority: 80, rightAligned: false) { $0.trial.variant.map(ConfigValue.string) })
+            }
+            columns += keys
+            columns += [
+                BoardColumn(name: "valid \(metric)", priority: 98, rightAligned: true) {
+                    $0.trial.result?.valid[metric].map(ConfigValue.double)
+                },
+                BoardColumn(name: "test \(metric)", priority: 90, rightAligned: true) {
+                    $0.trial.result?.test[metric].map(ConfigValue.double)
+                },
+                BoardColumn(name: "epoch", priority: 35, rightAligned: true) { $0.trial.result.map { .int($0.bestEpoch) } },
+                BoardColumn(
+                    name: "time", priority: 30, rightAligned: true, value: { $0.trial.result.map { .double($0.seconds) } },
+                    text: { $0.trial.result.map { Self.duration($0.seconds) } ?? "–" }),
+                BoardColumn(name: "cov@10", priority: 25, rightAligned: true) {
+                    $0.trial.result?.test["coverage@10"].map(ConfigValue.double)
+                },
+                BoardColumn(name: "pop@10", priority: 20, rightAligned: true) {
+                    $0.trial.result?.test["pop_overlap@10"].map(ConfigValue.double)
+                },
+                BoardColumn(name: "worker", priority: 10, rightAligned: false) { $0.trial.result.map { .string($0.worker) } },
+            ]
+        }
         let diagnostics: Set<String> = ["cov@10", "pop@10"]
-        return columns.filter { !diagnostics.contains($0.name) || $0.cells.contains { $0 != "–" } }
+        return columns.filter { column in !diagnostics.contains(column.name) || rows.contains { column.value($0) != nil } }
     }
 
-    // MARK: Per config
-
-    func configColumns() -> [Column] {
-        let configs =
-            top.map { Array(Leaderboard.rankConfigs(trials, metric: metric).prefix($0)) } ?? Leaderboard.rankConfigs(trials, metric: metric)
-        var columns = [
-            Column(name: "rank", priority: 100, rightAligned: true, cells: configs.map { String($0.rank) }),
-            Column(name: "", priority: 97, rightAligned: false, cells: configs.map(Self.versusBestCell)),
-        ]
-        if trials.contains(where: { $0.variant != nil }) {
-            columns.append(Column(name: "variant", priority: 80, rightAligned: false, cells: configs.map { $0.trials[0].variant ?? "–" }))
+    /// The columns with every row's text, for the terminal table and CSV.
+    func filledColumns(byConfig: Bool) -> [Column] {
+        let rows = rows(byConfig: byConfig)
+        return columns(byConfig: byConfig, rows: rows).map {
+            Column(name: $0.name, priority: $0.priority, rightAligned: $0.rightAligned, cells: rows.map($0.text))
         }
-        for (index, key) in varyingKeys.enumerated() {
-            columns.append(
-                Column(
-                    name: key, priority: priority(of: key, index), rightAligned: false,
-                    cells: configs.map {
-                        $0.trials[0].config.isActive(key) ? $0.trials[0].config.value(key)?.description ?? "–" : "–"
-                    }))
-        }
-        columns += [
-            Column(
-                name: "valid \(metric)", priority: 98, rightAligned: true,
-                cells: configs.map {
-                    Self.number($0.validMean[metric]) + ($0.ci95.map { " ± " + String(format: "%.4f", $0) } ?? "")
-                }),
-            Column(name: "n", priority: 96, rightAligned: true, cells: configs.map { String($0.n) }),
-            Column(name: "test \(metric)", priority: 90, rightAligned: true, cells: configs.map { Self.number($0.testMean[metric]) }),
-            Column(
-                name: "p vs best", priority: 50, rightAligned: true,
-                cells: configs.map { $0.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–" }),
-            Column(name: "cov@10", priority: 25, rightAligned: true, cells: configs.map { Self.number($0.testMean["coverage@10"]) }),
-        ]
-        return withoutEmptyDiagnostics(columns)
     }
 
     /// Drops the lowest-priority columns until the table fits `width`.
@@ -271,7 +289,7 @@ public struct LeaderboardReport {
 
     /// The table for a terminal: a header with the constant keys, the rows, the baseline line.
     public func table(byConfig: Bool, columns names: [String]? = nil) throws -> String {
-        let columns = byConfig ? configColumns() : trialColumns()
+        let columns = filledColumns(byConfig: byConfig)
         let chosen = try names.map { try Self.choose(columns, names: $0) } ?? Self.fit(columns, width: width)
         var lines: [String] = []
         if !constantKeys.isEmpty { lines.append("constant: " + constantKeys.joined(separator: " ")) }
@@ -283,7 +301,7 @@ public struct LeaderboardReport {
 
     /// Every column, comma-separated, with the baseline as a final comment line.
     public func csv(byConfig: Bool) -> String {
-        let columns = byConfig ? configColumns() : trialColumns()
+        let columns = filledColumns(byConfig: byConfig)
         func escape(_ text: String) -> String {
             text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
                 ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
@@ -442,6 +460,49 @@ public final class LeaderboardRowCache: Sendable {
                 }
                 let row = cached[trial.number]!
                 writer.fragment(row.beforeRank, rank, row.afterRank)
+            }
+        }
+    }
+}
+
+/// One row of the board: a ranked trial (no rank for the unranked ones `all` adds), or a config
+/// ranked over its seeds.
+public enum BoardRow: Sendable {
+    case trial(rank: Int?, TrialSnapshot)
+    case config(RankedConfig)
+
+    /// The trial whose config and variant the row shows (a config's first seed).
+    public var trial: TrialSnapshot {
+        switch self {
+        case .trial(_, let trial): trial
+        case .config(let config): config.trials[0]
+        }
+    }
+}
+
+/// A column of the board (``LeaderboardReport/columns(byConfig:rows:)``): its header, how long it
+/// survives in a narrow terminal, and each row's value (what the page sorts by) and text.
+public struct BoardColumn {
+    public let name: String
+    let priority: Int
+    let rightAligned: Bool
+    public let value: (BoardRow) -> ConfigValue?
+    public let text: (BoardRow) -> String
+
+    init(
+        name: String, priority: Int, rightAligned: Bool, value: @escaping (BoardRow) -> ConfigValue?,
+        text: @escaping (BoardRow) -> String
+    ) {
+        (self.name, self.priority, self.rightAligned, self.value, self.text) = (name, priority, rightAligned, value, text)
+    }
+
+    /// A column whose text is its value: numbers to 4 decimals, `–` for none.
+    init(name: String, priority: Int, rightAligned: Bool, value: @escaping (BoardRow) -> ConfigValue?) {
+        self.init(name: name, priority: priority, rightAligned: rightAligned, value: value) { row in
+            switch value(row) {
+            case nil: "–"
+            case .double(let number)?: LeaderboardReport.number(number)
+            case let value?: value.description
             }
         }
     }
