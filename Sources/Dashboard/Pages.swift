@@ -146,10 +146,10 @@ struct Pages {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
         let report = try LeaderboardReport(sweep, store: store, top: plain ? query.limit : nil, all: query.all)
         let trials = report.trials
-        let keys = report.varyingKeys
         let metric = sweep.metric
         var rows = report.rows(byConfig: query.byConfig)
         let columns = report.columns(byConfig: query.byConfig, rows: rows)
+        let keys = columns.filter(\.isConfigKey).map(\.name)
         let header = columns.map(\.name)
         let validColumn = header.firstIndex(of: "valid \(metric)")!
         if let sort = query.sort, !header.contains(sort) {

@@ -155,8 +155,8 @@ public struct LeaderboardReport {
         let metric = metric, variants = trials.contains { $0.variant != nil }
         let keys = varyingKeys.enumerated().map { index, key in
             BoardColumn(
-                name: key, priority: priority(of: key, index), rightAligned: false, value: { $0.trial.activeValues[key] },
-                text: { $0.trial.activeValues[key]?.description ?? "–" })
+                name: key, priority: self.priority(of: key, index), rightAligned: false, value: { $0.trial.activeValues[key] },
+                text: { $0.trial.activeValues[key]?.description ?? "–" }, isConfigKey: true)
         }
         var columns: [BoardColumn]
         if byConfig {
@@ -232,7 +232,7 @@ public struct LeaderboardReport {
     func filledColumns(byConfig: Bool) -> [Column] {
         let rows = rows(byConfig: byConfig)
         return columns(byConfig: byConfig, rows: rows).map {
-            Column(name: $0.name, priority: $0.priority, rightAligned: $0.rightAligned, cells: rows.map($0.text))
+            Column(name: $0.name, priority: $0.priority(), rightAligned: $0.rightAligned, cells: rows.map($0.text))
         }
     }
 
@@ -484,16 +484,20 @@ public enum BoardRow: Sendable {
 /// survives in a narrow terminal, and each row's value (what the page sorts by) and text.
 public struct BoardColumn {
     public let name: String
-    let priority: Int
+    /// Worked out only for a terminal table (a key's counts its values over every trial).
+    let priority: () -> Int
     let rightAligned: Bool
     public let value: (BoardRow) -> ConfigValue?
     public let text: (BoardRow) -> String
+    /// Whether it is a config key's column (one of ``LeaderboardReport/varyingKeys``).
+    public let isConfigKey: Bool
 
     init(
-        name: String, priority: Int, rightAligned: Bool, value: @escaping (BoardRow) -> ConfigValue?,
-        text: @escaping (BoardRow) -> String
+        name: String, priority: @autoclosure @escaping () -> Int, rightAligned: Bool, value: @escaping (BoardRow) -> ConfigValue?,
+        text: @escaping (BoardRow) -> String, isConfigKey: Bool = false
     ) {
         (self.name, self.priority, self.rightAligned, self.value, self.text) = (name, priority, rightAligned, value, text)
+        self.isConfigKey = isConfigKey
     }
 
     /// A column whose text is its value: numbers to 4 decimals, `–` for none.
