@@ -65,10 +65,13 @@ public final class DashboardServer: Sendable {
 
     /// Opens each store read-only (a missing file, one that is no sweep store, or one from a
     /// newer build is refused here, with the reason), and checks the address.
-    public init(storePaths: [String], settings: DashboardSettings) throws {
+    /// - Parameter known: trials whose configs the caller holds (a coordinator's plan): the
+    ///   dashboard's reader of the first store takes them instead of parsing their stored text.
+    public init(storePaths: [String], settings: DashboardSettings, known: [PlannedTrial] = []) throws {
         guard !storePaths.isEmpty else { throw StoreError(message: "the dashboard needs a sweep store") }
         host = try settings.bindAddress()
         stores = try storePaths.map { try SweepStore.openReadOnly(path: $0) }
+        stores[0].know(known)
         self.settings = settings
         handler = Handler(sites: stores.map(Site.init), token: settings.token, renderer: renderer)
     }
@@ -76,8 +79,8 @@ public final class DashboardServer: Sendable {
     deinit { renderer.stop() }
 
     /// The dashboard of one store.
-    public convenience init(storePath: String, settings: DashboardSettings) throws {
-        try self.init(storePaths: [storePath], settings: settings)
+    public convenience init(storePath: String, settings: DashboardSettings, known: [PlannedTrial] = []) throws {
+        try self.init(storePaths: [storePath], settings: settings, known: known)
     }
 
     /// Serves until the task is cancelled.

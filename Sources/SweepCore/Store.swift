@@ -21,6 +21,8 @@ public final class SweepStore: Sendable {
     /// trial number: parsing is most of what reading every trial costs, and a dashboard reads
     /// them every 2 s.
     let parsedTrials = Mutex<[Int: FixedTrialParts]>([:])
+    /// Configs this reader was told of by trial id (``know(_:)``): not read or parsed again.
+    let knownConfigs = KnownConfigs(capacity: 50_000)
     /// Results decoded by readers, by trial number (a stored result never changes; the key
     /// tells a trial's result from an earlier one's in a store rebuilt under the same object).
     let parsedResults = Mutex<[Int: (key: ResultKey, result: ResultSnapshot)]>([:])
@@ -53,9 +55,13 @@ public final class SweepStore: Sendable {
 
     deinit { checkpointer?.stop() }
 
-    /// Forgets the configs this process stored or parsed (``KnownConfigs``), so that the next
-    /// reader parses every config as one in another process would: for benchmarks of `sweep dashboard`.
-    public static func forgetKnownConfigs() { KnownConfigs.shared.forget() }
+    /// Tells a reader the configs of trials it will read, so it neither reads nor parses their
+    /// stored text: a coordinator serving its own dashboard hands that reader its plan (parsing
+    /// 30,000 configs again would take the coordinator's cores for a second). A config the
+    /// reader was not told of is parsed once, when first read.
+    public func know(_ trials: [PlannedTrial]) {
+        for trial in trials { knownConfigs.remember(trial.config, id: trial.id) }
+    }
 
     /// Opens (creating if needed) a store for writing and applies its migrations.
     public static func open(path: String) throws -> SweepStore {
@@ -349,14 +355,10 @@ final class Once<Value: Sendable>: Sendable {
     }
 }
 
-/// Configs this process has stored or parsed, by trial id (a hash of the config's canonical JSON,
-/// the store's own key for it). A coordinator serving its own dashboard (`sweep launch
-/// --dashboard`) stores every trial's config from memory; the dashboard's reader then finds each
-/// one here instead of reading and parsing the same text again, on the coordinator's own cores.
-/// Holds at most `capacity` configs; past that, new ones are parsed by whoever reads them.
+/// A reader's configs by trial id (a hash of the config's canonical JSON, the store's own key for
+/// it): those it was told of (``SweepStore/know(_:)``) and those it parsed. Holds at most
+/// `capacity` configs; past that, new ones are parsed each time they are read.
 final class KnownConfigs: Sendable {
-    static let shared = KnownConfigs(capacity: 50_000)
-
     let capacity: Int
     private let entries = Mutex<[String: ConfigFacts]>([:])
     /// How many texts were parsed here (for tests).
@@ -370,9 +372,6 @@ final class KnownConfigs: Sendable {
             if entries.count < capacity, entries[id] == nil { entries[id] = ConfigFacts(config) }
         }
     }
-
-    /// Forgets every config (what a reader in another process starts from).
-    func forget() { entries.withLock { $0.removeAll() } }
 
     /// Trial `id`'s config, if this process knows it.
     func known(id: String) -> ConfigFacts? { entries.withLock { $0[id] } }

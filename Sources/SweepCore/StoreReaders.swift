@@ -271,8 +271,8 @@ extension SweepStore {
         let missing = rows.filter { fixed[$0.number]?.id != $0.id }
         guard !missing.isEmpty else { return fixed }
         var parsed: [Int: FixedTrialParts] = [:]
-        // A config this process knows by its trial id (a coordinator serving its own dashboard
-        // stored it) is not read again: the cursor leaves its text in the file.
+        // A config this reader knows by its trial id (a coordinator serving its own dashboard
+        // told it its plan) is not read again: the cursor leaves its text in the file.
         func add(_ row: Row) throws {
             let (number, id): (Int, String) = (row[0], row[1])
             guard fixed[number]?.id != id else { return }
@@ -280,7 +280,7 @@ extension SweepStore {
                 id: id, facts: nil, unreadable: nil,
                 origin: try (row[2] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") })
             do {
-                parts.facts = try KnownConfigs.shared.entry(id: id, json: row[3])
+                parts.facts = try knownConfigs.entry(id: id, json: row[3])
             } catch {
                 parts.unreadable = "its stored config cannot be read (\(error))"
             }

@@ -87,7 +87,6 @@ extension SweepStore {
                         sql: """
                             INSERT INTO trial (id, number, config, seed, variant, state, updated_at) VALUES (?, ?, ?, ?, ?, 'waiting', ?)
                             """, arguments: [trial.id, number, trial.canonicalConfig, trial.config.seed, trial.variant, time])
-                    KnownConfigs.shared.remember(trial.config, id: trial.id)
                     sync.new += 1
                 }
             }
@@ -155,7 +154,6 @@ extension SweepStore {
                 sql: """
                     INSERT INTO trial (id, number, config, seed, variant, state, origin, updated_at) VALUES (?, ?, ?, ?, NULL, 'waiting', ?, ?)
                     """, arguments: [id, number, config.jsonText(), seed, origin, time])
-            KnownConfigs.shared.remember(config, id: id)
             number += 1
         }
     }

@@ -85,7 +85,7 @@ struct CoordinatorBench: ParsableCommand {
         let stopPolling = Mutex(false)
         defer { stopPolling.withLock { $0 = true } }
         if dashboard {
-            let web = try DashboardServer(storePath: store.path, settings: DashboardSettings(port: 0))
+            let web = try DashboardServer(storePath: store.path, settings: DashboardSettings(port: 0), known: sweep.controller.planned)
             serving = Task.detached { try await web.run() }
             let port = try waitForPort(web)
             // As a browser would: one plain GET a second, from a thread of its own (a blocking

@@ -84,8 +84,7 @@ struct DashboardBench: AsyncParsableCommand {
         let fillSeconds = Date().timeIntervalSince(fillStart)
         let someTrial = try controller.store.trials()[trials / 2].id
 
-        // As `sweep dashboard` in a process of its own: none of the configs just stored is known.
-        SweepStore.forgetKnownConfigs()
+        // As `sweep dashboard` in a process of its own: its reader knows none of the configs.
         let server = try DashboardServer(storePath: path, settings: DashboardSettings(port: 0))
         let serving = Task.detached { try await server.run() }
         defer { serving.cancel() }

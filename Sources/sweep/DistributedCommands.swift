@@ -130,9 +130,11 @@ struct Launch: ParsableCommand {
         var dashboardTask: Task<Void, any Error>?
         if let dashboard {
             let (host, port) = try DashboardAddress.parse(dashboard)
+            // It is handed the plan, so the coordinator's cores do not parse every config again.
             let web = try DashboardServer(
                 storePath: store.db,
-                settings: DashboardSettings(host: host, port: port, token: dashboardToken ? DashboardSettings.randomToken() : nil))
+                settings: DashboardSettings(host: host, port: port, token: dashboardToken ? DashboardSettings.randomToken() : nil),
+                known: opened.controller.planned)
             dashboardTask = Task.detached { try await web.run() }
             let ready = DispatchSemaphore(value: 0)
             nonisolated(unsafe) var url = ""

@@ -510,7 +510,7 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
     }
 }
 
-/// The configs a process stored, found again by its own readers without parsing them.
+/// The configs a reader was told of, found without parsing them.
 @Suite struct KnownConfigsTests {
     @Test func aStoredConfigIsFoundWithoutParsingAndTheCapacityHolds() throws {
         let known = KnownConfigs(capacity: 2)
@@ -534,9 +534,11 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         #expect(known.parses.withLock { $0 } == 2)
         // A text that is not a config is an error, not an entry.
         #expect(throws: ConfigError.self) { try known.entry(id: "bad", json: "{\"lr\":-1}") }
-        known.forget()
-        _ = try known.entry(id: PlannedTrial.id(of: configs[0]), json: configs[0].jsonText())
-        #expect(known.parses.withLock { $0 } == 3)
+        // A reader knows only what it was told: another reader of the same store parses.
+        let store = try SweepStore.inMemory()
+        #expect(store.knownConfigs.known(id: PlannedTrial.id(of: configs[0])) == nil)
+        store.know([PlannedTrial(id: PlannedTrial.id(of: configs[0]), number: 1, config: configs[0], variant: nil)])
+        #expect(store.knownConfigs.known(id: PlannedTrial.id(of: configs[0]))?.config.lr == 0.001)
     }
 }
 
