@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Vocabulary
 
@@ -17,7 +16,7 @@ public struct PlannedTrial: Sendable, Equatable {
     public var canonicalConfig: String { config.jsonText() }
 
     public static func id(of config: TrialConfig) -> String {
-        SHA256.hash(data: Array(config.jsonText().utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        String(sha256Hex(Array(config.jsonText().utf8)).prefix(16))
     }
 }
 

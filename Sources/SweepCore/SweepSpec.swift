@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Vocabulary
 import Yams
@@ -330,6 +329,31 @@ struct SpecParser {
     }
 
     mutating func parse(_ text: String) -> SweepSpec? {
+        guard let (root, fields) = topLevel(text) else { return nil }
+        let name = parseName(fields["name"], root: root)
+        let program = fields["program"].flatMap { parseProgram($0) }
+        isProgram = fields["program"] != nil
+        let dataset = parseDataset(fields["dataset"], root: root)
+        if dataset == .noData { checkNoData(fields, program: program) }
+        let metric = parseMetric(fields["metric"])
+        let (method, count, tpe) = parseSearch(fields, root: root)
+        let seed = fields["seed"].flatMap { integer($0, "seed", minimum: 0) } ?? 0
+        let repeats = fields["repeats"].flatMap { integer($0, "repeats", minimum: 1) } ?? 1
+        let (fixed, fixedLines) = parseFixed(fields["fixed"])
+        let variants = fields["variants"].map { parseVariants($0, method: method) } ?? []
+        let parameters = parseParameters(fields["parameters"], method: method, fixed: fixed, variants: variants)
+        let earlyStopping = fields["early_stopping"].flatMap { parseEarlyStopping($0, metric: metric) }
+        guard issues.isEmpty, let dataset, let metric else { return nil }
+        let spec = SweepSpec(
+            name: name, dataset: dataset, program: program, metric: metric, method: method, count: count, tpe: tpe, seed: seed,
+            repeats: repeats,
+            fixed: fixed, parameters: parameters, variants: variants, earlyStopping: earlyStopping?.earlyStopping, text: text,
+            hash: sha256Hex(Array(text.utf8)), fixedLines: fixedLines, maxTrials: maxTrials)
+        return !checkPlan || checkExpanded(spec, earlyStopping) ? spec : nil
+    }
+
+    /// The file's top-level mapping, with every unknown key reported.
+    mutating func topLevel(_ text: String) -> (root: Node, fields: [String: Node])? {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -341,33 +365,34 @@ struct SpecParser {
             if root == nil { issue("", nil, "the file is empty") }
             return nil
         }
-        let fields = Dictionary(top, uniquingKeysWith: { first, _ in first })
         for (key, node) in top where !SweepSpec.topLevelKeys.contains(key) {
             issue(key, node, "unknown key; expected one of \(SweepSpec.topLevelKeys.joined(separator: ", "))")
         }
+        return (root, Dictionary(top, uniquingKeysWith: { first, _ in first }))
+    }
 
-        var name = ""
-        if let node = fields["name"] {
-            if case .string(let value)? = scalar(node, "name"), !value.isEmpty {
-                name = value
-            } else {
-                issue("name", node, "must be a non-empty name")
-            }
-        } else {
+    mutating func parseName(_ node: Node?, root: Node) -> String {
+        guard let node else {
             issue("name", root, "is required")
+            return ""
         }
-        let program = fields["program"].flatMap { parseProgram($0) }
-        isProgram = fields["program"] != nil
-        let dataset = parseDataset(fields["dataset"], root: root)
-        if dataset == .noData {
-            if !isProgram {
-                issue("dataset", fields["dataset"], "none is only for a program sweep (program: …); the built-in trainer needs a dataset")
-            }
-            if let program, program.command.command.contains(where: { $0.contains("{data}") }) {
-                issue("program.command", fields["program"], "uses {data} but the sweep has dataset: none")
-            }
+        if case .string(let value)? = scalar(node, "name"), !value.isEmpty { return value }
+        issue("name", node, "must be a non-empty name")
+        return ""
+    }
+
+    /// `dataset: none` is only for a program that does not ask for `{data}`.
+    mutating func checkNoData(_ fields: [String: Node], program: ProgramSpec?) {
+        if !isProgram {
+            issue("dataset", fields["dataset"], "none is only for a program sweep (program: …); the built-in trainer needs a dataset")
         }
-        let metric = parseMetric(fields["metric"])
+        if let program, program.command.command.contains(where: { $0.contains("{data}") }) {
+            issue("program.command", fields["program"], "uses {data} but the sweep has dataset: none")
+        }
+    }
+
+    /// `method`, and `count` and `tpe` as the method wants them.
+    mutating func parseSearch(_ fields: [String: Node], root: Node) -> (SearchMethod, count: Int?, TPESettings?) {
         var method = SearchMethod.grid
         if let node = fields["method"] {
             method = choice(node, "method", "must be grid, random or tpe") ?? method
@@ -387,40 +412,50 @@ struct SpecParser {
         } else if method == .tpe {
             tpe = TPESettings()
         }
-        let seed = fields["seed"].flatMap { integer($0, "seed", minimum: 0) } ?? 0
-        let repeats = fields["repeats"].flatMap { integer($0, "repeats", minimum: 1) } ?? 1
+        return (method, count, tpe)
+    }
 
-        var fixed: [String: ConfigValue] = [:], fixedLines: [String: Int] = [:]
-        if let node = fields["fixed"], let entries = pairs(node, "fixed") {
+    /// `fixed`: config keys and their values, with the line of each.
+    mutating func parseFixed(_ node: Node?) -> ([String: ConfigValue], lines: [String: Int]) {
+        var fixed: [String: ConfigValue] = [:], lines: [String: Int] = [:]
+        if let node, let entries = pairs(node, "fixed") {
             for (key, value) in entries where configKey(key, value, "fixed.\(key)") {
                 if let parsed = scalar(value, "fixed.\(key)") {
                     fixed[key] = parsed
-                    fixedLines[key] = value.mark?.line
+                    lines[key] = value.mark?.line
                 }
             }
+        }
+        return (fixed, lines)
+    }
+
+    /// `variants`: named partial configs, names unique; none with TPE, which searches one space.
+    mutating func parseVariants(_ node: Node, method: SearchMethod) -> [Variant] {
+        guard case .sequence(let sequence) = node else {
+            issue("variants", node, "must be a list of named partial configs")
+            return []
         }
         var variants: [Variant] = []
-        if let node = fields["variants"] {
-            if case .sequence(let sequence) = node {
-                for (index, item) in sequence.enumerated() {
-                    if let variant = parseVariant(item, "variants[\(index)]") {
-                        if method == .tpe {
-                            issue("variants", node, "TPE searches one space: make the arms a parameter (values: [...]) instead of variants")
-                            break
-                        }
-                        if variants.contains(where: { $0.name == variant.name }) {
-                            issue("variants[\(index)].name", item, "duplicate variant name \(variant.name)")
-                        }
-                        variants.append(variant)
-                    }
+        for (index, item) in sequence.enumerated() {
+            if let variant = parseVariant(item, "variants[\(index)]") {
+                if method == .tpe {
+                    issue("variants", node, "TPE searches one space: make the arms a parameter (values: [...]) instead of variants")
+                    break
                 }
-                if sequence.isEmpty { issue("variants", node, "must list at least one variant") }
-            } else {
-                issue("variants", node, "must be a list of named partial configs")
+                if variants.contains(where: { $0.name == variant.name }) {
+                    issue("variants[\(index)].name", item, "duplicate variant name \(variant.name)")
+                }
+                variants.append(variant)
             }
         }
+        if sequence.isEmpty { issue("variants", node, "must list at least one variant") }
+        return variants
+    }
+
+    /// `parameters`, each once (not also fixed), their conditions naming known keys and forming no cycle.
+    mutating func parseParameters(_ node: Node?, method: SearchMethod, fixed: [String: ConfigValue], variants: [Variant]) -> [Parameter] {
         var parameters: [Parameter] = []
-        if let node = fields["parameters"], let entries = pairs(node, "parameters") {
+        if let node, let entries = pairs(node, "parameters") {
             for (key, value) in entries {
                 let path = "parameters.\(key)"
                 guard configKey(key, value, path) else { continue }
@@ -439,19 +474,14 @@ struct SpecParser {
             }
         }
         if let cycle = SearchSpace.conditionCycle(parameters) {
-            issue("parameters", fields["parameters"], "conditions form a cycle: \(cycle.joined(separator: " → "))")
+            issue("parameters", node, "conditions form a cycle: \(cycle.joined(separator: " → "))")
         }
-        let earlyStopping = fields["early_stopping"].flatMap { parseEarlyStopping($0, metric: metric) }
-        guard issues.isEmpty, let dataset, let metric else { return nil }
-        var spec = SweepSpec(
-            name: name, dataset: dataset, program: program, metric: metric, method: method, count: count, tpe: tpe, seed: seed,
-            repeats: repeats,
-            fixed: fixed, parameters: parameters, variants: variants, earlyStopping: earlyStopping?.earlyStopping, text: text,
-            hash: SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined(), fixedLines: fixedLines,
-            maxTrials: maxTrials)
-        // Expanding finds what only combinations reveal: out-of-range values, fixed keys active nowhere,
-        // trials too short for the early-stopping rule.
-        guard checkPlan else { return spec }
+        return parameters
+    }
+
+    /// Expanding finds what only combinations reveal: out-of-range values, fixed keys active
+    /// nowhere, trials too short for the early-stopping rule. False when it found any.
+    mutating func checkExpanded(_ spec: SweepSpec, _ earlyStopping: ParsedEarlyStopping?) -> Bool {
         do {
             let trials = try SearchSpace(spec: spec).plan()
             let budgets = trials.filter { $0.config.isProgram || $0.config.model != .none }.map(\.config.epochBudget)
@@ -460,21 +490,17 @@ struct SpecParser {
                     "early_stopping", earlyStopping.epochsNode,
                     "needs each trial's epoch budget: give the program an integer `epochs` key (fixed, a parameter or a variant), which it must honour"
                 )
-                return nil
+                return false
             }
             if let earlyStopping, let shortest = budgets.min() {
                 checkEpochs(earlyStopping, shortest: shortest)
-                if !issues.isEmpty { return nil }
             }
         } catch let error as SweepFileError {
             issues += error.issues
-            return nil
         } catch {
             issue("", nil, "\(error)")
-            return nil
         }
-        spec.name = name
-        return spec
+        return issues.isEmpty
     }
 
     mutating func parseDataset(_ node: Node?, root: Node) -> DatasetSource? {
