@@ -22,105 +22,122 @@ extension SweepStore {
         spec: SweepSpec, trials: [PlannedTrial], fingerprint: String,
         popularity: [String: [String: Double]]?, program: TrialProgram? = nil, now: Date = Date()
     ) throws -> PlanSync {
+        try write { db in
+            let time = now.timeIntervalSince1970
+            try Self.writeSweepRow(db, spec: spec, fingerprint: fingerprint, popularity: popularity, program: program, time: time)
+            var sync = PlanSync(new: 0, kept: 0, retired: 0)
+            try Self.insertPlanned(db, trials, time, &sync)
+            try Self.retireUnplanned(db, planned: Set(trials.map(\.id)), space: SearchSpace(spec: spec), time, &sync)
+            return sync
+        }
+    }
+
+    /// The sweep's row: written the first time, updated after (its file, dataset and program
+    /// text); a file whose metric, dataset or program is not the store's is refused, naming both.
+    static func writeSweepRow(
+        _ db: Database, spec: SweepSpec, fingerprint: String, popularity: [String: [String: Double]]?, program: TrialProgram?,
+        time: Double
+    ) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let datasetJSON = String(decoding: try encoder.encode(StoredDataset(spec.dataset, fingerprint: fingerprint)), as: UTF8.self)
         let popularityJSON = try popularity.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         let programJSON = try program.map { String(decoding: try encoder.encode(StoredProgram($0)), as: UTF8.self) }
-        return try write { db in
-            let time = now.timeIntervalSince1970
-            if let existing = try Row.fetchOne(db, sql: "SELECT metric, fingerprint, program FROM sweep WHERE id = 1") {
-                let metric: String = existing["metric"], storedFingerprint: String = existing["fingerprint"]
-                guard metric == spec.metric else {
-                    throw StoreError(
-                        message:
-                            "the sweep file's metric is valid_\(spec.metric) but this store ranks by valid_\(metric); results would not compare. Use a new --db"
-                    )
+        if let existing = try Row.fetchOne(db, sql: "SELECT metric, fingerprint, program FROM sweep WHERE id = 1") {
+            let metric: String = existing["metric"], storedFingerprint: String = existing["fingerprint"]
+            guard metric == spec.metric else {
+                throw StoreError(
+                    message:
+                        "the sweep file's metric is valid_\(spec.metric) but this store ranks by valid_\(metric); results would not compare. Use a new --db"
+                )
+            }
+            guard storedFingerprint == fingerprint else {
+                throw StoreError(
+                    message:
+                        "the sweep file's dataset (fingerprint \(fingerprint)) is not this store's (fingerprint \(storedFingerprint)); results would not compare. Use a new --db"
+                )
+            }
+            let storedProgram = try (existing["program"] as String?).map {
+                try StoredJSON.decode(StoredProgram.self, $0, "the sweep's program")
+            }
+            if storedProgram?.fingerprint != program?.fingerprint {
+                let was = storedProgram.map { "program fingerprint \($0.fingerprint)" } ?? "the built-in trainer"
+                let now = program.map { "program \($0.directory) (fingerprint \($0.fingerprint))" } ?? "the built-in trainer"
+                throw StoreError(
+                    message:
+                        "the sweep file runs \(now) but this store's results come from \(was); results would not compare. Put the program back as it was, or use a new --db"
+                )
+            }
+            try db.execute(
+                sql: """
+                    UPDATE sweep SET name = ?, spec_text = ?, spec_hash = ?, dataset = ?, popularity = COALESCE(?, popularity), program = ?, updated_at = ?
+                    WHERE id = 1
+                    """, arguments: [spec.name, spec.text, spec.hash, datasetJSON, popularityJSON, programJSON, time])
+        } else {
+            try db.execute(
+                sql: """
+                    INSERT INTO sweep (id, name, spec_text, spec_hash, metric, dataset, fingerprint, popularity, program, created_at, updated_at)
+                    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    spec.name, spec.text, spec.hash, spec.metric, datasetJSON, fingerprint, popularityJSON, programJSON, time, time,
+                ])
+        }
+    }
+
+    /// Planned trials the store lacks are added as `waiting` (numbers continue after the largest
+    /// ever given, so they stay unique and stable); retired ones planned again come back.
+    static func insertPlanned(_ db: Database, _ trials: [PlannedTrial], _ time: Double, _ sync: inout PlanSync) throws {
+        var nextNumber = (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM trial") ?? 0) + 1
+        let isEmpty = nextNumber == 1
+        for trial in trials {
+            if let row = try Row.fetchOne(db, sql: "SELECT state, retired_from FROM trial WHERE id = ?", arguments: [trial.id]) {
+                sync.kept += 1
+                if try Self.trialState(row["state"], trial.id) == .retired {
+                    try Self.unretire(db, trial.id, retiredFrom: row["retired_from"], because: "planned again", time)
                 }
-                guard storedFingerprint == fingerprint else {
-                    throw StoreError(
-                        message:
-                            "the sweep file's dataset (fingerprint \(fingerprint)) is not this store's (fingerprint \(storedFingerprint)); results would not compare. Use a new --db"
-                    )
-                }
-                let storedProgram = try (existing["program"] as String?).map {
-                    try StoredJSON.decode(StoredProgram.self, $0, "the sweep's program")
-                }
-                if storedProgram?.fingerprint != program?.fingerprint {
-                    let was = storedProgram.map { "program fingerprint \($0.fingerprint)" } ?? "the built-in trainer"
-                    let now = program.map { "program \($0.directory) (fingerprint \($0.fingerprint))" } ?? "the built-in trainer"
-                    throw StoreError(
-                        message:
-                            "the sweep file runs \(now) but this store's results come from \(was); results would not compare. Put the program back as it was, or use a new --db"
-                    )
-                }
-                try db.execute(
-                    sql: """
-                        UPDATE sweep SET name = ?, spec_text = ?, spec_hash = ?, dataset = ?, popularity = COALESCE(?, popularity), program = ?, updated_at = ?
-                        WHERE id = 1
-                        """, arguments: [spec.name, spec.text, spec.hash, datasetJSON, popularityJSON, programJSON, time])
             } else {
+                // Numbers continue after the largest ever given, so they stay unique and stable.
+                let number = isEmpty ? trial.number : nextNumber
+                nextNumber = max(nextNumber, number + 1)
                 try db.execute(
                     sql: """
-                        INSERT INTO sweep (id, name, spec_text, spec_hash, metric, dataset, fingerprint, popularity, program, created_at, updated_at)
-                        VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        spec.name, spec.text, spec.hash, spec.metric, datasetJSON, fingerprint, popularityJSON, programJSON, time, time,
-                    ])
+                        INSERT INTO trial (id, number, config, seed, variant, state, updated_at) VALUES (?, ?, ?, ?, ?, 'waiting', ?)
+                        """, arguments: [trial.id, number, trial.canonicalConfig, trial.config.seed, trial.variant, time])
+                sync.new += 1
             }
-            var sync = PlanSync(new: 0, kept: 0, retired: 0)
-            let planned = Set(trials.map(\.id))
-            var nextNumber = (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM trial") ?? 0) + 1
-            let isEmpty = nextNumber == 1
-            for trial in trials {
-                if let row = try Row.fetchOne(db, sql: "SELECT state, retired_from FROM trial WHERE id = ?", arguments: [trial.id]) {
-                    sync.kept += 1
-                    if try Self.trialState(row["state"], trial.id) == .retired {
-                        try Self.unretire(db, trial.id, retiredFrom: row["retired_from"], because: "planned again", time)
-                    }
-                } else {
-                    // Numbers continue after the largest ever given, so they stay unique and stable.
-                    let number = isEmpty ? trial.number : nextNumber
-                    nextNumber = max(nextNumber, number + 1)
-                    try db.execute(
-                        sql: """
-                            INSERT INTO trial (id, number, config, seed, variant, state, updated_at) VALUES (?, ?, ?, ?, ?, 'waiting', ?)
-                            """, arguments: [trial.id, number, trial.canonicalConfig, trial.config.seed, trial.variant, time])
-                    sync.new += 1
+        }
+    }
+
+    /// What is no longer planned is retired. A config an adaptive sampler proposed is no plan's:
+    /// it stays while the sweep's space still admits it (and comes back when it does again).
+    static func retireUnplanned(_ db: Database, planned: Set<String>, space: SearchSpace, _ time: Double, _ sync: inout PlanSync) throws {
+        for row in try Row.fetchAll(db, sql: "SELECT id, state, origin, config FROM trial ORDER BY number") {
+            let id: String = row["id"]
+            guard !planned.contains(id) else { continue }
+            let state = try Self.trialState(row["state"], id)
+            // A config this build cannot read is admitted by no space: it is retired below.
+            if (row["origin"] as String?) != nil, let config = try? TrialConfig.parse(json: row["config"]), space.admits(config) {
+                sync.kept += 1
+                if state == .retired {
+                    try Self.unretire(
+                        db, id,
+                        retiredFrom: try String.fetchOne(db, sql: "SELECT retired_from FROM trial WHERE id = ?", arguments: [id]),
+                        because: "admitted again by the sweep's space", time)
                 }
+                continue
             }
-            // What is no longer planned is retired. A config an adaptive sampler proposed is no plan's:
-            // it stays while the sweep's space still admits it (and comes back when it does again).
-            let space = SearchSpace(spec: spec)
-            for row in try Row.fetchAll(db, sql: "SELECT id, state, origin, config FROM trial ORDER BY number") {
-                let id: String = row["id"]
-                guard !planned.contains(id) else { continue }
-                let state = try Self.trialState(row["state"], id)
-                // A config this build cannot read is admitted by no space: it is retired below.
-                if (row["origin"] as String?) != nil, let config = try? TrialConfig.parse(json: row["config"]), space.admits(config) {
-                    sync.kept += 1
-                    if state == .retired {
-                        try Self.unretire(
-                            db, id,
-                            retiredFrom: try String.fetchOne(db, sql: "SELECT retired_from FROM trial WHERE id = ?", arguments: [id]),
-                            because: "admitted again by the sweep's space", time)
-                    }
-                    continue
-                }
-                guard state != .retired else { continue }
-                if state == .running {
-                    try db.execute(
-                        sql: """
-                            UPDATE attempt SET outcome = 'cancelled', reason = 'retired: the sweep file no longer plans this trial', finished_at = ?
-                            WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND outcome IS NULL
-                            """, arguments: [time, id])
-                }
-                try Self.transition(db, id, from: state, to: .retired, time)
-                try Self.event(db, time, "retired", trial: id, detail: "no longer planned by the sweep file (was \(state.rawValue))")
-                sync.retired += 1
+            guard state != .retired else { continue }
+            if state == .running {
+                try db.execute(
+                    sql: """
+                        UPDATE attempt SET outcome = 'cancelled', reason = 'retired: the sweep file no longer plans this trial', finished_at = ?
+                        WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND outcome IS NULL
+                        """, arguments: [time, id])
             }
-            return sync
+            try Self.transition(db, id, from: state, to: .retired, time)
+            try Self.event(db, time, "retired", trial: id, detail: "no longer planned by the sweep file (was \(state.rawValue))")
+            sync.retired += 1
         }
     }
 
