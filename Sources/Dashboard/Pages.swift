@@ -151,7 +151,6 @@ struct Pages {
         let columns = report.columns(byConfig: query.byConfig, rows: rows)
         let keys = columns.filter(\.isConfigKey).map(\.name)
         let header = columns.map(\.name)
-        let validColumn = header.firstIndex(of: "valid \(metric)")!
         if let sort = query.sort, !header.contains(sort) {
             throw BadRequest(
                 message:
@@ -189,30 +188,13 @@ struct Pages {
         }
         let shown = query.limit.map { Array(rows.prefix($0)) } ?? rows
 
-        var body = "<h1>Leaderboard</h1><p class=\"lead\">\(escape(sweep.name)): ranked by valid \(escape(metric)), test beside it"
-        body +=
-            " · <a href=\"\(base)\(query.link(byConfig: !query.byConfig))\">\(query.byConfig ? "by trial" : "by config (mean ± 95% CI over seeds)")</a>"
-        body += " · <a href=\"\(base)\(query.link(all: !query.all))\">\(query.all ? "completed only" : "every state")</a></p>"
-        body +=
-            "<form class=\"filter\" method=\"get\" action=\"\(base)/leaderboard\">"
-            + (query.byConfig ? "<input type=\"hidden\" name=\"by_config\" value=\"1\">" : "")
-            + (query.all ? "<input type=\"hidden\" name=\"all\" value=\"1\">" : "")
-            + (query.sort.map { "<input type=\"hidden\" name=\"sort\" value=\"\(escape($0))\">" } ?? "")
-            + (query.descending ? "<input type=\"hidden\" name=\"desc\" value=\"1\">" : "")
-            + "<label>Filter <input id=\"filter\" name=\"q\" type=\"search\" value=\"\(escape(query.filter))\" placeholder=\"state, variant, key=value…\"></label></form>"
+        var body = leaderboardIntro(query, sweep: sweep)
         body +=
             "<p class=\"note\" id=\"row-count\">"
             + (shown.count == matching ? "\(matching) rows" : "the first \(shown.count) of \(matching) rows")
             + (matching < total ? " matching the filter (of \(total))" : "")
             + (shown.count < matching ? " · <a href=\"\(base)\(query.link(limit: .some(nil)))\">show all \(matching)</a>" : "") + "</p>"
-        body += "<table class=\"data\" id=\"leaderboard\"><thead><tr>"
-        for name in header {
-            let sorted = query.sort == name
-            let arrow = sorted ? (query.descending ? " ▼" : " ▲") : ""
-            body +=
-                "<th\(sorted ? " aria-sort=\"\(query.descending ? "descending" : "ascending")\"" : "")><a href=\"\(base)\(query.link(sort: .some(name), descending: sorted && !query.descending))\">\(escape(name))\(arrow)</a></th>"
-        }
-        body += query.byConfig ? "" : "<th></th>"
+        body += "<table class=\"data\" id=\"leaderboard\"><thead><tr>" + sortableHeader(header, query)
         body += "</tr></thead><tbody>"
         let trialColumn = header.firstIndex(of: "trial")
         for row in shown {
@@ -227,15 +209,7 @@ struct Pages {
             }
             body += texts.map { "<td>\($0)</td>" }.joined() + "</tr>"
         }
-        if let popularity = sweep.popularity {
-            var cells = Array(repeating: "", count: header.count + (query.byConfig ? 0 : 1))
-            cells[0] = "–"
-            let testIndex = header.firstIndex(of: "test \(metric)")!
-            cells[min(1, validColumn - 1)] = "popularity baseline"
-            cells[validColumn] = format(popularity["valid"]?[metric])
-            cells[testIndex] = format(popularity["test"]?[metric])
-            body += "<tr class=\"baseline\">" + cells.map { "<td>\($0)</td>" }.joined() + "</tr>"
-        }
+        if let popularity = sweep.popularity { body += baselineRow(popularity, metric: metric, header: header, byConfig: query.byConfig) }
         body += "</tbody></table>"
         if let epochs = report.epochs {
             body +=
@@ -243,6 +217,46 @@ struct Pages {
                 + (epochs.saved > 0 ? "; early stopping saved \(epochs.saved)" : "") + "</p>"
         }
         return ("Leaderboard · \(sweep.name)", body)
+    }
+
+    /// The title, the links to the other views and the filter form (keeping the view's settings).
+    func leaderboardIntro(_ query: LeaderboardQuery, sweep: SweepRecord) -> String {
+        let metric = sweep.metric
+        var body = "<h1>Leaderboard</h1><p class=\"lead\">\(escape(sweep.name)): ranked by valid \(escape(metric)), test beside it"
+        body +=
+            " · <a href=\"\(base)\(query.link(byConfig: !query.byConfig))\">\(query.byConfig ? "by trial" : "by config (mean ± 95% CI over seeds)")</a>"
+        body += " · <a href=\"\(base)\(query.link(all: !query.all))\">\(query.all ? "completed only" : "every state")</a></p>"
+        body +=
+            "<form class=\"filter\" method=\"get\" action=\"\(base)/leaderboard\">"
+            + (query.byConfig ? "<input type=\"hidden\" name=\"by_config\" value=\"1\">" : "")
+            + (query.all ? "<input type=\"hidden\" name=\"all\" value=\"1\">" : "")
+            + (query.sort.map { "<input type=\"hidden\" name=\"sort\" value=\"\(escape($0))\">" } ?? "")
+            + (query.descending ? "<input type=\"hidden\" name=\"desc\" value=\"1\">" : "")
+            + "<label>Filter <input id=\"filter\" name=\"q\" type=\"search\" value=\"\(escape(query.filter))\" placeholder=\"state, variant, key=value…\"></label></form>"
+        return body
+    }
+
+    /// Header cells that sort by their column (again: the other way).
+    func sortableHeader(_ header: [String], _ query: LeaderboardQuery) -> String {
+        var cells = ""
+        for name in header {
+            let sorted = query.sort == name
+            let arrow = sorted ? (query.descending ? " ▼" : " ▲") : ""
+            cells +=
+                "<th\(sorted ? " aria-sort=\"\(query.descending ? "descending" : "ascending")\"" : "")><a href=\"\(base)\(query.link(sort: .some(name), descending: sorted && !query.descending))\">\(escape(name))\(arrow)</a></th>"
+        }
+        return cells + (query.byConfig ? "" : "<th></th>")
+    }
+
+    /// The popularity baseline's row, under the valid and test columns.
+    func baselineRow(_ popularity: [String: [String: Double]], metric: String, header: [String], byConfig: Bool) -> String {
+        var cells = Array(repeating: "", count: header.count + (byConfig ? 0 : 1))
+        let validColumn = header.firstIndex(of: "valid \(metric)")!, testColumn = header.firstIndex(of: "test \(metric)")!
+        cells[0] = "–"
+        cells[min(1, validColumn - 1)] = "popularity baseline"
+        cells[validColumn] = format(popularity["valid"]?[metric])
+        cells[testColumn] = format(popularity["test"]?[metric])
+        return "<tr class=\"baseline\">" + cells.map { "<td>\($0)</td>" }.joined() + "</tr>"
     }
 
     /// The button that downloads the trial file `sweep export` writes for a trial.
