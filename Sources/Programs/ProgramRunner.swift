@@ -232,10 +232,10 @@ public final class ProgramRunner: Sendable {
         }
         guard manager.createFile(atPath: reportFile.path, contents: nil) else { throw ProgramError("cannot create \(reportFile.path)") }
         if attempt.command.configStyle == .json {
-            var object: [String: Any] = [:]
-            for (key, value) in programValues { object[key] = value.foundationValue }
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-            try data.write(to: attempt.workFolder.appendingPathComponent("config.json"))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let object = Dictionary(programValues.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+            try encoder.encode(object).write(to: attempt.workFolder.appendingPathComponent("config.json"))
         }
     }
 
@@ -400,14 +400,11 @@ public final class ProgramRunner: Sendable {
     /// One report line: `{"epoch": n, "valid_…": x, "test_…": y, "loss": z, …}` or `{"final": true, …}`.
     func parse(_ line: [UInt8], number: Int, expectedEpoch: Int) throws -> Report {
         let metric = attempt.config.selectMetric
-        let object: [String: Any]
+        let object: [String: ReportValue]
         do {
-            guard let parsed = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
-                throw ReportError(message: "report line \(number) is not a JSON object")
-            }
-            object = parsed
-        } catch let error as ReportError {
-            throw error
+            object = try JSONDecoder().decode([String: ReportValue].self, from: Data(line))
+        } catch DecodingError.typeMismatch {
+            throw ReportError(message: "report line \(number) is not a JSON object")
         } catch {
             let text = String(decoding: line.prefix(200), as: UTF8.self)
             if text.contains("NaN") || text.contains("Infinity") {
@@ -418,8 +415,7 @@ public final class ProgramRunner: Sendable {
         var valid: [String: Double] = [:], test: [String: Double] = [:], extra: [String: Double] = [:]
         var lossMain: Double?, lossAux: Double?
         for (key, value) in object where key != "epoch" && key != "final" {
-            guard let numeric = value as? NSNumber, !Self.isBoolean(numeric) else { continue }  // text and flags are the program's own
-            let x = numeric.doubleValue
+            guard case .number(let x) = value else { continue }  // text and flags are the program's own
             guard x.isFinite else { throw ReportError(message: "report line \(number) gives \(key) = \(x)", diverged: true) }
             if key.hasPrefix("valid_"), key.count > 6 {
                 valid[String(key.dropFirst(6))] = x
@@ -433,12 +429,10 @@ public final class ProgramRunner: Sendable {
                 extra[key] = x
             }
         }
-        if let flag = object["final"] as? Bool, flag {
+        if case .flag(true)? = object["final"] {
             return .final(valid: valid, test: test)
         }
-        guard let epochNumber = object["epoch"] as? NSNumber, !Self.isBoolean(epochNumber),
-            let epoch = Int(exactly: epochNumber.doubleValue)
-        else {
+        guard case .number(let epochNumber)? = object["epoch"], let epoch = Int(exactly: epochNumber) else {
             throw ReportError(message: "report line \(number) has no integer \"epoch\" (nor \"final\": true)")
         }
         guard epoch == expectedEpoch else {
@@ -465,11 +459,24 @@ public final class ProgramRunner: Sendable {
                 extra: extra.isEmpty ? nil : extra))
     }
 
-    /// Whether JSONSerialization read `true`/`false` rather than a number.
-    static func isBoolean(_ number: NSNumber) -> Bool {
-        String(cString: number.objCType) == "c"
-    }
+    /// A report member's value as far as the runner cares: a number, a flag, or anything else
+    /// (text, null, a list or an object, which are the program's own).
+    enum ReportValue: Decodable {
+        case number(Double)
+        case flag(Bool)
+        case other
 
+        init(from decoder: Decoder) throws {
+            let value = try decoder.singleValueContainer()
+            if let flag = try? value.decode(Bool.self) {
+                self = .flag(flag)
+            } else if let number = try? value.decode(Double.self) {
+                self = .number(number)
+            } else {
+                self = .other
+            }
+        }
+    }
 }
 
 /// Reads the complete lines appended to a report file since the last call, with the limits.

@@ -154,6 +154,19 @@ let programsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(throws: ProgramError.self) { try CappedLog(path: NSTemporaryDirectory()) }
     }
 
+    /// A report's numbers are read exactly (Foundation's JSONSerialization, which read them before,
+    /// misreads some 17-digit numbers by an ulp on Linux), flags and text are the program's own.
+    @Test func reportNumbersAreReadExactly() throws {
+        let program = runner("fit", ["python3", "fit.py"], keys: [:])
+        let line = #"{"epoch": 1, "valid_accuracy": -0.42963686444051014, "loss": 0.5, "phase": "warm", "ema": true, "note": null}"#
+        guard case .epoch(let record) = try program.parse(Array(line.utf8), number: 1, expectedEpoch: 1) else {
+            Issue.record("not an epoch"); return
+        }
+        #expect(record.valid["accuracy"] == Double("-0.42963686444051014") && record.lossMain == 0.5 && record.extra == nil)
+        #expect(throws: ProgramRunner.ReportError.self) { try program.parse(Array("[1, 2]".utf8), number: 2, expectedEpoch: 2) }
+        #expect(throws: ProgramRunner.ReportError.self) { try program.parse(Array(#"{"epoch": true}"#.utf8), number: 2, expectedEpoch: 2) }
+    }
+
     @Test func aNaNInAReportIsDivergence() {
         let result = runner("hostile", ["python3", "hostile.py"], keys: ["mode": .string("nan")]).run()
         guard case .diverged(let reason, let epochs) = result else { Issue.record("\(result)"); return }
