@@ -124,31 +124,11 @@ public struct TrialFile: Sendable, Equatable {
             directory: resolved, fingerprint: fingerprint, command: ProgramCommand(command: command, config: style, env: env))
     }
 
-    /// The file as a Foundation mapping (for JSON or YAML output).
-    public var mapping: [String: Any] {
-        var dataset: [String: Any] = ["fingerprint": fingerprint]
-        switch self.dataset {
-        case .path(let path): dataset["path"] = path
-        case .synthetic(let preset, let seed): dataset["synthetic"] = ["preset": preset, "seed": seed]
-        case .noData: break
-        }
-        var result: [String: Any] = [
-            "trial": config.activeDictionary.mapValues(\.foundationValue),
-            "dataset": self.dataset == .noData ? "none" : dataset, "threads": threads,
-        ]
-        if let program {
-            result["program"] =
-                [
-                    "dir": program.directory, "fingerprint": program.fingerprint, "command": program.command.command,
-                    "config": program.command.config, "env": program.command.env,
-                ] as [String: Any]
-        }
-        return result
-    }
-
-    /// JSON text, keys sorted.
+    /// JSON text, keys sorted (`sweep export --format json`), read back by ``parse(_:baseDirectory:)``.
     public func jsonText() throws -> String {
-        String(decoding: try JSONSerialization.data(withJSONObject: mapping, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
     /// YAML text: the config in `ml.md`'s key order, then the dataset and threads.
@@ -219,4 +199,47 @@ public struct ProgramCommand: Sendable, Equatable, Codable {
     }
 
     public var configStyle: ProgramConfigStyle { ProgramConfigStyle(rawValue: config) ?? .args }
+}
+
+extension TrialFile: Encodable {
+    enum CodingKeys: String, CodingKey { case trial, dataset, threads, program }
+
+    /// `dataset: {path | synthetic: {preset, seed}, fingerprint}`.
+    struct DatasetEntry: Encodable {
+        struct Synthetic: Encodable {
+            var preset: String
+            var seed: Int
+        }
+
+        var path: String?
+        var synthetic: Synthetic?
+        var fingerprint: String
+    }
+
+    /// `program: {dir, fingerprint, command, config, env}`.
+    struct ProgramEntry: Encodable {
+        var dir: String
+        var fingerprint: String
+        var command: [String]
+        var config: String
+        var env: [String]
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(config.activeDictionary, forKey: .trial)
+        switch dataset {
+        case .noData: try container.encode("none", forKey: .dataset)
+        case .path(let path): try container.encode(DatasetEntry(path: path, fingerprint: fingerprint), forKey: .dataset)
+        case .synthetic(let preset, let seed):
+            try container.encode(DatasetEntry(synthetic: .init(preset: preset, seed: seed), fingerprint: fingerprint), forKey: .dataset)
+        }
+        try container.encode(threads, forKey: .threads)
+        if let program {
+            try container.encode(
+                ProgramEntry(
+                    dir: program.directory, fingerprint: program.fingerprint, command: program.command.command,
+                    config: program.command.config, env: program.command.env), forKey: .program)
+        }
+    }
 }

@@ -164,3 +164,19 @@ import Testing
         #expect(decoded == every)
     }
 }
+
+/// `sweep export --format json` writes a program trial file that reads back as the same file (the
+/// built-in one is read back in `TrialConfigTests`).
+@Suite struct TrialFileTests {
+    @Test func aProgramTrialFileWrittenAsJSONReadsBackTheSame() throws {
+        let file = TrialFile(
+            config: try TrialConfig.parse(mapping: ["program": true, "epochs": 3, "width": "wide/ish", "select_metric": "accuracy"]),
+            dataset: .path("/data/x"), fingerprint: String(repeating: "cd", count: 32), threads: 1,
+            program: TrialProgram(
+                directory: "/programs/fit", fingerprint: String(repeating: "ef", count: 32),
+                command: ProgramCommand(command: ["python3", "fit.py", "{out}"], config: .json, env: ["CUDA_VISIBLE_DEVICES", "A=b"])))
+        let text = try file.jsonText()
+        #expect(text.contains("\"dir\" : \"/programs/fit\""), "slashes as they are")
+        #expect(try TrialFile.parse(try TrialConfig.loadMapping(text), baseDirectory: URL(fileURLWithPath: "/elsewhere")) == file)
+    }
+}
