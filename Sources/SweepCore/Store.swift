@@ -84,6 +84,9 @@ public final class SweepStore: Sendable {
         guard FileManager.default.fileExists(atPath: path) else { return }  // created as a new store
         var configuration = Configuration()
         configuration.readonly = true
+        // Another connection may be checkpointing or writing (the store of a process that just
+        // closed it, a coordinator): wait for it as every other connection does, not fail "locked".
+        configuration.busyMode = .timeout(10)
         do {
             _ = try DatabaseQueue(path: path, configuration: configuration).read { db in
                 try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master")
