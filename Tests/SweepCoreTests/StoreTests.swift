@@ -561,39 +561,3 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         #expect(best.id.hasPrefix("c146470b") && best.result?.valid["ndcg@10"].map { ($0 * 1e4).rounded() } == 4590)
     }
 }
-
-/// Opening a store another process holds for a moment (a checkpoint, a writer) waits for it, as
-/// every connection does, instead of failing "database is locked".
-@Suite struct StoreOpeningTests {
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3"), "needs the sqlite3 command"))
-    func openingWaitsForAProcessThatHoldsTheFile() throws {
-        let folder = TestFolders.fresh("locked")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let path = folder.appendingPathComponent("s.db").path
-        _ = try SweepStore.open(path: path)
-        // Another process takes the file exclusively for a second.
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        holder.arguments = [path]
-        let input = Pipe(), output = Pipe()
-        holder.standardInput = input
-        holder.standardOutput = output
-        try holder.run()
-        input.fileHandleForWriting.write(
-            Data("PRAGMA locking_mode = EXCLUSIVE;\nBEGIN EXCLUSIVE;\nSELECT 'locked';\n.shell sleep 1\nCOMMIT;\n".utf8))
-        try input.fileHandleForWriting.close()
-        // Once it says so, it holds the lock (for about a second more).
-        var said = ""
-        while !said.contains("locked") {
-            let data = output.fileHandleForReading.availableData
-            guard !data.isEmpty else { break }
-            said += String(decoding: data, as: UTF8.self)
-        }
-        #expect(said.contains("locked"))
-        let start = Date()
-        let store = try SweepStore.open(path: path)
-        #expect(Date().timeIntervalSince(start) >= 0.5, "it waited for the lock")
-        #expect(try store.trials().isEmpty)
-        holder.waitUntilExit()
-    }
-}
