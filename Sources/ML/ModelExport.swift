@@ -15,9 +15,7 @@ public enum ModelExport {
                 .write(to: folder.appendingPathComponent(file))
             tensors.append(Manifest.Tensor(name: tensor.name, file: file, shape: tensor.shape))
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try encoder.encode(Manifest(contract: MLContract.version, tensors: tensors, training: report))
+        try JSONDocument.data(Manifest(contract: MLContract.version, tensors: tensors, training: report))
             .write(to: folder.appendingPathComponent("manifest.json"))
     }
 

@@ -49,8 +49,6 @@ public struct TrainingReport: Encodable, Sendable {
 
     /// Pretty JSON with sorted keys.
     public func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
+        try JSONDocument.data(self)
     }
 }

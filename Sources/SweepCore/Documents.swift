@@ -6,9 +6,7 @@ import Vocabulary
 public enum Documents {
     /// A document as every JSON output writes it: pretty, keys sorted, slashes as they are.
     public static func text(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        String(decoding: try JSONDocument.data(value), as: UTF8.self)
     }
 
     /// `sweep status --json`.

@@ -126,9 +126,7 @@ public struct TrialFile: Sendable, Equatable {
 
     /// JSON text, keys sorted (`sweep export --format json`), read back by ``parse(_:baseDirectory:)``.
     public func jsonText() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
+        String(decoding: try JSONDocument.data(self), as: UTF8.self)
     }
 
     /// YAML text: the config in `ml.md`'s key order, then the dataset and threads.
@@ -241,5 +239,15 @@ extension TrialFile: Encodable {
                     dir: program.directory, fingerprint: program.fingerprint, command: program.command.command,
                     config: program.command.config, env: program.command.env), forKey: .program)
         }
+    }
+}
+
+/// The one form of every JSON document the project writes for people and tools: pretty, keys
+/// sorted, slashes as they are.
+public enum JSONDocument {
+    public static func data(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
     }
 }
