@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "ProgramsTests", dependencies: ["Programs", "Vocabulary", "TestSupport"]),
         // The Python scripts run Optuna's pruner and Parzen estimator for the side-by-side tests.
         .testTarget(
-            name: "SweepCoreTests", dependencies: ["SweepCore", "Vocabulary", "TestSupport"],
+            name: "SweepCoreTests", dependencies: ["SweepCore", "Vocabulary", "TestSupport", .product(name: "Yams", package: "Yams")],
             exclude: ["optuna_asha.py", "optuna_parzen.py", "optuna_ped_anova.py", "Fixtures"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Protocol", "SweepCore", "Vocabulary", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Protocol", "Vocabulary", "ML", "TestSupport"]),

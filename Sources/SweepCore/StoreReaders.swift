@@ -350,7 +350,7 @@ extension SweepStore {
             try Int.fetchOne(
                 db,
                 sql: """
-                    SELECT COUNT(*) FROM epoch WHERE trial_number NOT IN (SELECT number FROM trial WHERE state = 'retired')
+                    SELECT COUNT(*) FROM epoch WHERE trial_number NOT IN (SELECT number FROM trial WHERE state = \(TrialState.retired.sql))
                     """) ?? 0
         }
         var budget = 0, saved = 0
@@ -372,7 +372,7 @@ extension SweepStore {
             db,
             sql: """
                 SELECT SUM(json_extract(trial.config, '$.epochs') - stop.epoch) FROM (\(stopEpochs())) AS stop JOIN trial ON trial.number = stop.trial_number
-                WHERE trial.state = '\(TrialState.pruned.rawValue)'
+                WHERE trial.state = \(TrialState.pruned.sql)
                 """) ?? 0
     }
 
@@ -380,7 +380,7 @@ extension SweepStore {
     /// (trial_number, epoch), for the trials `filter` keeps: the one rule every query that needs a
     /// stop epoch goes through.
     static func stopEpochs(where filter: String? = nil) -> String {
-        "SELECT trial_number, MIN(epoch) AS epoch FROM rung WHERE decision = '\(Judgement.Decision.stop.rawValue)'"
+        "SELECT trial_number, MIN(epoch) AS epoch FROM rung WHERE decision = \(Judgement.Decision.stop.sql)"
             + (filter.map { " AND \($0)" } ?? "") + " GROUP BY trial_number"
     }
 
@@ -405,7 +405,7 @@ extension SweepStore {
     static func hasUnfinishedTrials(_ db: Database) throws -> Bool {
         try Bool.fetchOne(
             db,
-            sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE state IN ('\(TrialState.waiting.rawValue)', '\(TrialState.running.rawValue)'))")
+            sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE state IN (\(TrialState.waiting.sql), \(TrialState.running.sql)))")
             == true
     }
 
@@ -419,7 +419,7 @@ extension SweepStore {
     static func liveStates(_ db: Database) throws -> [(number: Int, state: TrialState)] {
         var states: [(number: Int, state: TrialState)] = []
         let rows = try Row.fetchCursor(
-            db.cachedStatement(sql: "SELECT number, state FROM trial WHERE state != '\(TrialState.retired.rawValue)'"))
+            db.cachedStatement(sql: "SELECT number, state FROM trial WHERE state != \(TrialState.retired.sql)"))
         while let row = try rows.next() { states.append((row[0], try trialState(row[1], "#\(row[0] as Int)"))) }
         return states
     }
@@ -490,7 +490,7 @@ extension SweepStore {
                 sql: """
                     SELECT trial.number AS number, json_extract(result.valid, '$."' || ? || '"') AS value
                     FROM result JOIN trial ON trial.id = result.trial_id
-                    WHERE trial.state = 'completed' ORDER BY value DESC, trial.number ASC LIMIT 1
+                    WHERE trial.state = \(TrialState.completed.sql) ORDER BY value DESC, trial.number ASC LIMIT 1
                     """, arguments: [metric]
             ).flatMap { row in
                 (row["value"] as Double?).map { (number: row["number"], value: $0) }
@@ -579,7 +579,7 @@ extension SweepStore {
                 sql: """
                     SELECT worker.*, COALESCE(done.count, 0) AS trials_completed FROM worker
                     LEFT JOIN (SELECT result.worker, COUNT(*) AS count FROM result JOIN trial ON trial.number = result.trial_number
-                               WHERE trial.state = 'completed' GROUP BY result.worker) AS done ON done.worker = worker.name
+                               WHERE trial.state = \(TrialState.completed.sql) GROUP BY result.worker) AS done ON done.worker = worker.name
                     ORDER BY last_seen DESC
                     """
             ).map { row in

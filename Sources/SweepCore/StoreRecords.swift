@@ -218,3 +218,15 @@ enum StoredJSON {
         }
     }
 }
+
+/// A stored name (a state, an outcome, a decision) as an SQL literal: a query names the enum's
+/// case, so a renamed case is a compile error rather than a query that silently matches nothing.
+protocol SQLLiteral: RawRepresentable where RawValue == String {}
+
+extension SQLLiteral {
+    var sql: String { "'\(rawValue)'" }
+}
+
+extension TrialState: SQLLiteral {}
+extension AttemptOutcome: SQLLiteral {}
+extension Judgement.Decision: SQLLiteral {}

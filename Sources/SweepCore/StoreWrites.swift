@@ -131,7 +131,7 @@ extension SweepStore {
             if state == .running {
                 try db.execute(
                     sql: """
-                        UPDATE attempt SET outcome = 'cancelled', reason = 'retired: the sweep file no longer plans this trial', finished_at = ?
+                        UPDATE attempt SET outcome = \(AttemptOutcome.cancelled.sql), reason = 'retired: the sweep file no longer plans this trial', finished_at = ?
                         WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND outcome IS NULL
                         """, arguments: [time, id])
             }
@@ -197,7 +197,7 @@ extension SweepStore {
                 sql: """
                     SELECT attempt.trial_id, attempt.trial_number, attempt.attempt, attempt.worker, trial.config
                     FROM attempt JOIN trial ON trial.number = attempt.trial_number
-                    WHERE attempt.lease = ? AND attempt.outcome IS NULL AND trial.state = 'running'
+                    WHERE attempt.lease = ? AND attempt.outcome IS NULL AND trial.state = \(TrialState.running.sql)
                     """), arguments: [lease]
         ).map {
             LiveAttempt(trialID: $0[0], trialNumber: $0[1], attempt: $0[2], worker: $0[3], configJSON: $0[4])
@@ -256,9 +256,9 @@ extension SweepStore {
             let row = try Row.fetchOne(
                 db.cachedStatement(
                     sql: """
-                        UPDATE attempt SET outcome = 'completed', finished_at = ?
+                        UPDATE attempt SET outcome = \(AttemptOutcome.completed.sql), finished_at = ?
                         WHERE lease = ? AND worker = ? AND outcome IS NULL
-                          AND (SELECT state FROM trial WHERE number = attempt.trial_number) = 'running'
+                          AND (SELECT state FROM trial WHERE number = attempt.trial_number) = \(TrialState.running.sql)
                         RETURNING trial_id, trial_number, attempt
                         """), arguments: [time, lease, worker])
         else { return try unacceptedResult(db, lease: lease, worker: worker, time) }
@@ -335,7 +335,9 @@ extension SweepStore {
         try write { db in
             let time = now.timeIntervalSince1970
             let candidates =
-                try trials ?? String.fetchAll(db, sql: "SELECT id FROM trial WHERE state IN ('waiting', 'running') ORDER BY number")
+                try trials
+                ?? String.fetchAll(
+                    db, sql: "SELECT id FROM trial WHERE state IN (\(TrialState.waiting.sql), \(TrialState.running.sql)) ORDER BY number")
             var cancelled: [String] = []
             for id in candidates {
                 guard let state = try Self.state(db, of: id) else {
@@ -344,7 +346,7 @@ extension SweepStore {
                 guard state == .waiting || state == .running else { continue }
                 try db.execute(
                     sql:
-                        "UPDATE attempt SET outcome = 'cancelled', reason = 'cancelled by the user', finished_at = ? WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND outcome IS NULL",
+                        "UPDATE attempt SET outcome = \(AttemptOutcome.cancelled.sql), reason = 'cancelled by the user', finished_at = ? WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND outcome IS NULL",
                     arguments: [time, id])
                 try Self.transition(db, id, from: state, to: .cancelled, time)
                 cancelled.append(id)
@@ -360,7 +362,8 @@ extension SweepStore {
     public func retry(trials: [String]?, now: Date = Date()) throws -> [String] {
         try write { db in
             let time = now.timeIntervalSince1970
-            let candidates = try trials ?? String.fetchAll(db, sql: "SELECT id FROM trial WHERE state = 'failed' ORDER BY number")
+            let candidates =
+                try trials ?? String.fetchAll(db, sql: "SELECT id FROM trial WHERE state = \(TrialState.failed.sql) ORDER BY number")
             var moved: [String] = []
             for id in candidates {
                 guard let state = try Self.state(db, of: id) else {
@@ -441,7 +444,7 @@ extension SweepStore {
             db,
             sql: """
                 SELECT rung.value FROM rung JOIN trial ON trial.number = rung.trial_number
-                WHERE rung.epoch = ? AND rung.bracket = ? AND rung.seed = ? AND rung.trial_number != ? AND trial.state != 'retired'
+                WHERE rung.epoch = ? AND rung.bracket = ? AND rung.seed = ? AND rung.trial_number != ? AND trial.state != \(TrialState.retired.sql)
                 ORDER BY rung.rowid
                 """, arguments: [epoch, bracket, seed, trialNumber])
     }

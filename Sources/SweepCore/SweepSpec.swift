@@ -259,7 +259,7 @@ struct SpecParser {
             issue(path, node, "must be a finite number, got \(node.scalar?.string ?? String(number))")
             return nil
         }
-        guard node.scalar != nil, let value = ConfigValue(node.any) else {
+        guard let value = ConfigValue(scalar: node) else {
             issue(path, node, "must be a single value (number, boolean or name)")
             return nil
         }
@@ -508,8 +508,8 @@ struct SpecParser {
             issue("dataset", root, "is required: a folder, or {synthetic: {preset, seed}}" + (isProgram ? ", or none" : ""))
             return nil
         }
-        if case .string("none")? = node.scalar.flatMap({ _ in ConfigValue(node.any) }) { return .noData }
-        if case .string(let path)? = node.scalar.flatMap({ _ in ConfigValue(node.any) }) {
+        if case .string("none")? = ConfigValue(scalar: node) { return .noData }
+        if case .string(let path)? = ConfigValue(scalar: node) {
             let url =
                 path.hasPrefix("/")
                 ? URL(fileURLWithPath: path)

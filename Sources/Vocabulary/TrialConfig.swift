@@ -21,10 +21,11 @@ public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible,
     case double(Double)
     case string(String)
 
-    /// Converts a value from a YAML/JSON parser (`Bool`, `Int`, finite `Double`, `String`); nil
-    /// for anything else, `.inf` and `.nan` included (no config or store holds a non-finite number).
-    public init?(_ any: Any) {
-        switch any {
+    /// A YAML scalar as YAML resolves it (`Bool`, `Int`, finite `Double`, `String`); nil for a
+    /// mapping, a list, null, `.inf` and `.nan` (no config or store holds a non-finite number).
+    public init?(scalar node: Node) {
+        guard node.scalar != nil else { return nil }
+        switch node.any {
         case let value as Bool: self = .bool(value)
         case let value as Int: self = .int(value)
         case let value as Double:
@@ -51,7 +52,7 @@ public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible,
 
     /// Parses a command-line `key=value` value as a YAML scalar (`true`, `3`, `1e-3`, `focal`).
     public init(parsing text: String) {
-        let scalar = (try? Yams.load(yaml: text)).flatMap { ConfigValue($0 as Any) }
+        let scalar = (try? Yams.compose(yaml: text)).flatMap { $0.flatMap(ConfigValue.init(scalar:)) }
         self = scalar ?? .string(text)
     }
 
@@ -77,16 +78,6 @@ public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible,
     public func sameValue(as other: ConfigValue) -> Bool {
         if let x = number, let y = other.number { return x == y }
         return self == other
-    }
-
-    /// The value as a JSON-compatible Foundation object.
-    public var foundationValue: Any {
-        switch self {
-        case .bool(let value): value
-        case .int(let value): value
-        case .double(let value): value
-        case .string(let value): value
-        }
     }
 }
 
@@ -364,7 +355,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
 
     /// Parses a YAML or JSON mapping of config keys.
     public static func parse(yaml text: String) throws -> TrialConfig {
-        try parse(mapping: try loadMapping(text))
+        try parse(ConfigDocument(text: text).values())
     }
 
     /// Parses a JSON object of config keys (faster than YAML, for stored canonical configs).
@@ -393,35 +384,6 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
             throw ConfigError(key: "(document)", message: "not a JSON object of config keys")
         }
         return try parse(values)
-    }
-
-    /// Validates a mapping loaded by a YAML/JSON parser.
-    public static func parse(mapping: [String: Any]) throws -> TrialConfig {
-        var values: [String: ConfigValue] = [:]
-        for (key, raw) in mapping {
-            if let number = raw as? Double, !number.isFinite {
-                throw ConfigError(key: key, message: "must be a finite number, got \(number)")
-            }
-            guard let value = ConfigValue(raw) else {
-                throw ConfigError(key: key, message: "must be a scalar (number, boolean or name)")
-            }
-            values[key] = value
-        }
-        return try parse(values)
-    }
-
-    /// Loads a YAML (or JSON) document that must be a mapping with string keys.
-    public static func loadMapping(_ text: String) throws -> [String: Any] {
-        let loaded: Any?
-        do {
-            loaded = try Yams.load(yaml: text)
-        } catch {
-            throw ConfigError(key: "(document)", message: "not valid YAML or JSON: \(error)")
-        }
-        guard let mapping = loaded as? [String: Any] else {
-            throw ConfigError(key: "(document)", message: "must be a mapping of config keys")
-        }
-        return mapping
     }
 
     private mutating func set(_ key: Key, _ value: ConfigValue) throws {
@@ -734,4 +696,57 @@ public enum CooccurrenceMode: String, Sendable, CaseIterable {
     case dialogue
     /// Each mentioned movie with each target of the same example (mentioned → target).
     case target
+}
+
+/// A YAML (or JSON) document that is a mapping with string keys: a config of its own, or a trial
+/// file (``TrialFile``) whose `trial` holds one. What `sweep train --config` and `sweep reproduce` read.
+public struct ConfigDocument {
+    /// The document's top-level values by key.
+    let fields: [String: Node]
+
+    public init(text: String) throws {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigError(key: "(document)", message: "not valid YAML or JSON: \(error)")
+        }
+        fields = try Self.keyed(root, "(document)", "must be a mapping of config keys")
+    }
+
+    /// Whether it is a trial file (has `trial`) rather than a plain config.
+    public var isTrialFile: Bool { fields["trial"] != nil }
+
+    /// Its values as config values, `overrides` (`sweep train --set`) replacing theirs: each must
+    /// be one finite scalar.
+    public func values(overriddenBy overrides: [String: ConfigValue] = [:]) throws -> [String: ConfigValue] {
+        try Self.values(of: fields).merging(overrides) { _, override in override }
+    }
+
+    /// A mapping node's values by key; `message` names what it must be when it is not a mapping
+    /// with string keys.
+    static func keyed(_ node: Node?, _ path: String, _ message: String) throws -> [String: Node] {
+        guard case .mapping(let mapping)? = node else { throw ConfigError(key: path, message: message) }
+        var fields: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard let name = key.scalar?.string else { throw ConfigError(key: path, message: "keys must be names") }
+            fields[name] = value
+        }
+        return fields
+    }
+
+    /// Config values of a mapping's nodes.
+    static func values(of fields: [String: Node]) throws -> [String: ConfigValue] {
+        var values: [String: ConfigValue] = [:]
+        for (key, node) in fields {
+            if let number = node.any as? Double, !number.isFinite {
+                throw ConfigError(key: key, message: "must be a finite number, got \(number)")
+            }
+            guard let value = ConfigValue(scalar: node) else {
+                throw ConfigError(key: key, message: "must be a scalar (number, boolean or name)")
+            }
+            values[key] = value
+        }
+        return values
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Yams
 
 /// Where a trial's data comes from.
 public enum DatasetSource: Sendable, Equatable {
@@ -57,71 +58,91 @@ public struct TrialFile: Sendable, Equatable {
         self.program = program
     }
 
-    /// Whether a loaded mapping is a trial file (has `trial`) rather than a plain config.
-    public static func isTrialFile(_ mapping: [String: Any]) -> Bool { mapping["trial"] != nil }
-
-    /// Parses a trial file mapping; a relative dataset path is resolved against `baseDirectory`.
-    public static func parse(_ mapping: [String: Any], baseDirectory: URL) throws -> TrialFile {
-        for key in mapping.keys where !["trial", "dataset", "threads", "program"].contains(key) {
+    /// Parses a trial file; a relative dataset or program path is resolved against `baseDirectory`,
+    /// and `overrides` (`sweep train --set`) replace config values before the config is checked.
+    public static func parse(
+        _ document: ConfigDocument, baseDirectory: URL, overrides: [String: ConfigValue] = [:]
+    ) throws -> TrialFile {
+        let fields = document.fields
+        for key in fields.keys.sorted() where !["trial", "dataset", "threads", "program"].contains(key) {
             throw ConfigError(key: key, message: "unknown trial-file key; expected trial, dataset, threads, program")
         }
-        guard var trial = mapping["trial"] as? [String: Any] else {
-            throw ConfigError(key: "trial", message: "must be a mapping of config keys")
-        }
+        var values = try ConfigDocument.values(
+            of: ConfigDocument.keyed(fields["trial"], "trial", "must be a mapping of config keys")
+        ).merging(overrides) { _, override in override }
         var program: TrialProgram?
-        if let entry = mapping["program"] {
+        if let entry = fields["program"] {
             program = try parseProgram(entry, baseDirectory: baseDirectory)
-            trial[TrialConfig.programMarker] = true
+            values[TrialConfig.programMarker] = .bool(true)
         }
-        let config = try TrialConfig.parse(mapping: trial)
-        if mapping["dataset"] as? String == "none" {
+        let config = try TrialConfig.parse(values)
+        if text(fields["dataset"]) == "none" {
             guard program != nil else { throw ConfigError(key: "dataset", message: "none is only for program trials") }
             return TrialFile(config: config, dataset: .noData, fingerprint: "", threads: 1, program: program)
         }
-        guard let dataset = mapping["dataset"] as? [String: Any] else {
-            throw ConfigError(key: "dataset", message: "must be a mapping {path | synthetic, fingerprint}")
-        }
-        guard let fingerprint = dataset["fingerprint"] as? String, fingerprint.count == 64 else {
+        let dataset = try ConfigDocument.keyed(fields["dataset"], "dataset", "must be a mapping {path | synthetic, fingerprint}")
+        guard let fingerprint = text(dataset["fingerprint"]), fingerprint.count == 64 else {
             throw ConfigError(key: "dataset.fingerprint", message: "must be the dataset's 64-hex-digit SHA-256 fingerprint")
         }
         let source: DatasetSource
-        if let path = dataset["path"] as? String {
-            source = .path(path.hasPrefix("/") ? path : baseDirectory.appendingPathComponent(path).standardizedFileURL.path)
-        } else if let synthetic = dataset["synthetic"] as? [String: Any] {
-            guard let preset = synthetic["preset"] as? String, SyntheticPreset(rawValue: preset) != nil else {
+        if let path = text(dataset["path"]) {
+            source = .path(resolved(path, against: baseDirectory))
+        } else if let entry = dataset["synthetic"] {
+            let synthetic = try ConfigDocument.keyed(entry, "dataset.synthetic", "must be a mapping {preset, seed}")
+            guard let preset = text(synthetic["preset"]), SyntheticPreset(rawValue: preset) != nil else {
                 throw ConfigError(key: "dataset.synthetic.preset", message: "must be \(SyntheticPreset.listed)")
             }
-            let seed = synthetic["seed"] as? Int ?? 0
-            guard seed >= 0 else { throw ConfigError(key: "dataset.synthetic.seed", message: "must be ≥ 0") }
-            source = .synthetic(preset: preset, seed: seed)
+            source = .synthetic(preset: preset, seed: try integer(synthetic["seed"], "dataset.synthetic.seed", minimum: 0) ?? 0)
         } else {
             throw ConfigError(key: "dataset", message: "needs path: DIR or synthetic: {preset, seed}")
         }
-        let threads = mapping["threads"] as? Int ?? 1
-        guard threads >= 1 else { throw ConfigError(key: "threads", message: "must be ≥ 1") }
+        let threads = try integer(fields["threads"], "threads", minimum: 1) ?? 1
         return TrialFile(config: config, dataset: source, fingerprint: fingerprint, threads: threads, program: program)
     }
 
-    static func parseProgram(_ entry: Any, baseDirectory: URL) throws -> TrialProgram {
-        guard let program = entry as? [String: Any] else {
-            throw ConfigError(key: "program", message: "must be a mapping {dir, fingerprint, command, config, env}")
-        }
-        guard let directory = program["dir"] as? String else {
+    static func parseProgram(_ entry: Node, baseDirectory: URL) throws -> TrialProgram {
+        let program = try ConfigDocument.keyed(entry, "program", "must be a mapping {dir, fingerprint, command, config, env}")
+        guard let directory = text(program["dir"]) else {
             throw ConfigError(key: "program.dir", message: "must be the program folder")
         }
-        guard let fingerprint = program["fingerprint"] as? String, fingerprint.count == 64 else {
+        guard let fingerprint = text(program["fingerprint"]), fingerprint.count == 64 else {
             throw ConfigError(key: "program.fingerprint", message: "must be the program's 64-hex-digit SHA-256 fingerprint")
         }
-        guard let command = program["command"] as? [String], !command.isEmpty else {
+        guard let command = words(program["command"]), !command.isEmpty else {
             throw ConfigError(key: "program.command", message: "must be a non-empty list of strings")
         }
-        guard let style = ProgramConfigStyle(rawValue: program["config"] as? String ?? "args") else {
+        guard let style = ProgramConfigStyle(rawValue: program["config"].map { text($0) ?? "" } ?? "args") else {
             throw ConfigError(key: "program.config", message: "must be args, json or env")
         }
-        let env = program["env"] as? [String] ?? []
-        let resolved = directory.hasPrefix("/") ? directory : baseDirectory.appendingPathComponent(directory).standardizedFileURL.path
+        guard let env = program["env"].map(words) ?? [] else {
+            throw ConfigError(key: "program.env", message: "must be a list of NAME or NAME=value")
+        }
         return TrialProgram(
-            directory: resolved, fingerprint: fingerprint, command: ProgramCommand(command: command, config: style, env: env))
+            directory: resolved(directory, against: baseDirectory), fingerprint: fingerprint,
+            command: ProgramCommand(command: command, config: style, env: env))
+    }
+
+    /// A scalar's text as written: a path or fingerprint YAML would read as a number stays text.
+    static func text(_ node: Node?) -> String? { node?.scalar?.string }
+
+    /// A list of scalars' texts; nil for anything else.
+    static func words(_ node: Node?) -> [String]? {
+        guard case .sequence(let items)? = node else { return nil }
+        let words = items.compactMap(text)
+        return words.count == items.count ? words : nil
+    }
+
+    /// An integer field (nil when absent); anything but an integer ≥ `minimum` is an error naming it.
+    static func integer(_ node: Node?, _ path: String, minimum: Int) throws -> Int? {
+        guard let node else { return nil }
+        guard case .int(let value)? = ConfigValue(scalar: node), value >= minimum else {
+            throw ConfigError(key: path, message: "must be an integer ≥ \(minimum)")
+        }
+        return value
+    }
+
+    static func resolved(_ path: String, against baseDirectory: URL) -> String {
+        path.hasPrefix("/") ? path : baseDirectory.appendingPathComponent(path).standardizedFileURL.path
     }
 
     /// JSON text, keys sorted (`sweep export --format json`), read back by ``parse(_:baseDirectory:)``.

@@ -26,7 +26,7 @@ struct Reproduce: ParsableCommand {
     func run() throws {
         let url = URL(fileURLWithPath: file)
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
-        let trialFile = try TrialFile.parse(try TrialConfig.loadMapping(text), baseDirectory: url.deletingLastPathComponent())
+        let trialFile = try TrialFile.parse(try ConfigDocument(text: text), baseDirectory: url.deletingLastPathComponent())
         guard let program = trialFile.program else {
             return try Train.parse(["--config", file] + (data.map { ["--data", $0] } ?? []) + (jsonOut.map { ["--json-out", $0] } ?? []))
                 .run()

@@ -21,24 +21,21 @@ struct Train: ParsableCommand {
         guard let text = try? String(contentsOf: configURL, encoding: .utf8) else {
             throw ValidationError("cannot read --config \(config)")
         }
-        var mapping = try TrialConfig.loadMapping(text)
-        let isTrialFile = TrialFile.isTrialFile(mapping)
-        // Overrides go into the config mapping before validation, so their inactive-key checks apply.
-        var configMapping = isTrialFile ? (mapping["trial"] as? [String: Any] ?? [:]) : mapping
+        let document = try ConfigDocument(text: text)
+        // Overrides replace config values before validation, so their inactive-key checks apply.
+        var overriding: [String: ConfigValue] = [:]
         for assignment in overrides {
             guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
                 throw ValidationError("--set takes key=value, got \(assignment)")
             }
-            let value = ConfigValue(parsing: String(assignment[assignment.index(after: equals)...]))
-            configMapping[String(assignment[..<equals])] = value.foundationValue
+            overriding[String(assignment[..<equals])] = ConfigValue(parsing: String(assignment[assignment.index(after: equals)...]))
         }
         let trialConfig: TrialConfig
         var datasetFolder: URL
         var expectedFingerprint: String?
         var threadCount = threads ?? 1
-        if isTrialFile {
-            mapping["trial"] = configMapping
-            let file = try TrialFile.parse(mapping, baseDirectory: configURL.deletingLastPathComponent())
+        if document.isTrialFile {
+            let file = try TrialFile.parse(document, baseDirectory: configURL.deletingLastPathComponent(), overrides: overriding)
             if file.program != nil { throw ValidationError("\(config) is a program trial: run it with `sweep reproduce \(config)`") }
             trialConfig = file.config
             expectedFingerprint = file.fingerprint
@@ -47,7 +44,7 @@ struct Train: ParsableCommand {
                 try data.map { URL(fileURLWithPath: $0) }
                 ?? DatasetLocator.folder(for: file.dataset, cacheRoot: DatasetLocator.defaultCacheRoot)
         } else {
-            trialConfig = try TrialConfig.parse(mapping: configMapping)
+            trialConfig = try TrialConfig.parse(document.values(overriddenBy: overriding))
             guard let data else { throw ValidationError("--data DIR is required with a plain trial config") }
             datasetFolder = URL(fileURLWithPath: data)
         }

@@ -49,6 +49,16 @@ import Vocabulary
         }
     }
 
+    /// A config value as the JSON object handed to Python holds it.
+    static func pythonValue(_ value: ConfigValue) -> Any {
+        switch value {
+        case .bool(let flag): flag
+        case .int(let number): number
+        case .double(let number): number
+        case .string(let text): text
+        }
+    }
+
     static func optunaJob(_ trials: [ParameterImportance.Trial], quantile: Double) -> [String: Any] {
         let distributions: [String: Any] = [
             "loss": ["type": "categorical", "choices": ["bce", "weighted_bce", "focal", "class_balanced"]],
@@ -62,7 +72,7 @@ import Vocabulary
         ]
         return [
             "distributions": distributions, "target_quantile": quantile,
-            "trials": trials.map { ["params": $0.values.mapValues(\.foundationValue), "value": $0.value] as [String: Any] },
+            "trials": trials.map { ["params": $0.values.mapValues(Self.pythonValue), "value": $0.value] as [String: Any] },
         ]
     }
 

@@ -103,7 +103,7 @@ func programSweep(_ body: String, dataset: String = "none", command: String = "[
         // The export names the program, and reads back.
         let trial = try #require(try store.trials().first)
         let file = Export.trialFile(for: trial, sweep: record)
-        let reread = try TrialFile.parse(try TrialConfig.loadMapping(file.yamlText()), baseDirectory: URL(fileURLWithPath: "/"))
+        let reread = try TrialFile.parse(try ConfigDocument(text: file.yamlText()), baseDirectory: URL(fileURLWithPath: "/"))
         #expect(reread == file && reread.program == program && reread.dataset == .noData)
     }
 }

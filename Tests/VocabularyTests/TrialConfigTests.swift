@@ -108,19 +108,52 @@ import Testing
         config.epochs = 4
         let file = TrialFile(config: config, dataset: .path("/data/redial"), fingerprint: String(repeating: "a", count: 64), threads: 2)
         let base = URL(fileURLWithPath: "/elsewhere")
-        #expect(try TrialFile.parse(TrialConfig.loadMapping(file.yamlText()), baseDirectory: base) == file)
-        #expect(try TrialFile.parse(TrialConfig.loadMapping(file.jsonText()), baseDirectory: base) == file)
+        #expect(try TrialFile.parse(ConfigDocument(text: file.yamlText()), baseDirectory: base) == file)
+        #expect(try TrialFile.parse(ConfigDocument(text: file.jsonText()), baseDirectory: base) == file)
         let synthetic = TrialFile(
             config: config, dataset: .synthetic(preset: "small", seed: 7), fingerprint: String(repeating: "b", count: 64), threads: 1)
-        #expect(try TrialFile.parse(TrialConfig.loadMapping(synthetic.yamlText()), baseDirectory: base) == synthetic)
+        #expect(try TrialFile.parse(ConfigDocument(text: synthetic.yamlText()), baseDirectory: base) == synthetic)
         // A relative dataset path is relative to the trial file's folder.
         let relative = try TrialFile.parse(
-            TrialConfig.loadMapping("trial: {}\ndataset: {path: ../data, fingerprint: \(String(repeating: "c", count: 64))}\n"),
+            ConfigDocument(text: "trial: {}\ndataset: {path: ../data, fingerprint: \(String(repeating: "c", count: 64))}\n"),
             baseDirectory: URL(fileURLWithPath: "/work/exports"))
         #expect(relative.dataset == .path("/work/data"))
-        #expect(throws: ConfigError.self) { try TrialFile.parse(["trial": [:], "dataset": ["path": "/x"]], baseDirectory: base) }
+        #expect(throws: ConfigError.self) {
+            try TrialFile.parse(ConfigDocument(text: "{trial: {}, dataset: {path: /x}}"), baseDirectory: base)
+        }
         #expect(throws: ConfigError(key: "extra", message: "unknown trial-file key; expected trial, dataset, threads, program")) {
-            try TrialFile.parse(["trial": [:], "extra": 1], baseDirectory: base)
+            try TrialFile.parse(ConfigDocument(text: "{trial: {}, extra: 1}"), baseDirectory: base)
+        }
+    }
+
+    /// A trial file reads its fields strictly (a wrong type is an error naming the field, not a
+    /// default), keeps texts YAML would read as numbers as texts, and applies `--set` overrides
+    /// before the config is checked.
+    @Test func trialFileFieldsAreReadStrictly() throws {
+        let base = URL(fileURLWithPath: "/work/exports")
+        let fingerprint = String(repeating: "d", count: 64)
+        func parse(_ text: String, overrides: [String: ConfigValue] = [:]) throws -> TrialFile {
+            try TrialFile.parse(ConfigDocument(text: text), baseDirectory: base, overrides: overrides)
+        }
+        #expect(throws: ConfigError(key: "threads", message: "must be an integer ≥ 1")) {
+            try parse("{trial: {}, dataset: {path: /d, fingerprint: \(fingerprint)}, threads: two}")
+        }
+        #expect(throws: ConfigError(key: "dataset.synthetic.seed", message: "must be an integer ≥ 0")) {
+            try parse("{trial: {}, dataset: {synthetic: {preset: small, seed: 1.5}, fingerprint: \(fingerprint)}}")
+        }
+        #expect(try parse("{trial: {}, dataset: {path: 2024, fingerprint: \(fingerprint)}}").dataset == .path("/work/exports/2024"))
+        let overridden = try parse(
+            "{trial: {loss: focal, epochs: 3}, dataset: {path: /d, fingerprint: \(fingerprint)}}", overrides: ["focal_gamma": .double(1.5)])
+        #expect(overridden.config.focalGamma == 1.5 && overridden.config.epochs == 3)
+        #expect(throws: ConfigError.self) {
+            try parse("{trial: {loss: bce}, dataset: {path: /d, fingerprint: \(fingerprint)}}", overrides: ["focal_gamma": .double(1.5)])
+        }
+        #expect(throws: ConfigError(key: "(document)", message: "must be a mapping of config keys")) { try ConfigDocument(text: "- lr") }
+        #expect(throws: ConfigError(key: "lr", message: "must be a scalar (number, boolean or name)")) {
+            try ConfigDocument(text: "lr: [1, 2]").values()
+        }
+        #expect(throws: ConfigError(key: "lr", message: "must be a finite number, got inf")) {
+            try ConfigDocument(text: "lr: .inf").values()
         }
     }
 
@@ -170,13 +203,15 @@ import Testing
 @Suite struct TrialFileTests {
     @Test func aProgramTrialFileWrittenAsJSONReadsBackTheSame() throws {
         let file = TrialFile(
-            config: try TrialConfig.parse(mapping: ["program": true, "epochs": 3, "width": "wide/ish", "select_metric": "accuracy"]),
+            config: try TrialConfig.parse([
+                "program": .bool(true), "epochs": .int(3), "width": .string("wide/ish"), "select_metric": .string("accuracy"),
+            ]),
             dataset: .path("/data/x"), fingerprint: String(repeating: "cd", count: 32), threads: 1,
             program: TrialProgram(
                 directory: "/programs/fit", fingerprint: String(repeating: "ef", count: 32),
                 command: ProgramCommand(command: ["python3", "fit.py", "{out}"], config: .json, env: ["CUDA_VISIBLE_DEVICES", "A=b"])))
         let text = try file.jsonText()
         #expect(text.contains("\"dir\" : \"/programs/fit\""), "slashes as they are")
-        #expect(try TrialFile.parse(try TrialConfig.loadMapping(text), baseDirectory: URL(fileURLWithPath: "/elsewhere")) == file)
+        #expect(try TrialFile.parse(try ConfigDocument(text: text), baseDirectory: URL(fileURLWithPath: "/elsewhere")) == file)
     }
 }
