@@ -70,10 +70,11 @@ public final class DashboardServer: Sendable {
     public init(storePaths: [String], settings: DashboardSettings, known: [PlannedTrial] = []) throws {
         guard !storePaths.isEmpty else { throw StoreError(message: "the dashboard needs a sweep store") }
         host = try settings.bindAddress()
-        stores = try storePaths.map { try SweepStore.openReadOnly(path: $0) }
-        stores[0].know(known)
+        let stores = try storePaths.map { try SweepStore.openReadOnly(path: $0) }
+        self.stores = stores
         self.settings = settings
-        handler = Handler(sites: stores.map(Site.init), token: settings.token, renderer: renderer)
+        let sites = stores.indices.map { Site(reader: CachedReader(store: stores[$0], known: $0 == 0 ? known : [])) }
+        handler = Handler(sites: sites, token: settings.token, renderer: renderer)
     }
 
     deinit { renderer.stop() }
@@ -343,11 +344,9 @@ final class ReplyCache: Sendable {
     }
 }
 
-/// One store the dashboard serves, with what it keeps between requests.
+/// One store the dashboard serves: its reader, and the replies it made from it.
 struct Site: Sendable {
-    let store: SweepStore
-    /// The leaderboard document's rows.
-    let rows = LeaderboardRowCache()
+    let reader: CachedReader
     let cache = ReplyCache()
 }
 
@@ -408,8 +407,8 @@ struct Handler: Sendable {
                 (site, base, path) = (sites[0], "", request.path)
             } else if request.path == "/" || request.path == "/index.html" {
                 let fragment = try QueryParameters(request.query, route: "/", names: []).flag("fragment")
-                let stores = sites.map(\.store)
-                let made = try await renderer.run { try Pages.stores(stores) }
+                let readers = sites.map(\.reader)
+                let made = try await renderer.run { try Pages.stores(readers) }
                 return .html(fragment ? made.body : Pages.layout(title: made.title, path: "/", body: made.body, severalStores: true))
             } else if let rest = Self.suffix(request.path, after: "/store/"), let number = Int(rest.prefix { $0 != "/" }),
                 number >= 1 && number <= sites.count
@@ -428,7 +427,7 @@ struct Handler: Sendable {
                 + (request.query ?? []).filter { $0.name != "token" }.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
             // A route's error comes back out of the render thread to the one mapping below.
             return try await renderer.run { [self] in
-                let revision = try? site.store.revision()
+                let revision = try? site.reader.store.revision()
                 if let revision, let cached = site.cache.reply(for: address, at: revision) { return cached }
                 let reply = try route(query, path: path, site: site, base: base)
                 if let revision, reply.status == .ok { site.cache.keep(reply, for: address, at: revision) }
@@ -455,8 +454,8 @@ struct Handler: Sendable {
 
     /// A store's page or document; `path` is the address within the store, `base` its prefix.
     func route(_ query: QueryParameters, path: String, site: Site, base: String) throws -> Reply {
-        let store = site.store
-        let pages = Pages(store: store, base: base)
+        let reader = site.reader, store = reader.store
+        let pages = Pages(reader: reader, base: base)
         let fragment = try query.flag("fragment")
         func page(_ made: (title: String, body: String), _ path: String) -> Reply {
             .html(
@@ -480,29 +479,29 @@ struct Handler: Sendable {
         case "/compare":
             return page(try pages.compare(query.list("trials").flatMap { $0.split(separator: ",").map(String.init) }), "/compare")
         case "/parameters": return page(try pages.parameters(), "/parameters")
-        case "/api/status": return .json(try Documents.status(store))
+        case "/api/status": return .json(try Documents.status(reader))
         case "/api/leaderboard", "/api/trials":
             guard let sweep = try store.sweep() else { return .text(.notFound, "no sweep in this store yet") }
             let top = try query.integer("top", in: 1...Self.largestCount)
             let byConfig = path == "/api/leaderboard" ? try query.flag("by_config") : false
             let all = path == "/api/trials" ? true : try query.flag("all")
-            let report = try LeaderboardReport(sweep, store: store, top: top, all: all)
-            return Reply(contentType: "application/json", body: Data(report.jsonBytes(byConfig: byConfig, cache: site.rows)))
+            let report = try LeaderboardReport(sweep, store: reader, top: top, all: all)
+            return Reply(contentType: "application/json", body: Data(report.jsonBytes(byConfig: byConfig, cache: reader.rows)))
         case "/api/importance":
             guard let sweep = try store.sweep() else { return .text(.notFound, "no sweep in this store yet") }
             let quantile = try query.number("quantile", between: 0, and: 1) ?? 0.1
-            let spec = try store.spec(of: sweep), trials = try store.trials()
+            let spec = try reader.spec(of: sweep), trials = try reader.trials()
             let ranked = ParameterImportance.of(spec: spec, trials: trials, targetQuantile: quantile)
             return .json(try Documents.text(ParameterImportance.document(ranked, spec: spec, trials: trials, targetQuantile: quantile)))
         default:
             if let reference = Self.suffix(path, after: "/api/trial/") {
-                guard let sweep = try store.sweep(), let snapshot = try? store.findTrial(reference) else {
+                guard let sweep = try store.sweep(), let snapshot = try? reader.findTrial(reference) else {
                     return .text(.notFound, "no trial \(reference)")
                 }
                 return .json(try Documents.text(try Documents.trial(snapshot, store: store, sweep: sweep)))
             }
             if let reference = Self.suffix(path, after: "/api/export/") {
-                guard let sweep = try store.sweep(), let snapshot = try? store.findTrial(reference) else {
+                guard let sweep = try store.sweep(), let snapshot = try? reader.findTrial(reference) else {
                     return .text(.notFound, "no trial \(reference)")
                 }
                 guard snapshot.result != nil else { return .text(.conflict, "trial \(reference) has no result to export") }

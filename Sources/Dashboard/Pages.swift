@@ -5,7 +5,8 @@ import Vocabulary
 /// The dashboard's pages, rendered on the server from the store's readers. Each page's live part
 /// is its `<main>`, which the page's script fetches again every 2 s (`?fragment=1`) and swaps in.
 struct Pages {
-    let store: SweepStore
+    let reader: CachedReader
+    var store: SweepStore { reader.store }
     /// The prefix of this store's pages: "" when the dashboard serves one store, `/store/N`
     /// when it serves several.
     var base = ""
@@ -39,12 +40,12 @@ struct Pages {
 
     func overview() throws -> (title: String, body: String) {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
-        let status = try SweepStatus.read(store)
-        let trials = try store.trials()
+        let status = try SweepStatus.read(reader)
+        let trials = try reader.trials()
         var body =
             "<h1>\(escape(sweep.name))</h1><p class=\"lead\">ranked by valid \(escape(sweep.metric))"
             + (sweep.program.map { " · program \(escape($0.directory))" } ?? "") + "</p>"
-        let unreadable = try store.unreadableTrials()
+        let unreadable = try reader.unreadableTrials()
         if !unreadable.isEmpty {
             body +=
                 "<p class=\"note\" id=\"unreadable\">\(unreadable.count) stored trial\(unreadable.count == 1 ? "'s config" : "s' configs") cannot be read and "
@@ -144,7 +145,7 @@ struct Pages {
         // (the order is still found over all of them).
         let plain = query.filter.isEmpty && query.sort == nil && !query.all && !query.byConfig
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
-        let report = try LeaderboardReport(sweep, store: store, top: plain ? query.limit : nil, all: query.all)
+        let report = try LeaderboardReport(sweep, store: reader, top: plain ? query.limit : nil, all: query.all)
         let trials = report.trials
         let metric = sweep.metric
         var rows = report.rows(byConfig: query.byConfig)
@@ -279,7 +280,7 @@ struct Pages {
     // MARK: Trial
 
     func trial(_ reference: String) throws -> (title: String, body: String)? {
-        guard let sweep = try store.sweep(), let snapshot = try? store.findTrial(reference) else { return nil }
+        guard let sweep = try store.sweep(), let snapshot = try? reader.findTrial(reference) else { return nil }
         let attempts = try store.attempts(trial: snapshot.id)
         let records = try store.curve(of: snapshot, attempts: attempts)
         let metric = sweep.metric
@@ -357,10 +358,10 @@ struct Pages {
     /// 2–8 trials' curves overlaid (the top 4 by the ranking when none are picked).
     func compare(_ picked: [String]) throws -> (title: String, body: String) {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
-        let trials = try store.trials()
+        let trials = try reader.trials()
         let metric = sweep.metric
         let ranked = Leaderboard.rank(trials, metric: metric).map(\.trial)
-        var chosen = picked.compactMap { reference in try? store.findTrial(reference) }
+        var chosen = picked.compactMap { reference in try? reader.findTrial(reference) }
         if chosen.isEmpty { chosen = Array(ranked.prefix(4)) }
         chosen = Array(chosen.prefix(8))
         var body =
@@ -415,8 +416,8 @@ struct Pages {
     /// each parameter's importance (PED-ANOVA).
     func parameters() throws -> (title: String, body: String) {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
-        let spec = try store.spec(of: sweep)
-        let every = try store.trials()
+        let spec = try reader.spec(of: sweep)
+        let every = try reader.trials()
         let metric = sweep.metric
         let completed = every.filter { $0.state == .completed && $0.result?.valid[metric] != nil }
         // Past `drawnPoints / 2` trials: the best quarter of those drawn, and the rest evenly
@@ -486,7 +487,7 @@ extension Pages {
     /// The stores side by side: each one's best config (by trial, and by config over its seeds
     /// when it repeats), its numbers against its popularity baseline, the keys where the best
     /// configs differ, and the best trials' curves overlaid.
-    static func stores(_ stores: [SweepStore]) throws -> (title: String, body: String) {
+    static func stores(_ readers: [CachedReader]) throws -> (title: String, body: String) {
         struct Column {
             var number: Int
             var store: SweepStore
@@ -495,8 +496,8 @@ extension Pages {
             var best: RankedTrial?
             var bestConfig: RankedConfig?
         }
-        let columns = try stores.enumerated().map { index, store in
-            let sweep = try store.sweep(), trials = try store.trials()
+        let columns = try readers.enumerated().map { index, reader in
+            let store = reader.store, sweep = try store.sweep(), trials = try reader.trials()
             let metric = sweep?.metric ?? "ndcg@10"
             return Column(
                 number: index + 1, store: store, sweep: sweep, trials: trials, best: Leaderboard.rank(trials, metric: metric, top: 1).first,

@@ -10,7 +10,7 @@ public enum Documents {
     }
 
     /// `sweep status --json`.
-    public static func status(_ store: SweepStore) throws -> String { try text(try SweepStatus.read(store)) }
+    public static func status(_ source: some SweepSource) throws -> String { try text(try SweepStatus.read(source)) }
 
     /// `sweep show TRIAL --json`: config, attempts, the epochs of its result's attempt (else its
     /// last), early-stopping judgements, and its variant, program, stop epoch and origin.

@@ -32,11 +32,11 @@ public struct LeaderboardReport {
 
     /// The report of a store's sweep as it stands: its trials, metric, baseline and epoch totals
     /// (what `sweep leaderboard`, `run`/`launch` at their end and the dashboard all show).
-    public init(_ sweep: SweepRecord, store: SweepStore, top: Int? = nil, all: Bool = false) throws {
-        let trials = try store.trials()
+    public init(_ sweep: SweepRecord, store source: some SweepSource, top: Int? = nil, all: Bool = false) throws {
+        let trials = try source.trials()
         self.init(
             trials: trials, metric: sweep.metric, popularity: sweep.popularity, top: top, all: all,
-            epochs: try store.epochTotals(of: trials))
+            epochs: try source.store.epochTotals(of: trials))
     }
 
     /// Config keys whose values differ between the trials shown (seed excluded: it is the repeat).

@@ -17,21 +17,6 @@ public final class SweepStore: Sendable {
     /// Why a write nested in the current transaction failed (nil while none has): that transaction
     /// must not commit.
     private let failedWrite = Mutex<String?>(nil)
-    /// What never changes in a trial's row (id, config, origin), parsed once per store object by
-    /// trial number: parsing is most of what reading every trial costs, and a dashboard reads
-    /// them every 2 s.
-    let parsedTrials = Mutex<[Int: FixedTrialParts]>([:])
-    /// Configs this reader was told of by trial id (``know(_:)``): not read or parsed again.
-    let knownConfigs = KnownConfigs(capacity: 50_000)
-    /// Results decoded by readers, by trial number (a stored result never changes; the key
-    /// tells a trial's result from an earlier one's in a store rebuilt under the same object).
-    let parsedResults = Mutex<[Int: (key: ResultKey, result: ResultSnapshot)]>([:])
-    /// A reader's trials as it read them last (see ``trials()``), and how often it read them all.
-    let liveTrials = Mutex<TrialList?>(nil)
-    let fullTrialReads = Mutex(0)
-    /// The stored sweep file, parsed (its plan expanded) once per store object and text.
-    let parsedSpec = Mutex<(text: String, spec: SweepSpec)?>(nil)
-
     /// A reader's own connection that only asks SQLite whether another connection has committed
     /// since it last asked (`PRAGMA data_version`); nil for a writer.
     let watcher: DatabaseQueue?
@@ -54,14 +39,6 @@ public final class SweepStore: Sendable {
     }
 
     deinit { checkpointer?.stop() }
-
-    /// Tells a reader the configs of trials it will read, so it neither reads nor parses their
-    /// stored text: a coordinator serving its own dashboard hands that reader its plan (parsing
-    /// 30,000 configs again would take the coordinator's cores for a second). A config the
-    /// reader was not told of is parsed once, when first read.
-    public func know(_ trials: [PlannedTrial]) {
-        for trial in trials { knownConfigs.remember(trial.config, id: trial.id) }
-    }
 
     /// Opens (creating if needed) a store for writing and applies its migrations.
     public static func open(path: String) throws -> SweepStore {
@@ -257,141 +234,4 @@ extension Database {
     func run(_ sql: String, _ arguments: StatementArguments) throws {
         try cachedStatement(sql: sql).execute(arguments: arguments)
     }
-}
-
-/// A trial's parts fixed when it is planned or proposed.
-struct FixedTrialParts {
-    var id: String
-    /// nil for a config this build cannot read (`unreadable` says why): the trial is left out of
-    /// every list instead of failing the whole read.
-    var facts: ConfigFacts?
-    var unreadable: String?
-    var origin: ProposalOrigin?
-}
-
-/// A stored trial whose config this build cannot read (a store written before non-finite numbers
-/// were refused, say): left out of lists and rankings, and named wherever the store is read.
-public struct UnreadableTrial: Sendable, Equatable, CustomStringConvertible {
-    public var number: Int
-    public var id: String
-    public var reason: String
-
-    public var description: String { "trial #\(number) (\(id)): \(reason)" }
-}
-
-/// A config with what is worked out from it the first time it is asked for (its active values,
-/// the key its repeats share), shared by every snapshot of its trial: a reader that follows a
-/// sweep of 30,000 trials works out only what a page shows, and copies one reference per trial.
-final class ConfigFacts: Sendable {
-    let config: TrialConfig
-    private let keyedOnce = Once<[ConfigValue?]>()
-    private let activeOnce = Once<[String: ConfigValue]>()
-    private let repeatKeyOnce = Once<String>()
-
-    init(_ config: TrialConfig) { self.config = config }
-
-    /// ``TrialConfig/activeValuesByPosition``.
-    var keyedValues: [ConfigValue?] { keyedOnce.value { config.activeValuesByPosition } }
-    /// ``TrialConfig/activeDictionary``.
-    var activeValues: [String: ConfigValue] { activeOnce.value { config.activeDictionary } }
-    var repeatKey: String { repeatKeyOnce.value { Leaderboard.configKey(config) } }
-}
-
-/// The columns of a trial's row that change.
-struct TrialRow {
-    static let columns = "number, id, state, attempts, variant"
-    var number: Int
-    var id: String
-    var state: String
-    var attempts: Int
-    var variant: String?
-
-    init(_ row: Row) {
-        (number, id, state, attempts, variant) = (row[0], row[1], row[2], row[3], row[4])
-    }
-}
-
-/// Every trial in number order, the last change it includes (a `trial_change` sequence
-/// number) and the store revision it was read at.
-struct TrialList {
-    var revision = 0
-    var newestChange = 0
-    private(set) var snapshots: [TrialSnapshot] = []
-    /// Trials whose config cannot be read, by number: not in `snapshots`.
-    var unreadable: Set<Int> = []
-    private var positions: [Int: Int] = [:]
-
-    mutating func append(_ snapshot: TrialSnapshot) {
-        positions[snapshot.number] = snapshots.count
-        snapshots.append(snapshot)
-    }
-
-    /// Replaces a trial's snapshot, or appends a trial numbered after every other; false for a
-    /// new trial that would fall in between.
-    mutating func replaceOrAppend(_ snapshot: TrialSnapshot) -> Bool {
-        if let position = positions[snapshot.number] {
-            snapshots[position] = snapshot
-            return true
-        }
-        guard snapshot.number > (snapshots.last?.number ?? Int.min) else { return false }
-        append(snapshot)
-        return true
-    }
-}
-
-/// A value worked out the first time it is asked for, then kept; shared by every copy. Reading
-/// a kept value is one atomic load (a dashboard reads one per trial per key on every poll).
-final class Once<Value: Sendable>: Sendable {
-    private final class Box: Sendable {
-        let value: Value
-        init(_ value: Value) { self.value = value }
-    }
-
-    private let kept = AtomicLazyReference<Box>()
-
-    init() {}
-
-    /// The kept value, or `make()`'s (two racing callers may both make it; one is kept).
-    func value(_ make: () -> Value) -> Value {
-        if let box = kept.load() { return box.value }
-        return kept.storeIfNil(Box(make())).value
-    }
-}
-
-/// A reader's configs by trial id (a hash of the config's canonical JSON, the store's own key for
-/// it): those it was told of (``SweepStore/know(_:)``) and those it parsed. Holds at most
-/// `capacity` configs; past that, new ones are parsed each time they are read.
-final class KnownConfigs: Sendable {
-    let capacity: Int
-    private let entries = Mutex<[String: ConfigFacts]>([:])
-    /// How many texts were parsed here (for tests).
-    let parses = Mutex(0)
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    /// Keeps `config`, the config of trial `id`.
-    func remember(_ config: TrialConfig, id: String) {
-        entries.withLock { entries in
-            if entries.count < capacity, entries[id] == nil { entries[id] = ConfigFacts(config) }
-        }
-    }
-
-    /// Trial `id`'s config, if this process knows it.
-    func known(id: String) -> ConfigFacts? { entries.withLock { $0[id] } }
-
-    /// Trial `id`'s config: known, or parsed now from its stored `json` (read only then; kept).
-    func entry(id: String, json: @autoclosure () throws -> String) throws -> ConfigFacts {
-        if let known = known(id: id) { return known }
-        let entry = ConfigFacts(try TrialConfig.parse(json: json()))
-        parses.withLock { $0 += 1 }
-        entries.withLock { entries in if entries.count < capacity { entries[id] = entry } }
-        return entry
-    }
-}
-
-/// Names one stored result.
-struct ResultKey: Hashable {
-    var trial: Int
-    var attempt: Int
-    var finishedAt: Double
 }

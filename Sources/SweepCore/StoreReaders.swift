@@ -6,7 +6,7 @@ import Vocabulary
 public struct TrialSnapshot: Sendable {
     public var id: String
     public var number: Int
-    public var config: TrialConfig { _read { yield facts.config } }  // lent, not copied: a loop over 30,000 trials reads one field
+    public var config: TrialConfig { facts.config }
     public var variant: String?
     public var state: TrialState
     public var attempts: Int
@@ -15,15 +15,13 @@ public struct TrialSnapshot: Sendable {
     public var stoppedAt: Int?
     /// For a config an adaptive sampler proposed: how, and from what.
     public var origin: ProposalOrigin?
-    /// The config's active keys and values (``TrialConfig/activeDictionary``), worked out when
-    /// first asked for and then kept with the trial, as the leaderboard asks for them on every
-    /// row of every page.
+    /// The config's active keys and values (``TrialConfig/activeDictionary``), kept with the
+    /// trial, as the leaderboard asks for them on every row of every page.
     public var activeValues: [String: ConfigValue] { facts.activeValues }
     /// The same values by position in ``TrialConfig/keys`` (nil where inactive; empty for a program
     /// config): what the leaderboard compares across 10,000 trials without hashing a key.
     var keyedValues: [ConfigValue?] { facts.keyedValues }
-    /// The key its repeats share (``Leaderboard/configKey(_:)``), worked out when first asked
-    /// for (only the by-config ranking does) and then kept with the trial.
+    /// The key its repeats share (``Leaderboard/configKey(_:)``), kept with the trial.
     public var repeatKey: String { facts.repeatKey }
     let facts: ConfigFacts
 
@@ -108,6 +106,19 @@ public struct EpochTotals: Sendable, Equatable, Codable {
     public var saved: Int
 }
 
+/// Where a report reads a sweep's trials and its sweep file: the store itself (read and parsed
+/// anew each time) or a reader that keeps what it read between requests (the dashboard's).
+public protocol SweepSource: Sendable {
+    /// The store, for everything else.
+    var store: SweepStore { get }
+    func trials() throws -> [TrialSnapshot]
+    func spec(of sweep: SweepRecord) throws -> SweepSpec
+}
+
+extension SweepStore: SweepSource {
+    public var store: SweepStore { self }
+}
+
 extension SweepStore {
     /// The sweep's row, or nil for a store that has none yet.
     public func sweep() throws -> SweepRecord? {
@@ -127,60 +138,40 @@ extension SweepStore {
     }
 
     /// The sweep file stored with the sweep, parsed without checking files (they belong to the
-    /// machine that launched it); parsed once per store object, as expanding a plan of 10,000
-    /// random draws takes most of a second.
+    /// machine that launched it).
     public func spec(of sweep: SweepRecord) throws -> SweepSpec {
-        if let known = parsedSpec.withLock({ $0 }), known.text == sweep.specText { return known.spec }
-        let spec = try SweepSpec.parseStored(sweep.specText)
-        parsedSpec.withLock { $0 = (sweep.specText, spec) }
-        return spec
+        try SweepSpec.parseStored(sweep.specText)
     }
 
-    /// Every trial (retired ones too), in plan order. What never changes (a trial's config and
-    /// origin, a stored result) is read and parsed once per store object. A reader goes further,
-    /// so that a dashboard can ask every second beside a fast sweep: while no writer has committed
-    /// it returns what it read last; after a commit it reads only the trials changed since (the
-    /// `trial_change` log numbers every write to a trial in commit order) with their results
-    /// and stops, reading everything again only when the patched list does not add up.
+    /// Every trial (retired ones too), in plan order, each config parsed and result decoded anew
+    /// (a reader that reads again and again keeps a ``TrialMemo``).
     public func trials() throws -> [TrialSnapshot] {
-        guard watcher != nil else { return try database.read { try readTrials($0).snapshots } }
-        // One caller brings the list up to date while the others wait for it, and the list is
-        // patched in place (its 30,000 snapshots are not copied for each poll).
-        return try liveTrials.withLock { kept in
-            // The revision is read before the trials, so what is kept is at least as new as it says.
-            let revision = try self.revision() ?? 0
-            if let known = kept, known.revision == revision { return known.snapshots }
-            var fresh: TrialList
-            if var list = kept.take(), try patch(&list) {
-                fresh = list
-            } else {
-                fresh = try database.read(readTrials)
-            }
-            fresh.revision = revision
-            kept = fresh
-            return fresh.snapshots
-        }
+        var memo = TrialMemo()
+        return try readTrials(memo: &memo).snapshots
     }
 
     /// The trials ``trials()`` leaves out because their config cannot be read, in number order.
     public func unreadableTrials() throws -> [UnreadableTrial] {
-        _ = try trials()
-        return parsedTrials.withLock { parts in
-            parts.compactMap { number, part in part.unreadable.map { UnreadableTrial(number: number, id: part.id, reason: $0) } }
-        }.sorted { $0.number < $1.number }
+        var memo = TrialMemo()
+        _ = try readTrials(memo: &memo)
+        return memo.unreadable
     }
 
-    /// Every trial, read from the tables.
-    func readTrials(_ db: Database) throws -> TrialList {
-        fullTrialReads.withLock { $0 += 1 }
+    /// Every trial, read from the tables; what `memo` holds (a trial's config and origin, a stored
+    /// result) is not read or parsed again, and what is parsed is added to it.
+    public func readTrials(memo: inout TrialMemo) throws -> TrialList {
+        memo.fullReads += 1
+        return try database.read { db in try readTrials(db, memo: &memo) }
+    }
+
+    func readTrials(_ db: Database, memo: inout TrialMemo) throws -> TrialList {
         // Results: their keys (a cursor reuses one row), then the rows not decoded before.
         var results: [Int: ResultSnapshot] = [:], unknown: Set<Int> = []
         var earliestUnknown = Double.infinity
-        let cached = parsedResults.withLock { $0 }
         let keys = try Row.fetchCursor(db, sql: "SELECT trial_number, attempt, finished_at FROM result")
         while let row = try keys.next() {
             let key = ResultKey(trial: row[0], attempt: row[1], finishedAt: row[2])
-            if let entry = cached[key.trial], entry.key == key {
+            if let entry = memo.results[key.trial], entry.key == key {
                 results[key.trial] = entry.result
             } else {
                 unknown.insert(key.trial)
@@ -195,13 +186,13 @@ extension SweepStore {
                     db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE finished_at >= ?"),
                     arguments: [earliestUnknown])
                 while let row = try rows.next() {
-                    if unknown.contains(row[0]) { results[row[0]] = try cachedResult(row) }
+                    if unknown.contains(row[0]) { results[row[0]] = try Self.result(row, memo: &memo) }
                 }
             } else {
                 for trial in unknown {
                     let row = try Row.fetchOne(
                         db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE trial_number = ?"), arguments: [trial])
-                    if let row { results[trial] = try cachedResult(row) }
+                    if let row { results[trial] = try Self.result(row, memo: &memo) }
                 }
             }
         }
@@ -210,11 +201,11 @@ extension SweepStore {
         var rows: [TrialRow] = []
         let cursor = try Row.fetchCursor(db, sql: "SELECT \(TrialRow.columns) FROM trial ORDER BY number")
         while let row = try cursor.next() { rows.append(TrialRow(row)) }
-        let fixed = try fixedParts(of: rows, db)
+        try Self.readFixedParts(of: rows, db, memo: &memo)
         var list = TrialList()
         list.newestChange = try Self.newestChange(db)
         for row in rows {
-            if let snapshot = try snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number]) {
+            if let snapshot = try Self.snapshot(row, memo.fixed, result: results[row.number], stoppedAt: stops[row.number]) {
                 list.append(snapshot)
             } else {
                 list.unreadable.insert(row.number)
@@ -227,9 +218,9 @@ extension SweepStore {
     /// whatever their number); false when the patched list does not add up. Rows are read
     /// through cursors and decoded as they come (GRDB copying 4,000 rows first cost as much as
     /// decoding them).
-    func patch(_ list: inout TrialList) throws -> Bool {
+    public func patch(_ list: inout TrialList, memo: inout TrialMemo) throws -> Bool {
         let since: StatementArguments = [list.newestChange]
-        let (rows, results, stops, fixed, count, newest) = try database.read { db in
+        let (rows, results, stops, count, newest) = try database.read { db in
             let changed = "SELECT trial_number FROM trial_change WHERE seq > ?"
             var rows: [TrialRow] = []
             let trials = try Row.fetchCursor(
@@ -239,17 +230,18 @@ extension SweepStore {
             var results: [Int: ResultSnapshot] = [:]
             let resultRows = try Row.fetchCursor(
                 db.cachedStatement(sql: "SELECT \(Self.resultColumns) FROM result WHERE trial_number IN (\(changed))"), arguments: since)
-            while let row = try resultRows.next() { results[row[0]] = try cachedResult(row) }
+            while let row = try resultRows.next() { results[row[0]] = try Self.result(row, memo: &memo) }
             let stops = try Dictionary(
                 uniqueKeysWithValues: Row.fetchAll(
                     db.cachedStatement(sql: Self.stopEpochs(where: "trial_number IN (\(changed))")),
                     arguments: since
                 ).map { ($0[0] as Int, $0[1] as Int) })
             let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM trial"))
-            return (rows, results, stops, try fixedParts(of: rows, db), count, try Self.newestChange(db))
+            try Self.readFixedParts(of: rows, db, memo: &memo)
+            return (rows, results, stops, count, try Self.newestChange(db))
         }
         for row in rows {
-            guard let snapshot = try snapshot(row, fixed, result: results[row.number], stoppedAt: stops[row.number]) else {
+            guard let snapshot = try Self.snapshot(row, memo.fixed, result: results[row.number], stoppedAt: stops[row.number]) else {
                 list.unreadable.insert(row.number)
                 continue
             }
@@ -265,27 +257,24 @@ extension SweepStore {
         try Int.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(seq), 0) FROM trial_change")) ?? 0
     }
 
-    /// Each row's config and origin, parsed for trials not parsed before.
-    func fixedParts(of rows: [TrialRow], _ db: Database) throws -> [Int: FixedTrialParts] {
-        var fixed = parsedTrials.withLock { $0 }
-        let missing = rows.filter { fixed[$0.number]?.id != $0.id }
-        guard !missing.isEmpty else { return fixed }
-        var parsed: [Int: FixedTrialParts] = [:]
-        // A config this reader knows by its trial id (a coordinator serving its own dashboard
-        // told it its plan) is not read again: the cursor leaves its text in the file.
+    /// Reads into `memo` the config and origin of the rows' trials it does not hold.
+    static func readFixedParts(of rows: [TrialRow], _ db: Database, memo: inout TrialMemo) throws {
+        let missing = rows.filter { memo.fixed[$0.number]?.id != $0.id }
+        guard !missing.isEmpty else { return }
+        // A config the memo holds by its trial id (a coordinator serving its own dashboard told
+        // it its plan) is not read again: the cursor leaves its text in the file.
         func add(_ row: Row) throws {
             let (number, id): (Int, String) = (row[0], row[1])
-            guard fixed[number]?.id != id else { return }
+            guard memo.fixed[number]?.id != id else { return }
             var parts = FixedTrialParts(
                 id: id, facts: nil, unreadable: nil,
                 origin: try (row[2] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") })
             do {
-                parts.facts = try knownConfigs.entry(id: id, json: row[3])
+                parts.facts = try memo.facts(id: id, json: row[3])
             } catch {
                 parts.unreadable = "its stored config cannot be read (\(error))"
             }
-            parsed[number] = parts
-            fixed[number] = parts
+            memo.fixed[number] = parts
         }
         if missing.count > 64 {
             let cursor = try Row.fetchCursor(db, sql: "SELECT number, id, origin, config FROM trial")
@@ -299,29 +288,28 @@ extension SweepStore {
                 }
             }
         }
-        parsedTrials.withLock { $0.merge(parsed) { new, _ in new } }
-        return fixed
     }
 
     /// The trial's snapshot, or nil when its config cannot be read.
-    func snapshot(_ row: TrialRow, _ fixed: [Int: FixedTrialParts], result: ResultSnapshot?, stoppedAt: Int?) throws -> TrialSnapshot? {
+    static func snapshot(_ row: TrialRow, _ fixed: [Int: FixedTrialParts], result: ResultSnapshot?, stoppedAt: Int?) throws
+        -> TrialSnapshot?
+    {
         guard let parts = fixed[row.number], parts.id == row.id else {
             throw StoreError(message: "trial #\(row.number) changed while it was read")
         }
         guard let facts = parts.facts else { return nil }
         return TrialSnapshot(
             id: parts.id, number: row.number, facts: facts, variant: row.variant,
-            state: try Self.trialState(row.state, row.id), attempts: row.attempts, result: result,
+            state: try trialState(row.state, row.id), attempts: row.attempts, result: result,
             stoppedAt: stoppedAt, origin: parts.origin)
     }
 
-    /// A result row as a snapshot, decoded once per store object (kept by trial number, with
-    /// the key that tells it from another attempt's).
-    func cachedResult(_ row: Row) throws -> ResultSnapshot {
+    /// A result row as a snapshot: the one `memo` holds for it, or decoded now and added to it.
+    static func result(_ row: Row, memo: inout TrialMemo) throws -> ResultSnapshot {
         let key = ResultKey(trial: row[0], attempt: row[1], finishedAt: row[2])
-        if let entry = parsedResults.withLock({ $0[key.trial] }), entry.key == key { return entry.result }
-        let decoded = try Self.result(row, trial: key.trial)
-        parsedResults.withLock { $0[key.trial] = (key, decoded) }
+        if let entry = memo.results[key.trial], entry.key == key { return entry.result }
+        let decoded = try result(row, trial: key.trial)
+        memo.results[key.trial] = (key, decoded)
         return decoded
     }
 
@@ -500,15 +488,7 @@ extension SweepStore {
 
     /// Finds a trial by id, id prefix (unique) or number.
     public func findTrial(_ reference: String) throws -> TrialSnapshot {
-        let all = try trials()
-        if let number = Int(reference), let trial = all.first(where: { $0.number == number }) { return trial }
-        let matches = all.filter { $0.id.hasPrefix(reference.lowercased()) }
-        guard matches.count == 1 else {
-            throw StoreError(
-                message: matches.isEmpty
-                    ? "no trial \(reference) in this sweep" : "\(reference) matches \(matches.count) trials; give more of the id")
-        }
-        return matches[0]
+        try TrialSnapshot.find(reference, in: trials())
     }
 
     /// A trial's attempts, in order.
@@ -620,5 +600,19 @@ extension SweepStore {
         guard let name else { return nil }
         guard let outcome = AttemptOutcome(rawValue: name) else { throw StoreError(message: "an attempt has an unknown outcome \(name)") }
         return outcome
+    }
+}
+
+extension TrialSnapshot {
+    /// The trial a reference names among `all`: its number, its id or a unique prefix of it.
+    public static func find(_ reference: String, in all: [TrialSnapshot]) throws -> TrialSnapshot {
+        if let number = Int(reference), let trial = all.first(where: { $0.number == number }) { return trial }
+        let matches = all.filter { $0.id.hasPrefix(reference.lowercased()) }
+        guard matches.count == 1 else {
+            throw StoreError(
+                message: matches.isEmpty
+                    ? "no trial \(reference) in this sweep" : "\(reference) matches \(matches.count) trials; give more of the id")
+        }
+        return matches[0]
     }
 }

@@ -29,20 +29,22 @@ public struct SweepStatus: Sendable, Encodable {
         SearchSpace(spec: spec).sampler.configBudget.map { $0 * spec.repeats }
     }
 
-    /// Reads the status from a store.
-    public static func read(_ store: SweepStore, now: Date = Date()) throws -> SweepStatus {
+    /// Reads the status from a store, its trials and sweep file through `source`.
+    public static func read(_ source: some SweepSource, now: Date = Date()) throws -> SweepStatus {
+        let store = source.store
         guard let sweep = try store.sweep() else { throw StoreError(message: "\(store.path) holds no sweep yet") }
         let counts = try store.stateCounts()
         // Throughput over the last hour of results; ETA for what is left at that pace.
         let recent = try store.resultTimes().filter { $0 > now.addingTimeInterval(-3600) }
         let perHour = recent.count >= 2 ? Double(recent.count - 1) / max(recent.last!.timeIntervalSince(recent.first!), 1) * 3600 : nil
         let present = counts.filter { $0.key != .retired }.values.reduce(0, +)
-        let notYetProposed = (try? store.spec(of: sweep)).flatMap(adaptiveTrials).map { max(0, $0 - present) } ?? 0
+        let notYetProposed = (try? source.spec(of: sweep)).flatMap(adaptiveTrials).map { max(0, $0 - present) } ?? 0
         let left = counts[.waiting, default: 0] + counts[.running, default: 0] + notYetProposed
         return SweepStatus(
             sweep: sweep.name, metric: sweep.metric, trials: counts, attempts: try store.attemptCount(),
             workers: try store.workers(),
-            trialsPerHour: perHour, etaSeconds: left > 0 ? perHour.map { Double(left) / $0 * 3600 } : nil, epochs: try store.epochTotals(),
+            trialsPerHour: perHour, etaSeconds: left > 0 ? perHour.map { Double(left) / $0 * 3600 } : nil,
+            epochs: try store.epochTotals(of: source.trials()),
             notYetProposed: notYetProposed)
     }
 

@@ -440,3 +440,39 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         #expect(html.contains(">inactive</text>"))
     }
 }
+
+/// The dashboard's one reader of a store: it reads every trial once, then only what a writer
+/// changed, and never parses a config it was told of or has parsed.
+@Suite struct CachedReaderTests {
+    @Test func itReadsEverythingOnceThenOnlyWhatAWriterChanged() throws {
+        let folder = TestFolders.fresh("reader")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("s.db").path
+        let spec = try SweepSpec.parse(
+            "name: r\ndataset: {synthetic: {preset: small, seed: 1}}\nmethod: grid\nrepeats: 3\nparameters:\n  lr: {values: [0.001, 0.01]}\n",
+            file: folder.appendingPathComponent("sweep.yaml"))
+        let planned = try SearchSpace(spec: spec).plan()
+        let writer = try SweepStore.open(path: path)
+        _ = try writer.syncPlan(spec: spec, trials: planned, fingerprint: "f", popularity: nil)
+        let reader = CachedReader(store: try SweepStore.openReadOnly(path: path))
+        #expect(try reader.trials().map(\.id) == planned.map(\.id))
+        #expect(reader.counts == (1, planned.count))
+        #expect(try reader.trials().count == planned.count && reader.counts == (1, planned.count), "no commit: nothing read")
+        let claim = try #require(try writer.claimNextTrial(worker: "w", lease: "L1"))
+        let trialResult = TrialResult(
+            bestEpoch: 1, valid: ["ndcg@10": 0.25], test: ["ndcg@10": 0.2], history: [],
+            timing: TrainingTiming(examplesPerSecond: 1, secondsPerEpoch: 1, totalSeconds: 1, threads: 1, blasCore: "Haswell"))
+        #expect(try writer.completeTrial(lease: claim.lease, worker: "w", result: trialResult) == .stored)
+        let after = try reader.trials()
+        #expect(after.first { $0.id == claim.trial }?.state == .completed)
+        #expect(after.first { $0.id == claim.trial }?.result?.valid["ndcg@10"] == 0.25)
+        #expect(reader.counts == (1, planned.count), "the change was patched in, no config parsed again")
+        #expect(try reader.findTrial(String(claim.trial.prefix(8))).id == claim.trial)
+        // A reader told of the plan (a coordinator serving its dashboard) parses no stored config.
+        let told = CachedReader(store: try SweepStore.openReadOnly(path: path), known: planned)
+        #expect(try told.trials().map(\.id) == planned.map(\.id) && told.counts == (1, 0))
+        let sweep = try #require(try writer.sweep())
+        #expect(try told.spec(of: sweep).repeats == 3)
+    }
+}

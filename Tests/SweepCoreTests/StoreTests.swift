@@ -344,7 +344,7 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         #expect(try reader.epochTotals(of: after) == store.epochTotals())
     }
 
-    /// A long-lived reader patches its trials from those changed since it last read; whatever
+    /// A long-lived reader's trials patched from those changed since it last read: whatever
     /// the writer does (claims, results, failures and retries, hundreds of trials at once, a
     /// prune, retiring part of the plan), it reads what a fresh reader reads, without reading
     /// everything again.
@@ -355,13 +355,21 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         let path = folder.appendingPathComponent("sweep.db").path
         let (store, sweep, planned) = try plannedStore(repeats: 200, path: path)  // 600 trials
         let reader = try SweepStore.openReadOnly(path: path)
+        // What the dashboard's reader does after each commit: patch, or read everything again
+        // when the patched list does not add up.
+        var memo = TrialMemo()
+        var list = try reader.readTrials(memo: &memo)
+        func patched() throws -> [TrialSnapshot] {
+            if try !reader.patch(&list, memo: &memo) { list = try reader.readTrials(memo: &memo) }
+            return list.snapshots
+        }
         func view(_ trials: [TrialSnapshot]) -> [String] {
             trials.map {
                 "\($0.number) \($0.id) \($0.state) \($0.attempts) \(($0.result?.valid ?? [:]).sorted { $0.key < $1.key }) \($0.result?.attempt ?? 0) \($0.stoppedAt ?? 0)"
             }
         }
         func expectFresh(_ step: String) throws {
-            let patched = view(try reader.trials()), fresh = view(try SweepStore.openReadOnly(path: path).trials())
+            let patched = view(try patched()), fresh = view(try SweepStore.openReadOnly(path: path).trials())
             #expect(patched == fresh, "after \(step)")
         }
         var generator = SystemRandomNumberGenerator(), running: [String] = [], leases = 0
@@ -378,7 +386,7 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
             }
         }
         try expectFresh("nothing")
-        #expect(reader.fullTrialReads.withLock { $0 } == 1)
+        #expect(memo.fullReads == 1)
         for step in 0..<60 {
             if step % 15 == 14 {
                 // Hundreds of trials changed between two reads, over several commits.
@@ -408,16 +416,16 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
             COMMIT;
             """)
         try expectFresh("a pruned trial")
-        #expect(try reader.trials().contains { $0.state == .pruned && $0.stoppedAt == 3 })
+        #expect(try patched().contains { $0.state == .pruned && $0.stoppedAt == 3 })
         // A third of the plan dropped from the sweep file: every one of those trials retired at once.
         _ = try store.syncPlan(spec: sweep, trials: planned.filter { $0.config.loss != .focal }, fingerprint: "f1", popularity: nil)
         try expectFresh("retiring a third of the trials")
-        #expect(try reader.trials().filter { $0.state == .retired }.count >= 150)
-        #expect(reader.fullTrialReads.withLock { $0 } == 1, "every change since was patched in")
+        #expect(try patched().filter { $0.state == .retired }.count >= 150)
+        #expect(memo.fullReads == 1, "every change since was patched in")
         // A trial gone from the table (no writer of ours deletes one): the count no longer adds up.
         try runSQLite(path, "DELETE FROM trial WHERE number = (SELECT MAX(number) FROM trial WHERE state = 'waiting')")
         try expectFresh("a deleted trial")
-        #expect(reader.fullTrialReads.withLock { $0 } == 2)
+        #expect(memo.fullReads == 2)
     }
 
     @Test func everyWriteToATrialIsLoggedAfterEveryEarlierChange() throws {
@@ -511,34 +519,47 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
 }
 
 /// The configs a reader was told of, found without parsing them.
-@Suite struct KnownConfigsTests {
-    @Test func aStoredConfigIsFoundWithoutParsingAndTheCapacityHolds() throws {
-        let known = KnownConfigs(capacity: 2)
+@Suite struct TrialMemoTests {
+    @Test func aConfigTheMemoWasToldOfIsNotParsedAndTheCapacityHolds() throws {
+        var memo = TrialMemo(capacity: 2)
         var configs: [TrialConfig] = []
         for lr in [0.001, 0.002, 0.003] {
             var config = TrialConfig()
             config.lr = lr
             configs.append(config)
         }
-        for config in configs { known.remember(config, id: PlannedTrial.id(of: config)) }
+        memo.know(configs.map { PlannedTrial(id: PlannedTrial.id(of: $0), number: 1, config: $0, variant: nil) })
         for config in configs.prefix(2) {
-            let entry = try known.entry(id: PlannedTrial.id(of: config), json: "not read")
-            #expect(entry.config.jsonText() == config.jsonText() && entry.activeValues == config.activeDictionary)
+            let facts = try memo.facts(id: PlannedTrial.id(of: config), json: "not read")
+            #expect(facts.config.jsonText() == config.jsonText() && facts.activeValues == config.activeDictionary)
+            #expect(facts.keyedValues == config.activeValuesByPosition && facts.repeatKey == Leaderboard.configKey(config))
         }
-        #expect(known.parses.withLock { $0 } == 0)
-        // The third was past the capacity: parsed when asked, and not kept (the store is full).
+        #expect(memo.parses == 0)
+        // The third was past the capacity: parsed when asked, and not kept (the memo is full).
         let third = PlannedTrial.id(of: configs[2])
-        #expect(known.known(id: third) == nil)
-        #expect(try known.entry(id: third, json: configs[2].jsonText()).config.lr == 0.003 && known.parses.withLock { $0 } == 1)
-        _ = try known.entry(id: third, json: configs[2].jsonText())
-        #expect(known.parses.withLock { $0 } == 2)
+        #expect(!memo.knows(id: third))
+        #expect(try memo.facts(id: third, json: configs[2].jsonText()).config.lr == 0.003 && memo.parses == 1)
+        _ = try memo.facts(id: third, json: configs[2].jsonText())
+        #expect(memo.parses == 2)
         // A text that is not a config is an error, not an entry.
-        #expect(throws: ConfigError.self) { try known.entry(id: "bad", json: "{\"lr\":-1}") }
-        // A reader knows only what it was told: another reader of the same store parses.
-        let store = try SweepStore.inMemory()
-        #expect(store.knownConfigs.known(id: PlannedTrial.id(of: configs[0])) == nil)
-        store.know([PlannedTrial(id: PlannedTrial.id(of: configs[0]), number: 1, config: configs[0], variant: nil)])
-        #expect(store.knownConfigs.known(id: PlannedTrial.id(of: configs[0]))?.config.lr == 0.001)
+        #expect(throws: ConfigError.self) { try memo.facts(id: "bad", json: "{\"lr\":-1}") }
+    }
+
+    /// A read fills the memo, and a read with it parses no config and reads no result twice.
+    @Test func aReadWithAMemoParsesNothingTwice() throws {
+        let (store, _, planned) = try plannedStore(repeats: 2)
+        let claim = try #require(try store.claimNextTrial(worker: "w", lease: "L1"))
+        #expect(try store.completeTrial(lease: claim.lease, worker: "w", result: result(0.3)) == .stored)
+        var memo = TrialMemo()
+        let first = try store.readTrials(memo: &memo).snapshots
+        #expect(memo.parses == planned.count && memo.results.count == 1)
+        let again = try store.readTrials(memo: &memo).snapshots
+        #expect(memo.parses == planned.count && memo.fullReads == 2)
+        #expect(again.map(\.id) == first.map(\.id) && again.first { $0.id == claim.trial }?.result?.valid["ndcg@10"] == 0.3)
+        // Told of the plan, a fresh memo parses nothing.
+        var told = TrialMemo()
+        told.know(planned)
+        #expect(try store.readTrials(memo: &told).snapshots.map(\.id) == first.map(\.id) && told.parses == 0)
     }
 }
 
