@@ -8,9 +8,10 @@ import Vocabulary
 /// the leaderboard document's rows. While no writer has committed it serves what it read; after a
 /// commit it reads only the trials changed since, so a page asked every second beside a fast
 /// sweep costs what changed. Nothing else feeds it: the caller's plan (``init(store:known:)``) is
-/// the only config it is told of.
-final class CachedReader: SweepSource, Sendable {
-    let store: SweepStore
+/// the only config it is told of. The CLI's read-only commands read through one too, so that
+/// `--watch` follows a sweep as the dashboard does and a command reads the trials once.
+public final class CachedReader: SweepSource, Sendable {
+    public let store: SweepStore
     /// The leaderboard document's rows, written once per trial while it is unchanged.
     let rows = LeaderboardRowCache()
     private let kept: Mutex<Kept>
@@ -24,7 +25,7 @@ final class CachedReader: SweepSource, Sendable {
 
     /// - Parameter known: trials whose configs the caller holds (a coordinator's plan): taken
     ///   instead of parsing their stored text.
-    init(store: SweepStore, known: [PlannedTrial] = []) {
+    public init(store: SweepStore, known: [PlannedTrial] = []) {
         self.store = store
         var kept = Kept()
         kept.memo.know(known)
@@ -32,7 +33,7 @@ final class CachedReader: SweepSource, Sendable {
     }
 
     /// Every trial (retired ones too), in plan order, as of the store's latest commit.
-    func trials() throws -> [TrialSnapshot] {
+    public func trials() throws -> [TrialSnapshot] {
         // One caller brings the list up to date while the others wait for it, and the list is
         // patched in place (its 30,000 snapshots are not copied for each poll).
         try kept.withLock { kept in
@@ -51,14 +52,14 @@ final class CachedReader: SweepSource, Sendable {
     }
 
     /// The trials ``trials()`` leaves out because their config cannot be read, in number order.
-    func unreadableTrials() throws -> [UnreadableTrial] {
+    public func unreadableTrials() throws -> [UnreadableTrial] {
         _ = try trials()
         return kept.withLock { $0.memo.unreadable }
     }
 
     /// The stored sweep file, parsed once per text (expanding a plan of 10,000 random draws takes
     /// most of a second).
-    func spec(of sweep: SweepRecord) throws -> SweepSpec {
+    public func spec(of sweep: SweepRecord) throws -> SweepSpec {
         try kept.withLock { kept in
             if let known = kept.spec, known.text == sweep.specText { return known.spec }
             let spec = try store.spec(of: sweep)
@@ -68,7 +69,7 @@ final class CachedReader: SweepSource, Sendable {
     }
 
     /// A trial by id, id prefix (unique) or number.
-    func findTrial(_ reference: String) throws -> TrialSnapshot {
+    public func findTrial(_ reference: String) throws -> TrialSnapshot {
         try TrialSnapshot.find(reference, in: trials())
     }
 

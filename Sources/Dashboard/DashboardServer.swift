@@ -56,7 +56,8 @@ public struct DashboardSettings: Sendable {
 /// ``RequestLimits/headers`` 431, before the token or the route is looked at; past
 /// ``RequestLimits/parserCap`` the parser itself refuses it (400) and closes the connection.
 public final class DashboardServer: Sendable {
-    public let stores: [SweepStore]
+    /// Each store's reader, in the order given.
+    public let readers: [CachedReader]
     public let settings: DashboardSettings
     private let renderer = RenderThread()
     private let handler: Handler
@@ -71,10 +72,9 @@ public final class DashboardServer: Sendable {
         guard !storePaths.isEmpty else { throw StoreError(message: "the dashboard needs a sweep store") }
         host = try settings.bindAddress()
         let stores = try storePaths.map { try SweepStore.openReadOnly(path: $0) }
-        self.stores = stores
+        readers = stores.indices.map { CachedReader(store: stores[$0], known: $0 == 0 ? known : []) }
         self.settings = settings
-        let sites = stores.indices.map { Site(reader: CachedReader(store: stores[$0], known: $0 == 0 ? known : [])) }
-        handler = Handler(sites: sites, token: settings.token, renderer: renderer)
+        handler = Handler(sites: readers.map { Site(reader: $0) }, token: settings.token, renderer: renderer)
     }
 
     deinit { renderer.stop() }

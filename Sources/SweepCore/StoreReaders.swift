@@ -112,6 +112,8 @@ public protocol SweepSource: Sendable {
     /// The store, for everything else.
     var store: SweepStore { get }
     func trials() throws -> [TrialSnapshot]
+    /// The trials ``trials()`` leaves out because their config cannot be read, in number order.
+    func unreadableTrials() throws -> [UnreadableTrial]
     func spec(of sweep: SweepRecord) throws -> SweepSpec
 }
 

@@ -36,7 +36,7 @@ struct DashboardCommand: AsyncParsableCommand {
         async let serving: Void = server.run()
         let listening = try await server.waitUntilListening()
         printError("dashboard of \(databases.joined(separator: ", ")) at \(server.url(port: listening))")
-        for store in server.stores { try warnAboutUnreadableTrials(store) }
+        for reader in server.readers { try warnAboutUnreadableTrials(reader) }
         try await serving
     }
 }

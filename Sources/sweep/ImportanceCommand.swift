@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dashboard
 import Foundation
 import ML
 import SweepCore
@@ -18,7 +19,7 @@ struct Importance: ParsableCommand {
 
     func run() throws {
         let reader = try store.reader()
-        guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
+        guard let sweep = try reader.store.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
         let spec = try reader.spec(of: sweep)
         let trials = try reader.trials()
         let ranked = ParameterImportance.of(spec: spec, trials: trials, targetQuantile: quantile)

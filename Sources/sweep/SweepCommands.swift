@@ -1,5 +1,6 @@
 import ArgumentParser
 import Coordinator
+import Dashboard
 import Foundation
 import LocalRun
 import ML
@@ -10,21 +11,22 @@ import Vocabulary
 struct StoreOptions: ParsableArguments {
     @Option(help: "The sweep's SQLite database.") var db: String
 
-    /// The store, read-only; trials whose config cannot be read are named on stderr.
-    func reader() throws -> SweepStore {
-        let store = try SweepStore.openReadOnly(path: db)
-        try warnAboutUnreadableTrials(store)
-        return store
+    /// The store, read-only, through a reader that keeps the trials it read (a command reads them
+    /// once; `--watch` reads only what changed); trials whose config cannot be read are named on stderr.
+    func reader() throws -> CachedReader {
+        let reader = CachedReader(store: try SweepStore.openReadOnly(path: db))
+        try warnAboutUnreadableTrials(reader)
+        return reader
     }
 }
 
 /// Names the trials a store holds whose config this build cannot read (they are left out of
 /// every list and ranking), so a store with one such trial still opens and says which.
-func warnAboutUnreadableTrials(_ store: SweepStore) throws {
-    let unreadable = try store.unreadableTrials()
+func warnAboutUnreadableTrials(_ source: some SweepSource) throws {
+    let unreadable = try source.unreadableTrials()
     guard !unreadable.isEmpty else { return }
     printError(
-        "warning: \(store.path) holds \(unreadable.count) trial\(unreadable.count == 1 ? "" : "s") whose config cannot be read, left out of what follows:"
+        "warning: \(source.store.path) holds \(unreadable.count) trial\(unreadable.count == 1 ? "" : "s") whose config cannot be read, left out of what follows:"
     )
     for trial in unreadable.prefix(10) { printError("  \(trial)") }
     if unreadable.count > 10 { printError("  … and \(unreadable.count - 10) more") }
@@ -225,7 +227,7 @@ struct LeaderboardCommand: ParsableCommand {
     func run() throws {
         let reader = try store.reader()
         repeat {
-            guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
+            guard let sweep = try reader.store.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
             let report = try LeaderboardReport(sweep, store: reader, top: top, all: all)
             let byConfig = self.byConfig || (format == .table && !all && Set(report.trials.map { $0.config.seed }).count > 1)
             let text: String =
@@ -255,12 +257,12 @@ struct Show: ParsableCommand {
 
     func run() throws {
         let reader = try store.reader()
-        guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
+        guard let sweep = try reader.store.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
         let snapshot = try reader.findTrial(trial)
-        if json { return print(try Documents.text(try Documents.trial(snapshot, store: reader, sweep: sweep))) }
-        let attempts = try reader.attempts(trial: snapshot.id)
-        let records = try reader.curve(of: snapshot, attempts: attempts)
-        let judgements = try reader.judgements(trial: snapshot.id)
+        if json { return print(try Documents.text(try Documents.trial(snapshot, store: reader.store, sweep: sweep))) }
+        let attempts = try reader.store.attempts(trial: snapshot.id)
+        let records = try reader.store.curve(of: snapshot, attempts: attempts)
+        let judgements = try reader.store.judgements(trial: snapshot.id)
         let formatter = ISO8601DateFormatter()
         let state = snapshot.stoppedAt.map { "pruned at epoch \($0) of \(snapshot.config.epochBudget)" } ?? snapshot.state.rawValue
         print("trial \(snapshot.id)  #\(snapshot.number)  \(state)\(snapshot.variant.map { "  variant \($0)" } ?? "")")
@@ -357,7 +359,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let reader = try store.reader()
-        guard let sweep = try reader.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
+        guard let sweep = try reader.store.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
         let snapshot: TrialSnapshot
         if let trial {
             snapshot = try reader.findTrial(trial)
@@ -412,7 +414,7 @@ struct Retry: ParsableCommand {
 
     func run() throws {
         let writer = try SweepStore.openExisting(path: store.db)
-        let ids = try trials.map { try writer.findTrial($0).id }
+        let every = try writer.trials(), ids = try trials.map { try TrialSnapshot.find($0, in: every).id }
         let moved = try writer.retry(trials: failed ? nil : ids)
         print(
             "\(moved.count) trial\(moved.count == 1 ? "" : "s") back to waiting\(moved.isEmpty ? "" : ": " + moved.joined(separator: " "))")
@@ -432,7 +434,7 @@ struct Cancel: ParsableCommand {
 
     func run() throws {
         let writer = try SweepStore.openExisting(path: store.db)
-        let ids = try trials.map { try writer.findTrial($0).id }
+        let every = try writer.trials(), ids = try trials.map { try TrialSnapshot.find($0, in: every).id }
         let cancelled = try writer.cancel(trials: all ? nil : ids)
         print(
             "\(cancelled.count) trial\(cancelled.count == 1 ? "" : "s") cancelled\(cancelled.isEmpty ? "" : ": " + cancelled.joined(separator: " "))"
