@@ -443,9 +443,8 @@ struct Pages {
         let rows = trials.map { trial -> (id: String, values: [ConfigValue?]) in
             var values: [ConfigValue?] = []
             if !spec.variants.isEmpty { values.append(trial.variant.map(ConfigValue.string)) }
-            for parameter in spec.parameters {
-                values.append(trial.config.isActive(parameter.key) ? trial.config.value(parameter.key) : nil)
-            }
+            let config = trial.config
+            for parameter in spec.parameters { values.append(config.isActive(parameter.key) ? config.value(parameter.key) : nil) }
             values.append(.double(trial.result!.valid[metric]!))
             return (trial.id, values)
         }
@@ -465,7 +464,8 @@ struct Pages {
             var names: [String]?
             if case .values(let values) = parameter.domain { names = values.map(\.description) }
             let points = trials.compactMap { trial -> (x: Double, y: Double)? in
-                guard trial.config.isActive(parameter.key), let value = trial.config.value(parameter.key) else { return nil }
+                let config = trial.config
+                guard config.isActive(parameter.key), let value = config.value(parameter.key) else { return nil }
                 let x = names.flatMap { $0.firstIndex(of: value.description).map(Double.init) } ?? value.number
                 return x.map { ($0, trial.result!.valid[metric]!) }
             }

@@ -44,7 +44,7 @@ public struct LeaderboardReport {
         // One pass over the trials, each compared with the first position by position (a
         // dashboard asks this of 10,000 trials on every refresh: by key, hashing took 20 ms),
         // through each trial's facts (a computed property of an element copies the element).
-        let keys = configKeys, builtIn = !trials.contains { $0.config.isProgram }
+        let keys = configKeys, builtIn = !trials.contains { $0.facts.config.isProgram }
         func values(_ index: Int) -> [ConfigValue?] {
             builtIn ? trials[index].facts.keyedValues : keys.map { trials[index].facts.activeValues[$0] }
         }
