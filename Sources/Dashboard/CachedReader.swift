@@ -18,8 +18,9 @@ public final class CachedReader: SweepSource, Sendable {
 
     private struct Kept {
         var memo = TrialMemo()
-        /// The trials and the revision they were read at.
-        var list: (revision: Int, trials: TrialList)?
+        /// The trials, and the store revision they were read at.
+        var list: TrialList?
+        var revision = 0
         var spec: (text: String, spec: SweepSpec)?
     }
 
@@ -39,15 +40,15 @@ public final class CachedReader: SweepSource, Sendable {
         try kept.withLock { kept in
             // The revision is read before the trials, so what is kept is at least as new as it says.
             let revision = try store.revision() ?? 0
-            if let list = kept.list, list.revision == revision { return list.trials.snapshots }
-            var trials: TrialList
-            if var list = kept.list.take()?.trials, try store.patch(&list, memo: &kept.memo) {
-                trials = list
+            if let list = kept.list, kept.revision == revision { return list.snapshots }
+            // Taken out, so the patch changes the only copy in place.
+            if var list = kept.list.take(), try store.patch(&list, memo: &kept.memo) {
+                kept.list = list
             } else {
-                trials = try store.readTrials(memo: &kept.memo)
+                kept.list = try store.readTrials(memo: &kept.memo)
             }
-            kept.list = (revision, trials)
-            return trials.snapshots
+            kept.revision = revision
+            return kept.list!.snapshots
         }
     }
 

@@ -84,7 +84,7 @@ public struct LeaderboardReport {
     /// Keys taking several values outrank keys that only come and go with another key (such as
     /// `focal_alpha` at its default, present only with the focal loss).
     func priority(of key: String, _ index: Int) -> Int {
-        let values = Set(shownTrials.filter { $0.config.isActive(key) }.compactMap { $0.config.value(key)?.description })
+        let values = Set(shownTrials.compactMap { $0.facts.config.isActive(key) ? $0.facts.config.value(key)?.description : nil })
         return (values.count > 1 ? 70 : 45) - index
     }
 
