@@ -414,10 +414,19 @@ struct Retry: ParsableCommand {
 
     func run() throws {
         let writer = try SweepStore.openExisting(path: store.db)
-        let every = try writer.trials(), ids = try trials.map { try TrialSnapshot.find($0, in: every).id }
+        let ids = try Self.ids(of: trials, in: writer)
         let moved = try writer.retry(trials: failed ? nil : ids)
         print(
             "\(moved.count) trial\(moved.count == 1 ? "" : "s") back to waiting\(moved.isEmpty ? "" : ": " + moved.joined(separator: " "))")
+    }
+}
+
+extension ParsableCommand {
+    /// The ids of the trials named on the command line (id, unique prefix or number), found in one read.
+    static func ids(of references: [String], in store: SweepStore) throws -> [String] {
+        guard !references.isEmpty else { return [] }
+        let every = try store.trials()
+        return try references.map { try TrialSnapshot.find($0, in: every).id }
     }
 }
 
@@ -434,7 +443,7 @@ struct Cancel: ParsableCommand {
 
     func run() throws {
         let writer = try SweepStore.openExisting(path: store.db)
-        let every = try writer.trials(), ids = try trials.map { try TrialSnapshot.find($0, in: every).id }
+        let ids = try Self.ids(of: trials, in: writer)
         let cancelled = try writer.cancel(trials: all ? nil : ids)
         print(
             "\(cancelled.count) trial\(cancelled.count == 1 ? "" : "s") cancelled\(cancelled.isEmpty ? "" : ": " + cancelled.joined(separator: " "))"
