@@ -126,7 +126,9 @@ extension SweepStore {
     public func sweep() throws -> SweepRecord? {
         try database.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sweep WHERE id = 1") else { return nil }
-            let dataset = try StoredJSON.decode(StoredDataset.self, row["dataset"], "the sweep's dataset")
+            guard let dataset = try StoredJSON.decode(DatasetEntry.self, row["dataset"], "the sweep's dataset").source else {
+                throw StoreError(message: "the stored sweep's dataset names neither a path nor a synthetic preset")
+            }
             let popularity = try (row["popularity"] as String?).map {
                 try StoredJSON.decode([String: [String: Double]].self, $0, "the sweep's popularity baseline")
             }
@@ -135,7 +137,7 @@ extension SweepStore {
             }
             return SweepRecord(
                 name: row["name"], specText: row["spec_text"], specHash: row["spec_hash"], metric: row["metric"],
-                dataset: try dataset.source(), fingerprint: row["fingerprint"], popularity: popularity, program: program)
+                dataset: dataset, fingerprint: row["fingerprint"], popularity: popularity, program: program)
         }
     }
 

@@ -89,35 +89,6 @@ struct StoredProgram: Codable {
     var program: TrialProgram { TrialProgram(directory: dir, fingerprint: fingerprint, command: command) }
 }
 
-/// The `dataset` column of the sweep row: `{"path": …, "fingerprint": …}` or
-/// `{"synthetic": {"preset": …, "seed": …}, "fingerprint": …}`.
-struct StoredDataset: Codable {
-    struct Synthetic: Codable {
-        var preset: String
-        var seed: Int
-    }
-
-    var path: String?
-    var synthetic: Synthetic?
-    var fingerprint: String
-
-    init(_ source: DatasetSource, fingerprint: String) {
-        switch source {
-        case .path(let path): self.path = path
-        case .synthetic(let preset, let seed): synthetic = Synthetic(preset: preset, seed: seed)
-        case .noData: break
-        }
-        self.fingerprint = fingerprint
-    }
-
-    func source() throws -> DatasetSource {
-        if let path { return .path(path) }
-        if let synthetic { return .synthetic(preset: synthetic.preset, seed: synthetic.seed) }
-        if fingerprint == DatasetSource.noDataFingerprint { return .noData }
-        throw StoreError(message: "the stored sweep's dataset names neither a path nor a synthetic preset")
-    }
-}
-
 /// One early-stopping judgement: a trial's value at a checkpoint epoch, what it was compared
 /// with, and the decision. The store keeps one per trial and epoch; the first decision stands.
 public struct Judgement: Sendable, Equatable, Codable {

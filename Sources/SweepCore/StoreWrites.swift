@@ -40,7 +40,7 @@ extension SweepStore {
     ) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let datasetJSON = String(decoding: try encoder.encode(StoredDataset(spec.dataset, fingerprint: fingerprint)), as: UTF8.self)
+        let datasetJSON = String(decoding: try encoder.encode(DatasetEntry(spec.dataset, fingerprint: fingerprint)), as: UTF8.self)
         let popularityJSON = try popularity.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         let programJSON = try program.map { String(decoding: try encoder.encode(StoredProgram($0)), as: UTF8.self) }
         if let existing = try Row.fetchOne(db, sql: "SELECT metric, fingerprint, program FROM sweep WHERE id = 1") {

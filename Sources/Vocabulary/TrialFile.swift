@@ -14,6 +14,35 @@ public enum DatasetSource: Sendable, Equatable {
     public static let noDataFingerprint = "none"
 }
 
+/// A dataset as a trial file and the store's sweep row write it: `{path, fingerprint}` or
+/// `{synthetic: {preset, seed}, fingerprint}` (a sweep without data stores only its fingerprint).
+public struct DatasetEntry: Codable, Sendable {
+    public struct Synthetic: Codable, Sendable {
+        public var preset: String
+        public var seed: Int
+    }
+
+    public var path: String?
+    public var synthetic: Synthetic?
+    public var fingerprint: String
+
+    public init(_ source: DatasetSource, fingerprint: String) {
+        switch source {
+        case .path(let path): self.path = path
+        case .synthetic(let preset, let seed): synthetic = Synthetic(preset: preset, seed: seed)
+        case .noData: break
+        }
+        self.fingerprint = fingerprint
+    }
+
+    /// The source it names; nil when it names neither a path, a preset nor no data.
+    public var source: DatasetSource? {
+        if let path { return .path(path) }
+        if let synthetic { return .synthetic(preset: synthetic.preset, seed: synthetic.seed) }
+        return fingerprint == DatasetSource.noDataFingerprint ? .noData : nil
+    }
+}
+
 /// The synthetic datasets a trial file may name (`synthetic: {preset, seed}`).
 public enum SyntheticPreset: String, Sendable, CaseIterable {
     case redial, small
@@ -223,18 +252,6 @@ public struct ProgramCommand: Sendable, Equatable, Codable {
 extension TrialFile: Encodable {
     enum CodingKeys: String, CodingKey { case trial, dataset, threads, program }
 
-    /// `dataset: {path | synthetic: {preset, seed}, fingerprint}`.
-    struct DatasetEntry: Encodable {
-        struct Synthetic: Encodable {
-            var preset: String
-            var seed: Int
-        }
-
-        var path: String?
-        var synthetic: Synthetic?
-        var fingerprint: String
-    }
-
     /// `program: {dir, fingerprint, command, config, env}`.
     struct ProgramEntry: Encodable {
         var dir: String
@@ -249,9 +266,7 @@ extension TrialFile: Encodable {
         try container.encode(config.activeDictionary, forKey: .trial)
         switch dataset {
         case .noData: try container.encode("none", forKey: .dataset)
-        case .path(let path): try container.encode(DatasetEntry(path: path, fingerprint: fingerprint), forKey: .dataset)
-        case .synthetic(let preset, let seed):
-            try container.encode(DatasetEntry(synthetic: .init(preset: preset, seed: seed), fingerprint: fingerprint), forKey: .dataset)
+        case .path, .synthetic: try container.encode(DatasetEntry(dataset, fingerprint: fingerprint), forKey: .dataset)
         }
         try container.encode(threads, forKey: .threads)
         if let program {
