@@ -255,15 +255,15 @@ struct SpecParser {
     }
 
     mutating func scalar(_ node: Node, _ path: String) -> ConfigValue? {
-        if let number = node.any as? Double, !number.isFinite {
-            issue(path, node, "must be a finite number, got \(node.scalar?.string ?? String(number))")
+        do {
+            return try ConfigValue.reading(node)
+        } catch {
+            switch error {
+            case .nonFinite(let number): issue(path, node, "must be a finite number, got \(node.scalar?.string ?? String(number))")
+            case .notAScalar: issue(path, node, "must be a single value (number, boolean or name)")
+            }
             return nil
         }
-        guard let value = ConfigValue(scalar: node) else {
-            issue(path, node, "must be a single value (number, boolean or name)")
-            return nil
-        }
-        return value
     }
 
     /// A name that must be one of `T`'s raw values; nil, with `message` as the issue, otherwise.

@@ -24,14 +24,32 @@ public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible,
     /// A YAML scalar as YAML resolves it (`Bool`, `Int`, finite `Double`, `String`); nil for a
     /// mapping, a list, null, `.inf` and `.nan` (no config or store holds a non-finite number).
     public init?(scalar node: Node) {
+        guard let value = try? Self.reading(node) else { return nil }
+        self = value
+    }
+
+    /// Why a YAML node is no config value.
+    public enum Refusal: Error {
+        /// A number YAML reads as `.inf`, `-.inf` or `.nan`.
+        case nonFinite(Double)
+        /// A mapping, a list or null.
+        case notAScalar
+    }
+
+    /// A YAML scalar as YAML resolves it, or why it is none (each reader words the error its own way).
+    public static func reading(_ node: Node) throws(Refusal) -> ConfigValue {
+        if let number = node.any as? Double, !number.isFinite { throw .nonFinite(number) }
+        guard let value = resolved(node) else { throw .notAScalar }
+        return value
+    }
+
+    private static func resolved(_ node: Node) -> ConfigValue? {
         guard node.scalar != nil else { return nil }
         switch node.any {
-        case let value as Bool: self = .bool(value)
-        case let value as Int: self = .int(value)
-        case let value as Double:
-            guard value.isFinite else { return nil }
-            self = .double(value)
-        case let value as String: self = .string(value)
+        case let value as Bool: return .bool(value)
+        case let value as Int: return .int(value)
+        case let value as Double: return value.isFinite ? .double(value) : nil
+        case let value as String: return .string(value)
         default: return nil
         }
     }
@@ -739,13 +757,14 @@ public struct ConfigDocument {
     static func values(of fields: [String: Node]) throws -> [String: ConfigValue] {
         var values: [String: ConfigValue] = [:]
         for (key, node) in fields {
-            if let number = node.any as? Double, !number.isFinite {
-                throw ConfigError(key: key, message: "must be a finite number, got \(number)")
+            do {
+                values[key] = try ConfigValue.reading(node)
+            } catch {
+                switch error {
+                case .nonFinite(let number): throw ConfigError(key: key, message: "must be a finite number, got \(number)")
+                case .notAScalar: throw ConfigError(key: key, message: "must be a scalar (number, boolean or name)")
+                }
             }
-            guard let value = ConfigValue(scalar: node) else {
-                throw ConfigError(key: key, message: "must be a scalar (number, boolean or name)")
-            }
-            values[key] = value
         }
         return values
     }
