@@ -87,14 +87,6 @@ private func readHotBody<Message>(type: [UInt8], body: [UInt8], _ read: (inout J
     }
 }
 
-/// Stores a field read once: false for a value that did not read or a key seen before (which
-/// Foundation's decoder then judges).
-private func set<T>(_ field: inout T?, _ value: T?) -> Bool {
-    guard field == nil, let value else { return false }
-    field = value
-    return true
-}
-
 /// Stores an optional field that may be `null`: `.some(nil)` once seen as null.
 private func setOptional<T>(_ field: inout T??, _ reader: inout JSONByteReader, _ read: (inout JSONByteReader) -> T?) -> Bool {
     guard field == nil else { return false }
@@ -248,9 +240,9 @@ extension JSONByteReader {
         var trial: String?, attempt: Int?, lease: String?
         let read = object { reader, key in
             switch key {
-            case "trial": set(&trial, reader.string())
-            case "attempt": set(&attempt, reader.integer())
-            case "lease": set(&lease, reader.string())
+            case "trial": readOnce(&trial, reader.string())
+            case "attempt": readOnce(&attempt, reader.integer())
+            case "lease": readOnce(&lease, reader.string())
             default: reader.skipUnknown()
             }
         }
@@ -267,9 +259,9 @@ extension JSONByteReader {
                     var lease: LeaseRef?, epoch: Int?, step: Int?
                     let read = reader.object { reader, key in
                         switch key {
-                        case "lease": set(&lease, reader.lease())
-                        case "epoch": set(&epoch, reader.integer())
-                        case "step": set(&step, reader.integer())
+                        case "lease": readOnce(&lease, reader.lease())
+                        case "epoch": readOnce(&epoch, reader.integer())
+                        case "step": readOnce(&step, reader.integer())
                         default: reader.skipUnknown()
                         }
                     }
@@ -287,13 +279,13 @@ extension JSONByteReader {
         var valid: [String: Double]?, test: [String: Double]?, seconds: Double?, trainSeconds: Double??, extra: [String: Double]??
         let read = object { reader, key in
             switch key {
-            case "epoch": set(&epoch, reader.integer())
+            case "epoch": readOnce(&epoch, reader.integer())
             case "loss_main": setOptional(&lossMain, &reader) { $0.number() }
             case "loss_aux": setOptional(&lossAux, &reader) { $0.number() }
-            case "weights": set(&weights, reader.weights())
-            case "valid": set(&valid, reader.numbers())
-            case "test": set(&test, reader.numbers())
-            case "seconds": set(&seconds, reader.number())
+            case "weights": readOnce(&weights, reader.weights())
+            case "valid": readOnce(&valid, reader.numbers())
+            case "test": readOnce(&test, reader.numbers())
+            case "seconds": readOnce(&seconds, reader.number())
             case "train_seconds": setOptional(&trainSeconds, &reader) { $0.number() }
             case "extra": setOptional(&extra, &reader) { $0.numbers() }
             default: reader.skipUnknown()
@@ -310,7 +302,7 @@ extension JSONByteReader {
         var main: Double?, aux: Double??, sMain: Double??, sAux: Double??
         let read = object { reader, key in
             switch key {
-            case "main": set(&main, reader.number())
+            case "main": readOnce(&main, reader.number())
             case "aux": setOptional(&aux, &reader) { $0.number() }
             case "s_main": setOptional(&sMain, &reader) { $0.number() }
             case "s_aux": setOptional(&sAux, &reader) { $0.number() }
@@ -325,8 +317,8 @@ extension JSONByteReader {
         var lease: LeaseRef?, report: EpochRecord?
         let read = object { reader, key in
             switch key {
-            case "lease": set(&lease, reader.lease())
-            case "report": set(&report, reader.record())
+            case "lease": readOnce(&lease, reader.lease())
+            case "report": readOnce(&report, reader.record())
             default: reader.skipUnknown()
             }
         }
@@ -338,11 +330,11 @@ extension JSONByteReader {
         var examplesPerSecond: Double?, secondsPerEpoch: Double?, totalSeconds: Double?, threads: Int?, blasCore: String?
         let read = object { reader, key in
             switch key {
-            case "examples_per_second": set(&examplesPerSecond, reader.number())
-            case "seconds_per_epoch": set(&secondsPerEpoch, reader.number())
-            case "total_seconds": set(&totalSeconds, reader.number())
-            case "threads": set(&threads, reader.integer())
-            case "blas_core": set(&blasCore, reader.string())
+            case "examples_per_second": readOnce(&examplesPerSecond, reader.number())
+            case "seconds_per_epoch": readOnce(&secondsPerEpoch, reader.number())
+            case "total_seconds": readOnce(&totalSeconds, reader.number())
+            case "threads": readOnce(&threads, reader.integer())
+            case "blas_core": readOnce(&blasCore, reader.string())
             default: reader.skipUnknown()
             }
         }
@@ -357,12 +349,12 @@ extension JSONByteReader {
         var history: [EpochRecord]?, timing: TrainingTiming?
         let read = object { reader, key in
             switch key {
-            case "lease": return set(&lease, reader.lease())
-            case "best_epoch": return set(&bestEpoch, reader.integer())
-            case "valid": return set(&valid, reader.numbers())
-            case "test": return set(&test, reader.numbers())
-            case "timing": return set(&timing, reader.timing())
-            case "history": return set(&history, reader.array(of: { $0.record() }))
+            case "lease": return readOnce(&lease, reader.lease())
+            case "best_epoch": return readOnce(&bestEpoch, reader.integer())
+            case "valid": return readOnce(&valid, reader.numbers())
+            case "test": return readOnce(&test, reader.numbers())
+            case "timing": return readOnce(&timing, reader.timing())
+            case "history": return readOnce(&history, reader.array(of: { $0.record() }))
             default: return reader.skipUnknown()
             }
         }
@@ -375,9 +367,9 @@ extension JSONByteReader {
         var name: String?, size: Int?, sha256: String?
         let read = object { reader, key in
             switch key {
-            case "name": set(&name, reader.string())
-            case "size": set(&size, reader.integer())
-            case "sha256": set(&sha256, reader.string())
+            case "name": readOnce(&name, reader.string())
+            case "size": readOnce(&size, reader.integer())
+            case "sha256": readOnce(&sha256, reader.string())
             default: reader.skipUnknown()
             }
         }
@@ -389,8 +381,8 @@ extension JSONByteReader {
         var fingerprint: String?, files: [FileDigest]?
         let read = object { reader, key in
             switch key {
-            case "fingerprint": set(&fingerprint, reader.string())
-            case "files": set(&files, reader.array(of: { $0.datasetFile() }))
+            case "fingerprint": readOnce(&fingerprint, reader.string())
+            case "files": readOnce(&files, reader.array(of: { $0.datasetFile() }))
             default: reader.skipUnknown()
             }
         }
@@ -402,11 +394,11 @@ extension JSONByteReader {
         var fingerprint: String?, files: [FileDigest]?, command: [String]?, config: String?, env: [String]?
         let read = object { reader, key in
             switch key {
-            case "fingerprint": set(&fingerprint, reader.string())
-            case "files": set(&files, reader.array(of: { $0.datasetFile() }))
-            case "command": set(&command, reader.array(of: { $0.string() }))
-            case "config": set(&config, reader.string())
-            case "env": set(&env, reader.array(of: { $0.string() }))
+            case "fingerprint": readOnce(&fingerprint, reader.string())
+            case "files": readOnce(&files, reader.array(of: { $0.datasetFile() }))
+            case "command": readOnce(&command, reader.array(of: { $0.string() }))
+            case "config": readOnce(&config, reader.string())
+            case "env": readOnce(&env, reader.array(of: { $0.string() }))
             default: reader.skipUnknown()
             }
         }
@@ -418,10 +410,10 @@ extension JSONByteReader {
         var lease: LeaseRef?, number: Int?, config: JSONObjectText?, dataset: DatasetRef?, program: ProgramRef??
         let read = object { reader, key in
             switch key {
-            case "lease": return set(&lease, reader.lease())
-            case "number": return set(&number, reader.integer())
-            case "config": return set(&config, reader.objectText().map(JSONObjectText.init))
-            case "dataset": return set(&dataset, reader.dataset())
+            case "lease": return readOnce(&lease, reader.lease())
+            case "number": return readOnce(&number, reader.integer())
+            case "config": return readOnce(&config, reader.objectText().map(JSONObjectText.init))
+            case "dataset": return readOnce(&dataset, reader.dataset())
             case "program": return setOptional(&program, &reader) { $0.program() }
             default: return reader.skipUnknown()
             }
@@ -434,8 +426,8 @@ extension JSONByteReader {
         var lease: LeaseRef?, kind: AckKind?
         let read = object { reader, key in
             switch key {
-            case "lease": set(&lease, reader.lease())
-            case "kind": set(&kind, reader.string().flatMap(AckKind.init(rawValue:)))
+            case "lease": readOnce(&lease, reader.lease())
+            case "kind": readOnce(&kind, reader.string().flatMap(AckKind.init(rawValue:)))
             default: reader.skipUnknown()
             }
         }
@@ -447,7 +439,7 @@ extension JSONByteReader {
         var retry: Int?
         let read = object { reader, key in
             switch key {
-            case "retry_ms": set(&retry, reader.integer())
+            case "retry_ms": readOnce(&retry, reader.integer())
             default: reader.skipUnknown()
             }
         }

@@ -14,7 +14,7 @@ public enum Export {
             }
         return TrialFile(
             config: trial.config, dataset: dataset, fingerprint: dataset == .noData ? "" : sweep.fingerprint,
-            threads: trial.result?.threads ?? 1, program: sweep.program)
+            threads: trial.result?.timing.threads ?? 1, program: sweep.program)
     }
 
     /// The best completed trial by the sweep metric on valid, or nil when none has completed.

@@ -213,8 +213,8 @@ public struct LeaderboardReport {
                 },
                 BoardColumn(name: "epoch", priority: 35, rightAligned: true) { $0.trial.result.map { .int($0.bestEpoch) } },
                 BoardColumn(
-                    name: "time", priority: 30, rightAligned: true, value: { $0.trial.result.map { .double($0.seconds) } },
-                    text: { $0.trial.result.map { Self.duration($0.seconds) } ?? "–" }),
+                    name: "time", priority: 30, rightAligned: true, value: { $0.trial.result.map { .double($0.timing.totalSeconds) } },
+                    text: { $0.trial.result.map { Self.duration($0.timing.totalSeconds) } ?? "–" }),
                 BoardColumn(name: "cov@10", priority: 25, rightAligned: true) {
                     $0.trial.result?.test["coverage@10"].map(ConfigValue.double)
                 },
@@ -323,14 +323,14 @@ public struct LeaderboardReport {
 
     /// The same document as UTF-8 bytes (what a server sends, without a string in between).
     public func jsonBytes(byConfig: Bool, cache: LeaderboardRowCache? = nil) -> [UInt8] {
-        var writer = JSONWriter(capacity: 1 << 16)
+        var writer = JSONByteWriter.pretty(capacity: 1 << 16)
         writer.beginObject()
         writer.key("epochs")
         if let epochs {
             writer.beginObject()
-            writer.key("budget"); writer.int(epochs.budget)
-            writer.key("saved"); writer.int(epochs.saved)
-            writer.key("trained"); writer.int(epochs.trained)
+            writer.key("budget"); writer.integer(epochs.budget)
+            writer.key("saved"); writer.integer(epochs.saved)
+            writer.key("trained"); writer.integer(epochs.trained)
             writer.endObject()
         } else {
             writer.null()
@@ -340,7 +340,7 @@ public struct LeaderboardReport {
         if let popularity {
             writer.beginObject()
             for split in popularity.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-                writer.key(split); writer.numbers(popularity[split]!)
+                writer.key(split); writer.numbersOrNull(popularity[split]!)
             }
             writer.endObject()
         } else {
@@ -352,16 +352,16 @@ public struct LeaderboardReport {
             let configs = Leaderboard.rankConfigs(trials, metric: metric)
             for config in top.map({ Array(configs.prefix($0)) }) ?? configs {
                 writer.beginObject()
-                writer.key("ci95"); writer.double(config.ci95)
+                writer.key("ci95"); writer.numberOrNull(config.ci95)
                 writer.key("config"); Self.write(config.trials[0].activeValues, dropSeed: true, to: &writer)
-                writer.key("n"); writer.int(config.n)
-                writer.key("p_value_vs_best"); writer.double(config.pValueVersusBest)
-                writer.key("rank"); writer.int(config.rank)
-                writer.key("test"); writer.numbers(config.testMean)
+                writer.key("n"); writer.integer(config.n)
+                writer.key("p_value_vs_best"); writer.numberOrNull(config.pValueVersusBest)
+                writer.key("rank"); writer.integer(config.rank)
+                writer.key("test"); writer.numbersOrNull(config.testMean)
                 writer.key("ties_best")
                 if let ties = config.tiesBest { writer.bool(ties) } else { writer.null() }
                 writer.key("trials"); writer.strings(config.trials.map(\.id))
-                writer.key("valid"); writer.numbers(config.validMean)
+                writer.key("valid"); writer.numbersOrNull(config.validMean)
                 if let variant = config.trials[0].variant { writer.key("variant"); writer.string(variant) }
                 writer.endObject()
             }
@@ -380,20 +380,20 @@ public struct LeaderboardReport {
 
     /// A trial's row; returns where its rank's value is in the writer's bytes.
     @discardableResult
-    static func writeRow(_ trial: TrialSnapshot, rank: Int?, to writer: inout JSONWriter) -> Range<Int> {
+    static func writeRow(_ trial: TrialSnapshot, rank: Int?, to writer: inout JSONByteWriter) -> Range<Int> {
         writer.beginObject()
-        writer.key("best_epoch"); writer.int(trial.result?.bestEpoch)
+        writer.key("best_epoch"); writer.integerOrNull(trial.result?.bestEpoch)
         writer.key("config"); write(trial.activeValues, dropSeed: false, to: &writer)
-        writer.key("number"); writer.int(trial.number)
+        writer.key("number"); writer.integer(trial.number)
         writer.key("rank")
         let rankStart = writer.bytes.count
-        writer.int(rank)
+        writer.integerOrNull(rank)
         let rankEnd = writer.bytes.count
         writer.key("state"); writer.string(trial.state.rawValue)
-        if let stoppedAt = trial.stoppedAt { writer.key("stopped_at"); writer.int(stoppedAt) }
-        writer.key("test"); writer.numbers(trial.result?.test ?? [:])
+        if let stoppedAt = trial.stoppedAt { writer.key("stopped_at"); writer.integer(stoppedAt) }
+        writer.key("test"); writer.numbersOrNull(trial.result?.test ?? [:])
         writer.key("trial"); writer.string(trial.id)
-        writer.key("valid"); writer.numbers(trial.result?.valid ?? [:])
+        writer.key("valid"); writer.numbersOrNull(trial.result?.valid ?? [:])
         if let variant = trial.variant { writer.key("variant"); writer.string(variant) }
         writer.key("worker"); writer.string(trial.result?.worker ?? "")
         writer.endObject()
@@ -401,7 +401,7 @@ public struct LeaderboardReport {
     }
 
     /// A config's active keys as an object, keys in byte order.
-    static func write(_ activeValues: [String: ConfigValue], dropSeed: Bool, to writer: inout JSONWriter) {
+    static func write(_ activeValues: [String: ConfigValue], dropSeed: Bool, to writer: inout JSONByteWriter) {
         writer.beginObject()
         for (key, value) in activeValues.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) })
         where !(dropSeed && key == "seed") {
@@ -445,14 +445,14 @@ public final class LeaderboardRowCache: Sendable {
     public init() {}
 
     /// Writes the rows, each from the cache while its trial is unchanged.
-    func write(_ rows: [(rank: Int?, trial: TrialSnapshot)], to writer: inout JSONWriter) {
+    func write(_ rows: [(rank: Int?, trial: TrialSnapshot)], to writer: inout JSONByteWriter) {
         self.rows.withLock { cached in
             let size = cached.values.first.map { $0.beforeRank.count + $0.afterRank.count + 8 } ?? 1024
             writer.reserve(size * rows.count)
             for (rank, trial) in rows {
                 let version = Version(trial)
                 if cached[trial.number]?.version != version {
-                    var fragment = JSONWriter(capacity: 1024, baseDepth: 2)
+                    var fragment = JSONByteWriter.pretty(capacity: 1024, baseDepth: 2)
                     let rankRange = LeaderboardReport.writeRow(trial, rank: nil, to: &fragment)
                     cached[trial.number] = Row(
                         version: version, beforeRank: fragment.bytes[..<rankRange.lowerBound],

@@ -50,19 +50,18 @@ public struct TrialSnapshot: Sendable {
     }
 }
 
-/// A stored result.
+/// A trial's stored result as the readers list it: the ``TrialResult``'s fields but its epoch
+/// history (which only a trial's own view reads, from the epoch table), with the attempt that
+/// produced it, the worker that ran it and when it was stored.
 public struct ResultSnapshot: Sendable {
     public var attempt: Int
+    public var worker: String
+    /// When the result was stored.
+    public var finishedAt: Date
     public var bestEpoch: Int
     public var valid: [String: Double]
     public var test: [String: Double]
-    public var seconds: Double
-    public var worker: String
-    /// BLAS threads the trial ran with (from its timing).
-    public var threads: Int
-    public var blasCore: String
-    /// When the result was stored.
-    public var finishedAt: Date
+    public var timing: TrainingTiming
 }
 
 /// One attempt of a trial.
@@ -319,17 +318,15 @@ extension SweepStore {
 
     /// The columns a result is decoded from, in the order ``result(_:trial:)`` reads them (by
     /// position: GRDB finds a column by name case-insensitively, lowercasing on every lookup).
-    static let resultColumns = "trial_number, attempt, finished_at, best_epoch, valid, test, timing, seconds, worker"
+    static let resultColumns = "trial_number, attempt, finished_at, best_epoch, valid, test, timing, worker"
 
     /// A result row of ``resultColumns``, decoded.
     static func result(_ row: Row, trial number: Int) throws -> ResultSnapshot {
-        let timing = try StoredJSON.decodeTiming(row[6], "trial #\(number)'s timing")
-        return ResultSnapshot(
-            attempt: row[1], bestEpoch: row[3],
+        ResultSnapshot(
+            attempt: row[1], worker: row[7], finishedAt: Date(timeIntervalSince1970: row[2]), bestEpoch: row[3],
             valid: try StoredJSON.decodeNumbers(row[4], "trial #\(number)'s valid metrics"),
             test: try StoredJSON.decodeNumbers(row[5], "trial #\(number)'s test metrics"),
-            seconds: row[7], worker: row[8], threads: timing.threads, blasCore: timing.blasCore,
-            finishedAt: Date(timeIntervalSince1970: row[2]))
+            timing: try StoredJSON.decodeTiming(row[6], "trial #\(number)'s timing"))
     }
 
     /// Epochs trained against the budget, and epochs early stopping saved.

@@ -148,37 +148,50 @@ enum StoredJSON {
 
     /// The timing object, by hand: it is written for every trial on the coordinator's hot path.
     static func timing(_ timing: TrainingTiming) throws -> String {
-        let numbers = [timing.examplesPerSecond, timing.secondsPerEpoch, timing.totalSeconds]
-        guard numbers.allSatisfy(\.isFinite) else { throw StoreError(message: "a trial's timing holds a NaN or infinite value") }
-        return "{\"blas_core\":\(CanonicalJSON.string(timing.blasCore)),\"examples_per_second\":\(numbers[0]),"
-            + "\"seconds_per_epoch\":\(numbers[1]),\"threads\":\(timing.threads),\"total_seconds\":\(numbers[2])}"
+        var writer = JSONByteWriter(capacity: 160)
+        do {
+            writer.beginObject()
+            writer.key("blas_core")
+            writer.string(timing.blasCore)
+            writer.key("examples_per_second")
+            try writer.number(timing.examplesPerSecond)
+            writer.key("seconds_per_epoch")
+            try writer.number(timing.secondsPerEpoch)
+            writer.key("threads")
+            writer.integer(timing.threads)
+            writer.key("total_seconds")
+            try writer.number(timing.totalSeconds)
+            writer.endObject()
+        } catch {
+            throw StoreError(message: "a trial's timing holds a NaN or infinite value")
+        }
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 
     /// Metric name → value, as ``numbers(_:_:)`` wrote it.
     static func decodeNumbers(_ text: String, _ what: @autoclosure () -> String) throws -> [String: Double] {
-        try CanonicalJSON.numberObject(text) ?? decode([String: Double].self, text, what())
+        try JSONByteReader.read(text, { $0.numbers() }) ?? decode([String: Double].self, text, what())
     }
 
     /// A timing, as ``timing(_:)`` wrote it.
     static func decodeTiming(_ text: String, _ what: @autoclosure () -> String) throws -> TrainingTiming {
-        var core: String?, examples: Double?, perEpoch: Double?, threads: Int?, total: Double?, members = 0
-        let read = CanonicalJSON.walkFlatObject(text) { name, token in
-            members += 1
-            switch (name, token) {
-            case ("blas_core", .string(let bytes)): core = String(decoding: bytes, as: UTF8.self)
-            case ("examples_per_second", _): examples = token.double
-            case ("seconds_per_epoch", _): perEpoch = token.double
-            case ("threads", .number(let bytes)): threads = Int(String(decoding: bytes, as: UTF8.self))
-            case ("total_seconds", _): total = token.double
-            default: return false
+        let timing = JSONByteReader.read(text) { reader -> TrainingTiming? in
+            var core: String?, examples: Double?, perEpoch: Double?, threads: Int?, total: Double?
+            let read = reader.object { reader, key in
+                switch key {
+                case "blas_core": readOnce(&core, reader.string())
+                case "examples_per_second": readOnce(&examples, reader.number())
+                case "seconds_per_epoch": readOnce(&perEpoch, reader.number())
+                case "threads": readOnce(&threads, reader.integer())
+                case "total_seconds": readOnce(&total, reader.number())
+                default: false
+                }
             }
-            return true
-        }
-        if read, members == 5, let core, let examples, let perEpoch, let threads, let total {
+            guard read, let core, let examples, let perEpoch, let threads, let total else { return nil }
             return TrainingTiming(
                 examplesPerSecond: examples, secondsPerEpoch: perEpoch, totalSeconds: total, threads: threads, blasCore: core)
         }
-        return try decode(TrainingTiming.self, text, what())
+        return try timing ?? decode(TrainingTiming.self, text, what())
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ text: String, _ what: @autoclosure () -> String) throws -> T {

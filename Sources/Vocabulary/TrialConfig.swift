@@ -378,24 +378,9 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
 
     /// Parses a JSON object of config keys (faster than YAML, for stored canonical configs).
     public static func parse(json text: String) throws -> TrialConfig {
-        // A stored config (``jsonText()``) is a flat object, read by hand; anything else by JSONDecoder.
-        if let members = CanonicalJSON.flatObject(text) {
-            var values: [String: ConfigValue] = [:]
-            for (key, member) in members {
-                switch member {
-                case .bool(let flag): values[key] = .bool(flag)
-                case .string(let name): values[key] = .string(name)
-                case .number(let number):
-                    // As JSONDecoder decodes a ConfigValue: an integral number is an Int.
-                    if let integer = Int(number) {
-                        values[key] = .int(integer)
-                    } else if let double = Double(number) {
-                        values[key] = Int(exactly: double).map(ConfigValue.int) ?? .double(double)
-                    } else {
-                        throw ConfigError(key: key, message: "\(number) is not a number")
-                    }
-                }
-            }
+        // A stored config (``jsonText()``) is read by hand; what that reader leaves (escapes, a
+        // repeated key) goes to JSONDecoder, which accepts it or says why not.
+        if let values = JSONByteReader.read(text, { $0.members { $0.configValue() } }) {
             return try parse(values)
         }
         guard let values = try? JSONDecoder().decode([String: ConfigValue].self, from: Data(text.utf8)) else {
@@ -474,17 +459,21 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     /// round-trip form, no spaces. Trial ids hash this text, so it must never depend on the locale
     /// or the platform's JSON writer.
     public func jsonText() -> String {
-        let entries = canonicalValues.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { key, value in
-            let text: String =
-                switch value {
-                case .bool(let v): v ? "true" : "false"
-                case .int(let v): String(v)
-                case .double(let v): v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v)
-                case .string(let v): CanonicalJSON.string(v)
-                }
-            return CanonicalJSON.string(key) + ":" + text
+        var writer = JSONByteWriter()
+        writer.beginObject()
+        for (key, value) in canonicalValues.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            writer.key(key)
+            switch value {
+            case .bool(let flag): writer.bool(flag)
+            case .int(let number): writer.integer(number)
+            // An integral double is written as an integer (`lr: 1` and `lr: 1.0` are one trial).
+            case .double(let number) where number == number.rounded() && abs(number) < 1e15: writer.integer(Int(number))
+            case .double(let number): writer.numberOrNull(number)  // a config's numbers are finite
+            case .string(let text): writer.string(text)
+            }
         }
-        return "{" + entries.joined(separator: ",") + "}"
+        writer.endObject()
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 }
 
@@ -553,142 +542,29 @@ public enum CanonicalJSON {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
-    /// A member of a flat object: a number (its text), a string without escapes, or a boolean.
-    public enum FlatValue: Equatable, Sendable {
-        case number(String)
-        case string(String)
-        case bool(Bool)
-    }
-
-    /// A member's value where it sits in the text (valid only during ``walkFlatObject(_:_:)``).
-    public enum FlatToken {
-        case number(UnsafeBufferPointer<UInt8>)
-        case string(UnsafeBufferPointer<UInt8>)
-        case bool(Bool)
-
-        /// The number's value, if this is a number.
-        public var double: Double? {
-            guard case .number(let bytes) = self else { return nil }
-            return Double(String(decoding: bytes, as: UTF8.self))
-        }
-    }
-
-    /// A flat object as this writer writes them (`{"key":value,…}` without spaces, keys and
-    /// strings without escapes, values numbers, strings or booleans), read by hand: a dashboard
-    /// beside a fast sweep reads thousands of configs and results a second. Nil for anything
-    /// else, which callers read with `JSONDecoder` (never more leniently than it would).
-    public static func flatObject(_ text: String) -> [String: FlatValue]? {
-        var members: [String: FlatValue] = [:]
-        let read = walkFlatObject(text) { name, token in
-            let value: FlatValue =
-                switch token {
-                case .number(let bytes): .number(String(decoding: bytes, as: UTF8.self))
-                case .string(let bytes): .string(String(decoding: bytes, as: UTF8.self))
-                case .bool(let flag): .bool(flag)
-                }
-            return members.updateValue(value, forKey: name) == nil
-        }
-        return read ? members : nil
-    }
-
-    /// A flat object of numbers (as ``numbers(_:)`` writes them) read straight into a
-    /// dictionary; nil for anything else (a repeated key too).
-    public static func numberObject(_ text: String) -> [String: Double]? {
-        var numbers: [String: Double] = [:]
-        numbers.reserveCapacity(8)
-        let read = walkFlatObject(text) { name, token in
-            guard let value = token.double else { return false }
-            return numbers.updateValue(value, forKey: name) == nil
-        }
-        return read ? numbers : nil
-    }
-
-    /// Hands each member of a flat object (see ``flatObject(_:)``) to `visit`, in order; false
-    /// when the text is not one, or when `visit` refuses a member.
-    public static func walkFlatObject(_ text: String, _ visit: (String, FlatToken) -> Bool) -> Bool {
-        var copy = text
-        return copy.withUTF8 { bytes -> Bool in
-            let (quote, backslash) = (UInt8(ascii: "\""), UInt8(ascii: "\\"))
-            var index = 0
-            /// A string's bytes without its quotes, or nil if it is not a plain string here.
-            func plainString() -> UnsafeBufferPointer<UInt8>? {
-                guard index < bytes.count, bytes[index] == quote else { return nil }
-                let start = index + 1
-                var end = start
-                while end < bytes.count, bytes[end] != quote {
-                    if bytes[end] == backslash || bytes[end] < 0x20 { return nil }
-                    end += 1
-                }
-                guard end < bytes.count else { return nil }
-                index = end + 1
-                return UnsafeBufferPointer(rebasing: bytes[start..<end])
-            }
-            func digits() -> Int {
-                let start = index
-                while index < bytes.count, (0x30...0x39).contains(bytes[index]) { index += 1 }
-                return index - start
-            }
-            /// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, an exponent only after a non-zero
-            /// leading digit (JSONDecoder refuses some valid numbers, such as 0.00e1).
-            func number() -> UnsafeBufferPointer<UInt8>? {
-                let start = index
-                if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
-                let leadingZero = index < bytes.count && bytes[index] == UInt8(ascii: "0")
-                if leadingZero { index += 1 } else if digits() == 0 { return nil }
-                if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-                    index += 1
-                    if digits() == 0 { return nil }
-                }
-                if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-                    guard !leadingZero else { return nil }
-                    index += 1
-                    if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-                    if digits() == 0 { return nil }
-                }
-                return UnsafeBufferPointer(rebasing: bytes[start..<index])
-            }
-            func literal(_ word: StaticString) -> Bool {
-                let length = word.utf8CodeUnitCount
-                guard index + length <= bytes.count else { return false }
-                for offset in 0..<length where bytes[index + offset] != word.utf8Start[offset] { return false }
-                index += length
-                return true
-            }
-            guard bytes.count >= 2, bytes[0] == UInt8(ascii: "{"), bytes[bytes.count - 1] == UInt8(ascii: "}") else { return false }
-            index = 1
-            if bytes.count == 2 { return true }
-            while true {
-                guard let key = plainString(), index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return false }
-                index += 1
-                let token: FlatToken
-                if let string = plainString() {
-                    token = .string(string)
-                } else if literal("true") {
-                    token = .bool(true)
-                } else if literal("false") {
-                    token = .bool(false)
-                } else if let number = number() {
-                    token = .number(number)
-                } else {
-                    return false
-                }
-                guard visit(String(decoding: key, as: UTF8.self), token) else { return false }
-                guard index < bytes.count else { return false }
-                if bytes[index] == UInt8(ascii: "}") { return index == bytes.count - 1 }
-                guard bytes[index] == UInt8(ascii: ",") else { return false }
-                index += 1
-            }
-        }
-    }
-
     /// An object of finite numbers with its keys in byte order, each number in Swift's shortest
     /// round-trip form; nil when a value is NaN or infinite (JSON cannot hold it).
     public static func numbers(_ values: [String: Double]) -> String? {
-        guard values.values.allSatisfy(\.isFinite) else { return nil }
-        let members = values.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map {
-            string($0.key) + ":" + $0.value.description
+        var writer = JSONByteWriter(capacity: 32 * values.count + 2)
+        do {
+            try writer.numbers(values)
+        } catch {
+            return nil
         }
-        return "{" + members.joined(separator: ",") + "}"
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+}
+
+extension JSONByteReader {
+    /// A config value as `JSONDecoder` reads one: a boolean, a string, or a number, which is an
+    /// `Int` when it is integral.
+    mutating func configValue() -> ConfigValue? {
+        if let flag = bool() { return .bool(flag) }
+        if let text = string() { return .string(text) }
+        guard let (text, isInteger) = numberText() else { return nil }
+        if isInteger, let integer = Int(text) { return .int(integer) }
+        guard let number = Double(text), number.isFinite else { return nil }
+        return Int(exactly: number).map(ConfigValue.int) ?? .double(number)
     }
 }
 

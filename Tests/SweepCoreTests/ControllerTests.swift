@@ -82,7 +82,7 @@ import Vocabulary
         #expect(trials.map(\.stoppedAt) == [nil, nil, 1, nil, 1, nil])
         // A pruned trial keeps its best epoch so far as its result, and its attempt ends `pruned`.
         let third = trials[2]
-        #expect(third.result?.bestEpoch == 1 && third.result?.valid["ndcg@10"] == 0.10 && third.result?.threads == 2)
+        #expect(third.result?.bestEpoch == 1 && third.result?.valid["ndcg@10"] == 0.10 && third.result?.timing.threads == 2)
         #expect(try controller.store.attempts(trial: third.id).map(\.outcome) == [.pruned])
         #expect(try controller.store.epochs(trial: third.id, attempt: 1).count == 1)
         // The record of every judgement: trial 4 at rung 1 compared with trials 1 and 2 (3 and 5 never got there).

@@ -13,8 +13,9 @@ func snapshot(
     config.lr = lr
     let result = valid.map {
         ResultSnapshot(
-            attempt: 1, bestEpoch: 2, valid: ["ndcg@10": $0, "coverage@10": 0.1], test: ["ndcg@10": $0 - 0.01],
-            seconds: 75, worker: "w\(number)", threads: 1, blasCore: "Haswell", finishedAt: Date(timeIntervalSince1970: Double(number)))
+            attempt: 1, worker: "w\(number)", finishedAt: Date(timeIntervalSince1970: Double(number)), bestEpoch: 2,
+            valid: ["ndcg@10": $0, "coverage@10": 0.1], test: ["ndcg@10": $0 - 0.01],
+            timing: TrainingTiming(examplesPerSecond: 100, secondsPerEpoch: 25, totalSeconds: 75, threads: 1, blasCore: "Haswell"))
     }
     return TrialSnapshot(
         id: String(format: "%016x", number), number: number, config: config, variant: nil, state: state, attempts: 1, result: result)

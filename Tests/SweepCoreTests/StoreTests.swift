@@ -75,7 +75,7 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         #expect(try store.completeTrial(lease: "L1", worker: "w1", result: result(0.9)) == .duplicate)
         #expect(try store.completeTrial(lease: "nope", worker: "w9", result: result(0.9)) == .stale)
         let snapshot = try store.findTrial(claim.trial)
-        #expect(snapshot.state == .completed && snapshot.result?.valid["ndcg@10"] == 0.2 && snapshot.result?.threads == 2)
+        #expect(snapshot.state == .completed && snapshot.result?.valid["ndcg@10"] == 0.2 && snapshot.result?.timing.threads == 2)
         #expect(try store.events().map(\.kind) == ["stale_result"])
         #expect(trials.count == 3)
     }

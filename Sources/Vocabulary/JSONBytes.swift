@@ -1,88 +1,230 @@
-import Vocabulary
+import Foundation
 
-/// JSON text written straight into bytes, for the codec's hot messages: no `Encoder` machinery,
-/// no intermediate `Data`. Writes what Foundation's decoder reads back to the same values.
-struct JSONByteWriter {
+/// The one JSON writer: text straight into bytes, no `Encoder` machinery, no Foundation objects.
+/// Compact, for the canonical config text, the store's number objects and the wire's hot bodies;
+/// pretty (two-space indents, `": "`), for the large documents (a 10,000-row leaderboard is 10 MB).
+/// Everything else is written by `JSONEncoder`. Strings go through the one escaper
+/// (``CanonicalJSON/appendString(_:to:)``), numbers in Swift's shortest round-trip form, which
+/// Foundation's decoder reads back to the same values.
+public struct JSONByteWriter {
     /// A value JSON cannot hold.
-    struct NonFiniteNumber: Error, CustomStringConvertible {
-        var description: String { "NaN and ±∞ cannot be written as JSON numbers" }
+    public struct NonFiniteNumber: Error, CustomStringConvertible {
+        public var description: String { "NaN and ±∞ cannot be written as JSON numbers" }
     }
 
-    private(set) var bytes: [UInt8] = []
+    public private(set) var bytes: [UInt8] = []
+    /// Whether containers opened with ``beginObject()``/``beginArray()`` put each member on a line.
+    private let pretty: Bool
+    /// Containers this text will sit in (for a pretty fragment written apart), for its indentation.
+    private let baseDepth: Int
+    /// Per open container: whether nothing was written in it yet.
+    private var empty: [Bool] = []
+    /// A key was written and its value is next.
+    private var afterKey = false
 
-    init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
-
-    /// Punctuation and keys written as they are, e.g. `{"trial":`.
-    mutating func raw(_ text: StaticString) {
-        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    /// A compact writer (`{"a":1,"b":2}`).
+    public init(capacity: Int = 256) {
+        self.init(capacity: capacity, pretty: false, baseDepth: 0)
     }
 
-    /// Bytes that are already JSON text, written as they are.
-    mutating func append(_ text: some Collection<UInt8>) {
-        bytes.append(contentsOf: text)
+    /// A pretty writer; `baseDepth` counts the containers a fragment written apart will sit in.
+    public static func pretty(capacity: Int = 4096, baseDepth: Int = 0) -> JSONByteWriter {
+        JSONByteWriter(capacity: capacity, pretty: true, baseDepth: baseDepth)
     }
 
-    mutating func string(_ text: String) { CanonicalJSON.appendString(text, to: &bytes) }
+    private init(capacity: Int, pretty: Bool, baseDepth: Int) {
+        bytes.reserveCapacity(capacity)
+        self.pretty = pretty
+        self.baseDepth = baseDepth
+    }
 
-    mutating func integer(_ value: Int) {
+    // MARK: Containers: commas (and, when pretty, lines) placed by the writer
+
+    public mutating func beginObject() { open(UInt8(ascii: "{")) }
+    public mutating func endObject() { close(UInt8(ascii: "}")) }
+    public mutating func beginArray() { open(UInt8(ascii: "[")) }
+    public mutating func endArray() { close(UInt8(ascii: "]")) }
+
+    /// An object member's key; its value is written next.
+    public mutating func key(_ name: String) {
+        nextMember()
+        CanonicalJSON.appendString(name, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        if pretty { bytes.append(UInt8(ascii: " ")) }
+        afterKey = true
+    }
+
+    // MARK: Values
+
+    public mutating func string(_ text: String) {
+        beginValue()
+        CanonicalJSON.appendString(text, to: &bytes)
+    }
+
+    public mutating func integer(_ value: Int) {
+        beginValue()
         bytes.append(contentsOf: String(value).utf8)
+    }
+
+    public mutating func bool(_ value: Bool) {
+        beginValue()
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+    }
+
+    public mutating func null() {
+        beginValue()
+        bytes.append(contentsOf: "null".utf8)
     }
 
     /// The shortest text that reads back to the same `Double` (Swift's `description` is valid JSON
     /// for every finite value); throws for NaN and ±∞.
-    mutating func number(_ value: Double) throws(NonFiniteNumber) {
+    public mutating func number(_ value: Double) throws(NonFiniteNumber) {
         guard value.isFinite else { throw NonFiniteNumber() }
+        beginValue()
         bytes.append(contentsOf: value.description.utf8)
     }
 
-    mutating func bool(_ value: Bool) {
-        value ? raw("true") : raw("false")
+    /// A document's number: nil, NaN and ±∞ (which JSON cannot hold) as `null`.
+    public mutating func numberOrNull(_ value: Double?) {
+        guard let value, value.isFinite else { return null() }
+        beginValue()
+        bytes.append(contentsOf: value.description.utf8)
     }
 
-    /// An object of `members`, each value written by `value`.
-    mutating func object<Value>(
-        _ members: [String: Value],
-        _ value: (inout JSONByteWriter, Value) throws(NonFiniteNumber) -> Void
-    ) throws(NonFiniteNumber) {
-        bytes.append(UInt8(ascii: "{"))
-        for (index, (key, member)) in members.enumerated() {
-            if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            string(key)
-            bytes.append(UInt8(ascii: ":"))
-            try value(&self, member)
+    public mutating func integerOrNull(_ value: Int?) {
+        if let value { integer(value) } else { null() }
+    }
+
+    /// An object of finite numbers, keys in byte order; throws for NaN and ±∞.
+    public mutating func numbers(_ values: [String: Double]) throws(NonFiniteNumber) {
+        beginObject()
+        for (name, value) in Self.inByteOrder(values) {
+            key(name)
+            try number(value)
         }
-        bytes.append(UInt8(ascii: "}"))
+        endObject()
     }
 
-    mutating func numbers(_ values: [String: Double]) throws(NonFiniteNumber) {
-        try object(values) { (writer, value) throws(NonFiniteNumber) in try writer.number(value) }
+    /// A document's object of numbers, keys in byte order, NaN and ±∞ as `null`.
+    public mutating func numbersOrNull(_ values: [String: Double]) {
+        beginObject()
+        for (name, value) in Self.inByteOrder(values) {
+            key(name)
+            numberOrNull(value)
+        }
+        endObject()
     }
 
-    mutating func value(_ value: JSONValue) throws(NonFiniteNumber) {
+    private static func inByteOrder(_ values: [String: Double]) -> [(key: String, value: Double)] {
+        values.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+    }
+
+    public mutating func strings(_ values: [String]) {
+        beginArray()
+        for value in values { string(value) }
+        endArray()
+    }
+
+    /// A config value as a document shows it (a number JSON cannot hold as `null`).
+    public mutating func value(_ value: ConfigValue) {
         switch value {
-        case .null: raw("null")
+        case .bool(let flag): bool(flag)
+        case .int(let number): integer(number)
+        case .double(let number): numberOrNull(number)
+        case .string(let text): string(text)
+        }
+    }
+
+    /// Any JSON value; throws for a number JSON cannot hold.
+    public mutating func value(_ value: JSONValue) throws(NonFiniteNumber) {
+        switch value {
+        case .null: null()
         case .bool(let flag): bool(flag)
         case .number(let number): try self.number(number)
         case .string(let text): string(text)
         case .array(let elements):
-            bytes.append(UInt8(ascii: "["))
-            for (index, element) in elements.enumerated() {
-                if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                try self.value(element)
-            }
-            bytes.append(UInt8(ascii: "]"))
+            beginArray()
+            for element in elements { try self.value(element) }
+            endArray()
         case .object(let members):
-            try object(members) { (writer, member) throws(NonFiniteNumber) in try writer.value(member) }
+            beginObject()
+            for (name, member) in members {
+                key(name)
+                try self.value(member)
+            }
+            endObject()
         }
     }
+
+    // MARK: Text the caller lays out itself (the wire's hot bodies, a document's cached rows)
+
+    /// Punctuation and keys written as they are, e.g. `{"trial":`.
+    public mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    /// Bytes that are already JSON text, written as they are.
+    public mutating func append(_ text: some Collection<UInt8>) {
+        bytes.append(contentsOf: text)
+    }
+
+    /// A value written apart (by a pretty writer whose `baseDepth` is this one's depth) with a
+    /// number (or null) between its two parts.
+    public mutating func fragment(_ before: ArraySlice<UInt8>, _ number: Int?, _ after: ArraySlice<UInt8>) {
+        beginValue()
+        bytes.append(contentsOf: before)
+        if let number { bytes.append(contentsOf: String(number).utf8) } else { bytes.append(contentsOf: "null".utf8) }
+        bytes.append(contentsOf: after)
+    }
+
+    /// Room for `count` more bytes.
+    public mutating func reserve(_ count: Int) { bytes.reserveCapacity(bytes.count + count) }
+
+    private mutating func open(_ bracket: UInt8) {
+        beginValue()
+        bytes.append(bracket)
+        empty.append(true)
+    }
+
+    private mutating func close(_ bracket: UInt8) {
+        if empty.removeLast() == false { newline() }
+        bytes.append(bracket)
+    }
+
+    private mutating func beginValue() {
+        if afterKey { afterKey = false } else { nextMember() }
+    }
+
+    private mutating func nextMember() {
+        guard let last = empty.indices.last else { return }
+        if !empty[last] { bytes.append(UInt8(ascii: ",")) }
+        empty[last] = false
+        newline()
+    }
+
+    private mutating func newline() {
+        guard pretty else { return }
+        bytes.append(UInt8(ascii: "\n"))
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * (baseDepth + empty.count)))
+    }
+}
+
+/// Stores a member's value read once: false for a value that did not read or a key seen before
+/// (which Foundation's decoder then judges).
+public func readOnce<T>(_ field: inout T?, _ value: T?) -> Bool {
+    guard field == nil, let value else { return false }
+    field = value
+    return true
 }
 
 /// An object key as it appears in the text (the reader hands out keys without escapes only), matched
 /// against literals: `switch key { case "trial": … }`.
-struct JSONKey {
-    let bytes: UnsafeBufferPointer<UInt8>
+public struct JSONKey {
+    public let bytes: UnsafeBufferPointer<UInt8>
 
-    static func ~= (pattern: StaticString, key: JSONKey) -> Bool {
+    public init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    public static func ~= (pattern: StaticString, key: JSONKey) -> Bool {
         pattern.withUTF8Buffer { $0.elementsEqual(key.bytes) }
     }
 }
@@ -91,14 +233,14 @@ struct JSONKey {
 /// returns nil (or false) at anything it does not read exactly as RFC 8259 and Foundation do, and
 /// the codec then leaves the body to Foundation's decoder, which accepts it or names the defect.
 /// So this reader only ever makes decoding faster, never more lenient.
-struct JSONByteReader {
+public struct JSONByteReader {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     /// Nesting this deep is left to Foundation (whose limit is higher), so recursion stays shallow.
     private static let maximumDepth = 32
     private var depth = 0
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    public init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     private mutating func skipWhitespace() {
         while index < bytes.count {
@@ -115,7 +257,7 @@ struct JSONByteReader {
     }
 
     /// Consumes `byte` (after whitespace) when it is next.
-    mutating func consume(_ byte: UInt8) -> Bool {
+    public mutating func consume(_ byte: UInt8) -> Bool {
         guard peek() == byte else { return false }
         index += 1
         return true
@@ -132,14 +274,14 @@ struct JSONByteReader {
     }
 
     /// Whether only whitespace is left.
-    mutating func isAtEnd() -> Bool { peek() == nil }
+    public mutating func isAtEnd() -> Bool { peek() == nil }
 
     /// Consumes `null` when it is next.
-    mutating func null() -> Bool {
+    public mutating func null() -> Bool {
         peek() == UInt8(ascii: "n") && literal("null")
     }
 
-    mutating func bool() -> Bool? {
+    public mutating func bool() -> Bool? {
         switch peek() {
         case UInt8(ascii: "t"): literal("true") ? true : nil
         case UInt8(ascii: "f"): literal("false") ? false : nil
@@ -164,7 +306,7 @@ struct JSONByteReader {
     }
 
     /// A string value; escapes are rare on this wire and are left to Foundation.
-    mutating func string() -> String? {
+    public mutating func string() -> String? {
         guard let raw = plainStringBytes() else { return nil }
         return Self.text(raw)
     }
@@ -211,14 +353,19 @@ struct JSONByteReader {
         return (UnsafeBufferPointer(rebasing: bytes[start..<index]), isInteger)
     }
 
-    mutating func number() -> Double? {
+    public mutating func number() -> Double? {
         guard let (text, isInteger) = numberSpan() else { return nil }
         if isInteger && text.count <= 15, let value = Self.integerValue(text) { return Double(value) }
         return Double(String(decoding: text, as: UTF8.self)).flatMap { $0.isFinite ? $0 : nil }
     }
 
+    /// A number's text as written, and whether it has neither fraction nor exponent.
+    public mutating func numberText() -> (text: String, isInteger: Bool)? {
+        numberSpan().map { (String(decoding: $0.text, as: UTF8.self), $0.isInteger) }
+    }
+
     /// An integer written without fraction or exponent (others are Foundation's to judge).
-    mutating func integer() -> Int? {
+    public mutating func integer() -> Int? {
         guard let (text, isInteger) = numberSpan(), isInteger, text.count <= 18 else { return nil }
         return Self.integerValue(text)
     }
@@ -234,7 +381,7 @@ struct JSONByteReader {
 
     /// Reads an object, handing each key to `member`, which must read its value. A member that
     /// returns false, or any syntax error, fails the whole object.
-    mutating func object(_ member: (inout JSONByteReader, JSONKey) -> Bool) -> Bool {
+    public mutating func object(_ member: (inout JSONByteReader, JSONKey) -> Bool) -> Bool {
         guard depth < Self.maximumDepth, consume(UInt8(ascii: "{")) else { return false }
         depth += 1
         defer { depth -= 1 }
@@ -248,7 +395,7 @@ struct JSONByteReader {
     }
 
     /// An array whose elements `element` reads; nil when any of them does not read.
-    mutating func array<Element>(of element: (inout JSONByteReader) -> Element?) -> [Element]? {
+    public mutating func array<Element>(of element: (inout JSONByteReader) -> Element?) -> [Element]? {
         guard depth < Self.maximumDepth, consume(UInt8(ascii: "[")) else { return nil }
         depth += 1
         defer { depth -= 1 }
@@ -262,7 +409,7 @@ struct JSONByteReader {
     }
 
     /// An object whose member values `member` reads, by key. A repeated key fails the read.
-    mutating func members<Value>(_ member: (inout JSONByteReader) -> Value?) -> [String: Value]? {
+    public mutating func members<Value>(_ member: (inout JSONByteReader) -> Value?) -> [String: Value]? {
         var values: [String: Value] = [:]
         let read = object { reader, key in
             guard let name = Self.text(key.bytes), values.index(forKey: name) == nil,
@@ -274,20 +421,30 @@ struct JSONByteReader {
         return read ? values : nil
     }
 
-    mutating func numbers() -> [String: Double]? {
+    public mutating func numbers() -> [String: Double]? {
         members { $0.number() }
     }
 
     /// The text of an object, read and checked as ``value()`` reads it, kept byte for byte.
-    mutating func objectText() -> String? {
+    public mutating func objectText() -> String? {
         guard peek() == UInt8(ascii: "{") else { return nil }
         let start = index
         guard case .object? = value() else { return nil }
         return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
     }
 
+    /// Reads `text` whole with `body`: nil when `body` does, or when more than whitespace is left.
+    public static func read<Value>(_ text: String, _ body: (inout JSONByteReader) -> Value?) -> Value? {
+        var text = text
+        return text.withUTF8 { bytes in
+            var reader = JSONByteReader(bytes)
+            guard let value = body(&reader), reader.isAtEnd() else { return nil }
+            return value
+        }
+    }
+
     /// Any value.
-    mutating func value() -> JSONValue? {
+    public mutating func value() -> JSONValue? {
         switch peek() {
         case UInt8(ascii: "{"): return members { $0.value() }.map(JSONValue.object)
         case UInt8(ascii: "["): return array(of: { $0.value() }).map(JSONValue.array)
