@@ -87,18 +87,6 @@ private func readHotBody<Message>(type: [UInt8], body: [UInt8], _ read: (inout J
     }
 }
 
-/// Stores an optional field that may be `null`: `.some(nil)` once seen as null.
-private func setOptional<T>(_ field: inout T??, _ reader: inout JSONByteReader, _ read: (inout JSONByteReader) -> T?) -> Bool {
-    guard field == nil else { return false }
-    if reader.null() {
-        field = .some(nil)
-        return true
-    }
-    guard let value = read(&reader) else { return false }
-    field = value
-    return true
-}
-
 extension JSONByteWriter {
     mutating func heartbeat(_ heartbeat: Heartbeat) {
         guard let progress = heartbeat.progress else { return raw("{}") }
@@ -174,68 +162,9 @@ extension JSONByteWriter {
         raw("}")
     }
 
-    mutating func record(_ record: EpochRecord) throws(NonFiniteNumber) {
-        raw("{\"epoch\":")
-        integer(record.epoch)
-        if let lossMain = record.lossMain {
-            raw(",\"loss_main\":")
-            try number(lossMain)
-        }
-        raw(",\"loss_aux\":")
-        try optionalNumber(record.lossAux)
-        raw(",\"weights\":{\"main\":")
-        try number(record.weights.main)
-        raw(",\"aux\":")
-        try optionalNumber(record.weights.aux)
-        if let sMain = record.weights.sMain {
-            raw(",\"s_main\":")
-            try number(sMain)
-        }
-        if let sAux = record.weights.sAux {
-            raw(",\"s_aux\":")
-            try number(sAux)
-        }
-        raw("},\"valid\":")
-        try numbers(record.valid.dictionary)
-        raw(",\"test\":")
-        try numbers(record.test.dictionary)
-        raw(",\"seconds\":")
-        try number(record.seconds)
-        if let trainSeconds = record.trainSeconds {
-            raw(",\"train_seconds\":")
-            try number(trainSeconds)
-        }
-        if let extra = record.extra {
-            raw(",\"extra\":")
-            try numbers(extra)
-        }
-        raw("}")
-    }
-
-    /// A number, or `null` for none.
-    mutating func optionalNumber(_ value: Double?) throws(NonFiniteNumber) {
-        if let value { try number(value) } else { raw("null") }
-    }
-
-    mutating func timing(_ timing: TrainingTiming) throws(NonFiniteNumber) {
-        raw("{\"examples_per_second\":")
-        try number(timing.examplesPerSecond)
-        raw(",\"seconds_per_epoch\":")
-        try number(timing.secondsPerEpoch)
-        raw(",\"total_seconds\":")
-        try number(timing.totalSeconds)
-        raw(",\"threads\":")
-        integer(timing.threads)
-        raw(",\"blas_core\":")
-        string(timing.blasCore)
-        raw("}")
-    }
 }
 
 extension JSONByteReader {
-    /// A member this build does not know: read and ignored, as Foundation's decoder ignores it.
-    mutating func skipUnknown() -> Bool { value() != nil }
-
     mutating func lease() -> LeaseRef? {
         var trial: String?, attempt: Int?, lease: String?
         let read = object { reader, key in
@@ -255,7 +184,7 @@ extension JSONByteReader {
         let read = object { reader, key in
             switch key {
             case "progress":
-                setOptional(&progress, &reader) { reader in
+                readOnceOrNull(&progress, &reader) { reader in
                     var lease: LeaseRef?, epoch: Int?, step: Int?
                     let read = reader.object { reader, key in
                         switch key {
@@ -274,45 +203,6 @@ extension JSONByteReader {
         return read ? Heartbeat(progress: progress ?? nil) : nil
     }
 
-    mutating func record() -> EpochRecord? {
-        var epoch: Int?, lossMain: Double??, lossAux: Double??, weights: TaskWeights?
-        var valid: [String: Double]?, test: [String: Double]?, seconds: Double?, trainSeconds: Double??, extra: [String: Double]??
-        let read = object { reader, key in
-            switch key {
-            case "epoch": readOnce(&epoch, reader.integer())
-            case "loss_main": setOptional(&lossMain, &reader) { $0.number() }
-            case "loss_aux": setOptional(&lossAux, &reader) { $0.number() }
-            case "weights": readOnce(&weights, reader.weights())
-            case "valid": readOnce(&valid, reader.numbers())
-            case "test": readOnce(&test, reader.numbers())
-            case "seconds": readOnce(&seconds, reader.number())
-            case "train_seconds": setOptional(&trainSeconds, &reader) { $0.number() }
-            case "extra": setOptional(&extra, &reader) { $0.numbers() }
-            default: reader.skipUnknown()
-            }
-        }
-        guard read, let epoch, let weights, let valid, let test, let seconds else { return nil }
-        return EpochRecord(
-            epoch: epoch, lossMain: lossMain ?? nil, lossAux: lossAux ?? nil, weights: weights,
-            valid: RankingMetrics(values: valid), test: RankingMetrics(values: test), seconds: seconds,
-            trainSeconds: trainSeconds ?? nil, extra: extra ?? nil)
-    }
-
-    mutating func weights() -> TaskWeights? {
-        var main: Double?, aux: Double??, sMain: Double??, sAux: Double??
-        let read = object { reader, key in
-            switch key {
-            case "main": readOnce(&main, reader.number())
-            case "aux": setOptional(&aux, &reader) { $0.number() }
-            case "s_main": setOptional(&sMain, &reader) { $0.number() }
-            case "s_aux": setOptional(&sAux, &reader) { $0.number() }
-            default: reader.skipUnknown()
-            }
-        }
-        guard read, let main else { return nil }
-        return TaskWeights(main: main, aux: aux ?? nil, sMain: sMain ?? nil, sAux: sAux ?? nil)
-    }
-
     mutating func progress() -> Progress? {
         var lease: LeaseRef?, report: EpochRecord?
         let read = object { reader, key in
@@ -324,24 +214,6 @@ extension JSONByteReader {
         }
         guard read, let lease, let report else { return nil }
         return Progress(lease: lease, report: report)
-    }
-
-    mutating func timing() -> TrainingTiming? {
-        var examplesPerSecond: Double?, secondsPerEpoch: Double?, totalSeconds: Double?, threads: Int?, blasCore: String?
-        let read = object { reader, key in
-            switch key {
-            case "examples_per_second": readOnce(&examplesPerSecond, reader.number())
-            case "seconds_per_epoch": readOnce(&secondsPerEpoch, reader.number())
-            case "total_seconds": readOnce(&totalSeconds, reader.number())
-            case "threads": readOnce(&threads, reader.integer())
-            case "blas_core": readOnce(&blasCore, reader.string())
-            default: reader.skipUnknown()
-            }
-        }
-        guard read, let examplesPerSecond, let secondsPerEpoch, let totalSeconds, let threads, let blasCore else { return nil }
-        return TrainingTiming(
-            examplesPerSecond: examplesPerSecond, secondsPerEpoch: secondsPerEpoch,
-            totalSeconds: totalSeconds, threads: threads, blasCore: blasCore)
     }
 
     mutating func outcome() -> TrialOutcome? {
@@ -414,7 +286,7 @@ extension JSONByteReader {
             case "number": return readOnce(&number, reader.integer())
             case "config": return readOnce(&config, reader.objectText().map(JSONObjectText.init))
             case "dataset": return readOnce(&dataset, reader.dataset())
-            case "program": return setOptional(&program, &reader) { $0.program() }
+            case "program": return readOnceOrNull(&program, &reader) { $0.program() }
             default: return reader.skipUnknown()
             }
         }

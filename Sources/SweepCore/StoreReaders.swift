@@ -534,7 +534,7 @@ extension SweepStore {
                 db,
                 sql: "SELECT record FROM epoch WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND attempt = ? ORDER BY epoch",
                 arguments: [trial, attempt]
-            ).map { try StoredJSON.decode(EpochRecord.self, $0, "an epoch record of trial \(trial)") }
+            ).map { try StoredJSON.decodeEpoch($0, "an epoch record of trial \(trial)") }
         }
     }
 

@@ -130,14 +130,20 @@ public struct Judgement: Sendable, Equatable, Codable {
 /// The JSON texts the store keeps: written one way whichever process trained the trial, so `sweep
 /// run` and `sweep launch` store the same records.
 enum StoredJSON {
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
-
+    /// An epoch record, by hand: it is written for every epoch of every trial.
     static func epoch(_ record: EpochRecord) throws -> String {
-        String(decoding: try encoder.encode(record), as: UTF8.self)
+        var writer = JSONByteWriter(capacity: 512)
+        do {
+            try writer.record(record)
+        } catch {
+            throw StoreError(message: "epoch \(record.epoch)'s record holds a NaN or infinite value")
+        }
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    /// An epoch record, as ``epoch(_:)`` (or an older build's `JSONEncoder`) wrote it.
+    static func decodeEpoch(_ text: String, _ what: @autoclosure () -> String) throws -> EpochRecord {
+        try JSONByteReader.read(text, { $0.record() }) ?? decode(EpochRecord.self, text, what())
     }
 
     /// Metric name → value, keys sorted.
@@ -150,18 +156,7 @@ enum StoredJSON {
     static func timing(_ timing: TrainingTiming) throws -> String {
         var writer = JSONByteWriter(capacity: 160)
         do {
-            writer.beginObject()
-            writer.key("blas_core")
-            writer.string(timing.blasCore)
-            writer.key("examples_per_second")
-            try writer.number(timing.examplesPerSecond)
-            writer.key("seconds_per_epoch")
-            try writer.number(timing.secondsPerEpoch)
-            writer.key("threads")
-            writer.integer(timing.threads)
-            writer.key("total_seconds")
-            try writer.number(timing.totalSeconds)
-            writer.endObject()
+            try writer.timing(timing)
         } catch {
             throw StoreError(message: "a trial's timing holds a NaN or infinite value")
         }
@@ -173,25 +168,9 @@ enum StoredJSON {
         try JSONByteReader.read(text, { $0.numbers() }) ?? decode([String: Double].self, text, what())
     }
 
-    /// A timing, as ``timing(_:)`` wrote it.
+    /// A timing, as ``timing(_:)`` (or an older build, keys sorted) wrote it.
     static func decodeTiming(_ text: String, _ what: @autoclosure () -> String) throws -> TrainingTiming {
-        let timing = JSONByteReader.read(text) { reader -> TrainingTiming? in
-            var core: String?, examples: Double?, perEpoch: Double?, threads: Int?, total: Double?
-            let read = reader.object { reader, key in
-                switch key {
-                case "blas_core": readOnce(&core, reader.string())
-                case "examples_per_second": readOnce(&examples, reader.number())
-                case "seconds_per_epoch": readOnce(&perEpoch, reader.number())
-                case "threads": readOnce(&threads, reader.integer())
-                case "total_seconds": readOnce(&total, reader.number())
-                default: false
-                }
-            }
-            guard read, let core, let examples, let perEpoch, let threads, let total else { return nil }
-            return TrainingTiming(
-                examplesPerSecond: examples, secondsPerEpoch: perEpoch, totalSeconds: total, threads: threads, blasCore: core)
-        }
-        return try timing ?? decode(TrainingTiming.self, text, what())
+        try JSONByteReader.read(text, { $0.timing() }) ?? decode(TrainingTiming.self, text, what())
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ text: String, _ what: @autoclosure () -> String) throws -> T {

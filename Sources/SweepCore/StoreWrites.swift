@@ -217,7 +217,7 @@ extension SweepStore {
             db, sql: "SELECT record FROM epoch WHERE trial_number = ? AND attempt = ? AND epoch <= ? ORDER BY epoch",
             arguments: [trialNumber, attempt, epoch]
         ).map {
-            try StoredJSON.decode(EpochRecord.self, $0, "an epoch record of trial #\(trialNumber)")
+            try StoredJSON.decodeEpoch($0, "an epoch record of trial #\(trialNumber)")
         }
     }
 

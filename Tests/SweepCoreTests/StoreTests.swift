@@ -36,6 +36,41 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
 }
 
 @Suite struct StoreTests {
+    /// Epoch records and timings are stored by the one hand writer and read back by the one hand
+    /// reader as the same values; Foundation reads the stored text to the same values, and the
+    /// text an older build stored (`JSONEncoder`, keys sorted) still reads.
+    @Test func storedRecordsReadBackAsWrittenWhoeverWroteThem() throws {
+        let olderBuild = JSONEncoder()
+        olderBuild.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let metrics = RankingMetrics(ndcg10: 0.1, recall10: 1.0 / 3, recall50: 0.5, mrr: 1e-300, coverage10: 0.25, popOverlap10: 0)
+        for record in [
+            EpochRecord(
+                epoch: 3, lossMain: 0.25, lossAux: nil, weights: TaskWeights(main: 1, aux: nil, sMain: nil, sAux: nil),
+                valid: metrics, test: metrics, seconds: 1.5, trainSeconds: nil, extra: nil),
+            EpochRecord(
+                epoch: 1, lossMain: nil, lossAux: -0.0, weights: TaskWeights(main: 0.5, aux: 2, sMain: -1, sAux: 123456789012345680),
+                valid: metrics, test: RankingMetrics(values: ["ndcg@10": 0.2, "custom": 7]), seconds: 0, trainSeconds: 0.75,
+                extra: ["grad_norm": 3.5]),
+        ] {
+            let stored = try StoredJSON.epoch(record)
+            #expect(try StoredJSON.decodeEpoch(stored, "epoch") == record)
+            #expect(try JSONDecoder().decode(EpochRecord.self, from: Data(stored.utf8)) == record)
+            let older = String(decoding: try olderBuild.encode(record), as: UTF8.self)
+            #expect(try StoredJSON.decodeEpoch(older, "epoch") == record)
+        }
+        let timing = TrainingTiming(examplesPerSecond: 2345.5, secondsPerEpoch: 0.1, totalSeconds: 3, threads: 2, blasCore: "Haswell \"x\"")
+        let stored = try StoredJSON.timing(timing)
+        #expect(try StoredJSON.decodeTiming(stored, "timing") == timing)
+        #expect(try JSONDecoder().decode(TrainingTiming.self, from: Data(stored.utf8)) == timing)
+        #expect(try StoredJSON.decodeTiming(String(decoding: try olderBuild.encode(timing), as: UTF8.self), "timing") == timing)
+        #expect(throws: StoreError.self) {
+            try StoredJSON.epoch(
+                EpochRecord(
+                    epoch: 1, lossMain: .nan, lossAux: nil, weights: TaskWeights(main: 1, aux: nil, sMain: nil, sAux: nil),
+                    valid: metrics, test: metrics, seconds: 1, trainSeconds: nil, extra: nil))
+        }
+    }
+
     @Test func claimingIsACompareAndSetInPlanOrder() throws {
         let (store, _, trials) = try plannedStore()
         let first = try #require(try store.claimNextTrial(worker: "w1", lease: "L1"))
