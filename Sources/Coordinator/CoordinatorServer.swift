@@ -115,7 +115,7 @@ public final class CoordinatorServer {
         datasetRef = DatasetRef(
             fingerprint: dataset?.fingerprint.fingerprint ?? "",
             files: dataset?.fingerprint.files ?? [])
-        assignments = AssignmentEncoder(dataset: datasetRef, program: program?.ref)
+        assignments = try AssignmentEncoder(dataset: datasetRef, program: program?.ref)
         scheduler.adoptOrphans(try store.liveAttempts().map(\.lease), now: Date())
     }
 

@@ -43,7 +43,7 @@ extension CoordinatorMessage {
         case .assign(let assignment):
             writer.assignmentHead(lease: assignment.lease, number: assignment.number)
             writer.append(assignment.config.text.utf8)
-            writer.assignmentTail(dataset: assignment.dataset, program: assignment.program)
+            try writer.assignmentTail(dataset: assignment.dataset, program: assignment.program)
         case .ack(let ack):
             writer.raw("{\"lease\":")
             writer.lease(ack.lease)
@@ -128,7 +128,7 @@ extension JSONByteWriter {
     }
 
     /// An `assign` body after its config: `,"dataset":{…}}`, or `,"dataset":{…},"program":{…}}`.
-    mutating func assignmentTail(dataset: DatasetRef, program: ProgramRef?) {
+    mutating func assignmentTail(dataset: DatasetRef, program: ProgramRef?) throws {
         raw(",\"dataset\":{\"fingerprint\":")
         string(dataset.fingerprint)
         raw(",\"files\":[")
@@ -147,7 +147,7 @@ extension JSONByteWriter {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             raw(",\"program\":")
-            append((try? encoder.encode(program)) ?? Data("null".utf8))
+            append(try encoder.encode(program))
         }
         raw("}")
     }
@@ -326,9 +326,9 @@ extension JSONByteReader {
 public struct AssignmentEncoder: Sendable {
     private let tail: [UInt8]
 
-    public init(dataset: DatasetRef, program: ProgramRef? = nil) {
+    public init(dataset: DatasetRef, program: ProgramRef? = nil) throws {
         var writer = JSONByteWriter()
-        writer.assignmentTail(dataset: dataset, program: program)
+        try writer.assignmentTail(dataset: dataset, program: program)
         tail = writer.bytes
     }
 

@@ -10,93 +10,97 @@ public struct JSONByteWriter {
     /// A value JSON cannot hold.
     public struct NonFiniteNumber: Error, CustomStringConvertible {
         public var description: String { "NaN and ±∞ cannot be written as JSON numbers" }
+
+        @inlinable public init() {}
     }
 
-    public private(set) var bytes: [UInt8] = []
+    /// The text written so far.
+    public var bytes: [UInt8] { output }
+    @usableFromInline var output: [UInt8] = []
     /// Whether containers opened with ``beginObject()``/``beginArray()`` put each member on a line.
-    private let pretty: Bool
+    @usableFromInline let pretty: Bool
     /// Containers this text will sit in (for a pretty fragment written apart), for its indentation.
-    private let baseDepth: Int
+    @usableFromInline let baseDepth: Int
     /// Per open container: whether nothing was written in it yet.
-    private var empty: [Bool] = []
+    @usableFromInline var empty: [Bool] = []
     /// A key was written and its value is next.
-    private var afterKey = false
+    @usableFromInline var afterKey = false
 
     /// A compact writer (`{"a":1,"b":2}`).
-    public init(capacity: Int = 256) {
+    @inlinable public init(capacity: Int = 256) {
         self.init(capacity: capacity, pretty: false, baseDepth: 0)
     }
 
     /// A pretty writer; `baseDepth` counts the containers a fragment written apart will sit in.
-    public static func pretty(capacity: Int = 4096, baseDepth: Int = 0) -> JSONByteWriter {
+    @inlinable public static func pretty(capacity: Int = 4096, baseDepth: Int = 0) -> JSONByteWriter {
         JSONByteWriter(capacity: capacity, pretty: true, baseDepth: baseDepth)
     }
 
-    private init(capacity: Int, pretty: Bool, baseDepth: Int) {
-        bytes.reserveCapacity(capacity)
+    @usableFromInline init(capacity: Int, pretty: Bool, baseDepth: Int) {
+        output.reserveCapacity(capacity)
         self.pretty = pretty
         self.baseDepth = baseDepth
     }
 
     // MARK: Containers: commas (and, when pretty, lines) placed by the writer
 
-    public mutating func beginObject() { open(UInt8(ascii: "{")) }
-    public mutating func endObject() { close(UInt8(ascii: "}")) }
-    public mutating func beginArray() { open(UInt8(ascii: "[")) }
-    public mutating func endArray() { close(UInt8(ascii: "]")) }
+    @inlinable public mutating func beginObject() { open(UInt8(ascii: "{")) }
+    @inlinable public mutating func endObject() { close(UInt8(ascii: "}")) }
+    @inlinable public mutating func beginArray() { open(UInt8(ascii: "[")) }
+    @inlinable public mutating func endArray() { close(UInt8(ascii: "]")) }
 
     /// An object member's key; its value is written next.
-    public mutating func key(_ name: String) {
+    @inlinable public mutating func key(_ name: String) {
         nextMember()
-        CanonicalJSON.appendString(name, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
-        if pretty { bytes.append(UInt8(ascii: " ")) }
+        CanonicalJSON.appendString(name, to: &output)
+        output.append(UInt8(ascii: ":"))
+        if pretty { output.append(UInt8(ascii: " ")) }
         afterKey = true
     }
 
     // MARK: Values
 
-    public mutating func string(_ text: String) {
+    @inlinable public mutating func string(_ text: String) {
         beginValue()
-        CanonicalJSON.appendString(text, to: &bytes)
+        CanonicalJSON.appendString(text, to: &output)
     }
 
-    public mutating func integer(_ value: Int) {
+    @inlinable public mutating func integer(_ value: Int) {
         beginValue()
-        bytes.append(contentsOf: String(value).utf8)
+        output.append(contentsOf: String(value).utf8)
     }
 
-    public mutating func bool(_ value: Bool) {
+    @inlinable public mutating func bool(_ value: Bool) {
         beginValue()
-        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+        output.append(contentsOf: (value ? "true" : "false").utf8)
     }
 
-    public mutating func null() {
+    @inlinable public mutating func null() {
         beginValue()
-        bytes.append(contentsOf: "null".utf8)
+        output.append(contentsOf: "null".utf8)
     }
 
     /// The shortest text that reads back to the same `Double` (Swift's `description` is valid JSON
     /// for every finite value); throws for NaN and ±∞.
-    public mutating func number(_ value: Double) throws(NonFiniteNumber) {
+    @inlinable public mutating func number(_ value: Double) throws(NonFiniteNumber) {
         guard value.isFinite else { throw NonFiniteNumber() }
         beginValue()
-        bytes.append(contentsOf: value.description.utf8)
+        output.append(contentsOf: value.description.utf8)
     }
 
     /// A document's number: nil, NaN and ±∞ (which JSON cannot hold) as `null`.
-    public mutating func numberOrNull(_ value: Double?) {
+    @inlinable public mutating func numberOrNull(_ value: Double?) {
         guard let value, value.isFinite else { return null() }
         beginValue()
-        bytes.append(contentsOf: value.description.utf8)
+        output.append(contentsOf: value.description.utf8)
     }
 
-    public mutating func integerOrNull(_ value: Int?) {
+    @inlinable public mutating func integerOrNull(_ value: Int?) {
         if let value { integer(value) } else { null() }
     }
 
     /// An object of finite numbers, keys in byte order; throws for NaN and ±∞.
-    public mutating func numbers(_ values: [String: Double]) throws(NonFiniteNumber) {
+    @inlinable public mutating func numbers(_ values: [String: Double]) throws(NonFiniteNumber) {
         beginObject()
         for (name, value) in Self.inByteOrder(values) {
             key(name)
@@ -106,7 +110,7 @@ public struct JSONByteWriter {
     }
 
     /// A document's object of numbers, keys in byte order, NaN and ±∞ as `null`.
-    public mutating func numbersOrNull(_ values: [String: Double]) {
+    @inlinable public mutating func numbersOrNull(_ values: [String: Double]) {
         beginObject()
         for (name, value) in Self.inByteOrder(values) {
             key(name)
@@ -115,18 +119,18 @@ public struct JSONByteWriter {
         endObject()
     }
 
-    private static func inByteOrder(_ values: [String: Double]) -> [(key: String, value: Double)] {
+    @usableFromInline static func inByteOrder(_ values: [String: Double]) -> [(key: String, value: Double)] {
         values.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
     }
 
-    public mutating func strings(_ values: [String]) {
+    @inlinable public mutating func strings(_ values: [String]) {
         beginArray()
         for value in values { string(value) }
         endArray()
     }
 
     /// A config value as a document shows it (a number JSON cannot hold as `null`).
-    public mutating func value(_ value: ConfigValue) {
+    @inlinable public mutating func value(_ value: ConfigValue) {
         switch value {
         case .bool(let flag): bool(flag)
         case .int(let number): integer(number)
@@ -136,7 +140,7 @@ public struct JSONByteWriter {
     }
 
     /// Any JSON value; throws for a number JSON cannot hold.
-    public mutating func value(_ value: JSONValue) throws(NonFiniteNumber) {
+    @inlinable public mutating func value(_ value: JSONValue) throws(NonFiniteNumber) {
         switch value {
         case .null: null()
         case .bool(let flag): bool(flag)
@@ -159,59 +163,59 @@ public struct JSONByteWriter {
     // MARK: Text the caller lays out itself (the wire's hot bodies, a document's cached rows)
 
     /// Punctuation and keys written as they are, e.g. `{"trial":`.
-    public mutating func raw(_ text: StaticString) {
-        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    @inlinable public mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { output.append(contentsOf: $0) }
     }
 
     /// Bytes that are already JSON text, written as they are.
-    public mutating func append(_ text: some Collection<UInt8>) {
-        bytes.append(contentsOf: text)
+    @inlinable public mutating func append(_ text: some Collection<UInt8>) {
+        output.append(contentsOf: text)
     }
 
     /// A value written apart (by a pretty writer whose `baseDepth` is this one's depth) with a
     /// number (or null) between its two parts.
-    public mutating func fragment(_ before: ArraySlice<UInt8>, _ number: Int?, _ after: ArraySlice<UInt8>) {
+    @inlinable public mutating func fragment(_ before: ArraySlice<UInt8>, _ number: Int?, _ after: ArraySlice<UInt8>) {
         beginValue()
-        bytes.append(contentsOf: before)
-        if let number { bytes.append(contentsOf: String(number).utf8) } else { bytes.append(contentsOf: "null".utf8) }
-        bytes.append(contentsOf: after)
+        output.append(contentsOf: before)
+        if let number { output.append(contentsOf: String(number).utf8) } else { output.append(contentsOf: "null".utf8) }
+        output.append(contentsOf: after)
     }
 
     /// Room for `count` more bytes.
-    public mutating func reserve(_ count: Int) { bytes.reserveCapacity(bytes.count + count) }
+    @inlinable public mutating func reserve(_ count: Int) { output.reserveCapacity(output.count + count) }
 
-    private mutating func open(_ bracket: UInt8) {
+    @usableFromInline mutating func open(_ bracket: UInt8) {
         beginValue()
-        bytes.append(bracket)
+        output.append(bracket)
         empty.append(true)
     }
 
-    private mutating func close(_ bracket: UInt8) {
+    @usableFromInline mutating func close(_ bracket: UInt8) {
         if empty.removeLast() == false { newline() }
-        bytes.append(bracket)
+        output.append(bracket)
     }
 
-    private mutating func beginValue() {
+    @usableFromInline mutating func beginValue() {
         if afterKey { afterKey = false } else { nextMember() }
     }
 
-    private mutating func nextMember() {
+    @usableFromInline mutating func nextMember() {
         guard let last = empty.indices.last else { return }
-        if !empty[last] { bytes.append(UInt8(ascii: ",")) }
+        if !empty[last] { output.append(UInt8(ascii: ",")) }
         empty[last] = false
         newline()
     }
 
-    private mutating func newline() {
+    @usableFromInline mutating func newline() {
         guard pretty else { return }
-        bytes.append(UInt8(ascii: "\n"))
-        bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * (baseDepth + empty.count)))
+        output.append(UInt8(ascii: "\n"))
+        output.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * (baseDepth + empty.count)))
     }
 }
 
 /// Stores a member's value read once: false for a value that did not read or a key seen before
 /// (which Foundation's decoder then judges).
-public func readOnce<T>(_ field: inout T?, _ value: T?) -> Bool {
+@inlinable public func readOnce<T>(_ field: inout T?, _ value: T?) -> Bool {
     guard field == nil, let value else { return false }
     field = value
     return true
@@ -222,9 +226,9 @@ public func readOnce<T>(_ field: inout T?, _ value: T?) -> Bool {
 public struct JSONKey {
     public let bytes: UnsafeBufferPointer<UInt8>
 
-    public init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    @inlinable public init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
-    public static func ~= (pattern: StaticString, key: JSONKey) -> Bool {
+    @inlinable public static func ~= (pattern: StaticString, key: JSONKey) -> Bool {
         pattern.withUTF8Buffer { $0.elementsEqual(key.bytes) }
     }
 }
@@ -234,15 +238,15 @@ public struct JSONKey {
 /// the codec then leaves the body to Foundation's decoder, which accepts it or names the defect.
 /// So this reader only ever makes decoding faster, never more lenient.
 public struct JSONByteReader {
-    private let bytes: UnsafeBufferPointer<UInt8>
-    private var index = 0
+    @usableFromInline let bytes: UnsafeBufferPointer<UInt8>
+    @usableFromInline var index = 0
     /// Nesting this deep is left to Foundation (whose limit is higher), so recursion stays shallow.
-    private static let maximumDepth = 32
-    private var depth = 0
+    @usableFromInline static let maximumDepth = 32
+    @usableFromInline var depth = 0
 
-    public init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    @inlinable public init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
-    private mutating func skipWhitespace() {
+    @usableFromInline mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
             case 0x20, 0x0A, 0x0D, 0x09: index += 1
@@ -251,19 +255,19 @@ public struct JSONByteReader {
         }
     }
 
-    private mutating func peek() -> UInt8? {
+    @usableFromInline mutating func peek() -> UInt8? {
         skipWhitespace()
         return index < bytes.count ? bytes[index] : nil
     }
 
     /// Consumes `byte` (after whitespace) when it is next.
-    public mutating func consume(_ byte: UInt8) -> Bool {
+    @inlinable public mutating func consume(_ byte: UInt8) -> Bool {
         guard peek() == byte else { return false }
         index += 1
         return true
     }
 
-    private mutating func literal(_ text: StaticString) -> Bool {
+    @usableFromInline mutating func literal(_ text: StaticString) -> Bool {
         text.withUTF8Buffer { word in
             guard index + word.count <= bytes.count,
                 word.elementsEqual(UnsafeBufferPointer(rebasing: bytes[index..<index + word.count]))
@@ -274,14 +278,14 @@ public struct JSONByteReader {
     }
 
     /// Whether only whitespace is left.
-    public mutating func isAtEnd() -> Bool { peek() == nil }
+    @inlinable public mutating func isAtEnd() -> Bool { peek() == nil }
 
     /// Consumes `null` when it is next.
-    public mutating func null() -> Bool {
+    @inlinable public mutating func null() -> Bool {
         peek() == UInt8(ascii: "n") && literal("null")
     }
 
-    public mutating func bool() -> Bool? {
+    @inlinable public mutating func bool() -> Bool? {
         switch peek() {
         case UInt8(ascii: "t"): literal("true") ? true : nil
         case UInt8(ascii: "f"): literal("false") ? false : nil
@@ -290,7 +294,7 @@ public struct JSONByteReader {
     }
 
     /// The bytes of a string without escapes, or nil (an escaped or invalid string is Foundation's).
-    private mutating func plainStringBytes() -> UnsafeBufferPointer<UInt8>? {
+    @usableFromInline mutating func plainStringBytes() -> UnsafeBufferPointer<UInt8>? {
         guard consume(UInt8(ascii: "\"")) else { return nil }
         let start = index
         while index < bytes.count {
@@ -306,7 +310,7 @@ public struct JSONByteReader {
     }
 
     /// A string value; escapes are rare on this wire and are left to Foundation.
-    public mutating func string() -> String? {
+    @inlinable public mutating func string() -> String? {
         guard let raw = plainStringBytes() else { return nil }
         return Self.text(raw)
     }
@@ -314,12 +318,12 @@ public struct JSONByteReader {
     /// The bytes as a string, or nil when they are not UTF-8. ASCII (every key and almost every
     /// value on this wire) takes the fast path: `String(validating:)` runs unspecialised, with a
     /// metadata lookup per call.
-    private static func text(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+    @usableFromInline static func text(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         bytes.allSatisfy({ $0 < 0x80 }) ? String(decoding: bytes, as: UTF8.self) : String(validating: bytes, as: UTF8.self)
     }
 
     /// The span of a number in the strict JSON grammar: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
-    private mutating func numberSpan() -> (text: UnsafeBufferPointer<UInt8>, isInteger: Bool)? {
+    @usableFromInline mutating func numberSpan() -> (text: UnsafeBufferPointer<UInt8>, isInteger: Bool)? {
         skipWhitespace()
         let start = index
         func digits(_ reader: inout JSONByteReader) -> Int {
@@ -353,24 +357,24 @@ public struct JSONByteReader {
         return (UnsafeBufferPointer(rebasing: bytes[start..<index]), isInteger)
     }
 
-    public mutating func number() -> Double? {
+    @inlinable public mutating func number() -> Double? {
         guard let (text, isInteger) = numberSpan() else { return nil }
         if isInteger && text.count <= 15, let value = Self.integerValue(text) { return Double(value) }
         return Double(String(decoding: text, as: UTF8.self)).flatMap { $0.isFinite ? $0 : nil }
     }
 
     /// A number's text as written, and whether it has neither fraction nor exponent.
-    public mutating func numberText() -> (text: String, isInteger: Bool)? {
+    @inlinable public mutating func numberText() -> (text: String, isInteger: Bool)? {
         numberSpan().map { (String(decoding: $0.text, as: UTF8.self), $0.isInteger) }
     }
 
     /// An integer written without fraction or exponent (others are Foundation's to judge).
-    public mutating func integer() -> Int? {
+    @inlinable public mutating func integer() -> Int? {
         guard let (text, isInteger) = numberSpan(), isInteger, text.count <= 18 else { return nil }
         return Self.integerValue(text)
     }
 
-    private static func integerValue(_ text: UnsafeBufferPointer<UInt8>) -> Int? {
+    @usableFromInline static func integerValue(_ text: UnsafeBufferPointer<UInt8>) -> Int? {
         var value = 0, negative = false
         for byte in text {
             if byte == UInt8(ascii: "-") { negative = true; continue }
@@ -381,7 +385,7 @@ public struct JSONByteReader {
 
     /// Reads an object, handing each key to `member`, which must read its value. A member that
     /// returns false, or any syntax error, fails the whole object.
-    public mutating func object(_ member: (inout JSONByteReader, JSONKey) -> Bool) -> Bool {
+    @inlinable public mutating func object(_ member: (inout JSONByteReader, JSONKey) -> Bool) -> Bool {
         guard depth < Self.maximumDepth, consume(UInt8(ascii: "{")) else { return false }
         depth += 1
         defer { depth -= 1 }
@@ -395,7 +399,7 @@ public struct JSONByteReader {
     }
 
     /// An array whose elements `element` reads; nil when any of them does not read.
-    public mutating func array<Element>(of element: (inout JSONByteReader) -> Element?) -> [Element]? {
+    @inlinable public mutating func array<Element>(of element: (inout JSONByteReader) -> Element?) -> [Element]? {
         guard depth < Self.maximumDepth, consume(UInt8(ascii: "[")) else { return nil }
         depth += 1
         defer { depth -= 1 }
@@ -409,7 +413,7 @@ public struct JSONByteReader {
     }
 
     /// An object whose member values `member` reads, by key. A repeated key fails the read.
-    public mutating func members<Value>(_ member: (inout JSONByteReader) -> Value?) -> [String: Value]? {
+    @inlinable public mutating func members<Value>(_ member: (inout JSONByteReader) -> Value?) -> [String: Value]? {
         var values: [String: Value] = [:]
         let read = object { reader, key in
             guard let name = Self.text(key.bytes), values.index(forKey: name) == nil,
@@ -421,12 +425,12 @@ public struct JSONByteReader {
         return read ? values : nil
     }
 
-    public mutating func numbers() -> [String: Double]? {
+    @inlinable public mutating func numbers() -> [String: Double]? {
         members { $0.number() }
     }
 
     /// The text of an object, read and checked as ``value()`` reads it, kept byte for byte.
-    public mutating func objectText() -> String? {
+    @inlinable public mutating func objectText() -> String? {
         guard peek() == UInt8(ascii: "{") else { return nil }
         let start = index
         guard case .object? = value() else { return nil }
@@ -434,7 +438,7 @@ public struct JSONByteReader {
     }
 
     /// Reads `text` whole with `body`: nil when `body` does, or when more than whitespace is left.
-    public static func read<Value>(_ text: String, _ body: (inout JSONByteReader) -> Value?) -> Value? {
+    @inlinable public static func read<Value>(_ text: String, _ body: (inout JSONByteReader) -> Value?) -> Value? {
         var text = text
         return text.withUTF8 { bytes in
             var reader = JSONByteReader(bytes)
@@ -444,7 +448,7 @@ public struct JSONByteReader {
     }
 
     /// Any value.
-    public mutating func value() -> JSONValue? {
+    @inlinable public mutating func value() -> JSONValue? {
         switch peek() {
         case UInt8(ascii: "{"): return members { $0.value() }.map(JSONValue.object)
         case UInt8(ascii: "["): return array(of: { $0.value() }).map(JSONValue.array)

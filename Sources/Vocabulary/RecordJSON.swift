@@ -5,7 +5,7 @@ import Foundation
 
 /// Stores a member that may be `null` read once: `.some(nil)` once seen as null; false for a value
 /// that did not read or a key seen before.
-public func readOnceOrNull<T>(_ field: inout T??, _ reader: inout JSONByteReader, _ read: (inout JSONByteReader) -> T?) -> Bool {
+@inlinable public func readOnceOrNull<T>(_ field: inout T??, _ reader: inout JSONByteReader, _ read: (inout JSONByteReader) -> T?) -> Bool {
     guard field == nil else { return false }
     if reader.null() {
         field = .some(nil)

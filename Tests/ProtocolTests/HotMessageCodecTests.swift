@@ -64,7 +64,7 @@ import Vocabulary
                 FileDigest(name: "train.npy", size: 3, sha256: "cd"),
             ])
         let lease = LeaseRef(trial: "t1", attempt: 2, lease: "L-1")
-        let frames = AssignmentEncoder(dataset: dataset).frames(lease: lease, number: 7, configJSON: configJSON)
+        let frames = try AssignmentEncoder(dataset: dataset).frames(lease: lease, number: 7, configJSON: configJSON)
         let message = CoordinatorMessage.assign(Assignment(lease: lease, number: 7, config: JSONObjectText(configJSON), dataset: dataset))
         #expect(try codec.encode(message) == frames)
         guard case .assign(let received) = try codec.decode(frames, as: CoordinatorMessage.self) else {
