@@ -132,13 +132,7 @@ public struct Judgement: Sendable, Equatable, Codable {
 enum StoredJSON {
     /// An epoch record, by hand: it is written for every epoch of every trial.
     static func epoch(_ record: EpochRecord) throws -> String {
-        var writer = JSONByteWriter(capacity: 512)
-        do {
-            try writer.record(record)
-        } catch {
-            throw StoreError(message: "epoch \(record.epoch)'s record holds a NaN or infinite value")
-        }
-        return String(decoding: writer.bytes, as: UTF8.self)
+        try written("epoch \(record.epoch)'s record", capacity: 512) { (writer) throws(NonFiniteNumber) in try writer.record(record) }
     }
 
     /// An epoch record, as ``epoch(_:)`` (or an older build's `JSONEncoder`) wrote it.
@@ -146,19 +140,27 @@ enum StoredJSON {
         try JSONByteReader.read(text, { $0.record() }) ?? decode(EpochRecord.self, text, what())
     }
 
-    /// Metric name → value, keys sorted.
+    /// Metric name → value, keys in byte order.
     static func numbers(_ values: [String: Double], _ what: String) throws -> String {
-        guard let text = CanonicalJSON.numbers(values) else { throw StoreError(message: "\(what) holds a NaN or infinite value") }
-        return text
+        try written(what, capacity: 32 * values.count + 2) { (writer) throws(NonFiniteNumber) in try writer.numbers(values) }
     }
 
     /// The timing object, by hand: it is written for every trial on the coordinator's hot path.
     static func timing(_ timing: TrainingTiming) throws -> String {
-        var writer = JSONByteWriter(capacity: 160)
+        try written("a trial's timing", capacity: 160) { (writer) throws(NonFiniteNumber) in try writer.timing(timing) }
+    }
+
+    typealias NonFiniteNumber = JSONByteWriter.NonFiniteNumber
+
+    /// The text `write` writes; a NaN or infinite number in it is an error naming `what`.
+    private static func written(
+        _ what: @autoclosure () -> String, capacity: Int, _ write: (inout JSONByteWriter) throws(NonFiniteNumber) -> Void
+    ) throws -> String {
+        var writer = JSONByteWriter(capacity: capacity)
         do {
-            try writer.timing(timing)
+            try write(&writer)
         } catch {
-            throw StoreError(message: "a trial's timing holds a NaN or infinite value")
+            throw StoreError(message: "\(what()) holds a NaN or infinite value")
         }
         return String(decoding: writer.bytes, as: UTF8.self)
     }

@@ -233,10 +233,11 @@ public struct JSONKey {
     }
 }
 
-/// A strict, allocation-light JSON reader over bytes for the codec's hot messages. Every method
-/// returns nil (or false) at anything it does not read exactly as RFC 8259 and Foundation do, and
-/// the codec then leaves the body to Foundation's decoder, which accepts it or names the defect.
-/// So this reader only ever makes decoding faster, never more lenient.
+/// The one hand JSON reader: strict and allocation-light, over bytes, for the wire's hot messages
+/// and the store's configs, number objects, timings and epoch records. Every method returns nil
+/// (or false) at anything it does not read exactly as RFC 8259 and Foundation do, and the caller
+/// then leaves the text to Foundation's decoder, which accepts it or names the defect. So this
+/// reader only ever makes decoding faster, never more lenient.
 public struct JSONByteReader {
     @usableFromInline let bytes: UnsafeBufferPointer<UInt8>
     @usableFromInline var index = 0

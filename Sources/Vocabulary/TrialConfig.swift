@@ -541,18 +541,6 @@ public enum CanonicalJSON {
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    /// An object of finite numbers with its keys in byte order, each number in Swift's shortest
-    /// round-trip form; nil when a value is NaN or infinite (JSON cannot hold it).
-    public static func numbers(_ values: [String: Double]) -> String? {
-        var writer = JSONByteWriter(capacity: 32 * values.count + 2)
-        do {
-            try writer.numbers(values)
-        } catch {
-            return nil
-        }
-        return String(decoding: writer.bytes, as: UTF8.self)
-    }
 }
 
 extension JSONByteReader {
