@@ -510,7 +510,8 @@ extension TrialConfig: Codable {
     }
 }
 
-/// The small JSON writer the canonical forms use: stable across platforms and locales.
+/// The one JSON string escaper (what the canonical config text, and so every trial id, is made
+/// with): stable across platforms and locales.
 public enum CanonicalJSON {
     /// A JSON string literal.
     public static func string(_ text: String) -> String {
