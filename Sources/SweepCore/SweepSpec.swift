@@ -508,7 +508,7 @@ struct SpecParser {
             issue("dataset", root, "is required: a folder, or {synthetic: {preset, seed}}" + (isProgram ? ", or none" : ""))
             return nil
         }
-        if case .string("none")? = ConfigValue(scalar: node) { return .noData }
+        if case .string(DatasetSource.noDataName)? = ConfigValue(scalar: node) { return .noData }
         if case .string(let path)? = ConfigValue(scalar: node) {
             let url =
                 path.hasPrefix("/")

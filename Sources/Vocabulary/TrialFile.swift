@@ -12,6 +12,8 @@ public enum DatasetSource: Sendable, Equatable {
 
     /// The fingerprint stored for a sweep without a dataset.
     public static let noDataFingerprint = "none"
+    /// How a sweep file and a trial file name no dataset (`dataset: none`).
+    public static let noDataName = "none"
 }
 
 /// A dataset as a trial file and the store's sweep row write it: `{path, fingerprint}` or
@@ -105,7 +107,7 @@ public struct TrialFile: Sendable, Equatable {
             values[TrialConfig.programMarker] = .bool(true)
         }
         let config = try TrialConfig.parse(values)
-        if text(fields["dataset"]) == "none" {
+        if text(fields["dataset"]) == DatasetSource.noDataName {
             guard program != nil else { throw ConfigError(key: "dataset", message: "none is only for program trials") }
             return TrialFile(config: config, dataset: .noData, fingerprint: "", threads: 1, program: program)
         }
@@ -265,7 +267,7 @@ extension TrialFile: Encodable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(config.activeDictionary, forKey: .trial)
         switch dataset {
-        case .noData: try container.encode("none", forKey: .dataset)
+        case .noData: try container.encode(DatasetSource.noDataName, forKey: .dataset)
         case .path, .synthetic: try container.encode(DatasetEntry(dataset, fingerprint: fingerprint), forKey: .dataset)
         }
         try container.encode(threads, forKey: .threads)
