@@ -50,9 +50,9 @@ public struct TrialSnapshot: Sendable {
     }
 }
 
-/// A trial's stored result as the readers list it: the ``TrialResult``'s fields but its epoch
-/// history (which only a trial's own view reads, from the epoch table), with the attempt that
-/// produced it, the worker that ran it and when it was stored.
+/// A trial's stored result as the readers list it: every field of its ``TrialResult`` except the
+/// epoch history (which only a trial's own view reads, from the epoch table), with the attempt
+/// that produced it, the worker that ran it and when it was stored.
 public struct ResultSnapshot: Sendable {
     public var attempt: Int
     public var worker: String

@@ -43,12 +43,13 @@ public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible,
         return value
     }
 
+    /// A scalar node's value (``reading(_:)`` has refused the non-finite numbers already).
     private static func resolved(_ node: Node) -> ConfigValue? {
         guard node.scalar != nil else { return nil }
         switch node.any {
         case let value as Bool: return .bool(value)
         case let value as Int: return .int(value)
-        case let value as Double: return value.isFinite ? .double(value) : nil
+        case let value as Double: return .double(value)
         case let value as String: return .string(value)
         default: return nil
         }
