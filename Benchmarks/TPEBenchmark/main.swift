@@ -124,7 +124,7 @@ case "importance":
         let start = DispatchTime.now()
         let trials = try sweep.store.trials()
         let middle = DispatchTime.now()
-        _ = ParameterImportance.of(spec: sweep.spec, trials: trials)
+        _ = ParameterImportance.of(spec: sweep.spec, objective: sweep.spec.ranking.primary, trials: trials)
         let end = DispatchTime.now()
         read.append(Double(middle.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
         computed.append(Double(end.uptimeNanoseconds - middle.uptimeNanoseconds) / 1e9)

@@ -317,8 +317,8 @@ public final class CoordinatorServer {
     /// A finished epoch: stored, and judged by early stopping.
     private func received(_ progress: Protocol.Progress, from peer: Data, now: Date) throws {
         guard scheduler.session(peer)?.lease == progress.lease.lease else { return }
-        guard hasRankingMetrics(progress.report) else {
-            return reject(peer, code: .badReport, "epoch \(progress.report.epoch)'s report lacks a ranking metric")
+        if let missing = missingRankingMetric(progress.report) {
+            return reject(peer, code: .badReport, "epoch \(progress.report.epoch)'s report lacks \(missing), which the sweep ranks on")
         }
         switch try controller.tellEpoch(lease: progress.lease.lease, record: progress.report, now: now) {
         case .continue: break
@@ -336,8 +336,8 @@ public final class CoordinatorServer {
     /// A trial's result: stored, acknowledged once durable, and the next trial offered.
     private func received(_ outcome: TrialOutcome, from session: Scheduler.Session, now: Date) throws {
         let peer = session.peer
-        guard outcome.result.history.allSatisfy(hasRankingMetrics) else {
-            return reject(peer, code: .badReport, "the result of lease \(outcome.lease.lease) lacks a ranking metric in an epoch")
+        if let missing = outcome.result.history.lazy.compactMap(missingRankingMetric).first {
+            return reject(peer, code: .badReport, "the result of lease \(outcome.lease.lease) lacks \(missing) in an epoch")
         }
         // Only the worker an attempt was handed to may finish it (its name, or key under CURVE).
         let disposition = try controller.tellResult(lease: outcome.lease.lease, worker: session.name, report: outcome.result, now: now)
@@ -546,10 +546,15 @@ public final class CoordinatorServer {
         return LeaseRef(trial: attempt.trial, attempt: attempt.attempt, lease: lease)
     }
 
-    /// Whether an epoch record from a worker has what the sweep ranks on: for a program, the
-    /// sweep's metric on valid; for the built-in trainer, every ranking metric on valid and test.
-    func hasRankingMetrics(_ record: EpochRecord) -> Bool {
-        if program != nil { return record.valid[controller.spec.metric] != nil }
-        return RankingMetrics(dictionary: record.valid.dictionary) != nil && RankingMetrics(dictionary: record.test.dictionary) != nil
+    /// What an epoch record from a worker lacks of what the sweep ranks on, or nil: for a program,
+    /// each objective's metric on valid; for the built-in trainer, every ranking metric on valid and test.
+    func missingRankingMetric(_ record: EpochRecord) -> String? {
+        if program != nil {
+            return controller.spec.ranking.objectives.first { record.valid[$0.metric] == nil }.map { "valid_\($0.metric)" }
+        }
+        if RankingMetrics(dictionary: record.valid.dictionary) != nil && RankingMetrics(dictionary: record.test.dictionary) != nil {
+            return nil
+        }
+        return "a ranking metric"
     }
 }

@@ -309,6 +309,19 @@ struct QueryParameters {
         return value
     }
 
+    /// The objective named by `objective` (`valid_…` or bare), the primary one when absent.
+    func objective(_ ranking: Ranking) throws -> Objective {
+        guard let text = values["objective"] else { return ranking.primary }
+        let bare = text.hasPrefix("valid_") ? String(text.dropFirst("valid_".count)) : text
+        guard let objective = ranking.objectives.first(where: { $0.metric == bare }) else {
+            throw BadRequest(
+                message:
+                    "query parameter 'objective' names no objective of this sweep: '\(Self.shown(text))'; objectives are \(ranking.objectives.map { "valid_\($0.metric)" }.joined(separator: ", "))"
+            )
+        }
+        return objective
+    }
+
     /// A value as an error shows it: at most 40 characters.
     static func shown(_ text: String) -> String { text.count > 40 ? text.prefix(40) + "…" : text }
 }
@@ -447,7 +460,7 @@ struct Handler: Sendable {
         case "/compare": try QueryParameters(request.query, route: path, names: [], repeatable: ["trials"])
         case "/api/leaderboard": try QueryParameters(request.query, route: path, names: ["top", "all", "by_config"])
         case "/api/trials": try QueryParameters(request.query, route: path, names: ["top"])
-        case "/api/importance": try QueryParameters(request.query, route: path, names: ["quantile"])
+        case "/api/importance": try QueryParameters(request.query, route: path, names: ["quantile", "objective"])
         default: try QueryParameters(request.query, route: path, names: [])
         }
     }
@@ -491,8 +504,10 @@ struct Handler: Sendable {
             guard let sweep = try store.sweep() else { return .text(.notFound, "no sweep in this store yet") }
             let quantile = try query.number("quantile", between: 0, and: 1) ?? 0.1
             let spec = try reader.spec(of: sweep), trials = try reader.trials()
-            let ranked = ParameterImportance.of(spec: spec, trials: trials, targetQuantile: quantile)
-            return .json(try Documents.text(ParameterImportance.document(ranked, spec: spec, trials: trials, targetQuantile: quantile)))
+            let objective = try query.objective(sweep.ranking)
+            let ranked = ParameterImportance.of(spec: spec, objective: objective, trials: trials, targetQuantile: quantile)
+            return .json(
+                try Documents.text(ParameterImportance.document(ranked, objective: objective, trials: trials, targetQuantile: quantile)))
         default:
             if let reference = Self.suffix(path, after: "/api/trial/") {
                 guard let sweep = try store.sweep(), let snapshot = try? reader.findTrial(reference) else {

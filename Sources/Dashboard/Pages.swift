@@ -43,7 +43,7 @@ struct Pages {
         let status = try SweepStatus.read(reader)
         let trials = try reader.trials()
         var body =
-            "<h1>\(escape(sweep.name))</h1><p class=\"lead\">ranked by valid \(escape(sweep.metric))"
+            "<h1>\(escape(sweep.name))</h1><p class=\"lead\">ranked by \(escape(status.rankedBy))"
             + (sweep.program.map { " · program \(escape($0.directory))" } ?? "") + "</p>"
         let unreadable = try reader.unreadableTrials()
         if !unreadable.isEmpty {
@@ -77,15 +77,16 @@ struct Pages {
         body += "</tbody></table>"
         // Optimisation history: each completed trial's value in the order results arrived, and the
         // best so far as steps. Past 2,000 trials the dots are thinned (every k-th, and each new best).
+        let objective = sweep.ranking.primary, metric = objective.metric
         let finished = trials.compactMap { trial -> (Date, Double)? in
-            guard trial.state == .completed, let result = trial.result, let value = result.valid[sweep.metric] else { return nil }
+            guard trial.state == .completed, let result = trial.result, let value = result.valid[metric] else { return nil }
             return (result.finishedAt, value)
         }.sorted { $0.0 < $1.0 }
-        var best = -Double.infinity, bests: [(x: Double, y: Double)] = [], improvements = Set<Int>()
-        for (index, entry) in finished.enumerated() where entry.1 > best {
-            if best.isFinite { bests.append((Double(index + 1), best)) }
+        var best: Double?, bests: [(x: Double, y: Double)] = [], improvements = Set<Int>()
+        for (index, entry) in finished.enumerated() where best.map({ objective.score(entry.1) > objective.score($0) }) ?? true {
+            if let best { bests.append((Double(index + 1), best)) }
             best = entry.1
-            bests.append((Double(index + 1), best))
+            bests.append((Double(index + 1), entry.1))
             improvements.insert(index)
         }
         if let last = bests.last, Int(last.x) < finished.count { bests.append((Double(finished.count), last.y)) }
@@ -95,10 +96,22 @@ struct Pages {
         let thinned = stride > 1 ? " (\(values.count) of \(finished.count) drawn: every \(stride)th and each new best)" : ""
         body +=
             LineChart(
-                id: "history", title: "Optimisation history: valid \(sweep.metric)\(thinned)", xLabel: "completed trials",
+                id: "history", title: "Optimisation history: \(objective.label)\(thinned)", xLabel: "completed trials",
                 series: [.init(name: "trial", points: values, dotsOnly: true), .init(name: "best so far", points: bests)],
-                reference: sweep.popularity?["valid"]?[sweep.metric].map { ("popularity baseline", $0) }
+                reference: sweep.popularity?["valid"]?[metric].map { ("popularity baseline", $0) }
             ).html
+        if sweep.ranking.isMultiObjective {
+            let history = Leaderboard.hypervolumeHistory(trials, ranking: sweep.ranking)
+            let stride = max(1, (history.count + Self.drawnPoints - 1) / Self.drawnPoints)
+            let points = history.enumerated().filter { $0.offset % stride == 0 || $0.offset == history.count - 1 }
+                .map { (x: Double($0.offset + 1), y: $0.element.hypervolume) }
+            body +=
+                LineChart(
+                    id: "hypervolume",
+                    title: "Hypervolume of the front: " + (history.last.map { String(format: "%.6g", $0.hypervolume) } ?? "–"),
+                    xLabel: "feasible completed trials", series: [.init(name: "hypervolume", points: points)], reference: nil
+                ).html
+        }
         return (sweep.name, body)
     }
 
@@ -147,7 +160,7 @@ struct Pages {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
         let report = try LeaderboardReport(sweep, store: reader, top: plain ? query.limit : nil, all: query.all)
         let trials = report.trials
-        let metric = sweep.metric
+        let metric = sweep.ranking.primary.metric
         var rows = report.rows(byConfig: query.byConfig)
         let columns = report.columns(byConfig: query.byConfig, rows: rows)
         let keys = columns.filter(\.isConfigKey).map(\.name)
@@ -200,7 +213,7 @@ struct Pages {
         let trialColumn = header.firstIndex(of: "trial")
         for row in shown {
             var texts = columns.map { escape($0.text(row)) }
-            if case .trial(_, let trial) = row, let trialColumn {
+            if case .trial(_, let trial, _) = row, let trialColumn {
                 let id = escape(trial.id)
                 texts[trialColumn] = "<a href=\"\(base)/trial/\(id)\">\(texts[trialColumn])</a>"
                 texts.append(trial.result == nil ? "" : exportLink(trial))
@@ -222,7 +235,7 @@ struct Pages {
 
     /// The title, the links to the other views and the filter form (keeping the view's settings).
     func leaderboardIntro(_ query: LeaderboardQuery, sweep: SweepRecord) -> String {
-        let metric = sweep.metric
+        let metric = sweep.ranking.primary.metric
         var body = "<h1>Leaderboard</h1><p class=\"lead\">\(escape(sweep.name)): ranked by valid \(escape(metric)), test beside it"
         body +=
             " · <a href=\"\(base)\(query.link(byConfig: !query.byConfig))\">\(query.byConfig ? "by trial" : "by config (mean ± 95% CI over seeds)")</a>"
@@ -283,7 +296,7 @@ struct Pages {
         guard let sweep = try store.sweep(), let snapshot = try? reader.findTrial(reference) else { return nil }
         let attempts = try store.attempts(trial: snapshot.id)
         let records = try store.curve(of: snapshot, attempts: attempts)
-        let metric = sweep.metric
+        let metric = sweep.ranking.primary.metric
         var body =
             "<h1>Trial #\(snapshot.number) <code>\(escape(snapshot.id))</code></h1><p class=\"lead\">\(escape(snapshot.state.rawValue))"
             + (snapshot.stoppedAt.map { " at epoch \($0)" } ?? "") + (snapshot.variant.map { " · variant \(escape($0))" } ?? "")
@@ -359,8 +372,8 @@ struct Pages {
     func compare(_ picked: [String]) throws -> (title: String, body: String) {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
         let trials = try reader.trials()
-        let metric = sweep.metric
-        let ranked = Leaderboard.rank(trials, metric: metric).map(\.trial)
+        let metric = sweep.ranking.primary.metric
+        let ranked = Leaderboard.rank(trials, ranking: sweep.ranking).map(\.trial)
         var chosen = picked.compactMap { reference in try? reader.findTrial(reference) }
         if chosen.isEmpty { chosen = Array(ranked.prefix(4)) }
         chosen = Array(chosen.prefix(8))
@@ -418,14 +431,15 @@ struct Pages {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
         let spec = try reader.spec(of: sweep)
         let every = try reader.trials()
-        let metric = sweep.metric
+        let metric = sweep.ranking.primary.metric
         let completed = every.filter { $0.state == .completed && $0.result?.valid[metric] != nil }
         // Past `drawnPoints / 2` trials: the best quarter of those drawn, and the rest evenly
         // through the ranking below them, so the shape of the whole stays visible.
         let limit = Self.drawnPoints / 2
         let trials: [TrialSnapshot]
         if completed.count > limit {
-            let ranked = completed.sorted { $0.result!.valid[metric]! > $1.result!.valid[metric]! }
+            let objective = sweep.ranking.primary
+            let ranked = completed.sorted { objective.score($0.result!.valid[metric]!) > objective.score($1.result!.valid[metric]!) }
             let top = limit / 4, step = Double(ranked.count - top) / Double(limit - top)
             trials = Array(ranked.prefix(top)) + (0..<(limit - top)).map { ranked[top + Int(Double($0) * step)] }
         } else {
@@ -454,7 +468,7 @@ struct Pages {
                 ? "; the charts draw \(trials.count) of them (the best \(limit / 4), the rest evenly through the ranking), importance uses all"
                 : "") + "</p>"
         body += ParallelCoordinates(id: "parallel", title: "Parallel coordinates (darker is better)", axes: axes, rows: rows).html
-        let importance = ParameterImportance.of(spec: spec, trials: every)
+        let importance = ParameterImportance.of(spec: spec, objective: sweep.ranking.primary, trials: every)
         body +=
             BarChart(
                 id: "importance", title: "Importance for reaching the top 10% (PED-ANOVA)", bars: importance.map { ($0.key, $0.importance) }
@@ -498,13 +512,14 @@ extension Pages {
         }
         let columns = try readers.enumerated().map { index, reader in
             let store = reader.store, sweep = try store.sweep(), trials = try reader.trials()
-            let metric = sweep?.metric ?? "ndcg@10"
+            let ranking = sweep?.ranking ?? Ranking(metric: "ndcg@10")
             return Column(
-                number: index + 1, store: store, sweep: sweep, trials: trials, best: Leaderboard.rank(trials, metric: metric, top: 1).first,
+                number: index + 1, store: store, sweep: sweep, trials: trials,
+                best: Leaderboard.rank(trials, ranking: ranking, top: 1).first,
                 bestConfig: trials.contains { $0.config.seed != trials.first?.config.seed }
-                    ? Leaderboard.rankConfigs(trials, metric: metric).first : nil)
+                    ? Leaderboard.rankConfigs(trials, ranking: ranking).first : nil)
         }
-        let metrics = Set(columns.compactMap { $0.sweep?.metric })
+        let metrics = Set(columns.compactMap { $0.sweep?.ranking.primary.metric })
         var body =
             "<h1>Stores</h1><p class=\"lead\">\(columns.count) sweeps side by side, each by its best trial on valid"
             + (metrics.count > 1 ? " (their metrics differ: \(metrics.sorted().map(escape).joined(separator: ", ")))" : "") + "</p>"
@@ -517,7 +532,7 @@ extension Pages {
             body += "<tr data-row><th>\(escape(name))</th>" + columns.map { "<td>\(cells($0))</td>" }.joined() + "</tr>"
         }
         row("file") { "<code>\(escape(URL(fileURLWithPath: $0.store.path).lastPathComponent))</code>" }
-        row("metric") { escape($0.sweep?.metric ?? "–") }
+        row("metric") { escape($0.sweep?.ranking.primary.metric ?? "–") }
         row("completed") { column in
             "\(column.trials.filter { $0.state == .completed }.count) of \(column.trials.filter { $0.state != .retired }.count)"
         }
@@ -527,16 +542,20 @@ extension Pages {
             } ?? "–"
         }
         row("valid") { column in column.best.map { format($0.value) } ?? "–" }
-        row("test") { column in format(column.sweep.flatMap { sweep in column.best?.result.test[sweep.metric] }) }
+        row("test") { column in format(column.sweep.flatMap { sweep in column.best?.result.test[sweep.ranking.primary.metric] }) }
         row("best config: valid mean ± 95% CI (n)") { column in
             column.bestConfig.map { config in
-                format(config.validMean[column.sweep?.metric ?? ""]) + (config.ci95.map { " ± " + format($0) } ?? "") + " (\(config.n))"
+                format(config.validMean[column.sweep?.ranking.primary.metric ?? ""]) + (config.ci95.map { " ± " + format($0) } ?? "")
+                    + " (\(config.n))"
             } ?? "–"
         }
-        row("best config: test mean") { column in column.bestConfig.map { format($0.testMean[column.sweep?.metric ?? ""]) } ?? "–" }
+        row("best config: test mean") { column in
+            column.bestConfig.map { format($0.testMean[column.sweep?.ranking.primary.metric ?? ""]) } ?? "–"
+        }
         row("popularity baseline (valid · test)") { column in
             guard let sweep = column.sweep, let popularity = sweep.popularity else { return "–" }
-            return format(popularity["valid"]?[sweep.metric]) + " · " + format(popularity["test"]?[sweep.metric])
+            return format(popularity["valid"]?[sweep.ranking.primary.metric]) + " · "
+                + format(popularity["test"]?[sweep.ranking.primary.metric])
         }
         // The best configs' keys (by the mean over seeds when a store repeats, else its best
         // trial's): where they differ first, then what they share; the seed is the repeat.
@@ -556,7 +575,7 @@ extension Pages {
         }
         var curves: [LineChart.Series] = []
         for column in columns {
-            guard let best = column.best, let metric = column.sweep?.metric else { continue }
+            guard let best = column.best, let metric = column.sweep?.ranking.primary.metric else { continue }
             let records = try column.store.curve(of: best.trial, attempts: try column.store.attempts(trial: best.trial.id))
             curves.append(
                 .init(

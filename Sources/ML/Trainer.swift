@@ -212,7 +212,7 @@ public struct Trainer: Sendable {
     }
 
     /// The first epoch with the highest valid `select_metric`.
-    func bestEpoch(_ history: [EpochRecord]) -> Int? { EpochRecord.bestEpoch(in: history, by: config.selectMetric) }
+    func bestEpoch(_ history: [EpochRecord]) -> Int? { EpochRecord.bestEpoch(in: history, by: config.selection) }
 }
 
 /// Scores every example of a split through the model in batches (one sgemm per layer per batch)

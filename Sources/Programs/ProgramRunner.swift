@@ -109,6 +109,7 @@ public final class ProgramRunner: Sendable {
         environment["SWEEP_ATTEMPT"] = String(attempt.attempt)
         environment["SWEEP_SEED"] = String(attempt.config.seed)
         environment["SWEEP_METRIC"] = "valid_" + attempt.config.selectMetric
+        environment["SWEEP_GOAL"] = attempt.config.selectGoal.rawValue
         environment["SWEEP_RUN"] = runToken
         if let data = attempt.data { environment["SWEEP_DATA"] = data.path }
         switch attempt.command.configStyle {
@@ -135,7 +136,7 @@ public final class ProgramRunner: Sendable {
         var final: [String: Double] = [:], finalTest: [String: Double] = [:]
         /// The result: the best epoch's metrics with a `final: true` report's values laid over them.
         func completed() -> RunEnd {
-            guard let best = EpochRecord.bestEpoch(in: history, by: attempt.config.selectMetric) else {
+            guard let best = EpochRecord.bestEpoch(in: history, by: attempt.config.selection) else {
                 return .failed("no reported epoch has valid_\(attempt.config.selectMetric)", epochs: history.count)
             }
             let valid = history[best - 1].valid.dictionary.merging(final) { _, new in new }

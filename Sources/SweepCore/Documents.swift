@@ -56,18 +56,29 @@ public struct TrialDocument: Encodable, Sendable {
     }
 
     /// An early-stopping judgement as the document shows it.
+    /// One objective keeps the document's shape of old (`value` a number, `compared` a list of
+    /// numbers); several give `values` and `compared` as lists of vectors.
     public struct Judged: Encodable, Sendable {
-        var epoch: Int
-        var value: Double
-        var decision: Judgement.Decision
-        var rule: String
-        var compared: [Double]
-        var bracket: Int
-        var seed: Int
+        var judgement: Judgement
 
-        init(_ judgement: Judgement) {
-            (epoch, value, decision, rule) = (judgement.epoch, judgement.value, judgement.decision, judgement.rule)
-            (compared, bracket, seed) = (judgement.compared, judgement.bracket, judgement.seed)
+        init(_ judgement: Judgement) { self.judgement = judgement }
+
+        enum CodingKeys: String, CodingKey { case epoch, value, values, decision, rule, compared, bracket, seed }
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(judgement.epoch, forKey: .epoch)
+            if judgement.values.count == 1 {
+                try container.encode(judgement.values[0], forKey: .value)
+                try container.encode(judgement.compared.map { $0[0] }, forKey: .compared)
+            } else {
+                try container.encode(judgement.values, forKey: .values)
+                try container.encode(judgement.compared, forKey: .compared)
+            }
+            try container.encode(judgement.decision, forKey: .decision)
+            try container.encode(judgement.rule, forKey: .rule)
+            try container.encode(judgement.bracket, forKey: .bracket)
+            try container.encode(judgement.seed, forKey: .seed)
         }
     }
 

@@ -17,8 +17,21 @@ public enum Export {
             threads: trial.result?.timing.threads ?? 1, program: sweep.program)
     }
 
-    /// The best completed trial by the sweep metric on valid, or nil when none has completed.
-    public static func best(_ trials: [TrialSnapshot], metric: String) -> TrialSnapshot? {
-        Leaderboard.rank(trials, metric: metric, top: 1).first?.trial
+    /// The best completed trial by the sweep's one objective on valid (feasible first), or nil
+    /// when none has completed. With several objectives there is no one best: an error that lists
+    /// the front and says how to export it.
+    public static func best(_ trials: [TrialSnapshot], ranking: Ranking) throws -> TrialSnapshot? {
+        guard ranking.isMultiObjective else { return Leaderboard.rank(trials, ranking: ranking, top: 1).first?.trial }
+        let members = front(trials, ranking: ranking)
+        throw StoreError(
+            message:
+                "the sweep has \(ranking.objectives.count) objectives, so no one trial is best; its front has \(members.count) trial\(members.count == 1 ? "" : "s"): "
+                + members.map { "#\($0.number) \($0.id.prefix(8))" }.joined(separator: ", ")
+                + ". Export them all with --front DIR, or one with --trial ID")
+    }
+
+    /// The feasible completed trials no other dominates (front 1), in board order.
+    public static func front(_ trials: [TrialSnapshot], ranking: Ranking) -> [TrialSnapshot] {
+        Leaderboard.rank(trials, ranking: ranking).filter { $0.standing.front == 1 }.map(\.trial)
     }
 }

@@ -6,11 +6,29 @@ public struct RankedTrial: Sendable {
     public var rank: Int
     public var trial: TrialSnapshot
     public var result: ResultSnapshot
-    /// The sweep metric on valid.
+    /// The primary objective's value on valid.
     public var value: Double
+    /// Where it stands: its front and its constraint violation.
+    public var standing: Standing
 }
 
-/// One config (all its repeat seeds), ranked by the mean of the sweep metric on valid.
+/// Where a ranked trial or config stands beside the others.
+public struct Standing: Sendable, Equatable {
+    /// Its non-dominated front among the feasible (1: the Pareto front); nil with one objective,
+    /// and for an infeasible one.
+    public var front: Int?
+    /// The total violation of the sweep's constraints (0: feasible).
+    public var violation: Double
+
+    public var isFeasible: Bool { violation == 0 }
+
+    public init(front: Int?, violation: Double) {
+        self.front = front
+        self.violation = violation
+    }
+}
+
+/// One config (all its repeat seeds), ranked by the means of the objectives on valid.
 public struct RankedConfig: Sendable {
     public var rank: Int
     /// The config without its seed: the key repeats share.
@@ -20,32 +38,60 @@ public struct RankedConfig: Sendable {
     /// Means of every metric over the config's completed trials, valid and test.
     public var validMean: [String: Double]
     public var testMean: [String: Double]
-    /// Half-width of the 95% confidence interval of the valid sweep metric (t distribution); nil for n < 2.
-    public var ci95: Double?
+    /// Half-width of the 95% confidence interval (t distribution) of each objective's valid mean,
+    /// in the sweep's order of objectives; nil for n < 2.
+    public var ci95s: [Double?]
+    /// The primary objective's: the board's `±`.
+    public var ci95: Double? { ci95s[0] }
+    /// The front of its means and the violation of the constraints by its means.
+    public var standing: Standing
     /// The paired test against the best config over the seeds both have: two-sided p, or nil when
-    /// it cannot be computed (this is the best config, or fewer than 2 shared seeds).
+    /// it cannot be computed (this is the best config, fewer than 2 shared seeds, or several
+    /// objectives).
     public var pValueVersusBest: Double?
     /// Not distinguishable from the best at the 5% level: true for the best itself and for a
     /// config whose paired test says p ≥ 0.05, false for p < 0.05, and nil when no test can be
     /// made (fewer than 2 seeds shared with the best): then nothing can be said either way.
+    /// With several objectives: nil.
     public var tiesBest: Bool?
+    /// With several objectives, whether no other feasible config dominates it with confidence
+    /// (``Leaderboard/dominatesWithConfidence(_:_:objectives:)``): true, false, or nil when it has
+    /// fewer than 2 seeds (nothing can be said). Infeasible configs: false. One objective: nil.
+    public var confidentlyNonDominated: Bool?
 }
 
-/// Ranks completed trials: a pure function over immutable snapshots. Every metric is better
-/// higher; ties go to the lower trial number.
+/// Ranks completed trials: a pure function over immutable snapshots, by the sweep's ``Ranking``.
+/// Feasible trials come first: with one objective by its value (better first), with several by
+/// non-dominated front, then by crowding distance within the front (larger first: NSGA-II's
+/// order); then infeasible ones by their total violation (smaller first). Ties go to the lower
+/// trial number.
 public enum Leaderboard {
-    /// Completed trials ranked by the sweep metric on valid.
+    /// Completed trials (with every objective in their result) ranked.
     /// With `top`, only the first `top` are made (the order is found over all of them; a
     /// negative `top` makes none).
-    public static func rank(_ trials: [TrialSnapshot], metric: String, top: Int? = nil) -> [RankedTrial] {
-        // Sorted as (value, number, index) triples, so the large snapshots are copied once.
-        var order: [(value: Double, number: Int, index: Int)] = []
+    public static func rank(_ trials: [TrialSnapshot], ranking: Ranking, top: Int? = nil) -> [RankedTrial] {
+        var feasible: [(scores: [Double], index: Int)] = [], infeasible: [(violation: Double, index: Int)] = []
         for index in trials.indices where trials[index].state == .completed {
-            if let value = trials[index].result?.valid[metric] { order.append((value, trials[index].number, index)) }
+            guard let valid = trials[index].result?.valid, let scores = ranking.scores(valid) else { continue }
+            let violation = ranking.constraints.isEmpty ? 0 : ranking.violation(valid)
+            if violation > 0 { infeasible.append((violation, index)) } else { feasible.append((scores, index)) }
         }
-        order.sort { $0.value > $1.value || ($0.value == $1.value && $0.number < $1.number) }
+        var order: [(index: Int, standing: Standing)]
+        if ranking.isMultiObjective {
+            let (fronts, positions) = Pareto.rank(feasible.map(\.scores))
+            order = positions.map { (feasible[$0].index, Standing(front: fronts[$0], violation: 0)) }
+        } else {
+            // Trials are in number order, so a stable sort by score leaves ties by number.
+            order = feasible.sorted { $0.scores[0] > $1.scores[0] || ($0.scores[0] == $1.scores[0] && $0.index < $1.index) }
+                .map { ($0.index, Standing(front: nil, violation: 0)) }
+        }
+        order += infeasible.sorted { ($0.violation, $0.index) < ($1.violation, $1.index) }
+            .map { ($0.index, Standing(front: nil, violation: $0.violation)) }
+        let primary = ranking.primary.metric
         return order.prefix(max(top ?? order.count, 0)).enumerated().map { position, entry in
-            RankedTrial(rank: position + 1, trial: trials[entry.index], result: trials[entry.index].result!, value: entry.value)
+            let trial = trials[entry.index]
+            return RankedTrial(
+                rank: position + 1, trial: trial, result: trial.result!, value: trial.result!.valid[primary]!, standing: entry.standing)
         }
     }
 
@@ -56,10 +102,12 @@ public enum Leaderboard {
         return unseeded.jsonText()
     }
 
-    /// Configs ranked by their mean valid metric, with a 95% CI and a paired test against the best.
-    public static func rankConfigs(_ trials: [TrialSnapshot], metric: String) -> [RankedConfig] {
+    /// Configs ranked by the means of their objectives over seeds, as ``rank(_:ranking:top:)``
+    /// ranks trials, with each objective's 95% CI; with one objective, a paired test against the
+    /// best; with several, the mark of configs no other dominates with confidence.
+    public static func rankConfigs(_ trials: [TrialSnapshot], ranking: Ranking) -> [RankedConfig] {
         var groups: [String: [TrialSnapshot]] = [:], order: [String] = []
-        for entry in rank(trials, metric: metric) {
+        for entry in rank(trials, ranking: ranking) {
             let key = entry.trial.repeatKey
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(entry.trial)
@@ -72,37 +120,120 @@ public enum Leaderboard {
             // Every metric the results hold: the six of ml.md, or a program's own.
             for name in Set(results.flatMap { $0.valid.keys }) { validMean[name] = mean(results.compactMap { $0.valid[name] }) }
             for name in Set(results.flatMap { $0.test.keys }) { testMean[name] = mean(results.compactMap { $0.test[name] }) }
-            let values = results.compactMap { $0.valid[metric] }
-            let ci =
-                values.count >= 2
-                ? Statistics.tQuantile975(degrees: values.count - 1) * Statistics.standardDeviation(values)
-                    / Double(values.count).squareRoot() : nil
+            let ci95s = ranking.objectives.map { objective -> Double? in
+                let values = results.compactMap { $0.valid[objective.metric] }
+                return values.count >= 2
+                    ? Statistics.tQuantile975(degrees: values.count - 1) * Statistics.standardDeviation(values)
+                        / Double(values.count).squareRoot() : nil
+            }
             return RankedConfig(
-                rank: 0, key: key, trials: members, validMean: validMean, testMean: testMean, ci95: ci,
-                pValueVersusBest: nil, tiesBest: nil)
+                rank: 0, key: key, trials: members, validMean: validMean, testMean: testMean, ci95s: ci95s,
+                standing: Standing(front: nil, violation: ranking.constraints.isEmpty ? 0 : ranking.violation(validMean)),
+                pValueVersusBest: nil, tiesBest: nil, confidentlyNonDominated: nil)
         }
-        configs.sort { a, b in
-            let (x, y) = (a.validMean[metric] ?? 0, b.validMean[metric] ?? 0)
-            return x > y || (x == y && a.trials[0].number < b.trials[0].number)
+        let feasible = configs.filter(\.standing.isFeasible)
+        let infeasible = configs.filter { !$0.standing.isFeasible }.sorted {
+            ($0.standing.violation, $0.trials[0].number) < ($1.standing.violation, $1.trials[0].number)
         }
-        guard let best = configs.first else { return [] }
-        let bestBySeed = Dictionary(best.trials.map { ($0.config.seed, $0.result?.valid[metric] ?? 0) }, uniquingKeysWith: { a, _ in a })
-        for index in configs.indices {
-            configs[index].rank = index + 1
-            guard index > 0 else {
-                configs[index].tiesBest = true
-                continue
+        if ranking.isMultiObjective {
+            let byNumber = feasible.sorted { $0.trials[0].number < $1.trials[0].number }
+            let (fronts, positions) = Pareto.rank(byNumber.map { ranking.scores($0.validMean)! })
+            configs = positions.map { position in
+                var config = byNumber[position]
+                config.standing.front = fronts[position]
+                return config
             }
-            let differences = configs[index].trials.compactMap { trial -> Double? in
-                guard let bestValue = bestBySeed[trial.config.seed], let value = trial.result?.valid[metric] else { return nil }
-                return bestValue - value
+            for index in configs.indices where configs[index].n >= 2 {
+                configs[index].confidentlyNonDominated = !configs.indices.contains { other in
+                    other != index && dominatesWithConfidence(configs[other].trials, configs[index].trials, objectives: ranking.objectives)
+                }
             }
-            if let p = Statistics.pairedTTestPValue(differences) {
-                configs[index].pValueVersusBest = p
-                configs[index].tiesBest = p >= 0.05
+            for index in infeasible.indices {
+                configs.append(infeasible[index]); configs[configs.count - 1].confidentlyNonDominated = false
+            }
+        } else {
+            let objective = ranking.primary
+            func score(_ config: RankedConfig) -> Double { objective.score(config.validMean[objective.metric] ?? 0) }
+            configs =
+                feasible.sorted { a, b in
+                    score(a) > score(b) || (score(a) == score(b) && a.trials[0].number < b.trials[0].number)
+                } + infeasible
+            if let best = configs.first {
+                let bestBySeed = Dictionary(
+                    best.trials.map { ($0.config.seed, $0.result?.valid[objective.metric] ?? 0) }, uniquingKeysWith: { a, _ in a })
+                for index in configs.indices.dropFirst() {
+                    let differences = configs[index].trials.compactMap { trial -> Double? in
+                        guard let bestValue = bestBySeed[trial.config.seed], let value = trial.result?.valid[objective.metric] else {
+                            return nil
+                        }
+                        return objective.score(bestValue) - objective.score(value)
+                    }
+                    if let p = Statistics.pairedTTestPValue(differences) {
+                        configs[index].pValueVersusBest = p
+                        configs[index].tiesBest = p >= 0.05
+                    }
+                }
+                configs[0].tiesBest = true
             }
         }
+        for index in configs.indices { configs[index].rank = index + 1 }
         return configs
+    }
+
+    /// The feasible completed trials' scores, in the order they finished.
+    static func feasibleScores(_ trials: [TrialSnapshot], ranking: Ranking) -> [(finishedAt: Date, scores: [Double])] {
+        trials.compactMap { trial -> (Date, [Double])? in
+            guard trial.state == .completed, let result = trial.result, let scores = ranking.scores(result.valid),
+                ranking.constraints.isEmpty || ranking.violation(result.valid) == 0
+            else { return nil }
+            return (result.finishedAt, scores)
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    /// The hypervolume of the feasible completed trials against ``Ranking/referenceScores(observed:)``.
+    public static func hypervolume(_ trials: [TrialSnapshot], ranking: Ranking) -> Double {
+        let points = feasibleScores(trials, ranking: ranking).map(\.scores)
+        return Pareto.hypervolume(points, reference: ranking.referenceScores(observed: points))
+    }
+
+    /// The hypervolume after each feasible completed trial, in the order they finished (one
+    /// reference point for the whole history, so the values compare).
+    public static func hypervolumeHistory(_ trials: [TrialSnapshot], ranking: Ranking) -> [(finishedAt: Date, hypervolume: Double)] {
+        let finished = feasibleScores(trials, ranking: ranking)
+        let reference = ranking.referenceScores(observed: finished.map(\.scores))
+        var front: [[Double]] = [], volume = 0.0
+        return finished.map { entry in
+            if !front.contains(where: { Pareto.dominates($0, entry.scores) || $0 == entry.scores }) {
+                front = front.filter { !Pareto.dominates(entry.scores, $0) } + [entry.scores]
+                volume = Pareto.hypervolume(front, reference: reference)
+            }
+            return (entry.finishedAt, volume)
+        }
+    }
+
+    /// Whether config `a` dominates config `b` with confidence, paired over the seeds both
+    /// completed (at least 2): on every objective `a`'s mean score over those seeds is at least
+    /// `b`'s, and on one at least it is better with a two-sided paired t-test p < 0.05.
+    public static func dominatesWithConfidence(_ a: [TrialSnapshot], _ b: [TrialSnapshot], objectives: [Objective]) -> Bool {
+        let bySeed = Dictionary(
+            a.compactMap { trial in trial.result.map { (trial.config.seed, $0.valid) } }, uniquingKeysWith: { x, _ in x })
+        let pairs = b.compactMap { trial -> (a: [String: Double], b: [String: Double])? in
+            guard let valid = trial.result?.valid, let other = bySeed[trial.config.seed] else { return nil }
+            return (other, valid)
+        }
+        guard pairs.count >= 2 else { return false }
+        var significant = false
+        for objective in objectives {
+            let differences = pairs.compactMap { pair -> Double? in
+                guard let x = pair.a[objective.metric], let y = pair.b[objective.metric] else { return nil }
+                return objective.score(x) - objective.score(y)
+            }
+            guard differences.count == pairs.count else { return false }
+            let mean = differences.reduce(0, +) / Double(differences.count)
+            if mean < 0 { return false }
+            if mean > 0, let p = Statistics.pairedTTestPValue(differences), p < 0.05 { significant = true }
+        }
+        return significant
     }
 }
 

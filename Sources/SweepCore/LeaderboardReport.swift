@@ -5,7 +5,7 @@ import Vocabulary
 /// Renders the leaderboard as a table (fitted to a width by dropping low-priority columns), CSV or JSON.
 public struct LeaderboardReport {
     public var trials: [TrialSnapshot]
-    public var metric: String
+    public var ranking: Ranking
     public var popularity: [String: [String: Double]]?
     /// Rows at most (nil: every row).
     public var top: Int?
@@ -17,11 +17,11 @@ public struct LeaderboardReport {
     public var epochs: EpochTotals?
 
     public init(
-        trials: [TrialSnapshot], metric: String, popularity: [String: [String: Double]]?, top: Int? = nil,
+        trials: [TrialSnapshot], ranking: Ranking, popularity: [String: [String: Double]]?, top: Int? = nil,
         all: Bool = false, width: Int = 100, epochs: EpochTotals? = nil
     ) {
         self.trials = trials
-        self.metric = metric
+        self.ranking = ranking
         self.popularity = popularity
         // Fewer than none is none: a count from a request or a file never reaches `prefix` negative.
         self.top = top.map { max($0, 0) }
@@ -35,7 +35,7 @@ public struct LeaderboardReport {
     public init(_ sweep: SweepRecord, store source: some SweepSource, top: Int? = nil, all: Bool = false) throws {
         let trials = try source.trials()
         self.init(
-            trials: trials, metric: sweep.metric, popularity: sweep.popularity, top: top, all: all,
+            trials: trials, ranking: sweep.ranking, popularity: sweep.popularity, top: top, all: all,
             epochs: try source.store.epochTotals(of: trials))
     }
 
@@ -107,20 +107,32 @@ public struct LeaderboardReport {
 
     // MARK: Per trial
 
-    /// Ranked completed trials; with `all`, then pruned ones by their value at the epoch they
-    /// reached (best first, as Optuna ranks a pruned trial below completed ones), then the rest.
-    public func trialRows() -> [(rank: Int?, trial: TrialSnapshot)] {
-        let ranked = Leaderboard.rank(trials, metric: metric, top: top).map { (rank: Optional($0.rank), trial: $0.trial) }
-        var rows = ranked
+    /// Ranked completed trials; with `all`, then pruned ones by their primary objective at the
+    /// epoch they reached (best first, as Optuna ranks a pruned trial below completed ones), then
+    /// the rest.
+    public func trialRows() -> [(rank: Int?, trial: TrialSnapshot, standing: Standing?)] {
+        var rows = Leaderboard.rank(trials, ranking: ranking, top: top).map {
+            (rank: Optional($0.rank), trial: $0.trial, standing: Optional($0.standing))
+        }
         if all {
+            let primary = ranking.primary
+            func score(_ trial: TrialSnapshot) -> Double { trial.result?.valid[primary.metric].map(primary.score) ?? Objective.worstScore }
             let pruned = trials.filter { $0.state == .pruned }.sorted {
-                let (a, b) = ($0.result?.valid[metric] ?? -.infinity, $1.result?.valid[metric] ?? -.infinity)
+                let (a, b) = (score($0), score($1))
                 return a > b || (a == b && $0.number < $1.number)
             }
-            rows += pruned.map { (rank: nil, trial: $0) }
-            rows += trials.filter { $0.state != .pruned && ($0.state != .completed || $0.result == nil) }.map { (rank: nil, trial: $0) }
+            let ranked = Set(rows.map(\.trial.number))
+            rows += pruned.map { (rank: nil, trial: $0, standing: nil) }
+            rows += trials.filter { $0.state != .pruned && !ranked.contains($0.number) }.map { (rank: nil, trial: $0, standing: nil) }
         }
         return top.map { Array(rows.prefix($0)) } ?? rows
+    }
+
+    /// The hypervolume of the feasible trials' front with several objectives, against
+    /// ``Ranking/referenceScores(observed:)``; nil with one objective.
+    public var hypervolume: Double? {
+        guard ranking.isMultiObjective else { return nil }
+        return Leaderboard.hypervolume(trials, ranking: ranking)
     }
 
     /// How a config stands against the best, as a cell: `best`, `≈` (no difference at the 5%
@@ -134,6 +146,21 @@ public struct LeaderboardReport {
         }
     }
 
+    /// How a config stands with several objectives: `✓` when no other config dominates it with
+    /// confidence, empty when one does, `n<2` when it has too few seeds to say.
+    public static func confidenceCell(_ config: RankedConfig) -> String {
+        switch config.confidentlyNonDominated {
+        case true?: "✓"
+        case false?: ""
+        case nil: "n<2"
+        }
+    }
+
+    /// A row's constraints as a cell: `ok`, or `infeasible 0.0123` (the total violation).
+    public static func violationCell(_ standing: Standing) -> String {
+        standing.isFeasible ? "ok" : "infeasible " + number(standing.violation)
+    }
+
     /// A trial's state as a cell: a pruned trial with the epoch it reached.
     public static func stateCell(_ trial: TrialSnapshot) -> String {
         trial.state == .pruned ? "pruned@\(trial.stoppedAt.map(String.init) ?? "?")" : trial.state.rawValue
@@ -141,8 +168,8 @@ public struct LeaderboardReport {
 
     /// The rows of the board: ranked trials (with `all`, the others after them), or configs.
     public func rows(byConfig: Bool) -> [BoardRow] {
-        guard byConfig else { return trialRows().map { BoardRow.trial(rank: $0.rank, $0.trial) } }
-        let configs = Leaderboard.rankConfigs(trials, metric: metric)
+        guard byConfig else { return trialRows().map { BoardRow.trial(rank: $0.rank, $0.trial, $0.standing) } }
+        let configs = Leaderboard.rankConfigs(trials, ranking: ranking)
         return (top.map { Array(configs.prefix($0)) } ?? configs).map(BoardRow.config)
     }
 
@@ -152,7 +179,8 @@ public struct LeaderboardReport {
     /// against the best, variant, keys, mean ± 95% CI, seeds, test, p-value, diagnostics). The
     /// collapse diagnostics are the built-in trainer's: left out when no row has them.
     public func columns(byConfig: Bool, rows: [BoardRow]) -> [BoardColumn] {
-        let metric = metric, variants = trials.contains { $0.variant != nil }
+        let ranking = ranking, variants = trials.contains { $0.variant != nil }
+        let multi = ranking.isMultiObjective, constrained = !ranking.constraints.isEmpty
         let keys = varyingKeys.enumerated().map { index, key in
             BoardColumn(
                 name: key, priority: self.priority(of: key, index), rightAligned: false, value: { $0.trial.activeValues[key] },
@@ -161,37 +189,65 @@ public struct LeaderboardReport {
         var columns: [BoardColumn]
         if byConfig {
             func config(_ row: BoardRow) -> RankedConfig? { if case .config(let config) = row { config } else { nil } }
-            columns = [
-                BoardColumn(name: "rank", priority: 100, rightAligned: true) { config($0).map { .int($0.rank) } },
-                BoardColumn(
-                    name: "", priority: 97, rightAligned: false, value: { config($0).map { .string(Self.versusBestCell($0)) } },
-                    text: { config($0).map(Self.versusBestCell) ?? "" }),
-            ]
+            columns = [BoardColumn(name: "rank", priority: 100, rightAligned: true) { config($0).map { .int($0.rank) } }]
+            if multi {
+                columns += [
+                    BoardColumn(name: "front", priority: 97, rightAligned: true) { config($0)?.standing.front.map(ConfigValue.int) },
+                    BoardColumn(
+                        name: "", priority: 96, rightAligned: false,
+                        value: { config($0).map { .string(Self.confidenceCell($0)) } }, text: { config($0).map(Self.confidenceCell) ?? "" }),
+                ]
+            } else {
+                columns.append(
+                    BoardColumn(
+                        name: "", priority: 97, rightAligned: false, value: { config($0).map { .string(Self.versusBestCell($0)) } },
+                        text: { config($0).map(Self.versusBestCell) ?? "" }))
+            }
             if variants {
                 columns.append(BoardColumn(name: "variant", priority: 80, rightAligned: false) { $0.trial.variant.map(ConfigValue.string) })
             }
             columns += keys
+            for (position, objective) in ranking.objectives.enumerated() {
+                let metric = objective.metric
+                columns.append(
+                    BoardColumn(
+                        name: "valid \(metric)", priority: 98 - position, rightAligned: true,
+                        value: { config($0)?.validMean[metric].map(ConfigValue.double) },
+                        text: { row in
+                            config(row).map {
+                                Self.number($0.validMean[metric]) + ($0.ci95s[position].map { " ± " + String(format: "%.4f", $0) } ?? "")
+                            } ?? "–"
+                        }))
+            }
+            columns.append(BoardColumn(name: "n", priority: 96, rightAligned: true) { config($0).map { .int($0.n) } })
+            for (position, objective) in ranking.objectives.enumerated() {
+                let metric = objective.metric
+                columns.append(
+                    BoardColumn(name: "test \(metric)", priority: 90 - position, rightAligned: true) {
+                        config($0)?.testMean[metric].map(ConfigValue.double)
+                    })
+            }
+            if constrained {
+                columns.append(
+                    BoardColumn(
+                        name: "violation", priority: 94, rightAligned: true, value: { config($0).map { .double($0.standing.violation) } },
+                        text: { config($0).map { Self.violationCell($0.standing) } ?? "" }))
+            }
+            if !multi {
+                columns.append(
+                    BoardColumn(
+                        name: "p vs best", priority: 50, rightAligned: true,
+                        value: { config($0)?.pValueVersusBest.map(ConfigValue.double) },
+                        text: { config($0)?.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–" }))
+            }
             columns += [
-                BoardColumn(
-                    name: "valid \(metric)", priority: 98, rightAligned: true,
-                    value: { config($0)?.validMean[metric].map(ConfigValue.double) },
-                    text: { row in
-                        config(row).map { Self.number($0.validMean[metric]) + ($0.ci95.map { " ± " + String(format: "%.4f", $0) } ?? "") }
-                            ?? "–"
-                    }),
-                BoardColumn(name: "n", priority: 96, rightAligned: true) { config($0).map { .int($0.n) } },
-                BoardColumn(name: "test \(metric)", priority: 90, rightAligned: true) {
-                    config($0)?.testMean[metric].map(ConfigValue.double)
-                },
-                BoardColumn(
-                    name: "p vs best", priority: 50, rightAligned: true, value: { config($0)?.pValueVersusBest.map(ConfigValue.double) },
-                    text: { config($0)?.pValueVersusBest.map { String(format: "%.3f", $0) } ?? "–" }),
                 BoardColumn(name: "cov@10", priority: 25, rightAligned: true) {
                     config($0)?.testMean["coverage@10"].map(ConfigValue.double)
-                },
+                }
             ]
         } else {
-            func rank(_ row: BoardRow) -> Int? { if case .trial(let rank, _) = row { rank } else { nil } }
+            func rank(_ row: BoardRow) -> Int? { if case .trial(let rank, _, _) = row { rank } else { nil } }
+            func standing(_ row: BoardRow) -> Standing? { if case .trial(_, _, let standing) = row { standing } else { nil } }
             columns = [
                 BoardColumn(name: "rank", priority: 100, rightAligned: true) { rank($0).map(ConfigValue.int) },
                 BoardColumn(name: "#", priority: 99, rightAligned: true) { .int($0.trial.number) },
@@ -199,18 +255,35 @@ public struct LeaderboardReport {
                     name: "trial", priority: 40, rightAligned: false, value: { .string($0.trial.id) },
                     text: { String($0.trial.id.prefix(8)) }),
             ]
+            if multi {
+                columns.append(BoardColumn(name: "front", priority: 97, rightAligned: true) { standing($0)?.front.map(ConfigValue.int) })
+            }
             if all { columns.append(BoardColumn(name: "state", priority: 95, rightAligned: false) { .string(Self.stateCell($0.trial)) }) }
             if variants {
                 columns.append(BoardColumn(name: "variant", priority: 80, rightAligned: false) { $0.trial.variant.map(ConfigValue.string) })
             }
             columns += keys
+            for (position, objective) in ranking.objectives.enumerated() {
+                let metric = objective.metric
+                columns.append(
+                    BoardColumn(name: "valid \(metric)", priority: 98 - position, rightAligned: true) {
+                        $0.trial.result?.valid[metric].map(ConfigValue.double)
+                    })
+            }
+            for (position, objective) in ranking.objectives.enumerated() {
+                let metric = objective.metric
+                columns.append(
+                    BoardColumn(name: "test \(metric)", priority: 90 - position, rightAligned: true) {
+                        $0.trial.result?.test[metric].map(ConfigValue.double)
+                    })
+            }
+            if constrained {
+                columns.append(
+                    BoardColumn(
+                        name: "violation", priority: 94, rightAligned: true, value: { standing($0).map { .double($0.violation) } },
+                        text: { standing($0).map(Self.violationCell) ?? "" }))
+            }
             columns += [
-                BoardColumn(name: "valid \(metric)", priority: 98, rightAligned: true) {
-                    $0.trial.result?.valid[metric].map(ConfigValue.double)
-                },
-                BoardColumn(name: "test \(metric)", priority: 90, rightAligned: true) {
-                    $0.trial.result?.test[metric].map(ConfigValue.double)
-                },
                 BoardColumn(name: "epoch", priority: 35, rightAligned: true) { $0.trial.result.map { .int($0.bestEpoch) } },
                 BoardColumn(
                     name: "time", priority: 30, rightAligned: true, value: { $0.trial.result.map { .double($0.timing.totalSeconds) } },
@@ -274,8 +347,20 @@ public struct LeaderboardReport {
 
     var popularityLine: String? {
         guard let popularity else { return nil }
-        return
-            "popularity baseline: valid \(metric) \(Self.number(popularity["valid"]?[metric])), test \(metric) \(Self.number(popularity["test"]?[metric]))"
+        return "popularity baseline: "
+            + ranking.objectives.map {
+                "valid \($0.metric) \(Self.number(popularity["valid"]?[$0.metric])), test \($0.metric) \(Self.number(popularity["test"]?[$0.metric]))"
+            }.joined(separator: "; ")
+    }
+
+    /// The objectives and constraints, and the front's hypervolume: the header of a board that is
+    /// not one metric maximized.
+    var rankingLine: String? {
+        guard ranking.isMultiObjective || ranking.primary.goal != .maximize || !ranking.constraints.isEmpty else { return nil }
+        let objectives = ranking.objectives.map(\.description).joined(separator: ", ")
+        return (ranking.isMultiObjective ? "objectives: " : "objective: ") + objectives
+            + (ranking.constraints.isEmpty ? "" : "; constraints: " + ranking.constraints.map(\.description).joined(separator: ", "))
+            + (hypervolume.map { "; hypervolume of the front: " + String(format: "%.6g", $0) } ?? "")
     }
 
     /// The footer: epochs trained against the full budget, and what early stopping saved.
@@ -292,6 +377,7 @@ public struct LeaderboardReport {
         let columns = filledColumns(byConfig: byConfig)
         let chosen = try names.map { try Self.choose(columns, names: $0) } ?? Self.fit(columns, width: width)
         var lines: [String] = []
+        if let rankingLine { lines.append(rankingLine) }
         if !constantKeys.isEmpty { lines.append("constant: " + constantKeys.joined(separator: " ")) }
         lines.append(Self.table(chosen))
         if let popularityLine { lines.append(popularityLine) }
@@ -308,6 +394,7 @@ public struct LeaderboardReport {
         }
         var lines = [columns.map { escape($0.name.isEmpty ? "ties_best" : $0.name) }.joined(separator: ",")]
         for row in columns.first?.cells.indices ?? 0..<0 { lines.append(columns.map { escape($0.cells[row]) }.joined(separator: ",")) }
+        if let rankingLine { lines.append("# " + rankingLine) }
         if let popularityLine { lines.append("# " + popularityLine) }
         if let epochsLine { lines.append("# " + epochsLine) }
         return lines.joined(separator: "\n")
@@ -335,7 +422,17 @@ public struct LeaderboardReport {
         } else {
             writer.null()
         }
-        writer.key("metric"); writer.string(metric)
+        writer.key("hypervolume"); writer.numberOrNull(hypervolume)
+        writer.key("metric"); writer.string(ranking.primary.metric)
+        writer.key("objectives")
+        writer.beginArray()
+        for objective in ranking.objectives {
+            writer.beginObject()
+            writer.key("goal"); writer.string(objective.goal.rawValue)
+            writer.key("name"); writer.string("valid_" + objective.metric)
+            writer.endObject()
+        }
+        writer.endArray()
         writer.key("popularity")
         if let popularity {
             writer.beginObject()
@@ -349,11 +446,22 @@ public struct LeaderboardReport {
         writer.key("rows")
         writer.beginArray()
         if byConfig {
-            let configs = Leaderboard.rankConfigs(trials, metric: metric)
+            let configs = Leaderboard.rankConfigs(trials, ranking: ranking)
             for config in top.map({ Array(configs.prefix($0)) }) ?? configs {
                 writer.beginObject()
                 writer.key("ci95"); writer.numberOrNull(config.ci95)
+                if ranking.isMultiObjective {
+                    writer.key("ci95s")
+                    writer.beginArray()
+                    for ci in config.ci95s { writer.numberOrNull(ci) }
+                    writer.endArray()
+                }
                 writer.key("config"); Self.write(config.trials[0].activeValues, dropSeed: true, to: &writer)
+                if ranking.isMultiObjective {
+                    writer.key("confidently_non_dominated")
+                    if let mark = config.confidentlyNonDominated { writer.bool(mark) } else { writer.null() }
+                    writer.key("front"); writer.integerOrNull(config.standing.front)
+                }
                 writer.key("n"); writer.integer(config.n)
                 writer.key("p_value_vs_best"); writer.numberOrNull(config.pValueVersusBest)
                 writer.key("rank"); writer.integer(config.rank)
@@ -363,6 +471,7 @@ public struct LeaderboardReport {
                 writer.key("trials"); writer.strings(config.trials.map(\.id))
                 writer.key("valid"); writer.numbersOrNull(config.validMean)
                 if let variant = config.trials[0].variant { writer.key("variant"); writer.string(variant) }
+                if !ranking.constraints.isEmpty { writer.key("violation"); writer.numberOrNull(config.standing.violation) }
                 writer.endObject()
             }
         } else {
@@ -370,7 +479,7 @@ public struct LeaderboardReport {
             if let cache {
                 cache.write(rows, to: &writer)
             } else {
-                for (rank, trial) in rows { Self.writeRow(trial, rank: rank, to: &writer) }
+                for row in rows { Self.writeRow(row.trial, rank: row.rank, standing: row.standing, to: &writer) }
             }
         }
         writer.endArray()
@@ -378,12 +487,14 @@ public struct LeaderboardReport {
         return writer.bytes
     }
 
-    /// A trial's row; returns where its rank's value is in the writer's bytes.
+    /// A trial's row; returns where its rank's value is in the writer's bytes. `front` is written
+    /// for a trial on a front (several objectives), `violation` for an infeasible one.
     @discardableResult
-    static func writeRow(_ trial: TrialSnapshot, rank: Int?, to writer: inout JSONByteWriter) -> Range<Int> {
+    static func writeRow(_ trial: TrialSnapshot, rank: Int?, standing: Standing?, to writer: inout JSONByteWriter) -> Range<Int> {
         writer.beginObject()
         writer.key("best_epoch"); writer.integerOrNull(trial.result?.bestEpoch)
         writer.key("config"); write(trial.activeValues, dropSeed: false, to: &writer)
+        if let front = standing?.front { writer.key("front"); writer.integer(front) }
         writer.key("number"); writer.integer(trial.number)
         writer.key("rank")
         let rankStart = writer.bytes.count
@@ -395,6 +506,7 @@ public struct LeaderboardReport {
         writer.key("trial"); writer.string(trial.id)
         writer.key("valid"); writer.numbersOrNull(trial.result?.valid ?? [:])
         if let variant = trial.variant { writer.key("variant"); writer.string(variant) }
+        if let standing, !standing.isFeasible { writer.key("violation"); writer.numberOrNull(standing.violation) }
         writer.key("worker"); writer.string(trial.result?.worker ?? "")
         writer.endObject()
         return rankStart..<rankEnd
@@ -413,8 +525,9 @@ public struct LeaderboardReport {
 }
 
 /// The leaderboard document's trial rows as written last time, for ``LeaderboardReport/json(byConfig:cache:)``:
-/// a row depends on the trial's state, result and stop epoch, and on its rank, which is written
-/// apart, so a finished trial's row is written once.
+/// a row depends on the trial's state, result, stop epoch and standing (its front moves only with
+/// several objectives), and on its rank, which is written apart, so a finished trial's row is
+/// written once.
 public final class LeaderboardRowCache: Sendable {
     /// What a row was written from.
     struct Version: Equatable {
@@ -422,8 +535,10 @@ public final class LeaderboardRowCache: Sendable {
         var state: TrialState
         var result: ResultKey?
         var stoppedAt: Int?
+        var standing: Standing?
 
-        init(_ trial: TrialSnapshot) {
+        init(_ trial: TrialSnapshot, standing: Standing?) {
+            self.standing = standing
             id = trial.id
             state = trial.state
             result = trial.result.map {
@@ -445,15 +560,15 @@ public final class LeaderboardRowCache: Sendable {
     public init() {}
 
     /// Writes the rows, each from the cache while its trial is unchanged.
-    func write(_ rows: [(rank: Int?, trial: TrialSnapshot)], to writer: inout JSONByteWriter) {
+    func write(_ rows: [(rank: Int?, trial: TrialSnapshot, standing: Standing?)], to writer: inout JSONByteWriter) {
         self.rows.withLock { cached in
             let size = cached.values.first.map { $0.beforeRank.count + $0.afterRank.count + 8 } ?? 1024
             writer.reserve(size * rows.count)
-            for (rank, trial) in rows {
-                let version = Version(trial)
+            for (rank, trial, standing) in rows {
+                let version = Version(trial, standing: standing)
                 if cached[trial.number]?.version != version {
                     var fragment = JSONByteWriter.pretty(capacity: 1024, baseDepth: 2)
-                    let rankRange = LeaderboardReport.writeRow(trial, rank: nil, to: &fragment)
+                    let rankRange = LeaderboardReport.writeRow(trial, rank: nil, standing: standing, to: &fragment)
                     cached[trial.number] = Row(
                         version: version, beforeRank: fragment.bytes[..<rankRange.lowerBound],
                         afterRank: fragment.bytes[rankRange.upperBound...])
@@ -468,13 +583,13 @@ public final class LeaderboardRowCache: Sendable {
 /// One row of the board: a ranked trial (no rank for the unranked ones `all` adds), or a config
 /// ranked over its seeds.
 public enum BoardRow: Sendable {
-    case trial(rank: Int?, TrialSnapshot)
+    case trial(rank: Int?, TrialSnapshot, Standing?)
     case config(RankedConfig)
 
     /// The trial whose config and variant the row shows (a config's first seed).
     public var trial: TrialSnapshot {
         switch self {
-        case .trial(_, let trial): trial
+        case .trial(_, let trial, _): trial
         case .config(let config): config.trials[0]
         }
     }

@@ -160,20 +160,23 @@ public enum ParameterImportance {
 }
 
 extension ParameterImportance {
-    /// How many trials the importance is computed from: completed, with the metric.
-    public static func completedTrials(_ trials: [TrialSnapshot], metric: String) -> Int {
-        trials.filter { $0.state == .completed && $0.result?.valid[metric] != nil }.count
+    /// How many trials the importance is computed from: completed, with the objective's metric.
+    public static func completedTrials(_ trials: [TrialSnapshot], objective: Objective) -> Int {
+        trials.filter { $0.state == .completed && $0.result?.valid[objective.metric] != nil }.count
     }
 
     /// The importance of a stored sweep's searched parameters (and of its variant, when it has
-    /// variants) for its metric on valid, from its completed trials.
-    public static func of(spec: SweepSpec, trials: [TrialSnapshot], targetQuantile: Double = 0.1) -> [(key: String, importance: Double)] {
+    /// variants) for reaching the best of one objective on valid (the sweep's primary unless
+    /// named), from its completed trials.
+    public static func of(spec: SweepSpec, objective: Objective, trials: [TrialSnapshot], targetQuantile: Double = 0.1)
+        -> [(key: String, importance: Double)]
+    {
         var parameters = spec.parameters
         if !spec.variants.isEmpty {
             parameters.append(Parameter(key: "variant", domain: .values(spec.variants.map { .string($0.name) }), conditions: [], line: nil))
         }
         let finished = trials.filter { $0.state == .completed }.compactMap { trial -> Trial? in
-            guard let value = trial.result?.valid[spec.metric] else { return nil }
+            guard let value = trial.result?.valid[objective.metric].map(objective.score) else { return nil }
             var values: [String: ConfigValue] = [:]
             for parameter in spec.parameters where trial.config.isActive(parameter.key) {
                 values[parameter.key] = trial.config.value(parameter.key)
@@ -185,14 +188,14 @@ extension ParameterImportance {
     }
 
     /// The JSON document of `sweep importance --json` (and the dashboard's `/api/importance`) for
-    /// `ranked`, what ``of(spec:trials:targetQuantile:)`` found.
+    /// `ranked`, what ``of(spec:objective:trials:targetQuantile:)`` found.
     public static func document(
-        _ ranked: [(key: String, importance: Double)], spec: SweepSpec, trials: [TrialSnapshot],
+        _ ranked: [(key: String, importance: Double)], objective: Objective, trials: [TrialSnapshot],
         targetQuantile: Double
     ) -> ImportanceDocument {
         ImportanceDocument(
-            metric: "valid_\(spec.metric)", method: "ped-anova", targetQuantile: targetQuantile,
-            completedTrials: completedTrials(trials, metric: spec.metric),
+            metric: "valid_\(objective.metric)", goal: objective.goal, method: "ped-anova", targetQuantile: targetQuantile,
+            completedTrials: completedTrials(trials, objective: objective),
             importance: ranked.map { ImportanceDocument.Entry(parameter: $0.key, importance: $0.importance) })
     }
 }
@@ -205,12 +208,13 @@ public struct ImportanceDocument: Encodable, Sendable {
     }
 
     var metric: String
+    var goal: Goal
     var method: String
     var targetQuantile: Double
     var completedTrials: Int
     var importance: [Entry]
 
     enum CodingKeys: String, CodingKey {
-        case metric, method, targetQuantile = "target_quantile", completedTrials = "completed_trials", importance
+        case metric, goal, method, targetQuantile = "target_quantile", completedTrials = "completed_trials", importance
     }
 }

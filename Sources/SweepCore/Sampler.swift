@@ -24,11 +24,13 @@ extension Sampler {
 
 /// A config the sweep has tried (all its repeat seeds together) and how it fared.
 public struct Observation: Sendable, Equatable {
+    /// Scores are each objective's value turned so that higher is better (``Objective/score(_:)``),
+    /// in the sweep's order of objectives.
     public enum Outcome: Sendable, Equatable {
-        /// Every seed completed: the mean of their values.
-        case completed(Double)
-        /// Early stopping stopped a seed: the lowest epoch reached, and the mean of the seeds' values.
-        case pruned(epoch: Int, value: Double)
+        /// Every seed completed: the mean of their scores.
+        case completed([Double])
+        /// Early stopping stopped a seed: the lowest epoch reached, and the mean of the seeds' scores.
+        case pruned(epoch: Int, scores: [Double])
         /// A seed waits or runs.
         case running
     }
@@ -38,11 +40,14 @@ public struct Observation: Sendable, Equatable {
     /// The config, seed 0.
     public var config: TrialConfig
     public var outcome: Outcome
+    /// The mean over seeds of the total constraint violation (0: feasible).
+    public var violation: Double
 
-    public init(order: Int, config: TrialConfig, outcome: Outcome) {
+    public init(order: Int, config: TrialConfig, outcome: Outcome, violation: Double = 0) {
         self.order = order
         self.config = config
         self.outcome = outcome
+        self.violation = violation
     }
 }
 

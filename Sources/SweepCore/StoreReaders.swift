@@ -135,9 +135,16 @@ extension SweepStore {
                 try StoredJSON.decode(StoredProgram.self, $0, "the sweep's program").program
             }
             return SweepRecord(
-                name: row["name"], specText: row["spec_text"], specHash: row["spec_hash"], metric: row["metric"],
+                name: row["name"], specText: row["spec_text"], specHash: row["spec_hash"],
+                ranking: try Self.ranking(metric: row["metric"], stored: row["ranking"]),
                 dataset: dataset, fingerprint: row["fingerprint"], popularity: popularity, program: program)
         }
+    }
+
+    /// What a stored sweep ranks by: its `ranking` column, or for a store written before
+    /// objectives existed, its `metric` maximized.
+    static func ranking(metric: String, stored: String?) throws -> Ranking {
+        try stored.map { try StoredJSON.decode(Ranking.self, $0, "the sweep's objectives") } ?? Ranking(metric: metric)
     }
 
     /// The sweep file stored with the sweep, parsed without checking files (they belong to the
@@ -378,11 +385,11 @@ extension SweepStore {
         try Row.fetchOne(db.cachedStatement(sql: stopEpochs(where: "trial_number = ?")), arguments: [trialNumber]).map { $0[1] as Int }
     }
 
-    /// A trial's stored result value of `metric` on valid, or nil.
-    static func resultValue(_ db: Database, trialNumber: Int, metric: String) throws -> Double? {
-        try Double.fetchOne(
-            db.cachedStatement(sql: "SELECT json_extract(valid, '$.\"' || ? || '\"') FROM result WHERE trial_number = ?"),
-            arguments: [metric, trialNumber])
+    /// A trial's stored result metrics on valid, or nil without a result.
+    static func resultValid(_ db: Database, trialNumber: Int) throws -> [String: Double]? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT valid FROM result WHERE trial_number = ?"), arguments: [trialNumber]).map {
+            try StoredJSON.decodeNumbers($0, "trial #\(trialNumber)'s valid metrics")
+        }
     }
 
     /// Whether a trial with this id exists (in any state).
@@ -433,11 +440,14 @@ extension SweepStore {
                 guard let decision = Judgement.Decision(rawValue: row["decision"]) else {
                     throw StoreError(message: "trial #\(number) has an unknown early-stopping decision \(row["decision"] as String)")
                 }
+                let values = try Self.judgedValues(value: row["value"], objectiveValues: row["objective_values"])
+                let compared =
+                    values.count == 1
+                    ? try StoredJSON.decode([Double].self, row["compared"], "trial #\(number)'s compared values").map { [$0] }
+                    : try StoredJSON.decode([[Double]].self, row["compared"], "trial #\(number)'s compared values")
                 return Judgement(
-                    trialNumber: number, epoch: row["epoch"], bracket: row["bracket"], seed: row["seed"], value: row["value"],
-                    decision: decision, rule: row["rule"],
-                    compared: try StoredJSON.decode([Double].self, row["compared"], "trial #\(number)'s compared values"),
-                    at: Date(timeIntervalSince1970: row["at"]))
+                    trialNumber: number, epoch: row["epoch"], bracket: row["bracket"], seed: row["seed"], values: values,
+                    decision: decision, rule: row["rule"], compared: compared, at: Date(timeIntervalSince1970: row["at"]))
             }
         }
     }
@@ -471,16 +481,21 @@ extension SweepStore {
         }
     }
 
-    /// The best completed trial's number and valid value of `metric`, in one query.
-    public func best(metric: String) throws -> (number: Int, value: Double)? {
-        try database.read { db in
+    /// The best completed trial's number and valid value of `objective`, in one query.
+    public func best(objective: Objective) throws -> (number: Int, value: Double)? {
+        let direction =
+            switch objective.goal {
+            case .maximize: "DESC"
+            case .minimize: "ASC"
+            }
+        return try database.read { db in
             try Row.fetchOne(
                 db,
                 sql: """
                     SELECT trial.number AS number, json_extract(result.valid, '$."' || ? || '"') AS value
                     FROM result JOIN trial ON trial.id = result.trial_id
-                    WHERE trial.state = \(TrialState.completed.sql) ORDER BY value DESC, trial.number ASC LIMIT 1
-                    """, arguments: [metric]
+                    WHERE trial.state = \(TrialState.completed.sql) AND value IS NOT NULL ORDER BY value \(direction), trial.number ASC LIMIT 1
+                    """, arguments: [objective.metric]
             ).flatMap { row in
                 (row["value"] as Double?).map { (number: row["number"], value: $0) }
             }

@@ -58,12 +58,12 @@ public struct PlanSync: Sendable, Equatable {
     public var retired: Int
 }
 
-/// The sweep's row: its file, metric and dataset.
+/// The sweep's row: its file, what it ranks by and its dataset.
 public struct SweepRecord: Sendable {
     public var name: String
     public var specText: String
     public var specHash: String
-    public var metric: String
+    public var ranking: Ranking
     /// The dataset as the trial file writes it: a source and a fingerprint.
     public var dataset: DatasetSource
     public var fingerprint: String
@@ -102,24 +102,24 @@ public struct Judgement: Sendable, Equatable, Codable {
     public var bracket: Int
     /// The trial's repeat seed: values are compared only within one seed index.
     public var seed: Int
-    /// The sweep metric on valid, best so far at `epoch`.
-    public var value: Double
+    /// Each judged objective's value on valid, best so far at `epoch` (one for a single objective).
+    public var values: [Double]
     public var decision: Decision
     /// The rule and why, e.g. `asha rung 1 (epoch 6, η 3): 0.1210 is not in the top 1 of 4`.
     public var rule: String
     /// The values other trials had recorded at this checkpoint (same bracket and seed) when it was judged.
-    public var compared: [Double]
+    public var compared: [[Double]]
     public var at: Date
 
     public init(
-        trialNumber: Int, epoch: Int, bracket: Int, seed: Int, value: Double, decision: Decision, rule: String,
-        compared: [Double], at: Date
+        trialNumber: Int, epoch: Int, bracket: Int, seed: Int, values: [Double], decision: Decision, rule: String,
+        compared: [[Double]], at: Date
     ) {
         self.trialNumber = trialNumber
         self.epoch = epoch
         self.bracket = bracket
         self.seed = seed
-        self.value = value
+        self.values = values
         self.decision = decision
         self.rule = rule
         self.compared = compared

@@ -231,6 +231,16 @@ extension SweepStore {
                     CREATE TRIGGER trial_updated AFTER UPDATE ON trial BEGIN INSERT INTO trial_change (trial_number) VALUES (NEW.number); END;
                     """)
         }
+        migrator.registerMigration("v8-objectives") { db in
+            // What the sweep ranks by ({objectives, constraints, reference}; NULL: `metric`,
+            // maximized, as every sweep before), and each judgement's values of every objective
+            // (NULL: one objective, whose value is `value`; `compared` then holds a list of vectors).
+            try db.execute(
+                sql: """
+                    ALTER TABLE sweep ADD COLUMN ranking TEXT;
+                    ALTER TABLE rung ADD COLUMN objective_values TEXT;
+                    """)
+        }
         return migrator
     }()
 }

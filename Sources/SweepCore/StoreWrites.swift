@@ -33,7 +33,9 @@ extension SweepStore {
     }
 
     /// The sweep's row: written the first time, updated after (its file, dataset and program
-    /// text); a file whose metric, dataset or program is not the store's is refused, naming both.
+    /// text, what it ranks by); a file whose primary objective, dataset or program is not the
+    /// store's is refused, naming both (other objectives and constraints may change: they only
+    /// re-rank the stored results).
     static func writeSweepRow(
         _ db: Database, spec: SweepSpec, fingerprint: String, popularity: [String: [String: Double]]?, program: TrialProgram?,
         time: Double
@@ -43,12 +45,14 @@ extension SweepStore {
         let datasetJSON = String(decoding: try encoder.encode(DatasetEntry(spec.dataset, fingerprint: fingerprint)), as: UTF8.self)
         let popularityJSON = try popularity.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         let programJSON = try program.map { String(decoding: try encoder.encode(StoredProgram($0)), as: UTF8.self) }
-        if let existing = try Row.fetchOne(db, sql: "SELECT metric, fingerprint, program FROM sweep WHERE id = 1") {
-            let metric: String = existing["metric"], storedFingerprint: String = existing["fingerprint"]
-            guard metric == spec.metric else {
+        let rankingJSON = String(decoding: try encoder.encode(spec.ranking), as: UTF8.self)
+        if let existing = try Row.fetchOne(db, sql: "SELECT metric, ranking, fingerprint, program FROM sweep WHERE id = 1") {
+            let storedFingerprint: String = existing["fingerprint"]
+            let stored = try Self.ranking(metric: existing["metric"], stored: existing["ranking"])
+            guard stored.primary == spec.ranking.primary else {
                 throw StoreError(
                     message:
-                        "the sweep file's metric is valid_\(spec.metric) but this store ranks by valid_\(metric); results would not compare. Use a new --db"
+                        "the sweep file ranks first by \(spec.ranking.primary) but this store's trials selected their best epochs by \(stored.primary); results would not compare. Use a new --db"
                 )
             }
             guard storedFingerprint == fingerprint else {
@@ -70,17 +74,19 @@ extension SweepStore {
             }
             try db.execute(
                 sql: """
-                    UPDATE sweep SET name = ?, spec_text = ?, spec_hash = ?, dataset = ?, popularity = COALESCE(?, popularity), program = ?, updated_at = ?
+                    UPDATE sweep SET name = ?, spec_text = ?, spec_hash = ?, dataset = ?, popularity = COALESCE(?, popularity), program = ?,
+                    ranking = ?, updated_at = ?
                     WHERE id = 1
-                    """, arguments: [spec.name, spec.text, spec.hash, datasetJSON, popularityJSON, programJSON, time])
+                    """, arguments: [spec.name, spec.text, spec.hash, datasetJSON, popularityJSON, programJSON, rankingJSON, time])
         } else {
             try db.execute(
                 sql: """
-                    INSERT INTO sweep (id, name, spec_text, spec_hash, metric, dataset, fingerprint, popularity, program, created_at, updated_at)
-                    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO sweep (id, name, spec_text, spec_hash, metric, ranking, dataset, fingerprint, popularity, program, created_at, updated_at)
+                    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    spec.name, spec.text, spec.hash, spec.metric, datasetJSON, fingerprint, popularityJSON, programJSON, time, time,
+                    spec.name, spec.text, spec.hash, spec.ranking.primary.metric, rankingJSON, datasetJSON, fingerprint, popularityJSON,
+                    programJSON, time, time,
                 ])
         }
     }
@@ -438,26 +444,39 @@ extension SweepStore {
     }
 
     /// The values other (non-retired) trials recorded at a checkpoint of the same bracket and seed,
-    /// in the order they were recorded.
-    static func competingValues(_ db: Database, epoch: Int, bracket: Int, seed: Int, excluding trialNumber: Int) throws -> [Double] {
-        try Double.fetchAll(
-            db,
-            sql: """
-                SELECT rung.value FROM rung JOIN trial ON trial.number = rung.trial_number
-                WHERE rung.epoch = ? AND rung.bracket = ? AND rung.seed = ? AND rung.trial_number != ? AND trial.state != \(TrialState.retired.sql)
-                ORDER BY rung.rowid
-                """, arguments: [epoch, bracket, seed, trialNumber])
+    /// in the order they were recorded: one vector per trial.
+    static func competingValues(_ db: Database, epoch: Int, bracket: Int, seed: Int, excluding trialNumber: Int) throws -> [[Double]] {
+        let rows = try Row.fetchCursor(
+            db.cachedStatement(
+                sql: """
+                    SELECT rung.value, rung.objective_values FROM rung JOIN trial ON trial.number = rung.trial_number
+                    WHERE rung.epoch = ? AND rung.bracket = ? AND rung.seed = ? AND rung.trial_number != ? AND trial.state != \(TrialState.retired.sql)
+                    ORDER BY rung.rowid
+                    """), arguments: [epoch, bracket, seed, trialNumber])
+        var values: [[Double]] = []
+        while let row = try rows.next() { values.append(try judgedValues(value: row[0], objectiveValues: row[1])) }
+        return values
+    }
+
+    /// A judgement's values from its row: `objective_values` for several objectives, else `value`.
+    static func judgedValues(value: Double, objectiveValues: String?) throws -> [Double] {
+        try objectiveValues.map { try StoredJSON.decode([Double].self, $0, "a judgement's objective values") } ?? [value]
     }
 
     static func record(_ db: Database, _ judgement: Judgement) throws {
-        let compared = "[" + judgement.compared.map(\.description).joined(separator: ",") + "]"
+        // One objective keeps the layout every store had: a value and a flat list compared.
+        let single = judgement.values.count == 1
+        func list(_ numbers: [Double]) -> String { "[" + numbers.map(\.description).joined(separator: ",") + "]" }
+        let compared = single ? list(judgement.compared.map { $0[0] }) : "[" + judgement.compared.map(list).joined(separator: ",") + "]"
         try db.execute(
             sql: """
-                INSERT INTO rung (trial_number, epoch, bracket, seed, value, decision, rule, compared, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO rung (trial_number, epoch, bracket, seed, value, objective_values, decision, rule, compared, at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                judgement.trialNumber, judgement.epoch, judgement.bracket, judgement.seed, judgement.value,
-                judgement.decision.rawValue, judgement.rule, compared, judgement.at.timeIntervalSince1970,
+                judgement.trialNumber, judgement.epoch, judgement.bracket, judgement.seed, judgement.values[0],
+                single ? nil : list(judgement.values), judgement.decision.rawValue, judgement.rule, compared,
+                judgement.at.timeIntervalSince1970,
             ])
     }
 

@@ -142,9 +142,9 @@ public struct SweepSpec: Sendable {
     public var dataset: DatasetSource
     /// The program its trials run, or nil for the built-in trainer.
     public var program: ProgramSpec?
-    /// The metric ranked on valid, an `ml.md` metric name such as `ndcg@10`; it becomes each
-    /// trial's `select_metric`.
-    public var metric: String
+    /// What the sweep ranks by (`metric:` or `objectives:`, and `constraints:`); its primary
+    /// objective becomes each trial's `select_metric` and `select_goal`.
+    public var ranking: Ranking
     public var method: SearchMethod
     public var count: Int?
     /// TPE's settings (method `tpe` only).
@@ -169,7 +169,7 @@ public struct SweepSpec: Sendable {
     public static let defaultMaxTrials = 100_000
 
     static let topLevelKeys = [
-        "name", "description", "program", "dataset", "metric", "method", "count", "seed", "repeats",
+        "name", "description", "program", "dataset", "metric", "objectives", "constraints", "method", "count", "seed", "repeats",
         "fixed", "parameters", "variants", "early_stopping", "tpe",
     ]
 
@@ -177,7 +177,8 @@ public struct SweepSpec: Sendable {
     /// best epoch by and, for a program sweep, the program marker added.
     func configValues(_ assignment: [String: ConfigValue]) -> [String: ConfigValue] {
         var values = assignment
-        values["select_metric"] = .string(metric)
+        values["select_metric"] = .string(ranking.primary.metric)
+        if ranking.primary.goal != .maximize { values["select_goal"] = .string(ranking.primary.goal.rawValue) }
         if program != nil { values[TrialConfig.programMarker] = .bool(true) }
         return values
     }
@@ -303,8 +304,8 @@ struct SpecParser {
             issue(path, node, "is set by `repeats` (trials use seeds 0…repeats−1)")
             return false
         }
-        if key == "select_metric" {
-            issue(path, node, "is set by the sweep's `metric`")
+        if key == "select_metric" || key == "select_goal" {
+            issue(path, node, "is set by the sweep's `metric` (or its first objective)")
             return false
         }
         if isProgram {
@@ -335,17 +336,17 @@ struct SpecParser {
         isProgram = fields["program"] != nil
         let dataset = parseDataset(fields["dataset"], root: root)
         if dataset == .noData { checkNoData(fields, program: program) }
-        let metric = parseMetric(fields["metric"])
+        let ranking = parseRanking(fields, root: root)
         let (method, count, tpe) = parseSearch(fields, root: root)
         let seed = fields["seed"].flatMap { integer($0, "seed", minimum: 0) } ?? 0
         let repeats = fields["repeats"].flatMap { integer($0, "repeats", minimum: 1) } ?? 1
         let (fixed, fixedLines) = parseFixed(fields["fixed"])
         let variants = fields["variants"].map { parseVariants($0, method: method) } ?? []
         let parameters = parseParameters(fields["parameters"], method: method, fixed: fixed, variants: variants)
-        let earlyStopping = fields["early_stopping"].flatMap { parseEarlyStopping($0, metric: metric) }
-        guard issues.isEmpty, let dataset, let metric else { return nil }
+        let earlyStopping = fields["early_stopping"].flatMap { parseEarlyStopping($0, ranking: ranking) }
+        guard issues.isEmpty, let dataset, let ranking else { return nil }
         let spec = SweepSpec(
-            name: name, dataset: dataset, program: program, metric: metric, method: method, count: count, tpe: tpe, seed: seed,
+            name: name, dataset: dataset, program: program, ranking: ranking, method: method, count: count, tpe: tpe, seed: seed,
             repeats: repeats,
             fixed: fixed, parameters: parameters, variants: variants, earlyStopping: earlyStopping?.earlyStopping, text: text,
             hash: sha256Hex(Array(text.utf8)), fixedLines: fixedLines, maxTrials: maxTrials)
@@ -656,7 +657,7 @@ struct SpecParser {
         "median": ["type", "metric", "warmup_epochs", "min_trials"],
     ]
 
-    mutating func parseEarlyStopping(_ node: Node, metric sweepMetric: String?) -> ParsedEarlyStopping? {
+    mutating func parseEarlyStopping(_ node: Node, ranking: Ranking?) -> ParsedEarlyStopping? {
         guard let entries = pairs(node, "early_stopping") else { return nil }
         let fields = Dictionary(entries, uniquingKeysWith: { first, _ in first })
         let types = ["asha", "hyperband", "median"]
@@ -675,13 +676,25 @@ struct SpecParser {
             guard let value = fields[key] else { return fallback }
             return integer(value, "early_stopping.\(key)", minimum: minimum)
         }
-        var judged = sweepMetric
+        var judged = ranking?.objectives
         if let value = fields["metric"] {
-            judged = earlyStoppingMetric(value)
+            if let ranking, ranking.isMultiObjective {
+                issue(
+                    "early_stopping.metric", value,
+                    "is for one objective; with several, asha and hyperband judge every objective (non-dominated sorting)")
+                judged = nil
+            } else {
+                judged = earlyStoppingObjective(value, ranking: ranking).map { [$0] }
+            }
         }
         let rule: EarlyStopping.Rule?, epochsKey: String
         switch type {
         case "median":
+            if let ranking, ranking.isMultiObjective {
+                issue(
+                    "early_stopping.type", typeNode,
+                    "median compares one value with the median of others; several objectives have no median: use asha or hyperband")
+            }
             epochsKey = "warmup_epochs"
             let warmup = count("warmup_epochs", 0, 1), minimum = count("min_trials", 1, 5)
             rule = warmup.flatMap { warmup in minimum.map { .median(warmupEpochs: warmup, minTrials: $0) } }
@@ -696,28 +709,21 @@ struct SpecParser {
         }
         guard let rule, let judged else { return nil }
         return ParsedEarlyStopping(
-            earlyStopping: EarlyStopping(rule: rule, metric: judged), epochsKey: epochsKey, epochsNode: fields[epochsKey] ?? node)
+            earlyStopping: EarlyStopping(rule: rule, objectives: judged), epochsKey: epochsKey, epochsNode: fields[epochsKey] ?? node)
     }
 
-    /// Early stopping judges a metric the trainer reports after every epoch, on valid, better higher.
-    mutating func earlyStoppingMetric(_ node: Node) -> String? {
-        let judged = RankingMetrics.names.filter { $0 != "pop_overlap@10" }
-        guard case .string(let name)? = scalar(node, "early_stopping.metric") else { return nil }
-        let bare = name.hasPrefix("valid_") ? String(name.dropFirst("valid_".count)) : nil
-        if isProgram, let bare, !bare.isEmpty { return bare }
-        if let bare, judged.contains(bare) { return bare }
-        let hint: String
-        if name.hasPrefix("test_") {
-            hint = "early stopping never judges on test"
-        } else if bare == "pop_overlap@10" {
-            hint = "pop_overlap@10 is better lower, and early stopping keeps the higher values"
-        } else {
-            hint = "the trainer does not report it per epoch"
+    /// `early_stopping.metric`: the sweep's objective when it names it; another metric as
+    /// `{name, goal}`, or by name alone when it is better higher.
+    mutating func earlyStoppingObjective(_ node: Node, ranking: Ranking?) -> Objective? {
+        let path = "early_stopping.metric"
+        guard case .scalar = node else { return parseObjective(node, path) }
+        guard let name = metricName(node, path) else { return nil }
+        if let sweeps = ranking?.objectives.first(where: { $0.metric == name }) { return sweeps }
+        if name == "pop_overlap@10" {
+            issue(path, node, "valid_pop_overlap@10 is better lower: write {name: valid_pop_overlap@10, goal: minimize}")
+            return nil
         }
-        issue(
-            "early_stopping.metric", node, "\(name): \(hint); per-epoch metrics are \(judged.map { "valid_\($0)" }.joined(separator: ", "))"
-        )
-        return nil
+        return Objective(metric: name)
     }
 
     /// A rule needs trials long enough to be judged at least once.
@@ -739,42 +745,133 @@ struct SpecParser {
         }
     }
 
-    mutating func parseMetric(_ node: Node?) -> String? {
-        guard let node else {
+    /// `metric:` (one objective) or `objectives:` (2 to 4), and `constraints:`.
+    mutating func parseRanking(_ fields: [String: Node], root: Node) -> Ranking? {
+        var objectives: [Objective]?, reference: [Double]?
+        switch (fields["metric"], fields["objectives"]) {
+        case (let metric?, let list?):
+            issue(
+                "objectives", list,
+                "cannot stand beside metric (line \((metric.mark?.line).map(String.init) ?? "?")): metric is one objective, objectives 2 to 4"
+            )
+        case (nil, let list?): (objectives, reference) = parseObjectives(list)
+        case (let metric?, nil):
+            var references: [Double?] = []
+            objectives = parseObjective(metric, "metric", references: &references).map { [$0] }
+            reference = references.compactMap { $0 }.first.map { [$0] }
+        case (nil, nil):
             if isProgram {
-                issue("metric", nil, "is required for a program sweep: {name: valid_<a key the program reports>, goal: maximize}")
+                issue("metric", root, "is required for a program sweep: {name: valid_<a key the program reports>, goal: maximize}")
+            } else {
+                objectives = [Objective(metric: "ndcg@10")]
             }
-            return isProgram ? nil : "ndcg@10"
         }
-        guard let entries = pairs(node, "metric") else { return nil }
-        var metric: String?
+        let constraints = fields["constraints"].map { parseConstraints($0) } ?? []
+        return objectives.map { Ranking(objectives: $0, constraints: constraints, reference: reference) }
+    }
+
+    /// `objectives: [{name, goal, reference}, …]`: 2 to 4 distinct metrics; `reference` (the
+    /// hypervolume's reference point) on all of them or none.
+    mutating func parseObjectives(_ node: Node) -> ([Objective]?, reference: [Double]?) {
+        guard case .sequence(let entries) = node, (2...4).contains(entries.count) else {
+            issue("objectives", node, "must be a list of 2 to 4 objectives ({name: valid_…, goal: maximize | minimize}); one is metric:")
+            return (nil, nil)
+        }
+        var objectives: [Objective] = [], references: [Double?] = [], failed = false
+        for (index, entry) in entries.enumerated() {
+            let path = "objectives[\(index)]"
+            guard let objective = parseObjective(entry, path, references: &references) else {
+                failed = true
+                continue
+            }
+            if objectives.contains(where: { $0.metric == objective.metric }) {
+                issue(path, entry, "valid_\(objective.metric) is already an objective: each metric once")
+                failed = true
+            }
+            objectives.append(objective)
+        }
+        let given = references.compactMap { $0 }
+        if !given.isEmpty && given.count != references.count {
+            issue("objectives", node, "reference is given for some objectives but not all: the hypervolume needs one point")
+            failed = true
+        }
+        return failed ? (nil, nil) : (objectives, given.isEmpty ? nil : given)
+    }
+
+    /// `{name: valid_…, goal: maximize | minimize}`, with `reference` collected when there is a list to collect it in.
+    mutating func parseObjective(_ node: Node, _ path: String) -> Objective? {
+        var references: [Double?] = []
+        return parseObjective(node, path, references: &references)
+    }
+
+    mutating func parseObjective(_ node: Node, _ path: String, references: inout [Double?]) -> Objective? {
+        guard let entries = pairs(node, path) else { return nil }
+        var name: String?, goal = Goal.maximize, reference: Double?, named = false
         for (key, value) in entries {
             switch key {
             case "name":
-                let names = TrialConfig.selectableMetrics.map { "valid_\($0)" }
-                if isProgram {
-                    if case .string(let name)? = scalar(value, "metric.name"), name.hasPrefix("valid_"), name.count > "valid_".count {
-                        metric = String(name.dropFirst("valid_".count))
-                    } else {
-                        issue(
-                            "metric.name", value,
-                            "must be a valid_* key the program reports, e.g. valid_ndcg@10 (sweeps rank on valid, never on test)")
-                    }
-                } else if case .string(let name)? = scalar(value, "metric.name"), names.contains(name) {
-                    metric = String(name.dropFirst("valid_".count))
-                } else {
-                    issue("metric.name", value, "must be one of \(names.joined(separator: ", ")) (sweeps rank on valid, never on test)")
-                }
-            case "goal":
-                if case .string("maximize")? = scalar(value, "metric.goal") {
-                } else {
-                    issue("metric.goal", value, "must be maximize (every metric here is better higher)")
-                }
-            default: issue("metric.\(key)", value, "unknown key; expected name, goal")
+                named = true
+                name = metricName(value, "\(path).name")
+            case "goal": goal = choice(value, "\(path).goal", "must be maximize or minimize") ?? goal
+            case "reference": reference = number(value, "\(path).reference", parent: node)
+            default: issue("\(path).\(key)", value, "unknown key; expected name, goal, reference")
             }
         }
-        if metric == nil && !issues.contains(where: { $0.path == "metric.name" }) { issue("metric.name", node, "is required") }
-        return metric
+        if !named { issue("\(path).name", node, "is required") }
+        references.append(reference)
+        return name.map { Objective(metric: $0, goal: goal) }
+    }
+
+    /// `constraints: [{metric: valid_…, min: x, max: y}, …]`.
+    mutating func parseConstraints(_ node: Node) -> [OutcomeConstraint] {
+        guard case .sequence(let entries) = node else {
+            issue("constraints", node, "must be a list of {metric: valid_…, min: …, max: …}")
+            return []
+        }
+        var constraints: [OutcomeConstraint] = []
+        for (index, entry) in entries.enumerated() {
+            let path = "constraints[\(index)]"
+            guard let fields = pairs(entry, path) else { continue }
+            var constraint = OutcomeConstraint(metric: ""), valid = true
+            for (key, value) in fields {
+                switch key {
+                case "metric": if let name = metricName(value, "\(path).metric") { constraint.metric = name } else { valid = false }
+                case "min": constraint.min = number(value, "\(path).min", parent: entry)
+                case "max": constraint.max = number(value, "\(path).max", parent: entry)
+                default: issue("\(path).\(key)", value, "unknown key; expected metric, min, max")
+                }
+            }
+            if valid && constraint.metric.isEmpty { issue("\(path).metric", entry, "is required") }
+            if constraint.min == nil && constraint.max == nil { issue(path, entry, "needs min, max or both") }
+            if let low = constraint.min, let high = constraint.max, low > high {
+                issue(path, entry, "min \(low) is above max \(high): no value is feasible")
+            }
+            if !constraint.metric.isEmpty { constraints.append(constraint) }
+        }
+        return constraints
+    }
+
+    /// A metric on valid as a sweep file names it (`valid_ndcg@10`), returned bare: for the
+    /// built-in trainer one it reports per epoch, for a program any key; never a test metric.
+    mutating func metricName(_ node: Node, _ path: String) -> String? {
+        let names = TrialConfig.selectableMetrics.map { "valid_\($0)" }
+        guard case .string(let name)? = scalar(node, path) else {
+            issue(path, node, "must be a metric name such as valid_ndcg@10")
+            return nil
+        }
+        if name.hasPrefix("test_") {
+            issue(path, node, "\(name): sweeps rank, constrain and stop on valid, never on test")
+            return nil
+        }
+        let bare = name.hasPrefix("valid_") ? String(name.dropFirst("valid_".count)) : ""
+        if isProgram {
+            if !bare.isEmpty { return bare }
+            issue(path, node, "must be a valid_* key the program reports, e.g. valid_ndcg@10 (sweeps rank on valid, never on test)")
+            return nil
+        }
+        if names.contains(name) { return bare }
+        issue(path, node, "\(name) is not a metric the trainer reports; expected one of \(names.joined(separator: ", "))")
+        return nil
     }
 
     mutating func parseVariant(_ node: Node, _ path: String) -> Variant? {

@@ -5,7 +5,11 @@ import Vocabulary
 /// against the budget (`sweep status`; the JSON contract is in docs/cli.md).
 public struct SweepStatus: Sendable, Encodable {
     public var sweep: String
-    public var metric: String
+    public var ranking: Ranking
+    /// The best feasible completed trial's number and primary value (one objective), or nil.
+    public var best: (number: Int, value: Double)?
+    /// The front's hypervolume (several objectives), or nil.
+    public var hypervolume: Double?
     /// State → count, every state present.
     public var trials: [TrialState: Int]
     /// Attempts started.
@@ -40,17 +44,27 @@ public struct SweepStatus: Sendable, Encodable {
         let present = counts.filter { $0.key != .retired }.values.reduce(0, +)
         let notYetProposed = (try? source.spec(of: sweep)).flatMap(adaptiveTrials).map { max(0, $0 - present) } ?? 0
         let left = counts[.waiting, default: 0] + counts[.running, default: 0] + notYetProposed
+        let trials = try source.trials()
+        let best = sweep.ranking.isMultiObjective ? nil : Leaderboard.rank(trials, ranking: sweep.ranking, top: 1).first
         return SweepStatus(
-            sweep: sweep.name, metric: sweep.metric, trials: counts, attempts: try store.attemptCount(),
+            sweep: sweep.name, ranking: sweep.ranking, best: best.map { ($0.trial.number, $0.value) },
+            hypervolume: sweep.ranking.isMultiObjective ? Leaderboard.hypervolume(trials, ranking: sweep.ranking) : nil,
+            trials: counts, attempts: try store.attemptCount(),
             workers: try store.workers(),
             trialsPerHour: perHour, etaSeconds: left > 0 ? perHour.map { Double(left) / $0 * 3600 } : nil,
-            epochs: try store.epochTotals(of: source.trials()),
+            epochs: try store.epochTotals(of: trials),
             notYetProposed: notYetProposed)
     }
 
     enum CodingKeys: String, CodingKey {
         case sweep, trials, attempts, workers, trialsPerHour = "trials_per_hour", etaSeconds = "eta_seconds", epochs
-        case notYetProposed = "not_yet_proposed"
+        case notYetProposed = "not_yet_proposed", objectives, best, hypervolume
+    }
+
+    /// `best` in the document: `{trial, value}`.
+    struct Best: Encodable {
+        var trial: Int
+        var value: Double
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -63,14 +77,29 @@ public struct SweepStatus: Sendable, Encodable {
         try container.encode(etaSeconds, forKey: .etaSeconds)
         try container.encode(epochs, forKey: .epochs)
         try container.encode(notYetProposed, forKey: .notYetProposed)
+        try container.encode(ranking.objectives, forKey: .objectives)
+        try container.encode(best.map { Best(trial: $0.number, value: $0.value) }, forKey: .best)  // null without one
+        try container.encode(hypervolume, forKey: .hypervolume)  // null with one objective
+    }
+
+    /// What the sweep ranks by, in words: `valid_ndcg@10`, `valid_loss (minimize)`, or the objectives.
+    public var rankedBy: String { Self.rankedBy(ranking) }
+
+    /// The same for any ranking (`plan` says it before a sweep has a status).
+    public static func rankedBy(_ ranking: Ranking) -> String {
+        ranking.isMultiObjective
+            ? "objectives " + ranking.objectives.map(\.description).joined(separator: ", ")
+            : "valid_\(ranking.primary.metric)" + (ranking.primary.goal == .minimize ? " (minimize)" : "")
     }
 
     /// The lines `sweep status` prints.
     public var text: String {
         var lines = [
             "\(sweep): \(trials.filter { $0.key != .retired }.values.reduce(0, +)) trials"
-                + (notYetProposed > 0 ? " (\(notYetProposed) more to be proposed)" : "") + ", ranked by valid_\(metric)"
+                + (notYetProposed > 0 ? " (\(notYetProposed) more to be proposed)" : "") + ", ranked by \(rankedBy)"
         ]
+        if let best { lines.append("best: #\(best.number) valid_\(ranking.primary.metric) " + String(format: "%.4f", best.value)) }
+        if let hypervolume { lines.append("hypervolume of the front: " + String(format: "%.6g", hypervolume)) }
         lines.append(
             TrialState.allCases.filter { trials[$0, default: 0] > 0 }.map { "\($0.rawValue) \(trials[$0]!)" }.joined(separator: "  "))
         lines.append(

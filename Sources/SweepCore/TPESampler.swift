@@ -141,27 +141,73 @@ public struct TPESampler: Sampler {
         return groups.sorted()
     }
 
-    /// The indices of the best `count` finished observations, best first: completed ones by value,
-    /// then pruned ones by the epoch they reached and their value (ties: the earlier config).
+    /// The indices of the best `count` finished observations, as Optuna's `TPESampler` splits them:
+    /// feasible completed ones first (one objective: by score; several: whole non-dominated fronts,
+    /// then from the front that does not fit, the members that add the most hypervolume, greedily,
+    /// as Optuna's `_solve_hssp`), then feasible pruned ones by the epoch they reached and their
+    /// scores, then infeasible ones by their constraint violation (Optuna's `constraints_func`).
+    /// Ties go to the earlier config.
     func best(_ observations: [Observation], count: Int) -> [Int] {
-        func score(_ outcome: Observation.Outcome) -> (Int, Double) {
-            switch outcome {
-            case .completed(let value): (Int.max, value)
-            case .pruned(let epoch, let value): (epoch, value)
-            case .running: (Int.min, 0)
+        var completed: [Int] = [], pruned: [Int] = [], infeasible: [Int] = []
+        for index in observations.indices {
+            switch observations[index].outcome {
+            case .running: continue
+            case _ where observations[index].violation > 0: infeasible.append(index)
+            case .completed: completed.append(index)
+            case .pruned: pruned.append(index)
             }
         }
-        let scores = observations.map { score($0.outcome) }
-        func better(_ a: Int, _ b: Int) -> Bool {
-            let (x, y) = (scores[a], scores[b])
-            return x.0 != y.0 ? x.0 > y.0 : x.1 != y.1 ? x.1 > y.1 : observations[a].order < observations[b].order
+        func scores(_ index: Int) -> [Double] {
+            switch observations[index].outcome {
+            case .completed(let scores), .pruned(_, let scores): scores
+            case .running: []
+            }
         }
-        // The best `count` by insertion into a short sorted list (count ≤ 25): no sort of them all.
+        var top = Self.leading(completed.map(scores), count: count).map { completed[$0] }
+        if top.count < count {
+            // Pruned configs by the epoch reached (further first), each epoch's by scores.
+            func reached(_ index: Int) -> Int {
+                if case .pruned(let epoch, _) = observations[index].outcome { return epoch }
+                return 0
+            }
+            for epoch in Set(pruned.map(reached)).sorted(by: >) where top.count < count {
+                let members = pruned.filter { reached($0) == epoch }
+                top += Self.leading(members.map(scores), count: count - top.count).map { members[$0] }
+            }
+        }
+        if top.count < count {
+            top += infeasible.sorted { (observations[$0].violation, $0) < (observations[$1].violation, $1) }.prefix(count - top.count)
+        }
+        return top
+    }
+
+    /// The positions of the best `count` score vectors, best first (ties: the earlier position).
+    static func leading(_ points: [[Double]], count: Int) -> [Int] {
+        guard count > 0, !points.isEmpty else { return [] }
+        guard points[0].count > 1 else {
+            // The best `count` by insertion into a short sorted list (count ≤ 25): no sort of them all.
+            var top: [Int] = []
+            for index in points.indices {
+                let better = { (a: Int, b: Int) in points[a][0] > points[b][0] }
+                guard top.count < count || better(index, top[top.count - 1]) else { continue }
+                top.insert(index, at: top.firstIndex { better(index, $0) } ?? top.count)
+                if top.count > count { top.removeLast() }
+            }
+            return top
+        }
+        let fronts = Pareto.fronts(points)
         var top: [Int] = []
-        for index in observations.indices where observations[index].outcome != .running {
-            guard top.count < count || better(index, top[top.count - 1]) else { continue }
-            top.insert(index, at: top.firstIndex { better(index, $0) } ?? top.count)
-            if top.count > count { top.removeLast() }
+        for front in 1...(fronts.max() ?? 0) {
+            let members = points.indices.filter { fronts[$0] == front }
+            if top.count + members.count <= count {
+                top += members
+                if top.count == count { break }
+                continue
+            }
+            top += Pareto.greatestHypervolumeSubset(
+                members.map { points[$0] }, count: count - top.count, reference: Pareto.nadirReference(points)
+            ).map { members[$0] }
+            break
         }
         return top
     }

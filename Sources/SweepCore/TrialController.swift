@@ -25,9 +25,10 @@ public final class TrialController {
     private var distinctConfigs: [(config: TrialConfig, first: Int)] = []
     private var configOfTrial: [Int] = [-1]
     private var configByKey: [String: Int] = [:]
-    /// Each trial's state as last read, with its value and stop epoch once it is completed or
-    /// pruned (finished trials rarely change, so only the states are read again each time).
-    private var outcomeOfTrial: [(state: TrialState, value: Double?, stopped: Int?)?] = [nil]
+    /// Each trial's state as last read, with its objectives' scores, its constraint violation and
+    /// its stop epoch once it is completed or pruned (finished trials rarely change, so only the
+    /// states are read again each time).
+    private var outcomeOfTrial: [(state: TrialState, scores: [Double]?, violation: Double, stopped: Int?)?] = [nil]
     /// Train examples of the dataset (for the timing of a trial stopped mid-way).
     let trainExamples: Int
 
@@ -106,8 +107,8 @@ public final class TrialController {
 
     /// Every config of the sweep (retired trials left out) as the sampler sees it, and how many
     /// configs there are. A config's seeds are one observation: running while one waits or runs,
-    /// else the mean of its completed and pruned seeds' values (pruned if one was, at the lowest
-    /// epoch reached); configs whose every seed failed are left out.
+    /// else the mean of its completed and pruned seeds' scores and constraint violations (pruned if
+    /// one was, at the lowest epoch reached); configs whose every seed failed are left out.
     func observe(_ db: Database) throws -> (observations: [Observation], configs: Int) {
         let newTrials = try SweepStore.configs(db, from: configOfTrial.count)
         while let row = try newTrials.next() {
@@ -124,16 +125,19 @@ public final class TrialController {
             configOfTrial[number] = configByKey[key]!
         }
         while outcomeOfTrial.count < configOfTrial.count { outcomeOfTrial.append(nil) }
+        let ranking = spec.ranking, width = ranking.objectives.count
         var running = [Bool](repeating: false, count: distinctConfigs.count), present = running
-        var sums = [Double](repeating: 0, count: distinctConfigs.count), counts = [Int](repeating: 0, count: distinctConfigs.count)
+        var sums = [[Double]](repeating: [Double](repeating: 0, count: width), count: distinctConfigs.count)
+        var violations = [Double](repeating: 0, count: distinctConfigs.count), counts = [Int](repeating: 0, count: distinctConfigs.count)
         var stops = [Int](repeating: .max, count: distinctConfigs.count)
         for (number, state) in try SweepStore.liveStates(db) {
             let index = configOfTrial[number]
             guard index >= 0 else { continue }
             if outcomeOfTrial[number]?.state != state {
-                var outcome: (state: TrialState, value: Double?, stopped: Int?) = (state, nil, nil)
-                if state == .completed || state == .pruned {
-                    outcome.value = try SweepStore.resultValue(db, trialNumber: number, metric: spec.metric)
+                var outcome: (state: TrialState, scores: [Double]?, violation: Double, stopped: Int?) = (state, nil, 0, nil)
+                if state == .completed || state == .pruned, let valid = try SweepStore.resultValid(db, trialNumber: number) {
+                    outcome.scores = ranking.scores(valid)
+                    outcome.violation = ranking.violation(valid)
                     outcome.stopped = try SweepStore.stopEpoch(db, trialNumber: number)
                 }
                 outcomeOfTrial[number] = outcome
@@ -141,8 +145,9 @@ public final class TrialController {
             let outcome = outcomeOfTrial[number]!
             present[index] = true
             if state == .waiting || state == .running { running[index] = true }
-            if let value = outcome.value {
-                sums[index] += value
+            if let scores = outcome.scores {
+                for objective in 0..<width { sums[index][objective] += scores[objective] }
+                violations[index] += outcome.violation
                 counts[index] += 1
             }
             if state == .pruned, let stopped = outcome.stopped { stops[index] = min(stops[index], stopped) }
@@ -152,9 +157,11 @@ public final class TrialController {
             guard present[index] else { return nil }
             if running[index] { return Observation(order: first, config: config, outcome: .running) }
             guard counts[index] > 0 else { return nil }
-            let mean = sums[index] / Double(counts[index])
+            let n = Double(counts[index]), mean = sums[index].map { $0 / n }
             return Observation(
-                order: first, config: config, outcome: stops[index] < .max ? .pruned(epoch: stops[index], value: mean) : .completed(mean))
+                order: first, config: config,
+                outcome: stops[index] < .max ? .pruned(epoch: stops[index], scores: mean) : .completed(mean),
+                violation: violations[index] / n)
         }
         return (observations, present.filter { $0 }.count)
     }
@@ -219,7 +226,7 @@ public final class TrialController {
     /// returns the first that stops the trial. A checkpoint whose epochs are not all known yet (a
     /// report lost while the coordinator was down) waits for them.
     private func judge(_ db: Database, _ live: LiveAttempt, through epoch: Int, history: [EpochRecord]?, _ now: Date) throws -> Stop? {
-        guard let pruner, let judged = spec.earlyStopping?.metric else { return nil }
+        guard let pruner, let judged = spec.earlyStopping?.objectives else { return nil }
         let config = try TrialConfig.parse(json: live.configJSON)
         let bracket = pruner.bracket(ofConfig: Leaderboard.configKey(config))
         for checkpoint in pruner.checkpoints(budget: config.epochBudget, bracket: bracket) where checkpoint <= epoch {
@@ -227,20 +234,30 @@ public final class TrialController {
             let records =
                 try history.map { $0.filter { $0.epoch <= checkpoint } }
                 ?? SweepStore.storedEpochs(db, trialNumber: live.trialNumber, attempt: live.attempt, through: checkpoint)
-            guard records.map(\.epoch) == Array(1...checkpoint), let value = records.compactMap({ $0.valid[judged] }).max() else {
-                return nil
-            }
+            guard records.map(\.epoch) == Array(1...checkpoint), let values = Self.bestSoFar(records, judged) else { return nil }
             let others = try SweepStore.competingValues(
                 db, epoch: checkpoint, bracket: bracket, seed: config.seed, excluding: live.trialNumber)
-            let (decision, rule) = pruner.decide(epoch: checkpoint, bracket: bracket, value: value, others: others)
+            let (decision, rule) = pruner.decide(epoch: checkpoint, bracket: bracket, values: values, others: others)
             try SweepStore.record(
                 db,
                 Judgement(
                     trialNumber: live.trialNumber, epoch: checkpoint, bracket: bracket, seed: config.seed,
-                    value: value, decision: decision, rule: rule, compared: others, at: now))
+                    values: values, decision: decision, rule: rule, compared: others, at: now))
             if decision == .stop { return Stop(epoch: checkpoint, rule: rule) }
         }
         return nil
+    }
+
+    /// Each objective's best value on valid in `records`, each on its own (the point no single epoch
+    /// need reach: a noisy epoch never decides alone); nil when one never appears.
+    static func bestSoFar(_ records: [EpochRecord], _ objectives: [Objective]) -> [Double]? {
+        var values: [Double] = []
+        for objective in objectives {
+            guard let best = records.compactMap({ $0.valid[objective.metric] }).max(by: { objective.score($0) < objective.score($1) })
+            else { return nil }
+            values.append(best)
+        }
+        return values
     }
 
     /// Ends a trial as `pruned` at the stop's epoch, with its best epoch up to there as its result.
@@ -253,7 +270,7 @@ public final class TrialController {
         let records =
             try history.map { $0.filter { $0.epoch <= stop.epoch } }
             ?? SweepStore.storedEpochs(db, trialNumber: live.trialNumber, attempt: live.attempt, through: stop.epoch)
-        let bestEpoch = EpochRecord.bestEpoch(in: records, by: config.selectMetric)
+        let bestEpoch = EpochRecord.bestEpoch(in: records, by: config.selection)
         let best = records.first { $0.epoch == bestEpoch } ?? records[0]
         let measured =
             try timing

@@ -138,11 +138,14 @@ public struct EpochRecord: Sendable, Hashable, Codable {
 }
 
 extension EpochRecord {
-    /// The first epoch with the highest valid `metric` in `history` (an epoch lacking it ranks
-    /// last): a trial's result, for the built-in trainer, a program and a pruned trial alike.
-    public static func bestEpoch(in history: [EpochRecord], by metric: String) -> Int? {
-        var best: EpochRecord?
-        for record in history where (record.valid[metric] ?? -.infinity) > (best?.valid[metric] ?? -.infinity) { best = record }
+    /// The first epoch with the best valid value of `objective` in `history` (an epoch lacking it
+    /// ranks last): a trial's result, for the built-in trainer, a program and a pruned trial alike.
+    public static func bestEpoch(in history: [EpochRecord], by objective: Objective) -> Int? {
+        var best: (epoch: Int, score: Double)?
+        for record in history {
+            let score = record.valid[objective.metric].map(objective.score) ?? Objective.worstScore
+            if score > (best?.score ?? Objective.worstScore) { best = (record.epoch, score) }
+        }
         return best?.epoch
     }
 }
@@ -214,7 +217,7 @@ public enum TrainingEvent: Sendable {
 /// or this process): the metrics at the best valid epoch, every epoch's record and the timings.
 /// Workers send it (`result`), the store keeps it, the leaderboard ranks it.
 public struct TrialResult: Sendable, Hashable, Codable {
-    /// The first epoch with the best valid `select_metric`.
+    /// The first epoch with the best valid `select_metric` (in the config's `select_goal`).
     public var bestEpoch: Int
     public var valid: [String: Double]
     public var test: [String: Double]

@@ -134,6 +134,9 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     public var epochs = 20
     public var seed = 0
     public var selectMetric = "ndcg@10"
+    /// Whether the best epoch has the highest or the lowest `select_metric` (an extension key:
+    /// `maximize`, the default, is left out of the canonical config).
+    public var selectGoal = Goal.maximize
     // Extensions of the contract (docs/ml-extensions.md).
     public var model = Model.ffn
     public var hidden = 512
@@ -155,16 +158,22 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
     public init() {}
 
     /// A program trial's config.
-    public init(programKeys: [String: ConfigValue], seed: Int, selectMetric: String) {
+    public init(programKeys: [String: ConfigValue], seed: Int, selectMetric: String, selectGoal: Goal = .maximize) {
         self.programKeys = programKeys
         self.seed = seed
         self.selectMetric = selectMetric
+        self.selectGoal = selectGoal
     }
 
+    /// What the trial selects its best epoch by: `select_metric` in `select_goal`.
+    public var selection: Objective { Objective(metric: selectMetric, goal: selectGoal) }
+
     /// The key whose value `true` marks a stored config as a program's; programs cannot use it, nor
-    /// `seed` or `select_metric`, as keys of their own.
+    /// `seed`, `select_metric` or `select_goal`, as keys of their own.
     public static let programMarker = "program"
-    public static let reservedProgramKeys: Set<String> = [programMarker, "seed", "select_metric"]
+    public static let reservedProgramKeys = sharedProgramKeys.union([programMarker])
+    /// The keys a program config has beside its own: its seed and what selects its best epoch.
+    static let sharedProgramKeys: Set<String> = ["seed", "select_metric", "select_goal"]
 
     /// Whether this config runs a user program rather than the built-in trainer.
     public var isProgram: Bool { programKeys != nil }
@@ -185,7 +194,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
             batchSize = "batch_size", epochs, seed, selectMetric = "select_metric"
         case model, hidden, weightDecay = "weight_decay", ldamMaxMargin = "ldam_max_margin", ldamScale = "ldam_scale",
             ldamDRWEpoch = "ldam_drw_epoch", cooc, coocWeight = "cooc_weight", coocPopularity = "cooc_popularity", knnK = "knn_k",
-            knnWeight = "knn_weight", knnPower = "knn_power"
+            knnWeight = "knn_weight", knnPower = "knn_power", selectGoal = "select_goal"
 
         static let byName = Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
 
@@ -195,7 +204,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         var isExtension: Bool {
             switch self {
             case .model, .hidden, .weightDecay, .ldamMaxMargin, .ldamScale, .ldamDRWEpoch, .cooc, .coocWeight, .coocPopularity, .knnK,
-                .knnWeight, .knnPower:
+                .knnWeight, .knnPower, .selectGoal:
                 true
             case .loss, .posWeightMult, .focalGamma, .focalAlpha, .cbBeta, .rnn, .multitask, .balancer, .alpha, .gradnormAlpha, .gradnormLR,
                 .dwaTemp, .dropout, .lr, .batchSize, .epochs, .seed, .selectMetric:
@@ -206,7 +215,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         /// A key that only matters when a network trains (inactive with `model: none`).
         var trains: Bool {
             switch self {
-            case .seed, .selectMetric, .model, .cooc, .coocWeight, .coocPopularity, .knnK, .knnWeight, .knnPower: false
+            case .seed, .selectMetric, .selectGoal, .model, .cooc, .coocWeight, .coocPopularity, .knnK, .knnWeight, .knnPower: false
             case .loss, .posWeightMult, .focalGamma, .focalAlpha, .cbBeta, .rnn, .multitask, .balancer, .alpha, .gradnormAlpha, .gradnormLR,
                 .dwaTemp, .dropout, .lr, .batchSize, .epochs, .hidden, .weightDecay, .ldamMaxMargin, .ldamScale, .ldamDRWEpoch:
                 true
@@ -224,13 +233,14 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         return model == .none ? 1 : epochs
     }
 
-    /// Metrics a trial may select its best epoch by.
-    public static let selectableMetrics = ["ndcg@10", "recall@10", "recall@50", "mrr"]
+    /// Metrics a trial may select its best epoch by: every metric the trainer reports on valid
+    /// (`ml.md`'s four, and docs/ml-extensions.md adds the two collapse diagnostics).
+    public static let selectableMetrics = RankingMetrics.names
 
     /// Whether `key` is used by this config, and if not, why.
     public func inactiveReason(_ key: String) -> String? {
         if let programKeys {
-            return programKeys[key] != nil || key == "seed" || key == "select_metric" ? nil : "not a key of this program config"
+            return programKeys[key] != nil || Self.sharedProgramKeys.contains(key) ? nil : "not a key of this program config"
         }
         return Key.byName[key].flatMap(inactiveReason)
     }
@@ -248,7 +258,9 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         case .alpha: multitask && balancer == .fixed ? nil : "only used with multitask: true and balancer: fixed"
         case .gradnormAlpha, .gradnormLR: multitask && balancer == .gradnorm ? nil : "only used with multitask: true and balancer: gradnorm"
         case .dwaTemp: multitask && balancer == .dwa ? nil : "only used with multitask: true and balancer: dwa"
-        default: nil
+        case .loss, .rnn, .multitask, .dropout, .lr, .batchSize, .epochs, .seed, .selectMetric, .selectGoal, .model, .hidden, .weightDecay,
+            .cooc, .knnK:
+            nil
         }
     }
 
@@ -256,7 +268,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
 
     /// The value of a key (active or not).
     public func value(_ key: String) -> ConfigValue? {
-        if let programKeys, key != "seed", key != "select_metric" { return programKeys[key] }
+        if let programKeys, !Self.sharedProgramKeys.contains(key) { return programKeys[key] }
         return Key.byName[key].map(value)
     }
 
@@ -280,6 +292,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         case .epochs: .int(epochs)
         case .seed: .int(seed)
         case .selectMetric: .string(selectMetric)
+        case .selectGoal: .string(selectGoal.rawValue)
         case .model: .string(model.rawValue)
         case .hidden: .int(hidden)
         case .weightDecay: .double(weightDecay)
@@ -301,7 +314,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         if let programKeys {
             return programKeys.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } + [
                 ("seed", .int(seed)), ("select_metric", .string(selectMetric)),
-            ]
+            ] + (selectGoal == .maximize ? [] : [("select_goal", .string(selectGoal.rawValue))])
         }
         return Key.allCases.compactMap { key in activeValue(key).map { (key.rawValue, $0) } }
     }
@@ -369,7 +382,15 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
         for (key, value) in values.sorted(by: { $0.key < $1.key }) {
             if let number = value.number, !number.isFinite { throw ConfigError(key: key, message: "must be a finite number, got \(value)") }
         }
-        return TrialConfig(programKeys: values.filter { !reservedProgramKeys.contains($0.key) }, seed: seed, selectMetric: metric)
+        var goal = Goal.maximize
+        if let value = values["select_goal"] {
+            guard case .string(let text) = value, let named = Goal(rawValue: text) else {
+                throw ConfigError(key: "select_goal", message: "must be maximize or minimize, got \(value)")
+            }
+            goal = named
+        }
+        return TrialConfig(
+            programKeys: values.filter { !reservedProgramKeys.contains($0.key) }, seed: seed, selectMetric: metric, selectGoal: goal)
     }
 
     /// Parses a YAML or JSON mapping of config keys.
@@ -453,6 +474,7 @@ public struct TrialConfig: Sendable, Equatable, Hashable {
                 throw ConfigError(key: keyName, message: "must be one of \(Self.selectableMetrics.joined(separator: ", ")), got \(value)")
             }
             selectMetric = text
+        case .selectGoal: selectGoal = try name(Goal.self)
         }
     }
 

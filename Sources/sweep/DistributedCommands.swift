@@ -146,7 +146,7 @@ struct Launch: ParsableCommand {
             printError(url.isEmpty ? "the dashboard could not listen on \(dashboard)" : "dashboard at \(url)")
         }
         defer { dashboardTask?.cancel() }
-        let display = ProgressDisplay(store: writer, metric: spec.metric, expected: SweepStatus.adaptiveTrials(spec))
+        let display = ProgressDisplay(store: writer, ranking: spec.ranking, expected: SweepStatus.adaptiveTrials(spec))
         server.log = { display.log($0) }
         server.onProgress = { display.update(workers: server.scheduler.sessions.count) }
         let workers = try (0..<localWorkers).map { index -> Process in
@@ -205,7 +205,9 @@ struct Launch: ParsableCommand {
 /// Live progress: a redrawn bar on a terminal, plain log lines otherwise.
 final class ProgressDisplay {
     let store: SweepStore
-    let metric: String
+    /// The objective whose best the bar shows: one, without constraints (a front or feasibility
+    /// would need every result read; the board shows them).
+    let shownBest: Objective?
     let terminal = isatty(STDERR_FILENO) == 1
     let started = Date()
     private var lastLine = ""
@@ -213,9 +215,9 @@ final class ProgressDisplay {
     /// The trials an adaptive sampler will have added in all (nil: the plan is all).
     let expected: Int?
 
-    init(store: SweepStore, metric: String, expected: Int?) {
+    init(store: SweepStore, ranking: Ranking, expected: Int?) {
         self.store = store
-        self.metric = metric
+        shownBest = ranking.isMultiObjective || !ranking.constraints.isEmpty ? nil : ranking.primary
         self.expected = expected
     }
 
@@ -240,7 +242,7 @@ final class ProgressDisplay {
         let hours = now.timeIntervalSince(started) / 3600
         let rate = hours > 0 ? Double(done) / hours : 0
         let eta = rate > 0 ? LeaderboardReport.duration(Double(total - done) / rate * 3600) : "–"
-        let best = try? store.best(metric: metric)
+        let best = shownBest.flatMap { try? store.best(objective: $0) }
         let width = 24, filled = total == 0 ? 0 : width * done / total
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
         let saved = pruned > 0 ? (try? store.epochsSaved()) ?? 0 : 0
@@ -248,7 +250,7 @@ final class ProgressDisplay {
             "\(bar) \(done)/\(total)  running \(running)  waiting \(waiting)"
             + (pruned > 0 ? "  pruned \(pruned) (\(saved) epochs saved)" : "") + "  workers \(workers)  "
             + String(format: "%.0f trials/h", rate) + "  ETA \(eta)"
-            + (best.map { "  best #\($0.number) \(metric) " + String(format: "%.4f", $0.value) } ?? "")
+            + (best.map { "  best #\($0.number) \(shownBest!.metric) " + String(format: "%.4f", $0.value) } ?? "")
         if terminal {
             lastLine = line
             FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))

@@ -11,6 +11,7 @@ struct Importance: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @Option(help: "The share of completed trials counted as the best (Optuna's target_quantile).") var quantile = 0.1
+    @Option(help: "The objective to explain (valid_…), with several; the first when not given.") var objective: String?
     @Flag(help: "Print one JSON document.") var json = false
 
     func validate() throws {
@@ -22,18 +23,32 @@ struct Importance: ParsableCommand {
         guard let sweep = try reader.store.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
         let spec = try reader.spec(of: sweep)
         let trials = try reader.trials()
-        let ranked = ParameterImportance.of(spec: spec, trials: trials, targetQuantile: quantile)
+        let chosen = try chosenObjective(sweep.ranking)
+        let ranked = ParameterImportance.of(spec: spec, objective: chosen, trials: trials, targetQuantile: quantile)
         if json {
-            return print(try Documents.text(ParameterImportance.document(ranked, spec: spec, trials: trials, targetQuantile: quantile)))
+            return print(
+                try Documents.text(ParameterImportance.document(ranked, objective: chosen, trials: trials, targetQuantile: quantile)))
         }
-        let completed = ParameterImportance.completedTrials(trials, metric: spec.metric)
+        let completed = ParameterImportance.completedTrials(trials, objective: chosen)
         print(
-            "importance for reaching the top \(Int((quantile * 100).rounded()))% by valid \(spec.metric), from \(completed) completed trials (PED-ANOVA)"
+            "importance for reaching the top \(Int((quantile * 100).rounded()))% by \(chosen.label), from \(completed) completed trials (PED-ANOVA)"
         )
-        let width = ranked.map(\.key.count).max() ?? 0
+        let width = ranked.map { $0.key.count }.max() ?? 0
         for (key, importance) in ranked {
             let bar = String(repeating: "█", count: Int((importance * 40).rounded()))
             print(key.padding(width) + "  " + String(format: "%.3f", importance) + "  " + bar)
         }
+    }
+
+    /// `--objective` among the sweep's objectives (`valid_` optional), else the first.
+    func chosenObjective(_ ranking: Ranking) throws -> Objective {
+        guard let objective else { return ranking.primary }
+        let bare = objective.hasPrefix("valid_") ? String(objective.dropFirst("valid_".count)) : objective
+        guard let chosen = ranking.objectives.first(where: { $0.metric == bare }) else {
+            throw ValidationError(
+                "--objective \(objective) is not an objective of this sweep; its objectives are "
+                    + ranking.objectives.map { "valid_\($0.metric)" }.joined(separator: ", "))
+        }
+        return chosen
     }
 }

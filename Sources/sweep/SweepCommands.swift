@@ -77,7 +77,7 @@ struct OpenedSweep {
             ?? "\(controller.planned.count) trials planned"
         printError(
             "\(spec.name): \(planned) (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired) in \(db)"
-                + (controller.pruner.map { "; early stopping: \($0.summary) on valid_\(spec.earlyStopping!.metric)" } ?? ""))
+                + (controller.pruner.map { "; early stopping: \($0.summary) on \(spec.earlyStopping!.judged)" } ?? ""))
     }
 
     /// The leaderboard's top 10 as `run` and `launch` print it at the end.
@@ -133,7 +133,7 @@ struct Plan: ParsableCommand {
         }
         let configs = Set(trials.map { Leaderboard.configKey($0.config) }).count
         print(
-            "\(spec.name): \(spec.method.rawValue) search, \(configs) config\(configs == 1 ? "" : "s") × \(spec.repeats) repeat\(spec.repeats == 1 ? "" : "s") = \(trials.count) trials, ranked by valid_\(spec.metric)"
+            "\(spec.name): \(spec.method.rawValue) search, \(configs) config\(configs == 1 ? "" : "s") × \(spec.repeats) repeat\(spec.repeats == 1 ? "" : "s") = \(trials.count) trials, ranked by \(SweepStatus.rankedBy(spec.ranking))"
         )
         if let tpe = spec.tpe {
             print(
@@ -146,7 +146,7 @@ struct Plan: ParsableCommand {
         let snapshots = trials.map {
             TrialSnapshot(id: $0.id, number: $0.number, config: $0.config, variant: $0.variant, state: .waiting, attempts: 0, result: nil)
         }
-        let report = LeaderboardReport(trials: snapshots, metric: spec.metric, popularity: nil, all: true)
+        let report = LeaderboardReport(trials: snapshots, ranking: spec.ranking, popularity: nil, all: true)
         if !report.constantKeys.isEmpty { print("constant: " + report.constantKeys.joined(separator: " ")) }
         let keys = ["#", "trial"] + (spec.variants.isEmpty ? [] : ["variant"]) + report.varyingKeys + ["seed"]
         var rows = [keys]
@@ -181,7 +181,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let opened = try OpenedSweep(file: sweep, db: store.db, planLimit: limit.planLimit)
-        let metric = opened.spec.metric
+        let metric = opened.spec.ranking.primary.metric
         var runner = LocalRunner(
             controller: opened.controller, dataset: opened.dataset?.dataset, threads: threads,
             workerName: "local-\(ProcessInfo.processInfo.processIdentifier)")
@@ -280,8 +280,9 @@ struct Show: ParsableCommand {
             )
         }
         if !records.isEmpty {
-            let valid = records.map { $0.valid[sweep.metric] ?? 0 }
-            print("\nvalid \(sweep.metric) " + Sparkline.render(valid) + String(format: "  %.4f → %.4f", valid.first!, valid.last!))
+            let metric = sweep.ranking.primary.metric
+            let valid = records.map { $0.valid[metric] ?? 0 }
+            print("\nvalid \(metric) " + Sparkline.render(valid) + String(format: "  %.4f → %.4f", valid.first!, valid.last!))
             if snapshot.config.isProgram {
                 printProgramEpochs(records)
             } else {
@@ -298,9 +299,13 @@ struct Show: ParsableCommand {
             }
         }
         if !judgements.isEmpty {
-            print("\nearly stopping (valid \(sweep.metric), best so far):")
+            let judged = try? reader.spec(of: sweep).earlyStopping?.judged
+            print("\nearly stopping (\(judged ?? "valid_" + sweep.ranking.primary.metric), best so far):")
             for judgement in judgements {
-                let compared = judgement.compared.map { String(format: "%.4f", $0) }.joined(separator: ", ")
+                let compared = judgement.compared.map { values in
+                    values.count == 1
+                        ? String(format: "%.4f", values[0]) : "(" + values.map { String(format: "%.4f", $0) }.joined(separator: ", ") + ")"
+                }.joined(separator: ", ")
                 print("  epoch \(judgement.epoch): \(judgement.decision == .stop ? "STOP" : "go on") — \(judgement.rule)")
                 print(
                     "    compared with \(judgement.compared.count) value\(judgement.compared.count == 1 ? "" : "s")\(compared.isEmpty ? "" : ": " + compared)"
@@ -346,20 +351,23 @@ struct ExportCommand: ParsableCommand {
         commandName: "export", abstract: "Write a trial file that `sweep train --config FILE` reproduces.")
 
     @OptionGroup var store: StoreOptions
-    @Flag(help: "The best completed trial (the default).") var best = false
+    @Flag(help: "The best completed trial (the default; one objective only).") var best = false
     @Option(help: "This trial (id, unique prefix or number) instead of the best.") var trial: String?
+    @Option(help: "Write one trial file per member of the front (several objectives) into this folder.") var front: String?
     @Option(help: "yaml or json.") var format: OutputFormat = .yaml
     @Option(name: .shortAndLong, help: "Write to FILE instead of stdout.") var output: String?
 
     func validate() throws {
         guard [.yaml, .json].contains(format) else { throw ValidationError("--format must be yaml or json") }
-        if best && trial != nil { throw ValidationError("give --best or --trial, not both") }
+        if [best, trial != nil, front != nil].filter({ $0 }).count > 1 { throw ValidationError("give one of --best, --trial and --front") }
+        if front != nil && output != nil { throw ValidationError("--front writes a folder of files; --output is for one") }
         try checkOutputPath(output, option: "--output")
     }
 
     func run() throws {
         let reader = try store.reader()
         guard let sweep = try reader.store.sweep() else { throw StoreError(message: "\(store.db) holds no sweep yet") }
+        if let front { return try exportFront(try reader.trials(), sweep: sweep, into: front) }
         let snapshot: TrialSnapshot
         if let trial {
             snapshot = try reader.findTrial(trial)
@@ -367,7 +375,7 @@ struct ExportCommand: ParsableCommand {
                 throw StoreError(message: "trial \(snapshot.id) has no result (\(snapshot.state.rawValue))")
             }
         } else {
-            guard let bestTrial = Export.best(try reader.trials(), metric: sweep.metric) else {
+            guard let bestTrial = try Export.best(try reader.trials(), ranking: sweep.ranking) else {
                 throw StoreError(message: "no trial has completed yet")
             }
             snapshot = bestTrial
@@ -377,12 +385,34 @@ struct ExportCommand: ParsableCommand {
         if let output {
             try writeOutput(Data(text.utf8), to: output, option: "--output")
             printError(
-                "wrote trial \(snapshot.id) (#\(snapshot.number), valid \(sweep.metric) \(decimal(snapshot.result?.valid[sweep.metric] ?? 0))) to \(output)"
+                "wrote trial \(snapshot.id) (#\(snapshot.number), valid \(sweep.ranking.primary.metric) \(decimal(snapshot.result?.valid[sweep.ranking.primary.metric] ?? 0))) to \(output)"
             )
             printError("reproduce it with: sweep train --config \(output)")
         } else {
             print(text, terminator: "")
         }
+    }
+
+    /// One trial file per front member, named `trial-<number>-<id>.<format>`, in `folder`
+    /// (created if missing); the front's members and their objectives are listed as they are written.
+    func exportFront(_ trials: [TrialSnapshot], sweep: SweepRecord, into folder: String) throws {
+        let members = Export.front(trials, ranking: sweep.ranking)
+        guard !members.isEmpty else { throw StoreError(message: "no feasible trial has completed yet: the front is empty") }
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw ValidationError("--front \(folder): cannot create the folder (\(error.localizedDescription))")
+        }
+        for member in members {
+            let file = Export.trialFile(for: member, sweep: sweep)
+            let text = format == .json ? try file.jsonText() + "\n" : file.yamlText()
+            let path = URL(fileURLWithPath: folder).appendingPathComponent("trial-\(member.number)-\(member.id).\(format.rawValue)").path
+            try writeOutput(Data(text.utf8), to: path, option: "--front")
+            let values = sweep.ranking.objectives.map { "\($0.metric) \(decimal(member.result?.valid[$0.metric] ?? .nan))" }
+            printError("wrote trial \(member.id) (#\(member.number), \(values.joined(separator: ", "))) to \(path)")
+        }
+        printError(
+            "\(members.count) trial file\(members.count == 1 ? "" : "s") of the front; reproduce one with: sweep train --config FILE")
     }
 }
 

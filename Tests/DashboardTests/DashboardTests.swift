@@ -108,7 +108,7 @@ func jsonObject(_ text: String) throws -> [String: Any] {
             let leaderboard = try get(base + "/api/leaderboard")
             #expect(leaderboard.status == 200)
             let expected = LeaderboardReport(
-                trials: trials, metric: sweep.metric, popularity: sweep.popularity, epochs: try store.epochTotals()
+                trials: trials, ranking: sweep.ranking, popularity: sweep.popularity, epochs: try store.epochTotals()
             ).json(byConfig: false)
             #expect(leaderboard.body == expected)
             let byConfig = try get(base + "/api/leaderboard?by_config=1")
@@ -144,7 +144,7 @@ func jsonObject(_ text: String) throws -> [String: Any] {
             let rows = board.body.components(separatedBy: "<tr data-row").count - 1
             #expect(rows == 6 && board.body.contains("popularity baseline") && board.body.contains("/api/export/"))
             // Rows in the ranking's order.
-            let ranked = Leaderboard.rank(trials, metric: "ndcg@10").map(\.trial.id)
+            let ranked = Leaderboard.rank(trials, ranking: Ranking(metric: "ndcg@10")).map(\.trial.id)
             let order = ranked.compactMap { id in board.body.range(of: "data-trial=\"\(id)\"")?.lowerBound }
             #expect(order.count == 6 && order == order.sorted())
             let trial = try get(base + "/trial/\(trials[0].id)")
@@ -314,7 +314,7 @@ func jsonObject(_ text: String) throws -> [String: Any] {
 
             """)
         let stores = try [first, second].map { try SweepStore.openReadOnly(path: $0) }
-        let bests = try stores.map { try #require(Leaderboard.rank(try $0.trials(), metric: "ndcg@10").first) }
+        let bests = try stores.map { try #require(Leaderboard.rank(try $0.trials(), ranking: Ranking(metric: "ndcg@10")).first) }
         try withDashboard([first, second]) { base, _ in
             let compared = try get(base + "/")
             #expect(
@@ -336,7 +336,7 @@ func jsonObject(_ text: String) throws -> [String: Any] {
             #expect(
                 api.body
                     == LeaderboardReport(
-                        trials: try stores[0].trials(), metric: sweep.metric, popularity: sweep.popularity,
+                        trials: try stores[0].trials(), ranking: sweep.ranking, popularity: sweep.popularity,
                         epochs: try stores[0].epochTotals()
                     ).json(byConfig: false))
             #expect(try get(base + "/store/2/trial/\(bests[1].trial.id)").status == 200)

@@ -48,7 +48,9 @@ import Vocabulary
             return Kept(
                 number: trial.number, id: trial.id, state: trial.state, stoppedAt: trial.stoppedAt, bestEpoch: trial.result?.bestEpoch,
                 valid: trial.result?.valid, test: trial.result?.test,
-                judgements: try store.judgements(trial: trial.id).map { "\($0.epoch) \($0.value) \($0.decision) \($0.compared)" },
+                judgements: try store.judgements(trial: trial.id).map {
+                    "\($0.epoch) \($0.values[0]) \($0.decision) \($0.compared.map { $0[0] })"
+                },
                 epochs: epochs.map { "\($0.epoch) \(String(describing: $0.lossMain)) \($0.valid) \($0.test)" })
         }
     }

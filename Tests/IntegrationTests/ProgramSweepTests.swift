@@ -171,7 +171,7 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         #expect((Int(epochsOfPruned) ?? 9) < 9)
 
         // Export the best, reproduce it: the same numbers.
-        let best = try #require(Export.best(trials, metric: "neg_log_loss"))
+        let best = try #require(try Export.best(trials, ranking: Ranking(metric: "neg_log_loss")))
         let exported = work.appendingPathComponent("best.yaml").path
         let export = try runSweep(["export", "--db", db, "--output", exported])
         #expect(export.status == 0, "\(export.stderr)")

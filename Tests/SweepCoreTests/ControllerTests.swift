@@ -88,7 +88,7 @@ import Vocabulary
         // The record of every judgement: trial 4 at rung 1 compared with trials 1 and 2 (3 and 5 never got there).
         let fourth = try controller.store.judgements(trial: trials[3].id)
         #expect(fourth.map(\.epoch) == [1, 3] && fourth.map(\.decision) == [.continue, .continue])
-        #expect(fourth[1].value == 0.36 && fourth[1].compared == [0.35, 0.28])
+        #expect(fourth[1].values == [0.36] && fourth[1].compared == [[0.35], [0.28]])
         #expect(try controller.store.epochTotals() == EpochTotals(trained: 4 * 9 + 2, budget: 54, saved: 16))
         // Pruned is final: never retried, and the refusal says why.
         do {
@@ -113,7 +113,7 @@ import Vocabulary
         // Seed 0: 0.1 is not the best of [0.9, 0.8, 0.1]. Seed 1: 0.25 is not the best of [0.2, 0.3, 0.25];
         // had the seeds been mixed, 0.2 and 0.3 (the 4th and 5th values) would have been stopped.
         #expect(trials.map(\.state) == [.completed, .completed, .pruned, .completed, .completed, .pruned])
-        #expect(try controller.store.judgements(trial: trials[5].id)[0].compared == [0.2, 0.3])
+        #expect(try controller.store.judgements(trial: trials[5].id)[0].compared == [[0.2], [0.3]])
     }
 
     /// A restarted controller (a new process on the same file) keeps every decision, and a result
@@ -146,7 +146,7 @@ import Vocabulary
         #expect(try second.store.epochs(trial: trial.id, attempt: 1).map(\.epoch) == [1, 2, 3])
         let judgements = try second.store.judgements(trial: trial.id)
         #expect(judgements.map(\.epoch) == [1, 3] && judgements.map(\.decision) == [.continue, .stop])
-        #expect(judgements[0].compared == [0.5, 0.4] && judgements[1].compared == [0.7, 0.4])
+        #expect(judgements[0].compared == [[0.5], [0.4]] && judgements[1].compared == [[0.7], [0.4]])
         // A resend of that result changes nothing more.
         #expect(
             try second.tellResult(

@@ -48,7 +48,7 @@ func snapshot(
                                 || !($0.activeValues[key].map { value in shown[0].activeValues[key].map(value.sameValue) ?? false } ?? true)
                         }
                 }
-                let report = LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: nil, all: all)
+                let report = LeaderboardReport(trials: trials, ranking: Ranking(metric: "ndcg@10"), popularity: nil, all: all)
                 #expect(report.varyingKeys == expected, "round \(round), all \(all)")
             }
         }
@@ -62,7 +62,7 @@ func snapshot(
                 config: TrialConfig(programKeys: keys, seed: number, selectMetric: "acc"),
                 variant: nil, state: .completed, attempts: 1, result: nil)
         }
-        #expect(LeaderboardReport(trials: programs, metric: "acc", popularity: nil).varyingKeys == ["depth", "dropout"])
+        #expect(LeaderboardReport(trials: programs, ranking: Ranking(metric: "acc"), popularity: nil).varyingKeys == ["depth", "dropout"])
     }
 
     @Test func ranksByValidWithTiesToTheLowerNumber() {
@@ -70,7 +70,7 @@ func snapshot(
             snapshot(1, valid: 0.2), snapshot(2, valid: 0.3), snapshot(3, valid: 0.2), snapshot(4, valid: nil, state: .failed),
             snapshot(5, valid: 0.9, state: .retired),
         ]
-        let ranked = Leaderboard.rank(trials, metric: "ndcg@10")
+        let ranked = Leaderboard.rank(trials, ranking: Ranking(metric: "ndcg@10"))
         #expect(ranked.map(\.trial.number) == [2, 1, 3])
         #expect(ranked.map(\.rank) == [1, 2, 3])
     }
@@ -97,7 +97,7 @@ func snapshot(
             snapshot(7, loss: .weightedBCE, seed: 2, valid: 0.31), snapshot(8, loss: .focal, seed: 2, valid: 0.30),
             snapshot(9, seed: 2, valid: 0.22),
         ]
-        let configs = Leaderboard.rankConfigs(trials, metric: "ndcg@10")
+        let configs = Leaderboard.rankConfigs(trials, ranking: Ranking(metric: "ndcg@10"))
         #expect(configs.map(\.trials[0].config.loss) == [.weightedBCE, .focal, .bce])
         #expect(configs.map(\.n) == [3, 3, 3])
         #expect(abs(configs[0].validMean["ndcg@10"]! - 0.31) < 1e-12)
@@ -115,10 +115,10 @@ func snapshot(
         let trials = [
             snapshot(1, loss: .bce, valid: 0.46), snapshot(2, loss: .focal, valid: 0.20), snapshot(3, loss: .weightedBCE, valid: 0.45),
         ]
-        let configs = Leaderboard.rankConfigs(trials, metric: "ndcg@10")
+        let configs = Leaderboard.rankConfigs(trials, ranking: Ranking(metric: "ndcg@10"))
         #expect(configs.map(\.tiesBest) == [true, nil, nil])
         #expect(configs.map(LeaderboardReport.versusBestCell) == ["best", "n<2", "n<2"])
-        let report = LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: nil)
+        let report = LeaderboardReport(trials: trials, ranking: Ranking(metric: "ndcg@10"), popularity: nil)
         #expect(try report.table(byConfig: true).contains("n<2"))
         #expect(try !report.table(byConfig: true).contains("≈"))
         #expect(report.json(byConfig: true).contains("\"ties_best\": null"))
@@ -131,7 +131,7 @@ func snapshot(
                 snapshot(number, loss: number % 2 == 0 ? .focal : .weightedBCE, lr: number < 4 ? 0.001 : 0.01, valid: Double(number) / 10))
         }
         let report = LeaderboardReport(
-            trials: trials, metric: "ndcg@10", popularity: ["valid": ["ndcg@10": 0.05], "test": ["ndcg@10": 0.04]])
+            trials: trials, ranking: Ranking(metric: "ndcg@10"), popularity: ["valid": ["ndcg@10": 0.05], "test": ["ndcg@10": 0.04]])
         let table = try report.table(byConfig: false)
         let lines = table.split(separator: "\n")
         #expect(lines.allSatisfy { $0.count <= 100 })
@@ -139,7 +139,7 @@ func snapshot(
         #expect(lines[1].contains("loss") && lines[1].contains("lr") && lines[1].contains("valid ndcg@10"))
         #expect(lines.last == "popularity baseline: valid ndcg@10 0.0500, test ndcg@10 0.0400")
         #expect(lines[2].hasPrefix("   1  6  focal"))  // rank 1 is trial #6
-        let narrow = LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: nil, width: 60)
+        let narrow = LeaderboardReport(trials: trials, ranking: Ranking(metric: "ndcg@10"), popularity: nil, width: 60)
         let narrowTable = try narrow.table(byConfig: false)
         let narrowLines = narrowTable.split(separator: "\n").map(String.init)
         #expect(narrowLines.dropFirst().allSatisfy { $0.count <= 60 })
@@ -151,7 +151,9 @@ func snapshot(
         #expect(csv[0].hasPrefix("rank,#,trial,"))
         #expect(csv.count == 8 && csv.last?.hasPrefix("# popularity baseline") == true)
         let document = try #require(try JSONSerialization.jsonObject(with: Data(report.json(byConfig: false).utf8)) as? [String: Any])
-        #expect(Set(document.keys) == ["metric", "rows", "epochs", "popularity"] && document["metric"] as? String == "ndcg@10")
+        #expect(
+            Set(document.keys) == ["metric", "objectives", "hypervolume", "rows", "epochs", "popularity"]
+                && document["metric"] as? String == "ndcg@10")
         let json = try #require(document["rows"] as? [[String: Any]])
         #expect(json.count == 6)
         #expect(Set(json[0].keys) == ["rank", "trial", "number", "config", "state", "best_epoch", "valid", "test", "worker"])
@@ -166,8 +168,8 @@ func snapshot(
         worse.stoppedAt = 6
         let trials = [snapshot(1, valid: 0.2), snapshot(2, valid: 0.3), worse, pruned, snapshot(5, valid: nil, state: .waiting)]
         let epochs = EpochTotals(trained: 48, budget: 100, saved: 32)
-        #expect(Leaderboard.rank(trials, metric: "ndcg@10").map(\.trial.number) == [2, 1])
-        let all = LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: nil, all: true, epochs: epochs)
+        #expect(Leaderboard.rank(trials, ranking: Ranking(metric: "ndcg@10")).map(\.trial.number) == [2, 1])
+        let all = LeaderboardReport(trials: trials, ranking: Ranking(metric: "ndcg@10"), popularity: nil, all: true, epochs: epochs)
         #expect(all.trialRows().map(\.trial.number) == [2, 1, 3, 4, 5])
         #expect(all.trialRows().map(\.rank) == [1, 2, nil, nil, nil])
         let table = try all.table(byConfig: false, columns: ["#", "state"])
@@ -181,7 +183,8 @@ func snapshot(
         #expect(rows.map { $0["stopped_at"] as? Int } == [nil, nil, 2, 6, nil])
         #expect(rows.map { $0["state"] as? String } == ["completed", "completed", "pruned", "pruned", "waiting"])
         // Without `--all` the board shows only ranked trials, with the same footer.
-        let ranked = try LeaderboardReport(trials: trials, metric: "ndcg@10", popularity: nil, epochs: epochs).table(byConfig: false)
+        let ranked = try LeaderboardReport(trials: trials, ranking: Ranking(metric: "ndcg@10"), popularity: nil, epochs: epochs).table(
+            byConfig: false)
         #expect(!ranked.contains("pruned@") && ranked.hasSuffix(footer))
     }
 
@@ -193,7 +196,7 @@ func snapshot(
         trials[4] = snapshot(5, lr: 0.005, valid: nil, state: .running)
         for round in 0..<2 {
             let report = LeaderboardReport(
-                trials: trials, metric: "ndcg@10", popularity: ["valid": ["ndcg@10": 0.05]], all: true,
+                trials: trials, ranking: Ranking(metric: "ndcg@10"), popularity: ["valid": ["ndcg@10": 0.05]], all: true,
                 epochs: EpochTotals(trained: 9, budget: 15, saved: 0))
             let cached = report.json(byConfig: false, cache: cache), plain = report.json(byConfig: false)
             #expect(cached == plain, "round \(round)")

@@ -85,7 +85,7 @@ let optunaAvailable: Bool = {
             let documented =
                 !decision.stop && optuna[index]
                 && judgement.map {
-                    $0.compared.count + 1 < 3 && $0.value < ($0.compared.max() ?? -.infinity)
+                    $0.compared.count + 1 < 3 && $0.values[0] < ($0.compared.map { $0[0] }.max() ?? -.infinity)
                 } == true
             #expect(
                 documented,

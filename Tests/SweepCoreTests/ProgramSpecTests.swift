@@ -24,7 +24,9 @@ func programSweep(_ body: String, dataset: String = "none", command: String = "[
                   warmup: {values: [true, false]}
                   dropout.p: {values: [0.1], when: {warmup: true}}
                 """))
-        #expect(parsed.program?.command.command == ["python3", "fit.py"] && parsed.dataset == .noData && parsed.metric == "f1-macro")
+        #expect(
+            parsed.program?.command.command == ["python3", "fit.py"] && parsed.dataset == .noData
+                && parsed.ranking.primary.metric == "f1-macro")
         let trials = try SearchSpace(spec: parsed).plan()
         #expect(trials.count == 8)
         let config = trials[0].config

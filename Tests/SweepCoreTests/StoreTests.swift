@@ -324,7 +324,7 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         #expect(try store.findTrial(trials[2].id).state == .waiting)
         // A changed metric or dataset is refused, saying why.
         var otherMetric = changed
-        otherMetric.metric = "mrr"
+        otherMetric.ranking = Ranking(metric: "mrr")
         #expect(throws: StoreError.self) { try store.syncPlan(spec: otherMetric, trials: plan, fingerprint: "f1", popularity: nil) }
         do {
             _ = try store.syncPlan(spec: changed, trials: plan, fingerprint: "f2", popularity: nil)
@@ -613,7 +613,7 @@ func result(_ ndcg: Double, epoch: Int = 2) -> TrialResult {
         #expect(first.result?.bestEpoch == 27 && first.result?.valid["ndcg@10"] == 0.4587998456534175)
         let epochs = try trials.map { try store.epochs(trial: $0.id, attempt: $0.result!.attempt).count }
         #expect(epochs.reduce(0, +) == 360)
-        let best = try #require(Export.best(trials, metric: "ndcg@10"))
+        let best = try #require(try Export.best(trials, ranking: Ranking(metric: "ndcg@10")))
         #expect(best.id.hasPrefix("c146470b") && best.result?.valid["ndcg@10"].map { ($0 * 1e4).rounded() } == 4590)
     }
 }

@@ -244,19 +244,88 @@ let syntheticHeader = "name: t\ndataset: {synthetic: {preset: small, seed: 1}}\n
                     message: "must be less than every trial's epochs (6 ≥ 6): no trial would reach a rung")
             ])
         #expect(found("{type: median, warmup_epochs: 5}").map(\.path) == ["early_stopping.warmup_epochs"])
-        #expect(found("{type: asha, metric: test_ndcg@10}").first?.message.contains("early stopping never judges on test") == true)
+        #expect(found("{type: asha, metric: test_ndcg@10}").first?.message.contains("never on test") == true)
         #expect(
             found("{type: asha, metric: train_loss}").first?.message
-                == "train_loss: the trainer does not report it per epoch; per-epoch metrics are valid_ndcg@10, valid_recall@10, valid_recall@50, valid_mrr, valid_coverage@10"
+                == "train_loss is not a metric the trainer reports; expected one of valid_ndcg@10, valid_recall@10, valid_recall@50, valid_mrr, valid_coverage@10, valid_pop_overlap@10"
         )
+        let minimized = try spec(base + "early_stopping: {type: asha, metric: {name: valid_pop_overlap@10, goal: minimize}}\n")
+        #expect(minimized.earlyStopping?.objectives == [Objective(metric: "pop_overlap@10", goal: .minimize)])
         #expect(found("{type: asha, metric: valid_pop_overlap@10}").first?.message.contains("better lower") == true)
         // On its own line in block style, errors point at the key's own line.
         #expect(issues(base + "early_stopping:\n  type: asha\n  min_epochs: 9\n").map(\.line) == [9])
         let parsed = try spec(base + "early_stopping: {type: median, metric: valid_mrr}\n")
-        #expect(parsed.earlyStopping == EarlyStopping(rule: .median(warmupEpochs: 1, minTrials: 5), metric: "mrr"))
+        #expect(parsed.earlyStopping == EarlyStopping(rule: .median(warmupEpochs: 1, minTrials: 5), objectives: [Objective(metric: "mrr")]))
         #expect(
             try spec(base + "early_stopping: {type: asha}\n").earlyStopping
-                == EarlyStopping(rule: .asha(minEpochs: 1, reductionFactor: 3), metric: "ndcg@10"))
+                == EarlyStopping(rule: .asha(minEpochs: 1, reductionFactor: 3), objectives: [Objective(metric: "ndcg@10")]))
+    }
+
+    /// `metric: {name, goal}`, `objectives:` and `constraints:`, and every way to get them wrong,
+    /// each refused with its key path and line.
+    @Test func objectivesAndConstraintsAreParsedAndCheckedWithTheirLines() throws {
+        let base = syntheticHeader + "method: grid\nparameters:\n  lr: {values: [0.001, 0.01]}\n"
+        let minimized = try spec(base + "metric: {name: valid_pop_overlap@10, goal: minimize}\n")
+        #expect(minimized.ranking == Ranking(objectives: [Objective(metric: "pop_overlap@10", goal: .minimize)]))
+        let config = try SearchSpace(spec: minimized).plan()[0].config
+        #expect(config.selection == Objective(metric: "pop_overlap@10", goal: .minimize))
+        #expect(config.jsonText().contains("\"select_goal\":\"minimize\""))
+        // Maximize, the default, leaves the canonical config (and so the trial id) as it was.
+        #expect(!(try SearchSpace(spec: spec(base)).plan()[0].config.jsonText().contains("select_goal")))
+        let several = try spec(
+            base + """
+                objectives:
+                  - {name: valid_ndcg@10, goal: maximize, reference: 0}
+                  - {name: valid_coverage@10, reference: 0.01}
+                constraints:
+                  - {metric: valid_pop_overlap@10, max: 0.5}
+                """)
+        #expect(several.ranking.objectives == [Objective(metric: "ndcg@10"), Objective(metric: "coverage@10")])
+        #expect(several.ranking.reference == [0, 0.01])
+        #expect(several.ranking.constraints == [OutcomeConstraint(metric: "pop_overlap@10", max: 0.5)])
+        func found(_ text: String) -> [String] {
+            issues(base + text).map { "\($0.line.map(String.init) ?? "-") \($0.path): \($0.message)" }
+        }
+        #expect(
+            found("metric: {name: valid_ndcg@20}\n") == [
+                "6 metric.name: valid_ndcg@20 is not a metric the trainer reports; expected one of valid_ndcg@10, valid_recall@10, valid_recall@50, valid_mrr, valid_coverage@10, valid_pop_overlap@10"
+            ])
+        #expect(found("metric: {name: valid_mrr, goal: lowest}\n") == ["6 metric.goal: must be maximize or minimize"])
+        #expect(found("metric: {name: test_mrr}\n") == ["6 metric.name: test_mrr: sweeps rank, constrain and stop on valid, never on test"])
+        #expect(
+            found("objectives:\n  - {name: valid_mrr}\n  - {name: valid_mrr, goal: minimize}\n") == [
+                "8 objectives[1]: valid_mrr is already an objective: each metric once"
+            ])
+        #expect(
+            found("objectives:\n  - {name: valid_mrr}\n") == [
+                "7 objectives: must be a list of 2 to 4 objectives ({name: valid_…, goal: maximize | minimize}); one is metric:"
+            ])
+        #expect(
+            found("metric: {name: valid_mrr}\nobjectives:\n  - {name: valid_mrr}\n  - {name: valid_ndcg@10}\n") == [
+                "8 objectives: cannot stand beside metric (line 6): metric is one objective, objectives 2 to 4"
+            ])
+        #expect(
+            found(
+                "constraints:\n  - {metric: valid_coverage@10, min: 0.5, max: 0.1}\n  - {metric: test_mrr, min: 0}\n  - {metric: valid_mrr}\n"
+            )
+                == [
+                    "7 constraints[0]: min 0.5 is above max 0.1: no value is feasible",
+                    "8 constraints[1].metric: test_mrr: sweeps rank, constrain and stop on valid, never on test",
+                    "9 constraints[2]: needs min, max or both",
+                ])
+        #expect(
+            found("objectives:\n  - {name: valid_mrr}\n  - {name: valid_ndcg@10}\nearly_stopping: {type: median}\n") == [
+                "9 early_stopping.type: median compares one value with the median of others; several objectives have no median: use asha or hyperband"
+            ])
+        #expect(
+            found("objectives:\n  - {name: valid_mrr, reference: 0}\n  - {name: valid_ndcg@10}\n") == [
+                "7 objectives: reference is given for some objectives but not all: the hypervolume needs one point"
+            ])
+        let moasha = try spec(
+            base
+                + "fixed: {epochs: 6}\nobjectives:\n  - {name: valid_mrr}\n  - {name: valid_pop_overlap@10, goal: minimize}\nearly_stopping: {type: asha}\n"
+        )
+        #expect(moasha.earlyStopping?.objectives == moasha.ranking.objectives)
     }
 
     @Test func structuralRules() {

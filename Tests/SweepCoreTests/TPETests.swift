@@ -229,7 +229,7 @@ import Vocabulary
         let observations = try first.store.write { db in try first.observe(db) }
         #expect(observations.configs == 14 && observations.observations.count == 14)
         let value = trials[0].result!.valid["ndcg@10"]!, twin = trials[4].result!.valid["ndcg@10"]!
-        #expect(observations.observations[0].outcome == .completed((value + twin) / 2))
+        #expect(observations.observations[0].outcome == .completed([(value + twin) / 2]))
         #expect(try first.ask(worker: "w", lease: "L-end") == .finished)
     }
 
@@ -237,10 +237,10 @@ import Vocabulary
     @Test func prunedConfigsRankBelowCompletedOnes() throws {
         let sampler = try #require(try controller("  lr: {distribution: uniform, min: 0.00001, max: 0.01}").sampler as? TPESampler)
         let observations = [
-            Observation(order: 1, config: TrialConfig(), outcome: .completed(0.5)),
-            Observation(order: 2, config: TrialConfig(), outcome: .pruned(epoch: 3, value: 0.9)),
-            Observation(order: 3, config: TrialConfig(), outcome: .pruned(epoch: 5, value: 0.1)),
-            Observation(order: 4, config: TrialConfig(), outcome: .completed(0.6)),
+            Observation(order: 1, config: TrialConfig(), outcome: .completed([0.5])),
+            Observation(order: 2, config: TrialConfig(), outcome: .pruned(epoch: 3, scores: [0.9])),
+            Observation(order: 3, config: TrialConfig(), outcome: .pruned(epoch: 5, scores: [0.1])),
+            Observation(order: 4, config: TrialConfig(), outcome: .completed([0.6])),
             Observation(order: 5, config: TrialConfig(), outcome: .running),
         ]
         #expect(sampler.best(observations, count: 3) == [3, 0, 2])

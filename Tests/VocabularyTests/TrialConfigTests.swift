@@ -70,7 +70,10 @@ import Testing
             ("epochs: 2.5", "epochs", "must be an integer, got 2.5"),
             ("rnn: 1", "rnn", "must be true or false, got 1"),
             ("loss: hinge", "loss", "must be one of bce, weighted_bce, focal, class_balanced, ldam, got hinge"),
-            ("select_metric: ndcg@20", "select_metric", "must be one of ndcg@10, recall@10, recall@50, mrr, got ndcg@20"),
+            (
+                "select_metric: ndcg@20", "select_metric",
+                "must be one of ndcg@10, recall@10, recall@50, mrr, coverage@10, pop_overlap@10, got ndcg@20"
+            ),
             (
                 "loss: bce\npos_weight_mult: 2", "pos_weight_mult",
                 "is set but only used with loss: weighted_bce, so it would change nothing"

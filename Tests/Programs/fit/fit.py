@@ -2,8 +2,9 @@
 
 Config (args, a JSON file in SWEEP_CONFIG, or SWEEP_<KEY> variables): lr, epochs, l2, seed,
 and optionally sleep (seconds per epoch), fail_at (crash after that epoch), data (a folder
-whose items.tsv counts as the dataset). Reports valid_accuracy, test_accuracy, loss and
-valid_neg_log_loss each epoch to SWEEP_REPORT, and a final test figure.
+whose items.tsv counts as the dataset). Reports valid_accuracy, test_accuracy, loss,
+valid_neg_log_loss and valid_log_loss (its negation, better lower) each epoch to SWEEP_REPORT, and a
+final test figure.
 """
 import argparse
 import json
@@ -78,6 +79,7 @@ def main():
             time.sleep(float(c["sleep"]))
         report(epoch=epoch, loss=loss / len(train), valid_accuracy=accuracy(valid), test_accuracy=accuracy(test),
                valid_neg_log_loss=neg_log_loss(valid), test_neg_log_loss=neg_log_loss(test),
+               valid_log_loss=-neg_log_loss(valid), test_log_loss=-neg_log_loss(test),
                weight_norm=math.sqrt(sum(a * a for a in w)), phase="train")
         if c.get("fail_at") and epoch >= int(c["fail_at"]):
             raise RuntimeError(f"failing on purpose at epoch {epoch} (lr {c['lr']})")

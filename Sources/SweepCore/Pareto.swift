@@ -1,0 +1,148 @@
+/// Pareto arithmetic on score vectors, higher better in every coordinate (``Objective/score(_:)``
+/// turns a minimized metric round): dominance, non-dominated sorting, crowding distance and
+/// hypervolume. Pure functions over plain arrays, shared by the leaderboard, the pruners and the
+/// samplers.
+public enum Pareto {
+    /// Whether `a` dominates `b`: at least as good everywhere and better somewhere.
+    @inlinable public static func dominates(_ a: [Double], _ b: [Double]) -> Bool {
+        var better = false
+        for index in a.indices {
+            if a[index] < b[index] { return false }
+            if a[index] > b[index] { better = true }
+        }
+        return better
+    }
+
+    /// The front of every point, from 1 (non-dominated) up: a point's front is one more than the
+    /// highest front of the points dominating it (Deb's non-dominated sorting). Equal points share
+    /// a front. Points are taken in lexicographic order, best first, and each is placed in the first
+    /// front none of whose members dominates it (efficient non-dominated sort, Zhang et al. 2015):
+    /// O(M·N·F) comparisons for F fronts, where Deb's algorithm always makes O(M·N²).
+    public static func fronts(_ points: [[Double]]) -> [Int] {
+        let order = points.indices.sorted { a, b in
+            for (x, y) in zip(points[a], points[b]) where x != y { return x > y }
+            return a < b
+        }
+        var members: [[Int]] = [], front = [Int](repeating: 0, count: points.count)
+        for index in order {
+            // A member added last is the likeliest to dominate: search each front backwards.
+            let placed = members.firstIndex { group in !group.reversed().contains { dominates(points[$0], points[index]) } }
+            if let placed {
+                members[placed].append(index)
+                front[index] = placed + 1
+            } else {
+                members.append([index])
+                front[index] = members.count
+            }
+        }
+        return front
+    }
+
+    /// Each point's crowding distance within its own set (pass one front): per objective, the gap
+    /// between its two neighbours over the objective's range, summed; the extremes of any
+    /// objective get +∞ (NSGA-II, Deb et al. 2002). Larger is lonelier, so preferred.
+    public static func crowding(_ points: [[Double]]) -> [Double] {
+        guard points.count > 2 else { return [Double](repeating: .infinity, count: points.count) }
+        var distance = [Double](repeating: 0, count: points.count)
+        for objective in points[0].indices {
+            let order = points.indices.sorted { (points[$0][objective], $0) < (points[$1][objective], $1) }
+            let low = points[order.first!][objective], high = points[order.last!][objective]
+            distance[order.first!] = .infinity
+            distance[order.last!] = .infinity
+            guard high > low else { continue }
+            for position in 1..<(order.count - 1) {
+                distance[order[position]] +=
+                    (points[order[position + 1]][objective] - points[order[position - 1]][objective]) / (high - low)
+            }
+        }
+        return distance
+    }
+
+    /// Every point ranked: front first, then crowding distance within the front (larger first),
+    /// then the order given (earlier first). Returns each point's front and its position in the
+    /// ranking (0 is best): NSGA-II's order, which the leaderboard, MOASHA and NSGA-II share.
+    public static func rank(_ points: [[Double]]) -> (fronts: [Int], order: [Int]) {
+        let fronts = fronts(points)
+        var crowding = [Double](repeating: 0, count: points.count)
+        for front in Set(fronts) {
+            let members = points.indices.filter { fronts[$0] == front }
+            for (member, distance) in zip(members, Self.crowding(members.map { points[$0] })) { crowding[member] = distance }
+        }
+        let order = points.indices.sorted { a, b in
+            (fronts[a], -crowding[a], a) < (fronts[b], -crowding[b], b)
+        }
+        return (fronts, order)
+    }
+
+    /// The volume of the region that the points dominate and that dominates `reference` (points
+    /// not strictly better than the reference in every coordinate add nothing). Exact: a sweep in
+    /// two dimensions, slicing along the last coordinate above that (O(N^(d−1)·log N)).
+    public static func hypervolume(_ points: [[Double]], reference: [Double]) -> Double {
+        let inside = points.filter { point in zip(point, reference).allSatisfy { $0 > $1 } }
+        guard !inside.isEmpty else { return 0 }
+        return volume(nonDominated(inside), reference)
+    }
+
+    /// `count` of the points chosen one at a time, each the one adding the most hypervolume to
+    /// those chosen before (ties: the earlier point): the greedy answer to the hypervolume subset
+    /// selection problem, as Optuna's `_solve_hssp` gives it. Positions, in the order chosen.
+    public static func greatestHypervolumeSubset(_ points: [[Double]], count: Int, reference: [Double]) -> [Int] {
+        var chosen: [Int] = []
+        while chosen.count < min(count, points.count) {
+            var best: (index: Int, volume: Double)?
+            for index in points.indices where !chosen.contains(index) {
+                let volume = hypervolume((chosen + [index]).map { points[$0] }, reference: reference)
+                if volume > best?.volume ?? -1 { best = (index, volume) }
+            }
+            chosen.append(best!.index)
+        }
+        return chosen
+    }
+
+    /// A reference point just worse than every point in every coordinate (by a tenth of the
+    /// coordinate's magnitude, at least 1e-12), so every point adds volume: what a sampler uses
+    /// when no reference is given (Optuna's rule for its hypervolume-based splits).
+    public static func nadirReference(_ points: [[Double]]) -> [Double] {
+        points[0].indices.map { coordinate in
+            let worst = points.map { $0[coordinate] }.min()!
+            return worst - max(abs(worst) * 0.1, 1e-12)
+        }
+    }
+
+    /// The points no other dominates, duplicates dropped.
+    static func nonDominated(_ points: [[Double]]) -> [[Double]] {
+        var kept: [[Double]] = []
+        for (index, point) in zip(points.indices, fronts(points)) where point == 1 {
+            if !kept.contains(points[index]) { kept.append(points[index]) }
+        }
+        return kept
+    }
+
+    private static func volume(_ points: [[Double]], _ reference: [Double]) -> Double {
+        let dimensions = reference.count
+        switch dimensions {
+        case 1: return (points.map { $0[0] }.max() ?? reference[0]) - reference[0]
+        case 2:
+            // Best first in x; each point adds the strip above the best y so far.
+            var area = 0.0, top = reference[1]
+            for point in points.sorted(by: { ($0[0], $0[1]) > ($1[0], $1[1]) }) where point[1] > top {
+                area += (point[0] - reference[0]) * (point[1] - top)
+                top = point[1]
+            }
+            return area
+        default:
+            // Slices between consecutive values of the last coordinate, highest first: each slice
+            // is the (d−1)-volume of the points reaching it times its height.
+            let last = dimensions - 1
+            let sorted = points.sorted { $0[last] > $1[last] }
+            var total = 0.0, reached: [[Double]] = []
+            for (index, point) in sorted.enumerated() {
+                reached.append(Array(point[..<last]))
+                let floor = index + 1 < sorted.count ? sorted[index + 1][last] : reference[last]
+                guard point[last] > floor else { continue }
+                total += volume(nonDominated(reached), Array(reference[..<last])) * (point[last] - floor)
+            }
+            return total
+        }
+    }
+}
