@@ -5,6 +5,10 @@
 //       one JSON line per seed: {"seed": s, "values": [...]}, each trial's value in order
 //   sweep-bench-tpe latency [--stored 1000] [--asks 20]
 //       {"stored": N, "median_seconds": t}: one ask (proposal, insert, claim) with N finished trials
+//   sweep-bench-tpe pareto --problem zdt1|zdt2|dtlz2 --method random|tpe|nsga2 [--seeds 30] [--trials 100] [--univariate]
+//       one JSON line per seed: {"seed": s, "points": [[f1, f2(, f3)], ...]}, every trial's objectives
+//   sweep-bench-tpe pareto-latency --problem zdt1 --method tpe|nsga2 [--stored 1000] [--asks 20]
+//       {"stored": N, "median_seconds": t}: one ask with N finished trials of the problem
 //
 // The objective and space are Benchmarks/tpe_optuna.py's, which runs Optuna's TPE on them.
 import Foundation
@@ -82,6 +86,65 @@ func printJSON(_ object: [String: Any]) throws {
     FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) + Data("\n".utf8))
 }
 
+/// The multi-objective test problems of Benchmarks/pareto_optuna.py, six variables in [0, 1], every
+/// objective minimized: ZDT1 and ZDT2 (Zitzler, Deb and Thiele 2000) and DTLZ2 with 3 objectives.
+func paretoProblem(_ name: String, _ x: [Double]) -> [Double] {
+    switch name {
+    case "zdt1", "zdt2":
+        let g = 1 + 9 * x.dropFirst().reduce(0, +) / Double(x.count - 1)
+        let ratio = x[0] / g
+        return [x[0], g * (1 - (name == "zdt1" ? ratio.squareRoot() : ratio * ratio))]
+    default:  // dtlz2
+        let g = x.dropFirst(2).reduce(0) { $0 + ($1 - 0.5) * ($1 - 0.5) }
+        let (a, b) = (x[0] * Double.pi / 2, x[1] * Double.pi / 2)
+        return [(1 + g) * cos(a) * cos(b), (1 + g) * cos(a) * sin(b), (1 + g) * sin(a)]
+    }
+}
+
+/// A program sweep over x0…x5 minimizing the problem's objectives (never run as a program: the
+/// benchmark tells each result itself).
+func paretoController(problem: String, method: String, seed: Int, count: Int) throws -> TrialController {
+    let objectives = (1...(problem == "dtlz2" ? 3 : 2)).map { "  - {name: valid_f\($0), goal: minimize}" }.joined(separator: "\n")
+    let text = """
+        name: pareto-bench
+        program: {dir: /nonexistent, command: [none]}
+        dataset: none
+        objectives:
+        \(objectives)
+        method: \(method)
+        count: \(count)
+        seed: \(seed)
+        \(CommandLine.arguments.contains("--univariate") ? "tpe: {multivariate: false}" : "")
+        parameters:
+        \((0..<6).map { "  x\($0): {distribution: uniform, min: 0, max: 1}" }.joined(separator: "\n"))
+
+        """
+    let controller = try TrialController(spec: try SweepSpec.parseStored(text), store: try SweepStore.inMemory(), trainExamples: 1)
+    _ = try controller.applyPlan(fingerprint: "bench", popularity: nil)
+    try controller.store.recordWorker(name: "w", host: "h", cores: 1, blasThreads: 1, blasCore: "none", state: .online)
+    return controller
+}
+
+/// Evaluates a claimed trial on the problem and tells its result; returns the objectives.
+func tellPareto(_ controller: TrialController, problem: String, claim: Claim) throws -> [Double] {
+    let keys = try claim.config().programKeys ?? [:]
+    let values = paretoProblem(problem, (0..<6).map { keys["x\($0)"]?.number ?? 0 })
+    let metrics = Dictionary(uniqueKeysWithValues: values.enumerated().map { ("f\($0.offset + 1)", $0.element) })
+    let record = EpochRecord(
+        epoch: 1, lossMain: nil, lossAux: nil, weights: .singleTask, valid: RankingMetrics(values: metrics),
+        test: RankingMetrics(values: metrics), seconds: 0, trainSeconds: 0)
+    _ = try controller.tellResult(
+        lease: claim.lease, worker: "w",
+        report: TrialResult(
+            bestEpoch: 1, valid: metrics, test: metrics, history: [record],
+            timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")))
+    return values
+}
+
+func argument(_ name: String, _ fallback: String) -> String {
+    CommandLine.arguments.firstIndex(of: name).map { CommandLine.arguments[$0 + 1] } ?? fallback
+}
+
 let mode = CommandLine.arguments.dropFirst().first ?? ""
 switch mode {
 case "analytic":
@@ -134,10 +197,34 @@ case "importance":
         "median_importance_seconds": computed.sorted()[computed.count / 2],
         "parameters": sweep.spec.parameters.count,
     ])
+case "pareto":
+    let problem = argument("--problem", "zdt1"), method = argument("--method", "nsga2"), trials = option("--trials", 100)
+    for seed in 0..<option("--seeds", 30) {
+        let sweep = try paretoController(problem: problem, method: method, seed: seed, count: trials)
+        var points: [[Double]] = []
+        while case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(points.count)") {
+            points.append(try tellPareto(sweep, problem: problem, claim: claim))
+        }
+        try printJSON(["seed": seed, "points": points])
+    }
+case "pareto-latency":
+    let problem = argument("--problem", "zdt1"), method = argument("--method", "nsga2")
+    let stored = option("--stored", 1000), asks = option("--asks", 20)
+    let sweep = try paretoController(problem: problem, method: method, seed: 0, count: stored + asks)
+    var seconds: [Double] = [], lease = 0
+    while true {
+        lease += 1
+        let start = DispatchTime.now()
+        guard case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(lease)") else { break }
+        if lease > stored { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9) }
+        _ = try tellPareto(sweep, problem: problem, claim: claim)
+    }
+    seconds.sort()
+    try printJSON(["stored": stored, "median_seconds": seconds[seconds.count / 2], "asks": seconds.count])
 default:
     FileHandle.standardError.write(
         Data(
-            "usage: sweep-bench-tpe analytic --method tpe|random [--seeds N] [--trials N] | latency [--stored N] [--asks N] | importance [--trials N] [--repeats N]\n"
+            "usage: sweep-bench-tpe analytic --method tpe|random [--seeds N] [--trials N] | latency [--stored N] [--asks N] | importance [--trials N] [--repeats N] | pareto --problem P --method M [--seeds N] [--trials N] | pareto-latency --problem P --method M [--stored N] [--asks N]\n"
                 .utf8))
     exit(64)
 }

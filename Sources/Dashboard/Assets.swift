@@ -31,6 +31,7 @@ enum Assets {
         figure.chart > svg { width: 100%; height: auto; } figure.chart.wide { max-width: 100%; }
         svg .axis-line { stroke: #8c959f; } form.pick select { min-width: 22rem; max-width: 100%; vertical-align: top; }
         svg .plot { fill: #fff; stroke: var(--line); } svg .grid { stroke: #eef1f4; } svg .tick, svg .axis { font-size: 11px; fill: var(--muted); }
+        svg .error-bar { stroke-width: 1.5; opacity: .7; } form.pick.axes select { min-width: 0; }
         svg .reference { stroke: #6e7781; stroke-dasharray: 6 4; stroke-width: 1.5; } svg .mark { stroke: #bf8700; stroke-dasharray: 2 3; stroke-width: 1.5; }
         ul.legend { list-style: none; padding: 0; margin: .3rem 0; display: flex; gap: 1rem; flex-wrap: wrap; font-size: 12px; color: var(--muted); }
         .swatch { display: inline-block; width: 12px; height: 4px; margin-right: 4px; vertical-align: middle; flex: none; }

@@ -315,3 +315,103 @@ struct BarChart {
         return "<figure class=\"chart\" id=\"\(escape(id))\"><figcaption>\(escape(title))</figcaption>\(svg)\(table)</figure>"
     }
 }
+
+/// A scatter of trials (or configs) on two objectives, drawn as SVG by the server: each point a
+/// link to its trial, coloured by its non-dominated front (front 1 strongest, infeasible grey),
+/// with its 95% CI as error bars when it stands for a config over seeds; the data again as a
+/// table behind a toggle.
+struct ScatterChart {
+    struct Point {
+        var x: Double
+        var y: Double
+        /// Half-widths of the 95% CIs (a config over seeds), else nil.
+        var xError: Double?
+        var yError: Double?
+        /// 1, 2, … its front; nil when it is infeasible.
+        var front: Int?
+        var link: String
+        var label: String
+    }
+
+    var id: String
+    var title: String
+    var xLabel: String
+    var yLabel: String
+    var points: [Point]
+
+    static let frontColors = ["#d62728", "#1f77b4", "#7fb2dd"]
+    static let infeasibleColor = "#b8b8b8"
+
+    static func color(front: Int?) -> String {
+        front.map { frontColors[min($0, frontColors.count) - 1] } ?? infeasibleColor
+    }
+
+    var html: String {
+        guard !points.isEmpty else {
+            return
+                "<figure class=\"chart\" id=\"\(escape(id))\"><figcaption>\(escape(title))</figcaption><p class=\"empty\">No completed trial yet.</p></figure>"
+        }
+        let (width, height, left, right, top, bottom) = (LineChart.width, 360.0, LineChart.left, LineChart.right, LineChart.top, 40.0)
+        let xs = points.flatMap { [$0.x - ($0.xError ?? 0), $0.x + ($0.xError ?? 0)] }
+        let ys = points.flatMap { [$0.y - ($0.yError ?? 0), $0.y + ($0.yError ?? 0)] }
+        var (xLow, xHigh, yLow, yHigh) = (xs.min()!, xs.max()!, ys.min()!, ys.max()!)
+        if xHigh == xLow { (xLow, xHigh) = (xLow - 0.5, xHigh + 0.5) }
+        if yHigh == yLow { (yLow, yHigh) = (yLow - 0.5, yHigh + 0.5) }
+        let (xPad, yPad) = ((xHigh - xLow) * 0.05, (yHigh - yLow) * 0.05)
+        (xLow, xHigh, yLow, yHigh) = (xLow - xPad, xHigh + xPad, yLow - yPad, yHigh + yPad)
+        let plotWidth = width - left - right, plotHeight = height - top - bottom
+        func px(_ x: Double) -> String { String(format: "%.1f", left + (x - xLow) / (xHigh - xLow) * plotWidth) }
+        func py(_ y: Double) -> String { String(format: "%.1f", top + (1 - (y - yLow) / (yHigh - yLow)) * plotHeight) }
+        var svg = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(escape(title))\">"
+        svg += "<rect class=\"plot\" x=\"\(left)\" y=\"\(top)\" width=\"\(plotWidth)\" height=\"\(plotHeight)\"/>"
+        for step in 0...4 {
+            let fraction = Double(step) / 4
+            let y = top + (1 - fraction) * plotHeight, x = left + fraction * plotWidth
+            svg += "<line class=\"grid\" x1=\"\(left)\" x2=\"\(width - right)\" y1=\"\(y)\" y2=\"\(y)\"/>"
+            svg +=
+                "<text class=\"tick\" x=\"\(left - 4)\" y=\"\(y + 4)\" text-anchor=\"end\">\(format(yLow + (yHigh - yLow) * fraction))</text>"
+            svg +=
+                "<text class=\"tick\" x=\"\(String(format: "%.1f", x))\" y=\"\(height - bottom + 14)\" text-anchor=\"middle\">\(format(xLow + (xHigh - xLow) * fraction))</text>"
+        }
+        svg += "<text class=\"axis\" x=\"\(left + plotWidth / 2)\" y=\"\(height - 6)\" text-anchor=\"middle\">\(escape(xLabel))</text>"
+        svg +=
+            "<text class=\"axis\" x=\"12\" y=\"\(top + plotHeight / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 12 \(top + plotHeight / 2))\">\(escape(yLabel))</text>"
+        // Worse fronts first, so front 1 is drawn on top.
+        for point in points.sorted(by: { ($0.front ?? .max) > ($1.front ?? .max) }) {
+            let color = Self.color(front: point.front)
+            svg += "<a class=\"point-link\" href=\"\(escape(point.link))\">"
+            if let error = point.xError {
+                svg +=
+                    "<line class=\"error-bar\" stroke=\"\(color)\" x1=\"\(px(point.x - error))\" x2=\"\(px(point.x + error))\" y1=\"\(py(point.y))\" y2=\"\(py(point.y))\"/>"
+            }
+            if let error = point.yError {
+                svg +=
+                    "<line class=\"error-bar\" stroke=\"\(color)\" x1=\"\(px(point.x))\" x2=\"\(px(point.x))\" y1=\"\(py(point.y - error))\" y2=\"\(py(point.y + error))\"/>"
+            }
+            svg +=
+                "<circle class=\"point\" data-front=\"\(point.front.map(String.init) ?? "infeasible")\" data-x=\"\(point.x)\" data-y=\"\(point.y)\" cx=\"\(px(point.x))\" cy=\"\(py(point.y))\" r=\"4\" fill=\"\(color)\"><title>\(escape(point.label)): \(format(point.x)), \(format(point.y))</title></circle></a>"
+        }
+        svg += "</svg>"
+        var legend = "<ul class=\"legend\">"
+        let fronts = Set(points.compactMap(\.front))
+        for (index, name) in ["front 1", "front 2", "fronts 3+"].enumerated() where fronts.contains(where: { min($0, 3) == index + 1 }) {
+            legend +=
+                "<li><svg class=\"swatch\" viewBox=\"0 0 12 4\"><rect width=\"12\" height=\"4\" fill=\"\(Self.frontColors[index])\"/></svg>\(name)</li>"
+        }
+        if points.contains(where: { $0.front == nil }) {
+            legend +=
+                "<li><svg class=\"swatch\" viewBox=\"0 0 12 4\"><rect width=\"12\" height=\"4\" fill=\"\(Self.infeasibleColor)\"/></svg>infeasible</li>"
+        }
+        legend += "</ul>"
+        var table = "<details><summary>Table</summary><table class=\"data\"><thead><tr><th></th><th>front</th>"
+        table += "<th>\(escape(xLabel))</th><th>\(escape(yLabel))</th></tr></thead><tbody>"
+        for point in points.sorted(by: { ($0.front ?? .max, -$0.x) < ($1.front ?? .max, -$1.x) }) {
+            func cell(_ value: Double, _ error: Double?) -> String { format(value) + (error.map { " ± " + format($0) } ?? "") }
+            table +=
+                "<tr><td><a href=\"\(escape(point.link))\">\(escape(point.label))</a></td><td>\(point.front.map(String.init) ?? "infeasible")</td>"
+                + "<td>\(cell(point.x, point.xError))</td><td>\(cell(point.y, point.yError))</td></tr>"
+        }
+        table += "</tbody></table></details>"
+        return "<figure class=\"chart\" id=\"\(escape(id))\"><figcaption>\(escape(title))</figcaption>\(svg)\(legend)\(table)</figure>"
+    }
+}

@@ -461,6 +461,7 @@ struct Handler: Sendable {
         case "/api/leaderboard": try QueryParameters(request.query, route: path, names: ["top", "all", "by_config"])
         case "/api/trials": try QueryParameters(request.query, route: path, names: ["top"])
         case "/api/importance": try QueryParameters(request.query, route: path, names: ["quantile", "objective"])
+        case "/pareto": try QueryParameters(request.query, route: path, names: ["x", "y"])
         default: try QueryParameters(request.query, route: path, names: [])
         }
     }
@@ -492,6 +493,7 @@ struct Handler: Sendable {
         case "/compare":
             return page(try pages.compare(query.list("trials").flatMap { $0.split(separator: ",").map(String.init) }), "/compare")
         case "/parameters": return page(try pages.parameters(), "/parameters")
+        case "/pareto": return page(try pages.pareto(x: query.string("x"), y: query.string("y")), "/pareto")
         case "/api/status": return .json(try Documents.status(reader))
         case "/api/leaderboard", "/api/trials":
             guard let sweep = try store.sweep() else { return .text(.notFound, "no sweep in this store yet") }

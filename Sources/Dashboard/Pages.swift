@@ -20,7 +20,7 @@ struct Pages {
     static func layout(title: String, path: String, body: String, base: String = "", severalStores: Bool = false) -> String {
         var links = [
             (base + "/", "Overview"), (base + "/leaderboard", "Leaderboard"), (base + "/compare", "Compare"),
-            (base + "/parameters", "Parameters"),
+            (base + "/parameters", "Parameters"), (base + "/pareto", "Pareto"),
         ]
         if severalStores { links = [("/", "Stores")] + (base.isEmpty ? [] : links) }
         let nav = links.map { link, name in
@@ -364,6 +364,81 @@ struct Pages {
             }
         }
         return ("Trial #\(snapshot.number) · \(sweep.name)", body)
+    }
+
+    // MARK: Pareto
+
+    /// Two objectives of a sweep with several against each other: every completed trial (or, with
+    /// repeats, every config's means with their 95% CIs as error bars), coloured by front,
+    /// infeasible ones grey, each a link to its trial; then the front's members.
+    func pareto(x: String?, y: String?) throws -> (title: String, body: String) {
+        guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
+        let ranking = sweep.ranking
+        var body = "<h1>Pareto front</h1>"
+        guard ranking.isMultiObjective else {
+            body +=
+                "<p class=\"lead\">\(escape(sweep.name)) has one objective (\(escape(ranking.primary.description))): no front to draw. "
+                + "A sweep file with <code>objectives:</code> (2 to 4) has one.</p>"
+            return ("Pareto · \(sweep.name)", body)
+        }
+        func objective(_ name: String?, _ fallback: Int) throws -> Int {
+            guard let name else { return fallback }
+            let bare = name.hasPrefix("valid_") ? String(name.dropFirst("valid_".count)) : name
+            guard let index = ranking.objectives.firstIndex(where: { $0.metric == bare }) else {
+                throw BadRequest(
+                    message:
+                        "'\(QueryParameters.shown(name))' is not an objective of this sweep; objectives are \(ranking.objectives.map { "valid_\($0.metric)" }.joined(separator: ", "))"
+                )
+            }
+            return index
+        }
+        let (xIndex, yIndex) = (try objective(x, 0), try objective(y, 1))
+        let (xObjective, yObjective) = (ranking.objectives[xIndex], ranking.objectives[yIndex])
+        let trials = try reader.trials()
+        let seeded = trials.contains { $0.config.seed != 0 }
+        var points: [ScatterChart.Point]
+        if seeded {
+            points = Leaderboard.rankConfigs(trials, ranking: ranking).compactMap { config in
+                guard let px = config.validMean[xObjective.metric], let py = config.validMean[yObjective.metric] else { return nil }
+                return ScatterChart.Point(
+                    x: px, y: py, xError: config.ci95s[xIndex], yError: config.ci95s[yIndex],
+                    front: config.standing.isFeasible ? config.standing.front : nil, link: "\(base)/trial/\(config.trials[0].id)",
+                    label: "config of #\(config.trials[0].number) (\(config.n) seed\(config.n == 1 ? "" : "s"))")
+            }
+        } else {
+            points = Leaderboard.rank(trials, ranking: ranking).map { ranked in
+                ScatterChart.Point(
+                    x: ranked.result.valid[xObjective.metric]!, y: ranked.result.valid[yObjective.metric]!, xError: nil, yError: nil,
+                    front: ranked.standing.isFeasible ? ranked.standing.front : nil, link: "\(base)/trial/\(ranked.trial.id)",
+                    label: "#\(ranked.trial.number) \(ranked.trial.id.prefix(8))")
+            }
+        }
+        if points.count > Self.drawnPoints {
+            points = Array(points.prefix(Self.drawnPoints))  // ranked order: every front first, the worst left out
+        }
+        let hypervolume = Leaderboard.hypervolume(trials, ranking: ranking)
+        body +=
+            "<p class=\"lead\">\(escape(sweep.name)): \(ranking.objectives.map { escape($0.description) }.joined(separator: ", "))"
+            + (ranking.constraints.isEmpty
+                ? "" : "; constraints " + ranking.constraints.map { escape($0.description) }.joined(separator: ", "))
+            + " · hypervolume of the front \(String(format: "%.6g", hypervolume))"
+            + (seeded ? " · each point a config: the mean over its seeds, bars its 95% CI" : "") + "</p>"
+        body += "<form class=\"pick axes\" method=\"get\" action=\"\(base)/pareto\">"
+        for (name, chosen) in [("x", xIndex), ("y", yIndex)] {
+            body += "<label>\(name) <select name=\"\(name)\">"
+            for (index, objective) in ranking.objectives.enumerated() {
+                body +=
+                    "<option value=\"valid_\(escape(objective.metric))\"\(index == chosen ? " selected" : "")>valid_\(escape(objective.metric))</option>"
+            }
+            body += "</select></label> "
+        }
+        body += "<button type=\"submit\">Show</button></form>"
+        body +=
+            ScatterChart(
+                id: "pareto", title: "\(yObjective.label) against \(xObjective.label)", xLabel: xObjective.label, yLabel: yObjective.label,
+                points: points
+            ).html
+        return ("Pareto · \(sweep.name)", body)
     }
 
     // MARK: Compare

@@ -86,15 +86,30 @@ public enum Pareto {
     /// `count` of the points chosen one at a time, each the one adding the most hypervolume to
     /// those chosen before (ties: the earlier point): the greedy answer to the hypervolume subset
     /// selection problem, as Optuna's `_solve_hssp` gives it. Positions, in the order chosen.
+    /// Lazily: a point's gain only shrinks as others are chosen (hypervolume is submodular), so a
+    /// gain worked out in an earlier round bounds it, and only the leading candidate's gain is
+    /// worked out again, until the leader's gain is current: the same choices as trying every
+    /// point every round, at a fraction of the hypervolumes.
     public static func greatestHypervolumeSubset(_ points: [[Double]], count: Int, reference: [Double]) -> [Int] {
-        var chosen: [Int] = []
+        var chosen: [Int] = [], chosenPoints: [[Double]] = [], volume = 0.0
+        var bound = points.map { hypervolume([$0], reference: reference) }
+        var current = [Bool](repeating: true, count: points.count), taken = current.map { _ in false }
         while chosen.count < min(count, points.count) {
-            var best: (index: Int, volume: Double)?
-            for index in points.indices where !chosen.contains(index) {
-                let volume = hypervolume((chosen + [index]).map { points[$0] }, reference: reference)
-                if volume > best?.volume ?? -1 { best = (index, volume) }
+            while true {
+                // The leader: the largest bound, ties to the earlier point.
+                var leader = -1
+                for index in points.indices where !taken[index] && (leader < 0 || bound[index] > bound[leader]) { leader = index }
+                if current[leader] {
+                    chosen.append(leader)
+                    chosenPoints.append(points[leader])
+                    taken[leader] = true
+                    volume += bound[leader]
+                    current = current.map { _ in false }
+                    break
+                }
+                bound[leader] = hypervolume(chosenPoints + [points[leader]], reference: reference) - volume
+                current[leader] = true
             }
-            chosen.append(best!.index)
         }
         return chosen
     }

@@ -69,6 +69,8 @@ public struct ProposalOrigin: Sendable, Equatable, Codable {
     public enum Method: String, Sendable, Codable {
         /// TPE's model of the finished configs.
         case tpe
+        /// NSGA-II's breeding from the best configs of earlier generations.
+        case nsga2
         /// A random draw, while too few configs have finished for the model (or when its
         /// proposals repeat configs the sweep holds).
         case random

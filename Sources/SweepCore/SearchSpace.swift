@@ -38,6 +38,7 @@ public struct SearchSpace: Sendable {
         case .grid: GridSampler(space: self)
         case .random: RandomSampler(space: self)
         case .tpe: TPESampler(space: self)
+        case .nsga2: NSGA2Sampler(space: self)
         }
     }
 
@@ -117,7 +118,7 @@ public struct SearchSpace: Sendable {
         let repeatsCause = "repeats: \(spec.repeats)"
         let configs: Int, factor: (path: String, cause: String, line: Int?)
         switch spec.method {
-        case .random, .tpe:
+        case .random, .tpe, .nsga2:
             let count = spec.count ?? 0
             let (product, overflow) = count.multipliedReportingOverflow(by: arms.count)
             configs = overflow ? .max : product

@@ -40,6 +40,17 @@ public enum SearchMethod: String, Sendable, CaseIterable {
     /// `count` configs: the first `startup_trials` drawn as random search draws them, the rest
     /// proposed by the tree-structured Parzen estimator from the results so far.
     case tpe
+    /// `count` configs in generations of `population`: the first drawn as random search draws
+    /// them, the rest bred by NSGA-II from the best of the earlier generations.
+    case nsga2
+
+    /// Whether it proposes configs from results (TPE, NSGA-II) rather than planning them all.
+    public var isAdaptive: Bool {
+        switch self {
+        case .grid, .random: false
+        case .tpe, .nsga2: true
+        }
+    }
 }
 
 /// A TPE sweep's `tpe:` settings, with Optuna's defaults except those Optuna's next major version
@@ -50,9 +61,12 @@ public struct TPESettings: Sendable, Equatable {
     /// Candidates drawn from l(x) per proposal; the one with the largest l(x)/g(x) wins.
     public var candidates = 24
     /// Model the parameters that occur together jointly (grouped by the set of active
-    /// parameters, as Optuna's `group=True`), else each on its own.
-    public var multivariate = true
-    /// The share of finished configs that form l(x): ⌈gamma·n⌉, at most 25 (Optuna's default is 0.1).
+    /// parameters, as Optuna's `group=True`), else each on its own. Not given: jointly with one
+    /// objective, each on its own with several (Optuna 5's defaults; on DTLZ2 the joint model
+    /// reaches a clearly smaller hypervolume, docs/BENCHMARKS.md).
+    public var multivariate: Bool?
+    /// The share of finished configs that form l(x): ⌈gamma·n⌉, at most 25 with one objective
+    /// (Optuna's default is 0.1).
     public var gamma = 0.1
     /// Count running configs as observed bad values, so idle workers asking together get different configs.
     public var constantLiar = true
@@ -149,6 +163,8 @@ public struct SweepSpec: Sendable {
     public var count: Int?
     /// TPE's settings (method `tpe` only).
     public var tpe: TPESettings?
+    /// NSGA-II's settings (method `nsga2` only).
+    public var nsga2: NSGA2Settings?
     public var seed: Int
     public var repeats: Int
     public var fixed: [String: ConfigValue]
@@ -170,7 +186,7 @@ public struct SweepSpec: Sendable {
 
     static let topLevelKeys = [
         "name", "description", "program", "dataset", "metric", "objectives", "constraints", "method", "count", "seed", "repeats",
-        "fixed", "parameters", "variants", "early_stopping", "tpe",
+        "fixed", "parameters", "variants", "early_stopping", "tpe", "nsga2",
     ]
 
     /// A trial's config values from an assignment of the sweep's keys: the metric it selects its
@@ -338,6 +354,7 @@ struct SpecParser {
         if dataset == .noData { checkNoData(fields, program: program) }
         let ranking = parseRanking(fields, root: root)
         let (method, count, tpe) = parseSearch(fields, root: root)
+        let nsga2 = parseNSGA2(fields["nsga2"], method: method)
         let seed = fields["seed"].flatMap { integer($0, "seed", minimum: 0) } ?? 0
         let repeats = fields["repeats"].flatMap { integer($0, "repeats", minimum: 1) } ?? 1
         let (fixed, fixedLines) = parseFixed(fields["fixed"])
@@ -346,7 +363,8 @@ struct SpecParser {
         let earlyStopping = fields["early_stopping"].flatMap { parseEarlyStopping($0, ranking: ranking) }
         guard issues.isEmpty, let dataset, let ranking else { return nil }
         let spec = SweepSpec(
-            name: name, dataset: dataset, program: program, ranking: ranking, method: method, count: count, tpe: tpe, seed: seed,
+            name: name, dataset: dataset, program: program, ranking: ranking, method: method, count: count, tpe: tpe, nsga2: nsga2,
+            seed: seed,
             repeats: repeats,
             fixed: fixed, parameters: parameters, variants: variants, earlyStopping: earlyStopping?.earlyStopping, text: text,
             hash: sha256Hex(Array(text.utf8)), fixedLines: fixedLines, maxTrials: maxTrials)
@@ -396,14 +414,14 @@ struct SpecParser {
     mutating func parseSearch(_ fields: [String: Node], root: Node) -> (SearchMethod, count: Int?, TPESettings?) {
         var method = SearchMethod.grid
         if let node = fields["method"] {
-            method = choice(node, "method", "must be grid, random or tpe") ?? method
+            method = choice(node, "method", "must be grid, random, tpe or nsga2") ?? method
         } else {
-            issue("method", root, "is required (grid, random or tpe)")
+            issue("method", root, "is required (grid, random, tpe or nsga2)")
         }
         var count: Int?
         if let node = fields["count"] {
             count = integer(node, "count", minimum: 1)
-            if method == .grid { issue("count", node, "is for random search and TPE; a grid runs every combination") }
+            if method == .grid { issue("count", node, "is for random search, TPE and NSGA-II; a grid runs every combination") }
         } else if method != .grid {
             issue("count", root, "is required with method: \(method.rawValue)")
         }
@@ -439,8 +457,11 @@ struct SpecParser {
         var variants: [Variant] = []
         for (index, item) in sequence.enumerated() {
             if let variant = parseVariant(item, "variants[\(index)]") {
-                if method == .tpe {
-                    issue("variants", node, "TPE searches one space: make the arms a parameter (values: [...]) instead of variants")
+                if method.isAdaptive {
+                    issue(
+                        "variants", node,
+                        "\(method == .tpe ? "TPE" : "NSGA-II") searches one space: make the arms a parameter (values: [...]) instead of variants"
+                    )
                     break
                 }
                 if variants.contains(where: { $0.name == variant.name }) {
@@ -639,6 +660,44 @@ struct SpecParser {
                     if share > 0 && share <= 1 { settings.gamma = share } else { issue(path, value, "must be in (0, 1], got \(share)") }
                 }
             default: issue(path, value, "unknown key; expected \(Self.tpeKeys.joined(separator: ", "))")
+            }
+        }
+        return settings
+    }
+
+    static let nsga2Keys = ["population", "crossover", "crossover_prob", "swapping_prob", "mutation_prob", "sbx_eta"]
+
+    /// `nsga2:`, for method nsga2 only (its defaults without it).
+    mutating func parseNSGA2(_ node: Node?, method: SearchMethod) -> NSGA2Settings? {
+        guard let node else { return method == .nsga2 ? NSGA2Settings() : nil }
+        guard method == .nsga2 else {
+            issue("nsga2", node, "is for method: nsga2")
+            return nil
+        }
+        guard let entries = pairs(node, "nsga2") else { return nil }
+        var settings = NSGA2Settings()
+        func probability(_ value: Node, _ path: String) -> Double? {
+            guard let share = number(value, path, parent: node) else { return nil }
+            guard share >= 0 && share <= 1 else {
+                issue(path, value, "must be in [0, 1], got \(share)")
+                return nil
+            }
+            return share
+        }
+        for (key, value) in entries {
+            let path = "nsga2.\(key)"
+            switch key {
+            case "population": if let count = integer(value, path, minimum: 2) { settings.population = count }
+            case "crossover":
+                settings.crossover = choice(value, path, "must be uniform or sbx") ?? settings.crossover
+            case "crossover_prob": if let share = probability(value, path) { settings.crossoverProbability = share }
+            case "swapping_prob": if let share = probability(value, path) { settings.swappingProbability = share }
+            case "mutation_prob": if let share = probability(value, path) { settings.mutationProbability = share }
+            case "sbx_eta":
+                if let eta = number(value, path, parent: node) {
+                    if eta > 0 { settings.sbxEta = eta } else { issue(path, value, "must be > 0, got \(eta)") }
+                }
+            default: issue(path, value, "unknown key; expected \(Self.nsga2Keys.joined(separator: ", "))")
             }
         }
         return settings

@@ -121,7 +121,7 @@ public struct TPESampler: Sampler {
     /// The same over sets of parameter indices as bit masks, in a fixed order.
     func groups(masks active: [UInt64]) -> [UInt64] {
         var groups: [UInt64] = []
-        if settings.multivariate {
+        if isMultivariate {
             for keys in active {
                 var remaining = keys, next: [UInt64] = []
                 for group in groups {
@@ -181,6 +181,16 @@ public struct TPESampler: Sampler {
         return top
     }
 
+    /// Whether parameters are modelled jointly: the file's `multivariate`, else with one objective only.
+    var isMultivariate: Bool { settings.multivariate ?? !space.spec.ranking.isMultiObjective }
+
+    /// How many finished configs form l(x): ⌈gamma·n⌉, at most 25 with one objective (Optuna 5's
+    /// `default_gamma`; with several, its `default_gamma_multiobjective` has no cap).
+    func belowCount(finished n: Int) -> Int {
+        let count = Int((settings.gamma * Double(n)).rounded(.up))
+        return space.spec.ranking.isMultiObjective ? count : min(count, 25)
+    }
+
     /// The positions of the best `count` score vectors, best first (ties: the earlier position).
     static func leading(_ points: [[Double]], count: Int) -> [Int] {
         guard count > 0, !points.isEmpty else { return [] }
@@ -204,9 +214,10 @@ public struct TPESampler: Sampler {
                 if top.count == count { break }
                 continue
             }
-            top += Pareto.greatestHypervolumeSubset(
-                members.map { points[$0] }, count: count - top.count, reference: Pareto.nadirReference(points)
-            ).map { members[$0] }
+            // Optuna's reference: just beyond the worst of the front being split.
+            let front = members.map { points[$0] }
+            top += Pareto.greatestHypervolumeSubset(front, count: count - top.count, reference: Pareto.nadirReference(front))
+                .map { members[$0] }
             break
         }
         return top
@@ -219,7 +230,7 @@ public struct TPESampler: Sampler {
         let values = used.map(internalValues)
         let finished = used.indices.filter { used[$0].outcome != .running }
         var isBelow = [Bool](repeating: false, count: used.count)
-        for index in best(used, count: min(Int((settings.gamma * Double(finished.count)).rounded(.up)), 25)) { isBelow[index] = true }
+        for index in best(used, count: belowCount(finished: finished.count)) { isBelow[index] = true }
         let masks = finished.map { index in values[index].indices.reduce(UInt64(0)) { values[index][$1] == nil ? $0 : $0 | 1 << UInt64($1) }
         }
         var sampled = [Double?](repeating: nil, count: keys.count)

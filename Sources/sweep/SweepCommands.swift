@@ -109,7 +109,7 @@ struct Plan: ParsableCommand {
     func run() throws {
         let spec = try SweepSpec.load(URL(fileURLWithPath: sweep), maxTrials: limit.planLimit)
         let trials = try SearchSpace(spec: spec).plan()
-        let adaptive = spec.method == .tpe ? max(0, (spec.count ?? 0) - Set(trials.map { Leaderboard.configKey($0.config) }).count) : 0
+        let adaptive = spec.method.isAdaptive ? max(0, (spec.count ?? 0) - Set(trials.map { Leaderboard.configKey($0.config) }).count) : 0
         var comparison: (new: Int, kept: Int, retired: Int)?
         if let db {
             let stored = try SweepStore.openReadOnly(path: db).trials()
@@ -129,7 +129,7 @@ struct Plan: ParsableCommand {
                                 id: $0.id, number: $0.number, seed: $0.config.seed, config: $0.config.activeDictionary, variant: $0.variant)
                         },
                         new: comparison?.new, kept: comparison?.kept, retired: comparison?.retired,
-                        proposedLater: spec.method == .tpe ? adaptive : nil)))
+                        proposedLater: spec.method.isAdaptive ? adaptive : nil)))
         }
         let configs = Set(trials.map { Leaderboard.configKey($0.config) }).count
         print(
@@ -139,7 +139,14 @@ struct Plan: ParsableCommand {
             print(
                 "these are TPE's startup draws; the other \(adaptive) config\(adaptive == 1 ? "" : "s") (of count \(spec.count ?? 0)) depend on the results: "
                     + "each is proposed when a worker asks, from every finished config (startup_trials \(tpe.startupTrials), candidates \(tpe.candidates), "
-                    + "\(tpe.multivariate ? "multivariate" : "univariate"), gamma \(tpe.gamma)\(tpe.constantLiar ? ", constant liar" : ""))"
+                    + "\(tpe.multivariate ?? !spec.ranking.isMultiObjective ? "multivariate" : "univariate"), gamma \(tpe.gamma)\(tpe.constantLiar ? ", constant liar" : ""))"
+            )
+        }
+        if let nsga2 = spec.nsga2 {
+            print(
+                "these are NSGA-II's first generation (random draws); the other \(adaptive) config\(adaptive == 1 ? "" : "s") (of count \(spec.count ?? 0)) are bred from the results: "
+                    + "population \(nsga2.population), \(nsga2.crossover.rawValue) crossover with probability \(nsga2.crossoverProbability), "
+                    + "mutation \(nsga2.mutationProbability.map { String($0) } ?? "1/parameters")"
             )
         }
         if let comparison { print("against \(db!): \(comparison.new) new, \(comparison.kept) kept, \(comparison.retired) to retire") }

@@ -165,3 +165,79 @@ struct BrowserTests {
         }
     }
 }
+
+extension BrowserTests {
+    /// A finished sweep with two objectives and a constraint: the Pareto page draws every config
+    /// (means with error bars over seeds), front 1 is the board's, infeasible ones are grey, a
+    /// point opens its trial, and the overview draws the hypervolume's history.
+    @Test func theParetoPageDrawsTheBoardsFrontAndEachPointOpensItsTrial() throws {
+        let work = TestFolders.fresh("browser-pareto")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let shots = ProcessInfo.processInfo.environment["SWEEP_SCREENSHOTS"].map { URL(fileURLWithPath: $0) } ?? work
+        let sweep = work.appendingPathComponent("sweep.yaml").path, db = work.appendingPathComponent("s.db").path
+        try Data(
+            """
+            name: pareto
+            program: {dir: \(testPrograms.appendingPathComponent("fit").path), command: [python3, fit.py]}
+            dataset: none
+            objectives:
+              - {name: valid_accuracy, goal: maximize}
+              - {name: valid_log_loss, goal: minimize}
+            constraints:
+              - {metric: valid_accuracy, min: 0.7}
+            method: grid
+            repeats: 2
+            fixed: {epochs: 3}
+            parameters:
+              lr: {values: [0.003, 0.03, 0.3, 1.0, 3.0]}
+              l2: {values: [0, 3]}
+
+            """.utf8
+        ).write(to: URL(fileURLWithPath: sweep))
+        let run = try runSweep(["run", sweep, "--db", db])
+        try #require(run.status == 0, "\(run.stderr)")
+        let board = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(try runSweep(["leaderboard", "--db", db, "--by-config", "--format", "json"]).stdout.utf8))
+                as? [String: Any])
+        let rows = try #require(board["rows"] as? [[String: Any]])
+        let onFront = rows.filter { $0["front"] as? Int == 1 }.count
+        let infeasible = rows.filter { ($0["violation"] as? Double ?? 0) > 0 }.count
+        let dashboard = try Child("sweep", ["dashboard", "--db", db, "--bind", "127.0.0.1:0"])
+        defer { dashboard.kill(SIGTERM) }
+        try #require(dashboard.waitForError("dashboard of", timeout: 30), "\(dashboard.stderr)")
+        let base = try #require(dashboard.stderr.components(separatedBy: " at ").last?.split(separator: "\n").first.map(String.init))
+        let origin = String(base.dropLast(base.hasSuffix("/") ? 1 : 0))
+        let report = try BrowserReport(
+            [
+                ["open": origin + "/pareto"],
+                ["eval": "document.querySelectorAll('#pareto circle.point').length", "name": "points"],
+                ["eval": "document.querySelectorAll('#pareto circle.point[data-front=\"1\"]').length", "name": "front 1"],
+                ["eval": "document.querySelectorAll('#pareto circle.point[data-front=\"infeasible\"]').length", "name": "infeasible"],
+                ["eval": "document.querySelectorAll('#pareto line.error-bar').length", "name": "error bars"],
+                ["screenshot": shots.appendingPathComponent("pareto.png").path],
+                [
+                    "eval": "document.querySelector('#pareto circle.point[data-front=\"1\"]').parentElement.getAttribute('href')",
+                    "name": "link",
+                ],
+                [
+                    "eval":
+                        "document.querySelector('#pareto circle.point[data-front=\"1\"]').parentElement.dispatchEvent(new MouseEvent('click', {bubbles: true})) || true",
+                    "name": "clicked",
+                ],
+                ["wait": "location.pathname.startsWith('/trial/')", "timeout": 20],
+                ["eval": "location.pathname", "name": "opened"],
+                ["open": origin + "/"],
+                ["eval": "document.querySelectorAll('#hypervolume circle.point').length", "name": "hypervolume points"],
+            ], in: work)
+        #expect(report.failed == nil, "\(report.failed ?? "")")
+        #expect(report.values["points"] as? Int == rows.count)
+        #expect(report.values["front 1"] as? Int == onFront && onFront >= 1)
+        #expect(report.values["infeasible"] as? Int == infeasible)
+        #expect((report.values["error bars"] as? Int ?? 0) >= 2)
+        #expect((report.values["opened"] as? String) == (report.values["link"] as? String), "\(report.values)")
+        #expect((report.values["hypervolume points"] as? Int ?? 0) >= 1)
+        #expect(report.consoleErrors.isEmpty && report.exceptions.isEmpty, "\(report.consoleErrors) \(report.exceptions)")
+        #expect(report.requests.allSatisfy { $0.hasPrefix(origin) || $0.hasPrefix("data:") }, "\(report.requests)")
+    }
+}

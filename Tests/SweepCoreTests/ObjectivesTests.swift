@@ -104,6 +104,22 @@ private let popularity = Objective(metric: "pop_overlap@10", goal: .minimize)
         let points: [[Double]] = [[1, 5], [2, 4], [3, 3], [5, 1]]
         #expect(Pareto.greatestHypervolumeSubset(points, count: 2, reference: [0, 0]) == [2, 0])
         #expect(Pareto.greatestHypervolumeSubset(points, count: 9, reference: [0, 0]).count == 4)
+        // The lazy greedy makes the plain greedy's choices: every point tried every round.
+        var rng = Xoshiro256(seed: 17)
+        for dimensions in [2, 3] {
+            for _ in 0..<20 {
+                let front = (0..<12).map { _ in (0..<dimensions).map { _ in Double(rng.next() % 1000) / 1000 } }
+                let reference = [Double](repeating: -0.1, count: dimensions)
+                var plain: [Int] = []
+                while plain.count < 5 {
+                    let gains = front.indices.map { index in
+                        plain.contains(index) ? -1 : Pareto.hypervolume((plain + [index]).map { front[$0] }, reference: reference)
+                    }
+                    plain.append(gains.indices.max { (gains[$0], -$0) < (gains[$1], -$1) }!)
+                }
+                #expect(Pareto.greatestHypervolumeSubset(front, count: 5, reference: reference) == plain, "\(front)")
+            }
+        }
     }
 }
 
@@ -297,4 +313,81 @@ private func record(_ epoch: Int, _ valid: [String: Double]) -> EpochRecord {
     EpochRecord(
         epoch: epoch, lossMain: 0.1, lossAux: nil, weights: .singleTask, valid: RankingMetrics(values: valid),
         test: RankingMetrics(values: valid), seconds: 1, trainSeconds: 1)
+}
+
+/// NSGA-II: its settings, its parents, its children.
+@Suite struct NSGA2Tests {
+    static let text =
+        "name: t\ndataset: none\nprogram: {dir: /nonexistent, command: [python3, f.py]}\n"
+        + "objectives:\n  - {name: valid_f1, goal: minimize}\n  - {name: valid_f2, goal: minimize}\n"
+        + "method: nsga2\ncount: 40\nnsga2: {population: 8, crossover: sbx, mutation_prob: 0.2}\n"
+        + "parameters:\n  x: {distribution: uniform, min: 0, max: 1}\n  y: {distribution: log_uniform, min: 0.001, max: 1}\n"
+        + "  kind: {values: [a, b, c]}\n  z: {distribution: int_uniform, min: 1, max: 9, when: {kind: c}}\n"
+
+    @Test func settingsAreParsedAndCheckedWithTheirLines() throws {
+        let spec = try SweepSpec.parseStored(Self.text)
+        #expect(
+            spec.method == .nsga2 && spec.nsga2?.population == 8 && spec.nsga2?.crossover == .sbx && spec.nsga2?.mutationProbability == 0.2)
+        #expect(try SearchSpace(spec: spec).plan().count == 8)  // the first generation
+        func found(_ nsga2: String) -> [String] {
+            do {
+                _ = try SweepSpec.parseStored(
+                    Self.text.replacingOccurrences(of: "nsga2: {population: 8, crossover: sbx, mutation_prob: 0.2}", with: nsga2))
+                return []
+            } catch let error as SweepFileError {
+                return error.issues.map { "\($0.line.map(String.init) ?? "-") \($0.path): \($0.message)" }
+            } catch {
+                return ["\(error)"]
+            }
+        }
+        #expect(
+            found("nsga2: {population: 1, crossover: blend, crossover_prob: 2}") == [
+                "9 nsga2.population: must be ≥ 2, got 1", "9 nsga2.crossover: must be uniform or sbx",
+                "9 nsga2.crossover_prob: must be in [0, 1], got 2.0",
+            ])
+        // nsga2: is for method nsga2 only.
+        #expect((try? SweepSpec.parseStored(Self.text.replacingOccurrences(of: "method: nsga2", with: "method: tpe"))) == nil)
+    }
+
+    /// Parents: feasible completed configs by front and crowding, then infeasible ones by violation;
+    /// pruned and running ones are no parents.
+    @Test func parentsAreTheEliteAndChildrenStayInTheSpace() throws {
+        let spec = try SweepSpec.parseStored(Self.text)
+        let sampler = NSGA2Sampler(space: SearchSpace(spec: spec))
+        func config(_ x: Double) -> TrialConfig {
+            TrialConfig(programKeys: ["x": .double(x), "y": .double(0.1), "kind": .string("a")], seed: 0, selectMetric: "f1")
+        }
+        let observations = [
+            Observation(order: 1, config: config(0.1), outcome: .completed([-0.5, -0.5])),
+            Observation(order: 2, config: config(0.2), outcome: .completed([-0.2, -0.9]), violation: 0.3),
+            Observation(order: 3, config: config(0.3), outcome: .completed([-0.9, -0.9])),
+            Observation(order: 4, config: config(0.4), outcome: .completed([-0.1, -0.95])),
+            Observation(order: 5, config: config(0.5), outcome: .pruned(epoch: 1, scores: [0, 0])),
+            Observation(order: 6, config: config(0.6), outcome: .running),
+            Observation(order: 7, config: config(0.7), outcome: .completed([-0.3, -0.3]), violation: 0.1),
+        ]
+        #expect(
+            sampler.parents(observations).map { $0.config.value("x") } == [
+                .double(0.1), .double(0.4), .double(0.3), .double(0.7), .double(0.2),
+            ])
+        #expect(NSGA2Sampler.beats(([0, 0], 0), ([-1, -1], 0)) && NSGA2Sampler.beats(([-9, -9], 0), ([0, 0], 0.1)))
+        #expect(NSGA2Sampler.beats(([-9, -9], 0.1), ([0, 0], 0.2)) && !NSGA2Sampler.beats(([0, -1], 0), ([-1, 0], 0)))
+        // Generation 1 (index 8 of population 8) breeds from these; every child is a valid config of the space.
+        var seen = Set<String>()
+        for index in 8..<40 {
+            let proposal = try #require(
+                sampler.propose(index: index, observations: observations, isTaken: { seen.contains($0.jsonText()) }))
+            #expect(proposal.origin.sampler == .nsga2)
+            seen.insert(proposal.config.jsonText())
+            let keys = try #require(proposal.config.programKeys)
+            let x = try #require(keys["x"]?.number), y = try #require(keys["y"]?.number)
+            #expect(x >= 0 && x <= 1 && y >= 0.001 && y <= 1)
+            #expect((keys["kind"] == .string("c")) == (keys["z"] != nil))
+        }
+        // Before any result, generation 1 is drawn at random; the same index gives the same config.
+        #expect(sampler.propose(index: 8, observations: [], isTaken: { _ in false })?.origin.sampler == .random)
+        #expect(
+            sampler.propose(index: 9, observations: observations, isTaken: { _ in false })
+                == sampler.propose(index: 9, observations: observations, isTaken: { _ in false }))
+    }
 }
