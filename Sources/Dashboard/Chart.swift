@@ -172,6 +172,8 @@ struct ParallelCoordinates {
     var axes: [Axis]
     /// Per trial: its id and each axis's value, nil where inactive.
     var rows: [(id: String, values: [ConfigValue?])]
+    /// The metric on the last axis, whose goal says which end is darker (better).
+    var objective: Objective
 
     static let inactiveLabel = "inactive"
 
@@ -230,7 +232,8 @@ struct ParallelCoordinates {
         let step = (width - 2 * side) / Double(axes.count - 1)
         func y(_ fraction: Double) -> Double { top + (1 - fraction) * (height - top - bottom) }
         let metricIndex = axes.count - 1
-        func metric(_ row: Int) -> Double? { rows[row].values[metricIndex]?.number }
+        // Scores, so that a minimized metric's lowest value is the darkest.
+        func metric(_ row: Int) -> Double? { rows[row].values[metricIndex]?.number.map(objective.score) }
         let metricValues = rows.indices.compactMap(metric)
         let (worst, best) = (metricValues.min() ?? 0, metricValues.max() ?? 1)
         let positions = positions()

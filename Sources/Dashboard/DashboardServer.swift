@@ -309,17 +309,17 @@ struct QueryParameters {
         return value
     }
 
-    /// The objective named by `objective` (`valid_…` or bare), the primary one when absent.
-    func objective(_ ranking: Ranking) throws -> Objective {
-        guard let text = values["objective"] else { return ranking.primary }
-        let bare = text.hasPrefix("valid_") ? String(text.dropFirst("valid_".count)) : text
-        guard let objective = ranking.objectives.first(where: { $0.metric == bare }) else {
+    /// The position of the objective the parameter `name` names (`valid_…` or bare), `fallback`
+    /// when it is absent.
+    func objective(_ name: String, in ranking: Ranking, fallback: Int = 0) throws -> Int {
+        guard let text = values[name] else { return fallback }
+        guard let index = ranking.objectiveIndex(named: text) else {
             throw BadRequest(
                 message:
-                    "query parameter 'objective' names no objective of this sweep: '\(Self.shown(text))'; objectives are \(ranking.objectives.map { "valid_\($0.metric)" }.joined(separator: ", "))"
+                    "query parameter '\(name)' names no objective of this sweep: '\(Self.shown(text))'; objectives are \(ranking.objectiveNames)"
             )
         }
-        return objective
+        return index
     }
 
     /// A value as an error shows it: at most 40 characters.
@@ -493,7 +493,12 @@ struct Handler: Sendable {
         case "/compare":
             return page(try pages.compare(query.list("trials").flatMap { $0.split(separator: ",").map(String.init) }), "/compare")
         case "/parameters": return page(try pages.parameters(), "/parameters")
-        case "/pareto": return page(try pages.pareto(x: query.string("x"), y: query.string("y")), "/pareto")
+        case "/pareto":
+            guard let sweep = try store.sweep() else { return page(("empty", "<p>This store holds no sweep yet.</p>"), "/pareto") }
+            return page(
+                try pages.pareto(
+                    x: try query.objective("x", in: sweep.ranking), y: try query.objective("y", in: sweep.ranking, fallback: 1)),
+                "/pareto")
         case "/api/status": return .json(try Documents.status(reader))
         case "/api/leaderboard", "/api/trials":
             guard let sweep = try store.sweep() else { return .text(.notFound, "no sweep in this store yet") }
@@ -506,7 +511,7 @@ struct Handler: Sendable {
             guard let sweep = try store.sweep() else { return .text(.notFound, "no sweep in this store yet") }
             let quantile = try query.number("quantile", between: 0, and: 1) ?? 0.1
             let spec = try reader.spec(of: sweep), trials = try reader.trials()
-            let objective = try query.objective(sweep.ranking)
+            let objective = sweep.ranking.objectives[try query.objective("objective", in: sweep.ranking)]
             let ranked = ParameterImportance.of(spec: spec, objective: objective, trials: trials, targetQuantile: quantile)
             return .json(
                 try Documents.text(ParameterImportance.document(ranked, objective: objective, trials: trials, targetQuantile: quantile)))

@@ -371,7 +371,8 @@ struct Pages {
     /// Two objectives of a sweep with several against each other: every completed trial (or, with
     /// repeats, every config's means with their 95% CIs as error bars), coloured by front,
     /// infeasible ones grey, each a link to its trial; then the front's members.
-    func pareto(x: String?, y: String?) throws -> (title: String, body: String) {
+    /// `x` and `y` are positions among the objectives.
+    func pareto(x xIndex: Int, y yIndex: Int) throws -> (title: String, body: String) {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
         let ranking = sweep.ranking
         var body = "<h1>Pareto front</h1>"
@@ -381,18 +382,6 @@ struct Pages {
                 + "A sweep file with <code>objectives:</code> (2 to 4) has one.</p>"
             return ("Pareto · \(sweep.name)", body)
         }
-        func objective(_ name: String?, _ fallback: Int) throws -> Int {
-            guard let name else { return fallback }
-            let bare = name.hasPrefix("valid_") ? String(name.dropFirst("valid_".count)) : name
-            guard let index = ranking.objectives.firstIndex(where: { $0.metric == bare }) else {
-                throw BadRequest(
-                    message:
-                        "'\(QueryParameters.shown(name))' is not an objective of this sweep; objectives are \(ranking.objectives.map { "valid_\($0.metric)" }.joined(separator: ", "))"
-                )
-            }
-            return index
-        }
-        let (xIndex, yIndex) = (try objective(x, 0), try objective(y, 1))
         let (xObjective, yObjective) = (ranking.objectives[xIndex], ranking.objectives[yIndex])
         let trials = try reader.trials()
         let seeded = trials.contains { $0.config.seed != 0 }
@@ -542,7 +531,10 @@ struct Pages {
             + (trials.count < completed.count
                 ? "; the charts draw \(trials.count) of them (the best \(limit / 4), the rest evenly through the ranking), importance uses all"
                 : "") + "</p>"
-        body += ParallelCoordinates(id: "parallel", title: "Parallel coordinates (darker is better)", axes: axes, rows: rows).html
+        body +=
+            ParallelCoordinates(
+                id: "parallel", title: "Parallel coordinates (darker is better)", axes: axes, rows: rows, objective: sweep.ranking.primary
+            ).html
         let importance = ParameterImportance.of(spec: spec, objective: sweep.ranking.primary, trials: every)
         body +=
             BarChart(

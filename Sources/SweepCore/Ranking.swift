@@ -54,6 +54,15 @@ public struct Ranking: Sendable, Hashable, Codable {
 
     public var isMultiObjective: Bool { objectives.count > 1 }
 
+    /// The position of the objective a user names, as `valid_ndcg@10` or `ndcg@10`; nil for none.
+    public func objectiveIndex(named name: String) -> Int? {
+        let bare = name.hasPrefix("valid_") ? String(name.dropFirst("valid_".count)) : name
+        return objectives.firstIndex { $0.metric == bare }
+    }
+
+    /// The objectives as a user names them, for messages: `valid_ndcg@10, valid_coverage@10`.
+    public var objectiveNames: String { objectives.map { "valid_\($0.metric)" }.joined(separator: ", ") }
+
     /// Each objective's score (higher is better) in `valid`, nil when one is missing or not finite.
     public func scores(_ valid: [String: Double]) -> [Double]? {
         var scores: [Double] = []

@@ -43,12 +43,10 @@ struct Importance: ParsableCommand {
     /// `--objective` among the sweep's objectives (`valid_` optional), else the first.
     func chosenObjective(_ ranking: Ranking) throws -> Objective {
         guard let objective else { return ranking.primary }
-        let bare = objective.hasPrefix("valid_") ? String(objective.dropFirst("valid_".count)) : objective
-        guard let chosen = ranking.objectives.first(where: { $0.metric == bare }) else {
+        guard let index = ranking.objectiveIndex(named: objective) else {
             throw ValidationError(
-                "--objective \(objective) is not an objective of this sweep; its objectives are "
-                    + ranking.objectives.map { "valid_\($0.metric)" }.joined(separator: ", "))
+                "--objective \(objective) is not an objective of this sweep; its objectives are \(ranking.objectiveNames)")
         }
-        return chosen
+        return ranking.objectives[index]
     }
 }

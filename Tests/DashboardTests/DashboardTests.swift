@@ -424,7 +424,7 @@ func jsonObject(_ text: String) throws -> [String: Any] {
             ("c", [.string("weighted_bce"), .double(2.0), .double(0.001), .double(0.45)]),
             ("d", [.string("focal"), nil, .double(0.001), .double(0.44)]),
         ]
-        let chart = ParallelCoordinates(id: "parallel", title: "t", axes: axes, rows: rows)
+        let chart = ParallelCoordinates(id: "parallel", title: "t", axes: axes, rows: rows, objective: Objective(metric: "ndcg@10"))
         let positions = chart.positions()
         #expect(positions.allSatisfy { $0.count == axes.count }, "every trial meets every axis")
         // Inactive at the foot (0), active values above it; `1.0` found at the file's `1`.

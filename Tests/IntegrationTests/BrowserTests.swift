@@ -228,6 +228,8 @@ extension BrowserTests {
                 ["wait": "location.pathname.startsWith('/trial/')", "timeout": 20],
                 ["eval": "location.pathname", "name": "opened"],
                 ["open": origin + "/"],
+                // The trial page's load event may still be on its way: wait for the overview itself.
+                ["wait": "location.pathname === '/' && document.querySelector('#hypervolume') !== null", "timeout": 20],
                 ["eval": "document.querySelectorAll('#hypervolume circle.point').length", "name": "hypervolume points"],
             ], in: work)
         #expect(report.failed == nil, "\(report.failed ?? "")")
