@@ -127,7 +127,8 @@ public final class TrialController {
         while outcomeOfTrial.count < configOfTrial.count { outcomeOfTrial.append(nil) }
         let ranking = spec.ranking, width = ranking.objectives.count
         var running = [Bool](repeating: false, count: distinctConfigs.count), present = running
-        var sums = [[Double]](repeating: [Double](repeating: 0, count: width), count: distinctConfigs.count)
+        // Flat, config-major: one allocation per ask, not one per config.
+        var sums = [Double](repeating: 0, count: distinctConfigs.count * width)
         var violations = [Double](repeating: 0, count: distinctConfigs.count), counts = [Int](repeating: 0, count: distinctConfigs.count)
         var stops = [Int](repeating: .max, count: distinctConfigs.count)
         for (number, state) in try SweepStore.liveStates(db) {
@@ -146,7 +147,7 @@ public final class TrialController {
             present[index] = true
             if state == .waiting || state == .running { running[index] = true }
             if let scores = outcome.scores {
-                for objective in 0..<width { sums[index][objective] += scores[objective] }
+                for objective in 0..<width { sums[index * width + objective] += scores[objective] }
                 violations[index] += outcome.violation
                 counts[index] += 1
             }
@@ -157,7 +158,7 @@ public final class TrialController {
             guard present[index] else { return nil }
             if running[index] { return Observation(order: first, config: config, outcome: .running) }
             guard counts[index] > 0 else { return nil }
-            let n = Double(counts[index]), mean = sums[index].map { $0 / n }
+            let n = Double(counts[index]), mean = (0..<width).map { sums[index * width + $0] / n }
             return Observation(
                 order: first, config: config,
                 outcome: stops[index] < .max ? .pruned(epoch: stops[index], scores: mean) : .completed(mean),
@@ -235,8 +236,10 @@ public final class TrialController {
                 try history.map { $0.filter { $0.epoch <= checkpoint } }
                 ?? SweepStore.storedEpochs(db, trialNumber: live.trialNumber, attempt: live.attempt, through: checkpoint)
             guard records.map(\.epoch) == Array(1...checkpoint), let values = Self.bestSoFar(records, judged) else { return nil }
+            // Values recorded while the sweep judged another number of objectives do not compare.
             let others = try SweepStore.competingValues(
-                db, epoch: checkpoint, bracket: bracket, seed: config.seed, excluding: live.trialNumber)
+                db, epoch: checkpoint, bracket: bracket, seed: config.seed, excluding: live.trialNumber
+            ).filter { $0.count == values.count }
             let (decision, rule) = pruner.decide(epoch: checkpoint, bracket: bracket, values: values, others: others)
             try SweepStore.record(
                 db,

@@ -24,12 +24,7 @@ public struct Objective: Sendable, Hashable, Codable, CustomStringConvertible {
         }
     }
 
-    /// The score of this objective's value on valid in `metrics`, or nil when it is missing.
-    @inlinable public func score(in metrics: [String: Double]) -> Double? {
-        metrics[metric].map(score)
-    }
-
-    /// The worse of no value: what a missing or non-finite value ranks as.
+    /// The score of no value: what a missing value ranks as.
     public static let worstScore = -Double.infinity
 
     /// `valid_ndcg@10 (maximize)`: how listings name it.
