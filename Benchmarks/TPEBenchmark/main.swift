@@ -8,7 +8,8 @@
 //   sweep-bench-tpe pareto --problem zdt1|zdt2|dtlz2 --method random|tpe|nsga2 [--seeds 30] [--trials 100] [--univariate]
 //       one JSON line per seed: {"seed": s, "points": [[f1, f2(, f3)], ...]}, every trial's objectives
 //   sweep-bench-tpe pareto-latency --problem zdt1 --method tpe|nsga2 [--stored 1000] [--asks 20]
-//       {"stored": N, "median_seconds": t}: one ask with N finished trials of the problem
+//       {"stored": N, "median_seconds": t, "sampler_median_seconds": s}: one ask with N finished
+//       trials of the problem, and the sampler's proposal alone on them
 //
 // The objective and space are Benchmarks/tpe_optuna.py's, which runs Optuna's TPE on them.
 import Foundation
@@ -220,7 +221,23 @@ case "pareto-latency":
         _ = try tellPareto(sweep, problem: problem, claim: claim)
     }
     seconds.sort()
-    try printJSON(["stored": stored, "median_seconds": seconds[seconds.count / 2], "asks": seconds.count])
+    // The sampler alone, on the same finished trials (each its own config, seed 0): the proposal
+    // without the store's read of new results, its write of the proposal and the claim.
+    let observations = try sweep.store.trials().compactMap { trial -> Observation? in
+        guard let result = trial.result, let scores = sweep.spec.ranking.scores(result.valid) else { return nil }
+        return Observation(order: trial.number, config: trial.config, outcome: .completed(scores))
+    }
+    var proposing: [Double] = []
+    for ask in 0..<asks {
+        let start = DispatchTime.now()
+        _ = sweep.sampler.propose(index: observations.count + ask, observations: observations, isTaken: { _ in false })
+        proposing.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
+    }
+    proposing.sort()
+    try printJSON([
+        "stored": stored, "median_seconds": seconds[seconds.count / 2], "asks": seconds.count,
+        "sampler_median_seconds": proposing[proposing.count / 2],
+    ])
 default:
     FileHandle.standardError.write(
         Data(

@@ -23,6 +23,7 @@ public enum Pareto {
             for (x, y) in zip(points[a], points[b]) where x != y { return x > y }
             return a < b
         }
+        if points.first?.count == 2 { return fronts2D(points, order) }
         var members: [[Int]] = [], front = [Int](repeating: 0, count: points.count)
         for index in order {
             // A member added last is the likeliest to dominate: search each front backwards.
@@ -34,6 +35,30 @@ public enum Pareto {
                 members.append([index])
                 front[index] = members.count
             }
+        }
+        return front
+    }
+
+    /// Two objectives, in O(N log N): taken in `order` (best first in x), a point is dominated by a
+    /// front exactly when the front's highest y is above its own, or equal and reached at a larger
+    /// x; fronts' highest y only fall from front to front and a front that does not dominate a
+    /// point has no later one that does, so the first such front is found by bisection.
+    static func fronts2D(_ points: [[Double]], _ order: [Int]) -> [Int] {
+        var highest: [(y: Double, x: Double)] = [], front = [Int](repeating: 0, count: points.count)
+        for index in order {
+            let (x, y) = (points[index][0], points[index][1])
+            var low = 0, high = highest.count
+            while low < high {
+                let middle = (low + high) / 2
+                let top = highest[middle]
+                if top.y > y || (top.y == y && top.x > x) { low = middle + 1 } else { high = middle }
+            }
+            if low == highest.count {
+                highest.append((y, x))
+            } else if y > highest[low].y {
+                highest[low] = (y, x)
+            }
+            front[index] = low + 1
         }
         return front
     }
@@ -64,9 +89,10 @@ public enum Pareto {
     public static func rank(_ points: [[Double]]) -> (fronts: [Int], order: [Int]) {
         let fronts = fronts(points)
         var crowding = [Double](repeating: 0, count: points.count)
-        for front in Set(fronts) {
-            let members = points.indices.filter { fronts[$0] == front }
-            for (member, distance) in zip(members, Self.crowding(members.map { points[$0] })) { crowding[member] = distance }
+        var members = [[Int]](repeating: [], count: fronts.max() ?? 0)
+        for index in points.indices { members[fronts[index] - 1].append(index) }
+        for front in members {
+            for (member, distance) in zip(front, Self.crowding(front.map { points[$0] })) { crowding[member] = distance }
         }
         let order = points.indices.sorted { a, b in
             (fronts[a], -crowding[a], a) < (fronts[b], -crowding[b], b)
