@@ -152,9 +152,14 @@ public struct TPESampler: Sampler {
         for index in observations.indices {
             switch observations[index].outcome {
             case .running: continue
-            case _ where observations[index].violation > 0: infeasible.append(index)
-            case .completed: completed.append(index)
-            case .pruned: pruned.append(index)
+            case .completed, .pruned:
+                if observations[index].violation > 0 {
+                    infeasible.append(index)
+                } else if case .completed = observations[index].outcome {
+                    completed.append(index)
+                } else {
+                    pruned.append(index)
+                }
             }
         }
         func scores(_ index: Int) -> [Double] {
