@@ -142,6 +142,20 @@ func tellPareto(_ controller: TrialController, problem: String, claim: Claim) th
     return values
 }
 
+/// Asks for trials until the sweep has none, telling each with `tell`; returns the seconds each ask
+/// took once `stored` trials were stored, sorted.
+func askSeconds(_ sweep: TrialController, after stored: Int, tell: (Claim) throws -> Void) throws -> [Double] {
+    var seconds: [Double] = [], lease = 0
+    while true {
+        lease += 1
+        let start = DispatchTime.now()
+        guard case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(lease)") else { break }
+        if lease > stored { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9) }
+        try tell(claim)
+    }
+    return seconds.sorted()
+}
+
 func argument(_ name: String, _ fallback: String) -> String {
     CommandLine.arguments.firstIndex(of: name).map { CommandLine.arguments[$0 + 1] } ?? fallback
 }
@@ -164,15 +178,7 @@ case "analytic":
 case "latency":
     let stored = option("--stored", 1000), asks = option("--asks", 20)
     let sweep = try controller(method: "tpe", seed: 0, count: stored + asks)
-    var seconds: [Double] = [], lease = 0
-    while true {
-        lease += 1
-        let start = DispatchTime.now()
-        guard case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(lease)") else { break }
-        if lease > stored { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9) }
-        try report(sweep, lease: claim.lease, value: analytic(try claim.config()))
-    }
-    seconds.sort()
+    let seconds = try askSeconds(sweep, after: stored) { try report(sweep, lease: $0.lease, value: analytic(try $0.config())) }
     try printJSON(["stored": stored, "median_seconds": seconds[seconds.count / 2], "asks": seconds.count])
 case "importance":
     // PED-ANOVA over N completed random-search trials of the loss-search space, read from the store.
@@ -212,15 +218,7 @@ case "pareto-latency":
     let problem = argument("--problem", "zdt1"), method = argument("--method", "nsga2")
     let stored = option("--stored", 1000), asks = option("--asks", 20)
     let sweep = try paretoController(problem: problem, method: method, seed: 0, count: stored + asks)
-    var seconds: [Double] = [], lease = 0
-    while true {
-        lease += 1
-        let start = DispatchTime.now()
-        guard case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(lease)") else { break }
-        if lease > stored { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9) }
-        _ = try tellPareto(sweep, problem: problem, claim: claim)
-    }
-    seconds.sort()
+    let seconds = try askSeconds(sweep, after: stored) { _ = try tellPareto(sweep, problem: problem, claim: $0) }
     // The sampler alone, on the same finished trials (each its own config, seed 0): the proposal
     // without the store's read of new results, its write of the proposal and the claim.
     let observations = try sweep.store.trials().compactMap { trial -> Observation? in

@@ -51,12 +51,7 @@ public struct NSGA2Sampler: Sampler {
     public var configBudget: Int? { space.spec.count }
 
     /// Generation 0: the first `population` draws of random search.
-    public func plannedTrials() throws -> [PlannedTrial] {
-        let first = min(settings.population, space.spec.count ?? 0)
-        return try space.trials { emit in
-            for draw in 0..<first { emit(RandomSampler.assignment(space, draw: draw, arm: nil), nil) }
-        }
-    }
+    public func plannedTrials() throws -> [PlannedTrial] { try RandomSampler.firstDraws(space, settings.population) }
 
     public func propose(index: Int, observations: [Observation], isTaken: (TrialConfig) -> Bool) -> Proposal? {
         let generation = index / settings.population
@@ -64,26 +59,11 @@ public struct NSGA2Sampler: Sampler {
         let finished = observations.filter { $0.outcome != .running }.count
         let origin = ProposalOrigin(
             sampler: parents.count >= 2 ? .nsga2 : .random, finished: finished, running: observations.count - finished)
-        for attempt in 0..<16 {
+        return RandomSampler.untaken(space, index: index, origin: origin, isTaken: isTaken) { attempt in
             var rng = TPESampler.generator(seed: space.spec.seed, index: index, attempt: attempt)
-            let assignment =
-                origin.sampler == .nsga2
-                ? child(of: parents, &rng, fresh: RandomSampler.assignment(space, draw: index + attempt * 1_000_003, arm: nil))
-                : RandomSampler.assignment(space, draw: index + attempt * 1_000_003, arm: nil)
-            if let config = config(from: assignment), !isTaken(config) { return Proposal(config: config, origin: origin) }
+            let drawn = RandomSampler.assignment(space, draw: index + attempt * 1_000_003, arm: nil)
+            return space.config(from: origin.sampler == .nsga2 ? child(of: parents, &rng, fresh: drawn) : drawn)
         }
-        for draw in 0..<64 {
-            let assignment = RandomSampler.assignment(space, draw: (index + 1) * 7_919_011 + draw, arm: nil)
-            if let config = config(from: assignment), !isTaken(config) {
-                return Proposal(config: config, origin: ProposalOrigin(sampler: .random, finished: finished, running: origin.running))
-            }
-        }
-        return nil
-    }
-
-    /// A config from parameter values (fixed keys under them); nil if it is invalid.
-    func config(from assignment: [String: ConfigValue]) -> TrialConfig? {
-        try? TrialConfig.parseDroppingInactive(space.spec.configValues(assignment))
     }
 
     /// The parents: the best `population` completed configs of `earlier`, best first, with the

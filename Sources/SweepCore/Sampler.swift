@@ -173,6 +173,32 @@ public struct RandomSampler: Sampler {
         }
     }
 
+    /// An adaptive sampler's start-up configs, planned up front: the first `count` draws of random
+    /// search (draw i depends on the seed and i), at most the sweep's `count`.
+    static func firstDraws(_ space: SearchSpace, _ count: Int) throws -> [PlannedTrial] {
+        try space.trials { emit in
+            for draw in 0..<min(count, space.spec.count ?? 0) { emit(assignment(space, draw: draw, arm: nil), nil) }
+        }
+    }
+
+    /// An adaptive sampler's proposal: up to 16 attempts of `make` (its own config for the
+    /// attempt's random stream, nil when it has none) until one is new to the sweep (a small or
+    /// discrete space repeats), then random draws past the sweep's own; nil when all are taken.
+    static func untaken(
+        _ space: SearchSpace, index: Int, origin: ProposalOrigin, isTaken: (TrialConfig) -> Bool, _ make: (_ attempt: Int) -> TrialConfig?
+    ) -> Proposal? {
+        for attempt in 0..<16 {
+            if let config = make(attempt), !isTaken(config) { return Proposal(config: config, origin: origin) }
+        }
+        for draw in 0..<64 {
+            if let config = space.config(from: assignment(space, draw: (index + 1) * 7_919_011 + draw, arm: nil)), !isTaken(config) {
+                return Proposal(
+                    config: config, origin: ProposalOrigin(sampler: .random, finished: origin.finished, running: origin.running))
+            }
+        }
+        return nil
+    }
+
     /// Draw `draw`'s parameter values under `arm`, conditions applied.
     static func assignment(_ space: SearchSpace, draw: Int, arm: Variant?) -> [String: ConfigValue] {
         var rng = SearchSpace.drawGenerator(seed: space.spec.seed, draw: draw)

@@ -162,6 +162,12 @@ public struct SearchSpace: Sendable {
     /// Parameters ordered so that each comes after those its conditions name.
     var orderedParameters: [Parameter] { Self.dependencyOrder(spec.parameters).ordered }
 
+    /// The config of an assignment of parameter values (fixed keys under them, inactive keys
+    /// dropped), or nil when it is invalid: what an adaptive sampler proposes.
+    func config(from assignment: [String: ConfigValue]) -> TrialConfig? {
+        try? TrialConfig.parseDroppingInactive(spec.configValues(assignment))
+    }
+
     /// The fixed keys with an arm's keys over them.
     func base(_ arm: Variant?) -> [String: ConfigValue] {
         spec.fixed.merging(arm?.values ?? [:]) { _, variant in variant }

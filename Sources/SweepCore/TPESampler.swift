@@ -45,46 +45,25 @@ public struct TPESampler: Sampler {
 
     public var configBudget: Int? { space.spec.count }
 
-    /// The startup configs, drawn as random search draws them (draw i depends on the seed and i).
-    public func plannedTrials() throws -> [PlannedTrial] {
-        let startup = min(settings.startupTrials, space.spec.count ?? 0)
-        return try space.trials { emit in
-            for draw in 0..<startup { emit(RandomSampler.assignment(space, draw: draw, arm: nil), nil) }
-        }
-    }
+    /// The startup configs, drawn as random search draws them.
+    public func plannedTrials() throws -> [PlannedTrial] { try RandomSampler.firstDraws(space, settings.startupTrials) }
 
     public func propose(index: Int, observations: [Observation], isTaken: (TrialConfig) -> Bool) -> Proposal? {
         let finished = observations.filter { $0.outcome != .running }.count
         let origin = ProposalOrigin(
             sampler: finished < settings.startupTrials ? .random : .tpe, finished: finished,
             running: observations.count - finished)
-        // A proposal may repeat a config the sweep holds (a small or discrete space): try again
-        // with the next random stream, then fall back to random draws past the sweep's own.
-        for attempt in 0..<16 {
+        return RandomSampler.untaken(space, index: index, origin: origin, isTaken: isTaken) { attempt in
             var rng = Self.generator(seed: space.spec.seed, index: index, attempt: attempt)
-            let config =
-                origin.sampler == .random
-                ? config(from: RandomSampler.assignment(space, draw: index + attempt * 1_000_003, arm: nil))
+            return origin.sampler == .random
+                ? space.config(from: RandomSampler.assignment(space, draw: index + attempt * 1_000_003, arm: nil))
                 : modelledConfig(observations, &rng)
-            if let config, !isTaken(config) { return Proposal(config: config, origin: origin) }
         }
-        for draw in 0..<64 {
-            if let config = config(from: RandomSampler.assignment(space, draw: (index + 1) * 7_919_011 + draw, arm: nil)), !isTaken(config)
-            {
-                return Proposal(config: config, origin: ProposalOrigin(sampler: .random, finished: finished, running: origin.running))
-            }
-        }
-        return nil
     }
 
     static func generator(seed: Int, index: Int, attempt: Int) -> Xoshiro256 {
         var mix = SplitMix64(seed: UInt64(seed) &* 0x7FB5_D329_728E_A185 &+ UInt64(index) &* 0x9E37_79B9 &+ UInt64(attempt))
         return Xoshiro256(seed: mix.next())
-    }
-
-    /// A config from parameter values: fixed keys under them, inactive keys dropped; nil if invalid.
-    func config(from assignment: [String: ConfigValue]) -> TrialConfig? {
-        try? TrialConfig.parseDroppingInactive(space.spec.configValues(assignment))
     }
 
     // MARK: The model
@@ -269,6 +248,6 @@ public struct TPESampler: Sampler {
             default: assignment[parameter.key] = value.map { .double(Double(String(format: "%.6g", $0)) ?? $0) }
             }
         }
-        return config(from: assignment)
+        return space.config(from: assignment)
     }
 }
