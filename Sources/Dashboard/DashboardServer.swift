@@ -493,12 +493,7 @@ struct Handler: Sendable {
         case "/compare":
             return page(try pages.compare(query.list("trials").flatMap { $0.split(separator: ",").map(String.init) }), "/compare")
         case "/parameters": return page(try pages.parameters(), "/parameters")
-        case "/pareto":
-            guard let sweep = try store.sweep() else { return page(("empty", "<p>This store holds no sweep yet.</p>"), "/pareto") }
-            return page(
-                try pages.pareto(
-                    x: try query.objective("x", in: sweep.ranking), y: try query.objective("y", in: sweep.ranking, fallback: 1)),
-                "/pareto")
+        case "/pareto": return page(try pages.pareto(query), "/pareto")
         case "/api/status": return .json(try Documents.status(reader))
         case "/api/leaderboard", "/api/trials":
             guard let sweep = try store.sweep() else { return .text(.notFound, "no sweep in this store yet") }

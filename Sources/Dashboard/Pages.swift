@@ -371,8 +371,8 @@ struct Pages {
     /// Two objectives of a sweep with several against each other: every completed trial (or, with
     /// repeats, every config's means with their 95% CIs as error bars), coloured by front,
     /// infeasible ones grey, each a link to its trial; then the front's members.
-    /// `x` and `y` are positions among the objectives.
-    func pareto(x xIndex: Int, y yIndex: Int) throws -> (title: String, body: String) {
+    /// `x` and `y` (in `query`) name the objectives drawn, the first two by default.
+    func pareto(_ query: QueryParameters) throws -> (title: String, body: String) {
         guard let sweep = try store.sweep() else { return ("empty", "<p>This store holds no sweep yet.</p>") }
         let ranking = sweep.ranking
         var body = "<h1>Pareto front</h1>"
@@ -382,6 +382,7 @@ struct Pages {
                 + "A sweep file with <code>objectives:</code> (2 to 4) has one.</p>"
             return ("Pareto · \(sweep.name)", body)
         }
+        let (xIndex, yIndex) = (try query.objective("x", in: ranking), try query.objective("y", in: ranking, fallback: 1))
         let (xObjective, yObjective) = (ranking.objectives[xIndex], ranking.objectives[yIndex])
         let trials = try reader.trials()
         let seeded = trials.contains { $0.config.seed != 0 }

@@ -775,7 +775,7 @@ struct SpecParser {
     /// `{name, goal}`, or by name alone when it is better higher.
     mutating func earlyStoppingObjective(_ node: Node, ranking: Ranking?) -> Objective? {
         let path = "early_stopping.metric"
-        guard case .scalar = node else { return parseObjective(node, path) }
+        guard case .scalar = node else { return parseObjective(node, path).objective }
         guard let name = metricName(node, path) else { return nil }
         if let sweeps = ranking?.objectives.first(where: { $0.metric == name }) { return sweeps }
         if name == "pop_overlap@10" {
@@ -815,9 +815,9 @@ struct SpecParser {
             )
         case (nil, let list?): (objectives, reference) = parseObjectives(list)
         case (let metric?, nil):
-            var references: [Double?] = []
-            objectives = parseObjective(metric, "metric", references: &references).map { [$0] }
-            reference = references.compactMap { $0 }.first.map { [$0] }
+            let parsed = parseObjective(metric, "metric")
+            objectives = parsed.objective.map { [$0] }
+            reference = parsed.reference.map { [$0] }
         case (nil, nil):
             if isProgram {
                 issue("metric", root, "is required for a program sweep: {name: valid_<a key the program reports>, goal: maximize}")
@@ -839,10 +839,12 @@ struct SpecParser {
         var objectives: [Objective] = [], references: [Double?] = [], failed = false
         for (index, entry) in entries.enumerated() {
             let path = "objectives[\(index)]"
-            guard let objective = parseObjective(entry, path, references: &references) else {
+            let (parsed, reference) = parseObjective(entry, path)
+            guard let objective = parsed else {
                 failed = true
                 continue
             }
+            references.append(reference)
             if objectives.contains(where: { $0.metric == objective.metric }) {
                 issue(path, entry, "valid_\(objective.metric) is already an objective: each metric once")
                 failed = true
@@ -857,14 +859,10 @@ struct SpecParser {
         return failed ? (nil, nil) : (objectives, given.isEmpty ? nil : given)
     }
 
-    /// `{name: valid_…, goal: maximize | minimize}`, with `reference` collected when there is a list to collect it in.
-    mutating func parseObjective(_ node: Node, _ path: String) -> Objective? {
-        var references: [Double?] = []
-        return parseObjective(node, path, references: &references)
-    }
-
-    mutating func parseObjective(_ node: Node, _ path: String, references: inout [Double?]) -> Objective? {
-        guard let entries = pairs(node, path) else { return nil }
+    /// `{name: valid_…, goal: maximize | minimize, reference: x}`: the objective, and its
+    /// coordinate of the hypervolume's reference point when given.
+    mutating func parseObjective(_ node: Node, _ path: String) -> (objective: Objective?, reference: Double?) {
+        guard let entries = pairs(node, path) else { return (nil, nil) }
         var name: String?, goal = Goal.maximize, reference: Double?, named = false
         for (key, value) in entries {
             switch key {
@@ -877,8 +875,7 @@ struct SpecParser {
             }
         }
         if !named { issue("\(path).name", node, "is required") }
-        references.append(reference)
-        return name.map { Objective(metric: $0, goal: goal) }
+        return (name.map { Objective(metric: $0, goal: goal) }, reference)
     }
 
     /// `constraints: [{metric: valid_…, min: x, max: y}, …]`.
