@@ -122,9 +122,6 @@ public final class CoordinatorServer {
     /// The endpoint actually bound (a `*` port resolved).
     public func endpoint() throws -> String { try socket.lastEndpoint() }
 
-    /// Whether every trial has ended.
-    public func sweepIsOver() throws -> Bool { try !store.hasUnfinishedTrials() }
-
     /// Serves until every trial has ended (then tells workers `shutdown(finished)`) or `stop` is
     /// set (then `shutdown(stopping)`: workers reconnect when a coordinator returns).
     /// Returns true when the sweep is over.
@@ -189,12 +186,16 @@ public final class CoordinatorServer {
             onProgress()
         }
         for expiry in expired {
+            let maxAttempts =
+                switch expiry.outcome {
+                case .timedOut: scheduler.settings.limits.maxAttempts
+                case .lost, .completed, .pruned, .failed, .diverged, .cancelled: scheduler.settings.maxAttempts
+                }
             if let state = try controller.tellFailure(
-                lease: expiry.lease, outcome: .lost, reason: expiry.reason,
-                maxAttempts: scheduler.settings.maxAttempts, now: now)
+                lease: expiry.lease, outcome: expiry.outcome, reason: expiry.reason, maxAttempts: maxAttempts, now: now)
             {
                 counters.lostAttempts += 1
-                note("lease \(expiry.lease) lost: \(expiry.reason); trial is now \(state.rawValue)")
+                note("lease \(expiry.lease) \(expiry.outcome.rawValue): \(expiry.reason); trial is now \(state.rawValue)")
                 if let peer = expiry.peer, let lease = try? leaseRef(expiry.lease) {
                     send(.cancel(Cancel(lease: lease, reason: expiry.reason)), to: peer)
                 }
@@ -217,6 +218,7 @@ public final class CoordinatorServer {
                     try authenticator.reloadIfChanged()
                 }
             }
+            for id in try controller.cancelPastBudget(now: now) { note("trial \(id) cancelled: the sweep's budget is reached") }
             for session in scheduler.sessions.values {
                 guard let lease = session.lease, !notifiedCancels.contains(lease),
                     let attempt = try store.attempt(lease: lease), attempt.outcome == .cancelled
@@ -226,9 +228,10 @@ public final class CoordinatorServer {
                 send(.cancel(Cancel(lease: try leaseRef(lease), reason: attempt.reason ?? "cancelled")), to: session.peer)
                 onProgress()
             }
-            if !finishing, try sweepIsOver() {
+            if !finishing, try controller.isOver() {
                 finishing = true
-                note("every trial has ended")
+                let halt = try controller.halt()
+                note(halt.map { "no more trials: \($0)" } ?? "every trial has ended")
             }
         }
     }
@@ -320,6 +323,7 @@ public final class CoordinatorServer {
         if let missing = missingRankingMetric(progress.report) {
             return reject(peer, code: .badReport, "epoch \(progress.report.epoch)'s report lacks \(missing), which the sweep ranks on")
         }
+        scheduler.epochReported(peer, lease: progress.lease.lease, epoch: progress.report.epoch, now: now)
         switch try controller.tellEpoch(lease: progress.lease.lease, record: progress.report, now: now) {
         case .continue: break
         case .stop(let reason):

@@ -1,4 +1,5 @@
 import Foundation
+import SweepCore
 import Vocabulary
 
 /// Timing rules of a distributed sweep.
@@ -9,19 +10,19 @@ public struct SchedulerSettings: Sendable, Equatable {
     public var liveness: Int
     /// A trial whose step has not advanced for this long (heartbeats notwithstanding) is lost.
     public var stallTimeout: TimeInterval
-    /// A bound on one attempt, if any.
-    public var trialTimeout: TimeInterval?
-    /// Attempts a trial may make before it fails.
+    /// The sweep file's bounds on one attempt and one epoch.
+    public var limits: TimeLimits
+    /// Attempts a trial may make before it fails, when its workers are lost.
     public var maxAttempts: Int
 
     public init(
         heartbeat: TimeInterval = 1, liveness: Int = 5, stallTimeout: TimeInterval = 600,
-        trialTimeout: TimeInterval? = nil, maxAttempts: Int = 3
+        limits: TimeLimits = TimeLimits(), maxAttempts: Int = 3
     ) {
         self.heartbeat = heartbeat
         self.liveness = liveness
         self.stallTimeout = stallTimeout
-        self.trialTimeout = trialTimeout
+        self.limits = limits
         self.maxAttempts = maxAttempts
     }
 
@@ -33,8 +34,8 @@ public struct SchedulerSettings: Sendable, Equatable {
 /// the coordinator, as plain code over explicit times (no sockets, no clock of its own).
 ///
 /// Any message from a worker is proof of life. A worker silent for `liveness` intervals is dead
-/// and its lease ends `lost`; so does a lease whose step has not advanced for `stallTimeout` or
-/// that has run past `trialTimeout`. Leases found in the store at start-up (the coordinator was
+/// and its lease ends `lost`; so does a lease whose step has not advanced for `stallTimeout`. A
+/// lease past the sweep file's `limits` (a whole attempt, or one epoch) ends `timed_out`. Leases found in the store at start-up (the coordinator was
 /// restarted) are honoured for one silence limit, so a worker that comes back keeps its trial.
 public struct Scheduler {
     /// One connected worker.
@@ -46,6 +47,9 @@ public struct Scheduler {
         public var leaseStarted: Date?
         public var step: Int
         public var stepChanged: Date
+        /// When the lease's last epoch report came (nil: none yet), and how many came.
+        public var lastEpoch: Date?
+        public var epochsReported: Int
     }
 
     /// A lease that must end, and why.
@@ -54,6 +58,8 @@ public struct Scheduler {
         /// The session that held it, if it was connected.
         public var peer: Data?
         public var reason: String
+        /// `lost` (silence, a stall, an orphan) or `timed_out` (past a limit).
+        public var outcome: AttemptOutcome
     }
 
     public let settings: SchedulerSettings
@@ -72,7 +78,9 @@ public struct Scheduler {
 
     /// A worker introduced itself (again, after a reconnect it is a new peer).
     public mutating func join(peer: Data, name: String, now: Date) {
-        sessions[peer] = Session(peer: peer, name: name, lastSeen: now, lease: nil, leaseStarted: nil, step: 0, stepChanged: now)
+        sessions[peer] = Session(
+            peer: peer, name: name, lastSeen: now, lease: nil, leaseStarted: nil, step: 0, stepChanged: now, lastEpoch: nil,
+            epochsReported: 0)
     }
 
     public func session(_ peer: Data) -> Session? { sessions[peer] }
@@ -90,6 +98,16 @@ public struct Scheduler {
         sessions[peer]?.leaseStarted = now
         sessions[peer]?.step = 0
         sessions[peer]?.stepChanged = now
+        sessions[peer]?.lastEpoch = nil
+        sessions[peer]?.epochsReported = 0
+    }
+
+    /// An epoch report of the peer's lease: the epoch limit counts from here.
+    public mutating func epochReported(_ peer: Data, lease: String, epoch: Int, now: Date) {
+        guard var session = sessions[peer], session.lease == lease else { return }
+        session.lastEpoch = now
+        session.epochsReported = max(session.epochsReported, epoch)
+        sessions[peer] = session
     }
 
     /// A heartbeat's progress: the step advancing is what proves the trainer is not hung.
@@ -102,6 +120,8 @@ public struct Scheduler {
             session.leaseStarted = now
             session.step = step
             session.stepChanged = now
+            session.lastEpoch = nil
+            session.epochsReported = 0
         }
         if step > session.step {
             session.step = step
@@ -137,7 +157,9 @@ public struct Scheduler {
                 departed.append(session.name)
                 if let lease = session.lease {
                     expired.append(
-                        Expiry(lease: lease, peer: nil, reason: "worker \(session.name) silent for \(settings.liveness) heartbeats"))
+                        Expiry(
+                            lease: lease, peer: nil, reason: "worker \(session.name) silent for \(settings.liveness) heartbeats",
+                            outcome: .lost))
                 }
                 continue
             }
@@ -146,16 +168,20 @@ public struct Scheduler {
                 expired.append(
                     Expiry(
                         lease: lease, peer: peer,
-                        reason: "worker \(session.name) stalled: no training step for \(Int(settings.stallTimeout)) s"))
+                        reason: "worker \(session.name) stalled: no training step for \(Int(settings.stallTimeout)) s", outcome: .lost))
                 sessions[peer]?.lease = nil
-            } else if let limit = settings.trialTimeout, let started = session.leaseStarted, now.timeIntervalSince(started) > limit {
-                expired.append(Expiry(lease: lease, peer: peer, reason: "trial ran past its timeout of \(Int(limit)) s on \(session.name)"))
+            } else if let started = session.leaseStarted,
+                let reason = settings.limits.exceeded(
+                    started: started, lastEpoch: session.lastEpoch, epochsReported: session.epochsReported, now: now)
+            {
+                expired.append(Expiry(lease: lease, peer: peer, reason: "\(reason) on \(session.name)", outcome: .timedOut))
                 sessions[peer]?.lease = nil
             }
         }
         for (lease, deadline) in orphans where now > deadline {
             orphans[lease] = nil
-            expired.append(Expiry(lease: lease, peer: nil, reason: "its worker did not return after the coordinator restarted"))
+            expired.append(
+                Expiry(lease: lease, peer: nil, reason: "its worker did not return after the coordinator restarted", outcome: .lost))
         }
         return expired.sorted { $0.lease < $1.lease }
     }

@@ -66,7 +66,16 @@ struct Pages {
         body +=
             "<dt>epochs</dt><dd>\(status.epochs.trained) of \(status.epochs.budget) budgeted"
             + (status.epochs.saved > 0 ? "; \(status.epochs.saved) saved by early stopping" : "") + "</dd>"
-        body += "<dt>attempts</dt><dd>\(status.attempts)</dd></dl></div></section>"
+        body += "<dt>attempts</dt><dd>\(status.attempts)</dd>"
+        if let (limits, usage) = status.budget {
+            let reached = limits.reached(usage)
+            body +=
+                "<dt>budget</dt><dd id=\"budget\">"
+                + limits.usageLines(usage).map { escape($0.text) + ($0.kind == reached ? " <strong>reached</strong>" : "") }.joined(
+                    separator: "<br>") + "</dd>"
+        }
+        body += "</dl></div></section>"
+        if let halt = status.halt { body += "<p class=\"note\" id=\"halted\">No more trials start: \(escape(halt.description))</p>" }
         body +=
             "<h2>Workers</h2><table class=\"data sortable\" id=\"workers\"><thead><tr><th>name</th><th>host</th><th>state</th><th>trials done</th><th>last seen</th></tr></thead><tbody>"
         let formatter = ISO8601DateFormatter()

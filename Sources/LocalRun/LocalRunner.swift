@@ -40,6 +40,8 @@ public struct LocalRunner {
         case pruned(epoch: Int, reason: String)
         case diverged(String)
         case failed(String)
+        /// It ran past the sweep file's `limits` and was stopped (retried up to `limits.retries`).
+        case timedOut(String)
         /// Cancelled or retired by another process while it trained.
         case stopped
     }
@@ -91,6 +93,11 @@ public struct LocalRunner {
     /// store, for the built-in trainer and a program alike.
     private func tell(_ end: RunEnd, of claim: Claim, heard teller: Teller) throws -> Outcome {
         if let failure = teller.failure { throw failure }
+        if let reason = teller.timedOut {
+            try controller.tellFailure(
+                lease: claim.lease, outcome: .timedOut, reason: reason, maxAttempts: controller.spec.limits.maxAttempts)
+            return .timedOut(reason)
+        }
         switch (teller.verdict, end) {
         case (.stop(let reason), _):
             return .pruned(epoch: end.epochs, reason: reason)
@@ -111,14 +118,20 @@ public struct LocalRunner {
     }
 
     /// What a run tells the controller, as the training callback: progress at most once a second
-    /// (for `sweep status` in other processes), each epoch; stop once the controller says so or a
-    /// store write failed.
+    /// (for `sweep status` in other processes), each epoch; stop once the controller says so, a
+    /// store write failed, the sweep file's `limits` are passed, or a budget reached with
+    /// `on_reach: cancel` cancelled the trial.
     final class Teller {
         let controller: TrialController
         let lease: String
         var failure: Error?
         var verdict = TrialController.Verdict.continue
+        /// Why the run passed a limit, once it has.
+        var timedOut: String?
         private var lastBeat = Date.distantPast
+        private let started = Date()
+        private var lastEpoch: Date?
+        private var epochs = 0
 
         init(controller: TrialController, lease: String) {
             self.controller = controller
@@ -126,20 +139,24 @@ public struct LocalRunner {
         }
 
         func hear(_ event: TrainingEvent) -> Bool {
+            let now = Date()
             do {
                 switch event {
                 case .step(let epoch, let step):
-                    if Date().timeIntervalSince(lastBeat) >= 1 {
-                        lastBeat = Date()
+                    if now.timeIntervalSince(lastBeat) >= 1 {
+                        lastBeat = now
                         try controller.tellProgress(lease: lease, epoch: epoch, step: step)
                     }
                 case .epoch(let record):
+                    (lastEpoch, epochs) = (now, record.epoch)
                     verdict = try controller.tellEpoch(lease: lease, record: record)
+                    if try verdict == .continue && !controller.cancelPastBudget(now: now).isEmpty { verdict = .stale }
                 }
             } catch {
                 failure = error
             }
-            return failure == nil && verdict == .continue
+            timedOut = timedOut ?? controller.spec.limits.exceeded(started: started, lastEpoch: lastEpoch, epochsReported: epochs, now: now)
+            return failure == nil && verdict == .continue && timedOut == nil
         }
     }
 

@@ -405,6 +405,69 @@ extension SweepStore {
             == true
     }
 
+    /// How much of a budget the sweep has used. Hours are the union of the attempts' spans, an
+    /// attempt ending at its last heartbeat while it runs or once it was lost (so the time a
+    /// coordinator was down is not counted); `target` names the objective whose best value on
+    /// valid among completed and pruned trials is read.
+    static func budgetUsage(_ db: Database, target: Objective?) throws -> BudgetUsage {
+        var seconds = 0.0, span: (start: Double, end: Double)?
+        let spans = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT started_at, CASE WHEN outcome IS NULL OR outcome = \(AttemptOutcome.lost.sql) THEN heartbeat_at ELSE finished_at END
+                FROM attempt ORDER BY started_at
+                """)
+        while let row = try spans.next() {
+            let start: Double = row[0], end = max(start, row[1] as Double)
+            if let open = span, start <= open.end {
+                span = (open.start, max(open.end, end))
+            } else {
+                seconds += span.map { $0.end - $0.start } ?? 0
+                span = (start, end)
+            }
+        }
+        seconds += span.map { $0.end - $0.start } ?? 0
+        let trials = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM trial WHERE attempts > 0") ?? 0
+        let epochs = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM epoch") ?? 0
+        let best = try target.flatMap { objective in
+            let aggregate =
+                switch objective.goal {
+                case .maximize: "MAX"
+                case .minimize: "MIN"
+                }
+            return try Double.fetchOne(
+                db,
+                sql: """
+                    SELECT \(aggregate)(json_extract(result.valid, '$."' || ? || '"')) FROM result JOIN trial ON trial.number = result.trial_number
+                    WHERE trial.state IN (\(TrialState.completed.sql), \(TrialState.pruned.sql))
+                    """, arguments: [objective.metric])
+        }
+        return BudgetUsage(hours: seconds / 3600, trials: trials, epochs: epochs, best: best)
+    }
+
+    /// How much of a budget whose target is `target` the sweep has used (see the static form).
+    public func budgetUsage(target: Objective?) throws -> BudgetUsage {
+        try database.read { db in try Self.budgetUsage(db, target: target) }
+    }
+
+    /// How many trials failed, and the reason their latest failed attempt gave.
+    static func failures(_ db: Database) throws -> (count: Int, lastReason: String?) {
+        let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM trial WHERE state = \(TrialState.failed.sql)") ?? 0
+        guard count > 0 else { return (0, nil) }
+        let reason = try String.fetchOne(
+            db,
+            sql: """
+                SELECT attempt.reason FROM attempt JOIN trial ON trial.number = attempt.trial_number
+                WHERE trial.state = \(TrialState.failed.sql) AND attempt.reason IS NOT NULL ORDER BY attempt.finished_at DESC LIMIT 1
+                """)
+        return (count, reason)
+    }
+
+    /// Whether any trial runs.
+    static func hasRunningTrials(_ db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE state = \(TrialState.running.sql))") == true
+    }
+
     /// The configs of trials numbered `number` and up, in number order.
     static func configs(_ db: Database, from number: Int) throws -> RowCursor {
         try Row.fetchCursor(

@@ -241,6 +241,33 @@ extension SweepStore {
                     ALTER TABLE rung ADD COLUMN objective_values TEXT;
                     """)
         }
+        migrator.registerMigration("v9-timed-out-attempts") { db in
+            // An attempt stopped by the sweep file's `limits` ends `timed_out`: the outcome's CHECK
+            // gains it (SQLite cannot change a CHECK constraint, so the table is rebuilt as in v4).
+            try db.execute(
+                sql: """
+                    CREATE TABLE attempt_v9 (
+                        trial_number INTEGER NOT NULL,
+                        trial_id TEXT NOT NULL,
+                        attempt INTEGER NOT NULL,
+                        lease TEXT NOT NULL UNIQUE,
+                        worker TEXT NOT NULL,
+                        started_at REAL NOT NULL,
+                        heartbeat_at REAL NOT NULL,
+                        epoch INTEGER NOT NULL DEFAULT 0,
+                        step INTEGER NOT NULL DEFAULT 0,
+                        step_at REAL NOT NULL,
+                        finished_at REAL,
+                        outcome TEXT CHECK (outcome IN ('completed','pruned','lost','timed_out','failed','diverged','cancelled')),
+                        reason TEXT,
+                        PRIMARY KEY (trial_number, attempt),
+                        FOREIGN KEY (trial_number, trial_id) REFERENCES trial(number, id)
+                    );
+                    INSERT INTO attempt_v9 SELECT trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, epoch, step, step_at, finished_at, outcome, reason FROM attempt;
+                    DROP TABLE attempt;
+                    ALTER TABLE attempt_v9 RENAME TO attempt;
+                    """)
+        }
         return migrator
     }()
 }

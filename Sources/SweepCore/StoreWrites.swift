@@ -306,8 +306,8 @@ extension SweepStore {
         }
     }
 
-    /// Ends a live attempt without a result. `lost` requeues the trial for a new attempt while
-    /// fewer than `maxAttempts` have been made, else fails it; `failed`, `diverged` and `cancelled`
+    /// Ends a live attempt without a result. `lost` and `timed_out` requeue the trial for a new
+    /// attempt while fewer than `maxAttempts` have been made, else fail it; `failed`, `diverged` and `cancelled`
     /// end the trial in that state. Returns the trial's new state, or nil for a lease not live.
     @discardableResult
     public func endAttempt(
@@ -323,7 +323,7 @@ extension SweepStore {
                 arguments: [outcome.rawValue, reason, time, lease])
             let next: TrialState =
                 switch outcome {
-                case .lost: live.attempt < maxAttempts ? .waiting : .failed
+                case .lost, .timedOut: live.attempt < maxAttempts ? .waiting : .failed
                 case .failed: .failed
                 case .diverged: .diverged
                 case .cancelled: .cancelled
@@ -339,26 +339,36 @@ extension SweepStore {
     @discardableResult
     public func cancel(trials: [String]?, now: Date = Date()) throws -> [String] {
         try write { db in
-            let time = now.timeIntervalSince1970
             let candidates =
                 try trials
                 ?? String.fetchAll(
                     db, sql: "SELECT id FROM trial WHERE state IN (\(TrialState.waiting.sql), \(TrialState.running.sql)) ORDER BY number")
-            var cancelled: [String] = []
-            for id in candidates {
-                guard let state = try Self.state(db, of: id) else {
-                    throw StoreError(message: "no trial \(id) in this sweep")
-                }
-                guard state == .waiting || state == .running else { continue }
-                try db.execute(
-                    sql:
-                        "UPDATE attempt SET outcome = \(AttemptOutcome.cancelled.sql), reason = 'cancelled by the user', finished_at = ? WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND outcome IS NULL",
-                    arguments: [time, id])
-                try Self.transition(db, id, from: state, to: .cancelled, time)
-                cancelled.append(id)
-            }
-            return cancelled
+            return try Self.cancel(db, candidates, reason: "cancelled by the user", now.timeIntervalSince1970)
         }
+    }
+
+    /// Cancels the running trials, their live attempts saying `reason`; returns their ids.
+    static func cancelRunning(_ db: Database, reason: String, _ time: Double) throws -> [String] {
+        try cancel(
+            db, String.fetchAll(db, sql: "SELECT id FROM trial WHERE state = \(TrialState.running.sql) ORDER BY number"), reason: reason,
+            time)
+    }
+
+    private static func cancel(_ db: Database, _ candidates: [String], reason: String, _ time: Double) throws -> [String] {
+        var cancelled: [String] = []
+        for id in candidates {
+            guard let state = try Self.state(db, of: id) else {
+                throw StoreError(message: "no trial \(id) in this sweep")
+            }
+            guard state == .waiting || state == .running else { continue }
+            try db.execute(
+                sql:
+                    "UPDATE attempt SET outcome = \(AttemptOutcome.cancelled.sql), reason = ?, finished_at = ? WHERE trial_number = (SELECT number FROM trial WHERE id = ?) AND outcome IS NULL",
+                arguments: [reason, time, id])
+            try Self.transition(db, id, from: state, to: .cancelled, time)
+            cancelled.append(id)
+        }
+        return cancelled
     }
 
     /// Moves failed or cancelled trials back to waiting for a new attempt. `diverged` stays (the

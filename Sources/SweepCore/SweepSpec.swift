@@ -172,6 +172,13 @@ public struct SweepSpec: Sendable {
     public var variants: [Variant]
     /// Early stopping, when the file asks for it.
     public var earlyStopping: EarlyStopping?
+    /// How long an attempt may run (`limits:`).
+    public var limits = TimeLimits()
+    /// What ends the sweep before its plan is done (`budget:`).
+    public var budget: Budget?
+    /// Failed trials after which no trial starts (`max_failed_trials:`); nil: the default of
+    /// ``failureLimit(trials:)``.
+    public var maxFailedTrials: Int?
     /// The file's text and its SHA-256.
     public var text: String
     public var hash: String
@@ -186,7 +193,7 @@ public struct SweepSpec: Sendable {
 
     static let topLevelKeys = [
         "name", "description", "program", "dataset", "metric", "objectives", "constraints", "method", "count", "seed", "repeats",
-        "fixed", "parameters", "variants", "early_stopping", "tpe", "nsga2",
+        "fixed", "parameters", "variants", "early_stopping", "tpe", "nsga2", "limits", "budget", "max_failed_trials",
     ]
 
     /// A trial's config values from an assignment of the sweep's keys: the metric it selects its
@@ -361,13 +368,19 @@ struct SpecParser {
         let variants = fields["variants"].map { parseVariants($0, method: method) } ?? []
         let parameters = parseParameters(fields["parameters"], method: method, fixed: fixed, variants: variants)
         let earlyStopping = fields["early_stopping"].flatMap { parseEarlyStopping($0, ranking: ranking) }
+        let limits = fields["limits"].map { parseLimits($0) } ?? TimeLimits()
+        let budget = fields["budget"].flatMap { parseBudget($0, ranking: ranking) }
+        let maxFailedTrials = fields["max_failed_trials"].flatMap { integer($0, "max_failed_trials", minimum: 1) }
         guard issues.isEmpty, let dataset, let ranking else { return nil }
-        let spec = SweepSpec(
+        var spec = SweepSpec(
             name: name, dataset: dataset, program: program, ranking: ranking, method: method, count: count, tpe: tpe, nsga2: nsga2,
             seed: seed,
             repeats: repeats,
             fixed: fixed, parameters: parameters, variants: variants, earlyStopping: earlyStopping?.earlyStopping, text: text,
             hash: sha256Hex(Array(text.utf8)), fixedLines: fixedLines, maxTrials: maxTrials)
+        spec.limits = limits
+        spec.budget = budget
+        spec.maxFailedTrials = maxFailedTrials
         return !checkPlan || checkExpanded(spec, earlyStopping) ? spec : nil
     }
 

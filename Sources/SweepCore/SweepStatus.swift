@@ -23,6 +23,12 @@ public struct SweepStatus: Sendable, Encodable {
 
     /// Trials not yet proposed by an adaptive sampler (TPE's `count` × `repeats` less those it has added).
     public var notYetProposed: Int
+    /// The sweep file's budget and how much of it is used, when it sets one.
+    public var budget: (limits: Budget, usage: BudgetUsage)?
+    /// Failed trials after which no trial starts.
+    public var failureLimit: Int
+    /// Why no more trials start though some wait (a budget reached, too many failures), or nil.
+    public var halt: SweepHalt?
 
     /// Trials still to run: waiting, running, or still to be proposed.
     public var left: Int { trials[.waiting, default: 0] + trials[.running, default: 0] + notYetProposed }
@@ -42,7 +48,10 @@ public struct SweepStatus: Sendable, Encodable {
         let recent = try store.resultTimes().filter { $0 > now.addingTimeInterval(-3600) }
         let perHour = recent.count >= 2 ? Double(recent.count - 1) / max(recent.last!.timeIntervalSince(recent.first!), 1) * 3600 : nil
         let present = counts.filter { $0.key != .retired }.values.reduce(0, +)
-        let notYetProposed = (try? source.spec(of: sweep)).flatMap(adaptiveTrials).map { max(0, $0 - present) } ?? 0
+        let spec = try? source.spec(of: sweep)
+        let notYetProposed = spec.flatMap(adaptiveTrials).map { max(0, $0 - present) } ?? 0
+        let failureLimit = spec?.failureLimit(trials: present + notYetProposed) ?? .max
+        let (halt, usage) = try store.database.read { db in try SweepHalt.find(db, budget: spec?.budget, failureLimit: failureLimit) }
         let left = counts[.waiting, default: 0] + counts[.running, default: 0] + notYetProposed
         let trials = try source.trials()
         let best = sweep.ranking.isMultiObjective ? nil : Leaderboard.rank(trials, ranking: sweep.ranking, top: 1).first
@@ -53,12 +62,23 @@ public struct SweepStatus: Sendable, Encodable {
             workers: try store.workers(),
             trialsPerHour: perHour, etaSeconds: left > 0 ? perHour.map { Double(left) / $0 * 3600 } : nil,
             epochs: try store.epochTotals(of: trials),
-            notYetProposed: notYetProposed)
+            notYetProposed: notYetProposed, budget: spec?.budget.flatMap { limits in usage.map { (limits, $0) } },
+            failureLimit: failureLimit, halt: halt)
     }
 
     enum CodingKeys: String, CodingKey {
         case sweep, trials, attempts, workers, trialsPerHour = "trials_per_hour", etaSeconds = "eta_seconds", epochs
-        case notYetProposed = "not_yet_proposed", objectives, best, hypervolume
+        case notYetProposed = "not_yet_proposed", objectives, best, hypervolume, budget, failureLimit = "max_failed_trials", halted
+    }
+
+    /// `budget` in the document: each limit the file sets, what is used, and which was reached.
+    struct BudgetDocument: Encodable {
+        var limits: [String: Double]
+        var used: BudgetUsage
+        var reached: Budget.Kind?
+        var onReach: String
+
+        enum CodingKeys: String, CodingKey { case limits, used, reached, onReach = "on_reach" }
     }
 
     /// `best` in the document: `{trial, value}`.
@@ -80,6 +100,17 @@ public struct SweepStatus: Sendable, Encodable {
         try container.encode(ranking.objectives, forKey: .objectives)
         try container.encode(best.map { Best(trial: $0.number, value: $0.value) }, forKey: .best)  // null without one
         try container.encode(hypervolume, forKey: .hypervolume)  // null with one objective
+        try container.encode(failureLimit, forKey: .failureLimit)
+        try container.encode(halt?.description, forKey: .halted)  // null while trials may start
+        let document = budget.map { limits, usage in
+            var numbers: [String: Double] = [:]
+            numbers["hours"] = limits.hours
+            numbers["trials"] = limits.trials.map(Double.init)
+            numbers["epochs"] = limits.epochs.map(Double.init)
+            numbers["target"] = limits.target?.value
+            return BudgetDocument(limits: numbers, used: usage, reached: limits.reached(usage), onReach: limits.onReach.rawValue)
+        }
+        try container.encode(document, forKey: .budget)  // null without a budget
     }
 
     /// What the sweep ranks by, in words: `valid_ndcg@10`, `valid_loss (minimize)`, or the objectives.
@@ -100,6 +131,13 @@ public struct SweepStatus: Sendable, Encodable {
         ]
         if let best { lines.append("best: #\(best.number) valid_\(ranking.primary.metric) " + String(format: "%.4f", best.value)) }
         if let hypervolume { lines.append("hypervolume of the front: " + String(format: "%.6g", hypervolume)) }
+        if let (limits, usage) = budget {
+            let reached = limits.reached(usage)
+            lines.append(
+                "budget: " + limits.usageLines(usage).map { $0.text + ($0.kind == reached ? " (reached)" : "") }.joined(separator: ", ")
+                    + (limits.onReach == .cancel ? "; running trials are cancelled once one is reached" : ""))
+        }
+        if let halt { lines.append("halted: \(halt)") }
         lines.append(
             TrialState.allCases.filter { trials[$0, default: 0] > 0 }.map { "\($0.rawValue) \(trials[$0]!)" }.joined(separator: "  "))
         lines.append(

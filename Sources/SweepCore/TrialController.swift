@@ -31,13 +31,15 @@ public final class TrialController {
     private var outcomeOfTrial: [(state: TrialState, scores: [Double]?, violation: Double, stopped: Int?)?] = [nil]
     /// Train examples of the dataset (for the timing of a trial stopped mid-way).
     let trainExamples: Int
+    /// Failed trials after which no trial starts (``SweepSpec/failureLimit(trials:)``).
+    public let failureLimit: Int
 
     /// What an idle worker is given.
     public enum Answer: Equatable, Sendable {
         case trial(Claim)
         /// Nothing waits now, but trials still run (one may come back).
         case notNow
-        /// Every trial has ended.
+        /// Every trial has ended, or the sweep is halted (``halt()``) and none runs.
         case finished
     }
 
@@ -59,6 +61,7 @@ public final class TrialController {
         let planned = try sampler.plannedTrials()
         self.planned = planned
         pruner = spec.earlyStopping.map { $0.pruner(maxEpochs: max(planned.map(\.config.epochBudget).max() ?? 2, 2)) }
+        failureLimit = spec.failureLimit(trials: SweepStatus.adaptiveTrials(spec) ?? planned.count)
     }
 
     /// Applies the sweep file to the store: new trials added, finished ones kept, the rest retired.
@@ -75,10 +78,12 @@ public final class TrialController {
     /// The next trial for `worker` under a new `lease`: the lowest-numbered waiting trial, else
     /// (with an adaptive sampler that has configs left to give) a new config proposed from every
     /// result so far, added with one trial per repeat seed.
+    /// Nothing starts once the sweep is halted (``halt()``).
     public func ask(worker: String, lease: String, now: Date = Date()) throws -> Answer {
-        if let claim = try store.claimNextTrial(worker: worker, lease: lease, now: now) { return .trial(claim) }
-        return try store.write { db in
+        try store.write { db in
             let time = now.timeIntervalSince1970
+            if try halt(db) != nil { return try SweepStore.hasRunningTrials(db) ? .notNow : .finished }
+            if let claim = try SweepStore.claim(db, worker: worker, lease: lease, time) { return .trial(claim) }
             if let budget = sampler.configBudget {
                 let (observations, configs) = try observe(db)
                 // A failed look-up ends the ask with its error (it once counted the config as taken).
@@ -102,6 +107,32 @@ public final class TrialController {
                 }
             }
             return try SweepStore.hasUnfinishedTrials(db) ? .notNow : .finished
+        }
+    }
+
+    /// Why no trial starts any more though the plan is not done: `failureLimit` trials failed, or
+    /// a budget of the file is reached; nil otherwise.
+    public func halt() throws -> SweepHalt? { try store.write { db in try halt(db) } }
+
+    func halt(_ db: Database) throws -> SweepHalt? {
+        try SweepHalt.find(db, budget: spec.budget, failureLimit: failureLimit).halt
+    }
+
+    /// With `budget: {on_reach: cancel}`, once a budget is reached: cancels the running trials
+    /// (their workers hear it as any cancel) and returns their ids; otherwise does nothing.
+    @discardableResult
+    public func cancelPastBudget(now: Date = Date()) throws -> [String] {
+        guard spec.budget?.onReach == .cancel else { return [] }
+        return try store.write { db in
+            guard let halt = try halt(db), !halt.isFailure else { return [] }
+            return try SweepStore.cancelRunning(db, reason: "cancelled: \(halt)", now.timeIntervalSince1970)
+        }
+    }
+
+    /// Whether the sweep is over: every trial has ended, or it is halted and none runs.
+    public func isOver() throws -> Bool {
+        try store.write { db in
+            try !SweepStore.hasUnfinishedTrials(db) || (halt(db) != nil && !SweepStore.hasRunningTrials(db))
         }
     }
 

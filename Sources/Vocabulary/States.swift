@@ -26,8 +26,11 @@ public enum AttemptOutcome: String, Sendable, CaseIterable, Codable {
     case completed
     /// Early stopping ended it at a rung; its result is its best epoch so far.
     case pruned
-    /// The worker went silent, stalled, timed out or left: the trial is retried, up to the limit.
+    /// The worker went silent, stalled or left: the trial is retried, up to the limit.
     case lost
+    /// The attempt ran past a limit of the sweep file (`limits: {trial, epoch}`) and was stopped:
+    /// retried like a failure, `limits.retries` times, then the trial fails.
+    case timedOut = "timed_out"
     /// The trainer failed (e.g. crashed): the trial fails.
     case failed
     /// The loss became NaN/∞: terminal, since the same seed diverges again.

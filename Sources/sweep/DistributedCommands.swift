@@ -39,7 +39,6 @@ struct Launch: ParsableCommand {
     @Option(help: "Missed heartbeats after which a peer is dead.") var liveness = 5
     @Option(help: "Attempts a trial may make before it fails.") var maxAttempts = 3
     @Option(help: "Seconds without a training step before a trial counts as hung.") var stallTimeout = 600.0
-    @Option(help: "Seconds one attempt may take.") var trialTimeout: Double?
     @Flag(help: "Allow binding a non-loopback address without encryption (a warning is printed).") var insecure = false
     @Option(help: "The coordinator's CURVE secret key file (from `sweep keys generate`): encrypt and authenticate.") var curveSecret:
         String?
@@ -103,7 +102,7 @@ struct Launch: ParsableCommand {
         let (spec, dataset, writer) = (opened.spec, opened.dataset, opened.store)
         let settings = SchedulerSettings(
             heartbeat: Double(heartbeatMs) / 1000, liveness: liveness, stallTimeout: stallTimeout,
-            trialTimeout: trialTimeout, maxAttempts: maxAttempts)
+            limits: spec.limits, maxAttempts: maxAttempts)
         let context = try ZMQContext()
         let admission = Admission(buildID: buildID, heartbeatMilliseconds: heartbeatMs, liveness: liveness, sweepName: spec.name)
         var curve: (secretKey: [UInt8], authenticator: Authenticator)?
@@ -146,7 +145,7 @@ struct Launch: ParsableCommand {
             printError(url.isEmpty ? "the dashboard could not listen on \(dashboard)" : "dashboard at \(url)")
         }
         defer { dashboardTask?.cancel() }
-        let display = ProgressDisplay(store: writer, ranking: spec.ranking, expected: SweepStatus.adaptiveTrials(spec))
+        let display = ProgressDisplay(store: writer, spec: spec)
         server.log = { display.log($0) }
         server.onProgress = { display.update(workers: server.scheduler.sessions.count) }
         let workers = try (0..<localWorkers).map { index -> Process in
@@ -191,6 +190,7 @@ struct Launch: ParsableCommand {
         }
         let all = try writer.trials()
         print(try opened.leaderboard())
+        try opened.reportHalt(db: store.db)
         let cancelled = all.filter { $0.state == .cancelled }
         if !cancelled.isEmpty { printError("\(cancelled.count) trial\(cancelled.count == 1 ? " was" : "s were") cancelled by the user") }
         let bad = all.filter { $0.state == .failed || $0.state == .diverged }
@@ -214,11 +214,14 @@ final class ProgressDisplay {
 
     /// The trials an adaptive sampler will have added in all (nil: the plan is all).
     let expected: Int?
+    /// The sweep file's budget, whose use the bar shows.
+    let budget: Budget?
 
-    init(store: SweepStore, ranking: Ranking, expected: Int?) {
+    init(store: SweepStore, spec: SweepSpec) {
         self.store = store
-        shownBest = ranking.isMultiObjective || !ranking.constraints.isEmpty ? nil : ranking.primary
-        self.expected = expected
+        shownBest = spec.ranking.isMultiObjective || !spec.ranking.constraints.isEmpty ? nil : spec.ranking.primary
+        expected = SweepStatus.adaptiveTrials(spec)
+        budget = spec.budget
     }
 
     func log(_ line: String) {
@@ -251,6 +254,11 @@ final class ProgressDisplay {
             + (pruned > 0 ? "  pruned \(pruned) (\(saved) epochs saved)" : "") + "  workers \(workers)  "
             + String(format: "%.0f trials/h", rate) + "  ETA \(eta)"
             + (best.map { "  best #\($0.number) \(shownBest!.metric) " + String(format: "%.4f", $0.value) } ?? "")
+            + (budget.flatMap { budget in
+                (try? store.budgetUsage(target: budget.target?.objective)).map {
+                    "  budget " + budget.usageLines($0).map(\.text).joined(separator: ", ")
+                }
+            } ?? "")
         if terminal {
             lastLine = line
             FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))

@@ -80,6 +80,21 @@ struct OpenedSweep {
                 + (controller.pruner.map { "; early stopping: \($0.summary) on \(spec.earlyStopping!.judged)" } ?? ""))
     }
 
+    /// Says why no more trials start, if the sweep halted before its plan was done; throws exit
+    /// code 4 when failures halted it (`sweep retry` once fixed, then launch again).
+    func reportHalt(db: String) throws {
+        guard let halt = try controller.halt() else { return }
+        let waiting = try store.stateCounts()[.waiting, default: 0]
+        if halt.isFailure {
+            printError("stopped: \(halt)")
+            printError("fix the cause, then `sweep retry --db \(db) --failed` and launch again: the sweep goes on from its store")
+            throw ExitCode(4)
+        }
+        printError(
+            "ended: \(halt)" + (waiting > 0 ? "; \(waiting) trials wait: raise the budget in the sweep file and launch again to go on" : "")
+        )
+    }
+
     /// The leaderboard's top 10 as `run` and `launch` print it at the end.
     func leaderboard() throws -> String {
         guard let sweep = try store.sweep() else { return "" }
@@ -205,12 +220,14 @@ struct Run: ParsableCommand {
                 case .pruned(_, let reason): reason
                 case .diverged(let reason): "diverged: \(reason)"
                 case .failed(let reason): "failed: \(reason)"
-                case .stopped: "stopped (cancelled or retired by another process)"
+                case .timedOut(let reason): reason
+                case .stopped: "stopped (cancelled, retired or past the sweep's budget)"
                 }
             printError("trial #\(claim.number) \(claim.trial): \(line)")
         }
         printError("ran \(ran) trial\(ran == 1 ? "" : "s")")
         print(try opened.leaderboard())
+        try opened.reportHalt(db: store.db)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SweepCore
 import Testing
 
 @testable import Coordinator
@@ -8,8 +9,8 @@ import Testing
     let t0 = Date(timeIntervalSince1970: 1_000_000)
     let peerA = Data([1]), peerB = Data([2])
 
-    func scheduler(stall: TimeInterval = 60, timeout: TimeInterval? = nil) -> Scheduler {
-        Scheduler(settings: SchedulerSettings(heartbeat: 1, liveness: 3, stallTimeout: stall, trialTimeout: timeout, maxAttempts: 3))
+    func scheduler(stall: TimeInterval = 60, limits: TimeLimits = TimeLimits()) -> Scheduler {
+        Scheduler(settings: SchedulerSettings(heartbeat: 1, liveness: 3, stallTimeout: stall, limits: limits, maxAttempts: 3))
     }
 
     @Test func anyMessageKeepsAWorkerAliveAndSilenceEndsItsLease() {
@@ -22,12 +23,12 @@ import Testing
         #expect(s.takeDeparted() == ["b"])
         #expect(s.session(peerB) == nil && s.session(peerA) != nil)
         let expired = s.expire(now: t0.addingTimeInterval(5.6))
-        #expect(expired == [Scheduler.Expiry(lease: "L1", peer: nil, reason: "worker a silent for 3 heartbeats")])
+        #expect(expired == [Scheduler.Expiry(lease: "L1", peer: nil, reason: "worker a silent for 3 heartbeats", outcome: .lost)])
         #expect(s.takeDeparted() == ["a"] && s.sessions.isEmpty)
     }
 
     @Test func aStepThatStopsAdvancingOrAnOverlongTrialEndsTheLease() {
-        var s = scheduler(stall: 10, timeout: 100)
+        var s = scheduler(stall: 10, limits: TimeLimits(trial: 100))
         s.join(peer: peerA, name: "a", now: t0)
         s.assign("L1", to: peerA, now: t0)
         for second in 1...9 {
@@ -52,7 +53,29 @@ import Testing
             s.progress(peerA, lease: "L2", step: second, now: now)
             overlong += s.expire(now: now)
         }
-        #expect(overlong.map(\.lease) == ["L2"] && overlong[0].reason.contains("timeout"))
+        #expect(overlong.map(\.lease) == ["L2"] && overlong[0].outcome == .timedOut)
+        #expect(overlong[0].reason == "timed out: the attempt ran past the trial limit of 1m40s on a")
+        #expect(stalled[0].outcome == .lost)
+    }
+
+    /// A hung program: its worker heart-beats and its polls advance the step, but no epoch comes.
+    @Test func anEpochPastTheEpochLimitTimesOutThoughTheWorkerIsAlive() {
+        var s = scheduler(stall: 600, limits: TimeLimits(epoch: 20))
+        s.join(peer: peerA, name: "a", now: t0)
+        s.assign("L1", to: peerA, now: t0)
+        var expired: [Scheduler.Expiry] = []
+        for second in 1...60 {
+            let now = t0.addingTimeInterval(Double(second))
+            s.seen(peerA, now: now)
+            s.progress(peerA, lease: "L1", step: second, now: now)
+            // Epochs 1 and 2 end within the limit (at 15 s and 30 s), then nothing.
+            if second == 15 || second == 30 { s.epochReported(peerA, lease: "L1", epoch: second / 15, now: now) }
+            expired += s.expire(now: now)
+            if second <= 50 { #expect(expired.isEmpty) }
+        }
+        #expect(expired.map(\.lease) == ["L1"] && expired[0].peer == peerA && expired[0].outcome == .timedOut)
+        #expect(expired[0].reason == "timed out: epoch 3 ran past the epoch limit of 20s on a")
+        #expect(s.session(peerA) != nil && s.session(peerA)?.lease == nil)
     }
 
     @Test func leasesFromBeforeARestartWaitOneSilenceLimitForTheirWorker() {

@@ -52,8 +52,10 @@ final class DistributedFixture: @unchecked Sendable {
         return Int(endpoint.split(separator: ":").last!)!
     }
 
-    func launch(_ extra: [String] = []) throws -> Child {
-        try Child("sweep", ["launch", sweep, "--db", db, "--bind", endpoint, "--heartbeat-ms", "200", "--liveness", "5"] + extra)
+    func launch(_ extra: [String] = [], environment: [String: String] = [:]) throws -> Child {
+        try Child(
+            "sweep", ["launch", sweep, "--db", db, "--bind", endpoint, "--heartbeat-ms", "200", "--liveness", "5"] + extra,
+            environment: environment)
     }
 
     func worker(_ name: String, dataRoot: Bool = true, cache: String? = nil) throws -> Child {

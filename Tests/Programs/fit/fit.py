@@ -1,8 +1,9 @@
 """A program trial for the tests: logistic regression by gradient descent, in plain Python.
 
 Config (args, a JSON file in SWEEP_CONFIG, or SWEEP_<KEY> variables): lr, epochs, l2, seed,
-and optionally sleep (seconds per epoch), fail_at (crash after that epoch), data (a folder
-whose items.tsv counts as the dataset). Reports valid_accuracy, test_accuracy, loss,
+and optionally sleep (seconds per epoch), fail_at (crash after that epoch; also the FIT_FAIL_AT
+environment variable), hang_at (stop reporting after that epoch and sleep for an hour), data (a
+folder whose items.tsv counts as the dataset). Reports valid_accuracy, test_accuracy, loss,
 valid_neg_log_loss and valid_log_loss (its negation, better lower) each epoch to SWEEP_REPORT, and a
 final test figure.
 """
@@ -29,12 +30,12 @@ def config():
             values = json.load(f)
     elif style == "env":
         values = {k[6:].lower(): float(v) for k, v in os.environ.items()
-                  if k.startswith("SWEEP_") and k[6:] in ("LR", "EPOCHS", "L2", "SEED", "SLEEP", "FAIL_AT")}
+                  if k.startswith("SWEEP_") and k[6:] in ("LR", "EPOCHS", "L2", "SEED", "SLEEP", "FAIL_AT", "HANG_AT")}
     else:
         parser = argparse.ArgumentParser()
         for name in ("lr", "l2", "sleep"):
             parser.add_argument("--" + name, type=float, default=0.0)
-        for name in ("epochs", "seed", "fail_at"):
+        for name in ("epochs", "seed", "fail_at", "hang_at"):
             parser.add_argument("--" + name, type=int, default=0)
         parser.add_argument("--data", default="")
         parser.add_argument("--out", default="")
@@ -81,8 +82,11 @@ def main():
                valid_neg_log_loss=neg_log_loss(valid), test_neg_log_loss=neg_log_loss(test),
                valid_log_loss=-neg_log_loss(valid), test_log_loss=-neg_log_loss(test),
                weight_norm=math.sqrt(sum(a * a for a in w)), phase="train")
-        if c.get("fail_at") and epoch >= int(c["fail_at"]):
+        fail_at = int(c.get("fail_at") or os.environ.get("FIT_FAIL_AT") or 0)
+        if fail_at and epoch >= fail_at:
             raise RuntimeError(f"failing on purpose at epoch {epoch} (lr {c['lr']})")
+        if c.get("hang_at") and epoch >= int(c["hang_at"]):
+            time.sleep(3600)
     report(final=True, test_final_accuracy=accuracy(test))
 
 

@@ -1,0 +1,152 @@
+import Foundation
+import SweepCore
+import TestSupport
+import Testing
+import Vocabulary
+
+/// What an operator of a shared cluster relies on, with real processes: time limits that stop a
+/// hung program, budgets, and a failure limit that stops a broken sweep.
+@Suite(.serialized) struct OperatingTests {
+    /// A program sweep of Tests/Programs/fit over `parameters`, with `extra` top-level keys.
+    func programSweep(_ fixture: DistributedFixture, parameters: String, extra: String) throws {
+        try fixture.writeSweep(
+            """
+            name: operating
+            program:
+              dir: \(testPrograms.appendingPathComponent("fit").path)
+              command: [python3, fit.py]
+              env: [FIT_FAIL_AT]
+            dataset: none
+            metric: {name: valid_accuracy, goal: maximize}
+            method: grid
+            fixed: {epochs: 3, sleep: 0.05}
+            parameters:
+            \(parameters)
+            \(extra)
+
+            """)
+    }
+
+    /// The worker stays alive and heart-beating while its program hangs after epoch 1: only the
+    /// epoch limit catches it. The attempt ends `timed_out`, is retried once, then the trial fails;
+    /// the other trial completes.
+    @Test func aProgramThatHangsAfterEpochOneTimesOutAndIsRetriedOnce() throws {
+        let fixture = try DistributedFixture()
+        try programSweep(fixture, parameters: "  hang_at: {values: [0, 1]}", extra: "limits: {epoch: 3s}")
+        let coordinator = try fixture.launch()
+        let runs = fixture.work.appendingPathComponent("runs").path
+        let worker = try Child(
+            "sweep",
+            [
+                "worker", "--connect", fixture.endpoint, "--name", "w", "--allow-programs", "--runs-dir", runs, "--program-grace", "2",
+                "--cache-dir", fixture.work.appendingPathComponent("cache").path,
+            ])
+        let result = coordinator.finish(timeout: 120)
+        #expect(result.status == 3, "one trial failed: \(result.stderr)")
+        let store = try fixture.store()
+        let trials = try store.trials().sorted { $0.number < $1.number }
+        #expect(trials.map(\.state) == [.completed, .failed])
+        let attempts = try store.attempts(trial: trials[1].id)
+        #expect(attempts.map(\.outcome) == [.timedOut, .timedOut], "\(attempts.map(\.reason))")
+        #expect(
+            attempts.allSatisfy { $0.reason == "timed out: epoch 2 ran past the epoch limit of 3s on w" && $0.worker == "w" },
+            "\(attempts.map(\.reason))")
+        // Each hung attempt reported its first epoch and was stopped about 3 s after it, not lost.
+        for attempt in attempts {
+            #expect(try store.epochs(trial: trials[1].id, attempt: attempt.attempt).count == 1)
+            let ran = try #require(attempt.finished).timeIntervalSince(attempt.started)
+            #expect(ran > 3 && ran < 10, "attempt \(attempt.attempt) ran \(ran) s")
+        }
+        #expect(!processAlive(withCommandLineContaining: runs), "a hung program outlived its time limit")
+        #expect(try store.workers().first?.state == .offline, "the worker was never lost")
+        #expect(worker.finish(timeout: 30).status == 0)
+        #expect(result.stderr.contains("timed_out: timed out: epoch 2 ran past the epoch limit of 3s"), "\(result.stderr)")
+    }
+
+    /// `sweep run` applies the same limits in its own process.
+    @Test func sweepRunStopsAHungProgramAtItsLimitToo() throws {
+        let fixture = try DistributedFixture()
+        try programSweep(fixture, parameters: "  hang_at: {values: [1]}", extra: "limits: {trial: 2s, retries: 0}")
+        let run = try runSweep(["run", fixture.sweep, "--db", fixture.db, "--program-grace", "1"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("timed out: the attempt ran past the trial limit of 2s"), "\(run.stderr)")
+        let trial = try #require(try fixture.store().trials().first)
+        let outcomes = try fixture.store().attempts(trial: trial.id).map(\.outcome)
+        #expect(trial.state == .failed && outcomes == [.timedOut])
+    }
+
+    /// Two crashing trials stop a sweep whose file allows two failures: the coordinator starts no
+    /// third, says why with the program's stderr tail and exits 4; after the fix, `sweep retry` and
+    /// a relaunch go on from the store.
+    @Test func maxFailedTrialsStopsABrokenSweepAndRetryGoesOnAfterTheFix() throws {
+        let fixture = try DistributedFixture()
+        try programSweep(fixture, parameters: "  lr: {values: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}", extra: "max_failed_trials: 2")
+        let broken = try fixture.launch(["--local-workers", "1"], environment: ["FIT_FAIL_AT": "1"])
+        let result = broken.finish(timeout: 120)
+        #expect(result.status == 4, "\(result.stderr)")
+        #expect(result.stderr.contains("stopped: 2 trials failed (max_failed_trials: 2); the last failure: crashed: the program"))
+        #expect(result.stderr.contains("RuntimeError: failing on purpose at epoch 1"), "the stderr tail: \(result.stderr)")
+        #expect(result.stderr.contains("sweep retry --db \(fixture.db) --failed"))
+        #expect(try sqlite(fixture.db, "SELECT state, COUNT(*) FROM trial GROUP BY state ORDER BY state") == "failed|2\nwaiting|4")
+        let status = try runSweep(["status", "--db", fixture.db])
+        #expect(status.stdout.contains("halted: 2 trials failed (max_failed_trials: 2)"), "\(status.stdout)")
+
+        #expect(try runSweep(["retry", "--db", fixture.db, "--failed"]).status == 0)
+        let fixed = try fixture.launch(["--local-workers", "1"])
+        let after = fixed.finish(timeout: 120)
+        #expect(after.status == 0, "\(after.stderr)")
+        #expect(try sqlite(fixture.db, "SELECT state, COUNT(*) FROM trial GROUP BY state") == "completed|6")
+    }
+
+    /// A budget of 5 trials starts 5 of 12 and says so; a relaunch with a larger one goes on.
+    @Test func aTrialsBudgetStopsAtItAndARelaunchWithALargerOneGoesOn() throws {
+        let fixture = try DistributedFixture(epochs: 2, trainExamples: 400)
+        let grid = """
+            name: distributed
+            dataset: data
+            method: grid
+            fixed: {epochs: 2}
+            parameters:
+              loss: {values: [bce, weighted_bce, focal, class_balanced]}
+              lr: {values: [0.001, 0.002, 0.003]}
+
+            """
+        try fixture.writeSweep(grid + "budget: {trials: 5}\n")
+        let first = try fixture.launch(["--local-workers", "2"]).finish(timeout: 120)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(
+            first.stderr.contains("ended: the trials budget is reached (trials 5/5); 7 trials wait: raise the budget"), "\(first.stderr)")
+        #expect(try sqlite(fixture.db, "SELECT state, COUNT(*) FROM trial GROUP BY state ORDER BY state") == "completed|5\nwaiting|7")
+        #expect(try sqlite(fixture.db, "SELECT COUNT(*) FROM attempt") == "5")
+        let status = try runSweep(["status", "--db", fixture.db, "--json"])
+        let document = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        let budget = try #require(document?["budget"] as? [String: Any])
+        #expect(budget["reached"] as? String == "trials" && (budget["used"] as? [String: Any])?["trials"] as? Int == 5)
+
+        try fixture.writeSweep(grid + "budget: {trials: 8}\n")
+        let second = try fixture.launch(["--local-workers", "2"]).finish(timeout: 120)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(try sqlite(fixture.db, "SELECT state, COUNT(*) FROM trial GROUP BY state ORDER BY state") == "completed|8\nwaiting|4")
+    }
+
+    /// `on_reach: cancel`: once the epochs budget is used, running trials are cancelled at once.
+    @Test func anEpochsBudgetWithOnReachCancelStopsRunningTrials() throws {
+        let fixture = try DistributedFixture()
+        try programSweep(
+            fixture, parameters: "  lr: {values: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}", extra: "budget: {epochs: 4, on_reach: cancel}")
+        let sweep = try String(contentsOfFile: fixture.sweep, encoding: .utf8)
+        try fixture.writeSweep(sweep.replacingOccurrences(of: "fixed: {epochs: 3, sleep: 0.05}", with: "fixed: {epochs: 20, sleep: 0.3}"))
+        let result = try fixture.launch(["--local-workers", "2"]).finish(timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        let store = try fixture.store()
+        let trials = try store.trials()
+        #expect(Set(trials.map(\.state)).isSubset(of: [.cancelled, .waiting]), "\(trials.map(\.state))")
+        #expect(trials.filter { $0.state == .cancelled }.count == 2 && trials.filter { $0.state == .waiting }.count == 4)
+        for trial in trials where trial.state == .cancelled {
+            let reason = try store.attempts(trial: trial.id).last?.reason ?? ""
+            #expect(reason.hasPrefix("cancelled: the epochs budget is reached (epochs "), "\(reason)")
+        }
+        // Stopped within a few epochs of the budget, not after their 20.
+        #expect((Int(try sqlite(fixture.db, "SELECT COUNT(*) FROM epoch")) ?? 99) < 12)
+    }
+}
