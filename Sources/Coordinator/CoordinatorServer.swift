@@ -220,13 +220,14 @@ public final class CoordinatorServer {
             }
             for id in try controller.cancelPastBudget(now: now) { note("trial \(id) cancelled: the sweep's budget is reached") }
             for session in scheduler.sessions.values {
-                guard let lease = session.lease, !notifiedCancels.contains(lease),
-                    let attempt = try store.attempt(lease: lease), attempt.outcome == .cancelled
-                else { continue }
-                notifiedCancels.insert(lease)
-                scheduler.release(lease)
-                send(.cancel(Cancel(lease: try leaseRef(lease), reason: attempt.reason ?? "cancelled")), to: session.peer)
-                onProgress()
+                for lease in session.leases.keys {
+                    guard !notifiedCancels.contains(lease), let attempt = try store.attempt(lease: lease), attempt.outcome == .cancelled
+                    else { continue }
+                    notifiedCancels.insert(lease)
+                    scheduler.release(lease)
+                    send(.cancel(Cancel(lease: try leaseRef(lease), reason: attempt.reason ?? "cancelled")), to: session.peer)
+                    onProgress()
+                }
             }
             if !finishing, try controller.isOver() {
                 finishing = true
@@ -287,39 +288,44 @@ public final class CoordinatorServer {
         if ready.programs == true { programPeers.insert(peer) } else { programPeers.remove(peer) }
         // A repeated `ready` on a live connection only refreshes it (a flood costs no writes).
         if scheduler.session(peer)?.name == ready.worker { return scheduler.seen(peer, now: now) }
-        scheduler.join(peer: peer, name: ready.worker, now: now)
+        scheduler.join(peer: peer, name: ready.worker, slots: ready.slotCount, now: now)
         try store.recordWorker(
             name: ready.worker, host: ready.host, cores: ready.cores, blasThreads: ready.blasThreads,
-            blasCore: ready.blasCore, state: quarantined.contains(ready.worker) ? .quarantined : .online, now: now)
-        note("worker \(ready.worker) joined from \(ready.host) (\(ready.blasThreads) BLAS threads, \(ready.blasCore))")
+            blasCore: ready.blasCore, state: quarantined.contains(ready.worker) ? .quarantined : .online, slots: ready.slotCount,
+            gpus: ready.gpus, now: now)
+        note(
+            "worker \(ready.worker) joined from \(ready.host) (\(ready.slotCount) slot\(ready.slotCount == 1 ? "" : "s")"
+                + (ready.gpus.map { ", GPUs \($0.map(String.init).joined(separator: ","))" } ?? "")
+                + ", \(ready.blasThreads) BLAS threads each, \(ready.blasCore))")
         onProgress()
     }
 
-    /// A heartbeat: an idle worker asks for work; a busy one says where its trial is.
+    /// A heartbeat: says where each of the worker's trials is, and asks for a trial per free slot.
     private func heard(_ heartbeat: Heartbeat, from session: Scheduler.Session, now: Date) throws {
         let peer = session.peer
-        if let progress = heartbeat.progress {
+        for progress in heartbeat.progress {
+            let lease = progress.lease.lease
             // A lease from before a restart may be re-claimed only by the worker that held it.
-            if session.lease != progress.lease.lease, let attempt = try store.attempt(lease: progress.lease.lease),
-                attempt.worker != session.name
-            {
-                return reject(peer, code: .notYourLease, "lease \(progress.lease.lease) belongs to another worker")
+            if !scheduler.holds(peer, lease), let attempt = try store.attempt(lease: lease), attempt.worker != session.name {
+                reject(peer, code: .notYourLease, "lease \(lease) belongs to another worker")
+                continue
             }
-            scheduler.progress(peer, lease: progress.lease.lease, step: progress.step, now: now)
-            if scheduler.session(peer)?.lease == progress.lease.lease {
-                try controller.tellProgress(lease: progress.lease.lease, epoch: progress.epoch, step: progress.step, now: now)
+            scheduler.progress(peer, lease: lease, step: progress.step, now: now)
+            if scheduler.holds(peer, lease) {
+                try controller.tellProgress(lease: lease, epoch: progress.epoch, step: progress.step, now: now)
             } else {
                 // Its lease ended here (lost, cancelled, or the trial finished elsewhere).
                 send(.cancel(Cancel(lease: progress.lease, reason: "this lease is no longer valid")), to: peer)
             }
-        } else if session.lease == nil {
-            try offerWork(to: peer, now: now)
         }
+        // Offered to the slots both sides see free: one the worker has not started yet is taken.
+        let asked = min(heartbeat.asks(slots: session.slots), scheduler.session(peer)?.free ?? 0)
+        for _ in 0..<asked where try offerWork(to: peer, now: now) == false { break }
     }
 
     /// A finished epoch: stored, and judged by early stopping.
     private func received(_ progress: Protocol.Progress, from peer: Data, now: Date) throws {
-        guard scheduler.session(peer)?.lease == progress.lease.lease else { return }
+        guard scheduler.holds(peer, progress.lease.lease) else { return }
         if let missing = missingRankingMetric(progress.report) {
             return reject(peer, code: .badReport, "epoch \(progress.report.epoch)'s report lacks \(missing), which the sweep ranks on")
         }
@@ -363,12 +369,13 @@ public final class CoordinatorServer {
             switch failure.reason {
             case .diverged: .diverged
             case .crashed: .failed
-            case .datasetMismatch: .lost
+            case .datasetMismatch, .declined: .lost
             case .cancelled: .cancelled
             }
-        if scheduler.session(peer)?.lease == failure.lease.lease {
-            // A worker with the wrong data is at fault, not the trial: requeued without counting.
-            let limit = failure.reason == .datasetMismatch ? Int.max : scheduler.settings.maxAttempts
+        if scheduler.holds(peer, failure.lease.lease) {
+            // A worker with the wrong data is at fault, not the trial, and a declined trial never
+            // ran: requeued without counting.
+            let limit = [.datasetMismatch, .declined].contains(failure.reason) ? Int.max : scheduler.settings.maxAttempts
             try controller.tellFailure(
                 lease: failure.lease.lease, outcome: outcome, reason: "\(failure.reason.rawValue): \(failure.detail)",
                 maxAttempts: limit, now: now)
@@ -383,13 +390,13 @@ public final class CoordinatorServer {
             note("worker \(session.name) quarantined: its dataset does not match (\(failure.detail))")
         }
         onProgress()
-        try offerWork(to: peer, now: now)
+        if failure.reason != .declined { try offerWork(to: peer, now: now) }
     }
 
-    /// A worker leaving: its trial is requeued at once, not counted against it.
+    /// A worker leaving: its trials are requeued at once, not counted against them.
     private func left(_ session: Scheduler.Session, saying bye: Bye, now: Date) throws {
         let peer = session.peer
-        if let lease = session.lease {
+        for lease in session.leases.keys.sorted() {
             // A worker leaving is no fault of the trial's: requeued at once, not counted.
             try controller.tellFailure(
                 lease: lease, outcome: .lost, reason: "worker \(session.name) left: \(bye.reason)",
@@ -402,34 +409,44 @@ public final class CoordinatorServer {
     }
 
     /// An idle worker gets the next trial, `wait`, or `shutdown(finished)`.
-    func offerWork(to peer: Data, now: Date) throws {
-        guard let session = scheduler.session(peer) else { return }
-        if finishing { return try dismiss(session, now: now) }
+    /// Returns whether a trial went out.
+    @discardableResult
+    func offerWork(to peer: Data, now: Date) throws -> Bool {
+        guard let session = scheduler.session(peer), session.free > 0 else { return false }
+        if finishing {
+            if session.leases.isEmpty { try dismiss(session, now: now) }
+            return false
+        }
         if quarantined.contains(session.name) {
-            return send(
+            send(
                 .error(
                     ErrorReport(
                         code: .quarantined,
                         message: "this worker's dataset did not match the sweep's; fix its data and restart it under a new name")), to: peer
             )
+            return false
         }
         if program != nil && !programPeers.contains(peer) {
-            return send(
+            send(
                 .error(
                     ErrorReport(
                         code: .programsNotAllowed,
                         message:
                             "this sweep runs a program, and this worker runs none: start it with --allow-programs to run the sweep's code (docs/SECURITY.md)"
                     )), to: peer)
+            return false
         }
         let lease = nextLease()
         let claim: Claim
         switch try controller.ask(worker: session.name, lease: lease, now: now) {
         case .trial(let claimed): claim = claimed
-        case .notNow: return send(.wait(Wait(retryMilliseconds: Int(scheduler.settings.heartbeat * 1000))), to: peer)
+        case .notNow:
+            send(.wait(Wait(retryMilliseconds: Int(scheduler.settings.heartbeat * 1000))), to: peer)
+            return false
         case .finished:
             finishing = true
-            return try dismiss(session, now: now)
+            if session.leases.isEmpty { try dismiss(session, now: now) }
+            return false
         }
         scheduler.assign(lease, to: peer, now: now)
         guard claim.configJSON.utf8.first == UInt8(ascii: "{") else {
@@ -441,6 +458,7 @@ public final class CoordinatorServer {
                 number: claim.number, configJSON: claim.configJSON), to: peer)
         note("trial #\(claim.number) \(claim.trial) attempt \(claim.attempt) → \(session.name)")
         onProgress()
+        return true
     }
 
     private func nextLease() -> String {

@@ -33,23 +33,42 @@ public struct SchedulerSettings: Sendable, Equatable {
 /// Who holds which lease, and who has gone silent or stalled: the Paranoid Pirate bookkeeping of
 /// the coordinator, as plain code over explicit times (no sockets, no clock of its own).
 ///
+/// A worker has slots (one by default) and holds up to that many leases, each with its own clock.
 /// Any message from a worker is proof of life. A worker silent for `liveness` intervals is dead
-/// and its lease ends `lost`; so does a lease whose step has not advanced for `stallTimeout`. A
-/// lease past the sweep file's `limits` (a whole attempt, or one epoch) ends `timed_out`. Leases found in the store at start-up (the coordinator was
-/// restarted) are honoured for one silence limit, so a worker that comes back keeps its trial.
+/// and its leases end `lost`; so does a lease whose step has not advanced for `stallTimeout`. A
+/// lease past the sweep file's `limits` (a whole attempt, or one epoch) ends `timed_out`. Leases
+/// found in the store at start-up (the coordinator was restarted) are honoured for one silence
+/// limit, so a worker that comes back keeps its trials.
 public struct Scheduler {
     /// One connected worker.
     public struct Session: Equatable {
         public var peer: Data
         public var name: String
         public var lastSeen: Date
-        public var lease: String?
-        public var leaseStarted: Date?
+        /// Trials it runs at once.
+        public var slots: Int
+        /// The leases it holds.
+        public var leases: [String: LeaseClock]
+
+        /// Slots without a lease.
+        public var free: Int { max(0, slots - leases.count) }
+    }
+
+    /// Where one lease's attempt is, for the stall and time limits.
+    public struct LeaseClock: Equatable {
+        public var started: Date
         public var step: Int
         public var stepChanged: Date
-        /// When the lease's last epoch report came (nil: none yet), and how many came.
+        /// When its last epoch report came (nil: none yet), and how many came.
         public var lastEpoch: Date?
         public var epochsReported: Int
+
+        init(started: Date, step: Int = 0) {
+            self.started = started
+            self.step = step
+            stepChanged = started
+            epochsReported = 0
+        }
     }
 
     /// A lease that must end, and why.
@@ -66,6 +85,8 @@ public struct Scheduler {
     public private(set) var sessions: [Data: Session] = [:]
     /// Leases recorded before a restart, waiting for their worker: lease → deadline.
     public private(set) var orphans: [String: Date] = [:]
+    /// Which session holds each lease.
+    private var holders: [String: Data] = [:]
     /// Names of workers declared dead since the last ``takeDeparted()``.
     private var departed: [String] = []
 
@@ -77,13 +98,15 @@ public struct Scheduler {
     }
 
     /// A worker introduced itself (again, after a reconnect it is a new peer).
-    public mutating func join(peer: Data, name: String, now: Date) {
-        sessions[peer] = Session(
-            peer: peer, name: name, lastSeen: now, lease: nil, leaseStarted: nil, step: 0, stepChanged: now, lastEpoch: nil,
-            epochsReported: 0)
+    public mutating func join(peer: Data, name: String, slots: Int = 1, now: Date) {
+        leave(peer)
+        sessions[peer] = Session(peer: peer, name: name, lastSeen: now, slots: max(1, slots), leases: [:])
     }
 
     public func session(_ peer: Data) -> Session? { sessions[peer] }
+
+    /// Whether `peer` holds `lease`.
+    public func holds(_ peer: Data, _ lease: String) -> Bool { holders[lease] == peer }
 
     /// Any message is proof of life.
     public mutating func seen(_ peer: Data, now: Date) {
@@ -91,54 +114,45 @@ public struct Scheduler {
     }
 
     /// A lease handed to (or re-adopted by) a worker.
-    public mutating func assign(_ lease: String, to peer: Data, now: Date) {
+    public mutating func assign(_ lease: String, to peer: Data, now: Date, step: Int = 0) {
         orphans[lease] = nil
-        for (other, session) in sessions where session.lease == lease && other != peer { sessions[other]?.lease = nil }
-        sessions[peer]?.lease = lease
-        sessions[peer]?.leaseStarted = now
-        sessions[peer]?.step = 0
-        sessions[peer]?.stepChanged = now
-        sessions[peer]?.lastEpoch = nil
-        sessions[peer]?.epochsReported = 0
-    }
-
-    /// An epoch report of the peer's lease: the epoch limit counts from here.
-    public mutating func epochReported(_ peer: Data, lease: String, epoch: Int, now: Date) {
-        guard var session = sessions[peer], session.lease == lease else { return }
-        session.lastEpoch = now
-        session.epochsReported = max(session.epochsReported, epoch)
-        sessions[peer] = session
+        if let other = holders[lease], other != peer { sessions[other]?.leases[lease] = nil }
+        holders[lease] = peer
+        sessions[peer]?.leases[lease] = LeaseClock(started: now, step: step)
     }
 
     /// A heartbeat's progress: the step advancing is what proves the trainer is not hung.
     public mutating func progress(_ peer: Data, lease: String, step: Int, now: Date) {
-        guard var session = sessions[peer] else { return }
-        if session.lease != lease {
-            guard orphans[lease] != nil else { return }  // a worker back from a restart keeps its trial
-            orphans[lease] = nil
-            session.lease = lease
-            session.leaseStarted = now
-            session.step = step
-            session.stepChanged = now
-            session.lastEpoch = nil
-            session.epochsReported = 0
+        guard sessions[peer] != nil else { return }
+        guard holders[lease] == peer else {
+            // A worker back from a restart keeps its trial.
+            if orphans[lease] != nil { assign(lease, to: peer, now: now, step: step) }
+            return
         }
-        if step > session.step {
-            session.step = step
-            session.stepChanged = now
+        if let clock = sessions[peer]?.leases[lease], step > clock.step {
+            sessions[peer]?.leases[lease]?.step = step
+            sessions[peer]?.leases[lease]?.stepChanged = now
         }
-        sessions[peer] = session
+    }
+
+    /// An epoch report of a lease the peer holds: the epoch limit counts from here.
+    public mutating func epochReported(_ peer: Data, lease: String, epoch: Int, now: Date) {
+        guard holders[lease] == peer, var clock = sessions[peer]?.leases[lease] else { return }
+        clock.lastEpoch = now
+        clock.epochsReported = max(clock.epochsReported, epoch)
+        sessions[peer]?.leases[lease] = clock
     }
 
     /// The lease ended (result, failure, bye or cancel); the session stays.
     public mutating func release(_ lease: String) {
         orphans[lease] = nil
-        for (peer, session) in sessions where session.lease == lease { sessions[peer]?.lease = nil }
+        if let peer = holders.removeValue(forKey: lease) { sessions[peer]?.leases[lease] = nil }
     }
 
     /// The worker is gone (bye, or declared dead).
     public mutating func leave(_ peer: Data) {
-        sessions[peer] = nil
+        guard let session = sessions.removeValue(forKey: peer) else { return }
+        for lease in session.leases.keys { holders[lease] = nil }
     }
 
     /// The workers declared dead (silent) since the last call.
@@ -153,9 +167,9 @@ public struct Scheduler {
         var expired: [Expiry] = []
         for (peer, session) in sessions {
             if now.timeIntervalSince(session.lastSeen) > settings.silenceLimit {
-                sessions[peer] = nil
+                leave(peer)
                 departed.append(session.name)
-                if let lease = session.lease {
+                for lease in session.leases.keys {
                     expired.append(
                         Expiry(
                             lease: lease, peer: nil, reason: "worker \(session.name) silent for \(settings.liveness) heartbeats",
@@ -163,19 +177,19 @@ public struct Scheduler {
                 }
                 continue
             }
-            guard let lease = session.lease else { continue }
-            if now.timeIntervalSince(session.stepChanged) > settings.stallTimeout {
-                expired.append(
-                    Expiry(
-                        lease: lease, peer: peer,
-                        reason: "worker \(session.name) stalled: no training step for \(Int(settings.stallTimeout)) s", outcome: .lost))
-                sessions[peer]?.lease = nil
-            } else if let started = session.leaseStarted,
-                let reason = settings.limits.exceeded(
-                    started: started, lastEpoch: session.lastEpoch, epochsReported: session.epochsReported, now: now)
-            {
-                expired.append(Expiry(lease: lease, peer: peer, reason: "\(reason) on \(session.name)", outcome: .timedOut))
-                sessions[peer]?.lease = nil
+            for (lease, clock) in session.leases {
+                if now.timeIntervalSince(clock.stepChanged) > settings.stallTimeout {
+                    expired.append(
+                        Expiry(
+                            lease: lease, peer: peer,
+                            reason: "worker \(session.name) stalled: no training step for \(Int(settings.stallTimeout)) s", outcome: .lost))
+                    release(lease)
+                } else if let reason = settings.limits.exceeded(
+                    started: clock.started, lastEpoch: clock.lastEpoch, epochsReported: clock.epochsReported, now: now)
+                {
+                    expired.append(Expiry(lease: lease, peer: peer, reason: "\(reason) on \(session.name)", outcome: .timedOut))
+                    release(lease)
+                }
             }
         }
         for (lease, deadline) in orphans where now > deadline {

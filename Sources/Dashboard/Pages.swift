@@ -77,11 +77,11 @@ struct Pages {
         body += "</dl></div></section>"
         if let halt = status.halt { body += "<p class=\"note\" id=\"halted\">No more trials start: \(escape(halt.description))</p>" }
         body +=
-            "<h2>Workers</h2><table class=\"data sortable\" id=\"workers\"><thead><tr><th>name</th><th>host</th><th>state</th><th>trials done</th><th>last seen</th></tr></thead><tbody>"
+            "<h2>Workers</h2><table class=\"data sortable\" id=\"workers\"><thead><tr><th>name</th><th>host</th><th>state</th><th>slots</th><th>trials done</th><th>last seen</th></tr></thead><tbody>"
         let formatter = ISO8601DateFormatter()
         for worker in status.workers {
             body +=
-                "<tr data-row><td>\(escape(worker.name))</td><td>\(escape(worker.host))</td><td>\(worker.state.rawValue)</td><td>\(worker.trialsCompleted)</td><td>\(formatter.string(from: worker.lastSeen))</td></tr>"
+                "<tr data-row><td>\(escape(worker.name))</td><td>\(escape(worker.host))</td><td>\(worker.state.rawValue)</td><td>\(escape(worker.slotsText))</td><td>\(worker.trialsCompleted)</td><td>\(formatter.string(from: worker.lastSeen))</td></tr>"
         }
         body += "</tbody></table>"
         // Optimisation history: each completed trial's value in the order results arrived, and the

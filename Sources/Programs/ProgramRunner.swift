@@ -24,10 +24,13 @@ public struct ProgramAttempt: Sendable {
     public var attempt: Int
     /// The environment `env:` entries copy from (the worker's own).
     public var hostEnvironment: [String: String]
+    /// The GPU this attempt may use (`sweep worker --gpus`): the program sees only it, as
+    /// `CUDA_VISIBLE_DEVICES` and `SWEEP_GPU`. Without one, `CUDA_VISIBLE_DEVICES` is what `env:` says.
+    public var gpu: Int?
 
     public init(
         folder: URL, command: ProgramCommand, config: TrialConfig, data: URL?, workFolder: URL, grace: TimeInterval,
-        trial: String, attempt: Int, hostEnvironment: [String: String] = ProcessInfo.processInfo.environment
+        trial: String, attempt: Int, hostEnvironment: [String: String] = ProcessInfo.processInfo.environment, gpu: Int? = nil
     ) {
         self.folder = folder
         self.command = command
@@ -38,6 +41,7 @@ public struct ProgramAttempt: Sendable {
         self.trial = trial
         self.attempt = attempt
         self.hostEnvironment = hostEnvironment
+        self.gpu = gpu
     }
 }
 
@@ -112,6 +116,10 @@ public final class ProgramRunner: Sendable {
         environment["SWEEP_GOAL"] = attempt.config.selectGoal.rawValue
         environment["SWEEP_RUN"] = runToken
         if let data = attempt.data { environment["SWEEP_DATA"] = data.path }
+        if let gpu = attempt.gpu {
+            environment["CUDA_VISIBLE_DEVICES"] = String(gpu)
+            environment["SWEEP_GPU"] = String(gpu)
+        }
         switch attempt.command.configStyle {
         case .json: environment["SWEEP_CONFIG"] = attempt.workFolder.appendingPathComponent("config.json").path
         case .env:

@@ -89,14 +89,25 @@ private func readHotBody<Message>(type: [UInt8], body: [UInt8], _ read: (inout J
 
 extension JSONByteWriter {
     mutating func heartbeat(_ heartbeat: Heartbeat) {
-        guard let progress = heartbeat.progress else { return raw("{}") }
-        raw("{\"progress\":{\"lease\":")
-        lease(progress.lease)
-        raw(",\"epoch\":")
-        integer(progress.epoch)
-        raw(",\"step\":")
-        integer(progress.step)
-        raw("}}")
+        raw("{")
+        if !heartbeat.progress.isEmpty {
+            raw("\"progress\":[")
+            for (index, progress) in heartbeat.progress.enumerated() {
+                raw(index == 0 ? "{\"lease\":" : ",{\"lease\":")
+                lease(progress.lease)
+                raw(",\"epoch\":")
+                integer(progress.epoch)
+                raw(",\"step\":")
+                integer(progress.step)
+                raw("}")
+            }
+            raw("]")
+        }
+        if let wants = heartbeat.wants {
+            raw(heartbeat.progress.isEmpty ? "\"wants\":" : ",\"wants\":")
+            integer(wants)
+        }
+        raw("}")
     }
 
     mutating func outcome(_ outcome: TrialOutcome) throws(NonFiniteNumber) {
@@ -180,27 +191,30 @@ extension JSONByteReader {
     }
 
     mutating func heartbeat() -> Heartbeat? {
-        var progress: TrialProgress??
+        var progress: [TrialProgress]??, wants: Int??
         let read = object { reader, key in
             switch key {
+            case "wants": readOnceOrNull(&wants, &reader) { $0.integer() }
             case "progress":
                 readOnceOrNull(&progress, &reader) { reader in
-                    var lease: LeaseRef?, epoch: Int?, step: Int?
-                    let read = reader.object { reader, key in
-                        switch key {
-                        case "lease": readOnce(&lease, reader.lease())
-                        case "epoch": readOnce(&epoch, reader.integer())
-                        case "step": readOnce(&step, reader.integer())
-                        default: reader.skipUnknown()
+                    reader.array(of: { reader in
+                        var lease: LeaseRef?, epoch: Int?, step: Int?
+                        let read = reader.object { reader, key in
+                            switch key {
+                            case "lease": readOnce(&lease, reader.lease())
+                            case "epoch": readOnce(&epoch, reader.integer())
+                            case "step": readOnce(&step, reader.integer())
+                            default: reader.skipUnknown()
+                            }
                         }
-                    }
-                    guard read, let lease, let epoch, let step else { return nil }
-                    return TrialProgress(lease: lease, epoch: epoch, step: step)
+                        guard read, let lease, let epoch, let step else { return nil }
+                        return TrialProgress(lease: lease, epoch: epoch, step: step)
+                    })
                 }
             default: reader.skipUnknown()
             }
         }
-        return read ? Heartbeat(progress: progress ?? nil) : nil
+        return read ? Heartbeat(progress: (progress ?? nil) ?? [], wants: wants ?? nil) : nil
     }
 
     mutating func progress() -> Progress? {

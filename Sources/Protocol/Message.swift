@@ -39,10 +39,14 @@ public struct Ready: Codable, Hashable, Sendable {
     public var blasCore: String
     /// Whether it runs program trials (`--allow-programs`); absent means no.
     public var programs: Bool?
+    /// Trials it runs at once (`--slots`, or one per `--gpus` device); absent means 1.
+    public var slots: Int?
+    /// The GPU devices its slots use, one each (`--gpus`); absent without.
+    public var gpus: [Int]?
 
     public init(
         protocolVersion: Int = Int(wireProtocolVersion), buildID: String, worker: String, host: String,
-        cores: Int, blasThreads: Int, blasCore: String, programs: Bool? = nil
+        cores: Int, blasThreads: Int, blasCore: String, programs: Bool? = nil, slots: Int? = nil, gpus: [Int]? = nil
     ) {
         self.protocolVersion = protocolVersion
         self.buildID = buildID
@@ -52,11 +56,16 @@ public struct Ready: Codable, Hashable, Sendable {
         self.blasThreads = blasThreads
         self.blasCore = blasCore
         self.programs = programs
+        self.slots = slots
+        self.gpus = gpus
     }
+
+    /// Trials it runs at once.
+    public var slotCount: Int { max(1, slots ?? 1) }
 
     enum CodingKeys: String, CodingKey {
         case protocolVersion = "protocol", buildID = "build_id", worker, host, cores
-        case blasThreads = "blas_threads", blasCore = "blas_core", programs
+        case blasThreads = "blas_threads", blasCore = "blas_core", programs, slots, gpus
     }
 }
 
@@ -75,11 +84,35 @@ public struct TrialProgress: Codable, Hashable, Sendable {
     }
 }
 
-/// Proof of life, both ways. A worker's heartbeat carries its trial's progress when it has one.
+/// Proof of life, both ways. A worker's heartbeat carries the progress of every trial it runs
+/// (absent when it runs none), and asks for a trial for each of its slots it does not list, or
+/// for `wants` trials when that is fewer (a worker near `--max-trials`).
 public struct Heartbeat: Codable, Hashable, Sendable {
-    public var progress: TrialProgress?
+    public var progress: [TrialProgress]
+    /// Trials asked for, when fewer than the free slots; nil: one per free slot.
+    public var wants: Int?
 
-    public init(progress: TrialProgress? = nil) { self.progress = progress }
+    public init(progress: [TrialProgress] = [], wants: Int? = nil) {
+        self.progress = progress
+        self.wants = wants
+    }
+
+    enum CodingKeys: String, CodingKey { case progress, wants }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        progress = try container.decodeIfPresent([TrialProgress].self, forKey: .progress) ?? []
+        wants = try container.decodeIfPresent(Int.self, forKey: .wants)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        if !progress.isEmpty { try container.encode(progress, forKey: .progress) }
+        try container.encodeIfPresent(wants, forKey: .wants)
+    }
+
+    /// How many trials this heartbeat asks for from a worker with `slots` slots.
+    public func asks(slots: Int) -> Int { max(0, min(slots - progress.count, wants ?? .max)) }
 }
 
 /// A finished epoch, streamed while a trial runs.

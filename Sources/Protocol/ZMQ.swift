@@ -81,6 +81,8 @@ public enum ZMQSocketType: Sendable {
     case dealer
     /// Exclusive pair, for hand-off between two threads over `inproc://`.
     case pair
+    /// Fan-in between threads: a worker's training threads push, its socket thread pulls.
+    case push, pull
     /// Strict request/reply server; the ZAP authentication handler.
     case rep
 
@@ -89,6 +91,8 @@ public enum ZMQSocketType: Sendable {
         case .router: ZMQ_ROUTER
         case .dealer: ZMQ_DEALER
         case .pair: ZMQ_PAIR
+        case .push: ZMQ_PUSH
+        case .pull: ZMQ_PULL
         case .rep: ZMQ_REP
         }
     }

@@ -82,8 +82,15 @@ public struct WorkerSnapshot: Sendable, Encodable {
     public var state: WorkerState
     public var trialsCompleted: Int
     public var lastSeen: Date
+    /// Trials it runs at once, and the GPU of each slot when it has them.
+    public var slots: Int
+    public var gpus: [Int]?
+    /// The numbers of the trials it runs now.
+    public var running: [Int]
 
-    enum CodingKeys: String, CodingKey { case name, host, state, trialsCompleted = "trials_completed", lastSeen = "last_seen" }
+    enum CodingKeys: String, CodingKey {
+        case name, host, state, trialsCompleted = "trials_completed", lastSeen = "last_seen", slots, gpus, running
+    }
 
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -92,6 +99,16 @@ public struct WorkerSnapshot: Sendable, Encodable {
         try container.encode(state, forKey: .state)
         try container.encode(trialsCompleted, forKey: .trialsCompleted)
         try container.encode(ISO8601DateFormatter().string(from: lastSeen), forKey: .lastSeen)
+        try container.encode(slots, forKey: .slots)
+        try container.encode(gpus, forKey: .gpus)  // null without
+        try container.encode(running, forKey: .running)
+    }
+
+    /// `3 slots (GPUs 0,1,3), running #4 #7`; `1 slot, idle`.
+    public var slotsText: String {
+        "\(slots) slot\(slots == 1 ? "" : "s")"
+            + (gpus.map { " (GPU\($0.count == 1 ? "" : "s") \($0.map(String.init).joined(separator: ",")))" } ?? "")
+            + (running.isEmpty ? ", idle" : ", running " + running.map { "#\($0)" }.joined(separator: " "))
     }
 }
 
@@ -633,7 +650,17 @@ extension SweepStore {
     /// Every worker seen, most recent first.
     public func workers() throws -> [WorkerSnapshot] {
         try database.read { db in
-            try Row.fetchAll(
+            var running: [String: [Int]] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT attempt.worker, attempt.trial_number FROM attempt JOIN trial ON trial.number = attempt.trial_number
+                    WHERE attempt.outcome IS NULL AND trial.state = \(TrialState.running.sql) ORDER BY attempt.trial_number
+                    """)
+            {
+                running[row[0], default: []].append(row[1])
+            }
+            return try Row.fetchAll(
                 db,
                 sql: """
                     SELECT worker.*, COALESCE(done.count, 0) AS trials_completed FROM worker
@@ -648,7 +675,9 @@ extension SweepStore {
                 }
                 return WorkerSnapshot(
                     name: name, host: row["host"], state: known, trialsCompleted: row["trials_completed"],
-                    lastSeen: Date(timeIntervalSince1970: row["last_seen"]))
+                    lastSeen: Date(timeIntervalSince1970: row["last_seen"]), slots: row["slots"],
+                    gpus: try (row["gpus"] as String?).map { try StoredJSON.decode([Int].self, $0, "worker \(name)'s GPUs") },
+                    running: running[name] ?? [])
             }
         }
     }

@@ -241,9 +241,10 @@ extension SweepStore {
                     ALTER TABLE rung ADD COLUMN objective_values TEXT;
                     """)
         }
-        migrator.registerMigration("v9-timed-out-attempts") { db in
+        migrator.registerMigration("v9-timed-out-attempts-and-worker-slots") { db in
             // An attempt stopped by the sweep file's `limits` ends `timed_out`: the outcome's CHECK
             // gains it (SQLite cannot change a CHECK constraint, so the table is rebuilt as in v4).
+            // A worker runs `slots` trials at once, one per GPU of `gpus` (a JSON list) when it has them.
             try db.execute(
                 sql: """
                     CREATE TABLE attempt_v9 (
@@ -266,6 +267,8 @@ extension SweepStore {
                     INSERT INTO attempt_v9 SELECT trial_number, trial_id, attempt, lease, worker, started_at, heartbeat_at, epoch, step, step_at, finished_at, outcome, reason FROM attempt;
                     DROP TABLE attempt;
                     ALTER TABLE attempt_v9 RENAME TO attempt;
+                    ALTER TABLE worker ADD COLUMN slots INTEGER NOT NULL DEFAULT 1;
+                    ALTER TABLE worker ADD COLUMN gpus TEXT;
                     """)
         }
         return migrator

@@ -421,16 +421,20 @@ extension SweepStore {
 
     /// Records a worker's introduction (or return).
     public func recordWorker(
-        name: String, host: String, cores: Int, blasThreads: Int, blasCore: String, state: WorkerState, now: Date = Date()
+        name: String, host: String, cores: Int, blasThreads: Int, blasCore: String, state: WorkerState, slots: Int = 1,
+        gpus: [Int]? = nil, now: Date = Date()
     ) throws {
         try write { db in
             let time = now.timeIntervalSince1970
+            let gpuList = gpus.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }
             try db.execute(
                 sql: """
-                    INSERT INTO worker (name, host, cores, blas_threads, blas_core, state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO worker (name, host, cores, blas_threads, blas_core, state, first_seen, last_seen, slots, gpus)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(name) DO UPDATE SET host = excluded.host, cores = excluded.cores, blas_threads = excluded.blas_threads,
-                        blas_core = excluded.blas_core, state = excluded.state, last_seen = excluded.last_seen
-                    """, arguments: [name, host, cores, blasThreads, blasCore, state.rawValue, time, time])
+                        blas_core = excluded.blas_core, state = excluded.state, last_seen = excluded.last_seen,
+                        slots = excluded.slots, gpus = excluded.gpus
+                    """, arguments: [name, host, cores, blasThreads, blasCore, state.rawValue, time, time, slots, gpuList])
         }
     }
 

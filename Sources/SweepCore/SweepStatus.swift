@@ -151,7 +151,7 @@ public struct SweepStatus: Sendable, Encodable {
         let formatter = ISO8601DateFormatter()
         for worker in workers {
             lines.append(
-                "worker \(worker.name) (\(worker.host)): \(worker.state.rawValue), \(worker.trialsCompleted) completed, last seen \(formatter.string(from: worker.lastSeen))"
+                "worker \(worker.name) (\(worker.host)): \(worker.state.rawValue), \(worker.slotsText), \(worker.trialsCompleted) completed, last seen \(formatter.string(from: worker.lastSeen))"
             )
         }
         return lines.joined(separator: "\n")

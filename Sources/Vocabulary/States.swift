@@ -49,6 +49,9 @@ public enum FailureReason: String, Codable, Hashable, Sendable, CaseIterable {
     case datasetMismatch = "dataset_mismatch"
     /// The coordinator cancelled the trial.
     case cancelled
+    /// The worker could not take the assignment (no free slot, or past `--max-trials`): the trial
+    /// goes back to waiting at once, the attempt not counted.
+    case declined
 }
 
 /// Where a worker is, as the store records it and `sweep status` shows it.

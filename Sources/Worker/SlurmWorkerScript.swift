@@ -1,7 +1,8 @@
 import Foundation
 
 /// An `sbatch` job-array script that adds workers to a running sweep: one `sweep worker` per array
-/// task, training with the CPUs Slurm gave the task (`sweep slurm worker-script`; docs/CLUSTERS.md).
+/// task, training with the CPUs Slurm gave the task, shared by its slots, or one slot per GPU Slurm
+/// allocated it (`sweep slurm worker-script`; docs/CLUSTERS.md).
 ///
 /// Each task names itself `slurm-JOB-TASK`. With CURVE, it generates its own key pair in a private
 /// temporary folder, authorises its public key by writing it into the coordinator's
@@ -19,6 +20,10 @@ public struct SlurmWorkerScript: Sendable {
     /// Array tasks, one worker each.
     public var workers = 1
     public var cpusPerWorker = 1
+    /// Trials each worker runs at once; its CPUs are shared among them.
+    public var slotsPerWorker = 1
+    /// GPUs each task asks Slurm for (`--gres=gpu:N`): one slot per GPU Slurm allocates.
+    public var gpusPerWorker: Int?
     /// Slurm's `--time` (e.g. `04:00:00`); nil: the partition's default.
     public var time: String?
     public var partition: String?
@@ -49,6 +54,13 @@ public struct SlurmWorkerScript: Sendable {
         guard sweepBinary.hasPrefix("/") else { throw fail("--sweep-binary must be an absolute path the nodes can run") }
         guard workers >= 1 else { throw fail("--workers must be at least 1") }
         guard cpusPerWorker >= 1 else { throw fail("--cpus-per-worker must be at least 1") }
+        guard slotsPerWorker >= 1 else { throw fail("--slots-per-worker must be at least 1") }
+        if let gpusPerWorker {
+            guard gpusPerWorker >= 1 else { throw fail("--gpus-per-worker must be at least 1") }
+            if slotsPerWorker != 1 {
+                throw fail("--slots-per-worker and --gpus-per-worker disagree: with GPUs, each worker has one slot per GPU Slurm allocates")
+            }
+        }
         if allowPrograms && curve == nil {
             throw fail("--allow-programs needs --server-key: workers run program code only from a coordinator CURVE authenticates")
         }
@@ -78,6 +90,7 @@ public struct SlurmWorkerScript: Sendable {
             "#SBATCH --cpus-per-task=\(cpusPerWorker)",
             "#SBATCH --output=\(output)",
         ]
+        if let gpusPerWorker { lines.append("#SBATCH --gres=gpu:\(gpusPerWorker)") }
         if let time { lines.append("#SBATCH --time=\(time)") }
         if let partition { lines.append("#SBATCH --partition=\(partition)") }
         if let account { lines.append("#SBATCH --account=\(account)") }
@@ -88,7 +101,23 @@ public struct SlurmWorkerScript: Sendable {
             "name=\"slurm-${SLURM_ARRAY_JOB_ID:-${SLURM_JOB_ID:-0}}-${SLURM_ARRAY_TASK_ID:-0}\"",
             "# Node-local: datasets are fetched from the coordinator once per node, not read over NFS.",
             "cache=\(cacheDirectory.map(Self.quote) ?? "\"/tmp/sweep-datasets-$(id -un)\"")",
-            "arguments=(worker --connect \(Self.quote(connect)) --name \"$name\" --threads \"${SLURM_CPUS_PER_TASK:-1}\" --cache-dir \"$cache\")",
+        ]
+        if gpusPerWorker != nil {
+            lines += [
+                "# One slot per GPU Slurm allocated (CUDA_VISIBLE_DEVICES lists them; each trial sees only its own).",
+                "gpus=\"${CUDA_VISIBLE_DEVICES:-}\"",
+                "if [ -z \"$gpus\" ] && [ \"${SLURM_GPUS_ON_NODE:-0}\" -gt 0 ]; then gpus=$(seq -s, 0 $((SLURM_GPUS_ON_NODE - 1))); fi",
+                "if [ -z \"$gpus\" ]; then echo \"no GPU allocated to this task (SLURM_GPUS_ON_NODE, CUDA_VISIBLE_DEVICES unset)\" >&2; exit 1; fi",
+                "slots=$(( $(tr -cd , <<< \"$gpus\" | wc -c) + 1 ))",
+            ]
+        } else {
+            lines.append("slots=\(slotsPerWorker)")
+        }
+        lines += [
+            "# The task's CPUs, shared by its slots: BLAS threads per trial.",
+            "threads=$(( ${SLURM_CPUS_PER_TASK:-1} / slots )); [ \"$threads\" -ge 1 ] || threads=1",
+            "arguments=(worker --connect \(Self.quote(connect)) --name \"$name\" --threads \"$threads\" --cache-dir \"$cache\")",
+            gpusPerWorker != nil ? "arguments+=(--gpus \"$gpus\")" : "[ \"$slots\" -eq 1 ] || arguments+=(--slots \"$slots\")",
         ]
         if let curve {
             lines += [

@@ -64,6 +64,8 @@ public enum WorkerExit: Sendable, Equatable {
 /// A training run in progress on its own thread, and what it reports to the socket thread.
 final class Job: @unchecked Sendable {
     let lease: LeaseRef
+    /// The worker's slot it runs in (its GPU is the slot's, with `--gpus`).
+    let slot: Int
     private let lock = NSLock()
     private var epoch = 1, step = 0
     /// Every epoch report so far, and how many of them have been handed to the socket thread.
@@ -73,7 +75,10 @@ final class Job: @unchecked Sendable {
     /// The step at which the trainer was told to stop, once it has been.
     private var cancelledAt: Int?
 
-    init(lease: LeaseRef) { self.lease = lease }
+    init(lease: LeaseRef, slot: Int) {
+        self.lease = lease
+        self.slot = slot
+    }
 
     func update(epoch: Int, step: Int) {
         lock.withLock {
@@ -116,9 +121,10 @@ final class Job: @unchecked Sendable {
     var allReports: [EpochRecord] { lock.withLock { reports } }
 }
 
-/// The Paranoid Pirate worker: a DEALER that says `ready`, heartbeats, trains on a thread other
-/// than the socket's (so heartbeats never stop during a long epoch), keeps a result until it is
-/// acknowledged, and reconnects by itself, with back-off, when the coordinator goes away.
+/// The Paranoid Pirate worker: a DEALER that says `ready`, heartbeats, trains on threads other
+/// than the socket's (so heartbeats never stop during a long epoch), one trial per slot, each with
+/// its own lease, keeps every result until it is acknowledged, and reconnects by itself, with
+/// back-off, when the coordinator goes away.
 ///
 /// ``run(stop:)`` owns the socket; call it on the thread that should serve it.
 public final class WorkerClient {
@@ -144,13 +150,17 @@ public final class WorkerClient {
     private var liveness: Int
     private var lastHeard = Date()
     private var lastSent = Date.distantPast
-    private var job: Job?
-    /// A result or failure sent but not yet acknowledged: resent after every reconnect.
-    private var pending: WorkerMessage?
+    /// The trials running, each in its slot.
+    private var jobs: [Job] = []
+    /// Results and failures sent but not yet acknowledged: resent after every reconnect.
+    private var pending: [WorkerMessage] = []
     private var datasets: [String: Dataset] = [:]
-    /// The running job's wake-up socket (an inproc PAIR its thread signals), and how many were made.
-    private var jobWake: ZMQSocket?
-    private var jobsStarted = 0
+    /// Where job threads wake the socket thread (an inproc PULL each job's PUSH signals).
+    private let jobWakeEndpoint: String
+    /// Trials started by this process (``WorkerSettings/maxTrials`` bounds it).
+    private var trialsStarted = 0
+    /// Messages that arrived while a dataset or program downloaded, handled after it.
+    private var deferred: [[[UInt8]]] = []
     /// Dataset and program folders verified by this process, by fingerprint.
     private var verifiedFolders: [String: URL] = [:]
     /// The "programs refused" line was logged.
@@ -165,32 +175,39 @@ public final class WorkerClient {
         heartbeat = settings.heartbeat
         liveness = settings.liveness
         context = try ZMQContext()
+        jobWakeEndpoint = "inproc://worker-jobs-\(UUID().uuidString)"
     }
+
+    /// Trials it runs at once.
+    var slots: Int { settings.identity.slots }
 
     /// Works until the sweep is finished, `maxTrials` are done, or `stop` is set.
     public func run(stop: StopFlag) throws -> WorkerExit {
         var backoff = settings.backoff.initial
+        let wake = try ZMQSocket(context: context, type: .pull)
+        try wake.bind(jobWakeEndpoint)
+        defer { wake.close() }
         try connect()
         while true {
             if stop.isSet {
                 send(.bye(Bye(reason: "stopped")))
                 log("stopped; said bye")
-                // The trainer stops within one step; let it, so the process never exits under it.
-                job?.cancel()
-                job?.waitUntilFinished()
+                // Trainers stop within one step; let them, so the process never exits under them.
+                for job in jobs { job.cancel() }
+                for job in jobs { job.waitUntilFinished() }
                 return .stopped
             }
             // A job's thread wakes this poll when it has an epoch or its outcome, so results leave at once.
-            let readable = try socket.map { try ZMQSocket.pollReadable([$0] + (jobWake.map { [$0] } ?? []), timeoutMilliseconds: 20) } ?? []
-            if readable.contains(1) { while (try? jobWake?.receive(wait: .nonBlocking)) != nil {} }
-            if let socket, readable.contains(0) {
-                while let frames = try? socket.receive(wait: .nonBlocking) {
+            let readable = try socket.map { try ZMQSocket.pollReadable([$0, wake], timeoutMilliseconds: 20) } ?? []
+            if readable.contains(1) { while (try? wake.receive(wait: .nonBlocking)) != nil {} }
+            if let socket, readable.contains(0) || !deferred.isEmpty {
+                while let frames = deferred.isEmpty ? try? socket.receive(wait: .nonBlocking) : deferred.removeFirst() {
                     lastHeard = Date()
                     if let exit = receive(frames, backoff: &backoff) { return exit }
                     if socket !== self.socket { break }
                 }
             }
-            forwardJob()
+            forwardJobs()
             let now = Date()
             if welcomed && now.timeIntervalSince(lastHeard) > heartbeat * Double(liveness) {
                 // A silent coordinator: recreate the socket after a back-off (1 s doubling to 32 s).
@@ -198,7 +215,7 @@ public final class WorkerClient {
                 log("no word from the coordinator; reconnecting in \(backoff) s")
                 let deadline = Date().addingTimeInterval(backoff)
                 while Date() < deadline && !stop.isSet {
-                    forwardJob()
+                    forwardJobs()
                     Thread.sleep(forTimeInterval: 0.05)
                 }
                 backoff = min(backoff * 2, settings.backoff.maximum)
@@ -245,20 +262,26 @@ public final class WorkerClient {
             heartbeat = Double(welcome.heartbeatMilliseconds) / 1000
             liveness = welcome.liveness
             log("welcomed by sweep \(welcome.sweep)")
-            if let pending { send(pending) }
+            for message in pending { send(message) }
             sendHeartbeat()
             // Reports sent while the coordinator was away were lost: send them again
-            // (storing an epoch twice is harmless), after the heartbeat that re-claims the lease.
-            if let job { for report in job.allReports { send(.progress(Progress(lease: job.lease, report: report))) } }
+            // (storing an epoch twice is harmless), after the heartbeat that re-claims the leases.
+            for job in jobs { for report in job.allReports { send(.progress(Progress(lease: job.lease, report: report))) } }
         case .assign(let assignment):
-            guard job == nil, pending == nil else { return nil }
+            if jobs.contains(where: { $0.lease == assignment.lease }) { return nil }
+            // The coordinator offers only what a heartbeat asked for; one more (a race, or a
+            // trial offered after a result past --max-trials) goes back at once.
+            guard wanted > 0 else {
+                send(.failed(Failure(lease: assignment.lease, reason: .declined, detail: "no free slot")))
+                return nil
+            }
             if let asked = askedForWork { assignLatencies.append(Date().timeIntervalSince(asked)) }
             askedForWork = nil
             start(assignment)
         case .ack(let ack):
-            if pending.flatMap(Self.lease) == ack.lease {
-                pending = nil
-                if let maxTrials = settings.maxTrials, trialsDone >= maxTrials {
+            if let index = pending.firstIndex(where: { Self.lease(of: $0) == ack.lease }) {
+                pending.remove(at: index)
+                if let maxTrials = settings.maxTrials, trialsDone >= maxTrials, jobs.isEmpty, pending.isEmpty {
                     send(.bye(Bye(reason: "done \(maxTrials) trials")))
                     return .maxTrials
                 }
@@ -266,12 +289,12 @@ public final class WorkerClient {
                 // trial (or `wait`) right after the ack.
             }
         case .cancel(let cancel):
-            if let job, job.lease == cancel.lease {
+            if let job = jobs.first(where: { $0.lease == cancel.lease }) {
                 let step = job.cancel()
                 log("trial \(cancel.lease.trial) told to stop at step \(step): \(cancel.reason)")
             }
         case .shutdown(let shutdown):
-            if shutdown.reason == .finished && job == nil {
+            if shutdown.reason == .finished && jobs.isEmpty {
                 log("the sweep is finished")
                 return .finished
             }
@@ -356,36 +379,43 @@ public final class WorkerClient {
         if (try? socket?.send(frames, wait: .nonBlocking)) != nil { lastSent = Date() }
     }
 
-    /// A heartbeat with the running trial's progress; without one it asks for work.
+    /// Trials this worker would start now: a free slot each, within `--max-trials`.
+    private var wanted: Int {
+        max(0, min(slots - jobs.count, (settings.maxTrials ?? .max) - trialsStarted))
+    }
+
+    /// A heartbeat with every running trial's progress; it asks for a trial per free slot.
     private func sendHeartbeat() {
         guard welcomed else { return send(ready) }
-        if job == nil && pending == nil { askedForWork = Date() }
-        send(.heartbeat(Heartbeat(progress: job?.progress)))
+        let wanted = wanted
+        if wanted > 0 { askedForWork = Date() }
+        send(.heartbeat(Heartbeat(progress: jobs.map(\.progress), wants: wanted < slots - jobs.count ? wanted : nil)))
     }
 
     // MARK: Training
 
-    /// Sends the job's new epoch reports, and its result once training has ended.
-    func forwardJob() {
-        guard let job else { return }
-        let (reports, outcome) = job.drain()
-        for report in reports where welcomed { send(.progress(Progress(lease: job.lease, report: report))) }
-        guard let outcome else { return }
-        if let steps = job.stopSteps {
-            log("trial \(job.lease.trial) stopped at step \(steps.stopped) (the stop arrived at step \(steps.received))")
+    /// Sends each job's new epoch reports, and its result once training has ended.
+    func forwardJobs() {
+        for job in jobs {
+            let (reports, outcome) = job.drain()
+            for report in reports where welcomed { send(.progress(Progress(lease: job.lease, report: report))) }
+            guard let outcome else { continue }
+            if let steps = job.stopSteps {
+                log("trial \(job.lease.trial) stopped at step \(steps.stopped) (the stop arrived at step \(steps.received))")
+            }
+            jobs.removeAll { $0 === job }
+            trialsDone += 1
+            pending.append(outcome)
+            askedForWork = Date()  // a result asks for the next trial in the same round trip
+            if welcomed { send(outcome) }
         }
-        self.job = nil
-        jobWake?.close()
-        jobWake = nil
-        trialsDone += 1
-        pending = outcome
-        askedForWork = Date()  // a result asks for the next trial in the same round trip
-        if welcomed { send(outcome) }
     }
 
     private func start(_ assignment: Assignment) {
-        let job = Job(lease: assignment.lease)
-        self.job = job
+        let taken = Set(jobs.map(\.slot))
+        let job = Job(lease: assignment.lease, slot: (0..<slots).first { !taken.contains($0) } ?? jobs.count)
+        jobs.append(job)
+        trialsStarted += 1
         if settings.noopTrials {
             let timing = TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")
             return job.finish(
@@ -420,15 +450,11 @@ public final class WorkerClient {
     /// (progress into the job, a stop once the job is cancelled) and returns the outcome. Each
     /// epoch and the outcome wake the socket thread through an inproc PAIR.
     private func runOnThread(_ job: Job, _ body: @escaping @Sendable (_ callback: (TrainingEvent) -> Bool) -> WorkerMessage) {
-        jobsStarted += 1
-        let endpoint = "inproc://worker-job-\(ObjectIdentifier(self).hashValue)-\(jobsStarted)"
-        let wake = try? ZMQSocket(context: context, type: .pair)
-        try? wake?.bind(endpoint)
-        jobWake = wake
+        let endpoint = jobWakeEndpoint
         let context = self.context
         let thread = Thread {
             // Created on this thread and used only here (a ZeroMQ socket belongs to one thread).
-            let signal = try? ZMQSocket(context: context, type: .pair)
+            let signal = try? ZMQSocket(context: context, type: .push)
             try? signal?.connect(endpoint)
             let outcome = body { event in
                 switch event {
@@ -523,7 +549,7 @@ public final class WorkerClient {
                 folder: folder, command: ProgramCommand(command: program.command, config: style, env: program.env), config: config,
                 data: data,
                 workFolder: runs.appendingPathComponent("\(lease.trial)-a\(lease.attempt)"), grace: settings.programGrace,
-                trial: lease.trial, attempt: lease.attempt))
+                trial: lease.trial, attempt: lease.attempt, gpu: settings.identity.gpus?[job.slot]))
         runOnThread(job) { callback in Self.message(for: runner.run(callback: callback), lease: lease) }
     }
 
@@ -540,7 +566,9 @@ public final class WorkerClient {
             case .error(let report):
                 throw DatasetError(
                     file: request.file, line: nil, message: "the coordinator says \(report.code.rawValue): \(report.message)")
-            case .welcome, .assign, .ack, .wait, .cancel, .shutdown, .heartbeat: continue
+            case .welcome, .assign, .ack, .wait, .cancel, .shutdown, .heartbeat:
+                // Handled once the download is done (another slot's trial, an ack, a cancel).
+                deferred.append(frames)
             }
         }
         throw DatasetError(file: request.file, line: nil, message: "no chunk from the coordinator at offset \(request.offset)")

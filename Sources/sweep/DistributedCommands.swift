@@ -293,6 +293,11 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "The coordinator, e.g. tcp://host:5555.") var connect: String
     @Option(help: "This worker's name (default: host-pid).") var name: String?
     @Option(help: "Threads each trial trains with.") var threads = 1
+    @Option(help: "Trials to run at once, each with its own lease (default 1, or one per --gpus device).") var slots: Int?
+    @Option(
+        help:
+            "GPU devices, e.g. 0,1,3: one slot each; a program trial sees only its own (CUDA_VISIBLE_DEVICES, SWEEP_GPU)."
+    ) var gpus: String?
     @Option(help: "Stop after this many trials.") var maxTrials: Int?
     @Option(help: "A folder holding datasets (itself or its sub-folders), found by fingerprint.") var dataRoot: String?
     @Option(help: "Where downloaded datasets are kept (default: $XDG_CACHE_HOME/sweep/datasets, else ~/.cache/sweep/datasets).")
@@ -324,11 +329,35 @@ struct WorkerCommand: ParsableCommand {
         if !(0...19).contains(nice) { throw ValidationError("--nice must be between 0 and 19") }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let maxTrials, maxTrials < 1 { throw ValidationError("--max-trials must be at least 1") }
+        if let slots, slots < 1 { throw ValidationError("--slots must be at least 1") }
+        let devices = try gpus.map(Self.devices)
+        if let slots, let devices, slots != devices.count {
+            throw ValidationError(
+                "--slots \(slots) disagrees with --gpus \(gpus!), which gives \(devices.count) slots (one per device): give one of them")
+        }
+    }
+
+    /// `--gpus 0,1,3` as device numbers: non-negative integers, each once.
+    static func devices(_ list: String) throws -> [Int] {
+        let parts = list.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !list.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ValidationError("--gpus is empty: list device numbers, e.g. --gpus 0,1")
+        }
+        let devices = try parts.map { part -> Int in
+            guard let device = Int(part), device >= 0 else {
+                throw ValidationError("--gpus \(list): '\(part)' is not a device number (0, 1, …)")
+            }
+            return device
+        }
+        if let repeated = devices.first(where: { device in devices.filter { $0 == device }.count > 1 }) {
+            throw ValidationError("--gpus \(list): device \(repeated) is listed twice; each device is one slot")
+        }
+        return devices
     }
 
     func run() throws {
         if nice > 0 { setNiceness(Int32(nice)) }
-        let identity = WorkerIdentity.current(name: name, blasThreads: threads)
+        let identity = WorkerIdentity.current(name: name, blasThreads: threads, slots: slots ?? 1, gpus: try gpus.map(Self.devices))
         var settings = WorkerSettings(endpoint: connect, identity: identity, buildID: buildID, maxTrials: maxTrials)
         settings.noopTrials = noopTrials
         settings.allowPrograms = allowPrograms

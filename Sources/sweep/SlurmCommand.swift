@@ -23,7 +23,9 @@ struct Slurm: ParsableCommand {
         @Option(help: "With --server-key: the coordinator's --authorized-workers folder, writable by this user from the nodes.")
         var authorizedWorkers: String?
         @Option(help: "Workers to add: one array task each.") var workers = 1
-        @Option(help: "CPUs per worker: its BLAS threads.") var cpusPerWorker = 1
+        @Option(help: "CPUs per worker, shared by its slots: BLAS threads per trial = CPUs / slots.") var cpusPerWorker = 1
+        @Option(help: "Trials each worker runs at once.") var slotsPerWorker = 1
+        @Option(help: "GPUs per worker (--gres=gpu:N): one slot per GPU; each trial sees only its own.") var gpusPerWorker: Int?
         @Option(help: "Slurm time limit per task (HH:MM:SS or D-HH:MM:SS); at the limit the worker says bye.") var time: String?
         @Option(help: "Slurm partition.") var partition: String?
         @Option(help: "Slurm account.") var account: String?
@@ -56,6 +58,8 @@ struct Slurm: ParsableCommand {
             if let serverKey, let authorizedWorkers { script.curve = (absolute(serverKey), absolute(authorizedWorkers)) }
             script.workers = workers
             script.cpusPerWorker = cpusPerWorker
+            script.slotsPerWorker = slotsPerWorker
+            script.gpusPerWorker = gpusPerWorker
             script.time = time
             script.partition = partition
             script.account = account

@@ -131,4 +131,32 @@ import Vocabulary
         #expect(try exchange(server, .failed(failed), at: 5).first == .ack(Ack(lease: again.lease, kind: .failed)))
         #expect(try server.store.trials().map(\.state) == [.diverged])
     }
+
+    /// A worker with three slots: its idle heartbeat gets three trials, a heartbeat listing two
+    /// asks for none more than its free slot, a declined trial goes back uncounted, and its bye
+    /// requeues every trial it held.
+    @Test func aWorkerWithSlotsHoldsOneLeasePerSlot() throws {
+        let server = try server(trials: 5)
+        let ready = WorkerMessage.ready(
+            Ready(buildID: "b1", worker: "w1", host: "h", cores: 8, blasThreads: 1, blasCore: "Haswell", slots: 3))
+        _ = try exchange(server, ready)
+        let offered = try exchange(server, .heartbeat(Heartbeat()), at: 1).compactMap { message -> Assignment? in
+            if case .assign(let assignment) = message { return assignment }
+            return nil
+        }
+        #expect(offered.count == 3 && Set(offered.map(\.lease.trial)).count == 3)
+        #expect(server.scheduler.session(peer)?.free == 0)
+        // Two started, the third still on its way: nothing more is offered.
+        let two = offered.prefix(2).map { TrialProgress(lease: $0.lease, epoch: 1, step: 5) }
+        #expect(try exchange(server, .heartbeat(Heartbeat(progress: two)), at: 2).isEmpty)
+        // The worker declines the third (say it reached --max-trials): requeued, attempt not counted.
+        let declined = Failure(lease: offered[2].lease, reason: .declined, detail: "no free slot")
+        #expect(try exchange(server, .failed(declined), at: 3) == [.ack(Ack(lease: offered[2].lease, kind: .failed))])
+        #expect(try server.store.trials().first { $0.id == offered[2].lease.trial }?.state == .waiting)
+        // `wants: 0`: a free slot, but it asks for nothing.
+        #expect(try exchange(server, .heartbeat(Heartbeat(progress: two, wants: 0)), at: 4).isEmpty)
+        _ = try exchange(server, .bye(Bye(reason: "SIGTERM")), at: 5)
+        #expect(try server.store.trials().filter { $0.state == .waiting }.count == 5)
+        #expect(try server.store.workers().first?.slots == 3)
+    }
 }

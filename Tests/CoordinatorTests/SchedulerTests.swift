@@ -43,7 +43,7 @@ import Testing
         s.seen(peerA, now: t0.addingTimeInterval(19.5))
         let stalled = s.expire(now: t0.addingTimeInterval(19.5))
         #expect(stalled.map(\.lease) == ["L1"] && stalled[0].peer == peerA && stalled[0].reason.contains("stalled"))
-        #expect(s.session(peerA)?.lease == nil)  // the worker stays, without the lease
+        #expect(s.session(peerA)?.leases.isEmpty == true)  // the worker stays, without the lease
 
         s.assign("L2", to: peerA, now: t0.addingTimeInterval(20))
         var overlong: [Scheduler.Expiry] = []
@@ -75,7 +75,7 @@ import Testing
         }
         #expect(expired.map(\.lease) == ["L1"] && expired[0].peer == peerA && expired[0].outcome == .timedOut)
         #expect(expired[0].reason == "timed out: epoch 3 ran past the epoch limit of 20s on a")
-        #expect(s.session(peerA) != nil && s.session(peerA)?.lease == nil)
+        #expect(s.session(peerA) != nil && s.session(peerA)?.leases.isEmpty == true)
     }
 
     @Test func leasesFromBeforeARestartWaitOneSilenceLimitForTheirWorker() {
@@ -84,14 +84,33 @@ import Testing
         s.join(peer: peerA, name: "a", now: t0.addingTimeInterval(1))
         // a comes back and reports progress on old-1: it keeps its trial.
         s.progress(peerA, lease: "old-1", step: 40, now: t0.addingTimeInterval(1.5))
-        #expect(s.session(peerA)?.lease == "old-1")
+        #expect(s.session(peerA)?.leases.keys.sorted() == ["old-1"])
         // A report on a lease that was never its (and is no orphan) is ignored.
         s.progress(peerA, lease: "someone-else", step: 1, now: t0.addingTimeInterval(1.6))
-        #expect(s.session(peerA)?.lease == "old-1")
+        #expect(s.session(peerA)?.leases.keys.sorted() == ["old-1"])
         s.seen(peerA, now: t0.addingTimeInterval(3.1))
         let expired = s.expire(now: t0.addingTimeInterval(3.1))
         #expect(expired.map(\.lease) == ["old-2"] && expired[0].reason.contains("did not return"))
         s.release("old-1")
-        #expect(s.session(peerA)?.lease == nil)
+        #expect(s.session(peerA)?.leases.isEmpty == true)
+    }
+
+    /// Each lease of a worker with slots keeps its own clock; silence ends them all.
+    @Test func aWorkerWithSlotsHoldsSeveralLeasesEachTimedOnItsOwn() {
+        var s = scheduler(stall: 600, limits: TimeLimits(epoch: 10))
+        s.join(peer: peerA, name: "a", slots: 3, now: t0)
+        for (index, lease) in ["L1", "L2", "L3"].enumerated() { s.assign(lease, to: peerA, now: t0.addingTimeInterval(Double(index))) }
+        #expect(s.session(peerA)?.free == 0 && s.holds(peerA, "L2"))
+        s.seen(peerA, now: t0.addingTimeInterval(8))
+        s.epochReported(peerA, lease: "L1", epoch: 1, now: t0.addingTimeInterval(8))
+        s.seen(peerA, now: t0.addingTimeInterval(11.5))
+        // L2 started at 1 s and L3 at 2 s with no epoch since: past 10 s at 11.5 s is L2 only.
+        #expect(s.expire(now: t0.addingTimeInterval(11.5)).map(\.lease) == ["L2"])
+        #expect(s.session(peerA)?.free == 1 && !s.holds(peerA, "L2"))
+        s.release("L1")
+        #expect(s.session(peerA)?.leases.keys.sorted() == ["L3"])
+        let silent = s.expire(now: t0.addingTimeInterval(20))
+        #expect(silent.map(\.lease) == ["L3"] && silent[0].outcome == .lost && s.takeDeparted() == ["a"])
+        #expect(!s.holds(peerA, "L3"))
     }
 }

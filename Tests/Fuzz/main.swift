@@ -16,7 +16,11 @@ let report = EpochRecord(
 let timing = TrainingTiming(examplesPerSecond: 4100, secondsPerEpoch: 0.9, totalSeconds: 18, threads: 2, blasCore: "Haswell")
 let workerMessages: [WorkerMessage] = [
     .ready(Ready(buildID: "0123456789abcdef", worker: "w1", host: "h", cores: 2, blasThreads: 1, blasCore: "Haswell")),
-    .heartbeat(Heartbeat(progress: TrialProgress(lease: lease, epoch: 4, step: 1234))),
+    .ready(
+        Ready(buildID: "0123456789abcdef", worker: "w1", host: "h", cores: 2, blasThreads: 1, blasCore: "Haswell", slots: 2, gpus: [0, 3])),
+    .heartbeat(Heartbeat(progress: [TrialProgress(lease: lease, epoch: 4, step: 1234)])),
+    .heartbeat(
+        Heartbeat(progress: [TrialProgress(lease: lease, epoch: 4, step: 1234), TrialProgress(lease: lease, epoch: 1, step: 7)])),
     .progress(Progress(lease: lease, report: report)),
     .result(
         TrialOutcome(

@@ -149,4 +149,74 @@ import Vocabulary
         // Stopped within a few epochs of the budget, not after their 20.
         #expect((Int(try sqlite(fixture.db, "SELECT COUNT(*) FROM epoch")) ?? 99) < 12)
     }
+
+    /// `--slots 3`: three trials at once, each with its own lease; a kill -9 of the worker
+    /// returns all three, which another worker finishes, one result each.
+    @Test func aWorkerWithThreeSlotsRunsThreeTrialsAtOnceAndItsKillReturnsAllThree() throws {
+        let fixture = try DistributedFixture(epochs: 10, trainExamples: 1000)
+        let coordinator = try fixture.launch()
+        let wide = try Child(
+            "sweep",
+            [
+                "worker", "--connect", fixture.endpoint, "--name", "wide", "--slots", "3", "--data-root", fixture.data,
+                "--cache-dir", fixture.work.appendingPathComponent("cache-wide").path,
+            ])
+        var held: [String] = []
+        try fixture.waitUntil("three trials running on one worker") { store in
+            held = try store.trials().filter { $0.state == .running }.compactMap { trial in
+                try store.attempts(trial: trial.id).last.flatMap { $0.worker == "wide" && $0.outcome == nil ? trial.id : nil }
+            }
+            return held.count == 3
+        }
+        let status = try runSweep(["status", "--db", fixture.db])
+        #expect(status.stdout.contains("worker wide (") && status.stdout.contains("3 slots, running #"), "\(status.stdout)")
+        wide.kill(SIGKILL)
+        let other = try fixture.worker("narrow")
+        let result = coordinator.finish(timeout: 180)
+        #expect(result.status == 0, "\(result.stderr)")
+        try fixture.expectEveryTrialCompletedOnce()
+        for trial in held {
+            let attempts = try fixture.store().attempts(trial: trial)
+            #expect(attempts.map(\.outcome) == [.lost, .completed] && attempts[0].worker == "wide" && attempts[1].worker == "narrow")
+        }
+        #expect(other.finish(timeout: 30).status == 0)
+    }
+
+    /// `--gpus 0,1`: each program trial sees one device, never one a running trial has; a trial
+    /// that crashes frees its device for the next.
+    @Test func gpusGiveEachProgramTrialADeviceNoOtherRunningTrialHas() throws {
+        let fixture = try DistributedFixture()
+        try programSweep(fixture, parameters: "  lr: {values: [0.1, 0.2, 0.3]}\n  fail_at: {values: [0, 2]}", extra: "")
+        let sweep = try String(contentsOfFile: fixture.sweep, encoding: .utf8)
+        try fixture.writeSweep(sweep.replacingOccurrences(of: "fixed: {epochs: 3, sleep: 0.05}", with: "fixed: {epochs: 3, sleep: 0.3}"))
+        let coordinator = try fixture.launch()
+        let worker = try Child(
+            "sweep",
+            [
+                "worker", "--connect", fixture.endpoint, "--name", "gpu", "--gpus", "0,1", "--allow-programs",
+                "--runs-dir", fixture.work.appendingPathComponent("runs").path,
+                "--cache-dir", fixture.work.appendingPathComponent("cache").path,
+            ])
+        let result = coordinator.finish(timeout: 180)
+        #expect(result.status == 3, "three trials fail on purpose: \(result.stderr)")
+        let store = try fixture.store()
+        var spans: [(gpu: Int, start: Date, end: Date)] = []
+        for trial in try store.trials() {
+            let attempt = try #require(try store.attempts(trial: trial.id).last)
+            let devices = Set(try store.epochs(trial: trial.id, attempt: attempt.attempt).compactMap { $0.extra?["gpu"] })
+            #expect(devices.count == 1, "trial \(trial.number) saw devices \(devices)")
+            spans.append((Int(devices.first ?? -1), attempt.started, try #require(attempt.finished)))
+        }
+        #expect(spans.count == 6 && Set(spans.map(\.gpu)) == [0, 1])
+        var overlapping = 0
+        for (i, a) in spans.enumerated() {
+            for b in spans[(i + 1)...] where a.start < b.end && b.start < a.end {
+                overlapping += 1
+                #expect(a.gpu != b.gpu, "two trials ran on GPU \(a.gpu) at once")
+            }
+        }
+        #expect(overlapping >= 2, "the two slots ran trials side by side")
+        #expect(worker.finish(timeout: 30).status == 0)
+        #expect(try store.workers().first?.gpus == [0, 1])
+    }
 }

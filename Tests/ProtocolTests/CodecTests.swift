@@ -30,8 +30,19 @@ let workerMessages: [WorkerMessage] = {
         .ready(
             Ready(
                 buildID: "0123456789abcdef", worker: "gpu-1", host: "hostB", cores: 8, blasThreads: 1, blasCore: "Haswell", programs: true)),
+        .ready(
+            Ready(
+                buildID: "0123456789abcdef", worker: "gpu-4", host: "hostB", cores: 32, blasThreads: 4, blasCore: "Haswell", programs: true,
+                slots: 3, gpus: [0, 1, 3])),
         .heartbeat(Heartbeat()),
-        .heartbeat(Heartbeat(progress: TrialProgress(lease: lease, epoch: 4, step: 1234))),
+        .heartbeat(Heartbeat(progress: [TrialProgress(lease: lease, epoch: 4, step: 1234)])),
+        .heartbeat(
+            Heartbeat(
+                progress: [
+                    TrialProgress(lease: lease, epoch: 4, step: 1234),
+                    TrialProgress(lease: LeaseRef(trial: "0011223344556677", attempt: 1, lease: "L-000043"), epoch: 1, step: 9),
+                ], wants: 0)),
+        .heartbeat(Heartbeat(wants: 1)),
         .progress(Progress(lease: lease, report: report)),
         .progress(Progress(lease: lease, report: program)),
         .progress(Progress(lease: lease, report: uncertainty)),

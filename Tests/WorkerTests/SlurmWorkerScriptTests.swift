@@ -126,4 +126,38 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: authorized.path).isEmpty, "the key is no longer authorised")
         #expect(try FileManager.default.contentsOfDirectory(atPath: temporary.path).isEmpty, "the private folder is gone")
     }
+
+    /// Slots share the task's CPUs; with `--gpus-per-worker` each worker has one slot per GPU Slurm
+    /// allocated, from CUDA_VISIBLE_DEVICES or else SLURM_GPUS_ON_NODE.
+    @Test func slotsShareTheTasksCPUsAndGPUsComeFromTheAllocation() throws {
+        let root = try folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fake = root.appendingPathComponent("sweep"), calls = root.appendingPathComponent("calls")
+        try Data("#!/bin/bash\necho \"$*\" >> \(calls.path)\n".utf8).write(to: fake)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
+        func worker(_ configure: (inout SlurmWorkerScript) -> Void, _ environment: [String]) throws -> String {
+            var script = SlurmWorkerScript(connect: "tcp://login1:5555", sweepBinary: fake.path)
+            script.cacheDirectory = "/cache"
+            configure(&script)
+            try script.validate()
+            let file = root.appendingPathComponent("job.sh")
+            try Data(script.text.utf8).write(to: file)
+            try? FileManager.default.removeItem(at: calls)
+            let job = try CleanProcess.spawn(
+                ["/bin/bash", file.path], environment: ["PATH=/usr/bin:/bin", "SLURM_CPUS_PER_TASK=8"] + environment)
+            #expect(CleanProcess.wait(job) == 0)
+            return try String(contentsOf: calls, encoding: .utf8).trimmingCharacters(in: .newlines)
+        }
+        let base = "worker --connect tcp://login1:5555 --name slurm-0-0"
+        #expect(try worker({ $0.slotsPerWorker = 4 }, []) == base + " --threads 2 --cache-dir /cache --slots 4")
+        let gpus: (inout SlurmWorkerScript) -> Void = { $0.gpusPerWorker = 2 }
+        #expect(
+            try worker(gpus, ["CUDA_VISIBLE_DEVICES=2,3", "SLURM_GPUS_ON_NODE=2"]) == base + " --threads 4 --cache-dir /cache --gpus 2,3")
+        #expect(try worker(gpus, ["SLURM_GPUS_ON_NODE=3"]) == base + " --threads 2 --cache-dir /cache --gpus 0,1,2")
+        var script = SlurmWorkerScript(connect: "tcp://login1:5555", sweepBinary: fake.path)
+        script.gpusPerWorker = 2
+        #expect(script.text.contains("#SBATCH --gres=gpu:2"))
+        script.slotsPerWorker = 3
+        #expect(throws: SlurmWorkerScript.ScriptError.self) { try script.validate() }
+    }
 }

@@ -39,12 +39,17 @@ import Vocabulary
             lease: lease, number: 1, config: JSONObjectText(#"{"lr":0.01}"#), dataset: DatasetRef(fingerprint: "f", files: []))
         #expect(try deliver(.assign(assignment), to: worker).1.isEmpty)
         worker.outbox = []
-        worker.forwardJob()  // the no-op trial has finished: its result goes out at once
+        worker.forwardJobs()  // the no-op trial has finished: its result goes out at once
         let sent = try worker.outbox!.map { try codec.decode($0, as: WorkerMessage.self) }
         guard sent.count == 1, case .result(let outcome) = sent[0] else { Issue.record("\(sent)"); return }
         #expect(outcome.lease == lease)
-        // A second assign while the result is unacknowledged is not started.
-        #expect(try deliver(.assign(assignment), to: worker).1.isEmpty)
+        // A second assign past --max-trials is not started: it goes back, declined.
+        let second = Assignment(
+            lease: LeaseRef(trial: "fedcba9876543210", attempt: 1, lease: "L-2"), number: 2, config: JSONObjectText(#"{"lr":0.02}"#),
+            dataset: DatasetRef(fingerprint: "f", files: []))
+        #expect(
+            try deliver(.assign(second), to: worker).1 == [.failed(Failure(lease: second.lease, reason: .declined, detail: "no free slot"))]
+        )
         let (exit, afterAck) = try deliver(.ack(Ack(lease: lease, kind: .result)), to: worker)
         #expect(exit == .maxTrials && afterAck == [.bye(Bye(reason: "done 1 trials"))])
     }

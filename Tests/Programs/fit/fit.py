@@ -3,7 +3,8 @@
 Config (args, a JSON file in SWEEP_CONFIG, or SWEEP_<KEY> variables): lr, epochs, l2, seed,
 and optionally sleep (seconds per epoch), fail_at (crash after that epoch; also the FIT_FAIL_AT
 environment variable), hang_at (stop reporting after that epoch and sleep for an hour), data (a
-folder whose items.tsv counts as the dataset). Reports valid_accuracy, test_accuracy, loss,
+folder whose items.tsv counts as the dataset). Under `sweep worker --gpus` each epoch also reports
+the device in CUDA_VISIBLE_DEVICES as `gpu`. Reports valid_accuracy, test_accuracy, loss,
 valid_neg_log_loss and valid_log_loss (its negation, better lower) each epoch to SWEEP_REPORT, and a
 final test figure.
 """
@@ -78,10 +79,12 @@ def main():
         w = [a - float(c["lr"]) * g for a, g in zip(w, grad)]
         if c.get("sleep"):
             time.sleep(float(c["sleep"]))
+        # With `sweep worker --gpus`, the one device this attempt may use.
+        device = {"gpu": int(os.environ["CUDA_VISIBLE_DEVICES"])} if "SWEEP_GPU" in os.environ else {}
         report(epoch=epoch, loss=loss / len(train), valid_accuracy=accuracy(valid), test_accuracy=accuracy(test),
                valid_neg_log_loss=neg_log_loss(valid), test_neg_log_loss=neg_log_loss(test),
                valid_log_loss=-neg_log_loss(valid), test_log_loss=-neg_log_loss(test),
-               weight_norm=math.sqrt(sum(a * a for a in w)), phase="train")
+               weight_norm=math.sqrt(sum(a * a for a in w)), phase="train", **device)
         fail_at = int(c.get("fail_at") or os.environ.get("FIT_FAIL_AT") or 0)
         if fail_at and epoch >= fail_at:
             raise RuntimeError(f"failing on purpose at epoch {epoch} (lr {c['lr']})")
