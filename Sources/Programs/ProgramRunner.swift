@@ -150,7 +150,8 @@ public final class ProgramRunner: Sendable {
             let valid = history[best - 1].valid.dictionary.merging(final) { _, new in new }
             let test = history[best - 1].test.dictionary.merging(finalTest) { _, new in new }
             let timing = TrainingTiming.measured(
-                history, trainExamples: 0, totalSeconds: Date().timeIntervalSince(start), threads: 1, blasCore: "program")
+                history, trainExamples: 0, totalSeconds: Date().timeIntervalSince(start), threads: 1, blasCore: "program",
+                gpu: attempt.gpu)
             return .completed(TrialResult(bestEpoch: best, valid: valid, test: test, history: history, timing: timing))
         }
 

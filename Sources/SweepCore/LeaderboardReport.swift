@@ -206,6 +206,13 @@ public struct LeaderboardReport {
             if variants {
                 columns.append(BoardColumn(name: "variant", priority: 80, rightAligned: false) { $0.trial.variant.map(ConfigValue.string) })
             }
+            // Configs the user enqueued say so; `forced` ones lie outside the sweep's space.
+            if rows.contains(where: { $0.trial.origin?.sampler == .enqueued }) {
+                columns.append(
+                    BoardColumn(name: "enqueued", priority: 85, rightAligned: false) { row in
+                        row.trial.origin.flatMap { $0.sampler == .enqueued ? .string($0.forced == true ? "forced" : "yes") : nil }
+                    })
+            }
             columns += keys
             for (position, objective) in ranking.objectives.enumerated() {
                 let metric = objective.metric
@@ -262,6 +269,13 @@ public struct LeaderboardReport {
             if variants {
                 columns.append(BoardColumn(name: "variant", priority: 80, rightAligned: false) { $0.trial.variant.map(ConfigValue.string) })
             }
+            // Configs the user enqueued say so; `forced` ones lie outside the sweep's space.
+            if rows.contains(where: { $0.trial.origin?.sampler == .enqueued }) {
+                columns.append(
+                    BoardColumn(name: "enqueued", priority: 85, rightAligned: false) { row in
+                        row.trial.origin.flatMap { $0.sampler == .enqueued ? .string($0.forced == true ? "forced" : "yes") : nil }
+                    })
+            }
             columns += keys
             for (position, objective) in ranking.objectives.enumerated() {
                 let metric = objective.metric
@@ -294,7 +308,10 @@ public struct LeaderboardReport {
                 BoardColumn(name: "pop@10", priority: 20, rightAligned: true) {
                     $0.trial.result?.test["pop_overlap@10"].map(ConfigValue.double)
                 },
-                BoardColumn(name: "worker", priority: 10, rightAligned: false) { $0.trial.result.map { .string($0.worker) } },
+                // The worker, and with `--gpus` the device the trial ran on.
+                BoardColumn(name: "worker", priority: 10, rightAligned: false) {
+                    $0.trial.result.map { .string($0.ranOn) }
+                },
             ]
         }
         let diagnostics: Set<String> = ["cov@10", "pop@10"]
@@ -507,7 +524,7 @@ public struct LeaderboardReport {
         writer.key("valid"); writer.numbersOrNull(trial.result?.valid ?? [:])
         if let variant = trial.variant { writer.key("variant"); writer.string(variant) }
         if let standing, !standing.isFeasible { writer.key("violation"); writer.numberOrNull(standing.violation) }
-        writer.key("worker"); writer.string(trial.result?.worker ?? "")
+        writer.key("worker"); writer.string(trial.result?.ranOn ?? "")
         writer.endObject()
         return rankStart..<rankEnd
     }

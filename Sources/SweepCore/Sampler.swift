@@ -42,6 +42,8 @@ public struct Observation: Sendable, Equatable {
     public var outcome: Outcome
     /// The mean over seeds of the total constraint violation (0: feasible).
     public var violation: Double
+    /// It comes from another sweep's store (`warm_start`), not this sweep's trials.
+    public var fromWarmStart = false
 
     public init(order: Int, config: TrialConfig, outcome: Outcome, violation: Double = 0) {
         self.order = order
@@ -74,6 +76,8 @@ public struct ProposalOrigin: Sendable, Equatable, Codable {
         /// A random draw, while too few configs have finished for the model (or when its
         /// proposals repeat configs the sweep holds).
         case random
+        /// A config the user asked for (`sweep enqueue`, `enqueue:`), run before the plan.
+        case enqueued
     }
 
     public var sampler: Method
@@ -81,11 +85,30 @@ public struct ProposalOrigin: Sendable, Equatable, Codable {
     public var finished: Int
     /// Configs waiting or running when it was proposed (bad values to TPE under constant liar).
     public var running: Int
+    /// An enqueued config outside the sweep's space, run anyway (`--force`); nil otherwise.
+    public var forced: Bool?
+    /// How many of the finished configs came from another sweep's store (`warm_start`); nil: none.
+    public var warmStart: Int?
 
-    public init(sampler: Method, finished: Int, running: Int) {
+    public init(sampler: Method, finished: Int, running: Int, forced: Bool? = nil, warmStart: Int? = nil) {
         self.sampler = sampler
         self.finished = finished
         self.running = running
+        self.forced = forced
+        self.warmStart = warmStart
+    }
+
+    enum CodingKeys: String, CodingKey { case sampler, finished, running, forced, warmStart = "warm_start" }
+
+    /// How `sweep show` says it.
+    public var description: String {
+        switch sampler {
+        case .enqueued: forced == true ? "enqueued by the user with --force (outside the sweep's space)" : "enqueued by the user"
+        case .tpe, .nsga2, .random:
+            "proposed by \(sampler.rawValue) from \(finished) finished"
+                + (warmStart.map { " (\($0) of them from warm_start)" } ?? "")
+                + " and \(running) running config\(running == 1 ? "" : "s")"
+        }
     }
 }
 

@@ -62,6 +62,9 @@ public struct ResultSnapshot: Sendable {
     public var valid: [String: Double]
     public var test: [String: Double]
     public var timing: TrainingTiming
+
+    /// The worker that produced it, and the GPU when it ran on one: `box gpu 1`.
+    public var ranOn: String { worker + (timing.gpu.map { " gpu \($0)" } ?? "") }
 }
 
 /// One attempt of a trial.
@@ -485,10 +488,10 @@ extension SweepStore {
         try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM trial WHERE state = \(TrialState.running.sql))") == true
     }
 
-    /// The configs of trials numbered `number` and up, in number order.
+    /// The configs (and origins) of trials numbered `number` and up, in number order.
     static func configs(_ db: Database, from number: Int) throws -> RowCursor {
         try Row.fetchCursor(
-            db.cachedStatement(sql: "SELECT number, config FROM trial WHERE number >= ? ORDER BY number"), arguments: [number])
+            db.cachedStatement(sql: "SELECT number, config, origin FROM trial WHERE number >= ? ORDER BY number"), arguments: [number])
     }
 
     /// The state of every trial not retired, by number.

@@ -56,6 +56,8 @@ public struct PlanSync: Sendable, Equatable {
     public var kept: Int
     /// Trials no longer planned, now `retired`.
     public var retired: Int
+    /// Configs of the file's `enqueue:` added to run first.
+    public var enqueued = 0
 }
 
 /// The sweep's row: its file, what it ranks by and its dataset.

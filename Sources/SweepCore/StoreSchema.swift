@@ -241,10 +241,11 @@ extension SweepStore {
                     ALTER TABLE rung ADD COLUMN objective_values TEXT;
                     """)
         }
-        migrator.registerMigration("v9-timed-out-attempts-and-worker-slots") { db in
+        migrator.registerMigration("v9-timed-out-attempts-worker-slots-enqueued-trials") { db in
             // An attempt stopped by the sweep file's `limits` ends `timed_out`: the outcome's CHECK
             // gains it (SQLite cannot change a CHECK constraint, so the table is rebuilt as in v4).
             // A worker runs `slots` trials at once, one per GPU of `gpus` (a JSON list) when it has them.
+            // Enqueued trials (priority 1) are claimed before the plan: the claim's index leads with it.
             try db.execute(
                 sql: """
                     CREATE TABLE attempt_v9 (
@@ -269,6 +270,9 @@ extension SweepStore {
                     ALTER TABLE attempt_v9 RENAME TO attempt;
                     ALTER TABLE worker ADD COLUMN slots INTEGER NOT NULL DEFAULT 1;
                     ALTER TABLE worker ADD COLUMN gpus TEXT;
+                    ALTER TABLE trial ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+                    DROP INDEX trial_by_state;
+                    CREATE INDEX trial_by_state ON trial(state, priority DESC, number);
                     """)
         }
         return migrator

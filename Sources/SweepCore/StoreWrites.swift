@@ -123,7 +123,9 @@ extension SweepStore {
             guard !planned.contains(id) else { continue }
             let state = try Self.trialState(row["state"], id)
             // A config this build cannot read is admitted by no space: it is retired below.
-            if (row["origin"] as String?) != nil, let config = try? TrialConfig.parse(json: row["config"]), space.admits(config) {
+            // A proposal the space still admits is kept, and so is a config enqueued with --force.
+            let origin = try (row["origin"] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial \(id)'s origin") }
+            if let origin, let config = try? TrialConfig.parse(json: row["config"]), origin.forced == true || space.admits(config) {
                 sync.kept += 1
                 if state == .retired {
                     try Self.unretire(
@@ -149,7 +151,8 @@ extension SweepStore {
 
     // MARK: Scheduling
 
-    /// Compare-and-set: the lowest-numbered waiting trial becomes running under a new lease, or nil.
+    /// Compare-and-set: the first waiting trial (enqueued ones first, then by number) becomes
+    /// running under a new lease, or nil.
     public func claimNextTrial(worker: String, lease: String, now: Date = Date()) throws -> Claim? {
         try write { db in try Self.claim(db, worker: worker, lease: lease, now.timeIntervalSince1970) }
     }
@@ -164,7 +167,7 @@ extension SweepStore {
     }
 
     /// Adds a proposed config's trials, one per repeat seed, numbered after every trial so far.
-    static func insertProposal(_ db: Database, _ proposal: Proposal, repeats: Int, _ time: Double) throws {
+    static func insertProposal(_ db: Database, _ proposal: Proposal, repeats: Int, priority: Int = 0, _ time: Double) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let origin = String(decoding: try encoder.encode(proposal.origin), as: UTF8.self)
@@ -175,8 +178,9 @@ extension SweepStore {
             let id = PlannedTrial.id(of: config)
             try db.execute(
                 sql: """
-                    INSERT INTO trial (id, number, config, seed, variant, state, origin, updated_at) VALUES (?, ?, ?, ?, NULL, 'waiting', ?, ?)
-                    """, arguments: [id, number, config.jsonText(), seed, origin, time])
+                    INSERT INTO trial (id, number, config, seed, variant, state, origin, priority, updated_at)
+                    VALUES (?, ?, ?, ?, NULL, 'waiting', ?, ?, ?)
+                    """, arguments: [id, number, config.jsonText(), seed, origin, priority, time])
             number += 1
         }
     }
@@ -540,7 +544,7 @@ extension SweepStore {
             db.cachedStatement(
                 sql: """
                     UPDATE trial SET state = ?, attempts = attempts + 1, updated_at = ?
-                    WHERE id = (SELECT id FROM trial WHERE state = ? ORDER BY number LIMIT 1) AND state = ?
+                    WHERE id = (SELECT id FROM trial WHERE state = ? ORDER BY priority DESC, number LIMIT 1) AND state = ?
                     RETURNING id, number, config, attempts
                     """), arguments: [to.rawValue, time, from.rawValue, from.rawValue])
     }

@@ -179,6 +179,10 @@ public struct SweepSpec: Sendable {
     /// Failed trials after which no trial starts (`max_failed_trials:`); nil: the default of
     /// ``failureLimit(trials:)``.
     public var maxFailedTrials: Int?
+    /// Configs to run before the plan (`enqueue:`), each a mapping of the sweep's keys with its line.
+    public var enqueue: [(values: [String: ConfigValue], line: Int?)] = []
+    /// Another sweep's store whose finished configs TPE starts from (`warm_start: {db}`).
+    public var warmStart: URL?
     /// The file's text and its SHA-256.
     public var text: String
     public var hash: String
@@ -193,7 +197,8 @@ public struct SweepSpec: Sendable {
 
     static let topLevelKeys = [
         "name", "description", "program", "dataset", "metric", "objectives", "constraints", "method", "count", "seed", "repeats",
-        "fixed", "parameters", "variants", "early_stopping", "tpe", "nsga2", "limits", "budget", "max_failed_trials",
+        "fixed", "parameters", "variants", "early_stopping", "tpe", "nsga2", "limits", "budget", "max_failed_trials", "enqueue",
+        "warm_start",
     ]
 
     /// A trial's config values from an assignment of the sweep's keys: the metric it selects its
@@ -371,6 +376,8 @@ struct SpecParser {
         let limits = fields["limits"].map { parseLimits($0) } ?? TimeLimits()
         let budget = fields["budget"].flatMap { parseBudget($0, ranking: ranking) }
         let maxFailedTrials = fields["max_failed_trials"].flatMap { integer($0, "max_failed_trials", minimum: 1) }
+        let enqueue = fields["enqueue"].map { parseEnqueue($0) } ?? []
+        let warmStart = fields["warm_start"].flatMap { parseWarmStart($0, method: method) }
         guard issues.isEmpty, let dataset, let ranking else { return nil }
         var spec = SweepSpec(
             name: name, dataset: dataset, program: program, ranking: ranking, method: method, count: count, tpe: tpe, nsga2: nsga2,
@@ -381,6 +388,9 @@ struct SpecParser {
         spec.limits = limits
         spec.budget = budget
         spec.maxFailedTrials = maxFailedTrials
+        spec.enqueue = enqueue
+        spec.warmStart = warmStart
+        if checkPlan { checkEnqueued(spec) }
         return !checkPlan || checkExpanded(spec, earlyStopping) ? spec : nil
     }
 
@@ -459,6 +469,60 @@ struct SpecParser {
             }
         }
         return (fixed, lines)
+    }
+
+    /// `enqueue: [{key: value, …}, …]`: configs to run first.
+    mutating func parseEnqueue(_ node: Node) -> [(values: [String: ConfigValue], line: Int?)] {
+        guard case .sequence(let entries) = node else {
+            issue("enqueue", node, "must be a list of configs ({key: value, …}) to run before the plan")
+            return []
+        }
+        return entries.enumerated().compactMap { index, entry in
+            let path = "enqueue[\(index)]"
+            guard let fields = pairs(entry, path) else { return nil }
+            var values: [String: ConfigValue] = [:]
+            for (key, value) in fields where configKey(key, value, "\(path).\(key)") {
+                if let parsed = scalar(value, "\(path).\(key)") { values[key] = parsed }
+            }
+            return (values, entry.mark?.line)
+        }
+    }
+
+    /// `warm_start: {db: previous.db}` (relative to the sweep file), for TPE.
+    mutating func parseWarmStart(_ node: Node, method: SearchMethod) -> URL? {
+        guard method == .tpe else {
+            issue("warm_start", node, "is for method: tpe (the other methods do not learn from results)")
+            return nil
+        }
+        var url: URL?
+        for (key, value) in pairs(node, "warm_start") ?? [] {
+            switch key {
+            case "db":
+                guard case .string(let path)? = scalar(value, "warm_start.db") else {
+                    issue("warm_start.db", value, "must be the path of another sweep's store")
+                    continue
+                }
+                let resolved =
+                    path.hasPrefix("/") ? URL(fileURLWithPath: path) : file.deletingLastPathComponent().appendingPathComponent(path)
+                if checkFiles && !FileManager.default.fileExists(atPath: resolved.path) {
+                    issue("warm_start.db", value, "\(resolved.path) does not exist")
+                }
+                url = resolved.standardizedFileURL
+            default: issue("warm_start.\(key)", value, "unknown key; expected db")
+            }
+        }
+        if url == nil && issues.allSatisfy({ !$0.path.hasPrefix("warm_start") }) { issue("warm_start.db", node, "is required") }
+        return url
+    }
+
+    /// Each `enqueue:` config must lie in the sweep's space (a file cannot force one).
+    mutating func checkEnqueued(_ spec: SweepSpec) {
+        let space = SearchSpace(spec: spec)
+        for (index, entry) in spec.enqueue.enumerated() {
+            for problem in space.enqueued(entry.values).problems {
+                issues.append(SweepIssue(path: "enqueue[\(index)].\(problem.key)", line: entry.line, message: problem.message))
+            }
+        }
     }
 
     /// `variants`: named partial configs, names unique; none with TPE, which searches one space.

@@ -50,9 +50,10 @@ public struct TPESampler: Sampler {
 
     public func propose(index: Int, observations: [Observation], isTaken: (TrialConfig) -> Bool) -> Proposal? {
         let finished = observations.filter { $0.outcome != .running }.count
+        let warm = observations.filter(\.fromWarmStart).count
         let origin = ProposalOrigin(
             sampler: finished < settings.startupTrials ? .random : .tpe, finished: finished,
-            running: observations.count - finished)
+            running: observations.count - finished, warmStart: warm > 0 ? warm : nil)
         return RandomSampler.untaken(space, index: index, origin: origin, isTaken: isTaken) { attempt in
             var rng = Self.generator(seed: space.spec.seed, index: index, attempt: attempt)
             return origin.sampler == .random

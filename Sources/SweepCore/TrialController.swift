@@ -33,6 +33,8 @@ public final class TrialController {
     let trainExamples: Int
     /// Failed trials after which no trial starts (``SweepSpec/failureLimit(trials:)``).
     public let failureLimit: Int
+    /// Another sweep's finished configs the sampler starts from (`warm_start`), read by ``applyPlan``.
+    public private(set) var warmStart: WarmStart?
 
     /// What an idle worker is given.
     public enum Answer: Equatable, Sendable {
@@ -70,7 +72,16 @@ public final class TrialController {
         fingerprint: String, popularity: [String: [String: Double]]?, program: TrialProgram? = nil,
         now: Date = Date()
     ) throws -> PlanSync {
-        try store.syncPlan(spec: spec, trials: planned, fingerprint: fingerprint, popularity: popularity, program: program, now: now)
+        warmStart = try spec.warmStart.map { try WarmStart.load($0, spec: spec, fingerprint: fingerprint) }
+        var sync = try store.syncPlan(
+            spec: spec, trials: planned, fingerprint: fingerprint, popularity: popularity, program: program, now: now)
+        // The file's `enqueue:` configs (checked against the space when it was parsed) go first.
+        let space = SearchSpace(spec: spec)
+        for entry in spec.enqueue {
+            guard let config = space.enqueued(entry.values).config else { continue }
+            if case .added = try store.enqueue(config, forced: false, repeats: spec.repeats, now: now) { sync.enqueued += 1 }
+        }
+        return sync
     }
 
     // MARK: Ask
@@ -91,7 +102,7 @@ public final class TrialController {
                 let proposal =
                     configs < budget
                     ? sampler.propose(
-                        index: configs, observations: observations,
+                        index: configs, observations: (warmStart?.observations ?? []) + observations,
                         isTaken: { config in
                             do {
                                 return try SweepStore.hasTrial(db, id: PlannedTrial.id(of: config))
@@ -145,8 +156,10 @@ public final class TrialController {
         while let row = try newTrials.next() {
             let number: Int = row[0]
             while configOfTrial.count <= number { configOfTrial.append(-1) }
-            // A config this build cannot read (``SweepStore/unreadableTrials()``) is no observation.
-            guard var config = try? TrialConfig.parse(json: row[1]) else { continue }
+            // A config this build cannot read (``SweepStore/unreadableTrials()``) is no observation,
+            // nor is one enqueued with --force: its values lie outside the space the model covers.
+            let origin = try (row[2] as String?).map { try StoredJSON.decode(ProposalOrigin.self, $0, "trial #\(number)'s origin") }
+            guard origin?.forced != true, var config = try? TrialConfig.parse(json: row[1]) else { continue }
             let key = Leaderboard.configKey(config)
             config.seed = 0
             if configByKey[key] == nil {

@@ -73,6 +73,10 @@ extension JSONByteWriter {
         integer(timing.threads)
         raw(",\"blas_core\":")
         string(timing.blasCore)
+        if let gpu = timing.gpu {
+            raw(",\"gpu\":")
+            integer(gpu)
+        }
         raw("}")
     }
 }
@@ -123,9 +127,10 @@ extension JSONByteReader {
 
     /// A timing as ``JSONByteWriter/timing(_:)`` writes it.
     public mutating func timing() -> TrainingTiming? {
-        var examplesPerSecond: Double?, secondsPerEpoch: Double?, totalSeconds: Double?, threads: Int?, blasCore: String?
+        var examplesPerSecond: Double?, secondsPerEpoch: Double?, totalSeconds: Double?, threads: Int?, blasCore: String?, gpu: Int??
         let read = object { reader, key in
             switch key {
+            case "gpu": readOnceOrNull(&gpu, &reader) { $0.integer() }
             case "examples_per_second": readOnce(&examplesPerSecond, reader.number())
             case "seconds_per_epoch": readOnce(&secondsPerEpoch, reader.number())
             case "total_seconds": readOnce(&totalSeconds, reader.number())
@@ -137,6 +142,6 @@ extension JSONByteReader {
         guard read, let examplesPerSecond, let secondsPerEpoch, let totalSeconds, let threads, let blasCore else { return nil }
         return TrainingTiming(
             examplesPerSecond: examplesPerSecond, secondsPerEpoch: secondsPerEpoch,
-            totalSeconds: totalSeconds, threads: threads, blasCore: blasCore)
+            totalSeconds: totalSeconds, threads: threads, blasCore: blasCore, gpu: gpu ?? nil)
     }
 }

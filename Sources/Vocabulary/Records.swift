@@ -170,30 +170,33 @@ public struct TrainingTiming: Sendable, Hashable, Codable {
     public var threads: Int
     /// The OpenBLAS kernel family in use.
     public var blasCore: String
+    /// The GPU a program trial ran on (its worker's `--gpus` device), when it had one.
+    public var gpu: Int?
 
-    public init(examplesPerSecond: Double, secondsPerEpoch: Double, totalSeconds: Double, threads: Int, blasCore: String) {
+    public init(examplesPerSecond: Double, secondsPerEpoch: Double, totalSeconds: Double, threads: Int, blasCore: String, gpu: Int? = nil) {
         self.examplesPerSecond = examplesPerSecond
         self.secondsPerEpoch = secondsPerEpoch
         self.totalSeconds = totalSeconds
         self.threads = threads
         self.blasCore = blasCore
+        self.gpu = gpu
     }
 
     enum CodingKeys: String, CodingKey {
         case examplesPerSecond = "examples_per_second", secondsPerEpoch = "seconds_per_epoch"
-        case totalSeconds = "total_seconds", threads, blasCore = "blas_core"
+        case totalSeconds = "total_seconds", threads, blasCore = "blas_core", gpu
     }
 
     /// The timing of a run from its epoch records: the one rule for it, whoever measures (the
     /// trainer, the controller for a pruned trial, the program runner). Examples per second is
     /// the median over epochs of `trainExamples` ÷ the epoch's training seconds (0 where no epoch
     /// says how long it trained); seconds per epoch the median of the epochs' wall seconds.
-    public static func measured(_ records: [EpochRecord], trainExamples: Int, totalSeconds: Double, threads: Int, blasCore: String)
-        -> TrainingTiming
-    {
+    public static func measured(
+        _ records: [EpochRecord], trainExamples: Int, totalSeconds: Double, threads: Int, blasCore: String, gpu: Int? = nil
+    ) -> TrainingTiming {
         TrainingTiming(
             examplesPerSecond: median(records.compactMap { $0.trainSeconds.map { Double(trainExamples) / $0 } }),
-            secondsPerEpoch: median(records.map(\.seconds)), totalSeconds: totalSeconds, threads: threads, blasCore: blasCore)
+            secondsPerEpoch: median(records.map(\.seconds)), totalSeconds: totalSeconds, threads: threads, blasCore: blasCore, gpu: gpu)
     }
 }
 

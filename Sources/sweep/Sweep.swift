@@ -18,7 +18,8 @@ struct Sweep: AsyncParsableCommand {
         version: "\(binaryVersion) (build \(buildID), \(MLContract.version))",
         subcommands: [
             Launch.self, WorkerCommand.self, Plan.self, Run.self, LeaderboardCommand.self, Show.self, ExportCommand.self, Status.self,
-            Retry.self, Cancel.self, Train.self, Reproduce.self, Importance.self, DashboardCommand.self, DataCommand.self, Keys.self,
+            Retry.self, Cancel.self, Enqueue.self, Train.self, Reproduce.self, Importance.self, DashboardCommand.self, DataCommand.self,
+            Keys.self,
             Slurm.self, Bench.self,
         ]
     )

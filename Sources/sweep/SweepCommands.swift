@@ -66,6 +66,7 @@ struct OpenedSweep {
             fingerprint: dataset?.fingerprint.fingerprint ?? DatasetSource.noDataFingerprint,
             popularity: spec.program == nil ? dataset?.popularity : nil, program: stored)
         try warnAboutUnreadableTrials(controller.store)
+        if let warm = controller.warmStart { printError(warm.summary) }
         if let program {
             let size = program.ref.files.reduce(0) { $0 + $1.size }
             printError(
@@ -76,7 +77,8 @@ struct OpenedSweep {
             controller.sampler.configBudget.map { "\(controller.planned.count) trials planned up front, \($0) configs in all" }
             ?? "\(controller.planned.count) trials planned"
         printError(
-            "\(spec.name): \(planned) (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired) in \(db)"
+            "\(spec.name): \(planned) (\(sync.new) new, \(sync.kept) kept, \(sync.retired) retired"
+                + (sync.enqueued > 0 ? ", \(sync.enqueued) enqueued configs to run first" : "") + ") in \(db)"
                 + (controller.pruner.map { "; early stopping: \($0.summary) on \(spec.earlyStopping!.judged)" } ?? ""))
     }
 
@@ -147,6 +149,11 @@ struct Plan: ParsableCommand {
                         proposedLater: spec.method.isAdaptive ? adaptive : nil)))
         }
         let configs = Set(trials.map { Leaderboard.configKey($0.config) }).count
+        if let url = spec.warmStart {
+            let fingerprint =
+                spec.dataset == .noData ? DatasetSource.noDataFingerprint : try ResolvedDataset(spec.dataset).fingerprint.fingerprint
+            printError(try WarmStart.load(url, spec: spec, fingerprint: fingerprint).summary)
+        }
         print(
             "\(spec.name): \(spec.method.rawValue) search, \(configs) config\(configs == 1 ? "" : "s") × \(spec.repeats) repeat\(spec.repeats == 1 ? "" : "s") = \(trials.count) trials, ranked by \(SweepStatus.rankedBy(spec.ranking))"
         )
@@ -292,11 +299,7 @@ struct Show: ParsableCommand {
         print("trial \(snapshot.id)  #\(snapshot.number)  \(state)\(snapshot.variant.map { "  variant \($0)" } ?? "")")
         print("config " + snapshot.config.activeValues.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         if let program = sweep.program { print("program \(program.directory) (fingerprint \(program.fingerprint))") }
-        if let origin = snapshot.origin {
-            print(
-                "proposed by \(origin.sampler.rawValue) from \(origin.finished) finished and \(origin.running) running config\(origin.running == 1 ? "" : "s")"
-            )
-        }
+        if let origin = snapshot.origin { print(origin.description) }
         for attempt in attempts {
             let outcome = attempt.outcome?.rawValue ?? "running"
             print(
@@ -472,6 +475,45 @@ struct Retry: ParsableCommand {
         let moved = try writer.retry(trials: failed ? nil : ids)
         print(
             "\(moved.count) trial\(moved.count == 1 ? "" : "s") back to waiting\(moved.isEmpty ? "" : ": " + moved.joined(separator: " "))")
+    }
+}
+
+struct Enqueue: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Add configs you already know to a sweep, to run before its plan; samplers learn from their results as from their own.")
+
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "Config files: YAML mappings of the sweep's keys to values, e.g. {loss: focal, lr: 0.003}.") var configs: [String]
+    @Flag(help: "Run configs outside the sweep's space anyway (marked on the board, left out of the samplers' model).") var force = false
+
+    func validate() throws {
+        if configs.isEmpty { throw ValidationError("give at least one config file") }
+    }
+
+    func run() throws {
+        let writer = try SweepStore.openExisting(path: store.db)
+        guard let sweep = try writer.sweep() else { throw ValidationError("\(store.db) holds no sweep yet: launch or run it first") }
+        let spec = try writer.spec(of: sweep)
+        let space = SearchSpace(spec: spec)
+        // Every file is checked before any is added: one bad file adds nothing.
+        var accepted: [(file: String, config: TrialConfig, forced: Bool)] = [], refusals: [String] = []
+        for file in configs {
+            let (config, problems) = space.enqueued(try EnqueueFile.read(URL(fileURLWithPath: file)))
+            let refused = problems.filter { !(force && $0.forceable) }
+            refusals += refused.map { "\(file): \($0)" + ($0.forceable ? " (--force runs it anyway)" : "") }
+            if refused.isEmpty, let config { accepted.append((file, config, !problems.isEmpty)) }
+        }
+        guard refusals.isEmpty else { throw ValidationError("nothing enqueued:\n" + refusals.joined(separator: "\n")) }
+        for (file, config, forced) in accepted {
+            let line =
+                switch try writer.enqueue(config, forced: forced, repeats: spec.repeats) {
+                case .added(let number): "added as trial #\(number)\(spec.repeats > 1 ? "…#\(number + spec.repeats - 1)" : "")"
+                case .movedUp(let number): "already planned as trial #\(number): now runs first"
+                case .alreadyThere(let number, let state): "already in the sweep as trial #\(number) (\(state.rawValue)): nothing to do"
+                }
+            print("\(file): \(line)\(forced ? ", forced: outside the sweep's space" : "")")
+        }
     }
 }
 

@@ -193,7 +193,7 @@ import Vocabulary
         let worker = try Child(
             "sweep",
             [
-                "worker", "--connect", fixture.endpoint, "--name", "gpu", "--gpus", "0,1", "--allow-programs",
+                "worker", "--connect", fixture.endpoint, "--name", "box", "--gpus", "0,1", "--allow-programs",
                 "--runs-dir", fixture.work.appendingPathComponent("runs").path,
                 "--cache-dir", fixture.work.appendingPathComponent("cache").path,
             ])
@@ -218,5 +218,68 @@ import Vocabulary
         #expect(overlapping >= 2, "the two slots ran trials side by side")
         #expect(worker.finish(timeout: 30).status == 0)
         #expect(try store.workers().first?.gpus == [0, 1])
+        // The board's worker column names the device each result came from.
+        let board = try runSweep(["leaderboard", "--db", fixture.db, "--format", "csv"]).stdout.split(separator: "\n")
+        let column = try #require(board.first?.split(separator: ",").firstIndex(of: "worker"))
+        let workers = Set(
+            board.dropFirst().filter { !$0.hasPrefix("#") }.map {
+                String($0.split(separator: ",", omittingEmptySubsequences: false)[column])
+            })
+        #expect(workers == ["box gpu 0", "box gpu 1"], "\(board)")
+    }
+
+    /// `sweep enqueue`: a config the user knows runs before the plan, one outside the space only
+    /// with --force and marked on the board.
+    @Test func enqueuedConfigsRunFirstAndAForcedOneIsMarked() throws {
+        let fixture = try DistributedFixture()
+        try programSweep(fixture, parameters: "  lr: {values: [0.1, 0.2, 0.3]}", extra: "")
+        #expect(try runSweep(["run", fixture.sweep, "--db", fixture.db, "--max-trials", "1"]).status == 0)
+        let known = fixture.work.appendingPathComponent("known.yaml").path, wide = fixture.work.appendingPathComponent("wide.yaml").path
+        try Data("lr: 0.3\n".utf8).write(to: URL(fileURLWithPath: known))
+        try Data("lr: 0.7\n".utf8).write(to: URL(fileURLWithPath: wide))
+        let refused = try runSweep(["enqueue", "--db", fixture.db, known, wide])
+        #expect(
+            refused.status != 0
+                && refused.stderr.contains("wide.yaml: lr: 0.7 is outside its rule: one of [0.1, 0.2, 0.3] (--force runs it anyway)"))
+        #expect(try sqlite(fixture.db, "SELECT COUNT(*) FROM trial") == "3", "one bad file adds nothing")
+        let taken = try runSweep(["enqueue", "--db", fixture.db, known, wide, "--force"])
+        #expect(taken.status == 0, "\(taken.stderr)")
+        #expect(taken.stdout.contains("known.yaml: already planned as trial #3: now runs first"))
+        #expect(taken.stdout.contains("wide.yaml: added as trial #4, forced: outside the sweep's space"))
+        #expect(try runSweep(["run", fixture.sweep, "--db", fixture.db]).status == 0)
+        #expect(
+            try sqlite(fixture.db, "SELECT group_concat(trial_number) FROM (SELECT trial_number FROM attempt ORDER BY started_at)")
+                == "1,3,4,2")
+        let board = try runSweep(["leaderboard", "--db", fixture.db, "--format", "csv"]).stdout
+        let header = try #require(board.split(separator: "\n").first).split(separator: ",").map(String.init)
+        let column = try #require(header.firstIndex(of: "enqueued"))
+        let forced = try #require(board.split(separator: "\n").first { $0.split(separator: ",").dropFirst().first == "4" })
+        #expect(forced.split(separator: ",", omittingEmptySubsequences: false)[column] == "forced", "\(board)")
+        #expect(try runSweep(["show", "--db", fixture.db, "4"]).stdout.contains("enqueued by the user with --force"))
+    }
+
+    /// `warm_start`: TPE's first proposals come from another store's results (the audit says so),
+    /// which stay out of this sweep's board.
+    @Test func tpeProposesFromAWarmStartsResults() throws {
+        let fixture = try DistributedFixture()
+        try programSweep(fixture, parameters: "  lr: {values: [0.01, 0.1, 0.5, 1.0, 2.0, 50.0]}", extra: "")
+        let previous = fixture.work.appendingPathComponent("previous.db").path
+        #expect(try runSweep(["run", fixture.sweep, "--db", previous]).status == 0)
+        let sweep = try String(contentsOfFile: fixture.sweep, encoding: .utf8)
+            .replacingOccurrences(
+                of: "method: grid", with: "method: tpe\ncount: 4\ntpe: {startup_trials: 3}\nwarm_start: {db: previous.db}"
+            )
+            .replacingOccurrences(
+                of: "lr: {values: [0.01, 0.1, 0.5, 1.0, 2.0, 50.0]}", with: "lr: {distribution: log_uniform, min: 0.01, max: 10}")
+        try fixture.writeSweep(sweep)
+        let plan = try runSweep(["plan", fixture.sweep])
+        #expect(
+            plan.stderr.contains("warm start: 5 of 6 finished configs from \(previous) (1 left out: 1 have lr outside this sweep's range)"))
+        let run = try runSweep(["run", fixture.sweep, "--db", fixture.db])
+        #expect(run.status == 0, "\(run.stderr)")
+        // The three startup draws are planned; the fourth config is TPE's, from them and the 5 warm results.
+        let proposed = try runSweep(["show", "--db", fixture.db, "4"]).stdout
+        #expect(proposed.contains("proposed by tpe from 8 finished (5 of them from warm_start) and 0 running configs"), "\(proposed)")
+        #expect(try sqlite(fixture.db, "SELECT COUNT(*) FROM trial") == "4", "nothing of the other store is copied in")
     }
 }
