@@ -186,13 +186,8 @@ public final class CoordinatorServer {
             onProgress()
         }
         for expiry in expired {
-            let maxAttempts =
-                switch expiry.outcome {
-                case .timedOut: scheduler.settings.limits.maxAttempts
-                case .lost, .completed, .pruned, .failed, .diverged, .cancelled: scheduler.settings.maxAttempts
-                }
             if let state = try controller.tellFailure(
-                lease: expiry.lease, outcome: expiry.outcome, reason: expiry.reason, maxAttempts: maxAttempts, now: now)
+                lease: expiry.lease, outcome: expiry.outcome, reason: expiry.reason, maxAttempts: expiry.maxAttempts, now: now)
             {
                 counters.lostAttempts += 1
                 note("lease \(expiry.lease) \(expiry.outcome.rawValue): \(expiry.reason); trial is now \(state.rawValue)")

@@ -79,6 +79,9 @@ public struct Scheduler {
         public var reason: String
         /// `lost` (silence, a stall, an orphan) or `timed_out` (past a limit).
         public var outcome: AttemptOutcome
+        /// Attempts the trial may make in all, counting this one, when it ends so: the
+        /// coordinator's `--max-attempts` when lost, `limits.retries` + 1 when timed out.
+        public var maxAttempts: Int
     }
 
     public let settings: SchedulerSettings
@@ -173,7 +176,7 @@ public struct Scheduler {
                     expired.append(
                         Expiry(
                             lease: lease, peer: nil, reason: "worker \(session.name) silent for \(settings.liveness) heartbeats",
-                            outcome: .lost))
+                            outcome: .lost, maxAttempts: settings.maxAttempts))
                 }
                 continue
             }
@@ -182,12 +185,16 @@ public struct Scheduler {
                     expired.append(
                         Expiry(
                             lease: lease, peer: peer,
-                            reason: "worker \(session.name) stalled: no training step for \(Int(settings.stallTimeout)) s", outcome: .lost))
+                            reason: "worker \(session.name) stalled: no training step for \(Int(settings.stallTimeout)) s", outcome: .lost,
+                            maxAttempts: settings.maxAttempts))
                     release(lease)
                 } else if let reason = settings.limits.exceeded(
                     started: clock.started, lastEpoch: clock.lastEpoch, epochsReported: clock.epochsReported, now: now)
                 {
-                    expired.append(Expiry(lease: lease, peer: peer, reason: "\(reason) on \(session.name)", outcome: .timedOut))
+                    expired.append(
+                        Expiry(
+                            lease: lease, peer: peer, reason: "\(reason) on \(session.name)", outcome: .timedOut,
+                            maxAttempts: settings.limits.maxAttempts))
                     release(lease)
                 }
             }
@@ -195,7 +202,9 @@ public struct Scheduler {
         for (lease, deadline) in orphans where now > deadline {
             orphans[lease] = nil
             expired.append(
-                Expiry(lease: lease, peer: nil, reason: "its worker did not return after the coordinator restarted", outcome: .lost))
+                Expiry(
+                    lease: lease, peer: nil, reason: "its worker did not return after the coordinator restarted", outcome: .lost,
+                    maxAttempts: settings.maxAttempts))
         }
         return expired.sorted { $0.lease < $1.lease }
     }

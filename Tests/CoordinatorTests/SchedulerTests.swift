@@ -23,7 +23,10 @@ import Testing
         #expect(s.takeDeparted() == ["b"])
         #expect(s.session(peerB) == nil && s.session(peerA) != nil)
         let expired = s.expire(now: t0.addingTimeInterval(5.6))
-        #expect(expired == [Scheduler.Expiry(lease: "L1", peer: nil, reason: "worker a silent for 3 heartbeats", outcome: .lost)])
+        #expect(
+            expired == [
+                Scheduler.Expiry(lease: "L1", peer: nil, reason: "worker a silent for 3 heartbeats", outcome: .lost, maxAttempts: 3)
+            ])
         #expect(s.takeDeparted() == ["a"] && s.sessions.isEmpty)
     }
 
@@ -53,7 +56,7 @@ import Testing
             s.progress(peerA, lease: "L2", step: second, now: now)
             overlong += s.expire(now: now)
         }
-        #expect(overlong.map(\.lease) == ["L2"] && overlong[0].outcome == .timedOut)
+        #expect(overlong.map(\.lease) == ["L2"] && overlong[0].outcome == .timedOut && overlong[0].maxAttempts == 2)
         #expect(overlong[0].reason == "timed out: the attempt ran past the trial limit of 1m40s on a")
         #expect(stalled[0].outcome == .lost)
     }
