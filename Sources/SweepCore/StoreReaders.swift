@@ -472,7 +472,8 @@ extension SweepStore {
 
     /// How many trials failed, and the reason their latest failed attempt gave.
     static func failures(_ db: Database) throws -> (count: Int, lastReason: String?) {
-        let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM trial WHERE state = \(TrialState.failed.sql)") ?? 0
+        // Asked before every claim: a prepared statement, one probe of the state index.
+        let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM trial WHERE state = \(TrialState.failed.sql)")) ?? 0
         guard count > 0 else { return (0, nil) }
         let reason = try String.fetchOne(
             db,
