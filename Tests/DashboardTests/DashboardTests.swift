@@ -161,6 +161,29 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         }
     }
 
+    /// A sweep a budget ended: the overview says which budget, how much of each was used, why no
+    /// trial starts, and each worker's slots.
+    @Test func theOverviewSaysWhichBudgetEndedTheSweepAndEachWorkersSlots() throws {
+        let path = try finishedStore(
+            """
+            name: budgeted
+            dataset: {synthetic: {preset: small, seed: 3}}
+            method: grid
+            fixed: {epochs: 2}
+            parameters:
+              lr: {values: [0.001, 0.01, 0.05]}
+            budget: {trials: 2, epochs: 100}
+
+            """)
+        try withDashboard(path) { base, _ in
+            let overview = try get(base + "/").body
+            #expect(overview.contains("<dd id=\"budget\">trials 2/2 <strong>reached</strong><br>epochs 4/100</dd>"), "\(overview)")
+            #expect(
+                overview.contains("<p class=\"note\" id=\"halted\">No more trials start: the trials budget is reached (trials 2/2)</p>"))
+            #expect(overview.contains("<th>slots</th>") && overview.contains("<td>1 slot, idle</td>"))
+        }
+    }
+
     /// The leaderboard page filters, sorts and cuts on the server, so a 10,000-trial sweep sends
     /// only the rows shown; the ranking stays the default order.
     @Test func theLeaderboardFiltersSortsAndLimitsOnTheServer() throws {

@@ -200,19 +200,22 @@ import Vocabulary
         let result = coordinator.finish(timeout: 180)
         #expect(result.status == 3, "three trials fail on purpose: \(result.stderr)")
         let store = try fixture.store()
-        var spans: [(gpu: Int, start: Date, end: Date)] = []
+        // When each program held its device: from its process's start to its last epoch's end.
+        var spans: [(gpu: Int, start: Double, end: Double)] = []
         for trial in try store.trials() {
             let attempt = try #require(try store.attempts(trial: trial.id).last)
-            let devices = Set(try store.epochs(trial: trial.id, attempt: attempt.attempt).compactMap { $0.extra?["gpu"] })
+            let epochs = try store.epochs(trial: trial.id, attempt: attempt.attempt).compactMap(\.extra)
+            let devices = Set(epochs.compactMap { $0["gpu"] })
             #expect(devices.count == 1, "trial \(trial.number) saw devices \(devices)")
-            spans.append((Int(devices.first ?? -1), attempt.started, try #require(attempt.finished)))
+            spans.append(
+                (Int(devices.first ?? -1), try #require(epochs.first?["started"]), try #require(epochs.compactMap { $0["at"] }.max())))
         }
         #expect(spans.count == 6 && Set(spans.map(\.gpu)) == [0, 1])
         var overlapping = 0
         for (i, a) in spans.enumerated() {
             for b in spans[(i + 1)...] where a.start < b.end && b.start < a.end {
                 overlapping += 1
-                #expect(a.gpu != b.gpu, "two trials ran on GPU \(a.gpu) at once")
+                #expect(a.gpu != b.gpu, "two trials ran on GPU \(a.gpu) at once: \(spans)")
             }
         }
         #expect(overlapping >= 2, "the two slots ran trials side by side")

@@ -4,7 +4,8 @@ Config (args, a JSON file in SWEEP_CONFIG, or SWEEP_<KEY> variables): lr, epochs
 and optionally sleep (seconds per epoch), fail_at (crash after that epoch; also the FIT_FAIL_AT
 environment variable), hang_at (stop reporting after that epoch and sleep for an hour), data (a
 folder whose items.tsv counts as the dataset). Under `sweep worker --gpus` each epoch also reports
-the device in CUDA_VISIBLE_DEVICES as `gpu`. Reports valid_accuracy, test_accuracy, loss,
+the device in CUDA_VISIBLE_DEVICES as `gpu`, the process's start time as `started` and the epoch's
+end as `at` (seconds since the epoch). Reports valid_accuracy, test_accuracy, loss,
 valid_neg_log_loss and valid_log_loss (its negation, better lower) each epoch to SWEEP_REPORT, and a
 final test figure.
 """
@@ -46,6 +47,7 @@ def config():
 
 
 def main():
+    started = time.time()
     c = config()
     rng = random.Random(int(c.get("seed", 0)))
     truth = [1.5, -2.0, 0.5]
@@ -79,8 +81,10 @@ def main():
         w = [a - float(c["lr"]) * g for a, g in zip(w, grad)]
         if c.get("sleep"):
             time.sleep(float(c["sleep"]))
-        # With `sweep worker --gpus`, the one device this attempt may use.
-        device = {"gpu": int(os.environ["CUDA_VISIBLE_DEVICES"])} if "SWEEP_GPU" in os.environ else {}
+        # With `sweep worker --gpus`, the one device this attempt may use, and when this process
+        # started and this epoch ended (so a test can see which runs held a device at once).
+        device = {"gpu": int(os.environ["CUDA_VISIBLE_DEVICES"]), "started": started,
+                  "at": time.time()} if "SWEEP_GPU" in os.environ else {}
         report(epoch=epoch, loss=loss / len(train), valid_accuracy=accuracy(valid), test_accuracy=accuracy(test),
                valid_neg_log_loss=neg_log_loss(valid), test_neg_log_loss=neg_log_loss(test),
                valid_log_loss=-neg_log_loss(valid), test_log_loss=-neg_log_loss(test),
