@@ -50,10 +50,13 @@ public struct SweepStatus: Sendable, Encodable {
         let present = counts.filter { $0.key != .retired }.values.reduce(0, +)
         let spec = try? source.spec(of: sweep)
         let notYetProposed = spec.flatMap(adaptiveTrials).map { max(0, $0 - present) } ?? 0
-        let failureLimit = spec?.failureLimit(trials: present + notYetProposed) ?? .max
-        let (halt, usage) = try store.database.read { db in try SweepHalt.find(db, budget: spec?.budget, failureLimit: failureLimit) }
         let left = counts[.waiting, default: 0] + counts[.running, default: 0] + notYetProposed
         let trials = try source.trials()
+        // The controller's base: an adaptive sweep's trials in all, else its plan (enqueued trials,
+        // which have an origin, and retired ones left out).
+        let planned = trials.filter { $0.origin == nil && $0.state != .retired }.count
+        let failureLimit = spec.map { $0.failureLimit(trials: adaptiveTrials($0) ?? planned) } ?? .max
+        let (halt, usage) = try store.database.read { db in try SweepHalt.find(db, budget: spec?.budget, failureLimit: failureLimit) }
         let best = sweep.ranking.isMultiObjective ? nil : Leaderboard.rank(trials, ranking: sweep.ranking, top: 1).first
         return SweepStatus(
             sweep: sweep.name, ranking: sweep.ranking, best: best.map { ($0.trial.number, $0.value) },

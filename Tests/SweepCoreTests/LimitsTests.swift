@@ -221,4 +221,18 @@ import Vocabulary
         #expect(attempt.outcome == .cancelled && attempt.reason == "cancelled: the trials budget is reached (trials 2/2)")
         #expect(try controller.store.stateCounts()[.waiting] == 4 && controller.isOver())
     }
+
+    /// `sweep status` states the failure limit the controller applies, enqueued trials or not.
+    @Test func statusStatesTheControllersFailureLimit() throws {
+        let lrs = (1...30).map { "0.00\($0)" }.joined(separator: ", ")
+        let parsed = try spec(syntheticHeader + "method: grid\nparameters:\n  lr: {values: [\(lrs)]}\n")
+        let controller = try grid.controller(parsed)
+        let space = SearchSpace(spec: parsed)
+        for index in 1...10 {
+            let config = try #require(space.enqueued(["lr": .double(0.5 + Double(index))]).config)
+            _ = try controller.store.enqueue(config, forced: true, repeats: 1)
+        }
+        #expect(controller.failureLimit == 6)
+        #expect(try SweepStatus.read(controller.store).failureLimit == 6)
+    }
 }
