@@ -6,20 +6,12 @@ set -euo pipefail
 bin=${1:-.build/release/sweep}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat > "$work/scaling.yaml" <<'YAML'
-name: scaling
-dataset: {synthetic: {preset: small, seed: 3}}
-method: grid
-fixed: {epochs: 15}
-parameters:
-  loss: {values: [bce, weighted_bce, focal, class_balanced]}
-  lr: {values: [0.001, 0.002]}
-YAML
-"$bin" plan "$work/scaling.yaml" > /dev/null
+sweep="$(dirname "$0")/eight-trials.yaml"
+"$bin" plan "$sweep" > /dev/null
 declare -A wall
 for workers in 1 2 4; do
   start=$(date +%s.%N)
-  "$bin" launch "$work/scaling.yaml" --db "$work/scaling-$workers.db" --bind "tcp://127.0.0.1:$((5700 + workers))" \
+  "$bin" launch "$sweep" --db "$work/scaling-$workers.db" --bind "tcp://127.0.0.1:$((5700 + workers))" \
     --local-workers "$workers" --threads-per-worker 1 > /dev/null 2>&1
   end=$(date +%s.%N)
   wall[$workers]=$(echo "$end - $start" | bc)

@@ -8,22 +8,14 @@ bin=${1:-.build/release/sweep}
 rounds=${2:-3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat > "$work/slots.yaml" <<'YAML'
-name: slots
-dataset: {synthetic: {preset: small, seed: 3}}
-method: grid
-fixed: {epochs: 15}
-parameters:
-  loss: {values: [bce, weighted_bce, focal, class_balanced]}
-  lr: {values: [0.001, 0.002]}
-YAML
-"$bin" plan "$work/slots.yaml" > /dev/null
+sweep="$(dirname "$0")/eight-trials.yaml"
+"$bin" plan "$sweep" > /dev/null
 # One sweep served to the workers given as "slots,slots,…" (one worker process per entry).
 run() {
   local layout=$1 db="$work/$1-$2.db" port=$((5800 + RANDOM % 100))
   local start end pids=()
   start=$(date +%s.%N)
-  "$bin" launch "$work/slots.yaml" --db "$db" --bind "tcp://127.0.0.1:$port" > /dev/null 2>&1 &
+  "$bin" launch "$sweep" --db "$db" --bind "tcp://127.0.0.1:$port" > /dev/null 2>&1 &
   local coordinator=$!
   IFS=, read -ra workers <<< "$layout"
   for index in "${!workers[@]}"; do

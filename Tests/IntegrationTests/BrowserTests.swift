@@ -39,12 +39,25 @@ struct BrowserReport {
         if: FileManager.default.isExecutableFile(atPath: chromium),
         "needs Debian's chromium (make deps installs it)"))
 struct BrowserTests {
-    @Test func everyPageRendersLiveInChromiumWithoutErrorsOrOffHostRequests() throws {
-        let work = TestFolders.fresh("browser")
+    /// A fresh folder for one test, where its screenshots go (SWEEP_SCREENSHOTS when set, as
+    /// docs/screenshots is made, else beside the test), its sweep file and its store.
+    static func workspace(_ name: String) throws -> (work: URL, shots: URL, sweep: String, db: String) {
+        let work = TestFolders.fresh(name)
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        // Screenshots go to SWEEP_SCREENSHOTS when set (docs/screenshots is made so), else beside the test.
         let shots = ProcessInfo.processInfo.environment["SWEEP_SCREENSHOTS"].map { URL(fileURLWithPath: $0) } ?? work
-        let sweep = work.appendingPathComponent("sweep.yaml").path, db = work.appendingPathComponent("s.db").path
+        return (work, shots, work.appendingPathComponent("sweep.yaml").path, work.appendingPathComponent("s.db").path)
+    }
+
+    /// `sweep dashboard` serving `db` on a free loopback port, and its origin (no trailing slash).
+    static func dashboard(_ db: String) throws -> (child: Child, origin: String) {
+        let dashboard = try Child("sweep", ["dashboard", "--db", db, "--bind", "127.0.0.1:0"])
+        try #require(dashboard.waitForError("dashboard of", timeout: 30), "\(dashboard.stderr)")
+        let base = try #require(dashboard.stderr.components(separatedBy: " at ").last?.split(separator: "\n").first.map(String.init))
+        return (dashboard, String(base.dropLast(base.hasSuffix("/") ? 1 : 0)))
+    }
+
+    @Test func everyPageRendersLiveInChromiumWithoutErrorsOrOffHostRequests() throws {
+        let (work, shots, sweep, db) = try Self.workspace("browser")
         try Data(
             """
             name: browser
@@ -69,11 +82,8 @@ struct BrowserTests {
         let deadline = Date().addingTimeInterval(120)
         while completed() < 1 && Date() < deadline && coordinator.process.isRunning { Thread.sleep(forTimeInterval: 0.2) }
         try #require(completed() >= 1, "no result within 2 minutes: \(coordinator.stderr)")
-        let dashboard = try Child("sweep", ["dashboard", "--db", db, "--bind", "127.0.0.1:0"])
+        let (dashboard, origin) = try Self.dashboard(db)
         defer { dashboard.kill(SIGTERM) }
-        try #require(dashboard.waitForError("dashboard of", timeout: 30), "\(dashboard.stderr)")
-        let base = try #require(dashboard.stderr.components(separatedBy: " at ").last?.split(separator: "\n").first.map(String.init))
-        let origin = String(base.dropLast(base.hasSuffix("/") ? 1 : 0))
 
         // While the sweep runs: a new result appears on the open leaderboard without a reload.
         let rows = "document.querySelectorAll('#leaderboard tr[data-row]').length"
@@ -171,10 +181,7 @@ extension BrowserTests {
     /// (means with error bars over seeds), front 1 is the board's, infeasible ones are grey, a
     /// point opens its trial, and the overview draws the hypervolume's history.
     @Test func theParetoPageDrawsTheBoardsFrontAndEachPointOpensItsTrial() throws {
-        let work = TestFolders.fresh("browser-pareto")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        let shots = ProcessInfo.processInfo.environment["SWEEP_SCREENSHOTS"].map { URL(fileURLWithPath: $0) } ?? work
-        let sweep = work.appendingPathComponent("sweep.yaml").path, db = work.appendingPathComponent("s.db").path
+        let (work, shots, sweep, db) = try Self.workspace("browser-pareto")
         try Data(
             """
             name: pareto
@@ -203,11 +210,8 @@ extension BrowserTests {
         let rows = try #require(board["rows"] as? [[String: Any]])
         let onFront = rows.filter { $0["front"] as? Int == 1 }.count
         let infeasible = rows.filter { ($0["violation"] as? Double ?? 0) > 0 }.count
-        let dashboard = try Child("sweep", ["dashboard", "--db", db, "--bind", "127.0.0.1:0"])
+        let (dashboard, origin) = try Self.dashboard(db)
         defer { dashboard.kill(SIGTERM) }
-        try #require(dashboard.waitForError("dashboard of", timeout: 30), "\(dashboard.stderr)")
-        let base = try #require(dashboard.stderr.components(separatedBy: " at ").last?.split(separator: "\n").first.map(String.init))
-        let origin = String(base.dropLast(base.hasSuffix("/") ? 1 : 0))
         let report = try BrowserReport(
             [
                 ["open": origin + "/pareto"],
