@@ -280,7 +280,8 @@ public final class CoordinatorServer {
             note("refused worker \(ready.worker) on \(ready.host): \(answer)")
             return
         }
-        if ready.programs == true { programPeers.insert(peer) } else { programPeers.remove(peer) }
+        // A function worker runs the sweep's trials with its own code, as a program would.
+        if ready.programs == true || ready.function != nil { programPeers.insert(peer) } else { programPeers.remove(peer) }
         // A repeated `ready` on a live connection only refreshes it (a flood costs no writes).
         if scheduler.session(peer)?.name == ready.worker { return scheduler.seen(peer, now: now) }
         scheduler.join(peer: peer, name: ready.worker, slots: ready.slotCount, now: now)
@@ -566,7 +567,7 @@ public final class CoordinatorServer {
     /// What an epoch record from a worker lacks of what the sweep ranks on, or nil: for a program,
     /// each objective's metric on valid; for the built-in trainer, every ranking metric on valid and test.
     func missingRankingMetric(_ record: EpochRecord) -> String? {
-        if program != nil {
+        if controller.spec.runsOwnCode {
             return controller.spec.ranking.objectives.first { record.valid[$0.metric] == nil }.map { "valid_\($0.metric)" }
         }
         if RankingMetrics(dictionary: record.valid.dictionary) != nil && RankingMetrics(dictionary: record.test.dictionary) != nil {

@@ -43,10 +43,15 @@ public struct Ready: Codable, Hashable, Sendable {
     public var slots: Int?
     /// The GPU devices its slots use, one each (`--gpus`); absent without.
     public var gpus: [Int]?
+    /// The function a function worker (the Python client) runs trials with, by the name a sweep's
+    /// `function:` gives; absent for a `sweep worker`. Its trainer is that function, so its
+    /// `buildID` is not compared.
+    public var function: String?
 
     public init(
         protocolVersion: Int = Int(wireProtocolVersion), buildID: String, worker: String, host: String,
-        cores: Int, blasThreads: Int, blasCore: String, programs: Bool? = nil, slots: Int? = nil, gpus: [Int]? = nil
+        cores: Int, blasThreads: Int, blasCore: String, programs: Bool? = nil, slots: Int? = nil, gpus: [Int]? = nil,
+        function: String? = nil
     ) {
         self.protocolVersion = protocolVersion
         self.buildID = buildID
@@ -58,6 +63,7 @@ public struct Ready: Codable, Hashable, Sendable {
         self.programs = programs
         self.slots = slots
         self.gpus = gpus
+        self.function = function
     }
 
     /// Trials it runs at once.
@@ -65,7 +71,7 @@ public struct Ready: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case protocolVersion = "protocol", buildID = "build_id", worker, host, cores
-        case blasThreads = "blas_threads", blasCore = "blas_core", programs, slots, gpus
+        case blasThreads = "blas_threads", blasCore = "blas_core", programs, slots, gpus, function
     }
 }
 
@@ -363,7 +369,7 @@ public enum ErrorCode: String, Codable, Hashable, Sendable, CaseIterable {
     case malformedBody = "malformed_body"
     // Admission.
     case protocolMismatch = "protocol_mismatch", buildMismatch = "build_mismatch", notReady = "not_ready"
-    case quarantined, programsNotAllowed = "programs_not_allowed"
+    case quarantined, programsNotAllowed = "programs_not_allowed", functionMismatch = "function_mismatch"
     // Reports.
     case notYourLease = "not_your_lease", badReport = "bad_report"
     // Fetching a dataset's or program's file.

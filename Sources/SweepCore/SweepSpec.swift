@@ -156,6 +156,9 @@ public struct SweepSpec: Sendable {
     public var dataset: DatasetSource
     /// The program its trials run, or nil for the built-in trainer.
     public var program: ProgramSpec?
+    /// The function that function workers (the Python client, docs/python.md) run its trials
+    /// with (`function:`), beside the program or instead of it; nil when they may not.
+    public var function: String?
     /// What the sweep ranks by (`metric:` or `objectives:`, and `constraints:`); its primary
     /// objective becomes each trial's `select_metric` and `select_goal`.
     public var ranking: Ranking
@@ -195,8 +198,16 @@ public struct SweepSpec: Sendable {
     /// docs/BENCHMARKS.md).
     public static let defaultMaxTrials = 100_000
 
+    /// Whether its trials run the user's code (a program or a function) on the user's own config
+    /// keys, rather than the built-in trainer on ml.md's.
+    public var runsOwnCode: Bool { program != nil || function != nil }
+
+    /// Whether only function workers can run its trials (a `function:` without a `program:`).
+    public var functionOnly: Bool { function != nil && program == nil }
+
     static let topLevelKeys = [
-        "name", "description", "program", "dataset", "metric", "objectives", "constraints", "method", "count", "seed", "repeats",
+        "name", "description", "program", "function", "dataset", "metric", "objectives", "constraints", "method", "count", "seed",
+        "repeats",
         "fixed", "parameters", "variants", "early_stopping", "tpe", "nsga2", "limits", "budget", "max_failed_trials", "enqueue",
         "warm_start",
     ]
@@ -207,7 +218,7 @@ public struct SweepSpec: Sendable {
         var values = assignment
         values["select_metric"] = .string(ranking.primary.metric)
         if ranking.primary.goal != .maximize { values["select_goal"] = .string(ranking.primary.goal.rawValue) }
-        if program != nil { values[TrialConfig.programMarker] = .bool(true) }
+        if runsOwnCode { values[TrialConfig.programMarker] = .bool(true) }
         return values
     }
 
@@ -252,7 +263,7 @@ public struct SweepSpec: Sendable {
 struct SpecParser {
     let file: URL
     var issues: [SweepIssue] = []
-    /// Set once `program:` is read: config keys are then the program's own.
+    /// Set once `program:` or `function:` is read: config keys are then the user's own.
     var isProgram = false
     /// Whether the dataset and program folders must exist (not for a stored copy of the file).
     var checkFiles = true
@@ -361,7 +372,8 @@ struct SpecParser {
         guard let (root, fields) = topLevel(text) else { return nil }
         let name = parseName(fields["name"], root: root)
         let program = fields["program"].flatMap { parseProgram($0) }
-        isProgram = fields["program"] != nil
+        let function = fields["function"].flatMap { parseFunction($0) }
+        isProgram = fields["program"] != nil || fields["function"] != nil
         let dataset = parseDataset(fields["dataset"], root: root)
         if dataset == .noData { checkNoData(fields, program: program) }
         let ranking = parseRanking(fields, root: root)
@@ -385,6 +397,7 @@ struct SpecParser {
             repeats: repeats,
             fixed: fixed, parameters: parameters, variants: variants, earlyStopping: earlyStopping?.earlyStopping, text: text,
             hash: sha256Hex(Array(text.utf8)), fixedLines: fixedLines, maxTrials: maxTrials)
+        spec.function = function
         spec.limits = limits
         spec.budget = budget
         spec.maxFailedTrials = maxFailedTrials
@@ -423,10 +436,31 @@ struct SpecParser {
         return ""
     }
 
-    /// `dataset: none` is only for a program that does not ask for `{data}`.
+    /// `function: train`: the name function workers serve, a Python (dotted) identifier.
+    mutating func parseFunction(_ node: Node) -> String? {
+        let rule = "must name the function its function workers serve, a Python name such as train or models.train"
+        guard case .string(let name)? = scalar(node, "function") else {
+            issue("function", node, rule)
+            return nil
+        }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        let identifier = parts.allSatisfy { part in
+            guard let first = part.unicodeScalars.first, first == "_" || CharacterSet.letters.contains(first) else { return false }
+            return part.unicodeScalars.allSatisfy { $0 == "_" || CharacterSet.alphanumerics.contains($0) }
+        }
+        guard identifier else {
+            issue("function", node, rule)
+            return nil
+        }
+        return name
+    }
+
+    /// `dataset: none` is only for a program or function that does not ask for `{data}`.
     mutating func checkNoData(_ fields: [String: Node], program: ProgramSpec?) {
         if !isProgram {
-            issue("dataset", fields["dataset"], "none is only for a program sweep (program: …); the built-in trainer needs a dataset")
+            issue(
+                "dataset", fields["dataset"],
+                "none is only for a program or function sweep (program: … or function: …); the built-in trainer needs a dataset")
         }
         if let program, program.command.command.contains(where: { $0.contains("{data}") }) {
             issue("program.command", fields["program"], "uses {data} but the sweep has dataset: none")
@@ -897,7 +931,9 @@ struct SpecParser {
             reference = parsed.reference.map { [$0] }
         case (nil, nil):
             if isProgram {
-                issue("metric", root, "is required for a program sweep: {name: valid_<a key the program reports>, goal: maximize}")
+                issue(
+                    "metric", root,
+                    "is required for a program or function sweep: {name: valid_<a key the program reports>, goal: maximize}")
             } else {
                 objectives = [Objective(metric: "ndcg@10")]
             }

@@ -311,7 +311,7 @@ public final class WorkerClient {
             case .programsNotAllowed:
                 if !reportedProgramsRefused { log(report.message) }
                 reportedProgramsRefused = true
-            case .buildMismatch, .protocolMismatch:
+            case .buildMismatch, .protocolMismatch, .functionMismatch:
                 return .refused(report.message)
             case .badFrames, .badVersion, .unknownType, .tooLarge, .malformedBody, .notYourLease, .badReport, .noSuchFile, .unreadable:
                 log("coordinator error \(report.code.rawValue): \(report.message)")

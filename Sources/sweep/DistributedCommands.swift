@@ -100,11 +100,18 @@ struct Launch: ParsableCommand {
         }
         let opened = try OpenedSweep(file: sweep, db: store.db, planLimit: limit.planLimit)
         let (spec, dataset, writer) = (opened.spec, opened.dataset, opened.store)
+        if let function = spec.function, spec.functionOnly, localWorkers > 0 {
+            throw ValidationError(
+                "\(sweep) runs its trials in function workers (function: \(function)), not in `sweep worker`: drop --local-workers and start them with sweep_client.work(train=\(function), connect=…) (docs/python.md)"
+            )
+        }
         let settings = SchedulerSettings(
             heartbeat: Double(heartbeatMs) / 1000, liveness: liveness, stallTimeout: stallTimeout,
             limits: spec.limits, maxAttempts: maxAttempts)
         let context = try ZMQContext()
-        let admission = Admission(buildID: buildID, heartbeatMilliseconds: heartbeatMs, liveness: liveness, sweepName: spec.name)
+        let admission = Admission(
+            buildID: buildID, heartbeatMilliseconds: heartbeatMs, liveness: liveness, sweepName: spec.name, function: spec.function,
+            functionOnly: spec.functionOnly)
         var curve: (secretKey: [UInt8], authenticator: Authenticator)?
         if let secret = secretKey, let authorizedWorkers {
             // Bound before the ROUTER: libzmq admits every CURVE client while no ZAP handler is bound.

@@ -64,7 +64,7 @@ struct OpenedSweep {
         }
         let sync = try controller.applyPlan(
             fingerprint: dataset?.fingerprint.fingerprint ?? DatasetSource.noDataFingerprint,
-            popularity: spec.program == nil ? dataset?.popularity : nil, program: stored)
+            popularity: spec.runsOwnCode ? nil : dataset?.popularity, program: stored)
         try warnAboutUnreadableTrials(controller.store)
         if let warm = controller.warmStart { printError(warm.summary) }
         if let program {
@@ -210,6 +210,11 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let opened = try OpenedSweep(file: sweep, db: store.db, planLimit: limit.planLimit)
+        if let function = opened.spec.function, opened.spec.functionOnly {
+            throw ValidationError(
+                "\(sweep) runs its trials in function workers (function: \(function)), which `sweep run` cannot call: `sweep launch \(sweep)` and start them with sweep_client.work(train=\(function), connect=…), or run trials in your own loop with sweep_client.Study (docs/python.md)"
+            )
+        }
         let metric = opened.spec.ranking.primary.metric
         var runner = LocalRunner(
             controller: opened.controller, dataset: opened.dataset?.dataset, threads: threads,
@@ -299,6 +304,7 @@ struct Show: ParsableCommand {
         print("trial \(snapshot.id)  #\(snapshot.number)  \(state)\(snapshot.variant.map { "  variant \($0)" } ?? "")")
         print("config " + snapshot.config.activeValues.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         if let program = sweep.program { print("program \(program.directory) (fingerprint \(program.fingerprint))") }
+        if let function = try reader.store.spec(of: sweep).function { print("function \(function) (run by function workers)") }
         if let origin = snapshot.origin { print(origin.description) }
         for attempt in attempts {
             let outcome = attempt.outcome?.rawValue ?? "running"

@@ -22,9 +22,10 @@ final class Child: @unchecked Sendable {
     private var out = Data(), err = Data()
     private let output = Pipe(), errors = Pipe()
 
-    /// Starts `<products>/<executable> arguments…`, inside network namespace `namespace` if given.
+    /// Starts `<products>/<executable> arguments…` (or `executable` itself when it is an absolute
+    /// path), inside network namespace `namespace` if given.
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], namespace: String? = nil) throws {
-        let path = productsDirectory.appendingPathComponent(executable)
+        let path = executable.hasPrefix("/") ? URL(fileURLWithPath: executable) : productsDirectory.appendingPathComponent(executable)
         if let namespace {
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
             process.arguments = ["netns", "exec", namespace, path.path] + arguments

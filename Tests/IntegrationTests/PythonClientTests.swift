@@ -1,0 +1,319 @@
+import Foundation
+import SweepCore
+import TestSupport
+import Testing
+import Vocabulary
+
+/// The repository's root (Tests/IntegrationTests/…/../..).
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// The Python client (clients/python) against real coordinators: function workers, ask and tell,
+/// CURVE, kills and early stopping, each client a real `python3` process.
+@Suite(.serialized) struct PythonClientTests {
+    static let clientSource = repositoryRoot.appendingPathComponent("clients/python/src").path
+
+    /// A closed-form objective shared by the program, the function workers and the ask/tell
+    /// script: every epoch a little better, best at x = 0.3, y = -0.5.
+    static let objectiveModule = """
+        import time
+
+        def values(config, epoch):
+            x, y = config["x"], config["y"]
+            score = -(x - 0.3) ** 2 - (y + 0.5) ** 2 + 0.01 * epoch
+            return {"valid_score": score, "test_score": score - 0.05, "loss": (x - 0.3) ** 2}
+
+        def objective(trial):
+            for epoch in range(1, trial.config["epochs"] + 1):
+                time.sleep(trial.config.get("sleep", 0))
+                trial.report(epoch, values(trial.config, epoch))
+
+        """
+
+    /// A function worker: `python3 worker.py ENDPOINT NAME [SERVER_KEY SECRET_KEY]`, exits 3 when refused.
+    static let workerScript = """
+        import sys
+        import sweep_client
+        from quad import objective
+
+        endpoint, name = sys.argv[1], sys.argv[2]
+        keys = dict(server_key=sys.argv[3], secret_key=sys.argv[4]) if len(sys.argv) > 4 else {}
+        try:
+            ran = sweep_client.work(objective, connect=endpoint, name=name, **keys)
+        except sweep_client.Refused as refusal:
+            print("refused:", refusal, file=sys.stderr)
+            sys.exit(3)
+        print("ran", ran)
+
+        """
+
+    func python(_ script: String, _ arguments: [String], in workspace: Workspace) throws -> Child {
+        try Child(
+            "/usr/bin/env", ["python3", workspace.path(script)] + arguments,
+            environment: ["PYTHONPATH": "\(Self.clientSource):\(workspace.folder.path)", "PYTHONUNBUFFERED": "1"])
+    }
+
+    func functionSweep(_ fixture: DistributedFixture, extra: String = "", parameters: String? = nil) throws {
+        try fixture.writeSweep(
+            """
+            name: functions
+            function: objective
+            dataset: none
+            metric: {name: valid_score, goal: maximize}
+            method: grid
+            fixed: {epochs: 4, sleep: 0.15}
+            parameters:
+            \(parameters ?? "  x: {values: [0.1, 0.3, 0.5]}\n  y: {values: [-1, -0.5, 0, 0.5]}")
+            \(extra)
+            """)
+    }
+
+    /// The client's own unit tests, run from a copy pip installed offline (so the package installs).
+    @Test func theClientInstallsWithPipAndItsUnitTestsPass() throws {
+        let target = TestFolders.fresh("pip-target")
+        _ = try runProgram(
+            "/usr/bin/env",
+            [
+                "python3", "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--disable-pip-version-check",
+                "--root-user-action=ignore", "--target", target.path, repositoryRoot.appendingPathComponent("clients/python").path,
+            ])
+        #expect(FileManager.default.fileExists(atPath: target.appendingPathComponent("sweep_client/py.typed").path))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "python3", "-m", "unittest", "discover", "-s", repositoryRoot.appendingPathComponent("clients/python/tests").path,
+        ]
+        process.environment = ProcessInfo.processInfo.environment.merging(["PYTHONPATH": target.path]) { $1 }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(output)")
+        let summary = output.split(separator: "\n").filter { $0.hasPrefix("Ran ") || $0 == "OK" || $0.hasPrefix("FAILED") }
+        print("clients/python unit tests: " + summary.joined(separator: ", "))
+        #expect(summary.last == "OK", "\(output)")
+        #expect(summary.first.flatMap { Int($0.split(separator: " ")[1]) } ?? 0 >= 10)
+    }
+
+    /// Two function workers over CURVE finish every trial once though one is killed mid-trial; a
+    /// client with a key the coordinator does not know, one serving another function and a
+    /// `sweep worker` are each refused with the reason and never hold a trial.
+    @Test func twoFunctionWorkersOverCurveFinishEveryTrialOnceThroughAKill() throws {
+        let fixture = try DistributedFixture()
+        try functionSweep(fixture)
+        let workspace = Workspace()
+        try workspace.write("quad.py", Self.objectiveModule)
+        try workspace.write("worker.py", Self.workerScript)
+        let keys = workspace.path("keys")
+        for (folder, name) in [("coordinator", "coordinator"), ("workers", "py1"), ("workers", "py2"), ("outsiders", "mallory")] {
+            #expect(try runSweep(["keys", "generate", "--out", "\(keys)/\(folder)", "--name", name]).status == 0)
+        }
+        try FileManager.default.createDirectory(atPath: "\(keys)/authorized", withIntermediateDirectories: true)
+        for name in ["py1", "py2"] {
+            try FileManager.default.copyItem(atPath: "\(keys)/workers/\(name).pub", toPath: "\(keys)/authorized/\(name).pub")
+        }
+        let local = try runSweep(["launch", fixture.sweep, "--db", fixture.db, "--local-workers", "1"])
+        #expect(local.status != 0 && local.stderr.contains("runs its trials in function workers (function: objective)"), "\(local.stderr)")
+        let run = try runSweep(["run", fixture.sweep, "--db", fixture.db])
+        #expect(run.status != 0 && run.stderr.contains("which `sweep run` cannot call"), "\(run.stderr)")
+
+        let coordinator = try fixture.launch([
+            "--curve-secret", "\(keys)/coordinator/coordinator.key", "--authorized-workers", "\(keys)/authorized",
+        ])
+        let server = "\(keys)/coordinator/coordinator.pub"
+        let outsider = try python("worker.py", [fixture.endpoint, "mallory", server, "\(keys)/outsiders/mallory.key"], in: workspace)
+        let first = try python("worker.py", [fixture.endpoint, "one", server, "\(keys)/workers/py1.key"], in: workspace)
+        let second = try python("worker.py", [fixture.endpoint, "two", server, "\(keys)/workers/py2.key"], in: workspace)
+        let swiftWorker = try Child(
+            "sweep",
+            [
+                "worker", "--connect", fixture.endpoint, "--name", "swift", "--server-key", server, "--curve-secret",
+                "\(keys)/workers/py2.key",
+            ])
+        let refusedOutsider = outsider.finish(timeout: 60)
+        #expect(
+            refusedOutsider.status == 3 && refusedOutsider.stderr.contains("refused this client's CURVE key"), "\(refusedOutsider.stderr)")
+        let refusedSwift = swiftWorker.finish(timeout: 60)
+        #expect(refusedSwift.status != 0 && refusedSwift.stderr.contains("which `sweep worker` is not"), "\(refusedSwift.stderr)")
+
+        var killed: String?
+        try fixture.waitUntil("worker one to be mid-trial") { store in
+            guard let trial = try fixture.runningTrial(of: "py1/one", store: store), let attempt = try store.attempts(trial: trial).last
+            else { return false }
+            killed = trial
+            return try store.epochs(trial: trial, attempt: attempt.attempt).count >= 1
+        }
+        first.kill(SIGKILL)
+        let result = coordinator.finish(timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("valid score"), "\(result.stdout)")
+        try fixture.expectEveryTrialCompletedOnce()
+        let attempts = try fixture.store().attempts(trial: try #require(killed))
+        #expect(attempts.first?.worker == "py1/one" && attempts.first?.outcome == .lost, "\(attempts)")
+        #expect(attempts.last?.worker == "py2/two" && attempts.last?.outcome == .completed, "\(attempts)")
+        let finished = second.finish(timeout: 30)
+        #expect(finished.status == 0 && finished.stdout.contains("ran "), "\(finished.stderr)")
+        #expect(try sqlite(fixture.db, "SELECT COUNT(*) FROM attempt WHERE worker LIKE 'mallory%' OR worker = 'swift'") == "0")
+        // The result is the best epoch by the sweep's metric, with the function's own numbers.
+        #expect(try sqlite(fixture.db, "SELECT COUNT(*) FROM result WHERE best_epoch = 4") == "12")
+        let best = try sqlite(
+            fixture.db,
+            "SELECT json_extract(t.config, '$.x') || ' ' || json_extract(t.config, '$.y') FROM result r JOIN trial t ON t.number = r.trial_number ORDER BY json_extract(r.valid, '$.score') DESC LIMIT 1"
+        )
+        #expect(best == "0.3 -0.5")
+
+        // A client serving another function is told which one the sweep names.
+        try workspace.write(
+            "other.py",
+            """
+            import sys
+            import sweep_client
+            try:
+                sweep_client.work(lambda trial: 1.0, connect=sys.argv[1], function="other")
+            except sweep_client.Refused as refusal:
+                print(refusal, file=sys.stderr)
+                sys.exit(3)
+
+            """)
+        let another = try Child(
+            "sweep", ["launch", fixture.sweep, "--db", workspace.path("another.db"), "--bind", fixture.endpoint, "--heartbeat-ms", "200"])
+        let other = try python("other.py", [fixture.endpoint], in: workspace).finish(timeout: 60)
+        #expect(other.status == 3 && other.stderr.contains("names function objective: serve that one"), "\(other.stderr)")
+        another.kill(SIGTERM)
+        another.finish(timeout: 30)
+    }
+
+    /// ASHA's stop reaches the function at its next report: `Pruned` is raised there, and the
+    /// store keeps the epochs up to the rung.
+    @Test func earlyStoppingReachesTheFunctionWithinOneReport() throws {
+        let fixture = try DistributedFixture()
+        try functionSweep(
+            fixture, extra: "early_stopping: {type: asha, min_epochs: 1, reduction_factor: 3}",
+            parameters: "  x: {values: [0.3, 0.2, 0.1, 0.0, -0.1, -0.2, -0.3, -0.4, -0.5]}\n  y: {value: -0.5}")
+        let workspace = Workspace()
+        try workspace.write("quad.py", Self.objectiveModule)
+        let log = workspace.path("pruned.log")
+        try workspace.write(
+            "pruning.py",
+            """
+            import sys
+            import sweep_client
+            from quad import objective
+
+            def recorded(trial):
+                try:
+                    objective(trial)
+                except sweep_client.Pruned:
+                    with open(sys.argv[2], "a") as out:
+                        out.write(f"{trial.number} {trial.epochs_reported + 1}\\n")
+                    raise
+
+            print("ran", sweep_client.work(recorded, connect=sys.argv[1], function="objective"))
+
+            """)
+        let coordinator = try fixture.launch()
+        let worker = try python("pruning.py", [fixture.endpoint, log], in: workspace)
+        let result = coordinator.finish(timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(worker.finish(timeout: 30).status == 0)
+        let trials = try fixture.store().trials()
+        let pruned = trials.filter { $0.state == .pruned }
+        #expect(pruned.count >= 3, "\(trials.map(\.state))")
+        let raised = Dictionary(
+            uniqueKeysWithValues: try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map { line in
+                let parts = line.split(separator: " ").map { Int($0)! }
+                return (parts[0], parts[1])
+            })
+        for trial in pruned {
+            let stopped = try #require(trial.stoppedAt)
+            // The report after the rung's epoch raised Pruned: the function trained no further.
+            #expect(
+                raised[trial.number] == stopped + 1,
+                "trial #\(trial.number) stopped at \(stopped), raised at \(String(describing: raised[trial.number]))")
+            let attempt = try #require(try fixture.store().attempts(trial: trial.id).last)
+            #expect(try fixture.store().epochs(trial: trial.id, attempt: attempt.attempt).count == stopped)
+        }
+        #expect(Set(raised.keys) == Set(pruned.map(\.number)))
+    }
+
+    /// A script's own loop with ask and tell ranks the configs as `sweep run` does on the same
+    /// file (the program and the function compute the same thing), TPE proposals included.
+    @Test func askAndTellRanksAsSweepRunDoes() throws {
+        let workspace = Workspace()
+        try FileManager.default.createDirectory(atPath: workspace.path("program"), withIntermediateDirectories: true)
+        try workspace.write("program/quad.py", Self.objectiveModule)
+        try runProgram("/bin/cp", [repositoryRoot.appendingPathComponent("tools/sweep_report.py").path, workspace.path("program/")])
+        try workspace.write(
+            "program/run.py",
+            """
+            import json, os
+            from quad import values
+            from sweep_report import report
+
+            config = json.load(open(os.environ["SWEEP_CONFIG"]))
+            for epoch in range(1, config["epochs"] + 1):
+                report(dict(values(config, epoch), epoch=epoch))
+
+            """)
+        try workspace.write(
+            "sweep.yaml",
+            """
+            name: ask-tell
+            program: {dir: program, command: [python3, run.py], config: json}
+            function: objective
+            dataset: none
+            metric: {name: valid_score, goal: maximize}
+            method: tpe
+            count: 10
+            seed: 7
+            tpe: {startup_trials: 4}
+            fixed: {epochs: 2}
+            parameters:
+              x: {distribution: uniform, min: -1, max: 1}
+              y: {distribution: uniform, min: -1, max: 1}
+
+            """)
+        try workspace.write(
+            "asktell.py",
+            """
+            import sys
+            sys.path.insert(0, sys.argv[2])
+            import sweep_client
+            from quad import values
+
+            told = 0
+            with sweep_client.Study(connect=sys.argv[1], function="objective") as study:
+                while (trial := study.ask(timeout=60)) is not None:
+                    for epoch in range(1, trial.config["epochs"] + 1):
+                        trial.report(epoch, values(trial.config, epoch))
+                    assert study.tell(trial) == "completed"
+                    told += 1
+            print("told", told)
+
+            """)
+        let run = try runSweep(["run", workspace.path("sweep.yaml"), "--db", workspace.path("run.db")])
+        #expect(run.status == 0, "\(run.stderr)")
+        let endpoint = "tcp://127.0.0.1:\(try DistributedFixture.freePort())"
+        let coordinator = try Child(
+            "sweep",
+            ["launch", workspace.path("sweep.yaml"), "--db", workspace.path("asktell.db"), "--bind", endpoint, "--heartbeat-ms", "200"])
+        let script = try python("asktell.py", [endpoint, workspace.path("program")], in: workspace).finish(timeout: 120)
+        #expect(script.status == 0 && script.stdout.contains("told 10"), "\(script.stderr)")
+        #expect(coordinator.finish(timeout: 60).status == 0)
+        func ranking(_ db: String) throws -> [String] {
+            let board = try runSweep(["leaderboard", "--db", db, "--format", "json"])
+            #expect(board.status == 0, "\(board.stderr)")
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(board.stdout.utf8)) as? [String: Any])
+            let rows = try #require(document["rows"] as? [[String: Any]])
+            return rows.map { row in
+                let score = (row["valid"] as? [String: Double])?["score"]
+                return "\(row["rank"] ?? "") \(row["trial"] ?? "") \(score.map { String($0) } ?? "none")"
+            }
+        }
+        let byRun = try ranking(workspace.path("run.db")), byAskTell = try ranking(workspace.path("asktell.db"))
+        #expect(byRun.count == 10)
+        #expect(byRun == byAskTell)
+    }
+}
