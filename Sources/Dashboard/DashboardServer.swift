@@ -524,7 +524,7 @@ struct Handler: Sendable {
                 guard snapshot.result != nil else { return .text(.conflict, "trial \(reference) has no result to export") }
                 var reply = Reply(
                     contentType: "application/yaml; charset=utf-8",
-                    body: Data(Export.trialFile(for: snapshot, sweep: sweep).yamlText().utf8))
+                    body: Data(try Export.trialFile(for: snapshot, sweep: sweep).yamlText().utf8))
                 reply.attachment = "trial-\(snapshot.id.prefix(8)).yaml"
                 return reply
             }

@@ -5,16 +5,19 @@ import Vocabulary
 /// reproduces to the same metrics on the same thread count.
 public enum Export {
     /// The trial file of `trial`: its config, the sweep's dataset (an absolute path, or the
-    /// synthetic preset) with its fingerprint, and the threads the result was measured with.
-    public static func trialFile(for trial: TrialSnapshot, sweep: SweepRecord) -> TrialFile {
+    /// synthetic preset) with its fingerprint, the threads the result was measured with, and the
+    /// program or function its trials run.
+    public static func trialFile(for trial: TrialSnapshot, sweep: SweepRecord) throws -> TrialFile {
         let dataset: DatasetSource =
             switch sweep.dataset {
             case .path(let path): .path(URL(fileURLWithPath: path).standardizedFileURL.path)
             case .synthetic, .noData: sweep.dataset
             }
-        return TrialFile(
+        var file = TrialFile(
             config: trial.config, dataset: dataset, fingerprint: dataset == .noData ? "" : sweep.fingerprint,
             threads: trial.result?.timing.threads ?? 1, program: sweep.program)
+        file.function = try SweepSpec.parseStored(sweep.specText).function
+        return file
     }
 
     /// The best completed trial by the sweep's one objective on valid (feasible first), or nil

@@ -68,9 +68,11 @@ public struct TrialProgram: Sendable, Equatable {
 }
 
 /// A self-contained, reproducible trial: `{trial: <config>, dataset: {path | synthetic, fingerprint} | none,
-/// threads}` and, for a program trial, `program: {dir, fingerprint, command, config, env}`.
+/// threads}` and, for a program trial, `program: {dir, fingerprint, command, config, env}`; for a
+/// trial a Python function may run, `function: NAME`.
 /// `sweep train --config FILE` reproduces a built-in trial to the same metrics on the same thread
-/// count; `sweep reproduce FILE` runs either kind.
+/// count; `sweep reproduce FILE` runs either kind; `python3 -m sweep_client reproduce FILE
+/// MODULE:NAME` calls the function.
 public struct TrialFile: Sendable, Equatable {
     public var config: TrialConfig
     public var dataset: DatasetSource
@@ -80,6 +82,8 @@ public struct TrialFile: Sendable, Equatable {
     public var threads: Int
     /// The program, for a program trial; a folder whose fingerprint differs is refused.
     public var program: TrialProgram?
+    /// The function Python clients ran it with, for a sweep with `function:`.
+    public var function: String?
 
     public init(config: TrialConfig, dataset: DatasetSource, fingerprint: String, threads: Int, program: TrialProgram? = nil) {
         self.config = config
@@ -95,8 +99,8 @@ public struct TrialFile: Sendable, Equatable {
         _ document: ConfigDocument, baseDirectory: URL, overrides: [String: ConfigValue] = [:]
     ) throws -> TrialFile {
         let fields = document.fields
-        for key in fields.keys.sorted() where !["trial", "dataset", "threads", "program"].contains(key) {
-            throw ConfigError(key: key, message: "unknown trial-file key; expected trial, dataset, threads, program")
+        for key in fields.keys.sorted() where !["trial", "dataset", "threads", "program", "function"].contains(key) {
+            throw ConfigError(key: key, message: "unknown trial-file key; expected trial, dataset, threads, program, function")
         }
         var values = try ConfigDocument.values(
             of: ConfigDocument.keyed(fields["trial"], "trial", "must be a mapping of config keys")
@@ -106,10 +110,20 @@ public struct TrialFile: Sendable, Equatable {
             program = try parseProgram(entry, baseDirectory: baseDirectory)
             values[TrialConfig.programMarker] = .bool(true)
         }
+        var function: String?
+        if let entry = fields["function"] {
+            guard let name = text(entry), !name.isEmpty else { throw ConfigError(key: "function", message: "must be the function's name") }
+            function = name
+            values[TrialConfig.programMarker] = .bool(true)
+        }
         let config = try TrialConfig.parse(values)
         if text(fields["dataset"]) == DatasetSource.noDataName {
-            guard program != nil else { throw ConfigError(key: "dataset", message: "none is only for program trials") }
-            return TrialFile(config: config, dataset: .noData, fingerprint: "", threads: 1, program: program)
+            guard program != nil || function != nil else {
+                throw ConfigError(key: "dataset", message: "none is only for program and function trials")
+            }
+            var file = TrialFile(config: config, dataset: .noData, fingerprint: "", threads: 1, program: program)
+            file.function = function
+            return file
         }
         let dataset = try ConfigDocument.keyed(fields["dataset"], "dataset", "must be a mapping {path | synthetic, fingerprint}")
         guard let fingerprint = text(dataset["fingerprint"]), fingerprint.count == 64 else {
@@ -128,7 +142,9 @@ public struct TrialFile: Sendable, Equatable {
             throw ConfigError(key: "dataset", message: "needs path: DIR or synthetic: {preset, seed}")
         }
         let threads = try integer(fields["threads"], "threads", minimum: 1) ?? 1
-        return TrialFile(config: config, dataset: source, fingerprint: fingerprint, threads: threads, program: program)
+        var file = TrialFile(config: config, dataset: source, fingerprint: fingerprint, threads: threads, program: program)
+        file.function = function
+        return file
     }
 
     static func parseProgram(_ entry: Node, baseDirectory: URL) throws -> TrialProgram {
@@ -193,6 +209,7 @@ public struct TrialFile: Sendable, Equatable {
             lines.append("  config: \(program.command.config)")
             lines.append("  env: [\(program.command.env.map(Self.quoted).joined(separator: ", "))]")
         }
+        if let function { lines.append("function: \(Self.quoted(function))") }
         if dataset == .noData {
             lines.append("dataset: none")
             lines.append("threads: \(threads)")
@@ -252,7 +269,7 @@ public struct ProgramCommand: Sendable, Equatable, Codable {
 }
 
 extension TrialFile: Encodable {
-    enum CodingKeys: String, CodingKey { case trial, dataset, threads, program }
+    enum CodingKeys: String, CodingKey { case trial, dataset, threads, program, function }
 
     /// `program: {dir, fingerprint, command, config, env}`.
     struct ProgramEntry: Encodable {
@@ -277,6 +294,7 @@ extension TrialFile: Encodable {
                     dir: program.directory, fingerprint: program.fingerprint, command: program.command.command,
                     config: program.command.config, env: program.command.env), forKey: .program)
         }
+        try container.encodeIfPresent(function, forKey: .function)
     }
 }
 

@@ -23,11 +23,17 @@ struct Reproduce: ParsableCommand {
 
     func validate() throws { try checkOutputPath(jsonOut, option: "--json-out") }
 
+    /// What to say about a trial only a Python function runs: how to call it.
+    static func functionTrial(_ file: String, _ function: String) -> String {
+        "\(file) is a trial of function \(function), which runs in Python: `python3 -m sweep_client reproduce \(file) MODULE:\(function)` calls it with this config (docs/python.md)"
+    }
+
     func run() throws {
         let url = URL(fileURLWithPath: file)
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
         let trialFile = try TrialFile.parse(try ConfigDocument(text: text), baseDirectory: url.deletingLastPathComponent())
         guard let program = trialFile.program else {
+            if let function = trialFile.function { throw ValidationError(Self.functionTrial(file, function)) }
             return try Train.parse(["--config", file] + (data.map { ["--data", $0] } ?? []) + (jsonOut.map { ["--json-out", $0] } ?? []))
                 .run()
         }

@@ -413,14 +413,14 @@ struct ExportCommand: ParsableCommand {
             }
             snapshot = bestTrial
         }
-        let file = Export.trialFile(for: snapshot, sweep: sweep)
+        let file = try Export.trialFile(for: snapshot, sweep: sweep)
         let text = format == .json ? try file.jsonText() + "\n" : file.yamlText()
         if let output {
             try writeOutput(Data(text.utf8), to: output, option: "--output")
             printError(
                 "wrote trial \(snapshot.id) (#\(snapshot.number), valid \(sweep.ranking.primary.metric) \(decimal(snapshot.result?.valid[sweep.ranking.primary.metric] ?? 0))) to \(output)"
             )
-            printError("reproduce it with: sweep train --config \(output)")
+            printError("reproduce it with: \(Self.reproduceCommand(file, path: output))")
         } else {
             print(text, terminator: "")
         }
@@ -437,7 +437,7 @@ struct ExportCommand: ParsableCommand {
             throw ValidationError("--front \(folder): cannot create the folder (\(error.localizedDescription))")
         }
         for member in members {
-            let file = Export.trialFile(for: member, sweep: sweep)
+            let file = try Export.trialFile(for: member, sweep: sweep)
             let text = format == .json ? try file.jsonText() + "\n" : file.yamlText()
             let path = URL(fileURLWithPath: folder).appendingPathComponent("trial-\(member.number)-\(member.id).\(format.rawValue)").path
             try writeOutput(Data(text.utf8), to: path, option: "--front")
@@ -445,7 +445,16 @@ struct ExportCommand: ParsableCommand {
             printError("wrote trial \(member.id) (#\(member.number), \(values.joined(separator: ", "))) to \(path)")
         }
         printError(
-            "\(members.count) trial file\(members.count == 1 ? "" : "s") of the front; reproduce one with: sweep train --config FILE")
+            "\(members.count) trial file\(members.count == 1 ? "" : "s") of the front; reproduce one with: \(Self.reproduceCommand(try Export.trialFile(for: members[0], sweep: sweep), path: "FILE"))"
+        )
+    }
+
+    /// The one command that reproduces a trial file: the built-in trainer's, the program's, or the
+    /// Python function's.
+    static func reproduceCommand(_ file: TrialFile, path: String) -> String {
+        if file.program != nil { return "sweep reproduce \(path)" }
+        if let function = file.function { return "python3 -m sweep_client reproduce \(path) MODULE:\(function)" }
+        return "sweep train --config \(path)"
     }
 }
 

@@ -37,6 +37,7 @@ struct Train: ParsableCommand {
         if document.isTrialFile {
             let file = try TrialFile.parse(document, baseDirectory: configURL.deletingLastPathComponent(), overrides: overriding)
             if file.program != nil { throw ValidationError("\(config) is a program trial: run it with `sweep reproduce \(config)`") }
+            if let function = file.function { throw ValidationError(Reproduce.functionTrial(config, function)) }
             trialConfig = file.config
             expectedFingerprint = file.fingerprint
             threadCount = threads ?? file.threads

@@ -126,7 +126,7 @@ func jsonObject(_ text: String) throws -> [String: Any] {
             let importance = try get(base + "/api/importance")
             #expect(try (jsonObject(importance.body)["importance"] as? [[String: Any]])?.first?["parameter"] as? String == "lr")
             let export = try get(base + "/api/export/\(trials[0].id)")
-            #expect(export.body == Export.trialFile(for: trials[0], sweep: sweep).yamlText())
+            #expect(export.body == (try Export.trialFile(for: trials[0], sweep: sweep)).yamlText())
             #expect(try get(base + "/api/trial/ffffffffffffffff").status == 404)
             #expect(try get(base + "/nowhere").status == 404)
         }

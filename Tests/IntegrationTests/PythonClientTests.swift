@@ -50,7 +50,9 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     func python(_ script: String, _ arguments: [String], in workspace: Workspace) throws -> Child {
         try Child(
             "/usr/bin/env", ["python3", workspace.path(script)] + arguments,
-            environment: ["PYTHONPATH": "\(Self.clientSource):\(workspace.folder.path)", "PYTHONUNBUFFERED": "1"])
+            environment: [
+                "PYTHONPATH": "\(Self.clientSource):\(workspace.folder.path)", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+            ])
     }
 
     func functionSweep(_ fixture: DistributedFixture, extra: String = "", parameters: String? = nil) throws {
@@ -70,12 +72,15 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
     /// The client's own unit tests, run from a copy pip installed offline (so the package installs).
     @Test func theClientInstallsWithPipAndItsUnitTestsPass() throws {
-        let target = TestFolders.fresh("pip-target")
+        // From a copy: setuptools writes build/ and *.egg-info beside the sources it builds.
+        let target = TestFolders.fresh("pip-target"), copy = TestFolders.fresh("client-copy")
+        try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
+        try runProgram("/bin/cp", ["-r", repositoryRoot.appendingPathComponent("clients/python").path, copy.path])
         _ = try runProgram(
             "/usr/bin/env",
             [
                 "python3", "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--disable-pip-version-check",
-                "--root-user-action=ignore", "--target", target.path, repositoryRoot.appendingPathComponent("clients/python").path,
+                "--root-user-action=ignore", "--target", target.path, copy.appendingPathComponent("python").path,
             ])
         #expect(FileManager.default.fileExists(atPath: target.appendingPathComponent("sweep_client/py.typed").path))
         let process = Process()
@@ -83,7 +88,9 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         process.arguments = [
             "python3", "-m", "unittest", "discover", "-s", repositoryRoot.appendingPathComponent("clients/python/tests").path,
         ]
-        process.environment = ProcessInfo.processInfo.environment.merging(["PYTHONPATH": target.path]) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(["PYTHONPATH": target.path, "PYTHONDONTWRITEBYTECODE": "1"]) {
+            $1
+        }
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
@@ -163,6 +170,23 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             "SELECT json_extract(t.config, '$.x') || ' ' || json_extract(t.config, '$.y') FROM result r JOIN trial t ON t.number = r.trial_number ORDER BY json_extract(r.valid, '$.score') DESC LIMIT 1"
         )
         #expect(best == "0.3 -0.5")
+        // The best trial, exported, reproduces with one command that calls the function here.
+        let exported = try runSweep(["export", "--db", fixture.db, "--best", "--format", "json", "-o", workspace.path("best.json")])
+        let command = "python3 -m sweep_client reproduce \(workspace.path("best.json")) MODULE:objective"
+        #expect(exported.status == 0 && exported.stderr.contains(command), "\(exported.stderr)")
+        let refused = try runSweep(["reproduce", workspace.path("best.json")])
+        #expect(refused.status != 0 && refused.stderr.contains(command), "\(refused.stderr)")
+        try runProgram(
+            "/usr/bin/env",
+            [
+                "python3", "-m", "sweep_client", "reproduce", workspace.path("best.json"), "quad:objective", "--json-out",
+                workspace.path("again.json"),
+            ],
+            environment: ["PYTHONPATH": "\(Self.clientSource):\(workspace.folder.path)", "PYTHONDONTWRITEBYTECODE": "1"])
+        let again =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: workspace.path("again.json")))) as? [String: Any]
+        let stored = try sqlite(fixture.db, "SELECT MAX(json_extract(valid, '$.score')) FROM result")
+        #expect((again?["valid"] as? [String: Double])?["score"] == Double(stored), "\(String(describing: again)) against \(stored)")
 
         // A client serving another function is told which one the sweep names.
         try workspace.write(

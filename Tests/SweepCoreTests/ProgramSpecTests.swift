@@ -42,6 +42,47 @@ func programSweep(_ body: String, dataset: String = "none", command: String = "[
         #expect(Set(trials.map(\.id)).count == 8)
     }
 
+    /// `function:` makes the keys the user's own, as `program:` does, with or without a program;
+    /// its trials carry the program marker and a trial file keeps the function's name.
+    @Test func functionSweepsUseTheirOwnKeysAndNameTheFunction() throws {
+        let functionOnly = try spec(
+            """
+            name: f
+            function: models.train
+            dataset: none
+            metric: {name: valid_score, goal: minimize}
+            method: grid
+            fixed: {epochs: 2}
+            parameters:
+              learning-rate: {values: [0.1, 0.01]}
+            """)
+        #expect(functionOnly.function == "models.train" && functionOnly.functionOnly && functionOnly.runsOwnCode)
+        let trials = try SearchSpace(spec: functionOnly).plan()
+        #expect(trials.count == 2 && trials.allSatisfy { $0.config.isProgram && $0.config.selection.goal == .minimize })
+        let both = try spec(programSweep("function: train\nmetric: {name: valid_accuracy, goal: maximize}\nmethod: grid\n"))
+        #expect(both.function == "train" && !both.functionOnly && both.program != nil)
+        let builtIn = try spec(syntheticHeader + "method: grid\nfixed: {epochs: 2}\n")
+        #expect(builtIn.function == nil && !builtIn.runsOwnCode)
+
+        for bad in ["1train", "train()", "models..train", "[train]"] {
+            let found = issues("name: f\nfunction: \(bad)\ndataset: none\nmetric: {name: valid_s, goal: maximize}\nmethod: grid\n")
+            #expect(
+                found.contains { $0.path == "function" && $0.line == 2 && $0.message.contains("a Python name such as train") },
+                "\(bad): \(found)")
+        }
+        let noMetric = issues("name: f\nfunction: train\ndataset: none\n")
+        #expect(noMetric.contains { $0.path == "metric" && $0.message.contains("program or function sweep") }, "\(noMetric)")
+
+        let file = TrialFile(config: trials[0].config, dataset: .noData, fingerprint: "", threads: 1)
+        var named = file
+        named.function = "models.train"
+        let reread = try TrialFile.parse(try ConfigDocument(text: named.yamlText()), baseDirectory: URL(fileURLWithPath: "/tmp"))
+        #expect(reread == named && reread.config.isProgram)
+        #expect(throws: ConfigError.self) {
+            try TrialFile.parse(try ConfigDocument(text: file.yamlText()), baseDirectory: URL(fileURLWithPath: "/tmp"))
+        }
+    }
+
     @Test func programSweepMistakesAreNamed() {
         let found = issues(
             programSweep(
@@ -53,7 +94,7 @@ func programSweep(_ body: String, dataset: String = "none", command: String = "[
                   "bad key": {values: [1]}
                 """, dataset: "none", command: "[python3, fit.py, --data, \"{data}\"]"))
         let messages = found.map(\.description)
-        #expect(messages.contains { $0.contains("metric") && $0.contains("required for a program sweep") }, "\(messages)")
+        #expect(messages.contains { $0.contains("metric") && $0.contains("required for a program or function sweep") }, "\(messages)")
         #expect(messages.contains { $0.contains("parameters.seed") && $0.contains("repeats") })
         #expect(messages.contains { $0.contains("parameters.program") && $0.contains("reserved") })
         #expect(messages.contains { $0.contains("bad key") && $0.contains("letters, digits") })
@@ -74,7 +115,7 @@ func programSweep(_ body: String, dataset: String = "none", command: String = "[
             issues(
                 syntheticHeader.replacingOccurrences(of: "dataset: {synthetic: {preset: small, seed: 1}}", with: "dataset: none")
                     + "method: grid\nparameters: {lr: {values: [0.1]}}\n"
-            ).contains { $0.message.contains("only for a program sweep") })
+            ).contains { $0.message.contains("only for a program or function sweep") })
         #expect(
             issues(programSweep("metric: {name: test_accuracy, goal: maximize}\nmethod: grid\nparameters: {lr: {values: [0.1]}}\n"))
                 .contains { $0.path == "metric.name" })
@@ -104,7 +145,7 @@ func programSweep(_ body: String, dataset: String = "none", command: String = "[
         #expect(try store.sweep()?.program == program, "the refused launch changed nothing")
         // The export names the program, and reads back.
         let trial = try #require(try store.trials().first)
-        let file = Export.trialFile(for: trial, sweep: record)
+        let file = try Export.trialFile(for: trial, sweep: record)
         let reread = try TrialFile.parse(try ConfigDocument(text: file.yamlText()), baseDirectory: URL(fileURLWithPath: "/"))
         #expect(reread == file && reread.program == program && reread.dataset == .noData)
     }

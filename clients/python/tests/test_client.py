@@ -371,6 +371,34 @@ class ConversationTests(unittest.TestCase):
             self.coordinator.send("shutdown", {"reason": "finished"})
             self.assertIsNone(study.ask(timeout=5))
 
+    def test_a_study_with_two_slots_holds_two_trials_and_asks_for_no_more(self):
+        with Study(connect=self.coordinator.endpoint, function="objective", slots=2) as study:
+            asked = []
+            thread = threading.Thread(target=lambda: asked.extend([study.ask(timeout=5), study.ask(timeout=5)]))
+            thread.start()
+            ready = self.coordinator.welcome()
+            self.assertEqual(ready["slots"], 2)
+            self.coordinator.send("assign", assignment(lease="L-1", number=1))
+            self.coordinator.send("assign", assignment(lease="L-2", number=2))
+            thread.join(5)
+            self.assertEqual([trial.number for trial in asked], [1, 2])
+            # Both trials are listed in every heartbeat, and nothing more is asked for.
+            while True:
+                kind, body = self.coordinator.receive(skip=())
+                if kind == "heartbeat" and len(body.get("progress", [])) == 2:
+                    break
+            self.assertEqual(body["wants"], 0)
+            self.assertEqual(study.tell(asked[1], 2.0), "completed")
+            self.assertEqual(study.tell(asked[0], failed="out of memory"), "failed")
+            told = {}
+            while len(told) < 2:
+                kind, body = self.coordinator.receive()
+                if kind in ("result", "failed"):
+                    told[body["lease"]["lease"]] = (kind, body.get("detail"))
+                    self.coordinator.send("ack", {"lease": body["lease"], "kind": kind})
+            self.assertEqual(told, {"L-2": ("result", None), "L-1": ("failed", "out of memory")})
+            self.coordinator.send("shutdown", {"reason": "finished"})
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -10,7 +10,8 @@ gives ask and tell for a loop of your own. Both speak protocol v1 (docs/protocol
 __version__ = "1.0.0"
 
 from ._trial import Diverged, Pruned, Refused, Trial, best_epoch  # noqa: E402
+from .reproduce import reproduce  # noqa: E402
 from .study import Study  # noqa: E402
 from .worker import work  # noqa: E402
 
-__all__ = ["Diverged", "Pruned", "Refused", "Study", "Trial", "best_epoch", "work", "__version__"]
+__all__ = ["Diverged", "Pruned", "Refused", "Study", "Trial", "best_epoch", "reproduce", "work", "__version__"]
