@@ -222,6 +222,43 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         }
         let plan = try runSweep(["plan", Self.example.appendingPathComponent("sweep.yaml").path])
         #expect(plan.status == 0 && plan.stdout.contains("48"), "\(plan.stderr)")
+        // The function worker imports the client and the example's fit() (its training needs torch).
+        let help = try runProgram(
+            "/usr/bin/env", ["python3", Self.example.appendingPathComponent("worker.py").path, "--help"],
+            environment: ["PYTHONPATH": PythonClientTests.pythonPath(), "PYTHONDONTWRITEBYTECODE": "1"])
+        #expect(help.contains("--connect") && help.contains("same fit() as train.py"))
+    }
+
+    @Test(.enabled(if: hasTorch, "PyTorch is not installed here (pip install torch): the example's function worker is not run"))
+    func theExampleTrainsAsAFunctionWorker() throws {
+        let work = TestFolders.fresh("pytorch-function")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let sweep = work.appendingPathComponent("sweep.yaml").path
+        try Data(
+            """
+            name: pytorch-function
+            function: train
+            dataset: \(Self.redial.path)
+            metric: {name: valid_ndcg@10, goal: maximize}
+            method: grid
+            fixed: {epochs: 2, pos_weight_mult: 1}
+            parameters: {alpha: {values: [0, 0.001]}}
+
+            """.utf8
+        ).write(to: URL(fileURLWithPath: sweep))
+        let db = work.appendingPathComponent("s.db").path
+        let endpoint = "tcp://127.0.0.1:\(try DistributedFixture.freePort())"
+        let coordinator = try Child("sweep", ["launch", sweep, "--db", db, "--bind", endpoint])
+        let worker = try Child(
+            "/usr/bin/env",
+            [
+                "python3", Self.example.appendingPathComponent("worker.py").path, "--connect", endpoint, "--data", Self.redial.path,
+                "--out", work.appendingPathComponent("runs").path,
+            ], environment: ["PYTHONPATH": PythonClientTests.pythonPath(), "PYTHONDONTWRITEBYTECODE": "1"])
+        #expect(coordinator.finish(timeout: 900).status == 0)
+        #expect(worker.finish(timeout: 60).stdout.contains("ran 2 trials"))
+        let trials = try SweepStore.openReadOnly(path: db).trials()
+        #expect(trials.count == 2 && trials.allSatisfy { $0.state == .completed && ($0.result?.valid["ndcg@10"] ?? 0) > 0 })
     }
 
     @Test(.enabled(if: hasTorch, "PyTorch is not installed here (pip install torch): the example's training is not run"))

@@ -13,6 +13,12 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 @Suite(.serialized) struct PythonClientTests {
     static let clientSource = repositoryRoot.appendingPathComponent("clients/python/src").path
 
+    /// PYTHONPATH for a Python child: the client's sources, `folders`, and what this process has
+    /// (where PyTorch may be installed).
+    static func pythonPath(_ folders: String...) -> String {
+        ([clientSource] + folders + [ProcessInfo.processInfo.environment["PYTHONPATH"]].compactMap { $0 }).joined(separator: ":")
+    }
+
     /// A closed-form objective shared by the program, the function workers and the ask/tell
     /// script: every epoch a little better, best at x = 0.3, y = -0.5.
     static let objectiveModule = """
@@ -51,7 +57,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         try Child(
             "/usr/bin/env", ["python3", workspace.path(script)] + arguments,
             environment: [
-                "PYTHONPATH": "\(Self.clientSource):\(workspace.folder.path)", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONPATH": Self.pythonPath(workspace.folder.path), "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
             ])
     }
 
@@ -182,7 +188,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                 "python3", "-m", "sweep_client", "reproduce", workspace.path("best.json"), "quad:objective", "--json-out",
                 workspace.path("again.json"),
             ],
-            environment: ["PYTHONPATH": "\(Self.clientSource):\(workspace.folder.path)", "PYTHONDONTWRITEBYTECODE": "1"])
+            environment: ["PYTHONPATH": Self.pythonPath(workspace.folder.path), "PYTHONDONTWRITEBYTECODE": "1"])
         let again =
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: workspace.path("again.json")))) as? [String: Any]
         let stored = try sqlite(fixture.db, "SELECT MAX(json_extract(valid, '$.score')) FROM result")

@@ -11,6 +11,7 @@ SWEEP_REPORT, and keeps the best epoch's weights in --out.
     python3 train.py --data DIR --baseline     # the popularity baseline, numpy only
 
 Only numpy is needed to read the data and score; torch is imported when training starts.
+worker.py runs the same fit() as a function worker (data and torch loaded once per process).
 """
 import argparse
 import json
@@ -56,69 +57,66 @@ def metrics(scores, mentioned, targets):
     return dict(zip(("ndcg@10", "recall@10", "recall@50", "mrr"), totals.tolist()))
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--out", default="out")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--pos_weight_mult", type=float, default=1.0)
-    parser.add_argument("--alpha", type=float, default=0.001)
-    parser.add_argument("--dropout", type=float, default=0.1)
-    parser.add_argument("--hidden", type=int, default=512)
-    parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--baseline", action="store_true", help="report the popularity baseline and exit (numpy only)")
-    args = parser.parse_args()
+# A config's keys and their defaults (the sweep sets some, the rest keep these).
+DEFAULTS = {"lr": 1e-3, "pos_weight_mult": 1.0, "alpha": 0.001, "dropout": 0.1, "hidden": 512, "batch_size": 32, "epochs": 10, "seed": 0}
 
-    items, splits, tags = load(args.data)
+
+def baseline(data):
+    """The popularity baseline's metrics on valid and test (numpy only)."""
+    items, splits, _ = data
     counts = np.zeros(items)
     for wanted in splits["train"][2]:
         counts[wanted] += 1
-    if args.baseline:
-        values = {}
-        for split in ("valid", "test"):
-            x, seen, wanted = splits[split]
-            for name, value in metrics(np.tile(counts, (len(x), 1)), seen, wanted).items():
-                values[f"{split}_{name}"] = value
-        report(epoch=1, **values)
-        return
+    values = {}
+    for split in ("valid", "test"):
+        x, seen, wanted = splits[split]
+        for name, value in metrics(np.tile(counts, (len(x), 1)), seen, wanted).items():
+            values[f"{split}_{name}"] = value
+    return values
 
+
+def fit(config, data, out, report):
+    """Trains one config (DEFAULTS' keys) on loaded data, calling report(values) after each epoch
+    with its losses and metrics, and keeps the best epoch's weights in out/best.pt."""
     import torch  # only for training
 
-    torch.manual_seed(args.seed)
+    config = {**DEFAULTS, **config}
+    items, splits, tags = data
+    torch.manual_seed(config["seed"])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     x_train, _, targets = splits["train"]
     y = torch.zeros(len(targets), items)
     for row, wanted in enumerate(targets):
         y[row, wanted] = 1
     average = y.sum(1).mean().item()
-    trunk = torch.nn.Sequential(torch.nn.Linear(x_train.shape[1], args.hidden), torch.nn.ReLU(), torch.nn.Dropout(args.dropout))
-    model = torch.nn.Sequential(trunk, torch.nn.Linear(args.hidden, items)).to(device)
-    main_loss = torch.nn.BCEWithLogitsLoss(pos_weight=torch.full((items,), args.pos_weight_mult * items / average, device=device))
-    optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
+    trunk = torch.nn.Sequential(torch.nn.Linear(x_train.shape[1], config["hidden"]), torch.nn.ReLU(), torch.nn.Dropout(config["dropout"]))
+    model = torch.nn.Sequential(trunk, torch.nn.Linear(config["hidden"], items)).to(device)
+    pos_weight = torch.full((items,), config["pos_weight_mult"] * items / average, device=device)
+    main_loss = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config["lr"])
     x = torch.from_numpy(x_train).to(device)
     y = y.to(device)
     tag_x = tag_y = None
-    if tags is not None and args.alpha > 0:
+    if tags is not None and config["alpha"] > 0:
         tag_x, tag_y = torch.from_numpy(tags[0]).to(device), torch.from_numpy(tags[1]).long().to(device)
-    generator = torch.Generator().manual_seed(args.seed)
-    os.makedirs(args.out, exist_ok=True)
+    generator = torch.Generator().manual_seed(config["seed"])
+    os.makedirs(out, exist_ok=True)
     best = -1.0
-    for epoch in range(1, args.epochs + 1):
+    batch_size = config["batch_size"]
+    for epoch in range(1, config["epochs"] + 1):
         model.train()
         order = torch.randperm(len(x), generator=generator)
         tag_order = torch.randperm(len(tag_x), generator=generator) if tag_x is not None else None
         sums, steps = [0.0, 0.0], 0
-        for start in range(0, len(x), args.batch_size):
-            batch = order[start:start + args.batch_size]
+        for start in range(0, len(x), batch_size):
+            batch = order[start:start + batch_size]
             loss = main_loss(model(x[batch]), y[batch])
             sums[0] += loss.item()
             if tag_x is not None:
                 pairs = tag_order[torch.arange(start, start + len(batch)) % len(tag_order)]
                 aux = torch.nn.functional.cross_entropy(model(tag_x[pairs]), tag_y[pairs])
                 sums[1] += aux.item()
-                loss = loss + args.alpha * aux
+                loss = loss + config["alpha"] * aux
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -134,8 +132,23 @@ def main():
                 values.update({f"{split}_{name}": value for name, value in metrics(scores, seen, wanted).items()})
         if values["valid_ndcg@10"] > best:
             best = values["valid_ndcg@10"]
-            torch.save(model.state_dict(), os.path.join(args.out, "best.pt"))
+            torch.save(model.state_dict(), os.path.join(out, "best.pt"))
         report(values)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", default="out")
+    for key, default in DEFAULTS.items():
+        parser.add_argument(f"--{key}", type=type(default), default=default)
+    parser.add_argument("--baseline", action="store_true", help="report the popularity baseline and exit (numpy only)")
+    args = parser.parse_args()
+    data = load(args.data)
+    if args.baseline:
+        report(epoch=1, **baseline(data))
+        return
+    fit({key: getattr(args, key) for key in DEFAULTS}, data, args.out, report)
 
 
 if __name__ == "__main__":
