@@ -8,7 +8,7 @@
 //
 // The runs are interleaved (repeat 1 of every variant and thread count, then repeat 2, …) so that
 // a shared machine's slow spells spread over all of them and the ratios between variants hold.
-// Without --data it uses ../shared/data/redial when present, else the synthetic `redial` preset.
+// Without --data it uses the repository's data/redial when present, else the synthetic `redial` preset.
 import Dispatch
 import Foundation
 import ML
@@ -63,8 +63,8 @@ func config(for variant: String, base: TrialConfig) -> TrialConfig {
 
 func datasetFolder(_ options: [String: String]) throws -> URL {
     if let data = options["data"] { return URL(fileURLWithPath: data) }
-    let shared = URL(fileURLWithPath: "../shared/data/redial")
-    if FileManager.default.fileExists(atPath: shared.appendingPathComponent("items.tsv").path) { return shared }
+    let redial = URL(fileURLWithPath: "data/redial")
+    if FileManager.default.fileExists(atPath: redial.appendingPathComponent("items.tsv").path) { return redial }
     return try DatasetLocator.folder(for: .synthetic(preset: "redial", seed: 0), cacheRoot: DatasetLocator.defaultCacheRoot)
 }
 

@@ -638,7 +638,7 @@ struct SpecParser {
 
     mutating func parseDataset(_ node: Node?, root: Node) -> DatasetSource? {
         guard let node else {
-            issue("dataset", root, "is required: a folder, or {synthetic: {preset, seed}}" + (isProgram ? ", or none" : ""))
+            issue("dataset", root, "is required: a folder, {name: NAME}, or {synthetic: {preset, seed}}" + (isProgram ? ", or none" : ""))
             return nil
         }
         if case .string(DatasetSource.noDataName)? = ConfigValue(scalar: node) { return .noData }
@@ -654,8 +654,9 @@ struct SpecParser {
             return .path(url.path)
         }
         guard let entries = pairs(node, "dataset") else { return nil }
+        if entries.count == 1, entries[0].0 == "name" { return parseNamedDataset(entries[0].1) }
         guard entries.count == 1, entries[0].0 == "synthetic", let synthetic = pairs(entries[0].1, "dataset.synthetic") else {
-            issue("dataset", node, "must be a folder path or {synthetic: {preset, seed}}")
+            issue("dataset", node, "must be a folder path, {name: NAME} or {synthetic: {preset, seed}}")
             return nil
         }
         var preset: String?, seed = 0
@@ -676,6 +677,23 @@ struct SpecParser {
             return nil
         }
         return .synthetic(preset: preset, seed: seed)
+    }
+
+    /// `dataset: {name: redial}`: the folder of that name on the search path (``DatasetSearch``).
+    /// A stored copy of the file (no files checked) takes the first candidate.
+    mutating func parseNamedDataset(_ node: Node) -> DatasetSource? {
+        guard case .string(let name)? = scalar(node, "dataset.name"), DatasetSearch.isName(name) else {
+            issue("dataset.name", node, "must be a dataset's folder name (letters, digits, _, - and .), e.g. redial")
+            return nil
+        }
+        let search = DatasetSearch(file: file)
+        if let found = search.find(name) { return .path(found.path) }
+        guard checkFiles else { return .path(search.folders[0].appendingPathComponent(name).path) }
+        issue(
+            "dataset.name", node,
+            "no dataset folder \(name) (with items.tsv) in \(search.folders.map(\.path).joined(separator: ", ")): put or link it in one of them, or list its parent folder in SWEEP_DATA_PATH"
+        )
+        return nil
     }
 
     static let programKeys = ["dir", "command", "config", "env"]
