@@ -268,6 +268,46 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(Set(raised.keys) == Set(pruned.map(\.number)))
     }
 
+    /// A function that hangs without reporting is stopped at the sweep's time limit: the attempt
+    /// ends `timed_out`, the client interrupts the function `stop_grace` after the stop, and the
+    /// same worker goes on to finish the other trials.
+    @Test func aHungFunctionIsStoppedAtTheSweepsLimitAndTheWorkerGoesOn() throws {
+        let fixture = try DistributedFixture()
+        try functionSweep(
+            fixture, extra: "limits: {trial: 2s, retries: 0}",
+            parameters: "  x: {values: [0.1, 0.2, 0.3]}\n  y: {value: -0.5}")
+        let workspace = Workspace()
+        try workspace.write("quad.py", Self.objectiveModule)
+        try workspace.write(
+            "hang.py",
+            """
+            import sys, time
+            import sweep_client
+            from quad import objective
+
+            def hanging(trial):
+                if trial.config["x"] == 0.2:
+                    time.sleep(3600)  # never reports, never returns
+                objective(trial)
+
+            print("ran", sweep_client.work(hanging, connect=sys.argv[1], function="objective", stop_grace=1))
+
+            """)
+        let coordinator = try fixture.launch()
+        let worker = try python("hang.py", [fixture.endpoint], in: workspace)
+        let result = coordinator.finish(timeout: 120)
+        #expect(result.stderr.contains("failed: timed out: the attempt ran past the trial limit of 2s"), "\(result.stderr)")
+        let finished = worker.finish(timeout: 30)
+        #expect(finished.status == 0 && finished.stdout.contains("ran 3"), "\(finished.stdout) \(finished.stderr)")
+        #expect(finished.stderr.contains("went on 1 s past its stop; interrupting it"), "\(finished.stderr)")
+        let trials = try fixture.store().trials()
+        #expect(trials.filter { $0.state == .completed }.count == 2, "\(trials.map(\.state))")
+        let hung = try #require(trials.first { $0.state == .failed })
+        let attempts = try fixture.store().attempts(trial: hung.id)
+        #expect(attempts.count == 1 && attempts[0].outcome == .timedOut, "\(attempts)")
+        #expect(attempts[0].reason?.contains("trial limit of 2s") == true, "\(String(describing: attempts[0].reason))")
+    }
+
     /// A script's own loop with ask and tell ranks the configs as `sweep run` does on the same
     /// file (the program and the function compute the same thing), TPE proposals included.
     @Test func askAndTellRanksAsSweepRunDoes() throws {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ._wire import finite_number
 
@@ -61,6 +61,7 @@ class Trial:
         self._started = time.monotonic()
         self._last_report = self._started
         self._stop_reason: Optional[str] = None
+        self._on_stop: Optional[Callable[[], None]] = None
         self._ended = False
         self._lock = threading.Lock()
 
@@ -138,6 +139,8 @@ class Trial:
     def _stop(self, reason: str) -> None:
         """The coordinator's cancel: the next report raises Pruned."""
         self._stop_reason = reason
+        if self._on_stop is not None:
+            self._on_stop()
 
     def _finish(self, final: Any, where: str) -> Optional[Tuple[int, Dict[str, float], Dict[str, float]]]:
         """Ends the trial with what the function returned (or `tell` gave): None (its reports), a
