@@ -124,7 +124,7 @@ import Testing
         #expect(throws: ConfigError.self) {
             try TrialFile.parse(ConfigDocument(text: "{trial: {}, dataset: {path: /x}}"), baseDirectory: base)
         }
-        #expect(throws: ConfigError(key: "extra", message: "unknown trial-file key; expected trial, dataset, threads, program")) {
+        #expect(throws: ConfigError(key: "extra", message: "unknown trial-file key; expected trial, dataset, threads, program, function")) {
             try TrialFile.parse(ConfigDocument(text: "{trial: {}, extra: 1}"), baseDirectory: base)
         }
     }
