@@ -229,15 +229,16 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
         #expect(help.contains("--connect") && help.contains("same fit() as train.py"))
     }
 
-    @Test(.enabled(if: hasTorch, "PyTorch is not installed here (pip install torch): the example's function worker is not run"))
-    func theExampleTrainsAsAFunctionWorker() throws {
-        let work = TestFolders.fresh("pytorch-function")
+    /// A two-trial smoke sweep of the example on ReDial, its trials run by `runner` (the sweep
+    /// file's `program:` or `function:` line); returns the store's path.
+    func smokeSweep(_ name: String, runner: String) throws -> (work: URL, sweep: String, db: String) {
+        let work = TestFolders.fresh(name)
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let sweep = work.appendingPathComponent("sweep.yaml").path
         try Data(
             """
-            name: pytorch-function
-            function: train
+            name: \(name)
+            \(runner)
             dataset: \(Self.redial.path)
             metric: {name: valid_ndcg@10, goal: maximize}
             method: grid
@@ -246,7 +247,18 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
 
             """.utf8
         ).write(to: URL(fileURLWithPath: sweep))
-        let db = work.appendingPathComponent("s.db").path
+        return (work, sweep, work.appendingPathComponent("s.db").path)
+    }
+
+    /// Both trials trained to a result.
+    func expectTwoTrainedTrials(_ db: String) throws {
+        let trials = try SweepStore.openReadOnly(path: db).trials()
+        #expect(trials.count == 2 && trials.allSatisfy { $0.state == .completed && ($0.result?.valid["ndcg@10"] ?? 0) > 0 })
+    }
+
+    @Test(.enabled(if: hasTorch, "PyTorch is not installed here (pip install torch): the example's function worker is not run"))
+    func theExampleTrainsAsAFunctionWorker() throws {
+        let (work, sweep, db) = try smokeSweep("pytorch-function", runner: "function: train")
         let endpoint = "tcp://127.0.0.1:\(try DistributedFixture.freePort())"
         let coordinator = try Child("sweep", ["launch", sweep, "--db", db, "--bind", endpoint])
         let worker = try Child(
@@ -257,32 +269,19 @@ func sqlite(_ db: String, _ sql: String) throws -> String {
             ], environment: ["PYTHONPATH": PythonClientTests.pythonPath(), "PYTHONDONTWRITEBYTECODE": "1"])
         #expect(coordinator.finish(timeout: 900).status == 0)
         #expect(worker.finish(timeout: 60).stdout.contains("ran 2 trials"))
-        let trials = try SweepStore.openReadOnly(path: db).trials()
-        #expect(trials.count == 2 && trials.allSatisfy { $0.state == .completed && ($0.result?.valid["ndcg@10"] ?? 0) > 0 })
+        try expectTwoTrainedTrials(db)
     }
 
     @Test(.enabled(if: hasTorch, "PyTorch is not installed here (pip install torch): the example's training is not run"))
     func theExampleTrainsAsAProgramSweep() throws {
-        let work = TestFolders.fresh("pytorch-sweep")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        let sweep = work.appendingPathComponent("sweep.yaml").path
-        try Data(
-            """
-            name: pytorch-smoke
-            program: {dir: \(Self.example.path), command: [python3, train.py, --data, "{data}", --out, "{out}"], env: [HOME, PYTHONPATH]}
-            dataset: \(Self.redial.path)
-            metric: {name: valid_ndcg@10, goal: maximize}
-            method: grid
-            fixed: {epochs: 2, pos_weight_mult: 1}
-            parameters: {alpha: {values: [0, 0.001]}}
-
-            """.utf8
-        ).write(to: URL(fileURLWithPath: sweep))
-        let db = work.appendingPathComponent("s.db").path
+        let (_, sweep, db) = try smokeSweep(
+            "pytorch-smoke",
+            runner:
+                "program: {dir: \(Self.example.path), command: [python3, train.py, --data, \"{data}\", --out, \"{out}\"], env: [HOME, PYTHONPATH]}"
+        )
         let run = try runSweep(["run", sweep, "--db", db])
         #expect(run.status == 0, "\(run.stderr)")
-        let trials = try SweepStore.openReadOnly(path: db).trials()
-        #expect(trials.count == 2 && trials.allSatisfy { $0.state == .completed && ($0.result?.valid["ndcg@10"] ?? 0) > 0 })
+        try expectTwoTrainedTrials(db)
     }
 }
 
