@@ -10,8 +10,9 @@ NEEDED_FILES := /usr/include/zmq.h /usr/include/$(MULTIARCH)/cblas.h /usr/includ
 APT_PACKAGES := libzmq3-dev libopenblas-dev libsqlite3-dev pkg-config slurm-wlm munge sqlite3 curl chromium
 # Optuna: the early-stopping and TPE tests compare our decisions with its own. kubernetes-validate:
 # the manifests in deploy/kubernetes are checked against the Kubernetes schema. pyzmq: the Python
-# client (clients/python) speaks to real coordinators; wheel lets a test pip-install it offline.
-PIP_PACKAGES := optuna==5.0.0 kubernetes-validate==1.37.0 pyzmq==27.3.0 wheel==0.45.1
+# client (clients/python) speaks to real coordinators; wheel lets a test pip-install it offline;
+# mypy checks its type hints (--strict).
+PIP_PACKAGES := optuna==5.0.0 kubernetes-validate==1.37.0 pyzmq==27.3.0 wheel==0.45.1 mypy==2.4.1
 # This machine forces Haswell kernels (older OpenBLAS builds misbehave on its CPU); keep it for tests.
 export OPENBLAS_CORETYPE ?= Haswell
 
@@ -25,7 +26,7 @@ deps:
 		echo "installing $(APT_PACKAGES)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 	fi
-	@python3 -c "import optuna, kubernetes_validate, zmq, wheel" 2>/dev/null || { echo "installing $(PIP_PACKAGES)"; \
+	@python3 -c "import optuna, kubernetes_validate, zmq, wheel, mypy" 2>/dev/null || { echo "installing $(PIP_PACKAGES)"; \
 		python3 -m pip install --quiet --root-user-action=ignore $(PIP_PACKAGES); }
 
 build: deps

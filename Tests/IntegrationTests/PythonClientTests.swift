@@ -110,6 +110,18 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(summary.first.flatMap { Int($0.split(separator: " ")[1]) } ?? 0 >= 10)
     }
 
+    /// The client's type hints hold under `mypy --strict` (installed by `make deps`).
+    @Test func theClientsTypeHintsCheck() throws {
+        let checked = try runProgram(
+            "/usr/bin/env",
+            [
+                "python3", "-m", "mypy", "--strict", "--cache-dir=/dev/null",
+                repositoryRoot.appendingPathComponent("clients/python/src/sweep_client").path,
+            ])
+        print("clients/python mypy --strict: " + checked.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(checked.contains("Success: no issues found"))
+    }
+
     /// Two function workers over CURVE finish every trial once though one is killed mid-trial; a
     /// client with a key the coordinator does not know, one serving another function and a
     /// `sweep worker` are each refused with the reason and never hold a trial.

@@ -197,8 +197,8 @@ class Connection:
     # MARK: The I/O thread
 
     def _serve(self) -> None:
-        dealer: Optional[zmq.Socket] = None
-        monitor: Optional[zmq.Socket] = None
+        dealer: Optional[zmq.Socket[bytes]] = None
+        monitor: Optional[zmq.Socket[bytes]] = None
         try:
             dealer, monitor = self._open()
             poller = zmq.Poller()
@@ -268,7 +268,7 @@ class Connection:
             with self._condition:
                 self._condition.notify_all()
 
-    def _open(self) -> Tuple[zmq.Socket, zmq.Socket]:
+    def _open(self) -> Tuple[zmq.Socket[bytes], zmq.Socket[bytes]]:
         dealer = self._context.socket(zmq.DEALER)
         dealer.setsockopt(zmq.SNDHWM, 1000)
         dealer.setsockopt(zmq.IMMEDIATE, 1)
@@ -282,18 +282,18 @@ class Connection:
         dealer.connect(self.endpoint)
         return dealer, monitor
 
-    def _shut(self, dealer: zmq.Socket, monitor: zmq.Socket, linger: int = 0) -> None:
+    def _shut(self, dealer: zmq.Socket[bytes], monitor: zmq.Socket[bytes], linger: int = 0) -> None:
         dealer.disable_monitor()
         monitor.close(0)
         dealer.close(linger)
 
-    def _send(self, dealer: zmq.Socket, frames: List[bytes]) -> None:
+    def _send(self, dealer: zmq.Socket[bytes], frames: List[bytes]) -> None:
         try:
             dealer.send_multipart(frames, zmq.NOBLOCK)
         except zmq.Again:
             pass  # not connected: what matters is resent after the next welcome
 
-    def _monitored(self, monitor: zmq.Socket) -> None:
+    def _monitored(self, monitor: zmq.Socket[bytes]) -> None:
         while monitor.poll(0):
             event = recv_monitor_message(monitor)["event"]
             if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
@@ -321,7 +321,7 @@ class Connection:
             body["progress"] = progress
         return body
 
-    def _handle(self, dealer: zmq.Socket, message_type: str, body: Dict[str, Any]) -> Optional[float]:
+    def _handle(self, dealer: zmq.Socket[bytes], message_type: str, body: Dict[str, Any]) -> Optional[float]:
         """Handles one message; returns seconds until the next heartbeat when the message says so."""
         if message_type == "welcome":
             with self._condition:
@@ -357,7 +357,7 @@ class Connection:
             lease = body.get("lease")
             with self._condition:
                 if isinstance(lease, dict):
-                    self._unacked.pop(lease.get("lease"), None)
+                    self._unacked.pop(str(lease.get("lease")), None)
                 self._condition.notify_all()
             return None
         if message_type == "cancel":
@@ -384,7 +384,7 @@ class Connection:
             return
         reason = str(body.get("reason", "cancelled"))
         with self._condition:
-            running = self._running.get(lease.get("lease"))
+            running = self._running.get(str(lease.get("lease")))
             if running is None:
                 return
             log.info("trial %s stopped by the coordinator: %s", lease_text(lease), reason)
@@ -395,7 +395,7 @@ class Connection:
         if not taken:
             self.send_failed(running.trial, "cancelled", reason)
 
-    def _error(self, dealer: zmq.Socket, body: Dict[str, Any]) -> None:
+    def _error(self, dealer: zmq.Socket[bytes], body: Dict[str, Any]) -> None:
         code, message = body.get("code"), str(body.get("message", ""))
         if code == "not_ready":
             with self._condition:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ._wire import finite_number
 
@@ -209,7 +209,7 @@ def _split(values: Mapping[str, Any], where: str, on_non_finite: Any) -> Tuple[D
     return valid, test, extra
 
 
-def best_epoch(history: List[Mapping[str, Any]], metric: str, goal: str) -> int:
+def best_epoch(history: Sequence[Mapping[str, Any]], metric: str, goal: str) -> int:
     """The epoch (from 1) whose valid `metric` is best by `goal`, the earliest of ties; epochs
     without it never win."""
     best: Optional[Tuple[int, float]] = None

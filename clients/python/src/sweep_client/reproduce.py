@@ -38,7 +38,7 @@ def read_trial_file(path: str) -> Dict[str, Any]:
         document = json.loads(text)
     except ValueError:
         try:
-            import yaml  # type: ignore[import-untyped]
+            yaml = importlib.import_module("yaml")
         except ImportError:
             raise ValueError(
                 f"{path} is YAML and PyYAML is not installed: `pip install pyyaml`, or export it with "
@@ -85,4 +85,4 @@ def load_function(spec: str) -> Callable[[Trial], Any]:
     function = getattr(module, name, None)
     if not callable(function):
         raise ValueError(f"{spec}: {module_name} has no function {name}")
-    return function
+    return function  # type: ignore[no-any-return]

@@ -35,7 +35,11 @@ class _Watchdog:
             previous = signal.signal(signal.SIGUSR1, self._signalled)
             # A parent may have blocked it (the mask is inherited across exec).
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
-            self.restore = lambda: signal.signal(signal.SIGUSR1, previous)
+
+            def restore() -> None:
+                signal.signal(signal.SIGUSR1, previous)
+
+            self.restore = restore
         else:
             self.grace = None
 
@@ -161,4 +165,8 @@ def _catch_sigterm() -> Callable[[], None]:
         raise _Terminated()
 
     previous = signal.signal(signal.SIGTERM, terminated)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
