@@ -227,6 +227,36 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         another.finish(timeout: 30)
     }
 
+    /// The coordinator killed (-9) and relaunched mid-sweep: the function worker reconnects, its
+    /// result finished while the coordinator was down is resent and kept, and every trial ends once.
+    @Test func aFunctionWorkerOutlivesACoordinatorRestart() throws {
+        let fixture = try DistributedFixture()
+        try functionSweep(fixture)
+        let workspace = Workspace()
+        try workspace.write("quad.py", Self.objectiveModule)
+        try workspace.write("worker.py", Self.workerScript)
+        var coordinator = try fixture.launch()
+        let worker = try python("worker.py", [fixture.endpoint, "survivor"], in: workspace)
+        var inFlight: String?
+        try fixture.waitUntil("three results and a trial mid-way") { store in
+            inFlight = try fixture.runningTrial(of: "survivor", store: store)
+            guard let trial = inFlight, let attempt = try store.attempts(trial: trial).last else { return false }
+            return try store.trials().filter { $0.state == .completed }.count >= 3
+                && store.epochs(trial: trial, attempt: attempt.attempt).count >= 1
+        }
+        coordinator.kill(SIGKILL)
+        _ = coordinator.finish(timeout: 10)
+        Thread.sleep(forTimeInterval: 1.5)  // the trial in flight finishes while no coordinator listens
+        coordinator = try fixture.launch()
+        let result = coordinator.finish(timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        try fixture.expectEveryTrialCompletedOnce()
+        let attempts = try fixture.store().attempts(trial: try #require(inFlight))
+        #expect(attempts.count == 1 && attempts[0].outcome == .completed, "\(attempts)")
+        let finished = worker.finish(timeout: 30)
+        #expect(finished.status == 0 && finished.stdout.contains("ran 12"), "\(finished.stdout) \(finished.stderr)")
+    }
+
     /// ASHA's stop reaches the function at its next report: `Pruned` is raised there, and the
     /// store keeps the epochs up to the rung.
     @Test func earlyStoppingReachesTheFunctionWithinOneReport() throws {
