@@ -124,8 +124,22 @@ public final class CoordinatorServer {
 
     /// Serves until every trial has ended (then tells workers `shutdown(finished)`) or `stop` is
     /// set (then `shutdown(stopping)`: workers reconnect when a coordinator returns).
-    /// Returns true when the sweep is over.
+    /// Returns true when the sweep is over. Throws ``StoreFull`` when the store's disk is full,
+    /// after telling workers `shutdown(stopping)`: nothing unstored was acknowledged.
     public func serve(until stop: StopFlag) throws -> Bool {
+        do {
+            return try serveUntilOver(stop)
+        } catch {
+            guard let full = store.diskFull(error) else { throw error }
+            // Nothing more can be stored: no assignment, no ack. Workers keep what they finished
+            // and deliver it to the next coordinator.
+            broadcast(.shutdown(Shutdown(reason: .stopping)))
+            note("\(full); workers told to wait for the coordinator's return")
+            throw full
+        }
+    }
+
+    private func serveUntilOver(_ stop: StopFlag) throws -> Bool {
         var overSince: Date?
         while true {
             if stop.isSet {

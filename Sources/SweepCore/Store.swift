@@ -3,6 +3,20 @@ import GRDB
 import Synchronization
 import Vocabulary
 
+/// The disk holding a store is full: the write that found it so was not made (its transaction
+/// rolled back), and everything committed before it is intact.
+public struct StoreFull: Error, CustomStringConvertible {
+    /// The store's file.
+    public var path: String
+    /// Bytes free on its file system when it was found full, if known.
+    public var freeBytes: Int64?
+
+    public var description: String {
+        let free = freeBytes.map { " (\($0 / 1024) KiB free)" } ?? ""
+        return "the disk holding \(path) is full\(free): the last write was not made, and everything stored before it is intact"
+    }
+}
+
 /// One sweep's durable state in one SQLite file (WAL), through GRDB.
 ///
 /// A process opens one writer (``open(path:)``) or any number of readers (``openReadOnly(path:)``),
@@ -29,6 +43,14 @@ public final class SweepStore: Sendable {
         self.path = path
         self.checkpointer = checkpointer
         self.watcher = watcher
+    }
+
+    /// `error` as ``StoreFull`` when it is SQLite's "database or disk is full", else nil.
+    public func diskFull(_ error: any Error) -> StoreFull? {
+        guard let database = error as? DatabaseError, database.resultCode == .SQLITE_FULL else { return nil }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let free = (try? FileManager.default.attributesOfFileSystem(forPath: folder))?[.systemFreeSize] as? NSNumber
+        return StoreFull(path: path, freeBytes: free?.int64Value)
     }
 
     /// For a read-only store: a number that changes whenever a writer commits, so what was read

@@ -178,13 +178,32 @@ struct Launch: ParsableCommand {
         hangup.setEventHandler { reload.set() }
         hangup.resume()
         signals.append(hangup)
-        let over = try server.serve(until: stop)
-        signals.forEach { $0.cancel() }
-        for worker in workers {
-            let deadline = Date().addingTimeInterval(5)
-            while worker.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-            if worker.isRunning { worker.terminate() }
+        /// Local workers end with this launch (told to finish or to stop, they exit by themselves).
+        func endLocalWorkers() {
+            for worker in workers {
+                let deadline = Date().addingTimeInterval(5)
+                while worker.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+                if worker.isRunning { worker.terminate() }
+            }
         }
+        let over: Bool
+        do {
+            over = try server.serve(until: stop)
+        } catch let full as StoreFull {
+            for worker in workers where worker.isRunning { worker.terminate() }
+            endLocalWorkers()
+            display.finish()
+            let results = (try? writer.trials().filter { $0.result != nil }.count).map { " (\($0) results stored)" } ?? ""
+            printError(
+                """
+                sweep launch: \(full)\(results).
+                Remote workers were told the coordinator is stopping: each keeps the results it finished and delivers them to the next launch (local workers end with this one).
+                Free space on that disk, then run `sweep launch \(sweep) --db \(store.db)` (with the same --bind) to go on.
+                """)
+            throw ExitCode(5)
+        }
+        signals.forEach { $0.cancel() }
+        endLocalWorkers()
         display.update(workers: 0, force: true)
         display.finish()
         let counted = server.counters

@@ -224,7 +224,22 @@ struct Run: ParsableCommand {
                 folder: program.folder, command: command, data: opened.dataset?.folder,
                 runs: URL(fileURLWithPath: store.db + ".runs"), grace: programGrace)
         }
-        let ran = try runner.run(limit: maxTrials) { claim, outcome in
+        let ran: Int
+        do {
+            ran = try runLocally(&runner, metric: metric)
+        } catch {
+            guard let full = opened.store.diskFull(error) else { throw error }
+            printError("sweep run: \(full). Free space on that disk, then run `sweep run \(sweep) --db \(store.db)` again to go on.")
+            throw ExitCode(5)
+        }
+        printError("ran \(ran) trial\(ran == 1 ? "" : "s")")
+        print(try opened.leaderboard())
+        try opened.reportHalt(db: store.db)
+    }
+
+    /// Runs the trials, printing how each ended; returns how many ran.
+    func runLocally(_ runner: inout LocalRunner, metric: String) throws -> Int {
+        try runner.run(limit: maxTrials) { claim, outcome in
             let line =
                 switch outcome {
                 case .completed(let report):
@@ -237,9 +252,6 @@ struct Run: ParsableCommand {
                 }
             printError("trial #\(claim.number) \(claim.trial): \(line)")
         }
-        printError("ran \(ran) trial\(ran == 1 ? "" : "s")")
-        print(try opened.leaderboard())
-        try opened.reportHalt(db: store.db)
     }
 }
 
