@@ -338,6 +338,20 @@ class ConversationTests(unittest.TestCase):
         thread.join(5)
         self.assertEqual(outcome, {"ran": 1})
 
+    def test_an_interrupt_says_bye_and_is_raised_again(self):
+        def interrupted(trial):
+            trial.report(1, valid_score=1)
+            raise KeyboardInterrupt()
+
+        thread, outcome = self.start_worker(interrupted)
+        self.coordinator.welcome()
+        self.coordinator.send("assign", assignment())
+        self.assertEqual(self.coordinator.receive()[0], "progress")
+        kind, body = self.coordinator.receive()
+        self.assertEqual((kind, body), ("bye", {"reason": "SIGINT"}))
+        thread.join(5)
+        self.assertIsInstance(outcome.get("error"), KeyboardInterrupt)
+
     def test_a_refusal_is_raised_with_the_coordinators_words(self):
         thread, outcome = self.start_worker(lambda trial: 1.0)
         self.coordinator.receive()

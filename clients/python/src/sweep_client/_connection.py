@@ -93,6 +93,7 @@ class Connection:
         self._refused: Optional[str] = None
         self._crash: Optional[BaseException] = None
         self._stopping = False
+        self._closed = False
         self._heartbeat_seconds = 1.0
         self._liveness = 5
         self._thread = threading.Thread(target=self._serve, name="sweep-client-io", daemon=True)
@@ -146,6 +147,8 @@ class Connection:
     def close(self, reason: str = "closed", wait_for_acks: float = 10.0) -> None:
         """Waits up to `wait_for_acks` seconds for results to be acknowledged, says bye (the
         trials this client holds go back to the queue) and closes the socket."""
+        if self._closed:
+            return
         if not self._thread.is_alive():
             return self._close_context()
         with self._condition:
@@ -181,7 +184,10 @@ class Connection:
     def _wake(self) -> None:
         with self._wake_lock:
             if not self._wake_sender.closed:
-                self._wake_sender.send(b"", zmq.NOBLOCK)
+                try:
+                    self._wake_sender.send(b"", zmq.NOBLOCK)
+                except zmq.Again:
+                    pass  # wakes are queued already: the I/O thread will drain the outbox
 
     def _raise_if_broken(self) -> None:
         if self._refused is not None:
@@ -193,6 +199,7 @@ class Connection:
         with self._wake_lock:
             self._wake_sender.close(0)
         self._context.term()
+        self._closed = True
 
     # MARK: The I/O thread
 
