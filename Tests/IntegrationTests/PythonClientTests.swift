@@ -257,6 +257,33 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(finished.status == 0 && finished.stdout.contains("ran 12"), "\(finished.stdout) \(finished.stderr)")
     }
 
+    /// SIGTERM mid-trial: the client says bye, its trial goes back at once (the attempt ends
+    /// `lost` with the reason, not after a liveness window) and another worker finishes it.
+    @Test func sigtermHandsTheTrialBackAtOnce() throws {
+        let fixture = try DistributedFixture()
+        try functionSweep(fixture)
+        let workspace = Workspace()
+        try workspace.write("quad.py", Self.objectiveModule)
+        try workspace.write("worker.py", Self.workerScript)
+        let coordinator = try fixture.launch()
+        let quitter = try python("worker.py", [fixture.endpoint, "quitter"], in: workspace)
+        var handedBack: String?
+        try fixture.waitUntil("the quitter mid-trial") { store in
+            handedBack = try fixture.runningTrial(of: "quitter", store: store)
+            guard let trial = handedBack, let attempt = try store.attempts(trial: trial).last else { return false }
+            return try store.epochs(trial: trial, attempt: attempt.attempt).count >= 1
+        }
+        quitter.kill(SIGTERM)
+        let quit = quitter.finish(timeout: 20)
+        #expect(quit.status == 0 && quit.stdout.contains("ran "), "\(quit.stdout) \(quit.stderr)")
+        let attempts = try fixture.store().attempts(trial: try #require(handedBack))
+        #expect(attempts.first?.outcome == .lost && attempts.first?.reason == "worker quitter left: SIGTERM", "\(attempts)")
+        let finisher = try python("worker.py", [fixture.endpoint, "finisher"], in: workspace)
+        #expect(coordinator.finish(timeout: 120).status == 0)
+        try fixture.expectEveryTrialCompletedOnce()
+        #expect(finisher.finish(timeout: 30).status == 0)
+    }
+
     /// ASHA's stop reaches the function at its next report: `Pruned` is raised there, and the
     /// store keeps the epochs up to the rung.
     @Test func earlyStoppingReachesTheFunctionWithinOneReport() throws {

@@ -34,10 +34,11 @@ class _Watchdog:
         if grace is not None and threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGUSR1, self._signalled)
             # A parent may have blocked it (the mask is inherited across exec).
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
+            mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
 
             def restore() -> None:
                 signal.signal(signal.SIGUSR1, previous)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
             self.restore = restore
         else:
@@ -165,8 +166,11 @@ def _catch_sigterm() -> Callable[[], None]:
         raise _Terminated()
 
     previous = signal.signal(signal.SIGTERM, terminated)
+    # A parent may have blocked it (the mask is inherited across exec): it must reach us.
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
     def restore() -> None:
         signal.signal(signal.SIGTERM, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     return restore
