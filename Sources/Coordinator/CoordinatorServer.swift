@@ -133,6 +133,7 @@ public final class CoordinatorServer {
             guard let full = store.diskFull(error) else { throw error }
             // Nothing more can be stored: no assignment, no ack. Workers keep what they finished
             // and deliver it to the next coordinator.
+            lingerForLastWords()
             broadcast(.shutdown(Shutdown(reason: .stopping)))
             note("\(full); workers told to wait for the coordinator's return")
             throw full
@@ -143,6 +144,7 @@ public final class CoordinatorServer {
         var overSince: Date?
         while true {
             if stop.isSet {
+                lingerForLastWords()
                 broadcast(.shutdown(Shutdown(reason: .stopping)))
                 note("stopping: workers told to wait for the coordinator's return")
                 try markWorkersOffline()
@@ -175,11 +177,23 @@ public final class CoordinatorServer {
                 let since = overSince ?? Date()
                 overSince = since
                 if Date().timeIntervalSince(since) > scheduler.settings.heartbeat * 2 || scheduler.sessions.isEmpty {
+                    lingerForLastWords()
                     broadcast(.shutdown(Shutdown(reason: .finished)))
                     try markWorkersOffline()
                     return true
                 }
             }
+        }
+    }
+
+    /// The last `shutdown` goes out just before the process ends: the socket keeps it for up to
+    /// two seconds after close (its linger is 0 while serving), so a loaded machine's I/O thread
+    /// still delivers it and no worker waits for a coordinator that is gone.
+    private func lingerForLastWords() {
+        do {
+            try socket.setLinger(milliseconds: 2000)
+        } catch {
+            note("could not keep the last messages past close: \(error)")
         }
     }
 

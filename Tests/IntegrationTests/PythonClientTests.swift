@@ -76,6 +76,27 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             """)
     }
 
+    /// A workspace holding the objective module and the function worker script.
+    func workerWorkspace() throws -> Workspace {
+        let workspace = Workspace()
+        try workspace.write("quad.py", Self.objectiveModule)
+        try workspace.write("worker.py", Self.workerScript)
+        return workspace
+    }
+
+    /// Waits until `worker` holds a trial with an epoch stored (and `also` holds); returns its id.
+    func midTrial(_ fixture: DistributedFixture, of worker: String, also: @escaping (SweepStore) throws -> Bool = { _ in true })
+        throws -> String
+    {
+        var found: String?
+        try fixture.waitUntil("\(worker) to be mid-trial") { store in
+            found = try fixture.runningTrial(of: worker, store: store)
+            guard let trial = found, let attempt = try store.attempts(trial: trial).last else { return false }
+            return try store.epochs(trial: trial, attempt: attempt.attempt).count >= 1 && also(store)
+        }
+        return try #require(found)
+    }
+
     /// The client's own unit tests, run from a copy pip installed offline (so the package installs).
     @Test func theClientInstallsWithPipAndItsUnitTestsPass() throws {
         // From a copy: setuptools writes build/ and *.egg-info beside the sources it builds.
@@ -128,9 +149,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     @Test func twoFunctionWorkersOverCurveFinishEveryTrialOnceThroughAKill() throws {
         let fixture = try DistributedFixture()
         try functionSweep(fixture)
-        let workspace = Workspace()
-        try workspace.write("quad.py", Self.objectiveModule)
-        try workspace.write("worker.py", Self.workerScript)
+        let workspace = try workerWorkspace()
         let keys = workspace.path("keys")
         for (folder, name) in [("coordinator", "coordinator"), ("workers", "py1"), ("workers", "py2"), ("outsiders", "mallory")] {
             #expect(try runSweep(["keys", "generate", "--out", "\(keys)/\(folder)", "--name", name]).status == 0)
@@ -163,19 +182,13 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let refusedSwift = swiftWorker.finish(timeout: 60)
         #expect(refusedSwift.status != 0 && refusedSwift.stderr.contains("which `sweep worker` is not"), "\(refusedSwift.stderr)")
 
-        var killed: String?
-        try fixture.waitUntil("worker one to be mid-trial") { store in
-            guard let trial = try fixture.runningTrial(of: "py1/one", store: store), let attempt = try store.attempts(trial: trial).last
-            else { return false }
-            killed = trial
-            return try store.epochs(trial: trial, attempt: attempt.attempt).count >= 1
-        }
+        let killed = try midTrial(fixture, of: "py1/one")
         first.kill(SIGKILL)
         let result = coordinator.finish(timeout: 120)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("valid score"), "\(result.stdout)")
         try fixture.expectEveryTrialCompletedOnce()
-        let attempts = try fixture.store().attempts(trial: try #require(killed))
+        let attempts = try fixture.store().attempts(trial: killed)
         #expect(attempts.first?.worker == "py1/one" && attempts.first?.outcome == .lost, "\(attempts)")
         #expect(attempts.last?.worker == "py2/two" && attempts.last?.outcome == .completed, "\(attempts)")
         let finished = second.finish(timeout: 30)
@@ -232,17 +245,11 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     @Test func aFunctionWorkerOutlivesACoordinatorRestart() throws {
         let fixture = try DistributedFixture()
         try functionSweep(fixture)
-        let workspace = Workspace()
-        try workspace.write("quad.py", Self.objectiveModule)
-        try workspace.write("worker.py", Self.workerScript)
+        let workspace = try workerWorkspace()
         var coordinator = try fixture.launch()
         let worker = try python("worker.py", [fixture.endpoint, "survivor"], in: workspace)
-        var inFlight: String?
-        try fixture.waitUntil("three results and a trial mid-way") { store in
-            inFlight = try fixture.runningTrial(of: "survivor", store: store)
-            guard let trial = inFlight, let attempt = try store.attempts(trial: trial).last else { return false }
-            return try store.trials().filter { $0.state == .completed }.count >= 3
-                && store.epochs(trial: trial, attempt: attempt.attempt).count >= 1
+        let inFlight = try midTrial(fixture, of: "survivor") { store in
+            try store.trials().filter { $0.state == .completed }.count >= 3
         }
         coordinator.kill(SIGKILL)
         _ = coordinator.finish(timeout: 10)
@@ -251,7 +258,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let result = coordinator.finish(timeout: 120)
         #expect(result.status == 0, "\(result.stderr)")
         try fixture.expectEveryTrialCompletedOnce()
-        let attempts = try fixture.store().attempts(trial: try #require(inFlight))
+        let attempts = try fixture.store().attempts(trial: inFlight)
         #expect(attempts.count == 1 && attempts[0].outcome == .completed, "\(attempts)")
         let finished = worker.finish(timeout: 30)
         #expect(finished.status == 0 && finished.stdout.contains("ran 12"), "\(finished.stdout) \(finished.stderr)")
@@ -262,21 +269,14 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     @Test func sigtermHandsTheTrialBackAtOnce() throws {
         let fixture = try DistributedFixture()
         try functionSweep(fixture)
-        let workspace = Workspace()
-        try workspace.write("quad.py", Self.objectiveModule)
-        try workspace.write("worker.py", Self.workerScript)
+        let workspace = try workerWorkspace()
         let coordinator = try fixture.launch()
         let quitter = try python("worker.py", [fixture.endpoint, "quitter"], in: workspace)
-        var handedBack: String?
-        try fixture.waitUntil("the quitter mid-trial") { store in
-            handedBack = try fixture.runningTrial(of: "quitter", store: store)
-            guard let trial = handedBack, let attempt = try store.attempts(trial: trial).last else { return false }
-            return try store.epochs(trial: trial, attempt: attempt.attempt).count >= 1
-        }
+        let handedBack = try midTrial(fixture, of: "quitter")
         quitter.kill(SIGTERM)
         let quit = quitter.finish(timeout: 20)
         #expect(quit.status == 0 && quit.stdout.contains("ran "), "\(quit.stdout) \(quit.stderr)")
-        let attempts = try fixture.store().attempts(trial: try #require(handedBack))
+        let attempts = try fixture.store().attempts(trial: handedBack)
         #expect(attempts.first?.outcome == .lost && attempts.first?.reason == "worker quitter left: SIGTERM", "\(attempts)")
         let finisher = try python("worker.py", [fixture.endpoint, "finisher"], in: workspace)
         #expect(coordinator.finish(timeout: 120).status == 0)
@@ -309,6 +309,8 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                         out.write(f"{trial.number} {trial.epochs_reported + 1}\\n")
                     raise
 
+            import logging
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(threadName)s %(message)s")
             print("ran", sweep_client.work(recorded, connect=sys.argv[1], function="objective"))
 
             """)
@@ -316,7 +318,8 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let worker = try python("pruning.py", [fixture.endpoint, log], in: workspace)
         let result = coordinator.finish(timeout: 120)
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(worker.finish(timeout: 30).status == 0)
+        let finished = worker.finish(timeout: 30)
+        #expect(finished.status == 0, "\(finished.stdout) \(finished.stderr)")
         let trials = try fixture.store().trials()
         let pruned = trials.filter { $0.state == .pruned }
         #expect(pruned.count >= 3, "\(trials.map(\.state))")
