@@ -8,16 +8,24 @@ public enum Export {
     /// synthetic preset) with its fingerprint, the threads the result was measured with, and the
     /// program or function its trials run.
     public static func trialFile(for trial: TrialSnapshot, sweep: SweepRecord) throws -> TrialFile {
+        try trialFiles(for: [trial], sweep: sweep)[0]
+    }
+
+    /// The trial files of `trials`, the sweep's stored file parsed once for all of them.
+    public static func trialFiles(for trials: [TrialSnapshot], sweep: SweepRecord) throws -> [TrialFile] {
+        let function = try SweepSpec.parseStored(sweep.specText).function
         let dataset: DatasetSource =
             switch sweep.dataset {
             case .path(let path): .path(URL(fileURLWithPath: path).standardizedFileURL.path)
             case .synthetic, .noData: sweep.dataset
             }
-        var file = TrialFile(
-            config: trial.config, dataset: dataset, fingerprint: dataset == .noData ? "" : sweep.fingerprint,
-            threads: trial.result?.timing.threads ?? 1, program: sweep.program)
-        file.function = try SweepSpec.parseStored(sweep.specText).function
-        return file
+        return trials.map { trial in
+            var file = TrialFile(
+                config: trial.config, dataset: dataset, fingerprint: dataset == .noData ? "" : sweep.fingerprint,
+                threads: trial.result?.timing.threads ?? 1, program: sweep.program)
+            file.function = function
+            return file
+        }
     }
 
     /// The best completed trial by the sweep's one objective on valid (feasible first), or nil

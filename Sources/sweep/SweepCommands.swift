@@ -448,8 +448,8 @@ struct ExportCommand: ParsableCommand {
         } catch {
             throw ValidationError("--front \(folder): cannot create the folder (\(error.localizedDescription))")
         }
-        for member in members {
-            let file = try Export.trialFile(for: member, sweep: sweep)
+        let files = try Export.trialFiles(for: members, sweep: sweep)
+        for (member, file) in zip(members, files) {
             let text = format == .json ? try file.jsonText() + "\n" : file.yamlText()
             let path = URL(fileURLWithPath: folder).appendingPathComponent("trial-\(member.number)-\(member.id).\(format.rawValue)").path
             try writeOutput(Data(text.utf8), to: path, option: "--front")
@@ -457,7 +457,7 @@ struct ExportCommand: ParsableCommand {
             printError("wrote trial \(member.id) (#\(member.number), \(values.joined(separator: ", "))) to \(path)")
         }
         printError(
-            "\(members.count) trial file\(members.count == 1 ? "" : "s") of the front; reproduce one with: \(Self.reproduceCommand(try Export.trialFile(for: members[0], sweep: sweep), path: "FILE"))"
+            "\(members.count) trial file\(members.count == 1 ? "" : "s") of the front; reproduce one with: \(Self.reproduceCommand(files[0], path: "FILE"))"
         )
     }
 
