@@ -394,7 +394,8 @@ class Connection:
             running = self._running.get(str(lease.get("lease")))
             if running is None:
                 return
-            log.info("trial %s stopped by the coordinator: %s", lease_text(lease), reason)
+            if not running.trial.should_stop:
+                log.info("trial %s stopped by the coordinator: %s", lease_text(lease), reason)
             running.trial._stop(reason)
             taken = running.trial not in self._waiting
             if not taken:

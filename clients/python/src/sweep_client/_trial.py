@@ -137,7 +137,10 @@ class Trial:
         raise Diverged(detail)
 
     def _stop(self, reason: str) -> None:
-        """The coordinator's cancel: the next report raises Pruned."""
+        """The coordinator's cancel: the next report raises Pruned. The first reason stands (a
+        coordinator repeats its cancel, `this lease is no longer valid`, while the trial runs on)."""
+        if self._stop_reason is not None:
+            return
         self._stop_reason = reason
         if self._on_stop is not None:
             self._on_stop()

@@ -15,6 +15,10 @@ class _Terminated(BaseException):
     """SIGTERM arrived: hand the trial back and leave."""
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
 class _Interrupted(BaseException):
     """The function went on past its stop and `stop_grace`: raised in it by SIGUSR1 (a
     BaseException, so `except Exception` in the function does not swallow it)."""
@@ -31,18 +35,11 @@ class _Watchdog:
         self.armed: Optional[Trial] = None
         self.fired: Optional[Trial] = None
         self.restore: Callable[[], None] = lambda: None
-        if grace is not None and threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGUSR1, self._signalled)
-            # A parent may have blocked it (the mask is inherited across exec).
-            mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
-
-            def restore() -> None:
-                signal.signal(signal.SIGUSR1, previous)
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-
-            self.restore = restore
-        else:
+        restore = _handle(signal.SIGUSR1, self._signalled) if grace is not None else None
+        if restore is None:
             self.grace = None
+        else:
+            self.restore = restore
 
     def _signalled(self, signum: int, frame: Any) -> None:
         with self.lock:
@@ -101,7 +98,7 @@ def work(
     connection = Connection(
         connect, function or train.__name__, name=name, server_key=server_key, secret_key=secret_key
     )
-    restore = _catch_sigterm()
+    restore = _handle(signal.SIGTERM, _terminated) or (lambda: None)
     watchdog = _Watchdog(stop_grace)
     ran = 0
     reason = "finished"
@@ -157,20 +154,17 @@ def _run(connection: Connection, train: Callable[[Trial], Any], trial: Trial, wa
         connection.send_result(trial, *finished)
 
 
-def _catch_sigterm() -> Callable[[], None]:
-    """Turns SIGTERM into _Terminated in the main thread; returns what restores the old handler."""
+def _handle(signum: int, handler: Callable[[int, Any], None]) -> Optional[Callable[[], None]]:
+    """Handles `signum` in the main thread and unblocks it (a parent may have blocked it: the mask
+    is inherited across exec); returns what restores the handler and the mask, or None outside
+    the main thread, where no handler can be set."""
     if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def terminated(signum: int, frame: Any) -> None:
-        raise _Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminated)
-    # A parent may have blocked it (the mask is inherited across exec): it must reach us.
-    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        return None
+    previous = signal.signal(signum, handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
 
     def restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signum, previous)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     return restore
