@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The worker simulator's timer heap.
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // System libraries, installed by the Makefile with apt-get.
@@ -78,7 +80,9 @@ let package = Package(
         // The ZeroMQ server over SweepCore: leases, admission, authentication.
         .target(name: "Coordinator", dependencies: ["Vocabulary", "Protocol", "Programs", "SweepCore"]),
         // A worker: trials from a coordinator, trained here or run as programs.
-        .target(name: "Worker", dependencies: ["Vocabulary", "Protocol", "ML", "Programs"]),
+        .target(
+            name: "Worker",
+            dependencies: ["Vocabulary", "Protocol", "ML", "Programs", .product(name: "HeapModule", package: "swift-collections")]),
         // Beside the worker: trials run in this process (`sweep run`) through the same controller.
         .target(name: "LocalRun", dependencies: ["Vocabulary", "ML", "Programs", "SweepCore"]),
         // The read-only web dashboard over SweepCore's readers.

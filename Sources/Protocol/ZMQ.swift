@@ -65,6 +65,12 @@ public final class ZMQContext: @unchecked Sendable {
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
     }
 
+    /// Raises how many sockets this context may hold (`ZMQ_MAX_SOCKETS`, 1,023 by default): a
+    /// process simulating thousands of workers holds a socket for each.
+    public func setMaximumSockets(_ count: Int32) throws {
+        if zmq_ctx_set(handle, ZMQ_MAX_SOCKETS, count) != 0 { throw ZMQError("zmq_ctx_set max_sockets") }
+    }
+
     /// Shuts the context down without waiting: blocking calls return `ETERM` at once.
     public func shutdown() {
         zmq_ctx_shutdown(handle)
@@ -178,6 +184,9 @@ public final class ZMQSocket {
         if status != 0 { throw ZMQError("setsockopt \(name)") }
     }
 
+    /// Connections the kernel queues before the socket accepts them (`ZMQ_BACKLOG`, 100 by
+    /// default): thousands of workers connecting at once overflow a short queue and retry.
+    public func setBacklog(_ connections: Int32) throws { try setOption(ZMQ_BACKLOG, connections, name: "backlog") }
     /// Milliseconds pending outgoing messages are kept after close (`ZMQ_LINGER`); 0 drops them.
     public func setLinger(milliseconds: Int32) throws { try setOption(ZMQ_LINGER, milliseconds, name: "linger") }
     /// Outgoing queue limit per peer, in messages (`ZMQ_SNDHWM`).
@@ -312,6 +321,16 @@ public final class ZMQSocket {
         return (parts, userID)
     }
 
+    /// The descriptor an event loop waits on (`ZMQ_FD`): it becomes readable when the socket's state
+    /// may have changed. It signals edges, not messages: after it fires, and after every send,
+    /// receive without blocking until ``ZMQError/wouldBlock``.
+    public func eventDescriptor() throws -> Int32 {
+        var descriptor: Int32 = -1
+        var size = MemoryLayout<Int32>.size
+        if zmq_getsockopt(try live("getsockopt fd"), ZMQ_FD, &descriptor, &size) != 0 { throw ZMQError("getsockopt fd") }
+        return descriptor
+    }
+
     /// Whether the socket is ready for `events` within the timeout.
     private func poll(events: Int32, timeoutMilliseconds: Int32) throws -> Bool {
         var item = zmq_pollitem_t(socket: try live("poll"), fd: 0, events: Int16(events), revents: 0)
@@ -337,6 +356,46 @@ public final class ZMQSocket {
             throw error
         }
         return items.indices.filter { items[$0].revents & Int16(ZMQ_POLLIN) != 0 }
+    }
+}
+
+/// Waits on thousands of sockets at once: epoll over their event descriptors, so a wait costs
+/// the sockets that changed rather than all of them (`zmq_poll` walks every item). A socket a wait
+/// names may have messages, or may not: receive from it without blocking until
+/// ``ZMQError/wouldBlock``, and do the same after every send on it, which can take its signal.
+public final class ZMQPoller {
+    private let epoll: Int32
+    private var events = [epoll_event](repeating: epoll_event(), count: 1024)
+
+    public init() throws {
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        if epoll < 0 { throw ZMQError("epoll_create1", code: errno) }
+    }
+
+    deinit { close(epoll) }
+
+    /// Watches `socket`; waits name it by `tag`.
+    public func add(_ socket: ZMQSocket, tag: Int) throws {
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = UInt64(tag)
+        if epoll_ctl(epoll, EPOLL_CTL_ADD, try socket.eventDescriptor(), &event) != 0 { throw ZMQError("epoll_ctl add", code: errno) }
+    }
+
+    /// Stops watching `socket` (call before closing it).
+    public func remove(_ socket: ZMQSocket) {
+        if let descriptor = try? socket.eventDescriptor() { epoll_ctl(epoll, EPOLL_CTL_DEL, descriptor, nil) }
+    }
+
+    /// The tags of sockets whose state may have changed, after waiting up to `timeoutMilliseconds`
+    /// for one; empty when the time ran out or a signal came.
+    public func wait(timeoutMilliseconds: Int32) throws -> [Int] {
+        let count = epoll_wait(epoll, &events, Int32(events.count), timeoutMilliseconds)
+        if count < 0 {
+            if errno == EINTR { return [] }
+            throw ZMQError("epoll_wait", code: errno)
+        }
+        return events.prefix(Int(count)).map { Int($0.data.u64) }
     }
 }
 
@@ -416,6 +475,21 @@ public enum Curve {
     private static func string(_ buffer: [CChar]) -> String {
         String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+}
+
+/// Raises this process's soft limit on open files to its hard limit and returns the limit now in
+/// force. Each worker connection holds a descriptor (a simulated worker two: its connection and
+/// its socket's mailbox), and shells often start processes with a soft limit of 1,024.
+@discardableResult
+public func raiseOpenFileLimit() -> Int {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+    if limit.rlim_cur < limit.rlim_max {
+        var raised = limit
+        raised.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+    }
+    return Int(clamping: limit.rlim_cur)
 }
 
 /// The libzmq version linked at run time, e.g. `"4.3.4"`.

@@ -89,6 +89,11 @@ struct Launch: ParsableCommand {
 
     func run() throws {
         if insecure { printError("warning: serving \(bind) without authentication or encryption") }
+        // Each worker's connection holds a descriptor: a soft limit of 1,024 would refuse the rest.
+        let openFiles = raiseOpenFileLimit()
+        if openFiles < 4096 {
+            printError("warning: this process may open only \(openFiles) files (ulimit -n), so about as many workers can connect")
+        }
         // The key and the folder are checked before the store is created or changed.
         let secretKey = try curveSecret.map(Self.readSecretKey)
         if let authorizedWorkers {
@@ -328,6 +333,19 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "A folder holding datasets (itself or its sub-folders), found by fingerprint.") var dataRoot: String?
     @Option(help: "Where downloaded datasets are kept (default: $XDG_CACHE_HOME/sweep/datasets, else ~/.cache/sweep/datasets).")
     var cacheDir: String?
+    /// A worker's CURVE keys from the coordinator's public key file and the worker's secret key file.
+    static func curveKeys(serverKey: String, secret: String) throws -> CurveKeys {
+        guard let serverText = try? String(contentsOfFile: serverKey, encoding: .utf8), let server = Curve.decode(serverText) else {
+            throw ValidationError("\(serverKey) is not a CURVE public key file")
+        }
+        guard let secretText = try? String(contentsOfFile: secret, encoding: .utf8), let secretKey = Curve.decode(secretText),
+            let publicKey = Curve.decode(try Curve.publicKey(forSecret: secretText))
+        else {
+            throw ValidationError("\(secret) is not a CURVE secret key file")
+        }
+        return CurveKeys(serverKey: server, publicKey: publicKey, secretKey: secretKey)
+    }
+
     @Option(help: "The coordinator's CURVE public key file (.pub): encrypt and authenticate.") var serverKey: String?
     @Option(help: "With --server-key: this worker's CURVE secret key file (.key); its .pub must be authorised by the coordinator.")
     var curveSecret: String?
@@ -392,17 +410,7 @@ struct WorkerCommand: ParsableCommand {
         if allowPrograms && insecure && serverKey == nil {
             printError("warning: running programs from \(connect) without authenticating it")
         }
-        if let serverKey, let curveSecret {
-            guard let serverText = try? String(contentsOfFile: serverKey, encoding: .utf8), let server = Curve.decode(serverText) else {
-                throw ValidationError("\(serverKey) is not a CURVE public key file")
-            }
-            guard let secretText = try? String(contentsOfFile: curveSecret, encoding: .utf8), let secret = Curve.decode(secretText),
-                let publicKey = Curve.decode(try Curve.publicKey(forSecret: secretText))
-            else {
-                throw ValidationError("\(curveSecret) is not a CURVE secret key file")
-            }
-            settings.curve = CurveKeys(serverKey: server, publicKey: publicKey, secretKey: secret)
-        }
+        if let serverKey, let curveSecret { settings.curve = try Self.curveKeys(serverKey: serverKey, secret: curveSecret) }
         let cache = DatasetCache(
             dataRoot: dataRoot.map { URL(fileURLWithPath: $0) },
             cacheDirectory: cacheDir.map { URL(fileURLWithPath: $0) } ?? DatasetCache.defaultDirectory())
