@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Programs
 import Protocol
@@ -13,7 +14,23 @@ public struct ServerCounters: Sendable, Equatable {
     public var unencodableReplies = 0
     public var staleResults = 0
     public var lostAttempts = 0
+    /// Messages handled and the time they took (decoding, the store, replies queued), by type.
+    public var handling: [String: HandlingTime] = [:]
+    /// Rounds of the timers (liveness scan, store poll, heartbeats out) and their time.
+    public var timerRounds = 0
+    public var timerSeconds = 0.0
 }
+
+/// How many messages of a kind were handled, and the seconds that took.
+public struct HandlingTime: Sendable, Equatable {
+    public var count = 0
+    public var seconds = 0.0
+
+    public init() {}
+}
+
+/// Seconds on a monotonic clock, for timing the coordinator's own work.
+func monotonicSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
 /// A program sweep's program as the coordinator serves it: its folder here and its reference.
 public struct ServedProgram: Sendable {
@@ -67,6 +84,7 @@ public final class CoordinatorServer {
     private let assignments: AssignmentEncoder
     private var lastHeartbeat = Date.distantPast
     private var lastStorePoll = Date.distantPast
+    private var lastExpiryScan = Date.distantPast
     private var notifiedCancels = Set<String>()
     private var lastRejectLog: [Data: Date] = [:]
     /// Workers that reported a dataset that is not the sweep's: they get no more trials.
@@ -109,6 +127,8 @@ public final class CoordinatorServer {
             try socket.setCurveServer(secretKey: curve.secretKey)
         }
         try socket.setRouterMandatory(true)
+        // Thousands of workers may connect at once (a Slurm array starting): queue them all.
+        try socket.setBacklog(4096)
         try socket.setSendHighWaterMark(1000)
         try socket.setMaximumMessageSize(Int64(Codec.defaultMaximumBodyBytes + 4096))
         try socket.bind(endpoint)
@@ -171,7 +191,10 @@ public final class CoordinatorServer {
                     }
                 }
             }
+            let timersStart = monotonicSeconds()
             try tick(now: Date())
+            counters.timerRounds += 1
+            counters.timerSeconds += monotonicSeconds() - timersStart
             if finishing {
                 // Linger one heartbeat interval so idle workers hear `finished`.
                 let since = overSince ?? Date()
@@ -207,6 +230,9 @@ public final class CoordinatorServer {
     // MARK: Timers
 
     func tick(now: Date) throws {
+        // The liveness scan walks every session: a few times a heartbeat, not after every batch.
+        guard now.timeIntervalSince(lastExpiryScan) >= min(0.25, scheduler.settings.heartbeat / 4) else { return }
+        lastExpiryScan = now
         let expired = scheduler.expire(now: now)
         for name in scheduler.takeDeparted() {
             try store.setWorkerState(name: name, state: .lost, now: now)
@@ -241,8 +267,11 @@ public final class CoordinatorServer {
                     try authenticator.reloadIfChanged()
                 }
             }
-            for id in try controller.cancelPastBudget(now: now) { note("trial \(id) cancelled: the sweep's budget is reached") }
-            for session in scheduler.sessions.values {
+            let budgetCancels = try controller.cancelPastBudget(now: now)
+            for id in budgetCancels { note("trial \(id) cancelled: the sweep's budget is reached") }
+            // Cancels come from another process (`sweep cancel`) or the budget: look only then.
+            let cancelsPossible = try store.othersCommitted() || !budgetCancels.isEmpty
+            for session in scheduler.sessions.values where cancelsPossible {
                 for lease in session.leases.keys {
                     guard !notifiedCancels.contains(lease), let attempt = try store.attempt(lease: lease), attempt.outcome == .cancelled
                     else { continue }
@@ -265,6 +294,7 @@ public final class CoordinatorServer {
     /// - Parameter userID: the sender's key file stem, when CURVE authenticated it.
     func handle(_ frames: [[UInt8]], userID: String? = nil, now: Date) throws {
         counters.messages += 1
+        let start = monotonicSeconds()
         guard frames.count >= 2 else { return reject(nil, code: .badFrames, "no routing id") }
         let peer = Data(frames[0])
         let message: WorkerMessage
@@ -272,6 +302,10 @@ public final class CoordinatorServer {
             message = try codec.decode(Array(frames.dropFirst()))
         } catch {
             return reject(peer, code: error.code, error.description)
+        }
+        defer {
+            counters.handling[message.typeName, default: HandlingTime()].count += 1
+            counters.handling[message.typeName, default: HandlingTime()].seconds += monotonicSeconds() - start
         }
         switch message {
         case .ready(let ready): try admit(ready, from: peer, userID: userID, now: now)
@@ -396,7 +430,10 @@ public final class CoordinatorServer {
             case .datasetMismatch, .declined: .lost
             case .cancelled: .cancelled
             }
-        if scheduler.holds(peer, failure.lease.lease) {
+        // Told before the heartbeat that would re-claim it: a trial that ended while the coordinator
+        // was away (its lease is an orphan here) still ends once, and is not forgotten.
+        let holds = try holdsOrReclaims(failure.lease.lease, session, now: now)
+        if holds {
             // A worker with the wrong data is at fault, not the trial, and a declined trial never
             // ran: requeued without counting.
             let limit = [.datasetMismatch, .declined].contains(failure.reason) ? Int.max : scheduler.settings.maxAttempts
@@ -407,7 +444,7 @@ public final class CoordinatorServer {
                 "trial \(failure.lease.trial) attempt \(failure.lease.attempt) \(failure.reason.rawValue) on \(session.name): \(failure.detail)"
             )
         }
-        scheduler.release(failure.lease.lease)
+        if holds { scheduler.release(failure.lease.lease) }
         send(.ack(Ack(lease: failure.lease, kind: .failed)), to: peer)
         if failure.reason == .datasetMismatch && quarantined.insert(session.name).inserted {
             try store.setWorkerState(name: session.name, state: .quarantined, now: now)
@@ -415,6 +452,15 @@ public final class CoordinatorServer {
         }
         onProgress()
         if failure.reason != .declined { try offerWork(to: peer, now: now) }
+    }
+
+    /// Whether the session holds `lease`; a lease from before a restart that the store says this
+    /// worker ran is adopted by it first.
+    private func holdsOrReclaims(_ lease: String, _ session: Scheduler.Session, now: Date) throws -> Bool {
+        if scheduler.holds(session.peer, lease) { return true }
+        guard scheduler.orphans[lease] != nil, try store.attempt(lease: lease)?.worker == session.name else { return false }
+        scheduler.assign(lease, to: session.peer, now: now)
+        return true
     }
 
     /// A worker leaving: its trials are requeued at once, not counted against them.
@@ -564,8 +610,16 @@ public final class CoordinatorServer {
         }
     }
 
+    /// `message` to every worker, encoded once.
     func broadcast(_ message: CoordinatorMessage) {
-        for peer in scheduler.sessions.keys { send(message, to: peer) }
+        let frames: [[UInt8]]
+        do {
+            frames = try codec.encode(message)
+        } catch {
+            counters.unencodableReplies += 1
+            return note("could not encode a \(message.typeName) for every worker: \(error)")
+        }
+        for peer in scheduler.sessions.keys { send(frames: frames, to: peer) }
     }
 
     private func note(_ line: @autoclosure () -> String) {

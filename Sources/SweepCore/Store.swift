@@ -34,6 +34,8 @@ public final class SweepStore: Sendable {
     /// A reader's own connection that only asks SQLite whether another connection has committed
     /// since it last asked (`PRAGMA data_version`); nil for a writer.
     let watcher: DatabaseQueue?
+    /// The writer connection's `PRAGMA data_version` when ``othersCommitted()`` last read it.
+    private let seenDataVersion = Mutex<Int?>(nil)
 
     private init(
         database: any DatabaseWriter & DatabaseReader, path: String, checkpointer: BackgroundCheckpointer? = nil,
@@ -201,6 +203,18 @@ public final class SweepStore: Sendable {
     /// connections inside `body` see the state before the batch.
     public func batch(_ body: () throws -> Void) throws {
         try database.unsafeReentrantWrite { db in try transaction(db, body) }
+    }
+
+    /// Whether another connection (another process: `sweep cancel`, `retry`, `enqueue`) has
+    /// committed since the last call; true the first time. Asked of the writer connection, whose
+    /// own commits do not count, so a coordinator re-reads what others may change only when they
+    /// did, not once per running trial every second.
+    public func othersCommitted() throws -> Bool {
+        let version = try database.unsafeReentrantWrite { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
+        return seenDataVersion.withLock { seen in
+            defer { seen = version }
+            return seen != version
+        }
     }
 
     /// Runs `body` as one transaction, rolled back if it throws or a write nested in it failed.
