@@ -132,6 +132,33 @@ import Vocabulary
         #expect(try server.store.trials().map(\.state) == [.diverged])
     }
 
+    /// A trial that failed while the coordinator was away: the worker tells the next coordinator
+    /// before the heartbeat that re-claims the lease. The attempt ends once, as the worker said
+    /// (the chaos run found it left running forever: the failure was acknowledged and dropped,
+    /// and its orphan lease forgotten). Another worker's word on it changes nothing.
+    @Test func aFailureToldToARestartedCoordinatorEndsItsOrphanAttempt() throws {
+        let first = try server(trials: 2)
+        _ = try exchange(first, ready())
+        guard case .assign(let assignment) = try exchange(first, .heartbeat(Heartbeat()), at: 1).first else {
+            Issue.record("no trial"); return
+        }
+        let restarted = try CoordinatorServer(
+            context: ZMQContext(), endpoint: "inproc://unit-\(UUID().uuidString)", controller: first.controller, dataset: nil,
+            admission: first.admission, settings: first.scheduler.settings)
+        restarted.outbox = []
+        let failure = Failure(lease: assignment.lease, reason: .crashed, detail: "exit 3", epoch: 1)
+        let stranger = WorkerMessage.ready(Ready(buildID: "b1", worker: "w2", host: "h", cores: 1, blasThreads: 1, blasCore: "Haswell"))
+        _ = try exchange(restarted, stranger, at: 2)
+        #expect(try exchange(restarted, .failed(failure), at: 2).first == .ack(Ack(lease: assignment.lease, kind: .failed)))
+        #expect(try restarted.store.attempt(lease: assignment.lease.lease)?.outcome == nil, "another worker cannot end it")
+        #expect(restarted.scheduler.orphans[assignment.lease.lease] != nil)
+        _ = try exchange(restarted, ready(), at: 2)
+        #expect(try exchange(restarted, .failed(failure), at: 2).first == .ack(Ack(lease: assignment.lease, kind: .failed)))
+        #expect(try restarted.store.attempt(lease: assignment.lease.lease)?.outcome == .failed)
+        #expect(try restarted.store.trials().first { $0.id == assignment.lease.trial }?.state == .failed)
+        #expect(restarted.scheduler.orphans.isEmpty && !restarted.scheduler.holds(Data(peer), assignment.lease.lease))
+    }
+
     /// A worker with three slots: its idle heartbeat gets three trials, a heartbeat listing two
     /// asks for none more than its free slot, a declined trial goes back uncounted, and its bye
     /// requeues every trial it held.
