@@ -223,6 +223,7 @@ class Chaos:
     disk_filled: bool = False
     # The disk fills once, at a seeded time in the middle of the fault phase.
     fill_at: float = 0.0
+    first_round: list[str] | None = None
     anomalies: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -246,8 +247,8 @@ class Chaos:
                     self.namespaces[f"n{index}"] = Namespace.create(index, str(os.getpid() % 10000))
             except subprocess.CalledProcessError as error:
                 self.skipped["drop_network"] = f"network namespaces are unavailable here: {error.stderr.strip()}"
-                for space in self.namespaces.values():
-                    space.remove()
+                for made in self.namespaces.values():
+                    made.remove()
                 self.namespaces = {}
         else:
             self.skipped["drop_network"] = "needs root for network namespaces"
@@ -334,13 +335,17 @@ class Chaos:
         return [w for w in self.workers if w.running and not w.stopped and not w.coordinator.finished]
 
     def inject(self) -> str | None:
+        """The next fault: every kind once first (in a seeded order), then seeded draws."""
         kinds = ["kill_worker", "kill_coordinator", "stop_worker", "crash_program"]
         if self.namespaces:
             kinds.append("drop_network")
         if self.tmpfs is not None and not self.injected["disk full"] and time.monotonic() >= self.fill_at:
             return self.fill_disk()
-        kind = self.random.choice(kinds)
-        return getattr(self, kind)()
+        if self.first_round is None:
+            self.first_round = self.random.sample(kinds, len(kinds))
+        kind = self.first_round.pop(0) if self.first_round else self.random.choice(kinds)
+        fault: Callable[[], str | None] = getattr(self, kind)
+        return fault()
 
     def kill_worker(self) -> str | None:
         candidates = self.live_workers()
