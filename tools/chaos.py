@@ -106,8 +106,22 @@ def run(command: list[str], check: bool = True) -> subprocess.CompletedProcess[s
     return subprocess.run(command, check=check, capture_output=True, text=True)
 
 
+class Supervised:
+    """A process the schedule starts, kills and restarts, its output in a log file of its own."""
+
+    process: subprocess.Popen[bytes] | None = None
+
+    def spawn(self, command: list[str], log: Path, environment: dict[str, str] | None = None) -> None:
+        with open(log, "wb") as output:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
 @dataclass
-class Coordinator:
+class Coordinator(Supervised):
     """One sweep's `sweep launch`, relaunched after each fault until it finishes (exit 0)."""
 
     name: str
@@ -116,7 +130,6 @@ class Coordinator:
     port: int
     bind_host: str
     logs: Path
-    process: subprocess.Popen[bytes] | None = None
     finished: bool = False
     launches: int = 0
 
@@ -128,16 +141,11 @@ class Coordinator:
         ]
         if self.bind_host not in ("127.0.0.1", "localhost"):
             command.append("--insecure")
-        log_file = open(self.logs / f"{self.name}-launch-{self.launches}.log", "wb")
-        self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        self.spawn(command, self.logs / f"{self.name}-launch-{self.launches}.log")
 
 
 @dataclass
-class Worker:
+class Worker(Supervised):
     name: str
     coordinator: Coordinator
     connect_host: str
@@ -145,7 +153,6 @@ class Worker:
     programs: bool
     cache: Path
     logs: Path
-    process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     stopped: bool = False  # SIGSTOPped now
     done: bool = False  # exited 0: its sweep is finished
@@ -163,12 +170,7 @@ class Worker:
         if self.namespace:
             command = ["ip", "netns", "exec", self.namespace] + command
         environment = dict(os.environ, CHAOS_CRASH_FLAG=str(crash_flag))
-        log_file = open(self.logs / f"{self.name}-{self.starts}.log", "wb")
-        self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        self.spawn(command, self.logs / f"{self.name}-{self.starts}.log", environment)
 
 
 @dataclass
