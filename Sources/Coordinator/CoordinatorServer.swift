@@ -16,7 +16,7 @@ public struct ServerCounters: Sendable, Equatable {
     public var lostAttempts = 0
     /// Messages handled and the time they took (decoding, the store, replies queued), by type.
     public var handling: [String: HandlingTime] = [:]
-    /// Rounds of the timers (liveness scan, store poll, heartbeats out) and their time.
+    /// Rounds of the timers that ran (liveness scan, store poll, heartbeats out) and their time.
     public var timerRounds = 0
     public var timerSeconds = 0.0
 }
@@ -191,10 +191,7 @@ public final class CoordinatorServer {
                     }
                 }
             }
-            let timersStart = monotonicSeconds()
             try tick(now: Date())
-            counters.timerRounds += 1
-            counters.timerSeconds += monotonicSeconds() - timersStart
             if finishing {
                 // Linger one heartbeat interval so idle workers hear `finished`.
                 let since = overSince ?? Date()
@@ -233,6 +230,11 @@ public final class CoordinatorServer {
         // The liveness scan walks every session: a few times a heartbeat, not after every batch.
         guard now.timeIntervalSince(lastExpiryScan) >= min(0.25, scheduler.settings.heartbeat / 4) else { return }
         lastExpiryScan = now
+        let started = monotonicSeconds()
+        defer {
+            counters.timerRounds += 1
+            counters.timerSeconds += monotonicSeconds() - started
+        }
         let expired = scheduler.expire(now: now)
         for name in scheduler.takeDeparted() {
             try store.setWorkerState(name: name, state: .lost, now: now)
