@@ -239,8 +239,9 @@ class Chaos:
         root = os.geteuid() == 0 and shutil.which("ip") is not None
         store_folder = self.folder / "stores"
         store_folder.mkdir()
-        # Room for both stores (about 16 KiB a trial each) and a margin: only the fault fills it.
-        self.tmpfs_kb = 8192 + 40 * self.trials
+        # Room for both stores (about 22 KiB a trial each, their logs and caches) and a margin: only
+        # the fault fills it (a long run once filled a tighter one by itself).
+        self.tmpfs_kb = 16384 + 64 * self.trials
         if root and run(["mount", "-t", "tmpfs", "-o", f"size={self.tmpfs_kb}k", "tmpfs", str(store_folder)], check=False).returncode == 0:
             self.tmpfs = store_folder
         else:

@@ -48,7 +48,11 @@ public final class SweepStore: Sendable {
     }
 
     /// `error` as ``StoreFull`` when it is SQLite's "database or disk is full", else nil.
-    public func diskFull(_ error: any Error) -> StoreFull? {
+    public func diskFull(_ error: any Error) -> StoreFull? { Self.diskFull(error, path: path) }
+
+    /// The same for the store at `path` before it is open (a full disk can refuse the opening write).
+    public static func diskFull(_ error: any Error, path: String) -> StoreFull? {
+        if let full = error as? StoreFull { return full }
         guard let database = error as? DatabaseError, database.resultCode == .SQLITE_FULL else { return nil }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         let free = (try? FileManager.default.attributesOfFileSystem(forPath: folder))?[.systemFreeSize] as? NSNumber
@@ -72,7 +76,7 @@ public final class SweepStore: Sendable {
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError(message: "\(path): \(error)")
+            throw diskFull(error, path: path) ?? StoreError(message: "\(path): \(error)")
         }
     }
 

@@ -21,6 +21,18 @@ func stopOnSignals(_ flag: StopFlag) -> [DispatchSourceSignal] {
     }
 }
 
+/// Opens (and plans) a sweep's store; a disk too full for that says so and exits 5, as a full disk
+/// met while serving does.
+func openOnDisk(_ command: String, sweep: String, db: String, _ open: () throws -> OpenedSweep) throws -> OpenedSweep {
+    do {
+        return try open()
+    } catch {
+        guard let full = SweepStore.diskFull(error, path: db) else { throw error }
+        printError("\(command): \(full). Free space on that disk, then run `\(command) \(sweep) --db \(db)` again to go on.")
+        throw ExitCode(5)
+    }
+}
+
 /// This executable's path, for starting local workers.
 func executablePath() -> String {
     (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -103,7 +115,9 @@ struct Launch: ParsableCommand {
                     "--authorized-workers \(authorizedWorkers) is not a folder (it holds the *.pub keys of the workers admitted)")
             }
         }
-        let opened = try OpenedSweep(file: sweep, db: store.db, planLimit: limit.planLimit)
+        let opened = try openOnDisk("sweep launch", sweep: sweep, db: store.db) {
+            try OpenedSweep(file: sweep, db: store.db, planLimit: limit.planLimit)
+        }
         let (spec, dataset, writer) = (opened.spec, opened.dataset, opened.store)
         if let function = spec.function, spec.functionOnly, localWorkers > 0 {
             throw ValidationError(

@@ -209,7 +209,9 @@ struct Run: ParsableCommand {
     @OptionGroup var limit: PlanLimitOptions
 
     func run() throws {
-        let opened = try OpenedSweep(file: sweep, db: store.db, planLimit: limit.planLimit)
+        let opened = try openOnDisk("sweep run", sweep: sweep, db: store.db) {
+            try OpenedSweep(file: sweep, db: store.db, planLimit: limit.planLimit)
+        }
         if let function = opened.spec.function, opened.spec.functionOnly {
             throw ValidationError(
                 "\(sweep) runs its trials in function workers (function: \(function)), which `sweep run` cannot call: `sweep launch \(sweep)` and start them with sweep_client.work(train=\(function), connect=…), or run trials in your own loop with sweep_client.Study (docs/python.md)"

@@ -51,6 +51,12 @@ import Testing
         #expect(stored > 0 && stored < 120, "\(stored) results before the disk filled")
         #expect(worker.process.isRunning, "the worker waits for the coordinator's return")
 
+        // A relaunch before space comes back stops at its opening write, saying the same (the
+        // chaos run found it exiting 1 with SQLite's own words).
+        let early = try launch().finish(timeout: 60)
+        #expect(early.status == 5 && early.stderr.contains("sweep launch: the disk holding \(db) is full"), "\(early.stderr)")
+        #expect(try sqlite(db, "PRAGMA integrity_check") == "ok")
+
         try runProgram("/bin/mount", ["-o", "remount,size=8m", disk.path])
         let resumed = try launch().finish(timeout: 180)
         #expect(resumed.status == 0, "\(resumed.stderr)")
