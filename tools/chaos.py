@@ -415,7 +415,7 @@ class Chaos:
         assert self.tmpfs is not None
         self.disk_filled = True
         filler = self.tmpfs / "filler"
-        with open(filler, "wb") as output:
+        with open(filler, "wb", buffering=0) as output:  # unbuffered: closing it writes nothing more
             try:
                 while True:
                     output.write(b"\0" * 65536)
