@@ -141,9 +141,7 @@ struct CoordinatorBench: ParsableCommand {
         var latencies: [Double] = [], simulated = WorkerSimulator.Report()
         for (process, output) in processes {
             // A simulated worker that joined after the last goodbye waits for a coordinator that is gone.
-            let deadline = Date().addingTimeInterval(5)
-            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-            if process.isRunning { process.terminate() }
+            awaitExit(process, within: 5)
             let data = output.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             if simulatedWorkers == nil {

@@ -27,10 +27,22 @@ func openOnDisk(_ command: String, sweep: String, db: String, _ open: () throws 
     do {
         return try open()
     } catch {
-        guard let full = SweepStore.diskFull(error, path: db) else { throw error }
-        printError("\(command): \(full). Free space on that disk, then run `\(command) \(sweep) --db \(db)` again to go on.")
-        throw ExitCode(5)
+        throw diskFullExit(error, command: command, sweep: sweep, db: db)
     }
+}
+
+/// `error` as exit status 5 with what to do, when it is the store's disk being full; else itself.
+func diskFullExit(_ error: any Error, command: String, sweep: String, db: String) -> any Error {
+    guard let full = SweepStore.diskFull(error, path: db) else { return error }
+    printError("\(command): \(full). Free space on that disk, then run `\(command) \(sweep) --db \(db)` again to go on.")
+    return ExitCode(5)
+}
+
+/// Waits up to `seconds` for `process` to exit by itself, then terminates it.
+func awaitExit(_ process: Process, within seconds: TimeInterval) {
+    let deadline = Date().addingTimeInterval(seconds)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    if process.isRunning { process.terminate() }
 }
 
 /// This executable's path, for starting local workers.
@@ -199,11 +211,7 @@ struct Launch: ParsableCommand {
         signals.append(hangup)
         /// Local workers end with this launch (told to finish or to stop, they exit by themselves).
         func endLocalWorkers() {
-            for worker in workers {
-                let deadline = Date().addingTimeInterval(5)
-                while worker.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-                if worker.isRunning { worker.terminate() }
-            }
+            for worker in workers { awaitExit(worker, within: 5) }
         }
         let over: Bool
         do {

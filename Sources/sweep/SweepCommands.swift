@@ -230,9 +230,7 @@ struct Run: ParsableCommand {
         do {
             ran = try runLocally(&runner, metric: metric)
         } catch {
-            guard let full = opened.store.diskFull(error) else { throw error }
-            printError("sweep run: \(full). Free space on that disk, then run `sweep run \(sweep) --db \(store.db)` again to go on.")
-            throw ExitCode(5)
+            throw diskFullExit(error, command: "sweep run", sweep: sweep, db: store.db)
         }
         printError("ran \(ran) trial\(ran == 1 ? "" : "s")")
         print(try opened.leaderboard())
