@@ -92,11 +92,7 @@ public final class CoordinatorServer {
     /// Connections whose worker runs programs (`--allow-programs`).
     private var programPeers = Set<Data>()
     private var finishing = false
-    /// Leases are this run's start time then a counter, both fixed-width hex: unique across runs
-    /// and increasing, so each new attempt lands at the end of the store's lease index rather than
-    /// on a random page of it.
-    private let leasePrefix = "L-" + String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 16) + "-"
-    private var leasesIssued: UInt64 = 0
+    private var leases: LeaseIssuer
     /// Replies held back until the batch they answer is durable (nil outside a batch).
     private var heldReplies: [(peer: Data, frames: [[UInt8]])]?
     /// Where replies go instead of the socket when set: the unit tests drive ``handle(_:userID:now:)``
@@ -119,6 +115,7 @@ public final class CoordinatorServer {
         self.dataset = dataset
         self.program = program
         self.admission = admission
+        leases = try LeaseIssuer(store: controller.store)
         scheduler = Scheduler(settings: settings)
         authenticator = curve?.authenticator
         socket = try ZMQSocket(context: context, type: .router)
@@ -508,7 +505,7 @@ public final class CoordinatorServer {
                     )), to: peer)
             return false
         }
-        let lease = nextLease()
+        let lease = leases.next()
         let claim: Claim
         switch try controller.ask(worker: session.name, lease: lease, now: now) {
         case .trial(let claimed): claim = claimed
@@ -531,12 +528,6 @@ public final class CoordinatorServer {
         note("trial #\(claim.number) \(claim.trial) attempt \(claim.attempt) → \(session.name)")
         onProgress()
         return true
-    }
-
-    private func nextLease() -> String {
-        leasesIssued += 1
-        let digits = String(leasesIssued, radix: 16)
-        return leasePrefix + String(repeating: "0", count: max(0, 12 - digits.count)) + digits
     }
 
     /// Tells an idle worker the sweep is finished. It exits, so its session ends here, and the

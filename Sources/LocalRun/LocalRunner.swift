@@ -61,8 +61,9 @@ public struct LocalRunner {
         let host = ProcessInfo.processInfo.hostName, cores = ProcessInfo.processInfo.activeProcessorCount
         try store.recordWorker(name: workerName, host: host, cores: cores, blasThreads: threads, blasCore: BLAS.coreName, state: .online)
         var ran = 0
+        var leases = try LeaseIssuer(store: store)
         while limit.map({ ran < $0 }) ?? true,
-            case .trial(let claim) = try controller.ask(worker: workerName, lease: "local-\(UUID().uuidString.prefix(8))")
+            case .trial(let claim) = try controller.ask(worker: workerName, lease: leases.next())
         {
             report(claim, try train(claim))
             ran += 1

@@ -607,6 +607,19 @@ extension SweepStore {
         }
     }
 
+    /// The greatest lease that starts with `prefix` (in text order), nil when there is none.
+    public func latestLease(prefix: String) throws -> String? {
+        // A range on the unique index, [prefix, prefix with its last character the next one);
+        // LIKE would ignore case and read every row.
+        var end = prefix.unicodeScalars
+        guard let last = end.popLast(), let next = UnicodeScalar(last.value + 1) else { return nil }
+        end.append(next)
+        return try database.read { db in
+            try String.fetchOne(
+                db, sql: "SELECT MAX(lease) FROM attempt WHERE lease >= ? AND lease < ?", arguments: [prefix, String(end)])
+        }
+    }
+
     /// The attempt a lease names: its trial, number, worker, outcome (nil while live) and reason.
     public func attempt(lease: String) throws -> (trial: String, attempt: Int, worker: String, outcome: AttemptOutcome?, reason: String?)? {
         try database.read { db in

@@ -174,6 +174,28 @@ import Vocabulary
         #expect(try controller.store.findTrial(claim.trial).state == .waiting)
     }
 
+    /// Leases never repeat across runs on one store: a run started in the same millisecond as the
+    /// last, or on a host whose clock is behind, starts after the latest stored lease. (A
+    /// relaunched coordinator once reused its predecessor's first lease when both started within
+    /// one millisecond, and its first claim failed on the store's unique index.)
+    @Test func leasesStartAfterTheStoresLatestAndIncrease() throws {
+        let controller = try self.controller(try sweep(lrs: 4))
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        var first = try LeaseIssuer(store: controller.store, now: now)
+        let a = first.next(), b = first.next()
+        #expect(a < b && a.hasPrefix("L-") && a.count == b.count)
+        _ = try claim(controller, lease: a)
+        _ = try claim(controller, lease: b)
+        _ = try claim(controller, lease: "local-ffffffff")  // an older build's form: not read
+        var sameMillisecond = try LeaseIssuer(store: controller.store, now: now)
+        let c = sameMillisecond.next()
+        #expect(c > b)
+        _ = try claim(controller, lease: c)
+        var clockBehind = try LeaseIssuer(store: controller.store, now: now.addingTimeInterval(-3600))
+        #expect(clockBehind.next() > c)
+        #expect(try controller.store.latestLease(prefix: "L-") == c)
+    }
+
     /// Changing early stopping between launches applies from then on; decisions already made stand.
     @Test func aChangedRuleAppliesFromThenOn() throws {
         let store = try SweepStore.inMemory()
