@@ -42,6 +42,9 @@ public struct Observation: Sendable, Equatable {
     public var outcome: Outcome
     /// The mean over seeds of the total constraint violation (0: feasible).
     public var violation: Double
+    /// Per objective, the variance of the mean score over its seeds (the seeds' sample variance
+    /// over their count); empty with fewer than two seeds finished.
+    public var seedVariance: [Double] = []
     /// It comes from another sweep's store (`warm_start`), not this sweep's trials.
     public var fromWarmStart = false
 
@@ -73,6 +76,8 @@ public struct ProposalOrigin: Sendable, Equatable, Codable {
         case tpe
         /// NSGA-II's breeding from the best configs of earlier generations.
         case nsga2
+        /// The Gaussian process's expected improvement.
+        case gp
         /// A random draw, while too few configs have finished for the model (or when its
         /// proposals repeat configs the sweep holds).
         case random
@@ -104,7 +109,7 @@ public struct ProposalOrigin: Sendable, Equatable, Codable {
     public var description: String {
         switch sampler {
         case .enqueued: forced == true ? "enqueued by the user with --force (outside the sweep's space)" : "enqueued by the user"
-        case .tpe, .nsga2, .random:
+        case .tpe, .nsga2, .gp, .random:
             "proposed by \(sampler.rawValue) from \(finished) finished"
                 + (warmStart.map { " (\($0) of them from warm_start)" } ?? "")
                 + " and \(running) running config\(running == 1 ? "" : "s")"

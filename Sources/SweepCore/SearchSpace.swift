@@ -39,6 +39,7 @@ public struct SearchSpace: Sendable {
         case .random: RandomSampler(space: self)
         case .tpe: TPESampler(space: self)
         case .nsga2: NSGA2Sampler(space: self)
+        case .gp: GPSampler(space: self)
         }
     }
 
@@ -118,7 +119,7 @@ public struct SearchSpace: Sendable {
         let repeatsCause = "repeats: \(spec.repeats)"
         let configs: Int, factor: (path: String, cause: String, line: Int?)
         switch spec.method {
-        case .random, .tpe, .nsga2:
+        case .random, .tpe, .nsga2, .gp:
             let count = spec.count ?? 0
             let (product, overflow) = count.multipliedReportingOverflow(by: arms.count)
             configs = overflow ? .max : product

@@ -43,12 +43,15 @@ public enum SearchMethod: String, Sendable, CaseIterable {
     /// `count` configs in generations of `population`: the first drawn as random search draws
     /// them, the rest bred by NSGA-II from the best of the earlier generations.
     case nsga2
+    /// `count` configs: the first `startup_trials` drawn as random search draws them, the rest
+    /// where a Gaussian process of the results expects the most improvement.
+    case gp
 
     /// Whether it proposes configs from results (TPE, NSGA-II) rather than planning them all.
     public var isAdaptive: Bool {
         switch self {
         case .grid, .random: false
-        case .tpe, .nsga2: true
+        case .tpe, .nsga2, .gp: true
         }
     }
 }
@@ -168,6 +171,8 @@ public struct SweepSpec: Sendable {
     public var tpe: TPESettings?
     /// NSGA-II's settings (method `nsga2` only).
     public var nsga2: NSGA2Settings?
+    /// The Gaussian process's settings (method `gp` only).
+    public var gp: GPSettings?
     public var seed: Int
     public var repeats: Int
     public var fixed: [String: ConfigValue]
@@ -208,7 +213,7 @@ public struct SweepSpec: Sendable {
     static let topLevelKeys = [
         "name", "description", "program", "function", "dataset", "metric", "objectives", "constraints", "method", "count", "seed",
         "repeats",
-        "fixed", "parameters", "variants", "early_stopping", "tpe", "nsga2", "limits", "budget", "max_failed_trials", "enqueue",
+        "fixed", "parameters", "variants", "early_stopping", "tpe", "nsga2", "gp", "limits", "budget", "max_failed_trials", "enqueue",
         "warm_start",
     ]
 
@@ -390,6 +395,7 @@ struct SpecParser {
         let maxFailedTrials = fields["max_failed_trials"].flatMap { integer($0, "max_failed_trials", minimum: 1) }
         let enqueue = fields["enqueue"].map { parseEnqueue($0) } ?? []
         let warmStart = fields["warm_start"].flatMap { parseWarmStart($0, method: method) }
+        let gp = parseGP(fields["gp"], method: method, methodNode: fields["method"] ?? root, parameters: parameters, ranking: ranking)
         guard issues.isEmpty, let dataset, let ranking else { return nil }
         var spec = SweepSpec(
             name: name, dataset: dataset, program: program, ranking: ranking, method: method, count: count, tpe: tpe, nsga2: nsga2,
@@ -403,6 +409,7 @@ struct SpecParser {
         spec.maxFailedTrials = maxFailedTrials
         spec.enqueue = enqueue
         spec.warmStart = warmStart
+        spec.gp = gp
         if checkPlan { checkEnqueued(spec) }
         return !checkPlan || checkExpanded(spec, earlyStopping) ? spec : nil
     }
@@ -471,9 +478,9 @@ struct SpecParser {
     mutating func parseSearch(_ fields: [String: Node], root: Node) -> (SearchMethod, count: Int?, TPESettings?) {
         var method = SearchMethod.grid
         if let node = fields["method"] {
-            method = choice(node, "method", "must be grid, random, tpe or nsga2") ?? method
+            method = choice(node, "method", "must be grid, random, tpe, nsga2 or gp") ?? method
         } else {
-            issue("method", root, "is required (grid, random, tpe or nsga2)")
+            issue("method", root, "is required (grid, random, tpe, nsga2 or gp)")
         }
         var count: Int?
         if let node = fields["count"] {
@@ -571,7 +578,7 @@ struct SpecParser {
                 if method.isAdaptive {
                     issue(
                         "variants", node,
-                        "\(method == .tpe ? "TPE" : "NSGA-II") searches one space: make the arms a parameter (values: [...]) instead of variants"
+                        "method \(method.rawValue) searches one space: make the arms a parameter (values: [...]) instead of variants"
                     )
                     break
                 }
@@ -827,6 +834,47 @@ struct SpecParser {
                     if eta > 0 { settings.sbxEta = eta } else { issue(path, value, "must be > 0, got \(eta)") }
                 }
             default: issue(path, value, "unknown key; expected \(Self.nsga2Keys.joined(separator: ", "))")
+            }
+        }
+        return settings
+    }
+
+    static let gpKeys = ["startup_trials", "candidates", "local_searches"]
+
+    /// `gp:`, for method gp only (its defaults without it). A GP models numbers: a space of choices
+    /// alone is refused, as are several objectives.
+    mutating func parseGP(_ node: Node?, method: SearchMethod, methodNode: Node, parameters: [Parameter], ranking: Ranking?) -> GPSettings?
+    {
+        guard method == .gp else {
+            if let node { issue("gp", node, "is for method: gp") }
+            return nil
+        }
+        let numeric = parameters.contains { parameter in
+            switch parameter.domain {
+            case .uniform, .logUniform, .qUniform: true
+            case .intUniform(let low, let high): high > low
+            case .values: false
+            }
+        }
+        if !numeric && !parameters.isEmpty {
+            issue(
+                "method", methodNode,
+                "gp models numbers, and no parameter is a distribution (uniform, log_uniform, int_uniform, q_uniform): for choices alone tpe or grid fits"
+            )
+        }
+        if let ranking, ranking.isMultiObjective {
+            issue("method", methodNode, "gp proposes for one objective; with \(ranking.objectives.count) use tpe or nsga2")
+        }
+        var settings = GPSettings()
+        guard let node else { return settings }
+        guard let entries = pairs(node, "gp") else { return nil }
+        for (key, value) in entries {
+            let path = "gp.\(key)"
+            switch key {
+            case "startup_trials": if let count = integer(value, path, minimum: 1) { settings.startupTrials = count }
+            case "candidates": if let count = integer(value, path, minimum: 1) { settings.candidates = count }
+            case "local_searches": if let count = integer(value, path, minimum: 1) { settings.localSearches = count }
+            default: issue(path, value, "unknown key; expected \(Self.gpKeys.joined(separator: ", "))")
             }
         }
         return settings

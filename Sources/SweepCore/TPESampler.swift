@@ -210,6 +210,11 @@ public struct TPESampler: Sampler {
 
     /// One TPE proposal from every observation.
     func modelledConfig(_ observations: [Observation], _ rng: inout Xoshiro256) -> TrialConfig? {
+        config(from: modelledValues(observations, &rng))
+    }
+
+    /// The values of one TPE proposal, by parameter (in ``keys`` order; the model's representation).
+    func modelledValues(_ observations: [Observation], _ rng: inout Xoshiro256) -> [Double?] {
         // The controller lists observations by first trial number already (the weight ramp needs that order).
         let used = settings.constantLiar ? observations : observations.filter { $0.outcome != .running }
         let values = used.map(internalValues)
@@ -240,13 +245,19 @@ public struct TPESampler: Sampler {
             guard let best = scores.indices.max(by: { scores[$0] < scores[$1] }) else { continue }
             for (member, value) in zip(members, candidates[best]) { sampled[member] = value }
         }
+        return sampled
+    }
+
+    /// The config of modelled values (in ``keys`` order), each parameter set where its conditions hold.
+    func config(from sampled: [Double?]) -> TrialConfig? {
         var assignment = space.base(nil)
         for parameter in space.orderedParameters where parameter.conditions.allSatisfy({ $0.holds(in: assignment) }) {
             let value = keys.firstIndex(of: parameter.key).flatMap { sampled[$0] }
             switch parameter.domain {
             case .values(let choices): assignment[parameter.key] = choices.count == 1 ? choices[0] : value.map { choices[Int($0)] }
             case .intUniform: assignment[parameter.key] = value.map { .int(Int($0)) }
-            default: assignment[parameter.key] = value.map { .double(Double(String(format: "%.6g", $0)) ?? $0) }
+            case .uniform, .logUniform, .qUniform:
+                assignment[parameter.key] = value.map { .double(Double(String(format: "%.6g", $0)) ?? $0) }
             }
         }
         return space.config(from: assignment)

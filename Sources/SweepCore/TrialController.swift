@@ -172,7 +172,7 @@ public final class TrialController {
         let ranking = spec.ranking, width = ranking.objectives.count
         var running = [Bool](repeating: false, count: distinctConfigs.count), present = running
         // Flat, config-major: one allocation per ask, not one per config.
-        var sums = [Double](repeating: 0, count: distinctConfigs.count * width)
+        var sums = [Double](repeating: 0, count: distinctConfigs.count * width), squares = sums
         var violations = [Double](repeating: 0, count: distinctConfigs.count), counts = [Int](repeating: 0, count: distinctConfigs.count)
         var stops = [Int](repeating: .max, count: distinctConfigs.count)
         for (number, state) in try SweepStore.liveStates(db) {
@@ -191,7 +191,10 @@ public final class TrialController {
             present[index] = true
             if state == .waiting || state == .running { running[index] = true }
             if let scores = outcome.scores {
-                for objective in 0..<width { sums[index * width + objective] += scores[objective] }
+                for objective in 0..<width {
+                    sums[index * width + objective] += scores[objective]
+                    squares[index * width + objective] += scores[objective] * scores[objective]
+                }
                 violations[index] += outcome.violation
                 counts[index] += 1
             }
@@ -203,10 +206,17 @@ public final class TrialController {
             if running[index] { return Observation(order: first, config: config, outcome: .running) }
             guard counts[index] > 0 else { return nil }
             let n = Double(counts[index]), mean = (0..<width).map { sums[index * width + $0] / n }
-            return Observation(
+            var observation = Observation(
                 order: first, config: config,
                 outcome: stops[index] < .max ? .pruned(epoch: stops[index], scores: mean) : .completed(mean),
                 violation: violations[index] / n)
+            if counts[index] > 1 {
+                // The variance of the mean: the seeds' sample variance over their count.
+                observation.seedVariance = (0..<width).map { objective in
+                    max(squares[index * width + objective] - n * mean[objective] * mean[objective], 0) / (n - 1) / n
+                }
+            }
+            return observation
         }
         return (observations, present.filter { $0 }.count)
     }

@@ -164,6 +164,13 @@ struct Plan: ParsableCommand {
                     + "\(tpe.multivariate ?? !spec.ranking.isMultiObjective ? "multivariate" : "univariate"), gamma \(tpe.gamma)\(tpe.constantLiar ? ", constant liar" : ""))"
             )
         }
+        if let gp = spec.gp {
+            print(
+                "these are the GP's startup draws; the other \(adaptive) config\(adaptive == 1 ? "" : "s") (of count \(spec.count ?? 0)) depend on the results: "
+                    + "each is proposed when a worker asks, where a Gaussian process of every finished config expects the most improvement "
+                    + "(startup_trials \(gp.startupTrials), candidates \(gp.candidates), local_searches \(gp.localSearches); running configs at their predicted value)"
+            )
+        }
         if let nsga2 = spec.nsga2 {
             print(
                 "these are NSGA-II's first generation (random draws); the other \(adaptive) config\(adaptive == 1 ? "" : "s") (of count \(spec.count ?? 0)) are bred from the results: "

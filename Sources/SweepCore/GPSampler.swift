@@ -1,0 +1,315 @@
+import Foundation
+import Vocabulary
+
+/// A GP sweep's `gp:` settings, Optuna's `GPSampler` defaults.
+public struct GPSettings: Sendable, Equatable {
+    /// Configs that must finish before the GP proposes (random draws until then).
+    public var startupTrials = 10
+    /// Random points the acquisition is evaluated at before the local searches.
+    public var candidates = 2048
+    /// Local searches of the acquisition: from the best candidate, the best config so far, and
+    /// candidates drawn with probability ∝ their expected improvement.
+    public var localSearches = 10
+
+    public init() {}
+}
+
+/// Gaussian-process Bayesian optimisation, as Optuna 5's `GPSampler` works for one objective.
+///
+/// The first `startup_trials` configs are random search's draws. Then each proposal fits a GP
+/// (``GaussianProcess``: Matérn 5/2, a length scale per parameter, hyperparameters by maximum a
+/// posteriori under Optuna's priors) to the finished configs in the unit box (`log_uniform` on a
+/// log scale; integers and `q_uniform` on their grid widened by half a step; a choice as its index
+/// with a 0/1 distance), and maximises log expected improvement over the best score: `candidates`
+/// random points, then bounded L-BFGS from the best of them, from the best config so far and from
+/// points drawn ∝ EI, alternated with an exhaustive search of each discrete parameter (a line of
+/// neighbours past 16 values) until nothing changes.
+///
+/// - Running configs (Kriging believer): after the fit, each waiting or running config joins the
+///   GP at its posterior mean, which leaves the mean unchanged and shrinks the variance around it,
+///   so workers asking together get different configs.
+/// - Conditional spaces: the GP models the parameters active in every finished config; the others
+///   take TPE's proposal from the same observations (``TPESampler``), and a parameter the GP's
+///   choices switch on that TPE's config lacks is drawn as TPE draws it.
+/// - Repeats: a config's value is the mean over its seeds; the variance of that mean (from the
+///   seeds' spread) is added to the GP's noise at that point.
+/// - Pruned configs count at their score, but never above the worst completed config's (TPE ranks
+///   them below every completed config); a config that violates a constraint likewise, below the
+///   worst feasible one.
+public struct GPSampler: Sampler {
+    public let space: SearchSpace
+    public let settings: GPSettings
+    let tpe: TPESampler
+
+    public init(space: SearchSpace) {
+        self.space = space
+        settings = space.spec.gp ?? GPSettings()
+        tpe = TPESampler(space: space)
+    }
+
+    public var configBudget: Int? { space.spec.count }
+
+    /// The startup configs, drawn as random search draws them.
+    public func plannedTrials() throws -> [PlannedTrial] { try RandomSampler.firstDraws(space, settings.startupTrials) }
+
+    public func propose(index: Int, observations: [Observation], isTaken: (TrialConfig) -> Bool) -> Proposal? {
+        let finished = observations.filter { $0.outcome != .running }.count
+        let warm = observations.filter(\.fromWarmStart).count
+        let origin = ProposalOrigin(
+            sampler: finished < settings.startupTrials ? .random : .gp, finished: finished,
+            running: observations.count - finished, warmStart: warm > 0 ? warm : nil)
+        return RandomSampler.untaken(space, index: index, origin: origin, isTaken: isTaken) { attempt in
+            var rng = TPESampler.generator(seed: space.spec.seed, index: index, attempt: attempt)
+            return origin.sampler == .random
+                ? space.config(from: RandomSampler.assignment(space, draw: index + attempt * 1_000_003, arm: nil))
+                : tpe.config(from: modelledValues(observations, &rng))
+        }
+    }
+
+    // MARK: The model
+
+    /// One proposal's values (in TPE's keys and representation): TPE's, with the GP's for the
+    /// parameters active in every finished config.
+    func modelledValues(_ observations: [Observation], _ rng: inout Xoshiro256) -> [Double?] {
+        var sampled = tpe.modelledValues(observations, &rng)
+        let problem = GPProblem(tpe: tpe, observations: observations)
+        guard let problem, let best = problem.maximizeAcquisition(settings: settings, &rng) else { return sampled }
+        for (column, key) in problem.modelled.enumerated() { sampled[key] = problem.external(best[column], column: column) }
+        return sampled
+    }
+}
+
+/// One GP proposal's data: the modelled parameters, the observations in the unit box, and the fitted
+/// process conditioned on the running configs.
+struct GPProblem {
+    /// Indices into the TPE sampler's keys.
+    let modelled: [Int]
+    let domains: [ModelledDomain]
+    let isCategorical: [Bool]
+    let process: GaussianProcess
+    /// The best standardized score (the improvement's threshold) and the config that has it.
+    let best: Double
+    let bestPoint: [Double]
+
+    /// Nil when no parameter is active in every finished config, or no config has finished.
+    init?(tpe: TPESampler, observations: [Observation]) {
+        let finished = observations.filter { $0.outcome != .running }
+        let rows = finished.map(tpe.internalValues)
+        modelled = tpe.keys.indices.filter { key in rows.allSatisfy { $0[key] != nil } }
+        guard !modelled.isEmpty, !finished.isEmpty else { return nil }
+        domains = modelled.map { tpe.domains[$0] }
+        isCategorical = domains.map { domain in
+            if case .categorical = domain.kind { return true }
+            return false
+        }
+        // Scores: the first objective; pruned and infeasible configs held below the worst completed feasible one.
+        let completed = finished.compactMap { observation -> Double? in
+            guard observation.violation <= 0, case .completed(let scores) = observation.outcome else { return nil }
+            return scores.first
+        }
+        let floor = completed.min()
+        var raw: [Double] = [], noise: [Double] = []
+        for observation in finished {
+            switch observation.outcome {
+            case .completed(let scores):
+                let score = scores.first ?? 0
+                raw.append(observation.violation > 0 ? min(score, floor ?? score) : score)
+            case .pruned(_, let scores):
+                let score = scores.first ?? 0
+                raw.append(min(score, floor ?? score))
+            case .running: continue
+            }
+            noise.append(observation.seedVariance.first ?? 0)
+        }
+        let mean = raw.reduce(0, +) / Double(raw.count)
+        let spread = max((raw.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(raw.count)).squareRoot(), 1e-10)
+        let values = raw.map { ($0 - mean) / spread }
+        let domains = domains, modelled = modelled
+        func point(_ row: [Double?]) -> [Double]? {
+            var x: [Double] = []
+            for (column, key) in modelled.enumerated() {
+                guard let value = row[key] else { return nil }
+                x.append(Self.unit(value, domains[column]))
+            }
+            return x
+        }
+        let points = rows.map { point($0)! }
+        guard
+            let fitted = GaussianProcess.fit(
+                points: points.flatMap { $0 }, values: values, pointNoise: noise.map { $0 / (spread * spread) },
+                isCategorical: isCategorical)
+        else { return nil }
+        // Kriging believer: running configs at the posterior mean.
+        let running = observations.filter { $0.outcome == .running }.compactMap { point(tpe.internalValues($0)) }
+        let believed = fitted.posterior(running.flatMap { $0 }).means
+        process = running.isEmpty ? fitted : fitted.adding(points: running.flatMap { $0 }, values: believed) ?? fitted
+        let top = values.indices.max { values[$0] < values[$1] }!
+        best = values[top]
+        bestPoint = points[top]
+    }
+
+    /// A modelled value (TPE's representation) in the unit box.
+    static func unit(_ value: Double, _ domain: ModelledDomain) -> Double {
+        switch domain.kind {
+        case .categorical: return value
+        case .numerical(_, _, let log, _):
+            let (low, high) = domain.bounds
+            guard high > low else { return 0.5 }
+            return ((log ? Foundation.log(value) : value) - low) / (high - low)
+        }
+    }
+
+    /// A point's coordinate back in TPE's representation: on the parameter's grid and range.
+    func external(_ unit: Double, column: Int) -> Double {
+        switch domains[column].kind {
+        case .categorical: return unit
+        case .numerical(let low, let high, let log, let step):
+            let (lower, upper) = domains[column].bounds
+            var value = lower + unit * (upper - lower)
+            if log { value = exp(value) }
+            if let step { value = low + ((value - low) / step).rounded() * step }
+            return min(max(value, low), high)
+        }
+    }
+
+    /// Snaps a coordinate to where the parameter can be: a choice index, or a grid point's image.
+    func snapped(_ unit: Double, column: Int) -> Double {
+        switch domains[column].kind {
+        case .categorical(let count): return min(max(unit.rounded(.down), 0), Double(count - 1))
+        case .numerical(_, _, _, let step): return step == nil ? unit : Self.unit(external(unit, column: column), domains[column])
+        }
+    }
+
+    /// The values a discrete coordinate can take (in the unit box), nil for a continuous one.
+    func grid(column: Int) -> [Double]? {
+        switch domains[column].kind {
+        case .categorical(let count): return (0..<count).map(Double.init)
+        case .numerical(let low, let high, _, let step):
+            guard let step else { return nil }
+            let count = Int(((high - low) / step).rounded()) + 1
+            return (0..<count).map { Self.unit(low + Double($0) * step, domains[column]) }
+        }
+    }
+
+    // MARK: The acquisition
+
+    func logEI(_ points: [Double]) -> [Double] {
+        let (means, variances) = process.posterior(points)
+        return means.indices.map { LogExpectedImprovement.value(mean: means[$0], variance: variances[$0], best: best) }
+    }
+
+    /// log EI at one point and its gradient in the continuous coordinates.
+    func logEIWithGradient(_ x: [Double]) -> (value: Double, gradient: [Double]) {
+        let p = process.posteriorWithGradient(x)
+        let variance = max(p.variance, 1e-20), sigma = variance.squareRoot()
+        let z = (p.mean - best) / sigma
+        let (logH, slope) = LogExpectedImprovement.logH(z)
+        // d log σ = dσ/σ; dz = (dμ − z dσ)/σ; dσ = dvar / (2σ).
+        let gradient = x.indices.map { d -> Double in
+            let dSigma = p.varianceGradient[d] / (2 * sigma)
+            return dSigma / sigma + slope * (p.meanGradient[d] - z * dSigma) / sigma
+        }
+        return (logH + log(sigma), gradient)
+    }
+
+    /// The point with the largest log EI found: random candidates, then local searches.
+    func maximizeAcquisition(settings: GPSettings, _ rng: inout Xoshiro256) -> [Double]? {
+        let d = domains.count
+        var candidates = [Double](repeating: 0, count: settings.candidates * d)
+        for index in 0..<settings.candidates {
+            for column in 0..<d {
+                let u = rng.nextUniform()
+                candidates[index * d + column] =
+                    isCategorical[column] ? snapped(u * Double(grid(column: column)!.count), column: column) : snapped(u, column: column)
+            }
+        }
+        let values = logEI(candidates)
+        guard let top = values.indices.max(by: { values[$0] < values[$1] }) else { return nil }
+        // Starts: the best candidate, the best config so far, then a roulette ∝ exp(log EI − max).
+        var starts = [Array(candidates[(top * d)..<((top + 1) * d)]), bestPoint]
+        var weights = values.map { exp($0 - values[top]) }
+        weights[top] = 0
+        for _ in 0..<max(0, settings.localSearches - 2) {
+            let total = weights.reduce(0, +)
+            guard total > 0, total.isFinite else { break }
+            var u = rng.nextUniform() * total, chosen = weights.count - 1
+            for (index, weight) in weights.enumerated() {
+                u -= weight
+                if u <= 0 && weight > 0 {
+                    chosen = index
+                    break
+                }
+            }
+            weights[chosen] = 0
+            starts.append(Array(candidates[(chosen * d)..<((chosen + 1) * d)]))
+        }
+        var best: (point: [Double], value: Double)?
+        for start in starts {
+            let found = localSearch(from: start)
+            if best.map({ found.value > $0.value }) ?? true { best = found }
+        }
+        return best?.point
+    }
+
+    /// Alternates bounded L-BFGS over the continuous coordinates (scaled by their length scales,
+    /// as Optuna preconditions) with a search of each discrete coordinate, until neither moves.
+    func localSearch(from start: [Double]) -> (point: [Double], value: Double) {
+        let d = domains.count
+        let continuous = (0..<d).filter { grid(column: $0) == nil }
+        let grids = (0..<d).map { grid(column: $0) }
+        let scales = continuous.map { 1 / process.hyperparameters.inverseSquaredLengthscales[$0].squareRoot() }
+        var x = start, value = logEI(x)[0]
+        for _ in 0..<100 {
+            var moved = false
+            if !continuous.isEmpty {
+                var search = BoundedLBFGS(lower: Array(repeating: 0, count: continuous.count), upper: scales.map { 1 / $0 })
+                search.gradientTolerance = 1e-2
+                search.maximumIterations = 200
+                let scaledStart = continuous.indices.map { x[continuous[$0]] / scales[$0] }
+                let result = search.minimize(from: scaledStart) { scaled, gradient in
+                    var point = x
+                    for (i, column) in continuous.enumerated() { point[column] = scaled[i] * scales[i] }
+                    let (v, g) = logEIWithGradient(point)
+                    for (i, column) in continuous.enumerated() { gradient[i] = -g[column] * scales[i] }
+                    return v.isFinite ? -v : .infinity
+                }
+                if -result.value > value + 1e-12 {
+                    for (i, column) in continuous.enumerated() { x[column] = result.x[i] * scales[i] }
+                    value = -result.value
+                    moved = result.iterations > 0
+                }
+            }
+            for column in 0..<d {
+                guard let grid = grids[column], grid.count > 1 else { continue }
+                var tries: [Double]
+                if grid.count <= 16 {
+                    tries = grid.filter { $0 != x[column] }
+                } else {
+                    // A line of neighbours: one, two, four … steps either way.
+                    let here = grid.indices.min { abs(grid[$0] - x[column]) < abs(grid[$1] - x[column]) } ?? 0
+                    tries = []
+                    var step = 1
+                    while step < grid.count {
+                        if here - step >= 0 { tries.append(grid[here - step]) }
+                        if here + step < grid.count { tries.append(grid[here + step]) }
+                        step *= 2
+                    }
+                }
+                var points: [Double] = []
+                for value in tries {
+                    var point = x
+                    point[column] = value
+                    points += point
+                }
+                let values = logEI(points)
+                if let top = values.indices.max(by: { values[$0] < values[$1] }), values[top] > value + 1e-12 {
+                    x[column] = tries[top]
+                    value = values[top]
+                    moved = true
+                }
+            }
+            if !moved { break }
+        }
+        return (x, value)
+    }
+}

@@ -1,0 +1,306 @@
+import Foundation
+import Testing
+import Vocabulary
+
+@testable import SweepCore
+
+/// The Gaussian process behind `method: gp`: its kernel, fit, posterior and acquisition against
+/// finite differences and values computed independently (numpy, mpmath at 50 digits).
+@Suite struct GPTests {
+    /// Central differences of `f` at `x`, one per coordinate.
+    func finiteDifferences(_ x: [Double], step: Double = 1e-6, _ f: ([Double]) -> Double) -> [Double] {
+        x.indices.map { i in
+            var up = x, down = x
+            up[i] += step
+            down[i] -= step
+            return (f(up) - f(down)) / (2 * step)
+        }
+    }
+
+    func close(_ a: Double, _ b: Double, _ tolerance: Double) -> Bool { abs(a - b) <= tolerance * max(1, abs(b)) }
+
+    @Test func theMaternKernelsDerivativeMatchesFiniteDifferences() {
+        for t in [1e-4, 0.01, 0.3, 1, 2.5, 9] {
+            let numeric = (GaussianProcess.matern52(t + 1e-7).value - GaussianProcess.matern52(t - 1e-7).value) / 2e-7
+            #expect(close(GaussianProcess.matern52(t).derivative, numeric, 1e-6), "t = \(t)")
+        }
+        #expect(GaussianProcess.matern52(0).value == 1)
+    }
+
+    /// The fit's objective (−log marginal likelihood − log prior) and its gradient in every log
+    /// parameter, with a categorical dimension and per-point noise.
+    @Test func theFitsGradientMatchesFiniteDifferences() {
+        var rng = Xoshiro256(seed: 5)
+        let n = 12, isCategorical = [false, true, false]
+        var points: [Double] = []
+        for _ in 0..<n { points += [rng.nextUniform(), Double(Int(rng.nextUniform() * 3)), rng.nextUniform()] }
+        let values = (0..<n).map { i -> Double in
+            let smooth: Double = sin(6 * points[i * 3]), shift: Double = points[i * 3 + 1] == 1 ? 0.5 : 0
+            return smooth + shift + 0.3 * points[i * 3 + 2]
+        }
+        let noise = (0..<n).map { Double($0 % 3) * 0.01 }
+        let raw = [0.3, -0.5, 1.2, 0.1, log(0.05)]
+        var gradient: [Double] = []
+        let value = GaussianProcess.negativeLogPosterior(
+            raw: raw, points: points, values: values, pointNoise: noise, isCategorical: isCategorical, gradient: &gradient)
+        #expect(value.isFinite)
+        let numeric = finiteDifferences(raw) { raw in
+            var ignored: [Double] = []
+            return GaussianProcess.negativeLogPosterior(
+                raw: raw, points: points, values: values, pointNoise: noise, isCategorical: isCategorical, gradient: &ignored)
+        }
+        for i in raw.indices { #expect(close(gradient[i], numeric[i], 1e-5), "parameter \(i): \(gradient[i]) against \(numeric[i])") }
+    }
+
+    /// Three points in one dimension, λ = 4, s = 1.5, σ² = 0.01, y = (1, −1, 0.5): the posterior at
+    /// 0.25 is m = k*ᵀK⁻¹y = −0.138314828, v = s − k*ᵀK⁻¹k* = 0.142113308 (numpy, by
+    /// `np.linalg.solve` on K = s·m(λ·δ²) + σ²I).
+    @Test func thePosteriorMatchesAHandComputedThreePointCase() throws {
+        let parameters = GaussianProcess.Hyperparameters(inverseSquaredLengthscales: [4], kernelScale: 1.5, noiseVariance: 0.01)
+        let process = try #require(
+            GaussianProcess(points: [0, 0.5, 1], values: [1, -1, 0.5], isCategorical: [false], hyperparameters: parameters))
+        let batch = process.posterior([0.25])
+        #expect(close(batch.means[0], -0.13831482799799466, 1e-12))
+        #expect(close(batch.variances[0], 0.14211330849317672, 1e-12))
+        let single = process.posteriorWithGradient([0.25])
+        #expect(close(single.mean, batch.means[0], 1e-12) && close(single.variance, batch.variances[0], 1e-12))
+        // Far from every point the variance returns to the prior's s.
+        #expect(close(process.posterior([40]).variances[0], 1.5, 1e-9))
+    }
+
+    /// The posterior's and log EI's gradients in x match finite differences (two continuous
+    /// dimensions and a categorical one, which has none).
+    @Test func theAcquisitionsGradientMatchesFiniteDifferences() throws {
+        var rng = Xoshiro256(seed: 9)
+        var points: [Double] = []
+        for _ in 0..<15 { points += [rng.nextUniform(), rng.nextUniform(), Double(Int(rng.nextUniform() * 2))] }
+        let values = (0..<15).map { i -> Double in
+            let wave: Double = cos(5 * points[i * 3])
+            return wave * points[i * 3 + 1] - points[i * 3 + 2]
+        }
+        let process = try #require(
+            GaussianProcess.fit(points: points, values: values, isCategorical: [false, false, true]) as GaussianProcess?)
+        let x = [0.37, 0.61, 1.0]
+        let analytic = process.posteriorWithGradient(x)
+        let meanNumeric = finiteDifferences(x) { process.posterior($0).means[0] }
+        let varianceNumeric = finiteDifferences(x) { process.posterior($0).variances[0] }
+        for d in 0..<2 {
+            #expect(close(analytic.meanGradient[d], meanNumeric[d], 1e-5))
+            #expect(close(analytic.varianceGradient[d], varianceNumeric[d], 1e-5))
+        }
+        let problemBest = values.max()! + 0.5
+        let numeric = finiteDifferences(x) { x in
+            let p = process.posterior(x)
+            return LogExpectedImprovement.value(mean: p.means[0], variance: p.variances[0], best: problemBest)
+        }
+        let p = process.posteriorWithGradient(x)
+        let sigma = p.variance.squareRoot(), z = (p.mean - problemBest) / sigma
+        let slope = LogExpectedImprovement.logH(z).derivative
+        for d in 0..<2 {
+            let dSigma = p.varianceGradient[d] / (2 * sigma)
+            let gradient = dSigma / sigma + slope * (p.meanGradient[d] - z * dSigma) / sigma
+            #expect(close(gradient, numeric[d], 1e-5), "dimension \(d)")
+        }
+    }
+
+    /// log h(z) = log(φ(z) + zΦ(z)) against mpmath at 50 digits, from the body into the far tail
+    /// where a direct computation underflows (h(−40) ≈ 10⁻³⁵¹).
+    @Test func logExpectedImprovementMatchesADirectComputationIntoItsFarTail() {
+        let reference: [(Double, Double)] = [
+            (2.5, 0.91709206559216451701), (0.3, -0.56781715367793689615), (-0.5, -1.6205162643873199193),
+            (-3, -7.8696860596030285171), (-12, -77.909100545007348277), (-40, -808.29856835661996024),
+            (-1e3, -500014.73445209115845), (-1e5, -5000000023.9447894634),
+        ]
+        for (z, expected) in reference {
+            #expect(close(LogExpectedImprovement.logH(z).value, expected, 1e-10), "z = \(z): \(LogExpectedImprovement.logH(z).value)")
+        }
+        // Its derivative Φ/h, against finite differences on both sides of each branch's edge.
+        for z in [1.0, -0.999, -1.001, -20, -300] {
+            let numeric = (LogExpectedImprovement.logH(z + 1e-6).value - LogExpectedImprovement.logH(z - 1e-6).value) / 2e-6
+            #expect(close(LogExpectedImprovement.logH(z).derivative, numeric, 1e-5), "z = \(z)")
+        }
+        // Where the direct formula still works it agrees (z = −5: h ≈ 5.4·10⁻⁸).
+        let z = -5.0, direct = log(exp(-z * z / 2) / (2 * Double.pi).squareRoot() + z * 0.5 * erfc(-z / 2.0.squareRoot()))
+        #expect(close(LogExpectedImprovement.logH(z).value, direct, 1e-7))
+        for (x, expected) in [
+            (4.9, 0.11287909055975874732), (5.0, 0.11070463773306862637), (5.1, 0.10861102631393280177), (100, 0.0056416137829894329036),
+        ] {
+            #expect(close(LogExpectedImprovement.erfcx(x), expected, 1e-13), "erfcx(\(x))")
+        }
+    }
+
+    /// LAPACK's factor through our path solves a random positive definite system as a plain
+    /// Gaussian elimination does, and reproduces the matrix.
+    @Test func theCholeskyPathMatchesAReferenceSolve() throws {
+        var rng = Xoshiro256(seed: 3)
+        let n = 40
+        let b = (0..<(n * n)).map { _ in rng.nextUniform() - 0.5 }
+        var a = [Double](repeating: 0, count: n * n)  // BᵀB + n·I, column-major
+        for i in 0..<n {
+            for j in 0..<n { a[j * n + i] = (0..<n).reduce(0) { $0 + b[i * n + $1] * b[j * n + $1] } + (i == j ? Double(n) : 0) }
+        }
+        let rhs = (0..<n).map { _ in rng.nextUniform() }
+        var factor = a
+        #expect(GaussianProcess.choleskyInPlace(&factor, count: n))
+        let solved = GaussianProcess.solve(factor: factor, count: n, rhs)
+        // Gaussian elimination with partial pivoting, written out.
+        var m = (0..<n).map { i in (0..<n).map { a[$0 * n + i] } + [rhs[i]] }
+        for column in 0..<n {
+            let pivot = (column..<n).max { abs(m[$0][column]) < abs(m[$1][column]) }!
+            m.swapAt(column, pivot)
+            for row in (column + 1)..<n {
+                let f = m[row][column] / m[column][column]
+                for k in column...n { m[row][k] -= f * m[column][k] }
+            }
+        }
+        var reference = [Double](repeating: 0, count: n)
+        for row in stride(from: n - 1, through: 0, by: -1) {
+            reference[row] = (m[row][n] - ((row + 1)..<n).reduce(0) { $0 + m[row][$1] * reference[$1] }) / m[row][row]
+        }
+        for i in 0..<n { #expect(close(solved[i], reference[i], 1e-10)) }
+        for i in 0..<n {
+            for j in 0...i {
+                let product = (0...j).reduce(0) { $0 + factor[$1 * n + i] * factor[$1 * n + j] }
+                #expect(close(product, a[j * n + i], 1e-10))
+            }
+        }
+        var singular = [1.0, 1, 1, 1]
+        #expect(!GaussianProcess.choleskyInPlace(&singular, count: 2), "a singular matrix is refused, not factored")
+    }
+
+    /// The MAP fit finds a length scale that fits: a smooth function in one dimension and noise in
+    /// another get a long length scale for the noise.
+    @Test func theFitLearnsWhichDimensionMatters() throws {
+        var rng = Xoshiro256(seed: 1)
+        var points: [Double] = []
+        for _ in 0..<30 { points += [rng.nextUniform(), rng.nextUniform()] }
+        let values = (0..<30).map { sin(8 * points[$0 * 2]) }
+        let process = try #require(GaussianProcess.fit(points: points, values: values, isCategorical: [false, false]))
+        let lambda = process.hyperparameters.inverseSquaredLengthscales
+        #expect(lambda[0] > 10 * lambda[1], "λ = \(lambda)")
+        // And it predicts a held-out point well.
+        let x = 0.42
+        #expect(abs(process.posterior([x, 0.5]).means[0] - sin(8 * x)) < 0.1)
+    }
+
+    // MARK: The sampler
+
+    /// A program sweep over Branin's two parameters (x0 ∈ [−5, 10], x1 ∈ [0, 15]), minimized.
+    func braninSweep(method: String = "gp", seed: Int = 0, count: Int = 30, extra: String = "") throws -> TrialController {
+        let text = """
+            name: branin
+            program: {dir: /nonexistent, command: [none]}
+            dataset: none
+            metric: {name: valid_f, goal: minimize}
+            method: \(method)
+            count: \(count)
+            seed: \(seed)
+            \(extra)
+            parameters:
+              x0: {distribution: uniform, min: -5, max: 10}
+              x1: {distribution: uniform, min: 0, max: 15}
+
+            """
+        let spec = try SweepSpec.parse(text, file: URL(fileURLWithPath: "/tmp/branin.yaml"), checkFiles: false, maxTrials: 1000)
+        let controller = try TrialController(spec: spec, store: try SweepStore.inMemory(), trainExamples: 1)
+        _ = try controller.applyPlan(fingerprint: "f", popularity: nil)
+        try controller.store.recordWorker(name: "w", host: "h", cores: 1, blasThreads: 1, blasCore: "none", state: .online)
+        return controller
+    }
+
+    static func branin(_ x: [Double]) -> Double {
+        let (a, b, c, r, s, t) = (1.0, 5.1 / (4 * Double.pi * Double.pi), 5 / Double.pi, 6.0, 10.0, 1 / (8 * Double.pi))
+        return a * pow(x[1] - b * x[0] * x[0] + c * x[0] - r, 2) + s * (1 - t) * cos(x[0]) + s
+    }
+
+    func tell(_ controller: TrialController, _ claim: Claim) throws -> Double {
+        let keys = try claim.config().programKeys ?? [:]
+        let value = Self.branin([keys["x0"]?.number ?? 0, keys["x1"]?.number ?? 0])
+        let metrics = ["f": value]
+        let record = EpochRecord(
+            epoch: 1, lossMain: nil, lossAux: nil, weights: .singleTask, valid: RankingMetrics(values: metrics),
+            test: RankingMetrics(values: metrics), seconds: 0, trainSeconds: 0)
+        _ = try controller.tellResult(
+            lease: claim.lease, worker: "w",
+            report: TrialResult(
+                bestEpoch: 1, valid: metrics, test: metrics, history: [record],
+                timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")))
+        return value
+    }
+
+    /// Thirty trials on Branin (minimum 0.398): after its ten random start-up configs the GP
+    /// proposes, says so in each trial's origin, and closes in on a minimum that random search's
+    /// thirty draws (the same seed) do not reach.
+    @Test func theGPFindsBraninsMinimumWhereRandomSearchDoesNot() throws {
+        for seed in 0..<3 {
+            var best: [String: Double] = [:]
+            for method in ["gp", "random"] {
+                let sweep = try braninSweep(method: method, seed: seed)
+                var values: [Double] = []
+                while case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(values.count)") {
+                    values.append(try tell(sweep, claim))
+                }
+                #expect(values.count == 30)
+                best[method] = values.min()
+                if method == "gp" {
+                    let trials = try sweep.store.trials().sorted { $0.number < $1.number }
+                    let origin = try #require(trials[10].origin)
+                    #expect(origin.description == "proposed by gp from 10 finished and 0 running configs")
+                    #expect(trials[9].origin == nil, "the start-up draws are planned")
+                }
+            }
+            #expect(best["gp"]! < 0.45, "seed \(seed): the GP's best is \(best["gp"]!)")
+            #expect(best["gp"]! < best["random"]!, "seed \(seed): \(best)")
+        }
+    }
+
+    /// Workers asking together get different configs: each running config joins the GP at its
+    /// predicted value (Kriging believer), so the next ask looks elsewhere.
+    @Test func workersAskingTogetherGetDifferentConfigs() throws {
+        let sweep = try braninSweep(count: 20)
+        var lease = 0
+        for _ in 0..<10 {
+            guard case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(lease)") else { throw StoreError(message: "no trial") }
+            lease += 1
+            _ = try tell(sweep, claim)
+        }
+        var claims: [Claim] = []
+        for _ in 0..<3 {
+            guard case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(lease)") else { throw StoreError(message: "no trial") }
+            lease += 1
+            claims.append(claim)
+        }
+        let points = try claims.map { claim -> [Double] in
+            let keys = try claim.config().programKeys ?? [:]
+            return [keys["x0"]!.number!, keys["x1"]!.number!]
+        }
+        for i in points.indices { for j in points.indices where j > i { #expect(points[i] != points[j]) } }
+        let origins = try sweep.store.trials().sorted { $0.number < $1.number }.suffix(3).map { $0.origin?.description ?? "" }
+        #expect(origins.last == "proposed by gp from 10 finished and 2 running configs")
+    }
+
+    /// A space of choices alone, several objectives, unknown `gp:` keys, start-up trials < 1 and
+    /// `gp:` under another method are refused at `plan` with the key path and line.
+    @Test func badGPSettingsAreRefusedWithTheKeyPathAndLine() throws {
+        let choicesOnly = issues(syntheticHeader + "method: gp\ncount: 20\nparameters:\n  loss: {values: [bce, focal]}\n")
+        #expect(choicesOnly.contains { $0.path == "method" && $0.line == 3 && $0.message.contains("tpe or grid fits") }, "\(choicesOnly)")
+        let keys = issues(
+            syntheticHeader
+                + "method: gp\ncount: 20\ngp: {startup_trials: 0, kernel: rbf}\nparameters:\n  lr: {distribution: log_uniform, min: 0.0001, max: 0.01}\n"
+        )
+        #expect(keys.contains { $0.path == "gp.startup_trials" && $0.line == 5 }, "\(keys)")
+        #expect(
+            keys.contains {
+                $0.path == "gp.kernel" && $0.message.contains("unknown key; expected startup_trials, candidates, local_searches")
+            })
+        let other = issues(
+            syntheticHeader
+                + "method: tpe\ncount: 20\ngp: {startup_trials: 5}\nparameters:\n  lr: {distribution: uniform, min: 0.1, max: 1}\n")
+        #expect(other.contains { $0.path == "gp" && $0.message == "is for method: gp" })
+        let objectives = issues(
+            syntheticHeader
+                + "objectives:\n  - {name: valid_ndcg@10}\n  - {name: valid_recall@10}\nmethod: gp\ncount: 20\nparameters:\n  lr: {distribution: uniform, min: 0.1, max: 1}\n"
+        )
+        #expect(objectives.contains { $0.path == "method" && $0.message.contains("one objective") }, "\(objectives)")
+    }
+}
