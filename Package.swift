@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "SweepCore",
             dependencies: [
-                "Vocabulary", "COpenBLAS", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams"),
+                "Vocabulary", "ML", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

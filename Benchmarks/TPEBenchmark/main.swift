@@ -7,6 +7,11 @@
 //       {"stored": N, "median_seconds": t}: one ask (proposal, insert, claim) with N finished trials
 //   sweep-bench-tpe pareto --problem zdt1|zdt2|dtlz2 --method random|tpe|nsga2 [--seeds 30] [--trials 100] [--univariate]
 //       one JSON line per seed: {"seed": s, "points": [[f1, f2(, f3)], ...]}, every trial's objectives
+//   sweep-bench-tpe functions --problem branin|hartmann6|rosenbrock4|ellipsoid5 --method random|tpe|gp [--seeds 20] [--trials 60]
+//       one JSON line per seed: {"seed": s, "values": [...]}, each trial's value in order
+//   sweep-bench-tpe gp-latency [--stored 1000] [--asks 5]
+//       {"stored": N, "median_seconds": t, "sampler_median_seconds": s}: one GP ask with N finished
+//       Hartmann-6 trials, and the sampler's proposal alone
 //   sweep-bench-tpe pareto-latency --problem zdt1 --method tpe|nsga2 [--stored 1000] [--asks 20]
 //       {"stored": N, "median_seconds": t, "sampler_median_seconds": s}: one ask with N finished
 //       trials of the problem, and the sampler's proposal alone on them
@@ -142,6 +147,104 @@ func tellPareto(_ controller: TrialController, problem: String, claim: Claim) th
     return values
 }
 
+/// The single-objective test functions of Benchmarks/gp_optuna.py: each one's bounds, goal and value.
+/// Branin (2-D, minimum 0.397887), Hartmann-6 (6-D in [0, 1], maximum 3.32237), and two of the
+/// BBOB suite's (Hansen et al. 2009) with a fixed optimum x*: f8 Rosenbrock in 4-D and f2 the
+/// separable ellipsoid (condition 10⁶) in 5-D, both on [−5, 5] with minimum 0.
+struct TestFunction {
+    var bounds: [(Double, Double)]
+    var maximize: Bool
+    var value: ([Double]) -> Double
+
+    static func named(_ name: String) -> TestFunction {
+        switch name {
+        case "branin":
+            return TestFunction(bounds: [(-5, 10), (0, 15)], maximize: false) { x in
+                let b = 5.1 / (4 * Double.pi * Double.pi), c = 5 / Double.pi, t = 1 / (8 * Double.pi)
+                return pow(x[1] - b * x[0] * x[0] + c * x[0] - 6, 2) + 10 * (1 - t) * cos(x[0]) + 10
+            }
+        case "hartmann6":
+            let alpha = [1.0, 1.2, 3.0, 3.2]
+            let a: [[Double]] = [
+                [10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14],
+            ]
+            let p: [[Double]] = [
+                [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886], [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+                [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650], [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
+            ]
+            return TestFunction(bounds: Array(repeating: (0, 1), count: 6), maximize: true) { x in
+                var total = 0.0
+                for i in 0..<4 {
+                    var exponent = 0.0
+                    for j in 0..<6 { exponent += a[i][j] * (x[j] - p[i][j]) * (x[j] - p[i][j]) }
+                    total += alpha[i] * exp(-exponent)
+                }
+                return total
+            }
+        case "rosenbrock4":
+            // z = max(1, √d / 8)·(x − x*) + 1, and max(1, √4 / 8) = 1.
+            let optimum = [1.2, -0.7, 0.4, -1.9]
+            return TestFunction(bounds: Array(repeating: (-5, 5), count: 4), maximize: false) { x in
+                var total = 0.0
+                for i in 0..<3 {
+                    let z = x[i] - optimum[i] + 1, next = x[i + 1] - optimum[i + 1] + 1
+                    total += 100 * (z * z - next) * (z * z - next) + (z - 1) * (z - 1)
+                }
+                return total
+            }
+        default:  // ellipsoid5
+            let optimum = [2.1, -1.3, 0.7, -3.2, 1.5]
+            return TestFunction(bounds: Array(repeating: (-5, 5), count: 5), maximize: false) { x in
+                var total = 0.0
+                for i in 0..<5 {
+                    let weight: Double = pow(10, 6 * Double(i) / 4)
+                    total += weight * (x[i] - optimum[i]) * (x[i] - optimum[i])
+                }
+                return total
+            }
+        }
+    }
+}
+
+/// A program sweep over x0…x(d−1) optimising a test function (never run as a program).
+func functionController(_ function: TestFunction, method: String, seed: Int, count: Int) throws -> TrialController {
+    let parameters = function.bounds.enumerated().map {
+        "  x\($0.offset): {distribution: uniform, min: \($0.element.0), max: \($0.element.1)}"
+    }
+    let text = """
+        name: function-bench
+        program: {dir: /nonexistent, command: [none]}
+        dataset: none
+        metric: {name: valid_f, goal: \(function.maximize ? "maximize" : "minimize")}
+        method: \(method)
+        count: \(count)
+        seed: \(seed)
+        parameters:
+        \(parameters.joined(separator: "\n"))
+
+        """
+    let controller = try TrialController(spec: try SweepSpec.parseStored(text), store: try SweepStore.inMemory(), trainExamples: 1)
+    _ = try controller.applyPlan(fingerprint: "bench", popularity: nil)
+    try controller.store.recordWorker(name: "w", host: "h", cores: 1, blasThreads: 1, blasCore: "none", state: .online)
+    return controller
+}
+
+/// Evaluates a claimed trial on the function and tells its result; returns the value.
+func tellFunction(_ controller: TrialController, _ function: TestFunction, claim: Claim) throws -> Double {
+    let keys = try claim.config().programKeys ?? [:]
+    let value = function.value(function.bounds.indices.map { keys["x\($0)"]?.number ?? 0 })
+    let metrics = ["f": value]
+    let record = EpochRecord(
+        epoch: 1, lossMain: nil, lossAux: nil, weights: .singleTask, valid: RankingMetrics(values: metrics),
+        test: RankingMetrics(values: metrics), seconds: 0, trainSeconds: 0)
+    _ = try controller.tellResult(
+        lease: claim.lease, worker: "w",
+        report: TrialResult(
+            bestEpoch: 1, valid: metrics, test: metrics, history: [record],
+            timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")))
+    return value
+}
+
 /// Asks for trials until the sweep has none, telling each with `tell`; returns the seconds each ask
 /// took once `stored` trials were stored, sorted.
 func askSeconds(_ sweep: TrialController, after stored: Int, tell: (Claim) throws -> Void) throws -> [Double] {
@@ -214,6 +317,43 @@ case "pareto":
         }
         try printJSON(["seed": seed, "points": points])
     }
+case "functions":
+    let function = TestFunction.named(argument("--problem", "branin")), method = argument("--method", "gp")
+    let trials = option("--trials", 60)
+    for seed in 0..<option("--seeds", 20) {
+        let sweep = try functionController(function, method: method, seed: seed, count: trials)
+        var values: [Double] = [], seconds: [Double] = []
+        while true {
+            let start = DispatchTime.now()
+            guard case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(values.count)") else { break }
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
+            values.append(try tellFunction(sweep, function, claim: claim))
+        }
+        try printJSON(["seed": seed, "values": values, "ask_seconds": seconds])
+    }
+case "gp-latency":
+    let function = TestFunction.named("hartmann6")
+    let stored = option("--stored", 1000), asks = option("--asks", 5)
+    // The stored trials are random search's (a GP sweep of 1,000 would take its own minutes to make).
+    let random = try functionController(function, method: "random", seed: 0, count: stored)
+    var lease = 0
+    while case .trial(let claim) = try random.ask(worker: "w", lease: "L\(lease)") {
+        lease += 1
+        _ = try tellFunction(random, function, claim: claim)
+    }
+    let observations = try random.store.trials().compactMap { trial -> Observation? in
+        guard let result = trial.result, let scores = random.spec.ranking.scores(result.valid) else { return nil }
+        return Observation(order: trial.number, config: trial.config, outcome: .completed(scores))
+    }
+    let gp = try functionController(function, method: "gp", seed: 0, count: stored + asks)
+    var proposing: [Double] = []
+    for ask in 0..<asks {
+        let start = DispatchTime.now()
+        _ = gp.sampler.propose(index: observations.count + ask, observations: observations, isTaken: { _ in false })
+        proposing.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
+    }
+    proposing.sort()
+    try printJSON(["stored": observations.count, "sampler_median_seconds": proposing[proposing.count / 2], "asks": asks])
 case "pareto-latency":
     let problem = argument("--problem", "zdt1"), method = argument("--method", "nsga2")
     let stored = option("--stored", 1000), asks = option("--asks", 20)
@@ -239,7 +379,7 @@ case "pareto-latency":
 default:
     FileHandle.standardError.write(
         Data(
-            "usage: sweep-bench-tpe analytic --method tpe|random [--seeds N] [--trials N] | latency [--stored N] [--asks N] | importance [--trials N] [--repeats N] | pareto --problem P --method M [--seeds N] [--trials N] | pareto-latency --problem P --method M [--stored N] [--asks N]\n"
+            "usage: sweep-bench-tpe analytic --method tpe|random [--seeds N] [--trials N] | latency [--stored N] [--asks N] | importance [--trials N] [--repeats N] | pareto --problem P --method M [--seeds N] [--trials N] | pareto-latency --problem P --method M [--stored N] [--asks N] | functions --problem F --method M [--seeds N] [--trials N] | gp-latency [--stored N] [--asks N]\n"
                 .utf8))
     exit(64)
 }

@@ -71,6 +71,47 @@ public enum BLAS {
         return cblas_snrm2(Int32(count), x, 1)
     }
 
+    // MARK: Double precision, column-major (the samplers' Gaussian process)
+
+    /// Overwrites the lower triangle of a column-major n×n symmetric positive definite matrix with
+    /// its Cholesky factor L (A = L·Lᵀ; LAPACK's `dpotrf`); false when A is not positive definite.
+    public static func choleskyFactor(n: Int, a: UnsafeMutablePointer<Double>) -> Bool {
+        _ = callsRunOnTheCallersThread
+        var size = Int32(n), info: Int32 = 0
+        dpotrf_("L", &size, a, &size, &info)
+        return info == 0
+    }
+
+    /// B ← A⁻¹·B for `columns` right-hand sides (column-major n×columns), from A's factor (`dpotrs`).
+    public static func choleskySolve(n: Int, columns: Int, factor: UnsafePointer<Double>, b: UnsafeMutablePointer<Double>) {
+        _ = callsRunOnTheCallersThread
+        var size = Int32(n), count = Int32(columns), info: Int32 = 0
+        dpotrs_("L", &size, &count, factor, &size, b, &size, &info)
+    }
+
+    /// Overwrites a factor's lower triangle with that of A⁻¹ (`dpotri`); false when it fails.
+    public static func choleskyInverse(n: Int, a: UnsafeMutablePointer<Double>) -> Bool {
+        _ = callsRunOnTheCallersThread
+        var size = Int32(n), info: Int32 = 0
+        dpotri_("L", &size, a, &size, &info)
+        return info == 0
+    }
+
+    /// B ← L⁻¹·B for a lower triangular column-major n×n L and column-major n×columns B (`dtrsm`).
+    public static func lowerSolve(n: Int, columns: Int, l: UnsafePointer<Double>, b: UnsafeMutablePointer<Double>) {
+        _ = callsRunOnTheCallersThread
+        cblas_dtrsm(
+            CblasColMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, Int32(n), Int32(columns), 1, l, Int32(n), b, Int32(n))
+    }
+
+    /// y ← Aᵀ·x for a column-major n×m A (`dgemv`).
+    public static func transposedProduct(
+        n: Int, m: Int, a: UnsafePointer<Double>, x: UnsafePointer<Double>, y: UnsafeMutablePointer<Double>
+    ) {
+        _ = callsRunOnTheCallersThread
+        cblas_dgemv(CblasColMajor, CblasTrans, Int32(n), Int32(m), 1, a, Int32(n), x, 1, 0, y, 1)
+    }
+
     /// The number of threads OpenBLAS uses for each call.
     public static var threads: Int {
         _ = callsRunOnTheCallersThread

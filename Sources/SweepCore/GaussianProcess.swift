@@ -1,5 +1,5 @@
-import COpenBLAS
 import Foundation
+import ML
 
 /// A Gaussian process over points in the unit box, as Optuna's `GPSampler` builds it
 /// (`optuna/_gp/gp.py`): a Matérn 5/2 kernel with one length scale per dimension, k(x, x′) =
@@ -8,7 +8,7 @@ import Foundation
 /// known noise (the variance of a mean over repeat seeds). Values are standardized by the caller.
 ///
 /// The kernel matrix's Cholesky factor comes from LAPACK's `dpotrf` in OpenBLAS; solves with it
-/// from `dpotrs` and BLAS's `dtrsm`.
+/// from `dpotrs` and BLAS's `dtrsm` (through ``BLAS``, on the caller's thread).
 struct GaussianProcess {
     /// The kernel's parameters: λ_d (1/ℓ_d²), the scale s and the fitted noise σ².
     struct Hyperparameters: Equatable {
@@ -125,9 +125,7 @@ struct GaussianProcess {
     /// (upper part zeroed); false when it is not positive definite.
     static func choleskyInPlace(_ matrix: inout [Double], count n: Int) -> Bool {
         guard n > 0 else { return true }
-        var info: Int32 = 0, size = Int32(n)
-        matrix.withUnsafeMutableBufferPointer { a in dpotrf_("L", &size, a.baseAddress, &size, &info) }
-        guard info == 0 else { return false }
+        guard matrix.withUnsafeMutableBufferPointer({ BLAS.choleskyFactor(n: n, a: $0.baseAddress!) }) else { return false }
         for j in 1..<max(n, 1) { for i in 0..<j { matrix[j * n + i] = 0 } }
         return true
     }
@@ -135,9 +133,9 @@ struct GaussianProcess {
     /// A⁻¹ b from A's lower Cholesky factor.
     static func solve(factor: [Double], count n: Int, _ b: [Double]) -> [Double] {
         guard n > 0 else { return [] }
-        var x = b, info: Int32 = 0, size = Int32(n), columns: Int32 = 1
+        var x = b
         factor.withUnsafeBufferPointer { a in
-            x.withUnsafeMutableBufferPointer { b in dpotrs_("L", &size, &columns, a.baseAddress, &size, b.baseAddress, &size, &info) }
+            x.withUnsafeMutableBufferPointer { BLAS.choleskySolve(n: n, columns: 1, factor: a.baseAddress!, b: $0.baseAddress!) }
         }
         return x
     }
@@ -161,9 +159,12 @@ struct GaussianProcess {
             }
         }
         var means = [Double](repeating: 0, count: m)
-        cblas_dgemv(CblasColMajor, CblasTrans, Int32(n), Int32(m), 1, cross, Int32(n), weights, 1, 0, &means, 1)
-        cblas_dtrsm(
-            CblasColMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, Int32(n), Int32(m), 1, factor, Int32(n), &cross, Int32(n))
+        cross.withUnsafeMutableBufferPointer { cross in
+            factor.withUnsafeBufferPointer { factor in
+                BLAS.transposedProduct(n: n, m: m, a: cross.baseAddress!, x: weights, y: &means)
+                BLAS.lowerSolve(n: n, columns: m, l: factor.baseAddress!, b: cross.baseAddress!)
+            }
+        }
         let variances = (0..<m).map { j in
             var explained = 0.0
             for i in 0..<n { explained += cross[j * n + i] * cross[j * n + i] }
@@ -244,9 +245,8 @@ struct GaussianProcess {
             fit += values[i] * alpha[i]
         }
         // K⁻¹ from the factor (LAPACK fills the lower triangle).
-        var inverse = matrix, info: Int32 = 0, size = Int32(n)
-        inverse.withUnsafeMutableBufferPointer { a in dpotri_("L", &size, a.baseAddress, &size, &info) }
-        guard info == 0 else { return .infinity }
+        var inverse = matrix
+        guard inverse.withUnsafeMutableBufferPointer({ BLAS.choleskyInverse(n: n, a: $0.baseAddress!) }) else { return .infinity }
         let prior = logPrior(parameters)
         var gLambda = [Double](repeating: 0, count: d), gScale = 0.0, gNoise = 0.0
         inverse.withUnsafeBufferPointer { inv in
@@ -274,17 +274,39 @@ struct GaussianProcess {
         return 0.5 * fit + logDeterminant - prior.value
     }
 
+    /// The most points the hyperparameters are fitted on: each step of the fit factors and inverts
+    /// the kernel matrix (n³), so past this many the fit takes a fixed subset (the posterior still
+    /// conditions on every point). 300 keeps a proposal with 1,000 finished configs under a
+    /// second (docs/BENCHMARKS.md).
+    static let fitLimit = 300
+
+    /// The points the hyperparameters are fitted on: all of them up to `limit`; past it, the best
+    /// third of the limit by value and the rest spread evenly over the others in their order.
+    static func fitSubset(values: [Double], limit: Int = fitLimit) -> [Int] {
+        guard values.count > limit else { return Array(values.indices) }
+        let ranked = values.indices.sorted { (values[$0], $1) > (values[$1], $0) }
+        let best = Array(ranked.prefix(limit / 3))
+        let chosen = Set(best)
+        let others = values.indices.filter { !chosen.contains($0) }
+        let spread = (0..<(limit - best.count)).map { others[$0 * others.count / (limit - best.count)] }
+        return (best + spread).sorted()
+    }
+
     /// The process with hyperparameters fitted by maximum a posteriori (L-BFGS from Optuna's
-    /// starting point, its tolerance 10⁻²), or with the starting point when the fit fails.
+    /// starting point, its tolerance 10⁻²; on ``fitSubset(values:limit:)``), or with the starting
+    /// point when the fit fails.
     static func fit(points: [Double], values: [Double], pointNoise: [Double]? = nil, isCategorical: [Bool]) -> GaussianProcess? {
         let noise = pointNoise ?? Array(repeating: 0, count: values.count)
-        let start = raw(Hyperparameters.initial(dimensions: isCategorical.count))
+        let d = isCategorical.count, subset = fitSubset(values: values)
+        let fitPoints = subset.flatMap { points[($0 * d)..<(($0 + 1) * d)] }
+        let fitValues = subset.map { values[$0] }, fitNoise = subset.map { noise[$0] }
+        let start = raw(Hyperparameters.initial(dimensions: d))
         let unbounded = Array(repeating: -Double.infinity, count: start.count)
         var search = BoundedLBFGS(lower: unbounded, upper: unbounded.map { -$0 })
         search.gradientTolerance = 1e-2
         let best = search.minimize(from: start) { raw, gradient in
             negativeLogPosterior(
-                raw: raw, points: points, values: values, pointNoise: noise, isCategorical: isCategorical, gradient: &gradient)
+                raw: raw, points: fitPoints, values: fitValues, pointNoise: fitNoise, isCategorical: isCategorical, gradient: &gradient)
         }
         for candidate in [best.x, start] where best.value.isFinite || candidate == start {
             if let process = GaussianProcess(

@@ -183,6 +183,17 @@ import Vocabulary
         #expect(abs(process.posterior([x, 0.5]).means[0] - sin(8 * x)) < 0.1)
     }
 
+    /// Past ``GaussianProcess/fitLimit`` points the hyperparameters are fitted on a fixed subset:
+    /// the best third of the limit and the rest spread over the others, each point once.
+    @Test func theFitTakesTheBestAndASpreadPastItsLimit() {
+        let values = (0..<1000).map { Double(($0 * 7919) % 1000) }
+        let subset = GaussianProcess.fitSubset(values: values, limit: 300)
+        #expect(subset.count == 300 && Set(subset).count == 300 && subset == subset.sorted())
+        let best = Set(values.indices.sorted { values[$0] > values[$1] }.prefix(100))
+        #expect(best.isSubset(of: Set(subset)))
+        #expect(GaussianProcess.fitSubset(values: Array(values.prefix(300)), limit: 300) == Array(0..<300))
+    }
+
     // MARK: The sampler
 
     /// A program sweep over Branin's two parameters (x0 ∈ [−5, 10], x1 ∈ [0, 15]), minimized.
