@@ -314,4 +314,63 @@ import Vocabulary
         )
         #expect(objectives.contains { $0.path == "method" && $0.message.contains("one objective") }, "\(objectives)")
     }
+
+    /// A conditional space: the GP models what every finished config has (the choice and x0); x1,
+    /// active only under `kind: a`, comes from TPE's proposal, so every proposed config holds x1
+    /// exactly when its kind is a.
+    @Test func aConditionalParameterComesFromTPEAndAppearsOnlyWhereItsConditionHolds() throws {
+        let text = """
+            name: conditional
+            program: {dir: /nonexistent, command: [none]}
+            dataset: none
+            metric: {name: valid_f, goal: minimize}
+            method: gp
+            count: 30
+            parameters:
+              kind: {values: [a, b]}
+              x0: {distribution: uniform, min: -5, max: 10}
+              x1: {distribution: uniform, min: 0, max: 15, when: {kind: a}}
+
+            """
+        let spec = try SweepSpec.parse(text, file: URL(fileURLWithPath: "/tmp/conditional.yaml"), checkFiles: false, maxTrials: 1000)
+        let sweep = try TrialController(spec: spec, store: try SweepStore.inMemory(), trainExamples: 1)
+        _ = try sweep.applyPlan(fingerprint: "f", popularity: nil)
+        try sweep.store.recordWorker(name: "w", host: "h", cores: 1, blasThreads: 1, blasCore: "none", state: .online)
+        var lease = 0
+        while case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(lease)") {
+            lease += 1
+            _ = try tell(sweep, claim)
+        }
+        let trials = try sweep.store.trials()
+        #expect(trials.count == 30)
+        for trial in trials {
+            let keys = trial.config.programKeys ?? [:]
+            #expect((keys["x1"] != nil) == (keys["kind"] == .string("a")), "\(keys)")
+        }
+        #expect(trials.filter { $0.origin?.sampler == .gp }.count == 20)
+        let tpe = TPESampler(space: SearchSpace(spec: spec))
+        let observations = trials.map { trial in
+            Observation(order: trial.number, config: trial.config, outcome: .completed([-(trial.result?.valid["f"] ?? 0)]))
+        }
+        let problem = try #require(GPProblem(tpe: tpe, observations: observations))
+        #expect(problem.modelled.map { tpe.keys[$0] } == ["kind", "x0"])
+    }
+
+    /// Repeats: the variance of a config's mean over its seeds is that config's own noise in the
+    /// model (in standardized units), and a config seen once adds none.
+    @Test func theSeedSpreadOfARepeatedConfigIsItsNoise() throws {
+        let sweep = try braninSweep(count: 20)
+        let tpe = TPESampler(space: SearchSpace(spec: sweep.spec))
+        let configs = (0..<6).map { i in
+            TrialConfig(programKeys: ["x0": .double(Double(i) - 4), "x1": .double(Double(2 * i))], seed: 0, selectMetric: "valid_f")
+        }
+        var observations = configs.enumerated().map { index, config in
+            Observation(order: index + 1, config: config, outcome: .completed([Double(index)]))
+        }
+        observations[2].seedVariance = [0.5]
+        let problem = try #require(GPProblem(tpe: tpe, observations: observations))
+        let variance = 17.5 / 6  // of the scores 0…5
+        #expect(abs(problem.process.pointNoise[2] - 0.5 / variance) < 1e-12)
+        #expect(problem.process.pointNoise.enumerated().allSatisfy { $0.offset == 2 || $0.element == 0 })
+    }
 }
