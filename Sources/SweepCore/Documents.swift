@@ -63,7 +63,10 @@ public struct TrialDocument: Encodable, Sendable {
 
         init(_ judgement: Judgement) { self.judgement = judgement }
 
-        enum CodingKeys: String, CodingKey { case epoch, value, values, decision, rule, compared, bracket, seed }
+        enum CodingKeys: String, CodingKey {
+            case epoch, value, values, decision, rule, compared, bracket, seed
+            case comparedCount = "compared_count"
+        }
 
         public func encode(to encoder: Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -75,6 +78,7 @@ public struct TrialDocument: Encodable, Sendable {
                 try container.encode(judgement.values, forKey: .values)
                 try container.encode(judgement.compared, forKey: .compared)
             }
+            try container.encode(judgement.comparedCount, forKey: .comparedCount)
             try container.encode(judgement.decision, forKey: .decision)
             try container.encode(judgement.rule, forKey: .rule)
             try container.encode(judgement.bracket, forKey: .bracket)

@@ -531,7 +531,8 @@ extension SweepStore {
                     : try StoredJSON.decode([[Double]].self, row["compared"], "trial #\(number)'s compared values")
                 return Judgement(
                     trialNumber: number, epoch: row["epoch"], bracket: row["bracket"], seed: row["seed"], values: values,
-                    decision: decision, rule: row["rule"], compared: compared, at: Date(timeIntervalSince1970: row["at"]))
+                    decision: decision, rule: row["rule"], compared: compared, comparedCount: row["compared_count"],
+                    at: Date(timeIntervalSince1970: row["at"]))
             }
         }
     }

@@ -109,13 +109,20 @@ public struct Judgement: Sendable, Equatable, Codable {
     public var decision: Decision
     /// The rule and why, e.g. `asha rung 1 (epoch 6, η 3): 0.1210 is not in the top 1 of 4`.
     public var rule: String
-    /// The values other trials had recorded at this checkpoint (same bracket and seed) when it was judged.
+    /// The values other trials had recorded at this checkpoint (same bracket and seed) when it was
+    /// judged; the store keeps the first ``keptComparisons`` of them (the rule says the cut).
     public var compared: [[Double]]
+    /// How many values it was compared with (more than `compared` holds past ``keptComparisons``).
+    public var comparedCount: Int
     public var at: Date
+
+    /// The most compared values a stored judgement keeps: keeping them all made the store grow
+    /// with the square of the trials (a 5,000-trial ASHA sweep's rungs took 300 MB).
+    public static let keptComparisons = 100
 
     public init(
         trialNumber: Int, epoch: Int, bracket: Int, seed: Int, values: [Double], decision: Decision, rule: String,
-        compared: [[Double]], at: Date
+        compared: [[Double]], comparedCount: Int? = nil, at: Date
     ) {
         self.trialNumber = trialNumber
         self.epoch = epoch
@@ -125,6 +132,7 @@ public struct Judgement: Sendable, Equatable, Codable {
         self.decision = decision
         self.rule = rule
         self.compared = compared
+        self.comparedCount = comparedCount ?? compared.count
         self.at = at
     }
 }

@@ -275,6 +275,11 @@ extension SweepStore {
                     CREATE INDEX trial_by_state ON trial(state, priority DESC, number);
                     """)
         }
+        // A judgement keeps at most 100 compared values and counts them all (stores made before
+        // kept every one; their count is their list's length).
+        migrator.registerMigration("v10-rung-compared-count") { db in
+            try db.execute(sql: "ALTER TABLE rung ADD COLUMN compared_count INTEGER")
+        }
         return migrator
     }()
 }

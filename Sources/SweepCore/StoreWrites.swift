@@ -485,16 +485,17 @@ extension SweepStore {
         // One objective keeps the layout every store had: a value and a flat list compared.
         let single = judgement.values.count == 1
         func list(_ numbers: [Double]) -> String { "[" + numbers.map(\.description).joined(separator: ",") + "]" }
-        let compared = single ? list(judgement.compared.map { $0[0] }) : "[" + judgement.compared.map(list).joined(separator: ",") + "]"
+        let kept = judgement.compared.prefix(Judgement.keptComparisons)
+        let compared = single ? list(kept.map { $0[0] }) : "[" + kept.map(list).joined(separator: ",") + "]"
         try db.execute(
             sql: """
-                INSERT INTO rung (trial_number, epoch, bracket, seed, value, objective_values, decision, rule, compared, at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO rung (trial_number, epoch, bracket, seed, value, objective_values, decision, rule, compared, compared_count, at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 judgement.trialNumber, judgement.epoch, judgement.bracket, judgement.seed, judgement.values[0],
                 single ? nil : list(judgement.values), judgement.decision.rawValue, judgement.rule, compared,
-                judgement.at.timeIntervalSince1970,
+                judgement.comparedCount, judgement.at.timeIntervalSince1970,
             ])
     }
 

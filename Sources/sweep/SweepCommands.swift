@@ -360,7 +360,9 @@ struct Show: ParsableCommand {
                 }.joined(separator: ", ")
                 print("  epoch \(judgement.epoch): \(judgement.decision == .stop ? "STOP" : "go on") — \(judgement.rule)")
                 print(
-                    "    compared with \(judgement.compared.count) value\(judgement.compared.count == 1 ? "" : "s")\(compared.isEmpty ? "" : ": " + compared)"
+                    "    compared with \(judgement.comparedCount) value\(judgement.comparedCount == 1 ? "" : "s")"
+                        + (judgement.comparedCount > judgement.compared.count ? " (the first \(judgement.compared.count) kept)" : "")
+                        + (compared.isEmpty ? "" : ": " + compared)
                 )
             }
         }

@@ -174,6 +174,33 @@ import Vocabulary
         #expect(try controller.store.findTrial(claim.trial).state == .waiting)
     }
 
+    /// A judgement keeps at most 100 of the values it was compared with, and counts them all: kept
+    /// whole, a rung's audit grew with the square of the trials (300 MB of a 5,000-trial chaos
+    /// run's store). The decision still compares every value.
+    @Test func aJudgementKeepsAHundredComparedValuesAndCountsThemAll() throws {
+        let values = (1...120).map { "0.000\($0 + 100)" }.joined(separator: ", ")
+        let controller = try self.controller(
+            try spec(
+                syntheticHeader + """
+                    method: grid
+                    fixed: {epochs: 9}
+                    early_stopping: {type: asha, min_epochs: 1, reduction_factor: 3}
+                    parameters:
+                      lr: {values: [\(values)]}
+                    """))
+        var last: Claim?
+        for index in 0..<120 {
+            let claim = try self.claim(controller, lease: "L\(index)")
+            _ = try controller.tellEpoch(lease: "L\(index)", record: epochRecord(1, 0.5 - Double(index) / 1000))
+            last = claim
+        }
+        let trial = try #require(last).trial
+        let judgement = try #require(try controller.store.judgements(trial: trial).first)
+        #expect(judgement.comparedCount == 119 && judgement.compared.count == Judgement.keptComparisons)
+        #expect(judgement.decision == .stop, "the worst of 120 is cut, judged against all 119")
+        #expect(judgement.rule.contains("top 40 of 120"), "\(judgement.rule)")
+    }
+
     /// Leases never repeat across runs on one store: a run started in the same millisecond as the
     /// last, or on a host whose clock is behind, starts after the latest stored lease. (A
     /// relaunched coordinator once reused its predecessor's first lease when both started within
