@@ -34,8 +34,10 @@ public struct GPSettings: Sendable, Equatable {
 /// - Repeats: a config's value is the mean over its seeds; the variance of that mean (from the
 ///   seeds' spread) is added to the GP's noise at that point.
 /// - Pruned configs count at their score, but never above the worst completed config's (TPE ranks
-///   them below every completed config); a config that violates a constraint likewise, below the
-///   worst feasible one.
+///   them below every completed config).
+/// - Outcome constraints (constrained log EI, as Optuna's): each constraint's margin gets a GP of
+///   its own, and the acquisition adds each one's log probability of being met; the improvement is
+///   over the best feasible score (with none feasible yet, feasibility alone is sought).
 public struct GPSampler: Sampler {
     public let space: SearchSpace
     public let settings: GPSettings
@@ -87,9 +89,14 @@ struct GPProblem {
     let domains: [ModelledDomain]
     let isCategorical: [Bool]
     let process: GaussianProcess
-    /// The best standardized score (the improvement's threshold) and the config that has it.
-    let best: Double
+    /// The best standardized score of a feasible config (the improvement's threshold; nil when none
+    /// is feasible, and the acquisition is the probability of feasibility alone).
+    let best: Double?
+    /// The best config so far (a local search starts there).
     let bestPoint: [Double]
+    /// Per outcome constraint, a process of its margin's negation and the standardized value it
+    /// must reach (margin 0), as Optuna's constrained log EI models each constraint apart.
+    let constraints: [(process: GaussianProcess, threshold: Double)]
 
     /// Nil when no parameter is active in every finished config, or no config has finished.
     init?(tpe: TPESampler, observations: [Observation]) {
@@ -102,28 +109,6 @@ struct GPProblem {
             if case .categorical = domain.kind { return true }
             return false
         }
-        // Scores: the first objective; pruned and infeasible configs held below the worst completed feasible one.
-        let completed = finished.compactMap { observation -> Double? in
-            guard observation.violation <= 0, case .completed(let scores) = observation.outcome else { return nil }
-            return scores.first
-        }
-        let floor = completed.min()
-        var raw: [Double] = [], noise: [Double] = []
-        for observation in finished {
-            switch observation.outcome {
-            case .completed(let scores):
-                let score = scores.first ?? 0
-                raw.append(observation.violation > 0 ? min(score, floor ?? score) : score)
-            case .pruned(_, let scores):
-                let score = scores.first ?? 0
-                raw.append(min(score, floor ?? score))
-            case .running: continue
-            }
-            noise.append(observation.seedVariance.first ?? 0)
-        }
-        let mean = raw.reduce(0, +) / Double(raw.count)
-        let spread = max((raw.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(raw.count)).squareRoot(), 1e-10)
-        let values = raw.map { ($0 - mean) / spread }
         let domains = domains, modelled = modelled
         func point(_ row: [Double?]) -> [Double]? {
             var x: [Double] = []
@@ -133,19 +118,60 @@ struct GPProblem {
             }
             return x
         }
-        let points = rows.map { point($0)! }
+        let points = rows.map { point($0)! }, flat = points.flatMap { $0 }
+        // Constraints (when the sweep has them): each margin modelled on its own; the objective then
+        // models infeasible configs at their own scores. Without, an infeasible config is held below
+        // the worst feasible one, as a pruned config is below the worst completed one.
+        let constraintCount = finished.map(\.constraintMargins.count).min() ?? 0
+        var constraints: [(process: GaussianProcess, threshold: Double)] = []
+        for constraint in 0..<constraintCount {
+            // Negated, so larger is better; a missing value (+∞ margin) at the worst seen.
+            let negated = finished.map { -$0.constraintMargins[constraint] }
+            let worst = negated.filter(\.isFinite).min() ?? 0
+            let (values, mean, spread) = Self.standardized(negated.map { $0.isFinite ? $0 : worst })
+            if let process = GaussianProcess.fit(points: flat, values: values, isCategorical: isCategorical) {
+                constraints.append((process, (0 - mean) / spread))
+            }
+        }
+        self.constraints = constraints
+        let feasible = finished.map { $0.violation <= 0 }
+        let floor = zip(finished, feasible).compactMap { observation, feasible -> Double? in
+            guard feasible, case .completed(let scores) = observation.outcome else { return nil }
+            return scores.first
+        }.min()
+        var raw: [Double] = [], noise: [Double] = []
+        for (observation, feasible) in zip(finished, feasible) {
+            switch observation.outcome {
+            case .completed(let scores):
+                let score = scores.first ?? 0
+                raw.append(feasible || !constraints.isEmpty ? score : min(score, floor ?? score))
+            case .pruned(_, let scores):
+                let score = scores.first ?? 0
+                raw.append(min(score, floor ?? score))
+            case .running: continue
+            }
+            noise.append(observation.seedVariance.first ?? 0)
+        }
+        let (values, _, spread) = Self.standardized(raw)
         guard
             let fitted = GaussianProcess.fit(
-                points: points.flatMap { $0 }, values: values, pointNoise: noise.map { $0 / (spread * spread) },
-                isCategorical: isCategorical)
+                points: flat, values: values, pointNoise: noise.map { $0 / (spread * spread) }, isCategorical: isCategorical)
         else { return nil }
         // Kriging believer: running configs at the posterior mean.
         let running = observations.filter { $0.outcome == .running }.compactMap { point(tpe.internalValues($0)) }
         let believed = fitted.posterior(running.flatMap { $0 }).means
         process = running.isEmpty ? fitted : fitted.adding(points: running.flatMap { $0 }, values: believed) ?? fitted
-        let top = values.indices.max { values[$0] < values[$1] }!
-        best = values[top]
-        bestPoint = points[top]
+        let candidates = values.indices.filter { feasible[$0] || constraints.isEmpty }
+        let top = candidates.max { values[$0] < values[$1] }
+        best = top.map { values[$0] }
+        bestPoint = points[top ?? values.indices.max { values[$0] < values[$1] }!]
+    }
+
+    /// Values standardized to mean 0 and standard deviation 1 (at least 10⁻¹⁰), with the two.
+    static func standardized(_ raw: [Double]) -> (values: [Double], mean: Double, spread: Double) {
+        let mean = raw.reduce(0, +) / Double(raw.count)
+        let spread = max((raw.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(raw.count)).squareRoot(), 1e-10)
+        return (raw.map { ($0 - mean) / spread }, mean, spread)
     }
 
     /// A modelled value (TPE's representation) in the unit box.
@@ -193,23 +219,43 @@ struct GPProblem {
 
     // MARK: The acquisition
 
-    func logEI(_ points: [Double]) -> [Double] {
-        let (means, variances) = process.posterior(points)
-        return means.indices.map { LogExpectedImprovement.value(mean: means[$0], variance: variances[$0], best: best) }
+    /// The acquisition at each point: log EI over the best feasible score, plus each constraint's
+    /// log probability of being met (without a feasible config, those alone).
+    func acquisition(_ points: [Double]) -> [Double] {
+        var total = [Double](repeating: 0, count: points.count / max(domains.count, 1))
+        if let best {
+            let (means, variances) = process.posterior(points)
+            for i in total.indices { total[i] = LogExpectedImprovement.value(mean: means[i], variance: variances[i], best: best) }
+        }
+        for (constraint, threshold) in constraints {
+            let (means, variances) = constraint.posterior(points)
+            for i in total.indices {
+                total[i] += LogExpectedImprovement.logCDF((means[i] - threshold) / max(variances[i], 1e-20).squareRoot()).value
+            }
+        }
+        return total
     }
 
-    /// log EI at one point and its gradient in the continuous coordinates.
-    func logEIWithGradient(_ x: [Double]) -> (value: Double, gradient: [Double]) {
-        let p = process.posteriorWithGradient(x)
-        let variance = max(p.variance, 1e-20), sigma = variance.squareRoot()
-        let z = (p.mean - best) / sigma
-        let (logH, slope) = LogExpectedImprovement.logH(z)
-        // d log σ = dσ/σ; dz = (dμ − z dσ)/σ; dσ = dvar / (2σ).
-        let gradient = x.indices.map { d -> Double in
-            let dSigma = p.varianceGradient[d] / (2 * sigma)
-            return dSigma / sigma + slope * (p.meanGradient[d] - z * dSigma) / sigma
+    /// The acquisition at one point and its gradient in the continuous coordinates.
+    func acquisitionWithGradient(_ x: [Double]) -> (value: Double, gradient: [Double]) {
+        var value = 0.0, gradient = [Double](repeating: 0, count: x.count)
+        // A term log g(z), z = (μ − t)/σ, adds log g and g′/g·dz, dz = (dμ − z·dσ)/σ, dσ = dvar/(2σ);
+        // log EI adds log σ as well.
+        func add(_ process: GaussianProcess, threshold: Double, _ term: (Double) -> (value: Double, derivative: Double), withScale: Bool) {
+            let p = process.posteriorWithGradient(x)
+            let sigma = max(p.variance, 1e-20).squareRoot(), z = (p.mean - threshold) / sigma
+            let (logValue, slope) = term(z)
+            value += logValue + (withScale ? log(sigma) : 0)
+            for d in x.indices {
+                let dSigma = p.varianceGradient[d] / (2 * sigma)
+                gradient[d] += (withScale ? dSigma / sigma : 0) + slope * (p.meanGradient[d] - z * dSigma) / sigma
+            }
         }
-        return (logH + log(sigma), gradient)
+        if let best { add(process, threshold: best, LogExpectedImprovement.logH, withScale: true) }
+        for (constraint, threshold) in constraints {
+            add(constraint, threshold: threshold, LogExpectedImprovement.logCDF, withScale: false)
+        }
+        return (value, gradient)
     }
 
     /// The point with the largest log EI found: random candidates, then local searches.
@@ -223,7 +269,7 @@ struct GPProblem {
                     isCategorical[column] ? snapped(u * Double(grid(column: column)!.count), column: column) : snapped(u, column: column)
             }
         }
-        let values = logEI(candidates)
+        let values = acquisition(candidates)
         guard let top = values.indices.max(by: { values[$0] < values[$1] }) else { return nil }
         // Starts: the best candidate, the best config so far, then a roulette ∝ exp(log EI − max).
         var starts = [Array(candidates[(top * d)..<((top + 1) * d)]), bestPoint]
@@ -258,7 +304,7 @@ struct GPProblem {
         let continuous = (0..<d).filter { grid(column: $0) == nil }
         let grids = (0..<d).map { grid(column: $0) }
         let scales = continuous.map { 1 / process.hyperparameters.inverseSquaredLengthscales[$0].squareRoot() }
-        var x = start, value = logEI(x)[0]
+        var x = start, value = acquisition(x)[0]
         for _ in 0..<100 {
             var moved = false
             if !continuous.isEmpty {
@@ -269,7 +315,7 @@ struct GPProblem {
                 let result = search.minimize(from: scaledStart) { scaled, gradient in
                     var point = x
                     for (i, column) in continuous.enumerated() { point[column] = scaled[i] * scales[i] }
-                    let (v, g) = logEIWithGradient(point)
+                    let (v, g) = acquisitionWithGradient(point)
                     for (i, column) in continuous.enumerated() { gradient[i] = -g[column] * scales[i] }
                     return v.isFinite ? -v : .infinity
                 }
@@ -301,7 +347,7 @@ struct GPProblem {
                     point[column] = value
                     points += point
                 }
-                let values = logEI(points)
+                let values = acquisition(points)
                 if let top = values.indices.max(by: { values[$0] < values[$1] }), values[top] > value + 1e-12 {
                     x[column] = tries[top]
                     value = values[top]

@@ -350,6 +350,17 @@ enum LogExpectedImprovement {
         return (-0.5 * z * z - logRootTwoPi - 2 * log(-z), -z - 2 / z)
     }
 
+    /// log Φ(z) and its derivative φ(z)/Φ(z), stable far into the lower tail (where Φ underflows):
+    /// there Φ(z) = ½·erfcx(−z/√2)·e^(−z²/2).
+    static func logCDF(_ z: Double) -> (value: Double, derivative: Double) {
+        if z > -5 {
+            let cdf = 0.5 * erfc(-z / 2.0.squareRoot())
+            return (log(cdf), exp(-0.5 * z * z) / (2 * Double.pi).squareRoot() / cdf)
+        }
+        let scaled = erfcx(-z / 2.0.squareRoot())
+        return (log(0.5 * scaled) - 0.5 * z * z, 2 / ((2 * Double.pi).squareRoot() * scaled))
+    }
+
     /// log EI at mean μ and variance σ², with best value f₀.
     static func value(mean: Double, variance: Double, best: Double) -> Double {
         let sigma = max(variance, 1e-20).squareRoot()

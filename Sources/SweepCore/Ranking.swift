@@ -14,9 +14,13 @@ public struct OutcomeConstraint: Sendable, Hashable, Codable, CustomStringConver
     }
 
     /// How far `value` lies outside the bounds (0 inside); a missing value violates by +∞.
-    public func violation(_ value: Double?) -> Double {
+    public func violation(_ value: Double?) -> Double { Swift.max(0, margin(value)) }
+
+    /// The signed distance to the nearer bound: positive outside (the violation), negative inside
+    /// by the slack left (0 without bounds); +∞ for a missing value. What the GP models.
+    public func margin(_ value: Double?) -> Double {
         guard let value, value.isFinite else { return .infinity }
-        return Swift.max(0, (min ?? value) - value) + Swift.max(0, value - (max ?? value))
+        return [min.map { $0 - value }, max.map { value - $0 }].compactMap { $0 }.max() ?? 0
     }
 
     /// `valid_coverage@10 ≥ 0.05`, `0.1 ≤ valid_x ≤ 0.2`.
@@ -78,6 +82,9 @@ public struct Ranking: Sendable, Hashable, Codable {
     public func violation(_ valid: [String: Double]) -> Double {
         constraints.reduce(0) { $0 + $1.violation(valid[$1.metric]) }
     }
+
+    /// Each constraint's margin in `valid` (``OutcomeConstraint/margin(_:)``).
+    public func margins(_ valid: [String: Double]) -> [Double] { constraints.map { $0.margin(valid[$0.metric]) } }
 
     /// The reference point as scores: the file's, else the worst value each built-in metric can
     /// take (0 for a maximized one, 1 for a minimized one: every metric of the trainer lies in

@@ -45,6 +45,8 @@ public struct Observation: Sendable, Equatable {
     /// Per objective, the variance of the mean score over its seeds (the seeds' sample variance
     /// over their count); empty with fewer than two seeds finished.
     public var seedVariance: [Double] = []
+    /// Per constraint, the mean over seeds of its margin (``OutcomeConstraint/margin(_:)``).
+    public var constraintMargins: [Double] = []
     /// It comes from another sweep's store (`warm_start`), not this sweep's trials.
     public var fromWarmStart = false
 

@@ -28,7 +28,7 @@ public final class TrialController {
     /// Each trial's state as last read, with its objectives' scores, its constraint violation and
     /// its stop epoch once it is completed or pruned (finished trials rarely change, so only the
     /// states are read again each time).
-    private var outcomeOfTrial: [(state: TrialState, scores: [Double]?, violation: Double, stopped: Int?)?] = [nil]
+    private var outcomeOfTrial: [(state: TrialState, scores: [Double]?, violation: Double, margins: [Double], stopped: Int?)?] = [nil]
     /// Train examples of the dataset (for the timing of a trial stopped mid-way).
     let trainExamples: Int
     /// Failed trials after which no trial starts (``SweepSpec/failureLimit(trials:)``).
@@ -174,15 +174,20 @@ public final class TrialController {
         // Flat, config-major: one allocation per ask, not one per config.
         var sums = [Double](repeating: 0, count: distinctConfigs.count * width), squares = sums
         var violations = [Double](repeating: 0, count: distinctConfigs.count), counts = [Int](repeating: 0, count: distinctConfigs.count)
+        let constraintCount = ranking.constraints.count
+        var margins = [Double](repeating: 0, count: distinctConfigs.count * constraintCount)
         var stops = [Int](repeating: .max, count: distinctConfigs.count)
         for (number, state) in try SweepStore.liveStates(db) {
             let index = configOfTrial[number]
             guard index >= 0 else { continue }
             if outcomeOfTrial[number]?.state != state {
-                var outcome: (state: TrialState, scores: [Double]?, violation: Double, stopped: Int?) = (state, nil, 0, nil)
+                var outcome: (state: TrialState, scores: [Double]?, violation: Double, margins: [Double], stopped: Int?) = (
+                    state, nil, 0, [], nil
+                )
                 if state == .completed || state == .pruned, let valid = try SweepStore.resultValid(db, trialNumber: number) {
                     outcome.scores = ranking.scores(valid)
                     outcome.violation = ranking.violation(valid)
+                    outcome.margins = ranking.margins(valid)
                     outcome.stopped = try SweepStore.stopEpoch(db, trialNumber: number)
                 }
                 outcomeOfTrial[number] = outcome
@@ -196,6 +201,9 @@ public final class TrialController {
                     squares[index * width + objective] += scores[objective] * scores[objective]
                 }
                 violations[index] += outcome.violation
+                for constraint in 0..<min(constraintCount, outcome.margins.count) {
+                    margins[index * constraintCount + constraint] += outcome.margins[constraint]
+                }
                 counts[index] += 1
             }
             if state == .pruned, let stopped = outcome.stopped { stops[index] = min(stops[index], stopped) }
@@ -210,6 +218,7 @@ public final class TrialController {
                 order: first, config: config,
                 outcome: stops[index] < .max ? .pruned(epoch: stops[index], scores: mean) : .completed(mean),
                 violation: violations[index] / n)
+            observation.constraintMargins = (0..<constraintCount).map { margins[index * constraintCount + $0] / n }
             if counts[index] > 1 {
                 // The variance of the mean: the seeds' sample variance over their count.
                 observation.seedVariance = (0..<width).map { objective in

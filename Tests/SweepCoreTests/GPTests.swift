@@ -119,6 +119,17 @@ import Vocabulary
             let numeric = (LogExpectedImprovement.logH(z + 1e-6).value - LogExpectedImprovement.logH(z - 1e-6).value) / 2e-6
             #expect(close(LogExpectedImprovement.logH(z).derivative, numeric, 1e-5), "z = \(z)")
         }
+        // log Φ, for the constraints' probability of being met, likewise (mpmath).
+        for (z, expected) in [
+            (1.5, -0.069143455612233982993), (-2, -3.7831843336820319488), (-6, -20.736768949974705655), (-30, -454.32124395634319711),
+            (-300, -45006.62273211866336),
+        ] {
+            #expect(close(LogExpectedImprovement.logCDF(z).value, expected, 1e-11), "log Φ(\(z))")
+        }
+        for z in [0.5, -4.999, -5.001, -40] {
+            let numeric = (LogExpectedImprovement.logCDF(z + 1e-6).value - LogExpectedImprovement.logCDF(z - 1e-6).value) / 2e-6
+            #expect(close(LogExpectedImprovement.logCDF(z).derivative, numeric, 1e-5), "z = \(z)")
+        }
         // Where the direct formula still works it agrees (z = −5: h ≈ 5.4·10⁻⁸).
         let z = -5.0, direct = log(exp(-z * z / 2) / (2 * Double.pi).squareRoot() + z * 0.5 * erfc(-z / 2.0.squareRoot()))
         #expect(close(LogExpectedImprovement.logH(z).value, direct, 1e-7))
@@ -227,7 +238,7 @@ import Vocabulary
     func tell(_ controller: TrialController, _ claim: Claim) throws -> Double {
         let keys = try claim.config().programKeys ?? [:]
         let value = Self.branin([keys["x0"]?.number ?? 0, keys["x1"]?.number ?? 0])
-        let metrics = ["f": value]
+        let metrics = ["f": value, "g": keys["x1"]?.number ?? 0]
         let record = EpochRecord(
             epoch: 1, lossMain: nil, lossAux: nil, weights: .singleTask, valid: RankingMetrics(values: metrics),
             test: RankingMetrics(values: metrics), seconds: 0, trainSeconds: 0)
@@ -372,5 +383,28 @@ import Vocabulary
         let variance = 17.5 / 6  // of the scores 0…5
         #expect(abs(problem.process.pointNoise[2] - 0.5 / variance) < 1e-12)
         #expect(problem.process.pointNoise.enumerated().allSatisfy { $0.offset == 2 || $0.element == 0 })
+    }
+
+    /// An outcome constraint (x1 ≤ 2, which cuts Branin's three minima off) is modelled on its own
+    /// (constrained log EI): after the start-up draws most proposals are feasible, and the best
+    /// feasible value comes close to the constrained minimum (0.4735 at x = (π, 2)).
+    @Test func aConstraintIsModelledAndMostProposalsMeetIt() throws {
+        for seed in 0..<2 {
+            let sweep = try braninSweep(seed: seed, count: 40, extra: "constraints:\n  - {metric: valid_g, max: 2}")
+            var lease = 0
+            while case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(lease)") {
+                lease += 1
+                _ = try tell(sweep, claim)
+            }
+            let trials = try sweep.store.trials().sorted { $0.number < $1.number }
+            let proposed = trials.filter { $0.origin?.sampler == .gp }
+            let feasible = proposed.filter { ($0.result?.valid["g"] ?? 99) <= 2 }
+            #expect(proposed.count == 30 && feasible.count >= 21, "seed \(seed): \(feasible.count) of \(proposed.count) feasible")
+            let best = trials.compactMap { trial -> Double? in
+                guard let valid = trial.result?.valid, valid["g"]! <= 2 else { return nil }
+                return valid["f"]
+            }.min()
+            #expect(best.map { $0 < 0.6 } == true, "seed \(seed): best feasible \(best ?? .nan)")
+        }
     }
 }
