@@ -258,20 +258,20 @@ struct GPProblem {
         return (value, gradient)
     }
 
-    /// The point with the largest log EI found: random candidates, then local searches.
+    /// The point with the largest acquisition found: random candidates, then local searches.
     func maximizeAcquisition(settings: GPSettings, _ rng: inout Xoshiro256) -> [Double]? {
         let d = domains.count
+        let choices = (0..<d).map { column -> Double? in isCategorical[column] ? Double(grid(column: column)?.count ?? 1) : nil }
         var candidates = [Double](repeating: 0, count: settings.candidates * d)
         for index in 0..<settings.candidates {
             for column in 0..<d {
                 let u = rng.nextUniform()
-                candidates[index * d + column] =
-                    isCategorical[column] ? snapped(u * Double(grid(column: column)!.count), column: column) : snapped(u, column: column)
+                candidates[index * d + column] = snapped(choices[column].map { u * $0 } ?? u, column: column)
             }
         }
         let values = acquisition(candidates)
         guard let top = values.indices.max(by: { values[$0] < values[$1] }) else { return nil }
-        // Starts: the best candidate, the best config so far, then a roulette ∝ exp(log EI − max).
+        // Starts: the best candidate, the best config so far, then a roulette ∝ exp(acquisition − max).
         var starts = [Array(candidates[(top * d)..<((top + 1) * d)]), bestPoint]
         var weights = values.map { exp($0 - values[top]) }
         weights[top] = 0

@@ -194,6 +194,23 @@ import Vocabulary
         #expect(abs(process.posterior([x, 0.5]).means[0] - sin(8 * x)) < 0.1)
     }
 
+    /// The optimiser behind the fit and the acquisition search: Rosenbrock's minimum (1, 1) from
+    /// the classic start, and with x ≤ 0.5 the bounded minimum (0.5, 0.25) at the bound.
+    @Test func boundedLBFGSFindsTheMinimumInsideAndOnItsBox() {
+        func rosenbrock(_ x: [Double], _ gradient: inout [Double]) -> Double {
+            let a = 1 - x[0], b = x[1] - x[0] * x[0]
+            gradient = [-2 * a - 400 * x[0] * b, 200 * b]
+            return a * a + 100 * b * b
+        }
+        let free = BoundedLBFGS(
+            lower: [-.infinity, -.infinity], upper: [.infinity, .infinity], gradientTolerance: 1e-9, maximumIterations: 500)
+        let inside = free.minimize(from: [-1.2, 1], rosenbrock)
+        #expect(abs(inside.x[0] - 1) < 1e-5 && abs(inside.x[1] - 1) < 1e-5, "\(inside)")
+        let boxed = BoundedLBFGS(lower: [-2, -2], upper: [0.5, 2], gradientTolerance: 1e-9, maximumIterations: 500)
+        let onBound = boxed.minimize(from: [-1.2, 1], rosenbrock)
+        #expect(onBound.x[0] == 0.5 && abs(onBound.x[1] - 0.25) < 1e-6, "\(onBound)")
+    }
+
     /// Past ``GaussianProcess/fitLimit`` points the hyperparameters are fitted on a fixed subset:
     /// the best third of the limit and the rest spread over the others, each point once.
     @Test func theFitTakesTheBestAndASpreadPastItsLimit() {
