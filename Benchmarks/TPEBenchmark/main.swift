@@ -135,7 +135,13 @@ func paretoController(problem: String, method: String, seed: Int, count: Int) th
 func tellPareto(_ controller: TrialController, problem: String, claim: Claim) throws -> [Double] {
     let keys = try claim.config().programKeys ?? [:]
     let values = paretoProblem(problem, (0..<6).map { keys["x\($0)"]?.number ?? 0 })
-    let metrics = Dictionary(uniqueKeysWithValues: values.enumerated().map { ("f\($0.offset + 1)", $0.element) })
+    try tellProgramResult(
+        controller, claim: claim, metrics: Dictionary(uniqueKeysWithValues: values.enumerated().map { ("f\($0.offset + 1)", $0.element) }))
+    return values
+}
+
+/// Tells a program trial's one-epoch result with these valid (and test) metrics.
+func tellProgramResult(_ controller: TrialController, claim: Claim, metrics: [String: Double]) throws {
     let record = EpochRecord(
         epoch: 1, lossMain: nil, lossAux: nil, weights: .singleTask, valid: RankingMetrics(values: metrics),
         test: RankingMetrics(values: metrics), seconds: 0, trainSeconds: 0)
@@ -144,7 +150,6 @@ func tellPareto(_ controller: TrialController, problem: String, claim: Claim) th
         report: TrialResult(
             bestEpoch: 1, valid: metrics, test: metrics, history: [record],
             timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")))
-    return values
 }
 
 /// The single-objective test functions of Benchmarks/gp_optuna.py: each one's bounds, goal and value.
@@ -233,15 +238,7 @@ func functionController(_ function: TestFunction, method: String, seed: Int, cou
 func tellFunction(_ controller: TrialController, _ function: TestFunction, claim: Claim) throws -> Double {
     let keys = try claim.config().programKeys ?? [:]
     let value = function.value(function.bounds.indices.map { keys["x\($0)"]?.number ?? 0 })
-    let metrics = ["f": value]
-    let record = EpochRecord(
-        epoch: 1, lossMain: nil, lossAux: nil, weights: .singleTask, valid: RankingMetrics(values: metrics),
-        test: RankingMetrics(values: metrics), seconds: 0, trainSeconds: 0)
-    _ = try controller.tellResult(
-        lease: claim.lease, worker: "w",
-        report: TrialResult(
-            bestEpoch: 1, valid: metrics, test: metrics, history: [record],
-            timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")))
+    try tellProgramResult(controller, claim: claim, metrics: ["f": value])
     return value
 }
 

@@ -211,6 +211,25 @@ public struct RandomSampler: Sampler {
         }
     }
 
+    /// A model-based sampler's proposal (TPE, GP): random search's draw until `startupTrials`
+    /// configs have finished, then `model`'s config from each attempt's own random stream (seeded
+    /// by the sweep's seed, `index` and the attempt), untaken as ``untaken(_:index:origin:isTaken:_:)`` finds it.
+    static func modelProposal(
+        _ space: SearchSpace, index: Int, observations: [Observation], startupTrials: Int, method: ProposalOrigin.Method,
+        isTaken: (TrialConfig) -> Bool, _ model: (inout Xoshiro256) -> TrialConfig?
+    ) -> Proposal? {
+        let finished = observations.filter { $0.outcome != .running }.count
+        let warm = observations.filter(\.fromWarmStart).count
+        let origin = ProposalOrigin(
+            sampler: finished < startupTrials ? .random : method, finished: finished,
+            running: observations.count - finished, warmStart: warm > 0 ? warm : nil)
+        return untaken(space, index: index, origin: origin, isTaken: isTaken) { attempt in
+            var rng = TPESampler.generator(seed: space.spec.seed, index: index, attempt: attempt)
+            return origin.sampler == .random
+                ? space.config(from: assignment(space, draw: index + attempt * 1_000_003, arm: nil)) : model(&rng)
+        }
+    }
+
     /// An adaptive sampler's proposal: up to 16 attempts of `make` (its own config for the
     /// attempt's random stream, nil when it has none) until one is new to the sweep (a small or
     /// discrete space repeats), then random draws past the sweep's own; nil when all are taken.

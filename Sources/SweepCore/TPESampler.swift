@@ -49,17 +49,9 @@ public struct TPESampler: Sampler {
     public func plannedTrials() throws -> [PlannedTrial] { try RandomSampler.firstDraws(space, settings.startupTrials) }
 
     public func propose(index: Int, observations: [Observation], isTaken: (TrialConfig) -> Bool) -> Proposal? {
-        let finished = observations.filter { $0.outcome != .running }.count
-        let warm = observations.filter(\.fromWarmStart).count
-        let origin = ProposalOrigin(
-            sampler: finished < settings.startupTrials ? .random : .tpe, finished: finished,
-            running: observations.count - finished, warmStart: warm > 0 ? warm : nil)
-        return RandomSampler.untaken(space, index: index, origin: origin, isTaken: isTaken) { attempt in
-            var rng = Self.generator(seed: space.spec.seed, index: index, attempt: attempt)
-            return origin.sampler == .random
-                ? space.config(from: RandomSampler.assignment(space, draw: index + attempt * 1_000_003, arm: nil))
-                : modelledConfig(observations, &rng)
-        }
+        RandomSampler.modelProposal(
+            space, index: index, observations: observations, startupTrials: settings.startupTrials, method: .tpe, isTaken: isTaken
+        ) { modelledConfig(observations, &$0) }
     }
 
     static func generator(seed: Int, index: Int, attempt: Int) -> Xoshiro256 {
