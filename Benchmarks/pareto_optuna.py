@@ -42,6 +42,8 @@ def sampler(name, seed):
         return optuna.samplers.TPESampler(seed=seed)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "gp":  # needs torch and scipy
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=10)
     return optuna.samplers.RandomSampler(seed=seed)
 
 
@@ -105,7 +107,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["run", "latency", "summary"])
     parser.add_argument("--problem", default="zdt1", choices=sorted(REFERENCE))
-    parser.add_argument("--sampler", default="nsga2", choices=["tpe", "nsga2", "random"])
+    parser.add_argument("--sampler", default="nsga2", choices=["tpe", "nsga2", "random", "gp"])
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--stored", type=int, default=1000)

@@ -14,7 +14,8 @@ public struct GPSettings: Sendable, Equatable {
     public init() {}
 }
 
-/// Gaussian-process Bayesian optimisation, as Optuna 5's `GPSampler` works for one objective.
+/// Gaussian-process Bayesian optimisation, as Optuna 5's `GPSampler` works for one or two
+/// objectives (log EI; log EHVI with two, by Monte Carlo over the front's undominated boxes).
 ///
 /// The first `startup_trials` configs are random search's draws. Then each proposal fits a GP
 /// (``GaussianProcess``: Matérn 5/2, a length scale per parameter, hyperparameters by maximum a
@@ -80,10 +81,18 @@ struct GPProblem {
     let modelled: [Int]
     let domains: [ModelledDomain]
     let isCategorical: [Bool]
-    let process: GaussianProcess
-    /// The best standardized score of a feasible config (the improvement's threshold; nil when none
-    /// is feasible, and the acquisition is the probability of feasibility alone).
+    /// One process per objective, each on its own standardized scores.
+    let objectives: [GaussianProcess]
+    /// The first objective's process (the only one with one objective).
+    var process: GaussianProcess { objectives[0] }
+    /// One objective: the best standardized score of a feasible config (the improvement's
+    /// threshold; nil when none is feasible, and the acquisition is the probability of feasibility
+    /// alone). Two: nil when none is feasible.
     let best: Double?
+    /// Two objectives: the region no feasible config dominates (above the reference point), as
+    /// boxes in standardized scores, and the fixed standard normal pairs of the Monte Carlo EHVI.
+    let boxes: [(lower: [Double], upper: [Double])]
+    let draws: [(Double, Double)]
     /// The best config so far (a local search starts there).
     let bestPoint: [Double]
     /// Per outcome constraint, a process of its margin's negation and the standardized value it
@@ -127,36 +136,99 @@ struct GPProblem {
         }
         self.constraints = constraints
         let feasible = finished.map { $0.violation <= 0 }
-        let floor = zip(finished, feasible).compactMap { observation, feasible -> Double? in
-            guard feasible, case .completed(let scores) = observation.outcome else { return nil }
-            return scores.first
-        }.min()
-        var raw: [Double] = [], noise: [Double] = []
-        for (observation, feasible) in zip(finished, feasible) {
-            switch observation.outcome {
-            case .completed(let scores):
-                let score = scores.first ?? 0
-                raw.append(feasible || !constraints.isEmpty ? score : min(score, floor ?? score))
-            case .pruned(_, let scores):
-                let score = scores.first ?? 0
-                raw.append(min(score, floor ?? score))
-            case .running: continue
-            }
-            noise.append(observation.seedVariance.first ?? 0)
-        }
-        let (values, _, spread) = Self.standardized(raw)
-        guard
-            let fitted = GaussianProcess.fit(
-                points: flat, values: values, pointNoise: noise.map { $0 / (spread * spread) }, isCategorical: isCategorical)
-        else { return nil }
-        // Kriging believer: running configs at the posterior mean.
+        let width =
+            finished.map { observation -> Int in
+                switch observation.outcome {
+                case .completed(let scores), .pruned(_, let scores): scores.count
+                case .running: 0
+                }
+            }.min() ?? 1
         let running = observations.filter { $0.outcome == .running }.compactMap { point(tpe.internalValues($0)) }
-        let believed = fitted.posterior(running.flatMap { $0 }).means
-        process = running.isEmpty ? fitted : fitted.adding(points: running.flatMap { $0 }, values: believed) ?? fitted
-        let candidates = values.indices.filter { feasible[$0] || constraints.isEmpty }
-        let top = candidates.max { values[$0] < values[$1] }
-        best = top.map { values[$0] }
-        bestPoint = points[top ?? values.indices.max { values[$0] < values[$1] }!]
+        var objectives: [GaussianProcess] = [], columns: [[Double]] = []
+        for objective in 0..<max(width, 1) {
+            let floor = zip(finished, feasible).compactMap { observation, feasible -> Double? in
+                guard feasible, case .completed(let scores) = observation.outcome else { return nil }
+                return scores[objective]
+            }.min()
+            var raw: [Double] = [], noise: [Double] = []
+            for (observation, feasible) in zip(finished, feasible) {
+                switch observation.outcome {
+                case .completed(let scores):
+                    let score = scores[objective]
+                    raw.append(feasible || !constraints.isEmpty ? score : min(score, floor ?? score))
+                case .pruned(_, let scores):
+                    raw.append(min(scores[objective], floor ?? scores[objective]))
+                case .running: continue
+                }
+                noise.append(objective < observation.seedVariance.count ? observation.seedVariance[objective] : 0)
+            }
+            let (values, _, spread) = Self.standardized(raw)
+            guard
+                let fitted = GaussianProcess.fit(
+                    points: flat, values: values, pointNoise: noise.map { $0 / (spread * spread) }, isCategorical: isCategorical)
+            else { return nil }
+            // Kriging believer: running configs at the posterior mean.
+            let believed = fitted.posterior(running.flatMap { $0 }).means
+            objectives.append(running.isEmpty ? fitted : fitted.adding(points: running.flatMap { $0 }, values: believed) ?? fitted)
+            columns.append(values)
+        }
+        self.objectives = objectives
+        let eligible = finished.indices.filter { index in
+            guard feasible[index] || constraints.isEmpty, case .completed = finished[index].outcome else { return false }
+            return true
+        }
+        if columns.count == 1 {
+            let values = columns[0]
+            let top = values.indices.filter { feasible[$0] || constraints.isEmpty }.max { values[$0] < values[$1] }
+            best = top.map { values[$0] }
+            bestPoint = points[top ?? values.indices.max { values[$0] < values[$1] }!]
+            boxes = []
+            draws = []
+        } else {
+            // The front of the feasible completed configs, and Optuna's reference point: a tenth
+            // beyond the worst value of each objective (in standardized scores).
+            let rows = finished.indices.map { index in columns.map { $0[index] } }
+            let front = eligible.filter { index in !eligible.contains { Pareto.dominates(rows[$0], rows[index]) } }
+            let reference = (0..<2).map { objective -> Double in
+                let worst = rows.map { $0[objective] }.min() ?? 0
+                return worst - max(abs(worst) * 0.1, 1e-12)
+            }
+            best = front.isEmpty ? nil : 0
+            bestPoint = points[front.first ?? 0]
+            boxes = Self.nonDominatedBoxes(front.map { rows[$0] }, reference: reference)
+            var rng = Xoshiro256(seed: 0x5EED)
+            draws = (0..<128).map { _ in
+                // Box–Muller: two independent standard normals.
+                let radius = (-2 * log(max(rng.nextUniform(), 1e-300))).squareRoot(), angle = 2 * Double.pi * rng.nextUniform()
+                return (radius * cos(angle), radius * sin(angle))
+            }
+        }
+    }
+
+    /// The region of two maximized objectives that no point of `front` dominates and that
+    /// dominates `reference`, as boxes (lower, upper; upper may be +∞): the front sorted by the
+    /// first objective, best first, each point closing one box and opening the next.
+    static func nonDominatedBoxes(_ front: [[Double]], reference: [Double]) -> [(lower: [Double], upper: [Double])] {
+        let sorted = front.sorted { ($0[0], -$0[1]) > ($1[0], -$1[1]) }.filter { $0[0] > reference[0] && $0[1] > reference[1] }
+        var boxes: [(lower: [Double], upper: [Double])] = []
+        var upperX = Double.infinity, lowerY = reference[1]
+        for point in sorted where point[1] > lowerY {
+            boxes.append(([point[0], lowerY], [upperX, .infinity]))
+            upperX = point[0]
+            lowerY = point[1]
+        }
+        boxes.append(([reference[0], lowerY], [upperX, .infinity]))
+        return boxes
+    }
+
+    /// The hypervolume a point adds to the front: its overlap with the non-dominated boxes.
+    func improvement(_ y0: Double, _ y1: Double) -> Double {
+        var total = 0.0
+        for box in boxes {
+            let width = min(y0, box.upper[0]) - box.lower[0], height = min(y1, box.upper[1]) - box.lower[1]
+            if width > 0 && height > 0 { total += width * height }
+        }
+        return total
     }
 
     /// Values standardized to mean 0 and standard deviation 1 (at least 10⁻¹⁰), with the two.
@@ -215,7 +287,17 @@ struct GPProblem {
     /// log probability of being met (without a feasible config, those alone).
     func acquisition(_ points: [Double]) -> [Double] {
         var total = [Double](repeating: 0, count: points.count / max(domains.count, 1))
-        if let best {
+        if objectives.count > 1 {
+            // log EHVI: the mean over fixed normal draws of the hypervolume each sampled pair adds.
+            let first = objectives[0].posterior(points), second = objectives[1].posterior(points)
+            for i in total.indices {
+                let (m0, s0) = (first.means[i], first.variances[i].squareRoot()),
+                    (m1, s1) = (second.means[i], second.variances[i].squareRoot())
+                var sum = 0.0
+                for (e0, e1) in draws { sum += improvement(m0 + s0 * e0, m1 + s1 * e1) }
+                total[i] = best == nil ? 0 : log(max(sum / Double(draws.count), 1e-300))
+            }
+        } else if let best {
             let (means, variances) = process.posterior(points)
             for i in total.indices { total[i] = LogExpectedImprovement.value(mean: means[i], variance: variances[i], best: best) }
         }
@@ -289,6 +371,35 @@ struct GPProblem {
         return best?.point
     }
 
+    /// Two objectives (log EHVI has no gradient here): each continuous coordinate tried a step either
+    /// way, keeping what improves, the step shrinking by thirds from a tenth of the box to a
+    /// thousandth. Whether it moved.
+    func patternSearch(_ x: inout [Double], _ value: inout Double, continuous: [Int]) -> Bool {
+        let d = domains.count
+        var moved = false, step = 0.1, rounds = 0
+        while step >= 1e-3 && rounds < 200 {
+            rounds += 1
+            var improved = false
+            for column in continuous {
+                var tries: [Double] = []
+                for sign in [-1.0, 1.0] {
+                    var point = x
+                    point[column] = min(max(x[column] + sign * step, 0), 1)
+                    tries += point
+                }
+                let values = acquisition(tries)
+                if let top = values.indices.max(by: { values[$0] < values[$1] }), values[top] > value + 1e-12 {
+                    x[column] = tries[top * d + column]
+                    value = values[top]
+                    improved = true
+                    moved = true
+                }
+            }
+            if !improved { step /= 3 }
+        }
+        return moved
+    }
+
     /// Alternates bounded L-BFGS over the continuous coordinates (scaled by their length scales,
     /// as Optuna preconditions) with a search of each discrete coordinate, until neither moves.
     func localSearch(from start: [Double]) -> (point: [Double], value: Double) {
@@ -299,7 +410,9 @@ struct GPProblem {
         var x = start, value = acquisition(x)[0]
         for _ in 0..<100 {
             var moved = false
-            if !continuous.isEmpty {
+            if !continuous.isEmpty && objectives.count > 1 {
+                moved = patternSearch(&x, &value, continuous: continuous)
+            } else if !continuous.isEmpty {
                 var search = BoundedLBFGS(lower: Array(repeating: 0, count: continuous.count), upper: scales.map { 1 / $0 })
                 search.gradientTolerance = 1e-2
                 search.maximumIterations = 200

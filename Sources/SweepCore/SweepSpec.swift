@@ -842,7 +842,7 @@ struct SpecParser {
     static let gpKeys = ["startup_trials", "candidates", "local_searches"]
 
     /// `gp:`, for method gp only (its defaults without it). A GP models numbers: a space of choices
-    /// alone is refused, as are several objectives.
+    /// alone is refused, as are more than two objectives.
     mutating func parseGP(_ node: Node?, method: SearchMethod, methodNode: Node, parameters: [Parameter], ranking: Ranking?) -> GPSettings?
     {
         guard method == .gp else {
@@ -862,8 +862,8 @@ struct SpecParser {
                 "gp models numbers, and no parameter is a distribution (uniform, log_uniform, int_uniform, q_uniform): for choices alone tpe or grid fits"
             )
         }
-        if let ranking, ranking.isMultiObjective {
-            issue("method", methodNode, "gp proposes for one objective; with \(ranking.objectives.count) use tpe or nsga2")
+        if let ranking, ranking.objectives.count > 2 {
+            issue("method", methodNode, "gp proposes for one or two objectives; with \(ranking.objectives.count) use tpe or nsga2")
         }
         var settings = GPSettings()
         guard let node else { return settings }
