@@ -78,6 +78,9 @@ def baseline(data):
 def fit(config, data, out, report):
     """Trains one config (DEFAULTS' keys) on loaded data, calling report(values) after each epoch
     with its losses and metrics, and keeps the best epoch's weights in out/best.pt."""
+    # PyTorch keeps a kernel cache (torchinductor_<user>) in the temporary folder even without
+    # torch.compile; keep it with the trial's output rather than leave it behind.
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(out, ".torchinductor"))
     import torch  # only for training
 
     config = {**DEFAULTS, **config}
