@@ -240,7 +240,13 @@ import Vocabulary
               x1: {distribution: uniform, min: 0, max: 15}
 
             """
-        let spec = try SweepSpec.parse(text, file: URL(fileURLWithPath: "/tmp/branin.yaml"), checkFiles: false, maxTrials: 1000)
+        return try programSweep(text)
+    }
+
+    /// A controller over an in-memory store for a program sweep's text (its folder never looked
+    /// for: the tests tell each result themselves), planned, with worker "w" online.
+    func programSweep(_ text: String) throws -> TrialController {
+        let spec = try SweepSpec.parse(text, file: URL(fileURLWithPath: "/tmp/gp-test.yaml"), checkFiles: false, maxTrials: 1000)
         let controller = try TrialController(spec: spec, store: try SweepStore.inMemory(), trainExamples: 1)
         _ = try controller.applyPlan(fingerprint: "f", popularity: nil)
         try controller.store.recordWorker(name: "w", host: "h", cores: 1, blasThreads: 1, blasCore: "none", state: .online)
@@ -255,7 +261,12 @@ import Vocabulary
     func tell(_ controller: TrialController, _ claim: Claim) throws -> Double {
         let keys = try claim.config().programKeys ?? [:]
         let value = Self.branin([keys["x0"]?.number ?? 0, keys["x1"]?.number ?? 0])
-        let metrics = ["f": value, "g": keys["x1"]?.number ?? 0]
+        try tellResult(controller, claim, metrics: ["f": value, "g": keys["x1"]?.number ?? 0])
+        return value
+    }
+
+    /// Tells a claimed trial's one-epoch result with these valid (and test) metrics.
+    func tellResult(_ controller: TrialController, _ claim: Claim, metrics: [String: Double]) throws {
         let record = EpochRecord(
             epoch: 1, lossMain: nil, lossAux: nil, weights: .singleTask, valid: RankingMetrics(values: metrics),
             test: RankingMetrics(values: metrics), seconds: 0, trainSeconds: 0)
@@ -264,7 +275,6 @@ import Vocabulary
             report: TrialResult(
                 bestEpoch: 1, valid: metrics, test: metrics, history: [record],
                 timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none")))
-        return value
     }
 
     /// Thirty trials on Branin (minimum 0.398): after its ten random start-up configs the GP
@@ -360,10 +370,8 @@ import Vocabulary
               x1: {distribution: uniform, min: 0, max: 15, when: {kind: a}}
 
             """
-        let spec = try SweepSpec.parse(text, file: URL(fileURLWithPath: "/tmp/conditional.yaml"), checkFiles: false, maxTrials: 1000)
-        let sweep = try TrialController(spec: spec, store: try SweepStore.inMemory(), trainExamples: 1)
-        _ = try sweep.applyPlan(fingerprint: "f", popularity: nil)
-        try sweep.store.recordWorker(name: "w", host: "h", cores: 1, blasThreads: 1, blasCore: "none", state: .online)
+        let sweep = try programSweep(text)
+        let spec = sweep.spec
         var lease = 0
         while case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(lease)") {
             lease += 1
@@ -471,26 +479,14 @@ import Vocabulary
                     \((0..<4).map { "  x\($0): {distribution: uniform, min: 0, max: 1}" }.joined(separator: "\n"))
 
                     """
-                let spec = try SweepSpec.parse(text, file: URL(fileURLWithPath: "/tmp/zdt1.yaml"), checkFiles: false, maxTrials: 1000)
-                let sweep = try TrialController(spec: spec, store: try SweepStore.inMemory(), trainExamples: 1)
-                _ = try sweep.applyPlan(fingerprint: "f", popularity: nil)
-                try sweep.store.recordWorker(name: "w", host: "h", cores: 1, blasThreads: 1, blasCore: "none", state: .online)
+                let sweep = try programSweep(text)
                 var points: [[Double]] = [], lease = 0
                 while case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(lease)") {
                     lease += 1
                     let keys = try claim.config().programKeys ?? [:]
                     let f = zdt1((0..<4).map { keys["x\($0)"]?.number ?? 0 })
                     points.append(f)
-                    let metrics = ["f1": f[0], "f2": f[1]]
-                    let record = EpochRecord(
-                        epoch: 1, lossMain: nil, lossAux: nil, weights: .singleTask, valid: RankingMetrics(values: metrics),
-                        test: RankingMetrics(values: metrics), seconds: 0, trainSeconds: 0)
-                    _ = try sweep.tellResult(
-                        lease: claim.lease, worker: "w",
-                        report: TrialResult(
-                            bestEpoch: 1, valid: metrics, test: metrics, history: [record],
-                            timing: TrainingTiming(examplesPerSecond: 0, secondsPerEpoch: 0, totalSeconds: 0, threads: 1, blasCore: "none"))
-                    )
+                    try tellResult(sweep, claim, metrics: ["f1": f[0], "f2": f[1]])
                 }
                 #expect(points.count == 40)
                 // Hypervolume of the minimized objectives against (1.1, 11), as scores (negated).
