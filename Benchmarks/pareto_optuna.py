@@ -1,11 +1,14 @@
 """Optuna 5's multi-objective samplers on the problems `sweep-bench-tpe pareto` runs ours on, and
 the hypervolume table of both (docs/BENCHMARKS.md, "Several objectives").
 
-  python3 Benchmarks/pareto_optuna.py run --problem zdt1 --sampler tpe|nsga2|random [--seeds 30] [--trials 100]
+  python3 Benchmarks/pareto_optuna.py run --problem zdt1|zdt2|dtlz2|dtlz2-4 --sampler tpe|nsga2|random|gp [--seeds 30] [--trials 100]
       one JSON line per seed: {"seed": s, "points": [[f1, f2], ...]}, as sweep-bench-tpe prints them
   python3 Benchmarks/pareto_optuna.py latency --problem zdt1 --sampler tpe|nsga2 [--stored 1000] [--asks 20] [--sqlite FILE]
       {"stored": N, "median_seconds": t}: one ask with N finished trials, in memory or (as a sweep
       of many workers needs, and as ours always is) in an SQLite file
+  python3 Benchmarks/pareto_optuna.py gp-latency --problem dtlz2 [--stored 1000] [--asks 20]
+      {"stored": N, "median_seconds": t}: the GPSampler's ask with N finished trials of random
+      search stored (needs torch and scipy)
   python3 Benchmarks/pareto_optuna.py summary --problem zdt1 NAME=FILE ...
       mean hypervolume after the trials (and after half of them) with its standard error, per file
 
@@ -23,7 +26,7 @@ import numpy as np
 import optuna
 from optuna._hypervolume import compute_hypervolume
 
-REFERENCE = {"zdt1": [1.1, 11.0], "zdt2": [1.1, 11.0], "dtlz2": [2.2, 2.2, 2.2]}
+REFERENCE = {"zdt1": [1.1, 11.0], "zdt2": [1.1, 11.0], "dtlz2": [2.2, 2.2, 2.2], "dtlz2-4": [2.2, 2.2, 2.2, 2.2]}
 
 
 def problem(name, x):
@@ -32,9 +35,10 @@ def problem(name, x):
         g = 1 + 9 * sum(x[1:]) / (len(x) - 1)
         ratio = x[0] / g
         return [x[0], g * (1 - (math.sqrt(ratio) if name == "zdt1" else ratio * ratio))]
-    g = sum((v - 0.5) ** 2 for v in x[2:])
-    a, b = x[0] * math.pi / 2, x[1] * math.pi / 2
-    return [(1 + g) * math.cos(a) * math.cos(b), (1 + g) * math.cos(a) * math.sin(b), (1 + g) * math.sin(a)]
+    m = len(REFERENCE[name])  # dtlz2, dtlz2-4: M - 1 angles, the rest set the distance
+    g = sum((v - 0.5) ** 2 for v in x[m - 1:])
+    angles = [v * math.pi / 2 for v in x[: m - 1]]
+    return [(1 + g) * math.prod(math.cos(a) for a in angles[: m - 1 - i]) * (math.sin(angles[m - 1 - i]) if i else 1) for i in range(m)]
 
 
 def sampler(name, seed):
@@ -83,6 +87,24 @@ def latency(args):
     print(json.dumps({"stored": args.stored, "median_seconds": statistics.median(seconds), "asks": len(seconds)}))
 
 
+def gp_latency(args):
+    """The GPSampler's ask with `stored` finished trials of random search on the problem (added
+    directly, as sweep-bench-tpe gp-latency stores them)."""
+    distributions = {"x%d" % i: optuna.distributions.FloatDistribution(0, 1) for i in range(6)}
+    rng = np.random.RandomState(0)
+    s = study(args.problem, "gp", 0)
+    for _ in range(args.stored):
+        params = {name: float(rng.uniform()) for name in distributions}
+        s.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, values=problem(args.problem, list(params.values()))))
+    seconds = []
+    for _ in range(args.asks):
+        start = time.perf_counter()
+        trial = s.ask(distributions)
+        seconds.append(time.perf_counter() - start)
+        s.tell(trial, problem(args.problem, [trial.params["x%d" % i] for i in range(6)]))
+    print(json.dumps({"stored": args.stored, "median_seconds": statistics.median(seconds), "asks": len(seconds)}))
+
+
 def hypervolume(points, reference):
     inside = [p for p in points if all(v < r for v, r in zip(p, reference))]
     if not inside:
@@ -105,7 +127,7 @@ def summary(args):
 def main():
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["run", "latency", "summary"])
+    parser.add_argument("mode", choices=["run", "latency", "gp-latency", "summary"])
     parser.add_argument("--problem", default="zdt1", choices=sorted(REFERENCE))
     parser.add_argument("--sampler", default="nsga2", choices=["tpe", "nsga2", "random", "gp"])
     parser.add_argument("--seeds", type=int, default=30)
@@ -115,7 +137,7 @@ def main():
     parser.add_argument("--sqlite", default="")
     parser.add_argument("files", nargs="*")
     args = parser.parse_intermixed_args()
-    {"run": run, "latency": latency, "summary": summary}[args.mode](args)
+    {"run": run, "latency": latency, "gp-latency": gp_latency, "summary": summary}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,13 @@
 //       one JSON line per seed: {"seed": s, "values": [...]}, each trial's value in order
 //   sweep-bench-tpe latency [--stored 1000] [--asks 20]
 //       {"stored": N, "median_seconds": t}: one ask (proposal, insert, claim) with N finished trials
-//   sweep-bench-tpe pareto --problem zdt1|zdt2|dtlz2 --method random|tpe|nsga2 [--seeds 30] [--trials 100] [--univariate]
+//   sweep-bench-tpe pareto --problem zdt1|zdt2|dtlz2|dtlz2-4 --method random|tpe|nsga2|gp [--seeds 30] [--trials 100] [--univariate]
 //       one JSON line per seed: {"seed": s, "points": [[f1, f2(, f3)], ...]}, every trial's objectives
 //   sweep-bench-tpe functions --problem branin|hartmann6|rosenbrock4|ellipsoid5 --method random|tpe|gp [--seeds 20] [--trials 60]
 //       one JSON line per seed: {"seed": s, "values": [...]}, each trial's value in order
-//   sweep-bench-tpe gp-latency [--stored 1000] [--asks 5]
-//       {"stored": N, "median_seconds": t, "sampler_median_seconds": s}: one GP ask with N finished
-//       Hartmann-6 trials, and the sampler's proposal alone
+//   sweep-bench-tpe gp-latency [--problem hartmann6|zdt1|dtlz2|dtlz2-4] [--stored 1000] [--asks 5]
+//       {"stored": N, "sampler_median_seconds": s, "front": F}: the GP's proposal with N finished
+//       trials of random search on the problem stored (F of them on its front)
 //   sweep-bench-tpe pareto-latency --problem zdt1 --method tpe|nsga2 [--stored 1000] [--asks 20]
 //       {"stored": N, "median_seconds": t, "sampler_median_seconds": s}: one ask with N finished
 //       trials of the problem, and the sampler's proposal alone on them
@@ -93,24 +93,36 @@ func printJSON(_ object: [String: Any]) throws {
 }
 
 /// The multi-objective test problems of Benchmarks/pareto_optuna.py, six variables in [0, 1], every
-/// objective minimized: ZDT1 and ZDT2 (Zitzler, Deb and Thiele 2000) and DTLZ2 with 3 objectives.
+/// objective minimized: ZDT1 and ZDT2 (Zitzler, Deb and Thiele 2000), DTLZ2 with 3 objectives and
+/// `dtlz2-4` with 4.
 func paretoProblem(_ name: String, _ x: [Double]) -> [Double] {
     switch name {
     case "zdt1", "zdt2":
         let g = 1 + 9 * x.dropFirst().reduce(0, +) / Double(x.count - 1)
         let ratio = x[0] / g
         return [x[0], g * (1 - (name == "zdt1" ? ratio.squareRoot() : ratio * ratio))]
-    default:  // dtlz2
-        let g = x.dropFirst(2).reduce(0) { $0 + ($1 - 0.5) * ($1 - 0.5) }
-        let (a, b) = (x[0] * Double.pi / 2, x[1] * Double.pi / 2)
-        return [(1 + g) * cos(a) * cos(b), (1 + g) * cos(a) * sin(b), (1 + g) * sin(a)]
+    default:  // dtlz2, dtlz2-4: the first M − 1 variables are angles, the rest set the distance
+        let m = paretoObjectives(name)
+        let g = x.dropFirst(m - 1).reduce(0) { $0 + ($1 - 0.5) * ($1 - 0.5) }
+        let angles = x.prefix(m - 1).map { $0 * Double.pi / 2 }
+        return (0..<m).map { i in
+            (1 + g) * angles.prefix(m - 1 - i).reduce(1) { $0 * cos($1) } * (i == 0 ? 1 : sin(angles[m - 1 - i]))
+        }
+    }
+}
+
+func paretoObjectives(_ problem: String) -> Int {
+    switch problem {
+    case "dtlz2": 3
+    case "dtlz2-4": 4
+    default: 2
     }
 }
 
 /// A program sweep over x0…x5 minimizing the problem's objectives (never run as a program: the
 /// benchmark tells each result itself).
 func paretoController(problem: String, method: String, seed: Int, count: Int) throws -> TrialController {
-    let objectives = (1...(problem == "dtlz2" ? 3 : 2)).map { "  - {name: valid_f\($0), goal: minimize}" }.joined(separator: "\n")
+    let objectives = (1...paretoObjectives(problem)).map { "  - {name: valid_f\($0), goal: minimize}" }.joined(separator: "\n")
     let text = """
         name: pareto-bench
         program: {dir: /nonexistent, command: [none]}
@@ -329,20 +341,30 @@ case "functions":
         try printJSON(["seed": seed, "values": values, "ask_seconds": seconds])
     }
 case "gp-latency":
-    let function = TestFunction.named("hartmann6")
-    let stored = option("--stored", 1000), asks = option("--asks", 5)
+    // Hartmann-6, or with --problem one of pareto's problems (several objectives: log EHVI).
+    let problem = argument("--problem", "hartmann6"), stored = option("--stored", 1000), asks = option("--asks", 5)
+    let isPareto = problem != "hartmann6"
+    func controller(_ method: String, count: Int) throws -> TrialController {
+        isPareto
+            ? try paretoController(problem: problem, method: method, seed: 0, count: count)
+            : try functionController(TestFunction.named(problem), method: method, seed: 0, count: count)
+    }
     // The stored trials are random search's (a GP sweep of 1,000 would take its own minutes to make).
-    let random = try functionController(function, method: "random", seed: 0, count: stored)
+    let random = try controller("random", count: stored)
     var lease = 0
     while case .trial(let claim) = try random.ask(worker: "w", lease: "L\(lease)") {
         lease += 1
-        _ = try tellFunction(random, function, claim: claim)
+        if isPareto {
+            _ = try tellPareto(random, problem: problem, claim: claim)
+        } else {
+            _ = try tellFunction(random, TestFunction.named(problem), claim: claim)
+        }
     }
     let observations = try random.store.trials().compactMap { trial -> Observation? in
         guard let result = trial.result, let scores = random.spec.ranking.scores(result.valid) else { return nil }
         return Observation(order: trial.number, config: trial.config, outcome: .completed(scores))
     }
-    let gp = try functionController(function, method: "gp", seed: 0, count: stored + asks)
+    let gp = try controller("gp", count: stored + asks)
     var proposing: [Double] = []
     for ask in 0..<asks {
         let start = DispatchTime.now()
@@ -350,7 +372,15 @@ case "gp-latency":
         proposing.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
     }
     proposing.sort()
-    try printJSON(["stored": observations.count, "sampler_median_seconds": proposing[proposing.count / 2], "asks": asks])
+    try printJSON([
+        "stored": observations.count, "sampler_median_seconds": proposing[proposing.count / 2], "asks": asks,
+        "front": Pareto.fronts(
+            observations.compactMap { observation -> [Double]? in
+                guard case .completed(let scores) = observation.outcome else { return nil }
+                return scores
+            }
+        ).filter { $0 == 1 }.count,
+    ])
 case "pareto-latency":
     let problem = argument("--problem", "zdt1"), method = argument("--method", "nsga2")
     let stored = option("--stored", 1000), asks = option("--asks", 20)
@@ -376,7 +406,7 @@ case "pareto-latency":
 default:
     FileHandle.standardError.write(
         Data(
-            "usage: sweep-bench-tpe analytic --method tpe|random [--seeds N] [--trials N] | latency [--stored N] [--asks N] | importance [--trials N] [--repeats N] | pareto --problem P --method M [--seeds N] [--trials N] | pareto-latency --problem P --method M [--stored N] [--asks N] | functions --problem F --method M [--seeds N] [--trials N] | gp-latency [--stored N] [--asks N]\n"
+            "usage: sweep-bench-tpe analytic --method tpe|random [--seeds N] [--trials N] | latency [--stored N] [--asks N] | importance [--trials N] [--repeats N] | pareto --problem P --method M [--seeds N] [--trials N] | pareto-latency --problem P --method M [--stored N] [--asks N] | functions --problem F --method M [--seeds N] [--trials N] | gp-latency [--problem F|P] [--stored N] [--asks N]\n"
                 .utf8))
     exit(64)
 }

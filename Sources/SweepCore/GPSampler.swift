@@ -14,8 +14,8 @@ public struct GPSettings: Sendable, Equatable {
     public init() {}
 }
 
-/// Gaussian-process Bayesian optimisation, as Optuna 5's `GPSampler` works for one or two
-/// objectives (log EI; log EHVI with two, by Monte Carlo over the front's undominated boxes).
+/// Gaussian-process Bayesian optimisation, as Optuna 5's `GPSampler` works: log EI with one
+/// objective, log EHVI with two to four (Monte Carlo over the boxes the front leaves undominated).
 ///
 /// The first `startup_trials` configs are random search's draws. Then each proposal fits a GP
 /// (``GaussianProcess``: Matérn 5/2, a length scale per parameter, hyperparameters by maximum a
@@ -25,6 +25,12 @@ public struct GPSettings: Sendable, Equatable {
 /// random points, then bounded L-BFGS from the best of them, from the best config so far and from
 /// points drawn ∝ EI, alternated with an exhaustive search of each discrete parameter (a line of
 /// neighbours past 16 values) until nothing changes.
+///
+/// With several objectives, a GP per objective, and the acquisition log expected hypervolume
+/// improvement over the front of the feasible completed configs (reference point a tenth past
+/// every config's worst): 128 normal draws per proposal, each sampled point's overlap with the
+/// boxes the front leaves undominated (``Pareto/nonDominatedBoxes(_:reference:)``), with its
+/// gradient, so the same L-BFGS maximises it; local searches also start from configs on the front.
 ///
 /// - Running configs (Kriging believer): after the fit, each waiting or running config joins the
 ///   GP at its posterior mean, which leaves the mean unchanged and shrinks the variance around it,
@@ -67,7 +73,7 @@ public struct GPSampler: Sampler {
     /// parameters active in every finished config.
     func modelledValues(_ observations: [Observation], _ rng: inout Xoshiro256) -> [Double?] {
         var sampled = tpe.modelledValues(observations, &rng)
-        let problem = GPProblem(tpe: tpe, observations: observations)
+        let problem = GPProblem(tpe: tpe, observations: observations, &rng)
         guard let problem, let best = problem.maximizeAcquisition(settings: settings, &rng) else { return sampled }
         for (column, key) in problem.modelled.enumerated() { sampled[key] = problem.external(best[column], column: column) }
         return sampled
@@ -87,20 +93,20 @@ struct GPProblem {
     var process: GaussianProcess { objectives[0] }
     /// One objective: the best standardized score of a feasible config (the improvement's
     /// threshold; nil when none is feasible, and the acquisition is the probability of feasibility
-    /// alone). Two: nil when none is feasible.
+    /// alone, as with several objectives and none feasible).
     let best: Double?
-    /// Two objectives: the region no feasible config dominates (above the reference point), as
-    /// boxes in standardized scores, and the fixed standard normal pairs of the Monte Carlo EHVI.
-    let boxes: [(lower: [Double], upper: [Double])]
-    let draws: [(Double, Double)]
-    /// The best config so far (a local search starts there).
-    let bestPoint: [Double]
+    /// Several objectives: the hypervolume a point would add to the front of the feasible
+    /// completed configs (in standardized scores); nil when none is feasible.
+    let improvement: HypervolumeImprovement?
+    /// The best configs so far, where local searches start: the best one; with several
+    /// objectives, those on the front.
+    let bestPoints: [[Double]]
     /// Per outcome constraint, a process of its margin's negation and the standardized value it
     /// must reach (margin 0), as Optuna's constrained log EI models each constraint apart.
     let constraints: [(process: GaussianProcess, threshold: Double)]
 
     /// Nil when no parameter is active in every finished config, or no config has finished.
-    init?(tpe: TPESampler, observations: [Observation]) {
+    init?(tpe: TPESampler, observations: [Observation], _ rng: inout Xoshiro256) {
         let finished = observations.filter { $0.outcome != .running }
         let rows = finished.map(tpe.internalValues)
         modelled = tpe.keys.indices.filter { key in rows.allSatisfy { $0[key] != nil } }
@@ -181,54 +187,22 @@ struct GPProblem {
             let values = columns[0]
             let top = values.indices.filter { feasible[$0] || constraints.isEmpty }.max { values[$0] < values[$1] }
             best = top.map { values[$0] }
-            bestPoint = points[top ?? values.indices.max { values[$0] < values[$1] }!]
-            boxes = []
-            draws = []
+            bestPoints = [points[top ?? values.indices.max { values[$0] < values[$1] }!]]
+            improvement = nil
         } else {
-            // The front of the feasible completed configs, and Optuna's reference point: a tenth
-            // beyond the worst value of each objective (in standardized scores).
+            // The front of the feasible completed configs, and Optuna's reference point (a tenth
+            // beyond every config's worst value of each objective, in standardized scores).
             let rows = finished.indices.map { index in columns.map { $0[index] } }
             let front = eligible.filter { index in !eligible.contains { Pareto.dominates(rows[$0], rows[index]) } }
-            let reference = (0..<2).map { objective -> Double in
-                let worst = rows.map { $0[objective] }.min() ?? 0
-                return worst - max(abs(worst) * 0.1, 1e-12)
-            }
-            best = front.isEmpty ? nil : 0
-            bestPoint = points[front.first ?? 0]
-            boxes = Self.nonDominatedBoxes(front.map { rows[$0] }, reference: reference)
-            var rng = Xoshiro256(seed: 0x5EED)
-            draws = (0..<128).map { _ in
-                // Box–Muller: two independent standard normals.
-                let radius = (-2 * log(max(rng.nextUniform(), 1e-300))).squareRoot(), angle = 2 * Double.pi * rng.nextUniform()
-                return (radius * cos(angle), radius * sin(angle))
-            }
+            best = nil
+            bestPoints = front.isEmpty ? [points[0]] : front.map { points[$0] }
+            improvement =
+                front.isEmpty
+                ? nil
+                : HypervolumeImprovement(
+                    front: front.map { rows[$0] }, reference: Pareto.nadirReference(rows),
+                    draws: (0..<(HypervolumeImprovement.draws * columns.count)).map { _ in rng.nextGaussian() })
         }
-    }
-
-    /// The region of two maximized objectives that no point of `front` dominates and that
-    /// dominates `reference`, as boxes (lower, upper; upper may be +∞): the front sorted by the
-    /// first objective, best first, each point closing one box and opening the next.
-    static func nonDominatedBoxes(_ front: [[Double]], reference: [Double]) -> [(lower: [Double], upper: [Double])] {
-        let sorted = front.sorted { ($0[0], -$0[1]) > ($1[0], -$1[1]) }.filter { $0[0] > reference[0] && $0[1] > reference[1] }
-        var boxes: [(lower: [Double], upper: [Double])] = []
-        var upperX = Double.infinity, lowerY = reference[1]
-        for point in sorted where point[1] > lowerY {
-            boxes.append(([point[0], lowerY], [upperX, .infinity]))
-            upperX = point[0]
-            lowerY = point[1]
-        }
-        boxes.append(([reference[0], lowerY], [upperX, .infinity]))
-        return boxes
-    }
-
-    /// The hypervolume a point adds to the front: its overlap with the non-dominated boxes.
-    func improvement(_ y0: Double, _ y1: Double) -> Double {
-        var total = 0.0
-        for box in boxes {
-            let width = min(y0, box.upper[0]) - box.lower[0], height = min(y1, box.upper[1]) - box.lower[1]
-            if width > 0 && height > 0 { total += width * height }
-        }
-        return total
     }
 
     /// Values standardized to mean 0 and standard deviation 1 (at least 10⁻¹⁰), with the two.
@@ -283,19 +257,19 @@ struct GPProblem {
 
     // MARK: The acquisition
 
-    /// The acquisition at each point: log EI over the best feasible score, plus each constraint's
-    /// log probability of being met (without a feasible config, those alone).
+    /// The acquisition at each point: log EI over the best feasible score (with several
+    /// objectives, log EHVI over the feasible front), plus each constraint's log probability of
+    /// being met (without a feasible config, those alone).
     func acquisition(_ points: [Double]) -> [Double] {
         var total = [Double](repeating: 0, count: points.count / max(domains.count, 1))
-        if objectives.count > 1 {
-            // log EHVI: the mean over fixed normal draws of the hypervolume each sampled pair adds.
-            let first = objectives[0].posterior(points), second = objectives[1].posterior(points)
+        if let improvement {
+            let posteriors = objectives.map { $0.posterior(points) }
             for i in total.indices {
-                let (m0, s0) = (first.means[i], first.variances[i].squareRoot()),
-                    (m1, s1) = (second.means[i], second.variances[i].squareRoot())
-                var sum = 0.0
-                for (e0, e1) in draws { sum += improvement(m0 + s0 * e0, m1 + s1 * e1) }
-                total[i] = best == nil ? 0 : log(max(sum / Double(draws.count), 1e-300))
+                total[i] =
+                    improvement.logExpected(
+                        means: posteriors.map { $0.means[i] }, deviations: posteriors.map { Self.deviation($0.variances[i]) },
+                        withGradient: false
+                    ).value
             }
         } else if let best {
             let (means, variances) = process.posterior(points)
@@ -309,6 +283,9 @@ struct GPProblem {
         }
         return total
     }
+
+    /// A posterior standard deviation, with Optuna's stabilizing noise (10⁻¹²) in the variance.
+    static func deviation(_ variance: Double) -> Double { (variance + 1e-12).squareRoot() }
 
     /// The acquisition at one point and its gradient in the continuous coordinates.
     func acquisitionWithGradient(_ x: [Double]) -> (value: Double, gradient: [Double]) {
@@ -325,7 +302,22 @@ struct GPProblem {
                 gradient[d] += (withScale ? dSigma / sigma : 0) + slope * (p.meanGradient[d] - z * dSigma) / sigma
             }
         }
-        if let best { add(process, threshold: best, LogExpectedImprovement.logH, withScale: true) }
+        if let improvement {
+            // log EHVI: through each objective's mean and deviation.
+            let posteriors = objectives.map { $0.posteriorWithGradient(x) }
+            let deviations = posteriors.map { Self.deviation($0.variance) }
+            let ehvi = improvement.logExpected(means: posteriors.map(\.mean), deviations: deviations)
+            value += ehvi.value
+            for (objective, p) in posteriors.enumerated() {
+                for d in x.indices {
+                    gradient[d] +=
+                        ehvi.byMean[objective] * p.meanGradient[d] + ehvi.byDeviation[objective] * p.varianceGradient[d]
+                        / (2 * deviations[objective])
+                }
+            }
+        } else if let best {
+            add(process, threshold: best, LogExpectedImprovement.logH, withScale: true)
+        }
         for (constraint, threshold) in constraints {
             add(constraint, threshold: threshold, LogExpectedImprovement.logCDF, withScale: false)
         }
@@ -345,11 +337,17 @@ struct GPProblem {
         }
         let values = acquisition(candidates)
         guard let top = values.indices.max(by: { values[$0] < values[$1] }) else { return nil }
-        // Starts: the best candidate, the best config so far, then a roulette ∝ exp(acquisition − max).
-        var starts = [Array(candidates[(top * d)..<((top + 1) * d)]), bestPoint]
+        // Starts: the best candidate; the best config so far (with several objectives, up to half the
+        // searches from configs on the front, at random, as Optuna); then a roulette ∝
+        // exp(acquisition − max).
+        var starts = [Array(candidates[(top * d)..<((top + 1) * d)])]
+        var front = bestPoints
+        for _ in 0..<min(front.count, max(1, settings.localSearches / 2)) {
+            starts.append(front.remove(at: rng.nextIndex(below: front.count)))
+        }
         var weights = values.map { exp($0 - values[top]) }
         weights[top] = 0
-        for _ in 0..<max(0, settings.localSearches - 2) {
+        for _ in 0..<max(0, settings.localSearches - starts.count) {
             let total = weights.reduce(0, +)
             guard total > 0, total.isFinite else { break }
             var u = rng.nextUniform() * total, chosen = weights.count - 1
@@ -371,48 +369,22 @@ struct GPProblem {
         return best?.point
     }
 
-    /// Two objectives (log EHVI has no gradient here): each continuous coordinate tried a step either
-    /// way, keeping what improves, the step shrinking by thirds from a tenth of the box to a
-    /// thousandth. Whether it moved.
-    func patternSearch(_ x: inout [Double], _ value: inout Double, continuous: [Int]) -> Bool {
-        let d = domains.count
-        var moved = false, step = 0.1, rounds = 0
-        while step >= 1e-3 && rounds < 200 {
-            rounds += 1
-            var improved = false
-            for column in continuous {
-                var tries: [Double] = []
-                for sign in [-1.0, 1.0] {
-                    var point = x
-                    point[column] = min(max(x[column] + sign * step, 0), 1)
-                    tries += point
-                }
-                let values = acquisition(tries)
-                if let top = values.indices.max(by: { values[$0] < values[$1] }), values[top] > value + 1e-12 {
-                    x[column] = tries[top * d + column]
-                    value = values[top]
-                    improved = true
-                    moved = true
-                }
-            }
-            if !improved { step /= 3 }
-        }
-        return moved
-    }
-
     /// Alternates bounded L-BFGS over the continuous coordinates (scaled by their length scales,
     /// as Optuna preconditions) with a search of each discrete coordinate, until neither moves.
     func localSearch(from start: [Double]) -> (point: [Double], value: Double) {
         let d = domains.count
         let continuous = (0..<d).filter { grid(column: $0) == nil }
         let grids = (0..<d).map { grid(column: $0) }
-        let scales = continuous.map { 1 / process.hyperparameters.inverseSquaredLengthscales[$0].squareRoot() }
+        // Optuna's preconditioning: with several objectives, the mean of their inverse squared
+        // length scales.
+        let scales = continuous.map { column in
+            let inverse = objectives.map { $0.hyperparameters.inverseSquaredLengthscales[column] }.reduce(0, +)
+            return 1 / (inverse / Double(objectives.count)).squareRoot()
+        }
         var x = start, value = acquisition(x)[0]
         for _ in 0..<100 {
             var moved = false
-            if !continuous.isEmpty && objectives.count > 1 {
-                moved = patternSearch(&x, &value, continuous: continuous)
-            } else if !continuous.isEmpty {
+            if !continuous.isEmpty {
                 var search = BoundedLBFGS(lower: Array(repeating: 0, count: continuous.count), upper: scales.map { 1 / $0 })
                 search.gradientTolerance = 1e-2
                 search.maximumIterations = 200
@@ -462,5 +434,101 @@ struct GPProblem {
             if !moved { break }
         }
         return (x, value)
+    }
+}
+
+/// The hypervolume a point adds to a front, in expectation over a posterior: the boxes the front
+/// leaves undominated above a reference point, and fixed standard normal draws (a row of one per
+/// objective per draw, fixed for a proposal so that the estimate is smooth in the point).
+struct HypervolumeImprovement {
+    /// Draws of the Monte Carlo estimate (Optuna's and BoTorch's 128).
+    static let draws = 128
+    /// The least a sampled point's overlap with a box counts in each coordinate (Optuna's 10⁻¹²):
+    /// log EHVI stays finite, and its gradient defined, where a point adds nothing.
+    static let tiny = 1e-12
+
+    let objectives: Int, boxes: Int
+    /// The boxes' lower corners and widths (at least ``tiny``, +∞ where unbounded), a row per
+    /// objective (so that the loop over boxes runs in SIMD).
+    let lower: [Double], width: [Double]
+    let draws: [Double]
+
+    init(front: [[Double]], reference: [Double], draws: [Double]) {
+        let boxes = Pareto.nonDominatedBoxes(front, reference: reference)
+        objectives = reference.count
+        self.boxes = boxes.count
+        lower = (0..<objectives).flatMap { i in boxes.map { $0.lower[i] } }
+        width = (0..<objectives).flatMap { i in boxes.map { max($0.upper[i] - $0.lower[i], Self.tiny) } }
+        self.draws = draws
+    }
+
+    /// log EHVI at a point from each objective's posterior mean and standard deviation: the log of
+    /// the mean over the draws of the hypervolume the sampled scores add (the overlap with each
+    /// box, every coordinate clamped to [``tiny``, the box's width], as Optuna's `logehvi`), with
+    /// its derivatives in each mean and each deviation when `withGradient` (else zeros).
+    func logExpected(means: [Double], deviations: [Double], withGradient: Bool = true) -> (
+        value: Double, byMean: [Double], byDeviation: [Double]
+    ) {
+        let m = objectives, count = boxes, rows = draws.count / m
+        var total = 0.0, byMean = [Double](repeating: 0, count: m), byDeviation = byMean
+        var overlap = [Double](repeating: 0, count: m * count), volume = [Double](repeating: 0, count: count)
+        lower.withUnsafeBufferPointer { lower in
+            width.withUnsafeBufferPointer { width in
+                overlap.withUnsafeMutableBufferPointer { overlap in
+                    volume.withUnsafeMutableBufferPointer { volume in
+                        // Per objective, its row of lower corners, widths and overlaps.
+                        let lows = (0..<m).map { lower.baseAddress! + $0 * count }
+                        let widths = (0..<m).map { width.baseAddress! + $0 * count }
+                        let overlaps = (0..<m).map { overlap.baseAddress! + $0 * count }
+                        let volumes = volume.baseAddress!
+                        for row in 0..<rows {
+                            for i in 0..<m {
+                                let y = means[i] + deviations[i] * draws[row * m + i]
+                                let (low, width, overlap) = (lows[i], widths[i], overlaps[i])
+                                for box in 0..<count { overlap[box] = min(max(y - low[box], Self.tiny), width[box]) }
+                                if i == 0 {
+                                    for box in 0..<count { volumes[box] = overlap[box] }
+                                } else {
+                                    for box in 0..<count { volumes[box] *= overlap[box] }
+                                }
+                            }
+                            total += Self.sum(volume)
+                            guard withGradient else { continue }
+                            // ∂volume/∂y_i = volume / overlap_i where the clamp lets y_i move.
+                            for i in 0..<m {
+                                let y = means[i] + deviations[i] * draws[row * m + i]
+                                let (low, width, overlap) = (lows[i], widths[i], overlaps[i])
+                                var slope = 0.0
+                                for box in 0..<count {
+                                    let raw = y - low[box]
+                                    if raw > Self.tiny && raw < width[box] { slope += volumes[box] / overlap[box] }
+                                }
+                                byMean[i] += slope
+                                byDeviation[i] += slope * draws[row * m + i]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (log(total / Double(rows)), byMean.map { $0 / total }, byDeviation.map { $0 / total })
+    }
+
+    /// A sum in four lanes, which the compiler may keep in vector registers.
+    static func sum(_ values: UnsafeMutableBufferPointer<Double>) -> Double {
+        var lanes = (0.0, 0.0, 0.0, 0.0), index = 0
+        while index + 4 <= values.count {
+            lanes.0 += values[index]
+            lanes.1 += values[index + 1]
+            lanes.2 += values[index + 2]
+            lanes.3 += values[index + 3]
+            index += 4
+        }
+        var total = (lanes.0 + lanes.1) + (lanes.2 + lanes.3)
+        while index < values.count {
+            total += values[index]
+            index += 1
+        }
+        return total
     }
 }

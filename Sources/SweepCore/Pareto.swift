@@ -150,6 +150,73 @@ public enum Pareto {
         }
     }
 
+    /// The region no point dominates and every point of which dominates `reference`, as disjoint
+    /// boxes (lower, upper; an upper coordinate may be +∞), for any number of objectives: a point
+    /// adds to the points' hypervolume exactly its overlap with these boxes. Lacour, Klamroth and
+    /// Fonseca's algorithm (2017), twice, as Optuna's `get_non_dominated_box_bounds` runs it: the
+    /// upper bound set of the points (in losses, negated scores) gives the corners of the
+    /// dominated region, and the upper bound set of those corners, with the box of each, partitions
+    /// what lies beyond them. O(N^⌊M/2⌋) boxes for N points and M objectives.
+    public static func nonDominatedBoxes(_ points: [[Double]], reference: [Double]) -> [(lower: [Double], upper: [Double])] {
+        let inside = points.filter { point in zip(point, reference).allSatisfy { $0 > $1 } }
+        let losses = lexicographic(nonDominated(inside).map { $0.map { -$0 } })
+        let corners = upperBoundSet(losses, reference: reference.map { -$0 }).bounds
+        // The corners in scores, the minimal ones (the negation of the maximal in losses).
+        let infinity = [Double](repeating: .infinity, count: reference.count)
+        let (bounds, defining) = upperBoundSet(lexicographic(nonDominated(corners).map { $0.map { -$0 } }), reference: infinity)
+        var boxes: [(lower: [Double], upper: [Double])] = []
+        for (bound, points) in zip(bounds, defining) {
+            // Lacour et al.'s eq. 2: the box below each bound, from its defining points.
+            var lower = [points[0][0]], upper = [Double.infinity]
+            for objective in 1..<reference.count {
+                lower.append((0..<objective).map { points[$0][objective] }.max()!)
+                upper.append(bound[objective])
+            }
+            if zip(lower, upper).allSatisfy({ $0 < $1 }) { boxes.append((lower, upper)) }
+        }
+        return boxes
+    }
+
+    /// Points sorted by their first coordinate, then the next, smallest first.
+    private static func lexicographic(_ points: [[Double]]) -> [[Double]] {
+        points.sorted { a, b in
+            for (x, y) in zip(a, b) where x != y { return x < y }
+            return false
+        }
+    }
+
+    /// The upper bound set U(N) of mutually non-dominated points, minimized, in lexicographic order
+    /// (Lacour et al. 2017, algorithm 2), with the defining points of each bound: `defining[u][j]`
+    /// is the point that fixes bound u's coordinate j (a dummy at the reference's coordinate, −∞
+    /// elsewhere, until a point does).
+    private static func upperBoundSet(_ points: [[Double]], reference: [Double]) -> (bounds: [[Double]], defining: [[[Double]]]) {
+        let m = reference.count
+        var bounds = [reference]
+        var defining = [(0..<m).map { k in (0..<m).map { $0 == k ? reference[k] : -Double.infinity } }]
+        for point in points {
+            var keptBounds: [[Double]] = [], keptDefining: [[[Double]]] = [], newBounds: [[Double]] = [], newDefining: [[[Double]]] = []
+            for (bound, points) in zip(bounds, defining) {
+                guard zip(point, bound).allSatisfy({ $0 < $1 }) else {
+                    keptBounds.append(bound)
+                    keptDefining.append(points)
+                    continue
+                }
+                // The bound splits along each coordinate j where the point is at least every other
+                // defining point's j-th coordinate (always along the first: the points are sorted).
+                for j in 0..<m where j == 0 || point[j] >= (0..<m).filter({ $0 != j }).map({ points[$0][j] }).max()! {
+                    var split = bound, splitPoints = points
+                    split[j] = point[j]
+                    splitPoints[j] = point
+                    newBounds.append(split)
+                    newDefining.append(splitPoints)
+                }
+            }
+            bounds = keptBounds + newBounds
+            defining = keptDefining + newDefining
+        }
+        return (bounds, defining)
+    }
+
     /// The points no other dominates, duplicates dropped.
     static func nonDominated(_ points: [[Double]]) -> [[Double]] {
         var kept: [[Double]] = []

@@ -395,7 +395,7 @@ struct SpecParser {
         let maxFailedTrials = fields["max_failed_trials"].flatMap { integer($0, "max_failed_trials", minimum: 1) }
         let enqueue = fields["enqueue"].map { parseEnqueue($0) } ?? []
         let warmStart = fields["warm_start"].flatMap { parseWarmStart($0, method: method) }
-        let gp = parseGP(fields["gp"], method: method, methodNode: fields["method"] ?? root, parameters: parameters, ranking: ranking)
+        let gp = parseGP(fields["gp"], method: method, methodNode: fields["method"] ?? root, parameters: parameters)
         guard issues.isEmpty, let dataset, let ranking else { return nil }
         var spec = SweepSpec(
             name: name, dataset: dataset, program: program, ranking: ranking, method: method, count: count, tpe: tpe, nsga2: nsga2,
@@ -842,9 +842,8 @@ struct SpecParser {
     static let gpKeys = ["startup_trials", "candidates", "local_searches"]
 
     /// `gp:`, for method gp only (its defaults without it). A GP models numbers: a space of choices
-    /// alone is refused, as are more than two objectives.
-    mutating func parseGP(_ node: Node?, method: SearchMethod, methodNode: Node, parameters: [Parameter], ranking: Ranking?) -> GPSettings?
-    {
+    /// alone is refused.
+    mutating func parseGP(_ node: Node?, method: SearchMethod, methodNode: Node, parameters: [Parameter]) -> GPSettings? {
         guard method == .gp else {
             if let node { issue("gp", node, "is for method: gp") }
             return nil
@@ -861,9 +860,6 @@ struct SpecParser {
                 "method", methodNode,
                 "gp models numbers, and no parameter is a distribution (uniform, log_uniform, int_uniform, q_uniform): for choices alone tpe or grid fits"
             )
-        }
-        if let ranking, ranking.objectives.count > 2 {
-            issue("method", methodNode, "gp proposes for one or two objectives; with \(ranking.objectives.count) use tpe or nsga2")
         }
         var settings = GPSettings()
         guard let node else { return settings }

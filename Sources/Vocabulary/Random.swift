@@ -65,11 +65,15 @@ extension RandomNumberGenerator {
 }
 
 extension RandomNumberGenerator {
-    /// A standard normal float, N(0, 1), by the Box–Muller transform (one draw per call).
+    /// A standard normal, N(0, 1), by the Box–Muller transform (one draw per call).
     @inlinable @inline(__always)
-    public mutating func nextGaussianFloat() -> Float {
+    public mutating func nextGaussian() -> Double {
         let u1 = 1 - nextUniform()  // (0, 1]: log is finite
         let u2 = nextUniform()
-        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+        return (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
     }
+
+    /// A standard normal float, N(0, 1) (one draw per call).
+    @inlinable @inline(__always)
+    public mutating func nextGaussianFloat() -> Float { Float(nextGaussian()) }
 }
