@@ -93,7 +93,7 @@ struct GPProblem {
     var process: GaussianProcess { objectives[0] }
     /// One objective: the best standardized score of a feasible config (the improvement's
     /// threshold; nil when none is feasible, and the acquisition is the probability of feasibility
-    /// alone, as with several objectives and none feasible).
+    /// alone). Nil with several objectives.
     let best: Double?
     /// Several objectives: the hypervolume a point would add to the front of the feasible
     /// completed configs (in standardized scores); nil when none is feasible.
