@@ -498,9 +498,12 @@ import Vocabulary
 
     /// A program sweep of `count` configs over `variables` parameters in [0, 1] by `method`, every
     /// objective of `f` minimized: each config's objectives, told as its result, in order.
-    func minimizedPoints(method: String, seed: Int, count: Int, variables: Int, _ f: ([Double]) -> [Double]) throws -> [[Double]] {
+    func minimizedPoints(
+        method: String, seed: Int, count: Int, variables: Int, extra: String = "", _ f: ([Double]) -> [Double]
+    ) throws -> [[Double]] {
         let objectives = f([Double](repeating: 0.5, count: variables)).count
-        let sweep = try programSweep(objectiveSweep(method: method, seed: seed, count: count, variables: variables, objectives: objectives))
+        let sweep = try programSweep(
+            objectiveSweep(method: method, seed: seed, count: count, variables: variables, objectives: objectives, extra: extra))
         var points: [[Double]] = [], lease = 0
         while case .trial(let claim) = try sweep.ask(worker: "w", lease: "L\(lease)") {
             lease += 1
@@ -513,7 +516,7 @@ import Vocabulary
         return points
     }
 
-    func objectiveSweep(method: String, seed: Int, count: Int, variables: Int, objectives: Int) -> String {
+    func objectiveSweep(method: String, seed: Int, count: Int, variables: Int, objectives: Int, extra: String = "") -> String {
         """
         name: objectives
         program: {dir: /nonexistent, command: [none]}
@@ -523,6 +526,7 @@ import Vocabulary
         method: \(method)
         count: \(count)
         seed: \(seed)
+        \(extra)
         parameters:
         \((0..<variables).map { "  x\($0): {distribution: uniform, min: 0, max: 1}" }.joined(separator: "\n"))
 
@@ -555,6 +559,18 @@ import Vocabulary
                 volumes[method] = Pareto.hypervolume(points.map { $0.map { -$0 } }, reference: reference.map { -$0 })
             }
             #expect(volumes["gp"]! > volumes["random"]!, "\(problem), seed \(seed): \(volumes)")
+        }
+    }
+
+    /// Three objectives under a constraint against one of them (DTLZ2's third objective at least
+    /// 0.8, which random search meets in about four draws of ten): constrained log EHVI keeps most
+    /// proposals feasible (17 and 20 of 20 here; with feasibility ignored, 8 and 4).
+    @Test func severalObjectivesUnderAConstraintMostlyMeetIt() throws {
+        for seed in 0..<2 {
+            let points = try minimizedPoints(
+                method: "gp", seed: seed, count: 30, variables: 4, extra: "constraints:\n  - {metric: valid_f2, min: 0.8}", Self.dtlz2)
+            let feasible = points.suffix(20).filter { $0[2] >= 0.8 }.count
+            #expect(feasible >= 14, "seed \(seed): \(feasible) of the GP's 20 proposals feasible")
         }
     }
 
