@@ -119,7 +119,7 @@ def summary(args):
         runs = [json.loads(line)["points"] for line in open(path) if line.strip()]
         full = [hypervolume(run, reference) for run in runs]
         half = [hypervolume(run[: len(run) // 2], reference) for run in runs]
-        se = lambda values: statistics.stdev(values) / len(values) ** 0.5
+        se = lambda values: statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else float("nan")
         print("  %-16s hypervolume after %d: %.4f ± %.4f   after %d: %.4f ± %.4f   (%d seeds)" % (
             name, len(runs[0]), statistics.mean(full), se(full), len(runs[0]) // 2, statistics.mean(half), se(half), len(runs)))
 
