@@ -40,8 +40,10 @@ public struct GPSettings: Sendable, Equatable {
 ///   choices switch on that TPE's config lacks is drawn as TPE draws it.
 /// - Repeats: a config's value is the mean over its seeds; the variance of that mean (from the
 ///   seeds' spread) is added to the GP's noise at that point.
-/// - Pruned configs count at their score, but never above the worst completed config's (TPE ranks
-///   them below every completed config).
+/// - Pruned configs count at the best score they reached before they were stopped: with a trial's
+///   best epoch chosen by that score, what the config would have reached is at least that. (TPE
+///   ranks them below every completed config; a GP needs a value, and the worst completed one put
+///   configs ASHA stopped at its last rung a hair below the best at the level of the worst.)
 /// - Outcome constraints (constrained log EI, as Optuna's): each constraint's margin gets a GP of
 ///   its own, and the acquisition adds each one's log probability of being met; the improvement is
 ///   over the best feasible score (with none feasible yet, feasibility alone is sought).
@@ -158,14 +160,14 @@ struct GPProblem {
             }.min()
             var raw: [Double] = [], noise: [Double] = []
             for (observation, feasible) in zip(finished, feasible) {
+                // A pruned config at the best score it reached before it was stopped (a lower bound of
+                // what it would have reached when its best epoch is chosen by this score).
+                let score: Double
                 switch observation.outcome {
-                case .completed(let scores):
-                    let score = scores[objective]
-                    raw.append(feasible || !constraints.isEmpty ? score : min(score, floor ?? score))
-                case .pruned(_, let scores):
-                    raw.append(min(scores[objective], floor ?? scores[objective]))
+                case .completed(let scores), .pruned(_, let scores): score = scores[objective]
                 case .running: continue
                 }
+                raw.append(feasible || !constraints.isEmpty ? score : min(score, floor ?? score))
                 noise.append(objective < observation.seedVariance.count ? observation.seedVariance[objective] : 0)
             }
             let (values, _, spread) = Self.standardized(raw)

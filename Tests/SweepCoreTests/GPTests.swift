@@ -407,6 +407,27 @@ import Vocabulary
         #expect(problem.process.pointNoise.enumerated().allSatisfy { $0.offset == 2 || $0.element == 0 })
     }
 
+    /// A pruned config enters the model at the best score it reached before it was stopped (had it
+    /// run on, its best epoch would score at least that), not held at the worst completed score:
+    /// here it is the best the model has seen, and the threshold log EI improves on.
+    @Test func aPrunedConfigCountsAtTheScoreItReached() throws {
+        let sweep = try braninSweep(count: 20)
+        let tpe = TPESampler(space: SearchSpace(spec: sweep.spec))
+        let outcomes: [Observation.Outcome] = [
+            .completed([1]), .completed([2]), .pruned(epoch: 6, scores: [5]), .pruned(epoch: 2, scores: [0]),
+        ]
+        let observations = outcomes.enumerated().map { index, outcome in
+            let config = TrialConfig(
+                programKeys: ["x0": .double(Double(index) * 3 - 4), "x1": .double(Double(index) * 4)], seed: 0, selectMetric: "valid_f")
+            return Observation(order: index + 1, config: config, outcome: outcome)
+        }
+        var rng = Xoshiro256(seed: 1)
+        let problem = try #require(GPProblem(tpe: tpe, observations: observations, &rng))
+        let (expected, _, _) = GPProblem.standardized([1, 2, 5, 0])
+        for (value, wanted) in zip(problem.process.values, expected) { #expect(close(value, wanted, 1e-12)) }
+        #expect(problem.best.map { close($0, expected[2], 1e-12) } == true)
+    }
+
     /// An outcome constraint (x1 ≤ 2, which cuts Branin's three minima off) is modelled on its own
     /// (constrained log EI): after the start-up draws most proposals are feasible, and the best
     /// feasible value comes close to the constrained minimum (0.4735 at x = (π, 2)).
