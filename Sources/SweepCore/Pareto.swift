@@ -165,11 +165,11 @@ public enum Pareto {
         let infinity = [Double](repeating: .infinity, count: reference.count)
         let (bounds, defining) = upperBoundSet(lexicographic(nonDominated(corners).map { $0.map { -$0 } }), reference: infinity)
         var boxes: [(lower: [Double], upper: [Double])] = []
-        for (bound, points) in zip(bounds, defining) {
+        for (bound, definers) in zip(bounds, defining) {
             // Lacour et al.'s eq. 2: the box below each bound, from its defining points.
-            var lower = [points[0][0]], upper = [Double.infinity]
+            var lower = [definers[0][0]], upper = [Double.infinity]
             for objective in 1..<reference.count {
-                lower.append((0..<objective).map { points[$0][objective] }.max()!)
+                lower.append((0..<objective).map { definers[$0][objective] }.max()!)
                 upper.append(bound[objective])
             }
             if zip(lower, upper).allSatisfy({ $0 < $1 }) { boxes.append((lower, upper)) }
@@ -195,20 +195,20 @@ public enum Pareto {
         var defining = [(0..<m).map { k in (0..<m).map { $0 == k ? reference[k] : -Double.infinity } }]
         for point in points {
             var keptBounds: [[Double]] = [], keptDefining: [[[Double]]] = [], newBounds: [[Double]] = [], newDefining: [[[Double]]] = []
-            for (bound, points) in zip(bounds, defining) {
+            for (bound, definers) in zip(bounds, defining) {
                 guard zip(point, bound).allSatisfy({ $0 < $1 }) else {
                     keptBounds.append(bound)
-                    keptDefining.append(points)
+                    keptDefining.append(definers)
                     continue
                 }
                 // The bound splits along each coordinate j where the point is at least every other
                 // defining point's j-th coordinate (always along the first: the points are sorted).
-                for j in 0..<m where j == 0 || point[j] >= (0..<m).filter({ $0 != j }).map({ points[$0][j] }).max()! {
-                    var split = bound, splitPoints = points
+                for j in 0..<m where j == 0 || point[j] >= (0..<m).filter({ $0 != j }).map({ definers[$0][j] }).max()! {
+                    var split = bound, splitDefiners = definers
                     split[j] = point[j]
-                    splitPoints[j] = point
+                    splitDefiners[j] = point
                     newBounds.append(split)
-                    newDefining.append(splitPoints)
+                    newDefining.append(splitDefiners)
                 }
             }
             bounds = keptBounds + newBounds
