@@ -181,10 +181,6 @@ struct GPProblem {
             columns.append(values)
         }
         self.objectives = objectives
-        let eligible = finished.indices.filter { index in
-            guard feasible[index] || constraints.isEmpty, case .completed = finished[index].outcome else { return false }
-            return true
-        }
         if columns.count == 1 {
             let values = columns[0]
             let top = values.indices.filter { feasible[$0] || constraints.isEmpty }.max { values[$0] < values[$1] }
@@ -195,7 +191,11 @@ struct GPProblem {
             // The front of the feasible completed configs, and Optuna's reference point (a tenth
             // beyond every config's worst value of each objective, in standardized scores).
             let rows = finished.indices.map { index in columns.map { $0[index] } }
-            let front = eligible.filter { index in !eligible.contains { Pareto.dominates(rows[$0], rows[index]) } }
+            let eligible = finished.indices.filter { index in
+                guard feasible[index] || constraints.isEmpty, case .completed = finished[index].outcome else { return false }
+                return true
+            }
+            let front = zip(eligible, Pareto.fronts(eligible.map { rows[$0] })).filter { $0.1 == 1 }.map(\.0)
             best = nil
             bestPoints = front.isEmpty ? [points[0]] : front.map { points[$0] }
             improvement =
