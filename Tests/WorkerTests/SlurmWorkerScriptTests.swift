@@ -13,6 +13,17 @@ import Testing
         return url
     }
 
+    /// Writes a stand-in executable. Written in this process, it would be open for writing while
+    /// other tests fork; a child forked then holds that descriptor until it execs, and running the
+    /// file in that window fails with "Text file busy". So the text goes to a side file, and
+    /// `install` (a child of its own) copies it into place with its mode.
+    func writeExecutable(_ text: String, to url: URL) throws {
+        let source = url.appendingPathExtension("source")
+        try Data(text.utf8).write(to: source)
+        let copy = try CleanProcess.spawn(["/usr/bin/install", "-m", "755", source.path, url.path], environment: ["PATH=/usr/bin:/bin"])
+        #expect(CleanProcess.wait(copy) == 0)
+    }
+
     @Test func headerCarriesTheSlurmOptionsAndQuotesWhatBashWouldSplit() throws {
         var script = SlurmWorkerScript(connect: "tcp://login1:5555", sweepBinary: "/home/me/my tools/sweep")
         script.workers = 8
@@ -71,7 +82,7 @@ import Testing
         // A stand-in `sweep`: `keys generate` writes a pair; `worker` logs its arguments, then waits for
         // SIGTERM and exits 0 as the real one does after saying bye.
         let fake = root.appendingPathComponent("sweep")
-        try Data(
+        try writeExecutable(
             """
             #!/bin/bash
             log=\(root.path)/calls
@@ -85,9 +96,7 @@ import Testing
             echo started > \(root.path)/started
             while :; do sleep 0.05; done
 
-            """.utf8
-        ).write(to: fake)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
+            """, to: fake)
         var script = SlurmWorkerScript(connect: "tcp://login1:5555", sweepBinary: fake.path)
         script.curve = ("/keys/coordinator.pub", authorized.path)
         script.cacheDirectory = root.appendingPathComponent("cache").path
@@ -133,8 +142,7 @@ import Testing
         let root = try folder()
         defer { try? FileManager.default.removeItem(at: root) }
         let fake = root.appendingPathComponent("sweep"), calls = root.appendingPathComponent("calls")
-        try Data("#!/bin/bash\necho \"$*\" >> \(calls.path)\n".utf8).write(to: fake)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
+        try writeExecutable("#!/bin/bash\necho \"$*\" >> \(calls.path)\n", to: fake)
         func worker(_ configure: (inout SlurmWorkerScript) -> Void, _ environment: [String]) throws -> String {
             var script = SlurmWorkerScript(connect: "tcp://login1:5555", sweepBinary: fake.path)
             script.cacheDirectory = "/cache"
